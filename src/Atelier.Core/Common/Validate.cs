@@ -1,0 +1,74 @@
+using System.Text.RegularExpressions;
+using Atelier.Contracts.Errors;
+
+namespace Atelier.Core.Common;
+
+/// <summary>Input checks that answer <c>p_common_inputinvalid</c> naming the field. Limits are in docs/api.md.</summary>
+public static partial class Validate
+{
+    public const int NameMax = 64;
+    public const int DescriptionMax = 2048;
+
+    /// <summary>A required short name: trimmed, 1..max characters, no control characters.</summary>
+    public static string Name(string? value, string field, int max = NameMax)
+    {
+        var v = value?.Trim();
+        if (string.IsNullOrEmpty(v))
+        {
+            throw AtelierException.InvalidInput(field, "is required");
+        }
+
+        if (v.Length > max)
+        {
+            throw AtelierException.InvalidInput(field, $"is longer than {max} characters");
+        }
+
+        if (v.Any(char.IsControl))
+        {
+            throw AtelierException.InvalidInput(field, "contains control characters");
+        }
+
+        return v;
+    }
+
+    public static string? Optional(string? value, string field, int max = DescriptionMax)
+    {
+        if (value is null)
+        {
+            return null;
+        }
+
+        if (value.Length > max)
+        {
+            throw AtelierException.InvalidInput(field, $"is longer than {max} characters");
+        }
+
+        return value;
+    }
+
+    /// <summary>A caller-chosen identifier (account uid, operator id): 1..64 of letters, digits, '.', '_', '-', '@'.</summary>
+    public static string Identifier(string? value, string field)
+    {
+        var v = Name(value, field);
+        if (!IdentifierPattern().IsMatch(v))
+        {
+            throw AtelierException.InvalidInput(field, "may hold only letters, digits and . _ - @");
+        }
+
+        return v;
+    }
+
+    public static int Range(int? value, string field, int min, int max, int fallback)
+    {
+        var v = value ?? fallback;
+        if (v < min || v > max)
+        {
+            throw AtelierException.InvalidInput(field, $"must be between {min} and {max}");
+        }
+
+        return v;
+    }
+
+    [GeneratedRegex("^[A-Za-z0-9._@-]{1,64}$")]
+    private static partial Regex IdentifierPattern();
+}

@@ -1,0 +1,21 @@
+using Atelier.Core.Common;
+using Atelier.Core.Identity;
+using Atelier.Core.Tenancy;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Atelier.Core;
+
+public static class CoreServiceCollectionExtensions
+{
+    /// <summary>Registers the product's rules: one scoped service per feature, the request context and the auth cache.</summary>
+    public static IServiceCollection AddAtelierCore(this IServiceCollection services)
+    {
+        services.AddSingleton<AuthCache>();
+        services.AddScoped<RequestContext>();
+        services.AddScoped<Authenticator>();
+        services.AddScoped<TenancyService>();
+        services.AddScoped<IdentityService>();
+        services.AddScoped<TokenService>();
+        return services;
+    }
+}

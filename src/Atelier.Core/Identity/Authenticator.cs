@@ -1,0 +1,129 @@
+using Atelier.Contracts.Errors;
+using Atelier.Contracts.Identity;
+using Atelier.Core.Common;
+using Atelier.Core.Security;
+using Atelier.Data;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace Atelier.Core.Identity;
+
+/// <summary>
+/// Turns the credential of a request into a <see cref="Caller"/>, and resolves the tenant a request acts in.
+/// Malformed secrets are refused by their checksum before any database read.
+/// </summary>
+public sealed class Authenticator(AtelierDb db, AuthCache cache, TimeProvider clock, IOptions<AuthOptions> options)
+{
+    private TimeSpan CacheTtl => TimeSpan.FromSeconds(Math.Max(0, options.Value.CacheSeconds));
+
+    /// <summary>Verifies a bearer secret: missing → 401 <c>p_common_apitokenrequired</c>, junk or unknown → 401
+    /// <c>p_token_invalidapitoken</c>, expired, disabled or revoked → 401 <c>b_session_tokennotvalid</c>.</summary>
+    public async Task<Caller> AuthenticateAsync(string? secret, CancellationToken ct)
+    {
+        if (string.IsNullOrWhiteSpace(secret))
+        {
+            throw new AtelierException(ErrorCatalog.p_common_apitokenrequired);
+        }
+
+        if (Secrets.IsWellFormed(secret, Secrets.TokenPrefix))
+        {
+            return await AuthenticateTokenAsync(secret, ct);
+        }
+
+        if (Secrets.IsWellFormed(secret, Secrets.PlatformKeyPrefix))
+        {
+            var hash = Secrets.Hash(secret);
+            var key = await db.PlatformKeys.AsNoTracking().FirstOrDefaultAsync(k => k.SecretHash == hash && k.RevokedAt == null, ct);
+            if (key is not null && Secrets.HashEquals(key.SecretHash, hash))
+            {
+                return new Caller(CallerKind.PlatformAdmin, key.Id, null, null, []);
+            }
+        }
+
+        throw new AtelierException(ErrorCatalog.p_token_invalidapitoken);
+    }
+
+    private async Task<Caller> AuthenticateTokenAsync(string secret, CancellationToken ct)
+    {
+        var hash = Secrets.Hash(secret);
+        var cacheKey = Convert.ToHexString(hash);
+        var now = clock.GetUtcNow().UtcDateTime;
+        if (!cache.TryGetToken(cacheKey, out var entry))
+        {
+            var row = await db.ApiTokens.IgnoreQueryFilters().AsNoTracking().FirstOrDefaultAsync(t => t.SecretHash == hash, ct);
+            if (row is null || !Secrets.HashEquals(row.SecretHash, hash))
+            {
+                throw new AtelierException(ErrorCatalog.p_token_invalidapitoken);
+            }
+
+            if (row.Disabled || row.RevokedAt is not null)
+            {
+                throw new AtelierException(ErrorCatalog.b_session_tokennotvalid, errCode: row.RevokedAt is null ? "token_disabled" : "token_revoked");
+            }
+
+            entry = new CachedToken(row.Id, row.TenantId, row.AppId, TokenService.ScopesOf(row.Scopes), row.ExpiresAt,
+                (clock.GetUtcNow() + CacheTtl).UtcTicks);
+            cache.PutToken(cacheKey, entry);
+            if (row.LastUsedAt is null || row.LastUsedAt < now.AddMinutes(-1))
+            {
+                // Once a minute at most, so reads stay reads.
+                await db.ApiTokens.IgnoreQueryFilters().Where(t => t.Id == row.Id)
+                    .ExecuteUpdateAsync(s => s.SetProperty(t => t.LastUsedAt, now), ct);
+            }
+        }
+
+        if (entry.ExpiresAt is { } exp && exp <= now)
+        {
+            throw new AtelierException(ErrorCatalog.b_session_tokennotvalid, errCode: "token_expired");
+        }
+
+        return new Caller(CallerKind.Token, entry.TokenId, entry.TenantId, entry.AppId, entry.Scopes);
+    }
+
+    /// <summary>
+    /// The tenant a tenant-scoped request acts in. A platform admin names it (header <c>X-Tenant-Id</c> or query
+    /// <c>tenantId</c>); a token carries its own and may not name another. Token callers need an active tenant.
+    /// </summary>
+    public async Task<string> ResolveTenantAsync(Caller caller, string? named, bool namedPresent, CancellationToken ct)
+    {
+        if (namedPresent && string.IsNullOrWhiteSpace(named))
+        {
+            throw new AtelierException(ErrorCatalog.b_tenant_invalidtenantidnul);
+        }
+
+        string tenantId;
+        if (caller.IsPlatformAdmin)
+        {
+            tenantId = namedPresent ? named!.Trim() : throw new AtelierException(ErrorCatalog.p_common_tenantidrequired);
+        }
+        else
+        {
+            tenantId = caller.TenantId!;
+            if (namedPresent && named!.Trim() != tenantId)
+            {
+                throw new AtelierException(ErrorCatalog.p_token_invalidtenantid);
+            }
+        }
+
+        var state = await TenantStateAsync(tenantId, ct);
+        if (!caller.IsPlatformAdmin && state != TenantState.Active)
+        {
+            throw new AtelierException(ErrorCatalog.b_user_tenantnotactive, errCode: "tenant_state", errMessage: state.ToString().ToLowerInvariant());
+        }
+
+        return tenantId;
+    }
+
+    private async Task<TenantState> TenantStateAsync(string tenantId, CancellationToken ct)
+    {
+        if (cache.TryGetTenantState(tenantId, out var cached))
+        {
+            return cached;
+        }
+
+        var state = await db.Tenants.AsNoTracking().Where(t => t.Id == tenantId).Select(t => (TenantState?)t.State).FirstOrDefaultAsync(ct)
+                    ?? throw new AtelierException(ErrorCatalog.b_user_tenantnotfound, errCode: "tenant_not_found", errMessage: tenantId);
+        cache.PutTenantState(tenantId, state, CacheTtl);
+        return state;
+    }
+}

@@ -1,0 +1,95 @@
+using System.Text.Json;
+using Atelier.Contracts;
+using Atelier.Contracts.Errors;
+
+namespace Atelier.Core.Tenancy;
+
+/// <summary>Configuration section <c>Atelier:Tenancy</c>.</summary>
+public sealed class TenancyOptions
+{
+    public const string Section = "Atelier:Tenancy";
+
+    /// <summary>The file tenant init reads its default roles, config and models from. Relative paths are under the app folder.</summary>
+    public string DefaultsFile { get; set; } = "defaults/tenant-defaults.json";
+}
+
+/// <summary>What tenant init installs, as read from the defaults file.</summary>
+public sealed record TenantDefaults(
+    IReadOnlyList<TenantDefaults.RoleEntry>? Roles,
+    TenantDefaults.ConfigEntry? Config,
+    IReadOnlyList<TenantDefaults.ModelEntry>? Models)
+{
+    public sealed record RoleEntry(string? Name, string? Description);
+    public sealed record ConfigEntry(string? DefaultRole, int? MaxConcurrentJobs, int? ImageRetentionDays, int? DefaultSessionSeconds);
+    public sealed record ModelEntry(string? Name, string? Type, string? Description, string? SourceUrl);
+
+    public static readonly string[] ModelTypes = ["checkpoint", "lora", "embedding", "vae", "controlnet", "upscaler", "onnx"];
+
+    /// <summary>
+    /// Reads the file: absent → <c>b_model_defaultmodelsfilenotexist</c>; unreadable or not JSON of this shape →
+    /// <c>b_model_defaultmodelsfilereaderror</c>. Content that parses but makes no sense is left to <see cref="Check"/>.
+    /// </summary>
+    public static async Task<TenantDefaults> LoadAsync(string path, CancellationToken ct)
+    {
+        if (!File.Exists(path))
+        {
+            throw new AtelierException(ErrorCatalog.b_model_defaultmodelsfilenotexist,
+                errCode: "file_not_found", errMessage: $"defaults file {Path.GetFileName(path)} does not exist");
+        }
+
+        try
+        {
+            await using var stream = File.OpenRead(path);
+            return await JsonSerializer.DeserializeAsync<TenantDefaults>(stream, AtelierJson.Options, ct)
+                   ?? throw new JsonException("the file holds null");
+        }
+        catch (Exception e) when (e is JsonException or IOException or UnauthorizedAccessException or NotSupportedException)
+        {
+            throw new AtelierException(ErrorCatalog.b_model_defaultmodelsfilereaderror,
+                errCode: e.GetType().Name, errMessage: e.Message);
+        }
+    }
+
+    /// <summary>The problems that make init impossible, each a sentence; empty when the defaults are usable.</summary>
+    public IReadOnlyList<string> Check()
+    {
+        var problems = new List<string>();
+        var roles = Roles ?? [];
+        var roleNames = roles.Select(r => r.Name?.Trim() ?? "").ToList();
+        if (roleNames.Any(string.IsNullOrEmpty))
+        {
+            problems.Add("a default role has no name");
+        }
+
+        foreach (var dup in roleNames.GroupBy(n => n).Where(g => g.Count() > 1))
+        {
+            problems.Add($"default role '{dup.Key}' is listed twice");
+        }
+
+        if (Config?.DefaultRole is { } def && !roleNames.Contains(def))
+        {
+            problems.Add($"config.defaultRole '{def}' is not one of the default roles");
+        }
+
+        var models = Models ?? [];
+        foreach (var m in models)
+        {
+            if (string.IsNullOrWhiteSpace(m.Name))
+            {
+                problems.Add("a default model has no name");
+            }
+
+            if (m.Type is null || !ModelTypes.Contains(m.Type))
+            {
+                problems.Add($"default model '{m.Name}' has type '{m.Type}', not one of {string.Join(", ", ModelTypes)}");
+            }
+        }
+
+        foreach (var dup in models.GroupBy(m => m.Name).Where(g => g.Count() > 1))
+        {
+            problems.Add($"default model '{dup.Key}' is listed twice");
+        }
+
+        return problems;
+    }
+}

@@ -1,0 +1,160 @@
+using Atelier.Data.Entities;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
+
+namespace Atelier.Data;
+
+/// <summary>
+/// The one EF Core model. Provider subclasses (<see cref="Sqlite.SqliteAtelierDb"/>,
+/// <see cref="Postgres.PostgresAtelierDb"/>) only carry their own migrations.
+/// </summary>
+public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
+{
+    /// <summary>
+    /// The tenant this unit of work acts for. Tenant-owned rows of other tenants are invisible to queries,
+    /// and writing one throws. Null (system work before a tenant is known) sees no tenant-owned rows at all.
+    /// </summary>
+    public string? TenantScope { get; set; }
+
+    public DbSet<Account> Accounts => Set<Account>();
+    public DbSet<Tenant> Tenants => Set<Tenant>();
+    public DbSet<TenantConfig> TenantConfigs => Set<TenantConfig>();
+    public DbSet<App> Apps => Set<App>();
+    public DbSet<Role> Roles => Set<Role>();
+    public DbSet<Operator> Operators => Set<Operator>();
+    public DbSet<AuditEntry> AuditLog => Set<AuditEntry>();
+    public DbSet<ApiToken> ApiTokens => Set<ApiToken>();
+    public DbSet<PlatformKey> PlatformKeys => Set<PlatformKey>();
+    public DbSet<Model> Models => Set<Model>();
+
+    protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
+    {
+        // Every timestamp is UTC; SQLite hands them back unspecified, so say so on the way out.
+        configurationBuilder.Properties<DateTime>().HaveConversion<UtcConverter>();
+        configurationBuilder.Properties<DateTime?>().HaveConversion<NullableUtcConverter>();
+        configurationBuilder.Properties<string>().HaveMaxLength(256);
+    }
+
+    protected override void OnModelCreating(ModelBuilder modelBuilder)
+    {
+        var b = modelBuilder;
+        b.Entity<Account>(e =>
+        {
+            e.ToTable("accounts");
+            e.HasKey(x => x.Uid);
+        });
+        b.Entity<Tenant>(e =>
+        {
+            e.ToTable("tenants");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.State).HasConversion<string>().HasMaxLength(32);
+            e.HasIndex(x => x.AccountUid);
+            e.HasOne<Account>().WithMany().HasForeignKey(x => x.AccountUid).OnDelete(DeleteBehavior.Restrict);
+        });
+        b.Entity<TenantConfig>(e =>
+        {
+            e.ToTable("tenant_configs");
+            e.HasKey(x => x.TenantId);
+            e.Property(x => x.FunctionSettingsJson).HasMaxLength(65536);
+            e.HasOne<Tenant>().WithOne().HasForeignKey<TenantConfig>(x => x.TenantId).OnDelete(DeleteBehavior.Cascade);
+        });
+        b.Entity<App>(e =>
+        {
+            e.ToTable("apps");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Description).HasMaxLength(2048);
+            e.HasIndex(x => new { x.TenantId, x.CreatedAt });
+        });
+        b.Entity<Role>(e =>
+        {
+            e.ToTable("roles");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Description).HasMaxLength(2048);
+            e.HasIndex(x => new { x.TenantId, x.Name }).IsUnique();
+        });
+        b.Entity<Operator>(e =>
+        {
+            e.ToTable("operators");
+            e.HasKey(x => new { x.TenantId, x.Id });
+        });
+        b.Entity<AuditEntry>(e =>
+        {
+            e.ToTable("audit_log");
+            e.HasKey(x => x.Id);
+            e.HasIndex(x => new { x.TenantId, x.At });
+        });
+        b.Entity<ApiToken>(e =>
+        {
+            e.ToTable("api_tokens");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.SecretHash).HasMaxLength(32);
+            e.HasIndex(x => x.SecretHash).IsUnique();
+            e.HasIndex(x => new { x.TenantId, x.AppId });
+            e.HasOne<App>().WithMany().HasForeignKey(x => x.AppId).OnDelete(DeleteBehavior.Cascade);
+        });
+        b.Entity<PlatformKey>(e =>
+        {
+            e.ToTable("platform_keys");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.SecretHash).HasMaxLength(32);
+            e.HasIndex(x => x.SecretHash).IsUnique();
+        });
+        b.Entity<Model>(e =>
+        {
+            e.ToTable("models");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Description).HasMaxLength(2048);
+            e.Property(x => x.SourceUrl).HasMaxLength(2048);
+            e.HasIndex(x => new { x.TenantId, x.Name }).IsUnique();
+        });
+
+        // Tenant isolation: one filter per tenant-owned entity, reading this context's scope.
+        b.Entity<TenantConfig>().HasQueryFilter(x => x.TenantId == TenantScope);
+        b.Entity<App>().HasQueryFilter(x => x.TenantId == TenantScope);
+        b.Entity<Role>().HasQueryFilter(x => x.TenantId == TenantScope);
+        b.Entity<Operator>().HasQueryFilter(x => x.TenantId == TenantScope);
+        b.Entity<ApiToken>().HasQueryFilter(x => x.TenantId == TenantScope);
+        b.Entity<Model>().HasQueryFilter(x => x.TenantId == TenantScope);
+    }
+
+    public override int SaveChanges(bool acceptAllChangesOnSuccess)
+    {
+        CheckTenantWrites();
+        return base.SaveChanges(acceptAllChangesOnSuccess);
+    }
+
+    public override Task<int> SaveChangesAsync(bool acceptAllChangesOnSuccess, CancellationToken cancellationToken = default)
+    {
+        CheckTenantWrites();
+        return base.SaveChangesAsync(acceptAllChangesOnSuccess, cancellationToken);
+    }
+
+    /// <summary>Writes are never filtered by EF, so a write of another tenant's row is refused here.</summary>
+    private void CheckTenantWrites()
+    {
+        foreach (var entry in ChangeTracker.Entries<ITenantOwned>())
+        {
+            if (entry.State is EntityState.Unchanged or EntityState.Detached)
+            {
+                continue;
+            }
+
+            if (TenantScope is null || entry.Entity.TenantId != TenantScope)
+            {
+                throw new CrossTenantWriteException(entry.Metadata.ClrType.Name);
+            }
+        }
+    }
+
+    private sealed class UtcConverter() : ValueConverter<DateTime, DateTime>(
+        v => v.Kind == DateTimeKind.Utc ? v : v.ToUniversalTime(),
+        v => DateTime.SpecifyKind(v, DateTimeKind.Utc));
+
+    private sealed class NullableUtcConverter() : ValueConverter<DateTime?, DateTime?>(
+        v => v.HasValue ? (v.Value.Kind == DateTimeKind.Utc ? v : v.Value.ToUniversalTime()) : v,
+        v => v.HasValue ? DateTime.SpecifyKind(v.Value, DateTimeKind.Utc) : v);
+}
+
+/// <summary>A unit of work tried to write a tenant-owned row outside its tenant scope: a bug, never user input.</summary>
+public sealed class CrossTenantWriteException(string entity)
+    : InvalidOperationException($"A {entity} row was written outside the tenant scope of this unit of work.");

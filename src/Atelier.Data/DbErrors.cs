@@ -1,0 +1,43 @@
+using System.Data.Common;
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using Npgsql;
+
+namespace Atelier.Data;
+
+/// <summary>Reads provider errors without leaking SQL parameter values.</summary>
+public static class DbErrors
+{
+    /// <summary>True for a unique-constraint violation on either provider.</summary>
+    public static bool IsUniqueViolation(Exception e) => Root(e) switch
+    {
+        SqliteException s => s.SqliteErrorCode == 19 && s.SqliteExtendedErrorCode is 2067 or 1555,
+        PostgresException p => p.SqlState == PostgresErrorCodes.UniqueViolation,
+        _ => false,
+    };
+
+    /// <summary>True when the exception came from the database (as opposed to our own code).</summary>
+    public static bool IsDatabaseFailure(Exception e) => e is DbUpdateException || Root(e) is DbException;
+
+    /// <summary>The internal cause for the envelope's errCode/errMessage: the provider's code and message only.</summary>
+    public static (string Code, string Message) Describe(Exception e) => Root(e) switch
+    {
+        SqliteException s => ($"sqlite_{s.SqliteErrorCode}", s.Message),
+        // MessageText holds no row values; Detail can, and Npgsql hides it unless told otherwise.
+        PostgresException p => ($"postgres_{p.SqlState}", p.MessageText),
+        NpgsqlException n => ("postgres_connection", n.Message),
+        DbException d => ("db", d.Message),
+        _ => ("db", e.GetType().Name),
+    };
+
+    private static Exception Root(Exception e)
+    {
+        var cur = e;
+        while (cur is not DbException && cur.InnerException is not null)
+        {
+            cur = cur.InnerException;
+        }
+
+        return cur;
+    }
+}

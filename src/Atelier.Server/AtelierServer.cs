@@ -1,0 +1,146 @@
+using Atelier.Contracts;
+using Atelier.Contracts.Errors;
+using Atelier.Core;
+using Atelier.Core.Identity;
+using Atelier.Core.Tenancy;
+using Atelier.Data;
+using Atelier.Server.Endpoints;
+using Atelier.Server.Errors;
+using Atelier.Server.Hosting;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.AspNetCore.Http.Json;
+using Microsoft.Extensions.Options;
+using Scalar.AspNetCore;
+
+namespace Atelier.Server;
+
+/// <summary>Builds and runs the HTTP host: the table of contents of the server.</summary>
+public static class AtelierServer
+{
+    public static WebApplication Build(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        builder.AddAtelierServer();
+        var app = builder.Build();
+        app.UseAtelierPipeline();
+        app.MapAtelierApi();
+        app.PrepareDatabase();
+        return app;
+    }
+
+    public static WebApplicationBuilder AddAtelierServer(this WebApplicationBuilder builder)
+    {
+        var config = builder.Configuration;
+        var server = Bind<ServerOptions>(config, ServerOptions.Section);
+        Directory.CreateDirectory(server.DataDirectory);
+
+        var database = Bind<DatabaseOptions>(config, DatabaseOptions.Section);
+        database.ConnectionString ??= $"Data Source={Path.Combine(server.DataDirectory, "atelier.db")}";
+
+        builder.Logging.ClearProviders();
+        builder.Logging.AddJsonConsole(o =>
+        {
+            o.IncludeScopes = true;
+            o.UseUtcTimestamp = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+        });
+
+        builder.WebHost.UseUrls(server.Urls);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            k.Limits.MaxRequestBodySize = server.MaxJsonBodyBytes;
+        });
+
+        builder.Services.AddSingleton(server);
+        builder.Services.AddOptions<AuthOptions>().Bind(config.GetSection(AuthOptions.Section));
+        builder.Services.AddOptions<TenancyOptions>().Bind(config.GetSection(TenancyOptions.Section));
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddAtelierData(database);
+        builder.Services.AddAtelierCore();
+        builder.Services.Configure<JsonOptions>(o => AtelierJson.Configure(o.SerializerOptions));
+        // Binding failures must reach the exception handler as exceptions, in every environment.
+        builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        builder.Services.AddExceptionHandler<EnvelopeExceptionHandler>();
+        builder.Services.AddProblemDetails();
+        builder.Services.AddOpenApi();
+        return builder;
+    }
+
+    public static WebApplication UseAtelierPipeline(this WebApplication app)
+    {
+        app.UseMiddleware<RequestIdMiddleware>();
+        app.UseExceptionHandler(new ExceptionHandlerOptions { SuppressDiagnosticsCallback = _ => true });
+        // A route that matched nothing (404, 405, 415 …) still answers in the envelope.
+        app.UseStatusCodePages(async sc =>
+        {
+            var http = sc.HttpContext;
+            if (http.Response.HasStarted || http.Response.ContentLength > 0)
+            {
+                return;
+            }
+
+            var status = http.Response.StatusCode;
+            var what = status switch
+            {
+                404 => $"route: no route {http.Request.Path}",
+                405 => $"method: {http.Request.Method} is not allowed on {http.Request.Path}",
+                _ => $"request: answered {status}",
+            };
+            await ErrorResponses.WriteAsync(http, new AtelierException(ErrorCatalog.p_common_inputinvalid,
+                new Dictionary<string, string> { ["Input"] = what }, status: status));
+        });
+        return app;
+    }
+
+    public static WebApplication MapAtelierApi(this WebApplication app)
+    {
+        app.MapOpenApi();
+        app.MapScalarApiReference();
+        app.MapHealthApi();
+        app.MapPlatformApi();
+        app.MapTenantApi();
+        app.MapAppsApi();
+        app.MapRolesApi();
+        return app;
+    }
+
+    /// <summary>Applies migrations, checks what the provider promises, and installs the first platform admin key.</summary>
+    public static void PrepareDatabase(this WebApplication app)
+    {
+        using var scope = app.Services.CreateScope();
+        var sp = scope.ServiceProvider;
+        var db = sp.GetRequiredService<AtelierDb>();
+        var provider = sp.GetRequiredService<IDatabaseProvider>();
+        var options = sp.GetRequiredService<DatabaseOptions>();
+        var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger("Atelier.Server");
+        db.Database.Migrate();
+        provider.VerifyAsync(db, options, CancellationToken.None).GetAwaiter().GetResult();
+        Log.DatabaseReady(logger, provider.Name);
+
+        var auth = sp.GetRequiredService<IOptions<AuthOptions>>().Value;
+        var generated = PlatformBootstrap.EnsureAdminKeyAsync(db, auth.BootstrapAdminKey, sp.GetRequiredService<TimeProvider>(), CancellationToken.None)
+            .GetAwaiter().GetResult();
+        if (generated is not null)
+        {
+            Console.Out.WriteLine($"Platform admin key (shown once, keep it safe): {generated}");
+            Console.Out.Flush();
+            Log.AdminKeyGenerated(logger);
+        }
+    }
+
+    /// <summary>Binds and validates an options section at start, reporting every problem at once.</summary>
+    private static T Bind<T>(ConfigurationManager config, string section) where T : new()
+    {
+        var value = new T();
+        config.GetSection(section).Bind(value);
+        var results = new List<System.ComponentModel.DataAnnotations.ValidationResult>();
+        if (!System.ComponentModel.DataAnnotations.Validator.TryValidateObject(value, new(value), results, validateAllProperties: true))
+        {
+            throw new InvalidOperationException($"Configuration section {section} is invalid: " +
+                string.Join("; ", results.Select(r => r.ErrorMessage)));
+        }
+
+        return value;
+    }
+}

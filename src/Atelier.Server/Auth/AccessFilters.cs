@@ -1,0 +1,93 @@
+using Atelier.Contracts.Errors;
+using Atelier.Contracts.Identity;
+using Atelier.Core.Common;
+using Atelier.Core.Identity;
+using Atelier.Data;
+
+namespace Atelier.Server.Auth;
+
+/// <summary>Who may call a route, checked in this order: credential (401), scope (403), tenant (400/403/404), operator (400).</summary>
+public enum Access
+{
+    /// <summary>The platform admin key only.</summary>
+    Platform,
+    /// <summary>A tenant admin token, or the platform admin naming the tenant.</summary>
+    TenantAdmin,
+    /// <summary>Any token of the tenant (admin or app scope), or the platform admin naming the tenant.</summary>
+    TenantMember,
+}
+
+public static class AccessFilters
+{
+    public const string TenantHeader = "X-Tenant-Id";
+    public const string OperatorHeader = "X-Operator-Id";
+
+    /// <summary>Puts the access check in front of every route of the group.</summary>
+    public static TBuilder RequireAccess<TBuilder>(this TBuilder builder, Access access) where TBuilder : IEndpointConventionBuilder =>
+        builder.AddEndpointFilter(async (ic, next) =>
+        {
+            await CheckAsync(ic.HttpContext, access);
+            return await next(ic);
+        });
+
+    private static async Task CheckAsync(HttpContext http, Access access)
+    {
+        var services = http.RequestServices;
+        var ctx = services.GetRequiredService<RequestContext>();
+        var auth = services.GetRequiredService<Authenticator>();
+        var caller = ctx.Caller ??= await auth.AuthenticateAsync(BearerOf(http.Request), http.RequestAborted);
+
+        var allowed = access switch
+        {
+            Access.Platform => caller.IsPlatformAdmin,
+            Access.TenantAdmin => caller.Has(TokenScope.Admin),
+            _ => caller.IsPlatformAdmin || caller.Scopes.Count > 0,
+        };
+        if (!allowed)
+        {
+            throw new AtelierException(ErrorCatalog.b_session_tokenforbidden, errCode: "scope",
+                errMessage: access == Access.Platform ? "needs the platform admin key" : "needs a token with the admin scope");
+        }
+
+        if (access != Access.Platform)
+        {
+            var (named, present) = NamedTenant(http.Request);
+            ctx.TenantId = await auth.ResolveTenantAsync(caller, named, present, http.RequestAborted);
+            services.GetRequiredService<AtelierDb>().TenantScope = ctx.TenantId;
+        }
+
+        if (access != Access.TenantMember && !HttpMethods.IsGet(http.Request.Method) && !HttpMethods.IsHead(http.Request.Method))
+        {
+            var op = http.Request.Headers[OperatorHeader].ToString();
+            if (string.IsNullOrWhiteSpace(op))
+            {
+                throw new AtelierException(ErrorCatalog.b_operator_invalidoperatoridnul);
+            }
+
+            ctx.OperatorId = Validate.Identifier(op, OperatorHeader);
+        }
+    }
+
+    private static (string? Value, bool Present) NamedTenant(HttpRequest request)
+    {
+        if (request.Headers.TryGetValue(TenantHeader, out var header))
+        {
+            return (header.ToString(), true);
+        }
+
+        if (request.Query.TryGetValue("tenantId", out var query))
+        {
+            return (query.ToString(), true);
+        }
+
+        return (null, false);
+    }
+
+    /// <summary>The secret of <c>Authorization: Bearer …</c>; null when the header is absent or of another scheme.</summary>
+    public static string? BearerOf(HttpRequest request)
+    {
+        var header = request.Headers.Authorization.ToString();
+        const string scheme = "Bearer ";
+        return header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase) ? header[scheme.Length..].Trim() : null;
+    }
+}

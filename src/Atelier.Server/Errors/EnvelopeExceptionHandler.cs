@@ -1,0 +1,77 @@
+using System.Text.Json;
+using Atelier.Contracts.Errors;
+using Atelier.Data;
+using Atelier.Server.Hosting;
+using Microsoft.AspNetCore.Diagnostics;
+
+namespace Atelier.Server.Errors;
+
+/// <summary>
+/// The single place where exceptions become responses: domain errors keep their code; binding failures are
+/// <c>p_common_needcorrectinputformat</c>; too-large bodies 413; database failures <c>s_common_dbexecuteexception</c>
+/// with the provider's code; anything else <c>s_common_globalexception</c>. Never a stack trace, never a secret.
+/// </summary>
+internal sealed class EnvelopeExceptionHandler(ILogger<EnvelopeExceptionHandler> logger, ServerOptions options) : IExceptionHandler
+{
+    public async ValueTask<bool> TryHandleAsync(HttpContext http, Exception exception, CancellationToken cancellationToken)
+    {
+        if (http.Response.HasStarted)
+        {
+            return false;
+        }
+
+        if (exception is OperationCanceledException && http.RequestAborted.IsCancellationRequested)
+        {
+            http.Response.StatusCode = 499; // the client went away; nobody reads a body
+            return true;
+        }
+
+        var error = Translate(http, exception);
+        if (error.Status >= 500)
+        {
+            if (DbErrors.IsDatabaseFailure(exception))
+            {
+                Log.DatabaseFailure(logger, exception, http.Request.Method, http.Request.Path, error.ErrCode ?? "");
+            }
+            else
+            {
+                Log.UnexpectedFailure(logger, exception, http.Request.Method, http.Request.Path);
+            }
+        }
+        else
+        {
+            Log.RequestFailed(logger, http.Request.Method, http.Request.Path, error.Status, error.Code.Code);
+        }
+
+        await ErrorResponses.WriteAsync(http, error);
+        return true;
+    }
+
+    private AtelierException Translate(HttpContext http, Exception exception)
+    {
+        switch (exception)
+        {
+            case AtelierException domain:
+                return domain;
+            case BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge }:
+                return new AtelierException(ErrorCatalog.p_common_inputinvalid,
+                    new Dictionary<string, string> { ["Input"] = $"body: larger than {options.MaxJsonBodyBytes} bytes" },
+                    errCode: "body_too_large", status: StatusCodes.Status413PayloadTooLarge);
+            case BadHttpRequestException bad:
+                var status = bad.StatusCode is StatusCodes.Status415UnsupportedMediaType ? bad.StatusCode : StatusCodes.Status400BadRequest;
+                var detail = bad.InnerException is JsonException inner ? inner.Message : bad.Message;
+                return new AtelierException(ErrorCatalog.p_common_needcorrectinputformat, errCode: "binding", errMessage: detail, status: status);
+            case JsonException json:
+                return new AtelierException(ErrorCatalog.p_common_needcorrectinputformat, errCode: "json", errMessage: json.Message);
+        }
+
+        if (DbErrors.IsDatabaseFailure(exception))
+        {
+            var (code, message) = DbErrors.Describe(exception);
+            return new AtelierException(ErrorCatalog.s_common_dbexecuteexception, errCode: code, errMessage: message);
+        }
+
+        return new AtelierException(ErrorCatalog.s_common_globalexception, errCode: "internal",
+            errMessage: $"unexpected {exception.GetType().Name}; see the server log for request {http.TraceIdentifier}");
+    }
+}

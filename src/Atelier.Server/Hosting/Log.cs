@@ -1,0 +1,20 @@
+namespace Atelier.Server.Hosting;
+
+/// <summary>The server's log events, with stable ids. No secret is ever a parameter here.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(1000, LogLevel.Information, "Database ready: provider {Provider}, migrations applied")]
+    public static partial void DatabaseReady(ILogger logger, string provider);
+
+    [LoggerMessage(1001, LogLevel.Warning, "A platform admin key was generated and printed once on standard output; it is stored only as a hash")]
+    public static partial void AdminKeyGenerated(ILogger logger);
+
+    [LoggerMessage(1100, LogLevel.Information, "{Method} {Path} answered {Status} with {Code}")]
+    public static partial void RequestFailed(ILogger logger, string method, string path, int status, string code);
+
+    [LoggerMessage(1101, LogLevel.Error, "{Method} {Path} failed in the database: {ErrCode}")]
+    public static partial void DatabaseFailure(ILogger logger, Exception exception, string method, string path, string errCode);
+
+    [LoggerMessage(1102, LogLevel.Error, "{Method} {Path} failed unexpectedly")]
+    public static partial void UnexpectedFailure(ILogger logger, Exception exception, string method, string path);
+}
