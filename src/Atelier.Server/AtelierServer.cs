@@ -17,10 +17,13 @@ namespace Atelier.Server;
 /// <summary>Builds and runs the HTTP host: the table of contents of the server.</summary>
 public static class AtelierServer
 {
-    public static WebApplication Build(string[] args)
+    /// <param name="args">Command-line arguments; <c>--Atelier:Section:Key=value</c> sets configuration.</param>
+    /// <param name="configure">A last word on the services before the host is built (tests swap the clock here).</param>
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateBuilder(args);
         builder.AddAtelierServer();
+        configure?.Invoke(builder);
         var app = builder.Build();
         app.UseAtelierPipeline();
         app.MapAtelierApi();
@@ -81,14 +84,16 @@ public static class AtelierServer
             }
 
             var status = http.Response.StatusCode;
-            var what = status switch
+            var (what, cause) = status switch
             {
-                404 => $"route: no route {http.Request.Path}",
-                405 => $"method: {http.Request.Method} is not allowed on {http.Request.Path}",
-                _ => $"request: answered {status}",
+                404 => ($"route: no route {http.Request.Path}", "no_route"),
+                405 => ($"method: {http.Request.Method} is not allowed on {http.Request.Path}", "method_not_allowed"),
+                413 => ($"body: larger than {http.RequestServices.GetRequiredService<ServerOptions>().MaxJsonBodyBytes} bytes", "body_too_large"),
+                415 => ("body: the content type must be application/json", "unsupported_media_type"),
+                _ => ($"request: answered {status}", "http_status"),
             };
             await ErrorResponses.WriteAsync(http, new AtelierException(ErrorCatalog.p_common_inputinvalid,
-                new Dictionary<string, string> { ["Input"] = what }, status: status));
+                new Dictionary<string, string> { ["Input"] = what }, errCode: cause, status: status));
         });
         return app;
     }

@@ -69,6 +69,22 @@ public static partial class Validate
         return v;
     }
 
+    /// <summary>A query value naming an enum member (any case); numbers and unknown names are refused.</summary>
+    public static TEnum? EnumOrNull<TEnum>(string? value, string field) where TEnum : struct, Enum
+    {
+        if (value is null)
+        {
+            return null;
+        }
+
+        if (value.Length > 0 && !char.IsAsciiDigit(value[0]) && value[0] != '-' && Enum.TryParse<TEnum>(value, ignoreCase: true, out var parsed))
+        {
+            return parsed;
+        }
+
+        throw AtelierException.InvalidInput(field, "must be one of " + string.Join(", ", Enum.GetNames<TEnum>().Select(n => n.ToLowerInvariant())));
+    }
+
     [GeneratedRegex("^[A-Za-z0-9._@-]{1,64}$")]
     private static partial Regex IdentifierPattern();
 }

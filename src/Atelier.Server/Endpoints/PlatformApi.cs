@@ -49,9 +49,9 @@ public static class PlatformApi
         return Reply.Created(http, $"/api/v1/tenants/{tenant.Id}", tenant);
     }
 
-    public static async Task<Ok<ApiResponse<Page<TenantDto>>>> ListTenants(string? accountUid, TenantState? state, int? pageNumber, int? pageSize,
+    public static async Task<Ok<ApiResponse<Page<TenantDto>>>> ListTenants(string? accountUid, string? state, int? pageNumber, int? pageSize,
         TenancyService svc, HttpContext http, CancellationToken ct) =>
-        Reply.Ok(http, await svc.ListTenantsAsync(accountUid, state, PageRequest.From(pageNumber, pageSize), ct));
+        Reply.Ok(http, await svc.ListTenantsAsync(accountUid, Validate.EnumOrNull<TenantState>(state, "state"), PageRequest.From(pageNumber, pageSize), ct));
 
     public static async Task<Ok<ApiResponse<TenantDto>>> GetTenant(string tenantId, TenancyService svc, HttpContext http, CancellationToken ct) =>
         Reply.Ok(http, await svc.GetTenantAsync(tenantId, ct));

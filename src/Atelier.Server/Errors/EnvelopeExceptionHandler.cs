@@ -61,8 +61,6 @@ internal sealed class EnvelopeExceptionHandler(ILogger<EnvelopeExceptionHandler>
                 var status = bad.StatusCode is StatusCodes.Status415UnsupportedMediaType ? bad.StatusCode : StatusCodes.Status400BadRequest;
                 var detail = bad.InnerException is JsonException inner ? inner.Message : bad.Message;
                 return new AtelierException(ErrorCatalog.p_common_needcorrectinputformat, errCode: "binding", errMessage: detail, status: status);
-            case JsonException json:
-                return new AtelierException(ErrorCatalog.p_common_needcorrectinputformat, errCode: "json", errMessage: json.Message);
         }
 
         if (DbErrors.IsDatabaseFailure(exception))

@@ -19,7 +19,12 @@ internal sealed partial class RequestIdMiddleware(RequestDelegate next, ILogger<
         http.TraceIdentifier = id;
         ctx.RequestId = id;
         ctx.English = ErrorResponses.PrefersEnglish(http.Request);
-        http.Response.Headers[Header] = id;
+        // Set when the response starts: the exception handler clears headers set earlier.
+        http.Response.OnStarting(() =>
+        {
+            http.Response.Headers[Header] = id;
+            return Task.CompletedTask;
+        });
         using (logger.BeginScope(new Dictionary<string, object> { ["RequestId"] = id }))
         {
             await next(http);

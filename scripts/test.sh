@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: the unit tests once, the integration tests on SQLite and on PostgreSQL.
+# Installs PostgreSQL (Debian packages) when it is missing, starts a private cluster on loopback for the run,
+# and stops it afterwards. Ends with one line: "N passed, N failed". Exit status is non-zero on any failure.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+pg_port=${ATELIER_TEST_PG_PORT:-55433}
+results=$(mktemp -d /tmp/atelier-test-results.XXXXXX)
+pgdata=""
+pgbin=""
+
+as_postgres() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+find_pgbin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+
+start_postgres() {
+  pgbin=$(find_pgbin)
+  if [ -z "$pgbin" ]; then
+    echo "== installing PostgreSQL from Debian packages"
+    if [ "$(id -u)" != 0 ]; then echo "PostgreSQL is missing and this is not root: install the 'postgresql' package" >&2; exit 1; fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq postgresql >/dev/null
+    # The package starts a cluster of its own on 5432; the tests use a private one, so stop that.
+    (pg_lsclusters -h 2>/dev/null | awk '{print $1, $2}' | while read -r v c; do pg_ctlcluster "$v" "$c" stop || true; done) || true
+    pgbin=$(find_pgbin)
+  fi
+  pgdata=$(mktemp -d /tmp/atelier-pg.XXXXXX)
+  if [ "$(id -u)" = 0 ]; then chown postgres "$pgdata"; fi
+  as_postgres "$pgbin/initdb" -D "$pgdata" -U atelier -A trust -E UTF8 >/dev/null
+  as_postgres "$pgbin/pg_ctl" -D "$pgdata" -l "$pgdata/server.log" -w -t 60 \
+    -o "-p $pg_port -k $pgdata -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null
+  echo "== PostgreSQL $("$pgbin/postgres" --version | awk '{print $3}') on 127.0.0.1:$pg_port"
+}
+
+stop_postgres() {
+  if [ -n "$pgdata" ] && [ -n "$pgbin" ]; then
+    as_postgres "$pgbin/pg_ctl" -D "$pgdata" -m fast -w stop >/dev/null 2>&1 || true
+    rm -rf "$pgdata"
+  fi
+}
+trap 'stop_postgres; rm -rf "$results"' EXIT
+
+start_postgres
+
+echo "== building"
+dotnet build Atelier.slnx -c Release -nologo -v quiet -clp:ErrorsOnly
+
+status=0
+run() { # name project [env...]
+  local name=$1 project=$2; shift 2
+  echo "== tests: $name"
+  env "$@" dotnet test "$project" -c Release --no-build -nologo -v quiet \
+    --logger "trx;LogFileName=$results/$name.trx" --logger "console;verbosity=minimal" || status=1
+}
+
+run contracts tests/Atelier.Contracts.Tests
+run server-sqlite tests/Atelier.Server.Tests ATELIER_TEST_DB=sqlite
+run server-postgres tests/Atelier.Server.Tests ATELIER_TEST_DB=postgres \
+  "ATELIER_TEST_PG=Host=127.0.0.1;Port=$pg_port;Username=atelier;Database=postgres"
+
+passed=0; failed=0
+for f in "$results"/*.trx; do
+  [ -f "$f" ] || continue
+  counters=$(grep -o '<Counters [^>]*>' "$f" | head -n 1)
+  p=$(echo "$counters" | sed -n 's/.* passed="\([0-9]*\)".*/\1/p'); f2=$(echo "$counters" | sed -n 's/.* failed="\([0-9]*\)".*/\1/p')
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f2:-0}))
+done
+if [ "$passed" = 0 ]; then status=1; fi
+[ "$failed" = 0 ] || status=1
+echo "$passed passed, $failed failed"
+exit $status

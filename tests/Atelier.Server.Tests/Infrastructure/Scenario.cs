@@ -1,0 +1,45 @@
+using System.Text.Json;
+
+namespace Atelier.Server.Tests.Infrastructure;
+
+/// <summary>A ready tenant: account, tenant (initialised and active), one app, an admin token and an app token.</summary>
+public sealed record TenantWorld(string AccountUid, string TenantId, string AppId, string AdminToken, string AppToken, string AppTokenId)
+{
+    public ApiClient AdminOf(TestHost host, string operatorId = "op-tenant") => host.Client.With(AdminToken, operatorId);
+    public ApiClient AppOf(TestHost host) => host.Client.With(AppToken);
+}
+
+public static class Scenario
+{
+    public static async Task<TenantWorld> NewTenantAsync(TestHost host, bool activate = true)
+    {
+        var admin = host.Admin();
+        var uid = "acct-" + Guid.NewGuid().ToString("N")[..10];
+        (await admin.PostAsync("/api/v1/accounts", new { uid, name = "Account " + uid })).Created();
+        var tenantId = (await admin.PostAsync("/api/v1/tenants", new { accountUid = uid, name = "Tenant of " + uid })).Created()
+            .GetProperty("id").GetString()!;
+        (await admin.PostAsync($"/api/v1/tenants/{tenantId}/init")).Ok();
+        if (activate)
+        {
+            (await admin.PostAsync($"/api/v1/tenants/{tenantId}/activate")).Ok();
+        }
+
+        var inTenant = admin.WithHeader("X-Tenant-Id", tenantId);
+        var appId = (await inTenant.PostAsync("/api/v1/apps", new { name = "studio" })).Created().GetProperty("id").GetString()!;
+        var adminToken = (await inTenant.PostAsync($"/api/v1/apps/{appId}/tokens", new { name = "admin", scopes = new[] { "admin" } })).Created();
+        var appToken = (await inTenant.PostAsync($"/api/v1/apps/{appId}/tokens", new { name = "backend", scopes = new[] { "app" } })).Created();
+        return new TenantWorld(uid, tenantId, appId, Secret(adminToken), Secret(appToken), appToken.GetProperty("token").GetProperty("id").GetString()!);
+    }
+
+    private static string Secret(JsonElement issued) => issued.GetProperty("secret").GetString()!;
+}
+
+/// <summary>One server per test class that wants to share it (tests inside must not depend on each other).</summary>
+public sealed class SharedHost : IAsyncLifetime
+{
+    public TestHost Host { get; private set; } = null!;
+
+    public async Task InitializeAsync() => Host = await TestHost.StartAsync();
+
+    public async Task DisposeAsync() => await Host.DisposeAsync();
+}

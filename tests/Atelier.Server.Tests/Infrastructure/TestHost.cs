@@ -1,0 +1,131 @@
+using System.Net.Http.Headers;
+using Atelier.Core.Security;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Atelier.Server.Tests.Infrastructure;
+
+/// <summary>
+/// A real Atelier server for tests: the product's own host builder, Kestrel on a free loopback port, a real
+/// database of its own. Tests talk to it over HTTP only (through <see cref="Client"/>).
+/// </summary>
+public sealed class TestHost : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private TestHost(WebApplication app, TestDatabase db, string adminKey, FakeTimeProvider? clock)
+    {
+        _app = app;
+        Database = db;
+        AdminKey = adminKey;
+        Clock = clock;
+        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
+        BaseAddress = new Uri(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal));
+        Client = new ApiClient(new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(60) });
+    }
+
+    public TestDatabase Database { get; }
+    public string AdminKey { get; }
+    public FakeTimeProvider? Clock { get; }
+    public Uri BaseAddress { get; }
+    public ApiClient Client { get; }
+    public IServiceProvider Services => _app.Services;
+
+    /// <param name="settings">Extra configuration, as <c>Section:Key</c> → value.</param>
+    /// <param name="fakeClock">Use a <see cref="FakeTimeProvider"/> the test moves by hand.</param>
+    public static async Task<TestHost> StartAsync(IDictionary<string, string>? settings = null, bool fakeClock = false)
+    {
+        var db = await TestDatabase.CreateAsync();
+        var adminKey = Secrets.Issue(Secrets.PlatformKeyPrefix);
+        var config = new Dictionary<string, string>
+        {
+            ["Atelier:Server:Urls"] = "http://127.0.0.1:0",
+            ["Atelier:Server:DataDirectory"] = Path.Combine(db.Folder, "data"),
+            ["Atelier:Database:Provider"] = db.Provider,
+            ["Atelier:Database:ConnectionString"] = db.ConnectionString,
+            ["Atelier:Auth:BootstrapAdminKey"] = adminKey,
+            ["Logging:LogLevel:Default"] = "Warning",
+            ["Logging:LogLevel:Microsoft.EntityFrameworkCore"] = "None",
+        };
+        foreach (var (k, v) in settings ?? new Dictionary<string, string>())
+        {
+            config[k] = v;
+        }
+
+        var clock = fakeClock ? new FakeTimeProvider(new DateTimeOffset(2026, 11, 27, 8, 0, 0, TimeSpan.Zero)) : null;
+        var args = config.Select(kv => $"--{kv.Key}={kv.Value}").ToArray();
+        var app = AtelierServer.Build(args, b =>
+        {
+            if (clock is not null)
+            {
+                b.Services.AddSingleton<TimeProvider>(clock);
+            }
+        });
+        await app.StartAsync();
+        return new TestHost(app, db, adminKey, clock);
+    }
+
+    /// <summary>A client that sends the platform admin key and an operator id.</summary>
+    public ApiClient Admin(string operatorId = "op-platform") => Client.With(AdminKey, operatorId);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        await Database.DisposeAsync();
+    }
+}
+
+/// <summary>An HTTP client bound to one credential, one operator and optional extra headers.</summary>
+public sealed class ApiClient(HttpClient http, string? bearer = null, string? operatorId = null, IReadOnlyDictionary<string, string>? headers = null)
+{
+    public HttpClient Http => http;
+
+    public ApiClient With(string? bearer, string? operatorId = null) => new(http, bearer, operatorId, headers);
+
+    public ApiClient WithHeader(string name, string value)
+    {
+        var h = new Dictionary<string, string>(headers ?? new Dictionary<string, string>()) { [name] = value };
+        return new ApiClient(http, bearer, operatorId, h);
+    }
+
+    public Task<ApiResult> GetAsync(string path) => SendAsync(HttpMethod.Get, path);
+    public Task<ApiResult> DeleteAsync(string path) => SendAsync(HttpMethod.Delete, path);
+    public Task<ApiResult> PostAsync(string path, object? body = null) => SendAsync(HttpMethod.Post, path, body);
+    public Task<ApiResult> PutAsync(string path, object? body) => SendAsync(HttpMethod.Put, path, body);
+    public Task<ApiResult> PatchAsync(string path, object? body) => SendAsync(HttpMethod.Patch, path, body);
+
+    /// <summary>Sends a body: a string goes as raw JSON text, anything else is serialised.</summary>
+    public async Task<ApiResult> SendAsync(HttpMethod method, string path, object? body = null, string contentType = "application/json")
+    {
+        using var req = new HttpRequestMessage(method, path);
+        if (bearer is not null)
+        {
+            req.Headers.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
+        }
+
+        if (operatorId is not null)
+        {
+            req.Headers.Add("X-Operator-Id", operatorId);
+        }
+
+        foreach (var (k, v) in headers ?? new Dictionary<string, string>())
+        {
+            req.Headers.TryAddWithoutValidation(k, v);
+        }
+
+        if (body is not null)
+        {
+            var text = body as string ?? System.Text.Json.JsonSerializer.Serialize(body, Atelier.Contracts.AtelierJson.Options);
+            req.Content = new StringContent(text, System.Text.Encoding.UTF8);
+            req.Content.Headers.ContentType = MediaTypeHeaderValue.Parse(contentType);
+        }
+
+        using var resp = await http.SendAsync(req);
+        return await ApiResult.ReadAsync(resp);
+    }
+}
