@@ -1,0 +1,98 @@
+using System.Net;
+using System.Text.Json;
+using Atelier.Server.Tests.Infrastructure;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Atelier.Server.Tests;
+
+/// <summary>
+/// Walks every route of the API with a second tenant's credentials and the first tenant's ids: an id-bearing route
+/// answers 403 or 404, never 2xx, and no answer of any route contains one of the first tenant's ids.
+/// </summary>
+public class IsolationTests
+{
+    [Fact]
+    public async Task EveryRoute_OtherTenantsIds_NeverAnswersTheirData()
+    {
+        await using var host = await TestHost.StartAsync();
+        var a = await Scenario.NewTenantAsync(host);
+        var b = await Scenario.NewTenantAsync(host);
+        var aAdmin = a.AdminOf(host);
+        var aRole = (await aAdmin.PostAsync("/api/v1/roles", new { name = "a-secret-role" })).Created().GetProperty("id").GetString()!;
+        var aAdminTokenId = (await aAdmin.GetAsync("/api/v1/me")).Ok().GetProperty("credentialId").GetString()!;
+        var ids = new Dictionary<string, string>
+        {
+            ["uid"] = a.AccountUid, ["tenantId"] = a.TenantId, ["appId"] = a.AppId, ["tokenId"] = a.AppTokenId, ["roleId"] = aRole,
+        };
+        string[] secrets = [a.TenantId, a.AppId, a.AppTokenId, aRole, aAdminTokenId, a.AccountUid, "a-secret-role"];
+
+        var routes = host.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
+            .Where(e => e.RoutePattern.RawText!.StartsWith("/api/v1", StringComparison.Ordinal))
+            .SelectMany(e => (e.Metadata.GetMetadata<HttpMethodMetadata>()?.HttpMethods ?? []).Select(m => (Method: m, Endpoint: e)))
+            .ToList();
+        Assert.True(routes.Count >= 30, $"only {routes.Count} routes found");
+
+        var callers = new[]
+        {
+            ("tenant B admin", b.AdminOf(host)),
+            ("tenant B app", b.AppOf(host)),
+            ("platform admin in tenant B", host.Admin().WithHeader("X-Tenant-Id", b.TenantId)),
+        };
+        var walked = 0;
+        foreach (var (method, endpoint) in routes)
+        {
+            var pattern = endpoint.RoutePattern;
+            var path = pattern.RawText!;
+            foreach (var p in pattern.Parameters)
+            {
+                path = path.Replace("{" + p.Name + "}", ids[p.Name], StringComparison.Ordinal);
+            }
+
+            var platformRoute = path.StartsWith("/api/v1/accounts", StringComparison.Ordinal)
+                                || path.StartsWith("/api/v1/tenants", StringComparison.Ordinal)
+                                || path.StartsWith("/api/v1/platform", StringComparison.Ordinal);
+            foreach (var (who, client) in callers)
+            {
+                if (platformRoute && who.StartsWith("platform", StringComparison.Ordinal))
+                {
+                    continue; // the platform admin owns the platform routes; what it may do there is not isolation
+                }
+
+                var body = method is "POST" or "PUT" or "PATCH" ? "{\"name\":\"probe\",\"uid\":\"probe-" + walked + "\"}" : null;
+                var r = await client.SendAsync(new HttpMethod(method), path, body);
+                walked++;
+                if (pattern.Parameters.Count > 0)
+                {
+                    Assert.True(r.Status is HttpStatusCode.NotFound or HttpStatusCode.Forbidden,
+                        $"{who}: {method} {path} answered {(int)r.Status}: {r.Text}");
+                    // No existence oracle: another tenant's id answers exactly like an id that was never issued.
+                    var ghostPath = pattern.RawText!;
+                    foreach (var p in pattern.Parameters)
+                    {
+                        ghostPath = ghostPath.Replace("{" + p.Name + "}", ids[p.Name][..4] + "ghost", StringComparison.Ordinal);
+                    }
+
+                    var ghost = await client.SendAsync(new HttpMethod(method), ghostPath, body);
+                    Assert.Equal(ghost.Status, r.Status);
+                    Assert.Equal(ghost.Json.GetProperty("subErrCode").GetString(), r.Json.GetProperty("subErrCode").GetString());
+                }
+
+                // The caller may hear back the id it sent (in a not-found message), and nothing else of tenant A.
+                foreach (var s in secrets.Where(s => !path.Contains(s, StringComparison.Ordinal)))
+                {
+                    Assert.False(r.Text.Contains(s, StringComparison.Ordinal), $"{who}: {method} {path} leaked {s}: {r.Text}");
+                }
+            }
+        }
+
+        Assert.True(walked >= 80, $"walked {walked}");
+        // Tenant A is untouched: its app, role and tokens are all still there and working.
+        (await aAdmin.GetAsync($"/api/v1/apps/{a.AppId}")).Ok();
+        (await aAdmin.GetAsync($"/api/v1/roles/{aRole}")).Ok();
+        var token = (await aAdmin.GetAsync($"/api/v1/tokens/{a.AppTokenId}")).Ok();
+        Assert.False(token.GetProperty("disabled").GetBoolean());
+        Assert.Equal(JsonValueKind.Null, token.GetProperty("revokedAt").ValueKind);
+        (await a.AppOf(host).GetAsync("/api/v1/me")).Ok();
+    }
+}
