@@ -41,6 +41,17 @@ public static class DatabaseProviders
         ?? throw new InvalidOperationException(
             $"Unknown database provider '{name}'. Known providers: {string.Join(", ", All.Select(p => p.Name))}.");
 
+    /// <summary>
+    /// Contexts are pooled (creating one costs more than a simple query). A pooled context may come back with the
+    /// tenant scope of its last user, so every lease starts with none: nothing tenant-owned is visible until the
+    /// request's access check sets its own tenant.
+    /// </summary>
+    internal static AtelierDb Lease(AtelierDb db)
+    {
+        db.TenantScope = null;
+        return db;
+    }
+
     /// <summary>Registers the chosen provider's context as <see cref="AtelierDb"/>.</summary>
     public static IServiceCollection AddAtelierData(this IServiceCollection services, DatabaseOptions options)
     {
@@ -59,10 +70,10 @@ internal sealed class SqliteProvider : IDatabaseProvider
     public void Register(IServiceCollection services, DatabaseOptions options)
     {
         var interceptor = new SqlitePragmas(options.SqliteBusyTimeoutMs);
-        services.AddDbContext<SqliteAtelierDb>(o => o
+        services.AddDbContextPool<SqliteAtelierDb>(o => o
             .UseSqlite(options.ConnectionString)
             .AddInterceptors(interceptor));
-        services.AddScoped<AtelierDb>(sp => sp.GetRequiredService<SqliteAtelierDb>());
+        services.AddScoped<AtelierDb>(sp => DatabaseProviders.Lease(sp.GetRequiredService<SqliteAtelierDb>()));
     }
 
     public async Task VerifyAsync(AtelierDb db, DatabaseOptions options, CancellationToken ct)
@@ -97,9 +108,14 @@ internal sealed class SqliteProvider : IDatabaseProvider
         }
     }
 
-    /// <summary>Sets the per-connection pragmas on every connection EF opens.</summary>
+    /// <summary>
+    /// Sets the per-connection pragmas once per physical connection: pooled connections keep their sqlite3 handle,
+    /// and the pragmas live on the handle, so a reopened connection needs nothing.
+    /// </summary>
     private sealed class SqlitePragmas(int busyTimeoutMs) : DbConnectionInterceptor
     {
+        private readonly System.Runtime.CompilerServices.ConditionalWeakTable<object, object> _prepared = [];
+
         public override void ConnectionOpened(DbConnection connection, ConnectionEndEventData eventData) => Apply(connection);
 
         public override Task ConnectionOpenedAsync(DbConnection connection, ConnectionEndEventData eventData, CancellationToken cancellationToken = default)
@@ -110,10 +126,12 @@ internal sealed class SqliteProvider : IDatabaseProvider
 
         private void Apply(DbConnection connection)
         {
-            if (connection is not SqliteConnection)
+            if (connection is not SqliteConnection sqlite || sqlite.Handle is not { } handle || _prepared.TryGetValue(handle, out _))
             {
                 return;
             }
+
+            _prepared.AddOrUpdate(handle, handle);
 
             using var cmd = connection.CreateCommand();
             cmd.CommandText = $"PRAGMA busy_timeout={busyTimeoutMs}; PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;";
@@ -128,8 +146,8 @@ internal sealed class PostgresProvider : IDatabaseProvider
 
     public void Register(IServiceCollection services, DatabaseOptions options)
     {
-        services.AddDbContext<PostgresAtelierDb>(o => o.UseNpgsql(options.ConnectionString));
-        services.AddScoped<AtelierDb>(sp => sp.GetRequiredService<PostgresAtelierDb>());
+        services.AddDbContextPool<PostgresAtelierDb>(o => o.UseNpgsql(options.ConnectionString));
+        services.AddScoped<AtelierDb>(sp => DatabaseProviders.Lease(sp.GetRequiredService<PostgresAtelierDb>()));
     }
 
     public Task VerifyAsync(AtelierDb db, DatabaseOptions options, CancellationToken ct) => Task.CompletedTask;

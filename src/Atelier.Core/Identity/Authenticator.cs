@@ -33,7 +33,7 @@ public sealed class Authenticator(AtelierDb db, AuthCache cache, TimeProvider cl
         if (Secrets.IsWellFormed(secret, Secrets.PlatformKeyPrefix))
         {
             var hash = Secrets.Hash(secret);
-            var key = await db.PlatformKeys.AsNoTracking().FirstOrDefaultAsync(k => k.SecretHash == hash && k.RevokedAt == null, ct);
+            var key = await HotQueries.PlatformKeyByHash(db, hash, ct);
             if (key is not null && Secrets.HashEquals(key.SecretHash, hash))
             {
                 return new Caller(CallerKind.PlatformAdmin, key.Id, null, null, []);
@@ -50,7 +50,7 @@ public sealed class Authenticator(AtelierDb db, AuthCache cache, TimeProvider cl
         var now = clock.GetUtcNow().UtcDateTime;
         if (!cache.TryGetToken(cacheKey, out var entry))
         {
-            var row = await db.ApiTokens.IgnoreQueryFilters().AsNoTracking().FirstOrDefaultAsync(t => t.SecretHash == hash, ct);
+            var row = await HotQueries.TokenByHash(db, hash, ct);
             if (row is null || !Secrets.HashEquals(row.SecretHash, hash))
             {
                 throw new AtelierException(ErrorCatalog.p_token_invalidapitoken);
@@ -121,7 +121,7 @@ public sealed class Authenticator(AtelierDb db, AuthCache cache, TimeProvider cl
             return cached;
         }
 
-        var state = await db.Tenants.AsNoTracking().Where(t => t.Id == tenantId).Select(t => (TenantState?)t.State).FirstOrDefaultAsync(ct)
+        var state = await HotQueries.TenantStateById(db, tenantId, ct)
                     ?? throw new AtelierException(ErrorCatalog.b_user_tenantnotfound, errCode: "tenant_not_found", errMessage: tenantId);
         cache.PutTenantState(tenantId, state, CacheTtl);
         return state;

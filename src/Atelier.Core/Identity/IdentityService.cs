@@ -56,8 +56,8 @@ public sealed class IdentityService(AtelierDb db, RequestContext ctx, TimeProvid
 
     internal async Task<App> FindAppAsync(string id, bool tracking, CancellationToken ct)
     {
-        var q = tracking ? db.Apps : db.Apps.AsNoTracking();
-        return await q.FirstOrDefaultAsync(a => a.Id == id, ct) ?? throw AtelierException.With(ErrorCatalog.b_user_appnotfound, "App", id);
+        var app = tracking ? await db.Apps.FirstOrDefaultAsync(a => a.Id == id, ct) : await HotQueries.AppById(db, id, ct);
+        return app ?? throw AtelierException.With(ErrorCatalog.b_user_appnotfound, "App", id);
     }
 
     // ---- roles
