@@ -1,0 +1,124 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Atelier.Contracts.Errors;
+
+namespace Atelier.Server.Tests;
+
+/// <summary>The real executable, started as a process: first-start key, JSON logs with the request id.</summary>
+public partial class ProcessTests
+{
+    [Fact]
+    public async Task Serve_FirstStart_PrintsAdminKeyOnceAndLogsJsonWithRequestIds()
+    {
+        // The process runs on its embedded defaults (a SQLite file under its data folder), whichever database the suite targets.
+        var folder = Directory.CreateTempSubdirectory("atelier-proc-").FullName;
+        try
+        {
+            var (firstOut, key) = await RunOnceAsync(folder, async (baseUri, http) =>
+            {
+                var r = await http.GetAsync(new Uri(baseUri, "/api/v1/apps"));
+                Assert.Equal(HttpStatusCode.Unauthorized, r.StatusCode);
+                return r.Headers.GetValues("X-Request-Id").Single();
+            });
+            var printed = AdminKeyLine().Matches(firstOut);
+            Assert.Single(printed);
+
+            // The key works, and the second start prints no key at all.
+            var (secondOut, _) = await RunOnceAsync(folder, async (baseUri, http) =>
+            {
+                using var req = new HttpRequestMessage(HttpMethod.Get, new Uri(baseUri, "/api/v1/accounts"));
+                req.Headers.Authorization = new("Bearer", printed[0].Groups[1].Value);
+                var r = await http.SendAsync(req);
+                Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+                return "";
+            });
+            Assert.DoesNotMatch(AdminKeyLine(), secondOut);
+            Assert.DoesNotContain(printed[0].Groups[1].Value, secondOut, StringComparison.Ordinal);
+
+            // Every other line is one JSON object; the failed request's log line carries its request id.
+            var lines = firstOut.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !l.StartsWith("Platform admin key", StringComparison.Ordinal)).ToList();
+            Assert.NotEmpty(lines);
+            var events = lines.Select(l => JsonDocument.Parse(l).RootElement).ToList();
+            var failed = Assert.Single(events, e => e.GetProperty("EventId").GetInt32() == 1100);
+            Assert.Contains(ErrorCatalog.p_common_apitokenrequired.Code, failed.GetProperty("Message").GetString(), StringComparison.Ordinal);
+            Assert.Contains(key, failed.GetProperty("Scopes").GetRawText(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    /// <summary>Starts <c>atelier serve</c> on a free port with the data folder given, runs one probe, stops it, returns its output.</summary>
+    private static async Task<(string Output, string ProbeResult)> RunOnceAsync(string folder, Func<Uri, HttpClient, Task<string>> probe)
+    {
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = folder,
+        };
+        foreach (var a in new[]
+                 {
+                     Path.Combine(AppContext.BaseDirectory, "atelier.dll"), "serve",
+                     "--Atelier:Server:Urls=http://127.0.0.1:0", $"--Atelier:Server:DataDirectory={Path.Combine(folder, "data")}",
+                     "--Logging:LogLevel:Default=Information", "--Logging:LogLevel:Microsoft.EntityFrameworkCore=Warning",
+                 })
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var process = Process.Start(psi)!;
+        var output = new System.Text.StringBuilder();
+        var listening = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null)
+            {
+                return;
+            }
+
+            lock (output)
+            {
+                output.AppendLine(e.Data);
+            }
+
+            var m = ListeningLine().Match(e.Data);
+            if (m.Success)
+            {
+                listening.TrySetResult(new Uri(m.Groups[1].Value));
+            }
+        };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            var baseUri = await listening.Task.WaitAsync(TimeSpan.FromSeconds(60));
+            using var http = new HttpClient();
+            var result = await probe(baseUri, http);
+            return (Snapshot(), result);
+        }
+        finally
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
+
+        string Snapshot()
+        {
+            Thread.Sleep(300); // let the last log lines of the probe arrive
+            lock (output)
+            {
+                return output.ToString();
+            }
+        }
+    }
+
+    [GeneratedRegex(@"Platform admin key \(shown once, keep it safe\): (atpk_[A-Za-z0-9]{46})")]
+    private static partial Regex AdminKeyLine();
+
+    [GeneratedRegex(@"Now listening on: (http://127\.0\.0\.1:\d+)")]
+    private static partial Regex ListeningLine();
+}
