@@ -1,5 +1,6 @@
 using Atelier.Core.Common;
 using Atelier.Core.Identity;
+using Atelier.Core.Sessions;
 using Atelier.Core.Tenancy;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -16,6 +17,10 @@ public static class CoreServiceCollectionExtensions
         services.AddScoped<TenancyService>();
         services.AddScoped<IdentityService>();
         services.AddScoped<TokenService>();
+        services.AddScoped<SessionService>();
+        services.AddScoped<ResourceConfigService>();
+        services.AddSingleton<SessionSweeper>();
+        services.AddHostedService(sp => sp.GetRequiredService<SessionSweeper>());
         return services;
     }
 }

@@ -26,6 +26,8 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
     public DbSet<ApiToken> ApiTokens => Set<ApiToken>();
     public DbSet<PlatformKey> PlatformKeys => Set<PlatformKey>();
     public DbSet<Model> Models => Set<Model>();
+    public DbSet<Session> Sessions => Set<Session>();
+    public DbSet<ResourceConfig> ResourceConfigs => Set<ResourceConfig>();
 
     protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
     {
@@ -108,6 +110,22 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
             e.HasIndex(x => new { x.TenantId, x.Name }).IsUnique();
         });
 
+        b.Entity<Session>(e =>
+        {
+            e.ToTable("sessions");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.CredentialHash).HasMaxLength(32);
+            e.HasIndex(x => x.CredentialHash).IsUnique();
+            e.HasIndex(x => new { x.TenantId, x.AppId, x.CreatedAt });
+            e.HasIndex(x => new { x.State, x.ExpiredAt });
+        });
+        b.Entity<ResourceConfig>(e =>
+        {
+            e.ToTable("resource_configs");
+            e.HasKey(x => x.Id);
+            e.HasIndex(x => new { x.TenantId, x.Name }).IsUnique();
+        });
+
         // Tenant isolation: one filter per tenant-owned entity, reading this context's scope.
         b.Entity<TenantConfig>().HasQueryFilter(x => x.TenantId == TenantScope);
         b.Entity<App>().HasQueryFilter(x => x.TenantId == TenantScope);
@@ -115,6 +133,8 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
         b.Entity<Operator>().HasQueryFilter(x => x.TenantId == TenantScope);
         b.Entity<ApiToken>().HasQueryFilter(x => x.TenantId == TenantScope);
         b.Entity<Model>().HasQueryFilter(x => x.TenantId == TenantScope);
+        b.Entity<Session>().HasQueryFilter(x => x.TenantId == TenantScope);
+        b.Entity<ResourceConfig>().HasQueryFilter(x => x.TenantId == TenantScope);
     }
 
     public override int SaveChanges(bool acceptAllChangesOnSuccess)

@@ -22,6 +22,10 @@ public static class HotQueries
         EF.CompileAsyncQuery((AtelierDb db, byte[] hash, CancellationToken ct) =>
             db.PlatformKeys.AsNoTracking().FirstOrDefault(k => k.SecretHash == hash && k.RevokedAt == null));
 
+    public static readonly Func<AtelierDb, byte[], CancellationToken, Task<Session?>> SessionByCredential =
+        EF.CompileAsyncQuery((AtelierDb db, byte[] hash, CancellationToken ct) =>
+            db.Sessions.IgnoreQueryFilters().AsNoTracking().FirstOrDefault(s => s.CredentialHash == hash));
+
     public static readonly Func<AtelierDb, string, CancellationToken, Task<TenantState?>> TenantStateById =
         EF.CompileAsyncQuery((AtelierDb db, string id, CancellationToken ct) =>
             db.Tenants.Where(t => t.Id == id).Select(t => (TenantState?)t.State).FirstOrDefault());

@@ -2,6 +2,7 @@ using Atelier.Contracts;
 using Atelier.Contracts.Errors;
 using Atelier.Core;
 using Atelier.Core.Identity;
+using Atelier.Core.Sessions;
 using Atelier.Core.Tenancy;
 using Atelier.Data;
 using Atelier.Server.Endpoints;
@@ -58,6 +59,9 @@ public static class AtelierServer
         builder.Services.AddSingleton(server);
         builder.Services.AddOptions<AuthOptions>().Bind(config.GetSection(AuthOptions.Section));
         builder.Services.AddOptions<TenancyOptions>().Bind(config.GetSection(TenancyOptions.Section));
+        builder.Services.AddOptions<SessionsOptions>().Bind(config.GetSection(SessionsOptions.Section))
+            .Validate(o => o.SweepIntervalSeconds is >= 1 and <= 3600 && o.MaxSessionSeconds >= 60,
+                "Atelier:Sessions: SweepIntervalSeconds must be 1-3600 and MaxSessionSeconds at least 60").ValidateOnStart();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddAtelierData(database);
         builder.Services.AddAtelierCore();
@@ -107,6 +111,7 @@ public static class AtelierServer
         app.MapTenantApi();
         app.MapAppsApi();
         app.MapRolesApi();
+        app.MapSessionsApi();
         return app;
     }
 

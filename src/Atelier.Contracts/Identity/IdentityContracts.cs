@@ -50,12 +50,15 @@ public sealed record OperatorDto(string Id, string Name, string? Email, DateTime
 public sealed record AuditEntryDto(string Id, string? TenantId, string OperatorId, string Action,
     string ResourceType, string ResourceId, string CredentialId, string RequestId, DateTime At);
 
-public sealed record IssueTokenRequest(string? Name, IReadOnlyList<TokenScope>? Scopes, DateTime? ExpiresAt);
+public sealed record IssueTokenRequest(string? Name, IReadOnlyList<TokenScope>? Scopes, DateTime? ExpiresAt, long? SessionSecondsCap = null);
+
+/// <summary>Changes the per-token cap on total ended-session seconds; null removes it.</summary>
+public sealed record UpdateTokenRequest(long? SessionSecondsCap);
 
 /// <summary>A token as listed: never its secret.</summary>
 public sealed record TokenDto(string Id, string AppId, string Name, IReadOnlyList<TokenScope> Scopes,
     string DisplayPrefix, DateTime CreatedAt, DateTime? ExpiresAt, bool Disabled, DateTime? RevokedAt,
-    DateTime? LastUsedAt);
+    DateTime? LastUsedAt, long TotalEndedSessionSeconds, long? SessionSecondsCap);
 
 /// <summary>The answer to issuing a token: the secret appears here once and never again.</summary>
 public sealed record IssuedTokenDto(TokenDto Token, string Secret);

@@ -30,6 +30,13 @@ public sealed class Authenticator(AtelierDb db, AuthCache cache, TimeProvider cl
             return await AuthenticateTokenAsync(secret, ct);
         }
 
+        if (secret.StartsWith(Secrets.SessionPrefix + "_", StringComparison.Ordinal))
+        {
+            // Session credentials are never cached: their expiry must hold to the second.
+            var session = await Sessions.SessionService.ResolveCredentialAsync(db, secret, clock.GetUtcNow().UtcDateTime, ct);
+            return new Caller(CallerKind.Session, session.Id, session.TenantId, session.AppId, []) { RoleId = session.RoleId };
+        }
+
         if (Secrets.IsWellFormed(secret, Secrets.PlatformKeyPrefix))
         {
             var hash = Secrets.Hash(secret);
@@ -98,6 +105,7 @@ public sealed class Authenticator(AtelierDb db, AuthCache cache, TimeProvider cl
         }
         else
         {
+            // A token or a session carries its own tenant.
             tenantId = caller.TenantId!;
             if (namedPresent && named!.Trim() != tenantId)
             {

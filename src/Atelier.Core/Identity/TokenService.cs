@@ -32,6 +32,7 @@ public sealed class TokenService(AtelierDb db, RequestContext ctx, TimeProvider 
             SecretHash = Secrets.Hash(secret), DisplayPrefix = Secrets.DisplayPrefix(secret),
             Scopes = scopes.Aggregate(TokenScopes.None, (acc, s) => acc | ToFlag(s)),
             CreatedAt = Now, ExpiresAt = req.ExpiresAt?.ToUniversalTime(),
+            SessionSecondsCap = CheckCap(req.SessionSecondsCap),
         };
         db.ApiTokens.Add(token);
         Audit.Record(db, ctx, clock, "token.issue", "token", token.Id, TenantId);
@@ -57,6 +58,30 @@ public sealed class TokenService(AtelierDb db, RequestContext ctx, TimeProvider 
         cache.EvictToken(token.Id);
         return ToDto(token);
     }
+
+    public async Task<TokenDto> UpdateAsync(string tokenId, UpdateTokenRequest req, CancellationToken ct)
+    {
+        var token = await FindAsync(tokenId, true, ct);
+        token.SessionSecondsCap = CheckCap(req.SessionSecondsCap);
+        Audit.Record(db, ctx, clock, "token.update", "token", token.Id, TenantId);
+        await db.SaveChangesAsync(ct);
+        return ToDto(token);
+    }
+
+    /// <summary>The calling token itself (any scope): its accumulated session time among the rest.</summary>
+    public async Task<TokenDto> CurrentAsync(CancellationToken ct)
+    {
+        var caller = ctx.Caller ?? throw new InvalidOperationException("No caller.");
+        if (caller.Kind != CallerKind.Token)
+        {
+            throw new AtelierException(ErrorCatalog.b_session_tokenforbidden, errCode: "not_a_token", errMessage: "only an API token has a current token");
+        }
+
+        return ToDto(await FindAsync(caller.CredentialId, false, ct));
+    }
+
+    private static long? CheckCap(long? cap) =>
+        cap is null or (>= 0 and <= 100L * 365 * 86400) ? cap : throw AtelierException.InvalidInput("sessionSecondsCap", "must be between 0 and 3153600000");
 
     /// <summary>Revokes for good: the row stays for the audit trail, the secret never works again.</summary>
     public async Task<TokenDto> RevokeAsync(string tokenId, CancellationToken ct)
@@ -100,5 +125,6 @@ public sealed class TokenService(AtelierDb db, RequestContext ctx, TimeProvider 
     };
 
     private static TokenDto ToDto(ApiToken t) =>
-        new(t.Id, t.AppId, t.Name, ScopesOf(t.Scopes), t.DisplayPrefix, t.CreatedAt, t.ExpiresAt, t.Disabled, t.RevokedAt, t.LastUsedAt);
+        new(t.Id, t.AppId, t.Name, ScopesOf(t.Scopes), t.DisplayPrefix, t.CreatedAt, t.ExpiresAt, t.Disabled, t.RevokedAt, t.LastUsedAt,
+            t.TotalEndedSessionSeconds, t.SessionSecondsCap);
 }

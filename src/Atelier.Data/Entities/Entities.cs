@@ -99,6 +99,10 @@ public sealed class ApiToken : ITenantOwned
     public bool Disabled { get; set; }
     public DateTime? RevokedAt { get; set; }
     public DateTime? LastUsedAt { get; set; }
+    /// <summary>Seconds of every ended session of this token, added exactly once per session when it ends.</summary>
+    public long TotalEndedSessionSeconds { get; set; }
+    /// <summary>When set, no new session opens once the total reaches it.</summary>
+    public long? SessionSecondsCap { get; set; }
 }
 
 [Flags]
@@ -129,4 +133,42 @@ public sealed class Model : ITenantOwned
     public string? Description { get; set; }
     public string? SourceUrl { get; set; }
     public DateTime CreatedAt { get; set; }
+}
+
+/// <summary>A time-limited session of one end user, opened with an API token.</summary>
+public sealed class Session : ITenantOwned
+{
+    public required string Id { get; set; }
+    public required string TenantId { get; set; }
+    public required string AppId { get; set; }
+    public required string TokenId { get; set; }
+    public required string EndUserId { get; set; }
+    public required string RoleId { get; set; }
+    public required string Mode { get; set; }
+    public string? ResourceConfigId { get; set; }
+    /// <summary>SHA-256 of the end user's credential; the credential itself is never stored.</summary>
+    public required byte[] CredentialHash { get; set; }
+    public required string CredentialPrefix { get; set; }
+    public required string State { get; set; }
+    public DateTime CreatedAt { get; set; }
+    public DateTime ExpiredAt { get; set; }
+    public DateTime? EndedAt { get; set; }
+    public string? EndReason { get; set; }
+    public long? DurationSeconds { get; set; }
+    /// <summary>Bumped by every change, so end, refresh and the sweeper never act on a stale read.</summary>
+    public long Version { get; set; }
+}
+
+/// <summary>A dedicated resource spec a session can ask for: engine, instance type, model, instance count.</summary>
+public sealed class ResourceConfig : ITenantOwned
+{
+    public required string Id { get; set; }
+    public required string TenantId { get; set; }
+    public required string Name { get; set; }
+    public required string Engine { get; set; }
+    public required string InstanceType { get; set; }
+    public string? ModelId { get; set; }
+    public int InstanceCount { get; set; }
+    public DateTime CreatedAt { get; set; }
+    public DateTime UpdatedAt { get; set; }
 }

@@ -15,6 +15,8 @@ public enum Access
     TenantAdmin,
     /// <summary>Any token of the tenant (admin or app scope), or the platform admin naming the tenant.</summary>
     TenantMember,
+    /// <summary>An end user's session credential (<c>ats_…</c>).</summary>
+    Session,
 }
 
 public static class AccessFilters
@@ -41,12 +43,19 @@ public static class AccessFilters
         {
             Access.Platform => caller.IsPlatformAdmin,
             Access.TenantAdmin => caller.Has(TokenScope.Admin),
+            Access.Session => caller.Kind == CallerKind.Session,
             _ => caller.IsPlatformAdmin || caller.Scopes.Count > 0,
         };
         if (!allowed)
         {
             throw new AtelierException(ErrorCatalog.b_session_tokenforbidden, errCode: "scope",
-                errMessage: access == Access.Platform ? "needs the platform admin key" : "needs a token with the admin scope");
+                errMessage: access switch
+                {
+                    Access.Platform => "needs the platform admin key",
+                    Access.Session => "needs a session credential",
+                    Access.TenantAdmin => "needs a token with the admin scope",
+                    _ => "needs an API token of the tenant",
+                });
         }
 
         if (access != Access.Platform)
@@ -56,7 +65,7 @@ public static class AccessFilters
             services.GetRequiredService<AtelierDb>().TenantScope = ctx.TenantId;
         }
 
-        if (access != Access.TenantMember && !HttpMethods.IsGet(http.Request.Method) && !HttpMethods.IsHead(http.Request.Method))
+        if (access is Access.Platform or Access.TenantAdmin && !HttpMethods.IsGet(http.Request.Method) && !HttpMethods.IsHead(http.Request.Method))
         {
             var op = http.Request.Headers[OperatorHeader].ToString();
             if (string.IsNullOrWhiteSpace(op))

@@ -22,8 +22,10 @@ public static class AppsApi
         apps.MapPost("/{appId}/tokens", IssueToken).WithName("IssueToken").WithTags("Tokens").RequireAccess(Access.TenantAdmin);
         apps.MapGet("/{appId}/tokens", ListTokens).WithName("ListTokens").WithTags("Tokens").RequireAccess(Access.TenantAdmin);
 
+        routes.MapGet("/api/v1/tokens/current", CurrentToken).WithTags("Tokens").WithName("CurrentToken").RequireAccess(Access.TenantMember);
         var tokens = routes.MapGroup("/api/v1/tokens").WithTags("Tokens").RequireAccess(Access.TenantAdmin);
         tokens.MapGet("/{tokenId}", GetToken).WithName("GetToken");
+        tokens.MapPatch("/{tokenId}", UpdateToken).WithName("UpdateToken");
         tokens.MapPost("/{tokenId}/disable", DisableToken).WithName("DisableToken");
         tokens.MapPost("/{tokenId}/enable", EnableToken).WithName("EnableToken");
         tokens.MapDelete("/{tokenId}", RevokeToken).WithName("RevokeToken");
@@ -72,6 +74,13 @@ public static class AppsApi
 
     public static async Task<Ok<ApiResponse<TokenDto>>> GetToken(string tokenId, TokenService svc, HttpContext http, CancellationToken ct) =>
         Reply.Ok(http, await svc.GetAsync(tokenId, ct));
+
+    public static async Task<Ok<ApiResponse<TokenDto>>> UpdateToken(string tokenId, UpdateTokenRequest request, TokenService svc, HttpContext http, CancellationToken ct) =>
+        Reply.Ok(http, await svc.UpdateAsync(tokenId, request, ct));
+
+    /// <summary>The calling token: its scopes, expiry and accumulated ended-session seconds.</summary>
+    public static async Task<Ok<ApiResponse<TokenDto>>> CurrentToken(TokenService svc, HttpContext http, CancellationToken ct) =>
+        Reply.Ok(http, await svc.CurrentAsync(ct));
 
     public static async Task<Ok<ApiResponse<TokenDto>>> DisableToken(string tokenId, TokenService svc, HttpContext http, CancellationToken ct) =>
         Reply.Ok(http, await svc.SetDisabledAsync(tokenId, true, ct));

@@ -1,0 +1,42 @@
+namespace Atelier.Contracts.Sessions;
+
+/// <summary>What a session is for: the studio (checked on every studio request) or direct API calls.</summary>
+public enum SessionMode { Interactive, Api }
+
+public enum SessionState { Active, Ended }
+
+/// <summary>Opens a session for one end user. <c>expiredAt</c> defaults to now plus the tenant's default session length.</summary>
+public sealed record CreateSessionRequest(string? EndUserId, string? Role, string? Mode, string? ResourceConfigId, DateTime? ExpiredAt);
+
+public sealed record RefreshSessionRequest(DateTime? ExpiredAt);
+
+/// <summary>Validates a session credential for a surface (<c>interactive</c> for the studio, <c>api</c> for predict calls).</summary>
+public sealed record CheckSessionRequest(string? Credential, string? Mode);
+
+public sealed record SessionDto(
+    string Id,
+    string AppId,
+    string TokenId,
+    string EndUserId,
+    string RoleId,
+    string RoleName,
+    SessionMode Mode,
+    string? ResourceConfigId,
+    SessionState State,
+    DateTime CreatedAt,
+    DateTime ExpiredAt,
+    DateTime? EndedAt,
+    string? EndReason,
+    long? DurationSeconds,
+    string CredentialPrefix);
+
+/// <summary>The answer to opening a session: the credential appears here once and never again.</summary>
+public sealed record CreatedSessionDto(SessionDto Session, string Credential, string StudioUrl);
+
+public sealed record SessionCheckDto(string SessionId, string TenantId, string AppId, string RoleId, string RoleName,
+    SessionMode Mode, DateTime ExpiredAt, long RemainingSeconds);
+
+public sealed record ResourceConfigRequest(string? Id, string? Name, string? Engine, string? InstanceType, string? ModelId, int? InstanceCount);
+
+public sealed record ResourceConfigDto(string Id, string Name, string Engine, string InstanceType, string? ModelId,
+    int InstanceCount, DateTime CreatedAt, DateTime UpdatedAt);

@@ -1,0 +1,334 @@
+using Atelier.Contracts;
+using Atelier.Contracts.Errors;
+using Atelier.Contracts.Identity;
+using Atelier.Contracts.Sessions;
+using Atelier.Core.Common;
+using Atelier.Core.Security;
+using Atelier.Data;
+using Atelier.Data.Entities;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace Atelier.Core.Sessions;
+
+/// <summary>Configuration section <c>Atelier:Sessions</c>.</summary>
+public sealed class SessionsOptions
+{
+    public const string Section = "Atelier:Sessions";
+
+    /// <summary>How often the sweeper ends expired sessions: an expired session is ended within this delay.</summary>
+    public int SweepIntervalSeconds { get; set; } = 30;
+
+    /// <summary>The longest a session may last from its creation, refreshes included.</summary>
+    public long MaxSessionSeconds { get; set; } = 30L * 86400;
+
+    /// <summary>The studio's address in the URLs handed to end users; the request's own address when unset.</summary>
+    public string? StudioBaseUrl { get; set; }
+}
+
+/// <summary>
+/// Sessions of end users: opened with an API token, checked by credential, refreshed, ended. Ending adds the
+/// session's seconds to its token's total exactly once, in the same transaction as the state change.
+/// </summary>
+public sealed class SessionService(AtelierDb db, RequestContext ctx, TimeProvider clock, IOptions<SessionsOptions> options)
+{
+    private const string Active = "active";
+    private const string Ended = "ended";
+    private const int MaxAttempts = 50;
+
+    private DateTime Now => clock.GetUtcNow().UtcDateTime;
+    private string TenantId => ctx.TenantId ?? throw new InvalidOperationException("No tenant in scope.");
+
+    public async Task<CreatedSessionDto> CreateAsync(CreateSessionRequest req, string requestBaseUrl, CancellationToken ct)
+    {
+        var caller = TokenCaller();
+        var endUserId = Validate.Name(req.EndUserId, "endUserId", 128);
+        var mode = req.Mode is null ? SessionMode.Interactive : Validate.EnumOrNull<SessionMode>(req.Mode, "mode")!.Value;
+        var config = await db.TenantConfigs.AsNoTracking().FirstOrDefaultAsync(ct)
+                     ?? throw new AtelierException(ErrorCatalog.b_user_tenantconfignotfound);
+        var roleRef = req.Role ?? config.DefaultRole ?? "";
+        var role = await db.Roles.AsNoTracking().FirstOrDefaultAsync(r => r.Id == roleRef || r.Name == roleRef, ct)
+                   ?? throw AtelierException.With(ErrorCatalog.b_session_roleidnotvalid, "Role", roleRef);
+        if (req.ResourceConfigId is not null && !await db.ResourceConfigs.AnyAsync(r => r.Id == req.ResourceConfigId, ct))
+        {
+            throw new AtelierException(ErrorCatalog.b_session_resourceconfigidnotvalid, errCode: "resource_config_not_found", errMessage: req.ResourceConfigId);
+        }
+
+        var now = Now;
+        var expiredAt = req.ExpiredAt?.ToUniversalTime() ?? now.AddSeconds(config.DefaultSessionSeconds);
+        CheckExpiry(expiredAt, now, now);
+
+        var token = await db.ApiTokens.AsNoTracking().FirstAsync(t => t.Id == caller.CredentialId, ct);
+        if (token.SessionSecondsCap is { } cap && token.TotalEndedSessionSeconds >= cap)
+        {
+            throw new AtelierException(ErrorCatalog.b_agent_jobpreinvokefail, errCode: "session_seconds_cap",
+                errMessage: $"the token's ended sessions total {token.TotalEndedSessionSeconds} s, its cap is {cap} s");
+        }
+
+        var credential = Secrets.Issue(Secrets.SessionPrefix);
+        var session = new Session
+        {
+            Id = Ids.New("ses", clock), TenantId = TenantId, AppId = caller.AppId!, TokenId = caller.CredentialId,
+            EndUserId = endUserId, RoleId = role.Id, Mode = ModeName(mode), ResourceConfigId = req.ResourceConfigId,
+            CredentialHash = Secrets.Hash(credential), CredentialPrefix = Secrets.DisplayPrefix(credential),
+            State = Active, CreatedAt = now, ExpiredAt = expiredAt,
+        };
+        db.Sessions.Add(session);
+        await db.SaveChangesAsync(ct);
+        var baseUrl = (options.Value.StudioBaseUrl ?? requestBaseUrl).TrimEnd('/');
+        // The credential rides in the fragment, which browsers never send to a server or write to its logs.
+        return new CreatedSessionDto(ToDto(session, role.Name), credential, $"{baseUrl}/studio/{session.Id}#credential={credential}");
+    }
+
+    public async Task<SessionDto> GetAsync(string id, CancellationToken ct)
+    {
+        var row = await FindVisibleAsync(id, ct);
+        return ToDto(row, await RoleNameAsync(row.RoleId, ct));
+    }
+
+    public async Task<Page<SessionDto>> ListAsync(string? appId, string? tokenId, string? state, PageRequest page, CancellationToken ct)
+    {
+        var q = db.Sessions.AsNoTracking();
+        var caller = ctx.Caller!;
+        if (!caller.Has(TokenScope.Admin))
+        {
+            tokenId = caller.CredentialId; // an app token sees its own sessions only
+        }
+
+        if (appId is not null)
+        {
+            q = q.Where(s => s.AppId == appId);
+        }
+
+        if (tokenId is not null)
+        {
+            q = q.Where(s => s.TokenId == tokenId);
+        }
+
+        if (Validate.EnumOrNull<SessionState>(state, "state") is { } st)
+        {
+            var name = st == SessionState.Active ? Active : Ended;
+            q = q.Where(s => s.State == name);
+        }
+
+        var roles = await db.Roles.AsNoTracking().ToDictionaryAsync(r => r.Id, r => r.Name, ct);
+        return await q.OrderByDescending(s => s.CreatedAt).ThenByDescending(s => s.Id)
+            .ToPageAsync(page, s => ToDto(s, roles.GetValueOrDefault(s.RoleId, "")), ct);
+    }
+
+    /// <summary>
+    /// Moves <c>expiredAt</c> of one of the calling token's sessions. A session of another token (or none) is
+    /// <c>p_session_refreshfailedsessionnotfound</c>; an ended or already expired one <c>b_session_sessionexpired</c>.
+    /// </summary>
+    public async Task<SessionDto> RefreshAsync(string id, RefreshSessionRequest req, CancellationToken ct)
+    {
+        var caller = TokenCaller();
+        for (var attempt = 0; attempt < MaxAttempts; attempt++)
+        {
+            var now = Now;
+            var row = await db.Sessions.AsNoTracking().FirstOrDefaultAsync(s => s.Id == id, ct);
+            if (row is null || row.TokenId != caller.CredentialId)
+            {
+                throw new AtelierException(ErrorCatalog.p_session_refreshfailedsessionnotfound, errCode: "session_not_of_token", errMessage: id);
+            }
+
+            ThrowIfOver(row, now);
+            var config = await db.TenantConfigs.AsNoTracking().FirstAsync(ct);
+            var expiredAt = req.ExpiredAt?.ToUniversalTime() ?? now.AddSeconds(config.DefaultSessionSeconds);
+            CheckExpiry(expiredAt, now, row.CreatedAt);
+            var changed = await db.Sessions.Where(s => s.Id == id && s.Version == row.Version && s.State == Active)
+                .ExecuteUpdateAsync(u => u.SetProperty(s => s.ExpiredAt, expiredAt).SetProperty(s => s.Version, row.Version + 1), ct);
+            if (changed == 1)
+            {
+                row.ExpiredAt = expiredAt;
+                row.Version++;
+                return ToDto(row, await RoleNameAsync(row.RoleId, ct));
+            }
+        }
+
+        throw new AtelierException(ErrorCatalog.s_common_lockfail, errCode: "session_contended") { RetryAfterSeconds = 1 };
+    }
+
+    /// <summary>Ends a session now (an app token its own sessions, a tenant admin any). Ending twice is not an error: the first end stands.</summary>
+    public async Task<SessionDto> EndAsync(string id, CancellationToken ct)
+    {
+        var row = await FindVisibleAsync(id, ct);
+        var ended = await EndCoreAsync(db, row.Id, clock, dueOnly: false, ct) ?? row;
+        return ToDto(ended, await RoleNameAsync(row.RoleId, ct));
+    }
+
+    /// <summary>
+    /// The session-check of the studio and the workers: validates a credential for a surface. An unknown mode, or
+    /// one the session was not opened for, is <c>b_session_sessionmodenotsupport</c>.
+    /// </summary>
+    public async Task<SessionCheckDto> CheckAsync(CheckSessionRequest req, CancellationToken ct)
+    {
+        var mode = req.Mode ?? "interactive";
+        if (!Enum.TryParse<SessionMode>(mode, ignoreCase: true, out var asked) || char.IsAsciiDigit(mode[0]))
+        {
+            throw new AtelierException(ErrorCatalog.b_session_sessionmodenotsupport, errCode: "unknown_mode",
+                errMessage: $"mode '{mode}' is not served; served: interactive, api");
+        }
+
+        var row = await ResolveCredentialAsync(db, req.Credential, clock.GetUtcNow().UtcDateTime, ct);
+        if (row.Mode != ModeName(asked))
+        {
+            throw new AtelierException(ErrorCatalog.b_session_sessionmodenotsupport, errCode: "mode_mismatch",
+                errMessage: $"the session is for {row.Mode}, the check asked for {ModeName(asked)}");
+        }
+
+        db.TenantScope = row.TenantId;
+        return ToCheck(row, await RoleNameAsync(row.RoleId, ct));
+    }
+
+    /// <summary>The session of the calling session credential.</summary>
+    public async Task<SessionCheckDto> CurrentAsync(CancellationToken ct)
+    {
+        var row = await db.Sessions.AsNoTracking().FirstOrDefaultAsync(s => s.Id == ctx.Caller!.CredentialId, ct)
+                  ?? throw new AtelierException(ErrorCatalog.p_session_sessionnotfound, status: 401);
+        return ToCheck(row, await RoleNameAsync(row.RoleId, ct));
+    }
+
+    /// <summary>
+    /// Finds the live session of a credential: junk or unknown is <c>p_session_sessionnotfound</c> (401), ended or
+    /// past its expiry <c>b_session_sessionexpired</c>, whether or not the sweeper has run.
+    /// </summary>
+    public static async Task<Session> ResolveCredentialAsync(AtelierDb db, string? credential, DateTime now, CancellationToken ct)
+    {
+        if (!Secrets.IsWellFormed(credential, Secrets.SessionPrefix))
+        {
+            throw new AtelierException(ErrorCatalog.p_session_sessionnotfound, status: 401, errCode: "credential_malformed");
+        }
+
+        var hash = Secrets.Hash(credential!);
+        var row = await HotQueries.SessionByCredential(db, hash, ct);
+        if (row is null || !Secrets.HashEquals(row.CredentialHash, hash))
+        {
+            throw new AtelierException(ErrorCatalog.p_session_sessionnotfound, status: 401, errCode: "credential_unknown");
+        }
+
+        ThrowIfOver(row, now);
+        if (await HotQueries.TenantStateById(db, row.TenantId, ct) != TenantState.Active)
+        {
+            throw new AtelierException(ErrorCatalog.b_user_tenantnotactive, errCode: "tenant_state");
+        }
+
+        return row;
+    }
+
+    /// <summary>
+    /// Ends one session and adds its seconds to its token's total, both in one transaction, at most once: the state
+    /// change is conditional on the version read, so racing ends (explicit, sweeper, refresh) settle on one winner.
+    /// With <paramref name="dueOnly"/> (the sweeper) a session refreshed meanwhile is left alone. Returns the ended
+    /// row, or null when nothing was ended now.
+    /// </summary>
+    public static async Task<Session?> EndCoreAsync(AtelierDb db, string sessionId, TimeProvider clock, bool dueOnly, CancellationToken ct)
+    {
+        for (var attempt = 0; attempt < MaxAttempts; attempt++)
+        {
+            var now = clock.GetUtcNow().UtcDateTime;
+            var row = await db.Sessions.IgnoreQueryFilters().AsNoTracking().FirstOrDefaultAsync(s => s.Id == sessionId, ct);
+            if (row is null || row.State == Ended || (dueOnly && row.ExpiredAt > now))
+            {
+                return row is { State: Ended } && !dueOnly ? row : null;
+            }
+
+            var end = now < row.ExpiredAt ? now : row.ExpiredAt;
+            var reason = now < row.ExpiredAt ? "ended" : "expired";
+            var seconds = Math.Max(0L, (long)Math.Floor((end - row.CreatedAt).TotalSeconds));
+            await using var tx = await db.Database.BeginTransactionAsync(ct);
+            var changed = await db.Sessions.IgnoreQueryFilters()
+                .Where(s => s.Id == sessionId && s.Version == row.Version && s.State == Active)
+                .ExecuteUpdateAsync(u => u
+                    .SetProperty(s => s.State, Ended).SetProperty(s => s.EndedAt, end).SetProperty(s => s.EndReason, reason)
+                    .SetProperty(s => s.DurationSeconds, seconds).SetProperty(s => s.Version, row.Version + 1), ct);
+            if (changed != 1)
+            {
+                await tx.RollbackAsync(ct);
+                continue; // someone else changed it first: read again
+            }
+
+            var added = await db.ApiTokens.IgnoreQueryFilters()
+                .Where(t => t.Id == row.TokenId && t.TenantId == row.TenantId)
+                .ExecuteUpdateAsync(u => u.SetProperty(t => t.TotalEndedSessionSeconds, t => t.TotalEndedSessionSeconds + seconds), ct);
+            if (added != 1)
+            {
+                await tx.RollbackAsync(ct);
+                throw new AtelierException(ErrorCatalog.b_user_totalendedsessiontimesecsplusfailed, errCode: "token_missing",
+                    errMessage: $"token {row.TokenId} of session {row.Id} no longer exists; the session stays active");
+            }
+
+            await tx.CommitAsync(ct);
+            row.State = Ended;
+            row.EndedAt = end;
+            row.EndReason = reason;
+            row.DurationSeconds = seconds;
+            row.Version++;
+            return row;
+        }
+
+        throw new AtelierException(ErrorCatalog.s_common_lockfail, errCode: "session_contended") { RetryAfterSeconds = 1 };
+    }
+
+    private static void ThrowIfOver(Session row, DateTime now)
+    {
+        if (row.State == Ended)
+        {
+            throw new AtelierException(ErrorCatalog.b_session_sessionexpired, errCode: "session_ended", errMessage: row.Id);
+        }
+
+        if (row.ExpiredAt <= now)
+        {
+            throw new AtelierException(ErrorCatalog.b_session_sessionexpired, errCode: "session_expired", errMessage: row.Id);
+        }
+    }
+
+    private void CheckExpiry(DateTime expiredAt, DateTime now, DateTime createdAt)
+    {
+        if (expiredAt <= now)
+        {
+            throw new AtelierException(ErrorCatalog.p_session_expiredattooearly, errCode: "expired_at",
+                errMessage: $"expiredAt {expiredAt:O} is not after now {now:O}");
+        }
+
+        if ((expiredAt - createdAt).TotalSeconds > options.Value.MaxSessionSeconds)
+        {
+            throw AtelierException.InvalidInput("expiredAt", $"a session lasts at most {options.Value.MaxSessionSeconds} seconds from its creation");
+        }
+    }
+
+    private Caller TokenCaller()
+    {
+        var caller = ctx.Caller!;
+        return caller.Kind == CallerKind.Token
+            ? caller
+            : throw new AtelierException(ErrorCatalog.b_session_tokenforbidden, errCode: "not_a_token", errMessage: "sessions are opened and refreshed with an API token");
+    }
+
+    /// <summary>A session the caller may see: any of the tenant for an admin, its own token's for an app token.</summary>
+    private async Task<Session> FindVisibleAsync(string id, CancellationToken ct)
+    {
+        var row = await db.Sessions.AsNoTracking().FirstOrDefaultAsync(s => s.Id == id, ct);
+        var caller = ctx.Caller!;
+        if (row is null || (!caller.Has(TokenScope.Admin) && row.TokenId != caller.CredentialId))
+        {
+            throw new AtelierException(ErrorCatalog.p_session_sessionnotfound, errCode: "session_not_found", errMessage: id);
+        }
+
+        return row;
+    }
+
+    private async Task<string> RoleNameAsync(string roleId, CancellationToken ct) =>
+        await db.Roles.AsNoTracking().Where(r => r.Id == roleId).Select(r => r.Name).FirstOrDefaultAsync(ct) ?? "";
+
+    private static string ModeName(SessionMode mode) => mode == SessionMode.Api ? "api" : "interactive";
+
+    private SessionCheckDto ToCheck(Session s, string roleName) =>
+        new(s.Id, s.TenantId, s.AppId, s.RoleId, roleName, s.Mode == "api" ? SessionMode.Api : SessionMode.Interactive, s.ExpiredAt,
+            Math.Max(0, (long)(s.ExpiredAt - Now).TotalSeconds));
+
+    internal static SessionDto ToDto(Session s, string roleName) =>
+        new(s.Id, s.AppId, s.TokenId, s.EndUserId, s.RoleId, roleName, s.Mode == "api" ? SessionMode.Api : SessionMode.Interactive,
+            s.ResourceConfigId, s.State == Ended ? SessionState.Ended : SessionState.Active, s.CreatedAt, s.ExpiredAt, s.EndedAt,
+            s.EndReason, s.DurationSeconds, s.CredentialPrefix);
+}

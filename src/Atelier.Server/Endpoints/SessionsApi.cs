@@ -1,0 +1,80 @@
+using Atelier.Contracts;
+using Atelier.Contracts.Sessions;
+using Atelier.Core.Common;
+using Atelier.Core.Sessions;
+using Atelier.Server.Auth;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Atelier.Server.Endpoints;
+
+/// <summary>End users' sessions (opened by an app's token), the session check, and dedicated resource configs.</summary>
+public static class SessionsApi
+{
+    public static IEndpointRouteBuilder MapSessionsApi(this IEndpointRouteBuilder routes)
+    {
+        // The credential in the body is the proof here; it is checked like a secret (checksum, hash, constant time).
+        routes.MapPost("/api/v1/sessions/check", CheckSession).WithTags("Sessions").WithName("CheckSession");
+        routes.MapGet("/api/v1/session", CurrentSession).WithTags("Sessions").WithName("CurrentSession").RequireAccess(Access.Session);
+
+        var sessions = routes.MapGroup("/api/v1/sessions").WithTags("Sessions").RequireAccess(Access.TenantMember);
+        sessions.MapPost("/", CreateSession).WithName("CreateSession");
+        sessions.MapGet("/", ListSessions).WithName("ListSessions");
+        sessions.MapGet("/{sessionId}", GetSession).WithName("GetSession");
+        sessions.MapPost("/{sessionId}/refresh", RefreshSession).WithName("RefreshSession");
+        sessions.MapPost("/{sessionId}/end", EndSession).WithName("EndSession");
+
+        var configs = routes.MapGroup("/api/v1/resource-configs").WithTags("Resource configs").RequireAccess(Access.TenantAdmin);
+        configs.MapPost("/", CreateResourceConfig).WithName("CreateResourceConfig");
+        configs.MapGet("/", ListResourceConfigs).WithName("ListResourceConfigs");
+        configs.MapGet("/{resourceConfigId}", GetResourceConfig).WithName("GetResourceConfig");
+        configs.MapPut("/{resourceConfigId}", UpdateResourceConfig).WithName("UpdateResourceConfig");
+        configs.MapDelete("/{resourceConfigId}", DeleteResourceConfig).WithName("DeleteResourceConfig");
+        return routes;
+    }
+
+    public static async Task<Created<ApiResponse<CreatedSessionDto>>> CreateSession(CreateSessionRequest request, SessionService svc, HttpContext http, CancellationToken ct)
+    {
+        var created = await svc.CreateAsync(request, $"{http.Request.Scheme}://{http.Request.Host}", ct);
+        return Reply.Created(http, $"/api/v1/sessions/{created.Session.Id}", created);
+    }
+
+    public static async Task<Ok<ApiResponse<Page<SessionDto>>>> ListSessions(string? appId, string? tokenId, string? state, int? pageNumber, int? pageSize,
+        SessionService svc, HttpContext http, CancellationToken ct) =>
+        Reply.Ok(http, await svc.ListAsync(appId, tokenId, state, PageRequest.From(pageNumber, pageSize), ct));
+
+    public static async Task<Ok<ApiResponse<SessionDto>>> GetSession(string sessionId, SessionService svc, HttpContext http, CancellationToken ct) =>
+        Reply.Ok(http, await svc.GetAsync(sessionId, ct));
+
+    public static async Task<Ok<ApiResponse<SessionDto>>> RefreshSession(string sessionId, RefreshSessionRequest request, SessionService svc, HttpContext http, CancellationToken ct) =>
+        Reply.Ok(http, await svc.RefreshAsync(sessionId, request, ct));
+
+    public static async Task<Ok<ApiResponse<SessionDto>>> EndSession(string sessionId, SessionService svc, HttpContext http, CancellationToken ct) =>
+        Reply.Ok(http, await svc.EndAsync(sessionId, ct));
+
+    public static async Task<Ok<ApiResponse<SessionCheckDto>>> CheckSession(CheckSessionRequest request, SessionService svc, HttpContext http, CancellationToken ct) =>
+        Reply.Ok(http, await svc.CheckAsync(request, ct));
+
+    public static async Task<Ok<ApiResponse<SessionCheckDto>>> CurrentSession(SessionService svc, HttpContext http, CancellationToken ct) =>
+        Reply.Ok(http, await svc.CurrentAsync(ct));
+
+    public static async Task<Created<ApiResponse<ResourceConfigDto>>> CreateResourceConfig(ResourceConfigRequest request, ResourceConfigService svc, HttpContext http, CancellationToken ct)
+    {
+        var rc = await svc.CreateAsync(request, ct);
+        return Reply.Created(http, $"/api/v1/resource-configs/{rc.Id}", rc);
+    }
+
+    public static async Task<Ok<ApiResponse<Page<ResourceConfigDto>>>> ListResourceConfigs(int? pageNumber, int? pageSize, ResourceConfigService svc, HttpContext http, CancellationToken ct) =>
+        Reply.Ok(http, await svc.ListAsync(PageRequest.From(pageNumber, pageSize), ct));
+
+    public static async Task<Ok<ApiResponse<ResourceConfigDto>>> GetResourceConfig(string resourceConfigId, ResourceConfigService svc, HttpContext http, CancellationToken ct) =>
+        Reply.Ok(http, await svc.GetAsync(resourceConfigId, ct));
+
+    public static async Task<Ok<ApiResponse<ResourceConfigDto>>> UpdateResourceConfig(string resourceConfigId, ResourceConfigRequest request, ResourceConfigService svc, HttpContext http, CancellationToken ct) =>
+        Reply.Ok(http, await svc.UpdateAsync(resourceConfigId, request, ct));
+
+    public static async Task<NoContent> DeleteResourceConfig(string resourceConfigId, ResourceConfigService svc, CancellationToken ct)
+    {
+        await svc.DeleteAsync(resourceConfigId, ct);
+        return TypedResults.NoContent();
+    }
+}
