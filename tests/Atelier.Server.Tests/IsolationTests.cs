@@ -21,11 +21,16 @@ public class IsolationTests
         var aAdmin = a.AdminOf(host);
         var aRole = (await aAdmin.PostAsync("/api/v1/roles", new { name = "a-secret-role" })).Created().GetProperty("id").GetString()!;
         var aAdminTokenId = (await aAdmin.GetAsync("/api/v1/me")).Ok().GetProperty("credentialId").GetString()!;
+        var aConfig = (await aAdmin.PostAsync("/api/v1/resource-configs", new { name = "a-gpu", engine = "builtin", instanceType = "gpu" })).Created()
+            .GetProperty("id").GetString()!;
+        var aSession = (await a.AppOf(host).PostAsync("/api/v1/sessions", new { endUserId = "a-user", resourceConfigId = aConfig })).Created();
+        var aSessionId = aSession.GetProperty("session").GetProperty("id").GetString()!;
         var ids = new Dictionary<string, string>
         {
             ["uid"] = a.AccountUid, ["tenantId"] = a.TenantId, ["appId"] = a.AppId, ["tokenId"] = a.AppTokenId, ["roleId"] = aRole,
+            ["sessionId"] = aSessionId, ["resourceConfigId"] = aConfig,
         };
-        string[] secrets = [a.TenantId, a.AppId, a.AppTokenId, aRole, aAdminTokenId, a.AccountUid, "a-secret-role"];
+        string[] secrets = [a.TenantId, a.AppId, a.AppTokenId, aRole, aAdminTokenId, a.AccountUid, "a-secret-role", aSessionId, aConfig, "a-user", "a-gpu"];
 
         var routes = host.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
             .Where(e => e.RoutePattern.RawText!.StartsWith("/api/v1", StringComparison.Ordinal))
@@ -94,5 +99,8 @@ public class IsolationTests
         Assert.False(token.GetProperty("disabled").GetBoolean());
         Assert.Equal(JsonValueKind.Null, token.GetProperty("revokedAt").ValueKind);
         (await a.AppOf(host).GetAsync("/api/v1/me")).Ok();
+        var session = (await aAdmin.GetAsync($"/api/v1/sessions/{aSessionId}")).Ok();
+        Assert.Equal("active", session.GetProperty("state").GetString());
+        (await aAdmin.GetAsync($"/api/v1/resource-configs/{aConfig}")).Ok();
     }
 }

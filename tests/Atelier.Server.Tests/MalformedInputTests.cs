@@ -112,6 +112,19 @@ public class MalformedInputTests(SharedHost shared) : IClassFixture<SharedHost>
     }
 
     [Fact]
+    public Task Sessions_MalformedBodies_Answer4xxEnvelope() =>
+        RunFamily(w => w.AppOf(Host), "POST", "/api/v1/sessions", Gen.Frequency(
+            (3, BadBody("endUserId", "role")),
+            (1, Gen.OneOf(Gen.Const("\"yesterday\""), Gen.Const("\"2001-01-01T00:00:00Z\""), Gen.Const("0"), Gen.Const("\"9999-99-99\""))
+                .Select(v => "{\"endUserId\":\"u\",\"expiredAt\":" + v + "}")),
+            (1, Gen.OneOf(Gen.Const("\"exclusive\""), Gen.Const("\"1\""), Gen.Const("2"), Gen.Const("[]"))
+                .Select(v => "{\"endUserId\":\"u\",\"mode\":" + v + "}"))));
+
+    [Fact]
+    public Task SessionCheck_MalformedBodies_Answer4xxEnvelope() =>
+        RunFamily(_ => Host.Client, "POST", "/api/v1/sessions/check", BadBody("credential", "mode"));
+
+    [Fact]
     public async Task Headers_Junk_Answer4xxEnvelope()
     {
         var gen = Gen.OneOf(Gen.String[0, 300], Gen.Const("Bearer"), Gen.Const("Basic abc"), Gen.Const("Bearer atk_"),
