@@ -17,7 +17,7 @@ public class MalformedInputTests(SharedHost shared) : IClassFixture<SharedHost>
         Gen.Const("null"), Gen.Const("\"\""), Gen.Const("\"   \""), Gen.Const("true"), Gen.Const("[]"), Gen.Const("{}"),
         Gen.Int.Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)),
         Gen.Double.Select(d => double.IsFinite(d) ? d.ToString("R", System.Globalization.CultureInfo.InvariantCulture) : "1e999"),
-        Gen.Int[65, 5000].Select(n => "\"" + new string('x', n) + "\""),
+        Gen.Int[129, 5000].Select(n => "\"" + new string('x', n) + "\""),
         Gen.Char['\u0001', '\u001f'].Select(c => "\"a\\u" + ((int)c).ToString("x4", System.Globalization.CultureInfo.InvariantCulture) + "b\""),
         Gen.Const("99999999999999999999999999999"));
 
