@@ -1,5 +1,6 @@
 using Atelier.Core.Common;
 using Atelier.Core.Identity;
+using Atelier.Core.Models;
 using Atelier.Core.Sessions;
 using Atelier.Core.Tenancy;
 using Microsoft.Extensions.DependencyInjection;
@@ -21,6 +22,10 @@ public static class CoreServiceCollectionExtensions
         services.AddScoped<ResourceConfigService>();
         services.AddSingleton<SessionSweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<SessionSweeper>());
+        services.AddScoped<ModelService>();
+        services.AddScoped<UploadService>();
+        services.AddSingleton<DownloadSignal>();
+        services.AddHostedService<DownloadWorker>();
         return services;
     }
 }

@@ -27,6 +27,12 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
     public DbSet<PlatformKey> PlatformKeys => Set<PlatformKey>();
     public DbSet<Model> Models => Set<Model>();
     public DbSet<Session> Sessions => Set<Session>();
+    public DbSet<Tag> Tags => Set<Tag>();
+    public DbSet<ModelVersion> ModelVersions => Set<ModelVersion>();
+    public DbSet<ModelFile> ModelFiles => Set<ModelFile>();
+    public DbSet<Upload> Uploads => Set<Upload>();
+    public DbSet<StoredBlob> Blobs => Set<StoredBlob>();
+    public DbSet<BlobGrant> BlobGrants => Set<BlobGrant>();
     public DbSet<ResourceConfig> ResourceConfigs => Set<ResourceConfig>();
 
     protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
@@ -135,6 +141,9 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
         b.Entity<Model>().HasQueryFilter(x => x.TenantId == TenantScope);
         b.Entity<Session>().HasQueryFilter(x => x.TenantId == TenantScope);
         b.Entity<ResourceConfig>().HasQueryFilter(x => x.TenantId == TenantScope);
+        b.Entity<ModelVersion>().HasQueryFilter(x => x.TenantId == TenantScope);
+        b.Entity<ModelFile>().HasQueryFilter(x => x.TenantId == TenantScope);
+        b.Entity<Upload>().HasQueryFilter(x => x.TenantId == TenantScope);
     }
 
     public override int SaveChanges(bool acceptAllChangesOnSuccess)

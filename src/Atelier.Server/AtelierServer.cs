@@ -2,6 +2,8 @@ using Atelier.Contracts;
 using Atelier.Contracts.Errors;
 using Atelier.Core;
 using Atelier.Core.Identity;
+using Atelier.Core.Models;
+using Atelier.Storage;
 using Atelier.Core.Sessions;
 using Atelier.Core.Tenancy;
 using Atelier.Data;
@@ -64,6 +66,8 @@ public static class AtelierServer
                 "Atelier:Sessions: SweepIntervalSeconds must be 1-3600 and MaxSessionSeconds at least 60").ValidateOnStart();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddAtelierData(database);
+        builder.Services.AddAtelierStorage(Bind<StorageOptions>(config, StorageOptions.Section), server.DataDirectory);
+        builder.Services.AddOptions<ModelsOptions>().Bind(config.GetSection(ModelsOptions.Section));
         builder.Services.AddAtelierCore();
         builder.Services.Configure<JsonOptions>(o => AtelierJson.Configure(o.SerializerOptions));
         // Binding failures must reach the exception handler as exceptions, in every environment.
@@ -112,6 +116,7 @@ public static class AtelierServer
         app.MapAppsApi();
         app.MapRolesApi();
         app.MapSessionsApi();
+        app.MapModelsApi();
         return app;
     }
 

@@ -131,7 +131,7 @@ public sealed class TenancyService(AtelierDb db, RequestContext ctx, TimeProvide
                 db.Models.Add(new Model
                 {
                     Id = Ids.New("mdl", clock), TenantId = tenant.Id, Name = m.Name!, Type = m.Type!,
-                    Description = m.Description, SourceUrl = m.SourceUrl, CreatedAt = Now,
+                    Description = m.Description, SourceUrl = m.SourceUrl, CreatedAt = Now, UpdatedAt = Now,
                 });
             }
         }

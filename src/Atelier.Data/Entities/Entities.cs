@@ -103,6 +103,8 @@ public sealed class ApiToken : ITenantOwned
     public long TotalEndedSessionSeconds { get; set; }
     /// <summary>When set, no new session opens once the total reaches it.</summary>
     public long? SessionSecondsCap { get; set; }
+    /// <summary>The token's default checkpoint (a model version), used when a request names none.</summary>
+    public string? CheckpointVersionId { get; set; }
 }
 
 [Flags]
@@ -123,7 +125,7 @@ public sealed class PlatformKey
     public DateTime? RevokedAt { get; set; }
 }
 
-/// <summary>A model of a tenant's library. Issue 4 grows this into versions and files; init installs the defaults.</summary>
+/// <summary>A model of a tenant's library (checkpoint, LoRA, embedding, VAE, ControlNet, upscaler, ONNX pipeline).</summary>
 public sealed class Model : ITenantOwned
 {
     public required string Id { get; set; }
@@ -132,7 +134,101 @@ public sealed class Model : ITenantOwned
     public required string Type { get; set; }
     public string? Description { get; set; }
     public string? SourceUrl { get; set; }
+    /// <summary>Tag names, '\n'-separated, each from the tag dictionary.</summary>
+    public string Tags { get; set; } = "";
     public DateTime CreatedAt { get; set; }
+    public DateTime UpdatedAt { get; set; }
+}
+
+/// <summary>A tag of the dictionary: the platform's (<see cref="TenantId"/> null) or one tenant's.</summary>
+public sealed class Tag
+{
+    public required string Id { get; set; }
+    public string? TenantId { get; set; }
+    public required string Name { get; set; }
+    public DateTime CreatedAt { get; set; }
+}
+
+public sealed class ModelVersion : ITenantOwned
+{
+    public required string Id { get; set; }
+    public required string TenantId { get; set; }
+    public required string ModelId { get; set; }
+    public required string Name { get; set; }
+    /// <summary>Role ids that may use this version, '\n'-separated; empty means every role.</summary>
+    public string AvailableRoleIds { get; set; } = "";
+    public DateTime CreatedAt { get; set; }
+}
+
+/// <summary>A file of a model version: bytes in the object store (by SHA-256), or on their way there.</summary>
+public sealed class ModelFile : ITenantOwned
+{
+    public required string Id { get; set; }
+    public required string TenantId { get; set; }
+    public required string ModelId { get; set; }
+    public required string VersionId { get; set; }
+    public required string AliasName { get; set; }
+    public bool IsPrimary { get; set; }
+    /// <summary>upload, url or hash.</summary>
+    public required string Source { get; set; }
+    /// <summary>stored, queued, downloading or failed.</summary>
+    public required string State { get; set; }
+    public string? Sha256 { get; set; }
+    public long? Size { get; set; }
+    public string? Format { get; set; }
+    public string? SourceUrl { get; set; }
+    public long DownloadedBytes { get; set; }
+    public long? TotalBytes { get; set; }
+    public long BytesPerSecond { get; set; }
+    public int Attempts { get; set; }
+    public string? ErrorCode { get; set; }
+    public string? ErrorMessage { get; set; }
+    public DateTime? StartedAt { get; set; }
+    public DateTime? FinishedAt { get; set; }
+    public DateTime CreatedAt { get; set; }
+    public DateTime UpdatedAt { get; set; }
+}
+
+/// <summary>An upload a client asked for: the bytes go to the returned URL, then become a stored blob.</summary>
+public sealed class Upload : ITenantOwned
+{
+    public required string Id { get; set; }
+    public required string TenantId { get; set; }
+    public required string Type { get; set; }
+    public required string FileName { get; set; }
+    public long DeclaredSize { get; set; }
+    public string? DeclaredSha256 { get; set; }
+    public required byte[] SecretHash { get; set; }
+    /// <summary>pending, stored or failed.</summary>
+    public required string State { get; set; }
+    public string? Sha256 { get; set; }
+    public string? Error { get; set; }
+    public DateTime CreatedAt { get; set; }
+    public DateTime ExpiresAt { get; set; }
+}
+
+/// <summary>Bytes stored once by content: their hashes and what their content says they are.</summary>
+public sealed class StoredBlob
+{
+    public required string Sha256 { get; set; }
+    public long Size { get; set; }
+    /// <summary>safetensors, onnx, pickle, json, text or unknown (from the content, not the name).</summary>
+    public required string Format { get; set; }
+    /// <summary>checkpoint, lora, embedding, vae, controlnet, or unknown (from safetensors tensor names and metadata).</summary>
+    public required string DetectedKind { get; set; }
+    /// <summary>AUTOMATIC1111's AutoV2: the first 10 hex digits of the SHA-256 of the whole file.</summary>
+    public required string AutoV2 { get; set; }
+    /// <summary>AutoV3 (the LoRA short hash): 12 hex digits of the SHA-256 of a safetensors file's data after its header.</summary>
+    public string? AutoV3 { get; set; }
+    public string? MetadataJson { get; set; }
+    public DateTime CreatedAt { get; set; }
+}
+
+/// <summary>Who may add a blob by hash: a tenant that stored it, or everyone (<c>*</c>) for the platform's public files.</summary>
+public sealed class BlobGrant
+{
+    public required string Sha256 { get; set; }
+    public required string Owner { get; set; }
 }
 
 /// <summary>A time-limited session of one end user, opened with an API token.</summary>

@@ -17,6 +17,8 @@ public enum Access
     TenantMember,
     /// <summary>An end user's session credential (<c>ats_…</c>).</summary>
     Session,
+    /// <summary>Any credential of the tenant: a token, a session, or the platform admin naming the tenant.</summary>
+    TenantOrSession,
 }
 
 public static class AccessFilters
@@ -44,6 +46,7 @@ public static class AccessFilters
             Access.Platform => caller.IsPlatformAdmin,
             Access.TenantAdmin => caller.Has(TokenScope.Admin),
             Access.Session => caller.Kind == CallerKind.Session,
+            Access.TenantOrSession => true,
             _ => caller.IsPlatformAdmin || caller.Scopes.Count > 0,
         };
         if (!allowed)

@@ -1,0 +1,33 @@
+namespace Atelier.Core.Models;
+
+/// <summary>Configuration section <c>Atelier:Models</c>.</summary>
+public sealed class ModelsOptions
+{
+    public const string Section = "Atelier:Models";
+
+    /// <summary>The largest model file accepted, by upload or download.</summary>
+    public long MaxFileBytes { get; set; } = 64L * 1024 * 1024 * 1024;
+
+    /// <summary>How long an upload URL stays valid.</summary>
+    public int UploadLifetimeMinutes { get; set; } = 60;
+
+    /// <summary>Attempts per download before it fails (transient failures only: timeouts, 5xx, 429, broken connections).</summary>
+    public int DownloadAttempts { get; set; } = 3;
+
+    /// <summary>Seconds before the first retry; it doubles each time.</summary>
+    public double DownloadRetryDelaySeconds { get; set; } = 2;
+
+    public int DownloadConcurrency { get; set; } = 2;
+
+    /// <summary>How long one download may take.</summary>
+    public int DownloadTimeoutSeconds { get; set; } = 6 * 3600;
+
+    /// <summary>How many redirects a download follows (each hop is checked by the address guard).</summary>
+    public int MaxRedirects { get; set; } = 5;
+
+    /// <summary>
+    /// Lets downloads reach loopback, private and link-local addresses. Off by default: a model URL is the user's,
+    /// and must not reach the server's own network. Tests that serve files on loopback turn it on.
+    /// </summary>
+    public bool AllowPrivateNetworks { get; set; }
+}
