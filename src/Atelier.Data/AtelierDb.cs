@@ -114,8 +114,49 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
             e.Property(x => x.Description).HasMaxLength(2048);
             e.Property(x => x.SourceUrl).HasMaxLength(2048);
             e.HasIndex(x => new { x.TenantId, x.Name }).IsUnique();
+            e.Property(x => x.Tags).HasMaxLength(4096);
         });
-
+        b.Entity<Tag>(e =>
+        {
+            e.ToTable("tags");
+            e.HasKey(x => x.Id);
+            e.HasIndex(x => new { x.TenantId, x.Name }).IsUnique();
+        });
+        b.Entity<ModelVersion>(e =>
+        {
+            e.ToTable("model_versions");
+            e.HasKey(x => x.Id);
+            e.HasIndex(x => new { x.TenantId, x.ModelId, x.Name }).IsUnique();
+            e.Property(x => x.AvailableRoleIds).HasMaxLength(8192);
+        });
+        b.Entity<ModelFile>(e =>
+        {
+            e.ToTable("model_files");
+            e.HasKey(x => x.Id);
+            e.HasIndex(x => new { x.TenantId, x.ModelId, x.AliasName }).IsUnique();
+            e.HasIndex(x => x.VersionId);
+            e.HasIndex(x => x.State);
+            e.Property(x => x.SourceUrl).HasMaxLength(2048);
+            e.Property(x => x.ErrorMessage).HasMaxLength(2048);
+        });
+        b.Entity<Upload>(e =>
+        {
+            e.ToTable("uploads");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.SecretHash).HasMaxLength(32);
+            e.Property(x => x.Error).HasMaxLength(2048);
+        });
+        b.Entity<StoredBlob>(e =>
+        {
+            e.ToTable("blobs");
+            e.HasKey(x => x.Sha256);
+            e.Property(x => x.MetadataJson).HasMaxLength(65536);
+        });
+        b.Entity<BlobGrant>(e =>
+        {
+            e.ToTable("blob_grants");
+            e.HasKey(x => new { x.Sha256, x.Owner });
+        });
         b.Entity<Session>(e =>
         {
             e.ToTable("sessions");
