@@ -17,8 +17,11 @@ public sealed class TestHost : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
-    private TestHost(WebApplication app, TestDatabase db, string adminKey, FakeTimeProvider? clock)
+    private readonly bool _ownsDatabase;
+
+    private TestHost(WebApplication app, TestDatabase db, string adminKey, FakeTimeProvider? clock, bool ownsDatabase)
     {
+        _ownsDatabase = ownsDatabase;
         _app = app;
         Database = db;
         AdminKey = adminKey;
@@ -37,10 +40,12 @@ public sealed class TestHost : IAsyncDisposable
 
     /// <param name="settings">Extra configuration, as <c>Section:Key</c> → value.</param>
     /// <param name="fakeClock">Use a <see cref="FakeTimeProvider"/> the test moves by hand.</param>
-    public static async Task<TestHost> StartAsync(IDictionary<string, string>? settings = null, bool fakeClock = false)
+    /// <param name="database">A database (and data folder) to start on again, as after a restart; the caller disposes it.</param>
+    public static async Task<TestHost> StartAsync(IDictionary<string, string>? settings = null, bool fakeClock = false, TestDatabase? database = null,
+        string? adminKey = null)
     {
-        var db = await TestDatabase.CreateAsync();
-        var adminKey = Secrets.Issue(Secrets.PlatformKeyPrefix);
+        var db = database ?? await TestDatabase.CreateAsync();
+        adminKey ??= Secrets.Issue(Secrets.PlatformKeyPrefix);
         var config = new Dictionary<string, string>
         {
             ["Atelier:Server:Urls"] = "http://127.0.0.1:0",
@@ -66,7 +71,7 @@ public sealed class TestHost : IAsyncDisposable
             }
         });
         await app.StartAsync();
-        return new TestHost(app, db, adminKey, clock);
+        return new TestHost(app, db, adminKey, clock, database is null);
     }
 
     /// <summary>A client that sends the platform admin key and an operator id.</summary>
@@ -76,7 +81,10 @@ public sealed class TestHost : IAsyncDisposable
     {
         await _app.StopAsync();
         await _app.DisposeAsync();
-        await Database.DisposeAsync();
+        if (_ownsDatabase)
+        {
+            await Database.DisposeAsync();
+        }
     }
 }
 
