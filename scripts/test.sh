@@ -38,15 +38,45 @@ start_postgres() {
   echo "== PostgreSQL $("$pgbin/postgres" --version | awk '{print $3}') on 127.0.0.1:$pg_port"
 }
 
+s3_port=${ATELIER_TEST_S3_PORT:-45679}
+s3_pid=""
+start_s3() {
+  # The S3-compatible server for the S3 storage tests: s3rver from npm, on loopback, data in a temp folder.
+  local tools="$root/.tools/s3rver"
+  if [ ! -x "$tools/node_modules/.bin/s3rver" ]; then
+    echo "== installing s3rver from npm"
+    command -v npm >/dev/null || { echo "npm is missing: install Node.js (Debian package nodejs npm)" >&2; exit 1; }
+    npm install --prefix "$tools" --no-audit --no-fund --silent s3rver@3.7.1 >/dev/null
+  fi
+  # s3rver 3.7.1 reads x-amz-copy-source with decodeURI, which leaves the %2F between bucket and key that the AWS SDK
+  # for .NET v4 sends (AWS S3 and MinIO accept it); decode it fully so that server-side copies work as on real S3.
+  sed -i "s/decodeURI(ctx.headers\['x-amz-copy-source'\])/decodeURIComponent(ctx.headers['x-amz-copy-source'])/" \
+    "$tools/node_modules/s3rver/lib/controllers/object.js"
+  s3data=$(mktemp -d /tmp/atelier-s3.XXXXXX)
+  "$tools/node_modules/.bin/s3rver" -d "$s3data" -a 127.0.0.1 -p "$s3_port" --silent --configure-bucket atelier >"$s3data.log" 2>&1 &
+  s3_pid=$!
+  for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$s3_port") 2>/dev/null; then break; fi
+    sleep 0.1
+  done
+  echo "== s3rver on 127.0.0.1:$s3_port"
+}
+
+stop_s3() {
+  if [ -n "$s3_pid" ]; then kill "$s3_pid" 2>/dev/null || true; wait "$s3_pid" 2>/dev/null || true; rm -rf "$s3data" "$s3data.log"; fi
+}
+
 stop_postgres() {
   if [ -n "$pgdata" ] && [ -n "$pgbin" ]; then
     as_postgres "$pgbin/pg_ctl" -D "$pgdata" -m fast -w stop >/dev/null 2>&1 || true
     rm -rf "$pgdata"
   fi
 }
-trap 'stop_postgres; rm -rf "$results"' EXIT
+trap 'stop_postgres; stop_s3; rm -rf "$results"' EXIT
 
 start_postgres
+start_s3
+export ATELIER_TEST_S3="http://127.0.0.1:$s3_port"
 
 echo "== building"
 dotnet build Atelier.slnx -c Release -nologo -v quiet -clp:ErrorsOnly
