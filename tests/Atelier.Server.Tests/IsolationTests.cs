@@ -25,12 +25,23 @@ public class IsolationTests
             .GetProperty("id").GetString()!;
         var aSession = (await a.AppOf(host).PostAsync("/api/v1/sessions", new { endUserId = "a-user", resourceConfigId = aConfig })).Created();
         var aSessionId = aSession.GetProperty("session").GetProperty("id").GetString()!;
+        var aUpload = await Library.UploadAsync(host, aAdmin, "lora", "a-file.safetensors", ModelFiles.Lora("isolation"));
+        var aUploadId = aUpload.GetProperty("id").GetString()!;
+        var aModel = await Library.ModelAsync(aAdmin, "lora", "a-secret-model");
+        var aVersion = (await aAdmin.PostAsync($"/api/v1/models/{aModel}/versions", new
+        {
+            name = "a-v1", files = new[] { new { aliasName = "a-file.safetensors", uploadId = aUploadId, primary = true } },
+        })).Created();
+        var aVersionId = aVersion.GetProperty("id").GetString()!;
+        var aFileId = aVersion.GetProperty("files")[0].GetProperty("id").GetString()!;
         var ids = new Dictionary<string, string>
         {
             ["uid"] = a.AccountUid, ["tenantId"] = a.TenantId, ["appId"] = a.AppId, ["tokenId"] = a.AppTokenId, ["roleId"] = aRole,
             ["sessionId"] = aSessionId, ["resourceConfigId"] = aConfig,
+            ["modelId"] = aModel, ["versionId"] = aVersionId, ["fileId"] = aFileId, ["uploadId"] = aUploadId,
         };
-        string[] secrets = [a.TenantId, a.AppId, a.AppTokenId, aRole, aAdminTokenId, a.AccountUid, "a-secret-role", aSessionId, aConfig, "a-user", "a-gpu"];
+        string[] secrets = [a.TenantId, a.AppId, a.AppTokenId, aRole, aAdminTokenId, a.AccountUid, "a-secret-role", aSessionId, aConfig, "a-user", "a-gpu",
+            aModel, aVersionId, aFileId, aUploadId, "a-secret-model", aUpload.GetProperty("sha256").GetString()!];
 
         var routes = host.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
             .Where(e => e.RoutePattern.RawText!.StartsWith("/api/v1", StringComparison.Ordinal))
@@ -102,5 +113,6 @@ public class IsolationTests
         var session = (await aAdmin.GetAsync($"/api/v1/sessions/{aSessionId}")).Ok();
         Assert.Equal("active", session.GetProperty("state").GetString());
         (await aAdmin.GetAsync($"/api/v1/resource-configs/{aConfig}")).Ok();
+        Assert.Equal("synced", (await aAdmin.GetAsync($"/api/v1/model-versions/{aVersionId}")).Ok().GetProperty("syncState").GetString());
     }
 }

@@ -121,6 +121,18 @@ public class MalformedInputTests(SharedHost shared) : IClassFixture<SharedHost>
                 .Select(v => "{\"endUserId\":\"u\",\"mode\":" + v + "}"))));
 
     [Fact]
+    public Task Models_MalformedBodies_Answer4xxEnvelope() =>
+        RunFamily(w => w.AdminOf(Host), "POST", "/api/v1/models", BadBody("name", "type"));
+
+    [Fact]
+    public Task Uploads_MalformedBodies_Answer4xxEnvelope() =>
+        RunFamily(w => w.AdminOf(Host), "POST", "/api/v1/uploads", Gen.Frequency(
+            (2, BadBody("type", "fileName", "size")),
+            (1, Gen.OneOf(Gen.Long[long.MinValue, 0], Gen.Long[70L * 1024 * 1024 * 1024, long.MaxValue])
+                .Select(n => "{\"type\":\"lora\",\"fileName\":\"a.safetensors\",\"size\":" + n + "}")),
+            (1, BadScalar.Where(v => v != "null").Select(v => "{\"type\":\"lora\",\"fileName\":\"a.safetensors\",\"size\":5,\"sha256\":" + v + "}"))));
+
+    [Fact]
     public Task SessionCheck_MalformedBodies_Answer4xxEnvelope() =>
         RunFamily(_ => Host.Client, "POST", "/api/v1/sessions/check", BadBody("credential", "mode"));
 
