@@ -73,7 +73,7 @@ public sealed class IdentityService(AtelierDb db, RequestContext ctx, TimeProvid
         };
         db.Roles.Add(role);
         Audit.Record(db, ctx, clock, "role.create", "role", role.Id, TenantId);
-        await SaveRoleAsync(name, ct);
+        await db.SaveOrDuplicateAsync(() => AtelierException.With(ErrorCatalog.b_user_rolenameduplicated, "Role", name), ct);
         return ToDto(role);
     }
 
@@ -90,7 +90,7 @@ public sealed class IdentityService(AtelierDb db, RequestContext ctx, TimeProvid
         role.Name = name;
         role.Description = req.Description is null ? role.Description : Validate.Optional(req.Description, "description");
         Audit.Record(db, ctx, clock, "role.update", "role", role.Id, TenantId);
-        await SaveRoleAsync(name, ct);
+        await db.SaveOrDuplicateAsync(() => AtelierException.With(ErrorCatalog.b_user_rolenameduplicated, "Role", name), ct);
         return ToDto(role);
     }
 
@@ -118,18 +118,6 @@ public sealed class IdentityService(AtelierDb db, RequestContext ctx, TimeProvid
         }
     }
 
-    /// <summary>Two creates racing past the check meet the unique index; the loser gets the same answer as a plain duplicate.</summary>
-    private async Task SaveRoleAsync(string name, CancellationToken ct)
-    {
-        try
-        {
-            await db.SaveChangesAsync(ct);
-        }
-        catch (DbUpdateException e) when (DbErrors.IsUniqueViolation(e))
-        {
-            throw AtelierException.With(ErrorCatalog.b_user_rolenameduplicated, "Role", name);
-        }
-    }
 
     // ---- operators and audit
 

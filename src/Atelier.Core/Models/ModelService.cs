@@ -105,7 +105,7 @@ public sealed class ModelService(AtelierDb db, RequestContext ctx, TimeProvider 
         };
         db.Models.Add(model);
         Audit.Record(db, ctx, clock, "model.create", "model", model.Id, TenantId);
-        await SaveModelAsync(name, ct);
+        await db.SaveOrDuplicateAsync(() => AtelierException.With(ErrorCatalog.p_model_modelsyncmodelnameduplicate, "Model", name), ct);
         return ToDto(model);
     }
 
@@ -155,7 +155,7 @@ public sealed class ModelService(AtelierDb db, RequestContext ctx, TimeProvider 
 
         model.UpdatedAt = Now;
         Audit.Record(db, ctx, clock, "model.update", "model", model.Id, TenantId);
-        await SaveModelAsync(model.Name, ct);
+        await db.SaveOrDuplicateAsync(() => AtelierException.With(ErrorCatalog.p_model_modelsyncmodelnameduplicate, "Model", model.Name), ct);
         return ToDto(model);
     }
 
@@ -177,17 +177,6 @@ public sealed class ModelService(AtelierDb db, RequestContext ctx, TimeProvider 
         }
     }
 
-    private async Task SaveModelAsync(string name, CancellationToken ct)
-    {
-        try
-        {
-            await db.SaveChangesAsync(ct);
-        }
-        catch (DbUpdateException e) when (DbErrors.IsUniqueViolation(e))
-        {
-            throw AtelierException.With(ErrorCatalog.p_model_modelsyncmodelnameduplicate, "Model", name);
-        }
-    }
 
     private async Task<Model> FindModelAsync(string id, bool tracking, CancellationToken ct)
     {
@@ -227,7 +216,7 @@ public sealed class ModelService(AtelierDb db, RequestContext ctx, TimeProvider 
         }
 
         Audit.Record(db, ctx, clock, "model_version.create", "model_version", version.Id, TenantId);
-        await SaveFilesAsync(ct);
+        await db.SaveOrDuplicateAsync(() => new AtelierException(ErrorCatalog.p_model_modelsyncmodelfilealiasnameduplicate, errCode: "alias_taken"), ct);
         await tx.CommitAsync(ct);
         if (queued)
         {
@@ -271,7 +260,7 @@ public sealed class ModelService(AtelierDb db, RequestContext ctx, TimeProvider 
         var model = await db.Models.AsNoTracking().FirstAsync(m => m.Id == version.ModelId, ct);
         var file = await AddFileCoreAsync(model, version, req, ct);
         Audit.Record(db, ctx, clock, "model_file.add", "model_file", file.Id, TenantId);
-        await SaveFilesAsync(ct);
+        await db.SaveOrDuplicateAsync(() => new AtelierException(ErrorCatalog.p_model_modelsyncmodelfilealiasnameduplicate, errCode: "alias_taken"), ct);
         if (file.State == "queued")
         {
             downloads.Wake();
@@ -358,17 +347,6 @@ public sealed class ModelService(AtelierDb db, RequestContext ctx, TimeProvider 
         file.Format = blob.Format;
     }
 
-    private async Task SaveFilesAsync(CancellationToken ct)
-    {
-        try
-        {
-            await db.SaveChangesAsync(ct);
-        }
-        catch (DbUpdateException e) when (DbErrors.IsUniqueViolation(e))
-        {
-            throw new AtelierException(ErrorCatalog.p_model_modelsyncmodelfilealiasnameduplicate, errCode: "alias_taken");
-        }
-    }
 
     /// <summary>The extension must be one the model type accepts: <c>p_model_modelfiletypenotsupport</c> names those.</summary>
     private static string CheckExtension(string modelType, string alias)

@@ -31,7 +31,8 @@ public sealed class ResourceConfigService(AtelierDb db, RequestContext ctx, Time
         await ApplyAsync(rc, req, ct);
         db.ResourceConfigs.Add(rc);
         Audit.Record(db, ctx, clock, "resource_config.create", "resource_config", rc.Id, TenantId);
-        await SaveAsync(rc.Name, ct);
+        await db.SaveOrDuplicateAsync(() => new AtelierException(ErrorCatalog.p_common_inputinvalid,
+            new Dictionary<string, string> { ["Input"] = $"name: resource config {rc.Name} already exists" }, status: 409), ct);
         return ToDto(rc);
     }
 
@@ -52,7 +53,8 @@ public sealed class ResourceConfigService(AtelierDb db, RequestContext ctx, Time
 
         await ApplyAsync(rc, req, ct);
         Audit.Record(db, ctx, clock, "resource_config.update", "resource_config", rc.Id, TenantId);
-        await SaveAsync(rc.Name, ct);
+        await db.SaveOrDuplicateAsync(() => new AtelierException(ErrorCatalog.p_common_inputinvalid,
+            new Dictionary<string, string> { ["Input"] = $"name: resource config {rc.Name} already exists" }, status: 409), ct);
         return ToDto(rc);
     }
 
@@ -80,18 +82,6 @@ public sealed class ResourceConfigService(AtelierDb db, RequestContext ctx, Time
         rc.UpdatedAt = Now;
     }
 
-    private async Task SaveAsync(string name, CancellationToken ct)
-    {
-        try
-        {
-            await db.SaveChangesAsync(ct);
-        }
-        catch (DbUpdateException e) when (DbErrors.IsUniqueViolation(e))
-        {
-            throw new AtelierException(ErrorCatalog.p_common_inputinvalid,
-                new Dictionary<string, string> { ["Input"] = $"name: resource config {name} already exists" }, status: 409);
-        }
-    }
 
     private async Task<ResourceConfig> FindAsync(string id, bool tracking, CancellationToken ct)
     {
