@@ -1,0 +1,173 @@
+using Atelier.Engine.Sampling;
+
+namespace Atelier.Engine.Tests;
+
+/// <summary>The schedules and samplers against the reference values of inference.md §5 (relative tolerance 1e-4).</summary>
+public class SamplingTests
+{
+    private static readonly NoiseSchedule Model = new();
+
+    private static void Close(double expected, double actual, double rel = 1e-4, double abs = 1e-6) =>
+        Assert.True(Math.Abs(expected - actual) <= Math.Max(abs, rel * Math.Abs(expected)), $"expected {expected}, got {actual}");
+
+    private static void CloseAll(double[] expected, double[] actual)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (var i = 0; i < expected.Length; i++)
+        {
+            Close(expected[i], actual[i], rel: 1e-4, abs: 1e-5);
+        }
+    }
+
+    [Fact]
+    public void TrainingSchedule_MatchesReference()
+    {
+        Close(0.99915, Model.AlphasCumprod[0]);
+        Close(0.004660098513, Model.AlphasCumprod[999]);
+        Close(0.02916716, Model.SigmaMin);
+        Close(14.61464123, Model.SigmaMax);
+        Close(1.61827883, Model.Sigmas[500]);
+        Close(0.00815500, Model.AlphasCumprod[951]);
+    }
+
+    [Fact]
+    public void DiffusersEulerSigmas_N20_MatchReference()
+    {
+        CloseAll([14.61464, 10.74684, 8.08153, 6.20495, 4.85566, 3.86538, 3.12377, 2.55717, 2.11566, 1.76482, 1.48058, 1.24581, 1.04814,
+            0.87843, 0.72972, 0.59643, 0.47359, 0.35555, 0.23217, 0.02917, 0], Schedules.DiffusersLinspace(Model, 20));
+    }
+
+    [Fact]
+    public void NormalSchedule_N20_InterpolatesLogSigma()
+    {
+        var s = Schedules.Sigmas("Normal", Model, 20);
+        CloseAll([14.61464, 10.74680, 8.08152, 6.20493], s[..4]);
+        CloseAll([0.23216, 0.02917, 0], s[^3..]);
+    }
+
+    [Fact]
+    public void KarrasSchedule_N20_MatchesReference()
+    {
+        CloseAll([14.61464, 11.72536, 9.34020, 7.38362, 5.78941, 4.49984, 3.46475, 2.64084, 1.99092, 1.48321, 1.09079, 0.79095, 0.56472,
+            0.39639, 0.27304, 0.18417, 0.12134, 0.07786, 0.04848, 0.02917, 0], Schedules.Sigmas("Karras", Model, 20));
+        Close(961.733, Model.TimestepOf(11.72536), rel: 1e-5);
+        Close(1.783, Model.TimestepOf(0.04848), rel: 2e-3);
+    }
+
+    [Fact]
+    public void EulerAncestral_FirstStep_MatchesReference()
+    {
+        var s = Schedules.DiffusersLinspace(Model, 20);
+        var (up, down) = EulerAncestral.AncestralStep(s[0], s[1]);
+        Close(7.283028, up);
+        Close(7.902668, down);
+    }
+
+    [Fact]
+    public void DpmPp2M_KarrasCoefficients_MatchReference()
+    {
+        var s = Schedules.Sigmas("Karras", Model, 20);
+        var h0 = Math.Log(s[0]) - Math.Log(s[1]);
+        Close(0.802303, s[1] / s[0]);
+        Close(-0.197697, Math.Exp(-h0) - 1);
+        var h1 = Math.Log(s[1]) - Math.Log(s[2]);
+        var r = h0 / h1;
+        Close(0.968530, r);
+        Close(1.516246, 1 + (1 / (2 * r)));
+        Close(-0.516246, -1 / (2 * r));
+    }
+
+    /// <summary>The identity-ε UNet (out = its input, and its input is x·c_in): ε = x/√(σ²+1).</summary>
+    private static double IdentityRatio(Sampler sampler, double[] sigmas)
+    {
+        var x = new float[] { 1f, -2f, 0.5f };
+        var start = x.ToArray();
+        sampler.Run(x, sigmas, (xs, sigma, _, eps) =>
+        {
+            var cIn = 1 / Math.Sqrt((sigma * sigma) + 1);
+            for (var i = 0; i < xs.Length; i++)
+            {
+                eps[i] = (float)(xs[i] * cIn);
+            }
+        }, _ => throw new InvalidOperationException("no noise expected"), null, CancellationToken.None);
+        var ratios = x.Select((v, i) => v / start[i]).ToArray();
+        Assert.All(ratios, r => Close(ratios[0], r, rel: 1e-5));
+        return ratios[0];
+    }
+
+    [Fact]
+    public void IdentityUnet_EndToEnd_MatchesReferenceRatios()
+    {
+        Close(0.03244451, IdentityRatio(Sampler.Find("Euler")!, Schedules.DiffusersLinspace(Model, 20)));
+        Close(0.03244428, IdentityRatio(Sampler.Find("Euler")!, Schedules.Sigmas("Karras", Model, 20)));
+        Close(0.03452330, IdentityRatio(Sampler.Find("DPM++ 2M")!, Schedules.Sigmas("Karras", Model, 20)));
+        Close(0.03608530, IdentityRatio(Sampler.Find("DPM++ 2M")!, Schedules.DiffusersLinspace(Model, 20)));
+    }
+
+    [Fact]
+    public void Ddim_LeadingSchedule_MatchesReferenceRatio()
+    {
+        var ddim = Sampler.Find("DDIM")!;
+        var sigmas = ddim.SigmasFor("Automatic", Model, 20);
+        Close(Model.Sigmas[951], sigmas[0]);
+        Close(Model.Sigmas[1], sigmas[19]);
+        Close(Model.Sigmas[0], sigmas[20]);
+        // Ratio in DDIM's own x_t space: x_t = x_σ/√(σ²+1) at both ends.
+        var inSigmaSpace = IdentityRatio(ddim, sigmas);
+        var ratio = inSigmaSpace * Math.Sqrt((sigmas[0] * sigmas[0]) + 1) / Math.Sqrt((sigmas[20] * sigmas[20]) + 1);
+        Close(0.49205302, ratio);
+    }
+
+    [Theory]
+    [InlineData("Euler")]
+    [InlineData("DPM++ 2M")]
+    [InlineData("LMS")]
+    public void ConstantEps_EndsAtInitMinusConstantTimesFirstSigma(string name)
+    {
+        var sampler = Sampler.Find(name)!;
+        var sigmas = Schedules.Sigmas("Karras", Model, 20);
+        var x = new float[] { 3f, -1f };
+        const float c = 0.25f;
+        sampler.Run(x, sigmas, (_, _, _, eps) => eps.Fill(c), _ => { }, null, CancellationToken.None);
+        Close(3 - (c * sigmas[0]), x[0], rel: name == "LMS" ? 1e-3 : 1e-5);
+        Close(-1 - (c * sigmas[0]), x[1], rel: name == "LMS" ? 1e-3 : 1e-5);
+    }
+
+    [Fact]
+    public void ZeroEps_EulerLeavesLatentsUnchanged()
+    {
+        var x = new float[] { 0.3f, 0.7f };
+        Sampler.Find("Euler")!.Run(x, Schedules.Sigmas("Normal", Model, 10), (_, _, _, eps) => eps.Clear(), _ => { }, null, CancellationToken.None);
+        Assert.Equal([0.3f, 0.7f], x);
+    }
+
+    [Fact]
+    public void Find_NamesAliasesAndLegacyCombinedNames()
+    {
+        Assert.Equal("Euler a", Sampler.Find("k_euler_a")!.Name);
+        Assert.Equal("DPM++ 2M", Sampler.Find("dpm++ 2m")!.Name);
+        Assert.Null(Sampler.Find("UniPC 9000"));
+        Assert.Equal(("DPM++ 2M", "Karras"), Sampler.SplitLegacy("DPM++ 2M Karras"));
+        Assert.Equal(("Euler a", (string?)null), Sampler.SplitLegacy("Euler a"));
+        Assert.Equal("Karras", Sampler.Find("DPM++ 2M")!.DefaultSchedule);
+    }
+
+    [Fact]
+    public void Cancellation_StopsBetweenSteps()
+    {
+        using var cts = new CancellationTokenSource();
+        var calls = 0;
+        var x = new float[4];
+        Assert.Throws<OperationCanceledException>(() => Sampler.Find("Euler")!.Run(x, Schedules.Sigmas("Normal", Model, 20), (_, _, step, eps) =>
+        {
+            calls++;
+            if (step == 4)
+            {
+                cts.Cancel();
+            }
+
+            eps.Clear();
+        }, _ => { }, null, cts.Token));
+        Assert.Equal(5, calls);
+    }
+}
