@@ -1,0 +1,241 @@
+using System.Buffers.Binary;
+using System.Text;
+
+namespace Atelier.Engine.Onnx;
+
+/// <summary>
+/// Writes ONNX models (protobuf) without a protobuf library: just the messages and fields that small generated
+/// graphs need (field numbers from onnx.proto3). Used to build the tiny test and demo pipelines.
+/// </summary>
+public sealed class OnnxGraph
+{
+    public const int ElementFloat = 1;
+    public const int ElementInt32 = 6;
+    public const int ElementInt64 = 7;
+    public const int ElementFloat16 = 10;
+
+    private readonly List<byte[]> _nodes = [];
+    private readonly List<byte[]> _initializers = [];
+    private readonly List<byte[]> _inputs = [];
+    private readonly List<byte[]> _outputs = [];
+
+    /// <summary>Declares a graph input; a dimension is a number or a symbolic name.</summary>
+    public OnnxGraph Input(string name, int elementType, params object[] dims)
+    {
+        _inputs.Add(ValueInfo(name, elementType, dims));
+        return this;
+    }
+
+    public OnnxGraph Output(string name, int elementType, params object[] dims)
+    {
+        _outputs.Add(ValueInfo(name, elementType, dims));
+        return this;
+    }
+
+    public OnnxGraph Constant(string name, float[] values, params long[] dims)
+    {
+        var t = new Proto();
+        foreach (var d in dims)
+        {
+            t.Varint(1, (ulong)d);
+        }
+
+        t.Varint(2, ElementFloat);
+        t.String(8, name);
+        var raw = new byte[values.Length * 4];
+        for (var i = 0; i < values.Length; i++)
+        {
+            BinaryPrimitives.WriteSingleLittleEndian(raw.AsSpan(i * 4), values[i]);
+        }
+
+        t.Bytes(9, raw);
+        _initializers.Add(t.ToArray());
+        return this;
+    }
+
+    public OnnxGraph ConstantInt64(string name, long[] values, params long[] dims)
+    {
+        var t = new Proto();
+        foreach (var d in dims)
+        {
+            t.Varint(1, (ulong)d);
+        }
+
+        t.Varint(2, ElementInt64);
+        t.String(8, name);
+        var raw = new byte[values.Length * 8];
+        for (var i = 0; i < values.Length; i++)
+        {
+            BinaryPrimitives.WriteInt64LittleEndian(raw.AsSpan(i * 8), values[i]);
+        }
+
+        t.Bytes(9, raw);
+        _initializers.Add(t.ToArray());
+        return this;
+    }
+
+    /// <summary>Adds a node; attributes are (name, long | long[] | float).</summary>
+    public OnnxGraph Node(string opType, string[] inputs, string[] outputs, params (string Name, object Value)[] attributes)
+    {
+        var n = new Proto();
+        foreach (var i in inputs)
+        {
+            n.String(1, i);
+        }
+
+        foreach (var o in outputs)
+        {
+            n.String(2, o);
+        }
+
+        n.String(3, $"{opType}_{_nodes.Count}");
+        n.String(4, opType);
+        foreach (var (name, value) in attributes)
+        {
+            var a = new Proto();
+            a.String(1, name);
+            switch (value)
+            {
+                case long l:
+                    a.Varint(3, (ulong)l);
+                    a.Varint(20, 2);
+                    break;
+                case int i:
+                    a.Varint(3, (ulong)i);
+                    a.Varint(20, 2);
+                    break;
+                case float f:
+                    a.Fixed32(2, BitConverter.SingleToUInt32Bits(f));
+                    a.Varint(20, 1);
+                    break;
+                case long[] ls:
+                    foreach (var l in ls)
+                    {
+                        a.Varint(8, (ulong)l);
+                    }
+
+                    a.Varint(20, 7);
+                    break;
+                default:
+                    throw new ArgumentException($"Unsupported attribute value {value.GetType().Name}");
+            }
+
+            n.Message(5, a);
+        }
+
+        _nodes.Add(n.ToArray());
+        return this;
+    }
+
+    /// <summary>The serialized ModelProto (IR version 8, opset 17).</summary>
+    public byte[] ToModel(string graphName)
+    {
+        var g = new Proto();
+        foreach (var n in _nodes)
+        {
+            g.Bytes(1, n);
+        }
+
+        g.String(2, graphName);
+        foreach (var i in _initializers)
+        {
+            g.Bytes(5, i);
+        }
+
+        foreach (var i in _inputs)
+        {
+            g.Bytes(11, i);
+        }
+
+        foreach (var o in _outputs)
+        {
+            g.Bytes(12, o);
+        }
+
+        var opset = new Proto();
+        opset.String(1, "");
+        opset.Varint(2, 17);
+        var m = new Proto();
+        m.Varint(1, 8);
+        m.String(2, "atelier");
+        m.Message(7, g);
+        m.Message(8, opset);
+        return m.ToArray();
+    }
+
+    private static byte[] ValueInfo(string name, int elementType, object[] dims)
+    {
+        var shape = new Proto();
+        foreach (var d in dims)
+        {
+            var dim = new Proto();
+            if (d is string s)
+            {
+                dim.String(2, s);
+            }
+            else
+            {
+                dim.Varint(1, Convert.ToUInt64(d, System.Globalization.CultureInfo.InvariantCulture));
+            }
+
+            shape.Message(1, dim);
+        }
+
+        var tensor = new Proto();
+        tensor.Varint(1, (ulong)elementType);
+        tensor.Message(2, shape);
+        var type = new Proto();
+        type.Message(1, tensor);
+        var info = new Proto();
+        info.String(1, name);
+        info.Message(2, type);
+        return info.ToArray();
+    }
+
+    /// <summary>A protobuf message being written.</summary>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "A MemoryStream holds no unmanaged resource.")]
+    private sealed class Proto
+    {
+        private readonly MemoryStream _buffer = new();
+
+        public void Varint(int field, ulong value)
+        {
+            Tag(field, 0);
+            Raw(value);
+        }
+
+        public void Fixed32(int field, uint value)
+        {
+            Tag(field, 5);
+            Span<byte> b = stackalloc byte[4];
+            BinaryPrimitives.WriteUInt32LittleEndian(b, value);
+            _buffer.Write(b);
+        }
+
+        public void String(int field, string value) => Bytes(field, Encoding.UTF8.GetBytes(value));
+
+        public void Message(int field, Proto message) => Bytes(field, message.ToArray());
+
+        public void Bytes(int field, byte[] value)
+        {
+            Tag(field, 2);
+            Raw((ulong)value.Length);
+            _buffer.Write(value);
+        }
+
+        public byte[] ToArray() => _buffer.ToArray();
+
+        private void Tag(int field, int wireType) => Raw(((ulong)field << 3) | (uint)wireType);
+
+        private void Raw(ulong value)
+        {
+            while (value >= 0x80)
+            {
+                _buffer.WriteByte((byte)(value | 0x80));
+                value >>= 7;
+            }
+
+            _buffer.WriteByte((byte)value);
+        }
+    }
+}

@@ -1,0 +1,137 @@
+using System.Text.Json;
+using Atelier.Engine.Text;
+
+namespace Atelier.Engine.Onnx;
+
+/// <summary>What the tiny UNet computes: out = A·sample + B·mean(encoder_hidden_states), plus, when heavy, a conv stack.</summary>
+public sealed record TinyPipelineOptions(float A = 1f, float B = 0.05f, bool Heavy = false, bool Int64Timestep = false, int HiddenSize = 8);
+
+/// <summary>
+/// Builds a tiny Stable-Diffusion-shaped pipeline in the diffusers ONNX folder layout: real ONNX graphs with the real
+/// input and output names, a synthetic CLIP vocabulary, configs. It is how tests run the engine, and how a newcomer
+/// gets a working demo model without downloading anything (inference.md §4.1).
+/// </summary>
+public static class TinyPipeline
+{
+    public static void Write(string folder, TinyPipelineOptions? options = null)
+    {
+        var o = options ?? new TinyPipelineOptions();
+        Directory.CreateDirectory(folder);
+        var h = o.HiddenSize;
+        var rng = new Random(20261127);
+
+        // text_encoder: Gather(emb[256,H], input_ids mod 256) → last_hidden_state; mean over the sequence → pooler_output.
+        var emb = Enumerable.Range(0, 256 * h).Select(_ => (float)((rng.NextDouble() * 2) - 1)).ToArray();
+        Save(folder, "text_encoder", new OnnxGraph()
+            .Input("input_ids", OnnxGraph.ElementInt32, "batch", "sequence")
+            .Constant("emb", emb, 256, h)
+            .ConstantInt64("vocab", [256])
+            .Node("Cast", ["input_ids"], ["ids64"], ("to", (long)OnnxGraph.ElementInt64))
+            .Node("Mod", ["ids64", "vocab"], ["idx"])
+            .Node("Gather", ["emb", "idx"], ["last_hidden_state"], ("axis", 0L))
+            .Node("ReduceMean", ["last_hidden_state"], ["pooler_output"], ("axes", new long[] { 1 }), ("keepdims", 0L))
+            .Output("last_hidden_state", OnnxGraph.ElementFloat, "batch", "sequence", h)
+            .Output("pooler_output", OnnxGraph.ElementFloat, "batch", h)
+            .ToModel("text_encoder"));
+
+        // unet: out_sample = A·sample + B·mean(encoder_hidden_states) (+ a conv stack when heavy).
+        var unet = new OnnxGraph()
+            .Input("sample", OnnxGraph.ElementFloat, "batch", 4, "height", "width")
+            .Input("timestep", o.Int64Timestep ? OnnxGraph.ElementInt64 : OnnxGraph.ElementFloat, "steps")
+            .Input("encoder_hidden_states", OnnxGraph.ElementFloat, "batch", "sequence", h)
+            .Constant("a", [o.A])
+            .Constant("b", [o.B])
+            .ConstantInt64("shape", [-1, 1, 1, 1], 4)
+            .Node("Mul", ["sample", "a"], ["scaled"])
+            .Node("ReduceMean", ["encoder_hidden_states"], ["m"], ("axes", new long[] { 1, 2 }), ("keepdims", 0L))
+            .Node("Reshape", ["m", "shape"], ["m4"])
+            .Node("Mul", ["m4", "b"], ["bias"]);
+        if (o.Heavy)
+        {
+            // Three 3×3 convolutions 4→32→32→4, scaled down: a few tens of milliseconds per step at 64×64 latents.
+            float[] Weights(int count, double scale) => [.. Enumerable.Range(0, count).Select(_ => (float)(((rng.NextDouble() * 2) - 1) * scale))];
+            unet.Constant("w1", Weights(32 * 4 * 9, 0.1), 32, 4, 3, 3)
+                .Constant("w2", Weights(32 * 32 * 9, 0.02), 32, 32, 3, 3)
+                .Constant("w3", Weights(4 * 32 * 9, 0.02), 4, 32, 3, 3)
+                .Constant("tiny", [0.001f])
+                .Node("Conv", ["sample", "w1"], ["c1"], ("pads", new long[] { 1, 1, 1, 1 }))
+                .Node("Relu", ["c1"], ["r1"])
+                .Node("Conv", ["r1", "w2"], ["c2"], ("pads", new long[] { 1, 1, 1, 1 }))
+                .Node("Relu", ["c2"], ["r2"])
+                .Node("Conv", ["r2", "w3"], ["c3"], ("pads", new long[] { 1, 1, 1, 1 }))
+                .Node("Mul", ["c3", "tiny"], ["c3s"])
+                .Node("Add", ["scaled", "c3s"], ["mixed"])
+                .Node("Add", ["mixed", "bias"], ["out_sample"]);
+        }
+        else
+        {
+            unet.Node("Add", ["scaled", "bias"], ["out_sample"]);
+        }
+
+        Save(folder, "unet", unet.Output("out_sample", OnnxGraph.ElementFloat, "batch", 4, "height", "width").ToModel("unet"));
+
+        // vae: a stride-8 (transposed) convolution between 3×H×W pixels and 4×H/8×W/8 latents.
+        var vaeWeights = Enumerable.Range(0, 4 * 3 * 8 * 8).Select(i => (float)(Math.Sin(i * 0.37) * 0.5)).ToArray();
+        Save(folder, "vae_decoder", new OnnxGraph()
+            .Input("latent_sample", OnnxGraph.ElementFloat, "batch", 4, "height", "width")
+            .Constant("w", vaeWeights, 4, 3, 8, 8)
+            .Node("ConvTranspose", ["latent_sample", "w"], ["sample"], ("strides", new long[] { 8, 8 }))
+            .Output("sample", OnnxGraph.ElementFloat, "batch", 3, "pixel_height", "pixel_width")
+            .ToModel("vae_decoder"));
+        Save(folder, "vae_encoder", new OnnxGraph()
+            .Input("sample", OnnxGraph.ElementFloat, "batch", 3, "pixel_height", "pixel_width")
+            .Constant("w", vaeWeights.Select(v => v / 64f).ToArray(), 4, 3, 8, 8)
+            .Node("Conv", ["sample", "w"], ["latent_sample"], ("strides", new long[] { 8, 8 }))
+            .Output("latent_sample", OnnxGraph.ElementFloat, "batch", 4, "height", "width")
+            .ToModel("vae_encoder"));
+
+        WriteTokenizer(Path.Combine(folder, "tokenizer"));
+        Directory.CreateDirectory(Path.Combine(folder, "scheduler"));
+        File.WriteAllText(Path.Combine(folder, "scheduler", "scheduler_config.json"), JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["_class_name"] = "PNDMScheduler", ["beta_start"] = 0.00085, ["beta_end"] = 0.012, ["beta_schedule"] = "scaled_linear",
+            ["num_train_timesteps"] = 1000, ["steps_offset"] = 1, ["set_alpha_to_one"] = false,
+        }));
+        File.WriteAllText(Path.Combine(folder, "model_index.json"), JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["_class_name"] = "OnnxStableDiffusionPipeline", ["_diffusers_version"] = "0.30.0",
+            ["text_encoder"] = new[] { "diffusers", "OnnxRuntimeModel" }, ["unet"] = new[] { "diffusers", "OnnxRuntimeModel" },
+            ["vae_decoder"] = new[] { "diffusers", "OnnxRuntimeModel" }, ["vae_encoder"] = new[] { "diffusers", "OnnxRuntimeModel" },
+            ["tokenizer"] = new[] { "transformers", "CLIPTokenizer" }, ["scheduler"] = new[] { "diffusers", "PNDMScheduler" },
+        }));
+    }
+
+    /// <summary>A synthetic CLIP vocabulary: the byte alphabet, each with and without <c>&lt;/w&gt;</c>, a few merges, the special tokens.</summary>
+    public static void WriteTokenizer(string folder)
+    {
+        Directory.CreateDirectory(folder);
+        var vocab = new Dictionary<string, int>();
+        foreach (var c in ClipTokenizer.ByteAlphabet)
+        {
+            vocab[c] = vocab.Count;
+        }
+
+        foreach (var c in ClipTokenizer.ByteAlphabet)
+        {
+            vocab[c + "</w>"] = vocab.Count;
+        }
+
+        string[] merges = ["r e", "e d</w>", "f o", "x</w>", "fo x</w>", "a </w>", "re d</w>", "c a", "ca t</w>"];
+        foreach (var m in merges)
+        {
+            var merged = m.Replace(" ", "", StringComparison.Ordinal);
+            vocab.TryAdd(merged, vocab.Count);
+        }
+
+        vocab["<|startoftext|>"] = vocab.Count;
+        vocab["<|endoftext|>"] = vocab.Count;
+        File.WriteAllText(Path.Combine(folder, "vocab.json"), JsonSerializer.Serialize(vocab));
+        File.WriteAllLines(Path.Combine(folder, "merges.txt"), ["#version: 0.2", .. merges]);
+    }
+
+    private static void Save(string folder, string component, byte[] model)
+    {
+        Directory.CreateDirectory(Path.Combine(folder, component));
+        File.WriteAllBytes(Path.Combine(folder, component, "model.onnx"), model);
+    }
+}

@@ -1,0 +1,364 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Atelier.Engine.Images;
+using Atelier.Engine.Sampling;
+using Atelier.Engine.Text;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+
+namespace Atelier.Engine.Pipeline;
+
+/// <summary>
+/// A Stable Diffusion pipeline on ONNX Runtime over a diffusers ONNX folder: CLIP tokenizer with emphasis → text
+/// encoder → sampler loop over the UNet with classifier-free guidance → VAE decoder → PNG with the A1111
+/// "parameters" chunk. Inputs are bound by name with element types read from the session metadata.
+/// </summary>
+public sealed class DiffusionPipeline : IDisposable
+{
+    private const float LatentScale = 0.18215f;
+    private readonly InferenceSession _textEncoder;
+    private readonly InferenceSession _unet;
+    private readonly InferenceSession _vaeDecoder;
+    private readonly InferenceSession? _vaeEncoder;
+    private readonly ClipTokenizer _tokenizer;
+    private readonly NoiseSchedule _schedule;
+    private readonly TensorElementType _timestepType;
+    private readonly string _vaeEncoderOutput;
+    private int _hiddenWidth = 768;
+
+    private DiffusionPipeline(string folder, SessionOptions options, string name, string hash)
+    {
+        Name = name;
+        Hash = hash;
+        _textEncoder = new InferenceSession(Path.Combine(folder, "text_encoder", "model.onnx"), options);
+        _unet = new InferenceSession(Path.Combine(folder, "unet", "model.onnx"), options);
+        _vaeDecoder = new InferenceSession(Path.Combine(folder, "vae_decoder", "model.onnx"), options);
+        var encoderPath = Path.Combine(folder, "vae_encoder", "model.onnx");
+        _vaeEncoder = File.Exists(encoderPath) ? new InferenceSession(encoderPath, options) : null;
+        _vaeEncoderOutput = _vaeEncoder?.OutputMetadata.Keys.First() ?? "latent_sample";
+        _tokenizer = ClipTokenizer.Load(Path.Combine(folder, "tokenizer"));
+        _timestepType = _unet.InputMetadata["timestep"].ElementDataType;
+        using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "scheduler", "scheduler_config.json")));
+        var root = config.RootElement;
+        _schedule = new NoiseSchedule(
+            root.TryGetProperty("num_train_timesteps", out var n) ? n.GetInt32() : 1000,
+            root.TryGetProperty("beta_start", out var bs) ? bs.GetDouble() : 0.00085,
+            root.TryGetProperty("beta_end", out var be) ? be.GetDouble() : 0.012);
+    }
+
+    public string Name { get; }
+    public string Hash { get; }
+
+    /// <summary>Loads a folder; <paramref name="useCuda"/> asks for the CUDA execution provider (falls back to CPU when absent).</summary>
+    public static DiffusionPipeline Load(string folder, string name, string hash, bool useCuda = false, int threads = 0)
+    {
+        using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+        if (threads > 0)
+        {
+            options.IntraOpNumThreads = threads;
+        }
+
+        if (useCuda)
+        {
+            try
+            {
+                options.AppendExecutionProvider_CUDA();
+            }
+            catch (OnnxRuntimeException)
+            {
+                // No CUDA provider in this build or machine: CPU it is.
+            }
+        }
+
+        return new DiffusionPipeline(folder, options, name, hash);
+    }
+
+    public GenerationResult Generate(GenerationRequest req, Action<GenerationProgress>? progress, CancellationToken ct)
+    {
+        Validate(req);
+        var samplerName = req.Sampler;
+        var schedule = req.Schedule;
+        var (baseName, legacy) = Sampler.SplitLegacy(samplerName);
+        var sampler = Sampler.Find(baseName) ?? throw new EngineRequestException("Sampler not found");
+        schedule = legacy ?? schedule;
+        if (!Schedules.Names.Contains(schedule))
+        {
+            throw new EngineRequestException($"Scheduler not found: {schedule}");
+        }
+
+        var firstSeed = req.Seed == -1 ? Random.Shared.NextInt64(0, uint.MaxValue) : req.Seed;
+        var conditioning = EncodePrompts(req.Prompt, req.NegativePrompt);
+        var latentH = req.Height / 8;
+        var latentW = req.Width / 8;
+        var perImage = 4 * latentH * latentW;
+        var allSigmas = sampler.SigmasFor(schedule, _schedule, req.Steps);
+        var init = req.InitImage is { } image ? EncodeImage(image, req.Width, req.Height) : null;
+        var start = init is null ? 0 : Math.Clamp(req.Steps - (int)(req.DenoisingStrength * req.Steps), 0, req.Steps - 1);
+        var sigmas = allSigmas[start..];
+        var total = req.BatchSize * req.Iterations;
+        var images = new List<GeneratedImage>(total);
+        var seeds = new List<long>(total);
+        var watch = Stopwatch.StartNew();
+        using var runOptions = new RunOptions();
+        using var cancel = ct.Register(() => runOptions.Terminate = true);
+        var latents = new float[perImage];
+        var unetInput = new float[2 * perImage];
+        var unetOutput = new float[2 * perImage];
+        for (var index = 0; index < total; index++)
+        {
+            var seed = firstSeed + index;
+            seeds.Add(seed);
+            var rng = new GaussianNoise(seed);
+            rng.Fill(latents);
+            var sigma0 = sigmas[0];
+            for (var i = 0; i < perImage; i++)
+            {
+                latents[i] = init is null ? (float)(latents[i] * (sampler is Ddim ? Math.Sqrt((sigma0 * sigma0) + 1) : sigma0)) : init[i] + (float)(latents[i] * sigma0);
+            }
+
+            var imageNumber = index;
+            sampler.Run(latents, sigmas, (x, sigma, step, eps) =>
+                    Denoise(x, sigma, req.CfgScale, conditioning, latentH, latentW, unetInput, unetOutput, eps, runOptions, ct),
+                rng.Fill,
+                step =>
+                {
+                    var done = (imageNumber * (sigmas.Length - 1)) + step + 1;
+                    var all = total * (sigmas.Length - 1);
+                    var eta = TimeSpan.FromTicks(watch.Elapsed.Ticks / done * (all - done));
+                    progress?.Invoke(new GenerationProgress(imageNumber, total, step + 1, sigmas.Length - 1, watch.Elapsed, eta));
+                },
+                ct);
+            var last = sigmas[^1];
+            if (last > 0)
+            {
+                var scale = (float)(1 / Math.Sqrt((last * last) + 1));
+                for (var i = 0; i < perImage; i++)
+                {
+                    latents[i] *= scale;
+                }
+            }
+
+            var rgb = Decode(latents, latentH, latentW, runOptions);
+            var info = Infotext.Format(req.Prompt, req.NegativePrompt, InfoParameters(req, sampler.Name, schedule, seed));
+            images.Add(new GeneratedImage(Png.Encode(rgb, req.Width, req.Height, new Dictionary<string, string> { ["parameters"] = info }), seed, info));
+        }
+
+        return new GenerationResult(images, firstSeed, seeds, Hash, Name);
+    }
+
+    /// <summary>The infotext pairs in A1111's order.</summary>
+    public IEnumerable<KeyValuePair<string, object?>> InfoParameters(GenerationRequest req, string sampler, string schedule, long seed) =>
+    [
+        new("Steps", req.Steps), new("Sampler", sampler), new("Schedule type", schedule), new("CFG scale", req.CfgScale),
+        new("Seed", seed), new("Size", $"{req.Width}x{req.Height}"), new("Model hash", Hash), new("Model", Name),
+        new("Denoising strength", req.InitImage is null ? null : req.DenoisingStrength), new("Version", "atelier"),
+    ];
+
+    private static void Validate(GenerationRequest req)
+    {
+        if (req.Width % 8 != 0 || req.Height % 8 != 0 || req.Width is < 64 or > 4096 || req.Height is < 64 or > 4096)
+        {
+            throw new EngineRequestException($"width and height must be multiples of 8 between 64 and 4096 (got {req.Width}x{req.Height})");
+        }
+
+        if (req.Steps is < 1 or > 500)
+        {
+            throw new EngineRequestException("steps must be between 1 and 500");
+        }
+
+        if (req.BatchSize is < 1 or > 16 || req.Iterations is < 1 or > 100)
+        {
+            throw new EngineRequestException("batch_size must be 1-16 and n_iter 1-100");
+        }
+
+        if (req.DenoisingStrength is < 0 or > 1)
+        {
+            throw new EngineRequestException("denoising_strength must be between 0 and 1");
+        }
+    }
+
+    /// <summary>Conditioning for [negative, positive], with the same number of 77-token chunks each.</summary>
+    private float[] EncodePrompts(string prompt, string negative)
+    {
+        var pos = PromptChunks.From(_tokenizer, prompt);
+        var neg = PromptChunks.From(_tokenizer, negative, pos.ChunkCount);
+        if (neg.ChunkCount > pos.ChunkCount)
+        {
+            pos = PromptChunks.From(_tokenizer, prompt, neg.ChunkCount);
+        }
+
+        var u = EncodeText(neg);
+        var c = EncodeText(pos);
+        return [.. u, .. c];
+    }
+
+    /// <summary>Runs the text encoder chunk by chunk and applies emphasis as A1111 does (scale by weight, restore the mean).</summary>
+    private float[] EncodeText(PromptChunks chunks)
+    {
+        var hidden = new List<float>();
+        for (var c = 0; c < chunks.ChunkCount; c++)
+        {
+            var ids = chunks.Ids.AsSpan(c * ClipTokenizer.ContextLength, ClipTokenizer.ContextLength).ToArray();
+            var inputType = _textEncoder.InputMetadata["input_ids"].ElementDataType;
+            using var input = inputType == TensorElementType.Int64
+                ? OrtValue.CreateTensorValueFromMemory(ids.Select(i => (long)i).ToArray(), [1, ids.Length])
+                : OrtValue.CreateTensorValueFromMemory(ids, [1, ids.Length]);
+            using var outputs = _textEncoder.Run(new RunOptions(), new Dictionary<string, OrtValue> { ["input_ids"] = input }, ["last_hidden_state"]);
+            var states = outputs[0].GetTensorDataAsSpan<float>().ToArray();
+            var width = states.Length / ClipTokenizer.ContextLength;
+            _hiddenWidth = width;
+            var before = states.Average();
+            for (var t = 0; t < ClipTokenizer.ContextLength; t++)
+            {
+                var w = chunks.Weights[(c * ClipTokenizer.ContextLength) + t];
+                for (var k = 0; k < width; k++)
+                {
+                    states[(t * width) + k] *= w;
+                }
+            }
+
+            var after = states.Average();
+            if (after != 0)
+            {
+                var fix = before / after;
+                for (var i = 0; i < states.Length; i++)
+                {
+                    states[i] *= fix;
+                }
+            }
+
+            hidden.AddRange(states);
+        }
+
+        return [.. hidden];
+    }
+
+    private void Denoise(ReadOnlySpan<float> x, double sigma, double cfg, float[] conditioning, int h, int w, float[] input, float[] output,
+        Span<float> eps, RunOptions runOptions, CancellationToken ct)
+    {
+        ct.ThrowIfCancellationRequested();
+        var n = x.Length;
+        var cIn = (float)(1 / Math.Sqrt((sigma * sigma) + 1));
+        var guided = cfg != 1.0;
+        var batch = guided ? 2 : 1;
+        for (var i = 0; i < n; i++)
+        {
+            input[i] = x[i] * cIn;
+            if (guided)
+            {
+                input[n + i] = input[i];
+            }
+        }
+
+        var seqHidden = conditioning.Length / 2;
+        var t = _schedule.TimestepOf(sigma);
+        using var sample = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, input.AsMemory(0, batch * n), [batch, 4, h, w]);
+        using var states = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance,
+            conditioning.AsMemory(guided ? 0 : seqHidden, batch * seqHidden), [batch, seqHidden / _hiddenWidth, _hiddenWidth]);
+        using var timestep = TimestepValue(t);
+        using var result = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, output.AsMemory(0, batch * n), [batch, 4, h, w]);
+        _unet.Run(runOptions, ["sample", "timestep", "encoder_hidden_states"], [sample, timestep, states], ["out_sample"], [result]);
+        if (guided)
+        {
+            var s = (float)cfg;
+            for (var i = 0; i < n; i++)
+            {
+                eps[i] = output[i] + (s * (output[n + i] - output[i]));
+            }
+        }
+        else
+        {
+            output.AsSpan(0, n).CopyTo(eps);
+        }
+    }
+
+    private OrtValue TimestepValue(double t)
+    {
+        long[] shape = [1];
+        return _timestepType switch
+        {
+            TensorElementType.Int64 => OrtValue.CreateTensorValueFromMemory(new[] { (long)Math.Round(t) }, shape),
+            TensorElementType.Int32 => OrtValue.CreateTensorValueFromMemory(new[] { (int)Math.Round(t) }, shape),
+            TensorElementType.Float16 => OrtValue.CreateTensorValueFromMemory(new[] { (Float16)(float)t }, shape),
+            _ => OrtValue.CreateTensorValueFromMemory(new[] { (float)t }, shape),
+        };
+    }
+
+    private byte[] Decode(float[] latents, int h, int w, RunOptions runOptions)
+    {
+        var scaled = latents.Select(v => v / LatentScale).ToArray();
+        using var input = OrtValue.CreateTensorValueFromMemory(scaled, [1, 4, h, w]);
+        using var outputs = _vaeDecoder.Run(runOptions, new Dictionary<string, OrtValue> { ["latent_sample"] = input }, ["sample"]);
+        var pixels = outputs[0].GetTensorDataAsSpan<float>();
+        var width = w * 8;
+        var height = h * 8;
+        var plane = width * height;
+        var rgb = new byte[plane * 3];
+        for (var p = 0; p < plane; p++)
+        {
+            for (var ch = 0; ch < 3; ch++)
+            {
+                var v = Math.Clamp((pixels[(ch * plane) + p] / 2) + 0.5f, 0, 1);
+                rgb[(p * 3) + ch] = (byte)Math.Round(v * 255);
+            }
+        }
+
+        return rgb;
+    }
+
+    /// <summary>img2img: the init image resized (nearest) to the output size, to [-1, 1], through the VAE encoder, × the latent scale.</summary>
+    private float[] EncodeImage((byte[] Rgb, int Width, int Height) image, int width, int height)
+    {
+        var encoder = _vaeEncoder ?? throw new EngineRequestException("this model has no vae_encoder, so img2img is not available");
+        var plane = width * height;
+        var pixels = new float[3 * plane];
+        for (var y = 0; y < height; y++)
+        {
+            var sy = Math.Min(image.Height - 1, y * image.Height / height);
+            for (var x = 0; x < width; x++)
+            {
+                var sx = Math.Min(image.Width - 1, x * image.Width / width);
+                for (var ch = 0; ch < 3; ch++)
+                {
+                    pixels[(ch * plane) + (y * width) + x] = (image.Rgb[(((sy * image.Width) + sx) * 3) + ch] / 127.5f) - 1;
+                }
+            }
+        }
+
+        using var input = OrtValue.CreateTensorValueFromMemory(pixels, [1, 3, height, width]);
+        using var outputs = encoder.Run(new RunOptions(), new Dictionary<string, OrtValue> { ["sample"] = input }, [_vaeEncoderOutput]);
+        var latent = outputs[0].GetTensorDataAsSpan<float>();
+        var count = 4 * (height / 8) * (width / 8);
+        // Optimum exports give 8 channels (mean, log-variance): take the mean.
+        return [.. latent[..count].ToArray().Select(v => v * LatentScale)];
+    }
+
+    public void Dispose()
+    {
+        _textEncoder.Dispose();
+        _unet.Dispose();
+        _vaeDecoder.Dispose();
+        _vaeEncoder?.Dispose();
+    }
+}
+
+/// <summary>Deterministic standard normal noise from a seed (Box–Muller over a seeded generator).</summary>
+public sealed class GaussianNoise(long seed)
+{
+    private readonly Random _random = new((int)(seed ^ (seed >> 32)));
+
+    public void Fill(Span<float> target)
+    {
+        for (var i = 0; i < target.Length; i += 2)
+        {
+            var u1 = 1.0 - _random.NextDouble();
+            var u2 = _random.NextDouble();
+            var r = Math.Sqrt(-2.0 * Math.Log(u1));
+            target[i] = (float)(r * Math.Cos(2 * Math.PI * u2));
+            if (i + 1 < target.Length)
+            {
+                target[i + 1] = (float)(r * Math.Sin(2 * Math.PI * u2));
+            }
+        }
+    }
+}

@@ -1,0 +1,205 @@
+using System.Buffers.Binary;
+using System.IO.Compression;
+using Atelier.Engine.Images;
+using Atelier.Engine.Onnx;
+using Atelier.Engine.Pipeline;
+using Atelier.Engine.Text;
+
+namespace Atelier.Engine.Tests;
+
+/// <summary>A tiny pipeline generated on disk, once for the class, run through ONNX Runtime.</summary>
+public sealed class TinyModelFixture : IDisposable
+{
+    public TinyModelFixture()
+    {
+        Folder = Directory.CreateTempSubdirectory("atelier-tiny-").FullName;
+        TinyPipeline.Write(Folder);
+        Pipeline = DiffusionPipeline.Load(Folder, "tiny", "0123456789");
+    }
+
+    public string Folder { get; }
+    public DiffusionPipeline Pipeline { get; }
+
+    public void Dispose()
+    {
+        Pipeline.Dispose();
+        Directory.Delete(Folder, recursive: true);
+    }
+}
+
+public class PipelineTests(TinyModelFixture tiny) : IClassFixture<TinyModelFixture>
+{
+    private static GenerationRequest Request(long seed = 42) =>
+        new() { Prompt = "a red fox", Steps = 8, Width = 64, Height = 64, Seed = seed, Sampler = "Euler", CfgScale = 7 };
+
+    [Fact]
+    public void Txt2Img_WritesPngWithInfotext()
+    {
+        var result = tiny.Pipeline.Generate(Request() with { NegativePrompt = "blurry" }, null, CancellationToken.None);
+        var image = Assert.Single(result.Images);
+        var (w, h, idat) = ReadPng(image.Png);
+        Assert.Equal((64, 64), (w, h));
+        Assert.Equal(64 * (1 + (64 * 3)), idat.Length);
+        var text = Png.ReadText(image.Png);
+        Assert.Equal(image.Infotext, text["parameters"]);
+        Assert.Equal("a red fox\nNegative prompt: blurry\nSteps: 8, Sampler: Euler, Schedule type: Automatic, CFG scale: 7, Seed: 42, Size: 64x64, Model hash: 0123456789, Model: tiny, Version: atelier",
+            image.Infotext);
+    }
+
+    [Fact]
+    public void SameRequestAndSeed_SamePngBytes()
+    {
+        var a = tiny.Pipeline.Generate(Request(), null, CancellationToken.None).Images[0].Png;
+        var b = tiny.Pipeline.Generate(Request(), null, CancellationToken.None).Images[0].Png;
+        var c = tiny.Pipeline.Generate(Request(seed: 43), null, CancellationToken.None).Images[0].Png;
+        Assert.Equal(a, b);
+        Assert.NotEqual(a, c);
+    }
+
+    [Fact]
+    public void GuidanceAndPrompt_ChangeTheImage()
+    {
+        var plain = tiny.Pipeline.Generate(Request(), null, CancellationToken.None).Images[0].Png;
+        var noGuidance = tiny.Pipeline.Generate(Request() with { CfgScale = 1 }, null, CancellationToken.None).Images[0].Png;
+        var otherPrompt = tiny.Pipeline.Generate(Request() with { Prompt = "a cat" }, null, CancellationToken.None).Images[0].Png;
+        Assert.NotEqual(plain, noGuidance);
+        Assert.NotEqual(plain, otherPrompt);
+    }
+
+    [Fact]
+    public void BatchAndIterations_SeedPlusIndexPerImage()
+    {
+        var result = tiny.Pipeline.Generate(Request(seed: 100) with { BatchSize = 2, Iterations = 2 }, null, CancellationToken.None);
+        Assert.Equal([100L, 101, 102, 103], result.Seeds);
+        Assert.Equal(4, result.Images.Count);
+        Assert.Equal(tiny.Pipeline.Generate(Request(seed: 102), null, CancellationToken.None).Images[0].Png.Length, result.Images[2].Png.Length);
+        var random = tiny.Pipeline.Generate(Request(seed: -1), null, CancellationToken.None);
+        Assert.InRange(random.FirstSeed, 0, uint.MaxValue);
+    }
+
+    [Theory]
+    [InlineData("Euler a")]
+    [InlineData("DPM++ 2M")]
+    [InlineData("DPM++ 2M Karras")]
+    [InlineData("LMS")]
+    [InlineData("DDIM")]
+    public void EverySampler_Runs(string sampler)
+    {
+        var steps = new List<int>();
+        var result = tiny.Pipeline.Generate(Request() with { Sampler = sampler }, p => steps.Add(p.Step), CancellationToken.None);
+        Assert.Single(result.Images);
+        Assert.Equal(Enumerable.Range(1, 8), steps);
+    }
+
+    [Fact]
+    public void BadSizesAndNames_AreRefusedClearly()
+    {
+        Assert.Contains("multiples of 8", Assert.Throws<EngineRequestException>(() => tiny.Pipeline.Generate(Request() with { Width = 100 }, null, CancellationToken.None)).Message, StringComparison.Ordinal);
+        Assert.Equal("Sampler not found", Assert.Throws<EngineRequestException>(() => tiny.Pipeline.Generate(Request() with { Sampler = "Nope" }, null, CancellationToken.None)).Message);
+    }
+
+    [Fact]
+    public void Cancellation_StopsMidRun()
+    {
+        using var cts = new CancellationTokenSource();
+        var seen = 0;
+        Assert.ThrowsAny<OperationCanceledException>(() => tiny.Pipeline.Generate(Request() with { Steps = 50 }, p =>
+        {
+            seen = p.Step;
+            if (p.Step == 3)
+            {
+                cts.Cancel();
+            }
+        }, cts.Token));
+        Assert.Equal(3, seen);
+    }
+
+    [Fact]
+    public void Img2Img_StartsFromTheInitImage()
+    {
+        var rgb = new byte[64 * 64 * 3];
+        Array.Fill(rgb, (byte)200);
+        var low = tiny.Pipeline.Generate(Request() with { InitImage = (rgb, 64, 64), DenoisingStrength = 0.25 }, null, CancellationToken.None);
+        var steps = new List<int>();
+        tiny.Pipeline.Generate(Request() with { InitImage = (rgb, 64, 64), DenoisingStrength = 0.5 }, p => steps.Add(p.Step), CancellationToken.None);
+        Assert.Equal(4, steps.Count); // strength 0.5 of 8 steps
+        Assert.Contains("Denoising strength: 0.25", low.Images[0].Infotext, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Tokenizer_GoldenIds()
+    {
+        var tokenizer = ClipTokenizer.Load(Path.Combine(tiny.Folder, "tokenizer"));
+        // Byte alphabet 0-255, the same with </w> 256-511, then the merges' new symbols: re 512, ed</w> 513, fo 514, fox</w> 515, red</w> 516, ca 517, cat</w> 518.
+        Assert.Equal([353, 516, 515], tokenizer.Encode("A  Red\tfox"));
+        Assert.Equal([518, 256 + ',', 353], tokenizer.Encode("cat, a"));
+        Assert.Equal(519, tokenizer.StartId);
+        Assert.Equal(520, tokenizer.EndId);
+        var chunks = PromptChunks.From(tokenizer, string.Join(' ', Enumerable.Repeat("cat", 80)));
+        Assert.Equal(2, chunks.ChunkCount);
+        Assert.Equal(519, chunks.Ids[0]);
+        Assert.Equal(520, chunks.Ids[76]);
+        Assert.Equal(519, chunks.Ids[77]);
+        Assert.Equal(518, chunks.Ids[77 + 5]);
+        Assert.Equal(520, chunks.Ids[77 + 6]);
+    }
+
+    [Fact]
+    public void Emphasis_FollowsAutomatic1111()
+    {
+        Assert.Equal([new("red", 1.5f), new(" fox", 1f)], PromptWeights.Parse("(red:1.5) fox"));
+        var nested = PromptWeights.Parse("((cat))");
+        Assert.Equal(1.21f, nested[0].Weight, 4);
+        Assert.Equal(1 / 1.1f, PromptWeights.Parse("[dog]")[0].Weight, 4);
+        Assert.Equal([new("(x)", 1f)], PromptWeights.Parse("\\(x\\)"));
+        Assert.Equal(1.1f, PromptWeights.Parse("(a b")[0].Weight, 4);
+    }
+
+    [Fact]
+    public void Infotext_ParsesA1111Sample()
+    {
+        var (prompt, negative, p) = Infotext.Parse("a castle\nNegative prompt: fog, rain\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 965400086, Size: 512x512, Model hash: 45dee52b");
+        Assert.Equal("a castle", prompt);
+        Assert.Equal("fog, rain", negative);
+        Assert.Equal("Euler a", p["Sampler"]);
+        Assert.Equal("512", p["Size-1"]);
+        Assert.Equal("1", p["Clip skip"]);
+        var text = Infotext.Format("p", null, [new("Steps", 8), new("Note", "a, b"), new("Empty", null), new("Seed", 1)]);
+        Assert.Equal("p\nSteps: 8, Note: \"a, b\", Seed: 1", text);
+        Assert.Equal("a, b", Infotext.Parse(text).Parameters["Note"]);
+    }
+
+    private static (int W, int H, byte[] Idat) ReadPng(byte[] png)
+    {
+        Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A }, png[..8]);
+        var pos = 8;
+        int w = 0, h = 0;
+        using var idat = new MemoryStream();
+        while (pos < png.Length)
+        {
+            var len = BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(pos));
+            var type = System.Text.Encoding.ASCII.GetString(png, pos + 4, 4);
+            var data = png.AsSpan(pos + 8, len);
+            var crc = new System.IO.Hashing.Crc32();
+            crc.Append(png.AsSpan(pos + 4, 4 + len));
+            Assert.Equal(crc.GetCurrentHashAsUInt32(), BinaryPrimitives.ReadUInt32BigEndian(png.AsSpan(pos + 8 + len)));
+            if (type == "IHDR")
+            {
+                w = BinaryPrimitives.ReadInt32BigEndian(data);
+                h = BinaryPrimitives.ReadInt32BigEndian(data[4..]);
+            }
+            else if (type == "IDAT")
+            {
+                idat.Write(data);
+            }
+
+            pos += 12 + len;
+        }
+
+        idat.Position = 0;
+        using var z = new ZLibStream(idat, CompressionMode.Decompress);
+        using var raw = new MemoryStream();
+        z.CopyTo(raw);
+        return (w, h, raw.ToArray());
+    }
+}
