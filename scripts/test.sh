@@ -91,6 +91,7 @@ run() { # name project [env...]
 
 run contracts tests/Atelier.Contracts.Tests
 run engine tests/Atelier.Engine.Tests
+run worker tests/Atelier.Worker.Tests
 run server-sqlite tests/Atelier.Server.Tests ATELIER_TEST_DB=sqlite
 run server-postgres tests/Atelier.Server.Tests ATELIER_TEST_DB=postgres \
   "ATELIER_TEST_PG=Host=127.0.0.1;Port=$pg_port;Username=atelier;Database=postgres"

@@ -1,6 +1,9 @@
 using Atelier.Server;
+using Atelier.Worker.A1111;
 
-// atelier serve [--Atelier:Server:Urls=...]   (serve is the default verb)
+// atelier serve [--Atelier:Server:Urls=...]        the platform server (the default verb)
+// atelier engine [--Atelier:Engine:Urls=...]       the built-in engine alone, speaking the AUTOMATIC1111 API
+// atelier models demo [folder]                     writes the tiny demo model (no download)
 var verb = args.Length > 0 && !args[0].StartsWith('-') ? args[0] : "serve";
 var rest = args.Length > 0 && !args[0].StartsWith('-') ? args[1..] : args;
 
@@ -9,11 +12,18 @@ switch (verb)
     case "serve":
         AtelierServer.Build(rest).Run();
         return ExitCodes.Ok;
+    case "engine":
+        EngineServer.Build(rest).Run();
+        return ExitCodes.Ok;
+    case "models" when rest.Length > 0 && rest[0] == "demo":
+        var folder = rest.Length > 1 ? rest[1] : Path.Combine("data", "models");
+        Console.WriteLine($"Demo model in {EngineServer.EnsureDemoModel(folder)}");
+        return ExitCodes.Ok;
     case "version" or "--version":
         Console.WriteLine(typeof(AtelierServer).Assembly.GetName().Version);
         return ExitCodes.Ok;
     default:
-        Console.Error.WriteLine($"Unknown verb '{verb}'. Verbs: serve, version.");
+        Console.Error.WriteLine($"Unknown verb '{verb}'. Verbs: serve, engine, models demo, version.");
         return ExitCodes.Usage;
 }
 

@@ -73,7 +73,12 @@ public sealed class DiffusionPipeline : IDisposable
         return new DiffusionPipeline(folder, options, name, hash);
     }
 
-    public GenerationResult Generate(GenerationRequest req, Action<GenerationProgress>? progress, CancellationToken ct)
+    /// <summary>Runs one request: every image of every batch, with progress after each step.</summary>
+    /// <param name="req">The request, in A1111 terms.</param>
+    /// <param name="progress">Told after each denoising step.</param>
+    /// <param name="ct">Cancels the whole request, promptly (the running ONNX call is terminated).</param>
+    /// <param name="skipRequested">Polled after each step: true ends the current image early (it is decoded as it stands), as A1111's skip does.</param>
+    public GenerationResult Generate(GenerationRequest req, Action<GenerationProgress>? progress, CancellationToken ct, Func<bool>? skipRequested = null)
     {
         Validate(req);
         var samplerName = req.Sampler;
@@ -117,18 +122,33 @@ public sealed class DiffusionPipeline : IDisposable
             }
 
             var imageNumber = index;
-            sampler.Run(latents, sigmas, (x, sigma, step, eps) =>
-                    Denoise(x, sigma, req.CfgScale, conditioning, latentH, latentW, unetInput, unetOutput, eps, runOptions, ct),
-                rng.Fill,
-                step =>
-                {
-                    var done = (imageNumber * (sigmas.Length - 1)) + step + 1;
-                    var all = total * (sigmas.Length - 1);
-                    var eta = TimeSpan.FromTicks(watch.Elapsed.Ticks / done * (all - done));
-                    progress?.Invoke(new GenerationProgress(imageNumber, total, step + 1, sigmas.Length - 1, watch.Elapsed, eta));
-                },
-                ct);
-            var last = sigmas[^1];
+            using var skip = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var lastStep = sigmas.Length - 2;
+            try
+            {
+                sampler.Run(latents, sigmas, (x, sigma, step, eps) =>
+                        Denoise(x, sigma, req.CfgScale, conditioning, latentH, latentW, unetInput, unetOutput, eps, runOptions, ct),
+                    rng.Fill,
+                    step =>
+                    {
+                        var done = (imageNumber * (sigmas.Length - 1)) + step + 1;
+                        var all = total * (sigmas.Length - 1);
+                        var eta = TimeSpan.FromTicks(watch.Elapsed.Ticks / done * (all - done));
+                        progress?.Invoke(new GenerationProgress(imageNumber, total, step + 1, sigmas.Length - 1, watch.Elapsed, eta, latents, latentW, latentH));
+                        lastStep = step;
+                        if (skipRequested?.Invoke() == true)
+                        {
+                            skip.Cancel();
+                        }
+                    },
+                    skip.Token);
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                // Skipped: decode what there is.
+            }
+
+            var last = sigmas[lastStep + 1];
             if (last > 0)
             {
                 var scale = (float)(1 / Math.Sqrt((last * last) + 1));

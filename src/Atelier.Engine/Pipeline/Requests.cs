@@ -20,8 +20,39 @@ public sealed record GenerationRequest
     public double DenoisingStrength { get; init; } = 0.75;
 }
 
-/// <summary>Progress after a denoising step.</summary>
-public sealed record GenerationProgress(int Image, int ImageCount, int Step, int Steps, TimeSpan Elapsed, TimeSpan Eta);
+/// <summary>Progress after a denoising step; <see cref="Latents"/> is the live latent buffer (read it during the callback only).</summary>
+public sealed record GenerationProgress(int Image, int ImageCount, int Step, int Steps, TimeSpan Elapsed, TimeSpan Eta,
+    float[]? Latents = null, int LatentWidth = 0, int LatentHeight = 0)
+{
+    /// <summary>A cheap preview: the latents projected to RGB by fixed factors (no VAE), as a small PNG.</summary>
+    public byte[]? PreviewPng()
+    {
+        if (Latents is null || LatentWidth == 0)
+        {
+            return null;
+        }
+
+        // Approximate latent → RGB factors for SD 1.x latents (a linear fit widely used for live previews).
+        float[,] f = { { 0.298f, 0.207f, 0.208f }, { 0.187f, 0.286f, 0.173f }, { -0.158f, 0.189f, 0.264f }, { -0.184f, -0.271f, -0.473f } };
+        var plane = LatentWidth * LatentHeight;
+        var rgb = new byte[plane * 3];
+        for (var p = 0; p < plane; p++)
+        {
+            for (var ch = 0; ch < 3; ch++)
+            {
+                var v = 0f;
+                for (var c = 0; c < 4; c++)
+                {
+                    v += Latents[(c * plane) + p] * f[c, ch];
+                }
+
+                rgb[(p * 3) + ch] = (byte)Math.Clamp(((v + 1) / 2) * 255, 0, 255);
+            }
+        }
+
+        return Images.Png.Encode(rgb, LatentWidth, LatentHeight);
+    }
+}
 
 public sealed record GeneratedImage(byte[] Png, long Seed, string Infotext);
 

@@ -1,0 +1,107 @@
+using System.Diagnostics;
+
+namespace Atelier.Engine.Pipeline;
+
+/// <summary>A model folder the engine can load: its name (folder name), AUTOMATIC1111-style short hash and full SHA-256.</summary>
+public sealed record ModelEntry(string Name, string Folder, string Sha256)
+{
+    public string ShortHash => Sha256[..10];
+    public string Title => $"{Name} [{ShortHash}]";
+
+    /// <summary>True when <paramref name="reference"/> names this model the ways A1111 accepts: title, name, short or full hash.</summary>
+    public bool Matches(string reference) =>
+        string.Equals(reference, Title, StringComparison.OrdinalIgnoreCase) || string.Equals(reference, Name, StringComparison.OrdinalIgnoreCase)
+        || string.Equals(reference, ShortHash, StringComparison.OrdinalIgnoreCase) || string.Equals(reference, Sha256, StringComparison.OrdinalIgnoreCase)
+        || (reference.Length == 8 && Sha256.StartsWith(reference, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>The diffusers ONNX folders under <paramref name="root"/> (each has a model_index.json), hashed by their UNet file.</summary>
+    public static IReadOnlyList<ModelEntry> Scan(string root)
+    {
+        if (!Directory.Exists(root))
+        {
+            return [];
+        }
+
+        var entries = new List<ModelEntry>();
+        foreach (var dir in Directory.GetDirectories(root).Order(StringComparer.Ordinal))
+        {
+            var unet = Path.Combine(dir, "unet", "model.onnx");
+            if (File.Exists(Path.Combine(dir, "model_index.json")) && File.Exists(unet))
+            {
+                using var stream = File.OpenRead(unet);
+                var sha = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stream));
+                entries.Add(new ModelEntry(Path.GetFileName(dir), dir, sha));
+            }
+        }
+
+        return entries;
+    }
+}
+
+/// <summary>
+/// Loaded pipelines, kept up to a memory budget (estimated from the model files' sizes) and evicted least recently
+/// used first. Each load is timed: the last one is reported, since a model switch is the most expensive thing a
+/// worker does.
+/// </summary>
+public sealed class PipelineCache(long budgetBytes, bool useCuda = false) : IDisposable
+{
+    private readonly Lock _gate = new();
+    private readonly LinkedList<(ModelEntry Model, DiffusionPipeline Pipeline, long Bytes)> _loaded = new();
+
+    public TimeSpan LastLoadTime { get; private set; }
+    public int Loads { get; private set; }
+
+    public IReadOnlyList<string> LoadedNames
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _loaded.Select(l => l.Model.Name)];
+            }
+        }
+    }
+
+    public DiffusionPipeline Get(ModelEntry model)
+    {
+        lock (_gate)
+        {
+            for (var node = _loaded.First; node is not null; node = node.Next)
+            {
+                if (node.Value.Model.Folder == model.Folder)
+                {
+                    _loaded.Remove(node);
+                    _loaded.AddFirst(node);
+                    return node.Value.Pipeline;
+                }
+            }
+
+            var bytes = Directory.EnumerateFiles(model.Folder, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);
+            while (_loaded.Count > 0 && _loaded.Sum(l => l.Bytes) + bytes > budgetBytes)
+            {
+                _loaded.Last!.Value.Pipeline.Dispose();
+                _loaded.RemoveLast();
+            }
+
+            var watch = Stopwatch.StartNew();
+            var pipeline = DiffusionPipeline.Load(model.Folder, model.Name, model.ShortHash, useCuda);
+            LastLoadTime = watch.Elapsed;
+            Loads++;
+            _loaded.AddFirst((model, pipeline, bytes));
+            return pipeline;
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            foreach (var l in _loaded)
+            {
+                l.Pipeline.Dispose();
+            }
+
+            _loaded.Clear();
+        }
+    }
+}

@@ -1,0 +1,61 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Atelier.Worker.A1111;
+
+/// <summary>
+/// AUTOMATIC1111's txt2img/img2img request (snake_case, its defaults). Fields Atelier does not implement (hires fix,
+/// face restoration, scripts, tiling) are accepted and reported back in <c>info</c>, never refused.
+/// </summary>
+public sealed class A1111Request
+{
+    public string Prompt { get; set; } = "";
+    public string NegativePrompt { get; set; } = "";
+    public List<string>? Styles { get; set; }
+    public long Seed { get; set; } = -1;
+    public long Subseed { get; set; } = -1;
+    public double SubseedStrength { get; set; }
+    public string? SamplerName { get; set; }
+    public string? SamplerIndex { get; set; }
+    public string? Scheduler { get; set; }
+    public int Steps { get; set; } = 50;
+    public double CfgScale { get; set; } = 7.0;
+    public int Width { get; set; } = 512;
+    public int Height { get; set; } = 512;
+    public int BatchSize { get; set; } = 1;
+    public int NIter { get; set; } = 1;
+    public bool RestoreFaces { get; set; }
+    public bool Tiling { get; set; }
+    public double? DenoisingStrength { get; set; }
+    public bool EnableHr { get; set; }
+    public Dictionary<string, JsonElement>? OverrideSettings { get; set; }
+    public bool OverrideSettingsRestoreAfterwards { get; set; } = true;
+    public string? ScriptName { get; set; }
+    public Dictionary<string, JsonElement>? AlwaysonScripts { get; set; }
+    public bool SendImages { get; set; } = true;
+    public bool SaveImages { get; set; }
+    public string? ForceTaskId { get; set; }
+    public List<string>? InitImages { get; set; }
+    public int ResizeMode { get; set; }
+    public string? Mask { get; set; }
+
+    /// <summary>Everything else a client sends, kept so that <c>parameters</c> echoes the request.</summary>
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement>? Extra { get; set; }
+}
+
+public sealed record A1111Response(IReadOnlyList<string> Images, A1111Request Parameters, string Info);
+
+public sealed record ProgressState(bool Skipped, bool Interrupted, string Job, int JobCount, string JobTimestamp, int JobNo, int SamplingStep, int SamplingSteps);
+
+public sealed record ProgressResponse(double Progress, double EtaRelative, ProgressState State, string? CurrentImage, string? Textinfo);
+
+public sealed record PngInfoRequest(string? Image);
+
+public sealed record PngInfoResponse(string Info, Dictionary<string, string> Items, Dictionary<string, string> Parameters);
+
+public sealed record SdModel(string Title, string ModelName, string Hash, string Sha256, string Filename, string? Config);
+
+public sealed record SamplerItem(string Name, IReadOnlyList<string> Aliases, Dictionary<string, string> Options);
+
+public sealed record SchedulerItem(string Name, string Label, IReadOnlyList<string>? Aliases, double? DefaultRho, bool NeedInnerModel);

@@ -1,0 +1,332 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Text.Json;
+using Atelier.Engine.Images;
+using Atelier.Engine.Pipeline;
+using Atelier.Engine.Sampling;
+
+namespace Atelier.Worker.A1111;
+
+/// <summary>The engine server's state: models, loaded pipelines, options (in memory), the running job and its progress.</summary>
+public sealed class EngineState : IDisposable
+{
+    private readonly EngineOptions _options;
+    private readonly PipelineCache _cache;
+    private readonly SemaphoreSlim _queue = new(1, 1);
+    private readonly ConcurrentDictionary<string, TaskProgress> _tasks = new();
+    private readonly Lock _gate = new();
+    private CancellationTokenSource? _interrupt;
+    private volatile bool _skip;
+    private TaskProgress? _current;
+
+    public EngineState(EngineOptions options)
+    {
+        _options = options;
+        _cache = new PipelineCache(options.MemoryBudgetBytes, options.UseCuda);
+        EngineServer.EnsureDemoModel(options.ModelsDirectory);
+        Rescan();
+        Options["sd_model_checkpoint"] = Models.Count > 0 ? Models[0].Title : "";
+        Options["sd_checkpoint_hash"] = Models.Count > 0 ? Models[0].Sha256 : "";
+        Options["samples_format"] = "png";
+    }
+
+    public IReadOnlyList<ModelEntry> Models { get; private set; } = [];
+    public ConcurrentDictionary<string, object?> Options { get; } = new();
+
+    public void Rescan() => Models = ModelEntry.Scan(_options.ModelsDirectory);
+
+    public void SetOptions(Dictionary<string, JsonElement> changes)
+    {
+        foreach (var (k, v) in changes)
+        {
+            Options[k] = v;
+        }
+    }
+
+    public void Interrupt()
+    {
+        lock (_gate)
+        {
+            if (_current is not null)
+            {
+                _current.Interrupted = true;
+            }
+
+            _interrupt?.Cancel();
+        }
+    }
+
+    public void Skip() => _skip = true;
+
+    public async Task<IResult> RunAsync(A1111Request req, bool img2img, CancellationToken ct)
+    {
+        var (samplerName, legacySchedule) = Sampler.SplitLegacy(req.SamplerName ?? req.SamplerIndex ?? "Euler");
+        var sampler = Sampler.Find(samplerName);
+        if (sampler is null)
+        {
+            return Results.Json(new { detail = "Sampler not found" }, statusCode: 404);
+        }
+
+        var schedule = req.Scheduler is null or "" ? legacySchedule ?? "Automatic" : Capitalize(req.Scheduler);
+        if (!Schedules.Names.Contains(schedule))
+        {
+            return Results.Json(new { detail = "Scheduler not found" }, statusCode: 404);
+        }
+
+        (byte[] Rgb, int Width, int Height)? init = null;
+        if (img2img)
+        {
+            var first = req.InitImages?.FirstOrDefault();
+            var bytes = first is null ? null : EngineServer.DecodeBase64Image(first);
+            if (bytes is null)
+            {
+                return Results.Json(new { detail = "Init image not found" }, statusCode: 404);
+            }
+
+            try
+            {
+                init = PngDecoder.Decode(bytes);
+            }
+            catch (Exception e) when (e is InvalidDataException or EndOfStreamException)
+            {
+                return Results.Json(new { detail = $"Invalid init image: {e.Message}" }, statusCode: 422);
+            }
+        }
+
+        var warnings = new List<string>();
+        var model = ResolveModel(req, warnings);
+        if (model is null)
+        {
+            return Results.Json(new { detail = "No model is available" }, statusCode: 503);
+        }
+
+        var unsupported = Unsupported(req);
+        var taskId = req.ForceTaskId ?? $"task({Guid.NewGuid():N})";
+        var task = _tasks[taskId] = new TaskProgress { Id = taskId, JobCount = req.BatchSize * req.NIter, Steps = req.Steps };
+        await _queue.WaitAsync(ct);
+        try
+        {
+            using var interrupt = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            lock (_gate)
+            {
+                _interrupt = interrupt;
+                _current = task;
+                _skip = false;
+            }
+
+            task.Started = DateTime.UtcNow;
+            var pipeline = _cache.Get(model);
+            var request = new GenerationRequest
+            {
+                Prompt = req.Prompt, NegativePrompt = req.NegativePrompt, Seed = req.Seed, Sampler = sampler.Name, Schedule = schedule,
+                Steps = req.Steps, CfgScale = req.CfgScale, Width = req.Width, Height = req.Height, BatchSize = req.BatchSize,
+                Iterations = req.NIter, InitImage = init, DenoisingStrength = req.DenoisingStrength ?? 0.75,
+            };
+            GenerationResult result;
+            try
+            {
+                result = await Task.Run(() => pipeline.Generate(request, p =>
+                {
+                    task.Step = p.Step;
+                    task.Steps = p.Steps;
+                    task.JobNo = p.Image;
+                    task.Eta = p.Eta;
+                    task.Latest = p;
+                    task.Preview = null;
+                }, interrupt.Token, () =>
+                {
+                    if (!_skip)
+                    {
+                        return false;
+                    }
+
+                    _skip = false;
+                    task.Skipped = true;
+                    return true;
+                }), CancellationToken.None);
+            }
+            catch (OperationCanceledException)
+            {
+                result = new GenerationResult([], req.Seed, [], model.ShortHash, model.Name);
+            }
+            catch (EngineRequestException e)
+            {
+                return Results.Json(new { detail = e.Message }, statusCode: 422);
+            }
+
+            task.Done = true;
+            var info = Info(req, sampler.Name, schedule, result, model, unsupported, warnings, _cache.LastLoadTime);
+            var images = req.SendImages ? result.Images.Select(i => Convert.ToBase64String(i.Png)).ToList() : [];
+            return Results.Json(new A1111Response(images, req, info));
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                _interrupt = null;
+                _current = null;
+            }
+
+            task.Done = true;
+            _queue.Release();
+        }
+    }
+
+    public ProgressResponse Progress(bool skipCurrentImage, string? taskId)
+    {
+        TaskProgress? task;
+        if (taskId is not null)
+        {
+            _tasks.TryGetValue(taskId, out task);
+        }
+        else
+        {
+            lock (_gate)
+            {
+                task = _current;
+            }
+        }
+
+        if (task is null || task.Done)
+        {
+            var state = new ProgressState(task?.Skipped ?? false, task?.Interrupted ?? false, "", 0, "0", 0, 0, 0);
+            return new ProgressResponse(task?.Done == true ? 1 : 0, 0, state, null, task?.Done == true ? "Done" : null);
+        }
+
+        var steps = Math.Max(1, task.Steps);
+        var progress = Math.Min(1, 0.01 + ((double)task.JobNo / Math.Max(1, task.JobCount)) + ((double)task.Step / steps / Math.Max(1, task.JobCount)));
+        string? preview = null;
+        if (!skipCurrentImage && task.Latest is { } latest)
+        {
+            task.Preview ??= latest.PreviewPng() is { } png ? Convert.ToBase64String(png) : null;
+            preview = task.Preview;
+        }
+
+        return new ProgressResponse(progress, task.Eta.TotalSeconds,
+            new ProgressState(task.Skipped, task.Interrupted, task.Id, task.JobCount, task.Started.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture),
+                task.JobNo, task.Step, task.Steps), preview, null);
+    }
+
+    private ModelEntry? ResolveModel(A1111Request req, List<string> warnings)
+    {
+        if (req.OverrideSettings?.TryGetValue("sd_model_checkpoint", out var wanted) == true && wanted.ValueKind == JsonValueKind.String)
+        {
+            var match = Models.FirstOrDefault(m => m.Matches(wanted.GetString()!));
+            if (match is not null)
+            {
+                return match;
+            }
+
+            // A1111 drops an unknown checkpoint silently; we do the same but say so in info.
+            warnings.Add($"checkpoint '{wanted.GetString()}' not found; used the current one");
+        }
+
+        var current = Options.TryGetValue("sd_model_checkpoint", out var title) ? title?.ToString() : null;
+        return Models.FirstOrDefault(m => current is not null && m.Matches(current.Trim('"'))) ?? (Models.Count > 0 ? Models[0] : null);
+    }
+
+    private static List<string> Unsupported(A1111Request req)
+    {
+        var list = new List<string>();
+        if (req.EnableHr)
+        {
+            list.Add("enable_hr");
+        }
+
+        if (req.RestoreFaces)
+        {
+            list.Add("restore_faces");
+        }
+
+        if (req.Tiling)
+        {
+            list.Add("tiling");
+        }
+
+        if (!string.IsNullOrEmpty(req.ScriptName))
+        {
+            list.Add("script_name");
+        }
+
+        if (req.AlwaysonScripts is { Count: > 0 })
+        {
+            list.Add("alwayson_scripts");
+        }
+
+        if (req.SubseedStrength > 0)
+        {
+            list.Add("subseed_strength");
+        }
+
+        if (req.Mask is not null)
+        {
+            list.Add("mask");
+        }
+
+        return list;
+    }
+
+    private static string Info(A1111Request req, string sampler, string schedule, GenerationResult result, ModelEntry model, List<string> unsupported,
+        List<string> warnings, TimeSpan loadTime)
+    {
+        var info = new Dictionary<string, object?>
+        {
+            ["prompt"] = req.Prompt,
+            ["all_prompts"] = result.Seeds.Select(_ => req.Prompt).ToList(),
+            ["negative_prompt"] = req.NegativePrompt,
+            ["all_negative_prompts"] = result.Seeds.Select(_ => req.NegativePrompt).ToList(),
+            ["seed"] = result.FirstSeed,
+            ["all_seeds"] = result.Seeds,
+            ["subseed"] = req.Subseed,
+            ["all_subseeds"] = result.Seeds.Select(_ => req.Subseed).ToList(),
+            ["subseed_strength"] = req.SubseedStrength,
+            ["width"] = req.Width,
+            ["height"] = req.Height,
+            ["sampler_name"] = sampler,
+            ["scheduler"] = schedule,
+            ["cfg_scale"] = req.CfgScale,
+            ["steps"] = req.Steps,
+            ["batch_size"] = req.BatchSize,
+            ["restore_faces"] = req.RestoreFaces,
+            ["sd_model_name"] = model.Name,
+            ["sd_model_hash"] = model.ShortHash,
+            ["sd_vae_name"] = null,
+            ["sd_vae_hash"] = null,
+            ["denoising_strength"] = req.DenoisingStrength,
+            ["clip_skip"] = 1,
+            ["index_of_first_image"] = 0,
+            ["infotexts"] = result.Images.Select(i => i.Infotext).ToList(),
+            ["styles"] = req.Styles ?? [],
+            ["job_timestamp"] = DateTime.UtcNow.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture),
+            ["version"] = "atelier",
+            ["unsupported"] = unsupported,
+            ["warnings"] = warnings,
+            ["model_load_ms"] = Math.Round(loadTime.TotalMilliseconds, 1),
+        };
+        return JsonSerializer.Serialize(info);
+    }
+
+    private static string Capitalize(string s) => Schedules.Names.FirstOrDefault(n => string.Equals(n, s, StringComparison.OrdinalIgnoreCase)) ?? s;
+
+    public void Dispose()
+    {
+        _cache.Dispose();
+        _queue.Dispose();
+    }
+
+    private sealed class TaskProgress
+    {
+        public required string Id { get; init; }
+        public int JobCount { get; init; }
+        public int JobNo { get; set; }
+        public int Step { get; set; }
+        public int Steps { get; set; }
+        public TimeSpan Eta { get; set; }
+        public DateTime Started { get; set; }
+        public bool Done { get; set; }
+        public bool Skipped { get; set; }
+        public bool Interrupted { get; set; }
+        public GenerationProgress? Latest { get; set; }
+        public string? Preview { get; set; }
+    }
+}

@@ -1,0 +1,163 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Atelier.Engine.Images;
+using Atelier.Worker.A1111;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Atelier.Worker.Tests;
+
+/// <summary><c>atelier engine</c> on a free loopback port, over a models folder that starts empty (so it builds the demo model).</summary>
+public sealed class EngineFixture : IAsyncLifetime
+{
+    private WebApplication _app = null!;
+    public HttpClient Http { get; private set; } = null!;
+    public string Models { get; } = Directory.CreateTempSubdirectory("atelier-engine-").FullName;
+
+    public async Task InitializeAsync()
+    {
+        _app = EngineServer.Build(["--Atelier:Engine:Urls=http://127.0.0.1:0", $"--Atelier:Engine:ModelsDirectory={Models}", "--Logging:LogLevel:Default=Warning"]);
+        await _app.StartAsync();
+        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        Http = new HttpClient { BaseAddress = new Uri(address), Timeout = TimeSpan.FromSeconds(60) };
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        Directory.Delete(Models, recursive: true);
+    }
+}
+
+public class EngineServerTests(EngineFixture engine) : IClassFixture<EngineFixture>
+{
+    private async Task<(HttpStatusCode Status, JsonElement Body)> Post(string path, object body)
+    {
+        using var resp = await engine.Http.PostAsJsonAsync(path, body);
+        var text = await resp.Content.ReadAsStringAsync();
+        return (resp.StatusCode, JsonDocument.Parse(text).RootElement);
+    }
+
+    [Fact]
+    public async Task Txt2Img_ReturnsA1111Shapes()
+    {
+        var (status, body) = await Post("/sdapi/v1/txt2img", new { prompt = "a red fox", steps = 8, width = 64, height = 64, seed = 7, batch_size = 2 });
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal(2, body.GetProperty("images").GetArrayLength());
+        var png = Convert.FromBase64String(body.GetProperty("images")[0].GetString()!);
+        Assert.StartsWith("a red fox\nSteps: 8, Sampler: Euler,", Png.ReadText(png)["parameters"], StringComparison.Ordinal);
+        Assert.Equal("a red fox", body.GetProperty("parameters").GetProperty("prompt").GetString());
+        var info = JsonDocument.Parse(body.GetProperty("info").GetString()!).RootElement;
+        Assert.Equal([7L, 8L], info.GetProperty("all_seeds").EnumerateArray().Select(s => s.GetInt64()));
+        Assert.Equal(10, info.GetProperty("sd_model_hash").GetString()!.Length);
+        Assert.Equal(2, info.GetProperty("infotexts").GetArrayLength());
+    }
+
+    [Fact]
+    public async Task Txt2Img_SameSeedSameBytes()
+    {
+        var a = (await Post("/sdapi/v1/txt2img", new { prompt = "cat", steps = 4, width = 64, height = 64, seed = 3 })).Body.GetProperty("images")[0].GetString();
+        var b = (await Post("/sdapi/v1/txt2img", new { prompt = "cat", steps = 4, width = 64, height = 64, seed = 3 })).Body.GetProperty("images")[0].GetString();
+        Assert.Equal(a, b);
+    }
+
+    [Fact]
+    public async Task UnknownSampler_Is404SamplerNotFound()
+    {
+        var (status, body) = await Post("/sdapi/v1/txt2img", new { prompt = "x", sampler_name = "Nope" });
+        Assert.Equal(HttpStatusCode.NotFound, status);
+        Assert.Equal("Sampler not found", body.GetProperty("detail").GetString());
+    }
+
+    [Fact]
+    public async Task UnsupportedFeatures_AreAcceptedAndReported()
+    {
+        var (status, body) = await Post("/sdapi/v1/txt2img", new
+        {
+            prompt = "x", steps = 2, width = 64, height = 64, enable_hr = true, restore_faces = true, script_name = "x/y/z plot",
+            sampler_name = "DPM++ 2M Karras", override_settings = new { sd_model_checkpoint = "nope.safetensors" },
+        });
+        Assert.Equal(HttpStatusCode.OK, status);
+        var info = JsonDocument.Parse(body.GetProperty("info").GetString()!).RootElement;
+        Assert.Equal(["enable_hr", "restore_faces", "script_name"], info.GetProperty("unsupported").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal("Karras", info.GetProperty("scheduler").GetString());
+        Assert.Contains("nope.safetensors", info.GetProperty("warnings")[0].GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Img2Img_NeedsAnInitImage_AndUsesIt()
+    {
+        var (missing, body) = await Post("/sdapi/v1/img2img", new { prompt = "x" });
+        Assert.Equal(HttpStatusCode.NotFound, missing);
+        Assert.Equal("Init image not found", body.GetProperty("detail").GetString());
+        var rgb = Enumerable.Range(0, 64 * 64 * 3).Select(i => (byte)(i % 251)).ToArray();
+        var init = "data:image/png;base64," + Convert.ToBase64String(Png.Encode(rgb, 64, 64));
+        var (ok, result) = await Post("/sdapi/v1/img2img", new { prompt = "x", steps = 8, width = 64, height = 64, init_images = new[] { init }, denoising_strength = 0.5 });
+        Assert.Equal(HttpStatusCode.OK, ok);
+        Assert.Contains("Denoising strength: 0.5", JsonDocument.Parse(result.GetProperty("info").GetString()!).RootElement.GetProperty("infotexts")[0].GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Listings_ModelsSamplersSchedulersOptions()
+    {
+        var models = await engine.Http.GetFromJsonAsync<JsonElement>("/sdapi/v1/sd-models");
+        var demo = Assert.Single(models.EnumerateArray());
+        Assert.Equal("atelier-demo", demo.GetProperty("model_name").GetString());
+        Assert.Equal($"atelier-demo [{demo.GetProperty("hash").GetString()}]", demo.GetProperty("title").GetString());
+        var samplers = await engine.Http.GetFromJsonAsync<JsonElement>("/sdapi/v1/samplers");
+        Assert.Contains(samplers.EnumerateArray(), s => s.GetProperty("name").GetString() == "DPM++ 2M");
+        var schedulers = await engine.Http.GetFromJsonAsync<JsonElement>("/sdapi/v1/schedulers");
+        Assert.Contains(schedulers.EnumerateArray(), s => s.GetProperty("label").GetString() == "Karras");
+        var options = await engine.Http.GetFromJsonAsync<JsonElement>("/sdapi/v1/options");
+        Assert.Equal(demo.GetProperty("title").GetString(), options.GetProperty("sd_model_checkpoint").GetString());
+        using var set = await engine.Http.PostAsJsonAsync("/sdapi/v1/options", new { samples_format = "png", jpeg_quality = 80 });
+        Assert.Equal(80, (await engine.Http.GetFromJsonAsync<JsonElement>("/sdapi/v1/options")).GetProperty("jpeg_quality").GetInt32());
+    }
+
+    [Fact]
+    public async Task PngInfo_ParsesOurOwnImages()
+    {
+        var image = (await Post("/sdapi/v1/txt2img", new { prompt = "castle", negative_prompt = "fog", steps = 3, width = 64, height = 64, seed = 5 })).Body
+            .GetProperty("images")[0].GetString();
+        var (status, info) = await Post("/sdapi/v1/png-info", new { image });
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal("castle", info.GetProperty("parameters").GetProperty("Prompt").GetString());
+        Assert.Equal("fog", info.GetProperty("parameters").GetProperty("Negative prompt").GetString());
+        Assert.Equal("5", info.GetProperty("parameters").GetProperty("Seed").GetString());
+    }
+
+    [Fact]
+    public async Task Interrupt_StopsTheRunningJob_AndProgressIsPerTask()
+    {
+        var run = Post("/sdapi/v1/txt2img", new { prompt = "long", steps = 100, width = 256, height = 256, batch_size = 16, n_iter = 50, force_task_id = "task-int" });
+        JsonElement progress = default;
+        for (var i = 0; i < 200; i++)
+        {
+            progress = await engine.Http.GetFromJsonAsync<JsonElement>("/sdapi/v1/progress?id_task=task-int&skip_current_image=false");
+            if (progress.GetProperty("state").GetProperty("sampling_step").GetInt32() > 2)
+            {
+                break;
+            }
+
+            await Task.Delay(20);
+        }
+
+        Assert.True(progress.GetProperty("progress").GetDouble() > 0);
+        Assert.Equal(100, progress.GetProperty("state").GetProperty("sampling_steps").GetInt32());
+        Assert.Equal(800, progress.GetProperty("state").GetProperty("job_count").GetInt32());
+        Assert.NotNull(progress.GetProperty("current_image").GetString());
+        using (await engine.Http.PostAsync("/sdapi/v1/interrupt", null))
+        {
+        }
+
+        var (status, body) = await run;
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal(0, body.GetProperty("images").GetArrayLength());
+        var after = await engine.Http.GetFromJsonAsync<JsonElement>("/sdapi/v1/progress?id_task=task-int");
+        Assert.True(after.GetProperty("state").GetProperty("interrupted").GetBoolean());
+    }
+}
