@@ -42,6 +42,7 @@ public static class EngineServer
         builder.Services.AddSingleton<EngineState>();
         var app = builder.Build();
         app.MapA1111Api();
+        _ = app.Services.GetRequiredService<EngineState>(); // builds the demo model and scans models at start, not on the first request
         return app;
     }
 

@@ -1,0 +1,126 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+
+namespace Atelier.Worker.Adapters;
+
+/// <summary>
+/// A client of a running AUTOMATIC1111 server (or <c>atelier engine</c>). The checkpoint is resolved through
+/// <c>/sd-models</c> and passed per request in <c>override_settings</c> (never through POST <c>/options</c>, which
+/// changes the server for everyone); an unknown one is refused here, since A1111 would silently use whatever is loaded;
+/// and the model hash in the answer's <c>info</c> is checked against the one asked for.
+/// </summary>
+public sealed class A1111Adapter(HttpClient http) : IEngineAdapter
+{
+    private static readonly JsonSerializerOptions Snake = new(JsonSerializerDefaults.Web) { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
+    public string Name => "a1111";
+
+    public async Task<IReadOnlyList<EngineModel>> ListModelsAsync(CancellationToken ct)
+    {
+        var models = await http.GetFromJsonAsync<JsonElement>("sdapi/v1/sd-models", ct);
+        return [.. models.EnumerateArray().Select(m => new EngineModel(
+            m.GetProperty("model_name").GetString()!, m.GetProperty("title").GetString()!,
+            m.TryGetProperty("hash", out var h) && h.ValueKind == JsonValueKind.String ? h.GetString()! : "",
+            m.TryGetProperty("sha256", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : null))];
+    }
+
+    public async Task<EngineResult> GenerateAsync(EngineJob job, IProgress<EngineProgress>? progress, CancellationToken ct)
+    {
+        var models = await ListModelsAsync(ct);
+        var model = models.FirstOrDefault(m => Matches(m, job.Model))
+                    ?? throw new EngineFailedException($"checkpoint '{job.Model}' is not on the AUTOMATIC1111 server");
+        var taskId = $"task(atelier-{job.JobId})";
+        var body = new Dictionary<string, object?>
+        {
+            ["prompt"] = job.Prompt, ["negative_prompt"] = job.NegativePrompt, ["seed"] = job.Seed, ["sampler_name"] = job.Sampler,
+            ["scheduler"] = job.Schedule, ["steps"] = job.Steps, ["cfg_scale"] = job.CfgScale, ["width"] = job.Width, ["height"] = job.Height,
+            ["batch_size"] = job.BatchSize, ["n_iter"] = 1, ["force_task_id"] = taskId, ["send_images"] = true, ["save_images"] = false,
+            ["override_settings"] = new Dictionary<string, object> { ["sd_model_checkpoint"] = model.Title },
+            ["override_settings_restore_afterwards"] = false,
+        };
+        var path = "sdapi/v1/txt2img";
+        if (job.InitImagePng is not null)
+        {
+            path = "sdapi/v1/img2img";
+            body["init_images"] = new[] { Convert.ToBase64String(job.InitImagePng) };
+            body["denoising_strength"] = job.DenoisingStrength;
+        }
+
+        using var watch = progress is null ? null : new CancellationTokenSource();
+        var poller = progress is null ? Task.CompletedTask : PollProgressAsync(taskId, progress, watch!.Token);
+        using var cancel = ct.Register(() => _ = http.PostAsync("sdapi/v1/interrupt", null, CancellationToken.None));
+        HttpResponseMessage response;
+        try
+        {
+            response = await http.PostAsJsonAsync(path, body, Snake, ct);
+        }
+        finally
+        {
+            watch?.Cancel();
+            await poller.ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+
+        using (response)
+        {
+            var text = await response.Content.ReadAsStringAsync(ct);
+            if (!response.IsSuccessStatusCode)
+            {
+                var detail = TryDetail(text) ?? text;
+                throw new EngineFailedException($"AUTOMATIC1111 answered {(int)response.StatusCode}: {detail}");
+            }
+
+            ct.ThrowIfCancellationRequested();
+            using var doc = JsonDocument.Parse(text);
+            var info = JsonDocument.Parse(doc.RootElement.GetProperty("info").GetString() ?? "{}").RootElement;
+            var hash = info.TryGetProperty("sd_model_hash", out var h) ? h.GetString() ?? "" : "";
+            if (!string.Equals(hash, model.ShortHash, StringComparison.OrdinalIgnoreCase))
+            {
+                throw new EngineFailedException($"AUTOMATIC1111 generated with model hash '{hash}', not '{model.ShortHash}' as asked");
+            }
+
+            var images = doc.RootElement.GetProperty("images").EnumerateArray().Select(i => Convert.FromBase64String(i.GetString()!)).ToList();
+            var seeds = info.TryGetProperty("all_seeds", out var s) ? s.EnumerateArray().Select(x => x.GetInt64()).ToList() : [];
+            var infotexts = info.TryGetProperty("infotexts", out var t) ? t.EnumerateArray().Select(x => x.GetString() ?? "").ToList() : [];
+            return new EngineResult(images, seeds, hash, infotexts);
+        }
+    }
+
+    private async Task PollProgressAsync(string taskId, IProgress<EngineProgress> progress, CancellationToken ct)
+    {
+        try
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                await Task.Delay(200, ct);
+                var p = await http.GetFromJsonAsync<JsonElement>($"sdapi/v1/progress?skip_current_image=true&id_task={Uri.EscapeDataString(taskId)}", ct);
+                var state = p.GetProperty("state");
+                progress.Report(new EngineProgress(state.GetProperty("sampling_step").GetInt32(), state.GetProperty("sampling_steps").GetInt32(),
+                    p.GetProperty("progress").GetDouble()));
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or HttpRequestException or JsonException)
+        {
+            // progress is best effort; the result decides
+        }
+    }
+
+    private static bool Matches(EngineModel m, string reference) =>
+        string.Equals(m.Title, reference, StringComparison.OrdinalIgnoreCase) || string.Equals(m.Name, reference, StringComparison.OrdinalIgnoreCase)
+        || (m.ShortHash.Length > 0 && string.Equals(m.ShortHash, reference, StringComparison.OrdinalIgnoreCase))
+        || (m.Sha256 is not null && string.Equals(m.Sha256, reference, StringComparison.OrdinalIgnoreCase));
+
+    private static string? TryDetail(string text)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(text);
+            return doc.RootElement.TryGetProperty("detail", out var d) ? d.ToString() : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    public void Dispose() => http.Dispose();
+}

@@ -1,0 +1,100 @@
+using Atelier.Engine.Images;
+using Atelier.Worker.Adapters;
+
+namespace Atelier.Worker.Tests;
+
+public class AdapterTests(EngineFixture engine) : IClassFixture<EngineFixture>
+{
+    private sealed class Collect : IProgress<EngineProgress>
+    {
+        public List<EngineProgress> Seen { get; } = [];
+        public void Report(EngineProgress value)
+        {
+            lock (Seen)
+            {
+                Seen.Add(value);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Builtin_GeneratesInProcess()
+    {
+        using var builtin = new BuiltinAdapter(engine.Models);
+        var models = await builtin.ListModelsAsync(CancellationToken.None);
+        var progress = new Collect();
+        var result = await builtin.GenerateAsync(new EngineJob { Model = models[0].ShortHash, Prompt = "fox", Steps = 5, Width = 64, Height = 64, Seed = 9 }, progress, CancellationToken.None);
+        Assert.Single(result.Images);
+        Assert.Equal([9L], result.Seeds);
+        Assert.Equal(5, progress.Seen.Count);
+        await Assert.ThrowsAsync<EngineFailedException>(() => builtin.GenerateAsync(new EngineJob { Model = "ghost" }, null, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A1111_ResolvesCheckpointAndVerifiesHash()
+    {
+        using var a1111 = new A1111Adapter(new HttpClient { BaseAddress = engine.Http.BaseAddress });
+        var models = await a1111.ListModelsAsync(CancellationToken.None);
+        var demo = Assert.Single(models);
+        var result = await a1111.GenerateAsync(new EngineJob { Model = "atelier-demo", Prompt = "fox", Steps = 4, Width = 64, Height = 64, Seed = 11, BatchSize = 2 }, null, CancellationToken.None);
+        Assert.Equal(2, result.Images.Count);
+        Assert.Equal([11L, 12L], result.Seeds);
+        Assert.Equal(demo.ShortHash, result.ModelHash);
+        Assert.Contains("Seed: 11", Png.ReadText(result.Images[0])["parameters"], StringComparison.Ordinal);
+        // The same request straight to the built-in engine gives the same bytes.
+        using var builtin = new BuiltinAdapter(engine.Models);
+        var direct = await builtin.GenerateAsync(new EngineJob { Model = "atelier-demo", Prompt = "fox", Steps = 4, Width = 64, Height = 64, Seed = 11, BatchSize = 2 }, null, CancellationToken.None);
+        Assert.Equal(direct.Images[1], result.Images[1]);
+    }
+
+    [Fact]
+    public async Task A1111_UnknownCheckpointOrSampler_FailsLoudly()
+    {
+        using var a1111 = new A1111Adapter(new HttpClient { BaseAddress = engine.Http.BaseAddress });
+        var missing = await Assert.ThrowsAsync<EngineFailedException>(() => a1111.GenerateAsync(new EngineJob { Model = "sdxl-base" }, null, CancellationToken.None));
+        Assert.Contains("sdxl-base", missing.Message, StringComparison.Ordinal);
+        var sampler = await Assert.ThrowsAsync<EngineFailedException>(() =>
+            a1111.GenerateAsync(new EngineJob { Model = "atelier-demo", Sampler = "Nope", Steps = 2, Width = 64, Height = 64 }, null, CancellationToken.None));
+        Assert.Contains("Sampler not found", sampler.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ComfyUi_AgainstStandIn_PromptWebsocketHistoryView()
+    {
+        using var builtin = new BuiltinAdapter(engine.Models);
+        await using var comfy = await ComfyStandIn.StartAsync(builtin, "atelier-demo.safetensors");
+        using var adapter = new ComfyUiAdapter(new HttpClient { BaseAddress = comfy.BaseAddress });
+        var models = await adapter.ListModelsAsync(CancellationToken.None);
+        Assert.Equal("atelier-demo", Assert.Single(models).Name);
+        var progress = new Collect();
+        var job = new EngineJob { Model = "atelier-demo", Prompt = "fox", Sampler = "DPM++ 2M", Schedule = "Karras", Steps = 6, Width = 64, Height = 64, Seed = 21, BatchSize = 2 };
+        var result = await adapter.GenerateAsync(job, progress, CancellationToken.None);
+        Assert.Equal(2, result.Images.Count);
+        Assert.Equal([21L, 22L], result.Seeds);
+        Assert.NotEmpty(progress.Seen);
+        var ksampler = comfy.LastGraph!["3"]!["inputs"]!;
+        Assert.Equal("dpmpp_2m", ksampler["sampler_name"]!.GetValue<string>());
+        Assert.Equal("karras", ksampler["scheduler"]!.GetValue<string>());
+        Assert.Equal(21L, ksampler["seed"]!.GetValue<long>());
+        Assert.Equal("atelier-demo.safetensors", comfy.LastGraph["4"]!["inputs"]!["ckpt_name"]!.GetValue<string>());
+        Assert.StartsWith("fox\n", Png.ReadText(result.Images[0])["parameters"], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ComfyUi_Cancel_InterruptsThePrompt()
+    {
+        using var builtin = new BuiltinAdapter(engine.Models);
+        await using var comfy = await ComfyStandIn.StartAsync(builtin, "atelier-demo.safetensors");
+        using var adapter = new ComfyUiAdapter(new HttpClient { BaseAddress = comfy.BaseAddress });
+        using var cts = new CancellationTokenSource();
+        var progress = new Collect();
+        var run = adapter.GenerateAsync(new EngineJob { Model = "atelier-demo", Steps = 500, Width = 512, Height = 512, BatchSize = 16 }, progress, cts.Token);
+        for (var i = 0; i < 200 && progress.Seen.Count == 0; i++)
+        {
+            await Task.Delay(20);
+        }
+
+        await cts.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
+    }
+}
