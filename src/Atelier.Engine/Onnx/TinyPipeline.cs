@@ -48,11 +48,11 @@ public static class TinyPipeline
             .Node("Mul", ["m4", "b"], ["bias"]);
         if (o.Heavy)
         {
-            // Three 3×3 convolutions 4→32→32→4, scaled down: a few tens of milliseconds per step at 64×64 latents.
+            // Three 3×3 convolutions 4→96→96→4, scaled down: a few tens of milliseconds per step at 64×64 latents on one core.
             float[] Weights(int count, double scale) => [.. Enumerable.Range(0, count).Select(_ => (float)(((rng.NextDouble() * 2) - 1) * scale))];
-            unet.Constant("w1", Weights(32 * 4 * 9, 0.1), 32, 4, 3, 3)
-                .Constant("w2", Weights(32 * 32 * 9, 0.02), 32, 32, 3, 3)
-                .Constant("w3", Weights(4 * 32 * 9, 0.02), 4, 32, 3, 3)
+            unet.Constant("w1", Weights(96 * 4 * 9, 0.1), 96, 4, 3, 3)
+                .Constant("w2", Weights(96 * 96 * 9, 0.02), 96, 96, 3, 3)
+                .Constant("w3", Weights(4 * 96 * 9, 0.02), 4, 96, 3, 3)
                 .Constant("tiny", [0.001f])
                 .Node("Conv", ["sample", "w1"], ["c1"], ("pads", new long[] { 1, 1, 1, 1 }))
                 .Node("Relu", ["c1"], ["r1"])
