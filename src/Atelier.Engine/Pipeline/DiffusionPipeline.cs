@@ -49,6 +49,9 @@ public sealed class DiffusionPipeline : IDisposable
     public string Name { get; }
     public string Hash { get; }
 
+    /// <summary>"CUDA" when the CUDA execution provider was taken, else "CPU".</summary>
+    public string ExecutionProvider { get; private init; } = "CPU";
+
     /// <summary>Loads a folder; <paramref name="useCuda"/> asks for the CUDA execution provider (falls back to CPU when absent).</summary>
     public static DiffusionPipeline Load(string folder, string name, string hash, bool useCuda = false, int threads = 0)
     {
@@ -58,19 +61,21 @@ public sealed class DiffusionPipeline : IDisposable
             options.IntraOpNumThreads = threads;
         }
 
+        var provider = "CPU";
         if (useCuda)
         {
             try
             {
                 options.AppendExecutionProvider_CUDA();
+                provider = "CUDA";
             }
-            catch (OnnxRuntimeException)
+            catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
             {
-                // No CUDA provider in this build or machine: CPU it is.
+                // No CUDA provider in this ONNX Runtime build (the CPU package) or on this machine: CPU it is.
             }
         }
 
-        return new DiffusionPipeline(folder, options, name, hash);
+        return new DiffusionPipeline(folder, options, name, hash) { ExecutionProvider = provider };
     }
 
     /// <summary>Runs one request: every image of every batch, with progress after each step.</summary>
@@ -107,8 +112,7 @@ public sealed class DiffusionPipeline : IDisposable
         using var runOptions = new RunOptions();
         using var cancel = ct.Register(() => runOptions.Terminate = true);
         var latents = new float[perImage];
-        var unetInput = new float[2 * perImage];
-        var unetOutput = new float[2 * perImage];
+        using var io = new UnetBindings(this, conditioning, req.CfgScale != 1.0, latentH, latentW);
         for (var index = 0; index < total; index++)
         {
             var seed = firstSeed + index;
@@ -127,7 +131,7 @@ public sealed class DiffusionPipeline : IDisposable
             try
             {
                 sampler.Run(latents, sigmas, (x, sigma, step, eps) =>
-                        Denoise(x, sigma, req.CfgScale, conditioning, latentH, latentW, unetInput, unetOutput, eps, runOptions, ct),
+                        Denoise(x, sigma, req.CfgScale, io, eps, runOptions, ct),
                     rng.Fill,
                     step =>
                     {
@@ -253,32 +257,74 @@ public sealed class DiffusionPipeline : IDisposable
         return [.. hidden];
     }
 
-    private void Denoise(ReadOnlySpan<float> x, double sigma, double cfg, float[] conditioning, int h, int w, float[] input, float[] output,
-        Span<float> eps, RunOptions runOptions, CancellationToken ct)
+    /// <summary>The UNet's inputs and output, wrapped once per request over buffers that every step rewrites in place.</summary>
+    private sealed class UnetBindings : IDisposable
+    {
+        public UnetBindings(DiffusionPipeline owner, float[] conditioning, bool guided, int h, int w)
+        {
+            var batch = guided ? 2 : 1;
+            var n = 4 * h * w;
+            Guided = guided;
+            Input = new float[batch * n];
+            Output = new float[batch * n];
+            var seqHidden = conditioning.Length / 2;
+            Sample = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, Input.AsMemory(), [batch, 4, h, w]);
+            Result = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, Output.AsMemory(), [batch, 4, h, w]);
+            States = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, conditioning.AsMemory(guided ? 0 : seqHidden, batch * seqHidden),
+                [batch, seqHidden / owner._hiddenWidth, owner._hiddenWidth]);
+            (Timestep, SetTimestep) = owner._timestepType switch
+            {
+                TensorElementType.Int64 => Bind(new long[1], (a, t) => a[0] = (long)Math.Round(t)),
+                TensorElementType.Int32 => Bind(new int[1], (a, t) => a[0] = (int)Math.Round(t)),
+                TensorElementType.Float16 => Bind(new Float16[1], (a, t) => a[0] = (Float16)(float)t),
+                _ => Bind(new float[1], (a, t) => a[0] = (float)t),
+            };
+        }
+
+        public bool Guided { get; }
+        public float[] Input { get; }
+        public float[] Output { get; }
+        public OrtValue Sample { get; }
+        public OrtValue Result { get; }
+        public OrtValue States { get; }
+        public OrtValue Timestep { get; }
+        public Action<double> SetTimestep { get; }
+
+        private static (OrtValue, Action<double>) Bind<T>(T[] cell, Action<T[], double> set) where T : unmanaged =>
+            (OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, cell.AsMemory(), [1]), t => set(cell, t));
+
+        public void Dispose()
+        {
+            Sample.Dispose();
+            Result.Dispose();
+            States.Dispose();
+            Timestep.Dispose();
+        }
+    }
+
+    private static readonly string[] UnetInputs = ["sample", "timestep", "encoder_hidden_states"];
+    private static readonly string[] UnetOutputs = ["out_sample"];
+
+    private void Denoise(ReadOnlySpan<float> x, double sigma, double cfg, UnetBindings io, Span<float> eps, RunOptions runOptions, CancellationToken ct)
     {
         ct.ThrowIfCancellationRequested();
         var n = x.Length;
         var cIn = (float)(1 / Math.Sqrt((sigma * sigma) + 1));
-        var guided = cfg != 1.0;
-        var batch = guided ? 2 : 1;
+        var input = io.Input;
+        var output = io.Output;
         for (var i = 0; i < n; i++)
         {
             input[i] = x[i] * cIn;
-            if (guided)
-            {
-                input[n + i] = input[i];
-            }
         }
 
-        var seqHidden = conditioning.Length / 2;
-        var t = _schedule.TimestepOf(sigma);
-        using var sample = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, input.AsMemory(0, batch * n), [batch, 4, h, w]);
-        using var states = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance,
-            conditioning.AsMemory(guided ? 0 : seqHidden, batch * seqHidden), [batch, seqHidden / _hiddenWidth, _hiddenWidth]);
-        using var timestep = TimestepValue(t);
-        using var result = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, output.AsMemory(0, batch * n), [batch, 4, h, w]);
-        _unet.Run(runOptions, ["sample", "timestep", "encoder_hidden_states"], [sample, timestep, states], ["out_sample"], [result]);
-        if (guided)
+        if (io.Guided)
+        {
+            Array.Copy(input, 0, input, n, n);
+        }
+
+        io.SetTimestep(_schedule.TimestepOf(sigma));
+        _unet.Run(runOptions, UnetInputs, [io.Sample, io.Timestep, io.States], UnetOutputs, [io.Result]);
+        if (io.Guided)
         {
             var s = (float)cfg;
             for (var i = 0; i < n; i++)
@@ -290,18 +336,6 @@ public sealed class DiffusionPipeline : IDisposable
         {
             output.AsSpan(0, n).CopyTo(eps);
         }
-    }
-
-    private OrtValue TimestepValue(double t)
-    {
-        long[] shape = [1];
-        return _timestepType switch
-        {
-            TensorElementType.Int64 => OrtValue.CreateTensorValueFromMemory(new[] { (long)Math.Round(t) }, shape),
-            TensorElementType.Int32 => OrtValue.CreateTensorValueFromMemory(new[] { (int)Math.Round(t) }, shape),
-            TensorElementType.Float16 => OrtValue.CreateTensorValueFromMemory(new[] { (Float16)(float)t }, shape),
-            _ => OrtValue.CreateTensorValueFromMemory(new[] { (float)t }, shape),
-        };
     }
 
     private byte[] Decode(float[] latents, int h, int w, RunOptions runOptions)
