@@ -155,7 +155,7 @@ public sealed class EngineState : IDisposable
             }
 
             task.Done = true;
-            var info = Info(req, sampler.Name, schedule, result, model, unsupported, warnings, _cache.LastLoadTime);
+            var info = Info(req, sampler.Name, schedule, result, model, unsupported, warnings, _cache.LastLoadTime, pipeline.ExecutionProvider);
             var images = req.SendImages ? result.Images.Select(i => Convert.ToBase64String(i.Png)).ToList() : [];
             return Results.Json(new A1111Response(images, req, info));
         }
@@ -267,7 +267,7 @@ public sealed class EngineState : IDisposable
     }
 
     private static string Info(A1111Request req, string sampler, string schedule, GenerationResult result, ModelEntry model, List<string> unsupported,
-        List<string> warnings, TimeSpan loadTime)
+        List<string> warnings, TimeSpan loadTime, string provider)
     {
         var info = new Dictionary<string, object?>
         {
@@ -302,6 +302,7 @@ public sealed class EngineState : IDisposable
             ["unsupported"] = unsupported,
             ["warnings"] = warnings,
             ["model_load_ms"] = Math.Round(loadTime.TotalMilliseconds, 1),
+            ["execution_provider"] = provider,
         };
         return JsonSerializer.Serialize(info);
     }
