@@ -21,7 +21,9 @@ public sealed record TenantDefaults(
 {
     public sealed record RoleEntry(string? Name, string? Description);
     public sealed record ConfigEntry(string? DefaultRole, int? MaxConcurrentJobs, int? ImageRetentionDays, int? DefaultSessionSeconds);
-    public sealed record ModelEntry(string? Name, string? Type, string? Description, string? SourceUrl);
+    /// <param name="SourceUrl">Where the model's file is downloaded from at init (optional).</param>
+    /// <param name="FileName">The file's alias name in the model's "default" version; defaults to the URL's last segment.</param>
+    public sealed record ModelEntry(string? Name, string? Type, string? Description, string? SourceUrl, string? FileName = null);
 
     public static readonly string[] ModelTypes = ["checkpoint", "lora", "embedding", "vae", "controlnet", "upscaler", "onnx"];
 
@@ -82,6 +84,14 @@ public sealed record TenantDefaults(
             if (m.Type is null || !ModelTypes.Contains(m.Type))
             {
                 problems.Add($"default model '{m.Name}' has type '{m.Type}', not one of {string.Join(", ", ModelTypes)}");
+            }
+        }
+
+        foreach (var m in models.Where(m => m.SourceUrl is not null))
+        {
+            if (!Uri.TryCreate(m.SourceUrl, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+            {
+                problems.Add($"default model '{m.Name}' has sourceUrl '{m.SourceUrl}', not an http(s) URL");
             }
         }
 

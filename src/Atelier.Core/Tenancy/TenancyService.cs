@@ -13,7 +13,8 @@ using Microsoft.Extensions.Options;
 namespace Atelier.Core.Tenancy;
 
 /// <summary>Accounts, tenants and their lifecycle (create → init → activate ⇄ deactivate), tenant config and function settings.</summary>
-public sealed class TenancyService(AtelierDb db, RequestContext ctx, TimeProvider clock, IOptions<TenancyOptions> options, AuthCache cache)
+public sealed class TenancyService(AtelierDb db, RequestContext ctx, TimeProvider clock, IOptions<TenancyOptions> options, AuthCache cache,
+    Models.DownloadSignal downloads)
 {
     /// <summary>The published schema of the global function settings.</summary>
     public static JsonSchema FunctionSettingsSchema { get; } = LoadSchema();
@@ -122,17 +123,32 @@ public sealed class TenancyService(AtelierDb db, RequestContext ctx, TimeProvide
         }
 
         var existingModels = await db.Models.Select(m => m.Name).ToListAsync(ct);
+        var queuedDownloads = false;
         var models = new List<string>();
         foreach (var m in defaults.Models ?? [])
         {
             models.Add(m.Name!);
             if (!existingModels.Contains(m.Name!))
             {
-                db.Models.Add(new Model
+                var model = new Model
                 {
                     Id = Ids.New("mdl", clock), TenantId = tenant.Id, Name = m.Name!, Type = m.Type!,
                     Description = m.Description, SourceUrl = m.SourceUrl, CreatedAt = Now, UpdatedAt = Now,
-                });
+                };
+                db.Models.Add(model);
+                if (m.SourceUrl is not null)
+                {
+                    // The file comes the way any URL file does: a "default" version whose primary file the download worker fetches.
+                    var version = new ModelVersion { Id = Ids.New("mv", clock), TenantId = tenant.Id, ModelId = model.Id, Name = "default", CreatedAt = Now };
+                    db.ModelVersions.Add(version);
+                    db.ModelFiles.Add(new ModelFile
+                    {
+                        Id = Ids.New("mf", clock), TenantId = tenant.Id, ModelId = model.Id, VersionId = version.Id,
+                        AliasName = m.FileName ?? Path.GetFileName(new Uri(m.SourceUrl).AbsolutePath), IsPrimary = true, Source = "url",
+                        State = "queued", SourceUrl = m.SourceUrl, CreatedAt = Now, UpdatedAt = Now,
+                    });
+                    queuedDownloads = true;
+                }
             }
         }
 
@@ -145,6 +161,10 @@ public sealed class TenancyService(AtelierDb db, RequestContext ctx, TimeProvide
         Audit.Record(db, ctx, clock, "tenant.init", "tenant", tenant.Id, tenant.Id);
         await db.SaveChangesAsync(ct);
         await tx.CommitAsync(ct);
+        if (queuedDownloads)
+        {
+            downloads.Wake();
+        }
         return new TenantInitResult(ToDto(tenant), roles, models);
     }
 
