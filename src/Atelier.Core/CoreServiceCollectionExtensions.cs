@@ -23,6 +23,7 @@ public static class CoreServiceCollectionExtensions
         services.AddSingleton<SessionSweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<SessionSweeper>());
         services.AddScoped<ModelService>();
+        services.AddScoped<Jobs.JobQueue>();
         services.AddScoped<UploadService>();
         services.AddSingleton<DownloadSignal>();
         services.AddHostedService<DownloadWorker>();

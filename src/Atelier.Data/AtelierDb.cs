@@ -33,6 +33,7 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
     public DbSet<Upload> Uploads => Set<Upload>();
     public DbSet<StoredBlob> Blobs => Set<StoredBlob>();
     public DbSet<BlobGrant> BlobGrants => Set<BlobGrant>();
+    public DbSet<Job> Jobs => Set<Job>();
     public DbSet<ResourceConfig> ResourceConfigs => Set<ResourceConfig>();
 
     protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
@@ -157,6 +158,17 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
             e.ToTable("blob_grants");
             e.HasKey(x => new { x.Sha256, x.Owner });
         });
+        b.Entity<Job>(e =>
+        {
+            e.ToTable("jobs");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.RequestJson).HasMaxLength(1 << 20);
+            e.Property(x => x.ResultJson).HasMaxLength(1 << 20);
+            e.Property(x => x.ErrorMessage).HasMaxLength(4096);
+            e.HasIndex(x => new { x.TenantId, x.ClientJobId }).IsUnique();
+            e.HasIndex(x => new { x.State, x.Priority, x.CreatedAt });
+            e.HasIndex(x => new { x.State, x.LeaseUntil });
+        });
         b.Entity<Session>(e =>
         {
             e.ToTable("sessions");
@@ -185,6 +197,7 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
         b.Entity<ModelVersion>().HasQueryFilter(x => x.TenantId == TenantScope);
         b.Entity<ModelFile>().HasQueryFilter(x => x.TenantId == TenantScope);
         b.Entity<Upload>().HasQueryFilter(x => x.TenantId == TenantScope);
+        b.Entity<Job>().HasQueryFilter(x => x.TenantId == TenantScope);
     }
 
     public override int SaveChanges(bool acceptAllChangesOnSuccess)

@@ -268,3 +268,32 @@ public sealed class ResourceConfig : ITenantOwned
     public DateTime CreatedAt { get; set; }
     public DateTime UpdatedAt { get; set; }
 }
+
+/// <summary>A durable job: queued, leased by one worker attempt at a time, finished once.</summary>
+public sealed class Job : ITenantOwned
+{
+    public required string Id { get; set; }
+    public required string TenantId { get; set; }
+    public required string AgentId { get; set; }
+    /// <summary>The client's own id for the job, unique per tenant: a retried submit finds the first one.</summary>
+    public string? ClientJobId { get; set; }
+    /// <summary>SHA-256 of the request body, so a retry with another body under the same client id is told apart.</summary>
+    public required string BodyHash { get; set; }
+    public required string RequestJson { get; set; }
+    /// <summary>The model the job needs loaded, for hot-model scheduling.</summary>
+    public string? ModelKey { get; set; }
+    /// <summary>queued, running, succeeded, failed, canceled.</summary>
+    public required string State { get; set; }
+    public int Priority { get; set; }
+    /// <summary>The attempt number of the current or last lease; a completion must name it (a fencing token).</summary>
+    public int Attempt { get; set; }
+    public int MaxAttempts { get; set; } = 3;
+    public string? LeaseOwner { get; set; }
+    public DateTime? LeaseUntil { get; set; }
+    public DateTime CreatedAt { get; set; }
+    public DateTime? StartedAt { get; set; }
+    public DateTime? FinishedAt { get; set; }
+    public string? ErrorCode { get; set; }
+    public string? ErrorMessage { get; set; }
+    public string? ResultJson { get; set; }
+}

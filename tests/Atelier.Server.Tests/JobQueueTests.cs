@@ -1,0 +1,98 @@
+using System.Collections.Concurrent;
+using Atelier.Contracts.Errors;
+using Atelier.Core.Jobs;
+using Atelier.Server.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Atelier.Server.Tests;
+
+/// <summary>
+/// The queue component on the real database of the suite (SQLite or PostgreSQL). The job API that puts it behind HTTP
+/// comes with the job pipeline; until then these tests drive the component through its own scope.
+/// </summary>
+public class JobQueueTests(FakeClockHost shared) : IClassFixture<FakeClockHost>
+{
+    private TestHost Host => shared.Host;
+    private static readonly TimeSpan Lease = TimeSpan.FromSeconds(30);
+
+    /// <summary>Runs in a scope of its own, acting for <paramref name="tenant"/> as a request of that tenant would.</summary>
+    private async Task<T> WithQueue<T>(Func<JobQueue, Task<T>> action, string? tenant = null)
+    {
+        using var scope = Host.Services.CreateScope();
+        scope.ServiceProvider.GetRequiredService<Atelier.Data.AtelierDb>().TenantScope = tenant;
+        return await action(scope.ServiceProvider.GetRequiredService<JobQueue>());
+    }
+
+    [Fact]
+    public async Task Claims_ParallelWorkers_EachJobOnce()
+    {
+        var tenant = "ten_q" + Guid.NewGuid().ToString("N")[..8];
+        var ids = new HashSet<string>();
+        for (var i = 0; i < 120; i++)
+        {
+            ids.Add((await WithQueue(q => q.EnqueueAsync(tenant, "agt", null, $"{{\"n\":{i}}}", null, 0, 3, CancellationToken.None), tenant)).Job.Id);
+        }
+
+        var claimed = new ConcurrentBag<(string Id, int Attempt)>();
+        await Task.WhenAll(Enumerable.Range(0, 6).Select(w => Task.Run(async () =>
+        {
+            while (await WithQueue(q => q.ClaimAsync($"w{w}", Lease, CancellationToken.None)) is { } job)
+            {
+                if (job.TenantId == tenant)
+                {
+                    claimed.Add((job.Id, job.Attempt));
+                }
+
+                Assert.True(await WithQueue(q => q.CompleteAsync(job.Id, job.Attempt, "{}", CancellationToken.None)));
+            }
+        })));
+        Assert.Equal(120, claimed.Count);
+        Assert.Equal(ids.Order(), claimed.Select(c => c.Id).Order());
+        Assert.All(claimed, c => Assert.Equal(1, c.Attempt));
+    }
+
+    [Fact]
+    public async Task Lease_ExpiredThenRescued_StaleCompletionRefused_ThenFailsAfterMaxAttempts()
+    {
+        var tenant = "ten_l" + Guid.NewGuid().ToString("N")[..8];
+        var (job, _) = await WithQueue(q => q.EnqueueAsync(tenant, "agt", null, "{}", null, 100, 2, CancellationToken.None), tenant);
+        var first = await WithQueue(q => q.ClaimAsync("w1", Lease, CancellationToken.None));
+        Assert.Equal(job.Id, first!.Id);
+        Host.Clock!.Advance(TimeSpan.FromSeconds(20));
+        Assert.True(await WithQueue(q => q.HeartbeatAsync(job.Id, 1, Lease, CancellationToken.None)));
+        Host.Clock.Advance(TimeSpan.FromSeconds(25)); // still inside the renewed lease
+        Assert.Equal(0, (await WithQueue(q => q.RescueExpiredAsync(CancellationToken.None))).Requeued);
+        Host.Clock.Advance(TimeSpan.FromSeconds(10));
+        Assert.True((await WithQueue(q => q.RescueExpiredAsync(CancellationToken.None))).Requeued >= 1);
+
+        var second = await WithQueue(q => q.ClaimAsync("w2", Lease, CancellationToken.None));
+        Assert.Equal((job.Id, 2), (second!.Id, second.Attempt));
+        // The first worker wakes up and answers late: refused, nothing changes.
+        Assert.False(await WithQueue(q => q.CompleteAsync(job.Id, 1, "{\"late\":true}", CancellationToken.None)));
+        Assert.False(await WithQueue(q => q.HeartbeatAsync(job.Id, 1, Lease, CancellationToken.None)));
+
+        // The second attempt dies too: no attempts left, so the job fails instead of going back.
+        Host.Clock.Advance(TimeSpan.FromSeconds(31));
+        var rescued = await WithQueue(q => q.RescueExpiredAsync(CancellationToken.None));
+        Assert.True(rescued.Failed >= 1);
+        Assert.False(await WithQueue(q => q.CompleteAsync(job.Id, 2, "{}", CancellationToken.None)));
+    }
+
+    [Fact]
+    public async Task Enqueue_SameClientIdSameBody_IsTheSameJob_OtherBodyIsRefused()
+    {
+        var tenant = "ten_i" + Guid.NewGuid().ToString("N")[..8];
+        var (first, created) = await WithQueue(q => q.EnqueueAsync(tenant, "agt", "client-1", "{\"prompt\":\"fox\"}", "m1", 0, 3, CancellationToken.None), tenant);
+        Assert.True(created);
+        var (again, createdAgain) = await WithQueue(q => q.EnqueueAsync(tenant, "agt", "client-1", "{\"prompt\":\"fox\"}", "m1", 0, 3, CancellationToken.None), tenant);
+        Assert.False(createdAgain);
+        Assert.Equal(first.Id, again.Id);
+        var error = await Assert.ThrowsAsync<AtelierException>(() =>
+            WithQueue(q => q.EnqueueAsync(tenant, "agt", "client-1", "{\"prompt\":\"cat\"}", "m1", 0, 3, CancellationToken.None), tenant));
+        Assert.Equal(ErrorCatalog.b_agent_jobidexisted, error.Code);
+        // Another tenant may use the same client id.
+        var (other, otherCreated) = await WithQueue(q => q.EnqueueAsync(tenant + "x", "agt", "client-1", "{}", null, 0, 3, CancellationToken.None), tenant + "x");
+        Assert.True(otherCreated);
+        Assert.NotEqual(first.Id, other.Id);
+    }
+}
