@@ -323,7 +323,15 @@ public sealed class DiffusionPipeline : IDisposable
         }
 
         io.SetTimestep(_schedule.TimestepOf(sigma));
-        _unet.Run(runOptions, UnetInputs, [io.Sample, io.Timestep, io.States], UnetOutputs, [io.Result]);
+        try
+        {
+            _unet.Run(runOptions, UnetInputs, [io.Sample, io.Timestep, io.States], UnetOutputs, [io.Result]);
+        }
+        catch (OnnxRuntimeException) when (ct.IsCancellationRequested)
+        {
+            // Terminate stopped the call midway: that is a cancellation, not an engine failure.
+            throw new OperationCanceledException(ct);
+        }
         if (io.Guided)
         {
             var s = (float)cfg;

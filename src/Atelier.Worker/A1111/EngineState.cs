@@ -153,6 +153,11 @@ public sealed class EngineState : IDisposable
             {
                 return Results.Json(new { detail = e.Message }, statusCode: 422);
             }
+            catch (Exception e) when (e is Microsoft.ML.OnnxRuntime.OnnxRuntimeException or InvalidDataException or IOException)
+            {
+                // The engine itself failed (a broken model file, say): answer in A1111's error shape, never an empty 500.
+                return Results.Json(new { error = e.GetType().Name, detail = e.Message, errors = "" }, statusCode: 500);
+            }
 
             task.Done = true;
             var info = Info(req, sampler.Name, schedule, result, model, unsupported, warnings, _cache.LastLoadTime, pipeline.ExecutionProvider);
