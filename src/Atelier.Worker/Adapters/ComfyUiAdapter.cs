@@ -51,7 +51,15 @@ public sealed class ComfyUiAdapter(HttpClient http) : IEngineAdapter
 
         using (ct.Register(() => _ = http.PostAsync("interrupt", null, CancellationToken.None)))
         {
-            await WaitForCompletionAsync(socket, promptId, progress, ct);
+            try
+            {
+                await WaitForCompletionAsync(socket, promptId, progress, ct);
+            }
+            catch (WebSocketException) when (ct.IsCancellationRequested)
+            {
+                // Cancelling a receive aborts the socket; the job was cancelled, the socket error is a consequence.
+                throw new OperationCanceledException(ct);
+            }
         }
 
         ct.ThrowIfCancellationRequested();
