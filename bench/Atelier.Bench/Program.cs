@@ -128,7 +128,7 @@ try
         `dotnet run -c Release --project bench/Atelier.Bench {steps}`; the heavy tiny model (three 3×3 convolutions in its UNet), 512×512, guidance 7 (batch 2 per UNet call).
         Bare and pipeline runs alternate, three rounds; the pipeline is timed between its own step events, so text encoding and decoding are left out.
         On this shared 2-core machine run-to-run noise is a few percent either way, so the overhead reads as "within noise" when it is near 0;
-        with a lighter UNet (11 ms/step) the same code measured about 0.65 ms of fixed cost per step (input scaling, guidance, update, four tensor wrappers).
+        before the UNet's tensors were bound once per request (they were wrapped anew each step), an 11 ms/step UNet showed about 0.65 ms of fixed cost per step.
 
         | measure | value |
         |---|---:|
