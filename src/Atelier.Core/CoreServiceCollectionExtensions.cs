@@ -24,6 +24,7 @@ public static class CoreServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<SessionSweeper>());
         services.AddScoped<ModelService>();
         services.AddScoped<Jobs.JobQueue>();
+        services.AddScoped<Jobs.JobService>();
         services.AddScoped<UploadService>();
         services.AddSingleton<DownloadSignal>();
         services.AddHostedService<DownloadWorker>();

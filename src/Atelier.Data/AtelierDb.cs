@@ -34,6 +34,7 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
     public DbSet<StoredBlob> Blobs => Set<StoredBlob>();
     public DbSet<BlobGrant> BlobGrants => Set<BlobGrant>();
     public DbSet<Job> Jobs => Set<Job>();
+    public DbSet<Agent> Agents => Set<Agent>();
     public DbSet<ResourceConfig> ResourceConfigs => Set<ResourceConfig>();
 
     protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
@@ -158,6 +159,12 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
             e.ToTable("blob_grants");
             e.HasKey(x => new { x.Sha256, x.Owner });
         });
+        b.Entity<Agent>(e =>
+        {
+            e.ToTable("agents");
+            e.HasKey(x => x.Id);
+            e.HasIndex(x => new { x.TenantId, x.Name }).IsUnique();
+        });
         b.Entity<Job>(e =>
         {
             e.ToTable("jobs");
@@ -198,6 +205,7 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
         b.Entity<ModelFile>().HasQueryFilter(x => x.TenantId == TenantScope);
         b.Entity<Upload>().HasQueryFilter(x => x.TenantId == TenantScope);
         b.Entity<Job>().HasQueryFilter(x => x.TenantId == TenantScope);
+        b.Entity<Agent>().HasQueryFilter(x => x.TenantId == TenantScope);
     }
 
     public override int SaveChanges(bool acceptAllChangesOnSuccess)

@@ -117,6 +117,7 @@ public static class AtelierServer
         app.MapRolesApi();
         app.MapSessionsApi();
         app.MapModelsApi();
+        app.MapJobsApi();
         return app;
     }
 

@@ -34,14 +34,18 @@ public class IsolationTests
         })).Created();
         var aVersionId = aVersion.GetProperty("id").GetString()!;
         var aFileId = aVersion.GetProperty("files")[0].GetProperty("id").GetString()!;
+        var aAgent = (await aAdmin.GetAsync("/api/v1/agents")).Ok()[0].GetProperty("id").GetString()!;
+        var aJob = (await a.AppOf(host).PostAsync($"/api/v1/agents/{aAgent}/jobs", new { jobId = "a-secret-job", input = new { prompt = "a" } }))
+            .Ok(HttpStatusCode.Accepted).GetProperty("id").GetString()!;
         var ids = new Dictionary<string, string>
         {
             ["uid"] = a.AccountUid, ["tenantId"] = a.TenantId, ["appId"] = a.AppId, ["tokenId"] = a.AppTokenId, ["roleId"] = aRole,
             ["sessionId"] = aSessionId, ["resourceConfigId"] = aConfig,
             ["modelId"] = aModel, ["versionId"] = aVersionId, ["fileId"] = aFileId, ["uploadId"] = aUploadId,
+            ["agentId"] = aAgent, ["jobId"] = aJob,
         };
         string[] secrets = [a.TenantId, a.AppId, a.AppTokenId, aRole, aAdminTokenId, a.AccountUid, "a-secret-role", aSessionId, aConfig, "a-user", "a-gpu",
-            aModel, aVersionId, aFileId, aUploadId, "a-secret-model", aUpload.GetProperty("sha256").GetString()!];
+            aModel, aVersionId, aFileId, aUploadId, "a-secret-model", aAgent, aJob, "a-secret-job", aUpload.GetProperty("sha256").GetString()!];
 
         var routes = host.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
             .Where(e => e.RoutePattern.RawText!.StartsWith("/api/v1", StringComparison.Ordinal))
@@ -114,5 +118,6 @@ public class IsolationTests
         Assert.Equal("active", session.GetProperty("state").GetString());
         (await aAdmin.GetAsync($"/api/v1/resource-configs/{aConfig}")).Ok();
         Assert.Equal("synced", (await aAdmin.GetAsync($"/api/v1/model-versions/{aVersionId}")).Ok().GetProperty("syncState").GetString());
+        Assert.Equal("queued", (await aAdmin.GetAsync($"/api/v1/agents/{aAgent}/jobs/{aJob}")).Ok().GetProperty("state").GetString());
     }
 }

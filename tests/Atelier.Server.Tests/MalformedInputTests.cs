@@ -133,6 +133,14 @@ public class MalformedInputTests(SharedHost shared) : IClassFixture<SharedHost>
             (1, BadScalar.Where(v => v != "null").Select(v => "{\"type\":\"lora\",\"fileName\":\"a.safetensors\",\"size\":5,\"sha256\":" + v + "}"))));
 
     [Fact]
+    public Task Jobs_MalformedBodies_Answer4xxEnvelope() =>
+        RunFamily(w => w.AppOf(Host), "POST", "/api/v1/agents/default/jobs", Gen.Frequency(
+            (2, BadScalar.Where(v => v != "null").Select(v => "{\"jobId\":" + v + ",\"input\":{}}")),
+            (1, BadScalar.Where(v => v is not "{}").Select(v => "{\"input\":" + v + "}")),
+            (1, BrokenText),
+            (1, Gen.OneOf(Gen.Int[101, int.MaxValue], Gen.Int[int.MinValue, -101]).Select(p => "{\"input\":{},\"priority\":" + p + "}"))));
+
+    [Fact]
     public Task SessionCheck_MalformedBodies_Answer4xxEnvelope() =>
         RunFamily(_ => Host.Client, "POST", "/api/v1/sessions/check", BadBody("credential", "mode"));
 

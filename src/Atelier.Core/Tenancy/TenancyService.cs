@@ -106,6 +106,11 @@ public sealed class TenancyService(AtelierDb db, RequestContext ctx, TimeProvide
             }
         }
 
+        if (!await db.Agents.AnyAsync(a => a.Name == "default", ct))
+        {
+            db.Agents.Add(new Agent { Id = Ids.New("agt", clock), TenantId = tenant.Id, Name = "default", CreatedAt = Now });
+        }
+
         if (!await db.TenantConfigs.AnyAsync(ct))
         {
             var c = defaults.Config;

@@ -296,4 +296,15 @@ public sealed class Job : ITenantOwned
     public string? ErrorCode { get; set; }
     public string? ErrorMessage { get; set; }
     public string? ResultJson { get; set; }
+    /// <summary>Set when a running job is asked to stop; the worker holding it interrupts the engine.</summary>
+    public bool CancelRequested { get; set; }
+}
+
+/// <summary>An agent of a tenant: what jobs are submitted to. Each tenant gets a "default" agent at init.</summary>
+public sealed class Agent : ITenantOwned
+{
+    public required string Id { get; set; }
+    public required string TenantId { get; set; }
+    public required string Name { get; set; }
+    public DateTime CreatedAt { get; set; }
 }
