@@ -34,26 +34,28 @@ public sealed class OnnxGraph
 
     public OnnxGraph Constant(string name, float[] values, params long[] dims)
     {
-        var t = new Proto();
-        foreach (var d in dims)
-        {
-            t.Varint(1, (ulong)d);
-        }
-
-        t.Varint(2, ElementFloat);
-        t.String(8, name);
         var raw = new byte[values.Length * 4];
         for (var i = 0; i < values.Length; i++)
         {
             BinaryPrimitives.WriteSingleLittleEndian(raw.AsSpan(i * 4), values[i]);
         }
 
-        t.Bytes(9, raw);
-        _initializers.Add(t.ToArray());
-        return this;
+        return Initializer(name, ElementFloat, raw, dims);
     }
 
     public OnnxGraph ConstantInt64(string name, long[] values, params long[] dims)
+    {
+        var raw = new byte[values.Length * 8];
+        for (var i = 0; i < values.Length; i++)
+        {
+            BinaryPrimitives.WriteInt64LittleEndian(raw.AsSpan(i * 8), values[i]);
+        }
+
+        return Initializer(name, ElementInt64, raw, dims);
+    }
+
+    /// <summary>A TensorProto initializer: dims (1), data_type (2), name (8), raw little-endian data (9).</summary>
+    private OnnxGraph Initializer(string name, int elementType, byte[] raw, long[] dims)
     {
         var t = new Proto();
         foreach (var d in dims)
@@ -61,14 +63,8 @@ public sealed class OnnxGraph
             t.Varint(1, (ulong)d);
         }
 
-        t.Varint(2, ElementInt64);
+        t.Varint(2, (ulong)elementType);
         t.String(8, name);
-        var raw = new byte[values.Length * 8];
-        for (var i = 0; i < values.Length; i++)
-        {
-            BinaryPrimitives.WriteInt64LittleEndian(raw.AsSpan(i * 8), values[i]);
-        }
-
         t.Bytes(9, raw);
         _initializers.Add(t.ToArray());
         return this;

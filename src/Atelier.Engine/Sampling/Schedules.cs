@@ -17,17 +17,7 @@ public static class Schedules
         _ => throw new ArgumentException($"Unknown schedule '{schedule}'. Known: {string.Join(", ", Names)}.", nameof(schedule)),
     };
 
-    public static double[] Normal(NoiseSchedule model, int steps)
-    {
-        var sigmas = new double[steps + 1];
-        for (var i = 0; i < steps; i++)
-        {
-            var t = steps == 1 ? model.TrainSteps - 1 : (model.TrainSteps - 1) * (1 - ((double)i / (steps - 1)));
-            sigmas[i] = model.SigmaAtLog(t);
-        }
-
-        return sigmas;
-    }
+    public static double[] Normal(NoiseSchedule model, int steps) => Discrete(model, steps, model.SigmaAtLog);
 
     public static double[] Karras(double sigmaMin, double sigmaMax, int steps, double rho = 7)
     {
@@ -44,13 +34,16 @@ public static class Schedules
     }
 
     /// <summary>diffusers' Euler sigmas: timesteps linspace(999, 0, n), σ interpolated linearly.</summary>
-    public static double[] DiffusersLinspace(NoiseSchedule model, int steps)
+    public static double[] DiffusersLinspace(NoiseSchedule model, int steps) => Discrete(model, steps, model.SigmaAtLinear);
+
+    /// <summary>σ at timesteps linspace(999, 0, n) of the model's discrete schedule, then 0.</summary>
+    private static double[] Discrete(NoiseSchedule model, int steps, Func<double, double> sigmaAt)
     {
         var sigmas = new double[steps + 1];
         for (var i = 0; i < steps; i++)
         {
             var t = steps == 1 ? model.TrainSteps - 1 : (model.TrainSteps - 1) * (1 - ((double)i / (steps - 1)));
-            sigmas[i] = model.SigmaAtLinear(t);
+            sigmas[i] = sigmaAt(t);
         }
 
         return sigmas;
