@@ -45,7 +45,14 @@ start_s3() {
   local tools="$root/.tools/s3rver"
   if [ ! -x "$tools/node_modules/.bin/s3rver" ]; then
     echo "== installing s3rver from npm"
-    command -v npm >/dev/null || { echo "npm is missing: install Node.js (Debian package nodejs npm)" >&2; exit 1; }
+    if ! command -v npm >/dev/null; then
+      if [ "$(id -u)" = 0 ]; then
+        echo "== installing Node.js and npm from Debian packages"
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+      else
+        echo "npm is missing: install Node.js (Debian packages nodejs npm)" >&2; exit 1
+      fi
+    fi
     npm install --prefix "$tools" --no-audit --no-fund --silent s3rver@3.7.1 >/dev/null
   fi
   # s3rver 3.7.1 reads x-amz-copy-source with decodeURI, which leaves the %2F between bucket and key that the AWS SDK
