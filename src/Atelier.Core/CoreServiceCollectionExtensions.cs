@@ -25,6 +25,9 @@ public static class CoreServiceCollectionExtensions
         services.AddScoped<ModelService>();
         services.AddScoped<Jobs.JobQueue>();
         services.AddScoped<Jobs.JobService>();
+        services.AddScoped<Jobs.WorkerService>();
+        services.AddSingleton<Jobs.JobSignal>();
+        services.AddHostedService<Jobs.JobRescuer>();
         services.AddScoped<UploadService>();
         services.AddSingleton<DownloadSignal>();
         services.AddHostedService<DownloadWorker>();

@@ -68,6 +68,7 @@ public static class AtelierServer
         builder.Services.AddAtelierData(database);
         builder.Services.AddAtelierStorage(Bind<StorageOptions>(config, StorageOptions.Section), server.DataDirectory);
         builder.Services.AddOptions<ModelsOptions>().Bind(config.GetSection(ModelsOptions.Section));
+        builder.Services.AddOptions<Atelier.Core.Jobs.JobsOptions>().Bind(config.GetSection(Atelier.Core.Jobs.JobsOptions.Section));
         builder.Services.AddAtelierCore();
         builder.Services.Configure<JsonOptions>(o => AtelierJson.Configure(o.SerializerOptions));
         // Binding failures must reach the exception handler as exceptions, in every environment.
@@ -118,6 +119,7 @@ public static class AtelierServer
         app.MapSessionsApi();
         app.MapModelsApi();
         app.MapJobsApi();
+        app.MapWorkerApi();
         return app;
     }
 

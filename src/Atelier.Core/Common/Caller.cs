@@ -2,7 +2,7 @@ using Atelier.Contracts.Identity;
 
 namespace Atelier.Core.Common;
 
-public enum CallerKind { PlatformAdmin, Token, Session }
+public enum CallerKind { PlatformAdmin, Token, Session, Worker }
 
 /// <summary>Who is calling, as proven by the credential of the request.</summary>
 public sealed record Caller(CallerKind Kind, string CredentialId, string? TenantId, string? AppId, IReadOnlyList<TokenScope> Scopes)

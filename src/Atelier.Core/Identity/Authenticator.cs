@@ -37,13 +37,14 @@ public sealed class Authenticator(AtelierDb db, AuthCache cache, TimeProvider cl
             return new Caller(CallerKind.Session, session.Id, session.TenantId, session.AppId, []) { RoleId = session.RoleId };
         }
 
-        if (Secrets.IsWellFormed(secret, Secrets.PlatformKeyPrefix))
+        var platform = Secrets.IsWellFormed(secret, Secrets.PlatformKeyPrefix);
+        if (platform || Secrets.IsWellFormed(secret, Secrets.WorkerKeyPrefix))
         {
             var hash = Secrets.Hash(secret);
             var key = await HotQueries.PlatformKeyByHash(db, hash, ct);
-            if (key is not null && Secrets.HashEquals(key.SecretHash, hash))
+            if (key is not null && Secrets.HashEquals(key.SecretHash, hash) && key.Scope == (platform ? "admin" : "worker"))
             {
-                return new Caller(CallerKind.PlatformAdmin, key.Id, null, null, []);
+                return new Caller(platform ? CallerKind.PlatformAdmin : CallerKind.Worker, key.Id, null, null, []);
             }
         }
 

@@ -10,7 +10,7 @@ using Microsoft.EntityFrameworkCore;
 namespace Atelier.Core.Jobs;
 
 /// <summary>Jobs of the tenant's agents through the API: submit (idempotent by client id), get, list, cancel, result.</summary>
-public sealed class JobService(AtelierDb db, RequestContext ctx, TimeProvider clock, JobQueue queue)
+public sealed class JobService(AtelierDb db, RequestContext ctx, TimeProvider clock, JobQueue queue, JobSignal signal)
 {
     public const int MaxInputBytes = 256 * 1024;
     private string TenantId => ctx.TenantId ?? throw new InvalidOperationException("No tenant in scope.");
@@ -42,6 +42,11 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, TimeProvider cl
         var modelKey = input.TryGetProperty("override_settings", out var o) && o.ValueKind == JsonValueKind.Object
                        && o.TryGetProperty("sd_model_checkpoint", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() : null;
         var (job, created) = await queue.EnqueueAsync(TenantId, agent.Id, clientId, json, modelKey, priority, 3, ct);
+        if (created)
+        {
+            signal.Pulse();
+        }
+
         return (ToDto(job), created);
     }
 

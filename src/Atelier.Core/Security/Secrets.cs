@@ -14,6 +14,7 @@ public static class Secrets
     public const string TokenPrefix = "atk";
     public const string PlatformKeyPrefix = "atpk";
     public const string SessionPrefix = "ats";
+    public const string WorkerKeyPrefix = "atw";
 
     private const string Base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     private const int BodyLength = 40;

@@ -119,6 +119,8 @@ public enum TokenScopes
 public sealed class PlatformKey
 {
     public required string Id { get; set; }
+    /// <summary>admin (the installer's key) or worker (a worker process: lease, heartbeat, complete, nothing else).</summary>
+    public string Scope { get; set; } = "admin";
     public required byte[] SecretHash { get; set; }
     public required string DisplayPrefix { get; set; }
     public DateTime CreatedAt { get; set; }

@@ -19,6 +19,8 @@ public enum Access
     Session,
     /// <summary>Any credential of the tenant: a token, a session, or the platform admin naming the tenant.</summary>
     TenantOrSession,
+    /// <summary>A worker key (<c>atw_…</c>): the worker protocol only.</summary>
+    Worker,
 }
 
 public static class AccessFilters
@@ -46,7 +48,8 @@ public static class AccessFilters
             Access.Platform => caller.IsPlatformAdmin,
             Access.TenantAdmin => caller.Has(TokenScope.Admin),
             Access.Session => caller.Kind == CallerKind.Session,
-            Access.TenantOrSession => true,
+            Access.TenantOrSession => caller.Kind != CallerKind.Worker,
+            Access.Worker => caller.Kind == CallerKind.Worker,
             _ => caller.IsPlatformAdmin || caller.Scopes.Count > 0,
         };
         if (!allowed)
@@ -56,12 +59,13 @@ public static class AccessFilters
                 {
                     Access.Platform => "needs the platform admin key",
                     Access.Session => "needs a session credential",
+                    Access.Worker => "needs a worker key",
                     Access.TenantAdmin => "needs a token with the admin scope",
                     _ => "needs an API token of the tenant",
                 });
         }
 
-        if (access != Access.Platform)
+        if (access is not (Access.Platform or Access.Worker))
         {
             var (named, present) = NamedTenant(http.Request);
             ctx.TenantId = await auth.ResolveTenantAsync(caller, named, present, http.RequestAborted);
