@@ -268,6 +268,7 @@ public sealed partial class DownloadWorker(IServiceScopeFactory scopes, IObjectS
     private static bool IsTransient(Exception e) => e switch
     {
         DownloadRefusedException => false,
+        HttpRequestException { InnerException: DownloadRefusedException } => false, // the guard's answer will not change on retry
         HttpRequestException { StatusCode: { } s } => (int)s is >= 500 or 429 or 408,
         HttpRequestException or IOException or TaskCanceledException => true,
         _ => false,
