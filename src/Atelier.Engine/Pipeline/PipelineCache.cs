@@ -28,13 +28,27 @@ public sealed record ModelEntry(string Name, string Folder, string Sha256)
             var unet = Path.Combine(dir, "unet", "model.onnx");
             if (File.Exists(Path.Combine(dir, "model_index.json")) && File.Exists(unet))
             {
-                using var stream = File.OpenRead(unet);
-                var sha = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stream));
-                entries.Add(new ModelEntry(Path.GetFileName(dir), dir, sha));
+                entries.Add(new ModelEntry(Path.GetFileName(dir), dir, HashOf(unet)));
             }
         }
 
         return entries;
+    }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(string Path, long Length, DateTime Written), string> Hashes = new();
+
+    /// <summary>
+    /// The SHA-256 of a UNet file, computed once per file version (path, size, write time): a real UNet is gigabytes,
+    /// and every scan (each job of the built-in adapter, each refresh) would otherwise read it all again.
+    /// </summary>
+    private static string HashOf(string path)
+    {
+        var info = new FileInfo(path);
+        return Hashes.GetOrAdd((info.FullName, info.Length, info.LastWriteTimeUtc), key =>
+        {
+            using var stream = File.OpenRead(key.Path);
+            return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stream));
+        });
     }
 }
 
