@@ -344,5 +344,6 @@ public class SessionTests(FakeClockHost shared) : IClassFixture<FakeClockHost>
         var (_, credential, _) = await Sessions.OpenAsync(Host, world.AppOf(Host));
         (await Host.Admin().PostAsync($"/api/v1/tenants/{world.TenantId}/deactivate")).Ok();
         (await Sessions.CheckAsync(Host, credential)).Error(ErrorCatalog.b_user_tenantnotactive, 403);
+        (await Host.Client.With(credential).GetAsync("/api/v1/session")).Error(ErrorCatalog.b_user_tenantnotactive, 403);
     }
 }

@@ -171,6 +171,12 @@ public sealed class SessionService(AtelierDb db, RequestContext ctx, TimeProvide
         }
 
         var row = await ResolveCredentialAsync(db, req.Credential, clock.GetUtcNow().UtcDateTime, ct);
+        // Bearer session credentials get the tenant check from the access filter; this route has none, so it checks here.
+        if (await HotQueries.TenantStateById(db, row.TenantId, ct) != TenantState.Active)
+        {
+            throw new AtelierException(ErrorCatalog.b_user_tenantnotactive, errCode: "tenant_state");
+        }
+
         if (row.Mode != ModeName(asked))
         {
             throw new AtelierException(ErrorCatalog.b_session_sessionmodenotsupport, errCode: "mode_mismatch",
@@ -208,11 +214,6 @@ public sealed class SessionService(AtelierDb db, RequestContext ctx, TimeProvide
         }
 
         ThrowIfOver(row, now);
-        if (await HotQueries.TenantStateById(db, row.TenantId, ct) != TenantState.Active)
-        {
-            throw new AtelierException(ErrorCatalog.b_user_tenantnotactive, errCode: "tenant_state");
-        }
-
         return row;
     }
 
