@@ -157,8 +157,9 @@ public sealed partial class DownloadWorker(IServiceScopeFactory scopes, IObjectS
                 LogRetry(logger, fileId, attempts, e.Message);
                 await Task.Delay(TimeSpan.FromSeconds(options.Value.DownloadRetryDelaySeconds * Math.Pow(2, attempts - 1)), clock, ct);
             }
-            catch (Exception e) when (e is HttpRequestException or IOException or TaskCanceledException or DownloadRefusedException)
+            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
             {
+                // Anything else (a network error past its retries, a bug) fails the file rather than leaving it "downloading".
                 await FailAsync(db, fileId, ErrorCatalog.p_model_invokemodeldownloaderror, Describe(e), ct);
                 return;
             }
