@@ -243,13 +243,14 @@ public class TenantDefaultsTests
         {
             roles = new[] { new { name = "default" } },
             config = new { defaultRole = "ghost" },
-            models = new[] { new { name = "m", type = "hologram" } },
+            models = new object[] { new { name = "m", type = "hologram" }, new { name = "n", type = "lora", sourceUrl = "https://example.com/n.ckpt" } },
         });
         var (host, id) = await HostWithDefaultsAsync(defaults);
         await using var _ = host;
         var json = (await host.Admin().PostAsync($"/api/v1/tenants/{id}/init")).Error(ErrorCatalog.b_user_inittenanterror, 500);
         Assert.Contains("ghost", json.GetProperty("errMessage").GetString()!, StringComparison.Ordinal);
         Assert.Contains("hologram", json.GetProperty("errMessage").GetString()!, StringComparison.Ordinal);
+        Assert.Contains("'n.ckpt', which a lora does not take", json.GetProperty("errMessage").GetString()!, StringComparison.Ordinal);
         var roles = (await host.Admin().WithHeader("X-Tenant-Id", id).GetAsync("/api/v1/roles")).Ok();
         Assert.Equal(0, roles.GetProperty("total").GetInt32());
     }

@@ -353,13 +353,17 @@ public sealed class ModelService(AtelierDb db, RequestContext ctx, TimeProvider 
     {
         var allowed = AllowedExtensions[modelType];
         var extension = Path.GetExtension(alias).ToLowerInvariant();
-        if (!allowed.Contains(extension))
+        if (!AcceptsFile(modelType, alias))
         {
             throw AtelierException.With(ErrorCatalog.p_model_modelfiletypenotsupport, "Type", string.Join("/", allowed));
         }
 
         return extension;
     }
+
+    /// <summary>Whether a model of this type takes a file of this name (by its extension).</summary>
+    public static bool AcceptsFile(string modelType, string fileName) =>
+        AllowedExtensions.TryGetValue(modelType, out var allowed) && allowed.Contains(Path.GetExtension(fileName).ToLowerInvariant());
 
     /// <summary>The content must be what the extension says (a renamed file is refused).</summary>
     public static void CheckContent(string modelType, string extension, string format)

@@ -27,6 +27,9 @@ public sealed record TenantDefaults(
 
     public static readonly string[] ModelTypes = ["checkpoint", "lora", "embedding", "vae", "controlnet", "upscaler", "onnx"];
 
+    /// <summary>The alias of a default model's file: its <c>fileName</c>, else the URL's last segment.</summary>
+    public static string FileNameOf(ModelEntry m) => m.FileName ?? Path.GetFileName(new Uri(m.SourceUrl!).AbsolutePath);
+
     /// <summary>
     /// Reads the file: absent → <c>b_model_defaultmodelsfilenotexist</c>; unreadable or not JSON of this shape →
     /// <c>b_model_defaultmodelsfilereaderror</c>. Content that parses but makes no sense is left to <see cref="Check"/>.
@@ -92,6 +95,11 @@ public sealed record TenantDefaults(
             if (!Uri.TryCreate(m.SourceUrl, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
             {
                 problems.Add($"default model '{m.Name}' has sourceUrl '{m.SourceUrl}', not an http(s) URL");
+            }
+            else if (m.Type is not null && !Atelier.Core.Models.ModelService.AcceptsFile(m.Type, FileNameOf(m)))
+            {
+                // The same rule as any file added to a version: init writes the file row directly, so it checks here.
+                problems.Add($"default model '{m.Name}' would get the file '{FileNameOf(m)}', which a {m.Type} does not take");
             }
         }
 

@@ -149,7 +149,7 @@ public sealed class TenancyService(AtelierDb db, RequestContext ctx, TimeProvide
                     db.ModelFiles.Add(new ModelFile
                     {
                         Id = Ids.New("mf", clock), TenantId = tenant.Id, ModelId = model.Id, VersionId = version.Id,
-                        AliasName = m.FileName ?? Path.GetFileName(new Uri(m.SourceUrl).AbsolutePath), IsPrimary = true, Source = "url",
+                        AliasName = TenantDefaults.FileNameOf(m), IsPrimary = true, Source = "url",
                         State = "queued", SourceUrl = m.SourceUrl, CreatedAt = Now, UpdatedAt = Now,
                     });
                     queuedDownloads = true;
