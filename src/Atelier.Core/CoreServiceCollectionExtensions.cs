@@ -25,8 +25,14 @@ public static class CoreServiceCollectionExtensions
         services.AddScoped<ModelService>();
         services.AddScoped<Jobs.JobQueue>();
         services.AddScoped<Jobs.JobService>();
+        services.AddScoped<Jobs.ModelResolver>();
         services.AddScoped<Jobs.WorkerService>();
         services.AddSingleton<Jobs.JobSignal>();
+        services.AddSingleton<Models.BuiltinModels>();
+        services.AddSingleton<Jobs.JobWatch>();
+        services.AddSingleton<Jobs.JobNotifier>();
+        services.AddSingleton<Jobs.WorkerRegistry>();
+        services.AddHostedService<Jobs.PgJobListener>();
         services.AddHostedService<Jobs.JobRescuer>();
         services.AddScoped<UploadService>();
         services.AddSingleton<DownloadSignal>();

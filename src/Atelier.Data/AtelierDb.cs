@@ -35,6 +35,7 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
     public DbSet<BlobGrant> BlobGrants => Set<BlobGrant>();
     public DbSet<Job> Jobs => Set<Job>();
     public DbSet<Agent> Agents => Set<Agent>();
+    public DbSet<WorkerNode> Workers => Set<WorkerNode>();
     public DbSet<ResourceConfig> ResourceConfigs => Set<ResourceConfig>();
 
     protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
@@ -173,8 +174,17 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
             e.Property(x => x.ResultJson).HasMaxLength(1 << 20);
             e.Property(x => x.ErrorMessage).HasMaxLength(4096);
             e.HasIndex(x => new { x.TenantId, x.ClientJobId }).IsUnique();
-            e.HasIndex(x => new { x.State, x.Priority, x.CreatedAt });
+            e.HasIndex(x => new { x.State, x.FairKey });
+            e.HasIndex(x => new { x.TenantId, x.State, x.FairKey });
             e.HasIndex(x => new { x.State, x.LeaseUntil });
+            e.HasIndex(x => new { x.TenantId, x.CallerId, x.CreatedAt });
+            e.Property(x => x.Kind).HasMaxLength(16);
+        });
+        b.Entity<WorkerNode>(e =>
+        {
+            e.ToTable("workers");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.HotJson).HasMaxLength(65536);
         });
         b.Entity<Session>(e =>
         {

@@ -59,6 +59,8 @@ public static class AtelierServer
         });
 
         builder.Services.AddSingleton(server);
+        builder.Services.AddSingleton(Bind<EmbeddedOptions>(config, EmbeddedOptions.Section));
+        builder.Services.AddHostedService<LocalWorkerLauncher>();
         builder.Services.AddOptions<AuthOptions>().Bind(config.GetSection(AuthOptions.Section));
         builder.Services.AddOptions<TenancyOptions>().Bind(config.GetSection(TenancyOptions.Section));
         builder.Services.AddOptions<SessionsOptions>().Bind(config.GetSection(SessionsOptions.Section))
@@ -120,6 +122,8 @@ public static class AtelierServer
         app.MapModelsApi();
         app.MapJobsApi();
         app.MapWorkerApi();
+        app.MapPredictApi();
+        app.MapSdApi();
         return app;
     }
 
@@ -144,6 +148,19 @@ public static class AtelierServer
             Console.Out.WriteLine($"Platform admin key (shown once, keep it safe): {generated}");
             Console.Out.Flush();
             Log.AdminKeyGenerated(logger);
+        }
+
+        var server = sp.GetRequiredService<ServerOptions>();
+        Embedded.RegisterDemoModelAsync(sp, server.DataDirectory, CancellationToken.None).GetAwaiter().GetResult();
+        if (sp.GetRequiredService<EmbeddedOptions>().DemoTenant)
+        {
+            var demo = Embedded.EnsureDemoTenantAsync(sp, CancellationToken.None).GetAwaiter().GetResult();
+            if (demo is not null)
+            {
+                Console.Out.WriteLine($"Demo tenant ready. Its API token (shown once, keep it safe): {demo}");
+                Console.Out.WriteLine($"  curl -s {server.Urls.Split(';')[0]}/sdapi/v1/txt2img -H 'Authorization: Bearer {demo}' -H 'Content-Type: application/json' -H 'Accept: image/png' -d '{{\"prompt\":\"a lighthouse at dusk\",\"steps\":12}}' -o out.png");
+                Console.Out.Flush();
+            }
         }
     }
 

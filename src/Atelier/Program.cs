@@ -3,6 +3,7 @@ using Atelier.Worker.A1111;
 
 // atelier serve [--Atelier:Server:Urls=...]        the platform server (the default verb)
 // atelier engine [--Atelier:Engine:Urls=...]       the built-in engine alone, speaking the AUTOMATIC1111 API
+// atelier worker --server URL --token T [--engine builtin|a1111=URL|comfyui=URL|noop[=ms]] [--slots N] [--id ID] [--models DIR]
 // atelier models demo [folder]                     writes the tiny demo model (no download)
 var verb = args.Length > 0 && !args[0].StartsWith('-') ? args[0] : "serve";
 var rest = args.Length > 0 && !args[0].StartsWith('-') ? args[1..] : args;
@@ -10,8 +11,11 @@ var rest = args.Length > 0 && !args[0].StartsWith('-') ? args[1..] : args;
 switch (verb)
 {
     case "serve":
-        AtelierServer.Build(rest).Run();
+        // appsettings.json and defaults/ ship beside the executable; ./data stays where the server is started.
+        AtelierServer.Build(["--contentRoot", AppContext.BaseDirectory, .. rest]).Run();
         return ExitCodes.Ok;
+    case "worker":
+        return await WorkerCommand.RunAsync(rest);
     case "engine":
         EngineServer.Build(rest).Run();
         return ExitCodes.Ok;
@@ -23,7 +27,7 @@ switch (verb)
         Console.WriteLine(typeof(AtelierServer).Assembly.GetName().Version);
         return ExitCodes.Ok;
     default:
-        Console.Error.WriteLine($"Unknown verb '{verb}'. Verbs: serve, engine, models demo, version.");
+        Console.Error.WriteLine($"Unknown verb '{verb}'. Verbs: serve, worker, engine, models demo, version.");
         return ExitCodes.Usage;
 }
 

@@ -4,13 +4,25 @@ namespace Atelier.Contracts.Jobs;
 
 /// <summary>
 /// Submits a job. <c>jobId</c> is the client's own id (optional): submitting it again with the same body gives the
-/// existing job back; with another body it is refused. <c>input</c> is the generation request (A1111's txt2img fields).
+/// existing job back; with another body it is refused. <c>input</c> is the generation request (A1111's txt2img
+/// fields; <c>init_images</c> makes it an img2img).
 /// </summary>
 public sealed record SubmitJobRequest(string? JobId, JsonElement? Input, int? Priority);
 
-public sealed record JobDto(string Id, string? ClientJobId, string AgentId, string State, int Attempt, int MaxAttempts, int Priority,
-    DateTime CreatedAt, DateTime? StartedAt, DateTime? FinishedAt, string? ErrorCode, string? ErrorMessage, bool CancelRequested);
+public sealed record JobProgressDto(double Fraction, int Step, int Steps);
 
-public sealed record JobResultDto(string Id, string State, JsonElement? Result);
+public sealed record JobModelDto(string VersionId, string Name, string Title);
+
+public sealed record JobDto(string Id, string? ClientJobId, string AgentId, string Kind, string State, int Attempt, int MaxAttempts, int Priority,
+    JobModelDto? Model, JobProgressDto Progress, DateTime CreatedAt, DateTime? StartedAt, DateTime? FinishedAt, string? ErrorCode,
+    string? ErrorMessage, bool CancelRequested, DateTime? ResultExpiresAt);
+
+/// <summary>One image of a result: where to fetch it (<c>url</c>, with the caller's credential), its seed and infotext.</summary>
+public sealed record JobImageDto(int Index, string Url, long Seed, string Infotext, string Sha256, long Size);
+
+public sealed record JobResultDto(string Id, string State, IReadOnlyList<JobImageDto> Images, string? Info, string? ErrorCode, string? ErrorMessage);
 
 public sealed record AgentDto(string Id, string Name, DateTime CreatedAt);
+
+/// <summary>What an async predict call answers: the task (a job of the tenant's default agent) and where to follow it.</summary>
+public sealed record TaskAcceptedDto(string TaskId, string State, string ProgressUrl, string ResultUrl, string EventsUrl);

@@ -21,21 +21,38 @@ public sealed class JobQueue(AtelierDb db, TimeProvider clock)
     public const string Running = "running";
     public const string Succeeded = "succeeded";
     public const string Failed = "failed";
+    public const string Canceled = "canceled";
+    public const string Aborted = "aborted";
+
+    public static readonly string[] States = [Queued, Running, Succeeded, Failed, Canceled, Aborted];
+
+    public static bool IsTerminal(string state) => state is Succeeded or Failed or Canceled or Aborted;
 
     private DateTime Now => clock.GetUtcNow().UtcDateTime;
+
+    /// <summary>What a new job carries besides its body.</summary>
+    public sealed record NewJob(string TenantId, string AgentId, string? ClientJobId, string RequestJson, string? ModelKey, int Priority,
+        int MaxAttempts, string Kind = "job", string? CallerId = null, string? AppId = null)
+    {
+        public string? ModelJson { get; init; }
+    }
 
     /// <summary>
     /// Enqueues, or finds the job a client already submitted under the same <see cref="Job.ClientJobId"/>: the same
     /// body gives the existing job back (<c>Created</c> false), another body is <c>b_agent_jobidexisted</c>.
     /// </summary>
-    public async Task<(Job Job, bool Created)> EnqueueAsync(string tenantId, string agentId, string? clientJobId, string requestJson,
-        string? modelKey, int priority, int maxAttempts, CancellationToken ct)
+    public async Task<(Job Job, bool Created)> EnqueueAsync(NewJob n, CancellationToken ct)
     {
-        var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(requestJson)));
+        var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(n.RequestJson)));
+        // Start-time fair queueing: the job starts no earlier than the queue's head, and after the tenant's own last
+        // queued job; so a tenant's burst of a thousand lines up behind itself, not in front of everyone else.
+        var head = await db.Jobs.IgnoreQueryFilters().Where(j => j.State == Queued).MinAsync(j => (long?)j.FairKey, ct) ?? 0;
+        var own = await db.Jobs.IgnoreQueryFilters().Where(j => j.TenantId == n.TenantId && j.State == Queued).MaxAsync(j => (long?)j.FairKey, ct);
         var job = new Job
         {
-            Id = Ids.New("job", clock), TenantId = tenantId, AgentId = agentId, ClientJobId = clientJobId, BodyHash = hash,
-            RequestJson = requestJson, ModelKey = modelKey, State = Queued, Priority = priority, MaxAttempts = maxAttempts, CreatedAt = Now,
+            Id = Ids.New("job", clock), TenantId = n.TenantId, AgentId = n.AgentId, ClientJobId = n.ClientJobId, BodyHash = hash,
+            RequestJson = n.RequestJson, ModelKey = n.ModelKey, State = Queued, Priority = n.Priority, MaxAttempts = n.MaxAttempts,
+            CreatedAt = Now, Kind = n.Kind, ModelJson = n.ModelJson, CallerId = n.CallerId, AppId = n.AppId, FairKey = Math.Max(head, own is null ? head : own.Value + 1),
         };
         db.Jobs.Add(job);
         try
@@ -43,67 +60,108 @@ public sealed class JobQueue(AtelierDb db, TimeProvider clock)
             await db.SaveChangesAsync(ct);
             return (job, true);
         }
-        catch (DbUpdateException e) when (clientJobId is not null && DbErrors.IsUniqueViolation(e))
+        catch (DbUpdateException e) when (n.ClientJobId is not null && DbErrors.IsUniqueViolation(e))
         {
             db.ChangeTracker.Clear();
-            var existing = await db.Jobs.IgnoreQueryFilters().AsNoTracking().FirstAsync(j => j.TenantId == tenantId && j.ClientJobId == clientJobId, ct);
+            var existing = await db.Jobs.IgnoreQueryFilters().AsNoTracking().FirstAsync(j => j.TenantId == n.TenantId && j.ClientJobId == n.ClientJobId, ct);
             return existing.BodyHash == hash
                 ? (existing, false)
                 : throw new AtelierException(ErrorCatalog.b_agent_jobidexisted, errCode: "body_differs",
-                    errMessage: $"job id {clientJobId} was submitted before with another body");
+                    errMessage: $"job id {n.ClientJobId} was submitted before with another body");
         }
     }
 
-    /// <summary>Leases the next queued job to <paramref name="workerId"/>, or returns null when there is none.</summary>
-    public async Task<Job?> ClaimAsync(string workerId, TimeSpan lease, CancellationToken ct)
+    /// <summary>
+    /// Leases the next queued job to <paramref name="workerId"/>, or returns null when there is none. The order
+    /// (reliability.md §5, issue 6): higher priority first; then any job that has waited longer than
+    /// <paramref name="starvation"/> (no starvation); then a job for the model the slot already has loaded
+    /// (<paramref name="hotModel"/>, so no model load); then the fair key (tenants round-robin), then age.
+    /// </summary>
+    public async Task<Job?> ClaimAsync(string workerId, TimeSpan lease, string? hotModel, TimeSpan starvation, CancellationToken ct)
     {
         var now = Now;
         var skipLocked = db.Database.IsNpgsql() ? " FOR UPDATE SKIP LOCKED" : "";
         var sql = $$"""
             UPDATE jobs SET "State" = 'running', "Attempt" = "Attempt" + 1, "LeaseOwner" = {0}, "LeaseUntil" = {1},
-                   "StartedAt" = COALESCE("StartedAt", {2})
-            WHERE "Id" = (SELECT "Id" FROM jobs WHERE "State" = 'queued' ORDER BY "Priority" DESC, "CreatedAt", "Id" LIMIT 1{{skipLocked}})
+                   "StartedAt" = COALESCE("StartedAt", {2}), "ProgressStep" = 0, "Progress" = 0
+            WHERE "Id" = (SELECT "Id" FROM jobs WHERE "State" = 'queued'
+                          ORDER BY "Priority" DESC, CASE WHEN "CreatedAt" < {3} THEN 0 ELSE 1 END,
+                                   CASE WHEN "ModelKey" = {4} THEN 0 ELSE 1 END, "FairKey", "CreatedAt", "Id"
+                          LIMIT 1{{skipLocked}})
             RETURNING *
             """;
-        var claimed = await db.Jobs.FromSqlRaw(sql, workerId, now + lease, now).IgnoreQueryFilters().AsNoTracking().ToListAsync(ct);
+        var claimed = await db.Jobs.FromSqlRaw(sql, workerId, now + lease, now, now - starvation, hotModel ?? "")
+            .IgnoreQueryFilters().AsNoTracking().ToListAsync(ct);
         return claimed.FirstOrDefault();
     }
 
-    /// <summary>Extends the lease of the caller's attempt; false when the attempt is no longer the job's.</summary>
-    public async Task<bool> HeartbeatAsync(string jobId, int attempt, TimeSpan lease, CancellationToken ct)
+    /// <summary>Extends the lease of the caller's attempt (and records its progress); false when the attempt is no longer the job's.</summary>
+    public async Task<bool> HeartbeatAsync(string jobId, int attempt, TimeSpan lease, (int Step, int Steps, double Fraction)? progress, CancellationToken ct)
     {
         var until = Now + lease;
-        return await db.Jobs.IgnoreQueryFilters().Where(j => j.Id == jobId && j.Attempt == attempt && j.State == Running)
-            .ExecuteUpdateAsync(u => u.SetProperty(j => j.LeaseUntil, until), ct) == 1;
+        var q = db.Jobs.IgnoreQueryFilters().Where(j => j.Id == jobId && j.Attempt == attempt && j.State == Running);
+        return (progress is { } p
+            ? await q.ExecuteUpdateAsync(u => u.SetProperty(j => j.LeaseUntil, until).SetProperty(j => j.ProgressStep, p.Step)
+                .SetProperty(j => j.ProgressSteps, p.Steps).SetProperty(j => j.Progress, p.Fraction), ct)
+            : await q.ExecuteUpdateAsync(u => u.SetProperty(j => j.LeaseUntil, until), ct)) == 1;
     }
 
     /// <summary>Finishes the caller's attempt; false (nothing changes) for a stale attempt or a finished job.</summary>
-    public async Task<bool> CompleteAsync(string jobId, int attempt, string resultJson, CancellationToken ct)
+    public async Task<bool> CompleteAsync(string jobId, int attempt, string resultJson, TimeSpan retention, CancellationToken ct)
     {
         var now = Now;
         return await db.Jobs.IgnoreQueryFilters().Where(j => j.Id == jobId && j.Attempt == attempt && j.State == Running)
             .ExecuteUpdateAsync(u => u.SetProperty(j => j.State, Succeeded).SetProperty(j => j.ResultJson, resultJson)
-                .SetProperty(j => j.FinishedAt, now).SetProperty(j => j.LeaseOwner, (string?)null), ct) == 1;
+                .SetProperty(j => j.FinishedAt, now).SetProperty(j => j.LeaseOwner, (string?)null).SetProperty(j => j.Progress, 1.0)
+                .SetProperty(j => j.ResultExpiresAt, now + retention), ct) == 1;
     }
 
-    public async Task<bool> FailAsync(string jobId, int attempt, string errorCode, string errorMessage, CancellationToken ct)
+    /// <summary>Ends the caller's attempt as <paramref name="state"/> (failed, or canceled when it stopped on request).</summary>
+    public async Task<bool> FailAsync(string jobId, int attempt, string state, string errorCode, string errorMessage, TimeSpan retention, CancellationToken ct)
     {
         var now = Now;
         return await db.Jobs.IgnoreQueryFilters().Where(j => j.Id == jobId && j.Attempt == attempt && j.State == Running)
-            .ExecuteUpdateAsync(u => u.SetProperty(j => j.State, Failed).SetProperty(j => j.ErrorCode, errorCode)
-                .SetProperty(j => j.ErrorMessage, errorMessage).SetProperty(j => j.FinishedAt, now).SetProperty(j => j.LeaseOwner, (string?)null), ct) == 1;
+            .ExecuteUpdateAsync(u => u.SetProperty(j => j.State, state).SetProperty(j => j.ErrorCode, errorCode)
+                .SetProperty(j => j.ErrorMessage, errorMessage).SetProperty(j => j.FinishedAt, now).SetProperty(j => j.LeaseOwner, (string?)null)
+                .SetProperty(j => j.ResultExpiresAt, now + retention), ct) == 1;
     }
 
-    /// <summary>Puts jobs whose lease expired back in the queue, or fails them when their attempts are used up. Returns (requeued, failed).</summary>
-    public async Task<(int Requeued, int Failed)> RescueExpiredAsync(CancellationToken ct)
+    /// <summary>
+    /// Puts jobs whose lease expired back in the queue, or fails them when their attempts are used up; aborts running
+    /// jobs that were asked to stop longer than <paramref name="cancelGrace"/> ago; forgets results past their
+    /// retention. Returns the ids of the jobs that ended here, and how many went back to the queue.
+    /// </summary>
+    public async Task<(int Requeued, IReadOnlyList<string> Ended)> RescueExpiredAsync(TimeSpan cancelGrace, CancellationToken ct)
     {
         var now = Now;
-        var requeued = await db.Jobs.IgnoreQueryFilters().Where(j => j.State == Running && j.LeaseUntil < now && j.Attempt < j.MaxAttempts)
+        var graceStart = now - cancelGrace;
+        var ended = new List<string>();
+        var jobs = db.Jobs.IgnoreQueryFilters();
+
+        var aborting = await jobs.Where(j => j.State == Running && j.CancelRequested && j.CancelRequestedAt < graceStart).Select(j => j.Id).ToListAsync(ct);
+        if (aborting.Count > 0)
+        {
+            await jobs.Where(j => aborting.Contains(j.Id) && j.State == Running)
+                .ExecuteUpdateAsync(u => u.SetProperty(j => j.State, Aborted).SetProperty(j => j.ErrorCode, "cancel_deadline")
+                    .SetProperty(j => j.ErrorMessage, $"the worker did not stop within {cancelGrace.TotalSeconds:0} s of the cancellation")
+                    .SetProperty(j => j.FinishedAt, now).SetProperty(j => j.LeaseOwner, (string?)null), ct);
+            ended.AddRange(aborting);
+        }
+
+        var requeued = await jobs.Where(j => j.State == Running && j.LeaseUntil < now && j.Attempt < j.MaxAttempts)
             .ExecuteUpdateAsync(u => u.SetProperty(j => j.State, Queued).SetProperty(j => j.LeaseOwner, (string?)null).SetProperty(j => j.LeaseUntil, (DateTime?)null), ct);
-        var failed = await db.Jobs.IgnoreQueryFilters().Where(j => j.State == Running && j.LeaseUntil < now && j.Attempt >= j.MaxAttempts)
-            .ExecuteUpdateAsync(u => u.SetProperty(j => j.State, Failed).SetProperty(j => j.ErrorCode, "lease_expired")
-                .SetProperty(j => j.ErrorMessage, "the worker stopped renewing its lease and the attempts are used up")
-                .SetProperty(j => j.FinishedAt, now).SetProperty(j => j.LeaseOwner, (string?)null), ct);
-        return (requeued, failed);
+        var exhausted = await jobs.Where(j => j.State == Running && j.LeaseUntil < now && j.Attempt >= j.MaxAttempts).Select(j => j.Id).ToListAsync(ct);
+        if (exhausted.Count > 0)
+        {
+            await jobs.Where(j => exhausted.Contains(j.Id) && j.State == Running && j.LeaseUntil < now)
+                .ExecuteUpdateAsync(u => u.SetProperty(j => j.State, Failed).SetProperty(j => j.ErrorCode, "lease_expired")
+                    .SetProperty(j => j.ErrorMessage, "the worker stopped renewing its lease and the attempts are used up")
+                    .SetProperty(j => j.FinishedAt, now).SetProperty(j => j.LeaseOwner, (string?)null), ct);
+            ended.AddRange(exhausted);
+        }
+
+        await jobs.Where(j => j.ResultExpiresAt < now && j.ResultJson != null)
+            .ExecuteUpdateAsync(u => u.SetProperty(j => j.ResultJson, (string?)null), ct);
+        return (requeued, ended);
     }
 }

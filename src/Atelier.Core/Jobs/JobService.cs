@@ -5,15 +5,23 @@ using Atelier.Contracts.Jobs;
 using Atelier.Core.Common;
 using Atelier.Data;
 using Atelier.Data.Entities;
+using Atelier.Storage;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 
 namespace Atelier.Core.Jobs;
 
-/// <summary>Jobs of the tenant's agents through the API: submit (idempotent by client id), get, list, cancel, result.</summary>
-public sealed class JobService(AtelierDb db, RequestContext ctx, TimeProvider clock, JobQueue queue, JobSignal signal)
+/// <summary>
+/// Jobs of the tenant's agents: submit (idempotent by client id), get, list, cancel, result, images. The predict APIs
+/// (A1111's and the async one) are jobs of the default agent made through <see cref="SubmitAsync"/> too.
+/// </summary>
+public sealed class JobService(AtelierDb db, RequestContext ctx, TimeProvider clock, JobQueue queue, JobNotifier notifier, ModelResolver resolver,
+    IObjectStore store, IOptions<JobsOptions> options)
 {
-    public const int MaxInputBytes = 256 * 1024;
+    public const int MaxInputBytes = 768 * 1024;
+    public const string DefaultAgent = "default";
     private string TenantId => ctx.TenantId ?? throw new InvalidOperationException("No tenant in scope.");
+    private Caller Caller => ctx.Caller ?? throw new InvalidOperationException("No caller.");
 
     /// <summary>The agent named by id or name ("default" is every tenant's first agent).</summary>
     public async Task<Agent> FindAgentAsync(string agentIdOrName, CancellationToken ct) =>
@@ -23,11 +31,19 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, TimeProvider cl
     public async Task<IReadOnlyList<AgentDto>> ListAgentsAsync(CancellationToken ct) =>
         await db.Agents.AsNoTracking().OrderBy(a => a.CreatedAt).Select(a => new AgentDto(a.Id, a.Name, a.CreatedAt)).ToListAsync(ct);
 
+    /// <summary>The jobs API: the input says what it is (img2img when it has <c>init_images</c>).</summary>
     public async Task<(JobDto Job, bool Created)> SubmitAsync(string agentRef, SubmitJobRequest req, CancellationToken ct)
     {
+        var kind = req.Input is { ValueKind: JsonValueKind.Object } i && i.TryGetProperty("init_images", out _) ? "img2img" : "txt2img";
+        return await SubmitAsync(agentRef, kind, req.Input, req.JobId, req.Priority, ct);
+    }
+
+    /// <summary>Checks the request, resolves its model in the registry (and against the caller's role), and queues it.</summary>
+    public async Task<(JobDto Job, bool Created)> SubmitAsync(string agentRef, string kind, JsonElement? body, string? clientJobId, int? priority, CancellationToken ct)
+    {
         var agent = await FindAgentAsync(agentRef, ct);
-        var clientId = req.JobId is null ? null : Validate.Identifier(req.JobId, "jobId");
-        if (req.Input is not { ValueKind: JsonValueKind.Object } input)
+        var clientId = clientJobId is null ? null : Validate.Identifier(clientJobId, "jobId");
+        if (body is not { ValueKind: JsonValueKind.Object } input)
         {
             throw AtelierException.InvalidInput("input", "must be an object (the generation request)");
         }
@@ -38,13 +54,14 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, TimeProvider cl
             throw AtelierException.InvalidInput("input", $"is larger than {MaxInputBytes} bytes");
         }
 
-        var priority = Validate.Range(req.Priority, "priority", -100, 100, 0);
-        var modelKey = input.TryGetProperty("override_settings", out var o) && o.ValueKind == JsonValueKind.Object
-                       && o.TryGetProperty("sd_model_checkpoint", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() : null;
-        var (job, created) = await queue.EnqueueAsync(TenantId, agent.Id, clientId, json, modelKey, priority, 3, ct);
+        GenerationInput.Check(input, kind == "img2img");
+        var p = Validate.Range(priority, "priority", -100, 100, 0);
+        var model = await resolver.ResolveAsync(GenerationInput.CheckpointOf(input), ct);
+        var (job, created) = await queue.EnqueueAsync(new JobQueue.NewJob(TenantId, agent.Id, clientId, json, model.VersionId, p,
+            options.Value.MaxAttempts, kind, Caller.CredentialId, Caller.AppId) { ModelJson = model.ToJson() }, ct);
         if (created)
         {
-            signal.Pulse();
+            await notifier.QueuedAsync(db, ct);
         }
 
         return (ToDto(job), created);
@@ -58,39 +75,140 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, TimeProvider cl
         var q = db.Jobs.AsNoTracking().Where(j => j.AgentId == agent.Id);
         if (state is not null)
         {
+            if (!JobQueue.States.Contains(state))
+            {
+                throw AtelierException.InvalidInput("state", $"must be one of {string.Join(", ", JobQueue.States)}");
+            }
+
             q = q.Where(j => j.State == state);
+        }
+
+        if (Caller.Kind == CallerKind.Session)
+        {
+            var own = Caller.CredentialId;
+            q = q.Where(j => j.CallerId == own);
         }
 
         return await q.OrderByDescending(j => j.CreatedAt).ThenByDescending(j => j.Id).ToPageAsync(page, ToDto, ct);
     }
 
-    /// <summary>A queued job is canceled at once; a running one is flagged for its worker to stop; a finished one stays as it is.</summary>
+    /// <summary>A queued job is canceled at once; a running one is flagged for its worker to stop (aborted if it does not); a finished one stays.</summary>
     public async Task<JobDto> CancelAsync(string agentRef, string jobRef, CancellationToken ct)
     {
         var job = await FindAsync(agentRef, jobRef, ct);
-        var now = clock.GetUtcNow().UtcDateTime;
-        await db.Jobs.Where(j => j.Id == job.Id && j.State == JobQueue.Queued)
-            .ExecuteUpdateAsync(u => u.SetProperty(j => j.State, "canceled").SetProperty(j => j.FinishedAt, now), ct);
-        await db.Jobs.Where(j => j.Id == job.Id && j.State == JobQueue.Running)
-            .ExecuteUpdateAsync(u => u.SetProperty(j => j.CancelRequested, true), ct);
+        await CancelCoreAsync(job.Id, ct);
         return ToDto(await FindAsync(agentRef, job.Id, ct));
     }
 
-    public async Task<JobResultDto> ResultAsync(string agentRef, string jobRef, CancellationToken ct)
+    /// <summary>A1111's interrupt: stops the caller's own queued and running jobs.</summary>
+    public async Task<int> InterruptOwnAsync(CancellationToken ct)
+    {
+        var own = Caller.CredentialId;
+        var ids = await db.Jobs.AsNoTracking().Where(j => j.CallerId == own && (j.State == JobQueue.Queued || j.State == JobQueue.Running))
+            .Select(j => j.Id).ToListAsync(ct);
+        foreach (var id in ids)
+        {
+            await CancelCoreAsync(id, ct);
+        }
+
+        return ids.Count;
+    }
+
+    private async Task CancelCoreAsync(string jobId, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow().UtcDateTime;
+        var canceled = await db.Jobs.Where(j => j.Id == jobId && j.State == JobQueue.Queued)
+            .ExecuteUpdateAsync(u => u.SetProperty(j => j.State, JobQueue.Canceled).SetProperty(j => j.FinishedAt, now)
+                .SetProperty(j => j.CancelRequested, true).SetProperty(j => j.CancelRequestedAt, now)
+                .SetProperty(j => j.ResultExpiresAt, now.AddHours(options.Value.ResultRetentionHours)), ct);
+        await db.Jobs.Where(j => j.Id == jobId && j.State == JobQueue.Running && !j.CancelRequested)
+            .ExecuteUpdateAsync(u => u.SetProperty(j => j.CancelRequested, true).SetProperty(j => j.CancelRequestedAt, now), ct);
+        if (canceled > 0)
+        {
+            await notifier.ChangedAsync(db, jobId, ct);
+        }
+    }
+
+    public async Task<JobResultDto> ResultAsync(string agentRef, string jobRef, CancellationToken ct) => ToResult(await FindAsync(agentRef, jobRef, ct));
+
+    /// <summary>The job as it stands now, reading past the request's tenant scope only by id (for waiting loops).</summary>
+    public async Task<Job> ReloadAsync(string jobId, CancellationToken ct) =>
+        await db.Jobs.AsNoTracking().FirstOrDefaultAsync(j => j.Id == jobId, ct)
+        ?? throw new AtelierException(ErrorCatalog.b_agent_jobnotfound, errCode: "job_not_found", errMessage: jobId);
+
+    public Task<Job> FindTaskAsync(string taskId, CancellationToken ct) => FindAsync(null, taskId, ct);
+
+    /// <summary>The caller's newest job (A1111's progress reports on "the current task" of its caller).</summary>
+    public async Task<Job?> NewestOwnAsync(CancellationToken ct)
+    {
+        var own = Caller.CredentialId;
+        return await db.Jobs.AsNoTracking().Where(j => j.CallerId == own).OrderByDescending(j => j.CreatedAt).ThenByDescending(j => j.Id).FirstOrDefaultAsync(ct);
+    }
+
+    /// <summary>The bytes of one image of a finished job.</summary>
+    public async Task<(Stream Content, long Size)> OpenImageAsync(string? agentRef, string jobRef, int index, CancellationToken ct)
     {
         var job = await FindAsync(agentRef, jobRef, ct);
-        JsonElement? result = job.ResultJson is null ? null : JsonDocument.Parse(job.ResultJson).RootElement.Clone();
-        return new JobResultDto(job.Id, job.State, result);
+        var image = ImagesOf(job).ElementAtOrDefault(index)
+                    ?? throw new AtelierException(ErrorCatalog.p_common_inputinvalid, new Dictionary<string, string> { ["Input"] = $"index: job {job.Id} has no image {index}" }, status: 404);
+        return (await store.OpenReadAsync(image.Key, ct), image.Size);
     }
 
-    private async Task<Job> FindAsync(string agentRef, string jobRef, CancellationToken ct)
+    /// <summary>The images of a result as the worker stored them.</summary>
+    public static IReadOnlyList<WorkerImage> ImagesOf(Job job)
     {
-        var agent = await FindAgentAsync(agentRef, ct);
-        return await db.Jobs.AsNoTracking().FirstOrDefaultAsync(j => j.AgentId == agent.Id && (j.Id == jobRef || j.ClientJobId == jobRef), ct)
-               ?? throw new AtelierException(ErrorCatalog.b_agent_jobnotfound, errCode: "job_not_found", errMessage: jobRef);
+        if (job.ResultJson is null)
+        {
+            return [];
+        }
+
+        var result = JsonSerializer.Deserialize<WorkerResult>(job.ResultJson, AtelierJson.Options);
+        return result?.Images ?? [];
     }
 
-    private static JobDto ToDto(Job j) =>
-        new(j.Id, j.ClientJobId, j.AgentId, j.State, j.Attempt, j.MaxAttempts, j.Priority, j.CreatedAt, j.StartedAt, j.FinishedAt,
-            j.ErrorCode, j.ErrorMessage, j.CancelRequested);
+    public static WorkerResult? ResultOf(Job job) => job.ResultJson is null ? null : JsonSerializer.Deserialize<WorkerResult>(job.ResultJson, AtelierJson.Options);
+
+    private async Task<Job> FindAsync(string? agentRef, string jobRef, CancellationToken ct)
+    {
+        var q = db.Jobs.AsNoTracking().Where(j => j.Id == jobRef || j.ClientJobId == jobRef);
+        if (agentRef is not null)
+        {
+            var agent = await FindAgentAsync(agentRef, ct);
+            q = q.Where(j => j.AgentId == agent.Id);
+        }
+
+        if (Caller.Kind == CallerKind.Session)
+        {
+            var own = Caller.CredentialId;
+            q = q.Where(j => j.CallerId == own);
+        }
+
+        return await q.FirstOrDefaultAsync(ct) ?? throw new AtelierException(ErrorCatalog.b_agent_jobnotfound, errCode: "job_not_found", errMessage: jobRef);
+    }
+
+    public static JobDto ToDto(Job j)
+    {
+        var model = ResolvedModel.FromJson(j.ModelJson);
+        return new(j.Id, j.ClientJobId, j.AgentId, j.Kind, j.State, j.Attempt, j.MaxAttempts, j.Priority,
+            model is null ? null : new JobModelDto(model.VersionId, model.Name, model.Title), new JobProgressDto(j.Progress, j.ProgressStep, j.ProgressSteps),
+            j.CreatedAt, j.StartedAt, j.FinishedAt, j.ErrorCode, j.ErrorMessage, j.CancelRequested, j.ResultExpiresAt);
+    }
+
+    public static JobResultDto ToResult(Job j)
+    {
+        if (JobQueue.IsTerminal(j.State) && j.ResultJson is null && j.State == JobQueue.Succeeded)
+        {
+            throw new AtelierException(ErrorCatalog.b_agent_jobnotfound, errCode: "result_expired",
+                errMessage: $"the result of job {j.Id} was kept until {j.ResultExpiresAt:O} and is gone");
+        }
+
+        var result = ResultOf(j);
+        var images = (result?.Images ?? []).Select((im, i) => new JobImageDto(i, $"/api/v1/tasks/{j.Id}/images/{i}", im.Seed, im.Infotext, im.Sha256, im.Size)).ToList();
+        return new JobResultDto(j.Id, j.State, images, result?.Info, j.ErrorCode, j.ErrorMessage);
+    }
 }
+
+/// <summary>What a worker reports on completion: the images it stored through the server, A1111's info and parameters.</summary>
+public sealed record WorkerResult(IReadOnlyList<WorkerImage> Images, string? Info, JsonElement? Parameters);
+
+public sealed record WorkerImage(string Key, string Sha256, long Size, long Seed, string Infotext);

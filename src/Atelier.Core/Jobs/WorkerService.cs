@@ -1,12 +1,15 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
 using System.Text.Json;
 using Atelier.Contracts.Errors;
 using Atelier.Core.Common;
 using Atelier.Core.Security;
 using Atelier.Data;
 using Atelier.Data.Entities;
+using Atelier.Storage;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -25,48 +28,43 @@ public sealed class JobsOptions
 
     /// <summary>The longest a worker's lease request waits for a job.</summary>
     public int MaxLeaseWaitSeconds { get; set; } = 30;
+
+    /// <summary>A job queued longer than this goes to any free slot, whatever model the slot has loaded.</summary>
+    public int StarvationSeconds { get; set; } = 30;
+
+    /// <summary>How long a running job may take to stop after a cancellation before it is aborted.</summary>
+    public int CancelGraceSeconds { get; set; } = 15;
+
+    /// <summary>How long a finished job's result stays readable.</summary>
+    public int ResultRetentionHours { get; set; } = 24;
+
+    /// <summary>How many attempts a job gets before an expired lease fails it for good.</summary>
+    public int MaxAttempts { get; set; } = 3;
+
+    /// <summary>The largest image a worker may upload.</summary>
+    public long MaxImageBytes { get; set; } = 32L << 20;
+
+    /// <summary>How long a synchronous predict call (A1111 <c>txt2img</c>) waits for its job.</summary>
+    public int SyncTimeoutSeconds { get; set; } = 600;
 }
 
-/// <summary>Wakes waiting lease requests when a job is queued (in process; other replicas find it on their next try).</summary>
-public sealed class JobSignal : IDisposable
-{
-    private readonly Lock _gate = new();
-    private TaskCompletionSource _next = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    public Task WaitAsync(TimeSpan timeout, CancellationToken ct)
-    {
-        Task pulse;
-        lock (_gate)
-        {
-            pulse = _next.Task;
-        }
-
-        return pulse.WaitAsync(timeout, ct).ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
-    }
-
-    public void Pulse()
-    {
-        TaskCompletionSource fired;
-        lock (_gate)
-        {
-            fired = _next;
-            _next = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        }
-
-        fired.TrySetResult();
-    }
-
-    public void Dispose() => Pulse();
-}
-
-public sealed record LeasedJob(string Id, int Attempt, string TenantId, string AgentId, JsonElement Request, DateTime LeaseUntil);
+public sealed record LeasedJob(string Id, int Attempt, string TenantId, string AgentId, string Kind, ResolvedModel? Model, JsonElement Request, DateTime LeaseUntil);
 
 public sealed record WorkerKeyDto(string Id, string Secret);
 
-/// <summary>The worker side of the queue: lease (long-poll), heartbeat, complete, fail; and the platform's worker keys.</summary>
-public sealed class WorkerService(AtelierDb db, JobQueue queue, JobSignal signal, TimeProvider clock, RequestContext ctx, IOptions<JobsOptions> options)
+public sealed record WorkerDto(string Id, string Engine, int Slots, IReadOnlyList<string?> Hot, DateTime RegisteredAt, DateTime LastSeenAt);
+
+public sealed record StoredImage(string Key, string Sha256, long Size);
+
+/// <summary>The worker side of the queue: register, lease (long-poll), heartbeat, images, complete, fail; and the platform's worker keys.</summary>
+public sealed class WorkerService(AtelierDb db, JobQueue queue, JobSignal signal, JobNotifier notifier, TimeProvider clock, RequestContext ctx,
+    IOptions<JobsOptions> options, IObjectStore store, WorkerRegistry registry)
 {
-    private TimeSpan Lease => TimeSpan.FromSeconds(options.Value.LeaseSeconds);
+    private JobsOptions O => options.Value;
+    private TimeSpan Lease => TimeSpan.FromSeconds(O.LeaseSeconds);
+    private TimeSpan Retention => TimeSpan.FromHours(O.ResultRetentionHours);
+    private DateTime Now => clock.GetUtcNow().UtcDateTime;
+    private string KeyId => ctx.Caller?.CredentialId ?? throw new InvalidOperationException("No worker key.");
 
     public async Task<WorkerKeyDto> IssueKeyAsync(CancellationToken ct)
     {
@@ -74,7 +72,7 @@ public sealed class WorkerService(AtelierDb db, JobQueue queue, JobSignal signal
         var key = new PlatformKey
         {
             Id = Ids.New("wk", clock), Scope = "worker", SecretHash = Secrets.Hash(secret), DisplayPrefix = Secrets.DisplayPrefix(secret),
-            CreatedAt = clock.GetUtcNow().UtcDateTime,
+            CreatedAt = Now,
         };
         db.PlatformKeys.Add(key);
         Audit.Record(db, ctx, clock, "worker_key.issue", "worker_key", key.Id, null);
@@ -82,20 +80,81 @@ public sealed class WorkerService(AtelierDb db, JobQueue queue, JobSignal signal
         return new WorkerKeyDto(key.Id, secret);
     }
 
-    /// <summary>Leases the next job, waiting up to <paramref name="waitSeconds"/> for one to be queued; null when none came.</summary>
-    public async Task<LeasedJob?> LeaseAsync(string workerId, int waitSeconds, CancellationToken ct)
+    public async Task<IReadOnlyList<WorkerDto>> ListAsync(CancellationToken ct) =>
+        [.. (await db.Workers.AsNoTracking().OrderBy(w => w.Id).ToListAsync(ct)).Select(ToDto)];
+
+    /// <summary>Registers (or re-registers after a restart) a worker under the caller's key with its engine and slot count.</summary>
+    public async Task<WorkerDto> RegisterAsync(string? workerId, string? engine, int? slots, CancellationToken ct)
     {
-        var wait = TimeSpan.FromSeconds(Math.Clamp(waitSeconds, 0, options.Value.MaxLeaseWaitSeconds));
+        var id = Validate.Identifier(workerId, "workerId");
+        var n = Validate.Range(slots, "slots", 1, 64, 1);
+        var eng = Validate.Name(engine, "engine", 200);
+        var node = await db.Workers.FirstOrDefaultAsync(w => w.Id == id, ct);
+        if (node is not null && node.KeyId != KeyId)
+        {
+            throw AtelierException.InvalidInput("workerId", $"{id} is registered under another worker key");
+        }
+
+        if (node is null)
+        {
+            node = new WorkerNode { Id = id, KeyId = KeyId, Engine = eng, RegisteredAt = Now };
+            db.Workers.Add(node);
+        }
+
+        node.Engine = eng;
+        node.Slots = n;
+        node.HotJson = JsonSerializer.Serialize(new string?[n]);
+        node.LastSeenAt = Now;
+        await db.SaveOrDuplicateAsync(() => AtelierException.InvalidInput("workerId", $"{id} was registered at the same moment"), ct);
+        registry.Forget(id);
+        return ToDto(node);
+    }
+
+    /// <summary>
+    /// Leases the next job for one slot of a registered worker, waiting up to <paramref name="waitSeconds"/> for one
+    /// to be queued; null when none came. <paramref name="hot"/> is the worker's hot request info: one entry per slot,
+    /// the model that slot has loaded (or null); its length must be the worker's slot count.
+    /// </summary>
+    public async Task<LeasedJob?> LeaseAsync(string? workerId, int? slot, IReadOnlyList<string?>? hot, int waitSeconds, CancellationToken ct)
+    {
+        var id = Validate.Identifier(workerId, "workerId");
+        var node = await registry.GetAsync(db, id, ct);
+        if (node is null || node.KeyId != KeyId)
+        {
+            throw new AtelierException(ErrorCatalog.p_common_inputinvalid,
+                new Dictionary<string, string> { ["Input"] = $"workerId: {id} is not registered (POST /api/v1/worker/register first)" },
+                status: 409, errCode: "not_registered");
+        }
+
+        var info = hot ?? [];
+        if (info.Count != node.Slots)
+        {
+            throw new AtelierException(ErrorCatalog.b_agent_hotrequestinfosizenotmatch, errCode: "hot_request_info",
+                errMessage: $"{info.Count} hot request infos for a worker registered with {node.Slots} slots");
+        }
+
+        var s = slot ?? 0;
+        if (s < 0 || s >= node.Slots)
+        {
+            throw AtelierException.InvalidInput("slot", $"must be 0 to {node.Slots - 1}");
+        }
+
+        await registry.SeenAsync(db, node, info, Now, ct);
+
+        var wait = TimeSpan.FromSeconds(Math.Clamp(waitSeconds, 0, O.MaxLeaseWaitSeconds));
         var deadline = DateTime.UtcNow + wait;
+        var starvation = TimeSpan.FromSeconds(O.StarvationSeconds);
         while (true)
         {
             // Take the signal before looking, so that a job queued in between is not missed.
-            var woken = signal.WaitAsync(deadline - DateTime.UtcNow > TimeSpan.Zero ? deadline - DateTime.UtcNow : TimeSpan.Zero, ct);
-            var job = await queue.ClaimAsync(workerId, Lease, ct);
+            var left = deadline - DateTime.UtcNow;
+            var woken = signal.WaitAsync(left > TimeSpan.Zero ? left : TimeSpan.Zero, ct);
+            var job = await queue.ClaimAsync($"{id}/{s}", Lease, info[s], starvation, ct);
             if (job is not null)
             {
                 using var request = JsonDocument.Parse(job.RequestJson);
-                return new LeasedJob(job.Id, job.Attempt, job.TenantId, job.AgentId, request.RootElement.Clone(), job.LeaseUntil!.Value);
+                await notifier.ChangedAsync(db, job.Id, ct);
+                return new LeasedJob(job.Id, job.Attempt, job.TenantId, job.AgentId, job.Kind, ResolvedModel.FromJson(job.ModelJson), request.RootElement.Clone(), job.LeaseUntil!.Value);
             }
 
             if (DateTime.UtcNow >= deadline)
@@ -107,42 +166,143 @@ public sealed class WorkerService(AtelierDb db, JobQueue queue, JobSignal signal
         }
     }
 
-    public async Task<(DateTime LeaseUntil, bool CancelRequested)> HeartbeatAsync(string jobId, int attempt, CancellationToken ct)
+    public async Task<(DateTime LeaseUntil, bool CancelRequested)> HeartbeatAsync(string jobId, int attempt, int? step, int? steps, double? fraction, CancellationToken ct)
     {
-        if (!await queue.HeartbeatAsync(jobId, attempt, Lease, ct))
+        (int, int, double)? progress = step is null && fraction is null ? null
+            : (Math.Max(0, step ?? 0), Math.Max(0, steps ?? 0), Math.Clamp(fraction ?? 0, 0, 1));
+        if (!await queue.HeartbeatAsync(jobId, attempt, Lease, progress, ct))
         {
             throw Stale(jobId, attempt);
         }
 
         var cancel = await db.Jobs.IgnoreQueryFilters().AnyAsync(j => j.Id == jobId && j.CancelRequested, ct);
-        return (clock.GetUtcNow().UtcDateTime + Lease, cancel);
+        return (Now + Lease, cancel);
     }
+
+    /// <summary>Stores one image of the caller's attempt in the object store, under the job's tenant.</summary>
+    public async Task<StoredImage> PutImageAsync(string jobId, int attempt, int index, Stream body, long? length, CancellationToken ct)
+    {
+        if (index is < 0 or > 255)
+        {
+            throw AtelierException.InvalidInput("index", "must be 0 to 255");
+        }
+
+        var job = await db.Jobs.IgnoreQueryFilters().AsNoTracking().FirstOrDefaultAsync(j => j.Id == jobId && j.Attempt == attempt && j.State == JobQueue.Running, ct)
+                  ?? throw Stale(jobId, attempt);
+        if (length > O.MaxImageBytes)
+        {
+            throw AtelierException.InvalidInput("image", $"is larger than {O.MaxImageBytes} bytes");
+        }
+
+        using var buffer = new MemoryStream();
+        var chunk = new byte[81920];
+        int read;
+        while ((read = await body.ReadAsync(chunk, ct)) > 0)
+        {
+            if (buffer.Length + read > O.MaxImageBytes)
+            {
+                throw AtelierException.InvalidInput("image", $"is larger than {O.MaxImageBytes} bytes");
+            }
+
+            buffer.Write(chunk, 0, read);
+        }
+
+        var bytes = buffer.ToArray();
+        if (bytes.Length < 8 || !bytes.AsSpan(0, 8).SequenceEqual(PngSignature))
+        {
+            throw AtelierException.InvalidInput("image", "must be a PNG");
+        }
+
+        var key = ImageKey(job.TenantId, job.Id, attempt, index);
+        buffer.Position = 0;
+        await store.PutAsync(key, buffer, bytes.Length, ct);
+        return new StoredImage(key, Convert.ToHexStringLower(SHA256.HashData(bytes)), bytes.Length);
+    }
+
+    public static string ImageKey(string tenantId, string jobId, int attempt, int index) => $"images/{tenantId}/{jobId}/{attempt}-{index}.png";
+
+    private static ReadOnlySpan<byte> PngSignature => [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A];
 
     public async Task CompleteAsync(string jobId, int attempt, JsonElement result, CancellationToken ct)
     {
-        if (!await queue.CompleteAsync(jobId, attempt, result.GetRawText(), ct))
+        if (!await queue.CompleteAsync(jobId, attempt, result.GetRawText(), Retention, ct))
         {
             throw Stale(jobId, attempt);
         }
+
+        await notifier.ChangedAsync(db, jobId, ct);
     }
 
+    /// <summary>
+    /// Ends the attempt as failed with a catalog code (an unknown one becomes <c>b_agent_unknownexception</c>), or as
+    /// canceled when the worker stopped because the job was canceled (<paramref name="errorCode"/> <c>canceled</c>).
+    /// </summary>
     public async Task FailAsync(string jobId, int attempt, string? errorCode, string? errorMessage, CancellationToken ct)
     {
-        var code = errorCode is not null && ErrorCatalog.All.Any(c => c.Code == errorCode) ? errorCode : ErrorCatalog.b_agent_unknownexception.Code;
-        if (!await queue.FailAsync(jobId, attempt, code, Validate.Optional(errorMessage, "errorMessage", 4000) ?? "", ct))
+        var message = Validate.Optional(errorMessage, "errorMessage", 4000) ?? "";
+        var canceled = errorCode == "canceled" && await db.Jobs.IgnoreQueryFilters().AnyAsync(j => j.Id == jobId && j.CancelRequested, ct);
+        var code = canceled ? "canceled"
+            : errorCode is not null && ErrorCatalog.All.Any(c => c.Code == errorCode) ? errorCode : ErrorCatalog.b_agent_unknownexception.Code;
+        if (!await queue.FailAsync(jobId, attempt, canceled ? JobQueue.Canceled : JobQueue.Failed, code, message, Retention, ct))
         {
             throw Stale(jobId, attempt);
         }
+
+        await notifier.ChangedAsync(db, jobId, ct);
     }
 
     /// <summary>A late answer from an attempt that is no longer the job's (its lease expired and another took it, or the job ended).</summary>
     private static AtelierException Stale(string jobId, int attempt) =>
         new(ErrorCatalog.p_common_inputinvalid, new Dictionary<string, string> { ["Input"] = $"attempt: {attempt} is not the current lease of job {jobId}" },
             status: 409, errCode: "stale_attempt");
+
+    private static WorkerDto ToDto(WorkerNode w) =>
+        new(w.Id, w.Engine, w.Slots, JsonSerializer.Deserialize<string?[]>(w.HotJson) ?? [], w.RegisteredAt, w.LastSeenAt);
 }
 
-/// <summary>Puts jobs whose lease expired back in the queue (or fails them when attempts are used up), every few seconds.</summary>
-public sealed partial class JobRescuer(IServiceScopeFactory scopes, JobSignal signal, TimeProvider clock, IOptions<JobsOptions> options, ILogger<JobRescuer> logger)
+/// <summary>
+/// Registered workers as the lease path reads them: cached for a few seconds, and their hot request info written back
+/// only when it changed or the last write is older than <see cref="SeenWriteInterval"/> (a lease is not a write).
+/// </summary>
+public sealed class WorkerRegistry
+{
+    private static readonly TimeSpan SeenWriteInterval = TimeSpan.FromSeconds(10);
+    private readonly ConcurrentDictionary<string, (WorkerNode Node, DateTime ReadAt)> _nodes = new();
+
+    public async Task<WorkerNode?> GetAsync(AtelierDb db, string id, CancellationToken ct)
+    {
+        if (_nodes.TryGetValue(id, out var e) && DateTime.UtcNow - e.ReadAt < TimeSpan.FromSeconds(5))
+        {
+            return e.Node;
+        }
+
+        var node = await db.Workers.AsNoTracking().FirstOrDefaultAsync(w => w.Id == id, ct);
+        if (node is not null)
+        {
+            _nodes[id] = (node, DateTime.UtcNow);
+        }
+
+        return node;
+    }
+
+    public async Task SeenAsync(AtelierDb db, WorkerNode node, IReadOnlyList<string?> hot, DateTime now, CancellationToken ct)
+    {
+        var json = JsonSerializer.Serialize(hot);
+        if (json == node.HotJson && now - node.LastSeenAt < SeenWriteInterval)
+        {
+            return;
+        }
+
+        node.HotJson = json;
+        node.LastSeenAt = now;
+        await db.Workers.Where(w => w.Id == node.Id).ExecuteUpdateAsync(u => u.SetProperty(w => w.HotJson, json).SetProperty(w => w.LastSeenAt, now), ct);
+    }
+
+    public void Forget(string id) => _nodes.TryRemove(id, out _);
+}
+
+/// <summary>Puts jobs whose lease expired back in the queue (or fails them), aborts cancellations past their grace, every few seconds.</summary>
+public sealed partial class JobRescuer(IServiceScopeFactory scopes, JobSignal signal, JobWatch watch, TimeProvider clock, IOptions<JobsOptions> options, ILogger<JobRescuer> logger)
     : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -153,11 +313,16 @@ public sealed partial class JobRescuer(IServiceScopeFactory scopes, JobSignal si
             try
             {
                 using var scope = scopes.CreateScope();
-                var (requeued, failed) = await scope.ServiceProvider.GetRequiredService<JobQueue>().RescueExpiredAsync(stoppingToken);
-                if (requeued + failed > 0)
+                var (requeued, ended) = await scope.ServiceProvider.GetRequiredService<JobQueue>()
+                    .RescueExpiredAsync(TimeSpan.FromSeconds(options.Value.CancelGraceSeconds), stoppingToken);
+                if (requeued + ended.Count > 0)
                 {
-                    LogRescued(logger, requeued, failed);
+                    LogRescued(logger, requeued, ended.Count);
                     signal.Pulse();
+                    foreach (var id in ended)
+                    {
+                        watch.Notify(id);
+                    }
                 }
             }
             catch (Exception e) when (e is not OperationCanceledException)
@@ -167,8 +332,8 @@ public sealed partial class JobRescuer(IServiceScopeFactory scopes, JobSignal si
         }
     }
 
-    [LoggerMessage(4000, LogLevel.Warning, "Expired leases: {Requeued} jobs queued again, {Failed} failed for good")]
-    private static partial void LogRescued(ILogger logger, int requeued, int failed);
+    [LoggerMessage(4000, LogLevel.Warning, "Expired leases: {Requeued} jobs queued again, {Ended} ended for good")]
+    private static partial void LogRescued(ILogger logger, int requeued, int ended);
 
     [LoggerMessage(4001, LogLevel.Error, "Lease rescue failed")]
     private static partial void LogFailed(ILogger logger, Exception exception);

@@ -23,7 +23,8 @@ public sealed record TenantDefaults(
     public sealed record ConfigEntry(string? DefaultRole, int? MaxConcurrentJobs, int? ImageRetentionDays, int? DefaultSessionSeconds);
     /// <param name="SourceUrl">Where the model's file is downloaded from at init (optional).</param>
     /// <param name="FileName">The file's alias name in the model's "default" version; defaults to the URL's last segment.</param>
-    public sealed record ModelEntry(string? Name, string? Type, string? Description, string? SourceUrl, string? FileName = null);
+    /// <param name="Builtin">The file is one the server ships (the demo pipeline), stored at start: no download.</param>
+    public sealed record ModelEntry(string? Name, string? Type, string? Description, string? SourceUrl, string? FileName = null, bool Builtin = false);
 
     public static readonly string[] ModelTypes = ["checkpoint", "lora", "embedding", "vae", "controlnet", "upscaler", "onnx"];
 

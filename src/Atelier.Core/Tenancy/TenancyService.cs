@@ -14,7 +14,7 @@ namespace Atelier.Core.Tenancy;
 
 /// <summary>Accounts, tenants and their lifecycle (create → init → activate ⇄ deactivate), tenant config and function settings.</summary>
 public sealed class TenancyService(AtelierDb db, RequestContext ctx, TimeProvider clock, IOptions<TenancyOptions> options, AuthCache cache,
-    Models.DownloadSignal downloads)
+    Models.DownloadSignal downloads, Models.BuiltinModels builtins)
 {
     /// <summary>The published schema of the global function settings.</summary>
     public static JsonSchema FunctionSettingsSchema { get; } = LoadSchema();
@@ -141,7 +141,18 @@ public sealed class TenancyService(AtelierDb db, RequestContext ctx, TimeProvide
                     Description = m.Description, SourceUrl = m.SourceUrl, CreatedAt = Now, UpdatedAt = Now,
                 };
                 db.Models.Add(model);
-                if (m.SourceUrl is not null)
+                if (m.Builtin && builtins.Find(m.Name!) is { } shipped)
+                {
+                    var version = new ModelVersion { Id = Ids.New("mv", clock), TenantId = tenant.Id, ModelId = model.Id, Name = "default", CreatedAt = Now };
+                    db.ModelVersions.Add(version);
+                    db.ModelFiles.Add(new ModelFile
+                    {
+                        Id = Ids.New("mf", clock), TenantId = tenant.Id, ModelId = model.Id, VersionId = version.Id,
+                        AliasName = shipped.FileName, IsPrimary = true, Source = "hash", State = "stored", Sha256 = shipped.Sha256,
+                        Size = shipped.Size, Format = shipped.Format, CreatedAt = Now, UpdatedAt = Now, FinishedAt = Now,
+                    });
+                }
+                else if (m.SourceUrl is not null)
                 {
                     // The file comes the way any URL file does: a "default" version whose primary file the download worker fetches.
                     var version = new ModelVersion { Id = Ids.New("mv", clock), TenantId = tenant.Id, ModelId = model.Id, Name = "default", CreatedAt = Now };

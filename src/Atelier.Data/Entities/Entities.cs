@@ -282,8 +282,10 @@ public sealed class Job : ITenantOwned
     /// <summary>SHA-256 of the request body, so a retry with another body under the same client id is told apart.</summary>
     public required string BodyHash { get; set; }
     public required string RequestJson { get; set; }
-    /// <summary>The model the job needs loaded, for hot-model scheduling.</summary>
+    /// <summary>The model the job needs loaded, for hot-model scheduling: the model version id when the registry resolved it.</summary>
     public string? ModelKey { get; set; }
+    /// <summary>What the worker needs to find the model in its engine (JSON: version id, name, title, SHA-256 of the primary file).</summary>
+    public string? ModelJson { get; set; }
     /// <summary>queued, running, succeeded, failed, canceled.</summary>
     public required string State { get; set; }
     public int Priority { get; set; }
@@ -300,6 +302,34 @@ public sealed class Job : ITenantOwned
     public string? ResultJson { get; set; }
     /// <summary>Set when a running job is asked to stop; the worker holding it interrupts the engine.</summary>
     public bool CancelRequested { get; set; }
+    /// <summary>When the stop was asked for: a job still running a grace period later is aborted.</summary>
+    public DateTime? CancelRequestedAt { get; set; }
+    /// <summary>What made the job: <c>job</c> (the jobs API), <c>txt2img</c>, <c>img2img</c> (predict APIs).</summary>
+    public string Kind { get; set; } = "job";
+    /// <summary>The credential that submitted it (token or session id): A1111's progress and interrupt act on the caller's own.</summary>
+    public string? CallerId { get; set; }
+    public string? AppId { get; set; }
+    /// <summary>Start-time fair queueing key: a tenant's jobs are spread behind other tenants' so a burst cannot starve them.</summary>
+    public long FairKey { get; set; }
+    public int ProgressStep { get; set; }
+    public int ProgressSteps { get; set; }
+    /// <summary>0 to 1 over the whole job (every image of the batch).</summary>
+    public double Progress { get; set; }
+    /// <summary>After this the result (and its images) are gone; null while unfinished.</summary>
+    public DateTime? ResultExpiresAt { get; set; }
+}
+
+/// <summary>A registered worker: its slots and the model each slot has loaded (its hot request info).</summary>
+public sealed class WorkerNode
+{
+    public required string Id { get; set; }
+    public required string KeyId { get; set; }
+    public required string Engine { get; set; }
+    public int Slots { get; set; }
+    /// <summary>JSON array, one entry per slot: the model key it has loaded, or null.</summary>
+    public string HotJson { get; set; } = "[]";
+    public DateTime RegisteredAt { get; set; }
+    public DateTime LastSeenAt { get; set; }
 }
 
 /// <summary>An agent of a tenant: what jobs are submitted to. Each tenant gets a "default" agent at init.</summary>

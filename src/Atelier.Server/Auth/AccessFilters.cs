@@ -99,11 +99,35 @@ public static class AccessFilters
         return (null, false);
     }
 
-    /// <summary>The secret of <c>Authorization: Bearer …</c>; null when the header is absent or of another scheme.</summary>
+    /// <summary>
+    /// The secret of <c>Authorization: Bearer …</c>, or of <c>Basic</c> (the password, else the user name) for the
+    /// AUTOMATIC1111 clients that only know <c>--api-auth user:password</c>; null when absent or of another scheme.
+    /// </summary>
     public static string? BearerOf(HttpRequest request)
     {
         var header = request.Headers.Authorization.ToString();
-        const string scheme = "Bearer ";
-        return header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase) ? header[scheme.Length..].Trim() : null;
+        const string bearer = "Bearer ";
+        const string basic = "Basic ";
+        if (header.StartsWith(bearer, StringComparison.OrdinalIgnoreCase))
+        {
+            return header[bearer.Length..].Trim();
+        }
+
+        if (!header.StartsWith(basic, StringComparison.OrdinalIgnoreCase))
+        {
+            return null;
+        }
+
+        var encoded = header[basic.Length..].Trim();
+        var buffer = new byte[(encoded.Length * 3 / 4) + 3];
+        if (!Convert.TryFromBase64String(encoded, buffer, out var length))
+        {
+            return "";
+        }
+
+        var pair = System.Text.Encoding.UTF8.GetString(buffer, 0, length);
+        var colon = pair.IndexOf(':', StringComparison.Ordinal);
+        var (user, password) = colon < 0 ? (pair, "") : (pair[..colon], pair[(colon + 1)..]);
+        return password.Length > 0 ? password : user;
     }
 }

@@ -1,28 +1,34 @@
 using System.Text.Json;
 using Atelier.Contracts;
 using Atelier.Contracts.Errors;
-using Atelier.Core.Common;
 using Atelier.Core.Jobs;
 using Atelier.Server.Auth;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Atelier.Server.Endpoints;
 
-public sealed record LeaseRequest(string? WorkerId, int? WaitSeconds);
-public sealed record AttemptRequest(int? Attempt);
+public sealed record RegisterWorkerRequest(string? WorkerId, string? Engine, int? Slots);
+public sealed record LeaseRequest(string? WorkerId, int? Slot, IReadOnlyList<string?>? Hot, int? WaitSeconds);
+public sealed record HeartbeatRequest(int? Attempt, int? Step, int? Steps, double? Fraction);
 public sealed record CompleteRequest(int? Attempt, JsonElement? Result);
 public sealed record FailRequest(int? Attempt, string? ErrorCode, string? ErrorMessage);
 public sealed record HeartbeatDto(DateTime LeaseUntil, bool CancelRequested);
 
-/// <summary>The worker protocol (a worker key, <c>atw_…</c>): lease by long-poll, heartbeat, complete, fail. Nothing else.</summary>
+/// <summary>
+/// The worker protocol (a worker key, <c>atw_…</c>): register, lease by long-poll with the worker's hot request info,
+/// heartbeat with progress, upload images, complete, fail. Nothing else.
+/// </summary>
 public static class WorkerApi
 {
     public static IEndpointRouteBuilder MapWorkerApi(this IEndpointRouteBuilder routes)
     {
         routes.MapPost("/api/v1/platform/worker-keys", IssueKey).WithTags("Workers").WithName("IssueWorkerKey").RequireAccess(Access.Platform);
+        routes.MapGet("/api/v1/platform/workers", ListWorkers).WithTags("Workers").WithName("ListWorkers").RequireAccess(Access.Platform);
         var worker = routes.MapGroup("/api/v1/worker").WithTags("Workers").RequireAccess(Access.Worker);
+        worker.MapPost("/register", Register).WithName("RegisterWorker");
         worker.MapPost("/lease", Lease).WithName("LeaseJob");
         worker.MapPost("/jobs/{jobId}/heartbeat", Heartbeat).WithName("JobHeartbeat");
+        worker.MapPut("/jobs/{jobId}/images/{index:int}", PutImage).WithName("PutJobImage");
         worker.MapPost("/jobs/{jobId}/complete", Complete).WithName("CompleteJob");
         worker.MapPost("/jobs/{jobId}/fail", Fail).WithName("FailJob");
         return routes;
@@ -31,18 +37,35 @@ public static class WorkerApi
     public static async Task<Created<ApiResponse<WorkerKeyDto>>> IssueKey(WorkerService svc, HttpContext http, CancellationToken ct) =>
         Reply.Created(http, "/api/v1/platform/worker-keys", await svc.IssueKeyAsync(ct));
 
+    public static async Task<Ok<ApiResponse<IReadOnlyList<WorkerDto>>>> ListWorkers(WorkerService svc, HttpContext http, CancellationToken ct) =>
+        Reply.Ok(http, await svc.ListAsync(ct));
+
+    public static async Task<Ok<ApiResponse<WorkerDto>>> Register(RegisterWorkerRequest request, WorkerService svc, HttpContext http, CancellationToken ct) =>
+        Reply.Ok(http, await svc.RegisterAsync(request.WorkerId, request.Engine, request.Slots, ct));
+
     /// <summary>200 with a leased job, or 204 when none was queued within the wait.</summary>
     public static async Task<IResult> Lease(LeaseRequest request, WorkerService svc, HttpContext http, CancellationToken ct)
     {
-        var workerId = Validate.Identifier(request.WorkerId, "workerId");
-        var job = await svc.LeaseAsync(workerId, request.WaitSeconds ?? 0, ct);
+        var job = await svc.LeaseAsync(request.WorkerId, request.Slot, request.Hot, request.WaitSeconds ?? 0, ct);
         return job is null ? TypedResults.NoContent() : Reply.Ok(http, job);
     }
 
-    public static async Task<Ok<ApiResponse<HeartbeatDto>>> Heartbeat(string jobId, AttemptRequest request, WorkerService svc, HttpContext http, CancellationToken ct)
+    public static async Task<Ok<ApiResponse<HeartbeatDto>>> Heartbeat(string jobId, HeartbeatRequest request, WorkerService svc, HttpContext http, CancellationToken ct)
     {
-        var (until, cancel) = await svc.HeartbeatAsync(jobId, Attempt(request.Attempt), ct);
+        var (until, cancel) = await svc.HeartbeatAsync(jobId, Attempt(request.Attempt), request.Step, request.Steps, request.Fraction, ct);
         return Reply.Ok(http, new HeartbeatDto(until, cancel));
+    }
+
+    /// <summary>The PNG bytes of one image (body <c>image/png</c>), stored under the job; the key goes into the completion.</summary>
+    public static async Task<Ok<ApiResponse<StoredImage>>> PutImage(string jobId, int index, int? attempt, WorkerService svc, HttpContext http, CancellationToken ct)
+    {
+        if (http.Request.ContentType is not { } type || !type.StartsWith("image/png", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new AtelierException(ErrorCatalog.p_common_inputinvalid, new Dictionary<string, string> { ["Input"] = "body: the content type must be image/png" },
+                status: 415, errCode: "unsupported_media_type");
+        }
+
+        return Reply.Ok(http, await svc.PutImageAsync(jobId, Attempt(attempt), index, http.Request.Body, http.Request.ContentLength, ct));
     }
 
     public static async Task<Ok<ApiResponse<string>>> Complete(string jobId, CompleteRequest request, WorkerService svc, HttpContext http, CancellationToken ct)

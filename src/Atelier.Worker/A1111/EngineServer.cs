@@ -81,7 +81,7 @@ public static class EngineServer
         return routes;
     }
 
-    private static string[] Aliases(string sampler) => sampler switch
+    public static string[] Aliases(string sampler) => sampler switch
     {
         "Euler" => ["k_euler"],
         "Euler a" => ["k_euler_a", "k_euler_ancestral"],
@@ -90,7 +90,7 @@ public static class EngineServer
         _ => [],
     };
 
-    private static IResult PngInfo(PngInfoRequest req)
+    public static IResult PngInfo(PngInfoRequest req)
     {
         if (string.IsNullOrEmpty(req.Image))
         {

@@ -53,6 +53,8 @@ public sealed class TestHost : IAsyncDisposable
             ["Atelier:Database:Provider"] = db.Provider,
             ["Atelier:Database:ConnectionString"] = db.ConnectionString,
             ["Atelier:Auth:BootstrapAdminKey"] = adminKey,
+            ["Atelier:Embedded:DemoTenant"] = "false",
+            ["Atelier:Embedded:LocalWorker"] = "false",
             ["Logging:LogLevel:Default"] = "Warning",
             ["Logging:LogLevel:Microsoft.EntityFrameworkCore"] = "None",
         };

@@ -248,6 +248,10 @@ namespace Atelier.Data.Postgres.Migrations
                         .HasMaxLength(256)
                         .HasColumnType("character varying(256)");
 
+                    b.Property<string>("AppId")
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)");
+
                     b.Property<int>("Attempt")
                         .HasColumnType("integer");
 
@@ -256,8 +260,15 @@ namespace Atelier.Data.Postgres.Migrations
                         .HasMaxLength(256)
                         .HasColumnType("character varying(256)");
 
+                    b.Property<string>("CallerId")
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)");
+
                     b.Property<bool>("CancelRequested")
                         .HasColumnType("boolean");
+
+                    b.Property<DateTime?>("CancelRequestedAt")
+                        .HasColumnType("timestamp with time zone");
 
                     b.Property<string>("ClientJobId")
                         .HasMaxLength(256)
@@ -274,8 +285,16 @@ namespace Atelier.Data.Postgres.Migrations
                         .HasMaxLength(4096)
                         .HasColumnType("character varying(4096)");
 
+                    b.Property<long>("FairKey")
+                        .HasColumnType("bigint");
+
                     b.Property<DateTime?>("FinishedAt")
                         .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("Kind")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)");
 
                     b.Property<string>("LeaseOwner")
                         .HasMaxLength(256)
@@ -287,6 +306,10 @@ namespace Atelier.Data.Postgres.Migrations
                     b.Property<int>("MaxAttempts")
                         .HasColumnType("integer");
 
+                    b.Property<string>("ModelJson")
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)");
+
                     b.Property<string>("ModelKey")
                         .HasMaxLength(256)
                         .HasColumnType("character varying(256)");
@@ -294,10 +317,22 @@ namespace Atelier.Data.Postgres.Migrations
                     b.Property<int>("Priority")
                         .HasColumnType("integer");
 
+                    b.Property<double>("Progress")
+                        .HasColumnType("double precision");
+
+                    b.Property<int>("ProgressStep")
+                        .HasColumnType("integer");
+
+                    b.Property<int>("ProgressSteps")
+                        .HasColumnType("integer");
+
                     b.Property<string>("RequestJson")
                         .IsRequired()
                         .HasMaxLength(1048576)
                         .HasColumnType("character varying(1048576)");
+
+                    b.Property<DateTime?>("ResultExpiresAt")
+                        .HasColumnType("timestamp with time zone");
 
                     b.Property<string>("ResultJson")
                         .HasMaxLength(1048576)
@@ -318,12 +353,16 @@ namespace Atelier.Data.Postgres.Migrations
 
                     b.HasKey("Id");
 
+                    b.HasIndex("State", "FairKey");
+
                     b.HasIndex("State", "LeaseUntil");
 
                     b.HasIndex("TenantId", "ClientJobId")
                         .IsUnique();
 
-                    b.HasIndex("State", "Priority", "CreatedAt");
+                    b.HasIndex("TenantId", "CallerId", "CreatedAt");
+
+                    b.HasIndex("TenantId", "State", "FairKey");
 
                     b.ToTable("jobs", (string)null);
                 });
@@ -934,6 +973,41 @@ namespace Atelier.Data.Postgres.Migrations
                     b.HasKey("Id");
 
                     b.ToTable("uploads", (string)null);
+                });
+
+            modelBuilder.Entity("Atelier.Data.Entities.WorkerNode", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)");
+
+                    b.Property<string>("Engine")
+                        .IsRequired()
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)");
+
+                    b.Property<string>("HotJson")
+                        .IsRequired()
+                        .HasMaxLength(65536)
+                        .HasColumnType("character varying(65536)");
+
+                    b.Property<string>("KeyId")
+                        .IsRequired()
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)");
+
+                    b.Property<DateTime>("LastSeenAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<DateTime>("RegisteredAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<int>("Slots")
+                        .HasColumnType("integer");
+
+                    b.HasKey("Id");
+
+                    b.ToTable("workers", (string)null);
                 });
 
             modelBuilder.Entity("Atelier.Data.Entities.ApiToken", b =>

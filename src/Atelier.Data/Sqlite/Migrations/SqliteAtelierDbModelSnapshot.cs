@@ -243,6 +243,10 @@ namespace Atelier.Data.Sqlite.Migrations
                         .HasMaxLength(256)
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("AppId")
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT");
+
                     b.Property<int>("Attempt")
                         .HasColumnType("INTEGER");
 
@@ -251,8 +255,15 @@ namespace Atelier.Data.Sqlite.Migrations
                         .HasMaxLength(256)
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("CallerId")
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT");
+
                     b.Property<bool>("CancelRequested")
                         .HasColumnType("INTEGER");
+
+                    b.Property<DateTime?>("CancelRequestedAt")
+                        .HasColumnType("TEXT");
 
                     b.Property<string>("ClientJobId")
                         .HasMaxLength(256)
@@ -269,7 +280,15 @@ namespace Atelier.Data.Sqlite.Migrations
                         .HasMaxLength(4096)
                         .HasColumnType("TEXT");
 
+                    b.Property<long>("FairKey")
+                        .HasColumnType("INTEGER");
+
                     b.Property<DateTime?>("FinishedAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Kind")
+                        .IsRequired()
+                        .HasMaxLength(16)
                         .HasColumnType("TEXT");
 
                     b.Property<string>("LeaseOwner")
@@ -282,6 +301,10 @@ namespace Atelier.Data.Sqlite.Migrations
                     b.Property<int>("MaxAttempts")
                         .HasColumnType("INTEGER");
 
+                    b.Property<string>("ModelJson")
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("ModelKey")
                         .HasMaxLength(256)
                         .HasColumnType("TEXT");
@@ -289,9 +312,21 @@ namespace Atelier.Data.Sqlite.Migrations
                     b.Property<int>("Priority")
                         .HasColumnType("INTEGER");
 
+                    b.Property<double>("Progress")
+                        .HasColumnType("REAL");
+
+                    b.Property<int>("ProgressStep")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("ProgressSteps")
+                        .HasColumnType("INTEGER");
+
                     b.Property<string>("RequestJson")
                         .IsRequired()
                         .HasMaxLength(1048576)
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTime?>("ResultExpiresAt")
                         .HasColumnType("TEXT");
 
                     b.Property<string>("ResultJson")
@@ -313,12 +348,16 @@ namespace Atelier.Data.Sqlite.Migrations
 
                     b.HasKey("Id");
 
+                    b.HasIndex("State", "FairKey");
+
                     b.HasIndex("State", "LeaseUntil");
 
                     b.HasIndex("TenantId", "ClientJobId")
                         .IsUnique();
 
-                    b.HasIndex("State", "Priority", "CreatedAt");
+                    b.HasIndex("TenantId", "CallerId", "CreatedAt");
+
+                    b.HasIndex("TenantId", "State", "FairKey");
 
                     b.ToTable("jobs", (string)null);
                 });
@@ -929,6 +968,41 @@ namespace Atelier.Data.Sqlite.Migrations
                     b.HasKey("Id");
 
                     b.ToTable("uploads", (string)null);
+                });
+
+            modelBuilder.Entity("Atelier.Data.Entities.WorkerNode", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Engine")
+                        .IsRequired()
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("HotJson")
+                        .IsRequired()
+                        .HasMaxLength(65536)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("KeyId")
+                        .IsRequired()
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTime>("LastSeenAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTime>("RegisteredAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("Slots")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("Id");
+
+                    b.ToTable("workers", (string)null);
                 });
 
             modelBuilder.Entity("Atelier.Data.Entities.ApiToken", b =>

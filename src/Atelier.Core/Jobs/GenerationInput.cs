@@ -1,0 +1,109 @@
+using System.Text.Json;
+using Atelier.Contracts.Errors;
+
+namespace Atelier.Core.Jobs;
+
+/// <summary>
+/// Checks an A1111 txt2img/img2img body before it is queued: every field Atelier reads has the right type and range, so a
+/// bad request is a 400 now rather than a failed job later. Fields it does not read are left alone (A1111 clients send many).
+/// </summary>
+public static class GenerationInput
+{
+    public const int MaxSide = 2048;
+    public const int MaxImagesPerJob = 16;
+
+    public static void Check(JsonElement input, bool img2img)
+    {
+        String(input, "prompt", 20_000);
+        String(input, "negative_prompt", 20_000);
+        String(input, "sampler_name", 100);
+        String(input, "sampler_index", 100);
+        String(input, "scheduler", 100);
+        Integer(input, "seed", -1, long.MaxValue);
+        var steps = Integer(input, "steps", 1, 150);
+        Number(input, "cfg_scale", 0, 30);
+        Number(input, "denoising_strength", 0, 1);
+        var width = Integer(input, "width", 64, MaxSide);
+        var height = Integer(input, "height", 64, MaxSide);
+        if ((width ?? 512) % 8 != 0 || (height ?? 512) % 8 != 0)
+        {
+            throw AtelierException.InvalidInput("width/height", "must be multiples of 8");
+        }
+
+        var batch = Integer(input, "batch_size", 1, 8) ?? 1;
+        var iter = Integer(input, "n_iter", 1, 8) ?? 1;
+        if (batch * iter > MaxImagesPerJob)
+        {
+            throw AtelierException.InvalidInput("batch_size", $"batch_size × n_iter must be at most {MaxImagesPerJob}");
+        }
+
+        _ = steps;
+        if (input.TryGetProperty("override_settings", out var o) && o.ValueKind is not (JsonValueKind.Object or JsonValueKind.Null))
+        {
+            throw AtelierException.InvalidInput("override_settings", "must be an object");
+        }
+
+        if (img2img)
+        {
+            if (!input.TryGetProperty("init_images", out var images) || images.ValueKind != JsonValueKind.Array || images.GetArrayLength() == 0
+                || images.EnumerateArray().Any(i => i.ValueKind != JsonValueKind.String || !LooksBase64(i.GetString()!)))
+            {
+                throw AtelierException.InvalidInput("init_images", "must hold at least one base64 image");
+            }
+        }
+    }
+
+    /// <summary>A1111's <c>override_settings.sd_model_checkpoint</c>, when the request names a model.</summary>
+    public static string? CheckpointOf(JsonElement input) =>
+        input.TryGetProperty("override_settings", out var o) && o.ValueKind == JsonValueKind.Object
+        && o.TryGetProperty("sd_model_checkpoint", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() : null;
+
+    private static bool LooksBase64(string s)
+    {
+        var comma = s.StartsWith("data:", StringComparison.Ordinal) ? s.IndexOf(',', StringComparison.Ordinal) + 1 : 0;
+        var body = s.AsSpan(comma);
+        var buffer = new byte[(body.Length * 3 / 4) + 3];
+        return body.Length > 0 && Convert.TryFromBase64Chars(body, buffer, out _);
+    }
+
+    private static void String(JsonElement input, string name, int max)
+    {
+        if (!input.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
+        {
+            return;
+        }
+
+        if (v.ValueKind != JsonValueKind.String || v.GetString()!.Length > max)
+        {
+            throw AtelierException.InvalidInput(name, $"must be a string of at most {max} characters");
+        }
+    }
+
+    private static long? Integer(JsonElement input, string name, long min, long max)
+    {
+        if (!input.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt64(out var n) || n < min || n > max)
+        {
+            throw AtelierException.InvalidInput(name, $"must be a whole number from {min} to {max}");
+        }
+
+        return n;
+    }
+
+    private static void Number(JsonElement input, string name, double min, double max)
+    {
+        if (!input.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
+        {
+            return;
+        }
+
+        if (v.ValueKind != JsonValueKind.Number || v.GetDouble() < min || v.GetDouble() > max)
+        {
+            throw AtelierException.InvalidInput(name, $"must be a number from {min} to {max}");
+        }
+    }
+}

@@ -1,0 +1,126 @@
+using System.Text.Json;
+using Atelier.Contracts.Errors;
+using Atelier.Core.Common;
+using Atelier.Core.Models;
+using Atelier.Data;
+using Microsoft.EntityFrameworkCore;
+
+namespace Atelier.Core.Jobs;
+
+/// <summary>A model version a job runs on, as the worker needs it: A1111 clients know it by title, name or hash.</summary>
+public sealed record ResolvedModel(string VersionId, string ModelId, string Name, string VersionName, string? Sha256)
+{
+    public string? ShortHash => Sha256?[..10];
+    public string Title => ShortHash is null ? Name : $"{Name} [{ShortHash}]";
+    public string ToJson() => JsonSerializer.Serialize(this);
+    public static ResolvedModel? FromJson(string? json) => json is null ? null : JsonSerializer.Deserialize<ResolvedModel>(json);
+}
+
+/// <summary>
+/// Resolves the model of a generation request in the caller's tenant: the reference A1111 clients put in
+/// <c>override_settings.sd_model_checkpoint</c> (a title <c>name [hash]</c>, a name, a short or full SHA-256), else the
+/// token's checkpoint config, else the tenant's first checkpoint. The version must be usable by the caller
+/// (its role, its files stored).
+/// </summary>
+public sealed class ModelResolver(AtelierDb db, RequestContext ctx, ModelService models)
+{
+    private static readonly string[] Runnable = ["checkpoint", "onnx"];
+
+    public async Task<ResolvedModel> ResolveAsync(string? reference, CancellationToken ct)
+    {
+        var versionId = string.IsNullOrWhiteSpace(reference) ? await DefaultVersionAsync(ct) : await FindAsync(reference.Trim(), ct);
+        var access = await models.AccessAsync(versionId, ct);
+        var version = await db.ModelVersions.AsNoTracking().FirstAsync(v => v.Id == versionId, ct);
+        var primary = access.Files.First(f => f.Primary);
+        return new ResolvedModel(version.Id, access.ModelId, access.ModelName, version.Name, primary.Sha256);
+    }
+
+    /// <summary>Every version of the tenant's models of <paramref name="types"/> the caller may use now (A1111's sd-models, loras, embeddings).</summary>
+    public async Task<IReadOnlyList<ResolvedModel>> ListUsableAsync(string[] types, CancellationToken ct)
+    {
+        var rows = await (from v in db.ModelVersions.AsNoTracking()
+                          join m in db.Models.AsNoTracking() on v.ModelId equals m.Id
+                          where types.Contains(m.Type)
+                          orderby m.Name, v.CreatedAt descending
+                          select new { v.Id, ModelName = m.Name, VersionName = v.Name }).ToListAsync(ct);
+        var usable = new List<ResolvedModel>();
+        foreach (var row in rows)
+        {
+            try
+            {
+                var access = await models.AccessAsync(row.Id, ct);
+                usable.Add(new ResolvedModel(row.Id, access.ModelId, access.ModelName, row.VersionName, access.Files.First(f => f.Primary).Sha256));
+            }
+            catch (AtelierException)
+            {
+                // Not usable by this caller now (its role, or files still syncing): A1111 would not list it either.
+            }
+        }
+
+        return usable;
+    }
+
+    public static readonly string[] Checkpoints = Runnable;
+
+    private async Task<string> FindAsync(string reference, CancellationToken ct)
+    {
+        // "name [abcdef0123]": the hash decides.
+        var name = reference;
+        string? hash = null;
+        var bracket = reference.LastIndexOf(" [", StringComparison.Ordinal);
+        if (bracket > 0 && reference.EndsWith(']'))
+        {
+            name = reference[..bracket];
+            hash = reference[(bracket + 2)..^1];
+        }
+        else if (reference.Length is 8 or 10 or 64 && reference.All(Uri.IsHexDigit))
+        {
+            hash = reference;
+        }
+
+        if (hash is not null)
+        {
+            var lower = hash.ToLowerInvariant();
+            var byHash = await (from f in db.ModelFiles.AsNoTracking()
+                                join m in db.Models.AsNoTracking() on f.ModelId equals m.Id
+                                where f.IsPrimary && f.Sha256 != null && f.Sha256.StartsWith(lower) && Runnable.Contains(m.Type)
+                                orderby f.CreatedAt descending
+                                select f.VersionId).FirstOrDefaultAsync(ct);
+            if (byHash is not null)
+            {
+                return byHash;
+            }
+        }
+
+        var model = await db.Models.AsNoTracking().FirstOrDefaultAsync(m => m.Name == name && Runnable.Contains(m.Type), ct);
+        var latest = model is null ? null
+            : await db.ModelVersions.AsNoTracking().Where(v => v.ModelId == model.Id).OrderByDescending(v => v.CreatedAt).Select(v => v.Id).FirstOrDefaultAsync(ct);
+        return latest ?? throw AtelierException.With(ErrorCatalog.b_model_modelnotexist, "ID", reference);
+    }
+
+    private async Task<string> DefaultVersionAsync(CancellationToken ct)
+    {
+        var caller = ctx.Caller!;
+        var tokenId = caller.Kind switch
+        {
+            CallerKind.Token => caller.CredentialId,
+            CallerKind.Session => await db.Sessions.AsNoTracking().Where(s => s.Id == caller.CredentialId).Select(s => s.TokenId).FirstOrDefaultAsync(ct),
+            _ => null,
+        };
+        var configured = tokenId is null ? null
+            : await db.ApiTokens.AsNoTracking().Where(t => t.Id == tokenId).Select(t => t.CheckpointVersionId).FirstOrDefaultAsync(ct);
+        if (configured is not null && await db.ModelVersions.AnyAsync(v => v.Id == configured, ct))
+        {
+            return configured;
+        }
+
+        // No checkpoint named or configured: the tenant's oldest runnable model that has a version (A1111 runs whatever is loaded).
+        var first = await (from v in db.ModelVersions.AsNoTracking()
+                           join m in db.Models.AsNoTracking() on v.ModelId equals m.Id
+                           where Runnable.Contains(m.Type)
+                           orderby m.CreatedAt, v.CreatedAt descending
+                           select v.Id).FirstOrDefaultAsync(ct);
+        return first ?? throw new AtelierException(ErrorCatalog.p_token_checkpointversionnotfound, errCode: "no_checkpoint",
+            errMessage: "the request names no model (override_settings.sd_model_checkpoint), the token has no checkpoint config and the tenant has no checkpoint");
+    }
+}

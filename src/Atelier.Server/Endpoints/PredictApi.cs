@@ -1,0 +1,121 @@
+using System.Net.ServerSentEvents;
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using Atelier.Contracts;
+using Atelier.Contracts.Errors;
+using Atelier.Contracts.Jobs;
+using Atelier.Core.Jobs;
+using Atelier.Data.Entities;
+using Atelier.Server.Auth;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+
+namespace Atelier.Server.Endpoints;
+
+/// <summary>
+/// The async predict API: <c>POST /api/v1/predict/txt2img|img2img</c> take an A1111 body and answer at once with a task
+/// (a job of the tenant's default agent); the task is followed by progress, result, images, a server-sent-events
+/// stream, and stopped by cancellation. Any credential of the tenant; a session sees its own tasks only.
+/// </summary>
+public static class PredictApi
+{
+    public const string IdempotencyHeader = "Idempotency-Key";
+
+    public static IEndpointRouteBuilder MapPredictApi(this IEndpointRouteBuilder routes)
+    {
+        var predict = routes.MapGroup("/api/v1/predict").WithTags("Predict").RequireAccess(Access.TenantOrSession);
+        predict.MapPost("/txt2img", (JsonElement body, JobService svc, HttpContext http, CancellationToken ct) => Submit("txt2img", body, svc, http, ct)).WithName("PredictTxt2Img");
+        predict.MapPost("/img2img", (JsonElement body, JobService svc, HttpContext http, CancellationToken ct) => Submit("img2img", body, svc, http, ct)).WithName("PredictImg2Img");
+
+        var tasks = routes.MapGroup("/api/v1/tasks/{taskId}").WithTags("Predict").RequireAccess(Access.TenantOrSession);
+        tasks.MapGet("/", GetTask).WithName("GetTask");
+        tasks.MapGet("/progress", GetTask).WithName("TaskProgress");
+        tasks.MapGet("/result", Result).WithName("TaskResult");
+        tasks.MapPost("/cancellation", Cancel).WithName("CancelTask");
+        tasks.MapGet("/images/{index:int}", Image).WithName("TaskImage");
+        tasks.MapGet("/events", Events).WithName("TaskEvents");
+        return routes;
+    }
+
+    private static async Task<Accepted<ApiResponse<TaskAcceptedDto>>> Submit(string kind, JsonElement body, JobService svc, HttpContext http, CancellationToken ct)
+    {
+        var key = http.Request.Headers[IdempotencyHeader].ToString();
+        var (job, _) = await svc.SubmitAsync(JobService.DefaultAgent, kind, body, key.Length == 0 ? null : key, null, ct);
+        var at = $"/api/v1/tasks/{job.Id}";
+        return TypedResults.Accepted(at, new ApiResponse<TaskAcceptedDto>(http.TraceIdentifier, true,
+            new TaskAcceptedDto(job.Id, job.State, at + "/progress", at + "/result", at + "/events")));
+    }
+
+    public static async Task<Ok<ApiResponse<JobDto>>> GetTask(string taskId, JobService svc, HttpContext http, CancellationToken ct) =>
+        Reply.Ok(http, JobService.ToDto(await svc.FindTaskAsync(taskId, ct)));
+
+    public static async Task<Ok<ApiResponse<JobResultDto>>> Result(string taskId, JobService svc, HttpContext http, CancellationToken ct) =>
+        Reply.Ok(http, JobService.ToResult(await svc.FindTaskAsync(taskId, ct)));
+
+    public static async Task<Ok<ApiResponse<JobDto>>> Cancel(string taskId, JobService svc, HttpContext http, CancellationToken ct)
+    {
+        var job = await svc.FindTaskAsync(taskId, ct);
+        return Reply.Ok(http, await svc.CancelAsync(job.AgentId, job.Id, ct));
+    }
+
+    public static async Task<IResult> Image(string taskId, int index, JobService svc, CancellationToken ct)
+    {
+        var (content, _) = await svc.OpenImageAsync(null, taskId, index, ct);
+        return Results.Stream(content, "image/png");
+    }
+
+    /// <summary>Server-sent events: <c>progress</c> whenever the task changes, then one <c>done</c> with its final state.</summary>
+    public static async Task<IResult> Events(string taskId, JobService svc, JobWatch watch, CancellationToken ct)
+    {
+        var job = await svc.FindTaskAsync(taskId, ct);
+        return TypedResults.ServerSentEvents(Stream(job, svc, watch, ct));
+    }
+
+    private static async IAsyncEnumerable<SseItem<JobDto>> Stream(Job first, JobService svc, JobWatch watch, [EnumeratorCancellation] CancellationToken ct)
+    {
+        var job = first;
+        string? last = null;
+        while (!ct.IsCancellationRequested)
+        {
+            var dto = JobService.ToDto(job);
+            var fingerprint = $"{dto.State}/{dto.Attempt}/{dto.Progress.Step}/{dto.Progress.Fraction}";
+            if (JobQueue.IsTerminal(job.State))
+            {
+                yield return new SseItem<JobDto>(dto, "done");
+                yield break;
+            }
+
+            if (fingerprint != last)
+            {
+                last = fingerprint;
+                yield return new SseItem<JobDto>(dto, "progress");
+            }
+
+            await watch.WaitAsync(job.Id, TimeSpan.FromMilliseconds(250), ct);
+            job = await svc.ReloadAsync(job.Id, ct);
+        }
+    }
+
+    /// <summary>Waits until the job is finished (woken by its completion, looking again at least every second), or the timeout.</summary>
+    public static async Task<Job> WaitAsync(JobService svc, JobWatch watch, string jobId, TimeSpan timeout, CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var job = await svc.ReloadAsync(jobId, ct);
+            if (JobQueue.IsTerminal(job.State) || DateTime.UtcNow >= deadline)
+            {
+                return job;
+            }
+
+            await watch.WaitAsync(jobId, TimeSpan.FromSeconds(1), ct);
+        }
+    }
+
+    /// <summary>The error a finished, unsuccessful job answers with: its own catalog code, else inference failed.</summary>
+    public static AtelierException ErrorOf(Job job) =>
+        new(ErrorCatalog.All.FirstOrDefault(c => c.Code == job.ErrorCode) ?? ErrorCatalog.b_predict_predictfail,
+            errCode: job.State == JobQueue.Failed ? job.ErrorCode : job.State, errMessage: job.ErrorMessage ?? job.State);
+
+    public static TimeSpan SyncTimeout(IOptions<JobsOptions> options) => TimeSpan.FromSeconds(options.Value.SyncTimeoutSeconds);
+}

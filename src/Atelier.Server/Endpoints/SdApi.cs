@@ -1,0 +1,172 @@
+using System.Text.Json;
+using Atelier.Contracts.Errors;
+using Atelier.Core.Common;
+using Atelier.Core.Jobs;
+using Atelier.Core.Models;
+using Atelier.Engine.Sampling;
+using Atelier.Server.Auth;
+using Atelier.Storage;
+using Atelier.Worker.A1111;
+using Microsoft.Extensions.Options;
+
+namespace Atelier.Server.Endpoints;
+
+/// <summary>
+/// AUTOMATIC1111's API on the server, for clients that already speak it: <c>txt2img</c> and <c>img2img</c> are
+/// synchronous (a job, leased by a worker, waited for), in A1111's request and response shapes. Models come from the
+/// tenant's registry, options belong to the calling token, progress and interrupt act on the caller's own tasks.
+/// Credentials: an API token or a session credential, as Bearer or as HTTP Basic (the password, for <c>--api-auth</c>).
+/// </summary>
+public static class SdApi
+{
+    public static IEndpointRouteBuilder MapSdApi(this IEndpointRouteBuilder routes)
+    {
+        var api = routes.MapGroup("/sdapi/v1").WithTags("AUTOMATIC1111").RequireAccess(Access.TenantOrSession);
+        api.MapPost("/txt2img", (JsonElement body, HttpContext http, CancellationToken ct) => RunAsync("txt2img", body, http, ct)).WithName("SdTxt2Img");
+        api.MapPost("/img2img", (JsonElement body, HttpContext http, CancellationToken ct) => RunAsync("img2img", body, http, ct)).WithName("SdImg2Img");
+        api.MapGet("/sd-models", SdModels).WithName("SdModels");
+        api.MapGet("/loras", Loras).WithName("SdLoras");
+        api.MapGet("/embeddings", Embeddings).WithName("SdEmbeddings");
+        api.MapGet("/samplers", () => Results.Json(Sampler.All.Select(s => new SamplerItem(s.Name, EngineServer.Aliases(s.Name), [])), Snake)).WithName("SdSamplers");
+        api.MapGet("/schedulers", () => Results.Json(Schedules.Names.Select(n =>
+            new SchedulerItem(n.ToLowerInvariant(), n, null, n == "Karras" ? 7.0 : null, false)), Snake)).WithName("SdSchedulers");
+        api.MapGet("/options", GetOptions).WithName("SdGetOptions");
+        api.MapPost("/options", SetOptions).WithName("SdSetOptions");
+        api.MapGet("/progress", Progress).WithName("SdProgress");
+        api.MapPost("/interrupt", Interrupt).WithName("SdInterrupt");
+        api.MapPost("/png-info", (PngInfoRequest req) => EngineServer.PngInfo(req)).WithName("SdPngInfo");
+        return routes;
+    }
+
+    private static readonly JsonSerializerOptions Snake = new(JsonSerializerDefaults.Web) { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
+    /// <summary>
+    /// Queues the request and waits for it. A client that goes away cancels its job (nobody would read the result).
+    /// With <c>Accept: image/png</c> the answer is the first image itself, for <c>curl -o out.png</c>.
+    /// </summary>
+    private static async Task<IResult> RunAsync(string kind, JsonElement body, HttpContext http, CancellationToken ct)
+    {
+        var sp = http.RequestServices;
+        var svc = sp.GetRequiredService<JobService>();
+        var (job, _) = await svc.SubmitAsync(JobService.DefaultAgent, kind, body, null, null, ct);
+        Data.Entities.Job done;
+        try
+        {
+            done = await PredictApi.WaitAsync(svc, sp.GetRequiredService<JobWatch>(), job.Id, PredictApi.SyncTimeout(sp.GetRequiredService<IOptions<JobsOptions>>()), ct);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            await svc.CancelAsync(job.AgentId, job.Id, CancellationToken.None);
+            throw;
+        }
+
+        if (!JobQueue.IsTerminal(done.State))
+        {
+            await svc.CancelAsync(done.AgentId, done.Id, CancellationToken.None);
+            throw new AtelierException(ErrorCatalog.b_predict_predictfail, errCode: "timeout", status: 504,
+                errMessage: $"job {done.Id} did not finish within {PredictApi.SyncTimeout(sp.GetRequiredService<IOptions<JobsOptions>>()).TotalSeconds:0} s (is a worker running?); it was canceled");
+        }
+
+        if (done.State == JobQueue.Failed)
+        {
+            throw PredictApi.ErrorOf(done);
+        }
+
+        var result = JobService.ResultOf(done);
+        var store = sp.GetRequiredService<IObjectStore>();
+        var images = new List<string>();
+        var sendImages = !body.TryGetProperty("send_images", out var send) || send.ValueKind != JsonValueKind.False;
+        if (http.Request.Headers.Accept.ToString().Contains("image/png", StringComparison.OrdinalIgnoreCase))
+        {
+            var first = result is { Images.Count: > 0 } ? result.Images[0]
+                        : throw new AtelierException(ErrorCatalog.b_predict_predictfail, errCode: done.State, errMessage: $"job {done.Id} ended {done.State} without an image");
+            return Results.Stream(await store.OpenReadAsync(first.Key, ct), "image/png");
+        }
+
+        foreach (var image in sendImages ? result?.Images ?? [] : [])
+        {
+            await using var stream = await store.OpenReadAsync(image.Key, ct);
+            using var buffer = new MemoryStream();
+            await stream.CopyToAsync(buffer, ct);
+            images.Add(Convert.ToBase64String(buffer.GetBuffer(), 0, (int)buffer.Length));
+        }
+
+        object parameters = result?.Parameters is { } p ? p : body;
+        return Results.Json(new { images, parameters, info = result?.Info ?? "" });
+    }
+
+    private static async Task<IResult> SdModels(ModelResolver resolver, CancellationToken ct) =>
+        Results.Json((await resolver.ListUsableAsync(ModelResolver.Checkpoints, ct)).Select(m =>
+            new SdModel(m.Title, m.Name, m.ShortHash ?? "", m.Sha256 ?? "", $"{m.Name}/{m.VersionName}", null)), Snake);
+
+    private static async Task<IResult> Loras(ModelResolver resolver, CancellationToken ct) =>
+        Results.Json((await resolver.ListUsableAsync(["lora"], ct)).Select(m =>
+            new { name = m.Name, alias = m.Name, path = $"{m.Name}/{m.VersionName}", metadata = new { } }));
+
+    private static async Task<IResult> Embeddings(ModelResolver resolver, CancellationToken ct) =>
+        Results.Json(new
+        {
+            loaded = (await resolver.ListUsableAsync(["embedding"], ct)).DistinctBy(m => m.Name)
+                .ToDictionary(m => m.Name, m => new { step = (int?)null, sd_checkpoint = (string?)null, sd_checkpoint_name = (string?)null, shape = 768, vectors = 1 }),
+            skipped = new { },
+        });
+
+    /// <summary>The caller's options: its token's checkpoint (or the one it would get), and the fixed output format.</summary>
+    private static async Task<IResult> GetOptions(ModelResolver resolver, CancellationToken ct)
+    {
+        ResolvedModel? model = null;
+        try
+        {
+            model = await resolver.ResolveAsync(null, ct);
+        }
+        catch (AtelierException)
+        {
+            // No usable checkpoint yet: A1111 reports an empty one.
+        }
+
+        return Results.Json(new Dictionary<string, object?>
+        {
+            ["sd_model_checkpoint"] = model?.Title ?? "",
+            ["sd_checkpoint_hash"] = model?.Sha256 ?? "",
+            ["samples_format"] = "png",
+            ["CLIP_stop_at_last_layers"] = 1,
+            ["eta_noise_seed_delta"] = 0,
+        });
+    }
+
+    /// <summary>Sets <c>sd_model_checkpoint</c> for the calling token only (never for the whole server); other keys are accepted and ignored.</summary>
+    private static async Task<IResult> SetOptions(Dictionary<string, JsonElement> changes, ModelResolver resolver, ModelService models, CancellationToken ct)
+    {
+        if (changes.TryGetValue("sd_model_checkpoint", out var checkpoint))
+        {
+            if (checkpoint.ValueKind != JsonValueKind.String)
+            {
+                throw AtelierException.InvalidInput("sd_model_checkpoint", "must be a string");
+            }
+
+            var model = await resolver.ResolveAsync(checkpoint.GetString(), ct);
+            await models.SetCheckpointAsync(new Contracts.Models.CheckpointConfigRequest(model.VersionId), ct);
+        }
+
+        return Results.Json<object?>(null);
+    }
+
+    private static async Task<IResult> Progress(JobService svc, CancellationToken ct)
+    {
+        var job = await svc.NewestOwnAsync(ct);
+        var active = job is not null && !JobQueue.IsTerminal(job.State);
+        var state = new ProgressState(false, job?.State is JobQueue.Canceled or JobQueue.Aborted, active ? job!.Id : "", active ? 1 : 0,
+            job?.CreatedAt.ToString("yyyyMMddHHmmss", System.Globalization.CultureInfo.InvariantCulture) ?? "0", 0,
+            job?.ProgressStep ?? 0, job?.ProgressSteps ?? 0);
+        var eta = active && job!.StartedAt is { } started && job.Progress > 0
+            ? (DateTime.UtcNow - started).TotalSeconds * (1 - job.Progress) / job.Progress : 0;
+        return Results.Json(new ProgressResponse(active ? job!.Progress : job is null ? 0 : 1, Math.Max(0, eta), state, null,
+            job is null ? null : active ? job.State : "Done"), Snake);
+    }
+
+    private static async Task<IResult> Interrupt(JobService svc, CancellationToken ct)
+    {
+        await svc.InterruptOwnAsync(ct);
+        return Results.Json(new { });
+    }
+}

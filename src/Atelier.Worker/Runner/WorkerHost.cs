@@ -1,0 +1,429 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Atelier.Worker.A1111;
+using Atelier.Worker.Adapters;
+using Microsoft.Extensions.Logging;
+
+namespace Atelier.Worker.Runner;
+
+/// <summary>What <c>atelier worker</c> is told on its command line.</summary>
+public sealed record WorkerOptions
+{
+    public required Uri Server { get; init; }
+    public required string Token { get; init; }
+    /// <summary><c>builtin</c>, <c>a1111=URL</c>, <c>comfyui=URL</c>, or <c>noop[=milliseconds]</c>.</summary>
+    public string Engine { get; init; } = "builtin";
+    public int Slots { get; init; } = 1;
+    public string Id { get; init; } = DefaultId();
+    public string ModelsDirectory { get; init; } = Path.Combine("data", "models");
+    /// <summary>How long one lease request waits on the server for a job.</summary>
+    public int WaitSeconds { get; init; } = 20;
+
+    public static string DefaultId() =>
+        new string([.. $"{Environment.MachineName}-worker".ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) || c == '-' ? c : '-')]);
+
+    /// <summary>Parses <c>--server URL --token T --engine E --slots N --id ID --models DIR</c>; the token may come from ATELIER_WORKER_TOKEN.</summary>
+    public static WorkerOptions Parse(string[] args)
+    {
+        string? Arg(string name)
+        {
+            var i = Array.IndexOf(args, name);
+            return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+        }
+
+        var server = Arg("--server") ?? Environment.GetEnvironmentVariable("ATELIER_SERVER") ?? throw new ArgumentException("--server URL is required");
+        var token = Arg("--token") ?? Environment.GetEnvironmentVariable("ATELIER_WORKER_TOKEN") ?? throw new ArgumentException("--token (or ATELIER_WORKER_TOKEN) is required");
+        return new WorkerOptions
+        {
+            Server = new Uri(server.EndsWith('/') ? server : server + "/"),
+            Token = token,
+            Engine = Arg("--engine") ?? "builtin",
+            Slots = int.Parse(Arg("--slots") ?? "1", CultureInfo.InvariantCulture),
+            Id = Arg("--id") ?? DefaultId(),
+            ModelsDirectory = Arg("--models") ?? Path.Combine("data", "models"),
+        };
+    }
+}
+
+/// <summary>
+/// The worker: registers with the server, then each slot long-polls for a lease, runs the job on the engine adapter,
+/// reports progress (with its heartbeats), uploads the images through the server and completes or fails the job.
+/// The server answers a stale attempt with 409; the worker then drops the job (another attempt owns it).
+/// </summary>
+public sealed partial class WorkerHost : IDisposable
+{
+    private static readonly JsonSerializerOptions Camel = new(JsonSerializerDefaults.Web) { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
+    private static readonly JsonSerializerOptions Snake = new(JsonSerializerDefaults.Web) { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+    private readonly WorkerOptions _options;
+    private readonly HttpClient _http;
+    private readonly IEngineAdapter _engine;
+    private readonly ILogger _logger;
+    private readonly string?[] _hot;
+    private (DateTime At, IReadOnlyList<EngineModel> Models) _models = (DateTime.MinValue, []);
+
+    public WorkerHost(WorkerOptions options, ILogger logger, IEngineAdapter? engine = null)
+    {
+        _options = options;
+        _logger = logger;
+        _hot = new string?[options.Slots];
+        _http = new HttpClient { BaseAddress = options.Server, Timeout = TimeSpan.FromSeconds(options.WaitSeconds + 30) };
+        _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", options.Token);
+        _engine = engine ?? CreateEngine(options.Engine, options.ModelsDirectory);
+    }
+
+    private long _completed;
+    private long _failed;
+    private long _stale;
+
+    public long Completed => Interlocked.Read(ref _completed);
+    public long Failed => Interlocked.Read(ref _failed);
+    public long Stale => Interlocked.Read(ref _stale);
+
+    public static IEngineAdapter CreateEngine(string spec, string modelsDirectory)
+    {
+        var (name, arg) = spec.IndexOf('=', StringComparison.Ordinal) is var eq and > 0 ? (spec[..eq], spec[(eq + 1)..]) : (spec, null);
+        switch (name)
+        {
+            case "builtin":
+                EngineServer.EnsureDemoModel(modelsDirectory);
+                return new BuiltinAdapter(modelsDirectory);
+            case "a1111" when arg is not null:
+                return new A1111Adapter(new HttpClient { BaseAddress = new Uri(arg.EndsWith('/') ? arg : arg + "/"), Timeout = TimeSpan.FromMinutes(30) });
+            case "comfyui" when arg is not null:
+                return new ComfyUiAdapter(new HttpClient { BaseAddress = new Uri(arg.EndsWith('/') ? arg : arg + "/"), Timeout = TimeSpan.FromMinutes(30) });
+            case "noop":
+                return new NoopAdapter(TimeSpan.FromMilliseconds(arg is null ? 0 : int.Parse(arg, CultureInfo.InvariantCulture)));
+            default:
+                throw new ArgumentException($"--engine must be builtin, a1111=URL, comfyui=URL or noop[=ms], not '{spec}'");
+        }
+    }
+
+    /// <summary>Registers (retrying until the server answers), then runs every slot until <paramref name="stop"/>.</summary>
+    public async Task RunAsync(CancellationToken stop)
+    {
+        await RetryAsync(async () =>
+        {
+            using var r = await _http.PostAsJsonAsync("api/v1/worker/register", new { workerId = _options.Id, engine = _options.Engine, slots = _options.Slots }, Camel, stop);
+            await EnsureAsync(r, stop);
+        }, stop);
+        LogRegistered(_logger, _options.Id, _options.Engine, _options.Slots, _options.Server);
+        await Task.WhenAll(Enumerable.Range(0, _options.Slots).Select(s => SlotAsync(s, stop)));
+    }
+
+    private async Task SlotAsync(int slot, CancellationToken stop)
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            Lease? lease = null;
+            try
+            {
+                using var r = await _http.PostAsJsonAsync("api/v1/worker/lease",
+                    new { workerId = _options.Id, slot, hot = _hot, waitSeconds = _options.WaitSeconds }, Camel, stop);
+                if (r.StatusCode == HttpStatusCode.NoContent)
+                {
+                    continue;
+                }
+
+                await EnsureAsync(r, stop);
+                lease = (await r.Content.ReadFromJsonAsync<Envelope<Lease>>(Camel, stop))!.Data;
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or WorkerProtocolException or JsonException)
+            {
+                LogLeaseFailed(_logger, slot, e.Message);
+                await Task.Delay(TimeSpan.FromSeconds(1), stop).ContinueWith(_ => { }, TaskScheduler.Default);
+                continue;
+            }
+
+            await RunJobAsync(slot, lease!, stop);
+        }
+    }
+
+    private async Task RunJobAsync(int slot, Lease lease, CancellationToken stop)
+    {
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        var progress = new LatestProgress();
+        using var beating = new CancellationTokenSource();
+        var heart = HeartbeatAsync(lease, progress, cancel, beating.Token);
+        try
+        {
+            var request = lease.Request.Deserialize<A1111Request>(Snake) ?? new A1111Request();
+            var job = await ToEngineJobAsync(lease, request, cancel.Token);
+            var result = await _engine.GenerateAsync(job, progress, cancel.Token);
+            var images = new List<object>();
+            for (var i = 0; i < result.Images.Count; i++)
+            {
+                using var content = new ByteArrayContent(result.Images[i]);
+                content.Headers.ContentType = new MediaTypeHeaderValue("image/png");
+                using var put = await _http.PutAsync($"api/v1/worker/jobs/{lease.Id}/images/{i}?attempt={lease.Attempt}", content, stop);
+                await EnsureAsync(put, stop);
+                var stored = (await put.Content.ReadFromJsonAsync<Envelope<StoredImageDto>>(Camel, stop))!.Data;
+                images.Add(new { stored.Key, stored.Sha256, stored.Size, seed = result.Seeds.ElementAtOrDefault(i), infotext = result.Infotexts.ElementAtOrDefault(i) ?? "" });
+            }
+
+            var info = Info(request, job, result);
+            await beating.CancelAsync();
+            await heart;
+            await FinishAsync(lease, "complete", new { attempt = lease.Attempt, result = new { images, info, parameters = Parameters(request) } }, stop);
+            _hot[slot] = lease.Model?.VersionId;
+            Interlocked.Increment(ref _completed);
+        }
+        catch (OperationCanceledException) when (cancel.IsCancellationRequested && !stop.IsCancellationRequested)
+        {
+            await beating.CancelAsync();
+            await heart;
+            await FinishAsync(lease, "fail", new { attempt = lease.Attempt, errorCode = "canceled", errorMessage = "canceled while running" }, stop);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            // Shutting down: the lease runs out and the job goes back to the queue.
+        }
+        catch (StaleAttemptException)
+        {
+            Interlocked.Increment(ref _stale);
+        }
+        catch (EngineFailedException e)
+        {
+            await beating.CancelAsync();
+            await heart;
+            Interlocked.Increment(ref _failed);
+            await FinishAsync(lease, "fail", new { attempt = lease.Attempt, errorCode = "b_predict_predictfail", errorMessage = e.Message }, stop);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            await beating.CancelAsync();
+            await heart;
+            Interlocked.Increment(ref _failed);
+            LogJobCrashed(_logger, lease.Id, e);
+            await FinishAsync(lease, "fail", new { attempt = lease.Attempt, errorCode = "b_agent_unknownexception", errorMessage = $"{e.GetType().Name}: {e.Message}" }, stop);
+        }
+        finally
+        {
+            await beating.CancelAsync();
+            await heart;
+        }
+    }
+
+    /// <summary>Renews the lease every third of its length, and sooner (at most 4 a second) when there is progress to report.</summary>
+    private async Task HeartbeatAsync(Lease lease, LatestProgress progress, CancellationTokenSource cancel, CancellationToken done)
+    {
+        var renewEvery = TimeSpan.FromSeconds(Math.Max(1, (lease.LeaseUntil - DateTime.UtcNow).TotalSeconds / 3));
+        var last = DateTime.UtcNow;
+        EngineProgress? sent = null;
+        while (!done.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(250, done);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            var now = progress.Value;
+            if (now == sent && DateTime.UtcNow - last < renewEvery)
+            {
+                continue;
+            }
+
+            try
+            {
+                using var r = await _http.PostAsJsonAsync($"api/v1/worker/jobs/{lease.Id}/heartbeat",
+                    new { attempt = lease.Attempt, step = now?.Step, steps = now?.Steps, fraction = now?.Fraction }, Camel, done);
+                if (r.StatusCode == HttpStatusCode.Conflict)
+                {
+                    // The lease is gone (expired and taken by another attempt): stop working on it.
+                    Interlocked.Increment(ref _stale);
+                    await cancel.CancelAsync();
+                    return;
+                }
+
+                if (r.IsSuccessStatusCode)
+                {
+                    var beat = (await r.Content.ReadFromJsonAsync<Envelope<Heartbeat>>(Camel, done))!.Data;
+                    sent = now;
+                    last = DateTime.UtcNow;
+                    if (beat.CancelRequested)
+                    {
+                        await cancel.CancelAsync();
+                    }
+                }
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException)
+            {
+                // The server is away for a moment; the next beat tries again, and the lease has two more thirds to go.
+            }
+        }
+    }
+
+    private async Task FinishAsync(Lease lease, string verb, object body, CancellationToken stop)
+    {
+        try
+        {
+            await RetryAsync(async () =>
+            {
+                using var r = await _http.PostAsJsonAsync($"api/v1/worker/jobs/{lease.Id}/{verb}", body, Camel, stop);
+                await EnsureAsync(r, stop);
+            }, stop, attempts: 30);
+        }
+        catch (StaleAttemptException)
+        {
+            Interlocked.Increment(ref _stale);
+        }
+    }
+
+    private async Task<EngineJob> ToEngineJobAsync(Lease lease, A1111Request r, CancellationToken ct)
+    {
+        byte[]? init = null;
+        if (r.InitImages is { Count: > 0 } inits)
+        {
+            init = EngineServer.DecodeBase64Image(inits[0]) ?? throw new EngineFailedException("init_images[0] is not base64");
+        }
+
+        return new EngineJob
+        {
+            Model = await EngineModelAsync(lease.Model, ct), Prompt = r.Prompt, NegativePrompt = r.NegativePrompt, Seed = r.Seed,
+            Sampler = r.SamplerName ?? r.SamplerIndex ?? "Euler", Schedule = string.IsNullOrEmpty(r.Scheduler) ? "Automatic" : r.Scheduler,
+            Steps = r.Steps, CfgScale = r.CfgScale, Width = r.Width, Height = r.Height, BatchSize = Math.Max(1, r.BatchSize) * Math.Max(1, r.NIter),
+            InitImagePng = init, DenoisingStrength = r.DenoisingStrength ?? 0.75, JobId = lease.Id,
+        };
+    }
+
+    /// <summary>The engine's own reference for the registry's model: the one with the same SHA-256, else the same name.</summary>
+    private async Task<string> EngineModelAsync(LeaseModel? model, CancellationToken ct)
+    {
+        if (model is null)
+        {
+            return "";
+        }
+
+        if (DateTime.UtcNow - _models.At > TimeSpan.FromSeconds(30))
+        {
+            _models = (DateTime.UtcNow, await _engine.ListModelsAsync(ct));
+        }
+
+        var byHash = model.Sha256 is null ? null : _models.Models.FirstOrDefault(m => string.Equals(m.Sha256, model.Sha256, StringComparison.OrdinalIgnoreCase));
+        var byName = _models.Models.FirstOrDefault(m => string.Equals(m.Name, model.Name, StringComparison.OrdinalIgnoreCase));
+        return (byHash ?? byName)?.Title ?? model.Sha256 ?? model.Name;
+    }
+
+    private static string Info(A1111Request req, EngineJob job, EngineResult result) => JsonSerializer.Serialize(new Dictionary<string, object?>
+    {
+        ["prompt"] = req.Prompt,
+        ["all_prompts"] = result.Seeds.Select(_ => req.Prompt).ToList(),
+        ["negative_prompt"] = req.NegativePrompt,
+        ["all_negative_prompts"] = result.Seeds.Select(_ => req.NegativePrompt).ToList(),
+        ["seed"] = result.Seeds.Count > 0 ? result.Seeds[0] : -1,
+        ["all_seeds"] = result.Seeds,
+        ["subseed"] = req.Subseed,
+        ["all_subseeds"] = result.Seeds.Select(_ => req.Subseed).ToList(),
+        ["subseed_strength"] = req.SubseedStrength,
+        ["width"] = req.Width,
+        ["height"] = req.Height,
+        ["sampler_name"] = job.Sampler,
+        ["scheduler"] = job.Schedule,
+        ["cfg_scale"] = req.CfgScale,
+        ["steps"] = req.Steps,
+        ["batch_size"] = req.BatchSize,
+        ["restore_faces"] = req.RestoreFaces,
+        ["sd_model_name"] = job.Model,
+        ["sd_model_hash"] = result.ModelHash,
+        ["denoising_strength"] = req.DenoisingStrength,
+        ["clip_skip"] = 1,
+        ["index_of_first_image"] = 0,
+        ["infotexts"] = result.Infotexts,
+        ["styles"] = req.Styles ?? [],
+        ["job_timestamp"] = DateTime.UtcNow.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture),
+        ["version"] = "atelier",
+    });
+
+    /// <summary>A1111 answers with the request as it understood it (defaults filled in), minus the init images.</summary>
+    private static JsonElement Parameters(A1111Request req)
+    {
+        var images = req.InitImages;
+        req.InitImages = null;
+        var element = JsonSerializer.SerializeToElement(req, Snake);
+        req.InitImages = images;
+        return element;
+    }
+
+    private async Task RetryAsync(Func<Task> action, CancellationToken stop, int attempts = int.MaxValue)
+    {
+        var delay = TimeSpan.FromMilliseconds(200);
+        for (var i = 1; ; i++)
+        {
+            try
+            {
+                await action();
+                return;
+            }
+            catch (Exception e) when (i < attempts && !stop.IsCancellationRequested && e is HttpRequestException or TaskCanceledException or WorkerProtocolException { Status: >= 500 })
+            {
+                LogRetrying(_logger, e.Message);
+                await Task.Delay(delay, stop);
+                delay = TimeSpan.FromMilliseconds(Math.Min(5000, delay.TotalMilliseconds * 2));
+            }
+        }
+    }
+
+    private static async Task EnsureAsync(HttpResponseMessage r, CancellationToken ct)
+    {
+        if (r.IsSuccessStatusCode)
+        {
+            return;
+        }
+
+        var body = await r.Content.ReadAsStringAsync(ct);
+        if (r.StatusCode == HttpStatusCode.Conflict && body.Contains("stale_attempt", StringComparison.Ordinal))
+        {
+            throw new StaleAttemptException();
+        }
+
+        throw new WorkerProtocolException((int)r.StatusCode, body);
+    }
+
+    public void Dispose()
+    {
+        _http.Dispose();
+        _engine.Dispose();
+    }
+
+    [LoggerMessage(5000, LogLevel.Information, "Worker {WorkerId} registered: engine {Engine}, {Slots} slots, server {Server}")]
+    private static partial void LogRegistered(ILogger logger, string workerId, string engine, int slots, Uri server);
+
+    [LoggerMessage(5001, LogLevel.Warning, "Slot {Slot}: lease failed ({Reason}); trying again")]
+    private static partial void LogLeaseFailed(ILogger logger, int slot, string reason);
+
+    [LoggerMessage(5002, LogLevel.Error, "Job {JobId} failed in the worker")]
+    private static partial void LogJobCrashed(ILogger logger, string jobId, Exception exception);
+
+    [LoggerMessage(5003, LogLevel.Warning, "The server did not answer ({Reason}); trying again")]
+    private static partial void LogRetrying(ILogger logger, string reason);
+
+    private sealed class LatestProgress : IProgress<EngineProgress>
+    {
+        public EngineProgress? Value { get; private set; }
+        public void Report(EngineProgress value) => Value = value;
+    }
+
+    private sealed record Envelope<T>(string? RequestId, bool Success, T Data);
+    private sealed record LeaseModel(string VersionId, string Name, string? Sha256);
+    private sealed record Lease(string Id, int Attempt, string Kind, LeaseModel? Model, JsonElement Request, DateTime LeaseUntil);
+    private sealed record Heartbeat(DateTime LeaseUntil, bool CancelRequested);
+    private sealed record StoredImageDto(string Key, string Sha256, long Size);
+}
+
+public sealed class WorkerProtocolException(int status, string body) : Exception($"server answered {status}: {body}")
+{
+    public int Status { get; } = status;
+}
+
+public sealed class StaleAttemptException() : Exception("the attempt is no longer the job's");
