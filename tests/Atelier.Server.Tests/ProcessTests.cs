@@ -38,7 +38,9 @@ public partial class ProcessTests
             Assert.DoesNotContain(printed[0].Groups[1].Value, secondOut, StringComparison.Ordinal);
 
             // Every other line is one JSON object; the failed request's log line carries its request id.
-            var lines = firstOut.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !l.StartsWith("Platform admin key", StringComparison.Ordinal)).ToList();
+            var lines = firstOut.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+                .Where(l => !l.StartsWith("Platform admin key", StringComparison.Ordinal) && !l.StartsWith("Demo tenant ready", StringComparison.Ordinal)
+                            && !l.StartsWith("  curl ", StringComparison.Ordinal)).ToList();
             Assert.NotEmpty(lines);
             var events = lines.Select(l => JsonDocument.Parse(l).RootElement).ToList();
             var failed = Assert.Single(events, e => e.GetProperty("EventId").GetInt32() == 1100);
@@ -51,8 +53,54 @@ public partial class ProcessTests
         }
     }
 
+    /// <summary>
+    /// The README's promise: <c>atelier serve</c> on its embedded defaults, then the one curl it prints, gives a PNG. The
+    /// image is made by the local worker, a process of its own that the server started with the built-in engine.
+    /// </summary>
+    [Fact]
+    public async Task Serve_BareStart_TheCurlItPrintsGivesAPng_FromItsLocalWorker()
+    {
+        var folder = Directory.CreateTempSubdirectory("atelier-proc-").FullName;
+        try
+        {
+            var (output, _) = await RunOnceAsync(folder, async (baseUri, http) =>
+            {
+                string? token = null;
+                for (var i = 0; i < 100 && token is null; i++)
+                {
+                    token = DemoTokenLine().Match(Output()).Groups[1].Value is { Length: > 0 } t ? t : null;
+                    await Task.Delay(100);
+                }
+
+                Assert.NotNull(token);
+                using var req = new HttpRequestMessage(HttpMethod.Post, new Uri(baseUri, "/sdapi/v1/txt2img"))
+                {
+                    Content = new StringContent("{\"prompt\":\"a lighthouse at dusk\",\"steps\":12}", System.Text.Encoding.UTF8, "application/json"),
+                };
+                req.Headers.Authorization = new("Bearer", token);
+                req.Headers.Accept.ParseAdd("image/png");
+                using var r = await http.SendAsync(req);
+                Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+                Assert.Equal("image/png", r.Content.Headers.ContentType?.MediaType);
+                var png = await r.Content.ReadAsByteArrayAsync();
+                Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47 }, png[..4]);
+                Assert.Contains("Steps: 12", Atelier.Engine.Images.Png.ReadText(png)["parameters"], StringComparison.Ordinal);
+                return "";
+            }, o => Output = o);
+            Assert.Contains("\"local-worker\"", output, StringComparison.Ordinal);
+            Assert.Contains("Local worker started", output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    private static Func<string> Output = () => "";
+
     /// <summary>Starts <c>atelier serve</c> on a free port with the data folder given, runs one probe, stops it, returns its output.</summary>
-    private static async Task<(string Output, string ProbeResult)> RunOnceAsync(string folder, Func<Uri, HttpClient, Task<string>> probe)
+    private static async Task<(string Output, string ProbeResult)> RunOnceAsync(string folder, Func<Uri, HttpClient, Task<string>> probe,
+        Action<Func<string>>? watchOutput = null)
     {
         var psi = new ProcessStartInfo("dotnet")
         {
@@ -91,6 +139,13 @@ public partial class ProcessTests
                 listening.TrySetResult(new Uri(m.Groups[1].Value));
             }
         };
+        watchOutput?.Invoke(() =>
+        {
+            lock (output)
+            {
+                return output.ToString();
+            }
+        });
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         try
@@ -118,6 +173,9 @@ public partial class ProcessTests
 
     [GeneratedRegex(@"Platform admin key \(shown once, keep it safe\): (atpk_[A-Za-z0-9]{46})")]
     private static partial Regex AdminKeyLine();
+
+    [GeneratedRegex(@"Demo tenant ready\. Its API token \(shown once, keep it safe\): (atk_[A-Za-z0-9]+)")]
+    private static partial Regex DemoTokenLine();
 
     [GeneratedRegex(@"Now listening on: (http://127\.0\.0\.1:\d+)")]
     private static partial Regex ListeningLine();

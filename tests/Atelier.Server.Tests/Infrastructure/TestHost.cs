@@ -109,6 +109,18 @@ public sealed class ApiClient(HttpClient http, string? bearer = null, string? op
     public Task<ApiResult> PutAsync(string path, object? body) => SendAsync(HttpMethod.Put, path, body);
     public Task<ApiResult> PatchAsync(string path, object? body) => SendAsync(HttpMethod.Patch, path, body);
 
+    /// <summary>Sends a request as built by the caller (a binary body, say), with this client's credential.</summary>
+    public async Task<ApiResult> SendRawAsync(HttpRequestMessage req)
+    {
+        if (bearer is not null)
+        {
+            req.Headers.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
+        }
+
+        using var resp = await http.SendAsync(req);
+        return await ApiResult.ReadAsync(resp);
+    }
+
     /// <summary>Sends a body: a string goes as raw JSON text, anything else is serialised.</summary>
     public async Task<ApiResult> SendAsync(HttpMethod method, string path, object? body = null, string contentType = "application/json")
     {
