@@ -179,6 +179,7 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
             e.HasIndex(x => new { x.State, x.LeaseUntil });
             e.HasIndex(x => new { x.TenantId, x.CallerId, x.CreatedAt });
             e.Property(x => x.Kind).HasMaxLength(16);
+            e.Property(x => x.ModelJson).HasMaxLength(4096);
         });
         b.Entity<WorkerNode>(e =>
         {

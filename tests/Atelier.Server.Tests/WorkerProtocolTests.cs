@@ -299,3 +299,29 @@ public class WorkerProtocolTests
         Assert.Equal([burst[0], late[0], burst[1], late[1], burst[2], burst[3], burst[4], burst[5]], order);
     }
 }
+
+/// <summary>Two replicas on one database: a worker waiting on one is woken by a job submitted on the other.</summary>
+public class ReplicaWakeTests
+{
+    [Fact]
+    public async Task Lease_WaitingOnReplicaB_IsWokenBySubmitOnReplicaA()
+    {
+        await using var a = await TestHost.StartAsync();
+        await using var b = await TestHost.StartAsync(database: a.Database, adminKey: a.AdminKey);
+        var world = await Scenario.NewTenantAsync(a);
+        var key = (await a.Admin().PostAsync("/api/v1/platform/worker-keys")).Created().GetProperty("secret").GetString()!;
+        var worker = b.Client.With(key);
+        (await worker.PostAsync("/api/v1/worker/register", new { workerId = "wb", engine = "noop", slots = 1 })).Ok();
+        // Let the listener of B settle (it LISTENs from its start on PostgreSQL).
+        await Task.Delay(500);
+        var lease = WorkerProtocolTests.LeaseAsync(worker, "wb", wait: 20);
+        await Task.Delay(300);
+        Assert.False(lease.IsCompleted);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var id = await WorkerProtocolTests.SubmitAsync(a, world);
+        Assert.Equal(id, (await lease).Ok().GetProperty("id").GetString());
+        // PostgreSQL: NOTIFY wakes B at once. SQLite has no notifications: B finds it on its 2-second second look.
+        var bound = a.Database.Provider == "postgres" ? TimeSpan.FromSeconds(1) : TimeSpan.FromSeconds(3);
+        Assert.True(watch.Elapsed < bound, $"woken after {watch.Elapsed.TotalMilliseconds:0} ms on {a.Database.Provider}");
+    }
+}

@@ -57,9 +57,10 @@ public sealed record WorkerDto(string Id, string Engine, int Slots, IReadOnlyLis
 public sealed record StoredImage(string Key, string Sha256, long Size);
 
 /// <summary>The worker side of the queue: register, lease (long-poll), heartbeat, images, complete, fail; and the platform's worker keys.</summary>
-public sealed class WorkerService(AtelierDb db, JobQueue queue, JobSignal signal, JobNotifier notifier, TimeProvider clock, RequestContext ctx,
-    IOptions<JobsOptions> options, IObjectStore store, WorkerRegistry registry)
+public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSignal signal, JobNotifier notifier, TimeProvider clock, RequestContext ctx,
+    IOptions<JobsOptions> options, IObjectStore store, WorkerRegistry registry, ILogger<WorkerService> logger)
 {
+    private static readonly TimeSpan RecheckEvery = TimeSpan.FromSeconds(2);
     private JobsOptions O => options.Value;
     private TimeSpan Lease => TimeSpan.FromSeconds(O.LeaseSeconds);
     private TimeSpan Retention => TimeSpan.FromHours(O.ResultRetentionHours);
@@ -146,9 +147,10 @@ public sealed class WorkerService(AtelierDb db, JobQueue queue, JobSignal signal
         var starvation = TimeSpan.FromSeconds(O.StarvationSeconds);
         while (true)
         {
-            // Take the signal before looking, so that a job queued in between is not missed.
+            // Take the signal before looking, so that a job queued in between is not missed. Look again every 2 s
+            // whatever happens: a replica without notifications (SQLite) or a lost one delays a job by that much at most.
             var left = deadline - DateTime.UtcNow;
-            var woken = signal.WaitAsync(left > TimeSpan.Zero ? left : TimeSpan.Zero, ct);
+            var woken = signal.WaitAsync(left < RecheckEvery ? (left > TimeSpan.Zero ? left : TimeSpan.Zero) : RecheckEvery, ct);
             var job = await queue.ClaimAsync($"{id}/{s}", Lease, info[s], starvation, ct);
             if (job is not null)
             {
@@ -230,6 +232,8 @@ public sealed class WorkerService(AtelierDb db, JobQueue queue, JobSignal signal
             throw Stale(jobId, attempt);
         }
 
+        LogCompleted(logger, jobId, attempt, KeyId);
+
         await notifier.ChangedAsync(db, jobId, ct);
     }
 
@@ -255,6 +259,9 @@ public sealed class WorkerService(AtelierDb db, JobQueue queue, JobSignal signal
     private static AtelierException Stale(string jobId, int attempt) =>
         new(ErrorCatalog.p_common_inputinvalid, new Dictionary<string, string> { ["Input"] = $"attempt: {attempt} is not the current lease of job {jobId}" },
             status: 409, errCode: "stale_attempt");
+
+    [LoggerMessage(4020, LogLevel.Information, "Job {JobId} completed by attempt {Attempt} (worker key {KeyId})")]
+    private static partial void LogCompleted(ILogger logger, string jobId, int attempt, string keyId);
 
     private static WorkerDto ToDto(WorkerNode w) =>
         new(w.Id, w.Engine, w.Slots, JsonSerializer.Deserialize<string?[]>(w.HotJson) ?? [], w.RegisteredAt, w.LastSeenAt);

@@ -148,7 +148,7 @@ public static class SdApi
             await models.SetCheckpointAsync(new Contracts.Models.CheckpointConfigRequest(model.VersionId), ct);
         }
 
-        return Results.Json<object?>(null);
+        return Results.Content("null", "application/json");
     }
 
     private static async Task<IResult> Progress(JobService svc, CancellationToken ct)

@@ -11,9 +11,11 @@ public sealed record TenantWorld(string AccountUid, string TenantId, string AppI
 
 public static class Scenario
 {
-    public static async Task<TenantWorld> NewTenantAsync(TestHost host, bool activate = true)
+    public static Task<TenantWorld> NewTenantAsync(TestHost host, bool activate = true) => NewTenantAsync(host.Admin(), activate);
+
+    /// <param name="admin">A client with the platform admin key and an operator id (of a test host, or of a server process).</param>
+    public static async Task<TenantWorld> NewTenantAsync(ApiClient admin, bool activate = true)
     {
-        var admin = host.Admin();
         var uid = "acct-" + Guid.NewGuid().ToString("N")[..10];
         (await admin.PostAsync("/api/v1/accounts", new { uid, name = "Account " + uid })).Created();
         var tenantId = (await admin.PostAsync("/api/v1/tenants", new { accountUid = uid, name = "Tenant of " + uid })).Created()

@@ -307,8 +307,8 @@ namespace Atelier.Data.Postgres.Migrations
                         .HasColumnType("integer");
 
                     b.Property<string>("ModelJson")
-                        .HasMaxLength(256)
-                        .HasColumnType("character varying(256)");
+                        .HasMaxLength(4096)
+                        .HasColumnType("character varying(4096)");
 
                     b.Property<string>("ModelKey")
                         .HasMaxLength(256)

@@ -302,7 +302,7 @@ namespace Atelier.Data.Sqlite.Migrations
                         .HasColumnType("INTEGER");
 
                     b.Property<string>("ModelJson")
-                        .HasMaxLength(256)
+                        .HasMaxLength(4096)
                         .HasColumnType("TEXT");
 
                     b.Property<string>("ModelKey")

@@ -1,0 +1,49 @@
+using Atelier.Worker.Runner;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Atelier.Server.Tests.Infrastructure;
+
+/// <summary>
+/// <c>atelier worker</c>'s own loop (the same <see cref="WorkerHost"/> the command runs), in this process, against a test
+/// server over real HTTP. The crash tests run it as a real process instead.
+/// </summary>
+public sealed class InProcessWorker : IAsyncDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _run;
+
+    private InProcessWorker(WorkerHost host)
+    {
+        Host = host;
+        _run = Task.Run(() => host.RunAsync(_stop.Token));
+    }
+
+    public WorkerHost Host { get; }
+
+    public static async Task<InProcessWorker> StartAsync(TestHost host, string engine = "builtin", int slots = 1, string id = "test-worker")
+    {
+        var key = (await host.Admin().PostAsync("/api/v1/platform/worker-keys")).Created().GetProperty("secret").GetString()!;
+        var options = new WorkerOptions
+        {
+            Server = host.Client.Http.BaseAddress!, Token = key, Engine = engine, Slots = slots, Id = id,
+            ModelsDirectory = Path.Combine(host.Database.Folder, "data", "models"), WaitSeconds = 2,
+        };
+        return new InProcessWorker(new WorkerHost(options, NullLogger.Instance));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        try
+        {
+            await _run.WaitAsync(TimeSpan.FromSeconds(30));
+        }
+        catch (OperationCanceledException)
+        {
+            // stopped
+        }
+
+        Host.Dispose();
+        _stop.Dispose();
+    }
+}
