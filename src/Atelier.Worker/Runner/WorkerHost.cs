@@ -202,7 +202,7 @@ public sealed partial class WorkerHost : IDisposable
             await heart;
             Interlocked.Increment(ref _failed);
             LogJobCrashed(_logger, lease.Id, e);
-            await FinishAsync(lease, "fail", new { attempt = lease.Attempt, errorCode = "b_agent_unknownexception", errorMessage = $"{e.GetType().Name}: {e.Message}" }, stop);
+            await FinishAsync(lease, "fail", new { attempt = lease.Attempt, errorCode = "b_agent_unknownexception", errorMessage = $"the worker failed unexpectedly: {e.Message}" }, stop);
         }
         finally
         {
