@@ -42,7 +42,7 @@ public class IsolationTests
             ["uid"] = a.AccountUid, ["tenantId"] = a.TenantId, ["appId"] = a.AppId, ["tokenId"] = a.AppTokenId, ["roleId"] = aRole,
             ["sessionId"] = aSessionId, ["resourceConfigId"] = aConfig,
             ["modelId"] = aModel, ["versionId"] = aVersionId, ["fileId"] = aFileId, ["uploadId"] = aUploadId,
-            ["agentId"] = aAgent, ["jobId"] = aJob,
+            ["agentId"] = aAgent, ["jobId"] = aJob, ["taskId"] = aJob, ["index"] = "0",
         };
         string[] secrets = [a.TenantId, a.AppId, a.AppTokenId, aRole, aAdminTokenId, a.AccountUid, "a-secret-role", aSessionId, aConfig, "a-user", "a-gpu",
             aModel, aVersionId, aFileId, aUploadId, "a-secret-model", aAgent, aJob, "a-secret-job", aUpload.GetProperty("sha256").GetString()!];
@@ -90,7 +90,8 @@ public class IsolationTests
                     var ghostPath = pattern.RawText!;
                     foreach (var p in pattern.Parameters)
                     {
-                        ghostPath = ghostPath.Replace("{" + p.Name + "}", ids[p.Name][..4] + "ghost", StringComparison.Ordinal);
+                        // (an image index is a number, the same for any task)
+                        ghostPath = ghostPath.Replace("{" + p.Name + "}", p.Name == "index" ? ids[p.Name] : ids[p.Name][..4] + "ghost", StringComparison.Ordinal);
                     }
 
                     var ghost = await client.SendAsync(new HttpMethod(method), ghostPath, body);

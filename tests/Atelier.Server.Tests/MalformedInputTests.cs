@@ -140,6 +140,32 @@ public class MalformedInputTests(SharedHost shared) : IClassFixture<SharedHost>
             (1, BrokenText),
             (1, Gen.OneOf(Gen.Int[101, int.MaxValue], Gen.Int[int.MinValue, -101]).Select(p => "{\"input\":{},\"priority\":" + p + "}"))));
 
+    /// <summary>A1111 bodies with one field out of its type or range: refused before anything is queued.</summary>
+    [Fact]
+    public async Task Predict_MalformedA1111Bodies_Answer4xxEnvelope_AndQueueNothing()
+    {
+        static string I(long n) => n.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var notNumber = Gen.OneOf(Gen.Const("\"20\""), Gen.Const("true"), Gen.Const("[]"), Gen.Const("{}"));
+        var field = Gen.OneOf(
+            Gen.OneOf(Gen.Int[151, int.MaxValue].Select(n => I(n)), Gen.Int[int.MinValue, 0].Select(n => I(n)), Gen.Const("1.5"), notNumber).Select(v => ("steps", v)),
+            Gen.OneOf(Gen.Int[2049, int.MaxValue].Select(n => I(n)), Gen.Int[int.MinValue, 63].Select(n => I(n)), Gen.Int[9, 255].Select(n => I((n * 8) + 3)), notNumber).Select(v => ("width", v)),
+            Gen.OneOf(Gen.Int[9, 1000].Select(n => I(n)), Gen.Int[int.MinValue, 0].Select(n => I(n)), notNumber).Select(v => ("batch_size", v)),
+            Gen.OneOf(Gen.Double[30.001, 1e9].Select(d => d.ToString("R", System.Globalization.CultureInfo.InvariantCulture)), Gen.Const("-1"), notNumber).Select(v => ("cfg_scale", v)),
+            Gen.OneOf(Gen.Int.Select(n => I(n)), Gen.Const("true"), Gen.Const("[\"a\"]"), Gen.Const("{}"), Gen.Const("\"" + new string('p', 20_001) + "\"")).Select(v => ("prompt", v)),
+            Gen.OneOf(Gen.Const("5"), Gen.Const("\"x\""), Gen.Const("[]"), Gen.Const("true"), Gen.Int[0, int.MaxValue].Select(x => $"{{\"sd_model_checkpoint\":\"ghost-{x}\"}}")).Select(v => ("override_settings", v)),
+            Gen.OneOf(Gen.Long[long.MinValue, -2].Select(n => I(n)), Gen.Const("\"1\""), Gen.Const("1.5")).Select(v => ("seed", v)));
+        var world = await Scenario.NewTenantAsync(Host);
+        var count = 0;
+        await Gen.Frequency((4, field.Select(f => $"{{\"{f.Item1}\":{f.Item2}}}")), (1, BrokenText)).SampleAsync(async body =>
+        {
+            var r = await world.AppOf(Host).SendAsync(HttpMethod.Post, "/api/v1/predict/txt2img", body);
+            Interlocked.Increment(ref count);
+            r.AssertClientErrorEnvelope();
+        }, iter: PerFamily, threads: 4, seed: null, print: b => b.Length > 200 ? b[..200] + "…" : b);
+        Assert.True(count >= PerFamily);
+        Assert.Equal(0, (await world.AppOf(Host).GetAsync("/api/v1/agents/default/jobs")).Ok().GetProperty("total").GetInt32());
+    }
+
     [Fact]
     public Task SessionCheck_MalformedBodies_Answer4xxEnvelope() =>
         RunFamily(_ => Host.Client, "POST", "/api/v1/sessions/check", BadBody("credential", "mode"));

@@ -12,8 +12,11 @@ public static class GenerationInput
     public const int MaxSide = 2048;
     public const int MaxImagesPerJob = 16;
 
+    private static readonly System.Text.UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
     public static void Check(JsonElement input, bool img2img)
     {
+        CheckText(input, "input");
         String(input, "prompt", 20_000);
         String(input, "negative_prompt", 20_000);
         String(input, "sampler_name", 100);
@@ -50,6 +53,39 @@ public static class GenerationInput
             {
                 throw AtelierException.InvalidInput("init_images", "must hold at least one base64 image");
             }
+        }
+    }
+
+    /// <summary>Every string anywhere in the body must be valid Unicode (a lone surrogate cannot be stored or shown).</summary>
+    private static void CheckText(JsonElement e, string path)
+    {
+        switch (e.ValueKind)
+        {
+            case JsonValueKind.String:
+                try
+                {
+                    StrictUtf8.GetByteCount(e.GetString()!);
+                }
+                catch (Exception ex) when (ex is ArgumentException or InvalidOperationException)
+                {
+                    throw AtelierException.InvalidInput(path, "holds text that is not valid Unicode");
+                }
+
+                break;
+            case JsonValueKind.Object:
+                foreach (var p in e.EnumerateObject())
+                {
+                    CheckText(p.Value, p.Name);
+                }
+
+                break;
+            case JsonValueKind.Array:
+                foreach (var item in e.EnumerateArray())
+                {
+                    CheckText(item, path);
+                }
+
+                break;
         }
     }
 

@@ -32,7 +32,7 @@ public static class PredictApi
         tasks.MapGet("/progress", GetTask).WithName("TaskProgress");
         tasks.MapGet("/result", Result).WithName("TaskResult");
         tasks.MapPost("/cancellation", Cancel).WithName("CancelTask");
-        tasks.MapGet("/images/{index:int}", Image).WithName("TaskImage");
+        tasks.MapGet("/images/{index}", Image).WithName("TaskImage");
         tasks.MapGet("/events", Events).WithName("TaskEvents");
         return routes;
     }

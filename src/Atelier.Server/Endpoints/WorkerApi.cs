@@ -28,7 +28,7 @@ public static class WorkerApi
         worker.MapPost("/register", Register).WithName("RegisterWorker");
         worker.MapPost("/lease", Lease).WithName("LeaseJob");
         worker.MapPost("/jobs/{jobId}/heartbeat", Heartbeat).WithName("JobHeartbeat");
-        worker.MapPut("/jobs/{jobId}/images/{index:int}", PutImage).WithName("PutJobImage");
+        worker.MapPut("/jobs/{jobId}/images/{index}", PutImage).WithName("PutJobImage");
         worker.MapPost("/jobs/{jobId}/complete", Complete).WithName("CompleteJob");
         worker.MapPost("/jobs/{jobId}/fail", Fail).WithName("FailJob");
         return routes;
