@@ -300,6 +300,36 @@ public class WorkerProtocolTests
     }
 }
 
+/// <summary>Routing a new job to the waiting slot that holds its model.</summary>
+public class HotRoutingTests
+{
+    [Fact]
+    public async Task NewJob_GoesToTheWaitingSlotHoldingItsModel_NotToAnotherWaitingSlot()
+    {
+        var (host, world, _) = await WorkerProtocolTests.StartAsync();
+        await using var __ = host;
+        var worker = await WorkerProtocolTests.WorkerAsync(host, "w2", slots: 2);
+        var (a, b) = await WorkerProtocolTests.TwoModelsAsync(host, world);
+        object Input(string model) => new { prompt = model, override_settings = new { sd_model_checkpoint = model } };
+        // Learn the version ids: run one job of each through slot 0.
+        await WorkerProtocolTests.SubmitAsync(host, world, input: Input(a));
+        var va = (await WorkerProtocolTests.LeaseAsync(worker, "w2", 0, [null, null])).Ok().GetProperty("model").GetProperty("versionId").GetString();
+        await WorkerProtocolTests.SubmitAsync(host, world, input: Input(b));
+        var vb = (await WorkerProtocolTests.LeaseAsync(worker, "w2", 0, [null, null])).Ok().GetProperty("model").GetProperty("versionId").GetString();
+
+        for (var round = 0; round < 3; round++)
+        {
+            // Slot 1 holds B and waits; slot 0 holds A and waits too; a B job arrives: slot 1 gets it, slot 0 keeps waiting.
+            var holder = WorkerProtocolTests.LeaseAsync(worker, "w2", 1, [va, vb], wait: 10);
+            var other = WorkerProtocolTests.LeaseAsync(worker, "w2", 0, [va, vb], wait: 3);
+            await Task.Delay(300);
+            var id = await WorkerProtocolTests.SubmitAsync(host, world, input: Input(b));
+            Assert.Equal(id, (await holder).Ok().GetProperty("id").GetString());
+            Assert.Equal(HttpStatusCode.NoContent, (await other).Status);
+        }
+    }
+}
+
 /// <summary>Two replicas on one database: a worker waiting on one is woken by a job submitted on the other.</summary>
 public class ReplicaWakeTests
 {

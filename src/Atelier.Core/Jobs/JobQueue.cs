@@ -75,23 +75,33 @@ public sealed class JobQueue(AtelierDb db, TimeProvider clock)
     /// Leases the next queued job to <paramref name="workerId"/>, or returns null when there is none. The order
     /// (reliability.md §5, issue 6): higher priority first; then any job that has waited longer than
     /// <paramref name="starvation"/> (no starvation); then a job for the model the slot already has loaded
-    /// (<paramref name="hotModel"/>, so no model load); then the fair key (tenants round-robin), then age.
+    /// (<paramref name="hotModel"/>, so no model load); then the fair key (tenants round-robin), then age. A job for a
+    /// model that another waiting slot holds (<paramref name="heldByOthers"/>) is left to that slot unless it starves.
     /// </summary>
-    public async Task<Job?> ClaimAsync(string workerId, TimeSpan lease, string? hotModel, TimeSpan starvation, CancellationToken ct)
+    public async Task<Job?> ClaimAsync(string workerId, TimeSpan lease, string? hotModel, TimeSpan starvation, CancellationToken ct,
+        IReadOnlyCollection<string>? heldByOthers = null)
     {
         var now = Now;
         var skipLocked = db.Database.IsNpgsql() ? " FOR UPDATE SKIP LOCKED" : "";
+        var parameters = new List<object> { workerId, now + lease, now, now - starvation, hotModel ?? "" };
+        var leaveToOthers = "";
+        if (heldByOthers is { Count: > 0 })
+        {
+            var names = heldByOthers.Select((m, i) => $"{{{parameters.Count + i}}}").ToList();
+            parameters.AddRange(heldByOthers);
+            leaveToOthers = $$""" AND ("ModelKey" IS NULL OR "ModelKey" NOT IN ({{string.Join(", ", names)}}) OR "CreatedAt" < {3})""";
+        }
+
         var sql = $$"""
             UPDATE jobs SET "State" = 'running', "Attempt" = "Attempt" + 1, "LeaseOwner" = {0}, "LeaseUntil" = {1},
                    "StartedAt" = COALESCE("StartedAt", {2}), "ProgressStep" = 0, "Progress" = 0
-            WHERE "Id" = (SELECT "Id" FROM jobs WHERE "State" = 'queued'
+            WHERE "Id" = (SELECT "Id" FROM jobs WHERE "State" = 'queued'{{leaveToOthers}}
                           ORDER BY "Priority" DESC, CASE WHEN "CreatedAt" < {3} THEN 0 ELSE 1 END,
                                    CASE WHEN "ModelKey" = {4} THEN 0 ELSE 1 END, "FairKey", "CreatedAt", "Id"
                           LIMIT 1{{skipLocked}})
             RETURNING *
             """;
-        var claimed = await db.Jobs.FromSqlRaw(sql, workerId, now + lease, now, now - starvation, hotModel ?? "")
-            .IgnoreQueryFilters().AsNoTracking().ToListAsync(ct);
+        var claimed = await db.Jobs.FromSqlRaw(sql, [.. parameters]).IgnoreQueryFilters().AsNoTracking().ToListAsync(ct);
         return claimed.FirstOrDefault();
     }
 

@@ -145,13 +145,15 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
         var wait = TimeSpan.FromSeconds(Math.Clamp(waitSeconds, 0, O.MaxLeaseWaitSeconds));
         var deadline = DateTime.UtcNow + wait;
         var starvation = TimeSpan.FromSeconds(O.StarvationSeconds);
+        var me = $"{id}/{s}";
+        using var waiting = registry.Wait(me, info[s]);
         while (true)
         {
             // Take the signal before looking, so that a job queued in between is not missed. Look again every 2 s
             // whatever happens: a replica without notifications (SQLite) or a lost one delays a job by that much at most.
             var left = deadline - DateTime.UtcNow;
             var woken = signal.WaitAsync(left < RecheckEvery ? (left > TimeSpan.Zero ? left : TimeSpan.Zero) : RecheckEvery, ct);
-            var job = await queue.ClaimAsync($"{id}/{s}", Lease, info[s], starvation, ct);
+            var job = await queue.ClaimAsync(me, Lease, info[s], starvation, ct, registry.HeldByOthers(me, info[s]));
             if (job is not null)
             {
                 using var request = JsonDocument.Parse(job.RequestJson);
@@ -306,6 +308,24 @@ public sealed class WorkerRegistry
     }
 
     public void Forget(string id) => _nodes.TryRemove(id, out _);
+
+    private readonly ConcurrentDictionary<string, string?> _waiting = new();
+
+    /// <summary>Marks a slot as waiting in a lease request (on this replica) with the model it holds, until disposed.</summary>
+    public IDisposable Wait(string slot, string? model)
+    {
+        _waiting[slot] = model;
+        return new Waiting(this, slot);
+    }
+
+    /// <summary>The models other waiting slots hold (and this one does not): their jobs are theirs to take.</summary>
+    public IReadOnlyCollection<string> HeldByOthers(string slot, string? mine) =>
+        [.. _waiting.Where(w => w.Key != slot && w.Value is not null && w.Value != mine).Select(w => w.Value!).Distinct()];
+
+    private sealed class Waiting(WorkerRegistry registry, string slot) : IDisposable
+    {
+        public void Dispose() => registry._waiting.TryRemove(slot, out _);
+    }
 }
 
 /// <summary>Puts jobs whose lease expired back in the queue (or fails them), aborts cancellations past their grace, every few seconds.</summary>

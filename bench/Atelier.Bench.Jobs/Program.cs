@@ -1,0 +1,392 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Atelier.Engine.Onnx;
+using Atelier.Engine.Pipeline;
+using Atelier.Server;
+using Atelier.Worker.A1111;
+using Atelier.Worker.Runner;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+
+// Job pipeline benchmark (issue 6). Usage:
+//   dotnet run -c Release --project bench/Atelier.Bench.Jobs -- throughput sqlite|postgres [postgres-connection-string]
+//   dotnet run -c Release --project bench/Atelier.Bench.Jobs -- simulate
+//   dotnet run -c Release --project bench/Atelier.Bench.Jobs -- sync
+// bench/jobs/run.sh runs all of them (PostgreSQL on a private loopback cluster) and writes docs/benchmarks.md.
+var mode = args.Length > 0 ? args[0] : "throughput";
+var json = new JsonSerializerOptions(JsonSerializerDefaults.Web);
+string F(double v, string format = "0.0") => v.ToString(format, CultureInfo.InvariantCulture);
+
+switch (mode)
+{
+    case "throughput":
+        await Throughput(args.Length > 1 ? args[1] : "sqlite", args.Length > 2 ? args[2] : null);
+        break;
+    case "simulate":
+        Simulate();
+        break;
+    case "sync":
+        await Sync();
+        break;
+    default:
+        Console.Error.WriteLine("modes: throughput sqlite|postgres [cs], simulate, sync");
+        return 64;
+}
+
+return 0;
+
+// ---- throughput and submit-to-lease latency, a no-op engine: lease → complete, over HTTP on loopback
+async Task Throughput(string provider, string? pg)
+{
+    var folder = Directory.CreateTempSubdirectory("atelier-bench-jobs-").FullName;
+    var cs = provider == "postgres" ? pg ?? throw new ArgumentException("postgres needs a connection string") : $"Data Source={Path.Combine(folder, "atelier.db")}";
+    var (app, baseUri, admin) = await StartServerAsync(folder, provider, cs);
+    try
+    {
+        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 256 }) { BaseAddress = baseUri, Timeout = TimeSpan.FromSeconds(60) };
+        var (appToken, _) = await TenantAsync(http, admin);
+        var workerKey = await WorkerKeyAsync(http, admin);
+        const int slots = 16;
+        await Send(http, HttpMethod.Post, "/api/v1/worker/register", workerKey, new { workerId = "bench", engine = "noop", slots });
+
+        // Latency first: one worker slot waits in a long-poll; one job at a time is submitted; the time from the submit
+        // call's start to the lease answer's arrival.
+        var latencies = new List<double>();
+        for (var i = 0; i < 220; i++)
+        {
+            var lease = Send(http, HttpMethod.Post, "/api/v1/worker/lease", workerKey, new { workerId = "bench", slot = 0, hot = new string?[slots], waitSeconds = 20 });
+            await Task.Delay(5);
+            var watch = Stopwatch.StartNew();
+            await Send(http, HttpMethod.Post, "/api/v1/agents/default/jobs", appToken, new { input = new { prompt = "latency", steps = 1 } });
+            var leased = await lease;
+            latencies.Add(watch.Elapsed.TotalMilliseconds);
+            var job = leased.GetProperty("data");
+            await Send(http, HttpMethod.Post, $"/api/v1/worker/jobs/{job.GetProperty("id").GetString()}/complete", workerKey,
+                new { attempt = job.GetProperty("attempt").GetInt32(), result = new { images = Array.Empty<object>() } });
+        }
+
+        latencies = [.. latencies.Skip(20).Order()];
+        var p50 = latencies[latencies.Count / 2];
+        var p99 = latencies[(int)(latencies.Count * 0.99) - 1];
+
+        // Throughput: submitters and worker slots at once, until every job is complete.
+        var total = provider == "postgres" ? 6000 : 3000;
+        var submitted = 0;
+        var completed = 0;
+        var clock = Stopwatch.StartNew();
+        var submitters = Enumerable.Range(0, 16).Select(_ => Task.Run(async () =>
+        {
+            while (Interlocked.Increment(ref submitted) <= total)
+            {
+                await Send(http, HttpMethod.Post, "/api/v1/agents/default/jobs", appToken, new { input = new { prompt = "bulk", steps = 1 } });
+            }
+        })).ToList();
+        var workers = Enumerable.Range(0, slots).Select(slot => Task.Run(async () =>
+        {
+            while (Volatile.Read(ref completed) < total)
+            {
+                var leased = await Send(http, HttpMethod.Post, "/api/v1/worker/lease", workerKey, new { workerId = "bench", slot, hot = new string?[slots], waitSeconds = 1 });
+                if (leased.ValueKind == JsonValueKind.Undefined)
+                {
+                    continue;
+                }
+
+                var job = leased.GetProperty("data");
+                await Send(http, HttpMethod.Post, $"/api/v1/worker/jobs/{job.GetProperty("id").GetString()}/complete", workerKey,
+                    new { attempt = job.GetProperty("attempt").GetInt32(), result = new { images = Array.Empty<object>() } });
+                Interlocked.Increment(ref completed);
+            }
+        })).ToList();
+        await Task.WhenAll(submitters.Concat(workers));
+        var seconds = clock.Elapsed.TotalSeconds;
+        var rate = total / seconds;
+        var target = provider == "postgres" ? 2000 : 500;
+        Console.WriteLine($"{provider}: {total} jobs in {F(seconds, "0.00")} s = {F(rate, "0")} jobs/s (target {target}); submit→lease p50 {F(p50, "0.00")} ms, p99 {F(p99, "0.00")} ms");
+        File.WriteAllText(Path.Combine(Path.GetTempPath(), $"atelier-bench-jobs-{provider}.txt"),
+            string.Join('\t', provider, total, F(seconds, "0.00"), F(rate, "0"), target, F(p50, "0.00"), F(p99, "0.00"), Environment.ProcessorCount));
+    }
+    finally
+    {
+        await app.StopAsync();
+        await app.DisposeAsync();
+        Directory.Delete(folder, recursive: true);
+    }
+}
+
+// ---- a synchronous A1111 txt2img through the server and a worker, against the same request to `atelier engine`
+async Task Sync()
+{
+    var folder = Directory.CreateTempSubdirectory("atelier-bench-sync-").FullName;
+    var models = Path.Combine(folder, "data", "models");
+    var (app, baseUri, admin) = await StartServerAsync(folder, "sqlite", $"Data Source={Path.Combine(folder, "atelier.db")}");
+    var engine = EngineServer.Build(["--Atelier:Engine:Urls=http://127.0.0.1:0", $"--Atelier:Engine:ModelsDirectory={models}", "--Logging:LogLevel:Default=Warning"]);
+    await engine.StartAsync();
+    var engineUri = new Uri(engine.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+    using var stop = new CancellationTokenSource();
+    try
+    {
+        using var http = new HttpClient { BaseAddress = baseUri };
+        using var direct = new HttpClient { BaseAddress = engineUri };
+        var (appToken, _) = await TenantAsync(http, admin);
+        var key = await WorkerKeyAsync(http, admin);
+        using var worker = new WorkerHost(new WorkerOptions { Server = baseUri, Token = key, Engine = "builtin", Slots = 1, Id = "sync", ModelsDirectory = models }, NullLogger.Instance);
+        var running = worker.RunAsync(stop.Token);
+        var body = new { prompt = "a red fox", steps = 8, width = 64, height = 64, seed = 1, sampler_name = "Euler" };
+        async Task<double> Through(HttpClient client, string? token)
+        {
+            var watch = Stopwatch.StartNew();
+            using var req = new HttpRequestMessage(HttpMethod.Post, "/sdapi/v1/txt2img") { Content = JsonContent.Create(body) };
+            if (token is not null)
+            {
+                req.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            }
+
+            using var r = await client.SendAsync(req);
+            r.EnsureSuccessStatusCode();
+            await r.Content.ReadAsByteArrayAsync();
+            return watch.Elapsed.TotalMilliseconds;
+        }
+
+        for (var i = 0; i < 10; i++)
+        {
+            await Through(direct, null);
+            await Through(http, appToken);
+        }
+
+        var d = new List<double>();
+        var s = new List<double>();
+        for (var i = 0; i < 100; i++)
+        {
+            d.Add(await Through(direct, null));
+            s.Add(await Through(http, appToken));
+        }
+
+        d.Sort();
+        s.Sort();
+        double P(List<double> x, double q) => x[Math.Min(x.Count - 1, (int)(x.Count * q))];
+        Console.WriteLine($"direct p50 {F(P(d, 0.5), "0.00")} ms, through server+worker p50 {F(P(s, 0.5), "0.00")} ms; p99 {F(P(d, 0.99), "0.00")} / {F(P(s, 0.99), "0.00")}");
+        File.WriteAllText(Path.Combine(Path.GetTempPath(), "atelier-bench-jobs-sync.txt"),
+            string.Join('\t', F(P(d, 0.5), "0.00"), F(P(s, 0.5), "0.00"), F(P(d, 0.99), "0.00"), F(P(s, 0.99), "0.00")));
+        await stop.CancelAsync();
+        await running.ContinueWith(_ => { }, TaskScheduler.Default);
+    }
+    finally
+    {
+        await engine.StopAsync();
+        await app.StopAsync();
+        await app.DisposeAsync();
+        Directory.Delete(folder, recursive: true);
+    }
+}
+
+// ---- hot-model scheduling against FIFO: a deterministic discrete-event simulation of the claim order
+void Simulate()
+{
+    // The costs, measured with the engine itself: loading the heavy tiny pipeline cold, and one 512×512 20-step job on it.
+    var dir = Directory.CreateTempSubdirectory("atelier-bench-sim-").FullName;
+    double loadMs, jobMs;
+    try
+    {
+        TinyPipeline.Write(Path.Combine(dir, "heavy"), new TinyPipelineOptions(Heavy: true));
+        var entry = ModelEntry.Scan(dir)[0];
+        var loads = new List<double>();
+        for (var i = 0; i < 3; i++)
+        {
+            using var cache = new PipelineCache(8L << 30);
+            cache.Get(entry);
+            loads.Add(cache.LastLoadTime.TotalMilliseconds);
+        }
+
+        using var warm = new PipelineCache(8L << 30);
+        var p = warm.Get(entry);
+        p.Generate(new GenerationRequest { Prompt = "x", Steps = 2, Width = 512, Height = 512, Seed = 1 }, _ => { }, CancellationToken.None);
+        var watch = Stopwatch.StartNew();
+        p.Generate(new GenerationRequest { Prompt = "a red fox", Steps = 20, Width = 512, Height = 512, Seed = 2 }, _ => { }, CancellationToken.None);
+        jobMs = watch.Elapsed.TotalMilliseconds;
+        loadMs = loads.Order().ElementAt(1);
+    }
+    finally
+    {
+        Directory.Delete(dir, recursive: true);
+    }
+
+    var rows = new List<string>();
+    foreach (var (name, load, job) in new[] { ("measured (heavy tiny model, CPU)", loadMs, jobMs), ("SD 1.5 on a GPU (load 4 s, job 2 s; assumed, not measured)", 4000.0, 2000.0) })
+    {
+        var fifo = Run(false, load, job);
+        var hot = Run(true, load, job);
+        var fewer = 100.0 * (fifo.Loads - hot.Loads) / fifo.Loads;
+        var waitRatio = hot.P99 / fifo.P99;
+        Console.WriteLine($"{name} load {F(load)} ms job {F(job)} ms: FIFO {fifo.Loads} loads, p99 wait {F(fifo.P99)} ms; hot {hot.Loads} loads, p99 {F(hot.P99)} ms → {F(fewer)}% fewer, p99 ×{F(waitRatio, "0.00")}");
+        rows.Add(string.Join('\t', name, F(load), F(job), fifo.Loads, hot.Loads, F(fewer), F(fifo.P99), F(hot.P99), F(waitRatio, "0.00")));
+    }
+
+    File.WriteAllText(Path.Combine(Path.GetTempPath(), "atelier-bench-jobs-sim.txt"), string.Join('\n', rows));
+}
+
+// 20 models with Zipf(1.1) popularity, 8 slots holding one model each, Poisson arrivals at 80% of the slots' capacity
+// (counting job time only), 20,000 jobs, seed 42. A free slot takes, in the order of JobQueue.ClaimAsync: a job that
+// waited past the starvation bound (30 job-times), the one of its own model first among those; else (hot) the oldest
+// job of the model it holds, else the oldest. A job arriving while slots are idle goes, with hot scheduling, to an idle
+// slot holding its model when there is one (the other waiting slots' claims skip it); otherwise (and always in FIFO) to
+// one of them at random, as the first woken long-poll wins.
+(int Loads, double P99) Run(bool hotFirst, double load, double job)
+{
+    const int models = 20, slots = 8, jobs = 20_000;
+    var rng = new Random(42);
+    var weights = Enumerable.Range(1, models).Select(k => 1 / Math.Pow(k, 1.1)).ToArray();
+    var sum = weights.Sum();
+    var cdf = weights.Select((w, i) => weights.Take(i + 1).Sum() / sum).ToArray();
+    var rate = 0.8 * slots / job; // arrivals per ms
+    var arrivals = new List<(double At, int Model)>();
+    var t = 0.0;
+    for (var i = 0; i < jobs; i++)
+    {
+        t += -Math.Log(1 - rng.NextDouble()) / rate;
+        var u = rng.NextDouble();
+        arrivals.Add((t, Array.FindIndex(cdf, c => u <= c)));
+    }
+
+    var starve = 30 * job;
+    var slotModel = Enumerable.Repeat(-1, slots).ToArray();
+    var slotFree = new double[slots];
+    var queue = new List<(double At, int Model)>();
+    var waits = new List<double>();
+    var loadsCount = 0;
+    var next = 0;
+    var now = 0.0;
+    void Start(int s, (double At, int Model) j, double at)
+    {
+        waits.Add(at - j.At);
+        var cost = job;
+        if (slotModel[s] != j.Model)
+        {
+            loadsCount++;
+            cost += load;
+            slotModel[s] = j.Model;
+        }
+
+        slotFree[s] = at + cost;
+    }
+
+    while (next < jobs || queue.Count > 0)
+    {
+        var freeAt = slotFree.Min();
+        if (next < jobs && arrivals[next].At <= freeAt)
+        {
+            // An arrival: idle slots take it at once (one at random), else it queues.
+            now = arrivals[next].At;
+            var idle = Enumerable.Range(0, slots).Where(s => slotFree[s] <= now).ToList();
+            if (idle.Count > 0 && queue.Count == 0)
+            {
+                // Hot: an idle slot that holds the model takes it (the others' claims skip it); FIFO: the first woken, at random.
+                var holder = hotFirst ? idle.FindIndex(s => slotModel[s] == arrivals[next].Model) : -1;
+                Start(holder >= 0 ? idle[holder] : idle[rng.Next(idle.Count)], arrivals[next], now);
+            }
+            else
+            {
+                queue.Add(arrivals[next]);
+            }
+
+            next++;
+            continue;
+        }
+
+        // A slot frees: it claims by the policy.
+        var slot = Array.IndexOf(slotFree, freeAt);
+        now = Math.Max(now, freeAt);
+        if (queue.Count == 0)
+        {
+            slotFree[slot] = next < jobs ? arrivals[next].At : double.MaxValue;
+            continue;
+        }
+
+        // As the claim's ORDER BY: starving first, and among those (or among all when none starves) the slot's model first.
+        var starving = queue.Any(j => now - j.At > starve);
+        var pick = hotFirst ? queue.FindIndex(j => j.Model == slotModel[slot] && (!starving || now - j.At > starve)) : -1;
+        if (pick < 0)
+        {
+            pick = queue.FindIndex(j => !starving || now - j.At > starve);
+        }
+
+        if (pick < 0)
+        {
+            pick = 0;
+        }
+
+        var chosen = queue[pick];
+        queue.RemoveAt(pick);
+        Start(slot, chosen, now);
+    }
+
+    waits.Sort();
+    return (loadsCount, waits[(int)(waits.Count * 0.99)]);
+}
+
+// ---- helpers
+async Task<(WebApplication App, Uri BaseUri, string Admin)> StartServerAsync(string folder, string provider, string cs)
+{
+    var admin = Atelier.Core.Security.Secrets.Issue(Atelier.Core.Security.Secrets.PlatformKeyPrefix);
+    var app = AtelierServer.Build([
+        "--Atelier:Server:Urls=http://127.0.0.1:0", $"--Atelier:Server:DataDirectory={Path.Combine(folder, "data")}",
+        $"--Atelier:Database:Provider={provider}", $"--Atelier:Database:ConnectionString={cs}", $"--Atelier:Auth:BootstrapAdminKey={admin}",
+        "--Atelier:Embedded:DemoTenant=false", "--Atelier:Embedded:LocalWorker=false", "--Logging:LogLevel:Default=Warning",
+        "--Logging:LogLevel:Microsoft.EntityFrameworkCore=None",
+    ]);
+    await app.StartAsync();
+    var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+    return (app, new Uri(address), admin);
+}
+
+async Task<(string AppToken, string TenantId)> TenantAsync(HttpClient http, string admin)
+{
+    var uid = "bench-" + Guid.NewGuid().ToString("N")[..8];
+    await Send(http, HttpMethod.Post, "/api/v1/accounts", admin, new { uid, name = "Bench" });
+    var tenant = (await Send(http, HttpMethod.Post, "/api/v1/tenants", admin, new { accountUid = uid, name = "Bench" })).GetProperty("data").GetProperty("id").GetString()!;
+    await Send(http, HttpMethod.Post, $"/api/v1/tenants/{tenant}/init", admin, null);
+    await Send(http, HttpMethod.Post, $"/api/v1/tenants/{tenant}/activate", admin, null);
+    var appId = (await Send(http, HttpMethod.Post, "/api/v1/apps", admin, new { name = "bench" }, tenant)).GetProperty("data").GetProperty("id").GetString()!;
+    var token = (await Send(http, HttpMethod.Post, $"/api/v1/apps/{appId}/tokens", admin, new { name = "bench", scopes = new[] { "app" } }, tenant))
+        .GetProperty("data").GetProperty("secret").GetString()!;
+    return (token, tenant);
+}
+
+async Task<string> WorkerKeyAsync(HttpClient http, string admin) =>
+    (await Send(http, HttpMethod.Post, "/api/v1/platform/worker-keys", admin, null)).GetProperty("data").GetProperty("secret").GetString()!;
+
+async Task<JsonElement> Send(HttpClient http, HttpMethod method, string path, string bearer, object? body, string? tenant = null)
+{
+    using var req = new HttpRequestMessage(method, path);
+    req.Headers.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
+    req.Headers.Add("X-Operator-Id", "bench");
+    if (tenant is not null)
+    {
+        req.Headers.Add("X-Tenant-Id", tenant);
+    }
+
+    if (body is not null)
+    {
+        req.Content = JsonContent.Create(body, options: json);
+    }
+
+    using var r = await http.SendAsync(req);
+    if (r.StatusCode == HttpStatusCode.NoContent)
+    {
+        return default;
+    }
+
+    var text = await r.Content.ReadAsStringAsync();
+    if (!r.IsSuccessStatusCode)
+    {
+        throw new InvalidOperationException($"{method} {path}: {(int)r.StatusCode} {text}");
+    }
+
+    return JsonDocument.Parse(text).RootElement.Clone();
+}
