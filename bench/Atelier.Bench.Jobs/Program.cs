@@ -35,6 +35,9 @@ switch (mode)
     case "sync":
         await Sync();
         break;
+    case "report":
+        Report(args.Length > 1 ? args[1] : "");
+        break;
     default:
         Console.Error.WriteLine("modes: throughput sqlite|postgres [cs], simulate, sync");
         return 64;
@@ -46,7 +49,21 @@ return 0;
 async Task Throughput(string provider, string? pg)
 {
     var folder = Directory.CreateTempSubdirectory("atelier-bench-jobs-").FullName;
-    var cs = provider == "postgres" ? pg ?? throw new ArgumentException("postgres needs a connection string") : $"Data Source={Path.Combine(folder, "atelier.db")}";
+    var cs = $"Data Source={Path.Combine(folder, "atelier.db")}";
+    if (provider == "postgres")
+    {
+        // A database of its own on the server named, dropped afterwards.
+        var name = "atelier_bench_" + Guid.NewGuid().ToString("N")[..12];
+        await using (var conn = new Npgsql.NpgsqlConnection(pg ?? throw new ArgumentException("postgres needs a connection string")))
+        {
+            await conn.OpenAsync();
+            await using var create = new Npgsql.NpgsqlCommand($"CREATE DATABASE {name}", conn);
+            await create.ExecuteNonQueryAsync();
+        }
+
+        cs = new Npgsql.NpgsqlConnectionStringBuilder(pg) { Database = name, MaxPoolSize = 100 }.ConnectionString;
+    }
+
     var (app, baseUri, admin) = await StartServerAsync(folder, provider, cs);
     try
     {
@@ -55,6 +72,15 @@ async Task Throughput(string provider, string? pg)
         var workerKey = await WorkerKeyAsync(http, admin);
         const int slots = 16;
         await Send(http, HttpMethod.Post, "/api/v1/worker/register", workerKey, new { workerId = "bench", engine = "noop", slots });
+
+        // Warm up (JIT tiers, pools, statement caches): 400 jobs through the whole path, untimed.
+        for (var i = 0; i < 400; i++)
+        {
+            await Send(http, HttpMethod.Post, "/api/v1/agents/default/jobs", appToken, new { input = new { prompt = "warm", steps = 1 } });
+            var job = (await Send(http, HttpMethod.Post, "/api/v1/worker/lease", workerKey, new { workerId = "bench", slot = 0, hot = new string?[slots], waitSeconds = 0 })).GetProperty("data");
+            await Send(http, HttpMethod.Post, $"/api/v1/worker/jobs/{job.GetProperty("id").GetString()}/complete", workerKey,
+                new { attempt = job.GetProperty("attempt").GetInt32(), result = new { images = Array.Empty<object>() } });
+        }
 
         // Latency first: one worker slot waits in a long-poll; one job at a time is submitted; the time from the submit
         // call's start to the lease answer's arrival.
@@ -81,14 +107,14 @@ async Task Throughput(string provider, string? pg)
         var submitted = 0;
         var completed = 0;
         var clock = Stopwatch.StartNew();
-        var submitters = Enumerable.Range(0, 16).Select(_ => Task.Run(async () =>
+        var submitters = Enumerable.Range(0, int.Parse(Environment.GetEnvironmentVariable("BENCH_SUBMITTERS") ?? "16", CultureInfo.InvariantCulture)).Select(_ => Task.Run(async () =>
         {
             while (Interlocked.Increment(ref submitted) <= total)
             {
                 await Send(http, HttpMethod.Post, "/api/v1/agents/default/jobs", appToken, new { input = new { prompt = "bulk", steps = 1 } });
             }
         })).ToList();
-        var workers = Enumerable.Range(0, slots).Select(slot => Task.Run(async () =>
+        var workers = Enumerable.Range(0, int.Parse(Environment.GetEnvironmentVariable("BENCH_SLOTS") ?? "16", CultureInfo.InvariantCulture)).Select(slot => Task.Run(async () =>
         {
             while (Volatile.Read(ref completed) < total)
             {
@@ -330,6 +356,80 @@ void Simulate()
     return (loadsCount, waits[(int)(waits.Count * 0.99)]);
 }
 
+// ---- the section of docs/benchmarks.md, from the figures the other modes left in the temp folder
+void Report(string command)
+{
+    string[] Read(string name) => File.ReadAllText(Path.Combine(Path.GetTempPath(), $"atelier-bench-jobs-{name}.txt")).Split('\t');
+    var rows = new List<string>();
+    foreach (var provider in new[] { "sqlite", "postgres" })
+    {
+        var f = Read(provider);
+        var verdict = double.Parse(f[3], CultureInfo.InvariantCulture) >= double.Parse(f[4], CultureInfo.InvariantCulture) ? "met" : "**missed**";
+        var lat = double.Parse(f[5], CultureInfo.InvariantCulture) <= 5 && double.Parse(f[6], CultureInfo.InvariantCulture) <= 50 ? "met" : "**missed**";
+        rows.Add($"| {(provider == "sqlite" ? "SQLite (WAL)" : "PostgreSQL 15")} | {f[1]} jobs in {f[2]} s = **{f[3]} jobs/s** (target {f[4]}: {verdict}) | {f[5]} ms / {f[6]} ms (target ≤ 5 / ≤ 50: {lat}) |");
+    }
+
+    var sim = File.ReadAllLines(Path.Combine(Path.GetTempPath(), "atelier-bench-jobs-sim.txt")).Select(l => l.Split('\t')).Select(c =>
+        $"| {c[0]} | {c[1]} ms | {c[2]} ms | {c[3]} | {c[4]} | **{c[5]}%** ({(double.Parse(c[5], CultureInfo.InvariantCulture) >= 80 ? "met" : "**missed**")}) | {c[6]} ms | {c[7]} ms | ×{c[8]} ({(double.Parse(c[8], CultureInfo.InvariantCulture) <= 1.2 ? "met" : "**missed**")}) |");
+    var sync = Read("sync");
+    var section = $"""
+        <!-- jobs:begin -->
+        ## Job pipeline: throughput, submit-to-lease latency, hot-model scheduling, sync overhead
+
+        Measured {DateTime.UtcNow:yyyy-MM-dd} on {Environment.ProcessorCount} cores, .NET {Environment.Version}, with `{command}`. Server, client and
+        worker loops share this one machine (and process), over HTTP on loopback; a no-op engine (the worker leases and completes, no image).
+
+        **Throughput and latency** — 16 submitters (`POST /api/v1/agents/default/jobs`) and 16 worker slots (`lease` long-poll,
+        `complete`) at once, after 400 warm-up jobs; latency: one slot waits in a long-poll, one job is submitted, the time
+        from the submit call's start to the lease answer (200 samples).
+
+        | database | submit → lease → complete | submit-to-lease p50 / p99 |
+        |---|---|---|
+        {string.Join("\n", rows)}
+
+        Both throughput targets are missed by far. Each job costs three HTTP requests and, per request, EF Core work on
+        this 2-core machine of about 1-3 ms (the submit: auth from cache, model resolution from cache, one read for the fair
+        key, one insert; the lease: one claim statement; the complete: one conditional update). The claim itself is three
+        index seeks (no sort of the queue); model resolution, agents and worker keys are cached, which took SQLite from 147
+        to the figure above. What is left is per-request framework cost; compiled queries and batching completions are the
+        next steps, not done here.
+
+        **Hot-model scheduling against FIFO** — a deterministic simulation (seed 42) of the claim order in `JobQueue.ClaimAsync`:
+        20 models with Zipf(1.1) popularity, 8 slots holding one model each, Poisson arrivals at 80% of the slots' job
+        capacity, 20,000 jobs, starvation bound 30 job-times. The load and job costs of the first row are measured with the
+        engine (cold load of the heavy tiny pipeline, one 512×512 20-step job on it); the second row assumes SD 1.5 costs on a GPU.
+
+        | costs | load | job | FIFO loads | hot loads | fewer loads (target ≥ 80%) | FIFO p99 wait | hot p99 wait | ratio (target ≤ 1.2) |
+        |---|---:|---:|---:|---:|---:|---:|---:|---:|
+        {string.Join("\n", sim)}
+
+        With the tiny model a load costs about 2% of a job, queues stay short, and most jobs arrive while some slot is idle:
+        a job then goes to an idle slot that holds its model when there is one (the other waiting slots leave it), else
+        to any idle slot, which loads. So few loads are saved, and the target is **missed** in that regime. With real load
+        costs FIFO cannot keep up (loads make it overloaded, waits grow without bound) while hot-first stays stable and
+        saves most loads. Deferring a job briefly for a busy slot that holds its model would save loads in the first regime;
+        not built.
+
+        **Sync txt2img overhead** — `POST /sdapi/v1/txt2img` through the server and one worker (built-in engine, demo model,
+        64×64, 8 steps; the job is queued, leased over HTTP, its PNG uploaded to the object store, the result read back and
+        base64-encoded) against the same request to `atelier engine` directly; 100 alternated requests after warm-up.
+
+        | path | p50 | p99 |
+        |---|---:|---:|
+        | `atelier engine` directly | {sync[0]} ms | {sync[2]} ms |
+        | server + worker | {sync[1]} ms | {sync[3]} ms |
+        | **added** | **{F(double.Parse(sync[1], CultureInfo.InvariantCulture) - double.Parse(sync[0], CultureInfo.InvariantCulture), "0.00")} ms** | {F(double.Parse(sync[3], CultureInfo.InvariantCulture) - double.Parse(sync[2], CultureInfo.InvariantCulture), "0.00")} ms |
+        <!-- jobs:end -->
+        """;
+    var path = Path.Combine(FindRoot(), "docs", "benchmarks.md");
+    var text = File.ReadAllText(path);
+    var start = text.IndexOf("<!-- jobs:begin -->", StringComparison.Ordinal);
+    var end = text.IndexOf("<!-- jobs:end -->", StringComparison.Ordinal);
+    text = start >= 0 ? text[..start] + section.Trim() + text[(end + "<!-- jobs:end -->".Length)..] : text.TrimEnd() + "\n\n" + section.Trim() + "\n";
+    File.WriteAllText(path, text);
+    Console.WriteLine($"written to {path}");
+}
+
 // ---- helpers
 async Task<(WebApplication App, Uri BaseUri, string Admin)> StartServerAsync(string folder, string provider, string cs)
 {
@@ -338,6 +438,7 @@ async Task<(WebApplication App, Uri BaseUri, string Admin)> StartServerAsync(str
         "--Atelier:Server:Urls=http://127.0.0.1:0", $"--Atelier:Server:DataDirectory={Path.Combine(folder, "data")}",
         $"--Atelier:Database:Provider={provider}", $"--Atelier:Database:ConnectionString={cs}", $"--Atelier:Auth:BootstrapAdminKey={admin}",
         "--Atelier:Embedded:DemoTenant=false", "--Atelier:Embedded:LocalWorker=false", "--Logging:LogLevel:Default=Warning",
+        $"--Atelier:Tenancy:DefaultsFile={Path.Combine(FindRoot(), "src", "Atelier", "defaults", "tenant-defaults.json")}",
         "--Logging:LogLevel:Microsoft.EntityFrameworkCore=None",
     ]);
     await app.StartAsync();
@@ -389,4 +490,15 @@ async Task<JsonElement> Send(HttpClient http, HttpMethod method, string path, st
     }
 
     return JsonDocument.Parse(text).RootElement.Clone();
+}
+
+static string FindRoot()
+{
+    var dir = new DirectoryInfo(AppContext.BaseDirectory);
+    while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Atelier.slnx")))
+    {
+        dir = dir.Parent;
+    }
+
+    return dir?.FullName ?? throw new InvalidOperationException("run from inside the repository");
 }

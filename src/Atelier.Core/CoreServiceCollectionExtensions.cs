@@ -26,6 +26,7 @@ public static class CoreServiceCollectionExtensions
         services.AddScoped<Jobs.JobQueue>();
         services.AddScoped<Jobs.JobService>();
         services.AddScoped<Jobs.ModelResolver>();
+        services.AddSingleton<Jobs.ResolutionCache>();
         services.AddScoped<Jobs.WorkerService>();
         services.AddSingleton<Jobs.JobSignal>();
         services.AddSingleton<Models.BuiltinModels>();

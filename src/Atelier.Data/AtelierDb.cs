@@ -175,6 +175,10 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
             e.Property(x => x.ErrorMessage).HasMaxLength(4096);
             e.HasIndex(x => new { x.TenantId, x.ClientJobId }).IsUnique();
             e.HasIndex(x => new { x.State, x.FairKey });
+            // The claim's three candidates, each found by one index seek (JobQueue.ClaimAsync).
+            e.HasIndex(x => new { x.State, x.Priority, x.FairKey }).IsDescending(false, true, false);
+            e.HasIndex(x => new { x.State, x.ModelKey, x.Priority, x.FairKey }).IsDescending(false, false, true, false);
+            e.HasIndex(x => new { x.State, x.Priority, x.CreatedAt }).IsDescending(false, true, false);
             e.HasIndex(x => new { x.TenantId, x.State, x.FairKey });
             e.HasIndex(x => new { x.State, x.LeaseUntil });
             e.HasIndex(x => new { x.TenantId, x.CallerId, x.CreatedAt });

@@ -91,4 +91,41 @@ public sealed class AuthCache(TimeProvider clock)
         _tenants[tenantId] = (state, clock.GetUtcNow().UtcTicks + ttl.Ticks);
 
     public void EvictTenant(string tenantId) => _tenants.TryRemove(tenantId, out _);
+
+    private readonly ConcurrentDictionary<string, (Common.Caller Caller, long Until)> _keys = new(StringComparer.Ordinal);
+
+    /// <summary>A verified platform or worker key (by the hex of its hash), for a few seconds: a worker's every request is authenticated.</summary>
+    internal bool TryGetKey(string hashKey, out Common.Caller caller)
+    {
+        if (_keys.TryGetValue(hashKey, out var e) && e.Until > clock.GetUtcNow().UtcTicks)
+        {
+            caller = e.Caller;
+            return true;
+        }
+
+        caller = null!;
+        return false;
+    }
+
+    internal void PutKey(string hashKey, Common.Caller caller, TimeSpan ttl)
+    {
+        if (_keys.Count > 10_000)
+        {
+            _keys.Clear();
+        }
+
+        _keys[hashKey] = (caller, clock.GetUtcNow().UtcTicks + ttl.Ticks);
+    }
+
+    /// <summary>Forgets a key at once (the local worker's key was replaced).</summary>
+    public void EvictKey(string keyId)
+    {
+        foreach (var (k, v) in _keys)
+        {
+            if (v.Caller.CredentialId == keyId)
+            {
+                _keys.TryRemove(k, out _);
+            }
+        }
+    }
 }

@@ -41,10 +41,18 @@ public sealed class Authenticator(AtelierDb db, AuthCache cache, TimeProvider cl
         if (platform || Secrets.IsWellFormed(secret, Secrets.WorkerKeyPrefix))
         {
             var hash = Secrets.Hash(secret);
+            var cacheKey = Convert.ToHexString(hash);
+            if (cache.TryGetKey(cacheKey, out var cached) && cached.Kind == (platform ? CallerKind.PlatformAdmin : CallerKind.Worker))
+            {
+                return cached;
+            }
+
             var key = await HotQueries.PlatformKeyByHash(db, hash, ct);
             if (key is not null && Secrets.HashEquals(key.SecretHash, hash) && key.Scope == (platform ? "admin" : "worker"))
             {
-                return new Caller(platform ? CallerKind.PlatformAdmin : CallerKind.Worker, key.Id, null, null, []);
+                var caller = new Caller(platform ? CallerKind.PlatformAdmin : CallerKind.Worker, key.Id, null, null, []);
+                cache.PutKey(cacheKey, caller, CacheTtl);
+                return caller;
             }
         }
 

@@ -30,6 +30,8 @@ public sealed class JobQueue(AtelierDb db, TimeProvider clock)
 
     private DateTime Now => clock.GetUtcNow().UtcDateTime;
 
+    private sealed record FairKeys(long? Head, long? Own);
+
     /// <summary>What a new job carries besides its body.</summary>
     public sealed record NewJob(string TenantId, string AgentId, string? ClientJobId, string RequestJson, string? ModelKey, int Priority,
         int MaxAttempts, string Kind = "job", string? CallerId = null, string? AppId = null)
@@ -46,8 +48,13 @@ public sealed class JobQueue(AtelierDb db, TimeProvider clock)
         var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(n.RequestJson)));
         // Start-time fair queueing: the job starts no earlier than the queue's head, and after the tenant's own last
         // queued job; so a tenant's burst of a thousand lines up behind itself, not in front of everyone else.
-        var head = await db.Jobs.IgnoreQueryFilters().Where(j => j.State == Queued).MinAsync(j => (long?)j.FairKey, ct) ?? 0;
-        var own = await db.Jobs.IgnoreQueryFilters().Where(j => j.TenantId == n.TenantId && j.State == Queued).MaxAsync(j => (long?)j.FairKey, ct);
+        var keys = await db.Database.SqlQueryRaw<FairKeys>(
+            """
+            SELECT (SELECT MIN("FairKey") FROM jobs WHERE "State" = 'queued') AS "Head",
+                   (SELECT MAX("FairKey") FROM jobs WHERE "TenantId" = {0} AND "State" = 'queued') AS "Own"
+            """, n.TenantId).ToListAsync(ct);
+        var head = keys[0].Head ?? 0;
+        var own = keys[0].Own;
         var job = new Job
         {
             Id = Ids.New("job", clock), TenantId = n.TenantId, AgentId = n.AgentId, ClientJobId = n.ClientJobId, BodyHash = hash,
@@ -92,13 +99,22 @@ public sealed class JobQueue(AtelierDb db, TimeProvider clock)
             leaveToOthers = $$""" AND ("ModelKey" IS NULL OR "ModelKey" NOT IN ({{string.Join(", ", names)}}) OR "CreatedAt" < {3})""";
         }
 
+        // Three candidates, each one index seek (no sort of the queue): the oldest starving job, the fairest job of the
+        // slot's model, the fairest job of all; the best of the three by the order above is taken. On PostgreSQL each
+        // candidate is locked with SKIP LOCKED, so concurrent claims pass each other instead of queueing on one row.
         var sql = $$"""
+            WITH s AS (SELECT "Id", "Priority", "ModelKey", "FairKey", "CreatedAt" FROM jobs
+                       WHERE "State" = 'queued' AND "CreatedAt" < {3} ORDER BY "Priority" DESC, "CreatedAt" LIMIT 1{{skipLocked}}),
+                 h AS (SELECT "Id", "Priority", "ModelKey", "FairKey", "CreatedAt" FROM jobs
+                       WHERE "State" = 'queued' AND "ModelKey" = {4} ORDER BY "Priority" DESC, "FairKey" LIMIT 1{{skipLocked}}),
+                 f AS (SELECT "Id", "Priority", "ModelKey", "FairKey", "CreatedAt" FROM jobs
+                       WHERE "State" = 'queued'{{leaveToOthers}} ORDER BY "Priority" DESC, "FairKey" LIMIT 1{{skipLocked}}),
+                 pick AS (SELECT "Id" FROM (SELECT * FROM s UNION ALL SELECT * FROM h UNION ALL SELECT * FROM f) c
+                          ORDER BY "Priority" DESC, CASE WHEN "CreatedAt" < {3} THEN 0 ELSE 1 END,
+                                   CASE WHEN "ModelKey" = {4} THEN 0 ELSE 1 END, "FairKey", "CreatedAt", "Id" LIMIT 1)
             UPDATE jobs SET "State" = 'running', "Attempt" = "Attempt" + 1, "LeaseOwner" = {0}, "LeaseUntil" = {1},
                    "StartedAt" = COALESCE("StartedAt", {2}), "ProgressStep" = 0, "Progress" = 0
-            WHERE "Id" = (SELECT "Id" FROM jobs WHERE "State" = 'queued'{{leaveToOthers}}
-                          ORDER BY "Priority" DESC, CASE WHEN "CreatedAt" < {3} THEN 0 ELSE 1 END,
-                                   CASE WHEN "ModelKey" = {4} THEN 0 ELSE 1 END, "FairKey", "CreatedAt", "Id"
-                          LIMIT 1{{skipLocked}})
+            WHERE "Id" = (SELECT "Id" FROM pick) AND "State" = 'queued'
             RETURNING *
             """;
         var claimed = await db.Jobs.FromSqlRaw(sql, [.. parameters]).IgnoreQueryFilters().AsNoTracking().ToListAsync(ct);

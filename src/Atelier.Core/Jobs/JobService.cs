@@ -24,9 +24,26 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, TimeProvider cl
     private Caller Caller => ctx.Caller ?? throw new InvalidOperationException("No caller.");
 
     /// <summary>The agent named by id or name ("default" is every tenant's first agent).</summary>
-    public async Task<Agent> FindAgentAsync(string agentIdOrName, CancellationToken ct) =>
-        await db.Agents.AsNoTracking().FirstOrDefaultAsync(a => a.Id == agentIdOrName || a.Name == agentIdOrName, ct)
-        ?? throw new AtelierException(ErrorCatalog.p_common_inputinvalid, new Dictionary<string, string> { ["Input"] = $"agent: {agentIdOrName} does not exist" }, status: 404);
+    public async Task<Agent> FindAgentAsync(string agentIdOrName, CancellationToken ct)
+    {
+        // Agents are never renamed or deleted: one read per tenant and name, then memory.
+        var key = $"{TenantId}\n{agentIdOrName}";
+        if (Agents.TryGetValue(key, out var known))
+        {
+            return known;
+        }
+
+        var agent = await db.Agents.AsNoTracking().FirstOrDefaultAsync(a => a.Id == agentIdOrName || a.Name == agentIdOrName, ct)
+                    ?? throw new AtelierException(ErrorCatalog.p_common_inputinvalid, new Dictionary<string, string> { ["Input"] = $"agent: {agentIdOrName} does not exist" }, status: 404);
+        if (Agents.Count < 100_000)
+        {
+            Agents[key] = agent;
+        }
+
+        return agent;
+    }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Agent> Agents = new(StringComparer.Ordinal);
 
     public async Task<IReadOnlyList<AgentDto>> ListAgentsAsync(CancellationToken ct) =>
         await db.Agents.AsNoTracking().OrderBy(a => a.CreatedAt).Select(a => new AgentDto(a.Id, a.Name, a.CreatedAt)).ToListAsync(ct);

@@ -22,11 +22,32 @@ public sealed record ResolvedModel(string VersionId, string ModelId, string Name
 /// token's checkpoint config, else the tenant's first checkpoint. The version must be usable by the caller
 /// (its role, its files stored).
 /// </summary>
-public sealed class ModelResolver(AtelierDb db, RequestContext ctx, ModelService models)
+public sealed class ModelResolver(AtelierDb db, RequestContext ctx, ModelService models, ResolutionCache cache, TimeProvider clock,
+    Microsoft.Extensions.Options.IOptions<Identity.AuthOptions> auth)
 {
     private static readonly string[] Runnable = ["checkpoint", "onnx"];
 
+    /// <summary>
+    /// Resolves, remembering the answer for the auth cache's few seconds per (tenant, credential, role, reference): a
+    /// client submitting many jobs costs one resolution, not seven reads each. A model changed meanwhile is seen
+    /// within those seconds, as a revoked token is.
+    /// </summary>
     public async Task<ResolvedModel> ResolveAsync(string? reference, CancellationToken ct)
+    {
+        var caller = ctx.Caller!;
+        var key = $"{ctx.TenantId}\n{caller.CredentialId}\n{caller.RoleId}\n{reference}";
+        var now = clock.GetUtcNow().UtcTicks;
+        if (cache.TryGet(key, now, out var hit))
+        {
+            return hit;
+        }
+
+        var resolved = await ResolveUncachedAsync(reference, ct);
+        cache.Put(key, resolved, now + TimeSpan.FromSeconds(Math.Max(0, auth.Value.CacheSeconds)).Ticks);
+        return resolved;
+    }
+
+    private async Task<ResolvedModel> ResolveUncachedAsync(string? reference, CancellationToken ct)
     {
         var versionId = string.IsNullOrWhiteSpace(reference) ? await DefaultVersionAsync(ct) : await FindAsync(reference.Trim(), ct);
         var access = await models.AccessAsync(versionId, ct);
@@ -123,4 +144,35 @@ public sealed class ModelResolver(AtelierDb db, RequestContext ctx, ModelService
         return first ?? throw new AtelierException(ErrorCatalog.p_token_checkpointversionnotfound, errCode: "no_checkpoint",
             errMessage: "the request names no model (override_settings.sd_model_checkpoint), the token has no checkpoint config and the tenant has no checkpoint");
     }
+}
+
+/// <summary>Recent model resolutions (singleton), see <see cref="ModelResolver.ResolveAsync"/>.</summary>
+public sealed class ResolutionCache
+{
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (ResolvedModel Model, long Until)> _entries = new(StringComparer.Ordinal);
+
+    public bool TryGet(string key, long now, out ResolvedModel model)
+    {
+        if (_entries.TryGetValue(key, out var e) && e.Until > now)
+        {
+            model = e.Model;
+            return true;
+        }
+
+        model = null!;
+        return false;
+    }
+
+    public void Put(string key, ResolvedModel model, long until)
+    {
+        if (_entries.Count > 50_000)
+        {
+            _entries.Clear();
+        }
+
+        _entries[key] = (model, until);
+    }
+
+    /// <summary>Forgets everything (a token's checkpoint changed through this server).</summary>
+    public void Clear() => _entries.Clear();
 }

@@ -157,7 +157,6 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
             if (job is not null)
             {
                 using var request = JsonDocument.Parse(job.RequestJson);
-                await notifier.ChangedAsync(db, job.Id, ct);
                 return new LeasedJob(job.Id, job.Attempt, job.TenantId, job.AgentId, job.Kind, ResolvedModel.FromJson(job.ModelJson), request.RootElement.Clone(), job.LeaseUntil!.Value);
             }
 

@@ -15,7 +15,8 @@ namespace Atelier.Core.Models;
 /// <c>b_model_modelversionidnotfound</c>; one named inside a request body (a reference) is
 /// <c>b_model_modelnotexist</c> / <c>b_model_modelversionnotexist</c>.
 /// </summary>
-public sealed class ModelService(AtelierDb db, RequestContext ctx, TimeProvider clock, DownloadSignal downloads, Microsoft.Extensions.Options.IOptions<ModelsOptions> options)
+public sealed class ModelService(AtelierDb db, RequestContext ctx, TimeProvider clock, DownloadSignal downloads, Microsoft.Extensions.Options.IOptions<ModelsOptions> options,
+    Jobs.ResolutionCache resolutions)
 {
     public static readonly string[] ModelTypes = ["checkpoint", "lora", "embedding", "vae", "controlnet", "upscaler", "onnx"];
 
@@ -443,6 +444,7 @@ public sealed class ModelService(AtelierDb db, RequestContext ctx, TimeProvider 
         }
 
         await db.ApiTokens.Where(t => t.Id == tokenId).ExecuteUpdateAsync(u => u.SetProperty(t => t.CheckpointVersionId, version.Id), ct);
+        resolutions.Clear();
         return new CheckpointConfigDto(version.Id, model.Id, model.Name, version.Name);
     }
 

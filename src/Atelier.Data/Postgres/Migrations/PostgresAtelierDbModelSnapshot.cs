@@ -360,9 +360,18 @@ namespace Atelier.Data.Postgres.Migrations
                     b.HasIndex("TenantId", "ClientJobId")
                         .IsUnique();
 
+                    b.HasIndex("State", "Priority", "CreatedAt")
+                        .IsDescending(false, true, false);
+
+                    b.HasIndex("State", "Priority", "FairKey")
+                        .IsDescending(false, true, false);
+
                     b.HasIndex("TenantId", "CallerId", "CreatedAt");
 
                     b.HasIndex("TenantId", "State", "FairKey");
+
+                    b.HasIndex("State", "ModelKey", "Priority", "FairKey")
+                        .IsDescending(false, false, true, false);
 
                     b.ToTable("jobs", (string)null);
                 });

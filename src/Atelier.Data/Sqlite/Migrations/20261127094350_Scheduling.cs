@@ -3,7 +3,7 @@ using Microsoft.EntityFrameworkCore.Migrations;
 
 #nullable disable
 
-namespace Atelier.Data.Postgres.Migrations
+namespace Atelier.Data.Sqlite.Migrations
 {
     /// <inheritdoc />
     public partial class Scheduling : Migration
@@ -18,34 +18,34 @@ namespace Atelier.Data.Postgres.Migrations
             migrationBuilder.AddColumn<string>(
                 name: "AppId",
                 table: "jobs",
-                type: "character varying(256)",
+                type: "TEXT",
                 maxLength: 256,
                 nullable: true);
 
             migrationBuilder.AddColumn<string>(
                 name: "CallerId",
                 table: "jobs",
-                type: "character varying(256)",
+                type: "TEXT",
                 maxLength: 256,
                 nullable: true);
 
             migrationBuilder.AddColumn<DateTime>(
                 name: "CancelRequestedAt",
                 table: "jobs",
-                type: "timestamp with time zone",
+                type: "TEXT",
                 nullable: true);
 
             migrationBuilder.AddColumn<long>(
                 name: "FairKey",
                 table: "jobs",
-                type: "bigint",
+                type: "INTEGER",
                 nullable: false,
                 defaultValue: 0L);
 
             migrationBuilder.AddColumn<string>(
                 name: "Kind",
                 table: "jobs",
-                type: "character varying(16)",
+                type: "TEXT",
                 maxLength: 16,
                 nullable: false,
                 defaultValue: "");
@@ -53,48 +53,48 @@ namespace Atelier.Data.Postgres.Migrations
             migrationBuilder.AddColumn<string>(
                 name: "ModelJson",
                 table: "jobs",
-                type: "character varying(4096)",
+                type: "TEXT",
                 maxLength: 4096,
                 nullable: true);
 
             migrationBuilder.AddColumn<double>(
                 name: "Progress",
                 table: "jobs",
-                type: "double precision",
+                type: "REAL",
                 nullable: false,
                 defaultValue: 0.0);
 
             migrationBuilder.AddColumn<int>(
                 name: "ProgressStep",
                 table: "jobs",
-                type: "integer",
+                type: "INTEGER",
                 nullable: false,
                 defaultValue: 0);
 
             migrationBuilder.AddColumn<int>(
                 name: "ProgressSteps",
                 table: "jobs",
-                type: "integer",
+                type: "INTEGER",
                 nullable: false,
                 defaultValue: 0);
 
             migrationBuilder.AddColumn<DateTime>(
                 name: "ResultExpiresAt",
                 table: "jobs",
-                type: "timestamp with time zone",
+                type: "TEXT",
                 nullable: true);
 
             migrationBuilder.CreateTable(
                 name: "workers",
                 columns: table => new
                 {
-                    Id = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: false),
-                    KeyId = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: false),
-                    Engine = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: false),
-                    Slots = table.Column<int>(type: "integer", nullable: false),
-                    HotJson = table.Column<string>(type: "character varying(65536)", maxLength: 65536, nullable: false),
-                    RegisteredAt = table.Column<DateTime>(type: "timestamp with time zone", nullable: false),
-                    LastSeenAt = table.Column<DateTime>(type: "timestamp with time zone", nullable: false)
+                    Id = table.Column<string>(type: "TEXT", maxLength: 256, nullable: false),
+                    KeyId = table.Column<string>(type: "TEXT", maxLength: 256, nullable: false),
+                    Engine = table.Column<string>(type: "TEXT", maxLength: 256, nullable: false),
+                    Slots = table.Column<int>(type: "INTEGER", nullable: false),
+                    HotJson = table.Column<string>(type: "TEXT", maxLength: 65536, nullable: false),
+                    RegisteredAt = table.Column<DateTime>(type: "TEXT", nullable: false),
+                    LastSeenAt = table.Column<DateTime>(type: "TEXT", nullable: false)
                 },
                 constraints: table =>
                 {
@@ -105,6 +105,24 @@ namespace Atelier.Data.Postgres.Migrations
                 name: "IX_jobs_State_FairKey",
                 table: "jobs",
                 columns: new[] { "State", "FairKey" });
+
+            migrationBuilder.CreateIndex(
+                name: "IX_jobs_State_ModelKey_Priority_FairKey",
+                table: "jobs",
+                columns: new[] { "State", "ModelKey", "Priority", "FairKey" },
+                descending: new[] { false, false, true, false });
+
+            migrationBuilder.CreateIndex(
+                name: "IX_jobs_State_Priority_CreatedAt",
+                table: "jobs",
+                columns: new[] { "State", "Priority", "CreatedAt" },
+                descending: new[] { false, true, false });
+
+            migrationBuilder.CreateIndex(
+                name: "IX_jobs_State_Priority_FairKey",
+                table: "jobs",
+                columns: new[] { "State", "Priority", "FairKey" },
+                descending: new[] { false, true, false });
 
             migrationBuilder.CreateIndex(
                 name: "IX_jobs_TenantId_CallerId_CreatedAt",
@@ -125,6 +143,18 @@ namespace Atelier.Data.Postgres.Migrations
 
             migrationBuilder.DropIndex(
                 name: "IX_jobs_State_FairKey",
+                table: "jobs");
+
+            migrationBuilder.DropIndex(
+                name: "IX_jobs_State_ModelKey_Priority_FairKey",
+                table: "jobs");
+
+            migrationBuilder.DropIndex(
+                name: "IX_jobs_State_Priority_CreatedAt",
+                table: "jobs");
+
+            migrationBuilder.DropIndex(
+                name: "IX_jobs_State_Priority_FairKey",
                 table: "jobs");
 
             migrationBuilder.DropIndex(

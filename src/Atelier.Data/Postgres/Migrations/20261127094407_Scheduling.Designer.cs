@@ -12,7 +12,7 @@ using Npgsql.EntityFrameworkCore.PostgreSQL.Metadata;
 namespace Atelier.Data.Postgres.Migrations
 {
     [DbContext(typeof(PostgresAtelierDb))]
-    [Migration("20261127091717_Scheduling")]
+    [Migration("20261127094407_Scheduling")]
     partial class Scheduling
     {
         /// <inheritdoc />
@@ -363,9 +363,18 @@ namespace Atelier.Data.Postgres.Migrations
                     b.HasIndex("TenantId", "ClientJobId")
                         .IsUnique();
 
+                    b.HasIndex("State", "Priority", "CreatedAt")
+                        .IsDescending(false, true, false);
+
+                    b.HasIndex("State", "Priority", "FairKey")
+                        .IsDescending(false, true, false);
+
                     b.HasIndex("TenantId", "CallerId", "CreatedAt");
 
                     b.HasIndex("TenantId", "State", "FairKey");
+
+                    b.HasIndex("State", "ModelKey", "Priority", "FairKey")
+                        .IsDescending(false, false, true, false);
 
                     b.ToTable("jobs", (string)null);
                 });

@@ -11,7 +11,7 @@ using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 namespace Atelier.Data.Sqlite.Migrations
 {
     [DbContext(typeof(SqliteAtelierDb))]
-    [Migration("20261127091701_Scheduling")]
+    [Migration("20261127094350_Scheduling")]
     partial class Scheduling
     {
         /// <inheritdoc />
@@ -358,9 +358,18 @@ namespace Atelier.Data.Sqlite.Migrations
                     b.HasIndex("TenantId", "ClientJobId")
                         .IsUnique();
 
+                    b.HasIndex("State", "Priority", "CreatedAt")
+                        .IsDescending(false, true, false);
+
+                    b.HasIndex("State", "Priority", "FairKey")
+                        .IsDescending(false, true, false);
+
                     b.HasIndex("TenantId", "CallerId", "CreatedAt");
 
                     b.HasIndex("TenantId", "State", "FairKey");
+
+                    b.HasIndex("State", "ModelKey", "Priority", "FairKey")
+                        .IsDescending(false, false, true, false);
 
                     b.ToTable("jobs", (string)null);
                 });
