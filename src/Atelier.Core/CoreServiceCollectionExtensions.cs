@@ -27,6 +27,10 @@ public static class CoreServiceCollectionExtensions
         services.AddScoped<Jobs.JobService>();
         services.AddScoped<Jobs.ModelResolver>();
         services.AddSingleton<Jobs.ResolutionCache>();
+        services.AddScoped<Images.ImageService>();
+        services.AddSingleton<Images.ImageUrlSigner>();
+        services.AddSingleton<Images.ImageRetentionSweeper>();
+        services.AddHostedService(sp => sp.GetRequiredService<Images.ImageRetentionSweeper>());
         services.AddScoped<Jobs.WorkerService>();
         services.AddSingleton<Jobs.JobSignal>();
         services.AddSingleton<Models.BuiltinModels>();

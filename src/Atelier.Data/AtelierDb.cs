@@ -36,6 +36,7 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
     public DbSet<Job> Jobs => Set<Job>();
     public DbSet<Agent> Agents => Set<Agent>();
     public DbSet<WorkerNode> Workers => Set<WorkerNode>();
+    public DbSet<GeneratedImage> GeneratedImages => Set<GeneratedImage>();
     public DbSet<ResourceConfig> ResourceConfigs => Set<ResourceConfig>();
 
     protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
@@ -185,6 +186,15 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
             e.Property(x => x.Kind).HasMaxLength(16);
             e.Property(x => x.ModelJson).HasMaxLength(4096);
         });
+        b.Entity<GeneratedImage>(e =>
+        {
+            e.ToTable("generated_images");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Infotext).HasMaxLength(8192);
+            e.Property(x => x.DeleteError).HasMaxLength(1024);
+            e.HasIndex(x => new { x.TenantId, x.CreatedAt });
+            e.HasIndex(x => new { x.TenantId, x.JobId });
+        });
         b.Entity<WorkerNode>(e =>
         {
             e.ToTable("workers");
@@ -221,6 +231,7 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
         b.Entity<Upload>().HasQueryFilter(x => x.TenantId == TenantScope);
         b.Entity<Job>().HasQueryFilter(x => x.TenantId == TenantScope);
         b.Entity<Agent>().HasQueryFilter(x => x.TenantId == TenantScope);
+        b.Entity<GeneratedImage>().HasQueryFilter(x => x.TenantId == TenantScope);
     }
 
     public override int SaveChanges(bool acceptAllChangesOnSuccess)

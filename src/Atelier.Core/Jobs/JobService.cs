@@ -228,4 +228,4 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, TimeProvider cl
 /// <summary>What a worker reports on completion: the images it stored through the server, A1111's info and parameters.</summary>
 public sealed record WorkerResult(IReadOnlyList<WorkerImage> Images, string? Info, JsonElement? Parameters);
 
-public sealed record WorkerImage(string Key, string Sha256, long Size, long Seed, string Infotext);
+public sealed record WorkerImage(string Key, string Sha256, long Size, long Seed, string Infotext, int Width = 0, int Height = 0);

@@ -54,7 +54,7 @@ public sealed record WorkerKeyDto(string Id, string Secret);
 
 public sealed record WorkerDto(string Id, string Engine, int Slots, IReadOnlyList<string?> Hot, DateTime RegisteredAt, DateTime LastSeenAt);
 
-public sealed record StoredImage(string Key, string Sha256, long Size);
+public sealed record StoredImage(string Key, string Sha256, long Size, int Width, int Height);
 
 /// <summary>The worker side of the queue: register, lease (long-poll), heartbeat, images, complete, fail; and the platform's worker keys.</summary>
 public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSignal signal, JobNotifier notifier, TimeProvider clock, RequestContext ctx,
@@ -219,19 +219,63 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
         var key = ImageKey(job.TenantId, job.Id, attempt, index);
         buffer.Position = 0;
         await store.PutAsync(key, buffer, bytes.Length, ct);
-        return new StoredImage(key, Convert.ToHexStringLower(SHA256.HashData(bytes)), bytes.Length);
+        // The IHDR chunk follows the signature: width and height, big-endian, at bytes 16 and 20.
+        var width = bytes.Length >= 24 ? System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(16)) : 0;
+        var height = bytes.Length >= 24 ? System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(20)) : 0;
+        return new StoredImage(key, Convert.ToHexStringLower(SHA256.HashData(bytes)), bytes.Length, width, height);
     }
 
     public static string ImageKey(string tenantId, string jobId, int attempt, int index) => $"images/{tenantId}/{jobId}/{attempt}-{index}.png";
 
     private static ReadOnlySpan<byte> PngSignature => [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A];
 
+    /// <summary>
+    /// Completes the attempt and records its images in the generated-images library, in one transaction: a stale
+    /// attempt changes nothing and records nothing.
+    /// </summary>
     public async Task CompleteAsync(string jobId, int attempt, JsonElement result, CancellationToken ct)
     {
+        WorkerResult? parsed;
+        try
+        {
+            parsed = result.Deserialize<WorkerResult>(Contracts.AtelierJson.Options);
+        }
+        catch (JsonException e)
+        {
+            throw AtelierException.InvalidInput("result", $"is not a worker result: {e.Message}");
+        }
+
+        var job = await db.Jobs.IgnoreQueryFilters().AsNoTracking().FirstOrDefaultAsync(j => j.Id == jobId, ct) ?? throw Stale(jobId, attempt);
+        var prefix = ImageKey(job.TenantId, job.Id, attempt, 0)[..^"0.png".Length];
+        var images = parsed?.Images ?? [];
+        if (images.Any(i => i.Key is null || !i.Key.StartsWith(prefix, StringComparison.Ordinal)))
+        {
+            throw AtelierException.InvalidInput("result.images", "must be images this attempt uploaded");
+        }
+
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
         if (!await queue.CompleteAsync(jobId, attempt, result.GetRawText(), Retention, ct))
         {
             throw Stale(jobId, attempt);
         }
+
+        db.TenantScope = job.TenantId;
+        var model = ResolvedModel.FromJson(job.ModelJson);
+        var now = Now;
+        for (var i = 0; i < images.Count; i++)
+        {
+            var im = images[i];
+            db.GeneratedImages.Add(new GeneratedImage
+            {
+                Id = Ids.New("img", clock), TenantId = job.TenantId, JobId = job.Id, Index = i, AppId = job.AppId,
+                SessionId = job.CallerId?.StartsWith("ses_", StringComparison.Ordinal) == true ? job.CallerId : null,
+                ModelVersionId = model?.VersionId, Seed = im.Seed, Infotext = im.Infotext.Length > 8192 ? im.Infotext[..8192] : im.Infotext,
+                Width = im.Width, Height = im.Height, Size = im.Size, Sha256 = im.Sha256, StorageKey = im.Key, CreatedAt = now,
+            });
+        }
+
+        await db.SaveChangesAsync(ct);
+        await tx.CommitAsync(ct);
 
         LogCompleted(logger, jobId, attempt, KeyId);
 

@@ -165,7 +165,7 @@ public sealed partial class WorkerHost : IDisposable
                 using var put = await _http.PutAsync($"api/v1/worker/jobs/{lease.Id}/images/{i}?attempt={lease.Attempt}", content, stop);
                 await EnsureAsync(put, stop);
                 var stored = (await put.Content.ReadFromJsonAsync<Envelope<StoredImageDto>>(Camel, stop))!.Data;
-                images.Add(new { stored.Key, stored.Sha256, stored.Size, seed = result.Seeds.ElementAtOrDefault(i), infotext = result.Infotexts.ElementAtOrDefault(i) ?? "" });
+                images.Add(new { stored.Key, stored.Sha256, stored.Size, stored.Width, stored.Height, seed = result.Seeds.ElementAtOrDefault(i), infotext = result.Infotexts.ElementAtOrDefault(i) ?? "" });
             }
 
             var info = Info(request, job, result);
@@ -418,7 +418,7 @@ public sealed partial class WorkerHost : IDisposable
     private sealed record LeaseModel(string VersionId, string Name, string? Sha256);
     private sealed record Lease(string Id, int Attempt, string Kind, LeaseModel? Model, JsonElement Request, DateTime LeaseUntil);
     private sealed record Heartbeat(DateTime LeaseUntil, bool CancelRequested);
-    private sealed record StoredImageDto(string Key, string Sha256, long Size);
+    private sealed record StoredImageDto(string Key, string Sha256, long Size, int Width, int Height);
 }
 
 public sealed class WorkerProtocolException(int status, string body) : Exception($"server answered {status}: {body}")
