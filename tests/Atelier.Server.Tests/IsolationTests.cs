@@ -34,6 +34,15 @@ public class IsolationTests
         })).Created();
         var aVersionId = aVersion.GetProperty("id").GetString()!;
         var aFileId = aVersion.GetProperty("files")[0].GetProperty("id").GetString()!;
+        string aImage, aImageJob;
+        await using (var worker = await InProcessWorker.StartAsync(host, "noop"))
+        {
+            aImageJob = (await a.AppOf(host).PostAsync("/sdapi/v1/txt2img", new { prompt = "a-secret-image", steps = 1 })).Json.GetProperty("info").GetString()!;
+            var image = (await aAdmin.GetAsync("/api/v1/images")).Ok().GetProperty("items")[0];
+            aImage = image.GetProperty("id").GetString()!;
+            aImageJob = image.GetProperty("jobId").GetString()!;
+        }
+
         var aAgent = (await aAdmin.GetAsync("/api/v1/agents")).Ok()[0].GetProperty("id").GetString()!;
         var aJob = (await a.AppOf(host).PostAsync($"/api/v1/agents/{aAgent}/jobs", new { jobId = "a-secret-job", input = new { prompt = "a" } }))
             .Ok(HttpStatusCode.Accepted).GetProperty("id").GetString()!;
@@ -42,10 +51,11 @@ public class IsolationTests
             ["uid"] = a.AccountUid, ["tenantId"] = a.TenantId, ["appId"] = a.AppId, ["tokenId"] = a.AppTokenId, ["roleId"] = aRole,
             ["sessionId"] = aSessionId, ["resourceConfigId"] = aConfig,
             ["modelId"] = aModel, ["versionId"] = aVersionId, ["fileId"] = aFileId, ["uploadId"] = aUploadId,
-            ["agentId"] = aAgent, ["jobId"] = aJob, ["taskId"] = aJob, ["index"] = "0",
+            ["agentId"] = aAgent, ["jobId"] = aJob, ["taskId"] = aJob, ["index"] = "0", ["imageId"] = aImage,
         };
         string[] secrets = [a.TenantId, a.AppId, a.AppTokenId, aRole, aAdminTokenId, a.AccountUid, "a-secret-role", aSessionId, aConfig, "a-user", "a-gpu",
-            aModel, aVersionId, aFileId, aUploadId, "a-secret-model", aAgent, aJob, "a-secret-job", aUpload.GetProperty("sha256").GetString()!];
+            aModel, aVersionId, aFileId, aUploadId, "a-secret-model", aAgent, aJob, "a-secret-job", aUpload.GetProperty("sha256").GetString()!,
+            aImage, aImageJob, "a-secret-image"];
 
         var routes = host.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
             .Where(e => e.RoutePattern.RawText!.StartsWith("/api/v1", StringComparison.Ordinal))
@@ -120,5 +130,6 @@ public class IsolationTests
         (await aAdmin.GetAsync($"/api/v1/resource-configs/{aConfig}")).Ok();
         Assert.Equal("synced", (await aAdmin.GetAsync($"/api/v1/model-versions/{aVersionId}")).Ok().GetProperty("syncState").GetString());
         Assert.Equal("queued", (await aAdmin.GetAsync($"/api/v1/agents/{aAgent}/jobs/{aJob}")).Ok().GetProperty("state").GetString());
+        (await aAdmin.GetAsync($"/api/v1/images/{aImage}")).Ok();
     }
 }

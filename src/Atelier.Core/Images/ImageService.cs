@@ -109,7 +109,7 @@ public sealed class ImageService(AtelierDb db, RequestContext ctx, TimeProvider 
     {
         if (expires < clock.GetUtcNow().ToUnixTimeSeconds() || !await signer.VerifyAsync(id, expires, sig, ct))
         {
-            throw new AtelierException(ErrorCatalog.b_session_tokennotvalid, errCode: "image_url", errMessage: "the image URL is expired or its signature is wrong");
+            throw new AtelierException(ErrorCatalog.b_session_tokenforbidden, status: 403, errCode: "image_url", errMessage: "the image URL is expired or its signature is wrong");
         }
 
         var image = await db.GeneratedImages.IgnoreQueryFilters().AsNoTracking().FirstOrDefaultAsync(i => i.Id == id, ct) ?? throw NotFound(id);
