@@ -27,6 +27,7 @@ public static class CoreServiceCollectionExtensions
         services.AddScoped<Jobs.JobService>();
         services.AddScoped<Jobs.ModelResolver>();
         services.AddSingleton<Jobs.ResolutionCache>();
+        services.AddScoped<Jobs.EntitlementService>();
         services.AddScoped<Images.ImageService>();
         services.AddSingleton<Images.ImageUrlSigner>();
         services.AddSingleton<Images.ImageRetentionSweeper>();

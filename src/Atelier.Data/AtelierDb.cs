@@ -37,6 +37,7 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
     public DbSet<Agent> Agents => Set<Agent>();
     public DbSet<WorkerNode> Workers => Set<WorkerNode>();
     public DbSet<GeneratedImage> GeneratedImages => Set<GeneratedImage>();
+    public DbSet<Entitlement> Entitlements => Set<Entitlement>();
     public DbSet<ResourceConfig> ResourceConfigs => Set<ResourceConfig>();
 
     protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
@@ -183,8 +184,16 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
             e.HasIndex(x => new { x.TenantId, x.State, x.FairKey });
             e.HasIndex(x => new { x.State, x.LeaseUntil });
             e.HasIndex(x => new { x.TenantId, x.CallerId, x.CreatedAt });
+            e.HasIndex(x => new { x.TenantId, x.State });
+            e.HasIndex(x => new { x.TenantId, x.AppId, x.CreatedAt });
             e.Property(x => x.Kind).HasMaxLength(16);
             e.Property(x => x.ModelJson).HasMaxLength(4096);
+        });
+        b.Entity<Entitlement>(e =>
+        {
+            e.ToTable("entitlements");
+            e.HasKey(x => x.Id);
+            e.HasIndex(x => new { x.TenantId, x.Scope }).IsUnique();
         });
         b.Entity<GeneratedImage>(e =>
         {
@@ -232,6 +241,7 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
         b.Entity<Job>().HasQueryFilter(x => x.TenantId == TenantScope);
         b.Entity<Agent>().HasQueryFilter(x => x.TenantId == TenantScope);
         b.Entity<GeneratedImage>().HasQueryFilter(x => x.TenantId == TenantScope);
+        b.Entity<Entitlement>().HasQueryFilter(x => x.TenantId == TenantScope);
     }
 
     public override int SaveChanges(bool acceptAllChangesOnSuccess)

@@ -89,6 +89,13 @@ public static class GenerationInput
         }
     }
 
+    /// <summary>How many images the request makes (batch_size × n_iter): what it costs in image credits.</summary>
+    public static int ImagesOf(JsonElement input)
+    {
+        static int Of(JsonElement i, string name) => i.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var n) ? n : 1;
+        return Math.Max(1, Of(input, "batch_size")) * Math.Max(1, Of(input, "n_iter"));
+    }
+
     /// <summary>A1111's <c>override_settings.sd_model_checkpoint</c>, when the request names a model.</summary>
     public static string? CheckpointOf(JsonElement input) =>
         input.TryGetProperty("override_settings", out var o) && o.ValueKind == JsonValueKind.Object

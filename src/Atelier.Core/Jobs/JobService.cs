@@ -16,7 +16,7 @@ namespace Atelier.Core.Jobs;
 /// (A1111's and the async one) are jobs of the default agent made through <see cref="SubmitAsync"/> too.
 /// </summary>
 public sealed class JobService(AtelierDb db, RequestContext ctx, TimeProvider clock, JobQueue queue, JobNotifier notifier, ModelResolver resolver,
-    IObjectStore store, IOptions<JobsOptions> options)
+    IObjectStore store, IOptions<JobsOptions> options, EntitlementService entitlements)
 {
     public const int MaxInputBytes = 768 * 1024;
     public const string DefaultAgent = "default";
@@ -74,14 +74,44 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, TimeProvider cl
         GenerationInput.Check(input, kind == "img2img");
         var p = Validate.Range(priority, "priority", -100, 100, 0);
         var model = await resolver.ResolveAsync(GenerationInput.CheckpointOf(input), ct);
-        var (job, created) = await queue.EnqueueAsync(new JobQueue.NewJob(TenantId, agent.Id, clientId, json, model.VersionId, p,
-            options.Value.MaxAttempts, kind, Caller.CredentialId, Caller.AppId) { ModelJson = model.ToJson() }, ct);
-        if (created)
+        var newJob = new JobQueue.NewJob(TenantId, agent.Id, clientId, json, model.VersionId, p, options.Value.MaxAttempts, kind, Caller.CredentialId, Caller.AppId)
         {
-            await notifier.QueuedAsync(db, ct);
+            ModelJson = model.ToJson(),
+        };
+        var limits = await entitlements.ApplicableAsync(Caller.AppId, ct);
+        if (limits.Count == 0)
+        {
+            var (plain, plainCreated) = await queue.EnqueueAsync(newJob, ct);
+            await NotifyIfCreated(plainCreated);
+            return (ToDto(plain), plainCreated);
         }
 
+        // A retried submit finds its job before any limit is counted or any credit taken.
+        if (clientId is not null && await db.Jobs.AsNoTracking().AnyAsync(j => j.ClientJobId == clientId, ct))
+        {
+            var (again, againCreated) = await queue.EnqueueAsync(newJob, ct);
+            return (ToDto(again), againCreated);
+        }
+
+        Job job;
+        bool created;
+        await using (var tx = await db.Database.BeginTransactionAsync(ct))
+        {
+            await entitlements.CheckAndChargeAsync(limits, Caller.AppId, GenerationInput.ImagesOf(input), ct);
+            (job, created) = await queue.EnqueueAsync(newJob, ct);
+            await tx.CommitAsync(ct);
+        }
+
+        await NotifyIfCreated(created);
         return (ToDto(job), created);
+
+        async Task NotifyIfCreated(bool made)
+        {
+            if (made)
+            {
+                await notifier.QueuedAsync(db, ct);
+            }
+        }
     }
 
     public async Task<JobDto> GetAsync(string agentRef, string jobRef, CancellationToken ct) => ToDto(await FindAsync(agentRef, jobRef, ct));

@@ -237,6 +237,45 @@ namespace Atelier.Data.Postgres.Migrations
                     b.ToTable("blob_grants", (string)null);
                 });
 
+            modelBuilder.Entity("Atelier.Data.Entities.Entitlement", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)");
+
+                    b.Property<long?>("Credits")
+                        .HasColumnType("bigint");
+
+                    b.Property<int?>("MaxConcurrentJobs")
+                        .HasColumnType("integer");
+
+                    b.Property<int?>("MaxJobsPerPeriod")
+                        .HasColumnType("integer");
+
+                    b.Property<int>("PeriodSeconds")
+                        .HasColumnType("integer");
+
+                    b.Property<string>("Scope")
+                        .IsRequired()
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)");
+
+                    b.Property<string>("TenantId")
+                        .IsRequired()
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)");
+
+                    b.Property<DateTime>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("TenantId", "Scope")
+                        .IsUnique();
+
+                    b.ToTable("entitlements", (string)null);
+                });
+
             modelBuilder.Entity("Atelier.Data.Entities.GeneratedImage", b =>
                 {
                     b.Property<string>("Id")
@@ -434,11 +473,15 @@ namespace Atelier.Data.Postgres.Migrations
                     b.HasIndex("TenantId", "ClientJobId")
                         .IsUnique();
 
+                    b.HasIndex("TenantId", "State");
+
                     b.HasIndex("State", "Priority", "CreatedAt")
                         .IsDescending(false, true, false);
 
                     b.HasIndex("State", "Priority", "FairKey")
                         .IsDescending(false, true, false);
+
+                    b.HasIndex("TenantId", "AppId", "CreatedAt");
 
                     b.HasIndex("TenantId", "CallerId", "CreatedAt");
 

@@ -232,6 +232,45 @@ namespace Atelier.Data.Sqlite.Migrations
                     b.ToTable("blob_grants", (string)null);
                 });
 
+            modelBuilder.Entity("Atelier.Data.Entities.Entitlement", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long?>("Credits")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int?>("MaxConcurrentJobs")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int?>("MaxJobsPerPeriod")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("PeriodSeconds")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Scope")
+                        .IsRequired()
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("TenantId")
+                        .IsRequired()
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTime>("UpdatedAt")
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("TenantId", "Scope")
+                        .IsUnique();
+
+                    b.ToTable("entitlements", (string)null);
+                });
+
             modelBuilder.Entity("Atelier.Data.Entities.GeneratedImage", b =>
                 {
                     b.Property<string>("Id")
@@ -429,11 +468,15 @@ namespace Atelier.Data.Sqlite.Migrations
                     b.HasIndex("TenantId", "ClientJobId")
                         .IsUnique();
 
+                    b.HasIndex("TenantId", "State");
+
                     b.HasIndex("State", "Priority", "CreatedAt")
                         .IsDescending(false, true, false);
 
                     b.HasIndex("State", "Priority", "FairKey")
                         .IsDescending(false, true, false);
+
+                    b.HasIndex("TenantId", "AppId", "CreatedAt");
 
                     b.HasIndex("TenantId", "CallerId", "CreatedAt");
 

@@ -1,0 +1,127 @@
+using Atelier.Contracts.Errors;
+using Atelier.Core.Common;
+using Atelier.Data;
+using Atelier.Data.Entities;
+using Microsoft.EntityFrameworkCore;
+
+namespace Atelier.Core.Jobs;
+
+public sealed record EntitlementRequest(int? MaxConcurrentJobs, int? MaxJobsPerPeriod, int? PeriodSeconds, long? Credits);
+
+public sealed record CreditsRequest(long? Add);
+
+public sealed record EntitlementDto(string Scope, int? MaxConcurrentJobs, int? MaxJobsPerPeriod, int PeriodSeconds, long? Credits, DateTime UpdatedAt);
+
+/// <summary>
+/// Entitlements: per tenant (scope <c>tenant</c>) and per app (scope = the app id) limits on jobs, and the pre-check a
+/// submit passes before anything is queued. The check and the queueing are one transaction that first locks the
+/// entitlement rows (PostgreSQL <c>FOR UPDATE</c>; SQLite's single writer), so racing submits count each other:
+/// 100 parallel submits against 10 credits queue exactly 10 jobs.
+/// </summary>
+public sealed class EntitlementService(AtelierDb db, RequestContext ctx, TimeProvider clock)
+{
+    public const string TenantScope = "*";
+    private string TenantId => ctx.TenantId ?? throw new InvalidOperationException("No tenant in scope.");
+
+    public async Task<IReadOnlyList<EntitlementDto>> ListAsync(CancellationToken ct) =>
+        [.. (await db.Entitlements.AsNoTracking().OrderBy(e => e.Scope).ToListAsync(ct)).Select(ToDto)];
+
+    public async Task<EntitlementDto> PutAsync(string scope, EntitlementRequest req, CancellationToken ct)
+    {
+        var key = await ScopeKeyAsync(scope, ct);
+        var row = await db.Entitlements.FirstOrDefaultAsync(e => e.Scope == key, ct);
+        if (row is null)
+        {
+            row = new Entitlement { Id = Ids.New("ent", clock), TenantId = TenantId, Scope = key };
+            db.Entitlements.Add(row);
+        }
+
+        row.MaxConcurrentJobs = req.MaxConcurrentJobs is null ? null : Validate.Range(req.MaxConcurrentJobs, "maxConcurrentJobs", 0, 100_000, 0);
+        row.MaxJobsPerPeriod = req.MaxJobsPerPeriod is null ? null : Validate.Range(req.MaxJobsPerPeriod, "maxJobsPerPeriod", 0, 100_000_000, 0);
+        row.PeriodSeconds = Validate.Range(req.PeriodSeconds, "periodSeconds", 60, 366 * 86400, 86400);
+        row.Credits = req.Credits is null ? null : req.Credits is >= 0 and <= 1_000_000_000_000 ? req.Credits
+            : throw AtelierException.InvalidInput("credits", "must be 0 to 10^12, or null for no limit");
+        row.UpdatedAt = clock.GetUtcNow().UtcDateTime;
+        Audit.Record(db, ctx, clock, "entitlement.put", "entitlement", row.Id, TenantId);
+        await db.SaveOrDuplicateAsync(() => AtelierException.InvalidInput("scope", "was set at the same moment; try again"), ct);
+        return ToDto(row);
+    }
+
+    /// <summary>Adds (or with a negative number takes) credits atomically; a scope without a balance gets one.</summary>
+    public async Task<EntitlementDto> AddCreditsAsync(string scope, CreditsRequest req, CancellationToken ct)
+    {
+        var key = await ScopeKeyAsync(scope, ct);
+        var add = req.Add is { } n and >= -1_000_000_000_000 and <= 1_000_000_000_000 && n != 0 ? n : throw AtelierException.InvalidInput("add", "must be a non-zero whole number");
+        var row = await db.Entitlements.AsNoTracking().FirstOrDefaultAsync(e => e.Scope == key, ct)
+                  ?? throw new AtelierException(ErrorCatalog.p_common_inputinvalid, new Dictionary<string, string> { ["Input"] = $"scope: {scope} has no entitlement" }, status: 404);
+        var changed = await db.Entitlements.Where(e => e.Id == row.Id && (e.Credits ?? 0) + add >= 0)
+            .ExecuteUpdateAsync(u => u.SetProperty(e => e.Credits, e => (e.Credits ?? 0) + add).SetProperty(e => e.UpdatedAt, clock.GetUtcNow().UtcDateTime), ct);
+        if (changed == 0)
+        {
+            throw AtelierException.InvalidInput("add", "would take the balance below zero");
+        }
+
+        return ToDto(await db.Entitlements.AsNoTracking().FirstAsync(e => e.Id == row.Id, ct));
+    }
+
+    /// <summary>The limits that apply to a submit from <paramref name="appId"/>: the tenant's and the app's.</summary>
+    public async Task<List<Entitlement>> ApplicableAsync(string? appId, CancellationToken ct) =>
+        await db.Entitlements.AsNoTracking().Where(e => e.Scope == TenantScope || e.Scope == appId).ToListAsync(ct);
+
+    /// <summary>
+    /// Checks every limit for a job of <paramref name="images"/> images and takes its credits; call inside the
+    /// transaction that queues the job. A refusal names the limit: <c>b_agent_jobpreinvokefail</c>, errCode
+    /// <c>concurrent_jobs</c>, <c>jobs_per_period</c> or <c>credits</c>, and nothing is queued.
+    /// </summary>
+    public async Task CheckAndChargeAsync(IReadOnlyList<Entitlement> limits, string? appId, int images, CancellationToken ct)
+    {
+        if (db.Database.IsNpgsql())
+        {
+            var ids = limits.Select(l => l.Id).ToArray();
+            await db.Database.ExecuteSqlRawAsync("""SELECT "Id" FROM entitlements WHERE "Id" = ANY({0}) ORDER BY "Id" FOR UPDATE""", [ids], ct);
+        }
+
+        var now = clock.GetUtcNow().UtcDateTime;
+        foreach (var limit in limits)
+        {
+            var scopeName = limit.Scope == TenantScope ? "the tenant" : $"app {limit.Scope}";
+            var jobs = db.Jobs.AsNoTracking();
+            jobs = limit.Scope == TenantScope ? jobs : jobs.Where(j => j.AppId == limit.Scope);
+            if (limit.MaxConcurrentJobs is { } maxConcurrent
+                && await jobs.CountAsync(j => j.State == JobQueue.Queued || j.State == JobQueue.Running, ct) >= maxConcurrent)
+            {
+                throw Refused("concurrent_jobs", $"{scopeName} has {maxConcurrent} jobs queued or running, its limit");
+            }
+
+            var since = now.AddSeconds(-limit.PeriodSeconds);
+            if (limit.MaxJobsPerPeriod is { } maxPerPeriod && await jobs.CountAsync(j => j.CreatedAt > since, ct) >= maxPerPeriod)
+            {
+                throw Refused("jobs_per_period", $"{scopeName} submitted {maxPerPeriod} jobs in the last {limit.PeriodSeconds} s, its limit");
+            }
+
+            if (limit.Credits is not null
+                && await db.Entitlements.Where(e => e.Id == limit.Id && e.Credits >= images)
+                    .ExecuteUpdateAsync(u => u.SetProperty(e => e.Credits, e => e.Credits - images), ct) == 0)
+            {
+                throw Refused("credits", $"{scopeName} has fewer than the {images} image credits this job needs");
+            }
+        }
+    }
+
+    private static AtelierException Refused(string limit, string message) => new(ErrorCatalog.b_agent_jobpreinvokefail, errCode: limit, errMessage: message);
+
+    private async Task<string> ScopeKeyAsync(string scope, CancellationToken ct)
+    {
+        if (scope == "tenant")
+        {
+            return TenantScope;
+        }
+
+        return await db.Apps.AnyAsync(a => a.Id == scope, ct)
+            ? scope
+            : throw new AtelierException(ErrorCatalog.p_common_inputinvalid, new Dictionary<string, string> { ["Input"] = $"scope: {scope} is neither 'tenant' nor an app of the tenant" }, status: 404);
+    }
+
+    private static EntitlementDto ToDto(Entitlement e) =>
+        new(e.Scope == TenantScope ? "tenant" : e.Scope, e.MaxConcurrentJobs, e.MaxJobsPerPeriod, e.PeriodSeconds, e.Credits, e.UpdatedAt);
+}
