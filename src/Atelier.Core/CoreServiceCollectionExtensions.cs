@@ -28,6 +28,7 @@ public static class CoreServiceCollectionExtensions
         services.AddScoped<Jobs.ModelResolver>();
         services.AddSingleton<Jobs.ResolutionCache>();
         services.AddScoped<Jobs.EntitlementService>();
+        services.AddSingleton<Security.UrlTester>();
         services.AddScoped<Images.ImageService>();
         services.AddSingleton<Images.ImageUrlSigner>();
         services.AddSingleton<Images.ImageRetentionSweeper>();

@@ -22,6 +22,7 @@ public static class AppsApi
         apps.MapPost("/{appId}/tokens", IssueToken).WithName("IssueToken").WithTags("Tokens").RequireAccess(Access.TenantAdmin);
         apps.MapGet("/{appId}/tokens", ListTokens).WithName("ListTokens").WithTags("Tokens").RequireAccess(Access.TenantAdmin);
 
+        routes.MapPost("/api/v1/url-tests", TestUrl).WithTags("Apps").WithName("TestUrl").RequireAccess(Access.TenantAdmin);
         routes.MapGet("/api/v1/tokens/current", CurrentToken).WithTags("Tokens").WithName("CurrentToken").RequireAccess(Access.TenantMember);
         var tokens = routes.MapGroup("/api/v1/tokens").WithTags("Tokens").RequireAccess(Access.TenantAdmin);
         tokens.MapGet("/{tokenId}", GetToken).WithName("GetToken");
@@ -42,6 +43,11 @@ public static class AppsApi
         Reply.Ok(http, await svc.ListAppsAsync(PageRequest.From(pageNumber, pageSize), ct));
 
     /// <summary>An app token may read its own app; naming another app is <c>p_token_invalidappid</c>.</summary>
+    /// <summary>Tests a URL before an app saves it (webhook, moderation endpoint): DNS, the address, TLS, an HTTP answer in time.</summary>
+    public static async Task<Ok<ApiResponse<Atelier.Core.Security.UrlTestResult>>> TestUrl(Atelier.Core.Security.UrlTestRequest request,
+        Atelier.Core.Security.UrlTester tester, HttpContext http, CancellationToken ct) =>
+        Reply.Ok(http, await tester.TestAsync(request, ct));
+
     public static async Task<Ok<ApiResponse<AppDto>>> GetApp(string appId, IdentityService svc, RequestContext ctx, HttpContext http, CancellationToken ct)
     {
         var caller = ctx.Caller!;
