@@ -29,6 +29,7 @@ public static class CoreServiceCollectionExtensions
         services.AddSingleton<Jobs.ResolutionCache>();
         services.AddScoped<Jobs.EntitlementService>();
         services.AddSingleton<Security.UrlTester>();
+        services.AddScoped<Security.ContentSafety>();
         services.AddScoped<Images.ImageService>();
         services.AddSingleton<Images.ImageUrlSigner>();
         services.AddSingleton<Images.ImageRetentionSweeper>();

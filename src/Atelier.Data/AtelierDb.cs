@@ -38,6 +38,7 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
     public DbSet<WorkerNode> Workers => Set<WorkerNode>();
     public DbSet<GeneratedImage> GeneratedImages => Set<GeneratedImage>();
     public DbSet<Entitlement> Entitlements => Set<Entitlement>();
+    public DbSet<SafetyRules> SafetyRules => Set<SafetyRules>();
     public DbSet<ResourceConfig> ResourceConfigs => Set<ResourceConfig>();
 
     protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
@@ -189,6 +190,14 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
             e.Property(x => x.Kind).HasMaxLength(16);
             e.Property(x => x.ModelJson).HasMaxLength(4096);
         });
+        b.Entity<SafetyRules>(e =>
+        {
+            e.ToTable("safety_rules");
+            e.HasKey(x => x.TenantId);
+            e.Property(x => x.WordsJson).HasMaxLength(262144);
+            e.Property(x => x.PatternsJson).HasMaxLength(65536);
+            e.Property(x => x.ModerationUrl).HasMaxLength(2048);
+        });
         b.Entity<Entitlement>(e =>
         {
             e.ToTable("entitlements");
@@ -242,6 +251,7 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
         b.Entity<Agent>().HasQueryFilter(x => x.TenantId == TenantScope);
         b.Entity<GeneratedImage>().HasQueryFilter(x => x.TenantId == TenantScope);
         b.Entity<Entitlement>().HasQueryFilter(x => x.TenantId == TenantScope);
+        b.Entity<SafetyRules>().HasQueryFilter(x => x.TenantId == TenantScope);
     }
 
     public override int SaveChanges(bool acceptAllChangesOnSuccess)

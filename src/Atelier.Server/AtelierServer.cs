@@ -72,6 +72,7 @@ public static class AtelierServer
         builder.Services.AddOptions<ModelsOptions>().Bind(config.GetSection(ModelsOptions.Section));
         builder.Services.AddOptions<Atelier.Core.Jobs.JobsOptions>().Bind(config.GetSection(Atelier.Core.Jobs.JobsOptions.Section));
         builder.Services.AddOptions<Atelier.Core.Security.UrlTestOptions>().Bind(config.GetSection(Atelier.Core.Security.UrlTestOptions.Section));
+        builder.Services.AddOptions<Atelier.Core.Security.SafetyOptions>().Bind(config.GetSection(Atelier.Core.Security.SafetyOptions.Section));
         builder.Services.AddOptions<Atelier.Core.Images.ImagesOptions>().Bind(config.GetSection(Atelier.Core.Images.ImagesOptions.Section));
         builder.Services.AddAtelierCore();
         builder.Services.Configure<JsonOptions>(o => AtelierJson.Configure(o.SerializerOptions));

@@ -16,7 +16,7 @@ namespace Atelier.Core.Jobs;
 /// (A1111's and the async one) are jobs of the default agent made through <see cref="SubmitAsync"/> too.
 /// </summary>
 public sealed class JobService(AtelierDb db, RequestContext ctx, TimeProvider clock, JobQueue queue, JobNotifier notifier, ModelResolver resolver,
-    IObjectStore store, IOptions<JobsOptions> options, EntitlementService entitlements)
+    IObjectStore store, IOptions<JobsOptions> options, EntitlementService entitlements, Security.ContentSafety safety)
 {
     public const int MaxInputBytes = 768 * 1024;
     public const string DefaultAgent = "default";
@@ -72,6 +72,7 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, TimeProvider cl
         }
 
         GenerationInput.Check(input, kind == "img2img");
+        await safety.CheckPromptAsync(input.TryGetProperty("prompt", out var prompt) && prompt.ValueKind == JsonValueKind.String ? prompt.GetString()! : "", ct);
         var p = Validate.Range(priority, "priority", -100, 100, 0);
         var model = await resolver.ResolveAsync(GenerationInput.CheckpointOf(input), ct);
         var newJob = new JobQueue.NewJob(TenantId, agent.Id, clientId, json, model.VersionId, p, options.Value.MaxAttempts, kind, Caller.CredentialId, Caller.AppId)

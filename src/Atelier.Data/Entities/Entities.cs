@@ -335,6 +335,18 @@ public sealed class Entitlement : ITenantOwned
     public DateTime UpdatedAt { get; set; }
 }
 
+/// <summary>A tenant's content safety rules: words and patterns refused in prompts, and an optional moderation endpoint.</summary>
+public sealed class SafetyRules : ITenantOwned
+{
+    public required string TenantId { get; set; }
+    /// <summary>JSON array of words.</summary>
+    public string WordsJson { get; set; } = "[]";
+    /// <summary>JSON array of regular expressions.</summary>
+    public string PatternsJson { get; set; } = "[]";
+    public string? ModerationUrl { get; set; }
+    public DateTime UpdatedAt { get; set; }
+}
+
 /// <summary>An image a job produced: the generated-images library.</summary>
 public sealed class GeneratedImage : ITenantOwned
 {

@@ -22,6 +22,10 @@ public static class AppsApi
         apps.MapPost("/{appId}/tokens", IssueToken).WithName("IssueToken").WithTags("Tokens").RequireAccess(Access.TenantAdmin);
         apps.MapGet("/{appId}/tokens", ListTokens).WithName("ListTokens").WithTags("Tokens").RequireAccess(Access.TenantAdmin);
 
+        routes.MapGet("/api/v1/safety-rules", async (Atelier.Core.Security.ContentSafety svc, HttpContext http, CancellationToken ct) => Reply.Ok(http, await svc.GetAsync(ct)))
+            .WithTags("Safety").WithName("GetSafetyRules").RequireAccess(Access.TenantAdmin);
+        routes.MapPut("/api/v1/safety-rules", async (Atelier.Core.Security.SafetyRulesRequest request, Atelier.Core.Security.ContentSafety svc, HttpContext http, CancellationToken ct) =>
+            Reply.Ok(http, await svc.PutAsync(request, ct))).WithTags("Safety").WithName("PutSafetyRules").RequireAccess(Access.TenantAdmin);
         routes.MapPost("/api/v1/url-tests", TestUrl).WithTags("Apps").WithName("TestUrl").RequireAccess(Access.TenantAdmin);
         routes.MapGet("/api/v1/tokens/current", CurrentToken).WithTags("Tokens").WithName("CurrentToken").RequireAccess(Access.TenantMember);
         var tokens = routes.MapGroup("/api/v1/tokens").WithTags("Tokens").RequireAccess(Access.TenantAdmin);

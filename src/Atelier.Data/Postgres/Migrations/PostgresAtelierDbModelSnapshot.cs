@@ -816,6 +816,34 @@ namespace Atelier.Data.Postgres.Migrations
                     b.ToTable("roles", (string)null);
                 });
 
+            modelBuilder.Entity("Atelier.Data.Entities.SafetyRules", b =>
+                {
+                    b.Property<string>("TenantId")
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)");
+
+                    b.Property<string>("ModerationUrl")
+                        .HasMaxLength(2048)
+                        .HasColumnType("character varying(2048)");
+
+                    b.Property<string>("PatternsJson")
+                        .IsRequired()
+                        .HasMaxLength(65536)
+                        .HasColumnType("character varying(65536)");
+
+                    b.Property<DateTime>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("WordsJson")
+                        .IsRequired()
+                        .HasMaxLength(262144)
+                        .HasColumnType("character varying(262144)");
+
+                    b.HasKey("TenantId");
+
+                    b.ToTable("safety_rules", (string)null);
+                });
+
             modelBuilder.Entity("Atelier.Data.Entities.Session", b =>
                 {
                     b.Property<string>("Id")

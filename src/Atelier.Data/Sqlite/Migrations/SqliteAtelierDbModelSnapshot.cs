@@ -811,6 +811,34 @@ namespace Atelier.Data.Sqlite.Migrations
                     b.ToTable("roles", (string)null);
                 });
 
+            modelBuilder.Entity("Atelier.Data.Entities.SafetyRules", b =>
+                {
+                    b.Property<string>("TenantId")
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("ModerationUrl")
+                        .HasMaxLength(2048)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("PatternsJson")
+                        .IsRequired()
+                        .HasMaxLength(65536)
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTime>("UpdatedAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("WordsJson")
+                        .IsRequired()
+                        .HasMaxLength(262144)
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("TenantId");
+
+                    b.ToTable("safety_rules", (string)null);
+                });
+
             modelBuilder.Entity("Atelier.Data.Entities.Session", b =>
                 {
                     b.Property<string>("Id")

@@ -1,0 +1,213 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Atelier.Contracts.Errors;
+using Atelier.Core.Common;
+using Atelier.Core.Models;
+using Atelier.Data;
+using Atelier.Data.Entities;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace Atelier.Core.Security;
+
+/// <summary>Configuration section <c>Atelier:Safety</c>: the platform's own rules, over every tenant's.</summary>
+public sealed class SafetyOptions
+{
+    public const string Section = "Atelier:Safety";
+
+    public List<string> Words { get; set; } = [];
+    public List<string> Patterns { get; set; } = [];
+
+    /// <summary>How long a moderation endpoint may take before the job is refused (the checker fails closed).</summary>
+    public int ModerationTimeoutSeconds { get; set; } = 5;
+
+    /// <summary>Lets moderation endpoints be on loopback or private networks (tests, closed networks).</summary>
+    public bool AllowPrivateNetworks { get; set; }
+}
+
+public sealed record SafetyRulesRequest(IReadOnlyList<string>? Words, IReadOnlyList<string>? Patterns, string? ModerationUrl);
+
+public sealed record SafetyRulesDto(IReadOnlyList<string> Words, IReadOnlyList<string> Patterns, string? ModerationUrl, DateTime? UpdatedAt);
+
+/// <summary>
+/// The content safety checker, run on the prompt before a job is queued: the platform's and the tenant's words
+/// (whole words, case-insensitive; any substring for scripts without spaces) and patterns (regular expressions with a
+/// match timeout), then the tenant's moderation endpoint if it has one (<c>POST {"input": prompt}</c>, answering
+/// <c>{"flagged": bool}</c> or OpenAI's <c>{"results": [{"flagged": bool}]}</c>). Refused content, and a checker
+/// that fails or times out (fail closed), is <c>b_agent_contentnotsafe</c> with the reason in <c>errCode</c>.
+/// </summary>
+public sealed class ContentSafety(AtelierDb db, RequestContext ctx, TimeProvider clock, IOptions<SafetyOptions> options)
+{
+    private static readonly TimeSpan MatchTimeout = TimeSpan.FromMilliseconds(100);
+    private SafetyOptions O => options.Value;
+
+    public async Task<SafetyRulesDto> GetAsync(CancellationToken ct)
+    {
+        var rules = await db.SafetyRules.AsNoTracking().FirstOrDefaultAsync(ct);
+        return rules is null ? new SafetyRulesDto([], [], null, null) : ToDto(rules);
+    }
+
+    public async Task<SafetyRulesDto> PutAsync(SafetyRulesRequest req, CancellationToken ct)
+    {
+        var words = (req.Words ?? []).Select(w => w?.Trim() ?? "").ToList();
+        if (words.Count > 5000 || words.Any(w => w.Length is 0 or > 200))
+        {
+            throw AtelierException.InvalidInput("words", "at most 5000 words of 1-200 characters");
+        }
+
+        var patterns = (req.Patterns ?? []).ToList();
+        if (patterns.Count > 100 || patterns.Any(p => p is null || p.Length is 0 or > 500))
+        {
+            throw AtelierException.InvalidInput("patterns", "at most 100 patterns of 1-500 characters");
+        }
+
+        foreach (var p in patterns)
+        {
+            try
+            {
+                _ = new Regex(p, RegexOptions.IgnoreCase | RegexOptions.CultureInvariant, MatchTimeout);
+            }
+            catch (ArgumentException e)
+            {
+                throw AtelierException.InvalidInput("patterns", $"'{p}' is not a regular expression: {e.Message}");
+            }
+        }
+
+        string? url = null;
+        if (req.ModerationUrl is { Length: > 0 } given)
+        {
+            try
+            {
+                url = DownloadGuard.CheckUrlAtRequest(given, O.AllowPrivateNetworks);
+            }
+            catch (AtelierException e)
+            {
+                throw AtelierException.InvalidInput("moderationUrl", e.Values.GetValueOrDefault("Reason") ?? "is not a usable URL");
+            }
+        }
+
+        var tenant = ctx.TenantId!;
+        var rules = await db.SafetyRules.FirstOrDefaultAsync(ct);
+        if (rules is null)
+        {
+            rules = new SafetyRules { TenantId = tenant };
+            db.SafetyRules.Add(rules);
+        }
+
+        rules.WordsJson = JsonSerializer.Serialize(words.Distinct(StringComparer.OrdinalIgnoreCase));
+        rules.PatternsJson = JsonSerializer.Serialize(patterns);
+        rules.ModerationUrl = url;
+        rules.UpdatedAt = clock.GetUtcNow().UtcDateTime;
+        Audit.Record(db, ctx, clock, "safety.put", "safety_rules", tenant, tenant);
+        await db.SaveOrDuplicateAsync(() => AtelierException.InvalidInput("rules", "were saved at the same moment; try again"), ct);
+        return ToDto(rules);
+    }
+
+    /// <summary>Checks a prompt; throws <c>b_agent_contentnotsafe</c> when it is refused or the checker cannot tell.</summary>
+    public async Task CheckPromptAsync(string prompt, CancellationToken ct)
+    {
+        var rules = await db.SafetyRules.AsNoTracking().FirstOrDefaultAsync(ct);
+        var words = O.Words.Concat(rules is null ? [] : JsonSerializer.Deserialize<List<string>>(rules.WordsJson) ?? []);
+        var patterns = O.Patterns.Concat(rules is null ? [] : JsonSerializer.Deserialize<List<string>>(rules.PatternsJson) ?? []);
+        var text = prompt.ToLowerInvariant();
+        foreach (var word in words)
+        {
+            if (ContainsWord(text, word.ToLowerInvariant()))
+            {
+                throw Refused("word", $"the prompt contains a refused word ({Mask(word)})");
+            }
+        }
+
+        foreach (var pattern in patterns)
+        {
+            try
+            {
+                if (Regex.IsMatch(prompt, pattern, RegexOptions.IgnoreCase | RegexOptions.CultureInvariant, MatchTimeout))
+                {
+                    throw Refused("pattern", "the prompt matches a refused pattern");
+                }
+            }
+            catch (RegexMatchTimeoutException)
+            {
+                throw Refused("checker_timeout", "a safety pattern took too long on this prompt; refused (the checker fails closed)");
+            }
+        }
+
+        if (rules?.ModerationUrl is { } url)
+        {
+            await ModerateAsync(url, prompt, ct);
+        }
+    }
+
+    private async Task ModerateAsync(string url, string prompt, CancellationToken ct)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(Math.Clamp(O.ModerationTimeoutSeconds, 1, 60)));
+        using var handler = DownloadGuard.CreateHandler(O.AllowPrivateNetworks);
+        using var http = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
+        JsonElement answer;
+        try
+        {
+            using var response = await http.PostAsJsonAsync(url, new { input = prompt }, timeout.Token);
+            if (response.StatusCode != HttpStatusCode.OK)
+            {
+                throw Refused("checker_failed", $"the moderation endpoint answered {(int)response.StatusCode}; refused (the checker fails closed)");
+            }
+
+            answer = await response.Content.ReadFromJsonAsync<JsonElement>(timeout.Token);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw Refused("checker_timeout", $"the moderation endpoint did not answer within {O.ModerationTimeoutSeconds} s; refused (the checker fails closed)");
+        }
+        catch (Exception e) when (e is HttpRequestException or JsonException or IOException or SocketException or NotSupportedException)
+        {
+            throw Refused("checker_failed", $"the moderation endpoint could not be asked ({e.Message}); refused (the checker fails closed)");
+        }
+
+        bool? flagged = answer.ValueKind != JsonValueKind.Object ? null
+            : answer.TryGetProperty("flagged", out var f) && f.ValueKind is JsonValueKind.True or JsonValueKind.False ? f.GetBoolean()
+            : answer.TryGetProperty("results", out var r) && r.ValueKind == JsonValueKind.Array && r.GetArrayLength() > 0
+              && r[0].TryGetProperty("flagged", out var rf) && rf.ValueKind is JsonValueKind.True or JsonValueKind.False ? rf.GetBoolean() : null;
+        if (flagged is null)
+        {
+            throw Refused("checker_failed", "the moderation endpoint's answer has no 'flagged'; refused (the checker fails closed)");
+        }
+
+        if (flagged.Value)
+        {
+            throw Refused("moderation", "the moderation endpoint flagged the prompt");
+        }
+    }
+
+    /// <summary>A whole word for scripts with spaces; any occurrence for words in scripts without (CJK).</summary>
+    private static bool ContainsWord(string text, string word)
+    {
+        if (word.Any(c => c > '\u2E7F'))
+        {
+            return text.Contains(word, StringComparison.Ordinal);
+        }
+
+        for (var i = text.IndexOf(word, StringComparison.Ordinal); i >= 0; i = text.IndexOf(word, i + 1, StringComparison.Ordinal))
+        {
+            var before = i == 0 || !char.IsLetterOrDigit(text[i - 1]);
+            var after = i + word.Length == text.Length || !char.IsLetterOrDigit(text[i + word.Length]);
+            if (before && after)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static string Mask(string word) => word.Length <= 2 ? new string('*', word.Length) : word[0] + new string('*', word.Length - 2) + word[^1];
+
+    private static AtelierException Refused(string reason, string message) => new(ErrorCatalog.b_agent_contentnotsafe, errCode: reason, errMessage: message);
+
+    private static SafetyRulesDto ToDto(SafetyRules r) =>
+        new(JsonSerializer.Deserialize<List<string>>(r.WordsJson) ?? [], JsonSerializer.Deserialize<List<string>>(r.PatternsJson) ?? [], r.ModerationUrl, r.UpdatedAt);
+}
