@@ -59,3 +59,40 @@ public sealed record SdModel(string Title, string ModelName, string Hash, string
 public sealed record SamplerItem(string Name, IReadOnlyList<string> Aliases, Dictionary<string, string> Options);
 
 public sealed record SchedulerItem(string Name, string Label, IReadOnlyList<string>? Aliases, double? DefaultRho, bool NeedInnerModel);
+
+/// <summary>A1111's <c>info</c> (a JSON string in every txt2img/img2img answer), built the same way by the engine and the worker.</summary>
+public static class A1111Info
+{
+    public static Dictionary<string, object?> Build(A1111Request req, string sampler, string schedule, IReadOnlyList<long> seeds,
+        IReadOnlyList<string> infotexts, string modelName, string modelHash) => new()
+    {
+        ["prompt"] = req.Prompt,
+        ["all_prompts"] = seeds.Select(_ => req.Prompt).ToList(),
+        ["negative_prompt"] = req.NegativePrompt,
+        ["all_negative_prompts"] = seeds.Select(_ => req.NegativePrompt).ToList(),
+        ["seed"] = seeds.Count > 0 ? seeds[0] : req.Seed,
+        ["all_seeds"] = seeds,
+        ["subseed"] = req.Subseed,
+        ["all_subseeds"] = seeds.Select(_ => req.Subseed).ToList(),
+        ["subseed_strength"] = req.SubseedStrength,
+        ["width"] = req.Width,
+        ["height"] = req.Height,
+        ["sampler_name"] = sampler,
+        ["scheduler"] = schedule,
+        ["cfg_scale"] = req.CfgScale,
+        ["steps"] = req.Steps,
+        ["batch_size"] = req.BatchSize,
+        ["restore_faces"] = req.RestoreFaces,
+        ["sd_model_name"] = modelName,
+        ["sd_model_hash"] = modelHash,
+        ["sd_vae_name"] = null,
+        ["sd_vae_hash"] = null,
+        ["denoising_strength"] = req.DenoisingStrength,
+        ["clip_skip"] = 1,
+        ["index_of_first_image"] = 0,
+        ["infotexts"] = infotexts,
+        ["styles"] = req.Styles ?? [],
+        ["job_timestamp"] = DateTime.UtcNow.ToString("yyyyMMddHHmmss", System.Globalization.CultureInfo.InvariantCulture),
+        ["version"] = "atelier",
+    };
+}

@@ -274,41 +274,11 @@ public sealed class EngineState : IDisposable
     private static string Info(A1111Request req, string sampler, string schedule, GenerationResult result, ModelEntry model, List<string> unsupported,
         List<string> warnings, TimeSpan loadTime, string provider)
     {
-        var info = new Dictionary<string, object?>
-        {
-            ["prompt"] = req.Prompt,
-            ["all_prompts"] = result.Seeds.Select(_ => req.Prompt).ToList(),
-            ["negative_prompt"] = req.NegativePrompt,
-            ["all_negative_prompts"] = result.Seeds.Select(_ => req.NegativePrompt).ToList(),
-            ["seed"] = result.FirstSeed,
-            ["all_seeds"] = result.Seeds,
-            ["subseed"] = req.Subseed,
-            ["all_subseeds"] = result.Seeds.Select(_ => req.Subseed).ToList(),
-            ["subseed_strength"] = req.SubseedStrength,
-            ["width"] = req.Width,
-            ["height"] = req.Height,
-            ["sampler_name"] = sampler,
-            ["scheduler"] = schedule,
-            ["cfg_scale"] = req.CfgScale,
-            ["steps"] = req.Steps,
-            ["batch_size"] = req.BatchSize,
-            ["restore_faces"] = req.RestoreFaces,
-            ["sd_model_name"] = model.Name,
-            ["sd_model_hash"] = model.ShortHash,
-            ["sd_vae_name"] = null,
-            ["sd_vae_hash"] = null,
-            ["denoising_strength"] = req.DenoisingStrength,
-            ["clip_skip"] = 1,
-            ["index_of_first_image"] = 0,
-            ["infotexts"] = result.Images.Select(i => i.Infotext).ToList(),
-            ["styles"] = req.Styles ?? [],
-            ["job_timestamp"] = DateTime.UtcNow.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture),
-            ["version"] = "atelier",
-            ["unsupported"] = unsupported,
-            ["warnings"] = warnings,
-            ["model_load_ms"] = Math.Round(loadTime.TotalMilliseconds, 1),
-            ["execution_provider"] = provider,
-        };
+        var info = A1111Info.Build(req, sampler, schedule, result.Seeds, [.. result.Images.Select(i => i.Infotext)], model.Name, model.ShortHash);
+        info["unsupported"] = unsupported;
+        info["warnings"] = warnings;
+        info["model_load_ms"] = Math.Round(loadTime.TotalMilliseconds, 1);
+        info["execution_provider"] = provider;
         return JsonSerializer.Serialize(info);
     }
 

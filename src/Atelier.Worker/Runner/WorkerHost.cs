@@ -315,35 +315,8 @@ public sealed partial class WorkerHost : IDisposable
         return (byHash ?? byName)?.Title ?? model.Sha256 ?? model.Name;
     }
 
-    private static string Info(A1111Request req, EngineJob job, EngineResult result) => JsonSerializer.Serialize(new Dictionary<string, object?>
-    {
-        ["prompt"] = req.Prompt,
-        ["all_prompts"] = result.Seeds.Select(_ => req.Prompt).ToList(),
-        ["negative_prompt"] = req.NegativePrompt,
-        ["all_negative_prompts"] = result.Seeds.Select(_ => req.NegativePrompt).ToList(),
-        ["seed"] = result.Seeds.Count > 0 ? result.Seeds[0] : -1,
-        ["all_seeds"] = result.Seeds,
-        ["subseed"] = req.Subseed,
-        ["all_subseeds"] = result.Seeds.Select(_ => req.Subseed).ToList(),
-        ["subseed_strength"] = req.SubseedStrength,
-        ["width"] = req.Width,
-        ["height"] = req.Height,
-        ["sampler_name"] = job.Sampler,
-        ["scheduler"] = job.Schedule,
-        ["cfg_scale"] = req.CfgScale,
-        ["steps"] = req.Steps,
-        ["batch_size"] = req.BatchSize,
-        ["restore_faces"] = req.RestoreFaces,
-        ["sd_model_name"] = job.Model,
-        ["sd_model_hash"] = result.ModelHash,
-        ["denoising_strength"] = req.DenoisingStrength,
-        ["clip_skip"] = 1,
-        ["index_of_first_image"] = 0,
-        ["infotexts"] = result.Infotexts,
-        ["styles"] = req.Styles ?? [],
-        ["job_timestamp"] = DateTime.UtcNow.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture),
-        ["version"] = "atelier",
-    });
+    private static string Info(A1111Request req, EngineJob job, EngineResult result) =>
+        JsonSerializer.Serialize(A1111Info.Build(req, job.Sampler, job.Schedule, result.Seeds, result.Infotexts, job.Model, result.ModelHash));
 
     /// <summary>A1111 answers with the request as it understood it (defaults filled in), minus the init images.</summary>
     private static JsonElement Parameters(A1111Request req)
