@@ -24,7 +24,11 @@ public class ContentSafetyTests
         app.MapPost("/moderate", async (HttpContext http) =>
         {
             var body = await JsonDocument.ParseAsync(http.Request.Body);
-            var flagged = body.RootElement.GetProperty("input").GetString()!.Contains("dragon", StringComparison.OrdinalIgnoreCase);
+            var input = body.RootElement.GetProperty("input").GetString()!;
+            // Prompts with "dragon" are flagged; so are the images of prompts with "ocean" (PNGs, checked by their signature).
+            var images = body.RootElement.TryGetProperty("images", out var list) ? list.EnumerateArray().Select(i => Convert.FromBase64String(i.GetString()!)).ToList() : [];
+            var flagged = input.Contains("dragon", StringComparison.OrdinalIgnoreCase)
+                          || (images.Count > 0 && images.All(i => i[1] == (byte)'P') && input.Contains("ocean", StringComparison.OrdinalIgnoreCase));
             return Results.Json(new { results = new[] { new { flagged } } });
         });
         app.MapPost("/slow", async () => { await Task.Delay(3000); return Results.Json(new { flagged = false }); });
@@ -88,6 +92,25 @@ public class ContentSafetyTests
         }
 
         Assert.Equal(1, (await app.GetAsync("/api/v1/agents/default/jobs")).Ok().GetProperty("total").GetInt32());
+    }
+
+    [Fact]
+    public async Task GeneratedImages_AreModerated_AndRefusedOnesAreNeverServed()
+    {
+        var (moderation, baseUri) = await ModerationAsync();
+        await using var _ = moderation;
+        await using var host = await TestHost.StartAsync(new Dictionary<string, string> { ["Atelier:Safety:AllowPrivateNetworks"] = "true" });
+        var world = await Scenario.NewTenantAsync(host);
+        await using var worker = await InProcessWorker.StartAsync(host, "noop");
+        (await world.AdminOf(host).PutAsync("/api/v1/safety-rules", new { moderationUrl = new Uri(baseUri, "/moderate").ToString() })).Ok();
+        var app = world.AppOf(host);
+        Assert.Equal(HttpStatusCode.OK, (await app.PostAsync("/sdapi/v1/txt2img", Body("a mountain"))).Status);
+        var error = (await app.PostAsync("/sdapi/v1/txt2img", Body("an ocean at night"))).Error(ErrorCatalog.b_agent_contentnotsafe, 422);
+        Assert.Contains("moderation_image", error.GetProperty("errMessage").GetString(), StringComparison.Ordinal);
+        // Only the mountain's image is in the library; the refused one's bytes are gone from storage.
+        Assert.Equal(1, (await app.GetAsync("/api/v1/images")).Ok().GetProperty("total").GetInt32());
+        var failed = (await app.GetAsync("/api/v1/agents/default/jobs?state=failed")).Ok().GetProperty("items")[0].GetProperty("id").GetString()!;
+        Assert.Empty(Directory.GetFiles(Path.Combine(host.Database.Folder, "data", "objects", "images", world.TenantId, failed), "*.png"));
     }
 
     [Fact]

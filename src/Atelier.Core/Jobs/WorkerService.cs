@@ -58,7 +58,7 @@ public sealed record StoredImage(string Key, string Sha256, long Size, int Width
 
 /// <summary>The worker side of the queue: register, lease (long-poll), heartbeat, images, complete, fail; and the platform's worker keys.</summary>
 public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSignal signal, JobNotifier notifier, TimeProvider clock, RequestContext ctx,
-    IOptions<JobsOptions> options, IObjectStore store, WorkerRegistry registry, ILogger<WorkerService> logger)
+    IOptions<JobsOptions> options, IObjectStore store, WorkerRegistry registry, ILogger<WorkerService> logger, Security.ContentSafety safety)
 {
     private static readonly TimeSpan RecheckEvery = TimeSpan.FromSeconds(2);
     private JobsOptions O => options.Value;
@@ -253,6 +253,11 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
             throw AtelierException.InvalidInput("result.images", "must be images this attempt uploaded");
         }
 
+        if (job.State == JobQueue.Running && job.Attempt == attempt && await RefusedByModerationAsync(job, images, ct))
+        {
+            return;
+        }
+
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         if (!await queue.CompleteAsync(jobId, attempt, result.GetRawText(), Retention, ct))
         {
@@ -280,6 +285,47 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
         LogCompleted(logger, jobId, attempt, KeyId);
 
         await notifier.ChangedAsync(db, jobId, ct);
+    }
+
+    /// <summary>
+    /// The images, checked by the tenant's moderation endpoint when it has one: flagged (or the checker failing) fails
+    /// the job with <c>b_agent_contentnotsafe</c> and deletes the images, so nothing refused is ever served.
+    /// </summary>
+    private async Task<bool> RefusedByModerationAsync(Job job, IReadOnlyList<WorkerImage> images, CancellationToken ct)
+    {
+        var bytes = new List<byte[]>();
+        if (await db.SafetyRules.IgnoreQueryFilters().AnyAsync(r => r.TenantId == job.TenantId && r.ModerationUrl != null, ct))
+        {
+            foreach (var image in images)
+            {
+                await using var stream = await store.OpenReadAsync(image.Key, ct);
+                using var buffer = new MemoryStream();
+                await stream.CopyToAsync(buffer, ct);
+                bytes.Add(buffer.ToArray());
+            }
+        }
+
+        try
+        {
+            using var request = JsonDocument.Parse(job.RequestJson);
+            var prompt = request.RootElement.TryGetProperty("prompt", out var p) && p.ValueKind == JsonValueKind.String ? p.GetString()! : "";
+            await safety.CheckImagesAsync(job.TenantId, prompt, bytes, ct);
+            return false;
+        }
+        catch (AtelierException refused) when (refused.Code == ErrorCatalog.b_agent_contentnotsafe)
+        {
+            foreach (var image in images)
+            {
+                await store.DeleteAsync(image.Key, ct);
+            }
+
+            if (await queue.FailAsync(job.Id, job.Attempt, JobQueue.Failed, refused.Code.Code, $"{refused.ErrCode}: {refused.ErrMessage}", Retention, ct))
+            {
+                await notifier.ChangedAsync(db, job.Id, ct);
+            }
+
+            return true;
+        }
     }
 
     /// <summary>

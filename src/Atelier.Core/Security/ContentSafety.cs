@@ -142,7 +142,21 @@ public sealed class ContentSafety(AtelierDb db, RequestContext ctx, TimeProvider
         }
     }
 
-    private async Task ModerateAsync(string url, string prompt, CancellationToken ct)
+    /// <summary>
+    /// Checks a finished job's images with the tenant's moderation endpoint, if it has one (<c>POST {"input": prompt,
+    /// "images": [base64 PNG, …]}</c>, the same answer); throws <c>b_agent_contentnotsafe</c> (<c>moderation_image</c>,
+    /// or the checker's failure: fail closed).
+    /// </summary>
+    public async Task CheckImagesAsync(string tenantId, string prompt, IReadOnlyList<byte[]> images, CancellationToken ct)
+    {
+        var url = await db.SafetyRules.IgnoreQueryFilters().AsNoTracking().Where(r => r.TenantId == tenantId).Select(r => r.ModerationUrl).FirstOrDefaultAsync(ct);
+        if (url is not null && images.Count > 0)
+        {
+            await ModerateAsync(url, prompt, ct, [.. images.Select(Convert.ToBase64String)]);
+        }
+    }
+
+    private async Task ModerateAsync(string url, string prompt, CancellationToken ct, IReadOnlyList<string>? images = null)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(TimeSpan.FromSeconds(Math.Clamp(O.ModerationTimeoutSeconds, 1, 60)));
@@ -151,7 +165,9 @@ public sealed class ContentSafety(AtelierDb db, RequestContext ctx, TimeProvider
         JsonElement answer;
         try
         {
-            using var response = await http.PostAsJsonAsync(url, new { input = prompt }, timeout.Token);
+            using var response = images is null
+                ? await http.PostAsJsonAsync(url, new { input = prompt }, timeout.Token)
+                : await http.PostAsJsonAsync(url, new { input = prompt, images }, timeout.Token);
             if (response.StatusCode != HttpStatusCode.OK)
             {
                 throw Refused("checker_failed", $"the moderation endpoint answered {(int)response.StatusCode}; refused (the checker fails closed)");
@@ -179,7 +195,9 @@ public sealed class ContentSafety(AtelierDb db, RequestContext ctx, TimeProvider
 
         if (flagged.Value)
         {
-            throw Refused("moderation", "the moderation endpoint flagged the prompt");
+            throw images is null
+                ? Refused("moderation", "the moderation endpoint flagged the prompt")
+                : Refused("moderation_image", "the moderation endpoint flagged a generated image; the images were deleted");
         }
     }
 
