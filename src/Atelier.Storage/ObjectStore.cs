@@ -71,6 +71,15 @@ public static class ObjectStores
         return services;
     }
 
+    /// <summary>The whole object in memory (images and other small objects; never a model file).</summary>
+    public static async Task<byte[]> ReadAllBytesAsync(this IObjectStore store, string key, CancellationToken ct)
+    {
+        await using var stream = await store.OpenReadAsync(key, ct);
+        using var buffer = new MemoryStream();
+        await stream.CopyToAsync(buffer, ct);
+        return buffer.ToArray();
+    }
+
     /// <summary>The key of content-addressed bytes: identical bytes are stored once.</summary>
     public static string BlobKey(string sha256Hex) => $"blobs/sha256/{sha256Hex[..2]}/{sha256Hex}";
 }

@@ -16,7 +16,7 @@ public partial class ProcessTests
         var folder = Directory.CreateTempSubdirectory("atelier-proc-").FullName;
         try
         {
-            var (firstOut, key) = await RunOnceAsync(folder, async (baseUri, http) =>
+            var (firstOut, key) = await RunOnceAsync(folder, async (baseUri, http, _) =>
             {
                 var r = await http.GetAsync(new Uri(baseUri, "/api/v1/apps"));
                 Assert.Equal(HttpStatusCode.Unauthorized, r.StatusCode);
@@ -26,7 +26,7 @@ public partial class ProcessTests
             Assert.Single(printed);
 
             // The key works, and the second start prints no key at all.
-            var (secondOut, _) = await RunOnceAsync(folder, async (baseUri, http) =>
+            var (secondOut, _) = await RunOnceAsync(folder, async (baseUri, http, _) =>
             {
                 using var req = new HttpRequestMessage(HttpMethod.Get, new Uri(baseUri, "/api/v1/accounts"));
                 req.Headers.Authorization = new("Bearer", printed[0].Groups[1].Value);
@@ -63,12 +63,12 @@ public partial class ProcessTests
         var folder = Directory.CreateTempSubdirectory("atelier-proc-").FullName;
         try
         {
-            var (output, _) = await RunOnceAsync(folder, async (baseUri, http) =>
+            var (output, _) = await RunOnceAsync(folder, async (baseUri, http, outputSoFar) =>
             {
                 string? token = null;
                 for (var i = 0; i < 100 && token is null; i++)
                 {
-                    token = DemoTokenLine().Match(Output()).Groups[1].Value is { Length: > 0 } t ? t : null;
+                    token = DemoTokenLine().Match(outputSoFar()).Groups[1].Value is { Length: > 0 } t ? t : null;
                     await Task.Delay(100);
                 }
 
@@ -86,7 +86,7 @@ public partial class ProcessTests
                 Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47 }, png[..4]);
                 Assert.Contains("Steps: 12", Atelier.Engine.Images.Png.ReadText(png)["parameters"], StringComparison.Ordinal);
                 return "";
-            }, o => Output = o);
+            });
             Assert.Contains("\"local-worker\"", output, StringComparison.Ordinal);
             Assert.Contains("Local worker started", output, StringComparison.Ordinal);
         }
@@ -96,11 +96,9 @@ public partial class ProcessTests
         }
     }
 
-    private static Func<string> Output = () => "";
-
     /// <summary>Starts <c>atelier serve</c> on a free port with the data folder given, runs one probe, stops it, returns its output.</summary>
-    private static async Task<(string Output, string ProbeResult)> RunOnceAsync(string folder, Func<Uri, HttpClient, Task<string>> probe,
-        Action<Func<string>>? watchOutput = null)
+    /// <param name="probe">Gets the server's address, a client and the output so far.</param>
+    private static async Task<(string Output, string ProbeResult)> RunOnceAsync(string folder, Func<Uri, HttpClient, Func<string>, Task<string>> probe)
     {
         var psi = new ProcessStartInfo("dotnet")
         {
@@ -139,20 +137,19 @@ public partial class ProcessTests
                 listening.TrySetResult(new Uri(m.Groups[1].Value));
             }
         };
-        watchOutput?.Invoke(() =>
-        {
-            lock (output)
-            {
-                return output.ToString();
-            }
-        });
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         try
         {
             var baseUri = await listening.Task.WaitAsync(TimeSpan.FromSeconds(60));
             using var http = new HttpClient();
-            var result = await probe(baseUri, http);
+            var result = await probe(baseUri, http, () =>
+            {
+                lock (output)
+                {
+                    return output.ToString();
+                }
+            });
             return (Snapshot(), result);
         }
         finally

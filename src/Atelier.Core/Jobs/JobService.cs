@@ -194,25 +194,16 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, TimeProvider cl
     }
 
     /// <summary>The bytes of one image of a finished job.</summary>
-    public async Task<(Stream Content, long Size)> OpenImageAsync(string? agentRef, string jobRef, int index, CancellationToken ct)
+    public async Task<Stream> OpenImageAsync(string? agentRef, string jobRef, int index, CancellationToken ct)
     {
         var job = await FindAsync(agentRef, jobRef, ct);
         var image = ImagesOf(job).ElementAtOrDefault(index)
                     ?? throw new AtelierException(ErrorCatalog.p_common_inputinvalid, new Dictionary<string, string> { ["Input"] = $"index: job {job.Id} has no image {index}" }, status: 404);
-        return (await store.OpenReadAsync(image.Key, ct), image.Size);
+        return await store.OpenReadAsync(image.Key, ct);
     }
 
     /// <summary>The images of a result as the worker stored them.</summary>
-    public static IReadOnlyList<WorkerImage> ImagesOf(Job job)
-    {
-        if (job.ResultJson is null)
-        {
-            return [];
-        }
-
-        var result = JsonSerializer.Deserialize<WorkerResult>(job.ResultJson, AtelierJson.Options);
-        return result?.Images ?? [];
-    }
+    public static IReadOnlyList<WorkerImage> ImagesOf(Job job) => ResultOf(job)?.Images ?? [];
 
     public static WorkerResult? ResultOf(Job job) => job.ResultJson is null ? null : JsonSerializer.Deserialize<WorkerResult>(job.ResultJson, AtelierJson.Options);
 

@@ -293,23 +293,22 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
     /// </summary>
     private async Task<bool> RefusedByModerationAsync(Job job, IReadOnlyList<WorkerImage> images, CancellationToken ct)
     {
-        var bytes = new List<byte[]>();
-        if (await db.SafetyRules.IgnoreQueryFilters().AnyAsync(r => r.TenantId == job.TenantId && r.ModerationUrl != null, ct))
+        if (images.Count == 0 || await safety.ModerationUrlAsync(job.TenantId, ct) is not { } url)
         {
-            foreach (var image in images)
-            {
-                await using var stream = await store.OpenReadAsync(image.Key, ct);
-                using var buffer = new MemoryStream();
-                await stream.CopyToAsync(buffer, ct);
-                bytes.Add(buffer.ToArray());
-            }
+            return false;
+        }
+
+        var bytes = new List<byte[]>();
+        foreach (var image in images)
+        {
+            bytes.Add(await store.ReadAllBytesAsync(image.Key, ct));
         }
 
         try
         {
             using var request = JsonDocument.Parse(job.RequestJson);
             var prompt = request.RootElement.TryGetProperty("prompt", out var p) && p.ValueKind == JsonValueKind.String ? p.GetString()! : "";
-            await safety.CheckImagesAsync(job.TenantId, prompt, bytes, ct);
+            await safety.CheckImagesAsync(url, prompt, bytes, ct);
             return false;
         }
         catch (AtelierException refused) when (refused.Code == ErrorCatalog.b_agent_contentnotsafe)

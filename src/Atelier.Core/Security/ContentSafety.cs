@@ -147,14 +147,12 @@ public sealed class ContentSafety(AtelierDb db, RequestContext ctx, TimeProvider
     /// "images": [base64 PNG, …]}</c>, the same answer); throws <c>b_agent_contentnotsafe</c> (<c>moderation_image</c>,
     /// or the checker's failure: fail closed).
     /// </summary>
-    public async Task CheckImagesAsync(string tenantId, string prompt, IReadOnlyList<byte[]> images, CancellationToken ct)
-    {
-        var url = await db.SafetyRules.IgnoreQueryFilters().AsNoTracking().Where(r => r.TenantId == tenantId).Select(r => r.ModerationUrl).FirstOrDefaultAsync(ct);
-        if (url is not null && images.Count > 0)
-        {
-            await ModerateAsync(url, prompt, ct, [.. images.Select(Convert.ToBase64String)]);
-        }
-    }
+    public Task CheckImagesAsync(string moderationUrl, string prompt, IReadOnlyList<byte[]> images, CancellationToken ct) =>
+        ModerateAsync(moderationUrl, prompt, ct, [.. images.Select(Convert.ToBase64String)]);
+
+    /// <summary>The tenant's moderation endpoint, or null when it has none (read by tenant id: workers act across tenants).</summary>
+    public Task<string?> ModerationUrlAsync(string tenantId, CancellationToken ct) =>
+        db.SafetyRules.IgnoreQueryFilters().AsNoTracking().Where(r => r.TenantId == tenantId).Select(r => r.ModerationUrl).FirstOrDefaultAsync(ct);
 
     private async Task ModerateAsync(string url, string prompt, CancellationToken ct, IReadOnlyList<string>? images = null)
     {

@@ -60,8 +60,7 @@ public static class PredictApi
 
     public static async Task<IResult> Image(string taskId, int index, JobService svc, CancellationToken ct)
     {
-        var (content, _) = await svc.OpenImageAsync(null, taskId, index, ct);
-        return Results.Stream(content, "image/png");
+        return Results.Stream(await svc.OpenImageAsync(null, taskId, index, ct), "image/png");
     }
 
     /// <summary>Server-sent events: <c>progress</c> whenever the task changes, then one <c>done</c> with its final state.</summary>

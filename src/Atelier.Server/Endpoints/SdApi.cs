@@ -49,10 +49,11 @@ public static class SdApi
         var sp = http.RequestServices;
         var svc = sp.GetRequiredService<JobService>();
         var (job, _) = await svc.SubmitAsync(JobService.DefaultAgent, kind, body, null, null, ct);
+        var timeout = PredictApi.SyncTimeout(sp.GetRequiredService<IOptions<JobsOptions>>());
         Data.Entities.Job done;
         try
         {
-            done = await PredictApi.WaitAsync(svc, sp.GetRequiredService<JobWatch>(), job.Id, PredictApi.SyncTimeout(sp.GetRequiredService<IOptions<JobsOptions>>()), ct);
+            done = await PredictApi.WaitAsync(svc, sp.GetRequiredService<JobWatch>(), job.Id, timeout, ct);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
@@ -64,7 +65,7 @@ public static class SdApi
         {
             await svc.CancelAsync(done.AgentId, done.Id, CancellationToken.None);
             throw new AtelierException(ErrorCatalog.b_predict_predictfail, errCode: "timeout", status: 504,
-                errMessage: $"job {done.Id} did not finish within {PredictApi.SyncTimeout(sp.GetRequiredService<IOptions<JobsOptions>>()).TotalSeconds:0} s (is a worker running?); it was canceled");
+                errMessage: $"job {done.Id} did not finish within {timeout.TotalSeconds:0} s (is a worker running?); it was canceled");
         }
 
         if (done.State == JobQueue.Failed)
@@ -85,10 +86,7 @@ public static class SdApi
 
         foreach (var image in sendImages ? result?.Images ?? [] : [])
         {
-            await using var stream = await store.OpenReadAsync(image.Key, ct);
-            using var buffer = new MemoryStream();
-            await stream.CopyToAsync(buffer, ct);
-            images.Add(Convert.ToBase64String(buffer.GetBuffer(), 0, (int)buffer.Length));
+            images.Add(Convert.ToBase64String(await store.ReadAllBytesAsync(image.Key, ct)));
         }
 
         object parameters = result?.Parameters is { } p ? p : body;

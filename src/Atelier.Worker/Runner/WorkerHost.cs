@@ -152,6 +152,13 @@ public sealed partial class WorkerHost : IDisposable
         var progress = new LatestProgress();
         using var beating = new CancellationTokenSource();
         var heart = HeartbeatAsync(lease, progress, cancel, beating.Token);
+        // The heartbeat stops before the job is finished, so that no beat races the answer.
+        async Task StopBeatingAsync()
+        {
+            await beating.CancelAsync();
+            await heart;
+        }
+
         try
         {
             var request = lease.Request.Deserialize<A1111Request>(Snake) ?? new A1111Request();
@@ -169,16 +176,14 @@ public sealed partial class WorkerHost : IDisposable
             }
 
             var info = Info(request, job, result);
-            await beating.CancelAsync();
-            await heart;
+            await StopBeatingAsync();
             await FinishAsync(lease, "complete", new { attempt = lease.Attempt, result = new { images, info, parameters = Parameters(request) } }, stop);
             _hot[slot] = lease.Model?.VersionId;
             Interlocked.Increment(ref _completed);
         }
         catch (OperationCanceledException) when (cancel.IsCancellationRequested && !stop.IsCancellationRequested)
         {
-            await beating.CancelAsync();
-            await heart;
+            await StopBeatingAsync();
             await FinishAsync(lease, "fail", new { attempt = lease.Attempt, errorCode = "canceled", errorMessage = "canceled while running" }, stop);
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -191,23 +196,20 @@ public sealed partial class WorkerHost : IDisposable
         }
         catch (EngineFailedException e)
         {
-            await beating.CancelAsync();
-            await heart;
+            await StopBeatingAsync();
             Interlocked.Increment(ref _failed);
             await FinishAsync(lease, "fail", new { attempt = lease.Attempt, errorCode = "b_predict_predictfail", errorMessage = e.Message }, stop);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            await beating.CancelAsync();
-            await heart;
+            await StopBeatingAsync();
             Interlocked.Increment(ref _failed);
             LogJobCrashed(_logger, lease.Id, e);
             await FinishAsync(lease, "fail", new { attempt = lease.Attempt, errorCode = "b_agent_unknownexception", errorMessage = $"the worker failed unexpectedly: {e.Message}" }, stop);
         }
         finally
         {
-            await beating.CancelAsync();
-            await heart;
+            await StopBeatingAsync();
         }
     }
 
