@@ -42,6 +42,10 @@ public static class CoreServiceCollectionExtensions
         services.AddSingleton<Jobs.WorkerRegistry>();
         services.AddHostedService<Jobs.PgJobListener>();
         services.AddHostedService<Jobs.JobRescuer>();
+        services.AddScoped<Webhooks.WebhookService>();
+        services.AddSingleton<Webhooks.WebhookSecretBox>();
+        services.AddSingleton<Webhooks.WebhookSignal>();
+        services.AddHostedService<Webhooks.WebhookRelay>();
         services.AddScoped<UploadService>();
         services.AddSingleton<DownloadSignal>();
         services.AddHostedService<DownloadWorker>();

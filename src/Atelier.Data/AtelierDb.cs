@@ -39,6 +39,9 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
     public DbSet<GeneratedImage> GeneratedImages => Set<GeneratedImage>();
     public DbSet<Entitlement> Entitlements => Set<Entitlement>();
     public DbSet<SafetyRules> SafetyRules => Set<SafetyRules>();
+    public DbSet<AppWebhook> AppWebhooks => Set<AppWebhook>();
+    public DbSet<WebhookDelivery> WebhookDeliveries => Set<WebhookDelivery>();
+    public DbSet<WebhookAttempt> WebhookAttempts => Set<WebhookAttempt>();
     public DbSet<ResourceConfig> ResourceConfigs => Set<ResourceConfig>();
 
     protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
@@ -176,6 +179,8 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
             e.Property(x => x.RequestJson).HasMaxLength(1 << 20);
             e.Property(x => x.ResultJson).HasMaxLength(1 << 20);
             e.Property(x => x.ErrorMessage).HasMaxLength(4096);
+            e.Property(x => x.WebhookUrl).HasMaxLength(2048);
+            e.Property(x => x.WebhookEvents).HasMaxLength(100);
             e.HasIndex(x => new { x.TenantId, x.ClientJobId }).IsUnique();
             e.HasIndex(x => new { x.State, x.FairKey });
             // The claim's three candidates, each found by one index seek (JobQueue.ClaimAsync).
@@ -212,6 +217,32 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
             e.Property(x => x.DeleteError).HasMaxLength(1024);
             e.HasIndex(x => new { x.TenantId, x.CreatedAt });
             e.HasIndex(x => new { x.TenantId, x.JobId });
+        });
+        b.Entity<AppWebhook>(e =>
+        {
+            e.ToTable("app_webhooks");
+            e.HasKey(x => x.AppId);
+            e.Property(x => x.Url).HasMaxLength(2048);
+            e.Property(x => x.Events).HasMaxLength(100);
+            e.HasIndex(x => x.TenantId);
+        });
+        b.Entity<WebhookDelivery>(e =>
+        {
+            e.ToTable("webhook_deliveries");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Url).HasMaxLength(2048);
+            e.Property(x => x.LastError).HasMaxLength(1024);
+            e.Property(x => x.Payload).HasMaxLength(4 << 20);
+            e.HasIndex(x => new { x.State, x.NextAttemptAt });
+            e.HasIndex(x => new { x.TenantId, x.CreatedAt });
+            e.HasIndex(x => new { x.TenantId, x.JobId });
+        });
+        b.Entity<WebhookAttempt>(e =>
+        {
+            e.ToTable("webhook_attempts");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Error).HasMaxLength(1024);
+            e.HasIndex(x => new { x.DeliveryId, x.Number });
         });
         b.Entity<WorkerNode>(e =>
         {
@@ -252,6 +283,9 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
         b.Entity<GeneratedImage>().HasQueryFilter(x => x.TenantId == TenantScope);
         b.Entity<Entitlement>().HasQueryFilter(x => x.TenantId == TenantScope);
         b.Entity<SafetyRules>().HasQueryFilter(x => x.TenantId == TenantScope);
+        b.Entity<AppWebhook>().HasQueryFilter(x => x.TenantId == TenantScope);
+        b.Entity<WebhookDelivery>().HasQueryFilter(x => x.TenantId == TenantScope);
+        b.Entity<WebhookAttempt>().HasQueryFilter(x => x.TenantId == TenantScope);
     }
 
     public override int SaveChanges(bool acceptAllChangesOnSuccess)

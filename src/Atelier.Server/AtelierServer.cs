@@ -74,6 +74,9 @@ public static class AtelierServer
         builder.Services.AddOptions<Atelier.Core.Security.UrlTestOptions>().Bind(config.GetSection(Atelier.Core.Security.UrlTestOptions.Section));
         builder.Services.AddOptions<Atelier.Core.Security.SafetyOptions>().Bind(config.GetSection(Atelier.Core.Security.SafetyOptions.Section));
         builder.Services.AddOptions<Atelier.Core.Images.ImagesOptions>().Bind(config.GetSection(Atelier.Core.Images.ImagesOptions.Section));
+        builder.Services.AddOptions<Atelier.Core.Webhooks.WebhookOptions>().Bind(config.GetSection(Atelier.Core.Webhooks.WebhookOptions.Section))
+            .Validate(o => o.Schedule.All(s => s >= 0) && o.TimeoutSeconds is >= 1 and <= 300 && o.Jitter is >= 0 and < 1,
+                "Atelier:Webhooks: RetryScheduleSeconds must not be negative, TimeoutSeconds must be 1-300 and Jitter 0 to below 1").ValidateOnStart();
         builder.Services.AddAtelierCore();
         builder.Services.Configure<JsonOptions>(o => AtelierJson.Configure(o.SerializerOptions));
         // Binding failures must reach the exception handler as exceptions, in every environment.
@@ -128,6 +131,7 @@ public static class AtelierServer
         app.MapPredictApi();
         app.MapSdApi();
         app.MapImagesApi();
+        app.MapWebhooksApi();
         return app;
     }
 

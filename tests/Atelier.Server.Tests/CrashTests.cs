@@ -169,4 +169,83 @@ public class CrashTests
             }
         }
     }
+
+    /// <summary>
+    /// The outbox survives a crash: jobs end (their state changes commit with their webhook messages) while the receiver
+    /// answers 503, the server is SIGKILLed with every message still undelivered, and a new server on the same database
+    /// delivers each one, under the webhook-id it had before the kill.
+    /// </summary>
+    [Fact]
+    public async Task ServerKilledBetweenStateChangeAndDelivery_LosesNoWebhook()
+    {
+        const int count = 30;
+        await using var db = await TestDatabase.CreateAsync();
+        await using var receiver = await WebhookReceiver.StartAsync();
+        var up = 0;
+        receiver.Answer = (_, _) => Volatile.Read(ref up) == 1 ? 200 : 503;
+        var port = AtelierProcess.FreePort();
+        var adminKey = Secrets.Issue(Secrets.PlatformKeyPrefix);
+        var baseUri = new Uri($"http://127.0.0.1:{port}");
+        string[] ServeArgs() =>
+        [
+            "serve", $"--Atelier:Server:Urls={baseUri}", $"--Atelier:Server:DataDirectory={Path.Combine(db.Folder, "data")}",
+            $"--Atelier:Database:Provider={db.Provider}", $"--Atelier:Database:ConnectionString={db.ConnectionString}",
+            $"--Atelier:Auth:BootstrapAdminKey={adminKey}", "--Atelier:Embedded:DemoTenant=false", "--Atelier:Embedded:LocalWorker=false",
+            "--Atelier:Webhooks:AllowPrivateNetworks=true", "--Atelier:Webhooks:TimeoutSeconds=2", "--Atelier:Webhooks:PollMilliseconds=100",
+            .. Enumerable.Range(0, 40).Select(i => $"--Atelier:Webhooks:RetryScheduleSeconds:{i}={(i == 0 ? 0 : 1)}"),
+            "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Microsoft.Hosting.Lifetime=Information",
+        ];
+        var processes = new List<AtelierProcess> { AtelierProcess.Start(db.Folder, ServeArgs()) };
+        try
+        {
+            await processes[0].WaitForOutputAsync("Now listening on", TimeSpan.FromSeconds(60));
+            using var http = new HttpClient { BaseAddress = baseUri, Timeout = TimeSpan.FromSeconds(30) };
+            var api = new ApiClient(http);
+            var world = await Scenario.NewTenantAsync(api.With(adminKey, "op-crash"));
+            var workerKey = (await api.With(adminKey, "op-crash").PostAsync("/api/v1/platform/worker-keys")).Created().GetProperty("secret").GetString()!;
+            processes.Add(AtelierProcess.Start(db.Folder, "worker", "--server", baseUri.ToString(), "--token", workerKey, "--engine", "noop=10", "--slots", "2", "--id", "hook-worker"));
+            var app = api.With(world.AppToken);
+            var jobs = new List<string>();
+            for (var i = 0; i < count; i++)
+            {
+                jobs.Add((await app.PostAsync("/api/v1/agents/default/jobs", new { input = new { prompt = $"job {i}", steps = 2 }, webhook = receiver.Url($"/j{i}"), webhookEvents = new[] { "completed" } }))
+                    .Ok(HttpStatusCode.Accepted).GetProperty("id").GetString()!);
+            }
+
+            var deadline = DateTime.UtcNow.AddSeconds(120);
+            while ((await app.GetAsync("/api/v1/agents/default/jobs?state=succeeded&pageSize=1")).Ok().GetProperty("total").GetInt32() < count)
+            {
+                Assert.True(DateTime.UtcNow < deadline, "the jobs did not finish in two minutes");
+                await Task.Delay(100);
+            }
+
+            // Every job's message was tried and refused; the server dies with all of them undelivered.
+            await receiver.WaitForAsync(r => Enumerable.Range(0, count).All(i => r.Any(x => x.Path == $"/j{i}")), 30, "first attempts");
+            await processes[0].KillAsync();
+            Assert.DoesNotContain(receiver.Received, r => r.Answer == 200);
+            var before = receiver.Received.GroupBy(r => r.Path).ToDictionary(g => g.Key, g => g.Select(r => r.Id).Distinct().Single());
+            Volatile.Write(ref up, 1);
+
+            processes.Add(AtelierProcess.Start(db.Folder, ServeArgs()));
+            await processes[2].WaitForOutputAsync("Now listening on", TimeSpan.FromSeconds(60));
+            await receiver.WaitForAsync(r => Enumerable.Range(0, count).All(i => r.Any(x => x.Path == $"/j{i}" && x.Answer == 200)), 60, "the deliveries after the restart");
+            await Task.Delay(500);
+            for (var i = 0; i < count; i++)
+            {
+                var got = receiver.On($"/j{i}");
+                Assert.Single(got, r => r.Answer == 200);
+                Assert.All(got, r => Assert.Equal(before[$"/j{i}"], r.Id));
+                Assert.Equal(jobs[i], JsonDocument.Parse(got[^1].Body).RootElement.GetProperty("data").GetProperty("job").GetProperty("id").GetString());
+            }
+
+            Assert.Equal(count, (await app.GetAsync("/api/v1/webhook-deliveries?state=delivered&pageSize=1")).Ok().GetProperty("total").GetInt32());
+        }
+        finally
+        {
+            foreach (var p in processes)
+            {
+                await p.DisposeAsync();
+            }
+        }
+    }
 }

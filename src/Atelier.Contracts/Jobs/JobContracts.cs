@@ -5,9 +5,10 @@ namespace Atelier.Contracts.Jobs;
 /// <summary>
 /// Submits a job. <c>jobId</c> is the client's own id (optional): submitting it again with the same body gives the
 /// existing job back; with another body it is refused. <c>input</c> is the generation request (A1111's txt2img
-/// fields; <c>init_images</c> makes it an img2img).
+/// fields; <c>init_images</c> makes it an img2img). <c>webhook</c> is where the job's events are posted (signed per
+/// Standard Webhooks), <c>webhookEvents</c> which of started, completed, failed, canceled (default: all).
 /// </summary>
-public sealed record SubmitJobRequest(string? JobId, JsonElement? Input, int? Priority);
+public sealed record SubmitJobRequest(string? JobId, JsonElement? Input, int? Priority, string? Webhook = null, IReadOnlyList<string>? WebhookEvents = null);
 
 public sealed record JobProgressDto(double Fraction, int Step, int Steps);
 
@@ -15,7 +16,7 @@ public sealed record JobModelDto(string VersionId, string Name, string Title);
 
 public sealed record JobDto(string Id, string? ClientJobId, string AgentId, string Kind, string State, int Attempt, int MaxAttempts, int Priority,
     JobModelDto? Model, JobProgressDto Progress, DateTime CreatedAt, DateTime? StartedAt, DateTime? FinishedAt, string? ErrorCode,
-    string? ErrorMessage, bool CancelRequested, DateTime? ResultExpiresAt);
+    string? ErrorMessage, bool CancelRequested, DateTime? ResultExpiresAt, string? Webhook = null, IReadOnlyList<string>? WebhookEvents = null);
 
 /// <summary>One image of a result: where to fetch it (<c>url</c>, with the caller's credential), its seed and infotext.</summary>
 public sealed record JobImageDto(int Index, string Url, long Seed, string Infotext, string Sha256, long Size);

@@ -4,7 +4,9 @@ using Atelier.Contracts.Errors;
 using Atelier.Core.Common;
 using Atelier.Data;
 using Atelier.Data.Entities;
+using Atelier.Core.Webhooks;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 
 namespace Atelier.Core.Jobs;
 
@@ -13,9 +15,10 @@ namespace Atelier.Core.Jobs;
 /// job to running with attempt + 1 and a lease: <c>FOR UPDATE SKIP LOCKED</c> on PostgreSQL, and SQLite's single
 /// writer (non-deferred transactions) elsewhere. Heartbeats extend the lease; completion and failure are conditional on
 /// the attempt (a fencing token), so a stale worker's late answer changes nothing; expired leases go back to the queue
-/// until the attempts run out.
+/// until the attempts run out. Every state change that sends a webhook queues its message in the same transaction
+/// (<see cref="WebhookOutbox"/>).
 /// </summary>
-public sealed class JobQueue(AtelierDb db, TimeProvider clock)
+public sealed class JobQueue(AtelierDb db, TimeProvider clock, IOptions<WebhookOptions> hooks)
 {
     public const string Queued = "queued";
     public const string Running = "running";
@@ -30,6 +33,8 @@ public sealed class JobQueue(AtelierDb db, TimeProvider clock)
 
     private DateTime Now => clock.GetUtcNow().UtcDateTime;
 
+    private int MaxTries => Math.Max(1, hooks.Value.Schedule.Length);
+
     private sealed record FairKeys(long? Head, long? Own);
 
     /// <summary>What a new job carries besides its body.</summary>
@@ -37,6 +42,9 @@ public sealed class JobQueue(AtelierDb db, TimeProvider clock)
         int MaxAttempts, string Kind = "job", string? CallerId = null, string? AppId = null)
     {
         public string? ModelJson { get; init; }
+
+        /// <summary>Where the job's webhooks go, and which events (stored form, <see cref="WebhookEvents.Normalize"/>).</summary>
+        public (string Url, string Events)? Webhook { get; init; }
     }
 
     /// <summary>
@@ -60,6 +68,7 @@ public sealed class JobQueue(AtelierDb db, TimeProvider clock)
             Id = Ids.New("job", clock), TenantId = n.TenantId, AgentId = n.AgentId, ClientJobId = n.ClientJobId, BodyHash = hash,
             RequestJson = n.RequestJson, ModelKey = n.ModelKey, State = Queued, Priority = n.Priority, MaxAttempts = n.MaxAttempts,
             CreatedAt = Now, Kind = n.Kind, ModelJson = n.ModelJson, CallerId = n.CallerId, AppId = n.AppId, FairKey = Math.Max(head, own is null ? head : own.Value + 1),
+            WebhookUrl = n.Webhook?.Url, WebhookEvents = n.Webhook?.Events,
         };
         db.Jobs.Add(job);
         try
@@ -99,6 +108,13 @@ public sealed class JobQueue(AtelierDb db, TimeProvider clock)
             leaveToOthers = $$""" AND ("ModelKey" IS NULL OR "ModelKey" NOT IN ({{string.Join(", ", names)}}) OR "CreatedAt" < {3})""";
         }
 
+        // The started event's message (when the job asked for one) is written by the claim itself: on PostgreSQL by
+        // the same statement, on SQLite in the same transaction.
+        var messageId = Ids.New("msg", clock);
+        var pg = db.Database.IsNpgsql();
+        var first = parameters.Count;
+        parameters.AddRange([messageId, WebhookEvents.Started, MaxTries]);
+
         // Three candidates, each one index seek (no sort of the queue): the oldest starving job, the fairest job of the
         // slot's model, the fairest job of all; the best of the three by the order above is taken. On PostgreSQL each
         // candidate is locked with SKIP LOCKED, so concurrent claims pass each other instead of queueing on one row.
@@ -112,13 +128,56 @@ public sealed class JobQueue(AtelierDb db, TimeProvider clock)
                  pick AS (SELECT "Id" FROM (SELECT * FROM s UNION ALL SELECT * FROM h UNION ALL SELECT * FROM f) c
                           ORDER BY "Priority" DESC, CASE WHEN "CreatedAt" < {3} THEN 0 ELSE 1 END,
                                    CASE WHEN "ModelKey" = {4} THEN 0 ELSE 1 END, "FairKey", "CreatedAt", "Id" LIMIT 1)
+            {{(pg ? ", claimed AS (" : "")}}
             UPDATE jobs SET "State" = 'running', "Attempt" = "Attempt" + 1, "LeaseOwner" = {0}, "LeaseUntil" = {1},
                    "StartedAt" = COALESCE("StartedAt", {2}), "ProgressStep" = 0, "Progress" = 0
             WHERE "Id" = (SELECT "Id" FROM pick) AND "State" = 'queued'
             RETURNING *
+            {{(pg ? "), hook AS (" + WebhookOutbox.InsertFrom("claimed", first, first + 1, first + 2, 2) + ") SELECT * FROM claimed" : "")}}
             """;
-        var claimed = await db.Jobs.FromSqlRaw(sql, [.. parameters]).IgnoreQueryFilters().AsNoTracking().ToListAsync(ct);
-        return claimed.FirstOrDefault();
+        if (pg)
+        {
+            return (await db.Jobs.FromSqlRaw(sql, [.. parameters]).IgnoreQueryFilters().AsNoTracking().ToListAsync(ct)).FirstOrDefault();
+        }
+
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        var claimed = (await db.Jobs.FromSqlRaw(sql, [.. parameters]).IgnoreQueryFilters().AsNoTracking().ToListAsync(ct)).FirstOrDefault();
+        if (claimed?.WebhookUrl is not null)
+        {
+            await WebhookOutbox.EnqueueAsync(db, claimed.Id, WebhookEvents.Started, MaxTries, clock, ct);
+        }
+
+        await tx.CommitAsync(ct);
+        return claimed;
+    }
+
+    /// <summary>
+    /// Runs one state change of <paramref name="jobId"/> and queues its webhook message in the same transaction (the
+    /// caller's, when one is open). <paramref name="change"/> answers whether the state changed; if not, nothing is queued.
+    /// </summary>
+    private async Task<bool> ChangeAsync(string jobId, string evt, bool mayHaveWebhook, Func<Task<bool>> change, CancellationToken ct)
+    {
+        if (!mayHaveWebhook)
+        {
+            return await change();
+        }
+
+        var own = db.Database.CurrentTransaction is null ? await db.Database.BeginTransactionAsync(ct) : null;
+        await using (own)
+        {
+            if (!await change())
+            {
+                return false;
+            }
+
+            await WebhookOutbox.EnqueueAsync(db, jobId, evt, MaxTries, clock, ct);
+            if (own is not null)
+            {
+                await own.CommitAsync(ct);
+            }
+
+            return true;
+        }
     }
 
     /// <summary>Extends the lease of the caller's attempt (and records its progress); false when the attempt is no longer the job's.</summary>
@@ -133,23 +192,45 @@ public sealed class JobQueue(AtelierDb db, TimeProvider clock)
     }
 
     /// <summary>Finishes the caller's attempt; false (nothing changes) for a stale attempt or a finished job.</summary>
-    public async Task<bool> CompleteAsync(string jobId, int attempt, string resultJson, TimeSpan retention, CancellationToken ct)
+    /// <param name="mayHaveWebhook">False when the caller knows the job has no webhook (it saves the outbox statement).</param>
+    public async Task<bool> CompleteAsync(string jobId, int attempt, string resultJson, TimeSpan retention, CancellationToken ct, bool mayHaveWebhook = true)
     {
         var now = Now;
-        return await db.Jobs.IgnoreQueryFilters().Where(j => j.Id == jobId && j.Attempt == attempt && j.State == Running)
-            .ExecuteUpdateAsync(u => u.SetProperty(j => j.State, Succeeded).SetProperty(j => j.ResultJson, resultJson)
-                .SetProperty(j => j.FinishedAt, now).SetProperty(j => j.LeaseOwner, (string?)null).SetProperty(j => j.Progress, 1.0)
-                .SetProperty(j => j.ResultExpiresAt, now + retention), ct) == 1;
+        return await ChangeAsync(jobId, WebhookEvents.Completed, mayHaveWebhook, async () =>
+            await db.Jobs.IgnoreQueryFilters().Where(j => j.Id == jobId && j.Attempt == attempt && j.State == Running)
+                .ExecuteUpdateAsync(u => u.SetProperty(j => j.State, Succeeded).SetProperty(j => j.ResultJson, resultJson)
+                    .SetProperty(j => j.FinishedAt, now).SetProperty(j => j.LeaseOwner, (string?)null).SetProperty(j => j.Progress, 1.0)
+                    .SetProperty(j => j.ResultExpiresAt, now + retention), ct) == 1, ct);
     }
 
     /// <summary>Ends the caller's attempt as <paramref name="state"/> (failed, or canceled when it stopped on request).</summary>
     public async Task<bool> FailAsync(string jobId, int attempt, string state, string errorCode, string errorMessage, TimeSpan retention, CancellationToken ct)
     {
         var now = Now;
-        return await db.Jobs.IgnoreQueryFilters().Where(j => j.Id == jobId && j.Attempt == attempt && j.State == Running)
-            .ExecuteUpdateAsync(u => u.SetProperty(j => j.State, state).SetProperty(j => j.ErrorCode, errorCode)
-                .SetProperty(j => j.ErrorMessage, errorMessage).SetProperty(j => j.FinishedAt, now).SetProperty(j => j.LeaseOwner, (string?)null)
-                .SetProperty(j => j.ResultExpiresAt, now + retention), ct) == 1;
+        return await ChangeAsync(jobId, WebhookEvents.OfFinalState(state)!, true, async () =>
+            await db.Jobs.IgnoreQueryFilters().Where(j => j.Id == jobId && j.Attempt == attempt && j.State == Running)
+                .ExecuteUpdateAsync(u => u.SetProperty(j => j.State, state).SetProperty(j => j.ErrorCode, errorCode)
+                    .SetProperty(j => j.ErrorMessage, errorMessage).SetProperty(j => j.FinishedAt, now).SetProperty(j => j.LeaseOwner, (string?)null)
+                    .SetProperty(j => j.ResultExpiresAt, now + retention), ct) == 1, ct);
+    }
+
+    /// <summary>Cancels a job that is still queued (false when it is not); a running one is left to <see cref="RequestStopAsync"/>.</summary>
+    public async Task<bool> CancelQueuedAsync(string jobId, TimeSpan retention, CancellationToken ct)
+    {
+        var now = Now;
+        return await ChangeAsync(jobId, WebhookEvents.Canceled, true, async () =>
+            await db.Jobs.IgnoreQueryFilters().Where(j => j.Id == jobId && j.State == Queued)
+                .ExecuteUpdateAsync(u => u.SetProperty(j => j.State, Canceled).SetProperty(j => j.FinishedAt, now)
+                    .SetProperty(j => j.CancelRequested, true).SetProperty(j => j.CancelRequestedAt, now)
+                    .SetProperty(j => j.ResultExpiresAt, now + retention), ct) == 1, ct);
+    }
+
+    /// <summary>Flags a running job for its worker to stop (told with its next heartbeat).</summary>
+    public async Task RequestStopAsync(string jobId, CancellationToken ct)
+    {
+        var now = Now;
+        await db.Jobs.IgnoreQueryFilters().Where(j => j.Id == jobId && j.State == Running && !j.CancelRequested)
+            .ExecuteUpdateAsync(u => u.SetProperty(j => j.CancelRequested, true).SetProperty(j => j.CancelRequestedAt, now), ct);
     }
 
     /// <summary>
@@ -164,26 +245,31 @@ public sealed class JobQueue(AtelierDb db, TimeProvider clock)
         var ended = new List<string>();
         var jobs = db.Jobs.IgnoreQueryFilters();
 
+        // Jobs that end here end one at a time, each with its webhook message in its own transaction.
         var aborting = await jobs.Where(j => j.State == Running && j.CancelRequested && j.CancelRequestedAt < graceStart).Select(j => j.Id).ToListAsync(ct);
-        if (aborting.Count > 0)
+        foreach (var id in aborting)
         {
-            await jobs.Where(j => aborting.Contains(j.Id) && j.State == Running)
-                .ExecuteUpdateAsync(u => u.SetProperty(j => j.State, Aborted).SetProperty(j => j.ErrorCode, "cancel_deadline")
-                    .SetProperty(j => j.ErrorMessage, $"the worker did not stop within {cancelGrace.TotalSeconds:0} s of the cancellation")
-                    .SetProperty(j => j.FinishedAt, now).SetProperty(j => j.LeaseOwner, (string?)null), ct);
-            ended.AddRange(aborting);
+            if (await ChangeAsync(id, WebhookEvents.Canceled, true, async () => await jobs.Where(j => j.Id == id && j.State == Running)
+                    .ExecuteUpdateAsync(u => u.SetProperty(j => j.State, Aborted).SetProperty(j => j.ErrorCode, "cancel_deadline")
+                        .SetProperty(j => j.ErrorMessage, $"the worker did not stop within {cancelGrace.TotalSeconds:0} s of the cancellation")
+                        .SetProperty(j => j.FinishedAt, now).SetProperty(j => j.LeaseOwner, (string?)null), ct) == 1, ct))
+            {
+                ended.Add(id);
+            }
         }
 
         var requeued = await jobs.Where(j => j.State == Running && j.LeaseUntil < now && j.Attempt < j.MaxAttempts)
             .ExecuteUpdateAsync(u => u.SetProperty(j => j.State, Queued).SetProperty(j => j.LeaseOwner, (string?)null).SetProperty(j => j.LeaseUntil, (DateTime?)null), ct);
         var exhausted = await jobs.Where(j => j.State == Running && j.LeaseUntil < now && j.Attempt >= j.MaxAttempts).Select(j => j.Id).ToListAsync(ct);
-        if (exhausted.Count > 0)
+        foreach (var id in exhausted)
         {
-            await jobs.Where(j => exhausted.Contains(j.Id) && j.State == Running && j.LeaseUntil < now)
-                .ExecuteUpdateAsync(u => u.SetProperty(j => j.State, Failed).SetProperty(j => j.ErrorCode, "lease_expired")
-                    .SetProperty(j => j.ErrorMessage, "the worker stopped renewing its lease and the attempts are used up")
-                    .SetProperty(j => j.FinishedAt, now).SetProperty(j => j.LeaseOwner, (string?)null), ct);
-            ended.AddRange(exhausted);
+            if (await ChangeAsync(id, WebhookEvents.Failed, true, async () => await jobs.Where(j => j.Id == id && j.State == Running && j.LeaseUntil < now)
+                    .ExecuteUpdateAsync(u => u.SetProperty(j => j.State, Failed).SetProperty(j => j.ErrorCode, "lease_expired")
+                        .SetProperty(j => j.ErrorMessage, "the worker stopped renewing its lease and the attempts are used up")
+                        .SetProperty(j => j.FinishedAt, now).SetProperty(j => j.LeaseOwner, (string?)null), ct) == 1, ct))
+            {
+                ended.Add(id);
+            }
         }
 
         await jobs.Where(j => j.ResultExpiresAt < now && j.ResultJson != null)

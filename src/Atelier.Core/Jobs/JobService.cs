@@ -15,8 +15,8 @@ namespace Atelier.Core.Jobs;
 /// Jobs of the tenant's agents: submit (idempotent by client id), get, list, cancel, result, images. The predict APIs
 /// (A1111's and the async one) are jobs of the default agent made through <see cref="SubmitAsync"/> too.
 /// </summary>
-public sealed class JobService(AtelierDb db, RequestContext ctx, TimeProvider clock, JobQueue queue, JobNotifier notifier, ModelResolver resolver,
-    IObjectStore store, IOptions<JobsOptions> options, EntitlementService entitlements, Security.ContentSafety safety)
+public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue, JobNotifier notifier, ModelResolver resolver,
+    IObjectStore store, IOptions<JobsOptions> options, EntitlementService entitlements, Security.ContentSafety safety, Webhooks.WebhookService webhooks)
 {
     public const int MaxInputBytes = 768 * 1024;
     public const string DefaultAgent = "default";
@@ -52,11 +52,12 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, TimeProvider cl
     public async Task<(JobDto Job, bool Created)> SubmitAsync(string agentRef, SubmitJobRequest req, CancellationToken ct)
     {
         var kind = req.Input is { ValueKind: JsonValueKind.Object } i && i.TryGetProperty("init_images", out _) ? "img2img" : "txt2img";
-        return await SubmitAsync(agentRef, kind, req.Input, req.JobId, req.Priority, ct);
+        return await SubmitAsync(agentRef, kind, req.Input, req.JobId, req.Priority, ct, new WebhookRequest(req.Webhook, req.WebhookEvents, "webhook", "webhookEvents"));
     }
 
     /// <summary>Checks the request, resolves its model in the registry (and against the caller's role), and queues it.</summary>
-    public async Task<(JobDto Job, bool Created)> SubmitAsync(string agentRef, string kind, JsonElement? body, string? clientJobId, int? priority, CancellationToken ct)
+    public async Task<(JobDto Job, bool Created)> SubmitAsync(string agentRef, string kind, JsonElement? body, string? clientJobId, int? priority, CancellationToken ct,
+        WebhookRequest? webhook = null)
     {
         var agent = await FindAgentAsync(agentRef, ct);
         var clientId = clientJobId is null ? null : Validate.Identifier(clientJobId, "jobId");
@@ -74,10 +75,12 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, TimeProvider cl
         GenerationInput.Check(input, kind == "img2img");
         await safety.CheckPromptAsync(input.TryGetProperty("prompt", out var prompt) && prompt.ValueKind == JsonValueKind.String ? prompt.GetString()! : "", ct);
         var p = Validate.Range(priority, "priority", -100, 100, 0);
+        var hook = await webhooks.ForJobAsync(webhook, ct);
         var model = await resolver.ResolveAsync(GenerationInput.CheckpointOf(input), ct);
         var newJob = new JobQueue.NewJob(TenantId, agent.Id, clientId, json, model.VersionId, p, options.Value.MaxAttempts, kind, Caller.CredentialId, Caller.AppId)
         {
             ModelJson = model.ToJson(),
+            Webhook = hook,
         };
         var limits = await entitlements.ApplicableAsync(Caller.AppId, ct);
         if (limits.Count == 0)
@@ -164,17 +167,13 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, TimeProvider cl
 
     private async Task CancelCoreAsync(string jobId, CancellationToken ct)
     {
-        var now = clock.GetUtcNow().UtcDateTime;
-        var canceled = await db.Jobs.Where(j => j.Id == jobId && j.State == JobQueue.Queued)
-            .ExecuteUpdateAsync(u => u.SetProperty(j => j.State, JobQueue.Canceled).SetProperty(j => j.FinishedAt, now)
-                .SetProperty(j => j.CancelRequested, true).SetProperty(j => j.CancelRequestedAt, now)
-                .SetProperty(j => j.ResultExpiresAt, now.AddHours(options.Value.ResultRetentionHours)), ct);
-        await db.Jobs.Where(j => j.Id == jobId && j.State == JobQueue.Running && !j.CancelRequested)
-            .ExecuteUpdateAsync(u => u.SetProperty(j => j.CancelRequested, true).SetProperty(j => j.CancelRequestedAt, now), ct);
-        if (canceled > 0)
+        if (await queue.CancelQueuedAsync(jobId, TimeSpan.FromHours(options.Value.ResultRetentionHours), ct))
         {
             await notifier.ChangedAsync(db, jobId, ct);
+            return;
         }
+
+        await queue.RequestStopAsync(jobId, ct);
     }
 
     public async Task<JobResultDto> ResultAsync(string agentRef, string jobRef, CancellationToken ct) => ToResult(await FindAsync(agentRef, jobRef, ct));
@@ -230,7 +229,8 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, TimeProvider cl
         var model = ResolvedModel.FromJson(j.ModelJson);
         return new(j.Id, j.ClientJobId, j.AgentId, j.Kind, j.State, j.Attempt, j.MaxAttempts, j.Priority,
             model is null ? null : new JobModelDto(model.VersionId, model.Name, model.Title), new JobProgressDto(j.Progress, j.ProgressStep, j.ProgressSteps),
-            j.CreatedAt, j.StartedAt, j.FinishedAt, j.ErrorCode, j.ErrorMessage, j.CancelRequested, j.ResultExpiresAt);
+            j.CreatedAt, j.StartedAt, j.FinishedAt, j.ErrorCode, j.ErrorMessage, j.CancelRequested, j.ResultExpiresAt,
+            j.WebhookUrl, j.WebhookUrl is null ? null : Webhooks.WebhookEvents.Parse(j.WebhookEvents));
     }
 
     public static JobResultDto ToResult(Job j)
@@ -246,6 +246,9 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, TimeProvider cl
         return new JobResultDto(j.Id, j.State, images, result?.Info, j.ErrorCode, j.ErrorMessage);
     }
 }
+
+/// <summary>A job's own webhook as submitted (<paramref name="UrlField"/> and <paramref name="EventsField"/> name them in errors).</summary>
+public sealed record WebhookRequest(string? Url, IReadOnlyList<string>? Events, string UrlField, string EventsField);
 
 /// <summary>What a worker reports on completion: the images it stored through the server, A1111's info and parameters.</summary>
 public sealed record WorkerResult(IReadOnlyList<WorkerImage> Images, string? Info, JsonElement? Parameters);

@@ -58,7 +58,8 @@ public sealed record StoredImage(string Key, string Sha256, long Size, int Width
 
 /// <summary>The worker side of the queue: register, lease (long-poll), heartbeat, images, complete, fail; and the platform's worker keys.</summary>
 public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSignal signal, JobNotifier notifier, TimeProvider clock, RequestContext ctx,
-    IOptions<JobsOptions> options, IObjectStore store, WorkerRegistry registry, ILogger<WorkerService> logger, Security.ContentSafety safety)
+    IOptions<JobsOptions> options, IObjectStore store, WorkerRegistry registry, ILogger<WorkerService> logger, Security.ContentSafety safety,
+    Webhooks.WebhookSignal hooks)
 {
     private static readonly TimeSpan RecheckEvery = TimeSpan.FromSeconds(2);
     private JobsOptions O => options.Value;
@@ -156,6 +157,11 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
             var job = await queue.ClaimAsync(me, Lease, info[s], starvation, ct, registry.HeldByOthers(me, info[s]));
             if (job is not null)
             {
+                if (job.WebhookUrl is not null)
+                {
+                    hooks.Pulse();
+                }
+
                 using var request = JsonDocument.Parse(job.RequestJson);
                 return new LeasedJob(job.Id, job.Attempt, job.TenantId, job.AgentId, job.Kind, ResolvedModel.FromJson(job.ModelJson), request.RootElement.Clone(), job.LeaseUntil!.Value);
             }
@@ -259,7 +265,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
         }
 
         await using var tx = await db.Database.BeginTransactionAsync(ct);
-        if (!await queue.CompleteAsync(jobId, attempt, result.GetRawText(), Retention, ct))
+        if (!await queue.CompleteAsync(jobId, attempt, result.GetRawText(), Retention, ct, mayHaveWebhook: job.WebhookUrl is not null))
         {
             throw Stale(jobId, attempt);
         }
@@ -417,7 +423,8 @@ public sealed class WorkerRegistry
 }
 
 /// <summary>Puts jobs whose lease expired back in the queue (or fails them), aborts cancellations past their grace, every few seconds.</summary>
-public sealed partial class JobRescuer(IServiceScopeFactory scopes, JobSignal signal, JobWatch watch, TimeProvider clock, IOptions<JobsOptions> options, ILogger<JobRescuer> logger)
+public sealed partial class JobRescuer(IServiceScopeFactory scopes, JobSignal signal, JobWatch watch, Webhooks.WebhookSignal hooks, TimeProvider clock,
+    IOptions<JobsOptions> options, ILogger<JobRescuer> logger)
     : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -434,6 +441,7 @@ public sealed partial class JobRescuer(IServiceScopeFactory scopes, JobSignal si
                 {
                     LogRescued(logger, requeued, ended.Count);
                     signal.Pulse();
+                    hooks.Pulse();
                     foreach (var id in ended)
                     {
                         watch.Notify(id);

@@ -90,8 +90,11 @@ public static class DownloadGuard
     public static AtelierException Refused(string reason) =>
         AtelierException.With(ErrorCatalog.p_model_invokemodeldownloaderror, "Reason", reason);
 
-    /// <summary>An HTTP handler that refuses denied addresses at connect time and never follows redirects by itself.</summary>
-    public static SocketsHttpHandler CreateHandler(bool allowPrivate) => new()
+    /// <summary>
+    /// An HTTP handler that refuses denied addresses at connect time and never follows redirects by itself;
+    /// <paramref name="exempt"/> lets single host and port pairs through the guard.
+    /// </summary>
+    public static SocketsHttpHandler CreateHandler(bool allowPrivate, Func<string, int, bool>? exempt = null) => new()
     {
         AllowAutoRedirect = false,
         AutomaticDecompression = DecompressionMethods.None,
@@ -102,7 +105,8 @@ public static class DownloadGuard
             var addresses = IPAddress.TryParse(context.DnsEndPoint.Host, out var literal)
                 ? [literal]
                 : await Dns.GetHostAddressesAsync(context.DnsEndPoint.Host, ct);
-            var allowed = addresses.Where(a => allowPrivate || !IsDenied(a)).ToList();
+            var open = allowPrivate || exempt?.Invoke(context.DnsEndPoint.Host, context.DnsEndPoint.Port) == true;
+            var allowed = addresses.Where(a => open || !IsDenied(a)).ToList();
             if (allowed.Count == 0)
             {
                 throw new DownloadRefusedException(

@@ -317,6 +317,10 @@ public sealed class Job : ITenantOwned
     public double Progress { get; set; }
     /// <summary>After this the result (and its images) are gone; null while unfinished.</summary>
     public DateTime? ResultExpiresAt { get; set; }
+    /// <summary>Where the job's webhooks go (the job's own URL, else its app's default); null: no webhooks.</summary>
+    public string? WebhookUrl { get; set; }
+    /// <summary>The events that are sent, comma-delimited on both sides (<c>,started,completed,</c>) so one LIKE matches one.</summary>
+    public string? WebhookEvents { get; set; }
 }
 
 /// <summary>
@@ -390,4 +394,67 @@ public sealed class Agent : ITenantOwned
     public required string TenantId { get; set; }
     public required string Name { get; set; }
     public DateTime CreatedAt { get; set; }
+}
+
+/// <summary>
+/// An app's webhook settings: its default URL and events (used by jobs that name none) and its signing secret, stored
+/// encrypted. During a rotation the previous secret stays valid (and is signed with too) until <see cref="PreviousValidUntil"/>.
+/// </summary>
+public sealed class AppWebhook : ITenantOwned
+{
+    public required string AppId { get; set; }
+    public required string TenantId { get; set; }
+    public string? Url { get; set; }
+    public string? Events { get; set; }
+    public required byte[] SecretCipher { get; set; }
+    public byte[]? PreviousSecretCipher { get; set; }
+    public DateTime? PreviousValidUntil { get; set; }
+    public DateTime CreatedAt { get; set; }
+    public DateTime UpdatedAt { get; set; }
+}
+
+/// <summary>
+/// One webhook message (the transactional outbox): written in the transaction that changes the job's state, then sent
+/// by the relay until a 2xx, a permanent refusal or the end of the retry schedule. Its id is the <c>webhook-id</c>.
+/// </summary>
+public sealed class WebhookDelivery : ITenantOwned
+{
+    public required string Id { get; set; }
+    public required string TenantId { get; set; }
+    public required string AppId { get; set; }
+    public required string JobId { get; set; }
+    /// <summary>started, completed, failed, canceled.</summary>
+    public required string Event { get; set; }
+    /// <summary>The job's attempt when the event happened.</summary>
+    public int JobAttempt { get; set; }
+    public required string Url { get; set; }
+    /// <summary>pending, delivered, failed.</summary>
+    public required string State { get; set; }
+    public int Tries { get; set; }
+    /// <summary>Attempts allowed in all (the schedule's length; a replay allows one more).</summary>
+    public int MaxTries { get; set; }
+    public DateTime NextAttemptAt { get; set; }
+    /// <summary>A relay holds the message until then (so two replicas never send it at once; a crashed one's hold lapses).</summary>
+    public DateTime? LockedUntil { get; set; }
+    /// <summary>The exact body sent, fixed at the first attempt so every retry signs the same bytes.</summary>
+    public string? Payload { get; set; }
+    public int? LastStatus { get; set; }
+    public string? LastError { get; set; }
+    /// <summary><c>s_webhook_invokefail</c> once the message is given up.</summary>
+    public string? ErrorCode { get; set; }
+    public DateTime CreatedAt { get; set; }
+    public DateTime? FinishedAt { get; set; }
+}
+
+/// <summary>One try of a webhook delivery: when, the HTTP status (null when no answer came), how long it took, what went wrong.</summary>
+public sealed class WebhookAttempt : ITenantOwned
+{
+    public required string Id { get; set; }
+    public required string TenantId { get; set; }
+    public required string DeliveryId { get; set; }
+    public int Number { get; set; }
+    public DateTime At { get; set; }
+    public int? Status { get; set; }
+    public int LatencyMs { get; set; }
+    public string? Error { get; set; }
 }

@@ -37,13 +37,46 @@ public static class PredictApi
         return routes;
     }
 
+    /// <summary>
+    /// The body is A1111's, plus (as Replicate names them) <c>webhook</c> and <c>webhook_events_filter</c>, which are
+    /// taken out before the body is queued: the engine never sees them.
+    /// </summary>
     private static async Task<Accepted<ApiResponse<TaskAcceptedDto>>> Submit(string kind, JsonElement body, JobService svc, HttpContext http, CancellationToken ct)
     {
         var key = http.Request.Headers[IdempotencyHeader].ToString();
-        var (job, _) = await svc.SubmitAsync(JobService.DefaultAgent, kind, body, key.Length == 0 ? null : key, null, ct);
+        var (input, webhook) = TakeWebhook(body);
+        var (job, _) = await svc.SubmitAsync(JobService.DefaultAgent, kind, input, key.Length == 0 ? null : key, null, ct, webhook);
         var at = $"/api/v1/tasks/{job.Id}";
         return TypedResults.Accepted(at, new ApiResponse<TaskAcceptedDto>(http.TraceIdentifier, true,
             new TaskAcceptedDto(job.Id, job.State, at + "/progress", at + "/result", at + "/events")));
+    }
+
+    private static (JsonElement Input, WebhookRequest? Webhook) TakeWebhook(JsonElement body)
+    {
+        if (body.ValueKind != JsonValueKind.Object || (!body.TryGetProperty("webhook", out _) && !body.TryGetProperty("webhook_events_filter", out _)))
+        {
+            return (body, null);
+        }
+
+        var url = body.TryGetProperty("webhook", out var u) ? u : default;
+        var events = body.TryGetProperty("webhook_events_filter", out var e) ? e : default;
+        if (url.ValueKind is not (JsonValueKind.Undefined or JsonValueKind.Null or JsonValueKind.String))
+        {
+            throw AtelierException.InvalidInput("webhook", "must be a URL");
+        }
+
+        if (events.ValueKind is not (JsonValueKind.Undefined or JsonValueKind.Null or JsonValueKind.Array)
+            || (events.ValueKind == JsonValueKind.Array && events.EnumerateArray().Any(x => x.ValueKind != JsonValueKind.String)))
+        {
+            throw AtelierException.InvalidInput("webhook_events_filter", "must be a list of event names");
+        }
+
+        var rest = System.Text.Json.Nodes.JsonNode.Parse(body.GetRawText())!.AsObject();
+        rest.Remove("webhook");
+        rest.Remove("webhook_events_filter");
+        using var doc = JsonDocument.Parse(rest.ToJsonString());
+        return (doc.RootElement.Clone(), new WebhookRequest(url.ValueKind == JsonValueKind.String ? url.GetString() : null,
+            events.ValueKind == JsonValueKind.Array ? [.. events.EnumerateArray().Select(x => x.GetString()!)] : null, "webhook", "webhook_events_filter"));
     }
 
     public static async Task<Ok<ApiResponse<JobDto>>> GetTask(string taskId, JobService svc, HttpContext http, CancellationToken ct) =>

@@ -1,0 +1,245 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using Atelier.Contracts;
+using Atelier.Contracts.Errors;
+using Atelier.Contracts.Jobs;
+using Atelier.Core.Jobs;
+using Atelier.Core.Models;
+using Atelier.Data;
+using Atelier.Data.Entities;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Atelier.Core.Webhooks;
+
+/// <summary>
+/// Sends the outbox: takes due messages (held for a while so no other replica sends them at once; a crashed replica's
+/// hold lapses and the message goes again, with the same <c>webhook-id</c>), signs them per Standard Webhooks and posts
+/// them through the address guard, without following redirects. A 2xx delivers; 410, or an address the guard refuses,
+/// ends it at once; anything else is tried again on the schedule (with jitter, and no sooner than a <c>Retry-After</c>)
+/// until the schedule ends, when it is marked <c>s_webhook_invokefail</c>. Every attempt is logged.
+/// </summary>
+public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSignal signal, WebhookSecretBox box, TimeProvider clock,
+    IOptions<WebhookOptions> options, ILogger<WebhookRelay> logger) : BackgroundService
+{
+    public const string Pending = "pending";
+    public const string Delivered = "delivered";
+    public const string FailedState = "failed";
+    private const int Batch = 32;
+
+    private WebhookOptions O => options.Value;
+    private readonly HttpClient _http = new(DownloadGuard.CreateHandler(options.Value.AllowPrivateNetworks,
+        (host, port) => IsAllowedEndpoint(options.Value, host, port))) { Timeout = Timeout.InfiniteTimeSpan };
+
+    public static bool IsAllowedEndpoint(WebhookOptions o, string host, int port) =>
+        o.AllowedPrivateEndpoints.Contains($"{host.Trim('[', ']')}:{port}", StringComparer.OrdinalIgnoreCase);
+
+    public static bool IsAllowedEndpoint(WebhookOptions o, string url) =>
+        Uri.TryCreate(url, UriKind.Absolute, out var uri) && IsAllowedEndpoint(o, uri.IdnHost, uri.Port);
+
+    /// <summary>How long after try number <paramref name="triesDone"/> the next one is made: the schedule's entry, moved by the jitter.</summary>
+    public static TimeSpan DelayAfter(int triesDone, double[] schedule, double jitter, Random random)
+    {
+        var seconds = schedule.Length == 0 ? 0 : schedule[Math.Min(triesDone, schedule.Length - 1)];
+        return TimeSpan.FromSeconds(seconds * (1 + (((random.NextDouble() * 2) - 1) * jitter)));
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var poll = TimeSpan.FromMilliseconds(Math.Max(50, O.PollMilliseconds));
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            var woken = signal.WaitAsync(poll, stoppingToken);
+            var sent = 0;
+            try
+            {
+                sent = await SendDueAsync(stoppingToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+            {
+                LogRelayFailed(logger, e);
+            }
+
+            if (sent < Batch)
+            {
+                await woken;
+            }
+        }
+    }
+
+    /// <summary>Takes up to a batch of due messages and sends them (a few at once); returns how many were taken.</summary>
+    public async Task<int> SendDueAsync(CancellationToken ct)
+    {
+        List<WebhookDelivery> due;
+        using (var scope = scopes.CreateScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<AtelierDb>();
+            var now = clock.GetUtcNow().UtcDateTime;
+            var hold = now.AddSeconds((2 * O.TimeoutSeconds) + 5);
+            var skipLocked = db.Database.IsNpgsql() ? " FOR UPDATE SKIP LOCKED" : "";
+            var sql = $$"""
+                UPDATE webhook_deliveries SET "LockedUntil" = {0}
+                WHERE "Id" IN (SELECT "Id" FROM webhook_deliveries
+                               WHERE "State" = 'pending' AND "NextAttemptAt" <= {1} AND ("LockedUntil" IS NULL OR "LockedUntil" < {1})
+                               ORDER BY "NextAttemptAt" LIMIT {2}{{skipLocked}})
+                RETURNING *
+                """;
+            due = await db.WebhookDeliveries.FromSqlRaw(sql, hold, now, Batch).IgnoreQueryFilters().AsNoTracking().ToListAsync(ct);
+        }
+
+        await Parallel.ForEachAsync(due, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, O.Concurrency), CancellationToken = ct },
+            async (d, token) =>
+            {
+                try
+                {
+                    await SendAsync(d, token);
+                }
+                catch (Exception e) when (e is not OperationCanceledException || !token.IsCancellationRequested)
+                {
+                    // Our own failure (not the receiver's): it counts as an attempt, so a message that cannot be sent ends.
+                    LogSendFailed(logger, d.Id, e);
+                    await CountFailureAsync(d, token);
+                }
+            });
+        return due.Count;
+    }
+
+    private async Task CountFailureAsync(WebhookDelivery d, CancellationToken ct)
+    {
+        using var scope = scopes.CreateScope();
+        var db = scope.ServiceProvider.GetRequiredService<AtelierDb>();
+        var now = clock.GetUtcNow().UtcDateTime;
+        var tries = d.Tries + 1;
+        var giveUp = tries >= d.MaxTries;
+        await db.WebhookDeliveries.IgnoreQueryFilters().Where(x => x.Id == d.Id).ExecuteUpdateAsync(u => u.SetProperty(x => x.Tries, tries)
+            .SetProperty(x => x.LockedUntil, (DateTime?)null).SetProperty(x => x.LastError, "the message could not be sent (see the server log)")
+            .SetProperty(x => x.State, giveUp ? FailedState : Pending).SetProperty(x => x.NextAttemptAt, now + DelayAfter(tries, O.Schedule, O.Jitter, Random.Shared))
+            .SetProperty(x => x.FinishedAt, giveUp ? now : null).SetProperty(x => x.ErrorCode, giveUp ? ErrorCatalog.s_webhook_invokefail.Code : null), ct);
+    }
+
+    private async Task SendAsync(WebhookDelivery d, CancellationToken ct)
+    {
+        using var scope = scopes.CreateScope();
+        var db = scope.ServiceProvider.GetRequiredService<AtelierDb>();
+        db.TenantScope = d.TenantId;
+        var payload = d.Payload ?? await FixPayloadAsync(db, d, ct);
+        var hook = await WebhookService.EnsureAsync(db, box, d.TenantId, d.AppId, clock.GetUtcNow().UtcDateTime, ct);
+        var secrets = await WebhookService.SigningSecretsAsync(hook, box, clock.GetUtcNow().UtcDateTime, ct);
+
+        var timestamp = clock.GetUtcNow().ToUnixTimeSeconds();
+        using var request = new HttpRequestMessage(HttpMethod.Post, d.Url) { Content = new StringContent(payload, Encoding.UTF8, "application/json") };
+        request.Headers.Add("webhook-id", d.Id);
+        request.Headers.Add("webhook-timestamp", timestamp.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        request.Headers.Add("webhook-signature", WebhookSigning.Sign(d.Id, timestamp, payload, secrets));
+        request.Headers.UserAgent.ParseAdd("Atelier-Webhooks/1.0");
+
+        var at = clock.GetUtcNow().UtcDateTime;
+        var watch = Stopwatch.StartNew();
+        int? status = null;
+        string? error = null;
+        var permanent = false;
+        TimeSpan? retryAfter = null;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(O.TimeoutSeconds));
+        try
+        {
+            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+            status = (int)response.StatusCode;
+            retryAfter = response.Headers.RetryAfter?.Delta ?? (response.Headers.RetryAfter?.Date is { } date ? date - clock.GetUtcNow() : null);
+            if (!response.IsSuccessStatusCode)
+            {
+                error = status is >= 300 and < 400 ? $"{status}: redirects are not followed" : $"{status} {response.ReasonPhrase}";
+                permanent = response.StatusCode == HttpStatusCode.Gone;
+            }
+        }
+        catch (HttpRequestException e) when (e.InnerException is DownloadRefusedException refused)
+        {
+            error = $"address refused: {refused.Message}";
+            permanent = true;
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            error = $"no answer within {O.TimeoutSeconds} s";
+        }
+        catch (HttpRequestException e)
+        {
+            error = e.HttpRequestError == HttpRequestError.NameResolutionError ? "the name did not resolve" : e.Message;
+        }
+
+        var latency = (int)watch.ElapsedMilliseconds;
+        var tries = d.Tries + 1;
+        var now = clock.GetUtcNow().UtcDateTime;
+        var delivered = error is null;
+        var giveUp = !delivered && (permanent || tries >= d.MaxTries);
+        var next = now + Max(DelayAfter(tries, O.Schedule, O.Jitter, Random.Shared), retryAfter is { } ra && ra > TimeSpan.Zero
+            ? TimeSpan.FromSeconds(Math.Min(ra.TotalSeconds, 86400)) : TimeSpan.Zero);
+        var state = delivered ? Delivered : giveUp ? FailedState : Pending;
+        var lastError = error is null ? null : giveUp && !permanent ? $"{error} (gave up after {tries} attempts)" : error;
+        if (lastError?.Length > 1024)
+        {
+            lastError = lastError[..1024];
+        }
+
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        db.WebhookAttempts.Add(new WebhookAttempt
+        {
+            Id = Common.Ids.New("wha", clock), TenantId = d.TenantId, DeliveryId = d.Id, Number = tries, At = at, Status = status, LatencyMs = latency,
+            Error = error?.Length > 1024 ? error[..1024] : error,
+        });
+        await db.SaveChangesAsync(ct);
+        await db.WebhookDeliveries.Where(x => x.Id == d.Id).ExecuteUpdateAsync(u => u.SetProperty(x => x.Tries, tries)
+            .SetProperty(x => x.State, state).SetProperty(x => x.LastStatus, status).SetProperty(x => x.LastError, lastError)
+            .SetProperty(x => x.LockedUntil, (DateTime?)null).SetProperty(x => x.NextAttemptAt, state == Pending ? next : now)
+            .SetProperty(x => x.FinishedAt, state == Pending ? null : now)
+            .SetProperty(x => x.ErrorCode, giveUp ? ErrorCatalog.s_webhook_invokefail.Code : null), ct);
+        await tx.CommitAsync(ct);
+        if (giveUp)
+        {
+            LogGaveUp(logger, d.Id, d.JobId, tries, lastError ?? "");
+        }
+    }
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
+
+    /// <summary>The message's body, made at its first attempt from the job as it stands and kept, so every retry signs the same bytes.</summary>
+    private async Task<string> FixPayloadAsync(AtelierDb db, WebhookDelivery d, CancellationToken ct)
+    {
+        var job = await db.Jobs.AsNoTracking().FirstAsync(j => j.Id == d.JobId, ct);
+        JobResultDto? result = null;
+        if (d.Event == WebhookEvents.Completed && job.ResultJson is not null)
+        {
+            result = JobService.ToResult(job);
+        }
+
+        var payload = JsonSerializer.Serialize(new WebhookPayload($"job.{d.Event}", d.CreatedAt, new WebhookJobData(JobService.ToDto(job), d.JobAttempt, result)),
+            AtelierJson.Options);
+        await db.WebhookDeliveries.Where(x => x.Id == d.Id && x.Payload == null).ExecuteUpdateAsync(u => u.SetProperty(x => x.Payload, payload), ct);
+        return await db.WebhookDeliveries.AsNoTracking().Where(x => x.Id == d.Id).Select(x => x.Payload!).FirstAsync(ct);
+    }
+
+    public override void Dispose()
+    {
+        _http.Dispose();
+        base.Dispose();
+    }
+
+    [LoggerMessage(4300, LogLevel.Warning, "Webhook {DeliveryId} of job {JobId} given up after {Tries} attempts: {Error}")]
+    private static partial void LogGaveUp(ILogger logger, string deliveryId, string jobId, int tries, string error);
+
+    [LoggerMessage(4302, LogLevel.Error, "Webhook {DeliveryId} could not be sent")]
+    private static partial void LogSendFailed(ILogger logger, string deliveryId, Exception exception);
+
+    [LoggerMessage(4301, LogLevel.Error, "Webhook relay failed")]
+    private static partial void LogRelayFailed(ILogger logger, Exception exception);
+}
+
+/// <summary>A webhook's body (Standard Webhooks' shape): the event type, when it happened, and the job.</summary>
+public sealed record WebhookPayload(string Type, DateTime Timestamp, WebhookJobData Data);
+
+/// <summary>The job as it stood when the message was first sent, the attempt the event belongs to, and the result of a completed job.</summary>
+public sealed record WebhookJobData(JobDto Job, int Attempt, JobResultDto? Result);

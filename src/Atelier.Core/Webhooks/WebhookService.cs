@@ -1,0 +1,233 @@
+using System.Collections.Concurrent;
+using Atelier.Contracts;
+using Atelier.Contracts.Errors;
+using Atelier.Contracts.Identity;
+using Atelier.Contracts.Jobs;
+using Atelier.Core.Common;
+using Atelier.Core.Jobs;
+using Atelier.Core.Models;
+using Atelier.Data;
+using Atelier.Data.Entities;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace Atelier.Core.Webhooks;
+
+/// <summary>
+/// Webhooks as the API sees them: a job's own URL and events (checked at submit), an app's default URL, events and
+/// signing secret (rotated with an overlap), and the delivery log (every message, every attempt) with replay.
+/// </summary>
+public sealed class WebhookService(AtelierDb db, RequestContext ctx, TimeProvider clock, IOptions<WebhookOptions> options, WebhookSecretBox box,
+    WebhookSignal signal)
+{
+    private static readonly ConcurrentDictionary<string, (string? Url, string? Events, DateTime ReadAt)> AppDefaults = new(StringComparer.Ordinal);
+    private static readonly TimeSpan DefaultsCacheFor = TimeSpan.FromSeconds(5);
+
+    private Caller Caller => ctx.Caller ?? throw new InvalidOperationException("No caller.");
+    private DateTime Now => clock.GetUtcNow().UtcDateTime;
+
+    /// <summary>
+    /// The webhook of a job being submitted: its own URL and events when it names one (a token's job only: an end user's
+    /// session cannot point the platform at a URL), else its app's default, else none.
+    /// </summary>
+    public async Task<(string Url, string Events)?> ForJobAsync(WebhookRequest? request, CancellationToken ct)
+    {
+        if (request is { Url: { Length: > 0 } url })
+        {
+            if (Caller.Kind != CallerKind.Token || Caller.AppId is null)
+            {
+                throw AtelierException.InvalidInput(request.UrlField, "only an app's token may give a job its own webhook (a session's jobs use the app's)");
+            }
+
+            return (CheckUrl(url, request.UrlField), WebhookEvents.Normalize(request.Events, request.EventsField));
+        }
+
+        if (request is { Events.Count: > 0 })
+        {
+            throw AtelierException.InvalidInput(request.EventsField, $"needs {request.UrlField}");
+        }
+
+        if (Caller.AppId is not { } appId)
+        {
+            return null;
+        }
+
+        if (!AppDefaults.TryGetValue(appId, out var known) || DateTime.UtcNow - known.ReadAt > DefaultsCacheFor)
+        {
+            var row = await db.AppWebhooks.AsNoTracking().Where(w => w.AppId == appId).Select(w => new { w.Url, w.Events }).FirstOrDefaultAsync(ct);
+            known = (row?.Url, row?.Events, DateTime.UtcNow);
+            AppDefaults[appId] = known;
+        }
+
+        return known.Url is null ? null : (known.Url, known.Events ?? WebhookEvents.Normalize(null, "events"));
+    }
+
+    /// <summary>An absolute http(s) URL, no credentials, no literal address in a private, loopback or reserved range.</summary>
+    private string CheckUrl(string url, string field)
+    {
+        try
+        {
+            var checkedUrl = DownloadGuard.CheckUrlAtRequest(url, options.Value.AllowPrivateNetworks || WebhookRelay.IsAllowedEndpoint(options.Value, url));
+            return checkedUrl.Length <= 2048 ? checkedUrl : throw AtelierException.InvalidInput(field, "is longer than 2048 characters");
+        }
+        catch (AtelierException e) when (e.Code == ErrorCatalog.p_model_invokemodeldownloaderror)
+        {
+            throw AtelierException.InvalidInput(field, e.Values.GetValueOrDefault("Reason") ?? "is not a usable URL");
+        }
+    }
+
+    public async Task<AppWebhookDto> GetAppAsync(string appId, CancellationToken ct) => await ToDtoAsync(await EnsureAsync(appId, ct), ct);
+
+    /// <summary>Sets (or with no URL removes) the app's default webhook; its jobs that name none use it.</summary>
+    public async Task<AppWebhookDto> PutAppAsync(string appId, PutAppWebhookRequest request, CancellationToken ct)
+    {
+        var url = request.Url is { Length: > 0 } given ? CheckUrl(given, "url") : null;
+        var events = WebhookEvents.Normalize(request.Events, "events");
+        var row = await EnsureAsync(appId, ct);
+        row.Url = url;
+        row.Events = events;
+        row.UpdatedAt = Now;
+        Audit.Record(db, ctx, clock, "app.webhook.update", "app", appId, null);
+        await db.SaveChangesAsync(ct);
+        AppDefaults.TryRemove(appId, out _);
+        return await ToDtoAsync(row, ct);
+    }
+
+    /// <summary>A new signing secret; the current one is signed with too until the overlap ends (0: retired at once).</summary>
+    public async Task<AppWebhookDto> RotateAsync(string appId, RotateWebhookSecretRequest? request, CancellationToken ct)
+    {
+        var overlap = Validate.Range(request?.OverlapSeconds, "overlapSeconds", 0, options.Value.MaxRotationOverlapSeconds, 86400);
+        var row = await EnsureAsync(appId, ct);
+        row.PreviousSecretCipher = overlap > 0 ? row.SecretCipher : null;
+        row.PreviousValidUntil = overlap > 0 ? Now.AddSeconds(overlap) : null;
+        row.SecretCipher = await box.SealAsync(WebhookSigning.NewSecret(), ct);
+        row.UpdatedAt = Now;
+        Audit.Record(db, ctx, clock, "app.webhook.rotate_secret", "app", appId, null);
+        await db.SaveChangesAsync(ct);
+        return await ToDtoAsync(row, ct);
+    }
+
+    /// <summary>The app's webhook row, made with a fresh secret the first time (tracked, in the caller's tenant).</summary>
+    private async Task<AppWebhook> EnsureAsync(string appId, CancellationToken ct)
+    {
+        if (!await db.Apps.AnyAsync(a => a.Id == appId, ct))
+        {
+            throw AtelierException.With(ErrorCatalog.b_user_appnotfound, "App", appId);
+        }
+
+        return await EnsureAsync(db, box, ctx.TenantId!, appId, Now, ct);
+    }
+
+    /// <summary>The app's webhook row, created with a new secret if it has none (a concurrent creation wins and is read back).</summary>
+    public static async Task<AppWebhook> EnsureAsync(AtelierDb db, WebhookSecretBox box, string tenantId, string appId, DateTime now, CancellationToken ct)
+    {
+        var row = await db.AppWebhooks.IgnoreQueryFilters().FirstOrDefaultAsync(w => w.AppId == appId && w.TenantId == tenantId, ct);
+        if (row is not null)
+        {
+            return row;
+        }
+
+        row = new AppWebhook { AppId = appId, TenantId = tenantId, SecretCipher = await box.SealAsync(WebhookSigning.NewSecret(), ct), CreatedAt = now, UpdatedAt = now };
+        db.AppWebhooks.Add(row);
+        try
+        {
+            await db.SaveChangesAsync(ct);
+            return row;
+        }
+        catch (DbUpdateException e) when (DbErrors.IsUniqueViolation(e))
+        {
+            db.Entry(row).State = EntityState.Detached;
+            return await db.AppWebhooks.IgnoreQueryFilters().FirstAsync(w => w.AppId == appId && w.TenantId == tenantId, ct);
+        }
+    }
+
+    /// <summary>The secrets a message is signed with now: the current one, and the previous one while its overlap lasts.</summary>
+    public static async Task<IReadOnlyList<string>> SigningSecretsAsync(AppWebhook row, WebhookSecretBox box, DateTime now, CancellationToken ct)
+    {
+        var secrets = new List<string> { await box.OpenAsync(row.SecretCipher, ct) };
+        if (row.PreviousSecretCipher is { } previous && row.PreviousValidUntil > now)
+        {
+            secrets.Add(await box.OpenAsync(previous, ct));
+        }
+
+        return secrets;
+    }
+
+    private async Task<AppWebhookDto> ToDtoAsync(AppWebhook row, CancellationToken ct)
+    {
+        var live = row.PreviousSecretCipher is not null && row.PreviousValidUntil > Now;
+        return new AppWebhookDto(row.AppId, row.Url, row.Url is null ? [] : WebhookEvents.Parse(row.Events), await box.OpenAsync(row.SecretCipher, ct),
+            live ? await box.OpenAsync(row.PreviousSecretCipher!, ct) : null, live ? row.PreviousValidUntil : null, row.UpdatedAt);
+    }
+
+    /// <summary>Webhook messages of the tenant (an app-scoped token sees its own app's), newest first.</summary>
+    public async Task<Page<WebhookDeliveryDto>> ListAsync(string? jobId, string? state, string? appId, PageRequest page, CancellationToken ct)
+    {
+        var q = Visible();
+        if (jobId is not null)
+        {
+            q = q.Where(d => d.JobId == jobId);
+        }
+
+        if (state is not null)
+        {
+            if (state is not (WebhookRelay.Pending or WebhookRelay.Delivered or WebhookRelay.FailedState))
+            {
+                throw AtelierException.InvalidInput("state", $"must be {WebhookRelay.Pending}, {WebhookRelay.Delivered} or {WebhookRelay.FailedState}");
+            }
+
+            q = q.Where(d => d.State == state);
+        }
+
+        if (appId is not null)
+        {
+            q = q.Where(d => d.AppId == appId);
+        }
+
+        return await q.OrderByDescending(d => d.CreatedAt).ThenByDescending(d => d.Id).ToPageAsync(page, d => ToDto(d, null), ct);
+    }
+
+    public async Task<WebhookDeliveryDto> GetAsync(string deliveryId, CancellationToken ct)
+    {
+        var d = await FindAsync(deliveryId, ct);
+        var attempts = await db.WebhookAttempts.AsNoTracking().Where(a => a.DeliveryId == d.Id).OrderBy(a => a.Number)
+            .Select(a => new WebhookAttemptDto(a.Number, a.At, a.Status, a.LatencyMs, a.Error)).ToListAsync(ct);
+        return ToDto(d, attempts);
+    }
+
+    /// <summary>
+    /// Sends a message again now, with the same <c>webhook-id</c> and body (the receiver dedupes on the id): a finished
+    /// one gets one more attempt; a pending one is moved to now.
+    /// </summary>
+    public async Task<WebhookDeliveryDto> ReplayAsync(string deliveryId, CancellationToken ct)
+    {
+        var d = await FindAsync(deliveryId, ct);
+        var now = Now;
+        var maxTries = d.State == WebhookRelay.Pending ? d.MaxTries : d.Tries + 1;
+        await db.WebhookDeliveries.Where(x => x.Id == d.Id).ExecuteUpdateAsync(u => u.SetProperty(x => x.State, WebhookRelay.Pending)
+            .SetProperty(x => x.NextAttemptAt, now).SetProperty(x => x.MaxTries, maxTries).SetProperty(x => x.ErrorCode, (string?)null)
+            .SetProperty(x => x.FinishedAt, (DateTime?)null), ct);
+        signal.Pulse();
+        return await GetAsync(d.Id, ct);
+    }
+
+    private IQueryable<WebhookDelivery> Visible()
+    {
+        var q = db.WebhookDeliveries.AsNoTracking();
+        if (!Caller.Has(TokenScope.Admin))
+        {
+            var own = Caller.AppId;
+            q = q.Where(d => d.AppId == own);
+        }
+
+        return q;
+    }
+
+    private async Task<WebhookDelivery> FindAsync(string deliveryId, CancellationToken ct) =>
+        await Visible().FirstOrDefaultAsync(d => d.Id == deliveryId, ct)
+        ?? throw new AtelierException(ErrorCatalog.p_common_inputinvalid, new Dictionary<string, string> { ["Input"] = $"deliveryId: {deliveryId} does not exist" }, status: 404);
+
+    private static WebhookDeliveryDto ToDto(WebhookDelivery d, IReadOnlyList<WebhookAttemptDto>? attempts) =>
+        new(d.Id, d.JobId, d.AppId, d.Event, d.JobAttempt, d.Url, d.State, d.Tries, d.MaxTries, d.NextAttemptAt, d.LastStatus, d.LastError, d.ErrorCode,
+            d.CreatedAt, d.FinishedAt, attempts);
+}
