@@ -15,7 +15,8 @@ public class IsolationTests
     [Fact]
     public async Task EveryRoute_OtherTenantsIds_NeverAnswersTheirData()
     {
-        await using var host = await TestHost.StartAsync();
+        await using var receiver = await WebhookReceiver.StartAsync();
+        await using var host = await TestHost.StartAsync(new Dictionary<string, string> { ["Atelier:Webhooks:AllowPrivateNetworks"] = "true" });
         var a = await Scenario.NewTenantAsync(host);
         var b = await Scenario.NewTenantAsync(host);
         var aAdmin = a.AdminOf(host);
@@ -46,16 +47,22 @@ public class IsolationTests
         var aAgent = (await aAdmin.GetAsync("/api/v1/agents")).Ok()[0].GetProperty("id").GetString()!;
         var aJob = (await a.AppOf(host).PostAsync($"/api/v1/agents/{aAgent}/jobs", new { jobId = "a-secret-job", input = new { prompt = "a" } }))
             .Ok(HttpStatusCode.Accepted).GetProperty("id").GetString()!;
+        var aHookJob = (await a.AppOf(host).PostAsync($"/api/v1/agents/{aAgent}/jobs", new { input = new { prompt = "a" }, webhook = receiver.Url("/a-secret-hook") }))
+            .Ok(HttpStatusCode.Accepted).GetProperty("id").GetString()!;
+        (await a.AppOf(host).PostAsync($"/api/v1/agents/{aAgent}/jobs/{aHookJob}/cancel")).Ok();
+        var aDelivery = (await aAdmin.GetAsync($"/api/v1/webhook-deliveries?jobId={aHookJob}")).Ok().GetProperty("items")[0].GetProperty("id").GetString()!;
+        var aSecret = (await aAdmin.GetAsync($"/api/v1/apps/{a.AppId}/webhook")).Ok().GetProperty("secret").GetString()!;
         var ids = new Dictionary<string, string>
         {
             ["uid"] = a.AccountUid, ["tenantId"] = a.TenantId, ["appId"] = a.AppId, ["tokenId"] = a.AppTokenId, ["roleId"] = aRole,
             ["sessionId"] = aSessionId, ["resourceConfigId"] = aConfig,
             ["modelId"] = aModel, ["versionId"] = aVersionId, ["fileId"] = aFileId, ["uploadId"] = aUploadId,
             ["agentId"] = aAgent, ["jobId"] = aJob, ["taskId"] = aJob, ["index"] = "0", ["imageId"] = aImage, ["scope"] = a.AppId,
+            ["deliveryId"] = aDelivery,
         };
         string[] secrets = [a.TenantId, a.AppId, a.AppTokenId, aRole, aAdminTokenId, a.AccountUid, "a-secret-role", aSessionId, aConfig, "a-user", "a-gpu",
             aModel, aVersionId, aFileId, aUploadId, "a-secret-model", aAgent, aJob, "a-secret-job", aUpload.GetProperty("sha256").GetString()!,
-            aImage, aImageJob, "a-secret-image"];
+            aImage, aImageJob, "a-secret-image", aHookJob, aDelivery, aSecret, "a-secret-hook"];
 
         var routes = host.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
             .Where(e => e.RoutePattern.RawText!.StartsWith("/api/v1", StringComparison.Ordinal))

@@ -3,7 +3,11 @@ using System.Text;
 using System.Text.Json;
 using Atelier.Contracts.Errors;
 using Atelier.Server.Tests.Infrastructure;
+using Atelier.Core.Jobs;
+using Atelier.Data;
 using Microsoft.AspNetCore.Http;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 using StandardWebhooks;
 using StandardWebhooks.Diagnostics;
 
@@ -400,5 +404,38 @@ public class WebhookTests
 
         await DeliveryOfAsync(app, job, x => x.GetProperty("tries").GetInt32() == 4);
         Assert.Equal(4, receiver.Received.Count);
+    }
+
+    [Fact]
+    public async Task StateChangeAndItsMessage_CommitTogether_OrNeither()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        await using var host = await TestHost.StartAsync(Config([0]));
+        var world = await Scenario.NewTenantAsync(host);
+        var app = world.AppOf(host);
+        var worker = await WorkerProtocolTests.WorkerAsync(host);
+        var job = await SubmitAsync(app, receiver.Url("/atomic"), ["completed"]);
+        Assert.Equal(job, (await WorkerProtocolTests.LeaseAsync(worker)).Ok().GetProperty("id").GetString());
+
+        // The queue's completion inside a transaction that fails before its commit: neither the state nor the message stays.
+        using (var scope = host.Services.CreateScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<AtelierDb>();
+            var queue = scope.ServiceProvider.GetRequiredService<JobQueue>();
+            await using var tx = await db.Database.BeginTransactionAsync();
+            Assert.True(await queue.CompleteAsync(job, 1, """{"images":[]}""", TimeSpan.FromHours(1), CancellationToken.None));
+            Assert.Equal(1, await db.WebhookDeliveries.IgnoreQueryFilters().CountAsync(d => d.JobId == job));
+            await tx.RollbackAsync();
+        }
+
+        await Task.Delay(300);
+        Assert.Equal("running", (await app.GetAsync($"/api/v1/agents/default/jobs/{job}")).Ok().GetProperty("state").GetString());
+        Assert.Equal(0, (await app.GetAsync($"/api/v1/webhook-deliveries?jobId={job}")).Ok().GetProperty("total").GetInt32());
+        Assert.Empty(receiver.Received);
+
+        // Committed, both are there, and the message goes out.
+        (await worker.PostAsync($"/api/v1/worker/jobs/{job}/complete", new { attempt = 1, result = new { images = Array.Empty<object>() } })).Ok();
+        await DeliveryOfAsync(app, job, d => d.GetProperty("state").GetString() == "delivered");
+        Assert.Single(receiver.On("/atomic"));
     }
 }
