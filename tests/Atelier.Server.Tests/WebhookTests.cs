@@ -211,7 +211,13 @@ public class WebhookTests
         Assert.Equal(["failed", "canceled"], put.GetProperty("events").EnumerateArray().Select(e => e.GetString()));
         var plain = await SubmitAsync(app, null);
         (await app.PostAsync($"/api/v1/agents/default/jobs/{plain}/cancel")).Ok();
-        await receiver.WaitForAsync(r => r.Any(x => x.Path == "/default"));
+        var session = (await app.PostAsync("/api/v1/sessions", new { endUserId = "u-hook" })).Created();
+        var user = host.Client.With(session.GetProperty("credential").GetString()!);
+        var userTask = (await user.PostAsync("/api/v1/predict/txt2img", new { prompt = "a kite", steps = 2 })).Ok(HttpStatusCode.Accepted).GetProperty("taskId").GetString()!;
+        Assert.Equal(receiver.Url("/default"), (await app.GetAsync($"/api/v1/tasks/{userTask}")).Ok().GetProperty("webhook").GetString());
+        Assert.Equal(JsonValueKind.Null, (await user.GetAsync($"/api/v1/tasks/{userTask}")).Ok().GetProperty("webhook").ValueKind); // not shown to the end user
+        (await user.PostAsync($"/api/v1/tasks/{userTask}/cancellation")).Ok();
+        await receiver.WaitForAsync(r => r.Count(x => x.Path == "/default") >= 2);
 
         await using var worker = await InProcessWorker.StartAsync(host, "noop");
         var both = await SubmitAsync(app, receiver.Url("/both"), ["started", "completed"]);
@@ -225,7 +231,7 @@ public class WebhookTests
         await receiver.WaitForAsync(r => r.Count(x => x.Path == "/both") >= 2 && r.Any(x => x.Path == "/task") && r.Count(x => x.Path == "/fails") >= 2);
         await Task.Delay(500);
         string[] Types(string path) => [.. receiver.On(path).Select(r => JsonDocument.Parse(r.Body).RootElement.GetProperty("type").GetString()!).Order()];
-        Assert.Equal(["job.canceled"], Types("/default"));
+        Assert.Equal(["job.canceled", "job.canceled"], Types("/default"));
         Assert.Equal(["job.completed", "job.started"], Types("/both"));
         Assert.Equal(["job.completed"], Types("/task"));
         Assert.Equal(["job.failed", "job.started"], Types("/fails"));

@@ -87,14 +87,14 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
         {
             var (plain, plainCreated) = await queue.EnqueueAsync(newJob, ct);
             await NotifyIfCreated(plainCreated);
-            return (ToDto(plain), plainCreated);
+            return (Shown(plain), plainCreated);
         }
 
         // A retried submit finds its job before any limit is counted or any credit taken.
         if (clientId is not null && await db.Jobs.AsNoTracking().AnyAsync(j => j.ClientJobId == clientId, ct))
         {
             var (again, againCreated) = await queue.EnqueueAsync(newJob, ct);
-            return (ToDto(again), againCreated);
+            return (Shown(again), againCreated);
         }
 
         Job job;
@@ -107,7 +107,7 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
         }
 
         await NotifyIfCreated(created);
-        return (ToDto(job), created);
+        return (Shown(job), created);
 
         async Task NotifyIfCreated(bool made)
         {
@@ -118,7 +118,10 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
         }
     }
 
-    public async Task<JobDto> GetAsync(string agentRef, string jobRef, CancellationToken ct) => ToDto(await FindAsync(agentRef, jobRef, ct));
+    public async Task<JobDto> GetAsync(string agentRef, string jobRef, CancellationToken ct) => Shown(await FindAsync(agentRef, jobRef, ct));
+
+    /// <summary>The job as the caller may see it: an end user's session is not shown where its app's webhooks go.</summary>
+    public JobDto Shown(Job job) => Caller.Kind == CallerKind.Session ? ToDto(job) with { Webhook = null, WebhookEvents = null } : ToDto(job);
 
     public async Task<Page<JobDto>> ListAsync(string agentRef, string? state, PageRequest page, CancellationToken ct)
     {
@@ -140,7 +143,7 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
             q = q.Where(j => j.CallerId == own);
         }
 
-        return await q.OrderByDescending(j => j.CreatedAt).ThenByDescending(j => j.Id).ToPageAsync(page, ToDto, ct);
+        return await q.OrderByDescending(j => j.CreatedAt).ThenByDescending(j => j.Id).ToPageAsync(page, Shown, ct);
     }
 
     /// <summary>A queued job is canceled at once; a running one is flagged for its worker to stop (aborted if it does not); a finished one stays.</summary>
@@ -148,7 +151,7 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
     {
         var job = await FindAsync(agentRef, jobRef, ct);
         await CancelCoreAsync(job.Id, ct);
-        return ToDto(await FindAsync(agentRef, job.Id, ct));
+        return Shown(await FindAsync(agentRef, job.Id, ct));
     }
 
     /// <summary>A1111's interrupt: stops the caller's own queued and running jobs.</summary>

@@ -80,7 +80,7 @@ public static class PredictApi
     }
 
     public static async Task<Ok<ApiResponse<JobDto>>> GetTask(string taskId, JobService svc, HttpContext http, CancellationToken ct) =>
-        Reply.Ok(http, JobService.ToDto(await svc.FindTaskAsync(taskId, ct)));
+        Reply.Ok(http, svc.Shown(await svc.FindTaskAsync(taskId, ct)));
 
     public static async Task<Ok<ApiResponse<JobResultDto>>> Result(string taskId, JobService svc, HttpContext http, CancellationToken ct) =>
         Reply.Ok(http, JobService.ToResult(await svc.FindTaskAsync(taskId, ct)));
@@ -109,7 +109,7 @@ public static class PredictApi
         string? last = null;
         while (!ct.IsCancellationRequested)
         {
-            var dto = JobService.ToDto(job);
+            var dto = svc.Shown(job);
             var fingerprint = $"{dto.State}/{dto.Attempt}/{dto.Progress.Step}/{dto.Progress.Fraction}";
             if (JobQueue.IsTerminal(job.State))
             {
