@@ -181,6 +181,7 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
             e.Property(x => x.ErrorMessage).HasMaxLength(4096);
             e.Property(x => x.WebhookUrl).HasMaxLength(2048);
             e.Property(x => x.WebhookEvents).HasMaxLength(100);
+            e.Property(x => x.CreditScopes).HasMaxLength(200);
             e.HasIndex(x => new { x.TenantId, x.ClientJobId }).IsUnique();
             e.HasIndex(x => new { x.State, x.FairKey });
             // The claim's three candidates, each found by one index seek (JobQueue.ClaimAsync).

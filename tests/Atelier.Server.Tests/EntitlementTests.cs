@@ -72,4 +72,46 @@ public class EntitlementTests
         (await admin.PutAsync("/api/v1/entitlements/tenant", new { credits = -5 })).Error(ErrorCatalog.p_common_inputinvalid, 400);
         (await app.PutAsync("/api/v1/entitlements/tenant", new { credits = 5 })).Error(ErrorCatalog.b_session_tokenforbidden, 403);
     }
+
+    [Fact]
+    public async Task Credits_OfJobsThatDoNotSucceed_AreGivenBackOnce()
+    {
+        await using var host = await TestHost.StartAsync();
+        var world = await Scenario.NewTenantAsync(host);
+        var admin = world.AdminOf(host);
+        var app = world.AppOf(host);
+        var worker = await WorkerProtocolTests.WorkerAsync(host);
+        (await admin.PutAsync("/api/v1/entitlements/tenant", new { credits = 10 })).Ok();
+        (await admin.PutAsync($"/api/v1/entitlements/{world.AppId}", new { credits = 5 })).Ok();
+        async Task<(long Tenant, long App)> BalanceAsync()
+        {
+            var all = (await admin.GetAsync("/api/v1/entitlements")).Ok().EnumerateArray().ToList();
+            return (all.Single(e => e.GetProperty("scope").GetString() == "tenant").GetProperty("credits").GetInt64(),
+                all.Single(e => e.GetProperty("scope").GetString() == world.AppId).GetProperty("credits").GetInt64());
+        }
+
+        async Task<string> SubmitAsync(int batch) =>
+            (await app.PostAsync("/api/v1/agents/default/jobs", new { input = Body(batch) })).Ok(HttpStatusCode.Accepted).GetProperty("id").GetString()!;
+
+        // Canceled while queued: both balances back.
+        var canceled = await SubmitAsync(2);
+        Assert.Equal((8, 3), await BalanceAsync());
+        (await app.PostAsync($"/api/v1/agents/default/jobs/{canceled}/cancel")).Ok();
+        Assert.Equal((10, 5), await BalanceAsync());
+        (await app.PostAsync($"/api/v1/agents/default/jobs/{canceled}/cancel")).Ok();
+        Assert.Equal((10, 5), await BalanceAsync());
+
+        // Failed by the worker: back.
+        var failed = await SubmitAsync(2);
+        Assert.Equal(failed, (await WorkerProtocolTests.LeaseAsync(worker)).Ok().GetProperty("id").GetString());
+        (await worker.PostAsync($"/api/v1/worker/jobs/{failed}/fail", new { attempt = 1, errorCode = ErrorCatalog.b_predict_predictfail.Code, errorMessage = "out of memory" })).Ok();
+        Assert.Equal((10, 5), await BalanceAsync());
+
+        // Succeeded: spent.
+        var done = await SubmitAsync(1);
+        Assert.Equal(done, (await WorkerProtocolTests.LeaseAsync(worker)).Ok().GetProperty("id").GetString());
+        (await worker.PostAsync($"/api/v1/worker/jobs/{done}/complete", new { attempt = 1, result = new { images = Array.Empty<object>() } })).Ok();
+        (await app.PostAsync($"/api/v1/agents/default/jobs/{done}/cancel")).Ok();
+        Assert.Equal((9, 4), await BalanceAsync());
+    }
 }

@@ -71,10 +71,12 @@ public sealed class EntitlementService(AtelierDb db, RequestContext ctx, TimePro
     /// <summary>
     /// Checks every limit for a job of <paramref name="images"/> images and takes its credits; call inside the
     /// transaction that queues the job. A refusal names the limit: <c>b_agent_jobpreinvokefail</c>, errCode
-    /// <c>concurrent_jobs</c>, <c>jobs_per_period</c> or <c>credits</c>, and nothing is queued.
+    /// <c>concurrent_jobs</c>, <c>jobs_per_period</c> or <c>credits</c>, and nothing is queued. Returns the credits
+    /// taken and from which entitlements (stored on the job, so a job that does not succeed gives them back).
     /// </summary>
-    public async Task CheckAndChargeAsync(IReadOnlyList<Entitlement> limits, string? appId, int images, CancellationToken ct)
+    public async Task<(int Credits, string? From)> CheckAndChargeAsync(IReadOnlyList<Entitlement> limits, string? appId, int images, CancellationToken ct)
     {
+        var charged = new List<string>();
         if (db.Database.IsNpgsql())
         {
             var ids = limits.Select(l => l.Id).ToArray();
@@ -105,7 +107,29 @@ public sealed class EntitlementService(AtelierDb db, RequestContext ctx, TimePro
             {
                 throw Refused("credits", $"{scopeName} has fewer than the {images} image credits this job needs");
             }
+
+            if (limit.Credits is not null)
+            {
+                charged.Add(limit.Id);
+            }
         }
+
+        return charged.Count == 0 ? (0, null) : (images, "," + string.Join(",", charged) + ",");
+    }
+
+    /// <summary>
+    /// Gives a job's credits back to the entitlements they were taken from, once (the job's count goes to zero); call
+    /// inside the transaction that ends the job without success.
+    /// </summary>
+    public static async Task RefundAsync(AtelierDb db, string jobId, CancellationToken ct)
+    {
+        await db.Database.ExecuteSqlRawAsync(
+            """
+            UPDATE entitlements SET "Credits" = "Credits" + (SELECT "CreditsCharged" FROM jobs WHERE "Id" = {0})
+            WHERE "Credits" IS NOT NULL
+              AND (SELECT "CreditScopes" FROM jobs WHERE "Id" = {0} AND "CreditsCharged" > 0) LIKE '%,' || "Id" || ',%'
+            """, [jobId], ct);
+        await db.Database.ExecuteSqlRawAsync("""UPDATE jobs SET "CreditsCharged" = 0 WHERE "Id" = {0} AND "CreditsCharged" > 0""", [jobId], ct);
     }
 
     private static AtelierException Refused(string limit, string message) => new(ErrorCatalog.b_agent_jobpreinvokefail, errCode: limit, errMessage: message);

@@ -45,6 +45,9 @@ public sealed class JobQueue(AtelierDb db, TimeProvider clock, IOptions<WebhookO
 
         /// <summary>Where the job's webhooks go, and which events (stored form, <see cref="WebhookEvents.Normalize"/>).</summary>
         public (string Url, string Events)? Webhook { get; init; }
+
+        /// <summary>The credits the submit took, and from which entitlements.</summary>
+        public (int Credits, string? From) Charged { get; init; }
     }
 
     /// <summary>
@@ -68,7 +71,7 @@ public sealed class JobQueue(AtelierDb db, TimeProvider clock, IOptions<WebhookO
             Id = Ids.New("job", clock), TenantId = n.TenantId, AgentId = n.AgentId, ClientJobId = n.ClientJobId, BodyHash = hash,
             RequestJson = n.RequestJson, ModelKey = n.ModelKey, State = Queued, Priority = n.Priority, MaxAttempts = n.MaxAttempts,
             CreatedAt = Now, Kind = n.Kind, ModelJson = n.ModelJson, CallerId = n.CallerId, AppId = n.AppId, FairKey = Math.Max(head, own is null ? head : own.Value + 1),
-            WebhookUrl = n.Webhook?.Url, WebhookEvents = n.Webhook?.Events,
+            WebhookUrl = n.Webhook?.Url, WebhookEvents = n.Webhook?.Events, CreditsCharged = n.Charged.Credits, CreditScopes = n.Charged.From,
         };
         db.Jobs.Add(job);
         try
@@ -152,12 +155,14 @@ public sealed class JobQueue(AtelierDb db, TimeProvider clock, IOptions<WebhookO
     }
 
     /// <summary>
-    /// Runs one state change of <paramref name="jobId"/> and queues its webhook message in the same transaction (the
-    /// caller's, when one is open). <paramref name="change"/> answers whether the state changed; if not, nothing is queued.
+    /// Runs one state change of <paramref name="jobId"/> and, in the same transaction (the caller's, when one is open),
+    /// queues its webhook message and, for an end without success, gives the job's credits back.
+    /// <paramref name="change"/> answers whether the state changed; if not, nothing else happens.
     /// </summary>
     private async Task<bool> ChangeAsync(string jobId, string evt, bool mayHaveWebhook, Func<Task<bool>> change, CancellationToken ct)
     {
-        if (!mayHaveWebhook)
+        var refund = evt is WebhookEvents.Failed or WebhookEvents.Canceled;
+        if (!mayHaveWebhook && !refund)
         {
             return await change();
         }
@@ -170,7 +175,16 @@ public sealed class JobQueue(AtelierDb db, TimeProvider clock, IOptions<WebhookO
                 return false;
             }
 
-            await WebhookOutbox.EnqueueAsync(db, jobId, evt, MaxTries, clock, ct);
+            if (mayHaveWebhook)
+            {
+                await WebhookOutbox.EnqueueAsync(db, jobId, evt, MaxTries, clock, ct);
+            }
+
+            if (refund)
+            {
+                await EntitlementService.RefundAsync(db, jobId, ct);
+            }
+
             if (own is not null)
             {
                 await own.CommitAsync(ct);

@@ -101,8 +101,8 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
         bool created;
         await using (var tx = await db.Database.BeginTransactionAsync(ct))
         {
-            await entitlements.CheckAndChargeAsync(limits, Caller.AppId, GenerationInput.ImagesOf(input), ct);
-            (job, created) = await queue.EnqueueAsync(newJob, ct);
+            var charged = await entitlements.CheckAndChargeAsync(limits, Caller.AppId, GenerationInput.ImagesOf(input), ct);
+            (job, created) = await queue.EnqueueAsync(newJob with { Charged = charged }, ct);
             await tx.CommitAsync(ct);
         }
 

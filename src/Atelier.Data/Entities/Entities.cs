@@ -319,6 +319,10 @@ public sealed class Job : ITenantOwned
     public DateTime? ResultExpiresAt { get; set; }
     /// <summary>Where the job's webhooks go (the job's own URL, else its app's default); null: no webhooks.</summary>
     public string? WebhookUrl { get; set; }
+    /// <summary>Image credits taken at submit (given back, once, when the job ends without success).</summary>
+    public int CreditsCharged { get; set; }
+    /// <summary>The entitlements the credits came from, comma-delimited on both sides.</summary>
+    public string? CreditScopes { get; set; }
     /// <summary>The events that are sent, comma-delimited on both sides (<c>,started,completed,</c>) so one LIKE matches one.</summary>
     public string? WebhookEvents { get; set; }
 }

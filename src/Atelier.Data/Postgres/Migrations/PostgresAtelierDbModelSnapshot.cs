@@ -432,6 +432,13 @@ namespace Atelier.Data.Postgres.Migrations
                     b.Property<DateTime>("CreatedAt")
                         .HasColumnType("timestamp with time zone");
 
+                    b.Property<string>("CreditScopes")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)");
+
+                    b.Property<int>("CreditsCharged")
+                        .HasColumnType("integer");
+
                     b.Property<string>("ErrorCode")
                         .HasMaxLength(256)
                         .HasColumnType("character varying(256)");

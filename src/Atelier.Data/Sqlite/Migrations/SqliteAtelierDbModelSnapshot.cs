@@ -427,6 +427,13 @@ namespace Atelier.Data.Sqlite.Migrations
                     b.Property<DateTime>("CreatedAt")
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("CreditScopes")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("CreditsCharged")
+                        .HasColumnType("INTEGER");
+
                     b.Property<string>("ErrorCode")
                         .HasMaxLength(256)
                         .HasColumnType("TEXT");
