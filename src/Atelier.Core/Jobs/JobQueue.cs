@@ -18,7 +18,7 @@ namespace Atelier.Core.Jobs;
 /// until the attempts run out. Every state change that sends a webhook queues its message in the same transaction
 /// (<see cref="WebhookOutbox"/>).
 /// </summary>
-public sealed class JobQueue(AtelierDb db, TimeProvider clock, IOptions<WebhookOptions> hooks)
+public sealed class JobQueue(AtelierDb db, TimeProvider clock, IOptions<WebhookOptions> hooks, WebhookSignal relay)
 {
     public const string Queued = "queued";
     public const string Running = "running";
@@ -175,11 +175,7 @@ public sealed class JobQueue(AtelierDb db, TimeProvider clock, IOptions<WebhookO
                 return false;
             }
 
-            if (mayHaveWebhook)
-            {
-                await WebhookOutbox.EnqueueAsync(db, jobId, evt, MaxTries, clock, ct);
-            }
-
+            var queued = mayHaveWebhook && await WebhookOutbox.EnqueueAsync(db, jobId, evt, MaxTries, clock, ct);
             if (refund)
             {
                 await EntitlementService.RefundAsync(db, jobId, ct);
@@ -188,6 +184,10 @@ public sealed class JobQueue(AtelierDb db, TimeProvider clock, IOptions<WebhookO
             if (own is not null)
             {
                 await own.CommitAsync(ct);
+                if (queued)
+                {
+                    relay.Pulse(); // a caller with its own transaction wakes the relay after its commit
+                }
             }
 
             return true;

@@ -68,7 +68,7 @@ public sealed class JobWatch
 }
 
 /// <summary>Tells this replica and (on PostgreSQL, by <c>NOTIFY</c>) every other that a job was queued or changed.</summary>
-public sealed class JobNotifier(JobSignal signal, JobWatch watch, Webhooks.WebhookSignal hooks)
+public sealed class JobNotifier(JobSignal signal, JobWatch watch)
 {
     public const string QueuedChannel = "atelier_jobs";
     public const string ChangedChannel = "atelier_job_changed";
@@ -85,7 +85,6 @@ public sealed class JobNotifier(JobSignal signal, JobWatch watch, Webhooks.Webho
     public async Task ChangedAsync(AtelierDb db, string jobId, CancellationToken ct)
     {
         watch.Notify(jobId);
-        hooks.Pulse();
         if (db.Database.IsNpgsql())
         {
             await db.Database.ExecuteSqlRawAsync($"SELECT pg_notify('{ChangedChannel}', {{0}})", [jobId], ct);

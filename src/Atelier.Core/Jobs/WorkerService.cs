@@ -287,6 +287,10 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
 
         await db.SaveChangesAsync(ct);
         await tx.CommitAsync(ct);
+        if (job.WebhookUrl is not null)
+        {
+            hooks.Pulse();
+        }
 
         LogCompleted(logger, jobId, attempt, KeyId);
 

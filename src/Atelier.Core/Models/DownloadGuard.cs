@@ -96,6 +96,9 @@ public static class DownloadGuard
     /// </summary>
     public static SocketsHttpHandler CreateHandler(bool allowPrivate, Func<string, int, bool>? exempt = null) => new()
     {
+        // Straight to the target, never through an HTTP(S)_PROXY from the environment: the guard must see the address
+        // the request really goes to, not a proxy's.
+        UseProxy = false,
         AllowAutoRedirect = false,
         AutomaticDecompression = DecompressionMethods.None,
         PooledConnectionLifetime = TimeSpan.FromMinutes(5),

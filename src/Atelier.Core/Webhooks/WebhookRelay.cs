@@ -81,6 +81,13 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
             var db = scope.ServiceProvider.GetRequiredService<AtelierDb>();
             var now = clock.GetUtcNow().UtcDateTime;
             var hold = now.AddSeconds((2 * O.TimeoutSeconds) + 5);
+            // A read first: most looks find nothing, and a read takes no write lock (SQLite has one writer).
+            if (!await db.WebhookDeliveries.IgnoreQueryFilters().AnyAsync(d => d.State == Pending && d.NextAttemptAt <= now
+                    && (d.LockedUntil == null || d.LockedUntil < now), ct))
+            {
+                return 0;
+            }
+
             var skipLocked = db.Database.IsNpgsql() ? " FOR UPDATE SKIP LOCKED" : "";
             var sql = $$"""
                 UPDATE webhook_deliveries SET "LockedUntil" = {0}
