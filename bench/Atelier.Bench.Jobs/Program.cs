@@ -10,13 +10,17 @@ using Atelier.Server;
 using Atelier.Worker.A1111;
 using Atelier.Worker.Runner;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 
 // Job pipeline benchmark (issue 6). Usage:
 //   dotnet run -c Release --project bench/Atelier.Bench.Jobs -- throughput sqlite|postgres [postgres-connection-string]
+//   dotnet run -c Release --project bench/Atelier.Bench.Jobs -- webhooks sqlite|postgres [cs]   (the same, every job with a webhook)
 //   dotnet run -c Release --project bench/Atelier.Bench.Jobs -- simulate
 //   dotnet run -c Release --project bench/Atelier.Bench.Jobs -- sync
 // bench/jobs/run.sh runs all of them (PostgreSQL on a private loopback cluster) and writes docs/benchmarks.md.
@@ -27,7 +31,10 @@ string F(double v, string format = "0.0") => v.ToString(format, CultureInfo.Inva
 switch (mode)
 {
     case "throughput":
-        await Throughput(args.Length > 1 ? args[1] : "sqlite", args.Length > 2 ? args[2] : null);
+        await Throughput(args.Length > 1 ? args[1] : "sqlite", args.Length > 2 ? args[2] : null, webhooks: false);
+        break;
+    case "webhooks":
+        await Throughput(args.Length > 1 ? args[1] : "sqlite", args.Length > 2 ? args[2] : null, webhooks: true);
         break;
     case "simulate":
         Simulate();
@@ -46,7 +53,9 @@ switch (mode)
 return 0;
 
 // ---- throughput and submit-to-lease latency, a no-op engine: lease → complete, over HTTP on loopback
-async Task Throughput(string provider, string? pg)
+// With webhooks, every job asks for its completed event, posted to a receiver in this process on loopback; the
+// latency part also measures the time from the complete call's answer to the message's arrival.
+async Task Throughput(string provider, string? pg, bool webhooks)
 {
     var folder = Directory.CreateTempSubdirectory("atelier-bench-jobs-").FullName;
     var cs = $"Data Source={Path.Combine(folder, "atelier.db")}";
@@ -64,7 +73,22 @@ async Task Throughput(string provider, string? pg)
         cs = new Npgsql.NpgsqlConnectionStringBuilder(pg) { Database = name, MaxPoolSize = 100 }.ConnectionString;
     }
 
-    var (app, baseUri, admin) = await StartServerAsync(folder, provider, cs);
+    var (app, baseUri, admin) = await StartServerAsync(folder, provider, cs, webhooks ? ["--Atelier:Webhooks:AllowPrivateNetworks=true", "--Atelier:Webhooks:PollMilliseconds=200"] : []);
+    var arrived = new System.Collections.Concurrent.ConcurrentDictionary<string, long>();
+    var receiverBuilder = WebApplication.CreateSlimBuilder();
+    receiverBuilder.Logging.ClearProviders();
+    receiverBuilder.WebHost.UseUrls("http://127.0.0.1:0");
+    var receiver = receiverBuilder.Build();
+    receiver.MapPost("/hook", async (HttpContext ctx) =>
+    {
+        using var doc = await JsonDocument.ParseAsync(ctx.Request.Body);
+        arrived.TryAdd(doc.RootElement.GetProperty("data").GetProperty("job").GetProperty("id").GetString()!, Stopwatch.GetTimestamp());
+        return Results.Ok();
+    });
+    await receiver.StartAsync();
+    var hook = webhooks ? new Uri(new Uri(receiver.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First()), "/hook").ToString() : null;
+    object Job(string prompt) => hook is null ? new { input = new { prompt, steps = 1 } } : new { input = new { prompt, steps = 1 }, webhook = hook, webhookEvents = new[] { "completed" } };
+    var deliveries = new List<double>();
     try
     {
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 256 }) { BaseAddress = baseUri, Timeout = TimeSpan.FromSeconds(60) };
@@ -76,7 +100,7 @@ async Task Throughput(string provider, string? pg)
         // Warm up (JIT tiers, pools, statement caches): 400 jobs through the whole path, untimed.
         for (var i = 0; i < 400; i++)
         {
-            await Send(http, HttpMethod.Post, "/api/v1/agents/default/jobs", appToken, new { input = new { prompt = "warm", steps = 1 } });
+            await Send(http, HttpMethod.Post, "/api/v1/agents/default/jobs", appToken, Job("warm"));
             var job = (await Send(http, HttpMethod.Post, "/api/v1/worker/lease", workerKey, new { workerId = "bench", slot = 0, hot = new string?[slots], waitSeconds = 0 })).GetProperty("data");
             await Send(http, HttpMethod.Post, $"/api/v1/worker/jobs/{job.GetProperty("id").GetString()}/complete", workerKey,
                 new { attempt = job.GetProperty("attempt").GetInt32(), result = new { images = Array.Empty<object>() } });
@@ -90,12 +114,24 @@ async Task Throughput(string provider, string? pg)
             var lease = Send(http, HttpMethod.Post, "/api/v1/worker/lease", workerKey, new { workerId = "bench", slot = 0, hot = new string?[slots], waitSeconds = 20 });
             await Task.Delay(5);
             var watch = Stopwatch.StartNew();
-            await Send(http, HttpMethod.Post, "/api/v1/agents/default/jobs", appToken, new { input = new { prompt = "latency", steps = 1 } });
+            await Send(http, HttpMethod.Post, "/api/v1/agents/default/jobs", appToken, Job("latency"));
             var leased = await lease;
             latencies.Add(watch.Elapsed.TotalMilliseconds);
             var job = leased.GetProperty("data");
-            await Send(http, HttpMethod.Post, $"/api/v1/worker/jobs/{job.GetProperty("id").GetString()}/complete", workerKey,
+            var id = job.GetProperty("id").GetString()!;
+            await Send(http, HttpMethod.Post, $"/api/v1/worker/jobs/{id}/complete", workerKey,
                 new { attempt = job.GetProperty("attempt").GetInt32(), result = new { images = Array.Empty<object>() } });
+            var completedAt = Stopwatch.GetTimestamp();
+            if (webhooks)
+            {
+                var until = DateTime.UtcNow.AddSeconds(10);
+                while (!arrived.ContainsKey(id) && DateTime.UtcNow < until)
+                {
+                    await Task.Delay(1);
+                }
+
+                deliveries.Add(arrived.TryGetValue(id, out var at) ? Stopwatch.GetElapsedTime(completedAt, at).TotalMilliseconds : 10_000);
+            }
         }
 
         latencies = [.. latencies.Skip(20).Order()];
@@ -111,7 +147,7 @@ async Task Throughput(string provider, string? pg)
         {
             while (Interlocked.Increment(ref submitted) <= total)
             {
-                await Send(http, HttpMethod.Post, "/api/v1/agents/default/jobs", appToken, new { input = new { prompt = "bulk", steps = 1 } });
+                await Send(http, HttpMethod.Post, "/api/v1/agents/default/jobs", appToken, Job("bulk"));
             }
         })).ToList();
         var workers = Enumerable.Range(0, int.Parse(Environment.GetEnvironmentVariable("BENCH_SLOTS") ?? "16", CultureInfo.InvariantCulture)).Select(slot => Task.Run(async () =>
@@ -134,12 +170,34 @@ async Task Throughput(string provider, string? pg)
         var seconds = clock.Elapsed.TotalSeconds;
         var rate = total / seconds;
         var target = provider == "postgres" ? 2000 : 500;
-        Console.WriteLine($"{provider}: {total} jobs in {F(seconds, "0.00")} s = {F(rate, "0")} jobs/s (target {target}); submit→lease p50 {F(p50, "0.00")} ms, p99 {F(p99, "0.00")} ms");
-        File.WriteAllText(Path.Combine(Path.GetTempPath(), $"atelier-bench-jobs-{provider}.txt"),
-            string.Join('\t', provider, total, F(seconds, "0.00"), F(rate, "0"), target, F(p50, "0.00"), F(p99, "0.00"), Environment.ProcessorCount));
+        Console.WriteLine($"{provider}{(webhooks ? " with webhooks" : "")}: {total} jobs in {F(seconds, "0.00")} s = {F(rate, "0")} jobs/s (target {target}); submit→lease p50 {F(p50, "0.00")} ms, p99 {F(p99, "0.00")} ms");
+        if (webhooks)
+        {
+            // Every bulk job's message must arrive too (the relay drains after the jobs are done).
+            var until = DateTime.UtcNow.AddSeconds(120);
+            while (arrived.Count < 400 + 220 + total && DateTime.UtcNow < until)
+            {
+                await Task.Delay(20);
+            }
+
+            var drained = clock.Elapsed.TotalSeconds;
+            deliveries = [.. deliveries.Skip(20).Order()];
+            var d50 = deliveries[deliveries.Count / 2];
+            var d99 = deliveries[(int)(deliveries.Count * 0.99) - 1];
+            Console.WriteLine($"  messages: {arrived.Count} of {400 + 220 + total} arrived, the last {F(drained - seconds, "0.00")} s after the last job; complete→arrival p50 {F(d50, "0.00")} ms, p99 {F(d99, "0.00")} ms");
+            File.WriteAllText(Path.Combine(Path.GetTempPath(), $"atelier-bench-jobs-{provider}-webhooks.txt"),
+                string.Join('\t', provider, total, F(seconds, "0.00"), F(rate, "0"), arrived.Count, 400 + 220 + total, F(drained - seconds, "0.00"), F(d50, "0.00"), F(d99, "0.00")));
+        }
+        else
+        {
+            File.WriteAllText(Path.Combine(Path.GetTempPath(), $"atelier-bench-jobs-{provider}.txt"),
+                string.Join('\t', provider, total, F(seconds, "0.00"), F(rate, "0"), target, F(p50, "0.00"), F(p99, "0.00"), Environment.ProcessorCount));
+        }
     }
     finally
     {
+        await receiver.StopAsync();
+        await receiver.DisposeAsync();
         await app.StopAsync();
         await app.DisposeAsync();
         Directory.Delete(folder, recursive: true);
@@ -369,6 +427,15 @@ void Report(string command)
         rows.Add($"| {(provider == "sqlite" ? "SQLite (WAL)" : "PostgreSQL 15")} | {f[1]} jobs in {f[2]} s = **{f[3]} jobs/s** (target {f[4]}: {verdict}) | {f[5]} ms / {f[6]} ms (target ≤ 5 / ≤ 50: {lat}) |");
     }
 
+    var hookRows = new List<string>();
+    foreach (var provider in new[] { "sqlite", "postgres" })
+    {
+        var plain = Read(provider);
+        var w = Read($"{provider}-webhooks");
+        var ratio = double.Parse(w[3], CultureInfo.InvariantCulture) / double.Parse(plain[3], CultureInfo.InvariantCulture);
+        hookRows.Add($"| {(provider == "sqlite" ? "SQLite (WAL)" : "PostgreSQL 15")} | {plain[3]} jobs/s | {w[3]} jobs/s | ×{F(ratio, "0.00")} | {w[4]} of {w[5]}, the last {w[6]} s after the last job | {w[7]} ms / {w[8]} ms |");
+    }
+
     var sim = File.ReadAllLines(Path.Combine(Path.GetTempPath(), "atelier-bench-jobs-sim.txt")).Select(l => l.Split('\t')).Select(c =>
         $"| {c[0]} | {c[1]} ms | {c[2]} ms | {c[3]} | {c[4]} | **{c[5]}%** ({(double.Parse(c[5], CultureInfo.InvariantCulture) >= 80 ? "met" : "**missed**")}) | {c[6]} ms | {c[7]} ms | ×{c[8]} ({(double.Parse(c[8], CultureInfo.InvariantCulture) <= 1.2 ? "met" : "**missed**")}) |");
     var sync = Read("sync");
@@ -393,6 +460,14 @@ void Report(string command)
         index seeks (no sort of the queue); model resolution, agents and worker keys are cached, which took SQLite from 147
         to the figure above. What is left is per-request framework cost; compiled queries and batching completions are the
         next steps, not done here.
+
+        **Webhooks** — the same run with every job asking for its `completed` webhook, posted to a receiver in the same
+        process on loopback (the outbox row is written in the completion's transaction; the relay signs and posts it).
+        Delivery latency: from the `complete` call's answer to the message's arrival, in the latency part (one job at a time).
+
+        | database | without webhooks | with webhooks | ratio | messages arrived | complete → arrival p50 / p99 |
+        |---|---:|---:|---:|---|---:|
+        {string.Join("\n", hookRows)}
 
         **Hot-model scheduling against FIFO** — a deterministic simulation (seed 42) of the claim order in `JobQueue.ClaimAsync`:
         20 models with Zipf(1.1) popularity, 8 slots holding one model each, Poisson arrivals at 80% of the slots' job
@@ -431,7 +506,7 @@ void Report(string command)
 }
 
 // ---- helpers
-async Task<(WebApplication App, Uri BaseUri, string Admin)> StartServerAsync(string folder, string provider, string cs)
+async Task<(WebApplication App, Uri BaseUri, string Admin)> StartServerAsync(string folder, string provider, string cs, string[]? extra = null)
 {
     var admin = Atelier.Core.Security.Secrets.Issue(Atelier.Core.Security.Secrets.PlatformKeyPrefix);
     var app = AtelierServer.Build([
@@ -439,7 +514,7 @@ async Task<(WebApplication App, Uri BaseUri, string Admin)> StartServerAsync(str
         $"--Atelier:Database:Provider={provider}", $"--Atelier:Database:ConnectionString={cs}", $"--Atelier:Auth:BootstrapAdminKey={admin}",
         "--Atelier:Embedded:DemoTenant=false", "--Atelier:Embedded:LocalWorker=false", "--Logging:LogLevel:Default=Warning",
         $"--Atelier:Tenancy:DefaultsFile={Path.Combine(FindRoot(), "src", "Atelier", "defaults", "tenant-defaults.json")}",
-        "--Logging:LogLevel:Microsoft.EntityFrameworkCore=None",
+        "--Logging:LogLevel:Microsoft.EntityFrameworkCore=None", .. extra ?? [],
     ]);
     await app.StartAsync();
     var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Job pipeline benchmark (issue 6): throughput and submit-to-lease latency on SQLite and on PostgreSQL (a private
 # cluster on 127.0.0.1:55434, started and stopped here), the hot-model scheduling simulation, and the sync txt2img
-# overhead. Writes its section of docs/benchmarks.md. Usage: bash bench/jobs/run.sh
+# overhead, and the cost of webhooks on the same run. Writes its section of docs/benchmarks.md. Usage: bash bench/jobs/run.sh
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
@@ -20,6 +20,8 @@ dotnet build bench/Atelier.Bench.Jobs -c Release -nologo -v quiet -clp:ErrorsOnl
 bin=bench/Atelier.Bench.Jobs/bin/Release/net10.0/Atelier.Bench.Jobs.dll
 dotnet "$bin" throughput sqlite
 dotnet "$bin" throughput postgres "Host=127.0.0.1;Port=$port;Username=atelier;Database=postgres"
+dotnet "$bin" webhooks sqlite
+dotnet "$bin" webhooks postgres "Host=127.0.0.1;Port=$port;Username=atelier;Database=postgres"
 dotnet "$bin" simulate
 dotnet "$bin" sync
 dotnet "$bin" report "bash bench/jobs/run.sh"
