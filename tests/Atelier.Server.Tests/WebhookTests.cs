@@ -410,6 +410,22 @@ public class WebhookTests
 
         await DeliveryOfAsync(app, job, x => x.GetProperty("tries").GetInt32() == 4);
         Assert.Equal(4, receiver.Received.Count);
+
+        // A finished message leaves the log after the retention (30 days), a pending one does not.
+        receiver.Answer = (_, _) => 200;
+        var other = await SubmitAsync(app, receiver.Url("/kept"), ["canceled"]);
+        (await app.PostAsync($"/api/v1/agents/default/jobs/{other}/cancel")).Ok();
+        var done = await DeliveryOfAsync(app, other, x => x.GetProperty("state").GetString() == "delivered");
+        host.Clock!.Advance(TimeSpan.FromDays(31));
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while ((await app.GetAsync($"/api/v1/webhook-deliveries/{done.GetProperty("id").GetString()}")).Status != HttpStatusCode.NotFound)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the finished message is still in the log");
+            await Task.Delay(100);
+        }
+
+        Assert.Equal(0, (await app.GetAsync($"/api/v1/webhook-deliveries?jobId={other}")).Ok().GetProperty("total").GetInt32());
+        Assert.Equal(1, (await app.GetAsync($"/api/v1/webhook-deliveries?jobId={job}")).Ok().GetProperty("total").GetInt32());
     }
 
     [Fact]

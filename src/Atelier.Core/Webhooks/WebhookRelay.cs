@@ -58,6 +58,7 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
             var sent = 0;
             try
             {
+                await PruneIfDueAsync(stoppingToken);
                 sent = await SendDueAsync(stoppingToken);
             }
             catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
@@ -70,6 +71,26 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
                 await woken;
             }
         }
+    }
+
+    private DateTime _lastPrune;
+
+    /// <summary>Once an hour: finished messages older than the log's retention are deleted with their attempts.</summary>
+    private async Task PruneIfDueAsync(CancellationToken ct)
+    {
+        var now = clock.GetUtcNow().UtcDateTime;
+        if (now - _lastPrune < TimeSpan.FromHours(1))
+        {
+            return;
+        }
+
+        _lastPrune = now;
+        var cutoff = now.AddDays(-Math.Max(1, O.LogRetentionDays));
+        using var scope = scopes.CreateScope();
+        var db = scope.ServiceProvider.GetRequiredService<AtelierDb>();
+        var old = db.WebhookDeliveries.IgnoreQueryFilters().Where(d => d.State != Pending && d.FinishedAt < cutoff).Select(d => d.Id);
+        await db.WebhookAttempts.IgnoreQueryFilters().Where(a => old.Contains(a.DeliveryId)).ExecuteDeleteAsync(ct);
+        await db.WebhookDeliveries.IgnoreQueryFilters().Where(d => d.State != Pending && d.FinishedAt < cutoff).ExecuteDeleteAsync(ct);
     }
 
     /// <summary>Takes up to a batch of due messages and sends them (a few at once); returns how many were taken.</summary>

@@ -48,6 +48,9 @@ public sealed class WebhookOptions
     /// </summary>
     public string? SecretKey { get; set; }
 
+    /// <summary>How long a finished message (delivered or failed) and its attempts stay in the delivery log.</summary>
+    public int LogRetentionDays { get; set; } = 30;
+
     /// <summary>The longest the previous secret may stay valid after a rotation.</summary>
     public int MaxRotationOverlapSeconds { get; set; } = 7 * 86400;
 }
