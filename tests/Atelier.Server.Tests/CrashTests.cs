@@ -13,6 +13,15 @@ namespace Atelier.Server.Tests;
 /// </summary>
 public class CrashTests
 {
+    /// <summary><c>atelier serve</c>'s arguments for a server on <paramref name="baseUri"/> over the test's database, plus <paramref name="extra"/>.</summary>
+    private static string[] Serve(TestDatabase db, Uri baseUri, string adminKey, params string[] extra) =>
+    [
+        "serve", $"--Atelier:Server:Urls={baseUri}", $"--Atelier:Server:DataDirectory={Path.Combine(db.Folder, "data")}",
+        $"--Atelier:Database:Provider={db.Provider}", $"--Atelier:Database:ConnectionString={db.ConnectionString}",
+        $"--Atelier:Auth:BootstrapAdminKey={adminKey}", "--Atelier:Embedded:DemoTenant=false", "--Atelier:Embedded:LocalWorker=false",
+        "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Microsoft.Hosting.Lifetime=Information", .. extra,
+    ];
+
     private const int Jobs = 1000;
 
     [Fact]
@@ -22,14 +31,8 @@ public class CrashTests
         var port = AtelierProcess.FreePort();
         var adminKey = Secrets.Issue(Secrets.PlatformKeyPrefix);
         var baseUri = new Uri($"http://127.0.0.1:{port}");
-        string[] ServeArgs() =>
-        [
-            "serve", $"--Atelier:Server:Urls={baseUri}", $"--Atelier:Server:DataDirectory={Path.Combine(db.Folder, "data")}",
-            $"--Atelier:Database:Provider={db.Provider}", $"--Atelier:Database:ConnectionString={db.ConnectionString}",
-            $"--Atelier:Auth:BootstrapAdminKey={adminKey}", "--Atelier:Embedded:DemoTenant=false", "--Atelier:Embedded:LocalWorker=false",
-            "--Atelier:Jobs:LeaseSeconds=4", "--Atelier:Jobs:RescueIntervalSeconds=1", "--Logging:LogLevel:Default=Warning",
-            "--Logging:LogLevel:Microsoft.Hosting.Lifetime=Information", "--Logging:LogLevel:Atelier.Core.Jobs.WorkerService=Information",
-        ];
+        string[] ServeArgs() => Serve(db, baseUri, adminKey,
+            "--Atelier:Jobs:LeaseSeconds=4", "--Atelier:Jobs:RescueIntervalSeconds=1", "--Logging:LogLevel:Atelier.Core.Jobs.WorkerService=Information");
         var servers = new List<AtelierProcess> { AtelierProcess.Start(db.Folder, ServeArgs()) };
         var workers = new List<AtelierProcess>();
         try
@@ -186,15 +189,9 @@ public class CrashTests
         var port = AtelierProcess.FreePort();
         var adminKey = Secrets.Issue(Secrets.PlatformKeyPrefix);
         var baseUri = new Uri($"http://127.0.0.1:{port}");
-        string[] ServeArgs() =>
-        [
-            "serve", $"--Atelier:Server:Urls={baseUri}", $"--Atelier:Server:DataDirectory={Path.Combine(db.Folder, "data")}",
-            $"--Atelier:Database:Provider={db.Provider}", $"--Atelier:Database:ConnectionString={db.ConnectionString}",
-            $"--Atelier:Auth:BootstrapAdminKey={adminKey}", "--Atelier:Embedded:DemoTenant=false", "--Atelier:Embedded:LocalWorker=false",
-            "--Atelier:Webhooks:AllowPrivateNetworks=true", "--Atelier:Webhooks:TimeoutSeconds=2", "--Atelier:Webhooks:PollMilliseconds=100",
-            .. Enumerable.Range(0, 40).Select(i => $"--Atelier:Webhooks:RetryScheduleSeconds:{i}={(i == 0 ? 0 : 1)}"),
-            "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Microsoft.Hosting.Lifetime=Information",
-        ];
+        string[] ServeArgs() => Serve(db, baseUri, adminKey,
+            ["--Atelier:Webhooks:AllowPrivateNetworks=true", "--Atelier:Webhooks:TimeoutSeconds=2", "--Atelier:Webhooks:PollMilliseconds=100",
+             .. Enumerable.Range(0, 40).Select(i => $"--Atelier:Webhooks:RetryScheduleSeconds:{i}={(i == 0 ? 0 : 1)}")]);
         var processes = new List<AtelierProcess> { AtelierProcess.Start(db.Folder, ServeArgs()) };
         try
         {

@@ -327,7 +327,7 @@ public class SessionTests(FakeClockHost shared) : IClassFixture<FakeClockHost>
         var doomedToken = (await admin.PostAsync($"/api/v1/apps/{doomedApp}/tokens", new { scopes = new[] { "app" } })).Created().GetProperty("secret").GetString()!;
         var (id, credential, _) = await Sessions.OpenAsync(Host, Host.Client.With(doomedToken));
         Host.Clock!.Advance(TimeSpan.FromSeconds(5));
-        (await admin.DeleteAsync($"/api/v1/apps/{doomedApp}")).Status.Equals(HttpStatusCode.NoContent);
+        Assert.Equal(HttpStatusCode.NoContent, (await admin.DeleteAsync($"/api/v1/apps/{doomedApp}")).Status);
 
         var json = (await admin.PostAsync($"/api/v1/sessions/{id}/end")).Error(ErrorCatalog.b_user_totalendedsessiontimesecsplusfailed, 409);
         Assert.Equal("token_missing", json.GetProperty("errCode").GetString());

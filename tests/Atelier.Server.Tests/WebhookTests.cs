@@ -460,4 +460,28 @@ public class WebhookTests
         await DeliveryOfAsync(app, job, d => d.GetProperty("state").GetString() == "delivered");
         Assert.Single(receiver.On("/atomic"));
     }
+
+    [Fact]
+    public async Task DeletingTheApp_EndsItsUndeliveredMessages()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        receiver.Answer = (_, _) => 503;
+        await using var host = await TestHost.StartAsync(Config([0, 3600]));
+        var world = await Scenario.NewTenantAsync(host);
+        var admin = world.AdminOf(host);
+        var second = (await admin.PostAsync("/api/v1/apps", new { name = "short-lived" })).Created().GetProperty("id").GetString()!;
+        var token = (await admin.PostAsync($"/api/v1/apps/{second}/tokens", new { name = "backend", scopes = new[] { "app" } })).Created().GetProperty("secret").GetString()!;
+        var app = host.Client.With(token);
+        var job = await SubmitAsync(app, receiver.Url("/gone-app"), ["canceled"]);
+        (await app.PostAsync($"/api/v1/agents/default/jobs/{job}/cancel")).Ok();
+        var pending = await DeliveryOfAsync(admin, job, d => d.GetProperty("tries").GetInt32() == 1);
+        Assert.Equal("pending", pending.GetProperty("state").GetString());
+
+        Assert.Equal(HttpStatusCode.NoContent, (await admin.DeleteAsync($"/api/v1/apps/{second}")).Status);
+        var ended = await DeliveryOfAsync(admin, job, d => d.GetProperty("state").GetString() == "failed");
+        Assert.Equal(ErrorCatalog.s_webhook_invokefail.Code, ended.GetProperty("errorCode").GetString());
+        Assert.Equal("the app was deleted", ended.GetProperty("lastError").GetString());
+        (await admin.GetAsync($"/api/v1/apps/{second}/webhook")).Error(ErrorCatalog.b_user_appnotfound, 404);
+        Assert.Single(receiver.Received);
+    }
 }

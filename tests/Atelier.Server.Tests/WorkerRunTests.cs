@@ -44,7 +44,7 @@ public class WorkerRunTests
         Assert.Equal(40, progress.GetProperty("state").GetProperty("sampling_steps").GetInt32());
         // Another token of the tenant has no task running: its interrupt changes nothing of ours.
         Assert.Equal(0, (await world.AdminOf(host).GetAsync("/sdapi/v1/progress")).Json.GetProperty("state").GetProperty("job_count").GetInt32());
-        (await world.AdminOf(host).PostAsync("/sdapi/v1/interrupt")).Json.ToString();
+        Assert.Equal(HttpStatusCode.OK, (await world.AdminOf(host).PostAsync("/sdapi/v1/interrupt")).Status);
         Assert.False(run.IsCompleted);
 
         Assert.Equal(HttpStatusCode.OK, (await app.PostAsync("/sdapi/v1/interrupt")).Status);

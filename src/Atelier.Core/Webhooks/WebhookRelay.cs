@@ -157,6 +157,15 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
         db.TenantScope = d.TenantId;
         var payload = d.Payload ?? await FixPayloadAsync(db, d, ct);
         var hook = await WebhookService.EnsureAsync(db, box, d.TenantId, d.AppId, clock.GetUtcNow().UtcDateTime, ct);
+        if (hook is null)
+        {
+            // The app was deleted meanwhile: nothing signs for it any more.
+            await db.WebhookDeliveries.Where(x => x.Id == d.Id).ExecuteUpdateAsync(u => u.SetProperty(x => x.State, FailedState)
+                .SetProperty(x => x.LockedUntil, (DateTime?)null).SetProperty(x => x.FinishedAt, clock.GetUtcNow().UtcDateTime)
+                .SetProperty(x => x.ErrorCode, ErrorCatalog.s_webhook_invokefail.Code).SetProperty(x => x.LastError, "the app was deleted"), ct);
+            return;
+        }
+
         var secrets = await WebhookService.SigningSecretsAsync(hook, box, clock.GetUtcNow().UtcDateTime, ct);
 
         var timestamp = clock.GetUtcNow().ToUnixTimeSeconds();

@@ -115,16 +115,24 @@ public sealed class WebhookService(AtelierDb db, RequestContext ctx, TimeProvide
             throw AtelierException.With(ErrorCatalog.b_user_appnotfound, "App", appId);
         }
 
-        return await EnsureAsync(db, box, ctx.TenantId!, appId, Now, ct);
+        return await EnsureAsync(db, box, ctx.TenantId!, appId, Now, ct) ?? throw AtelierException.With(ErrorCatalog.b_user_appnotfound, "App", appId);
     }
 
-    /// <summary>The app's webhook row, created with a new secret if it has none (a concurrent creation wins and is read back).</summary>
-    public static async Task<AppWebhook> EnsureAsync(AtelierDb db, WebhookSecretBox box, string tenantId, string appId, DateTime now, CancellationToken ct)
+    /// <summary>
+    /// The app's webhook row, created with a new secret if it has none (a concurrent creation wins and is read back);
+    /// null when the app no longer exists.
+    /// </summary>
+    public static async Task<AppWebhook?> EnsureAsync(AtelierDb db, WebhookSecretBox box, string tenantId, string appId, DateTime now, CancellationToken ct)
     {
         var row = await db.AppWebhooks.IgnoreQueryFilters().FirstOrDefaultAsync(w => w.AppId == appId && w.TenantId == tenantId, ct);
         if (row is not null)
         {
             return row;
+        }
+
+        if (!await db.Apps.IgnoreQueryFilters().AnyAsync(a => a.Id == appId && a.TenantId == tenantId, ct))
+        {
+            return null;
         }
 
         row = new AppWebhook { AppId = appId, TenantId = tenantId, SecretCipher = await box.SealAsync(WebhookSigning.NewSecret(), ct), CreatedAt = now, UpdatedAt = now };
