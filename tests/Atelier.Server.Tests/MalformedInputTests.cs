@@ -140,6 +140,24 @@ public class MalformedInputTests(SharedHost shared) : IClassFixture<SharedHost>
             (1, BrokenText),
             (1, Gen.OneOf(Gen.Int[101, int.MaxValue], Gen.Int[int.MinValue, -101]).Select(p => "{\"input\":{},\"priority\":" + p + "}"))));
 
+    [Fact]
+    public Task AppWebhook_MalformedBodies_Answer4xxEnvelope() =>
+        RunFamily(w => w.AdminOf(Host), "PUT", "", Gen.Frequency(
+            (2, BadScalar.Where(v => v is not ("null" or "\"\"")).Select(v => "{\"url\":" + v + "}")),
+            (1, Gen.OneOf(BadScalar.Where(v => v is not ("null" or "[]")), Gen.Const("[\"exploded\"]"), Gen.Const("[1]"))
+                .Select(v => "{\"url\":\"https://example.com/hook\",\"events\":" + v + "}")),
+            (1, Gen.OneOf(Gen.Const("ftp://example.com/h"), Gen.Const("http://10.0.0.1/h"), Gen.Const("http://[::1]/h"), Gen.Const("https://u:p@example.com/h"))
+                .Select(u => "{\"url\":\"" + u + "\"}")),
+            (1, BrokenText.Where(b => !b.Contains("displayName", StringComparison.Ordinal)))), w => $"/api/v1/apps/{w.AppId}/webhook"); // (unknown fields alone: a valid removal)
+
+    [Fact]
+    public Task JobWebhooks_MalformedBodies_Answer4xxEnvelope() =>
+        RunFamily(w => w.AppOf(Host), "POST", "/api/v1/agents/default/jobs", Gen.Frequency(
+            (2, BadScalar.Where(v => v is not ("null" or "\"\"")).Select(v => "{\"input\":{},\"webhook\":" + v + "}")),
+            (1, Gen.OneOf(BadScalar.Where(v => v is not ("null" or "[]")), Gen.Const("[\"exploded\"]"))
+                .Select(v => "{\"input\":{},\"webhook\":\"https://example.com/hook\",\"webhookEvents\":" + v + "}")),
+            (1, Gen.Const("{\"input\":{},\"webhookEvents\":[\"completed\"]}"))));
+
     /// <summary>A1111 bodies with one field out of its type or range: refused before anything is queued.</summary>
     [Fact]
     public async Task Predict_MalformedA1111Bodies_Answer4xxEnvelope_AndQueueNothing()
