@@ -13,6 +13,7 @@ public static class CoreServiceCollectionExtensions
     public static IServiceCollection AddAtelierCore(this IServiceCollection services)
     {
         services.AddSingleton<AuthCache>();
+        services.AddSingleton(typeof(ShortCache<>));
         services.AddScoped<RequestContext>();
         services.AddScoped<Authenticator>();
         services.AddScoped<TenancyService>();

@@ -18,7 +18,7 @@ public sealed record EntitlementDto(string Scope, int? MaxConcurrentJobs, int? M
 /// entitlement rows (PostgreSQL <c>FOR UPDATE</c>; SQLite's single writer), so racing submits count each other:
 /// 100 parallel submits against 10 credits queue exactly 10 jobs.
 /// </summary>
-public sealed class EntitlementService(AtelierDb db, RequestContext ctx, TimeProvider clock)
+public sealed class EntitlementService(AtelierDb db, RequestContext ctx, TimeProvider clock, ShortCache<IReadOnlyList<Entitlement>> cache)
 {
     public const string TenantScope = "*";
     private string TenantId => ctx.TenantId ?? throw new InvalidOperationException("No tenant in scope.");
@@ -44,6 +44,7 @@ public sealed class EntitlementService(AtelierDb db, RequestContext ctx, TimePro
         row.UpdatedAt = clock.GetUtcNow().UtcDateTime;
         Audit.Record(db, ctx, clock, "entitlement.put", "entitlement", row.Id, TenantId);
         await db.SaveOrDuplicateAsync(() => AtelierException.InvalidInput("scope", "was set at the same moment; try again"), ct);
+        cache.Forget(TenantId);
         return ToDto(row);
     }
 
@@ -61,12 +62,18 @@ public sealed class EntitlementService(AtelierDb db, RequestContext ctx, TimePro
             throw AtelierException.InvalidInput("add", "would take the balance below zero");
         }
 
+        cache.Forget(TenantId);
+
         return ToDto(await db.Entitlements.AsNoTracking().FirstAsync(e => e.Id == row.Id, ct));
     }
 
-    /// <summary>The limits that apply to a submit from <paramref name="appId"/>: the tenant's and the app's.</summary>
+    /// <summary>
+    /// The limits that apply to a submit from <paramref name="appId"/>: the tenant's and the app's (which limits exist
+    /// comes from the replica's short cache; the counts and the balance are read and taken in the transaction).
+    /// </summary>
     public async Task<List<Entitlement>> ApplicableAsync(string? appId, CancellationToken ct) =>
-        await db.Entitlements.AsNoTracking().Where(e => e.Scope == TenantScope || e.Scope == appId).ToListAsync(ct);
+        [.. (await cache.GetAsync(TenantId, async () => await db.Entitlements.AsNoTracking().ToListAsync(ct)))
+            .Where(e => e.Scope == TenantScope || e.Scope == appId)];
 
     /// <summary>
     /// Checks every limit for a job of <paramref name="images"/> images and takes its credits; call inside the

@@ -28,6 +28,12 @@ public sealed class SafetyOptions
     public bool AllowPrivateNetworks { get; set; }
 }
 
+/// <summary>A tenant's safety rules as the checks use them.</summary>
+public sealed record TenantSafetyRules(IReadOnlyList<string> Words, IReadOnlyList<string> Patterns, string? ModerationUrl)
+{
+    public static readonly TenantSafetyRules None = new([], [], null);
+}
+
 public sealed record SafetyRulesRequest(IReadOnlyList<string>? Words, IReadOnlyList<string>? Patterns, string? ModerationUrl);
 
 public sealed record SafetyRulesDto(IReadOnlyList<string> Words, IReadOnlyList<string> Patterns, string? ModerationUrl, DateTime? UpdatedAt);
@@ -39,7 +45,7 @@ public sealed record SafetyRulesDto(IReadOnlyList<string> Words, IReadOnlyList<s
 /// <c>{"flagged": bool}</c> or OpenAI's <c>{"results": [{"flagged": bool}]}</c>). Refused content, and a checker
 /// that fails or times out (fail closed), is <c>b_agent_contentnotsafe</c> with the reason in <c>errCode</c>.
 /// </summary>
-public sealed class ContentSafety(AtelierDb db, RequestContext ctx, TimeProvider clock, IOptions<SafetyOptions> options)
+public sealed class ContentSafety(AtelierDb db, RequestContext ctx, TimeProvider clock, IOptions<SafetyOptions> options, ShortCache<TenantSafetyRules> cache)
 {
     private static readonly TimeSpan MatchTimeout = TimeSpan.FromMilliseconds(100);
     private SafetyOptions O => options.Value;
@@ -103,15 +109,16 @@ public sealed class ContentSafety(AtelierDb db, RequestContext ctx, TimeProvider
         rules.UpdatedAt = clock.GetUtcNow().UtcDateTime;
         Audit.Record(db, ctx, clock, "safety.put", "safety_rules", tenant, tenant);
         await db.SaveOrDuplicateAsync(() => AtelierException.InvalidInput("rules", "were saved at the same moment; try again"), ct);
+        cache.Forget(tenant);
         return ToDto(rules);
     }
 
     /// <summary>Checks a prompt; throws <c>b_agent_contentnotsafe</c> when it is refused or the checker cannot tell.</summary>
     public async Task CheckPromptAsync(string prompt, CancellationToken ct)
     {
-        var rules = await db.SafetyRules.AsNoTracking().FirstOrDefaultAsync(ct);
-        var words = O.Words.Concat(rules is null ? [] : JsonSerializer.Deserialize<List<string>>(rules.WordsJson) ?? []);
-        var patterns = O.Patterns.Concat(rules is null ? [] : JsonSerializer.Deserialize<List<string>>(rules.PatternsJson) ?? []);
+        var rules = await RulesAsync(ctx.TenantId!, ct);
+        var words = O.Words.Concat(rules.Words);
+        var patterns = O.Patterns.Concat(rules.Patterns);
         var text = prompt.ToLowerInvariant();
         foreach (var word in words)
         {
@@ -136,11 +143,19 @@ public sealed class ContentSafety(AtelierDb db, RequestContext ctx, TimeProvider
             }
         }
 
-        if (rules?.ModerationUrl is { } url)
+        if (rules.ModerationUrl is { } url)
         {
             await ModerateAsync(url, prompt, ct);
         }
     }
+
+    /// <summary>The tenant's rules, parsed (read by tenant id: workers act across tenants), from the replica's short cache.</summary>
+    private Task<TenantSafetyRules> RulesAsync(string tenantId, CancellationToken ct) => cache.GetAsync(tenantId, async () =>
+    {
+        var rules = await db.SafetyRules.IgnoreQueryFilters().AsNoTracking().FirstOrDefaultAsync(r => r.TenantId == tenantId, ct);
+        return rules is null ? TenantSafetyRules.None : new TenantSafetyRules(
+            JsonSerializer.Deserialize<List<string>>(rules.WordsJson) ?? [], JsonSerializer.Deserialize<List<string>>(rules.PatternsJson) ?? [], rules.ModerationUrl);
+    });
 
     /// <summary>
     /// Checks a finished job's images with the tenant's moderation endpoint, if it has one (<c>POST {"input": prompt,
@@ -151,8 +166,7 @@ public sealed class ContentSafety(AtelierDb db, RequestContext ctx, TimeProvider
         ModerateAsync(moderationUrl, prompt, ct, [.. images.Select(Convert.ToBase64String)]);
 
     /// <summary>The tenant's moderation endpoint, or null when it has none (read by tenant id: workers act across tenants).</summary>
-    public Task<string?> ModerationUrlAsync(string tenantId, CancellationToken ct) =>
-        db.SafetyRules.IgnoreQueryFilters().AsNoTracking().Where(r => r.TenantId == tenantId).Select(r => r.ModerationUrl).FirstOrDefaultAsync(ct);
+    public async Task<string?> ModerationUrlAsync(string tenantId, CancellationToken ct) => (await RulesAsync(tenantId, ct)).ModerationUrl;
 
     private async Task ModerateAsync(string url, string prompt, CancellationToken ct, IReadOnlyList<string>? images = null)
     {

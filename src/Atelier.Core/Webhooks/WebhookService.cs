@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Atelier.Contracts;
 using Atelier.Contracts.Errors;
 using Atelier.Contracts.Identity;
@@ -18,11 +17,8 @@ namespace Atelier.Core.Webhooks;
 /// signing secret (rotated with an overlap), and the delivery log (every message, every attempt) with replay.
 /// </summary>
 public sealed class WebhookService(AtelierDb db, RequestContext ctx, TimeProvider clock, IOptions<WebhookOptions> options, WebhookSecretBox box,
-    WebhookSignal signal)
+    WebhookSignal signal, ShortCache<AppWebhookDefault> defaults)
 {
-    private static readonly ConcurrentDictionary<string, (string? Url, string? Events, DateTime ReadAt)> AppDefaults = new(StringComparer.Ordinal);
-    private static readonly TimeSpan DefaultsCacheFor = TimeSpan.FromSeconds(5);
-
     private Caller Caller => ctx.Caller ?? throw new InvalidOperationException("No caller.");
     private DateTime Now => clock.GetUtcNow().UtcDateTime;
 
@@ -52,13 +48,9 @@ public sealed class WebhookService(AtelierDb db, RequestContext ctx, TimeProvide
             return null;
         }
 
-        if (!AppDefaults.TryGetValue(appId, out var known) || DateTime.UtcNow - known.ReadAt > DefaultsCacheFor)
-        {
-            var row = await db.AppWebhooks.AsNoTracking().Where(w => w.AppId == appId).Select(w => new { w.Url, w.Events }).FirstOrDefaultAsync(ct);
-            known = (row?.Url, row?.Events, DateTime.UtcNow);
-            AppDefaults[appId] = known;
-        }
-
+        var known = await defaults.GetAsync(appId, async () =>
+            await db.AppWebhooks.AsNoTracking().Where(w => w.AppId == appId).Select(w => new AppWebhookDefault(w.Url, w.Events)).FirstOrDefaultAsync(ct)
+            ?? new AppWebhookDefault(null, null));
         return known.Url is null ? null : (known.Url, known.Events ?? WebhookEvents.Normalize(null, "events"));
     }
 
@@ -89,7 +81,7 @@ public sealed class WebhookService(AtelierDb db, RequestContext ctx, TimeProvide
         row.UpdatedAt = Now;
         Audit.Record(db, ctx, clock, "app.webhook.update", "app", appId, null);
         await db.SaveChangesAsync(ct);
-        AppDefaults.TryRemove(appId, out _);
+        defaults.Forget(appId);
         return await ToDtoAsync(row, ct);
     }
 
@@ -239,3 +231,6 @@ public sealed class WebhookService(AtelierDb db, RequestContext ctx, TimeProvide
         new(d.Id, d.JobId, d.AppId, d.Event, d.JobAttempt, d.Url, d.State, d.Tries, d.MaxTries, d.NextAttemptAt, d.LastStatus, d.LastError, d.ErrorCode,
             d.CreatedAt, d.FinishedAt, attempts);
 }
+
+/// <summary>An app's default webhook as a submit reads it.</summary>
+public sealed record AppWebhookDefault(string? Url, string? Events);
