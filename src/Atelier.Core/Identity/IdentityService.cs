@@ -51,10 +51,8 @@ public sealed class IdentityService(AtelierDb db, RequestContext ctx, TimeProvid
         await db.ApiTokens.Where(t => t.AppId == app.Id).ExecuteDeleteAsync(ct);
         // Its webhooks stop: the signing secret goes, and messages not yet delivered end (they stay in the log).
         await db.AppWebhooks.Where(w => w.AppId == app.Id).ExecuteDeleteAsync(ct);
-        var now = Now;
-        await db.WebhookDeliveries.Where(d => d.AppId == app.Id && d.State == Webhooks.WebhookRelay.Pending)
-            .ExecuteUpdateAsync(u => u.SetProperty(d => d.State, Webhooks.WebhookRelay.FailedState).SetProperty(d => d.FinishedAt, now)
-                .SetProperty(d => d.ErrorCode, ErrorCatalog.s_webhook_invokefail.Code).SetProperty(d => d.LastError, "the app was deleted"), ct);
+        await Webhooks.WebhookEnd.FailAsync(db.WebhookDeliveries.Where(d => d.AppId == app.Id && d.State == Webhooks.WebhookRelay.Pending),
+            Webhooks.WebhookEnd.AppDeleted, Now, ct);
         db.Apps.Remove(app);
         Audit.Record(db, ctx, clock, "app.delete", "app", app.Id, TenantId);
         await db.SaveChangesAsync(ct);

@@ -113,10 +113,12 @@ public sealed class JobQueue(AtelierDb db, TimeProvider clock, IOptions<WebhookO
 
         // The started event's message (when the job asked for one) is written by the claim itself: on PostgreSQL by
         // the same statement, on SQLite in the same transaction.
-        var messageId = Ids.New("msg", clock);
         var pg = db.Database.IsNpgsql();
         var first = parameters.Count;
-        parameters.AddRange([messageId, WebhookEvents.Started, MaxTries]);
+        if (pg)
+        {
+            parameters.AddRange([Ids.New("msg", clock), WebhookEvents.Started, MaxTries]);
+        }
 
         // Three candidates, each one index seek (no sort of the queue): the oldest starving job, the fairest job of the
         // slot's model, the fairest job of all; the best of the three by the order above is taken. On PostgreSQL each
@@ -138,19 +140,28 @@ public sealed class JobQueue(AtelierDb db, TimeProvider clock, IOptions<WebhookO
             RETURNING *
             {{(pg ? "), hook AS (" + WebhookOutbox.InsertFrom("claimed", first, first + 1, first + 2, 2) + ") SELECT * FROM claimed" : "")}}
             """;
+        Job? claimed;
         if (pg)
         {
-            return (await db.Jobs.FromSqlRaw(sql, [.. parameters]).IgnoreQueryFilters().AsNoTracking().ToListAsync(ct)).FirstOrDefault();
+            claimed = (await db.Jobs.FromSqlRaw(sql, [.. parameters]).IgnoreQueryFilters().AsNoTracking().ToListAsync(ct)).FirstOrDefault();
+        }
+        else
+        {
+            await using var tx = await db.Database.BeginTransactionAsync(ct);
+            claimed = (await db.Jobs.FromSqlRaw(sql, [.. parameters]).IgnoreQueryFilters().AsNoTracking().ToListAsync(ct)).FirstOrDefault();
+            if (claimed?.WebhookUrl is not null)
+            {
+                await WebhookOutbox.EnqueueAsync(db, claimed.Id, WebhookEvents.Started, MaxTries, clock, ct);
+            }
+
+            await tx.CommitAsync(ct);
         }
 
-        await using var tx = await db.Database.BeginTransactionAsync(ct);
-        var claimed = (await db.Jobs.FromSqlRaw(sql, [.. parameters]).IgnoreQueryFilters().AsNoTracking().ToListAsync(ct)).FirstOrDefault();
         if (claimed?.WebhookUrl is not null)
         {
-            await WebhookOutbox.EnqueueAsync(db, claimed.Id, WebhookEvents.Started, MaxTries, clock, ct);
+            relay.Pulse(); // committed: the started message (when the job's filter has it) is there to send
         }
 
-        await tx.CommitAsync(ct);
         return claimed;
     }
 

@@ -157,11 +157,6 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
             var job = await queue.ClaimAsync(me, Lease, info[s], starvation, ct, registry.HeldByOthers(me, info[s]));
             if (job is not null)
             {
-                if (job.WebhookUrl is not null)
-                {
-                    hooks.Pulse();
-                }
-
                 using var request = JsonDocument.Parse(job.RequestJson);
                 return new LeasedJob(job.Id, job.Attempt, job.TenantId, job.AgentId, job.Kind, ResolvedModel.FromJson(job.ModelJson), request.RootElement.Clone(), job.LeaseUntil!.Value);
             }
@@ -427,8 +422,7 @@ public sealed class WorkerRegistry
 }
 
 /// <summary>Puts jobs whose lease expired back in the queue (or fails them), aborts cancellations past their grace, every few seconds.</summary>
-public sealed partial class JobRescuer(IServiceScopeFactory scopes, JobSignal signal, JobWatch watch, Webhooks.WebhookSignal hooks, TimeProvider clock,
-    IOptions<JobsOptions> options, ILogger<JobRescuer> logger)
+public sealed partial class JobRescuer(IServiceScopeFactory scopes, JobSignal signal, JobWatch watch, TimeProvider clock, IOptions<JobsOptions> options, ILogger<JobRescuer> logger)
     : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -445,7 +439,6 @@ public sealed partial class JobRescuer(IServiceScopeFactory scopes, JobSignal si
                 {
                     LogRescued(logger, requeued, ended.Count);
                     signal.Pulse();
-                    hooks.Pulse();
                     foreach (var id in ended)
                     {
                         watch.Notify(id);

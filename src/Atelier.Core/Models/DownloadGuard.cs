@@ -87,6 +87,25 @@ public static class DownloadGuard
         return uri.AbsoluteUri;
     }
 
+    /// <summary>
+    /// The same checks for a URL a tenant saves (a webhook, a moderation endpoint) into a column of 2048 characters: a
+    /// failure is <c>p_common_inputinvalid</c> naming <paramref name="field"/>. Returns the normalized URL.
+    /// </summary>
+    public static string CheckUrlInput(string url, string field, bool allowPrivate)
+    {
+        string normalized;
+        try
+        {
+            normalized = CheckUrlAtRequest(url, allowPrivate);
+        }
+        catch (AtelierException e) when (e.Code == ErrorCatalog.p_model_invokemodeldownloaderror)
+        {
+            throw AtelierException.InvalidInput(field, e.Values.GetValueOrDefault("Reason") ?? "is not a usable URL");
+        }
+
+        return normalized.Length <= 2048 ? normalized : throw AtelierException.InvalidInput(field, "is longer than 2048 characters");
+    }
+
     public static AtelierException Refused(string reason) =>
         AtelierException.With(ErrorCatalog.p_model_invokemodeldownloaderror, "Reason", reason);
 

@@ -82,18 +82,7 @@ public sealed class ContentSafety(AtelierDb db, RequestContext ctx, TimeProvider
             }
         }
 
-        string? url = null;
-        if (req.ModerationUrl is { Length: > 0 } given)
-        {
-            try
-            {
-                url = DownloadGuard.CheckUrlAtRequest(given, O.AllowPrivateNetworks);
-            }
-            catch (AtelierException e)
-            {
-                throw AtelierException.InvalidInput("moderationUrl", e.Values.GetValueOrDefault("Reason") ?? "is not a usable URL");
-            }
-        }
+        var url = req.ModerationUrl is { Length: > 0 } given ? DownloadGuard.CheckUrlInput(given, "moderationUrl", O.AllowPrivateNetworks) : null;
 
         var tenant = ctx.TenantId!;
         var rules = await db.SafetyRules.FirstOrDefaultAsync(ct);

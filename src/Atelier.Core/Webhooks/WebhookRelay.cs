@@ -160,9 +160,7 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
         if (hook is null)
         {
             // The app was deleted meanwhile: nothing signs for it any more.
-            await db.WebhookDeliveries.Where(x => x.Id == d.Id).ExecuteUpdateAsync(u => u.SetProperty(x => x.State, FailedState)
-                .SetProperty(x => x.LockedUntil, (DateTime?)null).SetProperty(x => x.FinishedAt, clock.GetUtcNow().UtcDateTime)
-                .SetProperty(x => x.ErrorCode, ErrorCatalog.s_webhook_invokefail.Code).SetProperty(x => x.LastError, "the app was deleted"), ct);
+            await WebhookEnd.FailAsync(db.WebhookDeliveries.Where(x => x.Id == d.Id), WebhookEnd.AppDeleted, clock.GetUtcNow().UtcDateTime, ct);
             return;
         }
 

@@ -55,18 +55,8 @@ public sealed class WebhookService(AtelierDb db, RequestContext ctx, TimeProvide
     }
 
     /// <summary>An absolute http(s) URL, no credentials, no literal address in a private, loopback or reserved range.</summary>
-    private string CheckUrl(string url, string field)
-    {
-        try
-        {
-            var checkedUrl = DownloadGuard.CheckUrlAtRequest(url, options.Value.AllowPrivateNetworks || WebhookRelay.IsAllowedEndpoint(options.Value, url));
-            return checkedUrl.Length <= 2048 ? checkedUrl : throw AtelierException.InvalidInput(field, "is longer than 2048 characters");
-        }
-        catch (AtelierException e) when (e.Code == ErrorCatalog.p_model_invokemodeldownloaderror)
-        {
-            throw AtelierException.InvalidInput(field, e.Values.GetValueOrDefault("Reason") ?? "is not a usable URL");
-        }
-    }
+    private string CheckUrl(string url, string field) =>
+        DownloadGuard.CheckUrlInput(url, field, options.Value.AllowPrivateNetworks || WebhookRelay.IsAllowedEndpoint(options.Value, url));
 
     public async Task<AppWebhookDto> GetAppAsync(string appId, CancellationToken ct) => await ToDtoAsync(await EnsureAsync(appId, ct), ct);
 
