@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Regenerates src/Atelier.Contracts/Errors/ErrorCatalog.g.cs from the seed table and english.tsv.
 
-Usage: python3 scripts/catalog/generate.py ../shared/seed/error-codes.tsv
+Usage: python3 scripts/catalog/generate.py spec/error-codes.tsv
 The seed stays the source of truth for codes and Chinese messages; english.tsv adds status and English.
 """
 import csv, re, sys, pathlib

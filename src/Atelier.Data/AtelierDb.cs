@@ -98,6 +98,7 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
         {
             e.ToTable("audit_log");
             e.HasKey(x => x.Id);
+            e.Property(x => x.ClientRequestId).HasMaxLength(200);
             e.HasIndex(x => new { x.TenantId, x.At });
         });
         b.Entity<ApiToken>(e =>
@@ -113,6 +114,7 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
         {
             e.ToTable("platform_keys");
             e.HasKey(x => x.Id);
+            e.Property(x => x.Name).HasMaxLength(200);
             e.Property(x => x.SecretHash).HasMaxLength(32);
             e.HasIndex(x => x.SecretHash).IsUnique();
         });
@@ -182,7 +184,9 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
             e.Property(x => x.WebhookUrl).HasMaxLength(2048);
             e.Property(x => x.WebhookEvents).HasMaxLength(100);
             e.Property(x => x.CreditScopes).HasMaxLength(200);
-            e.HasIndex(x => new { x.TenantId, x.ClientJobId }).IsUnique();
+            e.Property(x => x.ClientScope).HasMaxLength(64);
+            e.HasIndex(x => new { x.TenantId, x.ClientScope, x.ClientJobId }).IsUnique();
+            e.Property(x => x.LeaseKeyId).HasMaxLength(64);
             e.HasIndex(x => new { x.State, x.FairKey });
             // The claim's three candidates, each found by one index seek (JobQueue.ClaimAsync).
             e.HasIndex(x => new { x.State, x.Priority, x.FairKey }).IsDescending(false, true, false);
@@ -259,6 +263,7 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
             e.HasIndex(x => x.CredentialHash).IsUnique();
             e.HasIndex(x => new { x.TenantId, x.AppId, x.CreatedAt });
             e.HasIndex(x => new { x.State, x.ExpiredAt });
+            e.Property(x => x.EndError).HasMaxLength(1000);
         });
         b.Entity<ResourceConfig>(e =>
         {

@@ -4,7 +4,7 @@ namespace Atelier.Contracts.Tests;
 
 public class ErrorCatalogTests
 {
-    /// <summary>The spec lives beside the repository: ../shared/seed/error-codes.tsv.</summary>
+    /// <summary>The spec is carried by the repository: spec/error-codes.tsv (a copy of the seed table we were given).</summary>
     private static string SeedPath()
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
@@ -14,7 +14,7 @@ public class ErrorCatalogTests
         }
 
         Assert.NotNull(dir);
-        var path = Path.Combine(dir.Parent!.FullName, "shared", "seed", "error-codes.tsv");
+        var path = Path.Combine(dir.FullName, "spec", "error-codes.tsv");
         Assert.True(File.Exists(path), $"the seed table is missing at {path}");
         return path;
     }

@@ -79,7 +79,10 @@ public sealed class AuditEntry
     public required string ResourceType { get; set; }
     public required string ResourceId { get; set; }
     public required string CredentialId { get; set; }
+    /// <summary>Our request id (the one in the response envelope).</summary>
     public required string RequestId { get; set; }
+    /// <summary>The request id the client sent (<c>X-Request-Id</c>), kept beside ours, never instead of it.</summary>
+    public string? ClientRequestId { get; set; }
     public DateTime At { get; set; }
 }
 
@@ -125,6 +128,10 @@ public sealed class PlatformKey
     public required string DisplayPrefix { get; set; }
     public DateTime CreatedAt { get; set; }
     public DateTime? RevokedAt { get; set; }
+    /// <summary>A name the operator chose (worker keys), to tell keys apart in the list.</summary>
+    public string? Name { get; set; }
+    /// <summary>When the key was last used, written at most once a minute.</summary>
+    public DateTime? LastUsedAt { get; set; }
 }
 
 /// <summary>A model of a tenant's library (checkpoint, LoRA, embedding, VAE, ControlNet, upscaler, ONNX pipeline).</summary>
@@ -253,6 +260,8 @@ public sealed class Session : ITenantOwned
     public DateTime? EndedAt { get; set; }
     public string? EndReason { get; set; }
     public long? DurationSeconds { get; set; }
+    /// <summary>Why the session could not be ended (set by the sweeper, which then skips it and reports it).</summary>
+    public string? EndError { get; set; }
     /// <summary>Bumped by every change, so end, refresh and the sweeper never act on a stale read.</summary>
     public long Version { get; set; }
 }
@@ -279,6 +288,9 @@ public sealed class Job : ITenantOwned
     public required string AgentId { get; set; }
     /// <summary>The client's own id for the job, unique per tenant: a retried submit finds the first one.</summary>
     public string? ClientJobId { get; set; }
+    /// <summary>Whose <see cref="ClientJobId"/> it is: the app id for an app's token, the session id for a session, <c>*</c> for a tenant admin.
+    /// Idempotency keys are unique per scope, so no caller can squat another's.</summary>
+    public string ClientScope { get; set; } = "*";
     /// <summary>SHA-256 of the request body, so a retry with another body under the same client id is told apart.</summary>
     public required string BodyHash { get; set; }
     public required string RequestJson { get; set; }
@@ -293,6 +305,8 @@ public sealed class Job : ITenantOwned
     public int Attempt { get; set; }
     public int MaxAttempts { get; set; } = 3;
     public string? LeaseOwner { get; set; }
+    /// <summary>The worker key that holds the lease: heartbeat, images, complete and fail are fenced by it as well as by the attempt.</summary>
+    public string? LeaseKeyId { get; set; }
     public DateTime? LeaseUntil { get; set; }
     public DateTime CreatedAt { get; set; }
     public DateTime? StartedAt { get; set; }

@@ -228,6 +228,10 @@ namespace Atelier.Data.Postgres.Migrations
                     b.Property<DateTime>("At")
                         .HasColumnType("timestamp with time zone");
 
+                    b.Property<string>("ClientRequestId")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)");
+
                     b.Property<string>("CredentialId")
                         .IsRequired()
                         .HasMaxLength(256)
@@ -429,6 +433,11 @@ namespace Atelier.Data.Postgres.Migrations
                         .HasMaxLength(256)
                         .HasColumnType("character varying(256)");
 
+                    b.Property<string>("ClientScope")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
                     b.Property<DateTime>("CreatedAt")
                         .HasColumnType("timestamp with time zone");
 
@@ -457,6 +466,10 @@ namespace Atelier.Data.Postgres.Migrations
                         .IsRequired()
                         .HasMaxLength(16)
                         .HasColumnType("character varying(16)");
+
+                    b.Property<string>("LeaseKeyId")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
 
                     b.Property<string>("LeaseOwner")
                         .HasMaxLength(256)
@@ -527,9 +540,6 @@ namespace Atelier.Data.Postgres.Migrations
 
                     b.HasIndex("State", "LeaseUntil");
 
-                    b.HasIndex("TenantId", "ClientJobId")
-                        .IsUnique();
-
                     b.HasIndex("TenantId", "State");
 
                     b.HasIndex("State", "Priority", "CreatedAt")
@@ -541,6 +551,9 @@ namespace Atelier.Data.Postgres.Migrations
                     b.HasIndex("TenantId", "AppId", "CreatedAt");
 
                     b.HasIndex("TenantId", "CallerId", "CreatedAt");
+
+                    b.HasIndex("TenantId", "ClientScope", "ClientJobId")
+                        .IsUnique();
 
                     b.HasIndex("TenantId", "State", "FairKey");
 
@@ -774,6 +787,13 @@ namespace Atelier.Data.Postgres.Migrations
                         .HasMaxLength(256)
                         .HasColumnType("character varying(256)");
 
+                    b.Property<DateTime?>("LastUsedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("Name")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)");
+
                     b.Property<DateTime?>("RevokedAt")
                         .HasColumnType("timestamp with time zone");
 
@@ -927,6 +947,10 @@ namespace Atelier.Data.Postgres.Migrations
 
                     b.Property<long?>("DurationSeconds")
                         .HasColumnType("bigint");
+
+                    b.Property<string>("EndError")
+                        .HasMaxLength(1000)
+                        .HasColumnType("character varying(1000)");
 
                     b.Property<string>("EndReason")
                         .HasMaxLength(256)

@@ -223,6 +223,10 @@ namespace Atelier.Data.Sqlite.Migrations
                     b.Property<DateTime>("At")
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("ClientRequestId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("CredentialId")
                         .IsRequired()
                         .HasMaxLength(256)
@@ -424,6 +428,11 @@ namespace Atelier.Data.Sqlite.Migrations
                         .HasMaxLength(256)
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("ClientScope")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
                     b.Property<DateTime>("CreatedAt")
                         .HasColumnType("TEXT");
 
@@ -451,6 +460,10 @@ namespace Atelier.Data.Sqlite.Migrations
                     b.Property<string>("Kind")
                         .IsRequired()
                         .HasMaxLength(16)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("LeaseKeyId")
+                        .HasMaxLength(64)
                         .HasColumnType("TEXT");
 
                     b.Property<string>("LeaseOwner")
@@ -522,9 +535,6 @@ namespace Atelier.Data.Sqlite.Migrations
 
                     b.HasIndex("State", "LeaseUntil");
 
-                    b.HasIndex("TenantId", "ClientJobId")
-                        .IsUnique();
-
                     b.HasIndex("TenantId", "State");
 
                     b.HasIndex("State", "Priority", "CreatedAt")
@@ -536,6 +546,9 @@ namespace Atelier.Data.Sqlite.Migrations
                     b.HasIndex("TenantId", "AppId", "CreatedAt");
 
                     b.HasIndex("TenantId", "CallerId", "CreatedAt");
+
+                    b.HasIndex("TenantId", "ClientScope", "ClientJobId")
+                        .IsUnique();
 
                     b.HasIndex("TenantId", "State", "FairKey");
 
@@ -769,6 +782,13 @@ namespace Atelier.Data.Sqlite.Migrations
                         .HasMaxLength(256)
                         .HasColumnType("TEXT");
 
+                    b.Property<DateTime?>("LastUsedAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Name")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
                     b.Property<DateTime?>("RevokedAt")
                         .HasColumnType("TEXT");
 
@@ -922,6 +942,10 @@ namespace Atelier.Data.Sqlite.Migrations
 
                     b.Property<long?>("DurationSeconds")
                         .HasColumnType("INTEGER");
+
+                    b.Property<string>("EndError")
+                        .HasMaxLength(1000)
+                        .HasColumnType("TEXT");
 
                     b.Property<string>("EndReason")
                         .HasMaxLength(256)
