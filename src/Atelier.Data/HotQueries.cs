@@ -20,7 +20,7 @@ public static class HotQueries
 
     public static readonly Func<AtelierDb, byte[], CancellationToken, Task<PlatformKey?>> PlatformKeyByHash =
         EF.CompileAsyncQuery((AtelierDb db, byte[] hash, CancellationToken ct) =>
-            db.PlatformKeys.AsNoTracking().FirstOrDefault(k => k.SecretHash == hash && k.RevokedAt == null));
+            db.PlatformKeys.AsNoTracking().FirstOrDefault(k => k.SecretHash == hash));
 
     public static readonly Func<AtelierDb, byte[], CancellationToken, Task<Session?>> SessionByCredential =
         EF.CompileAsyncQuery((AtelierDb db, byte[] hash, CancellationToken ct) =>

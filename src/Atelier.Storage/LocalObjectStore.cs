@@ -26,6 +26,7 @@ public sealed class LocalObjectStore : IObjectStore
 
     public async Task PutAsync(string key, Stream content, long length, CancellationToken ct)
     {
+        ObjectKeys.Check(key); // before anything is written
         var temp = Path.Combine(TempDirectory, Guid.NewGuid().ToString("N"));
         await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20, useAsync: true))
         {
@@ -60,10 +61,10 @@ public sealed class LocalObjectStore : IObjectStore
 
     public Uri? PresignPut(string key, TimeSpan lifetime) => null;
 
-    /// <summary>Maps a key into the root; a key that would climb out of it is refused.</summary>
+    /// <summary>Maps a key into the root: a malformed key is refused (<see cref="ObjectKeys"/>), and so is one that would still climb out.</summary>
     private string PathOf(string key)
     {
-        var full = Path.GetFullPath(Path.Combine(_root, key));
+        var full = Path.GetFullPath(Path.Combine(_root, ObjectKeys.Check(key)));
         if (!full.StartsWith(_root + Path.DirectorySeparatorChar, StringComparison.Ordinal))
         {
             throw new ArgumentException($"Object key '{key}' leaves the store.", nameof(key));

@@ -39,14 +39,14 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
 
     public async Task PutAsync(string key, Stream content, long length, CancellationToken ct)
     {
-        var request = new PutObjectRequest { BucketName = _bucket, Key = key, InputStream = content, AutoCloseStream = false, UseChunkEncoding = false };
+        var request = new PutObjectRequest { BucketName = _bucket, Key = ObjectKeys.Check(key), InputStream = content, AutoCloseStream = false, UseChunkEncoding = false };
         request.Headers.ContentLength = length;
         await _client.PutObjectAsync(request, ct);
     }
 
     public async Task<Stream> OpenReadAsync(string key, CancellationToken ct)
     {
-        var response = await _client.GetObjectAsync(_bucket, key, ct);
+        var response = await _client.GetObjectAsync(_bucket, ObjectKeys.Check(key), ct);
         return response.ResponseStream;
     }
 
@@ -54,7 +54,7 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     {
         try
         {
-            var meta = await _client.GetObjectMetadataAsync(_bucket, key, ct);
+            var meta = await _client.GetObjectMetadataAsync(_bucket, ObjectKeys.Check(key), ct);
             return meta.ContentLength;
         }
         catch (AmazonS3Exception e) when (e.StatusCode == System.Net.HttpStatusCode.NotFound)
@@ -64,14 +64,14 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     }
 
     public Task CopyAsync(string fromKey, string toKey, CancellationToken ct) =>
-        _client.CopyObjectAsync(_bucket, fromKey, _bucket, toKey, ct);
+        _client.CopyObjectAsync(_bucket, ObjectKeys.Check(fromKey), _bucket, ObjectKeys.Check(toKey), ct);
 
-    public Task DeleteAsync(string key, CancellationToken ct) => _client.DeleteObjectAsync(_bucket, key, ct);
+    public Task DeleteAsync(string key, CancellationToken ct) => _client.DeleteObjectAsync(_bucket, ObjectKeys.Check(key), ct);
 
     public Uri? PresignPut(string key, TimeSpan lifetime) =>
         new(_client.GetPreSignedURL(new GetPreSignedUrlRequest
         {
-            BucketName = _bucket, Key = key, Verb = HttpVerb.PUT, Expires = DateTime.UtcNow.Add(lifetime),
+            BucketName = _bucket, Key = ObjectKeys.Check(key), Verb = HttpVerb.PUT, Expires = DateTime.UtcNow.Add(lifetime),
             Protocol = _client.Config.ServiceURL.StartsWith("https", StringComparison.OrdinalIgnoreCase) ? Protocol.HTTPS : Protocol.HTTP,
         }));
 

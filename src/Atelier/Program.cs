@@ -3,7 +3,7 @@ using Atelier.Worker.A1111;
 
 // atelier serve [--Atelier:Server:Urls=...]        the platform server (the default verb)
 // atelier engine [--Atelier:Engine:Urls=...]       the built-in engine alone, speaking the AUTOMATIC1111 API
-// atelier worker --server URL --token T [--engine builtin|a1111=URL|comfyui=URL|noop[=ms]] [--slots N] [--id ID] [--models DIR]
+// atelier worker --server URL --token T [--engine builtin|a1111=URL|comfyui=URL|noop[=ms]] [--slots N] [--id ID] [--models DIR] [--parent-pid PID]
 // atelier models demo [folder]                     writes the tiny demo model (no download)
 var verb = args.Length > 0 && !args[0].StartsWith('-') ? args[0] : "serve";
 var rest = args.Length > 0 && !args[0].StartsWith('-') ? args[1..] : args;
@@ -35,7 +35,12 @@ switch (verb)
 internal static class ExitCodes
 {
     public const int Ok = 0;
+    /// <summary>The command line was wrong (sysexits EX_USAGE).</summary>
     public const int Usage = 64;
+    /// <summary>A worker whose parent process (the server that started it) is gone (sysexits EX_UNAVAILABLE).</summary>
+    public const int ParentGone = 69;
+    /// <summary>A worker whose key the server refused: revoked, replaced or unknown (sysexits EX_NOPERM).</summary>
+    public const int KeyRefused = 77;
 }
 
 /// <summary>Visible to the test host (WebApplicationFactory finds the app through this entry point).</summary>

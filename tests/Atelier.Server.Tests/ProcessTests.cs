@@ -87,7 +87,7 @@ public partial class ProcessTests
                 Assert.Contains("Steps: 12", Atelier.Engine.Images.Png.ReadText(png)["parameters"], StringComparison.Ordinal);
                 return "";
             });
-            Assert.Contains("\"local-worker\"", output, StringComparison.Ordinal);
+            Assert.Contains("\"local-worker-", output, StringComparison.Ordinal);
             Assert.Contains("Local worker started", output, StringComparison.Ordinal);
         }
         finally

@@ -42,7 +42,9 @@ public sealed class Authenticator(AtelierDb db, AuthCache cache, TimeProvider cl
         {
             var hash = Secrets.Hash(secret);
             var cacheKey = Convert.ToHexString(hash);
-            if (cache.TryGetKey(cacheKey, out var cached) && cached.Kind == (platform ? CallerKind.PlatformAdmin : CallerKind.Worker))
+            // Worker keys are never cached: a revoked key must be refused at once on every replica, and a worker's
+            // calls are few enough (a lease wait, a heartbeat a few times a second at most) for one indexed read each.
+            if (platform && cache.TryGetKey(cacheKey, out var cached) && cached.Kind == CallerKind.PlatformAdmin)
             {
                 return cached;
             }
@@ -50,8 +52,24 @@ public sealed class Authenticator(AtelierDb db, AuthCache cache, TimeProvider cl
             var key = await HotQueries.PlatformKeyByHash(db, hash, ct);
             if (key is not null && Secrets.HashEquals(key.SecretHash, hash) && key.Scope == (platform ? "admin" : "worker"))
             {
+                if (key.RevokedAt is not null)
+                {
+                    throw new AtelierException(ErrorCatalog.b_session_tokennotvalid, errCode: "key_revoked", errMessage: $"the key {key.Id} was revoked");
+                }
+
                 var caller = new Caller(platform ? CallerKind.PlatformAdmin : CallerKind.Worker, key.Id, null, null, []);
-                cache.PutKey(cacheKey, caller, CacheTtl);
+                if (platform)
+                {
+                    cache.PutKey(cacheKey, caller, CacheTtl);
+                }
+
+                var now = clock.GetUtcNow().UtcDateTime;
+                if (key.LastUsedAt is null || key.LastUsedAt < now.AddMinutes(-1))
+                {
+                    // Once a minute at most, so reads stay reads.
+                    await db.PlatformKeys.Where(k => k.Id == key.Id).ExecuteUpdateAsync(s => s.SetProperty(k => k.LastUsedAt, now), ct);
+                }
+
                 return caller;
             }
         }

@@ -97,12 +97,15 @@ public sealed class JobQueue(AtelierDb db, TimeProvider clock, IOptions<WebhookO
     /// (<paramref name="hotModel"/>, so no model load); then the fair key (tenants round-robin), then age. A job for a
     /// model that another waiting slot holds (<paramref name="heldByOthers"/>) is left to that slot unless it starves.
     /// </summary>
+    /// <param name="keyId">The worker key that asks: it holds the lease (heartbeat, images, complete and fail are fenced by it),
+    /// and a revoked key claims nothing, checked by the claim statement itself.</param>
     public async Task<Job?> ClaimAsync(string workerId, TimeSpan lease, string? hotModel, TimeSpan starvation, CancellationToken ct,
-        IReadOnlyCollection<string>? heldByOthers = null)
+        IReadOnlyCollection<string>? heldByOthers = null, string? keyId = null)
     {
         var now = Now;
         var skipLocked = db.Database.IsNpgsql() ? " FOR UPDATE SKIP LOCKED" : "";
-        var parameters = new List<object> { workerId, now + lease, now, now - starvation, hotModel ?? "" };
+        var parameters = new List<object> { workerId, now + lease, now, now - starvation, hotModel ?? "", keyId ?? "" };
+        var keyValid = keyId is null ? "" : """ AND EXISTS (SELECT 1 FROM platform_keys WHERE "Id" = {5} AND "RevokedAt" IS NULL)""";
         var leaveToOthers = "";
         if (heldByOthers is { Count: > 0 })
         {
@@ -135,8 +138,8 @@ public sealed class JobQueue(AtelierDb db, TimeProvider clock, IOptions<WebhookO
                                    CASE WHEN "ModelKey" = {4} THEN 0 ELSE 1 END, "FairKey", "CreatedAt", "Id" LIMIT 1)
             {{(pg ? ", claimed AS (" : "")}}
             UPDATE jobs SET "State" = 'running', "Attempt" = "Attempt" + 1, "LeaseOwner" = {0}, "LeaseUntil" = {1},
-                   "StartedAt" = COALESCE("StartedAt", {2}), "ProgressStep" = 0, "Progress" = 0
-            WHERE "Id" = (SELECT "Id" FROM pick) AND "State" = 'queued'
+                   "StartedAt" = COALESCE("StartedAt", {2}), "ProgressStep" = 0, "Progress" = 0, "LeaseKeyId" = NULLIF({5}, '')
+            WHERE "Id" = (SELECT "Id" FROM pick) AND "State" = 'queued'{{keyValid}}
             RETURNING *
             {{(pg ? "), hook AS (" + WebhookOutbox.InsertFrom("claimed", first, first + 1, first + 2, 2) + ") SELECT * FROM claimed" : "")}}
             """;
@@ -206,34 +209,47 @@ public sealed class JobQueue(AtelierDb db, TimeProvider clock, IOptions<WebhookO
     }
 
     /// <summary>Extends the lease of the caller's attempt (and records its progress); false when the attempt is no longer the job's.</summary>
-    public async Task<bool> HeartbeatAsync(string jobId, int attempt, TimeSpan lease, (int Step, int Steps, double Fraction)? progress, CancellationToken ct)
+    public async Task<bool> HeartbeatAsync(string jobId, int attempt, TimeSpan lease, (int Step, int Steps, double Fraction)? progress, CancellationToken ct,
+        string? keyId = null)
     {
         var until = Now + lease;
-        var q = db.Jobs.IgnoreQueryFilters().Where(j => j.Id == jobId && j.Attempt == attempt && j.State == Running);
+        var q = Leased(jobId, attempt, keyId);
         return (progress is { } p
             ? await q.ExecuteUpdateAsync(u => u.SetProperty(j => j.LeaseUntil, until).SetProperty(j => j.ProgressStep, p.Step)
                 .SetProperty(j => j.ProgressSteps, p.Steps).SetProperty(j => j.Progress, p.Fraction), ct)
             : await q.ExecuteUpdateAsync(u => u.SetProperty(j => j.LeaseUntil, until), ct)) == 1;
     }
 
-    /// <summary>Finishes the caller's attempt; false (nothing changes) for a stale attempt or a finished job.</summary>
+    /// <summary>
+    /// The running job's current attempt, held by <paramref name="keyId"/> when one is named (a worker's call): the
+    /// fence that keeps a stale attempt, or another worker key, from changing it.
+    /// </summary>
+    private IQueryable<Job> Leased(string jobId, int attempt, string? keyId)
+    {
+        var q = db.Jobs.IgnoreQueryFilters().Where(j => j.Id == jobId && j.Attempt == attempt && j.State == Running);
+        return keyId is null ? q : q.Where(j => j.LeaseKeyId == keyId);
+    }
+
+    /// <summary>Finishes the caller's attempt; false (nothing changes) for a stale attempt, another key's lease or a finished job.</summary>
     /// <param name="mayHaveWebhook">False when the caller knows the job has no webhook (it saves the outbox statement).</param>
-    public async Task<bool> CompleteAsync(string jobId, int attempt, string resultJson, TimeSpan retention, CancellationToken ct, bool mayHaveWebhook = true)
+    public async Task<bool> CompleteAsync(string jobId, int attempt, string resultJson, TimeSpan retention, CancellationToken ct, bool mayHaveWebhook = true,
+        string? keyId = null)
     {
         var now = Now;
         return await ChangeAsync(jobId, WebhookEvents.Completed, mayHaveWebhook, async () =>
-            await db.Jobs.IgnoreQueryFilters().Where(j => j.Id == jobId && j.Attempt == attempt && j.State == Running)
+            await Leased(jobId, attempt, keyId)
                 .ExecuteUpdateAsync(u => u.SetProperty(j => j.State, Succeeded).SetProperty(j => j.ResultJson, resultJson)
                     .SetProperty(j => j.FinishedAt, now).SetProperty(j => j.LeaseOwner, (string?)null).SetProperty(j => j.Progress, 1.0)
                     .SetProperty(j => j.ResultExpiresAt, now + retention), ct) == 1, ct);
     }
 
     /// <summary>Ends the caller's attempt as <paramref name="state"/> (failed, or canceled when it stopped on request).</summary>
-    public async Task<bool> FailAsync(string jobId, int attempt, string state, string errorCode, string errorMessage, TimeSpan retention, CancellationToken ct)
+    public async Task<bool> FailAsync(string jobId, int attempt, string state, string errorCode, string errorMessage, TimeSpan retention, CancellationToken ct,
+        string? keyId = null)
     {
         var now = Now;
         return await ChangeAsync(jobId, WebhookEvents.OfFinalState(state)!, true, async () =>
-            await db.Jobs.IgnoreQueryFilters().Where(j => j.Id == jobId && j.Attempt == attempt && j.State == Running)
+            await Leased(jobId, attempt, keyId)
                 .ExecuteUpdateAsync(u => u.SetProperty(j => j.State, state).SetProperty(j => j.ErrorCode, errorCode)
                     .SetProperty(j => j.ErrorMessage, errorMessage).SetProperty(j => j.FinishedAt, now).SetProperty(j => j.LeaseOwner, (string?)null)
                     .SetProperty(j => j.ResultExpiresAt, now + retention), ct) == 1, ct);

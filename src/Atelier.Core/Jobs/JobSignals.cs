@@ -13,7 +13,8 @@ public sealed class JobSignal : IDisposable
     private readonly Lock _gate = new();
     private TaskCompletionSource _next = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public Task WaitAsync(TimeSpan timeout, CancellationToken ct)
+    /// <summary>True when a pulse ended the wait, false when the timeout (or the token) did.</summary>
+    public Task<bool> WaitAsync(TimeSpan timeout, CancellationToken ct)
     {
         Task pulse;
         lock (_gate)
@@ -21,7 +22,7 @@ public sealed class JobSignal : IDisposable
             pulse = _next.Task;
         }
 
-        return pulse.WaitAsync(timeout, ct).ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+        return pulse.WaitAsync(timeout, ct).ContinueWith(t => t.IsCompletedSuccessfully, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
     }
 
     public void Pulse()

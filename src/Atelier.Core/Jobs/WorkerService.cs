@@ -46,11 +46,23 @@ public sealed class JobsOptions
 
     /// <summary>How long a synchronous predict call (A1111 <c>txt2img</c>) waits for its job.</summary>
     public int SyncTimeoutSeconds { get; set; } = 600;
+
+    /// <summary>
+    /// How often a waiting lease request looks at the queue again without being woken. Notifications (PostgreSQL's
+    /// LISTEN, or a submit on the same replica) wake it sooner; this bounds the delay when one is lost.
+    /// </summary>
+    public int LeaseRecheckSeconds { get; set; } = 2;
+
+    /// <summary>The most worker ids one worker key may register (a key is meant for one fleet, not for unbounded ids).</summary>
+    public int MaxWorkersPerKey { get; set; } = 1000;
 }
 
 public sealed record LeasedJob(string Id, int Attempt, string TenantId, string AgentId, string Kind, ResolvedModel? Model, JsonElement Request, DateTime LeaseUntil);
 
 public sealed record WorkerKeyDto(string Id, string Secret);
+
+/// <summary>A worker key as the platform admin lists it (never its secret).</summary>
+public sealed record WorkerKeyInfoDto(string Id, string? Name, string DisplayPrefix, DateTime CreatedAt, DateTime? LastUsedAt, DateTime? RevokedAt, int Workers);
 
 public sealed record WorkerDto(string Id, string Engine, int Slots, IReadOnlyList<string?> Hot, DateTime RegisteredAt, DateTime LastSeenAt);
 
@@ -61,25 +73,68 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
     IOptions<JobsOptions> options, IObjectStore store, WorkerRegistry registry, ILogger<WorkerService> logger, Security.ContentSafety safety,
     Webhooks.WebhookSignal hooks)
 {
-    private static readonly TimeSpan RecheckEvery = TimeSpan.FromSeconds(2);
     private JobsOptions O => options.Value;
+    private TimeSpan RecheckEvery => TimeSpan.FromSeconds(Math.Max(1, O.LeaseRecheckSeconds));
     private TimeSpan Lease => TimeSpan.FromSeconds(O.LeaseSeconds);
     private TimeSpan Retention => TimeSpan.FromHours(O.ResultRetentionHours);
     private DateTime Now => clock.GetUtcNow().UtcDateTime;
     private string KeyId => ctx.Caller?.CredentialId ?? throw new InvalidOperationException("No worker key.");
 
-    public async Task<WorkerKeyDto> IssueKeyAsync(CancellationToken ct)
+    public async Task<WorkerKeyDto> IssueKeyAsync(string? name, CancellationToken ct)
     {
         var secret = Secrets.Issue(Secrets.WorkerKeyPrefix);
         var key = new PlatformKey
         {
             Id = Ids.New("wk", clock), Scope = "worker", SecretHash = Secrets.Hash(secret), DisplayPrefix = Secrets.DisplayPrefix(secret),
-            CreatedAt = Now,
+            CreatedAt = Now, Name = Validate.Optional(name, "name", 200),
         };
         db.PlatformKeys.Add(key);
         Audit.Record(db, ctx, clock, "worker_key.issue", "worker_key", key.Id, null);
         await db.SaveChangesAsync(ct);
         return new WorkerKeyDto(key.Id, secret);
+    }
+
+    /// <summary>Every worker key, newest first, with when it was last used and how many worker ids it registered.</summary>
+    public async Task<IReadOnlyList<WorkerKeyInfoDto>> ListKeysAsync(CancellationToken ct)
+    {
+        var keys = await db.PlatformKeys.AsNoTracking().Where(k => k.Scope == "worker").OrderByDescending(k => k.CreatedAt).ThenBy(k => k.Id).ToListAsync(ct);
+        var counts = await db.Workers.AsNoTracking().GroupBy(w => w.KeyId).Select(g => new { g.Key, Count = g.Count() }).ToDictionaryAsync(g => g.Key, g => g.Count, ct);
+        return [.. keys.Select(k => new WorkerKeyInfoDto(k.Id, k.Name, k.DisplayPrefix, k.CreatedAt, k.LastUsedAt, k.RevokedAt, counts.GetValueOrDefault(k.Id)))];
+    }
+
+    /// <summary>
+    /// Revokes a worker key: refused from the next request on, on every replica (worker keys are not cached), and its
+    /// leases end now, so the rescuer gives its running jobs to other workers (or fails them when their attempts are used up).
+    /// </summary>
+    public async Task<WorkerKeyInfoDto> RevokeKeyAsync(string keyId, CancellationToken ct)
+    {
+        var key = await db.PlatformKeys.FirstOrDefaultAsync(k => k.Id == keyId && k.Scope == "worker", ct)
+                  ?? throw new AtelierException(ErrorCatalog.p_common_inputinvalid, new Dictionary<string, string> { ["Input"] = $"keyId: {keyId} is not a worker key" }, status: 404);
+        var now = Now;
+        if (key.RevokedAt is null)
+        {
+            key.RevokedAt = now;
+            Audit.Record(db, ctx, clock, "worker_key.revoke", "worker_key", key.Id, null);
+            await db.SaveChangesAsync(ct);
+        }
+
+        var ended = await db.Jobs.IgnoreQueryFilters().Where(j => j.State == JobQueue.Running && j.LeaseKeyId == key.Id)
+            .ExecuteUpdateAsync(u => u.SetProperty(j => j.LeaseUntil, now.AddTicks(-1)), ct);
+        if (ended > 0)
+        {
+            // Rescue now rather than at the rescuer's next pass: the jobs go back to the queue (or end) at once.
+            LogLeasesEnded(logger, key.Id, ended);
+            var (_, gone) = await queue.RescueExpiredAsync(TimeSpan.FromSeconds(O.CancelGraceSeconds), ct);
+            signal.Pulse();
+            foreach (var id in gone)
+            {
+                await notifier.ChangedAsync(db, id, ct);
+            }
+        }
+
+        registry.ForgetKey(key.Id);
+        var workers = await db.Workers.CountAsync(w => w.KeyId == key.Id, ct);
+        return new WorkerKeyInfoDto(key.Id, key.Name, key.DisplayPrefix, key.CreatedAt, key.LastUsedAt, key.RevokedAt, workers);
     }
 
     public async Task<IReadOnlyList<WorkerDto>> ListAsync(CancellationToken ct) =>
@@ -99,6 +154,13 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
 
         if (node is null)
         {
+            if (await db.Workers.CountAsync(w => w.KeyId == KeyId, ct) >= O.MaxWorkersPerKey)
+            {
+                throw new AtelierException(ErrorCatalog.p_common_inputinvalid,
+                    new Dictionary<string, string> { ["Input"] = $"workerId: this worker key has registered {O.MaxWorkersPerKey} worker ids, the most one key may" },
+                    status: 409, errCode: "too_many_workers");
+            }
+
             node = new WorkerNode { Id = id, KeyId = KeyId, Engine = eng, RegisteredAt = Now };
             db.Workers.Add(node);
         }
@@ -150,23 +212,22 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
         using var waiting = registry.Wait(me, info[s]);
         while (true)
         {
-            // Take the signal before looking, so that a job queued in between is not missed. Look again every 2 s
-            // whatever happens: a replica without notifications (SQLite) or a lost one delays a job by that much at most.
+            // Take the signal before looking, so that a job queued in between is not missed. Look again every
+            // LeaseRecheckSeconds whatever happens: a replica without notifications (SQLite) or a lost one delays a job
+            // by that much at most. The wait ends at its deadline without another look (the worker asks again at once).
             var left = deadline - DateTime.UtcNow;
             var woken = signal.WaitAsync(left < RecheckEvery ? (left > TimeSpan.Zero ? left : TimeSpan.Zero) : RecheckEvery, ct);
-            var job = await queue.ClaimAsync(me, Lease, info[s], starvation, ct, registry.HeldByOthers(me, info[s]));
+            var job = await queue.ClaimAsync(me, Lease, info[s], starvation, ct, registry.HeldByOthers(me, info[s]), KeyId);
             if (job is not null)
             {
                 using var request = JsonDocument.Parse(job.RequestJson);
                 return new LeasedJob(job.Id, job.Attempt, job.TenantId, job.AgentId, job.Kind, ResolvedModel.FromJson(job.ModelJson), request.RootElement.Clone(), job.LeaseUntil!.Value);
             }
 
-            if (DateTime.UtcNow >= deadline)
+            if (DateTime.UtcNow >= deadline || (!await woken && DateTime.UtcNow >= deadline))
             {
                 return null;
             }
-
-            await woken;
         }
     }
 
@@ -174,7 +235,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
     {
         (int, int, double)? progress = step is null && fraction is null ? null
             : (Math.Max(0, step ?? 0), Math.Max(0, steps ?? 0), Math.Clamp(fraction ?? 0, 0, 1));
-        if (!await queue.HeartbeatAsync(jobId, attempt, Lease, progress, ct))
+        if (!await queue.HeartbeatAsync(jobId, attempt, Lease, progress, ct, KeyId))
         {
             throw Stale(jobId, attempt);
         }
@@ -191,7 +252,9 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
             throw AtelierException.InvalidInput("index", "must be 0 to 255");
         }
 
-        var job = await db.Jobs.IgnoreQueryFilters().AsNoTracking().FirstOrDefaultAsync(j => j.Id == jobId && j.Attempt == attempt && j.State == JobQueue.Running, ct)
+        var keyId = KeyId;
+        var job = await db.Jobs.IgnoreQueryFilters().AsNoTracking()
+                      .FirstOrDefaultAsync(j => j.Id == jobId && j.Attempt == attempt && j.State == JobQueue.Running && j.LeaseKeyId == keyId, ct)
                   ?? throw Stale(jobId, attempt);
         if (length > O.MaxImageBytes)
         {
@@ -246,21 +309,21 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
             throw AtelierException.InvalidInput("result", $"is not a worker result: {e.Message}");
         }
 
+        var keyId = KeyId;
         var job = await db.Jobs.IgnoreQueryFilters().AsNoTracking().FirstOrDefaultAsync(j => j.Id == jobId, ct) ?? throw Stale(jobId, attempt);
-        var prefix = ImageKey(job.TenantId, job.Id, attempt, 0)[..^"0.png".Length];
-        var images = parsed?.Images ?? [];
-        if (images.Any(i => i.Key is null || !i.Key.StartsWith(prefix, StringComparison.Ordinal)))
+        if (job.State != JobQueue.Running || job.Attempt != attempt || job.LeaseKeyId != keyId)
         {
-            throw AtelierException.InvalidInput("result.images", "must be images this attempt uploaded");
+            throw Stale(jobId, attempt);
         }
 
-        if (job.State == JobQueue.Running && job.Attempt == attempt && await RefusedByModerationAsync(job, images, ct))
+        var images = await IssuedImagesAsync(job, attempt, parsed?.Images ?? [], ct);
+        if (await RefusedByModerationAsync(job, images, ct))
         {
             return;
         }
 
         await using var tx = await db.Database.BeginTransactionAsync(ct);
-        if (!await queue.CompleteAsync(jobId, attempt, result.GetRawText(), Retention, ct, mayHaveWebhook: job.WebhookUrl is not null))
+        if (!await queue.CompleteAsync(jobId, attempt, result.GetRawText(), Retention, ct, mayHaveWebhook: job.WebhookUrl is not null, keyId))
         {
             throw Stale(jobId, attempt);
         }
@@ -290,6 +353,35 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
         LogCompleted(logger, jobId, attempt, KeyId);
 
         await notifier.ChangedAsync(db, jobId, ct);
+    }
+
+    /// <summary>
+    /// The images of a completion, each an exact key this server issued for this job and attempt (in the image upload)
+    /// and stored: a worker names which of its uploads make the result, never where they are. Sizes are the stored ones.
+    /// </summary>
+    private async Task<IReadOnlyList<WorkerImage>> IssuedImagesAsync(Job job, int attempt, IReadOnlyList<WorkerImage> images, CancellationToken ct)
+    {
+        var prefix = ImageKey(job.TenantId, job.Id, attempt, 0)[..^"0.png".Length];
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var checkedImages = new List<WorkerImage>(images.Count);
+        foreach (var image in images)
+        {
+            var key = image?.Key;
+            var issued = key is not null && key.StartsWith(prefix, StringComparison.Ordinal) && key.EndsWith(".png", StringComparison.Ordinal)
+                         && int.TryParse(key.AsSpan(prefix.Length, key.Length - prefix.Length - ".png".Length), System.Globalization.NumberStyles.None,
+                             System.Globalization.CultureInfo.InvariantCulture, out var index)
+                         && index is >= 0 and <= 255 && key == ImageKey(job.TenantId, job.Id, attempt, index);
+            if (!issued || !seen.Add(key!))
+            {
+                throw AtelierException.InvalidInput("result.images", "each key must be one this attempt's image upload answered, once");
+            }
+
+            var size = await store.SizeAsync(key!, ct)
+                       ?? throw AtelierException.InvalidInput("result.images", $"{key} was not uploaded");
+            checkedImages.Add(image! with { Size = size });
+        }
+
+        return checkedImages;
     }
 
     /// <summary>
@@ -342,7 +434,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
         var canceled = errorCode == "canceled" && await db.Jobs.IgnoreQueryFilters().AnyAsync(j => j.Id == jobId && j.CancelRequested, ct);
         var code = canceled ? "canceled"
             : errorCode is not null && ErrorCatalog.All.Any(c => c.Code == errorCode) ? errorCode : ErrorCatalog.b_agent_unknownexception.Code;
-        if (!await queue.FailAsync(jobId, attempt, canceled ? JobQueue.Canceled : JobQueue.Failed, code, message, Retention, ct))
+        if (!await queue.FailAsync(jobId, attempt, canceled ? JobQueue.Canceled : JobQueue.Failed, code, message, Retention, ct, KeyId))
         {
             throw Stale(jobId, attempt);
         }
@@ -354,6 +446,9 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
     private static AtelierException Stale(string jobId, int attempt) =>
         new(ErrorCatalog.p_common_inputinvalid, new Dictionary<string, string> { ["Input"] = $"attempt: {attempt} is not the current lease of job {jobId}" },
             status: 409, errCode: "stale_attempt");
+
+    [LoggerMessage(4021, LogLevel.Warning, "Worker key {KeyId} revoked: the leases of its {Count} running jobs ended")]
+    private static partial void LogLeasesEnded(ILogger logger, string keyId, int count);
 
     [LoggerMessage(4020, LogLevel.Information, "Job {JobId} completed by attempt {Attempt} (worker key {KeyId})")]
     private static partial void LogCompleted(ILogger logger, string jobId, int attempt, string keyId);
@@ -402,6 +497,18 @@ public sealed class WorkerRegistry
 
     public void Forget(string id) => _nodes.TryRemove(id, out _);
 
+    /// <summary>Forgets every cached worker of a key (it was revoked).</summary>
+    public void ForgetKey(string keyId)
+    {
+        foreach (var (id, entry) in _nodes)
+        {
+            if (entry.Node.KeyId == keyId)
+            {
+                _nodes.TryRemove(id, out _);
+            }
+        }
+    }
+
     private readonly ConcurrentDictionary<string, string?> _waiting = new();
 
     /// <summary>Marks a slot as waiting in a lease request (on this replica) with the model it holds, until disposed.</summary>
@@ -410,6 +517,9 @@ public sealed class WorkerRegistry
         _waiting[slot] = model;
         return new Waiting(this, slot);
     }
+
+    /// <summary>Whether a slot (<c>workerId/slot</c>) is waiting in a lease request on this replica now.</summary>
+    public bool IsWaiting(string slot) => _waiting.ContainsKey(slot);
 
     /// <summary>The models other waiting slots hold (and this one does not): their jobs are theirs to take.</summary>
     public IReadOnlyCollection<string> HeldByOthers(string slot, string? mine) =>

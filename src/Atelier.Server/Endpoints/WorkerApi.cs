@@ -3,10 +3,13 @@ using Atelier.Contracts;
 using Atelier.Contracts.Errors;
 using Atelier.Core.Jobs;
 using Atelier.Server.Auth;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
 
 namespace Atelier.Server.Endpoints;
 
+public sealed record IssueWorkerKeyRequest(string? Name);
 public sealed record RegisterWorkerRequest(string? WorkerId, string? Engine, int? Slots);
 public sealed record LeaseRequest(string? WorkerId, int? Slot, IReadOnlyList<string?>? Hot, int? WaitSeconds);
 public sealed record HeartbeatRequest(int? Attempt, int? Step, int? Steps, double? Fraction);
@@ -23,6 +26,8 @@ public static class WorkerApi
     public static IEndpointRouteBuilder MapWorkerApi(this IEndpointRouteBuilder routes)
     {
         routes.MapPost("/api/v1/platform/worker-keys", IssueKey).WithTags("Workers").WithName("IssueWorkerKey").RequireAccess(Access.Platform);
+        routes.MapGet("/api/v1/platform/worker-keys", ListKeys).WithTags("Workers").WithName("ListWorkerKeys").RequireAccess(Access.Platform);
+        routes.MapPost("/api/v1/platform/worker-keys/{keyId}/revoke", RevokeKey).WithTags("Workers").WithName("RevokeWorkerKey").RequireAccess(Access.Platform);
         routes.MapGet("/api/v1/platform/workers", ListWorkers).WithTags("Workers").WithName("ListWorkers").RequireAccess(Access.Platform);
         var worker = routes.MapGroup("/api/v1/worker").WithTags("Workers").RequireAccess(Access.Worker);
         worker.MapPost("/register", Register).WithName("RegisterWorker");
@@ -34,8 +39,14 @@ public static class WorkerApi
         return routes;
     }
 
-    public static async Task<Created<ApiResponse<WorkerKeyDto>>> IssueKey(WorkerService svc, HttpContext http, CancellationToken ct) =>
-        Reply.Created(http, "/api/v1/platform/worker-keys", await svc.IssueKeyAsync(ct));
+    public static async Task<Created<ApiResponse<WorkerKeyDto>>> IssueKey(IssueWorkerKeyRequest? request, WorkerService svc, HttpContext http, CancellationToken ct) =>
+        Reply.Created(http, "/api/v1/platform/worker-keys", await svc.IssueKeyAsync(request?.Name, ct));
+
+    public static async Task<Ok<ApiResponse<IReadOnlyList<WorkerKeyInfoDto>>>> ListKeys(WorkerService svc, HttpContext http, CancellationToken ct) =>
+        Reply.Ok(http, await svc.ListKeysAsync(ct));
+
+    public static async Task<Ok<ApiResponse<WorkerKeyInfoDto>>> RevokeKey(string keyId, WorkerService svc, HttpContext http, CancellationToken ct) =>
+        Reply.Ok(http, await svc.RevokeKeyAsync(keyId, ct));
 
     public static async Task<Ok<ApiResponse<IReadOnlyList<WorkerDto>>>> ListWorkers(WorkerService svc, HttpContext http, CancellationToken ct) =>
         Reply.Ok(http, await svc.ListAsync(ct));
@@ -56,9 +67,18 @@ public static class WorkerApi
         return Reply.Ok(http, new HeartbeatDto(until, cancel));
     }
 
-    /// <summary>The PNG bytes of one image (body <c>image/png</c>), stored under the job; the key goes into the completion.</summary>
-    public static async Task<Ok<ApiResponse<StoredImage>>> PutImage(string jobId, int index, int? attempt, WorkerService svc, HttpContext http, CancellationToken ct)
+    /// <summary>
+    /// The PNG bytes of one image (body <c>image/png</c>), stored under the job; the key goes into the completion. The
+    /// JSON body limit does not apply here: an image may be as large as <see cref="JobsOptions.MaxImageBytes"/>.
+    /// </summary>
+    public static async Task<Ok<ApiResponse<StoredImage>>> PutImage(string jobId, int index, int? attempt, WorkerService svc, IOptions<JobsOptions> options,
+        HttpContext http, CancellationToken ct)
     {
+        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+        {
+            limit.MaxRequestBodySize = options.Value.MaxImageBytes;
+        }
+
         if (http.Request.ContentType is not { } type || !type.StartsWith("image/png", StringComparison.OrdinalIgnoreCase))
         {
             throw new AtelierException(ErrorCatalog.p_common_inputinvalid, new Dictionary<string, string> { ["Input"] = "body: the content type must be image/png" },

@@ -38,7 +38,13 @@ public sealed class EmbeddedOptions
 public static class Embedded
 {
     public const string DemoModel = "atelier-demo";
-    public const string LocalWorkerKeyId = "wk_local";
+    /// <summary>
+    /// The local worker's key id and worker id are this replica's own (its machine and data folder), so that replicas
+    /// sharing a database never replace each other's local worker key.
+    /// </summary>
+    public static string LocalSuffix(string dataDirectory) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(
+            System.Text.Encoding.UTF8.GetBytes($"{Environment.MachineName}\n{Path.GetFullPath(dataDirectory)}")))[..10];
 
     /// <summary>Writes the demo pipeline under the data directory and stores its UNet as a public blob, so tenants can get it without a download.</summary>
     public static async Task RegisterDemoModelAsync(IServiceProvider sp, string dataDirectory, CancellationToken ct)
@@ -92,13 +98,14 @@ public static class Embedded
     }
 
     /// <summary>Replaces the local worker's key with a fresh one at every start (its secret lives only in the child's environment).</summary>
-    public static async Task<string> IssueLocalWorkerKeyAsync(AtelierDb db, TimeProvider clock, CancellationToken ct)
+    public static async Task<string> IssueLocalWorkerKeyAsync(AtelierDb db, TimeProvider clock, string dataDirectory, CancellationToken ct)
     {
-        await db.PlatformKeys.Where(k => k.Id == LocalWorkerKeyId).ExecuteDeleteAsync(ct);
+        var id = $"wk_local_{LocalSuffix(dataDirectory)}";
+        await db.PlatformKeys.Where(k => k.Id == id).ExecuteDeleteAsync(ct);
         var secret = Secrets.Issue(Secrets.WorkerKeyPrefix);
         db.PlatformKeys.Add(new PlatformKey
         {
-            Id = LocalWorkerKeyId, Scope = "worker", SecretHash = Secrets.Hash(secret), DisplayPrefix = Secrets.DisplayPrefix(secret),
+            Id = id, Name = "local worker", Scope = "worker", SecretHash = Secrets.Hash(secret), DisplayPrefix = Secrets.DisplayPrefix(secret),
             CreatedAt = clock.GetUtcNow().UtcDateTime,
         });
         await db.SaveChangesAsync(ct);
@@ -114,6 +121,9 @@ public sealed partial class LocalWorkerLauncher(EmbeddedOptions options, ServerO
     IServiceScopeFactory scopes, ILogger<LocalWorkerLauncher> logger) : BackgroundService
 {
     private Process? _child;
+
+    /// <summary>The exit code of <c>atelier worker</c> when the server refused its key (ExitCodes.KeyRefused in the CLI).</summary>
+    public const int WorkerKeyRefusedExitCode = 77;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -133,7 +143,7 @@ public sealed partial class LocalWorkerLauncher(EmbeddedOptions options, ServerO
         using (var scope = scopes.CreateScope())
         {
             secret = await Embedded.IssueLocalWorkerKeyAsync(scope.ServiceProvider.GetRequiredService<AtelierDb>(),
-                scope.ServiceProvider.GetRequiredService<TimeProvider>(), stoppingToken);
+                scope.ServiceProvider.GetRequiredService<TimeProvider>(), server.DataDirectory, stoppingToken);
         }
 
         var backoff = TimeSpan.FromSeconds(1);
@@ -152,6 +162,14 @@ public sealed partial class LocalWorkerLauncher(EmbeddedOptions options, ServerO
             }
 
             LogExited(logger, _child.ExitCode);
+            if (_child.ExitCode == WorkerKeyRefusedExitCode)
+            {
+                // Its key was refused (revoked by an operator): the next child gets a fresh one.
+                using var scope = scopes.CreateScope();
+                secret = await Embedded.IssueLocalWorkerKeyAsync(scope.ServiceProvider.GetRequiredService<AtelierDb>(),
+                    scope.ServiceProvider.GetRequiredService<TimeProvider>(), server.DataDirectory, stoppingToken);
+            }
+
             backoff = DateTime.UtcNow - began > TimeSpan.FromMinutes(1) ? TimeSpan.FromSeconds(1) : TimeSpan.FromSeconds(Math.Min(30, backoff.TotalSeconds * 2));
             await Task.Delay(backoff, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
         }
@@ -167,7 +185,8 @@ public sealed partial class LocalWorkerLauncher(EmbeddedOptions options, ServerO
         }
 
         foreach (var a in new[] { "worker", "--server", address, "--engine", options.LocalWorkerEngine, "--slots", options.LocalWorkerSlots.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                     "--id", "local-worker", "--models", Path.Combine(server.DataDirectory, "models") })
+                     "--id", $"local-worker-{Embedded.LocalSuffix(server.DataDirectory)}", "--models", Path.Combine(server.DataDirectory, "models"),
+                     "--parent-pid", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture) })
         {
             info.ArgumentList.Add(a);
         }

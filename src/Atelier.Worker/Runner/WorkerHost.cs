@@ -22,11 +22,13 @@ public sealed record WorkerOptions
     public string ModelsDirectory { get; init; } = Path.Combine("data", "models");
     /// <summary>How long one lease request waits on the server for a job.</summary>
     public int WaitSeconds { get; init; } = 20;
+    /// <summary>The process that started this worker (the server's local worker): when it is gone, the worker stops.</summary>
+    public int? ParentPid { get; init; }
 
     public static string DefaultId() =>
         new string([.. $"{Environment.MachineName}-worker".ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) || c == '-' ? c : '-')]);
 
-    /// <summary>Parses <c>--server URL --token T --engine E --slots N --id ID --models DIR</c>; the token may come from ATELIER_WORKER_TOKEN.</summary>
+    /// <summary>Parses <c>--server URL --token T --engine E --slots N --id ID --models DIR --parent-pid PID</c>; the token may come from ATELIER_WORKER_TOKEN.</summary>
     public static WorkerOptions Parse(string[] args)
     {
         string? Arg(string name)
@@ -45,6 +47,7 @@ public sealed record WorkerOptions
             Slots = int.Parse(Arg("--slots") ?? "1", CultureInfo.InvariantCulture),
             Id = Arg("--id") ?? DefaultId(),
             ModelsDirectory = Arg("--models") ?? Path.Combine("data", "models"),
+            ParentPid = Arg("--parent-pid") is { } pid ? int.Parse(pid, CultureInfo.InvariantCulture) : null,
         };
     }
 }
@@ -72,6 +75,8 @@ public sealed partial class WorkerHost : IDisposable
         _hot = new string?[options.Slots];
         _http = new HttpClient { BaseAddress = options.Server, Timeout = TimeSpan.FromSeconds(options.WaitSeconds + 30) };
         _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", options.Token);
+        // English messages from the server: they end up in the job's error, which the API client reads.
+        _http.DefaultRequestHeaders.AcceptLanguage.ParseAdd("en");
         _engine = engine ?? CreateEngine(options.Engine, options.ModelsDirectory);
     }
 
@@ -102,7 +107,11 @@ public sealed partial class WorkerHost : IDisposable
         }
     }
 
-    /// <summary>Registers (retrying until the server answers), then runs every slot until <paramref name="stop"/>.</summary>
+    /// <summary>
+    /// Registers (retrying until the server answers), then runs every slot until <paramref name="stop"/>. When the
+    /// server refuses the worker's key (401: revoked, replaced or unknown), every slot stops and this throws
+    /// <see cref="WorkerKeyRefusedException"/>: polling on with a refused key helps nobody.
+    /// </summary>
     public async Task RunAsync(CancellationToken stop)
     {
         await RetryAsync(async () =>
@@ -111,7 +120,24 @@ public sealed partial class WorkerHost : IDisposable
             await EnsureAsync(r, stop);
         }, stop);
         LogRegistered(_logger, _options.Id, _options.Engine, _options.Slots, _options.Server);
-        await Task.WhenAll(Enumerable.Range(0, _options.Slots).Select(s => SlotAsync(s, stop)));
+        using var run = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        WorkerKeyRefusedException? refused = null;
+        await Task.WhenAll(Enumerable.Range(0, _options.Slots).Select(async s =>
+        {
+            try
+            {
+                await SlotAsync(s, run.Token);
+            }
+            catch (WorkerKeyRefusedException e)
+            {
+                Interlocked.CompareExchange(ref refused, e, null);
+                await run.CancelAsync();
+            }
+        }));
+        if (refused is not null)
+        {
+            throw refused;
+        }
     }
 
     private async Task SlotAsync(int slot, CancellationToken stop)
@@ -181,6 +207,11 @@ public sealed partial class WorkerHost : IDisposable
             _hot[slot] = lease.Model?.VersionId;
             Interlocked.Increment(ref _completed);
         }
+        catch (OperationCanceledException) when (_keyRefused)
+        {
+            // The heartbeat's 401 stopped the job: the key is refused, so stop the worker.
+            throw new WorkerKeyRefusedException("the server refused the worker key while a job was running");
+        }
         catch (OperationCanceledException) when (cancel.IsCancellationRequested && !stop.IsCancellationRequested)
         {
             await StopBeatingAsync();
@@ -194,6 +225,10 @@ public sealed partial class WorkerHost : IDisposable
         {
             Interlocked.Increment(ref _stale);
         }
+        catch (WorkerKeyRefusedException)
+        {
+            throw; // nothing more can be said to the server with this key; the lease runs out and the job goes back
+        }
         catch (EngineFailedException e)
         {
             await StopBeatingAsync();
@@ -205,7 +240,8 @@ public sealed partial class WorkerHost : IDisposable
             await StopBeatingAsync();
             Interlocked.Increment(ref _failed);
             LogJobCrashed(_logger, lease.Id, e);
-            await FinishAsync(lease, "fail", new { attempt = lease.Attempt, errorCode = "b_agent_unknownexception", errorMessage = $"the worker failed unexpectedly: {e.Message}" }, stop);
+            var message = e is WorkerProtocolException p ? p.ClientMessage : $"the worker failed unexpectedly: {e.Message}";
+            await FinishAsync(lease, "fail", new { attempt = lease.Attempt, errorCode = "b_agent_unknownexception", errorMessage = message }, stop);
         }
         finally
         {
@@ -244,6 +280,13 @@ public sealed partial class WorkerHost : IDisposable
                 {
                     // The lease is gone (expired and taken by another attempt): stop working on it.
                     Interlocked.Increment(ref _stale);
+                    await cancel.CancelAsync();
+                    return;
+                }
+
+                if (r.StatusCode == HttpStatusCode.Unauthorized)
+                {
+                    _keyRefused = true;
                     await cancel.CancelAsync();
                     return;
                 }
@@ -349,6 +392,8 @@ public sealed partial class WorkerHost : IDisposable
         }
     }
 
+    private volatile bool _keyRefused;
+
     private static async Task EnsureAsync(HttpResponseMessage r, CancellationToken ct)
     {
         if (r.IsSuccessStatusCode)
@@ -357,13 +402,33 @@ public sealed partial class WorkerHost : IDisposable
         }
 
         var body = await r.Content.ReadAsStringAsync(ct);
-        if (r.StatusCode == HttpStatusCode.Conflict && body.Contains("stale_attempt", StringComparison.Ordinal))
+        var error = ErrorOf(body);
+        if (r.StatusCode == HttpStatusCode.Conflict && error?.ErrCode == "stale_attempt")
         {
             throw new StaleAttemptException();
         }
 
-        throw new WorkerProtocolException((int)r.StatusCode, body);
+        if (r.StatusCode == HttpStatusCode.Unauthorized)
+        {
+            throw new WorkerKeyRefusedException($"{error?.SubErrCode ?? "401"} {error?.ErrCode}: {error?.SubErrMessage}");
+        }
+
+        throw new WorkerProtocolException((int)r.StatusCode, body, r.RequestMessage?.RequestUri?.AbsolutePath ?? "", error?.SubErrMessage);
     }
+
+    private static ErrorBody? ErrorOf(string body)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<ErrorBody>(body, Camel);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private sealed record ErrorBody(string? SubErrCode, string? SubErrMessage, string? ErrCode);
 
     public void Dispose()
     {
@@ -396,9 +461,17 @@ public sealed partial class WorkerHost : IDisposable
     private sealed record StoredImageDto(string Key, string Sha256, long Size, int Width, int Height);
 }
 
-public sealed class WorkerProtocolException(int status, string body) : Exception($"server answered {status}: {body}")
+public sealed class WorkerProtocolException(int status, string body, string path = "", string? message = null) : Exception($"server answered {status} to {path}: {body}")
 {
     public int Status { get; } = status;
+
+    /// <summary>What failed, in words an API client can use: no protocol paths, bodies or internal codes.</summary>
+    public string ClientMessage =>
+        (path.Contains("/images/", StringComparison.Ordinal) ? "storing a generated image failed" : "reporting the result failed")
+        + (message is { Length: > 0 } ? $": {message}" : $" (the server answered {Status})");
 }
+
+/// <summary>The server refused the worker's key (401): revoked, replaced by a newer one, or never issued.</summary>
+public sealed class WorkerKeyRefusedException(string detail) : Exception($"the server refused the worker key: {detail}");
 
 public sealed class StaleAttemptException() : Exception("the attempt is no longer the job's");

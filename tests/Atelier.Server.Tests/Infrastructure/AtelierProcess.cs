@@ -83,6 +83,34 @@ public sealed class AtelierProcess : IAsyncDisposable
         }
     }
 
+    public bool HasExited => _process.HasExited;
+
+    public int ExitCode => _process.ExitCode;
+
+    /// <summary>Waits for the process to end by itself (the deadline fails the test).</summary>
+    public async Task WaitForExitAsync(TimeSpan deadline)
+    {
+        try
+        {
+            await _process.WaitForExitAsync().WaitAsync(deadline);
+        }
+        catch (TimeoutException)
+        {
+            Assert.Fail($"the process did not exit within {deadline.TotalSeconds:0} s. Output:\n{Output}");
+        }
+    }
+
+    /// <summary>SIGKILL to this process alone: its children live on, as they would after a crash of their parent.</summary>
+    public async Task KillAloneAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: false);
+        }
+
+        await _process.WaitForExitAsync();
+    }
+
     /// <summary>SIGKILL: no shutdown code runs, nothing is flushed, leases are simply abandoned.</summary>
     public async Task KillAsync()
     {

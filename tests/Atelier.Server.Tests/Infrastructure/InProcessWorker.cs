@@ -20,7 +20,9 @@ public sealed class InProcessWorker : IAsyncDisposable
 
     public WorkerHost Host { get; }
 
-    public static async Task<InProcessWorker> StartAsync(TestHost host, string engine = "builtin", int slots = 1, string id = "test-worker")
+    /// <param name="adapter">An engine of the test's own (a fake of <see cref="IEngineAdapter"/>) instead of <paramref name="engine"/>.</param>
+    public static async Task<InProcessWorker> StartAsync(TestHost host, string engine = "builtin", int slots = 1, string id = "test-worker",
+        Atelier.Worker.Adapters.IEngineAdapter? adapter = null)
     {
         var key = (await host.Admin().PostAsync("/api/v1/platform/worker-keys")).Created().GetProperty("secret").GetString()!;
         var options = new WorkerOptions
@@ -28,7 +30,7 @@ public sealed class InProcessWorker : IAsyncDisposable
             Server = host.Client.Http.BaseAddress!, Token = key, Engine = engine, Slots = slots, Id = id,
             ModelsDirectory = Path.Combine(host.Database.Folder, "data", "models"), WaitSeconds = 2,
         };
-        return new InProcessWorker(new WorkerHost(options, NullLogger.Instance));
+        return new InProcessWorker(new WorkerHost(options, NullLogger.Instance, adapter));
     }
 
     public async ValueTask DisposeAsync()
