@@ -94,15 +94,8 @@ public class CrashTests
                 }
             }
 
-            async Task WaitSucceededAsync(long n)
-            {
-                var deadline = DateTime.UtcNow.AddSeconds(120);
-                while (await CountAsync("succeeded") < n)
-                {
-                    Assert.True(DateTime.UtcNow < deadline, $"fewer than {n} jobs succeeded in time");
-                    await Task.Delay(100);
-                }
-            }
+            Task WaitSucceededAsync(long n) =>
+                Eventually.UntilAsync(async () => await CountAsync("succeeded") >= n, $"{n} jobs succeeded", TimeSpan.FromSeconds(180));
 
             // Kill the worker in the middle of its jobs (it holds four leases at any moment), and start another.
             await WaitSucceededAsync(150);
@@ -113,17 +106,13 @@ public class CrashTests
             // Kill the server mid-run, with jobs queued and running and submissions under way; start it again on the same port.
             await WaitSucceededAsync(400);
             await servers[0].KillAsync();
-            await Task.Delay(500);
+            await Eventually.UntilAsync(() => AtelierProcess.PortIsFree(port), "the killed server's port is free again");
             servers.Add(AtelierProcess.Start(db.Folder, ServeArgs()));
             await servers[1].WaitForOutputAsync("Now listening on", TimeSpan.FromSeconds(60));
 
             await submitting.WaitAsync(TimeSpan.FromSeconds(120));
-            var deadline = DateTime.UtcNow.AddSeconds(120);
-            while (await CountAsync("queued") + await CountAsync("running") > 0)
-            {
-                Assert.True(DateTime.UtcNow < deadline, "jobs still queued or running two minutes after the last submit");
-                await Task.Delay(250);
-            }
+            await Eventually.UntilAsync(async () => await CountAsync("queued") + await CountAsync("running") == 0,
+                "no job is left queued or running after the last submit", TimeSpan.FromSeconds(180));
 
             // None lost: every submitted job is there, under its key, and ended.
             Assert.Equal(Jobs, accepted.Count);
@@ -209,12 +198,8 @@ public class CrashTests
                     .Ok(HttpStatusCode.Accepted).GetProperty("id").GetString()!);
             }
 
-            var deadline = DateTime.UtcNow.AddSeconds(120);
-            while ((await app.GetAsync("/api/v1/agents/default/jobs?state=succeeded&pageSize=1")).Ok().GetProperty("total").GetInt32() < count)
-            {
-                Assert.True(DateTime.UtcNow < deadline, "the jobs did not finish in two minutes");
-                await Task.Delay(100);
-            }
+            await Eventually.UntilAsync(async () => (await app.GetAsync("/api/v1/agents/default/jobs?state=succeeded&pageSize=1")).Ok().GetProperty("total").GetInt32() >= count,
+                "every job finished", TimeSpan.FromSeconds(180));
 
             // Every job's message was tried and refused; the server dies with all of them undelivered.
             await receiver.WaitForAsync(r => Enumerable.Range(0, count).All(i => r.Any(x => x.Path == $"/j{i}")), 30, "first attempts");
@@ -226,7 +211,9 @@ public class CrashTests
             processes.Add(AtelierProcess.Start(db.Folder, ServeArgs()));
             await processes[2].WaitForOutputAsync("Now listening on", TimeSpan.FromSeconds(60));
             await receiver.WaitForAsync(r => Enumerable.Range(0, count).All(i => r.Any(x => x.Path == $"/j{i}" && x.Answer == 200)), 60, "the deliveries after the restart");
-            await Task.Delay(500);
+            // Once the server has recorded a message as delivered it never sends it again: count the answers after that.
+            await Eventually.UntilAsync(async () => (await app.GetAsync("/api/v1/webhook-deliveries?state=delivered&pageSize=1")).Ok().GetProperty("total").GetInt32() == count,
+                "the server recorded every delivery");
             for (var i = 0; i < count; i++)
             {
                 var got = receiver.On($"/j{i}");

@@ -52,19 +52,8 @@ internal static class Library
 
     public static async Task<JsonElement> WaitForDownloadAsync(ApiClient admin, string fileId, Func<ApiResult, bool> done)
     {
-        for (var i = 0; i < 400; i++)
-        {
-            var r = await admin.GetAsync($"/api/v1/model-files/{fileId}/download");
-            if (done(r))
-            {
-                return r.Json;
-            }
-
-            await Task.Delay(50);
-        }
-
-        Assert.Fail($"download of {fileId} did not settle");
-        return default;
+        var settled = await Eventually.ValueAsync(() => admin.GetAsync($"/api/v1/model-files/{fileId}/download"), done, $"download of {fileId} settled");
+        return settled.Json;
     }
 
     public static bool Stored(ApiResult r) => r.Status == HttpStatusCode.OK && r.Json.GetProperty("data").GetProperty("state").GetString() == "stored";

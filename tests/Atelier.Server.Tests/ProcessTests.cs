@@ -141,7 +141,7 @@ public partial class ProcessTests
         process.BeginErrorReadLine();
         try
         {
-            var baseUri = await listening.Task.WaitAsync(TimeSpan.FromSeconds(60));
+            var baseUri = await listening.Task.WaitAsync(TimeSpan.FromSeconds(180)); // a deadline for a loaded machine, not a measure
             using var http = new HttpClient();
             var result = await probe(baseUri, http, () =>
             {

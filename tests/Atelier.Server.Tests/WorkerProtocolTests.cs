@@ -159,19 +159,8 @@ public class WorkerProtocolTests
         Assert.Equal(1, (await LeaseAsync(worker)).Ok().GetProperty("attempt").GetInt32());
         host.Clock!.Advance(TimeSpan.FromSeconds(31)); // past the 30 s lease; the rescuer runs every 5 s of this clock
         host.Clock.Advance(TimeSpan.FromSeconds(5));
-        ApiResult? second = null;
-        for (var i = 0; i < 200; i++)
-        {
-            second = await LeaseAsync(worker);
-            if (second.Status == HttpStatusCode.OK)
-            {
-                break;
-            }
-
-            await Task.Delay(25);
-        }
-
-        var leased = second!.Ok();
+        var second = await Eventually.ValueAsync(() => LeaseAsync(worker), r => r.Status == HttpStatusCode.OK, "the rescued job can be leased again");
+        var leased = second.Ok();
         Assert.Equal((id, 2), (leased.GetProperty("id").GetString(), leased.GetProperty("attempt").GetInt32()));
         var stale = (await worker.PostAsync($"/api/v1/worker/jobs/{id}/complete", new { attempt = 1, result = new { late = true } })).Error(ErrorCatalog.p_common_inputinvalid, 409);
         Assert.Equal("stale_attempt", stale.GetProperty("errCode").GetString());
@@ -224,14 +213,8 @@ public class WorkerProtocolTests
             await worker.PostAsync($"/api/v1/worker/jobs/{stuck}/heartbeat", new { attempt = 1 });
         }
 
-        string? state = null;
-        for (var i = 0; i < 200 && state != "aborted"; i++)
-        {
-            await Task.Delay(25);
-            state = (await app.GetAsync($"/api/v1/agents/default/jobs/{stuck}")).Ok().GetProperty("state").GetString();
-        }
-
-        Assert.Equal("aborted", state);
+        await Eventually.UntilAsync(async () => (await app.GetAsync($"/api/v1/agents/default/jobs/{stuck}")).Ok().GetProperty("state").GetString() == "aborted",
+            "the job that did not stop is aborted");
         (await worker.PostAsync($"/api/v1/worker/jobs/{stuck}/complete", new { attempt = 1, result = new { } })).Error(ErrorCatalog.p_common_inputinvalid, 409);
     }
 
@@ -324,7 +307,8 @@ public class HotRoutingTests
             // Slot 1 holds B and waits; slot 0 holds A and waits too; a B job arrives: slot 1 gets it, slot 0 keeps waiting.
             var holder = WorkerProtocolTests.LeaseAsync(worker, "w2", 1, [va, vb], wait: 10);
             var other = WorkerProtocolTests.LeaseAsync(worker, "w2", 0, [va, vb], wait: 3);
-            await Task.Delay(300);
+            var registry = host.Services.GetRequiredService<Atelier.Core.Jobs.WorkerRegistry>();
+            await Eventually.UntilAsync(() => registry.IsWaiting("w2/0") && registry.IsWaiting("w2/1"), "both slots wait");
             var id = await WorkerProtocolTests.SubmitAsync(host, world, input: Input(b));
             Assert.Equal(id, (await holder).Ok().GetProperty("id").GetString());
             Assert.Equal(HttpStatusCode.NoContent, (await other).Status);

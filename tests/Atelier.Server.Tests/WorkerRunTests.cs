@@ -28,17 +28,8 @@ public class WorkerRunTests
         await using var worker = await InProcessWorker.StartAsync(host, "noop=20000");
         var app = world.AppOf(host);
         var run = app.PostAsync("/sdapi/v1/txt2img", new { prompt = "slow", steps = 40 });
-        JsonElement progress = default;
-        for (var i = 0; i < 100; i++)
-        {
-            progress = (await app.GetAsync("/sdapi/v1/progress")).Json;
-            if (progress.GetProperty("progress").GetDouble() > 0)
-            {
-                break;
-            }
-
-            await Task.Delay(100);
-        }
+        var progress = await Eventually.ValueAsync(async () => (await app.GetAsync("/sdapi/v1/progress")).Json, p => p.GetProperty("progress").GetDouble() > 0,
+            "the running job reports progress");
 
         Assert.InRange(progress.GetProperty("progress").GetDouble(), 0.0001, 0.99);
         Assert.Equal(40, progress.GetProperty("state").GetProperty("sampling_steps").GetInt32());

@@ -89,10 +89,7 @@ public class AdapterTests(EngineFixture engine) : IClassFixture<EngineFixture>
         using var cts = new CancellationTokenSource();
         var progress = new Collect();
         var run = adapter.GenerateAsync(new EngineJob { Model = "atelier-demo", Steps = 500, Width = 512, Height = 512, BatchSize = 16 }, progress, cts.Token);
-        for (var i = 0; i < 200 && progress.Seen.Count == 0; i++)
-        {
-            await Task.Delay(20);
-        }
+        await Atelier.Server.Tests.Infrastructure.Eventually.UntilAsync(() => progress.Seen.Count > 0, "the job reported progress");
 
         await cts.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);

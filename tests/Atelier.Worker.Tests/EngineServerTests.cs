@@ -134,19 +134,10 @@ public class EngineServerTests(EngineFixture engine) : IClassFixture<EngineFixtu
     public async Task Interrupt_StopsTheRunningJob_AndProgressIsPerTask()
     {
         var run = Post("/sdapi/v1/txt2img", new { prompt = "long", steps = 100, width = 256, height = 256, batch_size = 16, n_iter = 50, force_task_id = "task-int" });
-        JsonElement progress = default;
-        // Waits by the clock, not by a count of polls: on a loaded machine the first steps of a 16-image batch can take seconds.
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (DateTime.UtcNow < deadline)
-        {
-            progress = await engine.Http.GetFromJsonAsync<JsonElement>("/sdapi/v1/progress?id_task=task-int&skip_current_image=false");
-            if (progress.GetProperty("state").GetProperty("sampling_step").GetInt32() > 2)
-            {
-                break;
-            }
-
-            await Task.Delay(20);
-        }
+        // On a loaded machine the first steps of a 16-image batch can take seconds.
+        var progress = await Atelier.Server.Tests.Infrastructure.Eventually.ValueAsync(
+            () => engine.Http.GetFromJsonAsync<JsonElement>("/sdapi/v1/progress?id_task=task-int&skip_current_image=false"),
+            p => p.GetProperty("state").GetProperty("sampling_step").GetInt32() > 2, "the first steps ran", every: TimeSpan.FromMilliseconds(20));
 
         Assert.True(progress.GetProperty("progress").GetDouble() > 0);
         Assert.Equal(100, progress.GetProperty("state").GetProperty("sampling_steps").GetInt32());

@@ -61,6 +61,21 @@ public sealed class AtelierProcess : IAsyncDisposable
         return new AtelierProcess(Process.Start(psi)!);
     }
 
+    /// <summary>Whether a loopback port can be listened on now (a killed server's socket is gone).</summary>
+    public static bool PortIsFree(int port)
+    {
+        try
+        {
+            using var listener = new TcpListener(IPAddress.Loopback, port);
+            listener.Start();
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>A loopback port nobody listens on now (so a restarted server can take the same one).</summary>
     public static int FreePort()
     {
@@ -71,16 +86,8 @@ public sealed class AtelierProcess : IAsyncDisposable
 
     public async Task WaitForOutputAsync(string text, TimeSpan timeout)
     {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!Output.Contains(text, StringComparison.Ordinal))
-        {
-            if (_process.HasExited || DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"'{text}' did not appear (exited: {_process.HasExited}). Output:\n{Output}");
-            }
-
-            await Task.Delay(50);
-        }
+        await Eventually.UntilAsync(() => Output.Contains(text, StringComparison.Ordinal) || _process.HasExited, $"'{text}' appeared in the output", timeout);
+        Assert.True(Output.Contains(text, StringComparison.Ordinal), $"the process exited before '{text}' appeared. Output:\n{Output}");
     }
 
     public bool HasExited => _process.HasExited;

@@ -79,15 +79,8 @@ public sealed class WebhookReceiver : IAsyncDisposable
     }
 
     /// <summary>Waits until <paramref name="done"/> holds for what was received, or fails after <paramref name="seconds"/>.</summary>
-    public async Task WaitForAsync(Func<IReadOnlyList<ReceivedWebhook>, bool> done, double seconds = 20, string what = "webhooks")
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(seconds);
-        while (!done(Received))
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"{what} did not arrive in {seconds} s ({_received.Count} requests received)");
-            await Task.Delay(50);
-        }
-    }
+    public Task WaitForAsync(Func<IReadOnlyList<ReceivedWebhook>, bool> done, double seconds = 60, string what = "webhooks") =>
+        Eventually.UntilAsync(() => done(Received), $"{what} arrived ({_received.Count} requests received so far)", TimeSpan.FromSeconds(seconds));
 
     public async ValueTask DisposeAsync() => await _app.DisposeAsync();
 }
