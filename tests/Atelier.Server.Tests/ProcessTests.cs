@@ -21,7 +21,7 @@ public partial class ProcessTests
                 var r = await http.GetAsync(new Uri(baseUri, "/api/v1/apps"));
                 Assert.Equal(HttpStatusCode.Unauthorized, r.StatusCode);
                 return r.Headers.GetValues("X-Request-Id").Single();
-            });
+            }, "\"EventId\":1100");
             var printed = AdminKeyLine().Matches(firstOut);
             Assert.Single(printed);
 
@@ -65,14 +65,8 @@ public partial class ProcessTests
         {
             var (output, _) = await RunOnceAsync(folder, async (baseUri, http, outputSoFar) =>
             {
-                string? token = null;
-                for (var i = 0; i < 100 && token is null; i++)
-                {
-                    token = DemoTokenLine().Match(outputSoFar()).Groups[1].Value is { Length: > 0 } t ? t : null;
-                    await Task.Delay(100);
-                }
-
-                Assert.NotNull(token);
+                var token = await Eventually.ValueAsync(() => Task.FromResult(DemoTokenLine().Match(outputSoFar()).Groups[1].Value), t => t.Length > 0,
+                    "the demo token was printed");
                 using var req = new HttpRequestMessage(HttpMethod.Post, new Uri(baseUri, "/sdapi/v1/txt2img"))
                 {
                     Content = new StringContent("{\"prompt\":\"a lighthouse at dusk\",\"steps\":12}", System.Text.Encoding.UTF8, "application/json"),
@@ -86,7 +80,7 @@ public partial class ProcessTests
                 Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47 }, png[..4]);
                 Assert.Contains("Steps: 12", Atelier.Engine.Images.Png.ReadText(png)["parameters"], StringComparison.Ordinal);
                 return "";
-            });
+            }, "\"local-worker-", "Local worker started");
             Assert.Contains("\"local-worker-", output, StringComparison.Ordinal);
             Assert.Contains("Local worker started", output, StringComparison.Ordinal);
         }
@@ -98,7 +92,9 @@ public partial class ProcessTests
 
     /// <summary>Starts <c>atelier serve</c> on a free port with the data folder given, runs one probe, stops it, returns its output.</summary>
     /// <param name="probe">Gets the server's address, a client and the output so far.</param>
-    private static async Task<(string Output, string ProbeResult)> RunOnceAsync(string folder, Func<Uri, HttpClient, Func<string>, Task<string>> probe)
+    /// <param name="until">What the output must hold before the server is stopped (log lines of the probe that are still on their way).</param>
+    private static async Task<(string Output, string ProbeResult)> RunOnceAsync(string folder, Func<Uri, HttpClient, Func<string>, Task<string>> probe,
+        params string[] until)
     {
         var psi = new ProcessStartInfo("dotnet")
         {
@@ -150,6 +146,7 @@ public partial class ProcessTests
                     return output.ToString();
                 }
             });
+            await Eventually.UntilAsync(() => until.All(u => Snapshot().Contains(u, StringComparison.Ordinal)), $"the output holds {string.Join(", ", until)}");
             return (Snapshot(), result);
         }
         finally
@@ -160,7 +157,6 @@ public partial class ProcessTests
 
         string Snapshot()
         {
-            Thread.Sleep(300); // let the last log lines of the probe arrive
             lock (output)
             {
                 return output.ToString();
