@@ -22,11 +22,20 @@ public static class HotQueries
         EF.CompileAsyncQuery((AtelierDb db, byte[] hash, CancellationToken ct) =>
             db.PlatformKeys.AsNoTracking().FirstOrDefault(k => k.SecretHash == hash));
 
-    public static readonly Func<AtelierDb, byte[], CancellationToken, Task<Session?>> SessionByCredential =
+    /// <summary>A session by its credential's hash, with the token it was opened with (null when that row is gone).</summary>
+    public static readonly Func<AtelierDb, byte[], CancellationToken, Task<SessionWithToken?>> SessionByCredential =
         EF.CompileAsyncQuery((AtelierDb db, byte[] hash, CancellationToken ct) =>
-            db.Sessions.IgnoreQueryFilters().AsNoTracking().FirstOrDefault(s => s.CredentialHash == hash));
+            (from s in db.Sessions.IgnoreQueryFilters().AsNoTracking()
+             where s.CredentialHash == hash
+             join t in db.ApiTokens.IgnoreQueryFilters().AsNoTracking() on new { Id = s.TokenId, s.TenantId } equals new { t.Id, t.TenantId } into tokens
+             from t in tokens.DefaultIfEmpty()
+             select new SessionWithToken(s, t)).FirstOrDefault());
 
     public static readonly Func<AtelierDb, string, CancellationToken, Task<TenantState?>> TenantStateById =
         EF.CompileAsyncQuery((AtelierDb db, string id, CancellationToken ct) =>
             db.Tenants.Where(t => t.Id == id).Select(t => (TenantState?)t.State).FirstOrDefault());
 }
+
+/// <summary>A session and its token (null when the token row no longer exists).</summary>
+public sealed record SessionWithToken(Session Session, ApiToken? Token);
+

@@ -64,8 +64,8 @@ public static class AtelierServer
         builder.Services.AddOptions<AuthOptions>().Bind(config.GetSection(AuthOptions.Section));
         builder.Services.AddOptions<TenancyOptions>().Bind(config.GetSection(TenancyOptions.Section));
         builder.Services.AddOptions<SessionsOptions>().Bind(config.GetSection(SessionsOptions.Section))
-            .Validate(o => o.SweepIntervalSeconds is >= 1 and <= 3600 && o.MaxSessionSeconds >= 60,
-                "Atelier:Sessions: SweepIntervalSeconds must be 1-3600 and MaxSessionSeconds at least 60").ValidateOnStart();
+            .Validate(o => o.SweepIntervalSeconds is >= 1 and <= 3600 && o.MaxSessionSeconds >= 60 && o.SweepBatchSize is >= 1 and <= 10_000,
+                "Atelier:Sessions: SweepIntervalSeconds must be 1-3600, MaxSessionSeconds at least 60 and SweepBatchSize 1-10000").ValidateOnStart();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddAtelierData(database);
         builder.Services.AddAtelierStorage(Bind<StorageOptions>(config, StorageOptions.Section), server.DataDirectory);

@@ -13,6 +13,8 @@ public sealed record RefreshSessionRequest(DateTime? ExpiredAt);
 /// <summary>Validates a session credential for a surface (<c>interactive</c> for the studio, <c>api</c> for predict calls).</summary>
 public sealed record CheckSessionRequest(string? Credential, string? Mode);
 
+/// <summary>A session as the API shows it. <c>EndError</c> is set when the sweeper could not end it (it is then left
+/// alone by later sweeps, until an explicit end succeeds).</summary>
 public sealed record SessionDto(
     string Id,
     string AppId,
@@ -28,7 +30,8 @@ public sealed record SessionDto(
     DateTime? EndedAt,
     string? EndReason,
     long? DurationSeconds,
-    string CredentialPrefix);
+    string CredentialPrefix,
+    string? EndError = null);
 
 /// <summary>The answer to opening a session: the credential appears here once and never again.</summary>
 public sealed record CreatedSessionDto(SessionDto Session, string Credential, string StudioUrl);

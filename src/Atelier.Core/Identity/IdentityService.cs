@@ -48,6 +48,8 @@ public sealed class IdentityService(AtelierDb db, RequestContext ctx, TimeProvid
     public async Task DeleteAppAsync(string id, CancellationToken ct)
     {
         var app = await FindAppAsync(id, true, ct);
+        // Its sessions end first, counted on their tokens while those still exist; a session's row keeps its seconds.
+        await Sessions.SessionService.EndAllAsync(db, TenantId, null, app.Id, "app_deleted", clock, ct);
         await db.ApiTokens.Where(t => t.AppId == app.Id).ExecuteDeleteAsync(ct);
         // Its webhooks stop: the signing secret goes, and messages not yet delivered end (they stay in the log).
         await db.AppWebhooks.Where(w => w.AppId == app.Id).ExecuteDeleteAsync(ct);

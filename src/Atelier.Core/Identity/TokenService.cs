@@ -56,7 +56,13 @@ public sealed class TokenService(AtelierDb db, RequestContext ctx, TimeProvider 
         Audit.Record(db, ctx, clock, disabled ? "token.disable" : "token.enable", "token", token.Id, TenantId);
         await db.SaveChangesAsync(ct);
         cache.EvictToken(token.Id);
-        return ToDto(token);
+        if (disabled)
+        {
+            // Its sessions end with it (enabling it again does not bring them back).
+            await Sessions.SessionService.EndAllAsync(db, TenantId, token.Id, null, "token_disabled", clock, ct);
+        }
+
+        return await ReadAsync(token.Id, ct);
     }
 
     public async Task<TokenDto> UpdateAsync(string tokenId, UpdateTokenRequest req, CancellationToken ct)
@@ -83,7 +89,10 @@ public sealed class TokenService(AtelierDb db, RequestContext ctx, TimeProvider 
     private static long? CheckCap(long? cap) =>
         cap is null or (>= 0 and <= 100L * 365 * 86400) ? cap : throw AtelierException.InvalidInput("sessionSecondsCap", "must be between 0 and 3153600000");
 
-    /// <summary>Revokes for good: the row stays for the audit trail, the secret never works again.</summary>
+    /// <summary>
+    /// Revokes for good: the row stays for the audit trail, the secret never works again, and its active sessions end
+    /// now (their seconds counted on it).
+    /// </summary>
     public async Task<TokenDto> RevokeAsync(string tokenId, CancellationToken ct)
     {
         var token = await FindAsync(tokenId, true, ct);
@@ -91,8 +100,12 @@ public sealed class TokenService(AtelierDb db, RequestContext ctx, TimeProvider 
         Audit.Record(db, ctx, clock, "token.revoke", "token", token.Id, TenantId);
         await db.SaveChangesAsync(ct);
         cache.EvictToken(token.Id);
-        return ToDto(token);
+        await Sessions.SessionService.EndAllAsync(db, TenantId, token.Id, null, "token_revoked", clock, ct);
+        return await ReadAsync(token.Id, ct);
     }
+
+    /// <summary>The token as it stands now (its session total changed under the tracked row when sessions were ended).</summary>
+    private async Task<TokenDto> ReadAsync(string tokenId, CancellationToken ct) => ToDto(await FindAsync(tokenId, false, ct));
 
     private async Task<ApiToken> FindAsync(string tokenId, bool tracking, CancellationToken ct)
     {

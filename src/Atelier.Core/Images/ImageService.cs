@@ -71,6 +71,7 @@ public sealed class ImageService(AtelierDb db, RequestContext ctx, TimeProvider 
 {
     private Caller Caller => ctx.Caller ?? throw new InvalidOperationException("No caller.");
 
+    /// <summary>A session sees its own images, an app-scoped token its app's, the tenant admin and the platform admin all of the tenant's.</summary>
     private IQueryable<GeneratedImage> Visible()
     {
         var q = db.GeneratedImages.AsNoTracking();
@@ -78,6 +79,11 @@ public sealed class ImageService(AtelierDb db, RequestContext ctx, TimeProvider 
         {
             var own = Caller.CredentialId;
             q = q.Where(i => i.SessionId == own);
+        }
+        else if (!Caller.Has(Contracts.Identity.TokenScope.Admin))
+        {
+            var app = Caller.AppId;
+            q = q.Where(i => i.AppId == app);
         }
 
         return q;

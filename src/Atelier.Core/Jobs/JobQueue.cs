@@ -48,11 +48,15 @@ public sealed class JobQueue(AtelierDb db, TimeProvider clock, IOptions<WebhookO
 
         /// <summary>The credits the submit took, and from which entitlements.</summary>
         public (int Credits, string? From) Charged { get; init; }
+
+        /// <summary>Whose idempotency key <see cref="ClientJobId"/> is (<see cref="Job.ClientScope"/>).</summary>
+        public string ClientScope { get; init; } = "*";
     }
 
     /// <summary>
-    /// Enqueues, or finds the job a client already submitted under the same <see cref="Job.ClientJobId"/>: the same
-    /// body gives the existing job back (<c>Created</c> false), another body is <c>b_agent_jobidexisted</c>.
+    /// Enqueues, or finds the job a client already submitted under the same <see cref="Job.ClientJobId"/> in the same
+    /// <see cref="NewJob.ClientScope"/>: the same body gives the existing job back (<c>Created</c> false), another body
+    /// is <c>b_agent_jobidexisted</c>.
     /// </summary>
     public async Task<(Job Job, bool Created)> EnqueueAsync(NewJob n, CancellationToken ct)
     {
@@ -68,7 +72,7 @@ public sealed class JobQueue(AtelierDb db, TimeProvider clock, IOptions<WebhookO
         var own = keys[0].Own;
         var job = new Job
         {
-            Id = Ids.New("job", clock), TenantId = n.TenantId, AgentId = n.AgentId, ClientJobId = n.ClientJobId, BodyHash = hash,
+            Id = Ids.New("job", clock), TenantId = n.TenantId, AgentId = n.AgentId, ClientJobId = n.ClientJobId, ClientScope = n.ClientScope, BodyHash = hash,
             RequestJson = n.RequestJson, ModelKey = n.ModelKey, State = Queued, Priority = n.Priority, MaxAttempts = n.MaxAttempts,
             CreatedAt = Now, Kind = n.Kind, ModelJson = n.ModelJson, CallerId = n.CallerId, AppId = n.AppId, FairKey = Math.Max(head, own is null ? head : own.Value + 1),
             WebhookUrl = n.Webhook?.Url, WebhookEvents = n.Webhook?.Events, CreditsCharged = n.Charged.Credits, CreditScopes = n.Charged.From,
@@ -82,7 +86,8 @@ public sealed class JobQueue(AtelierDb db, TimeProvider clock, IOptions<WebhookO
         catch (DbUpdateException e) when (n.ClientJobId is not null && DbErrors.IsUniqueViolation(e))
         {
             db.ChangeTracker.Clear();
-            var existing = await db.Jobs.IgnoreQueryFilters().AsNoTracking().FirstAsync(j => j.TenantId == n.TenantId && j.ClientJobId == n.ClientJobId, ct);
+            var existing = await db.Jobs.IgnoreQueryFilters().AsNoTracking()
+                .FirstAsync(j => j.TenantId == n.TenantId && j.ClientScope == n.ClientScope && j.ClientJobId == n.ClientJobId, ct);
             return existing.BodyHash == hash
                 ? (existing, false)
                 : throw new AtelierException(ErrorCatalog.b_agent_jobidexisted, errCode: "body_differs",

@@ -77,10 +77,12 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
         var p = Validate.Range(priority, "priority", -100, 100, 0);
         var hook = await webhooks.ForJobAsync(webhook, ct);
         var model = await resolver.ResolveAsync(GenerationInput.CheckpointOf(input), ct);
+        var scope = ClientScope;
         var newJob = new JobQueue.NewJob(TenantId, agent.Id, clientId, json, model.VersionId, p, options.Value.MaxAttempts, kind, Caller.CredentialId, Caller.AppId)
         {
             ModelJson = model.ToJson(),
             Webhook = hook,
+            ClientScope = scope,
         };
         var limits = await entitlements.ApplicableAsync(Caller.AppId, ct);
         if (limits.Count == 0)
@@ -91,7 +93,7 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
         }
 
         // A retried submit finds its job before any limit is counted or any credit taken.
-        if (clientId is not null && await db.Jobs.AsNoTracking().AnyAsync(j => j.ClientJobId == clientId, ct))
+        if (clientId is not null && await db.Jobs.AsNoTracking().AnyAsync(j => j.ClientScope == scope && j.ClientJobId == clientId, ct))
         {
             var (again, againCreated) = await queue.EnqueueAsync(newJob, ct);
             return (Shown(again), againCreated);
@@ -126,7 +128,7 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
     public async Task<Page<JobDto>> ListAsync(string agentRef, string? state, PageRequest page, CancellationToken ct)
     {
         var agent = await FindAgentAsync(agentRef, ct);
-        var q = db.Jobs.AsNoTracking().Where(j => j.AgentId == agent.Id);
+        var q = Visible().Where(j => j.AgentId == agent.Id);
         if (state is not null)
         {
             if (!JobQueue.States.Contains(state))
@@ -135,12 +137,6 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
             }
 
             q = q.Where(j => j.State == state);
-        }
-
-        if (Caller.Kind == CallerKind.Session)
-        {
-            var own = Caller.CredentialId;
-            q = q.Where(j => j.CallerId == own);
         }
 
         return await q.OrderByDescending(j => j.CreatedAt).ThenByDescending(j => j.Id).ToPageAsync(page, Shown, ct);
@@ -209,22 +205,58 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
 
     public static WorkerResult? ResultOf(Job job) => job.ResultJson is null ? null : JsonSerializer.Deserialize<WorkerResult>(job.ResultJson, AtelierJson.Options);
 
+    /// <summary>
+    /// Whose idempotency keys (client job ids) a submit uses and a lookup searches first: a session's own, else the
+    /// calling token's app's (a tenant admin token's too), and <c>*</c> for the platform admin. Keys are unique per
+    /// scope, so no other app or session can take one first.
+    /// </summary>
+    private string ClientScope => Caller.Kind switch
+    {
+        CallerKind.Session => Caller.CredentialId,
+        CallerKind.PlatformAdmin => "*",
+        _ => Caller.AppId ?? "*",
+    };
+
+    /// <summary>
+    /// The jobs the caller may see: a session its own, an app-scoped token its app's (its sessions' included), the
+    /// tenant admin and the platform admin every job of the tenant.
+    /// </summary>
+    private IQueryable<Job> Visible()
+    {
+        var q = db.Jobs.AsNoTracking();
+        if (Caller.Kind == CallerKind.Session)
+        {
+            var own = Caller.CredentialId;
+            return q.Where(j => j.CallerId == own);
+        }
+
+        if (!Caller.Has(Contracts.Identity.TokenScope.Admin))
+        {
+            var app = Caller.AppId;
+            return q.Where(j => j.AppId == app);
+        }
+
+        return q;
+    }
+
+    /// <summary>
+    /// A job the caller may see, by its id or by a client job id: the caller's own scope first, then (for a caller that
+    /// sees other scopes: an app its sessions', the tenant admin everyone's) the oldest visible job with that client id.
+    /// </summary>
     private async Task<Job> FindAsync(string? agentRef, string jobRef, CancellationToken ct)
     {
-        var q = db.Jobs.AsNoTracking().Where(j => j.Id == jobRef || j.ClientJobId == jobRef);
+        var q = Visible();
         if (agentRef is not null)
         {
             var agent = await FindAgentAsync(agentRef, ct);
             q = q.Where(j => j.AgentId == agent.Id);
         }
 
-        if (Caller.Kind == CallerKind.Session)
-        {
-            var own = Caller.CredentialId;
-            q = q.Where(j => j.CallerId == own);
-        }
-
-        return await q.FirstOrDefaultAsync(ct) ?? throw new AtelierException(ErrorCatalog.b_agent_jobnotfound, errCode: "job_not_found", errMessage: jobRef);
+        var scope = ClientScope;
+        return await q.FirstOrDefaultAsync(j => j.Id == jobRef, ct)
+               ?? await q.FirstOrDefaultAsync(j => j.ClientScope == scope && j.ClientJobId == jobRef, ct)
+               ?? await q.Where(j => j.ClientJobId == jobRef).OrderBy(j => j.CreatedAt).ThenBy(j => j.Id).FirstOrDefaultAsync(ct)
+               ?? throw new AtelierException(ErrorCatalog.b_agent_jobnotfound, errCode: "job_not_found", errMessage: jobRef);
     }
 
     public static JobDto ToDto(Job j)

@@ -19,6 +19,12 @@ public sealed class SessionsOptions
     /// <summary>How often the sweeper ends expired sessions: an expired session is ended within this delay.</summary>
     public int SweepIntervalSeconds { get; set; } = 30;
 
+    /// <summary>
+    /// The most expired sessions of one tenant the sweeper ends before it turns to the next tenant (it goes round the
+    /// tenants until none has any left), so one tenant's backlog never holds up another's. 1 to 10,000.
+    /// </summary>
+    public int SweepBatchSize { get; set; } = 200;
+
     /// <summary>The longest a session may last from its creation, refreshes included.</summary>
     public long MaxSessionSeconds { get; set; } = 30L * 86400;
 
@@ -196,7 +202,8 @@ public sealed class SessionService(AtelierDb db, RequestContext ctx, TimeProvide
     }
 
     /// <summary>
-    /// Finds the live session of a credential: junk or unknown is <c>p_session_sessionnotfound</c> (401), ended or
+    /// Finds the live session of a credential: junk or unknown is <c>p_session_sessionnotfound</c> (401); a session whose
+    /// token is revoked, disabled, expired or gone (its app deleted) is <c>b_session_tokennotvalid</c> (401); ended or
     /// past its expiry <c>b_session_sessionexpired</c>, whether or not the sweeper has run.
     /// </summary>
     public static async Task<Session> ResolveCredentialAsync(AtelierDb db, string? credential, DateTime now, CancellationToken ct)
@@ -207,23 +214,61 @@ public sealed class SessionService(AtelierDb db, RequestContext ctx, TimeProvide
         }
 
         var hash = Secrets.Hash(credential!);
-        var row = await HotQueries.SessionByCredential(db, hash, ct);
-        if (row is null || !Secrets.HashEquals(row.CredentialHash, hash))
+        var found = await HotQueries.SessionByCredential(db, hash, ct);
+        if (found is null || !Secrets.HashEquals(found.Session.CredentialHash, hash))
         {
             throw new AtelierException(ErrorCatalog.p_session_sessionnotfound, status: 401, errCode: "credential_unknown");
         }
 
-        ThrowIfOver(row, now);
-        return row;
+        // Read with the session on every request (never cached), so a session dies with its token on every replica at once.
+        var token = found.Token;
+        var dead = token is null ? "token_missing"
+            : token.RevokedAt is not null ? "token_revoked"
+            : token.Disabled ? "token_disabled"
+            : token.ExpiresAt <= now ? "token_expired"
+            : null;
+        if (dead is not null)
+        {
+            throw new AtelierException(ErrorCatalog.b_session_tokennotvalid, errCode: dead, errMessage: $"the token of session {found.Session.Id} is no longer valid");
+        }
+
+        ThrowIfOver(found.Session, now);
+        return found.Session;
+    }
+
+    /// <summary>
+    /// Ends every active session of a token (revoked or disabled) or of an app (deleted) now, each counted on its token
+    /// like any end, with <paramref name="reason"/> as its end reason.
+    /// </summary>
+    public static async Task EndAllAsync(AtelierDb db, string tenantId, string? tokenId, string? appId, string reason, TimeProvider clock, CancellationToken ct)
+    {
+        var q = db.Sessions.IgnoreQueryFilters().AsNoTracking().Where(s => s.TenantId == tenantId && s.State == Active);
+        q = tokenId is null ? q : q.Where(s => s.TokenId == tokenId);
+        q = appId is null ? q : q.Where(s => s.AppId == appId);
+        foreach (var id in await q.OrderBy(s => s.CreatedAt).Select(s => s.Id).ToListAsync(ct))
+        {
+            try
+            {
+                await EndCoreAsync(db, id, clock, dueOnly: false, ct, reason);
+            }
+            catch (AtelierException)
+            {
+                // One that cannot be ended now does not keep the others alive; its credential is refused already (its
+                // token is not valid), and the sweeper ends it at its expiry, or marks and reports it.
+            }
+        }
     }
 
     /// <summary>
     /// Ends one session and adds its seconds to its token's total, both in one transaction, at most once: the state
     /// change is conditional on the version read, so racing ends (explicit, sweeper, refresh) settle on one winner.
-    /// With <paramref name="dueOnly"/> (the sweeper) a session refreshed meanwhile is left alone. Returns the ended
-    /// row, or null when nothing was ended now.
+    /// With <paramref name="dueOnly"/> (the sweeper) a session refreshed meanwhile is left alone. A session whose token
+    /// row is gone (its app was deleted before the session was ended) still ends: its seconds stay on the session and
+    /// are counted on no token. Returns the ended row, or null when nothing was ended now.
     /// </summary>
-    public static async Task<Session?> EndCoreAsync(AtelierDb db, string sessionId, TimeProvider clock, bool dueOnly, CancellationToken ct)
+    /// <param name="reason">The end reason of a session ended before its expiry (<c>ended</c> when not given); one ended
+    /// past its expiry is <c>expired</c>.</param>
+    public static async Task<Session?> EndCoreAsync(AtelierDb db, string sessionId, TimeProvider clock, bool dueOnly, CancellationToken ct, string? reason = null)
     {
         for (var attempt = 0; attempt < MaxAttempts; attempt++)
         {
@@ -235,35 +280,42 @@ public sealed class SessionService(AtelierDb db, RequestContext ctx, TimeProvide
             }
 
             var end = now < row.ExpiredAt ? now : row.ExpiredAt;
-            var reason = now < row.ExpiredAt ? "ended" : "expired";
+            var why = now < row.ExpiredAt ? reason ?? "ended" : "expired";
             var seconds = Math.Max(0L, (long)Math.Floor((end - row.CreatedAt).TotalSeconds));
             await using var tx = await db.Database.BeginTransactionAsync(ct);
             var changed = await db.Sessions.IgnoreQueryFilters()
                 .Where(s => s.Id == sessionId && s.Version == row.Version && s.State == Active)
                 .ExecuteUpdateAsync(u => u
-                    .SetProperty(s => s.State, Ended).SetProperty(s => s.EndedAt, end).SetProperty(s => s.EndReason, reason)
-                    .SetProperty(s => s.DurationSeconds, seconds).SetProperty(s => s.Version, row.Version + 1), ct);
+                    .SetProperty(s => s.State, Ended).SetProperty(s => s.EndedAt, end).SetProperty(s => s.EndReason, why)
+                    .SetProperty(s => s.DurationSeconds, seconds).SetProperty(s => s.EndError, (string?)null)
+                    .SetProperty(s => s.Version, row.Version + 1), ct);
             if (changed != 1)
             {
                 await tx.RollbackAsync(ct);
                 continue; // someone else changed it first: read again
             }
 
-            var added = await db.ApiTokens.IgnoreQueryFilters()
-                .Where(t => t.Id == row.TokenId && t.TenantId == row.TenantId)
-                .ExecuteUpdateAsync(u => u.SetProperty(t => t.TotalEndedSessionSeconds, t => t.TotalEndedSessionSeconds + seconds), ct);
-            if (added != 1)
+            try
             {
-                await tx.RollbackAsync(ct);
-                throw new AtelierException(ErrorCatalog.b_user_totalendedsessiontimesecsplusfailed, errCode: "token_missing",
-                    errMessage: $"token {row.TokenId} of session {row.Id} no longer exists; the session stays active");
+                // No row updated: the token is gone, and the seconds are counted on no token (the session keeps them).
+                await db.ApiTokens.IgnoreQueryFilters()
+                    .Where(t => t.Id == row.TokenId && t.TenantId == row.TenantId)
+                    .ExecuteUpdateAsync(u => u.SetProperty(t => t.TotalEndedSessionSeconds, t => t.TotalEndedSessionSeconds + seconds), ct);
+            }
+            catch (Exception e) when (DbErrors.IsDatabaseFailure(e))
+            {
+                // The transaction is rolled back when it is disposed: the session stays active.
+                var (code, message) = DbErrors.Describe(e);
+                throw new AtelierException(ErrorCatalog.b_user_totalendedsessiontimesecsplusfailed, errCode: code,
+                    errMessage: $"adding session {row.Id}'s seconds to token {row.TokenId} failed ({message}); the session stays active", inner: e);
             }
 
             await tx.CommitAsync(ct);
             row.State = Ended;
             row.EndedAt = end;
-            row.EndReason = reason;
+            row.EndReason = why;
             row.DurationSeconds = seconds;
+            row.EndError = null;
             row.Version++;
             return row;
         }
@@ -331,5 +383,5 @@ public sealed class SessionService(AtelierDb db, RequestContext ctx, TimeProvide
     internal static SessionDto ToDto(Session s, string roleName) =>
         new(s.Id, s.AppId, s.TokenId, s.EndUserId, s.RoleId, roleName, s.Mode == "api" ? SessionMode.Api : SessionMode.Interactive,
             s.ResourceConfigId, s.State == Ended ? SessionState.Ended : SessionState.Active, s.CreatedAt, s.ExpiredAt, s.EndedAt,
-            s.EndReason, s.DurationSeconds, s.CredentialPrefix);
+            s.EndReason, s.DurationSeconds, s.CredentialPrefix, s.EndError);
 }

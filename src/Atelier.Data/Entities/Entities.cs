@@ -286,10 +286,10 @@ public sealed class Job : ITenantOwned
     public required string Id { get; set; }
     public required string TenantId { get; set; }
     public required string AgentId { get; set; }
-    /// <summary>The client's own id for the job, unique per tenant: a retried submit finds the first one.</summary>
+    /// <summary>The client's own id for the job, unique per <see cref="ClientScope"/>: a retried submit finds the first one.</summary>
     public string? ClientJobId { get; set; }
-    /// <summary>Whose <see cref="ClientJobId"/> it is: the app id for an app's token, the session id for a session, <c>*</c> for a tenant admin.
-    /// Idempotency keys are unique per scope, so no caller can squat another's.</summary>
+    /// <summary>Whose <see cref="ClientJobId"/> it is: the session id for a session, the token's app id for an API token (admin scope
+    /// too), <c>*</c> for the platform admin. Idempotency keys are unique per scope, so no caller can squat another's.</summary>
     public string ClientScope { get; set; } = "*";
     /// <summary>SHA-256 of the request body, so a retry with another body under the same client id is told apart.</summary>
     public required string BodyHash { get; set; }
