@@ -3,6 +3,7 @@ using System.Net;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Atelier.Contracts.Errors;
+using Atelier.Server.Tests.Infrastructure;
 
 namespace Atelier.Server.Tests;
 
