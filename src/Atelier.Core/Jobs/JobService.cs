@@ -73,7 +73,7 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
         }
 
         GenerationInput.Check(input, kind == "img2img");
-        await safety.CheckPromptAsync(input.TryGetProperty("prompt", out var prompt) && prompt.ValueKind == JsonValueKind.String ? prompt.GetString()! : "", ct);
+        await safety.CheckPromptAsync(TextOf(input, "prompt"), ct, TextOf(input, "negative_prompt"));
         var p = Validate.Range(priority, "priority", -100, 100, 0);
         var hook = await webhooks.ForJobAsync(webhook, ct);
         var model = await resolver.ResolveAsync(GenerationInput.CheckpointOf(input), ct);
@@ -117,6 +117,9 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
             }
         }
     }
+
+    private static string TextOf(JsonElement input, string name) =>
+        input.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : "";
 
     public async Task<JobDto> GetAsync(string agentRef, string jobRef, CancellationToken ct) => Shown(await FindAsync(agentRef, jobRef, ct));
 
