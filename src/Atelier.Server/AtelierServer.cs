@@ -159,7 +159,15 @@ public static class AtelierServer
         }
 
         var server = sp.GetRequiredService<ServerOptions>();
-        Embedded.RegisterDemoModelAsync(sp, server.DataDirectory, CancellationToken.None).GetAwaiter().GetResult();
+        try
+        {
+            Embedded.RegisterDemoModelAsync(sp, server.DataDirectory, CancellationToken.None).GetAwaiter().GetResult();
+        }
+        catch (IOException e) when (StorageSpace.IsDiskFull(e))
+        {
+            // A server that starts on a full disk still starts (and says it is not ready), so the operator can see why.
+            Log.DemoModelNotStored(logger, e.Message);
+        }
         if (sp.GetRequiredService<EmbeddedOptions>().DemoTenant)
         {
             var demo = Embedded.EnsureDemoTenantAsync(sp, CancellationToken.None).GetAwaiter().GetResult();
