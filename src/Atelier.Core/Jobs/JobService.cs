@@ -16,7 +16,8 @@ namespace Atelier.Core.Jobs;
 /// (A1111's and the async one) are jobs of the default agent made through <see cref="SubmitAsync"/> too.
 /// </summary>
 public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue, JobNotifier notifier, ModelResolver resolver,
-    IObjectStore store, IOptions<JobsOptions> options, EntitlementService entitlements, Security.ContentSafety safety, Webhooks.WebhookService webhooks)
+    IObjectStore store, IOptions<JobsOptions> options, EntitlementService entitlements, Security.ContentSafety safety, Webhooks.WebhookService webhooks,
+    IOptions<GenerationLimits> generation)
 {
     public const int MaxInputBytes = 768 * 1024;
     public const string DefaultAgent = "default";
@@ -72,7 +73,7 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
             throw AtelierException.InvalidInput("input", $"is larger than {MaxInputBytes} bytes");
         }
 
-        GenerationInput.Check(input, kind == "img2img");
+        GenerationInput.Check(input, kind == "img2img", generation.Value, agent.Name);
         await safety.CheckPromptAsync(TextOf(input, "prompt"), ct, TextOf(input, "negative_prompt"));
         var p = Validate.Range(priority, "priority", -100, 100, 0);
         var hook = await webhooks.ForJobAsync(webhook, ct);
