@@ -31,6 +31,7 @@ public static class CoreServiceCollectionExtensions
         services.AddScoped<Jobs.EntitlementService>();
         services.AddSingleton<Security.UrlTester>();
         services.AddScoped<Security.ContentSafety>();
+        services.AddSingleton<Security.SafetyPatterns>();
         services.AddScoped<Images.ImageService>();
         services.AddSingleton<Images.ImageUrlSigner>();
         services.AddSingleton<Images.ImageRetentionSweeper>();

@@ -71,6 +71,7 @@ public static class AtelierServer
         builder.Services.AddAtelierStorage(Bind<StorageOptions>(config, StorageOptions.Section), server.DataDirectory);
         builder.Services.AddOptions<ModelsOptions>().Bind(config.GetSection(ModelsOptions.Section));
         builder.Services.AddOptions<Atelier.Core.Jobs.JobsOptions>().Bind(config.GetSection(Atelier.Core.Jobs.JobsOptions.Section));
+        builder.Services.AddOptions<Atelier.Core.Jobs.GenerationLimits>().Bind(config.GetSection(Atelier.Core.Jobs.GenerationLimits.Section));
         builder.Services.AddOptions<Atelier.Core.Security.UrlTestOptions>().Bind(config.GetSection(Atelier.Core.Security.UrlTestOptions.Section));
         builder.Services.AddOptions<Atelier.Core.Security.SafetyOptions>().Bind(config.GetSection(Atelier.Core.Security.SafetyOptions.Section));
         builder.Services.AddOptions<Atelier.Core.Images.ImagesOptions>().Bind(config.GetSection(Atelier.Core.Images.ImagesOptions.Section));
@@ -159,7 +160,15 @@ public static class AtelierServer
         }
 
         var server = sp.GetRequiredService<ServerOptions>();
-        Embedded.RegisterDemoModelAsync(sp, server.DataDirectory, CancellationToken.None).GetAwaiter().GetResult();
+        try
+        {
+            Embedded.RegisterDemoModelAsync(sp, server.DataDirectory, CancellationToken.None).GetAwaiter().GetResult();
+        }
+        catch (IOException e) when (StorageSpace.IsDiskFull(e))
+        {
+            // A server that starts on a full disk still starts (and says it is not ready), so the operator can see why.
+            Log.DemoModelNotStored(logger, e.Message);
+        }
         if (sp.GetRequiredService<EmbeddedOptions>().DemoTenant)
         {
             var demo = Embedded.EnsureDemoTenantAsync(sp, CancellationToken.None).GetAwaiter().GetResult();

@@ -20,6 +20,74 @@ public sealed class StorageOptions
     public string? S3SecretKey { get; set; }
     /// <summary>Path-style addressing (<c>http://host/bucket/key</c>), which most self-hosted S3 servers need.</summary>
     public bool S3ForcePathStyle { get; set; } = true;
+
+    /// <summary>
+    /// Free space the disk that objects (local store) or staged uploads (S3) are written to must keep: under it, writes
+    /// are refused as a full disk and <c>/readyz</c> says not ready. 0 turns the check off (a write that finds the disk
+    /// really full is still answered as one).
+    /// </summary>
+    public long MinFreeBytes { get; set; } = 1L << 30;
+
+    /// <summary>What a client is told to wait (<c>Retry-After</c>) when the disk is full.</summary>
+    public int FullRetryAfterSeconds { get; set; } = 60;
+}
+
+/// <summary>
+/// The free space of the disk Atelier writes objects to (or stages uploads on), read from the file system each time it
+/// is asked: writes check it first, and readiness reports it.
+/// </summary>
+public sealed class StorageSpace(string folder, long minFreeBytes)
+{
+    public string Folder { get; } = Path.GetFullPath(folder);
+
+    public long MinFreeBytes => minFreeBytes;
+
+    /// <summary>The bytes free to this process on the folder's file system, or null when it cannot be read.</summary>
+    public long? FreeBytes()
+    {
+        try
+        {
+            return new DriveInfo(Folder).AvailableFreeSpace;
+        }
+        catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Whether the disk is under the threshold (with <paramref name="free"/> what is left).</summary>
+    public bool IsLow(out long free)
+    {
+        free = FreeBytes() ?? long.MaxValue;
+        return minFreeBytes > 0 && free < minFreeBytes;
+    }
+
+    /// <summary>Refuses a write of <paramref name="bytes"/> that would leave less than the threshold.</summary>
+    public void EnsureRoom(long bytes = 0)
+    {
+        if (minFreeBytes > 0 && FreeBytes() is { } free && free - Math.Max(0, bytes) < minFreeBytes)
+        {
+            throw new StorageFullException($"{free} bytes are free on the storage disk, under the {minFreeBytes} it must keep");
+        }
+    }
+
+    /// <summary>Whether a failed write failed for want of space (ENOSPC or a quota on Unix, a full disk on Windows).</summary>
+    public static bool IsDiskFull(Exception e) => e switch
+    {
+        StorageFullException => true,
+        IOException io when OperatingSystem.IsWindows() => (io.HResult & 0xFFFF) is 0x70 or 0x27,
+        IOException io => io.HResult is 28 || (io.HResult is 122 && OperatingSystem.IsLinux()) || (io.HResult is 69 && OperatingSystem.IsMacOS()),
+        _ => false,
+    };
+}
+
+/// <summary>A write was refused or failed because the storage disk is full (or under its threshold).</summary>
+public sealed class StorageFullException(string message, Exception? inner = null) : IOException(message, inner);
+
+/// <summary>The object named by a key is not in the store (its record outlived its bytes).</summary>
+public sealed class ObjectNotFoundException(string key, Exception? inner = null) : IOException($"no object '{key}' in the store", inner)
+{
+    public string Key { get; } = key;
 }
 
 /// <summary>An object store backend, chosen by <see cref="Name"/>. Keys are relative paths with '/' separators.</summary>
@@ -58,9 +126,13 @@ public static class ObjectStores
         {
             case "local":
                 var path = options.LocalPath ?? Path.Combine(dataDirectory, "objects");
-                services.AddSingleton<IObjectStore>(new LocalObjectStore(path));
+                var space = new StorageSpace(path, options.MinFreeBytes);
+                services.AddSingleton(space);
+                services.AddSingleton<IObjectStore>(new LocalObjectStore(path, space));
                 break;
             case "s3":
+                // Objects are elsewhere; what is written here is uploads staged on their way there.
+                services.AddSingleton(new StorageSpace(Path.GetTempPath(), options.MinFreeBytes));
                 services.AddSingleton<IObjectStore>(new S3ObjectStore(options));
                 break;
             default:

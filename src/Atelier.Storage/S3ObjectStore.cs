@@ -46,8 +46,15 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
 
     public async Task<Stream> OpenReadAsync(string key, CancellationToken ct)
     {
-        var response = await _client.GetObjectAsync(_bucket, ObjectKeys.Check(key), ct);
-        return response.ResponseStream;
+        try
+        {
+            var response = await _client.GetObjectAsync(_bucket, ObjectKeys.Check(key), ct);
+            return response.ResponseStream;
+        }
+        catch (AmazonS3Exception e) when (e.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            throw new ObjectNotFoundException(key, e);
+        }
     }
 
     public async Task<long?> SizeAsync(string key, CancellationToken ct)

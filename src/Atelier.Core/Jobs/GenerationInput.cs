@@ -4,6 +4,35 @@ using Atelier.Contracts.Errors;
 namespace Atelier.Core.Jobs;
 
 /// <summary>
+/// Configuration section <c>Atelier:Generation</c>: how large the pictures a request brings (img2img init images and
+/// masks, read from their headers) and makes (width × height × images) may be.
+/// </summary>
+public sealed class GenerationLimits
+{
+    public const string Section = "Atelier:Generation";
+
+    /// <summary>The widest init image or mask accepted.</summary>
+    public int MaxInitImageWidth { get; set; } = 4096;
+
+    /// <summary>The tallest init image or mask accepted.</summary>
+    public int MaxInitImageHeight { get; set; } = 4096;
+
+    /// <summary>The most pixels (width × height) an init image or mask may have.</summary>
+    public long MaxInitImagePixels { get; set; } = 4096L * 4096;
+
+    /// <summary>The most pixels one job may make: width × height × batch_size × n_iter.</summary>
+    public long MaxPixelsPerJob { get; set; } = 2048L * 2048 * 4;
+
+    /// <summary>
+    /// <see cref="MaxPixelsPerJob"/> for single agents, by agent name (an agent's workers run one engine, and engines
+    /// differ in what they can hold): <c>Atelier:Generation:MaxPixelsPerJobByAgent:default=8388608</c>.
+    /// </summary>
+    public Dictionary<string, long> MaxPixelsPerJobByAgent { get; set; } = new(StringComparer.Ordinal);
+
+    public long MaxPixelsFor(string agentName) => MaxPixelsPerJobByAgent.TryGetValue(agentName, out var n) ? n : MaxPixelsPerJob;
+}
+
+/// <summary>
 /// Checks an A1111 txt2img/img2img body before it is queued: every field Atelier reads has the right type and range, so a
 /// bad request is a 400 now rather than a failed job later. Fields it does not read are left alone (A1111 clients send many).
 /// </summary>
@@ -14,8 +43,12 @@ public static class GenerationInput
 
     private static readonly System.Text.UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
-    public static void Check(JsonElement input, bool img2img)
+    /// <summary>The init image formats the engines decode.</summary>
+    public static readonly string[] ImageFormats = [ImageHeaders.Png, ImageHeaders.Jpeg, ImageHeaders.WebP];
+
+    public static void Check(JsonElement input, bool img2img, GenerationLimits? limits = null, string agentName = "default")
     {
+        limits ??= new GenerationLimits();
         CheckText(input, "input");
         String(input, "prompt", 20_000);
         String(input, "negative_prompt", 20_000);
@@ -41,6 +74,13 @@ public static class GenerationInput
         }
 
         _ = steps;
+        var pixels = (width ?? 512) * (height ?? 512) * batch * iter;
+        var maxPixels = limits.MaxPixelsFor(agentName);
+        if (pixels > maxPixels)
+        {
+            throw AtelierException.InvalidInput("width/height/batch_size", $"width × height × batch_size × n_iter is {pixels}, over the {maxPixels} this agent makes in one job");
+        }
+
         if (input.TryGetProperty("override_settings", out var o) && o.ValueKind is not (JsonValueKind.Object or JsonValueKind.Null))
         {
             throw AtelierException.InvalidInput("override_settings", "must be an object");
@@ -53,7 +93,42 @@ public static class GenerationInput
             {
                 throw AtelierException.InvalidInput("init_images", "must hold at least one base64 image");
             }
+
+            var i = 0;
+            foreach (var image in images.EnumerateArray())
+            {
+                CheckImage(image.GetString()!, $"init_images[{i++}]", limits);
+            }
+
+            if (input.TryGetProperty("mask", out var mask) && mask.ValueKind == JsonValueKind.String && mask.GetString() is { Length: > 0 } m)
+            {
+                CheckImage(m, "mask", limits);
+            }
         }
+    }
+
+    /// <summary>
+    /// An init image or mask: one of the formats the engines decode, no larger than the limits, as its header says (no
+    /// pixel is decoded here: a picture that would inflate to gigabytes is refused from its first bytes).
+    /// </summary>
+    private static void CheckImage(string base64, string field, GenerationLimits limits)
+    {
+        var bytes = Base64Bytes(base64) ?? throw AtelierException.InvalidInput(field, "is not base64");
+        var header = ImageHeaders.Read(bytes) ?? throw AtelierException.InvalidInput(field, "must be a PNG, JPEG or WebP image");
+        if (header.Width > limits.MaxInitImageWidth || header.Height > limits.MaxInitImageHeight
+            || (long)header.Width * header.Height > limits.MaxInitImagePixels)
+        {
+            throw AtelierException.InvalidInput(field,
+                $"is {header.Width}×{header.Height}; at most {limits.MaxInitImageWidth}×{limits.MaxInitImageHeight} and {limits.MaxInitImagePixels} pixels are accepted");
+        }
+    }
+
+    private static byte[]? Base64Bytes(string s)
+    {
+        var comma = s.StartsWith("data:", StringComparison.Ordinal) ? s.IndexOf(',', StringComparison.Ordinal) + 1 : 0;
+        var body = s.AsSpan(comma);
+        var buffer = new byte[(body.Length * 3 / 4) + 3];
+        return Convert.TryFromBase64Chars(body, buffer, out var n) ? buffer[..n] : null;
     }
 
     /// <summary>Every string anywhere in the body must be valid Unicode (a lone surrogate cannot be stored or shown).</summary>

@@ -16,7 +16,8 @@ namespace Atelier.Core.Jobs;
 /// (A1111's and the async one) are jobs of the default agent made through <see cref="SubmitAsync"/> too.
 /// </summary>
 public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue, JobNotifier notifier, ModelResolver resolver,
-    IObjectStore store, IOptions<JobsOptions> options, EntitlementService entitlements, Security.ContentSafety safety, Webhooks.WebhookService webhooks)
+    IObjectStore store, IOptions<JobsOptions> options, EntitlementService entitlements, Security.ContentSafety safety, Webhooks.WebhookService webhooks,
+    IOptions<GenerationLimits> generation)
 {
     public const int MaxInputBytes = 768 * 1024;
     public const string DefaultAgent = "default";
@@ -72,8 +73,8 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
             throw AtelierException.InvalidInput("input", $"is larger than {MaxInputBytes} bytes");
         }
 
-        GenerationInput.Check(input, kind == "img2img");
-        await safety.CheckPromptAsync(input.TryGetProperty("prompt", out var prompt) && prompt.ValueKind == JsonValueKind.String ? prompt.GetString()! : "", ct);
+        GenerationInput.Check(input, kind == "img2img", generation.Value, agent.Name);
+        await safety.CheckPromptAsync(TextOf(input, "prompt"), ct, TextOf(input, "negative_prompt"));
         var p = Validate.Range(priority, "priority", -100, 100, 0);
         var hook = await webhooks.ForJobAsync(webhook, ct);
         var model = await resolver.ResolveAsync(GenerationInput.CheckpointOf(input), ct);
@@ -119,6 +120,9 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
             }
         }
     }
+
+    private static string TextOf(JsonElement input, string name) =>
+        input.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : "";
 
     public async Task<JobDto> GetAsync(string agentRef, string jobRef, CancellationToken ct) => Shown(await FindAsync(agentRef, jobRef, ct));
 

@@ -282,7 +282,22 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
 
         var key = ImageKey(job.TenantId, job.Id, attempt, index);
         buffer.Position = 0;
-        await store.PutAsync(key, buffer, bytes.Length, ct);
+        try
+        {
+            await store.PutAsync(key, buffer, bytes.Length, ct);
+        }
+        catch (IOException e) when (StorageSpace.IsDiskFull(e))
+        {
+            // The image cannot be kept: the job ends now, as a failure worth retrying later, so whoever waits for it
+            // (a sync txt2img) is answered at once instead of when the worker gives up.
+            if (await queue.FailAsync(job.Id, attempt, JobQueue.Failed, ErrorCatalog.s_common_lockfail.Code,
+                    "the server's storage was full when the image was to be stored; try again later", Retention, ct))
+            {
+                await notifier.ChangedAsync(db, job.Id, ct);
+            }
+
+            throw;
+        }
         // The IHDR chunk follows the signature: width and height, big-endian, at bytes 16 and 20.
         var width = bytes.Length >= 24 ? System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(16)) : 0;
         var height = bytes.Length >= 24 ? System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(20)) : 0;

@@ -20,10 +20,15 @@ public static class DownloadGuard
         (IPAddress.Parse("224.0.0.0"), 4), (IPAddress.Parse("240.0.0.0"), 4),
     ];
 
+    // Besides loopback, ULA, link-local, multicast and documentation: every form that carries an IPv4 address inside
+    // (IPv4-compatible ::/96, SIIT, NAT64 both well-known and local, 6to4, Teredo), whose IPv4 part could be anything,
+    // the deprecated site-local range, and the discard and benchmarking prefixes.
     private static readonly (IPAddress Net, int Bits)[] DeniedV6 =
     [
-        (IPAddress.IPv6None, 128), (IPAddress.IPv6Loopback, 128), (IPAddress.Parse("fc00::"), 7), (IPAddress.Parse("fe80::"), 10),
-        (IPAddress.Parse("ff00::"), 8), (IPAddress.Parse("2001:db8::"), 32), (IPAddress.Parse("64:ff9b::"), 96),
+        (IPAddress.IPv6None, 96), (IPAddress.Parse("::ffff:0:0:0"), 96), (IPAddress.Parse("fc00::"), 7), (IPAddress.Parse("fe80::"), 10),
+        (IPAddress.Parse("fec0::"), 10), (IPAddress.Parse("ff00::"), 8), (IPAddress.Parse("2001:db8::"), 32), (IPAddress.Parse("64:ff9b::"), 96),
+        (IPAddress.Parse("64:ff9b:1::"), 48), (IPAddress.Parse("2002::"), 16), (IPAddress.Parse("2001::"), 32), (IPAddress.Parse("2001:2::"), 48),
+        (IPAddress.Parse("100::"), 64),
     ];
 
     public static bool IsDenied(IPAddress address)

@@ -44,7 +44,7 @@ public sealed class DownloadSignal : IDisposable
 /// again at start and downloaded anew: a download is never silently lost.
 /// </summary>
 public sealed partial class DownloadWorker(IServiceScopeFactory scopes, IObjectStore store, DownloadSignal signal, TimeProvider clock,
-    IOptions<ModelsOptions> options, ILogger<DownloadWorker> logger) : BackgroundService
+    IOptions<ModelsOptions> options, ILogger<DownloadWorker> logger, StorageSpace space) : BackgroundService
 {
     private readonly HttpClient _http = new(DownloadGuard.CreateHandler(options.Value.AllowPrivateNetworks))
     {
@@ -210,6 +210,7 @@ public sealed partial class DownloadWorker(IServiceScopeFactory scopes, IObjectS
             }
 
             await Update(db, file.Id, u => u.SetProperty(f => f.TotalBytes, total).SetProperty(f => f.DownloadedBytes, 0L), ct);
+            space.EnsureRoom(total ?? 0); // an IOException: retried like any other, the disk may have room by then
             var temp = Path.Combine(UploadService.TempFolder(store), $"{file.Id}.{Guid.NewGuid():N}");
             var buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
             try

@@ -17,7 +17,7 @@ namespace Atelier.Core.Models;
 /// <c>complete</c> streams the staged object once to hash it). A size or hash that differs from the declaration
 /// rejects the upload and deletes the bytes.
 /// </summary>
-public sealed class UploadService(AtelierDb db, RequestContext ctx, TimeProvider clock, IObjectStore store, IOptions<ModelsOptions> options)
+public sealed class UploadService(AtelierDb db, RequestContext ctx, TimeProvider clock, IObjectStore store, IOptions<ModelsOptions> options, StorageSpace space)
 {
     public static readonly string[] Types = ["checkpoint", "lora", "embedding", "vae", "controlnet", "upscaler", "onnx"];
     private const string SecretPrefix = "atu";
@@ -85,6 +85,7 @@ public sealed class UploadService(AtelierDb db, RequestContext ctx, TimeProvider
 
         db.TenantScope = upload.TenantId;
         CheckPending(upload);
+        space.EnsureRoom(upload.DeclaredSize);
         var temp = Path.Combine(TempFolder(store), $"{upload.Id}.{Guid.NewGuid():N}");
         BlobFacts facts;
         try

@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Net.Sockets;
@@ -26,13 +28,128 @@ public sealed class SafetyOptions
 
     /// <summary>Lets moderation endpoints be on loopback or private networks (tests, closed networks).</summary>
     public bool AllowPrivateNetworks { get; set; }
+
+    /// <summary>The most a moderation endpoint's answer may hold; a longer one is a failed check (fail closed).</summary>
+    public int ModerationMaxReplyBytes { get; set; } = 64 * 1024;
+
+    /// <summary>
+    /// The CPU time all patterns together may take on one request's prompts; past it the request is refused (fail
+    /// closed). Patterns run without backtracking, in time linear in the prompt, so only a pattern kept from before
+    /// (one that needs backtracking) can come near it.
+    /// </summary>
+    public int PatternBudgetMilliseconds { get; set; } = 500;
 }
 
-/// <summary>A tenant's safety rules as the checks use them.</summary>
-public sealed record TenantSafetyRules(IReadOnlyList<string> Words, IReadOnlyList<string> Patterns, string? ModerationUrl)
+/// <summary>A tenant's safety rules as the checks use them, the patterns compiled.</summary>
+public sealed record TenantSafetyRules(IReadOnlyList<string> Words, IReadOnlyList<Regex> Patterns, string? ModerationUrl)
 {
     public static readonly TenantSafetyRules None = new([], [], null);
 }
+
+/// <summary>
+/// The compiled safety patterns of this replica: the platform's, and each tenant's kept until its rules change (a
+/// 5-second re-read of unchanged rules compiles nothing). Patterns match with <see cref="RegexOptions.NonBacktracking"/>,
+/// so no pattern can take more than time linear in the prompt; one that construct cannot take (a backreference, a
+/// lookaround, an atomic group) is refused when saved.
+/// </summary>
+public sealed class SafetyPatterns(IOptions<SafetyOptions> options)
+{
+    private const RegexOptions Matching = RegexOptions.IgnoreCase | RegexOptions.CultureInvariant;
+    private const int MaxTenants = 10_000;
+    private readonly ConcurrentDictionary<string, (string Source, Regex[] Compiled)> _tenants = new(StringComparer.Ordinal);
+    private Regex[]? _platform;
+
+    private TimeSpan Budget => TimeSpan.FromMilliseconds(Math.Clamp(options.Value.PatternBudgetMilliseconds, 10, 10_000));
+
+    public IReadOnlyList<Regex> Platform => _platform ??= [.. options.Value.Patterns.Select(Compile)];
+
+    /// <summary>A tenant's patterns, compiled once per distinct stored list.</summary>
+    public IReadOnlyList<Regex> Of(string tenantId, string source, IReadOnlyList<string> patterns)
+    {
+        if (_tenants.TryGetValue(tenantId, out var known) && known.Source == source)
+        {
+            return known.Compiled;
+        }
+
+        if (_tenants.Count >= MaxTenants)
+        {
+            _tenants.Clear();
+        }
+
+        Regex[] compiled = [.. patterns.Select(Compile)];
+        _tenants[tenantId] = (source, compiled);
+        return compiled;
+    }
+
+    public void Forget(string tenantId) => _tenants.TryRemove(tenantId, out _);
+
+    /// <summary>Checks a pattern as it is saved: a failure is <c>p_common_inputinvalid</c> naming <c>patterns</c>.</summary>
+    public static void CheckNew(string pattern)
+    {
+        try
+        {
+            _ = new Regex(pattern, Matching | RegexOptions.NonBacktracking);
+        }
+        catch (NotSupportedException e)
+        {
+            throw AtelierException.InvalidInput("patterns",
+                $"'{pattern}' uses what safety patterns cannot (backreferences, lookarounds, atomic groups, conditionals, or too large a repetition): {e.Message}");
+        }
+        catch (ArgumentException e)
+        {
+            throw AtelierException.InvalidInput("patterns", $"'{pattern}' is not a regular expression: {e.Message}");
+        }
+    }
+
+    /// <summary>
+    /// Without backtracking where the pattern allows it; a pattern saved before that rule (or the platform's own) that
+    /// needs backtracking keeps working under the budget.
+    /// </summary>
+    private Regex Compile(string pattern)
+    {
+        try
+        {
+            return new Regex(pattern, Matching | RegexOptions.NonBacktracking, Budget);
+        }
+        catch (NotSupportedException)
+        {
+            return new Regex(pattern, Matching, Budget);
+        }
+    }
+
+    /// <summary>Whether any pattern matches any of the texts, all of it within one budget (fail closed past it).</summary>
+    public bool AnyMatch(IEnumerable<Regex> patterns, IReadOnlyList<string> texts)
+    {
+        var watch = Stopwatch.StartNew();
+        foreach (var pattern in patterns)
+        {
+            foreach (var text in texts)
+            {
+                try
+                {
+                    if (text.Length > 0 && pattern.IsMatch(text))
+                    {
+                        return true;
+                    }
+                }
+                catch (RegexMatchTimeoutException)
+                {
+                    throw new PatternBudgetException();
+                }
+
+                if (watch.Elapsed > Budget)
+                {
+                    throw new PatternBudgetException();
+                }
+            }
+        }
+
+        return false;
+    }
+}
+
+/// <summary>The patterns took more than their budget on a request.</summary>
+public sealed class PatternBudgetException : Exception;
 
 public sealed record SafetyRulesRequest(IReadOnlyList<string>? Words, IReadOnlyList<string>? Patterns, string? ModerationUrl);
 
@@ -45,9 +162,9 @@ public sealed record SafetyRulesDto(IReadOnlyList<string> Words, IReadOnlyList<s
 /// <c>{"flagged": bool}</c> or OpenAI's <c>{"results": [{"flagged": bool}]}</c>). Refused content, and a checker
 /// that fails or times out (fail closed), is <c>b_agent_contentnotsafe</c> with the reason in <c>errCode</c>.
 /// </summary>
-public sealed class ContentSafety(AtelierDb db, RequestContext ctx, TimeProvider clock, IOptions<SafetyOptions> options, ShortCache<TenantSafetyRules> cache)
+public sealed class ContentSafety(AtelierDb db, RequestContext ctx, TimeProvider clock, IOptions<SafetyOptions> options, ShortCache<TenantSafetyRules> cache,
+    SafetyPatterns compiled)
 {
-    private static readonly TimeSpan MatchTimeout = TimeSpan.FromMilliseconds(100);
     private SafetyOptions O => options.Value;
 
     public async Task<SafetyRulesDto> GetAsync(CancellationToken ct)
@@ -72,14 +189,7 @@ public sealed class ContentSafety(AtelierDb db, RequestContext ctx, TimeProvider
 
         foreach (var p in patterns)
         {
-            try
-            {
-                _ = new Regex(p, RegexOptions.IgnoreCase | RegexOptions.CultureInvariant, MatchTimeout);
-            }
-            catch (ArgumentException e)
-            {
-                throw AtelierException.InvalidInput("patterns", $"'{p}' is not a regular expression: {e.Message}");
-            }
+            SafetyPatterns.CheckNew(p);
         }
 
         var url = req.ModerationUrl is { Length: > 0 } given ? DownloadGuard.CheckUrlInput(given, "moderationUrl", O.AllowPrivateNetworks) : null;
@@ -99,37 +209,39 @@ public sealed class ContentSafety(AtelierDb db, RequestContext ctx, TimeProvider
         Audit.Record(db, ctx, clock, "safety.put", "safety_rules", tenant, tenant);
         await db.SaveOrDuplicateAsync(() => AtelierException.InvalidInput("rules", "were saved at the same moment; try again"), ct);
         cache.Forget(tenant);
+        compiled.Forget(tenant);
         return ToDto(rules);
     }
 
-    /// <summary>Checks a prompt; throws <c>b_agent_contentnotsafe</c> when it is refused or the checker cannot tell.</summary>
-    public async Task CheckPromptAsync(string prompt, CancellationToken ct)
+    /// <summary>
+    /// Checks a prompt and its negative prompt (an engine reads both); throws <c>b_agent_contentnotsafe</c> when either
+    /// is refused or the checker cannot tell. The moderation endpoint is asked about the prompt.
+    /// </summary>
+    public async Task CheckPromptAsync(string prompt, CancellationToken ct, string negativePrompt = "")
     {
         var rules = await RulesAsync(ctx.TenantId!, ct);
         var words = O.Words.Concat(rules.Words);
-        var patterns = O.Patterns.Concat(rules.Patterns);
-        var text = prompt.ToLowerInvariant();
-        foreach (var word in words)
+        foreach (var (text, what) in new[] { (prompt.ToLowerInvariant(), "prompt"), (negativePrompt.ToLowerInvariant(), "negative prompt") })
         {
-            if (ContainsWord(text, word.ToLowerInvariant()))
+            foreach (var word in words)
             {
-                throw Refused("word", $"the prompt contains a refused word ({Mask(word)})");
+                if (ContainsWord(text, word.ToLowerInvariant()))
+                {
+                    throw Refused("word", $"the {what} contains a refused word ({Mask(word)})");
+                }
             }
         }
 
-        foreach (var pattern in patterns)
+        try
         {
-            try
+            if (compiled.AnyMatch(compiled.Platform.Concat(rules.Patterns), [prompt, negativePrompt]))
             {
-                if (Regex.IsMatch(prompt, pattern, RegexOptions.IgnoreCase | RegexOptions.CultureInvariant, MatchTimeout))
-                {
-                    throw Refused("pattern", "the prompt matches a refused pattern");
-                }
+                throw Refused("pattern", "the prompt or negative prompt matches a refused pattern");
             }
-            catch (RegexMatchTimeoutException)
-            {
-                throw Refused("checker_timeout", "a safety pattern took too long on this prompt; refused (the checker fails closed)");
-            }
+        }
+        catch (PatternBudgetException)
+        {
+            throw Refused("checker_timeout", "the safety patterns took too long on this prompt; refused (the checker fails closed)");
         }
 
         if (rules.ModerationUrl is { } url)
@@ -142,8 +254,8 @@ public sealed class ContentSafety(AtelierDb db, RequestContext ctx, TimeProvider
     private Task<TenantSafetyRules> RulesAsync(string tenantId, CancellationToken ct) => cache.GetAsync(tenantId, async () =>
     {
         var rules = await db.SafetyRules.IgnoreQueryFilters().AsNoTracking().FirstOrDefaultAsync(r => r.TenantId == tenantId, ct);
-        return rules is null ? TenantSafetyRules.None : new TenantSafetyRules(
-            JsonSerializer.Deserialize<List<string>>(rules.WordsJson) ?? [], JsonSerializer.Deserialize<List<string>>(rules.PatternsJson) ?? [], rules.ModerationUrl);
+        return rules is null ? TenantSafetyRules.None : new TenantSafetyRules(JsonSerializer.Deserialize<List<string>>(rules.WordsJson) ?? [],
+            compiled.Of(tenantId, rules.PatternsJson, JsonSerializer.Deserialize<List<string>>(rules.PatternsJson) ?? []), rules.ModerationUrl);
     });
 
     /// <summary>
@@ -163,18 +275,40 @@ public sealed class ContentSafety(AtelierDb db, RequestContext ctx, TimeProvider
         timeout.CancelAfter(TimeSpan.FromSeconds(Math.Clamp(O.ModerationTimeoutSeconds, 1, 60)));
         using var handler = DownloadGuard.CreateHandler(O.AllowPrivateNetworks);
         using var http = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
+        var cap = Math.Max(1024, O.ModerationMaxReplyBytes);
         JsonElement answer;
         try
         {
-            using var response = images is null
-                ? await http.PostAsJsonAsync(url, new { input = prompt }, timeout.Token)
-                : await http.PostAsJsonAsync(url, new { input = prompt, images }, timeout.Token);
+            using var request = new HttpRequestMessage(HttpMethod.Post, url)
+            {
+                Content = images is null ? JsonContent.Create(new { input = prompt }) : JsonContent.Create(new { input = prompt, images }),
+            };
+            // Headers first, then at most the cap of the body: an endless or huge answer costs this server nothing.
+            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
             if (response.StatusCode != HttpStatusCode.OK)
             {
                 throw Refused("checker_failed", $"the moderation endpoint answered {(int)response.StatusCode}; refused (the checker fails closed)");
             }
 
-            answer = await response.Content.ReadFromJsonAsync<JsonElement>(timeout.Token);
+            if (response.Content.Headers.ContentLength > cap)
+            {
+                throw Refused("checker_failed", $"the moderation endpoint's answer is larger than {cap} bytes; refused (the checker fails closed)");
+            }
+
+            await using var body = await response.Content.ReadAsStreamAsync(timeout.Token);
+            var buffer = new byte[cap + 1];
+            var read = 0;
+            for (int n; read < buffer.Length && (n = await body.ReadAsync(buffer.AsMemory(read), timeout.Token)) > 0;)
+            {
+                read += n;
+            }
+
+            if (read > cap)
+            {
+                throw Refused("checker_failed", $"the moderation endpoint's answer is larger than {cap} bytes; refused (the checker fails closed)");
+            }
+
+            answer = JsonSerializer.Deserialize<JsonElement>(buffer.AsSpan(0, read));
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {

@@ -23,6 +23,9 @@ namespace Atelier.Core.Webhooks;
 /// them through the address guard, without following redirects. A 2xx delivers; 410, or an address the guard refuses,
 /// ends it at once; anything else is tried again on the schedule (with jitter, and no sooner than a <c>Retry-After</c>)
 /// until the schedule ends, when it is marked <c>s_webhook_invokefail</c>. Every attempt is logged.
+/// Fairness: messages are taken round-robin by tenant, at most <see cref="WebhookOptions.PerTenantConcurrency"/> of a
+/// tenant in flight, and each is sent on its own as soon as a slot is free, so one tenant's silent receiver delays only
+/// that tenant's messages.
 /// </summary>
 public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSignal signal, WebhookSecretBox box, TimeProvider clock,
     IOptions<WebhookOptions> options, ILogger<WebhookRelay> logger) : BackgroundService
@@ -30,11 +33,27 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
     public const string Pending = "pending";
     public const string Delivered = "delivered";
     public const string FailedState = "failed";
-    private const int Batch = 32;
 
     private WebhookOptions O => options.Value;
-    private readonly HttpClient _http = new(DownloadGuard.CreateHandler(options.Value.AllowPrivateNetworks,
-        (host, port) => IsAllowedEndpoint(options.Value, host, port))) { Timeout = Timeout.InfiniteTimeSpan };
+    private readonly HttpClient _http = CreateClient(options.Value);
+    private readonly List<Task> _sending = [];
+    private int _busy;
+
+    private static HttpClient CreateClient(WebhookOptions o)
+    {
+        var handler = DownloadGuard.CreateHandler(o.AllowPrivateNetworks, (host, port) => IsAllowedEndpoint(o, host, port));
+        handler.ConnectTimeout = TimeSpan.FromSeconds(Math.Max(1, o.ConnectTimeoutSeconds));
+        return new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
+    }
+
+    /// <summary>The longest one HTTP exchange may take: connecting, then waiting for the answer's headers.</summary>
+    private TimeSpan SendLimit => TimeSpan.FromSeconds(Math.Max(1, O.ConnectTimeoutSeconds) + Math.Max(1, O.TimeoutSeconds));
+
+    /// <summary>
+    /// How long a taken message is held from other replicas: longer than its exchange can last, with room for the reads
+    /// before it and the writes after it, so it is never sent twice at once. A message is sent as soon as it is taken.
+    /// </summary>
+    private TimeSpan Hold => SendLimit + TimeSpan.FromSeconds(30);
 
     public static bool IsAllowedEndpoint(WebhookOptions o, string host, int port) =>
         o.AllowedPrivateEndpoints.Contains($"{host.Trim('[', ']')}:{port}", StringComparer.OrdinalIgnoreCase);
@@ -54,22 +73,32 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
         var poll = TimeSpan.FromMilliseconds(Math.Max(50, O.PollMilliseconds));
         while (!stoppingToken.IsCancellationRequested)
         {
+            // Woken by a new message, by a send that ended (a slot is free), or by the poll.
             var woken = signal.WaitAsync(poll, stoppingToken);
-            var sent = 0;
+            var (free, taken) = (0, 0);
             try
             {
                 await PruneIfDueAsync(stoppingToken);
-                sent = await SendDueAsync(stoppingToken);
+                (free, taken) = await StartDueAsync(stoppingToken);
             }
             catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
             {
                 LogRelayFailed(logger, e);
             }
 
-            if (sent < Batch)
+            if (free == 0 || taken < free)
             {
                 await woken;
             }
+        }
+
+        try
+        {
+            await Task.WhenAll(_sending);
+        }
+        catch (Exception e) when (e is OperationCanceledException || stoppingToken.IsCancellationRequested)
+        {
+            // Stopping: a message cut short goes again when its hold lapses.
         }
     }
 
@@ -93,48 +122,82 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
         await db.WebhookDeliveries.IgnoreQueryFilters().Where(d => d.State != Pending && d.FinishedAt < cutoff).ExecuteDeleteAsync(ct);
     }
 
-    /// <summary>Takes up to a batch of due messages and sends them (a few at once); returns how many were taken.</summary>
-    public async Task<int> SendDueAsync(CancellationToken ct)
+    /// <summary>Takes as many due messages as this replica has free slots, fairly across tenants, and starts sending each.</summary>
+    private async Task<(int Free, int Taken)> StartDueAsync(CancellationToken ct)
     {
-        List<WebhookDelivery> due;
-        using (var scope = scopes.CreateScope())
+        _sending.RemoveAll(t => t.IsCompleted);
+        var free = Math.Max(1, O.Concurrency) - Volatile.Read(ref _busy);
+        if (free <= 0)
         {
-            var db = scope.ServiceProvider.GetRequiredService<AtelierDb>();
-            var now = clock.GetUtcNow().UtcDateTime;
-            var hold = now.AddSeconds((2 * O.TimeoutSeconds) + 5);
-            // A read first: most looks find nothing, and a read takes no write lock (SQLite has one writer).
-            if (!await db.WebhookDeliveries.IgnoreQueryFilters().AnyAsync(d => d.State == Pending && d.NextAttemptAt <= now
-                    && (d.LockedUntil == null || d.LockedUntil < now), ct))
-            {
-                return 0;
-            }
-
-            var skipLocked = db.Database.IsNpgsql() ? " FOR UPDATE SKIP LOCKED" : "";
-            var sql = $$"""
-                UPDATE webhook_deliveries SET "LockedUntil" = {0}
-                WHERE "Id" IN (SELECT "Id" FROM webhook_deliveries
-                               WHERE "State" = 'pending' AND "NextAttemptAt" <= {1} AND ("LockedUntil" IS NULL OR "LockedUntil" < {1})
-                               ORDER BY "NextAttemptAt" LIMIT {2}{{skipLocked}})
-                RETURNING *
-                """;
-            due = await db.WebhookDeliveries.FromSqlRaw(sql, hold, now, Batch).IgnoreQueryFilters().AsNoTracking().ToListAsync(ct);
+            return (0, 0);
         }
 
-        await Parallel.ForEachAsync(due, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, O.Concurrency), CancellationToken = ct },
-            async (d, token) =>
-            {
-                try
-                {
-                    await SendAsync(d, token);
-                }
-                catch (Exception e) when (e is not OperationCanceledException || !token.IsCancellationRequested)
-                {
-                    // Our own failure (not the receiver's): it counts as an attempt, so a message that cannot be sent ends.
-                    LogSendFailed(logger, d.Id, e);
-                    await CountFailureAsync(d, token);
-                }
-            });
-        return due.Count;
+        var due = await TakeDueAsync(free, ct);
+        foreach (var d in due)
+        {
+            Interlocked.Increment(ref _busy);
+            _sending.Add(SendOneAsync(d, ct));
+        }
+
+        return (free, due.Count);
+    }
+
+    private async Task SendOneAsync(WebhookDelivery d, CancellationToken ct)
+    {
+        try
+        {
+            await Task.Yield();
+            await SendAsync(d, ct);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            // Our own failure (not the receiver's): it counts as an attempt, so a message that cannot be sent ends.
+            LogSendFailed(logger, d.Id, e);
+            await CountFailureAsync(d, ct);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _busy);
+            signal.Pulse();
+        }
+    }
+
+    /// <summary>
+    /// Holds and returns up to <paramref name="limit"/> due messages: each tenant's oldest first, then each one's second,
+    /// and so on (round-robin), leaving out a tenant's messages past its budget of messages in flight (held by any replica).
+    /// The outer conditions are checked again on each row as it is updated, so two replicas never take one message.
+    /// </summary>
+    private async Task<List<WebhookDelivery>> TakeDueAsync(int limit, CancellationToken ct)
+    {
+        using var scope = scopes.CreateScope();
+        var db = scope.ServiceProvider.GetRequiredService<AtelierDb>();
+        var now = clock.GetUtcNow().UtcDateTime;
+        // A read first: most looks find nothing, and a read takes no write lock (SQLite has one writer).
+        if (!await db.WebhookDeliveries.IgnoreQueryFilters().AnyAsync(d => d.State == Pending && d.NextAttemptAt <= now
+                && (d.LockedUntil == null || d.LockedUntil < now), ct))
+        {
+            return [];
+        }
+
+        const string sql = """
+            UPDATE webhook_deliveries SET "LockedUntil" = {0}
+            WHERE "State" = 'pending' AND "NextAttemptAt" <= {1} AND ("LockedUntil" IS NULL OR "LockedUntil" < {1})
+              AND "Id" IN (
+                SELECT due."Id" FROM (
+                    SELECT "Id", "TenantId", "NextAttemptAt", ROW_NUMBER() OVER (PARTITION BY "TenantId" ORDER BY "NextAttemptAt", "Id") AS rn
+                    FROM webhook_deliveries
+                    WHERE "State" = 'pending' AND "NextAttemptAt" <= {1} AND ("LockedUntil" IS NULL OR "LockedUntil" < {1})) due
+                LEFT JOIN (
+                    SELECT "TenantId", COUNT(*) AS n FROM webhook_deliveries
+                    WHERE "State" = 'pending' AND "LockedUntil" >= {1}
+                    GROUP BY "TenantId") busy ON busy."TenantId" = due."TenantId"
+                WHERE due.rn + COALESCE(busy.n, 0) <= {2}
+                ORDER BY due.rn, due."NextAttemptAt"
+                LIMIT {3})
+            RETURNING *
+            """;
+        return await db.WebhookDeliveries.FromSqlRaw(sql, now + Hold, now, Math.Max(1, O.PerTenantConcurrency), limit)
+            .IgnoreQueryFilters().AsNoTracking().ToListAsync(ct);
     }
 
     private async Task CountFailureAsync(WebhookDelivery d, CancellationToken ct)
@@ -180,7 +243,7 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
         var permanent = false;
         TimeSpan? retryAfter = null;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        timeout.CancelAfter(TimeSpan.FromSeconds(O.TimeoutSeconds));
+        timeout.CancelAfter(SendLimit);
         try
         {
             using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
@@ -199,7 +262,7 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
-            error = $"no answer within {O.TimeoutSeconds} s";
+            error = $"no answer within {SendLimit.TotalSeconds:0} s";
         }
         catch (HttpRequestException e)
         {

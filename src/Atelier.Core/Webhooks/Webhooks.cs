@@ -27,14 +27,23 @@ public sealed class WebhookOptions
     /// <summary>Each delay is moved by up to this fraction either way, so a receiver that came back is not hit by every sender at once.</summary>
     public double Jitter { get; set; } = 0.1;
 
-    /// <summary>How long a receiver has to answer.</summary>
-    public int TimeoutSeconds { get; set; } = 15;
+    /// <summary>How long a receiver has, once connected, to send its answer's headers (the body is never read).</summary>
+    public int TimeoutSeconds { get; set; } = 10;
+
+    /// <summary>How long connecting to a receiver may take.</summary>
+    public int ConnectTimeoutSeconds { get; set; } = 5;
 
     /// <summary>How often the relay looks for due messages when nothing woke it.</summary>
     public int PollMilliseconds { get; set; } = 1000;
 
     /// <summary>Messages sent at once by one replica.</summary>
-    public int Concurrency { get; set; } = 8;
+    public int Concurrency { get; set; } = 16;
+
+    /// <summary>
+    /// Messages of one tenant in flight at once (over all replicas): a tenant whose receiver is slow or silent holds at
+    /// most this many of the relay's slots, and the others' messages go meanwhile.
+    /// </summary>
+    public int PerTenantConcurrency { get; set; } = 4;
 
     /// <summary>Lets webhooks reach loopback and private addresses (tests, receivers inside the same network).</summary>
     public bool AllowPrivateNetworks { get; set; }

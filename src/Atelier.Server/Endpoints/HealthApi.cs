@@ -1,10 +1,14 @@
 using Atelier.Contracts.Errors;
 using Atelier.Data;
 using Atelier.Server.Errors;
+using Atelier.Storage;
 
 namespace Atelier.Server.Endpoints;
 
-/// <summary>Liveness (<c>/healthz</c>: the process answers) and readiness (<c>/readyz</c>: the database answers), in every environment.</summary>
+/// <summary>
+/// Liveness (<c>/healthz</c>: the process answers) and readiness (<c>/readyz</c>: the database answers and the storage
+/// disk has room), in every environment.
+/// </summary>
 public static class HealthApi
 {
     public static IEndpointRouteBuilder MapHealthApi(this IEndpointRouteBuilder routes)
@@ -16,15 +20,25 @@ public static class HealthApi
 
     public static IResult Live() => TypedResults.Text("ok");
 
-    public static async Task Ready(AtelierDb db, HttpContext http, CancellationToken ct)
+    public static async Task Ready(AtelierDb db, StorageSpace space, StorageOptions storage, HttpContext http, CancellationToken ct)
     {
-        if (await db.Database.CanConnectAsync(ct))
+        if (!await db.Database.CanConnectAsync(ct))
         {
-            await http.Response.WriteAsync("ready", ct);
+            await ErrorResponses.WriteAsync(http, new AtelierException(ErrorCatalog.s_common_dbexecuteexception,
+                errCode: "db_unreachable", errMessage: "the database does not answer", status: StatusCodes.Status503ServiceUnavailable));
             return;
         }
 
-        await ErrorResponses.WriteAsync(http, new AtelierException(ErrorCatalog.s_common_dbexecuteexception,
-            errCode: "db_unreachable", errMessage: "the database does not answer", status: StatusCodes.Status503ServiceUnavailable));
+        if (space.IsLow(out var free))
+        {
+            await ErrorResponses.WriteAsync(http, new AtelierException(ErrorCatalog.s_common_lockfail, errCode: "disk_full",
+                errMessage: $"the storage disk has {free} bytes free, under the {space.MinFreeBytes} it must keep")
+            {
+                RetryAfterSeconds = Math.Max(1, storage.FullRetryAfterSeconds),
+            });
+            return;
+        }
+
+        await http.Response.WriteAsync("ready", ct);
     }
 }

@@ -145,9 +145,18 @@ public static class PredictApi
     }
 
     /// <summary>The error a finished, unsuccessful job answers with: its own catalog code, else inference failed.</summary>
-    public static AtelierException ErrorOf(Job job) =>
-        new(ErrorCatalog.All.FirstOrDefault(c => c.Code == job.ErrorCode) ?? ErrorCatalog.b_predict_predictfail,
-            errCode: job.State == JobQueue.Failed ? job.ErrorCode : job.State, errMessage: job.ErrorMessage ?? job.State);
+    public static AtelierException ErrorOf(Job job, int retryAfterSeconds = 60)
+    {
+        var code = ErrorCatalog.All.FirstOrDefault(c => c.Code == job.ErrorCode) ?? ErrorCatalog.b_predict_predictfail;
+        // A job fails with s_common_lockfail when the storage disk was full (WorkerService.PutImageAsync): a failure worth
+        // retrying, so the answer says when, with the errCode every other full-disk answer has.
+        var full = code == ErrorCatalog.s_common_lockfail;
+        return new AtelierException(code, errCode: full ? "disk_full" : job.State == JobQueue.Failed ? job.ErrorCode : job.State,
+            errMessage: job.ErrorMessage ?? job.State)
+        {
+            RetryAfterSeconds = full ? retryAfterSeconds : null,
+        };
+    }
 
     public static TimeSpan SyncTimeout(IOptions<JobsOptions> options) => TimeSpan.FromSeconds(options.Value.SyncTimeoutSeconds);
 }

@@ -70,7 +70,7 @@ public static class SdApi
 
         if (done.State == JobQueue.Failed)
         {
-            throw PredictApi.ErrorOf(done);
+            throw PredictApi.ErrorOf(done, sp.GetRequiredService<StorageOptions>().FullRetryAfterSeconds);
         }
 
         var result = JobService.ResultOf(done);

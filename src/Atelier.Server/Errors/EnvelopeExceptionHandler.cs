@@ -2,6 +2,7 @@ using System.Text.Json;
 using Atelier.Contracts.Errors;
 using Atelier.Data;
 using Atelier.Server.Hosting;
+using Atelier.Storage;
 using Microsoft.AspNetCore.Diagnostics;
 
 namespace Atelier.Server.Errors;
@@ -9,9 +10,10 @@ namespace Atelier.Server.Errors;
 /// <summary>
 /// The single place where exceptions become responses: domain errors keep their code; binding failures are
 /// <c>p_common_needcorrectinputformat</c>; too-large bodies 413; database failures <c>s_common_dbexecuteexception</c>
-/// with the provider's code; anything else <c>s_common_globalexception</c>. Never a stack trace, never a secret.
+/// with the provider's code; a full storage disk <c>s_common_lockfail</c> (503, <c>Retry-After</c>); a record whose stored
+/// bytes are gone 410; anything else <c>s_common_globalexception</c>. Never a stack trace, never a secret.
 /// </summary>
-internal sealed class EnvelopeExceptionHandler(ILogger<EnvelopeExceptionHandler> logger, ServerOptions options) : IExceptionHandler
+internal sealed class EnvelopeExceptionHandler(ILogger<EnvelopeExceptionHandler> logger, ServerOptions options, StorageOptions storage) : IExceptionHandler
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext http, Exception exception, CancellationToken cancellationToken)
     {
@@ -29,7 +31,11 @@ internal sealed class EnvelopeExceptionHandler(ILogger<EnvelopeExceptionHandler>
         var error = Translate(http, exception);
         if (error.Status >= 500)
         {
-            if (DbErrors.IsDatabaseFailure(exception))
+            if (exception is IOException io && StorageSpace.IsDiskFull(io))
+            {
+                Log.StorageFull(logger, http.Request.Method, http.Request.Path, exception.Message);
+            }
+            else if (DbErrors.IsDatabaseFailure(exception))
             {
                 Log.DatabaseFailure(logger, exception, http.Request.Method, http.Request.Path, error.ErrCode ?? "");
             }
@@ -61,6 +67,10 @@ internal sealed class EnvelopeExceptionHandler(ILogger<EnvelopeExceptionHandler>
                 var status = bad.StatusCode is StatusCodes.Status415UnsupportedMediaType ? bad.StatusCode : StatusCodes.Status400BadRequest;
                 var detail = bad.InnerException is JsonException inner ? inner.Message : bad.Message;
                 return new AtelierException(ErrorCatalog.p_common_needcorrectinputformat, errCode: "binding", errMessage: detail, status: status);
+            case IOException io when StorageSpace.IsDiskFull(io):
+                return DiskFull(storage);
+            case ObjectNotFoundException:
+                return ObjectGone();
         }
 
         if (DbErrors.IsDatabaseFailure(exception))
@@ -72,4 +82,16 @@ internal sealed class EnvelopeExceptionHandler(ILogger<EnvelopeExceptionHandler>
         return new AtelierException(ErrorCatalog.s_common_globalexception, errCode: "internal",
             errMessage: $"unexpected {exception.GetType().Name}; see the server log for request {http.TraceIdentifier}");
     }
+
+    /// <summary>The storage disk is full: try again later (another replica, or after the operator made room).</summary>
+    public static AtelierException DiskFull(StorageOptions storage) =>
+        new(ErrorCatalog.s_common_lockfail, errCode: "disk_full", errMessage: "the server's storage is full; try again later")
+        {
+            RetryAfterSeconds = Math.Max(1, storage.FullRetryAfterSeconds),
+        };
+
+    /// <summary>The record is there, its stored bytes are not (deleted or lost behind Atelier's back): gone, not a server fault.</summary>
+    private static AtelierException ObjectGone() =>
+        new(ErrorCatalog.p_common_inputinvalid, new Dictionary<string, string> { ["Input"] = "the stored bytes of this resource are gone" },
+            errCode: "object_missing", errMessage: "the record exists but its stored object does not", status: StatusCodes.Status410Gone);
 }

@@ -9,6 +9,12 @@ internal static partial class Log
     [LoggerMessage(1001, LogLevel.Warning, "A platform admin key was generated and printed once on standard output; it is stored only as a hash")]
     public static partial void AdminKeyGenerated(ILogger logger);
 
+    [LoggerMessage(1010, LogLevel.Warning, "The demo model was not stored: {Reason}; it is offered once the server starts with room on the storage disk")]
+    public static partial void DemoModelNotStored(ILogger logger, string reason);
+
+    [LoggerMessage(1103, LogLevel.Warning, "{Method} {Path} answered 503: the storage disk is full ({Reason})")]
+    public static partial void StorageFull(ILogger logger, string method, string path, string reason);
+
     [LoggerMessage(1100, LogLevel.Information, "{Method} {Path} answered {Status} with {Code}")]
     public static partial void RequestFailed(ILogger logger, string method, string path, int status, string code);
 

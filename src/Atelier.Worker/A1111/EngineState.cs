@@ -85,7 +85,7 @@ public sealed class EngineState : IDisposable
 
             try
             {
-                init = PngDecoder.Decode(bytes);
+                init = ImageDecoder.Decode(bytes, req.Width, req.Height);
             }
             catch (Exception e) when (e is InvalidDataException or EndOfStreamException)
             {

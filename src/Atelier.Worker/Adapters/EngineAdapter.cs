@@ -17,7 +17,7 @@ public sealed record EngineJob
     public int Width { get; init; } = 512;
     public int Height { get; init; } = 512;
     public int BatchSize { get; init; } = 1;
-    /// <summary>For img2img: the init image as PNG bytes.</summary>
+    /// <summary>For img2img: the init image's bytes (PNG, JPEG or WebP).</summary>
     public byte[]? InitImagePng { get; init; }
     public double DenoisingStrength { get; init; } = 0.75;
     /// <summary>Our own id for the job, used as the engine's task or prompt id where it has one.</summary>
@@ -65,7 +65,7 @@ public sealed class BuiltinAdapter(string modelsDirectory, long memoryBudgetByte
             try
             {
                 var pipeline = _cache.Get(model);
-                var init = job.InitImagePng is null ? ((byte[], int, int)?)null : Engine.Images.PngDecoder.Decode(job.InitImagePng);
+                var init = job.InitImagePng is null ? ((byte[], int, int)?)null : Engine.Images.ImageDecoder.Decode(job.InitImagePng, job.Width, job.Height);
                 var result = pipeline.Generate(new GenerationRequest
                 {
                     Prompt = job.Prompt, NegativePrompt = job.NegativePrompt, Seed = job.Seed, Sampler = job.Sampler, Schedule = job.Schedule,
