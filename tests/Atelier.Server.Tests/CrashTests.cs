@@ -74,25 +74,20 @@ public class CrashTests
                 }
             })));
 
-            async Task<long> CountAsync(string state)
-            {
-                while (true)
+            // Asked again while the server is down (being restarted), until it answers.
+            async Task<long> CountAsync(string state) =>
+                (await Eventually.ValueAsync(async () =>
                 {
                     try
                     {
                         var r = await app.GetAsync($"/api/v1/agents/default/jobs?state={state}&pageSize=1");
-                        if (r.Status == HttpStatusCode.OK)
-                        {
-                            return r.Json.GetProperty("data").GetProperty("total").GetInt64();
-                        }
+                        return r.Status == HttpStatusCode.OK ? r.Json.GetProperty("data").GetProperty("total").GetInt64() : (long?)null;
                     }
                     catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
                     {
+                        return null;
                     }
-
-                    await Task.Delay(200);
-                }
-            }
+                }, n => n is not null, $"the server answers the count of {state} jobs", TimeSpan.FromSeconds(180), TimeSpan.FromMilliseconds(200)))!.Value;
 
             Task WaitSucceededAsync(long n) =>
                 Eventually.UntilAsync(async () => await CountAsync("succeeded") >= n, $"{n} jobs succeeded", TimeSpan.FromSeconds(180));
