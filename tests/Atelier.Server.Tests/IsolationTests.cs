@@ -60,7 +60,7 @@ public class IsolationTests
             ["sessionId"] = aSessionId, ["resourceConfigId"] = aConfig,
             ["modelId"] = aModel, ["versionId"] = aVersionId, ["fileId"] = aFileId, ["uploadId"] = aUploadId,
             ["agentId"] = aAgent, ["jobId"] = aJob, ["taskId"] = aJob, ["index"] = "0", ["imageId"] = aImage, ["scope"] = a.AppId,
-            ["deliveryId"] = aDelivery,
+            ["deliveryId"] = aDelivery, ["keyId"] = "wk_unknown",
         };
         string[] secrets = [a.TenantId, a.AppId, a.AppTokenId, aRole, aAdminTokenId, a.AccountUid, "a-secret-role", aSessionId, aConfig, "a-user", "a-gpu",
             aModel, aVersionId, aFileId, aUploadId, "a-secret-model", aAgent, aJob, "a-secret-job", aUpload.GetProperty("sha256").GetString()!,
