@@ -80,8 +80,10 @@ public sealed class WebhookService(AtelierDb db, RequestContext ctx, TimeProvide
     {
         var overlap = Validate.Range(request?.OverlapSeconds, "overlapSeconds", 0, options.Value.MaxRotationOverlapSeconds, 86400);
         var row = await EnsureAsync(appId, ct);
-        row.PreviousSecretCipher = overlap > 0 ? row.SecretCipher : null;
-        row.PreviousValidUntil = overlap > 0 ? Now.AddSeconds(overlap) : null;
+        // A secret this server cannot open (sealed under a lost key) is not kept: rotating is how such an app recovers.
+        var keep = overlap > 0 && box.TryOpen(row.SecretCipher, out _);
+        row.PreviousSecretCipher = keep ? row.SecretCipher : null;
+        row.PreviousValidUntil = keep ? Now.AddSeconds(overlap) : null;
         row.SecretCipher = await box.SealAsync(WebhookSigning.NewSecret(), ct);
         row.UpdatedAt = Now;
         Audit.Record(db, ctx, clock, "app.webhook.rotate_secret", "app", appId, null);

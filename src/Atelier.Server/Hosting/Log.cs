@@ -9,6 +9,12 @@ internal static partial class Log
     [LoggerMessage(1001, LogLevel.Warning, "A platform admin key was generated and printed once on standard output; it is stored only as a hash")]
     public static partial void AdminKeyGenerated(ILogger logger);
 
+    [LoggerMessage(1002, LogLevel.Information, "Master key {KeyId} from {Source}; {Resealed} webhook secrets sealed again under it")]
+    public static partial void MasterKeyReady(ILogger logger, string source, string keyId, int resealed);
+
+    [LoggerMessage(1003, LogLevel.Error, "{Count} stored webhook secrets were sealed with a key this server does not have (Atelier:Security): restore that key, or rotate those apps' secrets")]
+    public static partial void SecretsUnreadable(ILogger logger, int count);
+
     [LoggerMessage(1100, LogLevel.Information, "{Method} {Path} answered {Status} with {Code}")]
     public static partial void RequestFailed(ILogger logger, string method, string path, int status, string code);
 
