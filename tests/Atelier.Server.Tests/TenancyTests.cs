@@ -111,7 +111,9 @@ public class TenancyTests(SharedHost shared) : IClassFixture<SharedHost>
         var admin = world.AdminOf(Host);
         var before = (await admin.GetAsync("/api/v1/tenant/config")).Ok();
         Assert.Equal("default", before.GetProperty("defaultRole").GetString());
-        var put = (await admin.PutAsync("/api/v1/tenant/config",
+        // maxConcurrentJobs is a limit on the tenant: the platform admin's to set.
+        var platform = Host.Admin().WithHeader("X-Tenant-Id", world.TenantId);
+        var put = (await platform.PutAsync("/api/v1/tenant/config",
             new { displayName = "Acme Draw", defaultRole = "premium", maxConcurrentJobs = 8, imageRetentionDays = 7, defaultSessionSeconds = 600 })).Ok();
         Assert.Equal(8, put.GetProperty("maxConcurrentJobs").GetInt32());
         var after = (await admin.GetAsync("/api/v1/tenant/config")).Ok();
