@@ -82,6 +82,9 @@ public static class AtelierServer
         builder.Services.AddOptions<Atelier.Core.Webhooks.WebhookOptions>().Bind(config.GetSection(Atelier.Core.Webhooks.WebhookOptions.Section))
             .Validate(o => o.Schedule.All(s => s >= 0) && o.TimeoutSeconds is >= 1 and <= 300 && o.Jitter is >= 0 and < 1,
                 "Atelier:Webhooks: RetryScheduleSeconds must not be negative, TimeoutSeconds must be 1-300 and Jitter 0 to below 1").ValidateOnStart();
+        builder.Services.AddOptions<Auth.RateLimitOptions>().Bind(config.GetSection(Auth.RateLimitOptions.Section)).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<Auth.RateLimitOptions>, Auth.RateLimitOptions.Validator>();
+        builder.Services.AddSingleton<Auth.RateLimits>();
         builder.Services.AddAtelierCore();
         builder.Services.Configure<JsonOptions>(o => AtelierJson.Configure(o.SerializerOptions));
         // Binding failures must reach the exception handler as exceptions, in every environment.
