@@ -69,7 +69,7 @@ public sealed class WebhookService(AtelierDb db, RequestContext ctx, TimeProvide
         row.Url = url;
         row.Events = events;
         row.UpdatedAt = Now;
-        Audit.Record(db, ctx, clock, "app.webhook.update", "app", appId, null);
+        Audit.Record(db, ctx, clock, "app.webhook.update", "app", appId, ctx.TenantId);
         await db.SaveChangesAsync(ct);
         defaults.Forget(appId);
         return await ToDtoAsync(row, ct);
@@ -86,7 +86,7 @@ public sealed class WebhookService(AtelierDb db, RequestContext ctx, TimeProvide
         row.PreviousValidUntil = keep ? Now.AddSeconds(overlap) : null;
         row.SecretCipher = await box.SealAsync(WebhookSigning.NewSecret(), ct);
         row.UpdatedAt = Now;
-        Audit.Record(db, ctx, clock, "app.webhook.rotate_secret", "app", appId, null);
+        Audit.Record(db, ctx, clock, "app.webhook.rotate_secret", "app", appId, ctx.TenantId);
         await db.SaveChangesAsync(ct);
         return await ToDtoAsync(row, ct);
     }

@@ -4,6 +4,7 @@ using Atelier.Core.Common;
 using Atelier.Core.Identity;
 using Atelier.Core.Security;
 using Atelier.Data;
+using Microsoft.EntityFrameworkCore;
 
 namespace Atelier.Server.Auth;
 
@@ -93,6 +94,10 @@ public static class AccessFilters
             }
 
             ctx.OperatorId = Validate.Identifier(op, OperatorHeader);
+            if (access == Access.TenantAdmin && !caller.IsPlatformAdmin)
+            {
+                await CheckRegisteredOperatorAsync(services.GetRequiredService<AtelierDb>(), ctx.OperatorId, http.RequestAborted);
+            }
         }
     }
 
@@ -124,6 +129,20 @@ public static class AccessFilters
     private static bool WellFormed(string secret) =>
         Secrets.IsWellFormed(secret, Secrets.TokenPrefix) || Secrets.IsWellFormed(secret, Secrets.SessionPrefix)
         || Secrets.IsWellFormed(secret, Secrets.PlatformKeyPrefix) || Secrets.IsWellFormed(secret, Secrets.WorkerKeyPrefix);
+
+    /// <summary>
+    /// A tenant admin token names a person of its tenant: once the tenant has registered operators, the operator must be
+    /// one of them (the first may be registered by anyone the token's holder names). The platform admin's operators are
+    /// the platform's people, not the tenant's, and are not checked.
+    /// </summary>
+    private static async Task CheckRegisteredOperatorAsync(AtelierDb db, string operatorId, CancellationToken ct)
+    {
+        if (!await db.Operators.AnyAsync(o => o.Id == operatorId, ct) && await db.Operators.AnyAsync(ct))
+        {
+            throw new AtelierException(ErrorCatalog.b_operator_invalidoperatoridnul, status: 403, errCode: "operator_not_registered",
+                errMessage: $"{OperatorHeader} {operatorId} is not a registered operator of the tenant (GET /api/v1/operators)");
+        }
+    }
 
     private static (string? Value, bool Present) NamedTenant(HttpRequest request)
     {
