@@ -26,6 +26,9 @@ public class KeyTests
         return (image, (await app.GetAsync($"/api/v1/images/{image}")).Ok().GetProperty("url").GetString()!);
     }
 
+    /// <summary>A master key as the configuration and the key file take it: base64 of 32 random bytes.</summary>
+    private static string NewKey() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+
     private static Dictionary<string, string> Settings(params (string Key, string Value)[] extra)
     {
         // Long periods for the sweepers: moving a fake clock runs every periodic timer.
@@ -139,7 +142,7 @@ public class KeyTests
 
         // A configured key file that exists is used as it is (and not rewritten).
         var good = Path.Combine(db.Folder, "good.key");
-        var key = MasterKeys.NewKey();
+        var key = NewKey();
         await File.WriteAllTextAsync(good, key + "\n");
         await using var host = await TestHost.StartAsync(Settings(("Atelier:Security:KeyFile", good)), database: db);
         Assert.Equal(key + "\n", await File.ReadAllTextAsync(good));
@@ -150,7 +153,7 @@ public class KeyTests
     public async Task Rotation_OldUrlsAndSecretsWorkDuringTheGrace_UrlsRefusedAfter()
     {
         await using var db = await TestDatabase.CreateAsync();
-        var (oldKey, newKey) = (MasterKeys.NewKey(), MasterKeys.NewKey());
+        var (oldKey, newKey) = (NewKey(), NewKey());
         const string threeDays = "259200";
         string url, imageId, secret;
         TenantWorld world;

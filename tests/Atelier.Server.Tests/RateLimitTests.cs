@@ -173,6 +173,8 @@ public class RateLimitTests
         Assert.Equal((HttpStatusCode.OK, HttpStatusCode.OK), (one.StatusCode, two.StatusCode));
         using (var three = await OpenAsync(world.AppToken))
         {
+            // The status first: an accepted stream would never end.
+            Assert.Equal(HttpStatusCode.TooManyRequests, three.StatusCode);
             AssertLimited(await ApiResult.ReadAsync(three));
         }
 
@@ -193,7 +195,11 @@ public class RateLimitTests
     [Fact]
     public async Task SyncWaits_AreCappedPerCaller()
     {
-        await using var host = await StartAsync(("SyncWaitsPerCaller", "1"));
+        // No worker: a sync call waits until its client gives up (or, as a backstop, five minutes).
+        await using var host = await TestHost.StartAsync(new Dictionary<string, string>
+        {
+            ["Atelier:RateLimits:SyncWaitsPerCaller"] = "1", ["Atelier:Jobs:SyncTimeoutSeconds"] = "300",
+        });
         var world = await Scenario.NewTenantAsync(host);
         var app = world.AppOf(host);
         var admin = world.AdminOf(host);
