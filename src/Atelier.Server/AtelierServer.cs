@@ -170,6 +170,11 @@ public static class AtelierServer
         var (resealed, unreadable) = sp.GetRequiredService<Atelier.Core.Webhooks.WebhookSecretBox>()
             .ResealAllAsync(db, sp.GetRequiredService<IOptions<Atelier.Core.Webhooks.WebhookOptions>>().Value.SecretKey, CancellationToken.None).GetAwaiter().GetResult();
         Log.MasterKeyReady(logger, keys.Source, keys.CurrentId, resealed);
+        if (keys.Created)
+        {
+            Log.MasterKeyCreated(logger, keys.Source);
+        }
+
         if (unreadable > 0)
         {
             Log.SecretsUnreadable(logger, unreadable);

@@ -61,6 +61,9 @@ public sealed class MasterKeys
     /// <summary>Where the key came from, for the start-up log (never the key).</summary>
     public string Source { get; private init; } = "";
 
+    /// <summary>True when this start made the key file (a new key: back it up; other replicas need the same one).</summary>
+    public bool Created { get; private init; }
+
     /// <summary>The id of the key that signs and seals now.</summary>
     public string CurrentId => _current.Id;
 
@@ -95,6 +98,7 @@ public sealed class MasterKeys
     {
         string source;
         byte[] master;
+        var created = false;
         if (!string.IsNullOrWhiteSpace(options.MasterKey))
         {
             master = Decode(options.MasterKey, $"{SecurityOptions.Section}:MasterKey");
@@ -108,14 +112,15 @@ public sealed class MasterKeys
         else
         {
             var path = Path.GetFullPath(Path.Combine(dataDirectory, "keys", "master.key"));
-            master = File.Exists(path) ? ReadKeyFile(path) : CreateKeyFile(path);
+            created = !File.Exists(path);
+            master = created ? CreateKeyFile(path) : ReadKeyFile(path);
             source = path;
         }
 
         var current = new Material(master);
         var previous = options.PreviousKeys.Select((p, i) =>
             (new Material(Decode(p.Key, $"{SecurityOptions.Section}:PreviousKeys:{i}:Key")), p.Until)).ToList();
-        return clock => new MasterKeys(current, previous, clock) { Source = source };
+        return clock => new MasterKeys(current, previous, clock) { Source = source, Created = created };
     }
 
     /// <summary>A new master key in the form the configuration and the key file take.</summary>

@@ -12,6 +12,9 @@ internal static partial class Log
     [LoggerMessage(1002, LogLevel.Information, "Master key {KeyId} from {Source}; {Resealed} webhook secrets sealed again under it")]
     public static partial void MasterKeyReady(ILogger logger, string source, string keyId, int resealed);
 
+    [LoggerMessage(1004, LogLevel.Warning, "A new master key was made at {Path} (owner only): back it up apart from the database; every replica needs the same key (Atelier:Security:MasterKey or KeyFile)")]
+    public static partial void MasterKeyCreated(ILogger logger, string path);
+
     [LoggerMessage(1003, LogLevel.Error, "{Count} stored webhook secrets were sealed with a key this server does not have (Atelier:Security): restore that key, or rotate those apps' secrets")]
     public static partial void SecretsUnreadable(ILogger logger, int count);
 
