@@ -12,8 +12,11 @@ command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; e
 if curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then echo "port $port is taken: set ATELIER_BENCH_PORT" >&2; exit 1; fi
 work=$(mktemp -d /tmp/atelier-bench.XXXXXX)
 dotnet build src/Atelier -c Release -nologo -v quiet -clp:ErrorsOnly
+# The rate limits stay in the path but never refuse: wrk's connections on one token are the whole load.
 dotnet src/Atelier/bin/Release/net10.0/atelier.dll serve --Atelier:Server:Urls=http://127.0.0.1:$port \
-  --Atelier:Server:DataDirectory="$work/data" --Logging:LogLevel:Default=Warning >"$work/server.log" 2>&1 &
+  --Atelier:Server:DataDirectory="$work/data" --Logging:LogLevel:Default=Warning \
+  --Atelier:RateLimits:PerCredential:TokenLimit=1000000000 --Atelier:RateLimits:PerCredential:TokensPerPeriod=1000000000 \
+  --Atelier:RateLimits:PerTenant:TokenLimit=1000000000 --Atelier:RateLimits:PerTenant:TokensPerPeriod=1000000000 >"$work/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 1 120); do grep -q 'atpk_' "$work/server.log" 2>/dev/null && curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.5; done

@@ -54,11 +54,11 @@ rm -f "$work/copy.bin"
 start_server local
 setup_tenant
 upload=$(api POST /api/v1/uploads "{\"type\":\"checkpoint\",\"fileName\":\"big.ckpt\",\"size\":$size,\"sha256\":\"$sha\"}")
-url=$(echo "$upload" | field url)
+url=$(echo "$upload" | field url); upload_secret=$(echo "$upload" | field X-Upload-Secret)
 base_rss=$(rss_kib "$server"); peak_rss=$base_rss
 ( while kill -0 "$server" 2>/dev/null; do r=$(rss_kib "$server" 2>/dev/null || echo 0); echo "$r"; sleep 0.05; done ) >"$work/rss.txt" &
 sampler=$!; pids+=("$sampler")
-t0=$(now); curl -fsS -T "$work/model.bin" "$url" -o "$work/put.json"; sync; t1=$(now)
+t0=$(now); curl -fsS -T "$work/model.bin" "$url" -H "X-Upload-Secret: $upload_secret" -o "$work/put.json"; sync; t1=$(now)
 kill "$sampler" 2>/dev/null || true
 grep -q '"state":"stored"' "$work/put.json" || { echo "upload failed: $(cat "$work/put.json")" >&2; exit 1; }
 local_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}')

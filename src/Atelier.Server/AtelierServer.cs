@@ -74,10 +74,18 @@ public static class AtelierServer
         builder.Services.AddOptions<Atelier.Core.Jobs.GenerationLimits>().Bind(config.GetSection(Atelier.Core.Jobs.GenerationLimits.Section));
         builder.Services.AddOptions<Atelier.Core.Security.UrlTestOptions>().Bind(config.GetSection(Atelier.Core.Security.UrlTestOptions.Section));
         builder.Services.AddOptions<Atelier.Core.Security.SafetyOptions>().Bind(config.GetSection(Atelier.Core.Security.SafetyOptions.Section));
-        builder.Services.AddOptions<Atelier.Core.Images.ImagesOptions>().Bind(config.GetSection(Atelier.Core.Images.ImagesOptions.Section));
+        builder.Services.AddOptions<Atelier.Core.Images.ImagesOptions>().Bind(config.GetSection(Atelier.Core.Images.ImagesOptions.Section))
+            .Validate(o => o.UrlLifetimeSeconds is >= 1 and <= Atelier.Core.Images.ImagesOptions.MaxUrlLifetimeSeconds,
+                "Atelier:Images:UrlLifetimeSeconds must be 1-604800 (a signed image URL works at most 7 days)").ValidateOnStart();
+        // Read now: a configured key file that is missing stops the start here, before anything listens.
+        var keys = Atelier.Core.Security.MasterKeys.Load(Bind<Atelier.Core.Security.SecurityOptions>(config, Atelier.Core.Security.SecurityOptions.Section), server.DataDirectory);
+        builder.Services.AddSingleton(sp => keys(sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddOptions<Atelier.Core.Webhooks.WebhookOptions>().Bind(config.GetSection(Atelier.Core.Webhooks.WebhookOptions.Section))
             .Validate(o => o.Schedule.All(s => s >= 0) && o.TimeoutSeconds is >= 1 and <= 300 && o.Jitter is >= 0 and < 1,
                 "Atelier:Webhooks: RetryScheduleSeconds must not be negative, TimeoutSeconds must be 1-300 and Jitter 0 to below 1").ValidateOnStart();
+        builder.Services.AddOptions<Auth.RateLimitOptions>().Bind(config.GetSection(Auth.RateLimitOptions.Section)).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<Auth.RateLimitOptions>, Auth.RateLimitOptions.Validator>();
+        builder.Services.AddSingleton<Auth.RateLimits>();
         builder.Services.AddAtelierCore();
         builder.Services.Configure<JsonOptions>(o => AtelierJson.Configure(o.SerializerOptions));
         // Binding failures must reach the exception handler as exceptions, in every environment.
@@ -157,6 +165,20 @@ public static class AtelierServer
             Console.Out.WriteLine($"Platform admin key (shown once, keep it safe): {generated}");
             Console.Out.Flush();
             Log.AdminKeyGenerated(logger);
+        }
+
+        var keys = sp.GetRequiredService<Atelier.Core.Security.MasterKeys>();
+        var (resealed, unreadable) = sp.GetRequiredService<Atelier.Core.Webhooks.WebhookSecretBox>()
+            .ResealAllAsync(db, sp.GetRequiredService<IOptions<Atelier.Core.Webhooks.WebhookOptions>>().Value.SecretKey, CancellationToken.None).GetAwaiter().GetResult();
+        Log.MasterKeyReady(logger, keys.Source, keys.CurrentId, resealed);
+        if (keys.Created)
+        {
+            Log.MasterKeyCreated(logger, keys.Source);
+        }
+
+        if (unreadable > 0)
+        {
+            Log.SecretsUnreadable(logger, unreadable);
         }
 
         var server = sp.GetRequiredService<ServerOptions>();

@@ -16,7 +16,8 @@ public class EntitlementTests
         await using var host = await TestHost.StartAsync();
         var world = await Scenario.NewTenantAsync(host);
         var admin = world.AdminOf(host);
-        (await admin.PutAsync("/api/v1/entitlements/tenant", new { credits = 10 })).Ok();
+        var platform = host.Admin().WithHeader("X-Tenant-Id", world.TenantId); // the tenant's own entitlements are the platform's to set
+        (await platform.PutAsync("/api/v1/entitlements/tenant", new { credits = 10 })).Ok();
         var app = world.AppOf(host);
         var answers = new ConcurrentBag<ApiResult>();
         await Parallel.ForEachAsync(Enumerable.Range(0, 100), new ParallelOptions { MaxDegreeOfParallelism = 25 }, async (_, _) =>
@@ -28,12 +29,12 @@ public class EntitlementTests
         Assert.Equal(0, (await admin.GetAsync("/api/v1/entitlements")).Ok()[0].GetProperty("credits").GetInt64());
 
         // A batch costs one credit per image; top-ups add atomically; the balance never goes below zero.
-        Assert.Equal(3, (await admin.PostAsync("/api/v1/entitlements/tenant/credits", new { add = 3 })).Ok().GetProperty("credits").GetInt64());
+        Assert.Equal(3, (await platform.PostAsync("/api/v1/entitlements/tenant/credits", new { add = 3 })).Ok().GetProperty("credits").GetInt64());
         (await app.PostAsync("/api/v1/predict/txt2img", Body(batch: 4))).Error(ErrorCatalog.b_agent_jobpreinvokefail, 429);
         (await app.PostAsync("/api/v1/predict/txt2img", Body(batch: 3))).Ok(HttpStatusCode.Accepted);
-        (await admin.PostAsync("/api/v1/entitlements/tenant/credits", new { add = -1 })).Error(ErrorCatalog.p_common_inputinvalid, 400);
+        (await platform.PostAsync("/api/v1/entitlements/tenant/credits", new { add = -1 })).Error(ErrorCatalog.p_common_inputinvalid, 400);
         // A retried submit (same idempotency key) is the same job, charged once.
-        (await admin.PostAsync("/api/v1/entitlements/tenant/credits", new { add = 1 })).Ok();
+        (await platform.PostAsync("/api/v1/entitlements/tenant/credits", new { add = 1 })).Ok();
         var keyed = app.WithHeader("Idempotency-Key", "once-only");
         var first = (await keyed.PostAsync("/api/v1/predict/txt2img", Body())).Ok(HttpStatusCode.Accepted).GetProperty("taskId").GetString();
         Assert.Equal(first, (await keyed.PostAsync("/api/v1/predict/txt2img", Body())).Ok(HttpStatusCode.Accepted).GetProperty("taskId").GetString());
@@ -46,6 +47,7 @@ public class EntitlementTests
         await using var host = await TestHost.StartAsync(fakeClock: true);
         var world = await Scenario.NewTenantAsync(host);
         var admin = world.AdminOf(host);
+        var platform = host.Admin().WithHeader("X-Tenant-Id", world.TenantId); // the tenant's own entitlements are the platform's to set
         var app = world.AppOf(host);
         var otherApp = (await admin.PostAsync("/api/v1/apps", new { name = "second" })).Created().GetProperty("id").GetString()!;
         var otherToken = (await admin.PostAsync($"/api/v1/apps/{otherApp}/tokens", new { name = "t", scopes = new[] { "app" } })).Created().GetProperty("secret").GetString()!;
@@ -61,7 +63,7 @@ public class EntitlementTests
         (await app.PostAsync("/api/v1/predict/txt2img", Body())).Ok(HttpStatusCode.Accepted); // a slot came free
 
         // Four jobs so far in the tenant (the refused one was never made); at most five per minute.
-        (await admin.PutAsync("/api/v1/entitlements/tenant", new { maxJobsPerPeriod = 5, periodSeconds = 60 })).Ok();
+        (await platform.PutAsync("/api/v1/entitlements/tenant", new { maxJobsPerPeriod = 5, periodSeconds = 60 })).Ok();
         (await other.PostAsync("/api/v1/predict/txt2img", Body())).Ok(HttpStatusCode.Accepted);
         Assert.Equal("jobs_per_period", (await other.PostAsync("/api/v1/predict/txt2img", Body())).Error(ErrorCatalog.b_agent_jobpreinvokefail, 429)
             .GetProperty("errCode").GetString());
@@ -69,7 +71,7 @@ public class EntitlementTests
         (await other.PostAsync("/api/v1/predict/txt2img", Body())).Ok(HttpStatusCode.Accepted);
 
         (await admin.PutAsync("/api/v1/entitlements/app_nope", new { credits = 1 })).Error(ErrorCatalog.p_common_inputinvalid, 404);
-        (await admin.PutAsync("/api/v1/entitlements/tenant", new { credits = -5 })).Error(ErrorCatalog.p_common_inputinvalid, 400);
+        (await platform.PutAsync("/api/v1/entitlements/tenant", new { credits = -5 })).Error(ErrorCatalog.p_common_inputinvalid, 400);
         (await app.PutAsync("/api/v1/entitlements/tenant", new { credits = 5 })).Error(ErrorCatalog.b_session_tokenforbidden, 403);
     }
 
@@ -79,9 +81,10 @@ public class EntitlementTests
         await using var host = await TestHost.StartAsync();
         var world = await Scenario.NewTenantAsync(host);
         var admin = world.AdminOf(host);
+        var platform = host.Admin().WithHeader("X-Tenant-Id", world.TenantId); // the tenant's own entitlements are the platform's to set
         var app = world.AppOf(host);
         var worker = await WorkerProtocolTests.WorkerAsync(host);
-        (await admin.PutAsync("/api/v1/entitlements/tenant", new { credits = 10 })).Ok();
+        (await platform.PutAsync("/api/v1/entitlements/tenant", new { credits = 10 })).Ok();
         (await admin.PutAsync($"/api/v1/entitlements/{world.AppId}", new { credits = 5 })).Ok();
         async Task<(long Tenant, long App)> BalanceAsync()
         {

@@ -130,7 +130,8 @@ public class ImageLibraryTests
         var config = (await admin.GetAsync("/api/v1/tenant/config")).Ok();
         (await admin.PutAsync("/api/v1/tenant/config", new
         {
-            displayName = "ret", defaultRole = config.GetProperty("defaultRole").GetString(), maxConcurrentJobs = 4, imageRetentionDays = 2, defaultSessionSeconds = 3600,
+            displayName = "ret", defaultRole = config.GetProperty("defaultRole").GetString(), maxConcurrentJobs = config.GetProperty("maxConcurrentJobs").GetInt32(),
+            imageRetentionDays = 2, defaultSessionSeconds = 3600,
         })).Ok();
         await MakeAsync(world.AppOf(host), batch: 2);
         Assert.Equal(2, (await admin.GetAsync("/api/v1/images")).Ok().GetProperty("total").GetInt32());

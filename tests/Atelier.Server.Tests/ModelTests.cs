@@ -38,8 +38,7 @@ internal static class Library
     public static async Task<JsonElement> UploadAsync(TestHost host, ApiClient admin, string type, string fileName, byte[] bytes, string? sha256 = null, long? size = null)
     {
         var upload = (await admin.PostAsync("/api/v1/uploads", new { type, fileName, size = size ?? bytes.Length, sha256 })).Created();
-        var url = upload.GetProperty("url").GetString()!;
-        using var put = new HttpRequestMessage(HttpMethod.Put, url) { Content = new ByteArrayContent(bytes) };
+        using var put = UploadPut(upload, bytes);
         using var resp = await admin.Http.SendAsync(put);
         if (upload.GetProperty("needsComplete").GetBoolean())
         {
@@ -48,6 +47,21 @@ internal static class Library
         }
 
         return (await ApiResult.ReadAsync(resp)).Ok();
+    }
+
+    /// <summary>The PUT of an upload's bytes: to its URL, with the headers it names (the local store's secret).</summary>
+    public static HttpRequestMessage UploadPut(JsonElement upload, byte[] bytes)
+    {
+        var put = new HttpRequestMessage(HttpMethod.Put, upload.GetProperty("url").GetString()) { Content = new ByteArrayContent(bytes) };
+        if (upload.TryGetProperty("headers", out var headers) && headers.ValueKind == JsonValueKind.Object)
+        {
+            foreach (var h in headers.EnumerateObject())
+            {
+                put.Headers.Add(h.Name, h.Value.GetString());
+            }
+        }
+
+        return put;
     }
 
     public static async Task<JsonElement> WaitForDownloadAsync(ApiClient admin, string fileId, Func<ApiResult, bool> done)
@@ -116,20 +130,20 @@ public class ModelTests(ModelHost fixture) : IClassFixture<ModelHost>
         var sha = ModelFiles.Sha256(bytes);
 
         var upload = (await admin.PostAsync("/api/v1/uploads", new { type = "lora", fileName = "a.safetensors", size = bytes.Length, sha256 = new string('0', 64) })).Created();
-        using (var put = new HttpRequestMessage(HttpMethod.Put, upload.GetProperty("url").GetString()) { Content = new ByteArrayContent(bytes) })
+        using (var put = Library.UploadPut(upload, bytes))
         {
             var r = await ApiResult.ReadAsync(await admin.Http.SendAsync(put));
             Assert.Equal("upload_mismatch", r.Error(ErrorCatalog.p_common_inputinvalid, 400).GetProperty("errCode").GetString());
         }
 
         var shorter = (await admin.PostAsync("/api/v1/uploads", new { type = "lora", fileName = "b.safetensors", size = bytes.Length + 5 })).Created();
-        using (var put = new HttpRequestMessage(HttpMethod.Put, shorter.GetProperty("url").GetString()) { Content = new ByteArrayContent(bytes) })
+        using (var put = Library.UploadPut(shorter, bytes))
         {
             (await ApiResult.ReadAsync(await admin.Http.SendAsync(put))).Error(ErrorCatalog.p_common_inputinvalid, 400);
         }
 
         var longer = (await admin.PostAsync("/api/v1/uploads", new { type = "lora", fileName = "c.safetensors", size = bytes.Length - 5 })).Created();
-        using (var put = new HttpRequestMessage(HttpMethod.Put, longer.GetProperty("url").GetString()) { Content = new ByteArrayContent(bytes) })
+        using (var put = Library.UploadPut(longer, bytes))
         {
             (await ApiResult.ReadAsync(await admin.Http.SendAsync(put))).Error(ErrorCatalog.p_common_inputinvalid, 400);
         }
@@ -137,8 +151,9 @@ public class ModelTests(ModelHost fixture) : IClassFixture<ModelHost>
         Assert.Empty(Directory.GetFiles(Path.Combine(Host.Database.Folder, "data", "objects"), sha, SearchOption.AllDirectories));
         Assert.Equal("failed", (await admin.GetAsync($"/api/v1/uploads/{upload.GetProperty("id").GetString()}")).Ok().GetProperty("state").GetString());
         // A wrong secret is no upload at all.
-        using var forged = new HttpRequestMessage(HttpMethod.Put, new Uri(Host.BaseAddress, $"/api/v1/uploads/{shorter.GetProperty("id").GetString()}/content?secret=atu_x"))
+        using var forged = new HttpRequestMessage(HttpMethod.Put, new Uri(Host.BaseAddress, $"/api/v1/uploads/{shorter.GetProperty("id").GetString()}/content"))
         { Content = new ByteArrayContent(bytes) };
+        forged.Headers.Add("X-Upload-Secret", "atu_x");
         (await ApiResult.ReadAsync(await admin.Http.SendAsync(forged))).Error(ErrorCatalog.p_common_inputinvalid, 404);
     }
 

@@ -111,7 +111,9 @@ public class TenancyTests(SharedHost shared) : IClassFixture<SharedHost>
         var admin = world.AdminOf(Host);
         var before = (await admin.GetAsync("/api/v1/tenant/config")).Ok();
         Assert.Equal("default", before.GetProperty("defaultRole").GetString());
-        var put = (await admin.PutAsync("/api/v1/tenant/config",
+        // maxConcurrentJobs is a limit on the tenant: the platform admin's to set.
+        var platform = Host.Admin().WithHeader("X-Tenant-Id", world.TenantId);
+        var put = (await platform.PutAsync("/api/v1/tenant/config",
             new { displayName = "Acme Draw", defaultRole = "premium", maxConcurrentJobs = 8, imageRetentionDays = 7, defaultSessionSeconds = 600 })).Ok();
         Assert.Equal(8, put.GetProperty("maxConcurrentJobs").GetInt32());
         var after = (await admin.GetAsync("/api/v1/tenant/config")).Ok();
@@ -195,7 +197,8 @@ public class TenancyTests(SharedHost shared) : IClassFixture<SharedHost>
         (await admin.PostAsync("/api/v1/operators", new { id = "bob", name = "Bob", email = "bob@acme.test" })).Created();
         var list = (await admin.GetAsync("/api/v1/operators")).Ok();
         Assert.Equal("Bob", Assert.Single(list.GetProperty("items").EnumerateArray()).GetProperty("name").GetString());
-        (await admin.PostAsync("/api/v1/operators", new { id = "bob", name = "Bob 2" })).Error(ErrorCatalog.p_common_inputinvalid, 409);
+        // Now that the tenant has an operator, its admin calls name a registered one.
+        (await world.AdminOf(Host, "bob").PostAsync("/api/v1/operators", new { id = "bob", name = "Bob 2" })).Error(ErrorCatalog.p_common_inputinvalid, 409);
     }
 }
 

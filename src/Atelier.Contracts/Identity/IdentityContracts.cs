@@ -47,8 +47,9 @@ public sealed record RoleDto(string Id, string Name, string? Description, DateTi
 public sealed record CreateOperatorRequest(string? Id, string? Name, string? Email);
 public sealed record OperatorDto(string Id, string Name, string? Email, DateTime CreatedAt);
 
+/// <summary>One audited change; <c>requestId</c> is the server's id of the call, <c>clientRequestId</c> the <c>X-Request-Id</c> the client sent.</summary>
 public sealed record AuditEntryDto(string Id, string? TenantId, string OperatorId, string Action,
-    string ResourceType, string ResourceId, string CredentialId, string RequestId, DateTime At);
+    string ResourceType, string ResourceId, string CredentialId, string RequestId, DateTime At, string? ClientRequestId = null);
 
 public sealed record IssueTokenRequest(string? Name, IReadOnlyList<TokenScope>? Scopes, DateTime? ExpiresAt, long? SessionSecondsCap = null);
 

@@ -26,9 +26,15 @@ public sealed record DownloadStateDto(string FileId, string State, long Download
 
 public sealed record CreateUploadRequest(string? Type, string? FileName, long? Size, string? Sha256);
 
-/// <summary>An upload: PUT the bytes to <c>url</c>; with the S3 store then call <c>complete</c>.</summary>
+/// <summary>
+/// An upload: PUT the bytes to <c>url</c> with <c>headers</c> (the local store's <c>X-Upload-Secret</c>, shown once, at
+/// creation); with the S3 store the URL is presigned, and then call <c>complete</c>.
+/// </summary>
 public sealed record UploadDto(string Id, string Type, string FileName, long DeclaredSize, string State, string? Sha256, string? Error,
-    string Url, string Method, bool NeedsComplete, DateTime ExpiresAt, BlobDto? Blob);
+    string Url, string Method, bool NeedsComplete, DateTime ExpiresAt, BlobDto? Blob)
+{
+    public IReadOnlyDictionary<string, string>? Headers { get; init; }
+}
 
 public sealed record BlobDto(string Sha256, long Size, string Format, string DetectedKind, string AutoV2, string? AutoV3, string? MetadataJson);
 

@@ -25,6 +25,7 @@ public static class Audit
             ResourceId = resourceId,
             CredentialId = ctx.Caller?.CredentialId ?? "",
             RequestId = ctx.RequestId,
+            ClientRequestId = ctx.ClientRequestId,
             At = clock.GetUtcNow().UtcDateTime,
         });
     }

@@ -167,5 +167,5 @@ public sealed class IdentityService(AtelierDb db, RequestContext ctx, TimeProvid
     internal static RoleDto ToDto(Role r) => new(r.Id, r.Name, r.Description, r.CreatedAt);
     private static OperatorDto ToDto(Operator o) => new(o.Id, o.Name, o.Email, o.CreatedAt);
     private static AuditEntryDto ToDto(AuditEntry a) =>
-        new(a.Id, a.TenantId, a.OperatorId, a.Action, a.ResourceType, a.ResourceId, a.CredentialId, a.RequestId, a.At);
+        new(a.Id, a.TenantId, a.OperatorId, a.Action, a.ResourceType, a.ResourceId, a.CredentialId, a.RequestId, a.At, a.ClientRequestId);
 }

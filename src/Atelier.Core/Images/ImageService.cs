@@ -4,6 +4,7 @@ using Atelier.Contracts;
 using Atelier.Contracts.Errors;
 using Atelier.Contracts.Jobs;
 using Atelier.Core.Common;
+using Atelier.Core.Security;
 using Atelier.Data;
 using Atelier.Data.Entities;
 using Atelier.Storage;
@@ -20,8 +21,11 @@ public sealed class ImagesOptions
 {
     public const string Section = "Atelier:Images";
 
-    /// <summary>How long a signed image URL works.</summary>
-    public int UrlLifetimeSeconds { get; set; } = 900;
+    /// <summary>The longest any signed URL may be configured to work: a week.</summary>
+    public const int MaxUrlLifetimeSeconds = 7 * 86400;
+
+    /// <summary>How long a signed image URL works (at most <see cref="MaxUrlLifetimeSeconds"/>; more stops the start).</summary>
+    public int UrlLifetimeSeconds { get; set; } = 3600;
 
     /// <summary>How often images past their tenant's retention are deleted.</summary>
     public int RetentionSweepMinutes { get; set; } = 60;
@@ -31,43 +35,39 @@ public sealed class ImagesOptions
 }
 
 /// <summary>
-/// Signs image URLs: <c>HMAC-SHA256(key, id + "\n" + expiry)</c>, the key derived from the first platform admin key's
-/// stored hash (the same on every replica, never written anywhere). Verified in constant time.
+/// Signs image URLs: <c>HMAC-SHA256(key, id + "\n" + expiry)</c> with the image-URL key of the master key
+/// (<see cref="MasterKeys"/>, never in the database); the URL names the key's id, so URLs signed before a rotation verify
+/// while the previous key is in its grace period. Verified in constant time; an expiry further away than the configured
+/// lifetime is refused whoever signed it.
 /// </summary>
-public sealed class ImageUrlSigner(IServiceScopeFactory scopes)
+public sealed class ImageUrlSigner(MasterKeys keys, TimeProvider clock, IOptions<ImagesOptions> options)
 {
-    private byte[]? _key;
-
-    private async Task<byte[]> KeyAsync(CancellationToken ct)
+    /// <summary>The query of a signed URL for <paramref name="imageId"/>, and its expiry.</summary>
+    public (string Query, long Expires) Sign(string imageId)
     {
-        if (_key is { } known)
-        {
-            return known;
-        }
-
-        using var scope = scopes.CreateScope();
-        var db = scope.ServiceProvider.GetRequiredService<AtelierDb>();
-        var root = await db.PlatformKeys.AsNoTracking().Where(k => k.Scope == "admin").OrderBy(k => k.CreatedAt).Select(k => k.SecretHash).FirstAsync(ct);
-        return _key = HMACSHA256.HashData(root, "atelier image urls v1"u8);
+        var expires = clock.GetUtcNow().AddSeconds(options.Value.UrlLifetimeSeconds).ToUnixTimeSeconds();
+        var sig = Convert.ToHexStringLower(Mac(keys.Current(KeyPurpose.ImageUrls), imageId, expires));
+        return ($"expires={expires}&kid={keys.CurrentId}&sig={sig}", expires);
     }
 
-    public async Task<string> SignAsync(string imageId, long expires, CancellationToken ct) =>
-        Convert.ToHexStringLower(HMACSHA256.HashData(await KeyAsync(ct), Encoding.UTF8.GetBytes($"{imageId}\n{expires}")));
-
-    public async Task<bool> VerifyAsync(string imageId, long expires, string? signature, CancellationToken ct)
+    public bool Verify(string imageId, long expires, string? keyId, string? signature)
     {
-        if (signature is null || signature.Length != 64 || !signature.All(Uri.IsHexDigit))
+        var now = clock.GetUtcNow().ToUnixTimeSeconds();
+        if (expires < now || expires - now > options.Value.UrlLifetimeSeconds
+            || signature is null || signature.Length != 64 || !signature.All(Uri.IsHexDigit)
+            || keyId is null || keys.ById(keyId, KeyPurpose.ImageUrls) is not { } key)
         {
             return false;
         }
 
-        var expected = Convert.FromHexString(await SignAsync(imageId, expires, ct));
-        return CryptographicOperations.FixedTimeEquals(expected, Convert.FromHexString(signature));
+        return CryptographicOperations.FixedTimeEquals(Mac(key, imageId, expires), Convert.FromHexString(signature));
     }
+
+    private static byte[] Mac(byte[] key, string imageId, long expires) => HMACSHA256.HashData(key, Encoding.UTF8.GetBytes($"{imageId}\n{expires}"));
 }
 
 /// <summary>The generated-images library: list with filters, get with a signed URL, the bytes by that URL, delete in batches.</summary>
-public sealed class ImageService(AtelierDb db, RequestContext ctx, TimeProvider clock, IObjectStore store, ImageUrlSigner signer, IOptions<ImagesOptions> options)
+public sealed class ImageService(AtelierDb db, RequestContext ctx, IObjectStore store, ImageUrlSigner signer, IOptions<ImagesOptions> options)
 {
     private Caller Caller => ctx.Caller ?? throw new InvalidOperationException("No caller.");
 
@@ -105,15 +105,14 @@ public sealed class ImageService(AtelierDb db, RequestContext ctx, TimeProvider 
     public async Task<GeneratedImageDto> GetAsync(string id, CancellationToken ct)
     {
         var image = await FindAsync(id, ct);
-        var expires = clock.GetUtcNow().AddSeconds(options.Value.UrlLifetimeSeconds).ToUnixTimeSeconds();
-        var sig = await signer.SignAsync(image.Id, expires, ct);
-        return ToDto(image, $"/api/v1/images/{image.Id}/content?expires={expires}&sig={sig}", DateTimeOffset.FromUnixTimeSeconds(expires).UtcDateTime);
+        var (query, expires) = signer.Sign(image.Id);
+        return ToDto(image, $"/api/v1/images/{image.Id}/content?{query}", DateTimeOffset.FromUnixTimeSeconds(expires).UtcDateTime);
     }
 
     /// <summary>The bytes, for whoever holds an unexpired signed URL (no credential: the URL is the credential).</summary>
-    public async Task<Stream> OpenSignedAsync(string id, long expires, string? sig, CancellationToken ct)
+    public async Task<Stream> OpenSignedAsync(string id, long expires, string? keyId, string? sig, CancellationToken ct)
     {
-        if (expires < clock.GetUtcNow().ToUnixTimeSeconds() || !await signer.VerifyAsync(id, expires, sig, ct))
+        if (!signer.Verify(id, expires, keyId, sig))
         {
             throw new AtelierException(ErrorCatalog.b_session_tokenforbidden, status: 403, errCode: "image_url", errMessage: "the image URL is expired or its signature is wrong");
         }

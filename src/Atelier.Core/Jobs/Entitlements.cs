@@ -14,9 +14,12 @@ public sealed record EntitlementDto(string Scope, int? MaxConcurrentJobs, int? M
 
 /// <summary>
 /// Entitlements: per tenant (scope <c>tenant</c>) and per app (scope = the app id) limits on jobs, and the pre-check a
-/// submit passes before anything is queued. The check and the queueing are one transaction that first locks the
-/// entitlement rows (PostgreSQL <c>FOR UPDATE</c>; SQLite's single writer), so racing submits count each other:
-/// 100 parallel submits against 10 credits queue exactly 10 jobs.
+/// submit passes before anything is queued (with the tenant config's <c>maxConcurrentJobs</c>). The check and the
+/// queueing are one transaction that first locks the tenant's config and entitlement rows (PostgreSQL <c>FOR UPDATE</c>;
+/// SQLite's immediate transaction holds the only write lock), so racing submits count each other: 100 parallel submits
+/// against 10 credits queue exactly 10 jobs.
+/// Who sets what: the tenant's own limits and credits only the platform admin; a tenant admin divides them among its
+/// apps, never above them (each app limit at most the tenant's; the apps' credits together at most the tenant's).
 /// </summary>
 public sealed class EntitlementService(AtelierDb db, RequestContext ctx, TimeProvider clock, ShortCache<IReadOnlyList<Entitlement>> cache)
 {
@@ -29,32 +32,58 @@ public sealed class EntitlementService(AtelierDb db, RequestContext ctx, TimePro
     public async Task<EntitlementDto> PutAsync(string scope, EntitlementRequest req, CancellationToken ct)
     {
         var key = await ScopeKeyAsync(scope, ct);
+        var maxConcurrent = req.MaxConcurrentJobs is null ? null : (int?)Validate.Range(req.MaxConcurrentJobs, "maxConcurrentJobs", 0, 100_000, 0);
+        var maxPerPeriod = req.MaxJobsPerPeriod is null ? null : (int?)Validate.Range(req.MaxJobsPerPeriod, "maxJobsPerPeriod", 0, 100_000_000, 0);
+        var period = Validate.Range(req.PeriodSeconds, "periodSeconds", 60, 366 * 86400, 86400);
+        var credits = req.Credits is null ? null : req.Credits is >= 0 and <= 1_000_000_000_000 ? req.Credits
+            : throw AtelierException.InvalidInput("credits", "must be 0 to 10^12, or null for no limit");
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        await LockAsync(ct);
         var row = await db.Entitlements.FirstOrDefaultAsync(e => e.Scope == key, ct);
+        if (!Caller.IsPlatformAdmin)
+        {
+            await CheckWithinTenantAsync(key, row, new Entitlement { Id = "", TenantId = TenantId, Scope = key, MaxConcurrentJobs = maxConcurrent, MaxJobsPerPeriod = maxPerPeriod, Credits = credits }, ct);
+        }
+
         if (row is null)
         {
             row = new Entitlement { Id = Ids.New("ent", clock), TenantId = TenantId, Scope = key };
             db.Entitlements.Add(row);
         }
 
-        row.MaxConcurrentJobs = req.MaxConcurrentJobs is null ? null : Validate.Range(req.MaxConcurrentJobs, "maxConcurrentJobs", 0, 100_000, 0);
-        row.MaxJobsPerPeriod = req.MaxJobsPerPeriod is null ? null : Validate.Range(req.MaxJobsPerPeriod, "maxJobsPerPeriod", 0, 100_000_000, 0);
-        row.PeriodSeconds = Validate.Range(req.PeriodSeconds, "periodSeconds", 60, 366 * 86400, 86400);
-        row.Credits = req.Credits is null ? null : req.Credits is >= 0 and <= 1_000_000_000_000 ? req.Credits
-            : throw AtelierException.InvalidInput("credits", "must be 0 to 10^12, or null for no limit");
+        row.MaxConcurrentJobs = maxConcurrent;
+        row.MaxJobsPerPeriod = maxPerPeriod;
+        row.PeriodSeconds = period;
+        row.Credits = credits;
         row.UpdatedAt = clock.GetUtcNow().UtcDateTime;
         Audit.Record(db, ctx, clock, "entitlement.put", "entitlement", row.Id, TenantId);
         await db.SaveOrDuplicateAsync(() => AtelierException.InvalidInput("scope", "was set at the same moment; try again"), ct);
+        await tx.CommitAsync(ct);
         cache.Forget(TenantId);
         return ToDto(row);
     }
 
-    /// <summary>Adds (or with a negative number takes) credits atomically; a scope without a balance gets one.</summary>
+    /// <summary>Adds (or with a negative number takes) credits atomically; a scope without a balance gets one. Audited.</summary>
     public async Task<EntitlementDto> AddCreditsAsync(string scope, CreditsRequest req, CancellationToken ct)
     {
         var key = await ScopeKeyAsync(scope, ct);
         var add = req.Add is { } n and >= -1_000_000_000_000 and <= 1_000_000_000_000 && n != 0 ? n : throw AtelierException.InvalidInput("add", "must be a non-zero whole number");
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        await LockAsync(ct);
         var row = await db.Entitlements.AsNoTracking().FirstOrDefaultAsync(e => e.Scope == key, ct)
                   ?? throw new AtelierException(ErrorCatalog.p_common_inputinvalid, new Dictionary<string, string> { ["Input"] = $"scope: {scope} has no entitlement" }, status: 404);
+        if (!Caller.IsPlatformAdmin && add > 0)
+        {
+            await CheckWithinTenantAsync(key, row, new Entitlement
+            {
+                Id = row.Id, TenantId = TenantId, Scope = key, MaxConcurrentJobs = row.MaxConcurrentJobs, MaxJobsPerPeriod = row.MaxJobsPerPeriod, Credits = (row.Credits ?? 0) + add,
+            }, ct);
+        }
+        else if (!Caller.IsPlatformAdmin && key == TenantScope)
+        {
+            throw PlatformOnly();
+        }
+
         var changed = await db.Entitlements.Where(e => e.Id == row.Id && (e.Credits ?? 0) + add >= 0)
             .ExecuteUpdateAsync(u => u.SetProperty(e => e.Credits, e => (e.Credits ?? 0) + add).SetProperty(e => e.UpdatedAt, clock.GetUtcNow().UtcDateTime), ct);
         if (changed == 0)
@@ -62,10 +91,68 @@ public sealed class EntitlementService(AtelierDb db, RequestContext ctx, TimePro
             throw AtelierException.InvalidInput("add", "would take the balance below zero");
         }
 
+        Audit.Record(db, ctx, clock, "entitlement.credits.add", "entitlement", row.Id, TenantId);
+        await db.SaveChangesAsync(ct);
+        await tx.CommitAsync(ct);
         cache.Forget(TenantId);
 
         return ToDto(await db.Entitlements.AsNoTracking().FirstAsync(e => e.Id == row.Id, ct));
     }
+
+    /// <summary>
+    /// What a tenant admin may set: never the tenant's own limits; an app's limits at most the tenant's (its
+    /// <c>maxConcurrentJobs</c> also at most the tenant config's), and its credits so that the apps' credits together
+    /// stay within the tenant's balance. Lowering is always allowed.
+    /// </summary>
+    private async Task CheckWithinTenantAsync(string key, Entitlement? before, Entitlement after, CancellationToken ct)
+    {
+        if (key == TenantScope)
+        {
+            throw PlatformOnly();
+        }
+
+        var tenant = await db.Entitlements.AsNoTracking().FirstOrDefaultAsync(e => e.Scope == TenantScope, ct);
+        var configCap = await db.TenantConfigs.AsNoTracking().Select(c => (int?)c.MaxConcurrentJobs).FirstOrDefaultAsync(ct);
+        var tenantJobs = Math.Min(tenant?.MaxConcurrentJobs ?? int.MaxValue, configCap ?? int.MaxValue);
+        if (after.MaxConcurrentJobs is { } jobs && jobs > tenantJobs && jobs > (before?.MaxConcurrentJobs ?? -1))
+        {
+            throw AboveTenant("maxConcurrentJobs", $"{jobs} is more than the tenant's {tenantJobs}");
+        }
+
+        if (after.MaxJobsPerPeriod is { } perPeriod && tenant?.MaxJobsPerPeriod is { } tenantPerPeriod
+            && perPeriod > tenantPerPeriod && perPeriod > (before?.MaxJobsPerPeriod ?? -1))
+        {
+            throw AboveTenant("maxJobsPerPeriod", $"{perPeriod} is more than the tenant's {tenantPerPeriod}");
+        }
+
+        if (after.Credits is { } credits && tenant?.Credits is { } tenantCredits && credits > (before?.Credits ?? 0))
+        {
+            var others = await db.Entitlements.AsNoTracking().Where(e => e.Scope != TenantScope && e.Scope != key && e.Credits != null).SumAsync(e => e.Credits ?? 0, ct);
+            if (others + credits > tenantCredits)
+            {
+                throw AboveTenant("credits", $"the apps' credits would come to {others + credits}, more than the tenant's {tenantCredits} ({Math.Max(0, tenantCredits - others)} left to divide)");
+            }
+        }
+    }
+
+    /// <summary>PostgreSQL: the tenant's config and entitlement rows, locked in that order by every writer (submits too), so none deadlock.</summary>
+    private async Task LockAsync(CancellationToken ct)
+    {
+        if (db.Database.IsNpgsql())
+        {
+            await db.Database.ExecuteSqlRawAsync("""SELECT 1 FROM tenant_configs WHERE "TenantId" = {0} FOR UPDATE""", [TenantId], ct);
+            await db.Database.ExecuteSqlRawAsync("""SELECT 1 FROM entitlements WHERE "TenantId" = {0} ORDER BY "Id" FOR UPDATE""", [TenantId], ct);
+        }
+    }
+
+    private Caller Caller => ctx.Caller ?? throw new InvalidOperationException("No caller.");
+
+    private static AtelierException PlatformOnly() =>
+        new(ErrorCatalog.b_session_tokenforbidden, errCode: "platform_only",
+            errMessage: "the tenant's own credits and limits are set by the platform admin; a tenant admin divides them among its apps");
+
+    private static AtelierException AboveTenant(string field, string what) =>
+        new(ErrorCatalog.b_session_tokenforbidden, errCode: "tenant_allowance", errMessage: $"{field}: {what}; a tenant admin may divide the tenant's allowance, not raise it");
 
     /// <summary>
     /// The limits that apply to a submit from <paramref name="appId"/>: the tenant's and the app's (which limits exist
@@ -76,8 +163,8 @@ public sealed class EntitlementService(AtelierDb db, RequestContext ctx, TimePro
             .Where(e => e.Scope == TenantScope || e.Scope == appId)];
 
     /// <summary>
-    /// Checks every limit for a job of <paramref name="images"/> images and takes its credits; call inside the
-    /// transaction that queues the job. A refusal names the limit: <c>b_agent_jobpreinvokefail</c>, errCode
+    /// Checks the tenant config's <c>maxConcurrentJobs</c> and every limit for a job of <paramref name="images"/> images
+    /// and takes its credits; call inside the transaction that queues the job. A refusal names the limit: <c>b_agent_jobpreinvokefail</c>, errCode
     /// <c>concurrent_jobs</c>, <c>jobs_per_period</c> or <c>credits</c>, and nothing is queued. Returns the credits
     /// taken and from which entitlements (stored on the job, so a job that does not succeed gives them back).
     /// </summary>
@@ -86,8 +173,19 @@ public sealed class EntitlementService(AtelierDb db, RequestContext ctx, TimePro
         var charged = new List<string>();
         if (db.Database.IsNpgsql())
         {
+            await db.Database.ExecuteSqlRawAsync("""SELECT 1 FROM tenant_configs WHERE "TenantId" = {0} FOR UPDATE""", [TenantId], ct);
             var ids = limits.Select(l => l.Id).ToArray();
-            await db.Database.ExecuteSqlRawAsync("""SELECT "Id" FROM entitlements WHERE "Id" = ANY({0}) ORDER BY "Id" FOR UPDATE""", [ids], ct);
+            if (ids.Length > 0)
+            {
+                await db.Database.ExecuteSqlRawAsync("""SELECT "Id" FROM entitlements WHERE "Id" = ANY({0}) ORDER BY "Id" FOR UPDATE""", [ids], ct);
+            }
+        }
+
+        // The tenant config's cap: jobs queued or running in the whole tenant.
+        if (await db.TenantConfigs.AsNoTracking().Select(c => (int?)c.MaxConcurrentJobs).FirstOrDefaultAsync(ct) is { } tenantCap
+            && await db.Jobs.AsNoTracking().CountAsync(j => j.State == JobQueue.Queued || j.State == JobQueue.Running, ct) >= tenantCap)
+        {
+            throw Refused("concurrent_jobs", $"the tenant has {tenantCap} jobs queued or running, its maxConcurrentJobs");
         }
 
         var now = clock.GetUtcNow().UtcDateTime;

@@ -85,14 +85,8 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
             Webhook = hook,
             ClientScope = scope,
         };
+        // Every submit is checked (the tenant config's maxConcurrentJobs always applies), so there is no unchecked path.
         var limits = await entitlements.ApplicableAsync(Caller.AppId, ct);
-        if (limits.Count == 0)
-        {
-            var (plain, plainCreated) = await queue.EnqueueAsync(newJob, ct);
-            await NotifyIfCreated(plainCreated);
-            return (Shown(plain), plainCreated);
-        }
-
         // A retried submit finds its job before any limit is counted or any credit taken.
         if (clientId is not null && await db.Jobs.AsNoTracking().AnyAsync(j => j.ClientScope == scope && j.ClientJobId == clientId, ct))
         {

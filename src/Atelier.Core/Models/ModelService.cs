@@ -491,7 +491,9 @@ public sealed class ModelService(AtelierDb db, RequestContext ctx, TimeProvider 
             throw AtelierException.With(ErrorCatalog.p_model_modelversioninvalidprimaryfile, "Model", model.Name);
         }
 
-        return new VersionAccessDto(version.Id, model.Id, model.Name, model.Type, dto.Files);
+        // Where a file was downloaded from may carry a private mirror or a signed link: not an end user's to see.
+        var files = ctx.Caller?.Kind == CallerKind.Session ? [.. dto.Files.Select(f => f with { SourceUrl = null })] : dto.Files;
+        return new VersionAccessDto(version.Id, model.Id, model.Name, model.Type, files);
     }
 
     private string TokenIdOfCaller()

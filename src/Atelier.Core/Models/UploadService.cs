@@ -22,6 +22,9 @@ public sealed class UploadService(AtelierDb db, RequestContext ctx, TimeProvider
     public static readonly string[] Types = ["checkpoint", "lora", "embedding", "vae", "controlnet", "upscaler", "onnx"];
     private const string SecretPrefix = "atu";
 
+    /// <summary>The header that carries an upload's secret (never the URL: URLs end up in logs and proxies).</summary>
+    public const string SecretHeader = "X-Upload-Secret";
+
     private DateTime Now => clock.GetUtcNow().UtcDateTime;
     private string TenantId => ctx.TenantId ?? throw new InvalidOperationException("No tenant in scope.");
 
@@ -61,8 +64,12 @@ public sealed class UploadService(AtelierDb db, RequestContext ctx, TimeProvider
         db.Uploads.Add(upload);
         await db.SaveChangesAsync(ct);
         var presigned = store.PresignPut(StagingKey(upload.Id), TimeSpan.FromMinutes(options.Value.UploadLifetimeMinutes));
-        var url = presigned?.ToString() ?? $"{baseUrl.TrimEnd('/')}/api/v1/uploads/{upload.Id}/content?secret={secret}";
-        return ToDto(upload, url, null);
+        return presigned is not null
+            ? ToDto(upload, presigned.ToString(), null)
+            : ToDto(upload, $"{baseUrl.TrimEnd('/')}/api/v1/uploads/{upload.Id}/content", null) with
+            {
+                Headers = new Dictionary<string, string> { [SecretHeader] = secret },
+            };
     }
 
     public async Task<UploadDto> GetAsync(string id, CancellationToken ct)
@@ -73,7 +80,7 @@ public sealed class UploadService(AtelierDb db, RequestContext ctx, TimeProvider
 
     /// <summary>
     /// Receives the bytes of an upload through Atelier (the local store): streamed to a temporary file while hashed,
-    /// then moved under its content address. The upload's secret (from its URL) is the credential.
+    /// then moved under its content address. The upload's secret (from the header <see cref="SecretHeader"/>) is the credential.
     /// </summary>
     public async Task<UploadDto> ReceiveAsync(string id, string? secret, Stream body, CancellationToken ct)
     {

@@ -119,7 +119,7 @@ public sealed class TenancyService(AtelierDb db, RequestContext ctx, TimeProvide
                 TenantId = tenant.Id,
                 DisplayName = tenant.Name,
                 DefaultRole = c?.DefaultRole ?? roles.FirstOrDefault(),
-                MaxConcurrentJobs = c?.MaxConcurrentJobs ?? 4,
+                MaxConcurrentJobs = c?.MaxConcurrentJobs ?? 100,
                 ImageRetentionDays = c?.ImageRetentionDays ?? 30,
                 DefaultSessionSeconds = c?.DefaultSessionSeconds ?? 3600,
                 UpdatedAt = Now,
@@ -227,7 +227,15 @@ public sealed class TenancyService(AtelierDb db, RequestContext ctx, TimeProvide
 
         config.DisplayName = displayName;
         config.DefaultRole = defaultRole;
-        config.MaxConcurrentJobs = Validate.Range(req.MaxConcurrentJobs, "maxConcurrentJobs", 1, 10_000, 4);
+        var maxJobs = Validate.Range(req.MaxConcurrentJobs, "maxConcurrentJobs", 1, 10_000, config.MaxConcurrentJobs);
+        if (maxJobs != config.MaxConcurrentJobs && ctx.Caller?.IsPlatformAdmin != true)
+        {
+            // A limit on the tenant, like its entitlements: the platform's to set, not the tenant's own admins'.
+            throw new AtelierException(ErrorCatalog.b_session_tokenforbidden, errCode: "platform_only",
+                errMessage: "maxConcurrentJobs is set by the platform admin; leave it out (or unchanged)");
+        }
+
+        config.MaxConcurrentJobs = maxJobs;
         config.ImageRetentionDays = Validate.Range(req.ImageRetentionDays, "imageRetentionDays", 1, 3650, 30);
         config.DefaultSessionSeconds = Validate.Range(req.DefaultSessionSeconds, "defaultSessionSeconds", 60, 30 * 86400, 3600);
         config.UpdatedAt = Now;

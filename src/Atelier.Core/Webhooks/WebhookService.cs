@@ -69,7 +69,7 @@ public sealed class WebhookService(AtelierDb db, RequestContext ctx, TimeProvide
         row.Url = url;
         row.Events = events;
         row.UpdatedAt = Now;
-        Audit.Record(db, ctx, clock, "app.webhook.update", "app", appId, null);
+        Audit.Record(db, ctx, clock, "app.webhook.update", "app", appId, ctx.TenantId);
         await db.SaveChangesAsync(ct);
         defaults.Forget(appId);
         return await ToDtoAsync(row, ct);
@@ -80,11 +80,13 @@ public sealed class WebhookService(AtelierDb db, RequestContext ctx, TimeProvide
     {
         var overlap = Validate.Range(request?.OverlapSeconds, "overlapSeconds", 0, options.Value.MaxRotationOverlapSeconds, 86400);
         var row = await EnsureAsync(appId, ct);
-        row.PreviousSecretCipher = overlap > 0 ? row.SecretCipher : null;
-        row.PreviousValidUntil = overlap > 0 ? Now.AddSeconds(overlap) : null;
+        // A secret this server cannot open (sealed under a lost key) is not kept: rotating is how such an app recovers.
+        var keep = overlap > 0 && box.TryOpen(row.SecretCipher, out _);
+        row.PreviousSecretCipher = keep ? row.SecretCipher : null;
+        row.PreviousValidUntil = keep ? Now.AddSeconds(overlap) : null;
         row.SecretCipher = await box.SealAsync(WebhookSigning.NewSecret(), ct);
         row.UpdatedAt = Now;
-        Audit.Record(db, ctx, clock, "app.webhook.rotate_secret", "app", appId, null);
+        Audit.Record(db, ctx, clock, "app.webhook.rotate_secret", "app", appId, ctx.TenantId);
         await db.SaveChangesAsync(ct);
         return await ToDtoAsync(row, ct);
     }

@@ -52,8 +52,8 @@ public sealed class WebhookOptions
     public string[] AllowedPrivateEndpoints { get; set; } = [];
 
     /// <summary>
-    /// The key (base64, 32 bytes) that encrypts the apps' signing secrets in the database. Unset, it is derived from the
-    /// platform's first admin key; set it (the same on every replica) so that a copy of the database alone reveals nothing.
+    /// Legacy: the key (base64, 32 bytes) that sealed the apps' signing secrets before master keys
+    /// (<c>Atelier:Security</c>). Read only at start, to open secrets sealed with it and seal them again under the master key.
     /// </summary>
     public string? SecretKey { get; set; }
 
@@ -124,48 +124,159 @@ public static class WebhookSigning
 }
 
 /// <summary>
-/// Encrypts the apps' signing secrets at rest (AES-GCM, a random nonce each time): the key is
-/// <see cref="WebhookOptions.SecretKey"/>, else derived from the platform's first admin key hash.
+/// Encrypts the apps' signing secrets at rest (AES-GCM, a random nonce each time) with the webhook key of the master
+/// key (<see cref="Security.MasterKeys"/>, never stored in the database). A sealed secret is <c>"AK" 1 | key id (4) |
+/// nonce (12) | tag (16) | ciphertext</c>: a secret sealed before a rotation still opens while its key is listed.
 /// </summary>
-public sealed class WebhookSecretBox(IServiceScopeFactory scopes, IOptions<WebhookOptions> options)
+public sealed class WebhookSecretBox(Security.MasterKeys keys)
 {
-    private byte[]? _key;
+    private static readonly byte[] Magic = [(byte)'A', (byte)'K', 1];
+    private const int Header = 3 + 4 + 12 + 16;
 
-    private async Task<byte[]> KeyAsync(CancellationToken ct)
+    public Task<byte[]> SealAsync(string secret, CancellationToken ct) => Task.FromResult(Seal(secret));
+
+    public Task<string> OpenAsync(byte[] sealedBytes, CancellationToken ct) =>
+        Task.FromResult(TryOpen(sealedBytes, out var secret) ? secret : throw Unreadable());
+
+    public byte[] Seal(string secret)
     {
-        if (_key is { } known)
-        {
-            return known;
-        }
-
-        if (options.Value.SecretKey is { Length: > 0 } configured)
-        {
-            var bytes = Convert.FromBase64String(configured);
-            return _key = bytes.Length == 32 ? bytes : throw new InvalidOperationException("Atelier:Webhooks:SecretKey must be 32 bytes in base64.");
-        }
-
-        using var scope = scopes.CreateScope();
-        var db = scope.ServiceProvider.GetRequiredService<AtelierDb>();
-        var root = await db.PlatformKeys.AsNoTracking().Where(k => k.Scope == "admin").OrderBy(k => k.CreatedAt).Select(k => k.SecretHash).FirstAsync(ct);
-        return _key = HKDF.DeriveKey(HashAlgorithmName.SHA256, root, 32, info: "atelier webhook secrets v1"u8.ToArray());
-    }
-
-    public async Task<byte[]> SealAsync(string secret, CancellationToken ct)
-    {
-        using var aes = new AesGcm(await KeyAsync(ct), 16);
+        using var aes = new AesGcm(keys.Current(Security.KeyPurpose.WebhookSecrets), 16);
         var plain = Encoding.UTF8.GetBytes(secret);
-        var sealedBytes = new byte[12 + 16 + plain.Length];
-        RandomNumberGenerator.Fill(sealedBytes.AsSpan(0, 12));
-        aes.Encrypt(sealedBytes.AsSpan(0, 12), plain, sealedBytes.AsSpan(28), sealedBytes.AsSpan(12, 16));
+        var sealedBytes = new byte[Header + plain.Length];
+        Magic.CopyTo(sealedBytes, 0);
+        Convert.FromHexString(keys.CurrentId).CopyTo(sealedBytes, 3);
+        RandomNumberGenerator.Fill(sealedBytes.AsSpan(7, 12));
+        aes.Encrypt(sealedBytes.AsSpan(7, 12), plain, sealedBytes.AsSpan(Header), sealedBytes.AsSpan(19, 16), sealedBytes.AsSpan(0, 7));
         return sealedBytes;
     }
 
-    public async Task<string> OpenAsync(byte[] sealedBytes, CancellationToken ct)
+    /// <summary>True when sealed under the current key (nothing to re-seal).</summary>
+    public bool IsCurrent(byte[] sealedBytes) =>
+        sealedBytes.Length >= Header && sealedBytes.AsSpan(0, 3).SequenceEqual(Magic) && Convert.ToHexStringLower(sealedBytes, 3, 4) == keys.CurrentId;
+
+    /// <summary>Opens a secret sealed under the current key or a previous one in its grace period; false for any other.</summary>
+    public bool TryOpen(byte[] sealedBytes, out string secret)
     {
-        using var aes = new AesGcm(await KeyAsync(ct), 16);
-        var plain = new byte[sealedBytes.Length - 28];
-        aes.Decrypt(sealedBytes.AsSpan(0, 12), sealedBytes.AsSpan(28), sealedBytes.AsSpan(12, 16), plain);
-        return Encoding.UTF8.GetString(plain);
+        secret = "";
+        if (sealedBytes.Length < Header || !sealedBytes.AsSpan(0, 3).SequenceEqual(Magic)
+            || keys.ById(Convert.ToHexStringLower(sealedBytes, 3, 4), Security.KeyPurpose.WebhookSecrets) is not { } key)
+        {
+            return false;
+        }
+
+        using var aes = new AesGcm(key, 16);
+        var plain = new byte[sealedBytes.Length - Header];
+        try
+        {
+            aes.Decrypt(sealedBytes.AsSpan(7, 12), sealedBytes.AsSpan(Header), sealedBytes.AsSpan(19, 16), plain, sealedBytes.AsSpan(0, 7));
+        }
+        catch (CryptographicException)
+        {
+            return false;
+        }
+
+        secret = Encoding.UTF8.GetString(plain);
+        return true;
+    }
+
+    private static AtelierException Unreadable() =>
+        new(ErrorCatalog.s_common_globalexception, errCode: "secret_key_unavailable",
+            errMessage: "the app's webhook signing secret was sealed with a master key this server does not have (Atelier:Security); " +
+                        "restore that key (or list it in Atelier:Security:PreviousKeys), or rotate the secret");
+
+    /// <summary>
+    /// At start: every stored secret not sealed under the current key is opened (with a previous key, or one of the
+    /// keys before master keys: <c>Atelier:Webhooks:SecretKey</c>, else the old derivation from the first admin key)
+    /// and sealed again under the current key, so a rotation or an upgrade leaves nothing behind under an old key.
+    /// Returns how many were re-sealed and how many could not be opened (those stay; reading them is an error).
+    /// </summary>
+    public async Task<(int Resealed, int Unreadable)> ResealAllAsync(AtelierDb db, string? legacyConfiguredKey, CancellationToken ct)
+    {
+        int resealed = 0, unreadable = 0;
+        byte[][]? legacy = null;
+        string? after = null;
+        while (true)
+        {
+            var q = db.AppWebhooks.IgnoreQueryFilters().AsNoTracking().OrderBy(w => w.AppId).AsQueryable();
+            q = after is null ? q : q.Where(w => string.Compare(w.AppId, after) > 0);
+            var batch = await q.Take(500).ToListAsync(ct);
+            if (batch.Count == 0)
+            {
+                return (resealed, unreadable);
+            }
+
+            after = batch[^1].AppId;
+            foreach (var row in batch)
+            {
+                foreach (var previous in new[] { false, true })
+                {
+                    var cipher = previous ? row.PreviousSecretCipher : row.SecretCipher;
+                    if (cipher is null || IsCurrent(cipher))
+                    {
+                        continue;
+                    }
+
+                    legacy ??= await LegacyKeysAsync(db, legacyConfiguredKey, ct);
+                    if (!TryOpen(cipher, out var secret) && !TryOpenLegacy(cipher, legacy, out secret))
+                    {
+                        unreadable++;
+                        continue;
+                    }
+
+                    // Conditional on the old value: a rotation made meanwhile (on another replica) wins.
+                    var again = Seal(secret);
+                    var one = db.AppWebhooks.IgnoreQueryFilters().Where(w => w.AppId == row.AppId && w.TenantId == row.TenantId);
+                    resealed += previous
+                        ? await one.Where(w => w.PreviousSecretCipher == cipher).ExecuteUpdateAsync(u => u.SetProperty(w => w.PreviousSecretCipher, again), ct)
+                        : await one.Where(w => w.SecretCipher == cipher).ExecuteUpdateAsync(u => u.SetProperty(w => w.SecretCipher, again), ct);
+                }
+            }
+        }
+    }
+
+    private static async Task<byte[][]> LegacyKeysAsync(AtelierDb db, string? configured, CancellationToken ct)
+    {
+        var keys = new List<byte[]>();
+        if (configured is { Length: > 0 } && Convert.FromBase64String(configured) is { Length: 32 } bytes)
+        {
+            keys.Add(bytes);
+        }
+
+        var root = await db.PlatformKeys.AsNoTracking().Where(k => k.Scope == "admin").OrderBy(k => k.CreatedAt).Select(k => k.SecretHash).FirstOrDefaultAsync(ct);
+        if (root is not null)
+        {
+            keys.Add(HKDF.DeriveKey(HashAlgorithmName.SHA256, root, 32, info: "atelier webhook secrets v1"u8.ToArray()));
+        }
+
+        return [.. keys];
+    }
+
+    /// <summary>The format before master keys: <c>nonce (12) | tag (16) | ciphertext</c>.</summary>
+    private static bool TryOpenLegacy(byte[] sealedBytes, byte[][] keys, out string secret)
+    {
+        secret = "";
+        if (sealedBytes.Length < 28)
+        {
+            return false;
+        }
+
+        foreach (var key in keys)
+        {
+            using var aes = new AesGcm(key, 16);
+            var plain = new byte[sealedBytes.Length - 28];
+            try
+            {
+                aes.Decrypt(sealedBytes.AsSpan(0, 12), sealedBytes.AsSpan(28), sealedBytes.AsSpan(12, 16), plain);
+                secret = Encoding.UTF8.GetString(plain);
+                return true;
+            }
+            catch (CryptographicException)
+            {
+                // not this key
+            }
+        }
+
+        return false;
     }
 }
 

@@ -2,7 +2,9 @@ using Atelier.Contracts.Errors;
 using Atelier.Contracts.Identity;
 using Atelier.Core.Common;
 using Atelier.Core.Identity;
+using Atelier.Core.Security;
 using Atelier.Data;
+using Microsoft.EntityFrameworkCore;
 
 namespace Atelier.Server.Auth;
 
@@ -41,7 +43,14 @@ public static class AccessFilters
         var services = http.RequestServices;
         var ctx = services.GetRequiredService<RequestContext>();
         var auth = services.GetRequiredService<Authenticator>();
-        var caller = ctx.Caller ??= await auth.AuthenticateAsync(BearerOf(http.Request), http.RequestAborted);
+        var limits = services.GetRequiredService<RateLimits>();
+        var caller = ctx.Caller ??= await AuthenticateAsync(http, auth, limits);
+        // Once per request, even where a group's filter and a route's both run.
+        var first = http.Items.TryAdd(typeof(RateLimits), true);
+        if (first && caller.Kind != CallerKind.Worker)
+        {
+            limits.TakeCredential(caller.CredentialId);
+        }
 
         var allowed = access switch
         {
@@ -70,6 +79,10 @@ public static class AccessFilters
             var (named, present) = NamedTenant(http.Request);
             ctx.TenantId = await auth.ResolveTenantAsync(caller, named, present, http.RequestAborted);
             services.GetRequiredService<AtelierDb>().TenantScope = ctx.TenantId;
+            if (first && caller.Kind is CallerKind.Token or CallerKind.Session)
+            {
+                limits.TakeTenant(ctx.TenantId);
+            }
         }
 
         if (access is Access.Platform or Access.TenantAdmin && !HttpMethods.IsGet(http.Request.Method) && !HttpMethods.IsHead(http.Request.Method))
@@ -81,6 +94,53 @@ public static class AccessFilters
             }
 
             ctx.OperatorId = Validate.Identifier(op, OperatorHeader);
+            if (access == Access.TenantAdmin && !caller.IsPlatformAdmin)
+            {
+                await CheckRegisteredOperatorAsync(services.GetRequiredService<AtelierDb>(), ctx.OperatorId, http.RequestAborted);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Verifies the request's credential. A client address past its refused credentials is answered 429 before any
+    /// lookup; each refused well-formed credential (401) counts against its address. Junk is not counted: its checksum
+    /// refuses it without any lookup, so it costs nothing and guesses nothing.
+    /// </summary>
+    private static async Task<Caller> AuthenticateAsync(HttpContext http, Authenticator auth, RateLimits limits)
+    {
+        var secret = BearerOf(http.Request);
+        var presented = !string.IsNullOrWhiteSpace(secret);
+        if (presented)
+        {
+            limits.CheckAddress(http.Connection.RemoteIpAddress);
+        }
+
+        try
+        {
+            return await auth.AuthenticateAsync(secret, http.RequestAborted);
+        }
+        catch (AtelierException e) when (presented && e.Status == StatusCodes.Status401Unauthorized && WellFormed(secret!))
+        {
+            limits.CountFailedAuth(http.Connection.RemoteIpAddress);
+            throw;
+        }
+    }
+
+    private static bool WellFormed(string secret) =>
+        Secrets.IsWellFormed(secret, Secrets.TokenPrefix) || Secrets.IsWellFormed(secret, Secrets.SessionPrefix)
+        || Secrets.IsWellFormed(secret, Secrets.PlatformKeyPrefix) || Secrets.IsWellFormed(secret, Secrets.WorkerKeyPrefix);
+
+    /// <summary>
+    /// A tenant admin token names a person of its tenant: once the tenant has registered operators, the operator must be
+    /// one of them (the first may be registered by anyone the token's holder names). The platform admin's operators are
+    /// the platform's people, not the tenant's, and are not checked.
+    /// </summary>
+    private static async Task CheckRegisteredOperatorAsync(AtelierDb db, string operatorId, CancellationToken ct)
+    {
+        if (!await db.Operators.AnyAsync(o => o.Id == operatorId, ct) && await db.Operators.AnyAsync(ct))
+        {
+            throw new AtelierException(ErrorCatalog.b_operator_invalidoperatoridnul, status: 403, errCode: "operator_not_registered",
+                errMessage: $"{OperatorHeader} {operatorId} is not a registered operator of the tenant (GET /api/v1/operators)");
         }
     }
 

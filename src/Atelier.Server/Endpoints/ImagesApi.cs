@@ -31,6 +31,6 @@ public static class ImagesApi
     public static async Task<Ok<ApiResponse<DeleteImagesResult>>> Delete(DeleteImagesRequest request, ImageService svc, HttpContext http, CancellationToken ct) =>
         Reply.Ok(http, await svc.DeleteAsync(request, ct));
 
-    public static async Task<IResult> Content(string imageId, long? expires, string? sig, ImageService svc, CancellationToken ct) =>
-        Results.Stream(await svc.OpenSignedAsync(imageId, expires ?? 0, sig, ct), "image/png");
+    public static async Task<IResult> Content(string imageId, long? expires, string? kid, string? sig, ImageService svc, CancellationToken ct) =>
+        Results.Stream(await svc.OpenSignedAsync(imageId, expires ?? 0, kid, sig, ct), "image/png");
 }

@@ -1,4 +1,5 @@
 using Atelier.Contracts;
+using Atelier.Contracts.Errors;
 using Atelier.Contracts.Models;
 using Atelier.Core.Common;
 using Atelier.Core.Models;
@@ -39,7 +40,7 @@ public static class ModelsApi
         uploads.MapPost("/", CreateUpload).WithName("CreateUpload").RequireAccess(Access.TenantAdmin);
         uploads.MapGet("/{uploadId}", GetUpload).WithName("GetUpload").RequireAccess(Access.TenantAdmin);
         uploads.MapPost("/{uploadId}/complete", CompleteUpload).WithName("CompleteUpload").RequireAccess(Access.TenantAdmin);
-        // The upload's own secret (in the URL handed out by CreateUpload) authenticates the bytes.
+        // The upload's own secret (in the header CreateUpload names) authenticates the bytes.
         uploads.MapPut("/{uploadId}/content", ReceiveUpload).WithName("PutUploadContent");
 
         var checkpoint = routes.MapGroup("/api/v1/tokens/current/checkpoint").WithTags("Tokens").RequireAccess(Access.TenantMember);
@@ -119,14 +120,25 @@ public static class ModelsApi
         Reply.Ok(http, await svc.CompleteAsync(uploadId, ct));
 
     /// <summary>Streams the body to storage: the JSON body limit does not apply here, the model file limit does.</summary>
-    public static async Task<Ok<ApiResponse<UploadDto>>> ReceiveUpload(string uploadId, string? secret, UploadService svc, IOptions<ModelsOptions> options,
+    /// <remarks>
+    /// The secret comes in <c>X-Upload-Secret</c> (or as <c>Authorization: Bearer atu_…</c>); in the query string it is
+    /// refused before anything is read, so that no secret is ever kept in an access log as a working credential.
+    /// </remarks>
+    public static async Task<Ok<ApiResponse<UploadDto>>> ReceiveUpload(string uploadId, UploadService svc, IOptions<ModelsOptions> options,
         HttpContext http, CancellationToken ct)
     {
+        if (http.Request.Query.ContainsKey("secret"))
+        {
+            throw new AtelierException(ErrorCatalog.p_common_inputinvalid,
+                new Dictionary<string, string> { ["Input"] = $"secret: send it in the {UploadService.SecretHeader} header, never in the URL" }, errCode: "secret_in_query");
+        }
+
         if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
         {
             limit.MaxRequestBodySize = options.Value.MaxFileBytes;
         }
 
+        var secret = http.Request.Headers[UploadService.SecretHeader].ToString() is { Length: > 0 } header ? header : AccessFilters.BearerOf(http.Request);
         return Reply.Ok(http, await svc.ReceiveAsync(uploadId, secret, http.Request.Body, ct));
     }
 

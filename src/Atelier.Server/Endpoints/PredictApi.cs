@@ -4,6 +4,7 @@ using System.Text.Json;
 using Atelier.Contracts;
 using Atelier.Contracts.Errors;
 using Atelier.Contracts.Jobs;
+using Atelier.Core.Common;
 using Atelier.Core.Jobs;
 using Atelier.Data.Entities;
 using Atelier.Server.Auth;
@@ -97,9 +98,10 @@ public static class PredictApi
     }
 
     /// <summary>Server-sent events: <c>progress</c> whenever the task changes, then one <c>done</c> with its final state.</summary>
-    public static async Task<IResult> Events(string taskId, JobService svc, JobWatch watch, CancellationToken ct)
+    public static async Task<IResult> Events(string taskId, JobService svc, JobWatch watch, RateLimits limits, RequestContext ctx, HttpContext http, CancellationToken ct)
     {
         var job = await svc.FindTaskAsync(taskId, ct);
+        limits.HoldStream(http, ctx.Caller!.CredentialId);
         return TypedResults.ServerSentEvents(Stream(job, svc, watch, ct));
     }
 

@@ -47,6 +47,7 @@ public static class SdApi
     private static async Task<IResult> RunAsync(string kind, JsonElement body, HttpContext http, CancellationToken ct)
     {
         var sp = http.RequestServices;
+        sp.GetRequiredService<RateLimits>().HoldSyncWait(http, sp.GetRequiredService<RequestContext>().Caller!.CredentialId);
         var svc = sp.GetRequiredService<JobService>();
         var (job, _) = await svc.SubmitAsync(JobService.DefaultAgent, kind, body, null, null, ct);
         var timeout = PredictApi.SyncTimeout(sp.GetRequiredService<IOptions<JobsOptions>>());

@@ -51,8 +51,19 @@ public static class SessionsApi
     public static async Task<Ok<ApiResponse<SessionDto>>> EndSession(string sessionId, SessionService svc, HttpContext http, CancellationToken ct) =>
         Reply.Ok(http, await svc.EndAsync(sessionId, ct));
 
-    public static async Task<Ok<ApiResponse<SessionCheckDto>>> CheckSession(CheckSessionRequest request, SessionService svc, HttpContext http, CancellationToken ct) =>
-        Reply.Ok(http, await svc.CheckAsync(request, ct));
+    /// <summary>
+    /// No bearer credential here, so the caller's address is what is limited: each check of a well-formed session
+    /// credential (one that costs a lookup) counts; junk is refused by its checksum alone.
+    /// </summary>
+    public static async Task<Ok<ApiResponse<SessionCheckDto>>> CheckSession(CheckSessionRequest request, SessionService svc, RateLimits limits, HttpContext http, CancellationToken ct)
+    {
+        if (Atelier.Core.Security.Secrets.IsWellFormed(request.Credential, Atelier.Core.Security.Secrets.SessionPrefix))
+        {
+            limits.TakeSessionCheck(http.Connection.RemoteIpAddress);
+        }
+
+        return Reply.Ok(http, await svc.CheckAsync(request, ct));
+    }
 
     public static async Task<Ok<ApiResponse<SessionCheckDto>>> CurrentSession(SessionService svc, HttpContext http, CancellationToken ct) =>
         Reply.Ok(http, await svc.CurrentAsync(ct));

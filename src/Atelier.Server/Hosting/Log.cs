@@ -15,6 +15,15 @@ internal static partial class Log
     [LoggerMessage(1103, LogLevel.Warning, "{Method} {Path} answered 503: the storage disk is full ({Reason})")]
     public static partial void StorageFull(ILogger logger, string method, string path, string reason);
 
+    [LoggerMessage(1002, LogLevel.Information, "Master key {KeyId} from {Source}; {Resealed} webhook secrets sealed again under it")]
+    public static partial void MasterKeyReady(ILogger logger, string source, string keyId, int resealed);
+
+    [LoggerMessage(1004, LogLevel.Warning, "A new master key was made at {Path} (owner only): back it up apart from the database; every replica needs the same key (Atelier:Security:MasterKey or KeyFile)")]
+    public static partial void MasterKeyCreated(ILogger logger, string path);
+
+    [LoggerMessage(1003, LogLevel.Error, "{Count} stored webhook secrets were sealed with a key this server does not have (Atelier:Security): restore that key, or rotate those apps' secrets")]
+    public static partial void SecretsUnreadable(ILogger logger, int count);
+
     [LoggerMessage(1100, LogLevel.Information, "{Method} {Path} answered {Status} with {Code}")]
     public static partial void RequestFailed(ILogger logger, string method, string path, int status, string code);
 

@@ -5,8 +5,9 @@ using Atelier.Server.Errors;
 namespace Atelier.Server.Hosting;
 
 /// <summary>
-/// Gives every request an id (the caller's <c>X-Request-Id</c> when it is sane, else a new one), returns it in the
-/// response header, and opens a logging scope so that every log line of the request carries it.
+/// Gives every request an id of ours (a client cannot choose the id that the envelope, the logs and the audit log
+/// carry), returns it in the response header, and opens a logging scope so that every log line of the request carries
+/// it. The caller's own <c>X-Request-Id</c>, when sane, is kept beside it (logs, audit log).
 /// </summary>
 internal sealed partial class RequestIdMiddleware(RequestDelegate next, ILogger<RequestIdMiddleware> logger, TimeProvider clock)
 {
@@ -15,9 +16,10 @@ internal sealed partial class RequestIdMiddleware(RequestDelegate next, ILogger<
     public async Task InvokeAsync(HttpContext http, RequestContext ctx)
     {
         var incoming = http.Request.Headers[Header].ToString();
-        var id = SaneId().IsMatch(incoming) ? incoming : Ids.New("req", clock);
+        var id = Ids.New("req", clock);
         http.TraceIdentifier = id;
         ctx.RequestId = id;
+        ctx.ClientRequestId = SaneId().IsMatch(incoming) ? incoming : null;
         ctx.English = ErrorResponses.PrefersEnglish(http.Request);
         // Set when the response starts: the exception handler clears headers set earlier.
         http.Response.OnStarting(() =>
@@ -25,7 +27,13 @@ internal sealed partial class RequestIdMiddleware(RequestDelegate next, ILogger<
             http.Response.Headers[Header] = id;
             return Task.CompletedTask;
         });
-        using (logger.BeginScope(new Dictionary<string, object> { ["RequestId"] = id }))
+        var scope = new Dictionary<string, object> { ["RequestId"] = id };
+        if (ctx.ClientRequestId is { } client)
+        {
+            scope["ClientRequestId"] = client;
+        }
+
+        using (logger.BeginScope(scope))
         {
             await next(http);
         }
