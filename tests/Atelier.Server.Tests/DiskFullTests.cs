@@ -49,7 +49,7 @@ public class DiskFullTests
         // A model upload through Atelier is refused before a byte is written.
         var admin = world.AdminOf(host);
         var upload = (await admin.PostAsync("/api/v1/uploads", new { type = "lora", fileName = "big.safetensors", size = 4096 })).Created();
-        using var put = new HttpRequestMessage(HttpMethod.Put, upload.GetProperty("url").GetString()) { Content = new ByteArrayContent(new byte[4096]) };
+        using var put = Library.UploadPut(upload, new byte[4096]);
         var refused = await ApiResult.ReadAsync(await admin.Http.SendAsync(put));
         Assert.Equal("disk_full", refused.Error(ErrorCatalog.s_common_lockfail, 503).GetProperty("errCode").GetString());
         Assert.True(refused.Headers.ContainsKey("Retry-After"));
