@@ -273,7 +273,7 @@ public partial class WorkerTrustTests
     }
 
     private static (int Width, int Height) Dimensions(byte[] png) =>
-        (System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(16)), System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(20)));
+        Atelier.Core.Jobs.ImageHeaders.Read(png) is { Format: Atelier.Core.Jobs.ImageHeaders.Png } h ? (h.Width, h.Height) : (0, 0);
 
     [Fact]
     public async Task Worker_WhoseKeyIsRevoked_StopsLeasing_AndExitsWithItsExitCode()

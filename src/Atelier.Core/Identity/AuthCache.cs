@@ -94,7 +94,7 @@ public sealed class AuthCache(TimeProvider clock)
 
     private readonly ConcurrentDictionary<string, (Common.Caller Caller, long Until)> _keys = new(StringComparer.Ordinal);
 
-    /// <summary>A verified platform or worker key (by the hex of its hash), for a few seconds: a worker's every request is authenticated.</summary>
+    /// <summary>A verified platform admin key (by the hex of its hash), for a few seconds. Worker keys are never cached: a revocation holds at once.</summary>
     internal bool TryGetKey(string hashKey, out Common.Caller caller)
     {
         if (_keys.TryGetValue(hashKey, out var e) && e.Until > clock.GetUtcNow().UtcTicks)
@@ -115,17 +115,5 @@ public sealed class AuthCache(TimeProvider clock)
         }
 
         _keys[hashKey] = (caller, clock.GetUtcNow().UtcTicks + ttl.Ticks);
-    }
-
-    /// <summary>Forgets a key at once (the local worker's key was replaced).</summary>
-    public void EvictKey(string keyId)
-    {
-        foreach (var (k, v) in _keys)
-        {
-            if (v.Caller.CredentialId == keyId)
-            {
-                _keys.TryRemove(k, out _);
-            }
-        }
     }
 }

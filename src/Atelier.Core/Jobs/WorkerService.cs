@@ -275,7 +275,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
         }
 
         var bytes = buffer.ToArray();
-        if (bytes.Length < 8 || !bytes.AsSpan(0, 8).SequenceEqual(PngSignature))
+        if (ImageHeaders.Read(bytes) is not { Format: ImageHeaders.Png } header)
         {
             throw AtelierException.InvalidInput("image", "must be a PNG");
         }
@@ -298,15 +298,11 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
 
             throw;
         }
-        // The IHDR chunk follows the signature: width and height, big-endian, at bytes 16 and 20.
-        var width = bytes.Length >= 24 ? System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(16)) : 0;
-        var height = bytes.Length >= 24 ? System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(20)) : 0;
-        return new StoredImage(key, Convert.ToHexStringLower(SHA256.HashData(bytes)), bytes.Length, width, height);
+
+        return new StoredImage(key, Convert.ToHexStringLower(SHA256.HashData(bytes)), bytes.Length, header.Width, header.Height);
     }
 
     public static string ImageKey(string tenantId, string jobId, int attempt, int index) => $"images/{tenantId}/{jobId}/{attempt}-{index}.png";
-
-    private static ReadOnlySpan<byte> PngSignature => [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A];
 
     /// <summary>
     /// Completes the attempt and records its images in the generated-images library, in one transaction: a stale
