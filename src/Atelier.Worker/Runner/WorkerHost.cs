@@ -195,7 +195,13 @@ public sealed partial class WorkerHost : IDisposable
             {
                 using var content = new ByteArrayContent(result.Images[i]);
                 content.Headers.ContentType = new MediaTypeHeaderValue("image/png");
-                using var put = await _http.PutAsync($"api/v1/worker/jobs/{lease.Id}/images/{i}?attempt={lease.Attempt}", content, stop);
+                // Expect: 100-continue: a refusal (too large, stale lease) comes before the body is sent, so it is read as
+                // an answer instead of a connection the server closed on a body it would not take.
+                using var upload = new HttpRequestMessage(HttpMethod.Put, $"api/v1/worker/jobs/{lease.Id}/images/{i}?attempt={lease.Attempt}")
+                {
+                    Content = content, Headers = { ExpectContinue = true },
+                };
+                using var put = await _http.SendAsync(upload, stop);
                 await EnsureAsync(put, stop);
                 var stored = (await put.Content.ReadFromJsonAsync<Envelope<StoredImageDto>>(Camel, stop))!.Data;
                 images.Add(new { stored.Key, stored.Sha256, stored.Size, stored.Width, stored.Height, seed = result.Seeds.ElementAtOrDefault(i), infotext = result.Infotexts.ElementAtOrDefault(i) ?? "" });
