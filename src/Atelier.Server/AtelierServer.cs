@@ -3,15 +3,15 @@ using Atelier.Contracts.Errors;
 using Atelier.Core;
 using Atelier.Core.Identity;
 using Atelier.Core.Models;
-using Atelier.Storage;
 using Atelier.Core.Sessions;
 using Atelier.Core.Tenancy;
 using Atelier.Data;
 using Atelier.Server.Endpoints;
 using Atelier.Server.Errors;
 using Atelier.Server.Hosting;
-using Microsoft.EntityFrameworkCore;
+using Atelier.Storage;
 using Microsoft.AspNetCore.Http.Json;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Scalar.AspNetCore;
 
@@ -112,11 +112,11 @@ public static class AtelierServer
             var status = http.Response.StatusCode;
             var (what, cause) = status switch
             {
-                404 => ($"route: no route {http.Request.Path}", "no_route"),
-                405 => ($"method: {http.Request.Method} is not allowed on {http.Request.Path}", "method_not_allowed"),
-                413 => ($"body: larger than {http.RequestServices.GetRequiredService<ServerOptions>().MaxJsonBodyBytes} bytes", "body_too_large"),
-                415 => ("body: the content type must be application/json", "unsupported_media_type"),
-                _ => ($"request: answered {status}", "http_status"),
+                404 => ($"route: no route {http.Request.Path}", ErrCodes.NoRoute),
+                405 => ($"method: {http.Request.Method} is not allowed on {http.Request.Path}", ErrCodes.MethodNotAllowed),
+                413 => ($"body: larger than {http.RequestServices.GetRequiredService<ServerOptions>().MaxJsonBodyBytes} bytes", ErrCodes.BodyTooLarge),
+                415 => ("body: the content type must be application/json", ErrCodes.UnsupportedMediaType),
+                _ => ($"request: answered {status}", ErrCodes.HttpStatus),
             };
             await ErrorResponses.WriteAsync(http, new AtelierException(ErrorCatalog.p_common_inputinvalid,
                 new Dictionary<string, string> { ["Input"] = what }, errCode: cause, status: status));

@@ -21,7 +21,7 @@ switch (verb)
         return ExitCodes.Ok;
     case "models" when rest.Length > 0 && rest[0] == "demo":
         var folder = rest.Length > 1 ? rest[1] : Path.Combine("data", "models");
-        Console.WriteLine($"Demo model in {EngineServer.EnsureDemoModel(folder)}");
+        Console.WriteLine($"Demo model in {Atelier.Engine.Onnx.DemoModel.Ensure(folder)}");
         return ExitCodes.Ok;
     case "version" or "--version":
         Console.WriteLine(typeof(AtelierServer).Assembly.GetName().Version);

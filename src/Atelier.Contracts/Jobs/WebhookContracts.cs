@@ -19,3 +19,9 @@ public sealed record WebhookDeliveryDto(string Id, string JobId, string AppId, s
     IReadOnlyList<WebhookAttemptDto>? Attempts);
 
 public sealed record WebhookAttemptDto(int Number, DateTime At, int? Status, int LatencyMs, string? Error);
+
+/// <summary>A webhook's body (Standard Webhooks' shape): the event type, when it happened, and the job.</summary>
+public sealed record WebhookPayload(string Type, DateTime Timestamp, WebhookJobData Data);
+
+/// <summary>The job as it stood when the message was first sent, the attempt the event belongs to, and the result of a completed job.</summary>
+public sealed record WebhookJobData(JobDto Job, int Attempt, JobResultDto? Result);

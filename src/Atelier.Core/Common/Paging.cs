@@ -18,7 +18,7 @@ public readonly record struct PageRequest(int PageNumber, int PageSize)
         if (size > MaxPageSize)
         {
             throw new AtelierException(ErrorCatalog.b_query_pagesizeexceedlimit,
-                errCode: "page_size_cap", errMessage: $"pageSize {size} is over the cap of {MaxPageSize}");
+                errCode: ErrCodes.PageSizeCap, errMessage: $"pageSize {size} is over the cap of {MaxPageSize}");
         }
 
         if (size < 1)

@@ -54,7 +54,7 @@ public sealed class Authenticator(AtelierDb db, AuthCache cache, TimeProvider cl
             {
                 if (key.RevokedAt is not null)
                 {
-                    throw new AtelierException(ErrorCatalog.b_session_tokennotvalid, errCode: "key_revoked", errMessage: $"the key {key.Id} was revoked");
+                    throw new AtelierException(ErrorCatalog.b_session_tokennotvalid, errCode: ErrCodes.KeyRevoked, errMessage: $"the key {key.Id} was revoked");
                 }
 
                 var caller = new Caller(platform ? CallerKind.PlatformAdmin : CallerKind.Worker, key.Id, null, null, []);
@@ -92,7 +92,7 @@ public sealed class Authenticator(AtelierDb db, AuthCache cache, TimeProvider cl
 
             if (row.Disabled || row.RevokedAt is not null)
             {
-                throw new AtelierException(ErrorCatalog.b_session_tokennotvalid, errCode: row.RevokedAt is null ? "token_disabled" : "token_revoked");
+                throw new AtelierException(ErrorCatalog.b_session_tokennotvalid, errCode: row.RevokedAt is null ? ErrCodes.TokenDisabled : ErrCodes.TokenRevoked);
             }
 
             entry = new CachedToken(row.Id, row.TenantId, row.AppId, TokenService.ScopesOf(row.Scopes), row.ExpiresAt,
@@ -108,7 +108,7 @@ public sealed class Authenticator(AtelierDb db, AuthCache cache, TimeProvider cl
 
         if (entry.ExpiresAt is { } exp && exp <= now)
         {
-            throw new AtelierException(ErrorCatalog.b_session_tokennotvalid, errCode: "token_expired");
+            throw new AtelierException(ErrorCatalog.b_session_tokennotvalid, errCode: ErrCodes.TokenExpired);
         }
 
         return new Caller(CallerKind.Token, entry.TokenId, entry.TenantId, entry.AppId, entry.Scopes);
@@ -143,7 +143,7 @@ public sealed class Authenticator(AtelierDb db, AuthCache cache, TimeProvider cl
         var state = await TenantStateAsync(tenantId, ct);
         if (!caller.IsPlatformAdmin && state != TenantState.Active)
         {
-            throw new AtelierException(ErrorCatalog.b_user_tenantnotactive, errCode: "tenant_state", errMessage: state.ToString().ToLowerInvariant());
+            throw new AtelierException(ErrorCatalog.b_user_tenantnotactive, errCode: ErrCodes.TenantState, errMessage: state.ToString().ToLowerInvariant());
         }
 
         return tenantId;
@@ -157,7 +157,7 @@ public sealed class Authenticator(AtelierDb db, AuthCache cache, TimeProvider cl
         }
 
         var state = await HotQueries.TenantStateById(db, tenantId, ct)
-                    ?? throw new AtelierException(ErrorCatalog.b_user_tenantnotfound, errCode: "tenant_not_found", errMessage: tenantId);
+                    ?? throw new AtelierException(ErrorCatalog.b_user_tenantnotfound, errCode: ErrCodes.TenantNotFound, errMessage: tenantId);
         cache.PutTenantState(tenantId, state, CacheTtl);
         return state;
     }

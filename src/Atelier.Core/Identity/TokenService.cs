@@ -59,7 +59,7 @@ public sealed class TokenService(AtelierDb db, RequestContext ctx, TimeProvider 
         if (disabled)
         {
             // Its sessions end with it (enabling it again does not bring them back).
-            await Sessions.SessionService.EndAllAsync(db, TenantId, token.Id, null, "token_disabled", clock, ct);
+            await Sessions.SessionService.EndAllAsync(db, TenantId, token.Id, null, ErrCodes.TokenDisabled, clock, ct);
         }
 
         return await ReadAsync(token.Id, ct);
@@ -80,7 +80,7 @@ public sealed class TokenService(AtelierDb db, RequestContext ctx, TimeProvider 
         var caller = ctx.Caller ?? throw new InvalidOperationException("No caller.");
         if (caller.Kind != CallerKind.Token)
         {
-            throw new AtelierException(ErrorCatalog.b_session_tokenforbidden, errCode: "not_a_token", errMessage: "only an API token has a current token");
+            throw new AtelierException(ErrorCatalog.b_session_tokenforbidden, errCode: ErrCodes.NotAToken, errMessage: "only an API token has a current token");
         }
 
         return ToDto(await FindAsync(caller.CredentialId, false, ct));
@@ -100,7 +100,7 @@ public sealed class TokenService(AtelierDb db, RequestContext ctx, TimeProvider 
         Audit.Record(db, ctx, clock, "token.revoke", "token", token.Id, TenantId);
         await db.SaveChangesAsync(ct);
         cache.EvictToken(token.Id);
-        await Sessions.SessionService.EndAllAsync(db, TenantId, token.Id, null, "token_revoked", clock, ct);
+        await Sessions.SessionService.EndAllAsync(db, TenantId, token.Id, null, ErrCodes.TokenRevoked, clock, ct);
         return await ReadAsync(token.Id, ct);
     }
 
@@ -111,7 +111,7 @@ public sealed class TokenService(AtelierDb db, RequestContext ctx, TimeProvider 
     {
         var q = tracking ? db.ApiTokens : db.ApiTokens.AsNoTracking();
         return await q.FirstOrDefaultAsync(t => t.Id == tokenId, ct)
-               ?? throw new AtelierException(ErrorCatalog.p_token_invalidapitoken, status: 404, errCode: "token_not_found", errMessage: tokenId);
+               ?? throw new AtelierException(ErrorCatalog.p_token_invalidapitoken, status: 404, errCode: ErrCodes.TokenNotFound, errMessage: tokenId);
     }
 
     internal static IReadOnlyList<TokenScope> ScopesOf(TokenScopes flags)

@@ -114,7 +114,7 @@ public sealed class ImageService(AtelierDb db, RequestContext ctx, IObjectStore 
     {
         if (!signer.Verify(id, expires, keyId, sig))
         {
-            throw new AtelierException(ErrorCatalog.b_session_tokenforbidden, status: 403, errCode: "image_url", errMessage: "the image URL is expired or its signature is wrong");
+            throw new AtelierException(ErrorCatalog.b_session_tokenforbidden, status: 403, errCode: ErrCodes.ImageUrl, errMessage: "the image URL is expired or its signature is wrong");
         }
 
         var image = await db.GeneratedImages.IgnoreQueryFilters().AsNoTracking().FirstOrDefaultAsync(i => i.Id == id, ct) ?? throw NotFound(id);
@@ -131,7 +131,7 @@ public sealed class ImageService(AtelierDb db, RequestContext ctx, IObjectStore 
         var ids = req.Ids?.Where(i => !string.IsNullOrWhiteSpace(i)).Distinct().ToList() ?? [];
         if (ids.Count == 0)
         {
-            throw new AtelierException(ErrorCatalog.b_generatedimage_imagesisempty, errCode: "ids", errMessage: "name at least one image id");
+            throw new AtelierException(ErrorCatalog.b_generatedimage_imagesisempty, errCode: ErrCodes.Ids, errMessage: "name at least one image id");
         }
 
         if (ids.Count > options.Value.MaxDeleteBatch)
@@ -143,7 +143,7 @@ public sealed class ImageService(AtelierDb db, RequestContext ctx, IObjectStore 
         var (deleted, failed) = await DeleteStoredAsync(db, store, images, ct);
         if (failed.Count > 0)
         {
-            throw new AtelierException(ErrorCatalog.b_generatedimage_deletefail, errCode: "storage_delete",
+            throw new AtelierException(ErrorCatalog.b_generatedimage_deletefail, errCode: ErrCodes.StorageDelete,
                 errMessage: $"{failed.Count} of {images.Count} images could not be deleted from storage and were kept: {string.Join(", ", failed)}");
         }
 
@@ -178,7 +178,7 @@ public sealed class ImageService(AtelierDb db, RequestContext ctx, IObjectStore 
         await Visible().FirstOrDefaultAsync(i => i.Id == id, ct) ?? throw NotFound(id);
 
     private static AtelierException NotFound(string id) =>
-        new(ErrorCatalog.p_common_inputinvalid, new Dictionary<string, string> { ["Input"] = $"image: {id} does not exist" }, status: 404, errCode: "image_not_found");
+        new(ErrorCatalog.p_common_inputinvalid, new Dictionary<string, string> { ["Input"] = $"image: {id} does not exist" }, status: 404, errCode: ErrCodes.ImageNotFound);
 
     private static GeneratedImageDto ToDto(GeneratedImage i, string? url, DateTime? expires) =>
         new(i.Id, i.JobId, i.Index, i.AppId, i.SessionId, i.ModelVersionId, i.Seed, i.Infotext, i.Width, i.Height, i.Size, i.Sha256, i.CreatedAt, url, expires);

@@ -1,16 +1,12 @@
+using Atelier.Contracts.Entitlements;
 using Atelier.Contracts.Errors;
+using Atelier.Contracts.Jobs;
 using Atelier.Core.Common;
 using Atelier.Data;
 using Atelier.Data.Entities;
 using Microsoft.EntityFrameworkCore;
 
 namespace Atelier.Core.Jobs;
-
-public sealed record EntitlementRequest(int? MaxConcurrentJobs, int? MaxJobsPerPeriod, int? PeriodSeconds, long? Credits);
-
-public sealed record CreditsRequest(long? Add);
-
-public sealed record EntitlementDto(string Scope, int? MaxConcurrentJobs, int? MaxJobsPerPeriod, int PeriodSeconds, long? Credits, DateTime UpdatedAt);
 
 /// <summary>
 /// Entitlements: per tenant (scope <c>tenant</c>) and per app (scope = the app id) limits on jobs, and the pre-check a
@@ -148,11 +144,11 @@ public sealed class EntitlementService(AtelierDb db, RequestContext ctx, TimePro
     private Caller Caller => ctx.Caller ?? throw new InvalidOperationException("No caller.");
 
     private static AtelierException PlatformOnly() =>
-        new(ErrorCatalog.b_session_tokenforbidden, errCode: "platform_only",
+        new(ErrorCatalog.b_session_tokenforbidden, errCode: ErrCodes.PlatformOnly,
             errMessage: "the tenant's own credits and limits are set by the platform admin; a tenant admin divides them among its apps");
 
     private static AtelierException AboveTenant(string field, string what) =>
-        new(ErrorCatalog.b_session_tokenforbidden, errCode: "tenant_allowance", errMessage: $"{field}: {what}; a tenant admin may divide the tenant's allowance, not raise it");
+        new(ErrorCatalog.b_session_tokenforbidden, errCode: ErrCodes.TenantAllowance, errMessage: $"{field}: {what}; a tenant admin may divide the tenant's allowance, not raise it");
 
     /// <summary>
     /// The limits that apply to a submit from <paramref name="appId"/>: the tenant's and the app's (which limits exist
@@ -187,9 +183,9 @@ public sealed class EntitlementService(AtelierDb db, RequestContext ctx, TimePro
 
         // The tenant config's cap: jobs queued or running in the whole tenant.
         if (await db.TenantConfigs.AsNoTracking().Select(c => (int?)c.MaxConcurrentJobs).FirstOrDefaultAsync(ct) is { } tenantCap
-            && await CountUpToAsync(db.Jobs.AsNoTracking().Where(j => j.State == JobQueue.Queued || j.State == JobQueue.Running), tenantCap, ct) >= tenantCap)
+            && await CountUpToAsync(db.Jobs.AsNoTracking().Where(j => j.State == JobStates.Queued || j.State == JobStates.Running), tenantCap, ct) >= tenantCap)
         {
-            throw Refused("concurrent_jobs", $"the tenant has {tenantCap} jobs queued or running, its maxConcurrentJobs");
+            throw Refused(ErrCodes.ConcurrentJobs, $"the tenant has {tenantCap} jobs queued or running, its maxConcurrentJobs");
         }
 
         var now = clock.GetUtcNow().UtcDateTime;
@@ -199,22 +195,22 @@ public sealed class EntitlementService(AtelierDb db, RequestContext ctx, TimePro
             var jobs = db.Jobs.AsNoTracking();
             jobs = limit.Scope == TenantScope ? jobs : jobs.Where(j => j.AppId == limit.Scope);
             if (limit.MaxConcurrentJobs is { } maxConcurrent
-                && await CountUpToAsync(jobs.Where(j => j.State == JobQueue.Queued || j.State == JobQueue.Running), maxConcurrent, ct) >= maxConcurrent)
+                && await CountUpToAsync(jobs.Where(j => j.State == JobStates.Queued || j.State == JobStates.Running), maxConcurrent, ct) >= maxConcurrent)
             {
-                throw Refused("concurrent_jobs", $"{scopeName} has {maxConcurrent} jobs queued or running, its limit");
+                throw Refused(ErrCodes.ConcurrentJobs, $"{scopeName} has {maxConcurrent} jobs queued or running, its limit");
             }
 
             var since = now.AddSeconds(-limit.PeriodSeconds);
             if (limit.MaxJobsPerPeriod is { } maxPerPeriod && await jobs.CountAsync(j => j.CreatedAt > since, ct) >= maxPerPeriod)
             {
-                throw Refused("jobs_per_period", $"{scopeName} submitted {maxPerPeriod} jobs in the last {limit.PeriodSeconds} s, its limit");
+                throw Refused(ErrCodes.JobsPerPeriod, $"{scopeName} submitted {maxPerPeriod} jobs in the last {limit.PeriodSeconds} s, its limit");
             }
 
             if (limit.Credits is not null
                 && await db.Entitlements.Where(e => e.Id == limit.Id && e.Credits >= images)
                     .ExecuteUpdateAsync(u => u.SetProperty(e => e.Credits, e => e.Credits - images), ct) == 0)
             {
-                throw Refused("credits", $"{scopeName} has fewer than the {images} image credits this job needs");
+                throw Refused(ErrCodes.Credits, $"{scopeName} has fewer than the {images} image credits this job needs");
             }
 
             if (limit.Credits is not null)

@@ -1,10 +1,11 @@
 using System.Security.Cryptography;
 using System.Text;
 using Atelier.Contracts.Errors;
+using Atelier.Contracts.Jobs;
 using Atelier.Core.Common;
+using Atelier.Core.Webhooks;
 using Atelier.Data;
 using Atelier.Data.Entities;
-using Atelier.Core.Webhooks;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
@@ -20,16 +21,6 @@ namespace Atelier.Core.Jobs;
 /// </summary>
 public sealed class JobQueue(AtelierDb db, TimeProvider clock, IOptions<WebhookOptions> hooks, WebhookSignal relay)
 {
-    public const string Queued = "queued";
-    public const string Running = "running";
-    public const string Succeeded = "succeeded";
-    public const string Failed = "failed";
-    public const string Canceled = "canceled";
-    public const string Aborted = "aborted";
-
-    public static readonly string[] States = [Queued, Running, Succeeded, Failed, Canceled, Aborted];
-
-    public static bool IsTerminal(string state) => state is Succeeded or Failed or Canceled or Aborted;
 
     private DateTime Now => clock.GetUtcNow().UtcDateTime;
 
@@ -73,7 +64,7 @@ public sealed class JobQueue(AtelierDb db, TimeProvider clock, IOptions<WebhookO
         var job = new Job
         {
             Id = Ids.New("job", clock), TenantId = n.TenantId, AgentId = n.AgentId, ClientJobId = n.ClientJobId, ClientScope = n.ClientScope, BodyHash = hash,
-            RequestJson = n.RequestJson, ModelKey = n.ModelKey, State = Queued, Priority = n.Priority, MaxAttempts = n.MaxAttempts,
+            RequestJson = n.RequestJson, ModelKey = n.ModelKey, State = JobStates.Queued, Priority = n.Priority, MaxAttempts = n.MaxAttempts,
             CreatedAt = Now, Kind = n.Kind, ModelJson = n.ModelJson, CallerId = n.CallerId, AppId = n.AppId, FairKey = Math.Max(head, own is null ? head : own.Value + 1),
             WebhookUrl = n.Webhook?.Url, WebhookEvents = n.Webhook?.Events, CreditsCharged = n.Charged.Credits, CreditScopes = n.Charged.From,
         };
@@ -90,7 +81,7 @@ public sealed class JobQueue(AtelierDb db, TimeProvider clock, IOptions<WebhookO
                 .FirstAsync(j => j.TenantId == n.TenantId && j.ClientScope == n.ClientScope && j.ClientJobId == n.ClientJobId, ct);
             return existing.BodyHash == hash
                 ? (existing, false)
-                : throw new AtelierException(ErrorCatalog.b_agent_jobidexisted, errCode: "body_differs",
+                : throw new AtelierException(ErrorCatalog.b_agent_jobidexisted, errCode: ErrCodes.BodyDiffers,
                     errMessage: $"job id {n.ClientJobId} was submitted before with another body");
         }
     }
@@ -231,7 +222,7 @@ public sealed class JobQueue(AtelierDb db, TimeProvider clock, IOptions<WebhookO
     /// </summary>
     private IQueryable<Job> Leased(string jobId, int attempt, string? keyId)
     {
-        var q = db.Jobs.IgnoreQueryFilters().Where(j => j.Id == jobId && j.Attempt == attempt && j.State == Running);
+        var q = db.Jobs.IgnoreQueryFilters().Where(j => j.Id == jobId && j.Attempt == attempt && j.State == JobStates.Running);
         return keyId is null ? q : q.Where(j => j.LeaseKeyId == keyId);
     }
 
@@ -243,7 +234,7 @@ public sealed class JobQueue(AtelierDb db, TimeProvider clock, IOptions<WebhookO
         var now = Now;
         return await ChangeAsync(jobId, WebhookEvents.Completed, mayHaveWebhook, async () =>
             await Leased(jobId, attempt, keyId)
-                .ExecuteUpdateAsync(u => u.SetProperty(j => j.State, Succeeded).SetProperty(j => j.ResultJson, resultJson)
+                .ExecuteUpdateAsync(u => u.SetProperty(j => j.State, JobStates.Succeeded).SetProperty(j => j.ResultJson, resultJson)
                     .SetProperty(j => j.FinishedAt, now).SetProperty(j => j.LeaseOwner, (string?)null).SetProperty(j => j.Progress, 1.0)
                     .SetProperty(j => j.ResultExpiresAt, now + retention), ct) == 1, ct);
     }
@@ -265,8 +256,8 @@ public sealed class JobQueue(AtelierDb db, TimeProvider clock, IOptions<WebhookO
     {
         var now = Now;
         return await ChangeAsync(jobId, WebhookEvents.Canceled, true, async () =>
-            await db.Jobs.IgnoreQueryFilters().Where(j => j.Id == jobId && j.State == Queued)
-                .ExecuteUpdateAsync(u => u.SetProperty(j => j.State, Canceled).SetProperty(j => j.FinishedAt, now)
+            await db.Jobs.IgnoreQueryFilters().Where(j => j.Id == jobId && j.State == JobStates.Queued)
+                .ExecuteUpdateAsync(u => u.SetProperty(j => j.State, JobStates.Canceled).SetProperty(j => j.FinishedAt, now)
                     .SetProperty(j => j.CancelRequested, true).SetProperty(j => j.CancelRequestedAt, now)
                     .SetProperty(j => j.ResultExpiresAt, now + retention), ct) == 1, ct);
     }
@@ -275,7 +266,7 @@ public sealed class JobQueue(AtelierDb db, TimeProvider clock, IOptions<WebhookO
     public async Task RequestStopAsync(string jobId, CancellationToken ct)
     {
         var now = Now;
-        await db.Jobs.IgnoreQueryFilters().Where(j => j.Id == jobId && j.State == Running && !j.CancelRequested)
+        await db.Jobs.IgnoreQueryFilters().Where(j => j.Id == jobId && j.State == JobStates.Running && !j.CancelRequested)
             .ExecuteUpdateAsync(u => u.SetProperty(j => j.CancelRequested, true).SetProperty(j => j.CancelRequestedAt, now), ct);
     }
 
@@ -292,11 +283,11 @@ public sealed class JobQueue(AtelierDb db, TimeProvider clock, IOptions<WebhookO
         var jobs = db.Jobs.IgnoreQueryFilters();
 
         // Jobs that end here end one at a time, each with its webhook message in its own transaction.
-        var aborting = await jobs.Where(j => j.State == Running && j.CancelRequested && j.CancelRequestedAt < graceStart).Select(j => j.Id).ToListAsync(ct);
+        var aborting = await jobs.Where(j => j.State == JobStates.Running && j.CancelRequested && j.CancelRequestedAt < graceStart).Select(j => j.Id).ToListAsync(ct);
         foreach (var id in aborting)
         {
-            if (await ChangeAsync(id, WebhookEvents.Canceled, true, async () => await jobs.Where(j => j.Id == id && j.State == Running)
-                    .ExecuteUpdateAsync(u => u.SetProperty(j => j.State, Aborted).SetProperty(j => j.ErrorCode, "cancel_deadline")
+            if (await ChangeAsync(id, WebhookEvents.Canceled, true, async () => await jobs.Where(j => j.Id == id && j.State == JobStates.Running)
+                    .ExecuteUpdateAsync(u => u.SetProperty(j => j.State, JobStates.Aborted).SetProperty(j => j.ErrorCode, "cancel_deadline")
                         .SetProperty(j => j.ErrorMessage, $"the worker did not stop within {cancelGrace.TotalSeconds:0} s of the cancellation")
                         .SetProperty(j => j.FinishedAt, now).SetProperty(j => j.LeaseOwner, (string?)null), ct) == 1, ct))
             {
@@ -304,13 +295,13 @@ public sealed class JobQueue(AtelierDb db, TimeProvider clock, IOptions<WebhookO
             }
         }
 
-        var requeued = await jobs.Where(j => j.State == Running && j.LeaseUntil < now && j.Attempt < j.MaxAttempts)
-            .ExecuteUpdateAsync(u => u.SetProperty(j => j.State, Queued).SetProperty(j => j.LeaseOwner, (string?)null).SetProperty(j => j.LeaseUntil, (DateTime?)null), ct);
-        var exhausted = await jobs.Where(j => j.State == Running && j.LeaseUntil < now && j.Attempt >= j.MaxAttempts).Select(j => j.Id).ToListAsync(ct);
+        var requeued = await jobs.Where(j => j.State == JobStates.Running && j.LeaseUntil < now && j.Attempt < j.MaxAttempts)
+            .ExecuteUpdateAsync(u => u.SetProperty(j => j.State, JobStates.Queued).SetProperty(j => j.LeaseOwner, (string?)null).SetProperty(j => j.LeaseUntil, (DateTime?)null), ct);
+        var exhausted = await jobs.Where(j => j.State == JobStates.Running && j.LeaseUntil < now && j.Attempt >= j.MaxAttempts).Select(j => j.Id).ToListAsync(ct);
         foreach (var id in exhausted)
         {
-            if (await ChangeAsync(id, WebhookEvents.Failed, true, async () => await jobs.Where(j => j.Id == id && j.State == Running && j.LeaseUntil < now)
-                    .ExecuteUpdateAsync(u => u.SetProperty(j => j.State, Failed).SetProperty(j => j.ErrorCode, "lease_expired")
+            if (await ChangeAsync(id, WebhookEvents.Failed, true, async () => await jobs.Where(j => j.Id == id && j.State == JobStates.Running && j.LeaseUntil < now)
+                    .ExecuteUpdateAsync(u => u.SetProperty(j => j.State, JobStates.Failed).SetProperty(j => j.ErrorCode, "lease_expired")
                         .SetProperty(j => j.ErrorMessage, "the worker stopped renewing its lease and the attempts are used up")
                         .SetProperty(j => j.FinishedAt, now).SetProperty(j => j.LeaseOwner, (string?)null), ct) == 1, ct))
             {

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Atelier.Contracts;
 using Atelier.Contracts.Errors;
 using Atelier.Contracts.Jobs;
+using Atelier.Contracts.Workers;
 using Atelier.Core.Common;
 using Atelier.Data;
 using Atelier.Data.Entities;
@@ -129,9 +130,9 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
         var q = Visible().Where(j => j.AgentId == agent.Id);
         if (state is not null)
         {
-            if (!JobQueue.States.Contains(state))
+            if (!JobStates.All.Contains(state))
             {
-                throw AtelierException.InvalidInput("state", $"must be one of {string.Join(", ", JobQueue.States)}");
+                throw AtelierException.InvalidInput("state", $"must be one of {string.Join(", ", JobStates.All)}");
             }
 
             q = q.Where(j => j.State == state);
@@ -152,7 +153,7 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
     public async Task<int> InterruptOwnAsync(CancellationToken ct)
     {
         var own = Caller.CredentialId;
-        var ids = await db.Jobs.AsNoTracking().Where(j => j.CallerId == own && (j.State == JobQueue.Queued || j.State == JobQueue.Running))
+        var ids = await db.Jobs.AsNoTracking().Where(j => j.CallerId == own && (j.State == JobStates.Queued || j.State == JobStates.Running))
             .Select(j => j.Id).ToListAsync(ct);
         foreach (var id in ids)
         {
@@ -178,7 +179,7 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
     /// <summary>The job as it stands now, reading past the request's tenant scope only by id (for waiting loops).</summary>
     public async Task<Job> ReloadAsync(string jobId, CancellationToken ct) =>
         await db.Jobs.AsNoTracking().FirstOrDefaultAsync(j => j.Id == jobId, ct)
-        ?? throw new AtelierException(ErrorCatalog.b_agent_jobnotfound, errCode: "job_not_found", errMessage: jobId);
+        ?? throw new AtelierException(ErrorCatalog.b_agent_jobnotfound, errCode: ErrCodes.JobNotFound, errMessage: jobId);
 
     public Task<Job> FindTaskAsync(string taskId, CancellationToken ct) => FindAsync(null, taskId, ct);
 
@@ -254,7 +255,7 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
         return await q.FirstOrDefaultAsync(j => j.Id == jobRef, ct)
                ?? await q.FirstOrDefaultAsync(j => j.ClientScope == scope && j.ClientJobId == jobRef, ct)
                ?? await q.Where(j => j.ClientJobId == jobRef).OrderBy(j => j.CreatedAt).ThenBy(j => j.Id).FirstOrDefaultAsync(ct)
-               ?? throw new AtelierException(ErrorCatalog.b_agent_jobnotfound, errCode: "job_not_found", errMessage: jobRef);
+               ?? throw new AtelierException(ErrorCatalog.b_agent_jobnotfound, errCode: ErrCodes.JobNotFound, errMessage: jobRef);
     }
 
     public static JobDto ToDto(Job j)
@@ -268,9 +269,9 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
 
     public static JobResultDto ToResult(Job j)
     {
-        if (JobQueue.IsTerminal(j.State) && j.ResultJson is null && j.State == JobQueue.Succeeded)
+        if (JobStates.IsTerminal(j.State) && j.ResultJson is null && j.State == JobStates.Succeeded)
         {
-            throw new AtelierException(ErrorCatalog.b_agent_jobnotfound, errCode: "result_expired",
+            throw new AtelierException(ErrorCatalog.b_agent_jobnotfound, errCode: ErrCodes.ResultExpired,
                 errMessage: $"the result of job {j.Id} was kept until {j.ResultExpiresAt:O} and is gone");
         }
 
@@ -282,8 +283,3 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
 
 /// <summary>A job's own webhook as submitted (<paramref name="UrlField"/> and <paramref name="EventsField"/> name them in errors).</summary>
 public sealed record WebhookRequest(string? Url, IReadOnlyList<string>? Events, string UrlField, string EventsField);
-
-/// <summary>What a worker reports on completion: the images it stored through the server, A1111's info and parameters.</summary>
-public sealed record WorkerResult(IReadOnlyList<WorkerImage> Images, string? Info, JsonElement? Parameters);
-
-public sealed record WorkerImage(string Key, string Sha256, long Size, long Seed, string Infotext, int Width = 0, int Height = 0);

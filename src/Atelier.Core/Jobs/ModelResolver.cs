@@ -13,6 +13,7 @@ public sealed record ResolvedModel(string VersionId, string ModelId, string Name
     public string? ShortHash => Sha256?[..10];
     public string Title => ShortHash is null ? Name : $"{Name} [{ShortHash}]";
     public string ToJson() => JsonSerializer.Serialize(this);
+    public Contracts.Workers.LeasedModel ToLeased() => new(VersionId, ModelId, Name, VersionName, Sha256);
     public static ResolvedModel? FromJson(string? json) => json is null ? null : JsonSerializer.Deserialize<ResolvedModel>(json);
 }
 
@@ -149,7 +150,7 @@ public sealed class ModelResolver(AtelierDb db, RequestContext ctx, ModelService
                            where Runnable.Contains(m.Type)
                            orderby m.CreatedAt, v.CreatedAt descending
                            select v.Id).FirstOrDefaultAsync(ct);
-        return first ?? throw new AtelierException(ErrorCatalog.p_token_checkpointversionnotfound, errCode: "no_checkpoint",
+        return first ?? throw new AtelierException(ErrorCatalog.p_token_checkpointversionnotfound, errCode: ErrCodes.NoCheckpoint,
             errMessage: "the request names no model (override_settings.sd_model_checkpoint), the token has no checkpoint config and the tenant has no checkpoint");
     }
 }

@@ -1,7 +1,10 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text.Json;
+using Atelier.Contracts;
 using Atelier.Contracts.Errors;
+using Atelier.Contracts.Jobs;
+using Atelier.Contracts.Workers;
 using Atelier.Core.Common;
 using Atelier.Core.Security;
 using Atelier.Data;
@@ -57,17 +60,6 @@ public sealed class JobsOptions
     public int MaxWorkersPerKey { get; set; } = 1000;
 }
 
-public sealed record LeasedJob(string Id, int Attempt, string TenantId, string AgentId, string Kind, ResolvedModel? Model, JsonElement Request, DateTime LeaseUntil);
-
-public sealed record WorkerKeyDto(string Id, string Secret);
-
-/// <summary>A worker key as the platform admin lists it (never its secret).</summary>
-public sealed record WorkerKeyInfoDto(string Id, string? Name, string DisplayPrefix, DateTime CreatedAt, DateTime? LastUsedAt, DateTime? RevokedAt, int Workers);
-
-public sealed record WorkerDto(string Id, string Engine, int Slots, IReadOnlyList<string?> Hot, DateTime RegisteredAt, DateTime LastSeenAt);
-
-public sealed record StoredImage(string Key, string Sha256, long Size, int Width, int Height);
-
 /// <summary>The worker side of the queue: register, lease (long-poll), heartbeat, images, complete, fail; and the platform's worker keys.</summary>
 public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSignal signal, JobNotifier notifier, TimeProvider clock, RequestContext ctx,
     IOptions<JobsOptions> options, IObjectStore store, WorkerRegistry registry, ILogger<WorkerService> logger, Security.ContentSafety safety,
@@ -118,7 +110,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
             await db.SaveChangesAsync(ct);
         }
 
-        var ended = await db.Jobs.IgnoreQueryFilters().Where(j => j.State == JobQueue.Running && j.LeaseKeyId == key.Id)
+        var ended = await db.Jobs.IgnoreQueryFilters().Where(j => j.State == JobStates.Running && j.LeaseKeyId == key.Id)
             .ExecuteUpdateAsync(u => u.SetProperty(j => j.LeaseUntil, now.AddTicks(-1)), ct);
         if (ended > 0)
         {
@@ -158,7 +150,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
             {
                 throw new AtelierException(ErrorCatalog.p_common_inputinvalid,
                     new Dictionary<string, string> { ["Input"] = $"workerId: this worker key has registered {O.MaxWorkersPerKey} worker ids, the most one key may" },
-                    status: 409, errCode: "too_many_workers");
+                    status: 409, errCode: ErrCodes.TooManyWorkers);
             }
 
             node = new WorkerNode { Id = id, KeyId = KeyId, Engine = eng, RegisteredAt = Now };
@@ -187,13 +179,13 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
         {
             throw new AtelierException(ErrorCatalog.p_common_inputinvalid,
                 new Dictionary<string, string> { ["Input"] = $"workerId: {id} is not registered (POST /api/v1/worker/register first)" },
-                status: 409, errCode: "not_registered");
+                status: 409, errCode: ErrCodes.NotRegistered);
         }
 
         var info = hot ?? [];
         if (info.Count != node.Slots)
         {
-            throw new AtelierException(ErrorCatalog.b_agent_hotrequestinfosizenotmatch, errCode: "hot_request_info",
+            throw new AtelierException(ErrorCatalog.b_agent_hotrequestinfosizenotmatch, errCode: ErrCodes.HotRequestInfo,
                 errMessage: $"{info.Count} hot request infos for a worker registered with {node.Slots} slots");
         }
 
@@ -221,7 +213,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
             if (job is not null)
             {
                 using var request = JsonDocument.Parse(job.RequestJson);
-                return new LeasedJob(job.Id, job.Attempt, job.TenantId, job.AgentId, job.Kind, ResolvedModel.FromJson(job.ModelJson), request.RootElement.Clone(), job.LeaseUntil!.Value);
+                return new LeasedJob(job.Id, job.Attempt, job.TenantId, job.AgentId, job.Kind, ResolvedModel.FromJson(job.ModelJson)?.ToLeased(), request.RootElement.Clone(), job.LeaseUntil!.Value);
             }
 
             if (DateTime.UtcNow >= deadline || (!await woken && DateTime.UtcNow >= deadline))
@@ -231,7 +223,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
         }
     }
 
-    public async Task<(DateTime LeaseUntil, bool CancelRequested)> HeartbeatAsync(string jobId, int attempt, int? step, int? steps, double? fraction, CancellationToken ct)
+    public async Task<HeartbeatDto> HeartbeatAsync(string jobId, int attempt, int? step, int? steps, double? fraction, CancellationToken ct)
     {
         (int, int, double)? progress = step is null && fraction is null ? null
             : (Math.Max(0, step ?? 0), Math.Max(0, steps ?? 0), Math.Clamp(fraction ?? 0, 0, 1));
@@ -241,7 +233,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
         }
 
         var cancel = await db.Jobs.IgnoreQueryFilters().AnyAsync(j => j.Id == jobId && j.CancelRequested, ct);
-        return (Now + Lease, cancel);
+        return new HeartbeatDto(Now + Lease, cancel);
     }
 
     /// <summary>Stores one image of the caller's attempt in the object store, under the job's tenant.</summary>
@@ -254,7 +246,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
 
         var keyId = KeyId;
         var job = await db.Jobs.IgnoreQueryFilters().AsNoTracking()
-                      .FirstOrDefaultAsync(j => j.Id == jobId && j.Attempt == attempt && j.State == JobQueue.Running && j.LeaseKeyId == keyId, ct)
+                      .FirstOrDefaultAsync(j => j.Id == jobId && j.Attempt == attempt && j.State == JobStates.Running && j.LeaseKeyId == keyId, ct)
                   ?? throw Stale(jobId, attempt);
         if (length > O.MaxImageBytes)
         {
@@ -290,7 +282,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
         {
             // The image cannot be kept: the job ends now, as a failure worth retrying later, so whoever waits for it
             // (a sync txt2img) is answered at once instead of when the worker gives up.
-            if (await queue.FailAsync(job.Id, attempt, JobQueue.Failed, ErrorCatalog.s_common_lockfail.Code,
+            if (await queue.FailAsync(job.Id, attempt, JobStates.Failed, ErrorCatalog.s_common_lockfail.Code,
                     "the server's storage was full when the image was to be stored; try again later", Retention, ct))
             {
                 await notifier.ChangedAsync(db, job.Id, ct);
@@ -308,33 +300,23 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
     /// Completes the attempt and records its images in the generated-images library, in one transaction: a stale
     /// attempt changes nothing and records nothing.
     /// </summary>
-    public async Task CompleteAsync(string jobId, int attempt, JsonElement result, CancellationToken ct)
+    public async Task CompleteAsync(string jobId, int attempt, WorkerResult result, CancellationToken ct)
     {
-        WorkerResult? parsed;
-        try
-        {
-            parsed = result.Deserialize<WorkerResult>(Contracts.AtelierJson.Options);
-        }
-        catch (JsonException e)
-        {
-            throw AtelierException.InvalidInput("result", $"is not a worker result: {e.Message}");
-        }
-
         var keyId = KeyId;
         var job = await db.Jobs.IgnoreQueryFilters().AsNoTracking().FirstOrDefaultAsync(j => j.Id == jobId, ct) ?? throw Stale(jobId, attempt);
-        if (job.State != JobQueue.Running || job.Attempt != attempt || job.LeaseKeyId != keyId)
+        if (job.State != JobStates.Running || job.Attempt != attempt || job.LeaseKeyId != keyId)
         {
             throw Stale(jobId, attempt);
         }
 
-        var images = await IssuedImagesAsync(job, attempt, parsed?.Images ?? [], ct);
+        var images = await IssuedImagesAsync(job, attempt, result.Images ?? [], ct);
         if (await RefusedByModerationAsync(job, images, ct))
         {
             return;
         }
 
         await using var tx = await db.Database.BeginTransactionAsync(ct);
-        if (!await queue.CompleteAsync(jobId, attempt, result.GetRawText(), Retention, ct, mayHaveWebhook: job.WebhookUrl is not null, keyId))
+        if (!await queue.CompleteAsync(jobId, attempt, JsonSerializer.Serialize(result with { Images = images }, AtelierJson.Options), Retention, ct, mayHaveWebhook: job.WebhookUrl is not null, keyId))
         {
             throw Stale(jobId, attempt);
         }
@@ -426,7 +408,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
                 await store.DeleteAsync(image.Key, ct);
             }
 
-            if (await queue.FailAsync(job.Id, job.Attempt, JobQueue.Failed, refused.Code.Code, $"{refused.ErrCode}: {refused.ErrMessage}", Retention, ct))
+            if (await queue.FailAsync(job.Id, job.Attempt, JobStates.Failed, refused.Code.Code, $"{refused.ErrCode}: {refused.ErrMessage}", Retention, ct))
             {
                 await notifier.ChangedAsync(db, job.Id, ct);
             }
@@ -442,10 +424,10 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
     public async Task FailAsync(string jobId, int attempt, string? errorCode, string? errorMessage, CancellationToken ct)
     {
         var message = Validate.Optional(errorMessage, "errorMessage", 4000) ?? "";
-        var canceled = errorCode == "canceled" && await db.Jobs.IgnoreQueryFilters().AnyAsync(j => j.Id == jobId && j.CancelRequested, ct);
-        var code = canceled ? "canceled"
+        var canceled = errorCode == ErrCodes.Canceled && await db.Jobs.IgnoreQueryFilters().AnyAsync(j => j.Id == jobId && j.CancelRequested, ct);
+        var code = canceled ? ErrCodes.Canceled
             : errorCode is not null && ErrorCatalog.All.Any(c => c.Code == errorCode) ? errorCode : ErrorCatalog.b_agent_unknownexception.Code;
-        if (!await queue.FailAsync(jobId, attempt, canceled ? JobQueue.Canceled : JobQueue.Failed, code, message, Retention, ct, KeyId))
+        if (!await queue.FailAsync(jobId, attempt, canceled ? JobStates.Canceled : JobStates.Failed, code, message, Retention, ct, KeyId))
         {
             throw Stale(jobId, attempt);
         }
@@ -456,7 +438,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
     /// <summary>A late answer from an attempt that is no longer the job's (its lease expired and another took it, or the job ended).</summary>
     private static AtelierException Stale(string jobId, int attempt) =>
         new(ErrorCatalog.p_common_inputinvalid, new Dictionary<string, string> { ["Input"] = $"attempt: {attempt} is not the current lease of job {jobId}" },
-            status: 409, errCode: "stale_attempt");
+            status: 409, errCode: ErrCodes.StaleAttempt);
 
     [LoggerMessage(4021, LogLevel.Warning, "Worker key {KeyId} revoked: the leases of its {Count} running jobs ended")]
     private static partial void LogLeasesEnded(ILogger logger, string keyId, int count);

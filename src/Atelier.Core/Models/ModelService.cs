@@ -85,7 +85,7 @@ public sealed class ModelService(AtelierDb db, RequestContext ctx, TimeProvider 
         var invalid = wanted.Except(known).ToList();
         if (invalid.Count > 0)
         {
-            throw new AtelierException(ErrorCatalog.b_tag_invalidtagincluded, errCode: "unknown_tags", errMessage: string.Join(", ", invalid));
+            throw new AtelierException(ErrorCatalog.b_tag_invalidtagincluded, errCode: ErrCodes.UnknownTags, errMessage: string.Join(", ", invalid));
         }
 
         return string.Join('\n', wanted.Order());
@@ -183,7 +183,7 @@ public sealed class ModelService(AtelierDb db, RequestContext ctx, TimeProvider 
     {
         var q = tracking ? db.Models : db.Models.AsNoTracking();
         return await q.FirstOrDefaultAsync(m => m.Id == id, ct)
-               ?? throw new AtelierException(ErrorCatalog.b_model_modelidnotfound, errCode: "model_not_found", errMessage: id);
+               ?? throw new AtelierException(ErrorCatalog.b_model_modelidnotfound, errCode: ErrCodes.ModelNotFound, errMessage: id);
     }
 
     // ---- versions and files
@@ -217,7 +217,7 @@ public sealed class ModelService(AtelierDb db, RequestContext ctx, TimeProvider 
         }
 
         Audit.Record(db, ctx, clock, "model_version.create", "model_version", version.Id, TenantId);
-        await db.SaveOrDuplicateAsync(() => new AtelierException(ErrorCatalog.p_model_modelsyncmodelfilealiasnameduplicate, errCode: "alias_taken"), ct);
+        await db.SaveOrDuplicateAsync(() => new AtelierException(ErrorCatalog.p_model_modelsyncmodelfilealiasnameduplicate, errCode: ErrCodes.AliasTaken), ct);
         await tx.CommitAsync(ct);
         if (queued)
         {
@@ -261,7 +261,7 @@ public sealed class ModelService(AtelierDb db, RequestContext ctx, TimeProvider 
         var model = await db.Models.AsNoTracking().FirstAsync(m => m.Id == version.ModelId, ct);
         var file = await AddFileCoreAsync(model, version, req, ct);
         Audit.Record(db, ctx, clock, "model_file.add", "model_file", file.Id, TenantId);
-        await db.SaveOrDuplicateAsync(() => new AtelierException(ErrorCatalog.p_model_modelsyncmodelfilealiasnameduplicate, errCode: "alias_taken"), ct);
+        await db.SaveOrDuplicateAsync(() => new AtelierException(ErrorCatalog.p_model_modelsyncmodelfilealiasnameduplicate, errCode: ErrCodes.AliasTaken), ct);
         if (file.State == "queued")
         {
             downloads.Wake();
@@ -288,7 +288,7 @@ public sealed class ModelService(AtelierDb db, RequestContext ctx, TimeProvider 
         if (await db.ModelFiles.AnyAsync(f => f.ModelId == model.Id && f.AliasName == alias, ct)
             || db.ChangeTracker.Entries<ModelFile>().Any(e => e.Entity.ModelId == model.Id && e.Entity.AliasName == alias))
         {
-            throw new AtelierException(ErrorCatalog.p_model_modelsyncmodelfilealiasnameduplicate, errCode: "alias_taken", errMessage: alias);
+            throw new AtelierException(ErrorCatalog.p_model_modelsyncmodelfilealiasnameduplicate, errCode: ErrCodes.AliasTaken, errMessage: alias);
         }
 
         if (req.Primary == true && (await db.ModelFiles.AnyAsync(f => f.VersionId == version.Id && f.IsPrimary, ct)
@@ -322,7 +322,7 @@ public sealed class ModelService(AtelierDb db, RequestContext ctx, TimeProvider 
                            new Dictionary<string, string> { ["Input"] = $"sha256: no stored file {sha} is visible to this tenant" }, status: 404);
             if (blob.DetectedKind != "unknown" && blob.DetectedKind != model.Type)
             {
-                throw new AtelierException(ErrorCatalog.p_model_modelgetfromhashmodeltypenotmatch, errCode: "kind_mismatch",
+                throw new AtelierException(ErrorCatalog.p_model_modelgetfromhashmodeltypenotmatch, errCode: ErrCodes.KindMismatch,
                     errMessage: $"the stored file is a {blob.DetectedKind}, the model is a {model.Type}");
             }
 
@@ -373,7 +373,7 @@ public sealed class ModelService(AtelierDb db, RequestContext ctx, TimeProvider 
         {
             throw new AtelierException(ErrorCatalog.p_model_modelfiletypenotsupport,
                 new Dictionary<string, string> { ["Type"] = string.Join("/", AllowedExtensions[modelType]) },
-                errCode: "content_mismatch", errMessage: $"a {extension} file, but its content is {format}");
+                errCode: ErrCodes.ContentMismatch, errMessage: $"a {extension} file, but its content is {format}");
         }
     }
 
@@ -401,7 +401,7 @@ public sealed class ModelService(AtelierDb db, RequestContext ctx, TimeProvider 
         await db.ModelVersions.AsNoTracking().FirstOrDefaultAsync(v => v.Id == versionId, ct) ?? throw VersionIdNotFound(versionId);
 
     private static AtelierException VersionIdNotFound(string id) =>
-        new(ErrorCatalog.b_model_modelversionidnotfound, errCode: "model_version_not_found", errMessage: id);
+        new(ErrorCatalog.b_model_modelversionidnotfound, errCode: ErrCodes.ModelVersionNotFound, errMessage: id);
 
     // ---- downloads
 
@@ -412,7 +412,7 @@ public sealed class ModelService(AtelierDb db, RequestContext ctx, TimeProvider 
                    ?? throw new AtelierException(ErrorCatalog.p_common_inputinvalid, new Dictionary<string, string> { ["Input"] = $"file: {fileId} does not exist" }, status: 404);
         if (file.Source != "url")
         {
-            throw new AtelierException(ErrorCatalog.b_model_modelfiledownloadstateempty, errCode: "not_downloaded",
+            throw new AtelierException(ErrorCatalog.b_model_modelfiledownloadstateempty, errCode: ErrCodes.NotDownloaded,
                 errMessage: $"file {file.Id} came from {(file.Source == "hash" ? "a hash" : "an upload")}; it has no download");
         }
 
@@ -420,7 +420,7 @@ public sealed class ModelService(AtelierDb db, RequestContext ctx, TimeProvider 
         {
             var code = ErrorCatalog.All.FirstOrDefault(c => c.Code == file.ErrorCode) ?? ErrorCatalog.p_model_invokemodeldownloaderror;
             throw new AtelierException(code, new Dictionary<string, string> { ["Reason"] = file.ErrorMessage ?? "", ["Type"] = file.ErrorMessage ?? "" },
-                status: 502, errCode: "download_failed",
+                status: 502, errCode: ErrCodes.DownloadFailed,
                 errMessage: $"{file.ErrorMessage} (after {file.Attempts} attempts, {file.DownloadedBytes} bytes)");
         }
 
@@ -436,7 +436,7 @@ public sealed class ModelService(AtelierDb db, RequestContext ctx, TimeProvider 
         var tokenId = TokenIdOfCaller();
         var versionId = req.ModelVersionId ?? throw AtelierException.InvalidInput("modelVersionId", "is required");
         var version = await db.ModelVersions.AsNoTracking().FirstOrDefaultAsync(v => v.Id == versionId, ct)
-                      ?? throw new AtelierException(ErrorCatalog.b_model_modelversionnotexist, errCode: "model_version_not_found", errMessage: versionId);
+                      ?? throw new AtelierException(ErrorCatalog.b_model_modelversionnotexist, errCode: ErrCodes.ModelVersionNotFound, errMessage: versionId);
         var model = await db.Models.AsNoTracking().FirstAsync(m => m.Id == version.ModelId, ct);
         if (model.Type is not ("checkpoint" or "onnx"))
         {
@@ -455,7 +455,7 @@ public sealed class ModelService(AtelierDb db, RequestContext ctx, TimeProvider 
         var version = versionId is null ? null : await db.ModelVersions.AsNoTracking().FirstOrDefaultAsync(v => v.Id == versionId, ct);
         if (version is null)
         {
-            throw new AtelierException(ErrorCatalog.p_token_checkpointversionnotfound, errCode: "no_checkpoint",
+            throw new AtelierException(ErrorCatalog.p_token_checkpointversionnotfound, errCode: ErrCodes.NoCheckpoint,
                 errMessage: versionId is null ? "the token has no default checkpoint" : $"its version {versionId} was deleted");
         }
 
@@ -476,7 +476,7 @@ public sealed class ModelService(AtelierDb db, RequestContext ctx, TimeProvider 
         if (roleId is not null && version.AvailableRoleIds.Length > 0 && !version.AvailableRoleIds.Split('\n').Contains(roleId))
         {
             var roleName = await db.Roles.AsNoTracking().Where(r => r.Id == roleId).Select(r => r.Name).FirstOrDefaultAsync(ct);
-            throw new AtelierException(ErrorCatalog.b_model_modelversionnotavailable, errCode: "role", errMessage: $"role {roleName} may not use version {version.Name}");
+            throw new AtelierException(ErrorCatalog.b_model_modelversionnotavailable, errCode: ErrCodes.Role, errMessage: $"role {roleName} may not use version {version.Name}");
         }
 
         var dto = await ToDtoAsync(version, ct);
@@ -501,7 +501,7 @@ public sealed class ModelService(AtelierDb db, RequestContext ctx, TimeProvider 
         var caller = ctx.Caller!;
         return caller.Kind == CallerKind.Token
             ? caller.CredentialId
-            : throw new AtelierException(ErrorCatalog.b_session_tokenforbidden, errCode: "not_a_token", errMessage: "a checkpoint config belongs to an API token");
+            : throw new AtelierException(ErrorCatalog.b_session_tokenforbidden, errCode: ErrCodes.NotAToken, errMessage: "a checkpoint config belongs to an API token");
     }
 
     // ---- mapping

@@ -32,7 +32,7 @@ public sealed class UploadService(AtelierDb db, RequestContext ctx, TimeProvider
     {
         if (req.Type is null || !Types.Contains(req.Type))
         {
-            throw new AtelierException(ErrorCatalog.p_user_invalidossuploadtype, errCode: "upload_type",
+            throw new AtelierException(ErrorCatalog.p_user_invalidossuploadtype, errCode: ErrCodes.UploadType,
                 errMessage: $"type '{req.Type}' is not one of {string.Join(", ", Types)}");
         }
 
@@ -211,7 +211,7 @@ public sealed class UploadService(AtelierDb db, RequestContext ctx, TimeProvider
         }
 
         throw new AtelierException(ErrorCatalog.p_common_inputinvalid, new Dictionary<string, string> { ["Input"] = $"upload: {why}" },
-            errCode: "upload_mismatch", errMessage: why);
+            errCode: ErrCodes.UploadMismatch, errMessage: why);
     }
 
     private async Task<UploadDto> FinishAsync(Upload upload, BlobFacts facts, CancellationToken ct)

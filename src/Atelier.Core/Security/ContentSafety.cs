@@ -6,6 +6,7 @@ using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Atelier.Contracts.Errors;
+using Atelier.Contracts.Safety;
 using Atelier.Core.Common;
 using Atelier.Core.Models;
 using Atelier.Data;
@@ -151,10 +152,6 @@ public sealed class SafetyPatterns(IOptions<SafetyOptions> options)
 /// <summary>The patterns took more than their budget on a request.</summary>
 public sealed class PatternBudgetException : Exception;
 
-public sealed record SafetyRulesRequest(IReadOnlyList<string>? Words, IReadOnlyList<string>? Patterns, string? ModerationUrl);
-
-public sealed record SafetyRulesDto(IReadOnlyList<string> Words, IReadOnlyList<string> Patterns, string? ModerationUrl, DateTime? UpdatedAt);
-
 /// <summary>
 /// The content safety checker, run on the prompt before a job is queued: the platform's and the tenant's words
 /// (whole words, case-insensitive; any substring for scripts without spaces) and patterns (regular expressions with a
@@ -227,7 +224,7 @@ public sealed class ContentSafety(AtelierDb db, RequestContext ctx, TimeProvider
             {
                 if (ContainsWord(text, word.ToLowerInvariant()))
                 {
-                    throw Refused("word", $"the {what} contains a refused word ({Mask(word)})");
+                    throw Refused(ErrCodes.Word, $"the {what} contains a refused word ({Mask(word)})");
                 }
             }
         }
@@ -236,12 +233,12 @@ public sealed class ContentSafety(AtelierDb db, RequestContext ctx, TimeProvider
         {
             if (compiled.AnyMatch(compiled.Platform.Concat(rules.Patterns), [prompt, negativePrompt]))
             {
-                throw Refused("pattern", "the prompt or negative prompt matches a refused pattern");
+                throw Refused(ErrCodes.Pattern, "the prompt or negative prompt matches a refused pattern");
             }
         }
         catch (PatternBudgetException)
         {
-            throw Refused("checker_timeout", "the safety patterns took too long on this prompt; refused (the checker fails closed)");
+            throw Refused(ErrCodes.CheckerTimeout, "the safety patterns took too long on this prompt; refused (the checker fails closed)");
         }
 
         if (rules.ModerationUrl is { } url)
@@ -287,12 +284,12 @@ public sealed class ContentSafety(AtelierDb db, RequestContext ctx, TimeProvider
             using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
             if (response.StatusCode != HttpStatusCode.OK)
             {
-                throw Refused("checker_failed", $"the moderation endpoint answered {(int)response.StatusCode}; refused (the checker fails closed)");
+                throw Refused(ErrCodes.CheckerFailed, $"the moderation endpoint answered {(int)response.StatusCode}; refused (the checker fails closed)");
             }
 
             if (response.Content.Headers.ContentLength > cap)
             {
-                throw Refused("checker_failed", $"the moderation endpoint's answer is larger than {cap} bytes; refused (the checker fails closed)");
+                throw Refused(ErrCodes.CheckerFailed, $"the moderation endpoint's answer is larger than {cap} bytes; refused (the checker fails closed)");
             }
 
             await using var body = await response.Content.ReadAsStreamAsync(timeout.Token);
@@ -305,18 +302,18 @@ public sealed class ContentSafety(AtelierDb db, RequestContext ctx, TimeProvider
 
             if (read > cap)
             {
-                throw Refused("checker_failed", $"the moderation endpoint's answer is larger than {cap} bytes; refused (the checker fails closed)");
+                throw Refused(ErrCodes.CheckerFailed, $"the moderation endpoint's answer is larger than {cap} bytes; refused (the checker fails closed)");
             }
 
             answer = JsonSerializer.Deserialize<JsonElement>(buffer.AsSpan(0, read));
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
-            throw Refused("checker_timeout", $"the moderation endpoint did not answer within {O.ModerationTimeoutSeconds} s; refused (the checker fails closed)");
+            throw Refused(ErrCodes.CheckerTimeout, $"the moderation endpoint did not answer within {O.ModerationTimeoutSeconds} s; refused (the checker fails closed)");
         }
         catch (Exception e) when (e is HttpRequestException or JsonException or IOException or SocketException or NotSupportedException)
         {
-            throw Refused("checker_failed", $"the moderation endpoint could not be asked ({e.Message}); refused (the checker fails closed)");
+            throw Refused(ErrCodes.CheckerFailed, $"the moderation endpoint could not be asked ({e.Message}); refused (the checker fails closed)");
         }
 
         bool? flagged = answer.ValueKind != JsonValueKind.Object ? null
@@ -325,14 +322,14 @@ public sealed class ContentSafety(AtelierDb db, RequestContext ctx, TimeProvider
               && r[0].TryGetProperty("flagged", out var rf) && rf.ValueKind is JsonValueKind.True or JsonValueKind.False ? rf.GetBoolean() : null;
         if (flagged is null)
         {
-            throw Refused("checker_failed", "the moderation endpoint's answer has no 'flagged'; refused (the checker fails closed)");
+            throw Refused(ErrCodes.CheckerFailed, "the moderation endpoint's answer has no 'flagged'; refused (the checker fails closed)");
         }
 
         if (flagged.Value)
         {
             throw images is null
-                ? Refused("moderation", "the moderation endpoint flagged the prompt")
-                : Refused("moderation_image", "the moderation endpoint flagged a generated image; the images were deleted");
+                ? Refused(ErrCodes.Moderation, "the moderation endpoint flagged the prompt")
+                : Refused(ErrCodes.ModerationImage, "the moderation endpoint flagged a generated image; the images were deleted");
         }
     }
 

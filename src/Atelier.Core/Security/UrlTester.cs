@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Atelier.Contracts.Errors;
+using Atelier.Contracts.Safety;
 using Atelier.Core.Models;
 using Microsoft.Extensions.Options;
 
@@ -18,10 +19,6 @@ public sealed class UrlTestOptions
     /// <summary>Lets a test reach loopback and private addresses (tests, closed networks). Off: such URLs fail the test.</summary>
     public bool AllowPrivateNetworks { get; set; }
 }
-
-public sealed record UrlTestRequest(string? Url);
-
-public sealed record UrlTestResult(string Url, bool Ok, IReadOnlyList<string> Addresses, bool Tls, int Status, double ElapsedMs);
 
 /// <summary>
 /// Tests a URL a tenant is about to save (a webhook, a moderation endpoint): its DNS name resolves to addresses
@@ -42,7 +39,7 @@ public sealed class UrlTester(IOptions<UrlTestOptions> options)
         }
         catch (AtelierException e)
         {
-            throw Failed("url", e.Code == ErrorCatalog.p_model_invokemodeldownloaderror ? e.Values.GetValueOrDefault("Reason") ?? "not a usable URL" : "not a usable URL");
+            throw Failed(ErrCodes.Url, e.Code == ErrorCatalog.p_model_invokemodeldownloaderror ? e.Values.GetValueOrDefault("Reason") ?? "not a usable URL" : "not a usable URL");
         }
 
         var uri = new Uri(url);
@@ -57,17 +54,17 @@ public sealed class UrlTester(IOptions<UrlTestOptions> options)
         }
         catch (SocketException e)
         {
-            throw Failed("dns", $"{uri.IdnHost} does not resolve: {e.SocketErrorCode}");
+            throw Failed(ErrCodes.Dns, $"{uri.IdnHost} does not resolve: {e.SocketErrorCode}");
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
-            throw Failed("timeout", $"resolving {uri.IdnHost} took longer than {o.TimeoutSeconds} s");
+            throw Failed(ErrCodes.Timeout, $"resolving {uri.IdnHost} took longer than {o.TimeoutSeconds} s");
         }
 
         var usable = addresses.Where(a => o.AllowPrivateNetworks || !DownloadGuard.IsDenied(a)).ToArray();
         if (usable.Length == 0)
         {
-            throw Failed("address", $"{uri.IdnHost} resolves only to private, loopback or reserved addresses ({string.Join(", ", addresses.Take(3))})");
+            throw Failed(ErrCodes.Address, $"{uri.IdnHost} resolves only to private, loopback or reserved addresses ({string.Join(", ", addresses.Take(3))})");
         }
 
         // The request goes to the addresses checked here and nowhere else (no second resolution to be rebound).
@@ -100,15 +97,15 @@ public sealed class UrlTester(IOptions<UrlTestOptions> options)
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
-            throw Failed("timeout", $"no HTTP answer from {uri.IdnHost} within {o.TimeoutSeconds} s");
+            throw Failed(ErrCodes.Timeout, $"no HTTP answer from {uri.IdnHost} within {o.TimeoutSeconds} s");
         }
         catch (HttpRequestException e)
         {
             var step = e.HttpRequestError switch
             {
-                HttpRequestError.SecureConnectionError => "tls",
-                HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError => "connect",
-                _ => e.InnerException is System.Security.Authentication.AuthenticationException ? "tls" : "http",
+                HttpRequestError.SecureConnectionError => ErrCodes.Tls,
+                HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError => ErrCodes.Connect,
+                _ => e.InnerException is System.Security.Authentication.AuthenticationException ? ErrCodes.Tls : ErrCodes.Http,
             };
             throw Failed(step, $"{uri.IdnHost}: {e.Message}");
         }

@@ -23,7 +23,7 @@ public sealed class ResourceConfigService(AtelierDb db, RequestContext ctx, Time
     {
         if (req.Id is not null)
         {
-            throw new AtelierException(ErrorCatalog.p_resource_resourceconfigidnotsupportmodify, errCode: "id_assigned_by_server",
+            throw new AtelierException(ErrorCatalog.p_resource_resourceconfigidnotsupportmodify, errCode: ErrCodes.IdAssignedByServer,
                 errMessage: "the id of a resource config is assigned by the server");
         }
 
@@ -47,7 +47,7 @@ public sealed class ResourceConfigService(AtelierDb db, RequestContext ctx, Time
         var rc = await FindAsync(id, true, ct);
         if (req.Id is not null && req.Id != rc.Id)
         {
-            throw new AtelierException(ErrorCatalog.p_resource_resourceconfigidnotsupportmodify, errCode: "id_change",
+            throw new AtelierException(ErrorCatalog.p_resource_resourceconfigidnotsupportmodify, errCode: ErrCodes.IdChange,
                 errMessage: $"{rc.Id} cannot become {req.Id}");
         }
 
@@ -87,7 +87,7 @@ public sealed class ResourceConfigService(AtelierDb db, RequestContext ctx, Time
     {
         var q = tracking ? db.ResourceConfigs : db.ResourceConfigs.AsNoTracking();
         return await q.FirstOrDefaultAsync(r => r.Id == id, ct)
-               ?? throw new AtelierException(ErrorCatalog.b_session_resourceconfigidnotvalid, status: 404, errCode: "resource_config_not_found", errMessage: id);
+               ?? throw new AtelierException(ErrorCatalog.b_session_resourceconfigidnotvalid, status: 404, errCode: ErrCodes.ResourceConfigNotFound, errMessage: id);
     }
 
     private static ResourceConfigDto ToDto(ResourceConfig r) =>

@@ -57,7 +57,7 @@ public sealed class SessionService(AtelierDb db, RequestContext ctx, TimeProvide
                    ?? throw AtelierException.With(ErrorCatalog.b_session_roleidnotvalid, "Role", roleRef);
         if (req.ResourceConfigId is not null && !await db.ResourceConfigs.AnyAsync(r => r.Id == req.ResourceConfigId, ct))
         {
-            throw new AtelierException(ErrorCatalog.b_session_resourceconfigidnotvalid, errCode: "resource_config_not_found", errMessage: req.ResourceConfigId);
+            throw new AtelierException(ErrorCatalog.b_session_resourceconfigidnotvalid, errCode: ErrCodes.ResourceConfigNotFound, errMessage: req.ResourceConfigId);
         }
 
         var now = Now;
@@ -67,7 +67,7 @@ public sealed class SessionService(AtelierDb db, RequestContext ctx, TimeProvide
         var token = await db.ApiTokens.AsNoTracking().FirstAsync(t => t.Id == caller.CredentialId, ct);
         if (token.SessionSecondsCap is { } cap && token.TotalEndedSessionSeconds >= cap)
         {
-            throw new AtelierException(ErrorCatalog.b_agent_jobpreinvokefail, errCode: "session_seconds_cap",
+            throw new AtelierException(ErrorCatalog.b_agent_jobpreinvokefail, errCode: ErrCodes.SessionSecondsCap,
                 errMessage: $"the token's ended sessions total {token.TotalEndedSessionSeconds} s, its cap is {cap} s");
         }
 
@@ -135,7 +135,7 @@ public sealed class SessionService(AtelierDb db, RequestContext ctx, TimeProvide
             var row = await db.Sessions.AsNoTracking().FirstOrDefaultAsync(s => s.Id == id, ct);
             if (row is null || row.TokenId != caller.CredentialId)
             {
-                throw new AtelierException(ErrorCatalog.p_session_refreshfailedsessionnotfound, errCode: "session_not_of_token", errMessage: id);
+                throw new AtelierException(ErrorCatalog.p_session_refreshfailedsessionnotfound, errCode: ErrCodes.SessionNotOfToken, errMessage: id);
             }
 
             ThrowIfOver(row, now);
@@ -152,7 +152,7 @@ public sealed class SessionService(AtelierDb db, RequestContext ctx, TimeProvide
             }
         }
 
-        throw new AtelierException(ErrorCatalog.s_common_lockfail, errCode: "session_contended") { RetryAfterSeconds = 1 };
+        throw new AtelierException(ErrorCatalog.s_common_lockfail, errCode: ErrCodes.SessionContended) { RetryAfterSeconds = 1 };
     }
 
     /// <summary>Ends a session now (an app token its own sessions, a tenant admin any). Ending twice is not an error: the first end stands.</summary>
@@ -172,7 +172,7 @@ public sealed class SessionService(AtelierDb db, RequestContext ctx, TimeProvide
         var mode = req.Mode ?? "interactive";
         if (!Enum.TryParse<SessionMode>(mode, ignoreCase: true, out var asked) || char.IsAsciiDigit(mode[0]))
         {
-            throw new AtelierException(ErrorCatalog.b_session_sessionmodenotsupport, errCode: "unknown_mode",
+            throw new AtelierException(ErrorCatalog.b_session_sessionmodenotsupport, errCode: ErrCodes.UnknownMode,
                 errMessage: $"mode '{mode}' is not served; served: interactive, api");
         }
 
@@ -180,12 +180,12 @@ public sealed class SessionService(AtelierDb db, RequestContext ctx, TimeProvide
         // Bearer session credentials get the tenant check from the access filter; this route has none, so it checks here.
         if (await HotQueries.TenantStateById(db, row.TenantId, ct) != TenantState.Active)
         {
-            throw new AtelierException(ErrorCatalog.b_user_tenantnotactive, errCode: "tenant_state");
+            throw new AtelierException(ErrorCatalog.b_user_tenantnotactive, errCode: ErrCodes.TenantState);
         }
 
         if (row.Mode != ModeName(asked))
         {
-            throw new AtelierException(ErrorCatalog.b_session_sessionmodenotsupport, errCode: "mode_mismatch",
+            throw new AtelierException(ErrorCatalog.b_session_sessionmodenotsupport, errCode: ErrCodes.ModeMismatch,
                 errMessage: $"the session is for {row.Mode}, the check asked for {ModeName(asked)}");
         }
 
@@ -210,22 +210,22 @@ public sealed class SessionService(AtelierDb db, RequestContext ctx, TimeProvide
     {
         if (!Secrets.IsWellFormed(credential, Secrets.SessionPrefix))
         {
-            throw new AtelierException(ErrorCatalog.p_session_sessionnotfound, status: 401, errCode: "credential_malformed");
+            throw new AtelierException(ErrorCatalog.p_session_sessionnotfound, status: 401, errCode: ErrCodes.CredentialMalformed);
         }
 
         var hash = Secrets.Hash(credential!);
         var found = await HotQueries.SessionByCredential(db, hash, ct);
         if (found is null || !Secrets.HashEquals(found.Session.CredentialHash, hash))
         {
-            throw new AtelierException(ErrorCatalog.p_session_sessionnotfound, status: 401, errCode: "credential_unknown");
+            throw new AtelierException(ErrorCatalog.p_session_sessionnotfound, status: 401, errCode: ErrCodes.CredentialUnknown);
         }
 
         // Read with the session on every request (never cached), so a session dies with its token on every replica at once.
         var token = found.Token;
-        var dead = token is null ? "token_missing"
-            : token.RevokedAt is not null ? "token_revoked"
-            : token.Disabled ? "token_disabled"
-            : token.ExpiresAt <= now ? "token_expired"
+        var dead = token is null ? ErrCodes.TokenMissing
+            : token.RevokedAt is not null ? ErrCodes.TokenRevoked
+            : token.Disabled ? ErrCodes.TokenDisabled
+            : token.ExpiresAt <= now ? ErrCodes.TokenExpired
             : null;
         if (dead is not null)
         {
@@ -320,19 +320,19 @@ public sealed class SessionService(AtelierDb db, RequestContext ctx, TimeProvide
             return row;
         }
 
-        throw new AtelierException(ErrorCatalog.s_common_lockfail, errCode: "session_contended") { RetryAfterSeconds = 1 };
+        throw new AtelierException(ErrorCatalog.s_common_lockfail, errCode: ErrCodes.SessionContended) { RetryAfterSeconds = 1 };
     }
 
     private static void ThrowIfOver(Session row, DateTime now)
     {
         if (row.State == Ended)
         {
-            throw new AtelierException(ErrorCatalog.b_session_sessionexpired, errCode: "session_ended", errMessage: row.Id);
+            throw new AtelierException(ErrorCatalog.b_session_sessionexpired, errCode: ErrCodes.SessionEnded, errMessage: row.Id);
         }
 
         if (row.ExpiredAt <= now)
         {
-            throw new AtelierException(ErrorCatalog.b_session_sessionexpired, errCode: "session_expired", errMessage: row.Id);
+            throw new AtelierException(ErrorCatalog.b_session_sessionexpired, errCode: ErrCodes.SessionExpired, errMessage: row.Id);
         }
     }
 
@@ -340,7 +340,7 @@ public sealed class SessionService(AtelierDb db, RequestContext ctx, TimeProvide
     {
         if (expiredAt <= now)
         {
-            throw new AtelierException(ErrorCatalog.p_session_expiredattooearly, errCode: "expired_at",
+            throw new AtelierException(ErrorCatalog.p_session_expiredattooearly, errCode: ErrCodes.ExpiredAt,
                 errMessage: $"expiredAt {expiredAt:O} is not after now {now:O}");
         }
 
@@ -355,7 +355,7 @@ public sealed class SessionService(AtelierDb db, RequestContext ctx, TimeProvide
         var caller = ctx.Caller!;
         return caller.Kind == CallerKind.Token
             ? caller
-            : throw new AtelierException(ErrorCatalog.b_session_tokenforbidden, errCode: "not_a_token", errMessage: "sessions are opened and refreshed with an API token");
+            : throw new AtelierException(ErrorCatalog.b_session_tokenforbidden, errCode: ErrCodes.NotAToken, errMessage: "sessions are opened and refreshed with an API token");
     }
 
     /// <summary>A session the caller may see: any of the tenant for an admin, its own token's for an app token.</summary>
@@ -365,7 +365,7 @@ public sealed class SessionService(AtelierDb db, RequestContext ctx, TimeProvide
         var caller = ctx.Caller!;
         if (row is null || (!caller.Has(TokenScope.Admin) && row.TokenId != caller.CredentialId))
         {
-            throw new AtelierException(ErrorCatalog.p_session_sessionnotfound, errCode: "session_not_found", errMessage: id);
+            throw new AtelierException(ErrorCatalog.p_session_sessionnotfound, errCode: ErrCodes.SessionNotFound, errMessage: id);
         }
 
         return row;

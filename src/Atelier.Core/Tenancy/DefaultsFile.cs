@@ -40,7 +40,7 @@ public sealed record TenantDefaults(
         if (!File.Exists(path))
         {
             throw new AtelierException(ErrorCatalog.b_model_defaultmodelsfilenotexist,
-                errCode: "file_not_found", errMessage: $"defaults file {Path.GetFileName(path)} does not exist");
+                errCode: ErrCodes.FileNotFound, errMessage: $"defaults file {Path.GetFileName(path)} does not exist");
         }
 
         try

@@ -89,7 +89,7 @@ public sealed class TenancyService(AtelierDb db, RequestContext ctx, TimeProvide
         var problems = defaults.Check();
         if (problems.Count > 0)
         {
-            throw new AtelierException(ErrorCatalog.b_user_inittenanterror, errCode: "defaults_invalid", errMessage: string.Join("; ", problems));
+            throw new AtelierException(ErrorCatalog.b_user_inittenanterror, errCode: ErrCodes.DefaultsInvalid, errMessage: string.Join("; ", problems));
         }
 
         db.TenantScope = tenant.Id;
@@ -191,7 +191,7 @@ public sealed class TenancyService(AtelierDb db, RequestContext ctx, TimeProvide
         db.TenantScope = tenant.Id;
         if (!await db.TenantConfigs.AnyAsync(ct))
         {
-            throw new AtelierException(ErrorCatalog.b_user_tenantconfignotfound, errCode: "tenant_not_initialized",
+            throw new AtelierException(ErrorCatalog.b_user_tenantconfignotfound, errCode: ErrCodes.TenantNotInitialized,
                 errMessage: "initialise the tenant before activating it");
         }
 
@@ -231,7 +231,7 @@ public sealed class TenancyService(AtelierDb db, RequestContext ctx, TimeProvide
         if (maxJobs != config.MaxConcurrentJobs && ctx.Caller?.IsPlatformAdmin != true)
         {
             // A limit on the tenant, like its entitlements: the platform's to set, not the tenant's own admins'.
-            throw new AtelierException(ErrorCatalog.b_session_tokenforbidden, errCode: "platform_only",
+            throw new AtelierException(ErrorCatalog.b_session_tokenforbidden, errCode: ErrCodes.PlatformOnly,
                 errMessage: "maxConcurrentJobs is set by the platform admin; leave it out (or unchanged)");
         }
 
@@ -266,13 +266,13 @@ public sealed class TenancyService(AtelierDb db, RequestContext ctx, TimeProvide
         }
         catch (JsonException e)
         {
-            throw new AtelierException(ErrorCatalog.b_user_globalfunctionschemaparseerror, errCode: "json_parse", errMessage: e.Message);
+            throw new AtelierException(ErrorCatalog.b_user_globalfunctionschemaparseerror, errCode: ErrCodes.JsonParse, errMessage: e.Message);
         }
 
         var violations = FunctionSettingsSchema.Validate(doc);
         if (violations.Count > 0)
         {
-            throw new AtelierException(ErrorCatalog.b_user_globalfunctionschemaparseerror, errCode: "schema_violation",
+            throw new AtelierException(ErrorCatalog.b_user_globalfunctionschemaparseerror, errCode: ErrCodes.SchemaViolation,
                 errMessage: string.Join("; ", violations.Take(20)));
         }
 
@@ -292,12 +292,12 @@ public sealed class TenancyService(AtelierDb db, RequestContext ctx, TimeProvide
 
         var q = tracking ? db.Tenants : db.Tenants.AsNoTracking();
         return await q.FirstOrDefaultAsync(t => t.Id == id, ct)
-               ?? throw new AtelierException(ErrorCatalog.b_user_tenantnotfound, errCode: "tenant_not_found", errMessage: id);
+               ?? throw new AtelierException(ErrorCatalog.b_user_tenantnotfound, errCode: ErrCodes.TenantNotFound, errMessage: id);
     }
 
     private async Task<TenantConfig> FindConfigAsync(CancellationToken ct) =>
         await db.TenantConfigs.FirstOrDefaultAsync(ct)
-        ?? throw new AtelierException(ErrorCatalog.b_user_tenantconfignotfound, errCode: "tenant_not_initialized",
+        ?? throw new AtelierException(ErrorCatalog.b_user_tenantconfignotfound, errCode: ErrCodes.TenantNotInitialized,
             errMessage: "the tenant has no config until it is initialised");
 
     private string ResolveDefaultsPath()
@@ -307,7 +307,7 @@ public sealed class TenancyService(AtelierDb db, RequestContext ctx, TimeProvide
     }
 
     private static AtelierException AccountNotFound(string uid) =>
-        new(ErrorCatalog.b_user_aliyunuidnotfound, errCode: "account_not_found", errMessage: uid);
+        new(ErrorCatalog.b_user_aliyunuidnotfound, errCode: ErrCodes.AccountNotFound, errMessage: uid);
 
     private static JsonSchema LoadSchema()
     {

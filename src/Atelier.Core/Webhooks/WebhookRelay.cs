@@ -336,8 +336,3 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
     private static partial void LogRelayFailed(ILogger logger, Exception exception);
 }
 
-/// <summary>A webhook's body (Standard Webhooks' shape): the event type, when it happened, and the job.</summary>
-public sealed record WebhookPayload(string Type, DateTime Timestamp, WebhookJobData Data);
-
-/// <summary>The job as it stood when the message was first sent, the attempt the event belongs to, and the result of a completed job.</summary>
-public sealed record WebhookJobData(JobDto Job, int Attempt, JobResultDto? Result);

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using Atelier.Contracts.Errors;
+using Atelier.Contracts.Jobs;
 using Atelier.Data;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -99,9 +100,9 @@ public static class WebhookEvents
     /// <summary>The event a job's final state sends (an aborted job was canceled whose worker did not stop).</summary>
     public static string? OfFinalState(string state) => state switch
     {
-        Jobs.JobQueue.Succeeded => Completed,
-        Jobs.JobQueue.Failed => Failed,
-        Jobs.JobQueue.Canceled or Jobs.JobQueue.Aborted => Canceled,
+        JobStates.Succeeded => Completed,
+        JobStates.Failed => Failed,
+        JobStates.Canceled or JobStates.Aborted => Canceled,
         _ => null,
     };
 }
@@ -180,7 +181,7 @@ public sealed class WebhookSecretBox(Security.MasterKeys keys)
     }
 
     private static AtelierException Unreadable() =>
-        new(ErrorCatalog.s_common_globalexception, errCode: "secret_key_unavailable",
+        new(ErrorCatalog.s_common_globalexception, errCode: ErrCodes.SecretKeyUnavailable,
             errMessage: "the app's webhook signing secret was sealed with a master key this server does not have (Atelier:Security); " +
                         "restore that key (or list it in Atelier:Security:PreviousKeys), or rotate the secret");
 

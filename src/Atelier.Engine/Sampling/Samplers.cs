@@ -47,6 +47,16 @@ public abstract class Sampler
                };
     }
 
+    /// <summary>The aliases A1111 lists for a sampler in <c>/sdapi/v1/samplers</c>.</summary>
+    public static IReadOnlyList<string> AliasesOf(string name) => name switch
+    {
+        "Euler" => ["k_euler"],
+        "Euler a" => ["k_euler_a", "k_euler_ancestral"],
+        "DPM++ 2M" => ["k_dpmpp_2m"],
+        "LMS" => ["k_lms"],
+        _ => [],
+    };
+
     /// <summary>Splits a legacy combined name ("DPM++ 2M Karras") into sampler and schedule, as A1111 does.</summary>
     public static (string Sampler, string? Schedule) SplitLegacy(string name)
     {

@@ -63,7 +63,7 @@ public static class AccessFilters
         };
         if (!allowed)
         {
-            throw new AtelierException(ErrorCatalog.b_session_tokenforbidden, errCode: "scope",
+            throw new AtelierException(ErrorCatalog.b_session_tokenforbidden, errCode: ErrCodes.Scope,
                 errMessage: access switch
                 {
                     Access.Platform => "needs the platform admin key",
@@ -139,7 +139,7 @@ public static class AccessFilters
     {
         if (!await db.Operators.AnyAsync(o => o.Id == operatorId, ct) && await db.Operators.AnyAsync(ct))
         {
-            throw new AtelierException(ErrorCatalog.b_operator_invalidoperatoridnul, status: 403, errCode: "operator_not_registered",
+            throw new AtelierException(ErrorCatalog.b_operator_invalidoperatoridnul, status: 403, errCode: ErrCodes.OperatorNotRegistered,
                 errMessage: $"{OperatorHeader} {operatorId} is not a registered operator of the tenant (GET /api/v1/operators)");
         }
     }

@@ -199,7 +199,7 @@ public sealed class RateLimits : IDisposable
     private static AtelierException Refusal(RateLimitLease lease, string message)
     {
         var retry = lease.TryGetMetadata(MetadataName.RetryAfter, out var after) ? after : TimeSpan.FromSeconds(1);
-        return new AtelierException(ErrorCatalog.b_agent_jobpreinvokefail, errCode: "rate_limited", errMessage: message, status: StatusCodes.Status429TooManyRequests)
+        return new AtelierException(ErrorCatalog.b_agent_jobpreinvokefail, errCode: ErrCodes.RateLimited, errMessage: message, status: StatusCodes.Status429TooManyRequests)
         {
             RetryAfterSeconds = (int)Math.Clamp(Math.Ceiling(retry.TotalSeconds), 1, 86400),
         };

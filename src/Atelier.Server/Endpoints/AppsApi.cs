@@ -24,7 +24,7 @@ public static class AppsApi
 
         routes.MapGet("/api/v1/safety-rules", async (Atelier.Core.Security.ContentSafety svc, HttpContext http, CancellationToken ct) => Reply.Ok(http, await svc.GetAsync(ct)))
             .WithTags("Safety").WithName("GetSafetyRules").RequireAccess(Access.TenantAdmin);
-        routes.MapPut("/api/v1/safety-rules", async (Atelier.Core.Security.SafetyRulesRequest request, Atelier.Core.Security.ContentSafety svc, HttpContext http, CancellationToken ct) =>
+        routes.MapPut("/api/v1/safety-rules", async (Atelier.Contracts.Safety.SafetyRulesRequest request, Atelier.Core.Security.ContentSafety svc, HttpContext http, CancellationToken ct) =>
             Reply.Ok(http, await svc.PutAsync(request, ct))).WithTags("Safety").WithName("PutSafetyRules").RequireAccess(Access.TenantAdmin);
         routes.MapPost("/api/v1/url-tests", TestUrl).WithTags("Apps").WithName("TestUrl").RequireAccess(Access.TenantAdmin);
         routes.MapGet("/api/v1/tokens/current", CurrentToken).WithTags("Tokens").WithName("CurrentToken").RequireAccess(Access.TenantMember);
@@ -48,7 +48,7 @@ public static class AppsApi
 
     /// <summary>An app token may read its own app; naming another app is <c>p_token_invalidappid</c>.</summary>
     /// <summary>Tests a URL before an app saves it (webhook, moderation endpoint): DNS, the address, TLS, an HTTP answer in time.</summary>
-    public static async Task<Ok<ApiResponse<Atelier.Core.Security.UrlTestResult>>> TestUrl(Atelier.Core.Security.UrlTestRequest request,
+    public static async Task<Ok<ApiResponse<Atelier.Contracts.Safety.UrlTestResult>>> TestUrl(Atelier.Contracts.Safety.UrlTestRequest request,
         Atelier.Core.Security.UrlTester tester, HttpContext http, CancellationToken ct) =>
         Reply.Ok(http, await tester.TestAsync(request, ct));
 
@@ -57,7 +57,7 @@ public static class AppsApi
         var caller = ctx.Caller!;
         if (!caller.Has(TokenScope.Admin) && caller.AppId != appId)
         {
-            throw new AtelierException(ErrorCatalog.p_token_invalidappid, errCode: "app_mismatch", errMessage: appId);
+            throw new AtelierException(ErrorCatalog.p_token_invalidappid, errCode: ErrCodes.AppMismatch, errMessage: appId);
         }
 
         return Reply.Ok(http, await svc.GetAppAsync(appId, ct));

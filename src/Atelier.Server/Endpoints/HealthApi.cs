@@ -25,13 +25,13 @@ public static class HealthApi
         if (!await db.Database.CanConnectAsync(ct))
         {
             await ErrorResponses.WriteAsync(http, new AtelierException(ErrorCatalog.s_common_dbexecuteexception,
-                errCode: "db_unreachable", errMessage: "the database does not answer", status: StatusCodes.Status503ServiceUnavailable));
+                errCode: ErrCodes.DbUnreachable, errMessage: "the database does not answer", status: StatusCodes.Status503ServiceUnavailable));
             return;
         }
 
         if (space.IsLow(out var free))
         {
-            await ErrorResponses.WriteAsync(http, new AtelierException(ErrorCatalog.s_common_lockfail, errCode: "disk_full",
+            await ErrorResponses.WriteAsync(http, new AtelierException(ErrorCatalog.s_common_lockfail, errCode: ErrCodes.DiskFull,
                 errMessage: $"the storage disk has {free} bytes free, under the {space.MinFreeBytes} it must keep")
             {
                 RetryAfterSeconds = Math.Max(1, storage.FullRetryAfterSeconds),

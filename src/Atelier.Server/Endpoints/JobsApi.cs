@@ -1,4 +1,5 @@
 using Atelier.Contracts;
+using Atelier.Contracts.Entitlements;
 using Atelier.Contracts.Jobs;
 using Atelier.Core.Common;
 using Atelier.Core.Jobs;

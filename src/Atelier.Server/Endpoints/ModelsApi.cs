@@ -130,7 +130,7 @@ public static class ModelsApi
         if (http.Request.Query.ContainsKey("secret"))
         {
             throw new AtelierException(ErrorCatalog.p_common_inputinvalid,
-                new Dictionary<string, string> { ["Input"] = $"secret: send it in the {UploadService.SecretHeader} header, never in the URL" }, errCode: "secret_in_query");
+                new Dictionary<string, string> { ["Input"] = $"secret: send it in the {UploadService.SecretHeader} header, never in the URL" }, errCode: ErrCodes.SecretInQuery);
         }
 
         if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)

@@ -113,7 +113,7 @@ public static class PredictApi
         {
             var dto = svc.Shown(job);
             var fingerprint = $"{dto.State}/{dto.Attempt}/{dto.Progress.Step}/{dto.Progress.Fraction}";
-            if (JobQueue.IsTerminal(job.State))
+            if (JobStates.IsTerminal(job.State))
             {
                 yield return new SseItem<JobDto>(dto, "done");
                 yield break;
@@ -137,7 +137,7 @@ public static class PredictApi
         while (true)
         {
             var job = await svc.ReloadAsync(jobId, ct);
-            if (JobQueue.IsTerminal(job.State) || DateTime.UtcNow >= deadline)
+            if (JobStates.IsTerminal(job.State) || DateTime.UtcNow >= deadline)
             {
                 return job;
             }
@@ -153,7 +153,7 @@ public static class PredictApi
         // A job fails with s_common_lockfail when the storage disk was full (WorkerService.PutImageAsync): a failure worth
         // retrying, so the answer says when, with the errCode every other full-disk answer has.
         var full = code == ErrorCatalog.s_common_lockfail;
-        return new AtelierException(code, errCode: full ? "disk_full" : job.State == JobQueue.Failed ? job.ErrorCode : job.State,
+        return new AtelierException(code, errCode: full ? "disk_full" : job.State == JobStates.Failed ? job.ErrorCode : job.State,
             errMessage: job.ErrorMessage ?? job.State)
         {
             RetryAfterSeconds = full ? retryAfterSeconds : null,

@@ -1,12 +1,13 @@
 using System.Text.Json;
+using Atelier.Contracts.A1111;
 using Atelier.Contracts.Errors;
+using Atelier.Contracts.Jobs;
 using Atelier.Core.Common;
 using Atelier.Core.Jobs;
 using Atelier.Core.Models;
 using Atelier.Engine.Sampling;
 using Atelier.Server.Auth;
 using Atelier.Storage;
-using Atelier.Worker.A1111;
 using Microsoft.Extensions.Options;
 
 namespace Atelier.Server.Endpoints;
@@ -27,15 +28,24 @@ public static class SdApi
         api.MapGet("/sd-models", SdModels).WithName("SdModels");
         api.MapGet("/loras", Loras).WithName("SdLoras");
         api.MapGet("/embeddings", Embeddings).WithName("SdEmbeddings");
-        api.MapGet("/samplers", () => Results.Json(Sampler.All.Select(s => new SamplerItem(s.Name, EngineServer.Aliases(s.Name), [])), Snake)).WithName("SdSamplers");
+        api.MapGet("/samplers", () => Results.Json(Sampler.All.Select(s => new SamplerItem(s.Name, Sampler.AliasesOf(s.Name), [])), Snake)).WithName("SdSamplers");
         api.MapGet("/schedulers", () => Results.Json(Schedules.Names.Select(n =>
             new SchedulerItem(n.ToLowerInvariant(), n, null, n == "Karras" ? 7.0 : null, false)), Snake)).WithName("SdSchedulers");
         api.MapGet("/options", GetOptions).WithName("SdGetOptions");
         api.MapPost("/options", SetOptions).WithName("SdSetOptions");
         api.MapGet("/progress", Progress).WithName("SdProgress");
         api.MapPost("/interrupt", Interrupt).WithName("SdInterrupt");
-        api.MapPost("/png-info", (PngInfoRequest req) => EngineServer.PngInfo(req)).WithName("SdPngInfo");
+        api.MapPost("/png-info", PngInfo).WithName("SdPngInfo");
         return routes;
+    }
+
+    /// <summary>A1111's <c>png-info</c>: the image's text chunks and its parsed infotext, or A1111's error.</summary>
+    private static IResult PngInfo(PngInfoRequest req)
+    {
+        var read = Engine.Images.PngInfo.Read(req.Image);
+        return read.Error is null
+            ? Results.Json(new PngInfoResponse(read.Info, read.Items, read.Parameters))
+            : Results.Json(new { detail = read.Error }, statusCode: read.Status);
     }
 
     private static readonly JsonSerializerOptions Snake = new(JsonSerializerDefaults.Web) { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
@@ -62,14 +72,14 @@ public static class SdApi
             throw;
         }
 
-        if (!JobQueue.IsTerminal(done.State))
+        if (!JobStates.IsTerminal(done.State))
         {
             await svc.CancelAsync(done.AgentId, done.Id, CancellationToken.None);
-            throw new AtelierException(ErrorCatalog.b_predict_predictfail, errCode: "timeout", status: 504,
+            throw new AtelierException(ErrorCatalog.b_predict_predictfail, errCode: ErrCodes.Timeout, status: 504,
                 errMessage: $"job {done.Id} did not finish within {timeout.TotalSeconds:0} s (is a worker running?); it was canceled");
         }
 
-        if (done.State == JobQueue.Failed)
+        if (done.State == JobStates.Failed)
         {
             throw PredictApi.ErrorOf(done, sp.GetRequiredService<StorageOptions>().FullRetryAfterSeconds);
         }
@@ -153,8 +163,8 @@ public static class SdApi
     private static async Task<IResult> Progress(JobService svc, CancellationToken ct)
     {
         var job = await svc.NewestOwnAsync(ct);
-        var active = job is not null && !JobQueue.IsTerminal(job.State);
-        var state = new ProgressState(false, job?.State is JobQueue.Canceled or JobQueue.Aborted, active ? job!.Id : "", active ? 1 : 0,
+        var active = job is not null && !JobStates.IsTerminal(job.State);
+        var state = new ProgressState(false, job?.State is JobStates.Canceled or JobStates.Aborted, active ? job!.Id : "", active ? 1 : 0,
             job?.CreatedAt.ToString("yyyyMMddHHmmss", System.Globalization.CultureInfo.InvariantCulture) ?? "0", 0,
             job?.ProgressStep ?? 0, job?.ProgressSteps ?? 0);
         var eta = active && job!.StartedAt is { } started && job.Progress > 0

@@ -1,6 +1,6 @@
-using System.Text.Json;
 using Atelier.Contracts;
 using Atelier.Contracts.Errors;
+using Atelier.Contracts.Workers;
 using Atelier.Core.Jobs;
 using Atelier.Server.Auth;
 using Microsoft.AspNetCore.Http.Features;
@@ -8,14 +8,6 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 
 namespace Atelier.Server.Endpoints;
-
-public sealed record IssueWorkerKeyRequest(string? Name);
-public sealed record RegisterWorkerRequest(string? WorkerId, string? Engine, int? Slots);
-public sealed record LeaseRequest(string? WorkerId, int? Slot, IReadOnlyList<string?>? Hot, int? WaitSeconds);
-public sealed record HeartbeatRequest(int? Attempt, int? Step, int? Steps, double? Fraction);
-public sealed record CompleteRequest(int? Attempt, JsonElement? Result);
-public sealed record FailRequest(int? Attempt, string? ErrorCode, string? ErrorMessage);
-public sealed record HeartbeatDto(DateTime LeaseUntil, bool CancelRequested);
 
 /// <summary>
 /// The worker protocol (a worker key, <c>atw_…</c>): register, lease by long-poll with the worker's hot request info,
@@ -29,13 +21,13 @@ public static class WorkerApi
         routes.MapGet("/api/v1/platform/worker-keys", ListKeys).WithTags("Workers").WithName("ListWorkerKeys").RequireAccess(Access.Platform);
         routes.MapPost("/api/v1/platform/worker-keys/{keyId}/revoke", RevokeKey).WithTags("Workers").WithName("RevokeWorkerKey").RequireAccess(Access.Platform);
         routes.MapGet("/api/v1/platform/workers", ListWorkers).WithTags("Workers").WithName("ListWorkers").RequireAccess(Access.Platform);
-        var worker = routes.MapGroup("/api/v1/worker").WithTags("Workers").RequireAccess(Access.Worker);
-        worker.MapPost("/register", Register).WithName("RegisterWorker");
-        worker.MapPost("/lease", Lease).WithName("LeaseJob");
-        worker.MapPost("/jobs/{jobId}/heartbeat", Heartbeat).WithName("JobHeartbeat");
-        worker.MapPut("/jobs/{jobId}/images/{index}", PutImage).WithName("PutJobImage");
-        worker.MapPost("/jobs/{jobId}/complete", Complete).WithName("CompleteJob");
-        worker.MapPost("/jobs/{jobId}/fail", Fail).WithName("FailJob");
+        var worker = routes.MapGroup("/").WithTags("Workers").RequireAccess(Access.Worker);
+        worker.MapPost(WorkerRoutes.Register, Register).WithName("RegisterWorker");
+        worker.MapPost(WorkerRoutes.Lease, Lease).WithName("LeaseJob");
+        worker.MapPost(WorkerRoutes.Heartbeat, Heartbeat).WithName("JobHeartbeat");
+        worker.MapPut(WorkerRoutes.Image, PutImage).WithName("PutJobImage");
+        worker.MapPost(WorkerRoutes.Complete, Complete).WithName("CompleteJob");
+        worker.MapPost(WorkerRoutes.Fail, Fail).WithName("FailJob");
         return routes;
     }
 
@@ -61,11 +53,8 @@ public static class WorkerApi
         return job is null ? TypedResults.NoContent() : Reply.Ok(http, job);
     }
 
-    public static async Task<Ok<ApiResponse<HeartbeatDto>>> Heartbeat(string jobId, HeartbeatRequest request, WorkerService svc, HttpContext http, CancellationToken ct)
-    {
-        var (until, cancel) = await svc.HeartbeatAsync(jobId, Attempt(request.Attempt), request.Step, request.Steps, request.Fraction, ct);
-        return Reply.Ok(http, new HeartbeatDto(until, cancel));
-    }
+    public static async Task<Ok<ApiResponse<HeartbeatDto>>> Heartbeat(string jobId, HeartbeatRequest request, WorkerService svc, HttpContext http, CancellationToken ct) =>
+        Reply.Ok(http, await svc.HeartbeatAsync(jobId, Attempt(request.Attempt), request.Step, request.Steps, request.Fraction, ct));
 
     /// <summary>
     /// The PNG bytes of one image (body <c>image/png</c>), stored under the job; the key goes into the completion. The
@@ -82,15 +71,15 @@ public static class WorkerApi
         if (http.Request.ContentType is not { } type || !type.StartsWith("image/png", StringComparison.OrdinalIgnoreCase))
         {
             throw new AtelierException(ErrorCatalog.p_common_inputinvalid, new Dictionary<string, string> { ["Input"] = "body: the content type must be image/png" },
-                status: 415, errCode: "unsupported_media_type");
+                status: 415, errCode: ErrCodes.UnsupportedMediaType);
         }
 
         return Reply.Ok(http, await svc.PutImageAsync(jobId, Attempt(attempt), index, http.Request.Body, http.Request.ContentLength, ct));
     }
 
-    public static async Task<Ok<ApiResponse<string>>> Complete(string jobId, CompleteRequest request, WorkerService svc, HttpContext http, CancellationToken ct)
+    public static async Task<Ok<ApiResponse<string>>> Complete(string jobId, CompleteJobRequest request, WorkerService svc, HttpContext http, CancellationToken ct)
     {
-        if (request.Result is not { ValueKind: JsonValueKind.Object } result)
+        if (request.Result is not { } result)
         {
             throw AtelierException.InvalidInput("result", "must be an object");
         }
@@ -99,7 +88,7 @@ public static class WorkerApi
         return Reply.Ok(http, "succeeded");
     }
 
-    public static async Task<Ok<ApiResponse<string>>> Fail(string jobId, FailRequest request, WorkerService svc, HttpContext http, CancellationToken ct)
+    public static async Task<Ok<ApiResponse<string>>> Fail(string jobId, FailJobRequest request, WorkerService svc, HttpContext http, CancellationToken ct)
     {
         await svc.FailAsync(jobId, Attempt(request.Attempt), request.ErrorCode, request.ErrorMessage, ct);
         return Reply.Ok(http, "failed");

@@ -62,11 +62,11 @@ internal sealed class EnvelopeExceptionHandler(ILogger<EnvelopeExceptionHandler>
             case BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge }:
                 return new AtelierException(ErrorCatalog.p_common_inputinvalid,
                     new Dictionary<string, string> { ["Input"] = $"body: larger than {options.MaxJsonBodyBytes} bytes" },
-                    errCode: "body_too_large", status: StatusCodes.Status413PayloadTooLarge);
+                    errCode: ErrCodes.BodyTooLarge, status: StatusCodes.Status413PayloadTooLarge);
             case BadHttpRequestException bad:
                 var status = bad.StatusCode is StatusCodes.Status415UnsupportedMediaType ? bad.StatusCode : StatusCodes.Status400BadRequest;
                 var detail = bad.InnerException is JsonException inner ? inner.Message : bad.Message;
-                return new AtelierException(ErrorCatalog.p_common_needcorrectinputformat, errCode: "binding", errMessage: detail, status: status);
+                return new AtelierException(ErrorCatalog.p_common_needcorrectinputformat, errCode: ErrCodes.Binding, errMessage: detail, status: status);
             case IOException io when StorageSpace.IsDiskFull(io):
                 return DiskFull(storage);
             case ObjectNotFoundException:
@@ -79,13 +79,13 @@ internal sealed class EnvelopeExceptionHandler(ILogger<EnvelopeExceptionHandler>
             return new AtelierException(ErrorCatalog.s_common_dbexecuteexception, errCode: code, errMessage: message);
         }
 
-        return new AtelierException(ErrorCatalog.s_common_globalexception, errCode: "internal",
+        return new AtelierException(ErrorCatalog.s_common_globalexception, errCode: ErrCodes.Internal,
             errMessage: $"unexpected {exception.GetType().Name}; see the server log for request {http.TraceIdentifier}");
     }
 
     /// <summary>The storage disk is full: try again later (another replica, or after the operator made room).</summary>
     public static AtelierException DiskFull(StorageOptions storage) =>
-        new(ErrorCatalog.s_common_lockfail, errCode: "disk_full", errMessage: "the server's storage is full; try again later")
+        new(ErrorCatalog.s_common_lockfail, errCode: ErrCodes.DiskFull, errMessage: "the server's storage is full; try again later")
         {
             RetryAfterSeconds = Math.Max(1, storage.FullRetryAfterSeconds),
         };
@@ -93,5 +93,5 @@ internal sealed class EnvelopeExceptionHandler(ILogger<EnvelopeExceptionHandler>
     /// <summary>The record is there, its stored bytes are not (deleted or lost behind Atelier's back): gone, not a server fault.</summary>
     private static AtelierException ObjectGone() =>
         new(ErrorCatalog.p_common_inputinvalid, new Dictionary<string, string> { ["Input"] = "the stored bytes of this resource are gone" },
-            errCode: "object_missing", errMessage: "the record exists but its stored object does not", status: StatusCodes.Status410Gone);
+            errCode: ErrCodes.ObjectMissing, errMessage: "the record exists but its stored object does not", status: StatusCodes.Status410Gone);
 }

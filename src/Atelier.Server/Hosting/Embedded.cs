@@ -9,7 +9,6 @@ using Atelier.Core.Tenancy;
 using Atelier.Data;
 using Atelier.Data.Entities;
 using Atelier.Storage;
-using Atelier.Worker.A1111;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.EntityFrameworkCore;
@@ -49,7 +48,7 @@ public static class Embedded
     /// <summary>Writes the demo pipeline under the data directory and stores its UNet as a public blob, so tenants can get it without a download.</summary>
     public static async Task RegisterDemoModelAsync(IServiceProvider sp, string dataDirectory, CancellationToken ct)
     {
-        var folder = EngineServer.EnsureDemoModel(Path.Combine(dataDirectory, "models"));
+        var folder = Engine.Onnx.DemoModel.Ensure(Path.Combine(dataDirectory, "models"));
         var unet = Path.Combine(folder, "unet", "model.onnx");
         var bytes = await File.ReadAllBytesAsync(unet, ct);
         var sha = Convert.ToHexStringLower(SHA256.HashData(bytes));

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Atelier.Contracts.A1111;
 using Atelier.Engine.Images;
 using Atelier.Engine.Onnx;
 using Atelier.Engine.Pipeline;
@@ -39,23 +40,12 @@ public static class EngineServer
             o.SerializerOptions.PropertyNameCaseInsensitive = true;
         });
         builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<EngineState>();
         var app = builder.Build();
         app.MapA1111Api();
         _ = app.Services.GetRequiredService<EngineState>(); // builds the demo model and scans models at start, not on the first request
         return app;
-    }
-
-    /// <summary>Builds the demo model (a tiny pipeline, no download) unless the folder already has a model.</summary>
-    public static string EnsureDemoModel(string modelsDirectory)
-    {
-        var demo = Path.Combine(modelsDirectory, "atelier-demo");
-        if (ModelEntry.Scan(modelsDirectory).Count == 0)
-        {
-            TinyPipeline.Write(demo, new TinyPipelineOptions(A: 0.6f, B: 0.4f));
-        }
-
-        return demo;
     }
 
     public static IEndpointRouteBuilder MapA1111Api(this IEndpointRouteBuilder routes)
@@ -71,7 +61,7 @@ public static class EngineServer
         api.MapGet("/sd-models", (EngineState state) => state.Models.Select(m =>
             new SdModel(m.Title, m.Name, m.ShortHash, m.Sha256, Path.Combine(m.Folder, "model_index.json"), null)));
         api.MapPost("/refresh-checkpoints", (EngineState state) => { state.Rescan(); return Results.Json(new { }); });
-        api.MapGet("/samplers", () => Sampler.All.Select(s => new SamplerItem(s.Name, Aliases(s.Name), [])));
+        api.MapGet("/samplers", () => Sampler.All.Select(s => new SamplerItem(s.Name, Sampler.AliasesOf(s.Name), [])));
         api.MapGet("/schedulers", () => Schedules.Names.Select(n =>
             new SchedulerItem(n.ToLowerInvariant(), n, null, n == "Karras" ? 7.0 : null, false)));
         api.MapGet("/embeddings", () => Results.Json(new { loaded = new { }, skipped = new { } }));
@@ -81,53 +71,13 @@ public static class EngineServer
         return routes;
     }
 
-    public static string[] Aliases(string sampler) => sampler switch
-    {
-        "Euler" => ["k_euler"],
-        "Euler a" => ["k_euler_a", "k_euler_ancestral"],
-        "DPM++ 2M" => ["k_dpmpp_2m"],
-        "LMS" => ["k_lms"],
-        _ => [],
-    };
-
+    /// <summary>A1111's <c>png-info</c>: the image's text chunks and its parsed infotext, or A1111's error.</summary>
     public static IResult PngInfo(PngInfoRequest req)
     {
-        if (string.IsNullOrEmpty(req.Image))
-        {
-            return Results.Json(new { detail = "Image not found" }, statusCode: 404);
-        }
-
-        var bytes = DecodeBase64Image(req.Image);
-        if (bytes is null)
-        {
-            return Results.Json(new { detail = "Invalid encoded image" }, statusCode: 400);
-        }
-
-        var items = Png.ReadText(bytes);
-        items.Remove("parameters", out var info);
-        if (info is null)
-        {
-            return Results.Json(new PngInfoResponse("", items, []));
-        }
-
-        var (prompt, negative, parameters) = Infotext.Parse(info);
-        parameters["Prompt"] = prompt;
-        parameters["Negative prompt"] = negative;
-        return Results.Json(new PngInfoResponse(info, items, parameters));
-    }
-
-    /// <summary>Bare base64 or a <c>data:</c> URL, as A1111 accepts; null when it is neither.</summary>
-    public static byte[]? DecodeBase64Image(string text)
-    {
-        var comma = text.StartsWith("data:", StringComparison.Ordinal) ? text.IndexOf(',', StringComparison.Ordinal) : -1;
-        try
-        {
-            return Convert.FromBase64String(comma >= 0 ? text[(comma + 1)..] : text);
-        }
-        catch (FormatException)
-        {
-            return null;
-        }
+        var read = Engine.Images.PngInfo.Read(req.Image);
+        return read.Error is null
+            ? Results.Json(new PngInfoResponse(read.Info, read.Items, read.Parameters))
+            : Results.Json(new { detail = read.Error }, statusCode: read.Status);
     }
 
     internal static string Invariant(double v) => v.ToString(CultureInfo.InvariantCulture);

@@ -1,7 +1,9 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json;
+using Atelier.Contracts.A1111;
 using Atelier.Engine.Images;
+using Atelier.Engine.Onnx;
 using Atelier.Engine.Pipeline;
 using Atelier.Engine.Sampling;
 
@@ -19,11 +21,14 @@ public sealed class EngineState : IDisposable
     private volatile bool _skip;
     private TaskProgress? _current;
 
-    public EngineState(EngineOptions options)
+    private readonly TimeProvider _clock;
+
+    public EngineState(EngineOptions options, TimeProvider clock)
     {
         _options = options;
+        _clock = clock;
         _cache = new PipelineCache(options.MemoryBudgetBytes, options.UseCuda);
-        EngineServer.EnsureDemoModel(options.ModelsDirectory);
+        DemoModel.Ensure(options.ModelsDirectory);
         Rescan();
         Options["sd_model_checkpoint"] = Models.Count > 0 ? Models[0].Title : "";
         Options["sd_checkpoint_hash"] = Models.Count > 0 ? Models[0].Sha256 : "";
@@ -77,7 +82,7 @@ public sealed class EngineState : IDisposable
         if (img2img)
         {
             var first = req.InitImages?.FirstOrDefault();
-            var bytes = first is null ? null : EngineServer.DecodeBase64Image(first);
+            var bytes = first is null ? null : Base64Image.Decode(first);
             if (bytes is null)
             {
                 return Results.Json(new { detail = "Init image not found" }, statusCode: 404);
@@ -114,7 +119,7 @@ public sealed class EngineState : IDisposable
                 _skip = false;
             }
 
-            task.Started = DateTime.UtcNow;
+            task.Started = _clock.GetUtcNow().UtcDateTime;
             var pipeline = _cache.Get(model);
             var request = new GenerationRequest
             {
@@ -271,10 +276,10 @@ public sealed class EngineState : IDisposable
         return list;
     }
 
-    private static string Info(A1111Request req, string sampler, string schedule, GenerationResult result, ModelEntry model, List<string> unsupported,
+    private string Info(A1111Request req, string sampler, string schedule, GenerationResult result, ModelEntry model, List<string> unsupported,
         List<string> warnings, TimeSpan loadTime, string provider)
     {
-        var info = A1111Info.Build(req, sampler, schedule, result.Seeds, [.. result.Images.Select(i => i.Infotext)], model.Name, model.ShortHash);
+        var info = A1111Info.Build(req, sampler, schedule, result.Seeds, [.. result.Images.Select(i => i.Infotext)], model.Name, model.ShortHash, _clock.GetUtcNow());
         info["unsupported"] = unsupported;
         info["warnings"] = warnings;
         info["model_load_ms"] = Math.Round(loadTime.TotalMilliseconds, 1);

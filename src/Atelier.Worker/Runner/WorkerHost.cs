@@ -3,8 +3,12 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
-using System.Text.Json.Serialization;
-using Atelier.Worker.A1111;
+using Atelier.Contracts;
+using Atelier.Contracts.A1111;
+using Atelier.Contracts.Errors;
+using Atelier.Contracts.Workers;
+using Atelier.Engine.Images;
+using Atelier.Engine.Onnx;
 using Atelier.Worker.Adapters;
 using Microsoft.Extensions.Logging;
 
@@ -59,18 +63,20 @@ public sealed record WorkerOptions
 /// </summary>
 public sealed partial class WorkerHost : IDisposable
 {
-    private static readonly JsonSerializerOptions Camel = new(JsonSerializerDefaults.Web) { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
+    private static readonly JsonSerializerOptions Camel = AtelierJson.Options;
     private static readonly JsonSerializerOptions Snake = new(JsonSerializerDefaults.Web) { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
     private readonly WorkerOptions _options;
     private readonly HttpClient _http;
     private readonly IEngineAdapter _engine;
     private readonly ILogger _logger;
     private readonly string?[] _hot;
-    private (DateTime At, IReadOnlyList<EngineModel> Models) _models = (DateTime.MinValue, []);
+    private readonly TimeProvider _clock;
+    private (DateTimeOffset At, IReadOnlyList<EngineModel> Models) _models = (DateTimeOffset.MinValue, []);
 
-    public WorkerHost(WorkerOptions options, ILogger logger, IEngineAdapter? engine = null)
+    public WorkerHost(WorkerOptions options, ILogger logger, IEngineAdapter? engine = null, TimeProvider? clock = null)
     {
         _options = options;
+        _clock = clock ?? TimeProvider.System;
         _logger = logger;
         _hot = new string?[options.Slots];
         _http = new HttpClient { BaseAddress = options.Server, Timeout = TimeSpan.FromSeconds(options.WaitSeconds + 30) };
@@ -94,7 +100,7 @@ public sealed partial class WorkerHost : IDisposable
         switch (name)
         {
             case "builtin":
-                EngineServer.EnsureDemoModel(modelsDirectory);
+                DemoModel.Ensure(modelsDirectory);
                 return new BuiltinAdapter(modelsDirectory);
             case "a1111" when arg is not null:
                 return new A1111Adapter(new HttpClient { BaseAddress = new Uri(arg.EndsWith('/') ? arg : arg + "/"), Timeout = TimeSpan.FromMinutes(30) });
@@ -116,7 +122,7 @@ public sealed partial class WorkerHost : IDisposable
     {
         await RetryAsync(async () =>
         {
-            using var r = await _http.PostAsJsonAsync("api/v1/worker/register", new { workerId = _options.Id, engine = _options.Engine, slots = _options.Slots }, Camel, stop);
+            using var r = await _http.PostAsJsonAsync(WorkerRoutes.Register, new RegisterWorkerRequest(_options.Id, _options.Engine, _options.Slots), Camel, stop);
             await EnsureAsync(r, stop);
         }, stop);
         LogRegistered(_logger, _options.Id, _options.Engine, _options.Slots, _options.Server);
@@ -144,18 +150,18 @@ public sealed partial class WorkerHost : IDisposable
     {
         while (!stop.IsCancellationRequested)
         {
-            Lease? lease = null;
+            LeasedJob? lease = null;
             try
             {
-                using var r = await _http.PostAsJsonAsync("api/v1/worker/lease",
-                    new { workerId = _options.Id, slot, hot = _hot, waitSeconds = _options.WaitSeconds }, Camel, stop);
+                using var r = await _http.PostAsJsonAsync(WorkerRoutes.Lease,
+                    new LeaseRequest(_options.Id, slot, _hot, _options.WaitSeconds), Camel, stop);
                 if (r.StatusCode == HttpStatusCode.NoContent)
                 {
                     continue;
                 }
 
                 await EnsureAsync(r, stop);
-                lease = (await r.Content.ReadFromJsonAsync<Envelope<Lease>>(Camel, stop))!.Data;
+                lease = (await r.Content.ReadFromJsonAsync<ApiResponse<LeasedJob>>(Camel, stop))!.Data;
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
@@ -164,7 +170,7 @@ public sealed partial class WorkerHost : IDisposable
             catch (Exception e) when (e is HttpRequestException or TaskCanceledException or WorkerProtocolException or JsonException)
             {
                 LogLeaseFailed(_logger, slot, e.Message);
-                await Task.Delay(TimeSpan.FromSeconds(1), stop).ContinueWith(_ => { }, TaskScheduler.Default);
+                await Task.Delay(TimeSpan.FromSeconds(1), _clock, stop).ContinueWith(_ => { }, TaskScheduler.Default);
                 continue;
             }
 
@@ -172,7 +178,7 @@ public sealed partial class WorkerHost : IDisposable
         }
     }
 
-    private async Task RunJobAsync(int slot, Lease lease, CancellationToken stop)
+    private async Task RunJobAsync(int slot, LeasedJob lease, CancellationToken stop)
     {
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(stop);
         var progress = new LatestProgress();
@@ -190,26 +196,26 @@ public sealed partial class WorkerHost : IDisposable
             var request = lease.Request.Deserialize<A1111Request>(Snake) ?? new A1111Request();
             var job = await ToEngineJobAsync(lease, request, cancel.Token);
             var result = await _engine.GenerateAsync(job, progress, cancel.Token);
-            var images = new List<object>();
+            var images = new List<WorkerImage>();
             for (var i = 0; i < result.Images.Count; i++)
             {
                 using var content = new ByteArrayContent(result.Images[i]);
                 content.Headers.ContentType = new MediaTypeHeaderValue("image/png");
                 // Expect: 100-continue: a refusal (too large, stale lease) comes before the body is sent, so it is read as
                 // an answer instead of a connection the server closed on a body it would not take.
-                using var upload = new HttpRequestMessage(HttpMethod.Put, $"api/v1/worker/jobs/{lease.Id}/images/{i}?attempt={lease.Attempt}")
+                using var upload = new HttpRequestMessage(HttpMethod.Put, $"{WorkerRoutes.For(WorkerRoutes.Image, lease.Id, i)}?attempt={lease.Attempt}")
                 {
                     Content = content, Headers = { ExpectContinue = true },
                 };
                 using var put = await _http.SendAsync(upload, stop);
                 await EnsureAsync(put, stop);
-                var stored = (await put.Content.ReadFromJsonAsync<Envelope<StoredImageDto>>(Camel, stop))!.Data;
-                images.Add(new { stored.Key, stored.Sha256, stored.Size, stored.Width, stored.Height, seed = result.Seeds.ElementAtOrDefault(i), infotext = result.Infotexts.ElementAtOrDefault(i) ?? "" });
+                var stored = (await put.Content.ReadFromJsonAsync<ApiResponse<StoredImage>>(Camel, stop))!.Data;
+                images.Add(new WorkerImage(stored.Key, stored.Sha256, stored.Size, result.Seeds.ElementAtOrDefault(i), result.Infotexts.ElementAtOrDefault(i) ?? "", stored.Width, stored.Height));
             }
 
-            var info = Info(request, job, result);
+            var info = Info(request, job, result, _clock.GetUtcNow());
             await StopBeatingAsync();
-            await FinishAsync(lease, "complete", new { attempt = lease.Attempt, result = new { images, info, parameters = Parameters(request) } }, stop);
+            await FinishAsync(lease, WorkerRoutes.Complete, new CompleteJobRequest(lease.Attempt, new WorkerResult(images, info, Parameters(request))), stop);
             _hot[slot] = lease.Model?.VersionId;
             Interlocked.Increment(ref _completed);
         }
@@ -221,7 +227,7 @@ public sealed partial class WorkerHost : IDisposable
         catch (OperationCanceledException) when (cancel.IsCancellationRequested && !stop.IsCancellationRequested)
         {
             await StopBeatingAsync();
-            await FinishAsync(lease, "fail", new { attempt = lease.Attempt, errorCode = "canceled", errorMessage = "canceled while running" }, stop);
+            await FinishAsync(lease, WorkerRoutes.Fail, new FailJobRequest(lease.Attempt, ErrCodes.Canceled, "canceled while running"), stop);
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
@@ -239,7 +245,7 @@ public sealed partial class WorkerHost : IDisposable
         {
             await StopBeatingAsync();
             Interlocked.Increment(ref _failed);
-            await FinishAsync(lease, "fail", new { attempt = lease.Attempt, errorCode = "b_predict_predictfail", errorMessage = e.Message }, stop);
+            await FinishAsync(lease, WorkerRoutes.Fail, new FailJobRequest(lease.Attempt, ErrorCatalog.b_predict_predictfail.Code, e.Message), stop);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -247,7 +253,7 @@ public sealed partial class WorkerHost : IDisposable
             Interlocked.Increment(ref _failed);
             LogJobCrashed(_logger, lease.Id, e);
             var message = e is WorkerProtocolException p ? p.ClientMessage : $"the worker failed unexpectedly: {e.Message}";
-            await FinishAsync(lease, "fail", new { attempt = lease.Attempt, errorCode = "b_agent_unknownexception", errorMessage = message }, stop);
+            await FinishAsync(lease, WorkerRoutes.Fail, new FailJobRequest(lease.Attempt, ErrorCatalog.b_agent_unknownexception.Code, message), stop);
         }
         finally
         {
@@ -256,16 +262,16 @@ public sealed partial class WorkerHost : IDisposable
     }
 
     /// <summary>Renews the lease every third of its length, and sooner (at most 4 a second) when there is progress to report.</summary>
-    private async Task HeartbeatAsync(Lease lease, LatestProgress progress, CancellationTokenSource cancel, CancellationToken done)
+    private async Task HeartbeatAsync(LeasedJob lease, LatestProgress progress, CancellationTokenSource cancel, CancellationToken done)
     {
-        var renewEvery = TimeSpan.FromSeconds(Math.Max(1, (lease.LeaseUntil - DateTime.UtcNow).TotalSeconds / 3));
-        var last = DateTime.UtcNow;
+        var renewEvery = TimeSpan.FromSeconds(Math.Max(1, (lease.LeaseUntil - _clock.GetUtcNow().UtcDateTime).TotalSeconds / 3));
+        var last = _clock.GetUtcNow();
         EngineProgress? sent = null;
         while (!done.IsCancellationRequested)
         {
             try
             {
-                await Task.Delay(250, done);
+                await Task.Delay(TimeSpan.FromMilliseconds(250), _clock, done);
             }
             catch (OperationCanceledException)
             {
@@ -273,15 +279,15 @@ public sealed partial class WorkerHost : IDisposable
             }
 
             var now = progress.Value;
-            if (now == sent && DateTime.UtcNow - last < renewEvery)
+            if (now == sent && _clock.GetUtcNow() - last < renewEvery)
             {
                 continue;
             }
 
             try
             {
-                using var r = await _http.PostAsJsonAsync($"api/v1/worker/jobs/{lease.Id}/heartbeat",
-                    new { attempt = lease.Attempt, step = now?.Step, steps = now?.Steps, fraction = now?.Fraction }, Camel, done);
+                using var r = await _http.PostAsJsonAsync(WorkerRoutes.For(WorkerRoutes.Heartbeat, lease.Id),
+                    new HeartbeatRequest(lease.Attempt, now?.Step, now?.Steps, now?.Fraction), Camel, done);
                 if (r.StatusCode == HttpStatusCode.Conflict)
                 {
                     // The lease is gone (expired and taken by another attempt): stop working on it.
@@ -299,9 +305,9 @@ public sealed partial class WorkerHost : IDisposable
 
                 if (r.IsSuccessStatusCode)
                 {
-                    var beat = (await r.Content.ReadFromJsonAsync<Envelope<Heartbeat>>(Camel, done))!.Data;
+                    var beat = (await r.Content.ReadFromJsonAsync<ApiResponse<HeartbeatDto>>(Camel, done))!.Data;
                     sent = now;
-                    last = DateTime.UtcNow;
+                    last = _clock.GetUtcNow();
                     if (beat.CancelRequested)
                     {
                         await cancel.CancelAsync();
@@ -315,13 +321,13 @@ public sealed partial class WorkerHost : IDisposable
         }
     }
 
-    private async Task FinishAsync(Lease lease, string verb, object body, CancellationToken stop)
+    private async Task FinishAsync<T>(LeasedJob lease, string route, T body, CancellationToken stop)
     {
         try
         {
             await RetryAsync(async () =>
             {
-                using var r = await _http.PostAsJsonAsync($"api/v1/worker/jobs/{lease.Id}/{verb}", body, Camel, stop);
+                using var r = await _http.PostAsJsonAsync(WorkerRoutes.For(route, lease.Id), body, Camel, stop);
                 await EnsureAsync(r, stop);
             }, stop, attempts: 30);
         }
@@ -331,12 +337,12 @@ public sealed partial class WorkerHost : IDisposable
         }
     }
 
-    private async Task<EngineJob> ToEngineJobAsync(Lease lease, A1111Request r, CancellationToken ct)
+    private async Task<EngineJob> ToEngineJobAsync(LeasedJob lease, A1111Request r, CancellationToken ct)
     {
         byte[]? init = null;
         if (r.InitImages is { Count: > 0 } inits)
         {
-            init = EngineServer.DecodeBase64Image(inits[0]) ?? throw new EngineFailedException("init_images[0] is not base64");
+            init = Base64Image.Decode(inits[0]) ?? throw new EngineFailedException("init_images[0] is not base64");
         }
 
         return new EngineJob
@@ -349,16 +355,16 @@ public sealed partial class WorkerHost : IDisposable
     }
 
     /// <summary>The engine's own reference for the registry's model: the one with the same SHA-256, else the same name.</summary>
-    private async Task<string> EngineModelAsync(LeaseModel? model, CancellationToken ct)
+    private async Task<string> EngineModelAsync(LeasedModel? model, CancellationToken ct)
     {
         if (model is null)
         {
             return "";
         }
 
-        if (DateTime.UtcNow - _models.At > TimeSpan.FromSeconds(30))
+        if (_clock.GetUtcNow() - _models.At > TimeSpan.FromSeconds(30))
         {
-            _models = (DateTime.UtcNow, await _engine.ListModelsAsync(ct));
+            _models = (_clock.GetUtcNow(), await _engine.ListModelsAsync(ct));
         }
 
         var byHash = model.Sha256 is null ? null : _models.Models.FirstOrDefault(m => string.Equals(m.Sha256, model.Sha256, StringComparison.OrdinalIgnoreCase));
@@ -366,8 +372,8 @@ public sealed partial class WorkerHost : IDisposable
         return (byHash ?? byName)?.Title ?? model.Sha256 ?? model.Name;
     }
 
-    private static string Info(A1111Request req, EngineJob job, EngineResult result) =>
-        JsonSerializer.Serialize(A1111Info.Build(req, job.Sampler, job.Schedule, result.Seeds, result.Infotexts, job.Model, result.ModelHash));
+    private static string Info(A1111Request req, EngineJob job, EngineResult result, DateTimeOffset at) =>
+        JsonSerializer.Serialize(A1111Info.Build(req, job.Sampler, job.Schedule, result.Seeds, result.Infotexts, job.Model, result.ModelHash, at));
 
     /// <summary>A1111 answers with the request as it understood it (defaults filled in), minus the init images.</summary>
     private static JsonElement Parameters(A1111Request req)
@@ -392,7 +398,7 @@ public sealed partial class WorkerHost : IDisposable
             catch (Exception e) when (i < attempts && !stop.IsCancellationRequested && e is HttpRequestException or TaskCanceledException or WorkerProtocolException { Status: >= 500 })
             {
                 LogRetrying(_logger, e.Message);
-                await Task.Delay(delay, stop);
+                await Task.Delay(delay, _clock, stop);
                 delay = TimeSpan.FromMilliseconds(Math.Min(5000, delay.TotalMilliseconds * 2));
             }
         }
@@ -409,7 +415,7 @@ public sealed partial class WorkerHost : IDisposable
 
         var body = await r.Content.ReadAsStringAsync(ct);
         var error = ErrorOf(body);
-        if (r.StatusCode == HttpStatusCode.Conflict && error?.ErrCode == "stale_attempt")
+        if (r.StatusCode == HttpStatusCode.Conflict && error?.ErrCode == ErrCodes.StaleAttempt)
         {
             throw new StaleAttemptException();
         }
@@ -422,19 +428,17 @@ public sealed partial class WorkerHost : IDisposable
         throw new WorkerProtocolException((int)r.StatusCode, body, r.RequestMessage?.RequestUri?.AbsolutePath ?? "", error?.SubErrMessage);
     }
 
-    private static ErrorBody? ErrorOf(string body)
+    private static ErrorEnvelope? ErrorOf(string body)
     {
         try
         {
-            return JsonSerializer.Deserialize<ErrorBody>(body, Camel);
+            return JsonSerializer.Deserialize<ErrorEnvelope>(body, Camel);
         }
         catch (JsonException)
         {
             return null;
         }
     }
-
-    private sealed record ErrorBody(string? SubErrCode, string? SubErrMessage, string? ErrCode);
 
     public void Dispose()
     {
@@ -460,11 +464,6 @@ public sealed partial class WorkerHost : IDisposable
         public void Report(EngineProgress value) => Value = value;
     }
 
-    private sealed record Envelope<T>(string? RequestId, bool Success, T Data);
-    private sealed record LeaseModel(string VersionId, string Name, string? Sha256);
-    private sealed record Lease(string Id, int Attempt, string Kind, LeaseModel? Model, JsonElement Request, DateTime LeaseUntil);
-    private sealed record Heartbeat(DateTime LeaseUntil, bool CancelRequested);
-    private sealed record StoredImageDto(string Key, string Sha256, long Size, int Width, int Height);
 }
 
 public sealed class WorkerProtocolException(int status, string body, string path = "", string? message = null) : Exception($"server answered {status} to {path}: {body}")

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Atelier.Worker.A1111;
+namespace Atelier.Contracts.A1111;
 
 /// <summary>
 /// AUTOMATIC1111's txt2img/img2img request (snake_case, its defaults). Fields Atelier does not implement (hires fix,
@@ -64,7 +64,7 @@ public sealed record SchedulerItem(string Name, string Label, IReadOnlyList<stri
 public static class A1111Info
 {
     public static Dictionary<string, object?> Build(A1111Request req, string sampler, string schedule, IReadOnlyList<long> seeds,
-        IReadOnlyList<string> infotexts, string modelName, string modelHash) => new()
+        IReadOnlyList<string> infotexts, string modelName, string modelHash, DateTimeOffset at) => new()
     {
         ["prompt"] = req.Prompt,
         ["all_prompts"] = seeds.Select(_ => req.Prompt).ToList(),
@@ -92,7 +92,7 @@ public static class A1111Info
         ["index_of_first_image"] = 0,
         ["infotexts"] = infotexts,
         ["styles"] = req.Styles ?? [],
-        ["job_timestamp"] = DateTime.UtcNow.ToString("yyyyMMddHHmmss", System.Globalization.CultureInfo.InvariantCulture),
+        ["job_timestamp"] = at.UtcDateTime.ToString("yyyyMMddHHmmss", System.Globalization.CultureInfo.InvariantCulture),
         ["version"] = "atelier",
     };
 }
