@@ -15,6 +15,9 @@ public static class CoreServiceCollectionExtensions
         services.AddSingleton<AuthCache>();
         services.AddSingleton(typeof(ShortCache<>));
         services.AddScoped<RequestContext>();
+        services.AddScoped<Platform.PlatformStartup>();
+        services.AddScoped<Platform.HealthProbe>();
+        services.AddScoped<Platform.EmbeddedSetup>();
         services.AddScoped<Authenticator>();
         services.AddScoped<TenancyService>();
         services.AddScoped<IdentityService>();

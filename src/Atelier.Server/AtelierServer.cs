@@ -3,6 +3,7 @@ using Atelier.Contracts.Errors;
 using Atelier.Core;
 using Atelier.Core.Identity;
 using Atelier.Core.Models;
+using Atelier.Core.Platform;
 using Atelier.Core.Sessions;
 using Atelier.Core.Tenancy;
 using Atelier.Data;
@@ -144,56 +145,47 @@ public static class AtelierServer
         return app;
     }
 
-    /// <summary>Applies migrations, checks what the provider promises, and installs the first platform admin key.</summary>
+    /// <summary>Readies the database (migrations, the provider's checks, the first admin key, master keys) and the embedded setup.</summary>
     public static void PrepareDatabase(this WebApplication app)
     {
         using var scope = app.Services.CreateScope();
         var sp = scope.ServiceProvider;
-        var db = sp.GetRequiredService<AtelierDb>();
-        var provider = sp.GetRequiredService<IDatabaseProvider>();
-        var options = sp.GetRequiredService<DatabaseOptions>();
         var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger("Atelier.Server");
-        db.Database.Migrate();
-        provider.VerifyAsync(db, options, CancellationToken.None).GetAwaiter().GetResult();
-        Log.DatabaseReady(logger, provider.Name);
-
-        var auth = sp.GetRequiredService<IOptions<AuthOptions>>().Value;
-        var generated = PlatformBootstrap.EnsureAdminKeyAsync(db, auth.BootstrapAdminKey, sp.GetRequiredService<TimeProvider>(), CancellationToken.None)
-            .GetAwaiter().GetResult();
-        if (generated is not null)
+        var report = sp.GetRequiredService<PlatformStartup>().PrepareAsync(CancellationToken.None).GetAwaiter().GetResult();
+        Log.DatabaseReady(logger, report.Provider);
+        if (report.GeneratedAdminKey is not null)
         {
-            Console.Out.WriteLine($"Platform admin key (shown once, keep it safe): {generated}");
+            Console.Out.WriteLine($"Platform admin key (shown once, keep it safe): {report.GeneratedAdminKey}");
             Console.Out.Flush();
             Log.AdminKeyGenerated(logger);
         }
 
-        var keys = sp.GetRequiredService<Atelier.Core.Security.MasterKeys>();
-        var (resealed, unreadable) = sp.GetRequiredService<Atelier.Core.Webhooks.WebhookSecretBox>()
-            .ResealAllAsync(db, sp.GetRequiredService<IOptions<Atelier.Core.Webhooks.WebhookOptions>>().Value.SecretKey, CancellationToken.None).GetAwaiter().GetResult();
-        Log.MasterKeyReady(logger, keys.Source, keys.CurrentId, resealed);
-        if (keys.Created)
+        Log.MasterKeyReady(logger, report.KeySource, report.KeyId, report.Resealed);
+        if (report.KeyCreated)
         {
-            Log.MasterKeyCreated(logger, keys.Source);
+            Log.MasterKeyCreated(logger, report.KeySource);
         }
 
-        if (unreadable > 0)
+        if (report.Unreadable > 0)
         {
-            Log.SecretsUnreadable(logger, unreadable);
+            Log.SecretsUnreadable(logger, report.Unreadable);
         }
 
         var server = sp.GetRequiredService<ServerOptions>();
+        var embedded = sp.GetRequiredService<EmbeddedSetup>();
         try
         {
-            Embedded.RegisterDemoModelAsync(sp, server.DataDirectory, CancellationToken.None).GetAwaiter().GetResult();
+            embedded.RegisterDemoModelAsync(Engine.Onnx.DemoModel.Ensure(Path.Combine(server.DataDirectory, "models")), CancellationToken.None).GetAwaiter().GetResult();
         }
         catch (IOException e) when (StorageSpace.IsDiskFull(e))
         {
             // A server that starts on a full disk still starts (and says it is not ready), so the operator can see why.
             Log.DemoModelNotStored(logger, e.Message);
         }
+
         if (sp.GetRequiredService<EmbeddedOptions>().DemoTenant)
         {
-            var demo = Embedded.EnsureDemoTenantAsync(sp, CancellationToken.None).GetAwaiter().GetResult();
+            var demo = embedded.EnsureDemoTenantAsync(CancellationToken.None).GetAwaiter().GetResult();
             if (demo is not null)
             {
                 Console.Out.WriteLine($"Demo tenant ready. Its API token (shown once, keep it safe): {demo}");

@@ -114,6 +114,29 @@ public sealed class Authenticator(AtelierDb db, AuthCache cache, TimeProvider cl
         return new Caller(CallerKind.Token, entry.TokenId, entry.TenantId, entry.AppId, entry.Scopes);
     }
 
+    /// <summary>Resolves the request's tenant (see <see cref="ResolveTenantAsync"/>) and scopes the request's database reads to it.</summary>
+    public async Task<string> EnterTenantAsync(RequestContext ctx, Caller caller, string? named, bool namedPresent, CancellationToken ct)
+    {
+        var tenantId = await ResolveTenantAsync(caller, named, namedPresent, ct);
+        ctx.TenantId = tenantId;
+        db.TenantScope = tenantId;
+        return tenantId;
+    }
+
+    /// <summary>
+    /// A tenant admin token names a person of its tenant: once the tenant has registered operators, the operator must be
+    /// one of them (the first may be registered by anyone the token's holder names). <paramref name="header"/> names
+    /// where the operator came from, for the message.
+    /// </summary>
+    public async Task CheckRegisteredOperatorAsync(string operatorId, string header, CancellationToken ct)
+    {
+        if (!await db.Operators.AnyAsync(o => o.Id == operatorId, ct) && await db.Operators.AnyAsync(ct))
+        {
+            throw new AtelierException(ErrorCatalog.b_operator_invalidoperatoridnul, status: 403, errCode: ErrCodes.OperatorNotRegistered,
+                errMessage: $"{header} {operatorId} is not a registered operator of the tenant (GET /api/v1/operators)");
+        }
+    }
+
     /// <summary>
     /// The tenant a tenant-scoped request acts in. A platform admin names it (header <c>X-Tenant-Id</c> or query
     /// <c>tenantId</c>); a token carries its own and may not name another. Token callers need an active tenant.

@@ -106,7 +106,7 @@ public sealed class ImageService(AtelierDb db, RequestContext ctx, IObjectStore 
     {
         var image = await FindAsync(id, ct);
         var (query, expires) = signer.Sign(image.Id);
-        return ToDto(image, $"/api/v1/images/{image.Id}/content?{query}", DateTimeOffset.FromUnixTimeSeconds(expires).UtcDateTime);
+        return ToDto(image, ApiLinks.ImageContent(image.Id, query), DateTimeOffset.FromUnixTimeSeconds(expires).UtcDateTime);
     }
 
     /// <summary>The bytes, for whoever holds an unexpired signed URL (no credential: the URL is the credential).</summary>

@@ -122,7 +122,7 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
     public async Task<JobDto> GetAsync(string agentRef, string jobRef, CancellationToken ct) => Shown(await FindAsync(agentRef, jobRef, ct));
 
     /// <summary>The job as the caller may see it: an end user's session is not shown where its app's webhooks go.</summary>
-    public JobDto Shown(Job job) => Caller.Kind == CallerKind.Session ? ToDto(job) with { Webhook = null, WebhookEvents = null } : ToDto(job);
+    private JobDto Shown(Job job) => Caller.Kind == CallerKind.Session ? ToDto(job) with { Webhook = null, WebhookEvents = null } : ToDto(job);
 
     public async Task<Page<JobDto>> ListAsync(string agentRef, string? state, PageRequest page, CancellationToken ct)
     {
@@ -176,19 +176,39 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
 
     public async Task<JobResultDto> ResultAsync(string agentRef, string jobRef, CancellationToken ct) => ToResult(await FindAsync(agentRef, jobRef, ct));
 
-    /// <summary>The job as it stands now, reading past the request's tenant scope only by id (for waiting loops).</summary>
-    public async Task<Job> ReloadAsync(string jobId, CancellationToken ct) =>
-        await db.Jobs.AsNoTracking().FirstOrDefaultAsync(j => j.Id == jobId, ct)
-        ?? throw new AtelierException(ErrorCatalog.b_agent_jobnotfound, errCode: ErrCodes.JobNotFound, errMessage: jobId);
+    /// <summary>The job as it stands now, by id within the request's tenant (for waiting loops).</summary>
+    public async Task<JobDto> ReloadAsync(string jobId, CancellationToken ct) =>
+        Shown(await db.Jobs.AsNoTracking().FirstOrDefaultAsync(j => j.Id == jobId, ct)
+              ?? throw new AtelierException(ErrorCatalog.b_agent_jobnotfound, errCode: ErrCodes.JobNotFound, errMessage: jobId));
 
-    public Task<Job> FindTaskAsync(string taskId, CancellationToken ct) => FindAsync(null, taskId, ct);
+    /// <summary>A task (a job of any of the caller's agents) by its id or the caller's own client job id.</summary>
+    public async Task<JobDto> FindTaskAsync(string taskId, CancellationToken ct) => Shown(await FindAsync(null, taskId, ct));
+
+    public async Task<JobResultDto> TaskResultAsync(string taskId, CancellationToken ct) => ToResult(await FindAsync(null, taskId, ct));
+
+    public async Task<JobDto> CancelTaskAsync(string taskId, CancellationToken ct)
+    {
+        var job = await FindAsync(null, taskId, ct);
+        return await CancelAsync(job.AgentId, job.Id, ct);
+    }
+
+    /// <summary>What the worker reported for a finished job (its images' keys, A1111's info and parameters), or null.</summary>
+    public async Task<WorkerResult?> WorkerResultAsync(string jobId, CancellationToken ct) =>
+        ResultOf(await db.Jobs.AsNoTracking().FirstOrDefaultAsync(j => j.Id == jobId, ct)
+                 ?? throw new AtelierException(ErrorCatalog.b_agent_jobnotfound, errCode: ErrCodes.JobNotFound, errMessage: jobId));
 
     /// <summary>The caller's newest job (A1111's progress reports on "the current task" of its caller).</summary>
-    public async Task<Job?> NewestOwnAsync(CancellationToken ct)
+    public async Task<JobDto?> NewestOwnAsync(CancellationToken ct)
     {
         var own = Caller.CredentialId;
-        return await db.Jobs.AsNoTracking().Where(j => j.CallerId == own).OrderByDescending(j => j.CreatedAt).ThenByDescending(j => j.Id).FirstOrDefaultAsync(ct);
+        var job = await db.Jobs.AsNoTracking().Where(j => j.CallerId == own).OrderByDescending(j => j.CreatedAt).ThenByDescending(j => j.Id).FirstOrDefaultAsync(ct);
+        return job is null ? null : Shown(job);
     }
+
+    /// <summary>The stored bytes of one image a worker reported (for A1111's answers).</summary>
+    public Task<Stream> OpenStoredImageAsync(WorkerImage image, CancellationToken ct) => store.OpenReadAsync(image.Key, ct);
+
+    public Task<byte[]> ReadStoredImageAsync(WorkerImage image, CancellationToken ct) => store.ReadAllBytesAsync(image.Key, ct);
 
     /// <summary>The bytes of one image of a finished job.</summary>
     public async Task<Stream> OpenImageAsync(string? agentRef, string jobRef, int index, CancellationToken ct)
@@ -200,9 +220,9 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
     }
 
     /// <summary>The images of a result as the worker stored them.</summary>
-    public static IReadOnlyList<WorkerImage> ImagesOf(Job job) => ResultOf(job)?.Images ?? [];
+    internal static IReadOnlyList<WorkerImage> ImagesOf(Job job) => ResultOf(job)?.Images ?? [];
 
-    public static WorkerResult? ResultOf(Job job) => job.ResultJson is null ? null : JsonSerializer.Deserialize<WorkerResult>(job.ResultJson, AtelierJson.Options);
+    internal static WorkerResult? ResultOf(Job job) => job.ResultJson is null ? null : JsonSerializer.Deserialize<WorkerResult>(job.ResultJson, AtelierJson.Options);
 
     /// <summary>
     /// Whose idempotency keys (client job ids) a submit uses and a lookup searches first: a session's own, else the
@@ -276,7 +296,7 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
         }
 
         var result = ResultOf(j);
-        var images = (result?.Images ?? []).Select((im, i) => new JobImageDto(i, $"/api/v1/tasks/{j.Id}/images/{i}", im.Seed, im.Infotext, im.Sha256, im.Size)).ToList();
+        var images = (result?.Images ?? []).Select((im, i) => new JobImageDto(i, ApiLinks.TaskImage(j.Id, i), im.Seed, im.Infotext, im.Sha256, im.Size)).ToList();
         return new JobResultDto(j.Id, j.State, images, result?.Info, j.ErrorCode, j.ErrorMessage);
     }
 }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using Atelier.Contracts;
 using Atelier.Contracts.Errors;
 using Atelier.Contracts.Models;
 using Atelier.Core.Common;
@@ -66,7 +67,7 @@ public sealed class UploadService(AtelierDb db, RequestContext ctx, TimeProvider
         var presigned = store.PresignPut(StagingKey(upload.Id), TimeSpan.FromMinutes(options.Value.UploadLifetimeMinutes));
         return presigned is not null
             ? ToDto(upload, presigned.ToString(), null)
-            : ToDto(upload, $"{baseUrl.TrimEnd('/')}/api/v1/uploads/{upload.Id}/content", null) with
+            : ToDto(upload, ApiLinks.UploadContent(baseUrl, upload.Id), null) with
             {
                 Headers = new Dictionary<string, string> { [SecretHeader] = secret },
             };

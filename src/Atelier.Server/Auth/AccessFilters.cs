@@ -3,7 +3,6 @@ using Atelier.Contracts.Identity;
 using Atelier.Core.Common;
 using Atelier.Core.Identity;
 using Atelier.Core.Security;
-using Atelier.Data;
 using Microsoft.EntityFrameworkCore;
 
 namespace Atelier.Server.Auth;
@@ -77,11 +76,10 @@ public static class AccessFilters
         if (access is not (Access.Platform or Access.Worker))
         {
             var (named, present) = NamedTenant(http.Request);
-            ctx.TenantId = await auth.ResolveTenantAsync(caller, named, present, http.RequestAborted);
-            services.GetRequiredService<AtelierDb>().TenantScope = ctx.TenantId;
+            var tenantId = await auth.EnterTenantAsync(ctx, caller, named, present, http.RequestAborted);
             if (first && caller.Kind is CallerKind.Token or CallerKind.Session)
             {
-                limits.TakeTenant(ctx.TenantId);
+                limits.TakeTenant(tenantId);
             }
         }
 
@@ -96,7 +94,7 @@ public static class AccessFilters
             ctx.OperatorId = Validate.Identifier(op, OperatorHeader);
             if (access == Access.TenantAdmin && !caller.IsPlatformAdmin)
             {
-                await CheckRegisteredOperatorAsync(services.GetRequiredService<AtelierDb>(), ctx.OperatorId, http.RequestAborted);
+                await auth.CheckRegisteredOperatorAsync(ctx.OperatorId, OperatorHeader, http.RequestAborted);
             }
         }
     }
@@ -129,20 +127,6 @@ public static class AccessFilters
     private static bool WellFormed(string secret) =>
         Secrets.IsWellFormed(secret, Secrets.TokenPrefix) || Secrets.IsWellFormed(secret, Secrets.SessionPrefix)
         || Secrets.IsWellFormed(secret, Secrets.PlatformKeyPrefix) || Secrets.IsWellFormed(secret, Secrets.WorkerKeyPrefix);
-
-    /// <summary>
-    /// A tenant admin token names a person of its tenant: once the tenant has registered operators, the operator must be
-    /// one of them (the first may be registered by anyone the token's holder names). The platform admin's operators are
-    /// the platform's people, not the tenant's, and are not checked.
-    /// </summary>
-    private static async Task CheckRegisteredOperatorAsync(AtelierDb db, string operatorId, CancellationToken ct)
-    {
-        if (!await db.Operators.AnyAsync(o => o.Id == operatorId, ct) && await db.Operators.AnyAsync(ct))
-        {
-            throw new AtelierException(ErrorCatalog.b_operator_invalidoperatoridnul, status: 403, errCode: ErrCodes.OperatorNotRegistered,
-                errMessage: $"{OperatorHeader} {operatorId} is not a registered operator of the tenant (GET /api/v1/operators)");
-        }
-    }
 
     private static (string? Value, bool Present) NamedTenant(HttpRequest request)
     {

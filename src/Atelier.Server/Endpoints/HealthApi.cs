@@ -1,5 +1,5 @@
 using Atelier.Contracts.Errors;
-using Atelier.Data;
+using Atelier.Core.Platform;
 using Atelier.Server.Errors;
 using Atelier.Storage;
 
@@ -20,19 +20,19 @@ public static class HealthApi
 
     public static IResult Live() => TypedResults.Text("ok");
 
-    public static async Task Ready(AtelierDb db, StorageSpace space, StorageOptions storage, HttpContext http, CancellationToken ct)
+    public static async Task Ready(HealthProbe health, StorageOptions storage, HttpContext http, CancellationToken ct)
     {
-        if (!await db.Database.CanConnectAsync(ct))
+        if (!await health.DatabaseAnswersAsync(ct))
         {
             await ErrorResponses.WriteAsync(http, new AtelierException(ErrorCatalog.s_common_dbexecuteexception,
                 errCode: ErrCodes.DbUnreachable, errMessage: "the database does not answer", status: StatusCodes.Status503ServiceUnavailable));
             return;
         }
 
-        if (space.IsLow(out var free))
+        if (health.StorageIsLow(out var free))
         {
             await ErrorResponses.WriteAsync(http, new AtelierException(ErrorCatalog.s_common_lockfail, errCode: ErrCodes.DiskFull,
-                errMessage: $"the storage disk has {free} bytes free, under the {space.MinFreeBytes} it must keep")
+                errMessage: $"the storage disk has {free} bytes free, under the {health.MinFreeBytes} it must keep")
             {
                 RetryAfterSeconds = Math.Max(1, storage.FullRetryAfterSeconds),
             });

@@ -6,7 +6,6 @@ using Atelier.Contracts.Errors;
 using Atelier.Contracts.Jobs;
 using Atelier.Core.Common;
 using Atelier.Core.Jobs;
-using Atelier.Data.Entities;
 using Atelier.Server.Auth;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
@@ -47,7 +46,7 @@ public static class PredictApi
         var key = http.Request.Headers[IdempotencyHeader].ToString();
         var (input, webhook) = TakeWebhook(body);
         var (job, _) = await svc.SubmitAsync(JobService.DefaultAgent, kind, input, key.Length == 0 ? null : key, null, ct, webhook);
-        var at = $"/api/v1/tasks/{job.Id}";
+        var at = ApiLinks.Task(job.Id);
         return TypedResults.Accepted(at, new ApiResponse<TaskAcceptedDto>(http.TraceIdentifier, true,
             new TaskAcceptedDto(job.Id, job.State, at + "/progress", at + "/result", at + "/events")));
     }
@@ -81,16 +80,13 @@ public static class PredictApi
     }
 
     public static async Task<Ok<ApiResponse<JobDto>>> GetTask(string taskId, JobService svc, HttpContext http, CancellationToken ct) =>
-        Reply.Ok(http, svc.Shown(await svc.FindTaskAsync(taskId, ct)));
+        Reply.Ok(http, await svc.FindTaskAsync(taskId, ct));
 
     public static async Task<Ok<ApiResponse<JobResultDto>>> Result(string taskId, JobService svc, HttpContext http, CancellationToken ct) =>
-        Reply.Ok(http, JobService.ToResult(await svc.FindTaskAsync(taskId, ct)));
+        Reply.Ok(http, await svc.TaskResultAsync(taskId, ct));
 
-    public static async Task<Ok<ApiResponse<JobDto>>> Cancel(string taskId, JobService svc, HttpContext http, CancellationToken ct)
-    {
-        var job = await svc.FindTaskAsync(taskId, ct);
-        return Reply.Ok(http, await svc.CancelAsync(job.AgentId, job.Id, ct));
-    }
+    public static async Task<Ok<ApiResponse<JobDto>>> Cancel(string taskId, JobService svc, HttpContext http, CancellationToken ct) =>
+        Reply.Ok(http, await svc.CancelTaskAsync(taskId, ct));
 
     public static async Task<IResult> Image(string taskId, int index, JobService svc, CancellationToken ct)
     {
@@ -105,13 +101,13 @@ public static class PredictApi
         return TypedResults.ServerSentEvents(Stream(job, svc, watch, ct));
     }
 
-    private static async IAsyncEnumerable<SseItem<JobDto>> Stream(Job first, JobService svc, JobWatch watch, [EnumeratorCancellation] CancellationToken ct)
+    private static async IAsyncEnumerable<SseItem<JobDto>> Stream(JobDto first, JobService svc, JobWatch watch, [EnumeratorCancellation] CancellationToken ct)
     {
         var job = first;
         string? last = null;
         while (!ct.IsCancellationRequested)
         {
-            var dto = svc.Shown(job);
+            var dto = job;
             var fingerprint = $"{dto.State}/{dto.Attempt}/{dto.Progress.Step}/{dto.Progress.Fraction}";
             if (JobStates.IsTerminal(job.State))
             {
@@ -131,13 +127,13 @@ public static class PredictApi
     }
 
     /// <summary>Waits until the job is finished (woken by its completion, looking again at least every second), or the timeout.</summary>
-    public static async Task<Job> WaitAsync(JobService svc, JobWatch watch, string jobId, TimeSpan timeout, CancellationToken ct)
+    public static async Task<JobDto> WaitAsync(JobService svc, JobWatch watch, TimeProvider clock, string jobId, TimeSpan timeout, CancellationToken ct)
     {
-        var deadline = DateTime.UtcNow + timeout;
+        var deadline = clock.GetUtcNow() + timeout;
         while (true)
         {
             var job = await svc.ReloadAsync(jobId, ct);
-            if (JobStates.IsTerminal(job.State) || DateTime.UtcNow >= deadline)
+            if (JobStates.IsTerminal(job.State) || clock.GetUtcNow() >= deadline)
             {
                 return job;
             }
@@ -147,13 +143,13 @@ public static class PredictApi
     }
 
     /// <summary>The error a finished, unsuccessful job answers with: its own catalog code, else inference failed.</summary>
-    public static AtelierException ErrorOf(Job job, int retryAfterSeconds = 60)
+    public static AtelierException ErrorOf(JobDto job, int retryAfterSeconds = 60)
     {
         var code = ErrorCatalog.All.FirstOrDefault(c => c.Code == job.ErrorCode) ?? ErrorCatalog.b_predict_predictfail;
         // A job fails with s_common_lockfail when the storage disk was full (WorkerService.PutImageAsync): a failure worth
         // retrying, so the answer says when, with the errCode every other full-disk answer has.
         var full = code == ErrorCatalog.s_common_lockfail;
-        return new AtelierException(code, errCode: full ? "disk_full" : job.State == JobStates.Failed ? job.ErrorCode : job.State,
+        return new AtelierException(code, errCode: full ? ErrCodes.DiskFull : job.State == JobStates.Failed ? job.ErrorCode : job.State,
             errMessage: job.ErrorMessage ?? job.State)
         {
             RetryAfterSeconds = full ? retryAfterSeconds : null,

@@ -61,10 +61,10 @@ public static class SdApi
         var svc = sp.GetRequiredService<JobService>();
         var (job, _) = await svc.SubmitAsync(JobService.DefaultAgent, kind, body, null, null, ct);
         var timeout = PredictApi.SyncTimeout(sp.GetRequiredService<IOptions<JobsOptions>>());
-        Data.Entities.Job done;
+        JobDto done;
         try
         {
-            done = await PredictApi.WaitAsync(svc, sp.GetRequiredService<JobWatch>(), job.Id, timeout, ct);
+            done = await PredictApi.WaitAsync(svc, sp.GetRequiredService<JobWatch>(), sp.GetRequiredService<TimeProvider>(), job.Id, timeout, ct);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
@@ -84,20 +84,19 @@ public static class SdApi
             throw PredictApi.ErrorOf(done, sp.GetRequiredService<StorageOptions>().FullRetryAfterSeconds);
         }
 
-        var result = JobService.ResultOf(done);
-        var store = sp.GetRequiredService<IObjectStore>();
+        var result = await svc.WorkerResultAsync(done.Id, ct);
         var images = new List<string>();
         var sendImages = !body.TryGetProperty("send_images", out var send) || send.ValueKind != JsonValueKind.False;
         if (http.Request.Headers.Accept.ToString().Contains("image/png", StringComparison.OrdinalIgnoreCase))
         {
             var first = result is { Images.Count: > 0 } ? result.Images[0]
                         : throw new AtelierException(ErrorCatalog.b_predict_predictfail, errCode: done.State, errMessage: $"job {done.Id} ended {done.State} without an image");
-            return Results.Stream(await store.OpenReadAsync(first.Key, ct), "image/png");
+            return Results.Stream(await svc.OpenStoredImageAsync(first, ct), "image/png");
         }
 
         foreach (var image in sendImages ? result?.Images ?? [] : [])
         {
-            images.Add(Convert.ToBase64String(await store.ReadAllBytesAsync(image.Key, ct)));
+            images.Add(Convert.ToBase64String(await svc.ReadStoredImageAsync(image, ct)));
         }
 
         object parameters = result?.Parameters is { } p ? p : body;
@@ -160,16 +159,17 @@ public static class SdApi
         return Results.Content("null", "application/json");
     }
 
-    private static async Task<IResult> Progress(JobService svc, CancellationToken ct)
+    private static async Task<IResult> Progress(JobService svc, TimeProvider clock, CancellationToken ct)
     {
         var job = await svc.NewestOwnAsync(ct);
         var active = job is not null && !JobStates.IsTerminal(job.State);
         var state = new ProgressState(false, job?.State is JobStates.Canceled or JobStates.Aborted, active ? job!.Id : "", active ? 1 : 0,
             job?.CreatedAt.ToString("yyyyMMddHHmmss", System.Globalization.CultureInfo.InvariantCulture) ?? "0", 0,
-            job?.ProgressStep ?? 0, job?.ProgressSteps ?? 0);
-        var eta = active && job!.StartedAt is { } started && job.Progress > 0
-            ? (DateTime.UtcNow - started).TotalSeconds * (1 - job.Progress) / job.Progress : 0;
-        return Results.Json(new ProgressResponse(active ? job!.Progress : job is null ? 0 : 1, Math.Max(0, eta), state, null,
+            job?.Progress.Step ?? 0, job?.Progress.Steps ?? 0);
+        var fraction = job?.Progress.Fraction ?? 0;
+        var eta = active && job!.StartedAt is { } started && fraction > 0
+            ? (clock.GetUtcNow().UtcDateTime - started).TotalSeconds * (1 - fraction) / fraction : 0;
+        return Results.Json(new ProgressResponse(active ? fraction : job is null ? 0 : 1, Math.Max(0, eta), state, null,
             job is null ? null : active ? job.State : "Done"), Snake);
     }
 

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using Atelier.Contracts.Errors;
-using Atelier.Data;
+using Atelier.Core.Common;
 using Atelier.Server.Hosting;
 using Atelier.Storage;
 using Microsoft.AspNetCore.Diagnostics;
@@ -35,7 +35,7 @@ internal sealed class EnvelopeExceptionHandler(ILogger<EnvelopeExceptionHandler>
             {
                 Log.StorageFull(logger, http.Request.Method, http.Request.Path, exception.Message);
             }
-            else if (DbErrors.IsDatabaseFailure(exception))
+            else if (DatabaseFailures.Is(exception))
             {
                 Log.DatabaseFailure(logger, exception, http.Request.Method, http.Request.Path, error.ErrCode ?? "");
             }
@@ -73,9 +73,9 @@ internal sealed class EnvelopeExceptionHandler(ILogger<EnvelopeExceptionHandler>
                 return ObjectGone();
         }
 
-        if (DbErrors.IsDatabaseFailure(exception))
+        if (DatabaseFailures.Is(exception))
         {
-            var (code, message) = DbErrors.Describe(exception);
+            var (code, message) = DatabaseFailures.Describe(exception);
             return new AtelierException(ErrorCatalog.s_common_dbexecuteexception, errCode: code, errMessage: message);
         }
 

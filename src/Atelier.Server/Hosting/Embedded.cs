@@ -1,17 +1,7 @@
 using System.Diagnostics;
-using System.Security.Cryptography;
-using Atelier.Contracts.Identity;
-using Atelier.Core.Common;
-using Atelier.Core.Identity;
-using Atelier.Core.Models;
-using Atelier.Core.Security;
-using Atelier.Core.Tenancy;
-using Atelier.Data;
-using Atelier.Data.Entities;
-using Atelier.Storage;
+using Atelier.Core.Platform;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.EntityFrameworkCore;
 
 namespace Atelier.Server.Hosting;
 
@@ -31,85 +21,6 @@ public sealed class EmbeddedOptions
 
     /// <summary>The command that starts <c>atelier</c> (default: this process's own executable).</summary>
     public string? LocalWorkerCommand { get; set; }
-}
-
-/// <summary>The built-in demo model, the demo tenant and the local worker's key.</summary>
-public static class Embedded
-{
-    public const string DemoModel = "atelier-demo";
-    /// <summary>
-    /// The local worker's key id and worker id are this replica's own (its machine and data folder), so that replicas
-    /// sharing a database never replace each other's local worker key.
-    /// </summary>
-    public static string LocalSuffix(string dataDirectory) =>
-        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(
-            System.Text.Encoding.UTF8.GetBytes($"{Environment.MachineName}\n{Path.GetFullPath(dataDirectory)}")))[..10];
-
-    /// <summary>Writes the demo pipeline under the data directory and stores its UNet as a public blob, so tenants can get it without a download.</summary>
-    public static async Task RegisterDemoModelAsync(IServiceProvider sp, string dataDirectory, CancellationToken ct)
-    {
-        var folder = Engine.Onnx.DemoModel.Ensure(Path.Combine(dataDirectory, "models"));
-        var unet = Path.Combine(folder, "unet", "model.onnx");
-        var bytes = await File.ReadAllBytesAsync(unet, ct);
-        var sha = Convert.ToHexStringLower(SHA256.HashData(bytes));
-        var store = sp.GetRequiredService<IObjectStore>();
-        if (await store.SizeAsync(ObjectStores.BlobKey(sha), ct) != bytes.Length)
-        {
-            using var content = new MemoryStream(bytes);
-            await store.PutAsync(ObjectStores.BlobKey(sha), content, bytes.Length, ct);
-        }
-
-        var db = sp.GetRequiredService<AtelierDb>();
-        await BlobRegistry.RegisterAsync(db, new BlobFacts(sha, bytes.Length, "onnx", "onnx", sha[..10], null, null, []), BlobRegistry.PublicOwner,
-            sp.GetRequiredService<TimeProvider>(), ct);
-        sp.GetRequiredService<BuiltinModels>().Add(new BuiltinModelFile(DemoModel, "model.onnx", sha, bytes.Length, "onnx"));
-    }
-
-    /// <summary>Creates the demo tenant once (account <c>demo</c>); returns its new API token, or null when it existed already.</summary>
-    public static async Task<string?> EnsureDemoTenantAsync(IServiceProvider sp, CancellationToken ct)
-    {
-        var db = sp.GetRequiredService<AtelierDb>();
-        if (await db.Accounts.AnyAsync(a => a.Uid == "demo", ct))
-        {
-            return null;
-        }
-
-        var ctx = sp.GetRequiredService<RequestContext>();
-        ctx.Caller = new Caller(CallerKind.PlatformAdmin, "embedded-setup", null, null, []);
-        ctx.OperatorId = "atelier-setup";
-        var tenancy = sp.GetRequiredService<TenancyService>();
-        await tenancy.CreateAccountAsync(new CreateAccountRequest("demo", "Demo"), ct);
-        var tenant = await tenancy.CreateTenantAsync(new CreateTenantRequest("demo", "Demo"), ct);
-        ctx.TenantId = tenant.Id;
-        db.TenantScope = tenant.Id;
-        await tenancy.InitAsync(tenant.Id, ct);
-        await tenancy.ActivateAsync(tenant.Id, ct);
-        var identity = sp.GetRequiredService<IdentityService>();
-        var app = await identity.CreateAppAsync(new CreateAppRequest("demo", "Made by the first start of atelier serve"), ct);
-        var issued = await sp.GetRequiredService<TokenService>().IssueAsync(app.Id, new IssueTokenRequest("demo", [TokenScope.Admin, TokenScope.App], null), ct);
-        var version = await db.ModelVersions.Where(v => db.Models.Any(m => m.Id == v.ModelId && m.Name == DemoModel)).Select(v => v.Id).FirstOrDefaultAsync(ct);
-        if (version is not null)
-        {
-            await db.ApiTokens.Where(t => t.Id == issued.Token.Id).ExecuteUpdateAsync(u => u.SetProperty(t => t.CheckpointVersionId, version), ct);
-        }
-
-        return issued.Secret;
-    }
-
-    /// <summary>Replaces the local worker's key with a fresh one at every start (its secret lives only in the child's environment).</summary>
-    public static async Task<string> IssueLocalWorkerKeyAsync(AtelierDb db, TimeProvider clock, string dataDirectory, CancellationToken ct)
-    {
-        var id = $"wk_local_{LocalSuffix(dataDirectory)}";
-        await db.PlatformKeys.Where(k => k.Id == id).ExecuteDeleteAsync(ct);
-        var secret = Secrets.Issue(Secrets.WorkerKeyPrefix);
-        db.PlatformKeys.Add(new PlatformKey
-        {
-            Id = id, Name = "local worker", Scope = "worker", SecretHash = Secrets.Hash(secret), DisplayPrefix = Secrets.DisplayPrefix(secret),
-            CreatedAt = clock.GetUtcNow().UtcDateTime,
-        });
-        await db.SaveChangesAsync(ct);
-        return secret;
-    }
 }
 
 /// <summary>
@@ -141,8 +52,7 @@ public sealed partial class LocalWorkerLauncher(EmbeddedOptions options, ServerO
         string secret;
         using (var scope = scopes.CreateScope())
         {
-            secret = await Embedded.IssueLocalWorkerKeyAsync(scope.ServiceProvider.GetRequiredService<AtelierDb>(),
-                scope.ServiceProvider.GetRequiredService<TimeProvider>(), server.DataDirectory, stoppingToken);
+            secret = await scope.ServiceProvider.GetRequiredService<EmbeddedSetup>().IssueLocalWorkerKeyAsync(server.DataDirectory, stoppingToken);
         }
 
         var backoff = TimeSpan.FromSeconds(1);
@@ -165,8 +75,7 @@ public sealed partial class LocalWorkerLauncher(EmbeddedOptions options, ServerO
             {
                 // Its key was refused (revoked by an operator): the next child gets a fresh one.
                 using var scope = scopes.CreateScope();
-                secret = await Embedded.IssueLocalWorkerKeyAsync(scope.ServiceProvider.GetRequiredService<AtelierDb>(),
-                    scope.ServiceProvider.GetRequiredService<TimeProvider>(), server.DataDirectory, stoppingToken);
+                secret = await scope.ServiceProvider.GetRequiredService<EmbeddedSetup>().IssueLocalWorkerKeyAsync(server.DataDirectory, stoppingToken);
             }
 
             backoff = DateTime.UtcNow - began > TimeSpan.FromMinutes(1) ? TimeSpan.FromSeconds(1) : TimeSpan.FromSeconds(Math.Min(30, backoff.TotalSeconds * 2));
@@ -184,7 +93,7 @@ public sealed partial class LocalWorkerLauncher(EmbeddedOptions options, ServerO
         }
 
         foreach (var a in new[] { "worker", "--server", address, "--engine", options.LocalWorkerEngine, "--slots", options.LocalWorkerSlots.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                     "--id", $"local-worker-{Embedded.LocalSuffix(server.DataDirectory)}", "--models", Path.Combine(server.DataDirectory, "models"),
+                     "--id", $"local-worker-{EmbeddedSetup.LocalSuffix(server.DataDirectory)}", "--models", Path.Combine(server.DataDirectory, "models"),
                      "--parent-pid", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture) })
         {
             info.ArgumentList.Add(a);
