@@ -45,7 +45,8 @@ internal sealed class EngineCommand : Command
             configuration.Add($"--{EngineOptions.Section}:{nameof(EngineOptions.ModelsDirectory)}={models}");
         }
 
-        EngineServer.Build([.. configuration]).Run();
+        // As serve: appsettings.json beside the executable, whatever the working directory (where data/models is).
+        EngineServer.Build(["--contentRoot", AppContext.BaseDirectory, .. configuration]).Run();
         return ExitCodes.Ok;
     }
 }
