@@ -31,29 +31,6 @@ public sealed record WorkerOptions
 
     public static string DefaultId() =>
         new string([.. $"{Environment.MachineName}-worker".ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) || c == '-' ? c : '-')]);
-
-    /// <summary>Parses <c>--server URL --token T --engine E --slots N --id ID --models DIR --parent-pid PID</c>; the token may come from ATELIER_WORKER_TOKEN.</summary>
-    public static WorkerOptions Parse(string[] args)
-    {
-        string? Arg(string name)
-        {
-            var i = Array.IndexOf(args, name);
-            return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
-        }
-
-        var server = Arg("--server") ?? Environment.GetEnvironmentVariable("ATELIER_SERVER") ?? throw new ArgumentException("--server URL is required");
-        var token = Arg("--token") ?? Environment.GetEnvironmentVariable("ATELIER_WORKER_TOKEN") ?? throw new ArgumentException("--token (or ATELIER_WORKER_TOKEN) is required");
-        return new WorkerOptions
-        {
-            Server = new Uri(server.EndsWith('/') ? server : server + "/"),
-            Token = token,
-            Engine = Arg("--engine") ?? "builtin",
-            Slots = int.Parse(Arg("--slots") ?? "1", CultureInfo.InvariantCulture),
-            Id = Arg("--id") ?? DefaultId(),
-            ModelsDirectory = Arg("--models") ?? Path.Combine("data", "models"),
-            ParentPid = Arg("--parent-pid") is { } pid ? int.Parse(pid, CultureInfo.InvariantCulture) : null,
-        };
-    }
 }
 
 /// <summary>

@@ -49,7 +49,33 @@ public sealed class AtelierProcess : IAsyncDisposable
         }
     }
 
-    public static AtelierProcess Start(string workingDirectory, params string[] args)
+    public static AtelierProcess Start(string workingDirectory, params string[] args) => new(Process.Start(StartInfo(workingDirectory, args, null))!);
+
+    /// <summary>Starts it with <paramref name="environment"/> over this process's variables (a null value removes one).</summary>
+    public static AtelierProcess Start(string workingDirectory, IReadOnlyDictionary<string, string?> environment, params string[] args) =>
+        new(Process.Start(StartInfo(workingDirectory, args, environment))!);
+
+    /// <summary>Runs it to its end and returns its exit code, standard output and standard error (the deadline fails the test).</summary>
+    public static async Task<(int ExitCode, string Out, string Error)> RunAsync(string workingDirectory, string[] args,
+        IReadOnlyDictionary<string, string?>? environment = null)
+    {
+        using var process = Process.Start(StartInfo(workingDirectory, args, environment))!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        try
+        {
+            await process.WaitForExitAsync().WaitAsync(Eventually.DefaultDeadline);
+        }
+        catch (TimeoutException)
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail($"atelier {string.Join(' ', args)} did not exit within {Eventually.DefaultDeadline.TotalSeconds:0} s");
+        }
+
+        return (process.ExitCode, await output, await error);
+    }
+
+    private static ProcessStartInfo StartInfo(string workingDirectory, string[] args, IReadOnlyDictionary<string, string?>? environment)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = workingDirectory };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "atelier.dll"));
@@ -58,7 +84,19 @@ public sealed class AtelierProcess : IAsyncDisposable
             psi.ArgumentList.Add(a);
         }
 
-        return new AtelierProcess(Process.Start(psi)!);
+        foreach (var (name, value) in environment ?? new Dictionary<string, string?>())
+        {
+            if (value is null)
+            {
+                psi.Environment.Remove(name);
+            }
+            else
+            {
+                psi.Environment[name] = value;
+            }
+        }
+
+        return psi;
     }
 
     /// <summary>Whether a loopback port can be listened on now (a killed server's socket is gone).</summary>

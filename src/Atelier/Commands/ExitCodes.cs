@@ -1,0 +1,13 @@
+namespace Atelier.Commands;
+
+/// <summary>The process exit codes of the CLI (the sysexits numbers where one fits).</summary>
+internal static class ExitCodes
+{
+    public const int Ok = 0;
+    /// <summary>The command line was wrong: an unknown verb or option, a missing or malformed value (EX_USAGE).</summary>
+    public const int Usage = 64;
+    /// <summary>A worker whose parent process (the server that started it) is gone (EX_UNAVAILABLE).</summary>
+    public const int ParentGone = 69;
+    /// <summary>A worker whose key the server refused: revoked, replaced or unknown (EX_NOPERM).</summary>
+    public const int KeyRefused = 77;
+}

@@ -1,0 +1,249 @@
+using System.CommandLine;
+using System.Diagnostics;
+using Atelier.Worker.Runner;
+using Microsoft.Extensions.Logging;
+
+namespace Atelier.Commands;
+
+/// <summary><c>atelier worker</c>: runs jobs leased from a server until Ctrl-C or SIGTERM, a refused key, or the end of its parent.</summary>
+internal sealed partial class WorkerCommand : Command
+{
+    private const string ServerVariable = "ATELIER_SERVER";
+    private const string TokenVariable = "ATELIER_WORKER_TOKEN";
+
+    // The record's own defaults, shown in the help and used when an option is left out.
+    private static readonly WorkerOptions Defaults = new() { Server = new Uri("http://localhost/"), Token = "" };
+
+    private readonly Option<string> _server = new("--server")
+    {
+        Description = $"The server's address, e.g. http://SERVER:5080 [default: ${ServerVariable}]",
+        HelpName = "URL",
+    };
+
+    private readonly Option<string> _token = new("--token")
+    {
+        Description = $"The worker key (atw_…) issued by the platform admin [default: ${TokenVariable}, which keeps it out of the process list]",
+        HelpName = "KEY",
+    };
+
+    private readonly Option<string> _engine = new("--engine")
+    {
+        Description = "Where images are made: builtin (the built-in ONNX engine), a1111=URL (AUTOMATIC1111), comfyui=URL, or noop[=ms] (tests)",
+        HelpName = "ENGINE",
+        DefaultValueFactory = _ => Defaults.Engine,
+    };
+
+    private readonly Option<int> _slots = new("--slots")
+    {
+        Description = "Jobs run at once",
+        HelpName = "N",
+        DefaultValueFactory = _ => Defaults.Slots,
+    };
+
+    private readonly Option<string> _id = new("--id")
+    {
+        Description = "This worker's id; it belongs to the key that first registers it",
+        HelpName = "ID",
+        DefaultValueFactory = _ => Defaults.Id,
+    };
+
+    private readonly Option<string> _models = new("--models")
+    {
+        Description = "The folder of the built-in engine's models (the demo model is written there when it has none)",
+        HelpName = "DIR",
+        DefaultValueFactory = _ => Defaults.ModelsDirectory,
+    };
+
+    private readonly Option<int?> _parentPid = new("--parent-pid")
+    {
+        Description = $"Stop (exit code {ExitCodes.ParentGone}) when this process ends; the server gives it to the local worker it starts",
+        HelpName = "PID",
+    };
+
+    public WorkerCommand()
+        : base("worker", $"Run jobs leased from a server until Ctrl-C or SIGTERM. Exit codes: {ExitCodes.Ok} stopped, {ExitCodes.Usage} bad command line, " +
+                         $"{ExitCodes.ParentGone} its parent is gone, {ExitCodes.KeyRefused} its key was refused")
+    {
+        Options.Add(_server);
+        Options.Add(_token);
+        Options.Add(_engine);
+        Options.Add(_slots);
+        Options.Add(_id);
+        Options.Add(_models);
+        Options.Add(_parentPid);
+        _server.Validators.Add(r =>
+        {
+            if (ServerError(r.GetValueOrDefault<string>()) is { } error)
+            {
+                r.AddError(error);
+            }
+        });
+        _engine.Validators.Add(r =>
+        {
+            if (EngineError(r.GetValueOrDefault<string>()) is { } error)
+            {
+                r.AddError(error);
+            }
+        });
+        _slots.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int>() < 1)
+            {
+                r.AddError("--slots must be at least 1.");
+            }
+        });
+        _parentPid.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int?>() is < 1)
+            {
+                r.AddError("--parent-pid must be a process id (1 or more).");
+            }
+        });
+        // What may come from the environment is checked here, where the option may be missing.
+        Validators.Add(r =>
+        {
+            var server = r.GetValue(_server) ?? Environment.GetEnvironmentVariable(ServerVariable);
+            if (server is null)
+            {
+                r.AddError($"--server URL (or {ServerVariable}) is required.");
+            }
+            else if (r.GetValue(_server) is null && ServerError(server) is { } error)
+            {
+                r.AddError($"{ServerVariable}: {error}");
+            }
+
+            if (string.IsNullOrEmpty(r.GetValue(_token) ?? Environment.GetEnvironmentVariable(TokenVariable)))
+            {
+                r.AddError($"--token KEY (or {TokenVariable}) is required.");
+            }
+        });
+        SetAction((parse, _) => RunAsync(Read(parse)));
+    }
+
+    private WorkerOptions Read(ParseResult parse)
+    {
+        var server = parse.GetValue(_server) ?? Environment.GetEnvironmentVariable(ServerVariable)!;
+        return new WorkerOptions
+        {
+            Server = new Uri(server.EndsWith('/') ? server : server + "/"),
+            Token = parse.GetValue(_token) ?? Environment.GetEnvironmentVariable(TokenVariable)!,
+            Engine = parse.GetValue(_engine)!,
+            Slots = parse.GetValue(_slots),
+            Id = parse.GetValue(_id)!,
+            ModelsDirectory = parse.GetValue(_models)!,
+            ParentPid = parse.GetValue(_parentPid),
+        };
+    }
+
+    private static string? ServerError(string? server) => IsHttpUrl(server) ? null : $"--server must be an http or https URL, not '{server}'.";
+
+    private static bool IsHttpUrl(string? text) =>
+        Uri.TryCreate(text, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps);
+
+    /// <summary>The syntax <see cref="WorkerHost.CreateEngine"/> accepts, checked before anything starts.</summary>
+    private static string? EngineError(string? spec)
+    {
+        var eq = spec?.IndexOf('=', StringComparison.Ordinal) ?? -1;
+        var (name, arg) = eq > 0 ? (spec![..eq], spec[(eq + 1)..]) : (spec, null);
+        var valid = name switch
+        {
+            "builtin" => arg is null,
+            "a1111" or "comfyui" => IsHttpUrl(arg),
+            "noop" => arg is null || int.TryParse(arg, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out _),
+            _ => false,
+        };
+        return valid ? null : $"--engine must be builtin, a1111=URL, comfyui=URL or noop[=ms], not '{spec}'.";
+    }
+
+    private static async Task<int> RunAsync(WorkerOptions options)
+    {
+        using var loggers = LoggerFactory.Create(b => b.AddJsonConsole(o =>
+        {
+            o.UseUtcTimestamp = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+        }));
+        var logger = loggers.CreateLogger("Atelier.Worker");
+        using var stop = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) =>
+        {
+            e.Cancel = true;
+            stop.Cancel();
+        };
+        using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c =>
+        {
+            c.Cancel = true;
+            stop.Cancel();
+        });
+        var parentGone = false;
+        var watching = options.ParentPid is { } pid ? WatchParentAsync(pid, () =>
+        {
+            parentGone = true;
+            LogParentGone(logger, pid);
+            stop.Cancel();
+        }, stop.Token) : Task.CompletedTask;
+
+        using var host = new WorkerHost(options, logger);
+        try
+        {
+            await host.RunAsync(stop.Token);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+        }
+        catch (WorkerKeyRefusedException e)
+        {
+            LogKeyRefused(logger, e.Message, ExitCodes.KeyRefused);
+            await stop.CancelAsync();
+            await watching;
+            return ExitCodes.KeyRefused;
+        }
+
+        await stop.CancelAsync();
+        await watching;
+        return parentGone ? ExitCodes.ParentGone : ExitCodes.Ok;
+    }
+
+    /// <summary>
+    /// Calls <paramref name="gone"/> once the process <paramref name="pid"/> has ended (checked every second; its start
+    /// time guards against a new process that got the same id).
+    /// </summary>
+    private static async Task WatchParentAsync(int pid, Action gone, CancellationToken stop)
+    {
+        var started = StartTimeOf(pid);
+        try
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                if (started is null || StartTimeOf(pid) != started)
+                {
+                    gone();
+                    return;
+                }
+
+                await Task.Delay(TimeSpan.FromSeconds(1), stop);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private static DateTime? StartTimeOf(int pid)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            return process.HasExited ? null : process.StartTime;
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            return null;
+        }
+    }
+
+    [LoggerMessage(5010, LogLevel.Critical, "The server refused this worker's key ({Reason}): it was revoked, replaced or never issued. Stopping with exit code {ExitCode}; issue a new key (POST /api/v1/platform/worker-keys) and start the worker with it")]
+    private static partial void LogKeyRefused(ILogger logger, string reason, int exitCode);
+
+    [LoggerMessage(5011, LogLevel.Warning, "The process that started this worker (pid {Pid}) is gone: stopping")]
+    private static partial void LogParentGone(ILogger logger, int pid);
+}

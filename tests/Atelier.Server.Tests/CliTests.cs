@@ -1,0 +1,127 @@
+using System.Text.RegularExpressions;
+using Atelier.Server.Tests.Infrastructure;
+
+namespace Atelier.Server.Tests;
+
+/// <summary>
+/// The command line of the real executable: help and version start nothing, a wrong command line is refused with exit
+/// code 64 (EX_USAGE) and a message on standard error, and the server keeps its state where it is told.
+/// </summary>
+public partial class CliTests : IDisposable
+{
+    private const int Usage = 64;
+    private readonly string _folder = Directory.CreateTempSubdirectory("atelier-cli-").FullName;
+
+    // Neither may leak in from the machine running the tests: the worker reads them when its options are missing.
+    private static readonly Dictionary<string, string?> NoWorkerEnvironment = new() { ["ATELIER_SERVER"] = null, ["ATELIER_WORKER_TOKEN"] = null };
+
+    public void Dispose()
+    {
+        Directory.Delete(_folder, recursive: true);
+        GC.SuppressFinalize(this);
+    }
+
+    [Theory]
+    [InlineData("--help")]
+    [InlineData("-h")]
+    public async Task Help_AtTheRoot_ListsEveryVerbAndStartsNothing(string help)
+    {
+        var (code, output, error) = await AtelierProcess.RunAsync(_folder, [help]);
+
+        Assert.Equal(0, code);
+        Assert.Empty(error);
+        foreach (var verb in new[] { "serve", "worker", "engine", "models", "version" })
+        {
+            Assert.Matches(new Regex($@"^\s+{verb}\s", RegexOptions.Multiline), output);
+        }
+
+        Assert.Empty(Directory.EnumerateFileSystemEntries(_folder));
+    }
+
+    [Theory]
+    [InlineData("serve", "--urls", "--data", "configuration")]
+    [InlineData("worker", "--server", "--token", "--engine", "--slots", "--id", "--models", "--parent-pid")]
+    [InlineData("engine", "--urls", "--models", "configuration")]
+    [InlineData("models", "demo")]
+    public async Task Help_OfAVerb_ListsItsOptionsAndStartsNothing(string verb, params string[] listed)
+    {
+        var (code, output, _) = await AtelierProcess.RunAsync(_folder, [verb, "--help"], NoWorkerEnvironment);
+
+        Assert.Equal(0, code);
+        Assert.Contains($"atelier {verb}", output, StringComparison.Ordinal);
+        foreach (var option in listed)
+        {
+            Assert.Contains(option, output, StringComparison.Ordinal);
+        }
+
+        Assert.Empty(Directory.EnumerateFileSystemEntries(_folder));
+    }
+
+    [Fact]
+    public async Task Version_OptionAndVerb_PrintTheSameVersion()
+    {
+        var (code, output, _) = await AtelierProcess.RunAsync(_folder, ["--version"]);
+        var (verbCode, verbOutput, _) = await AtelierProcess.RunAsync(_folder, ["version"]);
+
+        Assert.Equal(0, code);
+        Assert.Matches(@"^\d+\.\d+\.\d+\S*\n$", output.ReplaceLineEndings("\n"));
+        Assert.Equal(0, verbCode);
+        Assert.Equal(output, verbOutput);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(_folder));
+    }
+
+    [Theory]
+    [InlineData("bogus", "bogus")]
+    [InlineData("--bogus", "--bogus")]
+    [InlineData("serve --bogus", "--bogus")]
+    [InlineData("serve --urls http://127.0.0.1:0 stray", "stray")]
+    [InlineData("serve --Atelier:Server:Urls", "needs a value")]
+    [InlineData("engine --bogus=1", "--bogus=1")]
+    [InlineData("worker --server http://127.0.0.1:9 --token atw_x --bogus", "--bogus")]
+    [InlineData("worker --server http://127.0.0.1:9 --token atw_x --slots 0", "--slots")]
+    [InlineData("worker --server http://127.0.0.1:9 --token atw_x --engine nope", "--engine")]
+    [InlineData("worker --server not-a-url --token atw_x", "--server")]
+    [InlineData("worker --token atw_x", "--server")]
+    [InlineData("worker --server http://127.0.0.1:9", "--token")]
+    [InlineData("models", "command")]
+    public async Task WrongCommandLine_Any_ExitsWithUsageSaysWhyAndStartsNothing(string commandLine, string named)
+    {
+        var (code, output, error) = await AtelierProcess.RunAsync(_folder, commandLine.Split(' '), NoWorkerEnvironment);
+
+        Assert.Equal(Usage, code);
+        Assert.Empty(output);
+        Assert.Contains(named, error, StringComparison.Ordinal);
+        Assert.Contains("--help", error, StringComparison.Ordinal);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(_folder));
+    }
+
+    /// <summary>The README's quick start: <c>atelier</c> without a verb serves, its state in ./data of the working directory.</summary>
+    [Fact]
+    public async Task Atelier_WithoutVerb_ServesWithItsStateInTheWorkingDirectorysData()
+    {
+        await using var server = AtelierProcess.Start(_folder, Quiet(new() { ["Atelier__Server__Urls"] = "http://127.0.0.1:0" }));
+
+        await server.WaitForOutputAsync("Now listening on:", TimeSpan.FromSeconds(180)); // a deadline for a loaded machine, not a measure
+        Assert.True(File.Exists(Path.Combine(_folder, "data", "atelier.db")), server.Output);
+    }
+
+    [Fact]
+    public async Task Serve_UrlsAndDataOptions_SetWhereItListensAndKeepsItsState()
+    {
+        var port = AtelierProcess.FreePort();
+        var data = Path.Combine(_folder, "elsewhere");
+        await using var server = AtelierProcess.Start(_folder, Quiet([]), "serve", "--urls", $"http://127.0.0.1:{port}", "--data", data);
+
+        await server.WaitForOutputAsync($"Now listening on: http://127.0.0.1:{port}", TimeSpan.FromSeconds(180));
+        Assert.True(File.Exists(Path.Combine(data, "atelier.db")), server.Output);
+        Assert.False(Directory.Exists(Path.Combine(_folder, "data")));
+    }
+
+    /// <summary>No demo tenant and no local worker: these tests are about where the server starts, not what it runs.</summary>
+    private static Dictionary<string, string?> Quiet(Dictionary<string, string?> environment)
+    {
+        environment["Atelier__Embedded__DemoTenant"] = "false";
+        environment["Atelier__Embedded__LocalWorker"] = "false";
+        return environment;
+    }
+}
