@@ -1,4 +1,6 @@
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace Atelier.Storage;
 
@@ -89,27 +91,33 @@ public static class ObjectStores
 {
     public static readonly string[] Known = ["local", "s3"];
 
-    /// <summary>Registers the configured store; an unknown name fails at start and lists the known ones.</summary>
-    public static IServiceCollection AddAtelierStorage(this IServiceCollection services, StorageOptions options, string dataDirectory)
+    /// <summary>
+    /// Binds <c>Atelier:Storage</c> (validated at start) and registers the configured store. Its name is read now; an
+    /// unknown one registers no store, and the validation at start refuses it, listing the known ones.
+    /// </summary>
+    public static IServiceCollection AddAtelierStorage(this IServiceCollection services, IConfiguration configuration, string dataDirectory)
     {
-        switch (options.Provider.ToLowerInvariant())
+        var section = configuration.GetSection(StorageOptions.SectionName);
+        services.AddOptions<StorageOptions>().Bind(section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<StorageOptions>, StorageOptions.Validator>();
+        services.AddSingleton(sp => sp.GetRequiredService<IOptions<StorageOptions>>().Value);
+        switch ((section[nameof(StorageOptions.Provider)] ?? new StorageOptions().Provider).ToLowerInvariant())
         {
             case "local":
-                var path = options.LocalPath ?? Path.Combine(dataDirectory, "objects");
-                var space = new StorageSpace(path, options.MinFreeBytes);
-                services.AddSingleton(space);
-                services.AddSingleton<IObjectStore>(new LocalObjectStore(path, space));
+                services.AddSingleton(sp =>
+                {
+                    var options = sp.GetRequiredService<StorageOptions>();
+                    return new StorageSpace(options.LocalPath ?? Path.Combine(dataDirectory, "objects"), options.MinFreeBytes);
+                });
+                services.AddSingleton<IObjectStore>(sp => new LocalObjectStore(sp.GetRequiredService<StorageSpace>().Folder, sp.GetRequiredService<StorageSpace>()));
                 break;
             case "s3":
                 // Objects are elsewhere; what is written here is uploads staged on their way there.
-                services.AddSingleton(new StorageSpace(Path.GetTempPath(), options.MinFreeBytes));
-                services.AddSingleton<IObjectStore>(new S3ObjectStore(options));
+                services.AddSingleton(sp => new StorageSpace(Path.GetTempPath(), sp.GetRequiredService<StorageOptions>().MinFreeBytes));
+                services.AddSingleton<IObjectStore>(sp => new S3ObjectStore(sp.GetRequiredService<StorageOptions>()));
                 break;
-            default:
-                throw new InvalidOperationException($"Unknown storage provider '{options.Provider}'. Known providers: {string.Join(", ", Known)}.");
         }
 
-        services.AddSingleton(options);
         return services;
     }
 

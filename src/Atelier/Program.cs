@@ -12,8 +12,7 @@ switch (verb)
 {
     case "serve":
         // appsettings.json and defaults/ ship beside the executable; ./data stays where the server is started.
-        AtelierServer.Build(["--contentRoot", AppContext.BaseDirectory, .. rest]).Run();
-        return ExitCodes.Ok;
+        return AtelierServer.Run(["--contentRoot", AppContext.BaseDirectory, .. rest]);
     case "worker":
         return await WorkerCommand.RunAsync(rest);
     case "engine":

@@ -17,9 +17,9 @@ public static class GenerationInput
     /// <summary>The init image formats the engines decode.</summary>
     public static readonly string[] ImageFormats = [ImageHeaders.Png, ImageHeaders.Jpeg, ImageHeaders.WebP];
 
-    public static void Check(JsonElement input, bool img2img, GenerationLimits? limits = null, string agentName = "default")
+    public static void Check(JsonElement input, bool img2img, GenerationOptions? limits = null, string agentName = "default")
     {
-        limits ??= new GenerationLimits();
+        limits ??= new GenerationOptions();
         CheckText(input, "input");
         String(input, "prompt", 20_000);
         String(input, "negative_prompt", 20_000);
@@ -82,7 +82,7 @@ public static class GenerationInput
     /// An init image or mask: one of the formats the engines decode, no larger than the limits, as its header says (no
     /// pixel is decoded here: a picture that would inflate to gigabytes is refused from its first bytes).
     /// </summary>
-    private static void CheckImage(string base64, string field, GenerationLimits limits)
+    private static void CheckImage(string base64, string field, GenerationOptions limits)
     {
         var bytes = Base64Bytes(base64) ?? throw AtelierException.InvalidInput(field, "is not base64");
         var header = ImageHeaders.Read(bytes) ?? throw AtelierException.InvalidInput(field, "must be a PNG, JPEG or WebP image");

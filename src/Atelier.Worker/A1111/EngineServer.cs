@@ -19,7 +19,7 @@ public static class EngineServer
     {
         var builder = WebApplication.CreateBuilder(args);
         var options = new EngineOptions();
-        builder.Configuration.GetSection(EngineOptions.Section).Bind(options);
+        builder.Configuration.GetSection(EngineOptions.SectionName).Bind(options);
         builder.WebHost.UseUrls(options.Urls);
         builder.Logging.ClearProviders();
         builder.Logging.AddJsonConsole(o => o.UseUtcTimestamp = true);
