@@ -3,15 +3,42 @@ using Atelier.Core.Identity;
 using Atelier.Core.Models;
 using Atelier.Core.Sessions;
 using Atelier.Core.Tenancy;
+using Atelier.Data;
+using Atelier.Storage;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 
 namespace Atelier.Core;
 
 public static class CoreServiceCollectionExtensions
 {
-    /// <summary>Registers the product's rules: one scoped service per feature, the request context and the auth cache.</summary>
-    public static IServiceCollection AddAtelierCore(this IServiceCollection services)
+    /// <summary>
+    /// Registers the product's rules: their options sections (each validated at start), one scoped service per feature,
+    /// the request context and the auth cache. The default master key file lives in <paramref name="dataDirectory"/>.
+    /// </summary>
+    public static IServiceCollection AddAtelierCore(this IServiceCollection services, IConfiguration configuration, string dataDirectory)
     {
+        // Core's own foundations: the host talks to Core, and Core to the database and the object store.
+        services.AddAtelierData(configuration, dataDirectory);
+        services.AddAtelierStorage(configuration, dataDirectory);
+        services.AddValidatedSection<AuthOptions, AuthOptions.Validator>(configuration, AuthOptions.SectionName);
+        services.AddValidatedSection<TenancyOptions, TenancyOptions.Validator>(configuration, TenancyOptions.SectionName);
+        services.AddValidatedSection<SessionsOptions, SessionsOptions.Validator>(configuration, SessionsOptions.SectionName);
+        services.AddValidatedSection<ModelsOptions, ModelsOptions.Validator>(configuration, ModelsOptions.SectionName);
+        services.AddValidatedSection<Jobs.JobsOptions, Jobs.JobsOptions.Validator>(configuration, Jobs.JobsOptions.SectionName);
+        services.AddValidatedSection<Jobs.GenerationOptions, Jobs.GenerationOptions.Validator>(configuration, Jobs.GenerationOptions.SectionName);
+        services.AddValidatedSection<Images.ImagesOptions, Images.ImagesOptions.Validator>(configuration, Images.ImagesOptions.SectionName);
+        services.AddValidatedSection<Security.SecurityOptions, Security.SecurityOptions.Validator>(configuration, Security.SecurityOptions.SectionName);
+        services.AddValidatedSection<Security.UrlTestOptions, Security.UrlTestOptions.Validator>(configuration, Security.UrlTestOptions.SectionName);
+        services.AddValidatedSection<Security.SafetyOptions, Security.SafetyOptions.Validator>(configuration, Security.SafetyOptions.SectionName);
+        services.AddValidatedSection<Webhooks.WebhookOptions, Webhooks.WebhookOptions.Validator>(configuration, Webhooks.WebhookOptions.SectionName);
+
+        // Read when first asked for (at start, before anything listens): a configured key file that is missing stops the start.
+        services.AddSingleton(sp => Security.MasterKeys.Load(sp.GetRequiredService<IOptions<Security.SecurityOptions>>().Value, dataDirectory)(
+            sp.GetRequiredService<TimeProvider>()));
+
         services.AddSingleton<AuthCache>();
         services.AddSingleton(typeof(ShortCache<>));
         services.AddScoped<RequestContext>();
@@ -55,5 +82,14 @@ public static class CoreServiceCollectionExtensions
         services.AddSingleton<DownloadSignal>();
         services.AddHostedService<DownloadWorker>();
         return services;
+    }
+
+    /// <summary>Binds one configuration section to its options, checked by <typeparamref name="TValidator"/> when the host starts.</summary>
+    public static void AddValidatedSection<TOptions, TValidator>(this IServiceCollection services, IConfiguration configuration, string sectionName)
+        where TOptions : class
+        where TValidator : class, IValidateOptions<TOptions>
+    {
+        services.AddOptions<TOptions>().Bind(configuration.GetSection(sectionName)).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TOptions>, TValidator>());
     }
 }

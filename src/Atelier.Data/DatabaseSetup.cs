@@ -4,30 +4,18 @@ using Atelier.Data.Sqlite;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace Atelier.Data;
-
-/// <summary>Configuration section <c>Atelier:Database</c>.</summary>
-public sealed class DatabaseOptions
-{
-    public const string Section = "Atelier:Database";
-
-    /// <summary><c>sqlite</c> (default) or <c>postgres</c>.</summary>
-    public string Provider { get; set; } = "sqlite";
-
-    /// <summary>Defaults to a SQLite file under the data directory.</summary>
-    public string? ConnectionString { get; set; }
-
-    /// <summary>How long SQLite waits on a locked database before giving up (PRAGMA busy_timeout).</summary>
-    public int SqliteBusyTimeoutMs { get; set; } = 5000;
-}
 
 /// <summary>One database backend, chosen by <see cref="Name"/> from configuration.</summary>
 public interface IDatabaseProvider
 {
     string Name { get; }
-    void Register(IServiceCollection services, DatabaseOptions options);
+    /// <summary>Registers the provider's context; its settings are read from <see cref="DatabaseOptions"/> when it is first made.</summary>
+    void Register(IServiceCollection services);
     /// <summary>Checks at start what the provider promises (SQLite: WAL and the busy timeout).</summary>
     Task VerifyAsync(AtelierDb db, DatabaseOptions options, CancellationToken ct);
 }
@@ -36,10 +24,8 @@ public static class DatabaseProviders
 {
     public static IReadOnlyList<IDatabaseProvider> All { get; } = [new SqliteProvider(), new PostgresProvider()];
 
-    public static IDatabaseProvider Find(string name) =>
-        All.FirstOrDefault(p => string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase))
-        ?? throw new InvalidOperationException(
-            $"Unknown database provider '{name}'. Known providers: {string.Join(", ", All.Select(p => p.Name))}.");
+    /// <summary>The provider of that name, or null when none has it.</summary>
+    public static IDatabaseProvider? Named(string? name) => All.FirstOrDefault(p => string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>
     /// Contexts are pooled (creating one costs more than a simple query). A pooled context may come back with the
@@ -52,13 +38,30 @@ public static class DatabaseProviders
         return db;
     }
 
-    /// <summary>Registers the chosen provider's context as <see cref="AtelierDb"/>.</summary>
-    public static IServiceCollection AddAtelierData(this IServiceCollection services, DatabaseOptions options)
+    /// <summary>
+    /// Binds <c>Atelier:Database</c> (validated at start) and registers the chosen provider's context as
+    /// <see cref="AtelierDb"/>. Unset, the connection string of SQLite is a file in <paramref name="dataDirectory"/>.
+    /// </summary>
+    public static IServiceCollection AddAtelierData(this IServiceCollection services, IConfiguration configuration, string dataDirectory)
     {
-        var provider = Find(options.Provider);
-        services.AddSingleton(provider);
-        services.AddSingleton(options);
-        provider.Register(services, options);
+        var section = configuration.GetSection(DatabaseOptions.SectionName);
+        services.AddOptions<DatabaseOptions>().Bind(section)
+            .PostConfigure(o => o.ConnectionString ??= string.Equals(o.Provider, "sqlite", StringComparison.OrdinalIgnoreCase)
+                ? $"Data Source={Path.Combine(dataDirectory, "atelier.db")}"
+                : null)
+            .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<DatabaseOptions>, DatabaseOptions.Validator>();
+        services.AddSingleton(sp => sp.GetRequiredService<IOptions<DatabaseOptions>>().Value);
+
+        // The provider is chosen now, by its name (a string: binding cannot refuse it). An unknown name registers
+        // nothing here, and the validation at start refuses it with the others.
+        var name = section[nameof(DatabaseOptions.Provider)] ?? new DatabaseOptions().Provider;
+        if (Named(name) is { } provider)
+        {
+            services.AddSingleton(provider);
+            provider.Register(services);
+        }
+
         return services;
     }
 }
@@ -67,12 +70,13 @@ internal sealed class SqliteProvider : IDatabaseProvider
 {
     public string Name => "sqlite";
 
-    public void Register(IServiceCollection services, DatabaseOptions options)
+    public void Register(IServiceCollection services)
     {
-        var interceptor = new SqlitePragmas(options.SqliteBusyTimeoutMs);
-        services.AddDbContextPool<SqliteAtelierDb>(o => o
-            .UseSqlite(options.ConnectionString)
-            .AddInterceptors(interceptor));
+        services.AddDbContextPool<SqliteAtelierDb>((sp, o) =>
+        {
+            var options = sp.GetRequiredService<DatabaseOptions>();
+            o.UseSqlite(options.ConnectionString).AddInterceptors(new SqlitePragmas(options.SqliteBusyTimeoutMs));
+        });
         services.AddScoped<AtelierDb>(sp => DatabaseProviders.Lease(sp.GetRequiredService<SqliteAtelierDb>()));
     }
 
@@ -144,9 +148,9 @@ internal sealed class PostgresProvider : IDatabaseProvider
 {
     public string Name => "postgres";
 
-    public void Register(IServiceCollection services, DatabaseOptions options)
+    public void Register(IServiceCollection services)
     {
-        services.AddDbContextPool<PostgresAtelierDb>(o => o.UseNpgsql(options.ConnectionString));
+        services.AddDbContextPool<PostgresAtelierDb>((sp, o) => o.UseNpgsql(sp.GetRequiredService<DatabaseOptions>().ConnectionString));
         services.AddScoped<AtelierDb>(sp => DatabaseProviders.Lease(sp.GetRequiredService<PostgresAtelierDb>()));
     }
 

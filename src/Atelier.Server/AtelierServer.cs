@@ -6,12 +6,12 @@ using Atelier.Core.Models;
 using Atelier.Core.Platform;
 using Atelier.Core.Sessions;
 using Atelier.Core.Tenancy;
-using Atelier.Data;
 using Atelier.Server.Endpoints;
 using Atelier.Server.Errors;
 using Atelier.Server.Hosting;
 using Atelier.Storage;
 using Microsoft.AspNetCore.Http.Json;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Scalar.AspNetCore;
@@ -21,13 +21,39 @@ namespace Atelier.Server;
 /// <summary>Builds and runs the HTTP host: the table of contents of the server.</summary>
 public static class AtelierServer
 {
+    /// <summary>The exit code of <c>atelier serve</c> when its configuration is invalid (sysexits EX_CONFIG).</summary>
+    public const int InvalidConfigurationExitCode = 78;
+
+    /// <summary>
+    /// Builds and runs the server until it stops. An invalid configuration stops it before anything starts: every
+    /// problem is written to standard error, one line each, and the exit code is <see cref="InvalidConfigurationExitCode"/>.
+    /// </summary>
+    public static int Run(string[] args)
+    {
+        WebApplication app;
+        try
+        {
+            app = Build(args);
+        }
+        catch (InvalidConfigurationException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return InvalidConfigurationExitCode;
+        }
+
+        app.Run();
+        return 0;
+    }
+
     /// <param name="args">Command-line arguments; <c>--Atelier:Section:Key=value</c> sets configuration.</param>
     /// <param name="configure">A last word on the services before the host is built (tests swap the clock here).</param>
+    /// <exception cref="InvalidConfigurationException">The configuration is invalid; the exception lists every problem.</exception>
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateBuilder(args);
         builder.AddAtelierServer();
         configure?.Invoke(builder);
+        ConfigurationCheck.ThrowIfInvalid(builder.Configuration, builder.Services);
         var app = builder.Build();
         app.UseAtelierPipeline();
         app.MapAtelierApi();
@@ -38,11 +64,15 @@ public static class AtelierServer
     public static WebApplicationBuilder AddAtelierServer(this WebApplicationBuilder builder)
     {
         var config = builder.Configuration;
-        var server = Bind<ServerOptions>(config, ServerOptions.Section);
-        Directory.CreateDirectory(server.DataDirectory);
-
-        var database = Bind<DatabaseOptions>(config, DatabaseOptions.Section);
-        database.ConnectionString ??= $"Data Source={Path.Combine(server.DataDirectory, "atelier.db")}";
+        var services = builder.Services;
+        // Needed before the container exists, and strings (which binding cannot refuse): where to listen, and the
+        // folder the other projects default their files to. Both are validated with the rest at start.
+        var urls = config[$"{ServerOptions.SectionName}:{nameof(ServerOptions.Urls)}"] ?? new ServerOptions().Urls;
+        var dataDirectory = config[$"{ServerOptions.SectionName}:{nameof(ServerOptions.DataDirectory)}"] ?? new ServerOptions().DataDirectory;
+        if (!string.IsNullOrWhiteSpace(dataDirectory))
+        {
+            Directory.CreateDirectory(dataDirectory);
+        }
 
         builder.Logging.ClearProviders();
         builder.Logging.AddJsonConsole(o =>
@@ -52,48 +82,30 @@ public static class AtelierServer
             o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
         });
 
-        builder.WebHost.UseUrls(server.Urls);
-        builder.WebHost.ConfigureKestrel(k =>
+        builder.WebHost.UseUrls(urls);
+        services.AddOptions<KestrelServerOptions>().Configure<IOptions<ServerOptions>>((k, server) =>
         {
             k.AddServerHeader = false;
-            k.Limits.MaxRequestBodySize = server.MaxJsonBodyBytes;
+            k.Limits.MaxRequestBodySize = server.Value.MaxJsonBodyBytes;
         });
 
-        builder.Services.AddSingleton(server);
-        builder.Services.AddSingleton(Bind<EmbeddedOptions>(config, EmbeddedOptions.Section));
-        builder.Services.AddHostedService<LocalWorkerLauncher>();
-        builder.Services.AddOptions<AuthOptions>().Bind(config.GetSection(AuthOptions.Section));
-        builder.Services.AddOptions<TenancyOptions>().Bind(config.GetSection(TenancyOptions.Section));
-        builder.Services.AddOptions<SessionsOptions>().Bind(config.GetSection(SessionsOptions.Section))
-            .Validate(o => o.SweepIntervalSeconds is >= 1 and <= 3600 && o.MaxSessionSeconds >= 60 && o.SweepBatchSize is >= 1 and <= 10_000,
-                "Atelier:Sessions: SweepIntervalSeconds must be 1-3600, MaxSessionSeconds at least 60 and SweepBatchSize 1-10000").ValidateOnStart();
-        builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddAtelierData(database);
-        builder.Services.AddAtelierStorage(Bind<StorageOptions>(config, StorageOptions.Section), server.DataDirectory);
-        builder.Services.AddOptions<ModelsOptions>().Bind(config.GetSection(ModelsOptions.Section));
-        builder.Services.AddOptions<Atelier.Core.Jobs.JobsOptions>().Bind(config.GetSection(Atelier.Core.Jobs.JobsOptions.Section));
-        builder.Services.AddOptions<Atelier.Core.Jobs.GenerationLimits>().Bind(config.GetSection(Atelier.Core.Jobs.GenerationLimits.Section));
-        builder.Services.AddOptions<Atelier.Core.Security.UrlTestOptions>().Bind(config.GetSection(Atelier.Core.Security.UrlTestOptions.Section));
-        builder.Services.AddOptions<Atelier.Core.Security.SafetyOptions>().Bind(config.GetSection(Atelier.Core.Security.SafetyOptions.Section));
-        builder.Services.AddOptions<Atelier.Core.Images.ImagesOptions>().Bind(config.GetSection(Atelier.Core.Images.ImagesOptions.Section))
-            .Validate(o => o.UrlLifetimeSeconds is >= 1 and <= Atelier.Core.Images.ImagesOptions.MaxUrlLifetimeSeconds,
-                "Atelier:Images:UrlLifetimeSeconds must be 1-604800 (a signed image URL works at most 7 days)").ValidateOnStart();
-        // Read now: a configured key file that is missing stops the start here, before anything listens.
-        var keys = Atelier.Core.Security.MasterKeys.Load(Bind<Atelier.Core.Security.SecurityOptions>(config, Atelier.Core.Security.SecurityOptions.Section), server.DataDirectory);
-        builder.Services.AddSingleton(sp => keys(sp.GetRequiredService<TimeProvider>()));
-        builder.Services.AddOptions<Atelier.Core.Webhooks.WebhookOptions>().Bind(config.GetSection(Atelier.Core.Webhooks.WebhookOptions.Section))
-            .Validate(o => o.Schedule.All(s => s >= 0) && o.TimeoutSeconds is >= 1 and <= 300 && o.Jitter is >= 0 and < 1,
-                "Atelier:Webhooks: RetryScheduleSeconds must not be negative, TimeoutSeconds must be 1-300 and Jitter 0 to below 1").ValidateOnStart();
-        builder.Services.AddOptions<Auth.RateLimitOptions>().Bind(config.GetSection(Auth.RateLimitOptions.Section)).ValidateOnStart();
-        builder.Services.AddSingleton<IValidateOptions<Auth.RateLimitOptions>, Auth.RateLimitOptions.Validator>();
-        builder.Services.AddSingleton<Auth.RateLimits>();
-        builder.Services.AddAtelierCore();
-        builder.Services.Configure<JsonOptions>(o => AtelierJson.Configure(o.SerializerOptions));
+        services.AddValidatedSection<ServerOptions, ServerOptions.Validator>(config, ServerOptions.SectionName);
+        services.AddValidatedSection<EmbeddedOptions, EmbeddedOptions.Validator>(config, EmbeddedOptions.SectionName);
+        services.AddValidatedSection<Auth.RateLimitOptions, Auth.RateLimitOptions.Validator>(config, Auth.RateLimitOptions.SectionName);
+        services.AddSingleton(sp => sp.GetRequiredService<IOptions<ServerOptions>>().Value);
+        services.AddSingleton(sp => sp.GetRequiredService<IOptions<EmbeddedOptions>>().Value);
+        services.AddSingleton(TimeProvider.System);
+
+        services.AddAtelierCore(config, dataDirectory);
+
+        services.AddHostedService<LocalWorkerLauncher>();
+        services.AddSingleton<Auth.RateLimits>();
+        services.Configure<JsonOptions>(o => AtelierJson.Configure(o.SerializerOptions));
         // Binding failures must reach the exception handler as exceptions, in every environment.
-        builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
-        builder.Services.AddExceptionHandler<EnvelopeExceptionHandler>();
-        builder.Services.AddProblemDetails();
-        builder.Services.AddOpenApi();
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        services.AddExceptionHandler<EnvelopeExceptionHandler>();
+        services.AddProblemDetails();
+        services.AddOpenApi();
         return builder;
     }
 
@@ -193,20 +205,5 @@ public static class AtelierServer
                 Console.Out.Flush();
             }
         }
-    }
-
-    /// <summary>Binds and validates an options section at start, reporting every problem at once.</summary>
-    private static T Bind<T>(ConfigurationManager config, string section) where T : new()
-    {
-        var value = new T();
-        config.GetSection(section).Bind(value);
-        var results = new List<System.ComponentModel.DataAnnotations.ValidationResult>();
-        if (!System.ComponentModel.DataAnnotations.Validator.TryValidateObject(value, new(value), results, validateAllProperties: true))
-        {
-            throw new InvalidOperationException($"Configuration section {section} is invalid: " +
-                string.Join("; ", results.Select(r => r.ErrorMessage)));
-        }
-
-        return value;
     }
 }

@@ -1,36 +1,8 @@
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace Atelier.Storage;
-
-/// <summary>Configuration section <c>Atelier:Storage</c>.</summary>
-public sealed class StorageOptions
-{
-    public const string Section = "Atelier:Storage";
-
-    /// <summary><c>local</c> (default: a folder) or <c>s3</c> (any S3-compatible server).</summary>
-    public string Provider { get; set; } = "local";
-
-    /// <summary>The folder of the local store; defaults to <c>objects</c> under the server's data directory.</summary>
-    public string? LocalPath { get; set; }
-
-    public string? S3ServiceUrl { get; set; }
-    public string S3Bucket { get; set; } = "atelier";
-    public string S3Region { get; set; } = "us-east-1";
-    public string? S3AccessKey { get; set; }
-    public string? S3SecretKey { get; set; }
-    /// <summary>Path-style addressing (<c>http://host/bucket/key</c>), which most self-hosted S3 servers need.</summary>
-    public bool S3ForcePathStyle { get; set; } = true;
-
-    /// <summary>
-    /// Free space the disk that objects (local store) or staged uploads (S3) are written to must keep: under it, writes
-    /// are refused as a full disk and <c>/readyz</c> says not ready. 0 turns the check off (a write that finds the disk
-    /// really full is still answered as one).
-    /// </summary>
-    public long MinFreeBytes { get; set; } = 1L << 30;
-
-    /// <summary>What a client is told to wait (<c>Retry-After</c>) when the disk is full.</summary>
-    public int FullRetryAfterSeconds { get; set; } = 60;
-}
 
 /// <summary>
 /// The free space of the disk Atelier writes objects to (or stages uploads on), read from the file system each time it
@@ -119,27 +91,33 @@ public static class ObjectStores
 {
     public static readonly string[] Known = ["local", "s3"];
 
-    /// <summary>Registers the configured store; an unknown name fails at start and lists the known ones.</summary>
-    public static IServiceCollection AddAtelierStorage(this IServiceCollection services, StorageOptions options, string dataDirectory)
+    /// <summary>
+    /// Binds <c>Atelier:Storage</c> (validated at start) and registers the configured store. Its name is read now; an
+    /// unknown one registers no store, and the validation at start refuses it, listing the known ones.
+    /// </summary>
+    public static IServiceCollection AddAtelierStorage(this IServiceCollection services, IConfiguration configuration, string dataDirectory)
     {
-        switch (options.Provider.ToLowerInvariant())
+        var section = configuration.GetSection(StorageOptions.SectionName);
+        services.AddOptions<StorageOptions>().Bind(section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<StorageOptions>, StorageOptions.Validator>();
+        services.AddSingleton(sp => sp.GetRequiredService<IOptions<StorageOptions>>().Value);
+        switch ((section[nameof(StorageOptions.Provider)] ?? new StorageOptions().Provider).ToLowerInvariant())
         {
             case "local":
-                var path = options.LocalPath ?? Path.Combine(dataDirectory, "objects");
-                var space = new StorageSpace(path, options.MinFreeBytes);
-                services.AddSingleton(space);
-                services.AddSingleton<IObjectStore>(new LocalObjectStore(path, space));
+                services.AddSingleton(sp =>
+                {
+                    var options = sp.GetRequiredService<StorageOptions>();
+                    return new StorageSpace(options.LocalPath ?? Path.Combine(dataDirectory, "objects"), options.MinFreeBytes);
+                });
+                services.AddSingleton<IObjectStore>(sp => new LocalObjectStore(sp.GetRequiredService<StorageSpace>().Folder, sp.GetRequiredService<StorageSpace>()));
                 break;
             case "s3":
                 // Objects are elsewhere; what is written here is uploads staged on their way there.
-                services.AddSingleton(new StorageSpace(Path.GetTempPath(), options.MinFreeBytes));
-                services.AddSingleton<IObjectStore>(new S3ObjectStore(options));
+                services.AddSingleton(sp => new StorageSpace(Path.GetTempPath(), sp.GetRequiredService<StorageOptions>().MinFreeBytes));
+                services.AddSingleton<IObjectStore>(sp => new S3ObjectStore(sp.GetRequiredService<StorageOptions>()));
                 break;
-            default:
-                throw new InvalidOperationException($"Unknown storage provider '{options.Provider}'. Known providers: {string.Join(", ", Known)}.");
         }
 
-        services.AddSingleton(options);
         return services;
     }
 

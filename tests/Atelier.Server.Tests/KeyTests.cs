@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Atelier.Contracts.Errors;
 using Atelier.Core.Security;
+using Atelier.Server.Hosting;
 using Atelier.Server.Tests.Infrastructure;
 
 namespace Atelier.Server.Tests;
@@ -125,19 +126,19 @@ public class KeyTests
     {
         await using var db = await TestDatabase.CreateAsync();
         var missing = Path.Combine(db.Folder, "no-such", "master.key");
-        var error = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+        var error = await Assert.ThrowsAsync<InvalidConfigurationException>(() =>
             TestHost.StartAsync(Settings(("Atelier:Security:KeyFile", missing)), database: db));
         Assert.Contains(missing, error.Message, StringComparison.Ordinal);
         Assert.Contains("missing or unreadable", error.Message, StringComparison.Ordinal);
         Assert.False(File.Exists(missing));
 
         var folder = Directory.CreateDirectory(Path.Combine(db.Folder, "a-folder")).FullName;
-        error = await Assert.ThrowsAsync<InvalidOperationException>(() => TestHost.StartAsync(Settings(("Atelier:Security:KeyFile", folder)), database: db));
+        error = await Assert.ThrowsAsync<InvalidConfigurationException>(() => TestHost.StartAsync(Settings(("Atelier:Security:KeyFile", folder)), database: db));
         Assert.Contains(folder, error.Message, StringComparison.Ordinal);
 
         var malformed = Path.Combine(db.Folder, "short.key");
         await File.WriteAllTextAsync(malformed, Convert.ToBase64String(new byte[16]));
-        error = await Assert.ThrowsAsync<InvalidOperationException>(() => TestHost.StartAsync(Settings(("Atelier:Security:KeyFile", malformed)), database: db));
+        error = await Assert.ThrowsAsync<InvalidConfigurationException>(() => TestHost.StartAsync(Settings(("Atelier:Security:KeyFile", malformed)), database: db));
         Assert.Contains("32 random bytes", error.Message, StringComparison.Ordinal);
 
         // A configured key file that exists is used as it is (and not rewritten).
@@ -200,9 +201,9 @@ public class KeyTests
     {
         await using (var db = await TestDatabase.CreateAsync())
         {
-            var invalid = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() =>
+            var invalid = await Assert.ThrowsAsync<InvalidConfigurationException>(() =>
                 TestHost.StartAsync(Settings(("Atelier:Images:UrlLifetimeSeconds", (8 * 86400).ToString(System.Globalization.CultureInfo.InvariantCulture))), database: db));
-            Assert.Contains("UrlLifetimeSeconds", invalid.Message, StringComparison.Ordinal);
+            Assert.Contains("Atelier:Images:UrlLifetimeSeconds", Assert.Single(invalid.Problems), StringComparison.Ordinal);
         }
 
         await using var host = await TestHost.StartAsync(Settings(), fakeClock: true);

@@ -4,35 +4,6 @@ using Atelier.Contracts.Errors;
 namespace Atelier.Core.Jobs;
 
 /// <summary>
-/// Configuration section <c>Atelier:Generation</c>: how large the pictures a request brings (img2img init images and
-/// masks, read from their headers) and makes (width × height × images) may be.
-/// </summary>
-public sealed class GenerationLimits
-{
-    public const string Section = "Atelier:Generation";
-
-    /// <summary>The widest init image or mask accepted.</summary>
-    public int MaxInitImageWidth { get; set; } = 4096;
-
-    /// <summary>The tallest init image or mask accepted.</summary>
-    public int MaxInitImageHeight { get; set; } = 4096;
-
-    /// <summary>The most pixels (width × height) an init image or mask may have.</summary>
-    public long MaxInitImagePixels { get; set; } = 4096L * 4096;
-
-    /// <summary>The most pixels one job may make: width × height × batch_size × n_iter.</summary>
-    public long MaxPixelsPerJob { get; set; } = 2048L * 2048 * 4;
-
-    /// <summary>
-    /// <see cref="MaxPixelsPerJob"/> for single agents, by agent name (an agent's workers run one engine, and engines
-    /// differ in what they can hold): <c>Atelier:Generation:MaxPixelsPerJobByAgent:default=8388608</c>.
-    /// </summary>
-    public Dictionary<string, long> MaxPixelsPerJobByAgent { get; set; } = new(StringComparer.Ordinal);
-
-    public long MaxPixelsFor(string agentName) => MaxPixelsPerJobByAgent.TryGetValue(agentName, out var n) ? n : MaxPixelsPerJob;
-}
-
-/// <summary>
 /// Checks an A1111 txt2img/img2img body before it is queued: every field Atelier reads has the right type and range, so a
 /// bad request is a 400 now rather than a failed job later. Fields it does not read are left alone (A1111 clients send many).
 /// </summary>
@@ -46,9 +17,9 @@ public static class GenerationInput
     /// <summary>The init image formats the engines decode.</summary>
     public static readonly string[] ImageFormats = [ImageHeaders.Png, ImageHeaders.Jpeg, ImageHeaders.WebP];
 
-    public static void Check(JsonElement input, bool img2img, GenerationLimits? limits = null, string agentName = "default")
+    public static void Check(JsonElement input, bool img2img, GenerationOptions? limits = null, string agentName = "default")
     {
-        limits ??= new GenerationLimits();
+        limits ??= new GenerationOptions();
         CheckText(input, "input");
         String(input, "prompt", 20_000);
         String(input, "negative_prompt", 20_000);
@@ -111,7 +82,7 @@ public static class GenerationInput
     /// An init image or mask: one of the formats the engines decode, no larger than the limits, as its header says (no
     /// pixel is decoded here: a picture that would inflate to gigabytes is refused from its first bytes).
     /// </summary>
-    private static void CheckImage(string base64, string field, GenerationLimits limits)
+    private static void CheckImage(string base64, string field, GenerationOptions limits)
     {
         var bytes = Base64Bytes(base64) ?? throw AtelierException.InvalidInput(field, "is not base64");
         var header = ImageHeaders.Read(bytes) ?? throw AtelierException.InvalidInput(field, "must be a PNG, JPEG or WebP image");

@@ -18,7 +18,7 @@ namespace Atelier.Core.Jobs;
 /// </summary>
 public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue, JobNotifier notifier, ModelResolver resolver,
     IObjectStore store, IOptions<JobsOptions> options, EntitlementService entitlements, Security.ContentSafety safety, Webhooks.WebhookService webhooks,
-    IOptions<GenerationLimits> generation)
+    IOptions<GenerationOptions> generation)
 {
     public const int MaxInputBytes = 768 * 1024;
     public const string DefaultAgent = "default";

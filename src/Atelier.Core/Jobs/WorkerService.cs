@@ -18,48 +18,6 @@ using Microsoft.Extensions.Options;
 
 namespace Atelier.Core.Jobs;
 
-/// <summary>Configuration section <c>Atelier:Jobs</c>.</summary>
-public sealed class JobsOptions
-{
-    public const string Section = "Atelier:Jobs";
-
-    /// <summary>How long a lease lasts without a heartbeat.</summary>
-    public int LeaseSeconds { get; set; } = 30;
-
-    /// <summary>How often expired leases are looked for.</summary>
-    public int RescueIntervalSeconds { get; set; } = 5;
-
-    /// <summary>The longest a worker's lease request waits for a job.</summary>
-    public int MaxLeaseWaitSeconds { get; set; } = 30;
-
-    /// <summary>A job queued longer than this goes to any free slot, whatever model the slot has loaded.</summary>
-    public int StarvationSeconds { get; set; } = 30;
-
-    /// <summary>How long a running job may take to stop after a cancellation before it is aborted.</summary>
-    public int CancelGraceSeconds { get; set; } = 15;
-
-    /// <summary>How long a finished job's result stays readable.</summary>
-    public int ResultRetentionHours { get; set; } = 24;
-
-    /// <summary>How many attempts a job gets before an expired lease fails it for good.</summary>
-    public int MaxAttempts { get; set; } = 3;
-
-    /// <summary>The largest image a worker may upload.</summary>
-    public long MaxImageBytes { get; set; } = 32L << 20;
-
-    /// <summary>How long a synchronous predict call (A1111 <c>txt2img</c>) waits for its job.</summary>
-    public int SyncTimeoutSeconds { get; set; } = 600;
-
-    /// <summary>
-    /// How often a waiting lease request looks at the queue again without being woken. Notifications (PostgreSQL's
-    /// LISTEN, or a submit on the same replica) wake it sooner; this bounds the delay when one is lost.
-    /// </summary>
-    public int LeaseRecheckSeconds { get; set; } = 2;
-
-    /// <summary>The most worker ids one worker key may register (a key is meant for one fleet, not for unbounded ids).</summary>
-    public int MaxWorkersPerKey { get; set; } = 1000;
-}
-
 /// <summary>The worker side of the queue: register, lease (long-poll), heartbeat, images, complete, fail; and the platform's worker keys.</summary>
 public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSignal signal, JobNotifier notifier, TimeProvider clock, RequestContext ctx,
     IOptions<JobsOptions> options, IObjectStore store, WorkerRegistry registry, ILogger<WorkerService> logger, Security.ContentSafety safety,

@@ -3,33 +3,6 @@ using System.Text;
 
 namespace Atelier.Core.Security;
 
-/// <summary>Configuration section <c>Atelier:Security</c>.</summary>
-public sealed class SecurityOptions
-{
-    public const string Section = "Atelier:Security";
-
-    /// <summary>The master key, base64 of 32 bytes (from a secret store, the same on every replica). Set, no key file is read.</summary>
-    public string? MasterKey { get; set; }
-
-    /// <summary>
-    /// Where the master key is kept when <see cref="MasterKey"/> is not set. Unset, it is <c>&lt;DataDirectory&gt;/keys/master.key</c>,
-    /// created at first start (mode 0600); a configured path must exist and be readable, or the server does not start.
-    /// </summary>
-    public string? KeyFile { get; set; }
-
-    /// <summary>Keys rotated out: they still verify image URLs and open sealed secrets until their <see cref="PreviousKey.Until"/>.</summary>
-    public List<PreviousKey> PreviousKeys { get; set; } = [];
-
-    public sealed class PreviousKey
-    {
-        /// <summary>Base64 of 32 bytes.</summary>
-        public string? Key { get; set; }
-
-        /// <summary>The end of the grace period (UTC); unset, the key is accepted for as long as it is listed.</summary>
-        public DateTimeOffset? Until { get; set; }
-    }
-}
-
 /// <summary>What a derived key protects; each purpose has its own key, so one can never be used for another.</summary>
 public enum KeyPurpose
 {
@@ -101,7 +74,7 @@ public sealed class MasterKeys
         var created = false;
         if (!string.IsNullOrWhiteSpace(options.MasterKey))
         {
-            master = Decode(options.MasterKey, $"{SecurityOptions.Section}:MasterKey");
+            master = Decode(options.MasterKey, $"{SecurityOptions.SectionName}:MasterKey");
             source = "configuration";
         }
         else if (!string.IsNullOrWhiteSpace(options.KeyFile))
@@ -119,8 +92,27 @@ public sealed class MasterKeys
 
         var current = new Material(master);
         var previous = options.PreviousKeys.Select((p, i) =>
-            (new Material(Decode(p.Key, $"{SecurityOptions.Section}:PreviousKeys:{i}:Key")), p.Until)).ToList();
+            (new Material(Decode(p.Key, $"{SecurityOptions.SectionName}:PreviousKeys:{i}:Key")), p.Until)).ToList();
         return clock => new MasterKeys(current, previous, clock) { Source = source, Created = created };
+    }
+
+    /// <summary>What is wrong with a configured key (<paramref name="what"/> names its setting), or null when it is usable.</summary>
+    public static string? KeyProblem(string? base64, string what) => Problem(() => Decode(base64, what));
+
+    /// <summary>What is wrong with a configured key file (missing, unreadable, malformed), or null when it holds a usable key.</summary>
+    public static string? KeyFileProblem(string path) => Problem(() => ReadKeyFile(path));
+
+    private static string? Problem(Func<byte[]> read)
+    {
+        try
+        {
+            read();
+            return null;
+        }
+        catch (InvalidOperationException e)
+        {
+            return e.Message;
+        }
     }
 
     /// <summary>A new master key in the form the configuration and the key file take.</summary>
@@ -136,11 +128,11 @@ public sealed class MasterKeys
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new InvalidOperationException(
-                $"The master key file {path} ({SecurityOptions.Section}:KeyFile) is missing or unreadable: {e.Message}. " +
+                $"The master key file {path} ({SecurityOptions.SectionName}:KeyFile) is missing or unreadable: {e.Message}. " +
                 "Restore it (without it no stored webhook secret can be read and no image URL verifies), or remove the setting to use the default file.", e);
         }
 
-        return Decode(text.Trim(), $"the key file {path}");
+        return Decode(text.Trim(), $"the key file {path} ({SecurityOptions.SectionName}:KeyFile)");
     }
 
     private static byte[] CreateKeyFile(string path)

@@ -11,27 +11,6 @@ using Microsoft.Extensions.Options;
 
 namespace Atelier.Core.Sessions;
 
-/// <summary>Configuration section <c>Atelier:Sessions</c>.</summary>
-public sealed class SessionsOptions
-{
-    public const string Section = "Atelier:Sessions";
-
-    /// <summary>How often the sweeper ends expired sessions: an expired session is ended within this delay.</summary>
-    public int SweepIntervalSeconds { get; set; } = 30;
-
-    /// <summary>
-    /// The most expired sessions of one tenant the sweeper ends before it turns to the next tenant (it goes round the
-    /// tenants until none has any left), so one tenant's backlog never holds up another's. 1 to 10,000.
-    /// </summary>
-    public int SweepBatchSize { get; set; } = 200;
-
-    /// <summary>The longest a session may last from its creation, refreshes included.</summary>
-    public long MaxSessionSeconds { get; set; } = 30L * 86400;
-
-    /// <summary>The studio's address in the URLs handed to end users; the request's own address when unset.</summary>
-    public string? StudioBaseUrl { get; set; }
-}
-
 /// <summary>
 /// Sessions of end users: opened with an API token, checked by credential, refreshed, ended. Ending adds the
 /// session's seconds to its token's total exactly once, in the same transaction as the state change.

@@ -5,24 +5,6 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 
 namespace Atelier.Server.Hosting;
 
-/// <summary>Configuration section <c>Atelier:Embedded</c>: what a bare <c>atelier serve</c> sets up so that one curl gives an image.</summary>
-public sealed class EmbeddedOptions
-{
-    public const string Section = "Atelier:Embedded";
-
-    /// <summary>On first start, create a "demo" tenant with an API token (printed once) whose checkpoint is the demo model.</summary>
-    public bool DemoTenant { get; set; }
-
-    /// <summary>Start one worker process beside the server (and restart it if it dies).</summary>
-    public bool LocalWorker { get; set; }
-
-    public string LocalWorkerEngine { get; set; } = "builtin";
-    public int LocalWorkerSlots { get; set; } = 1;
-
-    /// <summary>The command that starts <c>atelier</c> (default: this process's own executable).</summary>
-    public string? LocalWorkerCommand { get; set; }
-}
-
 /// <summary>
 /// Starts <c>atelier worker</c> as a child process once the server listens, pointed at the server's loopback address
 /// with the built-in engine, and starts it again if it dies. Stops it with the server.

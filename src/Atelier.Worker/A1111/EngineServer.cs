@@ -9,17 +9,6 @@ using Microsoft.AspNetCore.Http.Json;
 
 namespace Atelier.Worker.A1111;
 
-/// <summary>Configuration of <c>atelier engine</c> (section <c>Atelier:Engine</c>).</summary>
-public sealed class EngineOptions
-{
-    public const string Section = "Atelier:Engine";
-    public string Urls { get; set; } = "http://127.0.0.1:7860";
-    /// <summary>Folder of diffusers ONNX model folders; the demo model is built here when it holds none.</summary>
-    public string ModelsDirectory { get; set; } = "data/models";
-    public long MemoryBudgetBytes { get; set; } = 8L * 1024 * 1024 * 1024;
-    public bool UseCuda { get; set; }
-}
-
 /// <summary>
 /// <c>atelier engine</c>: the built-in engine as a standalone server speaking the AUTOMATIC1111 API. One job runs at a
 /// time (as in A1111); progress is global and per task (<c>force_task_id</c> / <c>id_task</c>).
@@ -30,7 +19,7 @@ public static class EngineServer
     {
         var builder = WebApplication.CreateBuilder(args);
         var options = new EngineOptions();
-        builder.Configuration.GetSection(EngineOptions.Section).Bind(options);
+        builder.Configuration.GetSection(EngineOptions.SectionName).Bind(options);
         builder.WebHost.UseUrls(options.Urls);
         builder.Logging.ClearProviders();
         builder.Logging.AddJsonConsole(o => o.UseUtcTimestamp = true);

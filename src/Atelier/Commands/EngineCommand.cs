@@ -37,12 +37,12 @@ internal sealed class EngineCommand : Command
         var configuration = new List<string>(parse.GetValue(_configuration) ?? []);
         if (parse.GetValue(_urls) is { } urls)
         {
-            configuration.Add($"--{EngineOptions.Section}:{nameof(EngineOptions.Urls)}={urls}");
+            configuration.Add($"--{EngineOptions.SectionName}:{nameof(EngineOptions.Urls)}={urls}");
         }
 
         if (parse.GetValue(_models) is { } models)
         {
-            configuration.Add($"--{EngineOptions.Section}:{nameof(EngineOptions.ModelsDirectory)}={models}");
+            configuration.Add($"--{EngineOptions.SectionName}:{nameof(EngineOptions.ModelsDirectory)}={models}");
         }
 
         // As serve: appsettings.json beside the executable, whatever the working directory (where data/models is).

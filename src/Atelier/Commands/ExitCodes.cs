@@ -10,4 +10,6 @@ internal static class ExitCodes
     public const int ParentGone = 69;
     /// <summary>A worker whose key the server refused: revoked, replaced or unknown (EX_NOPERM).</summary>
     public const int KeyRefused = 77;
+    /// <summary>The server's configuration is invalid; every problem is written to standard error (EX_CONFIG).</summary>
+    public const int Config = Server.AtelierServer.InvalidConfigurationExitCode;
 }

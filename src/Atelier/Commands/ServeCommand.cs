@@ -37,8 +37,8 @@ internal sealed class ServeCommand : Command
     public static int Serve(IEnumerable<string> configuration)
     {
         // appsettings.json and defaults/ ship beside the executable; ./data stays in the working directory.
-        AtelierServer.Build(["--contentRoot", AppContext.BaseDirectory, .. configuration]).Run();
-        return ExitCodes.Ok;
+        // A bad configuration is reported (every problem, on standard error) and answered with its own exit code.
+        return AtelierServer.Run(["--contentRoot", AppContext.BaseDirectory, .. configuration]);
     }
 
     private int Run(ParseResult parse)
@@ -47,12 +47,12 @@ internal sealed class ServeCommand : Command
         // After the keys given as such: the option is the last word (the command-line provider keeps the last value).
         if (parse.GetValue(_urls) is { } urls)
         {
-            configuration.Add($"--{ServerOptions.Section}:{nameof(ServerOptions.Urls)}={urls}");
+            configuration.Add($"--{ServerOptions.SectionName}:{nameof(ServerOptions.Urls)}={urls}");
         }
 
         if (parse.GetValue(_data) is { } data)
         {
-            configuration.Add($"--{ServerOptions.Section}:{nameof(ServerOptions.DataDirectory)}={data}");
+            configuration.Add($"--{ServerOptions.SectionName}:{nameof(ServerOptions.DataDirectory)}={data}");
         }
 
         return Serve(configuration);
