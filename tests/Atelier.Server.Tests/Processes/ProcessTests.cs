@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -97,72 +96,14 @@ public partial class ProcessTests
     private static async Task<(string Output, string ProbeResult)> RunOnceAsync(string folder, Func<Uri, HttpClient, Func<string>, Task<string>> probe,
         params string[] until)
     {
-        var psi = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = folder,
-        };
-        foreach (var a in new[]
-                 {
-                     Path.Combine(AppContext.BaseDirectory, "atelier.dll"), "serve",
-                     "--Atelier:Server:Urls=http://127.0.0.1:0", $"--Atelier:Server:DataDirectory={Path.Combine(folder, "data")}",
-                     "--Logging:LogLevel:Default=Information", "--Logging:LogLevel:Microsoft.EntityFrameworkCore=Warning",
-                 })
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(psi)!;
-        var output = new System.Text.StringBuilder();
-        var listening = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
-        process.OutputDataReceived += (_, e) =>
-        {
-            if (e.Data is null)
-            {
-                return;
-            }
-
-            lock (output)
-            {
-                output.AppendLine(e.Data);
-            }
-
-            var m = ListeningLine().Match(e.Data);
-            if (m.Success)
-            {
-                listening.TrySetResult(new Uri(m.Groups[1].Value));
-            }
-        };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        try
-        {
-            var baseUri = await listening.Task.WaitAsync(TimeSpan.FromSeconds(180)); // a deadline for a loaded machine, not a measure
-            using var http = new HttpClient();
-            var result = await probe(baseUri, http, () =>
-            {
-                lock (output)
-                {
-                    return output.ToString();
-                }
-            });
-            await Eventually.UntilAsync(() => until.All(u => Snapshot().Contains(u, StringComparison.Ordinal)), $"the output holds {string.Join(", ", until)}");
-            return (Snapshot(), result);
-        }
-        finally
-        {
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync();
-        }
-
-        string Snapshot()
-        {
-            lock (output)
-            {
-                return output.ToString();
-            }
-        }
+        await using var process = AtelierProcess.Start(folder, "serve",
+            "--Atelier:Server:Urls=http://127.0.0.1:0", $"--Atelier:Server:DataDirectory={Path.Combine(folder, "data")}",
+            "--Logging:LogLevel:Default=Information", "--Logging:LogLevel:Microsoft.EntityFrameworkCore=Warning");
+        var baseUri = await process.ListeningAddressAsync(TimeSpan.FromSeconds(180)); // a deadline for a loaded machine, not a measure
+        using var http = new HttpClient();
+        var result = await probe(baseUri, http, () => process.Output);
+        await Eventually.UntilAsync(() => until.All(u => process.Output.Contains(u, StringComparison.Ordinal)), $"the output holds {string.Join(", ", until)}");
+        return (process.Output, result);
     }
 
     [GeneratedRegex(@"Platform admin key \(shown once, keep it safe\): (atpk_[A-Za-z0-9]{46})")]
@@ -170,7 +111,4 @@ public partial class ProcessTests
 
     [GeneratedRegex(@"Demo tenant ready\. Its API token \(shown once, keep it safe\): (atk_[A-Za-z0-9]+)")]
     private static partial Regex DemoTokenLine();
-
-    [GeneratedRegex(@"Now listening on: (http://127\.0\.0\.1:\d+)")]
-    private static partial Regex ListeningLine();
 }
