@@ -117,26 +117,6 @@ public class IdentityTests(SharedHost shared) : IClassFixture<SharedHost>
     }
 
     [Fact]
-    public void Secrets_OneCharacterMutations_AreRefusedByChecksumAlone()
-    {
-        // The check that runs before any database read: every single-character change of a real token fails it.
-        var secret = Secrets.Issue(Secrets.TokenPrefix);
-        const string alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-        var refused = 0;
-        for (var i = Secrets.TokenPrefix.Length + 1; i < secret.Length; i++)
-        {
-            foreach (var c in alphabet.Where(c => c != secret[i]))
-            {
-                var mutated = string.Concat(secret.AsSpan(0, i), c.ToString(), secret.AsSpan(i + 1));
-                Assert.False(Secrets.IsWellFormed(mutated, Secrets.TokenPrefix), mutated);
-                refused++;
-            }
-        }
-
-        Assert.True(refused > 2500);
-    }
-
-    [Fact]
     public async Task Token_RevokedOrDisabled_AnswersTokenNotValid()
     {
         var world = await Scenario.NewTenantAsync(Host);
