@@ -50,15 +50,15 @@ public sealed class SharedHost : IAsyncLifetime
 {
     public TestHost Host { get; private set; } = null!;
 
-    public async Task InitializeAsync() => Host = await TestHost.StartAsync();
+    public async ValueTask InitializeAsync() => Host = await TestHost.StartAsync();
 
-    public async Task DisposeAsync() => await Host.DisposeAsync();
+    public async ValueTask DisposeAsync() => await Host.DisposeAsync();
 }
 
 /// <summary>A server whose clock the tests move, with a sweeper that runs every 30 s of that clock.</summary>
 public sealed class FakeClockHost : IAsyncLifetime
 {
     public TestHost Host { get; private set; } = null!;
-    public async Task InitializeAsync() => Host = await TestHost.StartAsync(new Dictionary<string, string> { ["Atelier:Sessions:SweepIntervalSeconds"] = "30" }, fakeClock: true);
-    public async Task DisposeAsync() => await Host.DisposeAsync();
+    public async ValueTask InitializeAsync() => Host = await TestHost.StartAsync(new Dictionary<string, string> { ["Atelier:Sessions:SweepIntervalSeconds"] = "30" }, fakeClock: true);
+    public async ValueTask DisposeAsync() => await Host.DisposeAsync();
 }

@@ -12,7 +12,7 @@ public sealed class ModelHost : IAsyncLifetime
     public TestHost Host { get; private set; } = null!;
     public FileServer Files { get; private set; } = null!;
 
-    public async Task InitializeAsync()
+    public async ValueTask InitializeAsync()
     {
         Files = await FileServer.StartAsync();
         Host = await TestHost.StartAsync(new Dictionary<string, string>
@@ -22,7 +22,7 @@ public sealed class ModelHost : IAsyncLifetime
         });
     }
 
-    public async Task DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
         await Host.DisposeAsync();
         await Files.DisposeAsync();

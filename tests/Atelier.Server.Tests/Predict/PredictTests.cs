@@ -15,14 +15,14 @@ public sealed class PredictHost : IAsyncLifetime
     public TenantWorld World { get; private set; } = null!;
     private InProcessWorker _worker = null!;
 
-    public async Task InitializeAsync()
+    public async ValueTask InitializeAsync()
     {
         Host = await TestHost.StartAsync(new Dictionary<string, string> { ["Atelier:Jobs:SyncTimeoutSeconds"] = "60" });
         World = await Scenario.NewTenantAsync(Host);
         _worker = await InProcessWorker.StartAsync(Host, "builtin", slots: 2);
     }
 
-    public async Task DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
         await _worker.DisposeAsync();
         await Host.DisposeAsync();
