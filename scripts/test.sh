@@ -97,6 +97,7 @@ run() { # name project [env...]
 }
 
 run contracts tests/Atelier.Contracts.Tests
+run core tests/Atelier.Core.Tests
 run engine tests/Atelier.Engine.Tests
 run worker tests/Atelier.Worker.Tests
 run server-sqlite tests/Atelier.Server.Tests ATELIER_TEST_DB=sqlite

@@ -17,7 +17,7 @@ public sealed class EngineFixture : IAsyncLifetime
     public HttpClient Http { get; private set; } = null!;
     public string Models { get; } = Directory.CreateTempSubdirectory("atelier-engine-").FullName;
 
-    public async Task InitializeAsync()
+    public async ValueTask InitializeAsync()
     {
         _app = EngineServer.Build(["--Atelier:Engine:Urls=http://127.0.0.1:0", $"--Atelier:Engine:ModelsDirectory={Models}", "--Logging:LogLevel:Default=Warning"]);
         await _app.StartAsync();
@@ -25,7 +25,7 @@ public sealed class EngineFixture : IAsyncLifetime
         Http = new HttpClient { BaseAddress = new Uri(address), Timeout = TimeSpan.FromSeconds(60) };
     }
 
-    public async Task DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
         await _app.StopAsync();
         await _app.DisposeAsync();

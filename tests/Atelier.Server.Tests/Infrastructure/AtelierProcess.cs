@@ -2,14 +2,16 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using System.Text.RegularExpressions;
 
 namespace Atelier.Server.Tests.Infrastructure;
 
 /// <summary>
-/// The real <c>atelier</c> executable as a child process (<c>serve</c> or <c>worker</c>), its output kept, killable with
-/// SIGKILL. For the tests where a process must really die.
+/// The real <c>atelier</c> executable as a child process (<c>serve</c> or <c>worker</c>), its output (stdout and stderr)
+/// kept, killable with SIGKILL: the one way tests start it, for the tests of the process itself and those where a
+/// process must really die. <see cref="TestHost"/> is the one way to start a server inside the test process.
 /// </summary>
-public sealed class AtelierProcess : IAsyncDisposable
+public sealed partial class AtelierProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly StringBuilder _output = new();
@@ -128,6 +130,13 @@ public sealed class AtelierProcess : IAsyncDisposable
         Assert.True(Output.Contains(text, StringComparison.Ordinal), $"the process exited before '{text}' appeared. Output:\n{Output}");
     }
 
+    /// <summary>The address <c>atelier serve</c> says it listens on, once it says so (with port 0 the server picks it).</summary>
+    public async Task<Uri> ListeningAddressAsync(TimeSpan timeout)
+    {
+        await WaitForOutputAsync("Now listening on: ", timeout);
+        return new Uri(ListeningLine().Match(Output).Groups[1].Value);
+    }
+
     public bool HasExited => _process.HasExited;
 
     public int ExitCode => _process.ExitCode;
@@ -172,4 +181,7 @@ public sealed class AtelierProcess : IAsyncDisposable
         await KillAsync();
         _process.Dispose();
     }
+
+    [GeneratedRegex(@"Now listening on: (http://127\.0\.0\.1:\d+)")]
+    private static partial Regex ListeningLine();
 }

@@ -33,6 +33,15 @@ public static class Scenario
         return new TenantWorld(uid, tenantId, appId, Secret(adminToken), Secret(appToken), appToken.GetProperty("token").GetProperty("id").GetString()!);
     }
 
+    /// <summary>Another app of the world's tenant, with an app-scoped token of its own.</summary>
+    public static async Task<(string AppId, ApiClient Client)> NewAppAsync(TestHost host, TenantWorld world, string name)
+    {
+        var admin = world.AdminOf(host);
+        var appId = (await admin.PostAsync("/api/v1/apps", new { name })).Created().GetProperty("id").GetString()!;
+        var secret = (await admin.PostAsync($"/api/v1/apps/{appId}/tokens", new { scopes = new[] { "app" } })).Created().GetProperty("secret").GetString()!;
+        return (appId, host.Client.With(secret));
+    }
+
     private static string Secret(JsonElement issued) => issued.GetProperty("secret").GetString()!;
 }
 
@@ -41,7 +50,15 @@ public sealed class SharedHost : IAsyncLifetime
 {
     public TestHost Host { get; private set; } = null!;
 
-    public async Task InitializeAsync() => Host = await TestHost.StartAsync();
+    public async ValueTask InitializeAsync() => Host = await TestHost.StartAsync();
 
-    public async Task DisposeAsync() => await Host.DisposeAsync();
+    public async ValueTask DisposeAsync() => await Host.DisposeAsync();
+}
+
+/// <summary>A server whose clock the tests move, with a sweeper that runs every 30 s of that clock.</summary>
+public sealed class FakeClockHost : IAsyncLifetime
+{
+    public TestHost Host { get; private set; } = null!;
+    public async ValueTask InitializeAsync() => Host = await TestHost.StartAsync(new Dictionary<string, string> { ["Atelier:Sessions:SweepIntervalSeconds"] = "30" }, fakeClock: true);
+    public async ValueTask DisposeAsync() => await Host.DisposeAsync();
 }

@@ -1,0 +1,61 @@
+using System.Net;
+using System.Text.Json;
+
+namespace Atelier.Server.Tests.Infrastructure;
+
+/// <summary>The model library through the API: models, uploads, downloads.</summary>
+public static class Library
+{
+    public static async Task<string> ModelAsync(ApiClient admin, string type, string? name = null) =>
+        (await admin.PostAsync("/api/v1/models", new { name = name ?? $"{type}-{Guid.NewGuid():N}"[..20], type })).Created().GetProperty("id").GetString()!;
+
+    /// <summary>Uploads bytes the way a client does: ask for an upload, PUT the bytes to its URL (then complete it on S3).</summary>
+    public static async Task<JsonElement> UploadAsync(TestHost host, ApiClient admin, string type, string fileName, byte[] bytes, string? sha256 = null, long? size = null)
+    {
+        var upload = (await admin.PostAsync("/api/v1/uploads", new { type, fileName, size = size ?? bytes.Length, sha256 })).Created();
+        using var put = UploadPut(upload, bytes);
+        using var resp = await admin.Http.SendAsync(put);
+        if (upload.GetProperty("needsComplete").GetBoolean())
+        {
+            Assert.True(resp.IsSuccessStatusCode, $"presigned PUT answered {(int)resp.StatusCode}");
+            return (await admin.PostAsync($"/api/v1/uploads/{upload.GetProperty("id").GetString()}/complete")).Ok();
+        }
+
+        return (await ApiResult.ReadAsync(resp)).Ok();
+    }
+
+    /// <summary>The PUT of an upload's bytes: to its URL, with the headers it names (the local store's secret).</summary>
+    public static HttpRequestMessage UploadPut(JsonElement upload, byte[] bytes)
+    {
+        var put = new HttpRequestMessage(HttpMethod.Put, upload.GetProperty("url").GetString()) { Content = new ByteArrayContent(bytes) };
+        if (upload.TryGetProperty("headers", out var headers) && headers.ValueKind == JsonValueKind.Object)
+        {
+            foreach (var h in headers.EnumerateObject())
+            {
+                put.Headers.Add(h.Name, h.Value.GetString());
+            }
+        }
+
+        return put;
+    }
+
+    public static async Task<JsonElement> WaitForDownloadAsync(ApiClient admin, string fileId, Func<ApiResult, bool> done)
+    {
+        var settled = await Eventually.ValueAsync(() => admin.GetAsync($"/api/v1/model-files/{fileId}/download"), done, $"download of {fileId} settled");
+        return settled.Json;
+    }
+
+    public static bool Stored(ApiResult r) => r.Status == HttpStatusCode.OK && r.Json.GetProperty("data").GetProperty("state").GetString() == "stored";
+    public static bool Failed(ApiResult r) => r.Status != HttpStatusCode.OK;
+
+    /// <summary>A second model in the tenant (the demo file again, by hash) so that jobs need different models.</summary>
+    public static async Task<(string A, string B)> TwoModelsAsync(TestHost host, TenantWorld world)
+    {
+        var admin = world.AdminOf(host);
+        var demo = (await world.AppOf(host).GetAsync("/sdapi/v1/sd-models")).Json[0];
+        var model = (await admin.PostAsync("/api/v1/models", new { name = "second", type = "onnx" })).Created().GetProperty("id").GetString()!;
+        var version = (await admin.PostAsync($"/api/v1/models/{model}/versions", new { name = "v1" })).Created().GetProperty("id").GetString()!;
+        (await admin.PostAsync($"/api/v1/model-versions/{version}/files", new { aliasName = "model.onnx", sha256 = demo.GetProperty("sha256").GetString(), primary = true })).Created();
+        return (demo.GetProperty("model_name").GetString()!, "second");
+    }
+}

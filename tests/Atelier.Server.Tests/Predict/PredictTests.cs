@@ -1,0 +1,208 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using Atelier.Contracts.Errors;
+using Atelier.Engine.Images;
+using Atelier.Server.Tests.Infrastructure;
+
+namespace Atelier.Server.Tests.Predict;
+
+/// <summary>One server and one in-process worker on the built-in engine with the demo model, shared by the predict tests.</summary>
+public sealed class PredictHost : IAsyncLifetime
+{
+    public TestHost Host { get; private set; } = null!;
+    public TenantWorld World { get; private set; } = null!;
+    private InProcessWorker _worker = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        Host = await TestHost.StartAsync(new Dictionary<string, string> { ["Atelier:Jobs:SyncTimeoutSeconds"] = "60" });
+        World = await Scenario.NewTenantAsync(Host);
+        _worker = await InProcessWorker.StartAsync(Host, "builtin", slots: 2);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _worker.DisposeAsync();
+        await Host.DisposeAsync();
+    }
+}
+
+/// <summary>
+/// The AUTOMATIC1111 API and the async predict API on the server, end to end: HTTP in, a job, a worker leasing it over
+/// HTTP and running the built-in engine, images through the object store, the answer in A1111's shape.
+/// </summary>
+public class PredictTests(PredictHost shared) : IClassFixture<PredictHost>
+{
+    private TestHost Host => shared.Host;
+    private TenantWorld World => shared.World;
+    private ApiClient App => World.AppOf(Host);
+
+    private static byte[] Image(JsonElement response, int i) => Convert.FromBase64String(response.GetProperty("images")[i].GetString()!);
+
+    [Fact]
+    public async Task Txt2Img_Sync_AnswersInA1111Shape_WithPngsAndInfo()
+    {
+        var r = await App.PostAsync("/sdapi/v1/txt2img", new { prompt = "a red fox", steps = 6, width = 128, height = 96, seed = 1234, batch_size = 2, sampler_name = "Euler a" });
+        Assert.Equal(HttpStatusCode.OK, r.Status);
+        var body = r.Json;
+        Assert.Equal(2, body.GetProperty("images").GetArrayLength());
+        var png = Image(body, 0);
+        Assert.Equal((128, 96), (PngDecoder.Decode(png).Width, PngDecoder.Decode(png).Height));
+        var info = JsonDocument.Parse(body.GetProperty("info").GetString()!).RootElement;
+        Assert.Equal(1234, info.GetProperty("seed").GetInt64());
+        Assert.Equal([1234L, 1235L], info.GetProperty("all_seeds").EnumerateArray().Select(s => s.GetInt64()));
+        Assert.Equal("a red fox", body.GetProperty("parameters").GetProperty("prompt").GetString());
+        Assert.Equal(6, body.GetProperty("parameters").GetProperty("steps").GetInt32());
+        Assert.Contains("Seed: 1234", Png.ReadText(png)["parameters"], StringComparison.Ordinal);
+        // The same request again gives the same picture (the seed decides; float sums may differ in the last bit across threads).
+        var again = (await App.PostAsync("/sdapi/v1/txt2img", new { prompt = "a red fox", steps = 6, width = 128, height = 96, seed = 1234, batch_size = 2, sampler_name = "Euler a" })).Json;
+        var (x, y) = (PngDecoder.Decode(png).Rgb, PngDecoder.Decode(Image(again, 0)).Rgb);
+        Assert.True(x.Zip(y).All(p => Math.Abs(p.First - p.Second) <= 2), "the same seed gave another picture");
+        var other = (await App.PostAsync("/sdapi/v1/txt2img", new { prompt = "a red fox", steps = 6, width = 128, height = 96, seed = 4321, sampler_name = "Euler a" })).Json;
+        Assert.False(PngDecoder.Decode(Image(other, 0)).Rgb.Zip(x).All(p => Math.Abs(p.First - p.Second) <= 2), "another seed gave the same picture");
+    }
+
+    [Fact]
+    public async Task Txt2Img_HttpBasic_AsA1111ApiAuthClientsSendIt()
+    {
+        using var req = new HttpRequestMessage(HttpMethod.Post, "/sdapi/v1/txt2img")
+        {
+            Content = new StringContent("""{"prompt":"basic","steps":2,"width":64,"height":64}""", Encoding.UTF8, "application/json"),
+        };
+        req.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"studio:{World.AppToken}")));
+        using var r = await Host.Client.Http.SendAsync(req);
+        Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+        using var wrong = new HttpRequestMessage(HttpMethod.Get, "/sdapi/v1/sd-models");
+        wrong.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String("studio:atk_wrong"u8.ToArray()));
+        Assert.Equal(HttpStatusCode.Unauthorized, (await Host.Client.Http.SendAsync(wrong)).StatusCode);
+    }
+
+    [Fact]
+    public async Task Img2Img_TakesTheInitImage()
+    {
+        var init = Image((await App.PostAsync("/sdapi/v1/txt2img", new { prompt = "init", steps = 3, width = 64, height = 64, seed = 7 })).Json, 0);
+        var r = await App.PostAsync("/sdapi/v1/img2img", new { prompt = "variation", steps = 4, width = 64, height = 64, seed = 8, denoising_strength = 0.5, init_images = new[] { Convert.ToBase64String(init) } });
+        Assert.Equal(HttpStatusCode.OK, r.Status);
+        Assert.Equal((64, 64), (PngDecoder.Decode(Image(r.Json, 0)).Width, PngDecoder.Decode(Image(r.Json, 0)).Height));
+        Assert.NotEqual(PngDecoder.Decode(init).Rgb, PngDecoder.Decode(Image(r.Json, 0)).Rgb);
+        (await App.PostAsync("/sdapi/v1/img2img", new { prompt = "no image" })).Error(ErrorCatalog.p_common_inputinvalid, 400);
+        (await App.PostAsync("/sdapi/v1/img2img", new { prompt = "junk", init_images = new[] { "%%%not base64%%%" } })).Error(ErrorCatalog.p_common_inputinvalid, 400);
+    }
+
+    [Fact]
+    public async Task Model_ByTitleNameOrHash_UnknownIsRefused_BeforeAnythingIsQueued()
+    {
+        var model = (await App.GetAsync("/sdapi/v1/sd-models")).Json[0];
+        foreach (var reference in new[] { model.GetProperty("title").GetString(), model.GetProperty("model_name").GetString(), model.GetProperty("hash").GetString(), model.GetProperty("sha256").GetString() })
+        {
+            var r = await App.PostAsync("/sdapi/v1/txt2img", new { prompt = "by ref", steps = 2, width = 64, height = 64, override_settings = new { sd_model_checkpoint = reference } });
+            Assert.Equal(HttpStatusCode.OK, r.Status);
+        }
+
+        var before = (await App.GetAsync("/api/v1/agents/default/jobs?pageSize=100")).Ok().GetProperty("total").GetInt32();
+        (await App.PostAsync("/sdapi/v1/txt2img", new { prompt = "x", override_settings = new { sd_model_checkpoint = "no-such-model" } }))
+            .Error(ErrorCatalog.b_model_modelnotexist, 404, new Dictionary<string, string> { ["ID"] = "no-such-model" });
+        (await App.PostAsync("/sdapi/v1/txt2img", new { prompt = "x", steps = 500 })).Error(ErrorCatalog.p_common_inputinvalid, 400);
+        (await App.PostAsync("/sdapi/v1/txt2img", new { prompt = "x", width = 100 })).Error(ErrorCatalog.p_common_inputinvalid, 400);
+        (await App.PostAsync("/sdapi/v1/txt2img", new { prompt = 5 })).Error(ErrorCatalog.p_common_inputinvalid, 400);
+        Assert.Equal(before, (await App.GetAsync("/api/v1/agents/default/jobs?pageSize=100")).Ok().GetProperty("total").GetInt32());
+    }
+
+    [Fact]
+    public async Task EngineFailure_IsPredictFail_WithTheEnginesMessage()
+    {
+        var error = (await App.PostAsync("/sdapi/v1/txt2img", new { prompt = "x", steps = 2, width = 64, height = 64, sampler_name = "No Such Sampler" }))
+            .Error(ErrorCatalog.b_predict_predictfail, 502);
+        Assert.Contains("Sampler not found", error.GetProperty("errMessage").GetString(), StringComparison.Ordinal);
+        var job = (await App.GetAsync("/api/v1/agents/default/jobs?state=failed")).Ok().GetProperty("items")[0];
+        Assert.Equal(ErrorCatalog.b_predict_predictfail.Code, job.GetProperty("errorCode").GetString());
+    }
+
+    [Fact]
+    public async Task Async_Predict_Task_Events_Result_Images()
+    {
+        var accepted = (await App.PostAsync("/api/v1/predict/txt2img", new { prompt = "async fox", steps = 8, width = 64, height = 64, seed = 99 })).Ok(HttpStatusCode.Accepted);
+        var task = accepted.GetProperty("taskId").GetString()!;
+        using var req = new HttpRequestMessage(HttpMethod.Get, accepted.GetProperty("eventsUrl").GetString());
+        req.Headers.Authorization = new AuthenticationHeaderValue("Bearer", World.AppToken);
+        using var stream = await Host.Client.Http.SendAsync(req, HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal("text/event-stream", stream.Content.Headers.ContentType?.MediaType);
+        var events = new List<(string Event, JsonElement Data)>();
+        await foreach (var item in System.Net.ServerSentEvents.SseParser.Create(await stream.Content.ReadAsStreamAsync()).EnumerateAsync())
+        {
+            events.Add((item.EventType, JsonDocument.Parse(item.Data).RootElement));
+        }
+
+        Assert.Equal("done", events[^1].Event);
+        Assert.Equal("succeeded", events[^1].Data.GetProperty("state").GetString());
+        Assert.All(events[..^1], e => Assert.Equal("progress", e.Event));
+
+        var result = (await App.GetAsync($"/api/v1/tasks/{task}/result")).Ok();
+        var image = result.GetProperty("images")[0];
+        Assert.Equal(99, image.GetProperty("seed").GetInt64());
+        using var get = new HttpRequestMessage(HttpMethod.Get, image.GetProperty("url").GetString());
+        get.Headers.Authorization = new AuthenticationHeaderValue("Bearer", World.AppToken);
+        using var png = await Host.Client.Http.SendAsync(get);
+        Assert.Equal("image/png", png.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(64, PngDecoder.Decode(await png.Content.ReadAsByteArrayAsync()).Width);
+
+        (await App.GetAsync("/api/v1/tasks/job_unknown/progress")).Error(ErrorCatalog.b_agent_jobnotfound, 404);
+        (await App.GetAsync($"/api/v1/tasks/{task}/images/5")).Error(ErrorCatalog.p_common_inputinvalid, 404);
+        // Another tenant's credential: the task does not exist for it.
+        var other = await Scenario.NewTenantAsync(Host);
+        (await other.AppOf(Host).GetAsync($"/api/v1/tasks/{task}/result")).Error(ErrorCatalog.b_agent_jobnotfound, 404);
+        (await other.AppOf(Host).GetAsync(image.GetProperty("url").GetString()!)).Error(ErrorCatalog.b_agent_jobnotfound, 404);
+    }
+
+    [Fact]
+    public async Task Async_IdempotencyKey_SameBodySameTask_OtherBodyRefused()
+    {
+        var keyed = App.WithHeader("Idempotency-Key", "order-" + Guid.NewGuid().ToString("N")[..8]);
+        var first = (await keyed.PostAsync("/api/v1/predict/txt2img", new { prompt = "once", steps = 2, width = 64, height = 64 })).Ok(HttpStatusCode.Accepted);
+        var second = (await keyed.PostAsync("/api/v1/predict/txt2img", new { prompt = "once", steps = 2, width = 64, height = 64 })).Ok(HttpStatusCode.Accepted);
+        Assert.Equal(first.GetProperty("taskId").GetString(), second.GetProperty("taskId").GetString());
+        (await keyed.PostAsync("/api/v1/predict/txt2img", new { prompt = "twice", steps = 2, width = 64, height = 64 })).Error(ErrorCatalog.b_agent_jobidexisted, 409);
+    }
+
+    [Fact]
+    public async Task Options_ArePerToken_AndSessionsSeeOnlyTheirOwnTasks()
+    {
+        var admin = World.AdminOf(Host);
+        var (_, b) = await Library.TwoModelsAsync(Host, World);
+        var second = (await App.GetAsync("/sdapi/v1/sd-models")).Json.EnumerateArray().Single(m => m.GetProperty("model_name").GetString() == b);
+        Assert.Equal(JsonValueKind.Null, (await App.PostAsync("/sdapi/v1/options", new { sd_model_checkpoint = second.GetProperty("title").GetString() })).Json.ValueKind);
+        Assert.Equal(second.GetProperty("title").GetString(), (await App.GetAsync("/sdapi/v1/options")).Json.GetProperty("sd_model_checkpoint").GetString());
+        // The admin token of the same tenant still has its own (the demo model).
+        Assert.StartsWith("atelier-demo", (await admin.GetAsync("/sdapi/v1/options")).Json.GetProperty("sd_model_checkpoint").GetString(), StringComparison.Ordinal);
+        var task = (await App.PostAsync("/api/v1/predict/txt2img", new { prompt = "with b", steps = 2, width = 64, height = 64 })).Ok(HttpStatusCode.Accepted).GetProperty("taskId").GetString();
+        Assert.Equal(b, (await App.GetAsync($"/api/v1/tasks/{task}")).Ok().GetProperty("model").GetProperty("name").GetString());
+        (await App.PostAsync("/sdapi/v1/options", new { sd_model_checkpoint = "nope" })).Error(ErrorCatalog.b_model_modelnotexist, 404);
+
+        // A session's tasks are its own; the token's tasks are not visible to it.
+        var session = (await App.PostAsync("/api/v1/sessions", new { endUserId = "u-1", expiredAt = DateTime.UtcNow.AddHours(1) })).Created().GetProperty("credential").GetString()!;
+        var user = Host.Client.With(session);
+        var mine = (await user.PostAsync("/api/v1/predict/txt2img", new { prompt = "mine", steps = 2, width = 64, height = 64 })).Ok(HttpStatusCode.Accepted).GetProperty("taskId").GetString();
+        var tokens = (await App.PostAsync("/api/v1/predict/txt2img", new { prompt = "theirs", steps = 2, width = 64, height = 64 })).Ok(HttpStatusCode.Accepted).GetProperty("taskId").GetString();
+        (await user.GetAsync($"/api/v1/tasks/{mine}")).Ok();
+        (await user.GetAsync($"/api/v1/tasks/{tokens}")).Error(ErrorCatalog.b_agent_jobnotfound, 404);
+        (await App.GetAsync($"/api/v1/tasks/{mine}")).Ok();
+        Assert.Equal(JsonValueKind.Object, (await user.GetAsync("/sdapi/v1/progress")).Json.GetProperty("state").ValueKind);
+    }
+
+    [Fact]
+    public async Task ModelListsAndStaticLists_AndPngInfo()
+    {
+        var models = (await App.GetAsync("/sdapi/v1/sd-models")).Json;
+        Assert.Contains(models.EnumerateArray(), m => m.GetProperty("model_name").GetString() == "atelier-demo" && m.GetProperty("hash").GetString()!.Length == 10);
+        Assert.Contains((await App.GetAsync("/sdapi/v1/samplers")).Json.EnumerateArray(), s => s.GetProperty("name").GetString() == "DPM++ 2M");
+        Assert.Contains((await App.GetAsync("/sdapi/v1/schedulers")).Json.EnumerateArray(), s => s.GetProperty("label").GetString() == "Karras");
+        Assert.Equal(JsonValueKind.Array, (await App.GetAsync("/sdapi/v1/loras")).Json.ValueKind);
+        Assert.Equal(JsonValueKind.Object, (await App.GetAsync("/sdapi/v1/embeddings")).Json.GetProperty("loaded").ValueKind);
+        var png = Image((await App.PostAsync("/sdapi/v1/txt2img", new { prompt = "info me", steps = 2, width = 64, height = 64, seed = 5 })).Json, 0);
+        var info = (await App.PostAsync("/sdapi/v1/png-info", new { image = Convert.ToBase64String(png) })).Json;
+        Assert.Equal("info me", info.GetProperty("parameters").GetProperty("Prompt").GetString());
+        Assert.Equal("5", info.GetProperty("parameters").GetProperty("Seed").GetString());
+    }
+}

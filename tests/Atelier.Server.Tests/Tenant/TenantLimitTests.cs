@@ -1,0 +1,97 @@
+using System.Collections.Concurrent;
+using System.Net;
+using Atelier.Contracts.Errors;
+using Atelier.Server.Tests.Infrastructure;
+
+namespace Atelier.Server.Tests.Tenant;
+
+/// <summary>
+/// The tenant's <c>maxConcurrentJobs</c> is enforced with the entitlements, and who may set a tenant's limits (issue 12,
+/// item 8): the platform admin sets them; a tenant admin divides them among its apps, never above them. On the suite's
+/// database (no worker: jobs stay queued).
+/// </summary>
+public class TenantLimitTests
+{
+    private static object Body(int batch = 1) => new { prompt = "limited", steps = 2, batch_size = batch };
+
+    [Fact]
+    public async Task MaxConcurrentJobs_ThirtyParallelSubmits_ExactlyFourAccepted()
+    {
+        await using var host = await TestHost.StartAsync();
+        var world = await Scenario.NewTenantAsync(host);
+        var platform = host.Admin().WithHeader("X-Tenant-Id", world.TenantId);
+        var config = (await platform.GetAsync("/api/v1/tenant/config")).Ok();
+        (await platform.PutAsync("/api/v1/tenant/config", new
+        {
+            defaultRole = config.GetProperty("defaultRole").GetString(), maxConcurrentJobs = 4,
+            imageRetentionDays = config.GetProperty("imageRetentionDays").GetInt32(), defaultSessionSeconds = config.GetProperty("defaultSessionSeconds").GetInt32(),
+        })).Ok();
+
+        // Two apps' tokens racing: the cap is the tenant's, whoever submits.
+        var app = world.AppOf(host);
+        var second = (await platform.PostAsync("/api/v1/apps", new { name = "second" })).Created().GetProperty("id").GetString()!;
+        var other = host.Client.With((await platform.PostAsync($"/api/v1/apps/{second}/tokens", new { name = "t", scopes = new[] { "app" } })).Created()
+            .GetProperty("secret").GetString());
+        var answers = new ConcurrentBag<ApiResult>();
+        await Parallel.ForEachAsync(Enumerable.Range(0, 30), new ParallelOptions { MaxDegreeOfParallelism = 15 }, async (i, _) =>
+            answers.Add(await (i % 2 == 0 ? app : other).PostAsync("/api/v1/predict/txt2img", Body())));
+        Assert.Equal(4, answers.Count(a => a.Status == HttpStatusCode.Accepted));
+        Assert.All(answers.Where(a => a.Status != HttpStatusCode.Accepted),
+            a => Assert.Equal("concurrent_jobs", a.Error(ErrorCatalog.b_agent_jobpreinvokefail, 429).GetProperty("errCode").GetString()));
+        var jobs = (await world.AdminOf(host).GetAsync("/api/v1/agents/default/jobs?state=queued")).Ok();
+        Assert.Equal(4, jobs.GetProperty("total").GetInt32());
+
+        // A finished (here: canceled) job frees its place.
+        var first = jobs.GetProperty("items")[0].GetProperty("id").GetString()!;
+        (await world.AdminOf(host).PostAsync($"/api/v1/agents/default/jobs/{first}/cancel")).Ok();
+        (await app.PostAsync("/api/v1/predict/txt2img", Body())).Ok(HttpStatusCode.Accepted);
+        (await app.PostAsync("/api/v1/predict/txt2img", Body())).Error(ErrorCatalog.b_agent_jobpreinvokefail, 429);
+    }
+
+    [Fact]
+    public async Task TenantAdmin_CannotRaiseTheTenantsLimits_ButDividesThemAmongApps()
+    {
+        await using var host = await TestHost.StartAsync();
+        var world = await Scenario.NewTenantAsync(host);
+        var admin = world.AdminOf(host);
+        var platform = host.Admin().WithHeader("X-Tenant-Id", world.TenantId);
+        var second = (await admin.PostAsync("/api/v1/apps", new { name = "second" })).Created().GetProperty("id").GetString()!;
+
+        // The tenant's own credits and limits: the platform admin's.
+        Assert.Equal("platform_only", (await admin.PutAsync("/api/v1/entitlements/tenant", new { credits = 1_000_000 }))
+            .Error(ErrorCatalog.b_session_tokenforbidden, 403).GetProperty("errCode").GetString());
+        (await platform.PutAsync("/api/v1/entitlements/tenant", new { credits = 100, maxConcurrentJobs = 10, maxJobsPerPeriod = 50 })).Ok();
+        (await admin.PostAsync("/api/v1/entitlements/tenant/credits", new { add = 5 })).Error(ErrorCatalog.b_session_tokenforbidden, 403);
+        (await admin.PostAsync("/api/v1/entitlements/tenant/credits", new { add = -5 })).Error(ErrorCatalog.b_session_tokenforbidden, 403);
+        var config = (await admin.GetAsync("/api/v1/tenant/config")).Ok();
+        object Config(int maxJobs) => new
+        {
+            defaultRole = config.GetProperty("defaultRole").GetString(), maxConcurrentJobs = maxJobs,
+            imageRetentionDays = config.GetProperty("imageRetentionDays").GetInt32(), defaultSessionSeconds = config.GetProperty("defaultSessionSeconds").GetInt32(),
+        };
+        (await admin.PutAsync("/api/v1/tenant/config", Config(5000))).Error(ErrorCatalog.b_session_tokenforbidden, 403);
+        var unchanged = config.GetProperty("maxConcurrentJobs").GetInt32();
+        Assert.Equal(unchanged, (await admin.PutAsync("/api/v1/tenant/config", Config(unchanged))).Ok().GetProperty("maxConcurrentJobs").GetInt32());
+        (await platform.PutAsync("/api/v1/tenant/config", Config(5000))).Ok();
+
+        // Dividing: each app at most the tenant's limits, the apps' credits together at most the tenant's.
+        (await admin.PutAsync($"/api/v1/entitlements/{world.AppId}", new { credits = 60, maxConcurrentJobs = 10, maxJobsPerPeriod = 50 })).Ok();
+        var over = (await admin.PutAsync($"/api/v1/entitlements/{second}", new { credits = 50 })).Error(ErrorCatalog.b_session_tokenforbidden, 403);
+        Assert.Equal("tenant_allowance", over.GetProperty("errCode").GetString());
+        Assert.Contains("40 left to divide", over.GetProperty("errMessage").GetString(), StringComparison.Ordinal);
+        (await admin.PutAsync($"/api/v1/entitlements/{second}", new { credits = 40 })).Ok();
+        (await admin.PostAsync($"/api/v1/entitlements/{second}/credits", new { add = 1 })).Error(ErrorCatalog.b_session_tokenforbidden, 403);
+        (await admin.PutAsync($"/api/v1/entitlements/{second}", new { maxConcurrentJobs = 11 })).Error(ErrorCatalog.b_session_tokenforbidden, 403);
+        (await admin.PutAsync($"/api/v1/entitlements/{second}", new { maxJobsPerPeriod = 51 })).Error(ErrorCatalog.b_session_tokenforbidden, 403);
+        // Lowering is always allowed, and what one app gives up another may take.
+        (await admin.PostAsync($"/api/v1/entitlements/{world.AppId}/credits", new { add = -20 })).Ok();
+        Assert.Equal(60, (await admin.PostAsync($"/api/v1/entitlements/{second}/credits", new { add = 20 })).Ok().GetProperty("credits").GetInt64());
+        // The platform admin is not bound by the division.
+        (await platform.PutAsync($"/api/v1/entitlements/{second}", new { credits = 1000 })).Ok();
+
+        // What an app spends comes out of the tenant's balance too, so an app can never spend more than the tenant has.
+        (await world.AppOf(host).PostAsync("/api/v1/predict/txt2img", Body(batch: 3))).Ok(HttpStatusCode.Accepted);
+        var all = (await admin.GetAsync("/api/v1/entitlements")).Ok().EnumerateArray().ToDictionary(e => e.GetProperty("scope").GetString()!, e => e.GetProperty("credits").GetInt64());
+        Assert.Equal((97, 37), (all["tenant"], all[world.AppId]));
+    }
+}

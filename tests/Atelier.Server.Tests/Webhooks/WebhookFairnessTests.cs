@@ -1,0 +1,99 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using Atelier.Server.Tests.Infrastructure;
+
+namespace Atelier.Server.Tests.Webhooks;
+
+/// <summary>
+/// One tenant's silent webhook receiver cannot hold back another tenant's webhooks: the relay takes messages
+/// round-robin by tenant, with a budget of messages in flight per tenant, and sends each as soon as a slot is free.
+/// </summary>
+public class WebhookFairnessTests
+{
+    /// <summary>A loopback listener that accepts connections, reads nothing and never answers; it keeps them open.</summary>
+    private sealed class SilentListener : IDisposable
+    {
+        private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+        private readonly ConcurrentBag<Socket> _held = [];
+        private readonly CancellationTokenSource _stop = new();
+
+        public SilentListener()
+        {
+            _listener.Start(128);
+            _ = Task.Run(async () =>
+            {
+                while (!_stop.IsCancellationRequested)
+                {
+                    try
+                    {
+                        _held.Add(await _listener.AcceptSocketAsync(_stop.Token));
+                    }
+                    catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+
+        public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+        public int Connections => _held.Count;
+
+        public void Dispose()
+        {
+            _stop.Cancel();
+            _listener.Stop();
+            foreach (var s in _held)
+            {
+                s.Dispose();
+            }
+
+            _stop.Dispose();
+        }
+    }
+
+    private static async Task<string> CanceledJobAsync(ApiClient app, string webhook)
+    {
+        var job = (await app.PostAsync("/api/v1/agents/default/jobs", new { input = new { prompt = "a lighthouse", steps = 2 }, webhook, webhookEvents = new[] { "canceled" } }))
+            .Ok(HttpStatusCode.Accepted).GetProperty("id").GetString()!;
+        (await app.PostAsync($"/api/v1/agents/default/jobs/{job}/cancel")).Ok();
+        return job;
+    }
+
+    [Fact]
+    public async Task ATenantsSilentReceiver_HoldsOnlyItsBudget_AndAnotherTenantsWebhookArrives()
+    {
+        using var silent = new SilentListener();
+        await using var receiver = await WebhookReceiver.StartAsync();
+        await using var host = await TestHost.StartAsync(new Dictionary<string, string>
+        {
+            ["Atelier:Webhooks:AllowPrivateNetworks"] = "true", ["Atelier:Webhooks:PollMilliseconds"] = "100",
+            // Long enough that none of A's messages is answered or times out while the test runs.
+            ["Atelier:Webhooks:TimeoutSeconds"] = "300", ["Atelier:Webhooks:Concurrency"] = "8", ["Atelier:Webhooks:PerTenantConcurrency"] = "4",
+        });
+        var a = await Scenario.NewTenantAsync(host);
+        var b = await Scenario.NewTenantAsync(host);
+        var aApp = a.AppOf(host);
+        for (var i = 0; i < 24; i++)
+        {
+            await CanceledJobAsync(aApp, $"http://127.0.0.1:{silent.Port}/hook/{i}");
+        }
+
+        // A's receiver now holds as many of A's messages as A's budget lets the relay send at once.
+        await Eventually.UntilAsync(() => silent.Connections == 4, "four of A's messages are on the wire");
+
+        var bJob = await CanceledJobAsync(b.AppOf(host), receiver.Url("/b"));
+        await receiver.WaitForAsync(r => r.Count == 1, seconds: Eventually.DefaultDeadline.TotalSeconds, what: "tenant B's webhook");
+        Assert.Contains(bJob, receiver.Received[0].Body, StringComparison.Ordinal);
+
+        // The cause: B's message went while every one of A's was still unanswered, and A never had more than its budget out.
+        var pending = (await aApp.GetAsync("/api/v1/webhook-deliveries?state=pending&pageSize=100")).Ok();
+        Assert.Equal(24, pending.GetProperty("total").GetInt32());
+        Assert.All(pending.GetProperty("items").EnumerateArray(), d => Assert.Equal(0, d.GetProperty("tries").GetInt32()));
+        Assert.Equal(4, silent.Connections);
+        var delivered = (await b.AppOf(host).GetAsync($"/api/v1/webhook-deliveries?jobId={bJob}")).Ok().GetProperty("items")[0];
+        Assert.Equal("delivered", delivered.GetProperty("state").GetString());
+    }
+}
