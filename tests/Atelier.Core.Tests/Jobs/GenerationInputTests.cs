@@ -67,7 +67,7 @@ public class GenerationInputTests
     [Fact]
     public void Check_PixelsPerJob_AreBoundedPerAgent()
     {
-        var limits = new GenerationLimits { MaxPixelsPerJob = 512 * 512, MaxPixelsPerJobByAgent = { ["big"] = 1024 * 1024 } };
+        var limits = new GenerationOptions { MaxPixelsPerJob = 512 * 512, MaxPixelsPerJobByAgent = { ["big"] = 1024 * 1024 } };
         var body = Json("""{"width":1024,"height":1024}""");
 
         var problem = Invalid.Input(() => GenerationInput.Check(body, img2img: false, limits, "default"));
@@ -108,7 +108,7 @@ public class GenerationInputTests
     [Fact]
     public void Check_MaskOverThePixelLimit_IsRefused_AsADataUrlToo()
     {
-        var limits = new GenerationLimits { MaxInitImagePixels = 1000 * 1000 };
+        var limits = new GenerationOptions { MaxInitImagePixels = 1000 * 1000 };
         var mask = "data:image/png;base64," + Convert.ToBase64String(TestImages.Png(1024, 1024));
         var body = Img2Img(TestImages.Png(512, 512), $$""","mask":"{{mask}}" """);
 

@@ -1,7 +1,7 @@
 using System.Text.RegularExpressions;
 using Atelier.Server.Tests.Infrastructure;
 
-namespace Atelier.Server.Tests;
+namespace Atelier.Server.Tests.Processes;
 
 /// <summary>
 /// The command line of the real executable: help and version start nothing, a wrong command line is refused with exit

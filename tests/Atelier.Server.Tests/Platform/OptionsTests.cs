@@ -5,7 +5,7 @@ using System.Text.RegularExpressions;
 using Atelier.Server.Hosting;
 using Atelier.Server.Tests.Infrastructure;
 
-namespace Atelier.Server.Tests;
+namespace Atelier.Server.Tests.Platform;
 
 /// <summary>
 /// Options (issue 13, item 5): each section is validated at start and a bad configuration is refused with every problem
