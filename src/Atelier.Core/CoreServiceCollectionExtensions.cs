@@ -72,7 +72,7 @@ public static class CoreServiceCollectionExtensions
         services.AddSingleton<Jobs.JobWatch>();
         services.AddSingleton<Jobs.JobNotifier>();
         services.AddSingleton<Jobs.WorkerRegistry>();
-        services.AddHostedService<Jobs.PgJobListener>();
+        services.AddHostedService<Jobs.JobListener>();
         services.AddHostedService<Jobs.JobRescuer>();
         services.AddScoped<Webhooks.WebhookService>();
         services.AddSingleton<Webhooks.WebhookSecretBox>();

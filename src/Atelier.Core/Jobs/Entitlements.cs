@@ -17,7 +17,7 @@ namespace Atelier.Core.Jobs;
 /// Who sets what: the tenant's own limits and credits only the platform admin; a tenant admin divides them among its
 /// apps, never above them (each app limit at most the tenant's; the apps' credits together at most the tenant's).
 /// </summary>
-public sealed class EntitlementService(AtelierDb db, RequestContext ctx, TimeProvider clock, ShortCache<IReadOnlyList<Entitlement>> cache)
+public sealed class EntitlementService(AtelierDb db, IDatabaseProvider provider, RequestContext ctx, TimeProvider clock, ShortCache<IReadOnlyList<Entitlement>> cache)
 {
     public const string TenantScope = "*";
     private string TenantId => ctx.TenantId ?? throw new InvalidOperationException("No tenant in scope.");
@@ -131,14 +131,12 @@ public sealed class EntitlementService(AtelierDb db, RequestContext ctx, TimePro
         }
     }
 
-    /// <summary>PostgreSQL: the tenant's config and entitlement rows, locked in that order by every writer (submits too), so none deadlock.</summary>
+    /// <summary>The tenant's config and entitlement rows, locked in that order by every writer (submits too), so none deadlock.</summary>
     private async Task LockAsync(CancellationToken ct)
     {
-        if (db.Database.IsNpgsql())
-        {
-            await db.Database.ExecuteSqlRawAsync("""SELECT 1 FROM tenant_configs WHERE "TenantId" = {0} FOR UPDATE""", [TenantId], ct);
-            await db.Database.ExecuteSqlRawAsync("""SELECT 1 FROM entitlements WHERE "TenantId" = {0} ORDER BY "Id" FOR UPDATE""", [TenantId], ct);
-        }
+        var tenantId = TenantId;
+        await provider.LockRowsAsync(db, $"""SELECT 1 FROM tenant_configs WHERE "TenantId" = {tenantId}""", ct);
+        await provider.LockRowsAsync(db, $"""SELECT 1 FROM entitlements WHERE "TenantId" = {tenantId} ORDER BY "Id" """, ct);
     }
 
     private Caller Caller => ctx.Caller ?? throw new InvalidOperationException("No caller.");
@@ -171,14 +169,11 @@ public sealed class EntitlementService(AtelierDb db, RequestContext ctx, TimePro
     public async Task<(int Credits, string? From)> CheckAndChargeAsync(IReadOnlyList<Entitlement> limits, string? appId, int images, CancellationToken ct)
     {
         var charged = new List<string>();
-        if (db.Database.IsNpgsql())
+        var tenantId = TenantId;
+        await provider.LockRowsAsync(db, $"""SELECT 1 FROM tenant_configs WHERE "TenantId" = {tenantId}""", ct);
+        foreach (var id in limits.Select(l => l.Id).Order(StringComparer.Ordinal))
         {
-            await db.Database.ExecuteSqlRawAsync("""SELECT 1 FROM tenant_configs WHERE "TenantId" = {0} FOR UPDATE""", [TenantId], ct);
-            var ids = limits.Select(l => l.Id).ToArray();
-            if (ids.Length > 0)
-            {
-                await db.Database.ExecuteSqlRawAsync("""SELECT "Id" FROM entitlements WHERE "Id" = ANY({0}) ORDER BY "Id" FOR UPDATE""", [ids], ct);
-            }
+            await provider.LockRowsAsync(db, $"""SELECT 1 FROM entitlements WHERE "Id" = {id}""", ct);
         }
 
         // The tenant config's cap: jobs queued or running in the whole tenant.

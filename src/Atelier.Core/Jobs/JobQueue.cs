@@ -19,7 +19,7 @@ namespace Atelier.Core.Jobs;
 /// until the attempts run out. Every state change that sends a webhook queues its message in the same transaction
 /// (<see cref="WebhookOutbox"/>).
 /// </summary>
-public sealed class JobQueue(AtelierDb db, TimeProvider clock, IOptions<WebhookOptions> hooks, WebhookSignal relay)
+public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvider clock, IOptions<WebhookOptions> hooks, WebhookSignal relay)
 {
 
     private DateTime Now => clock.GetUtcNow().UtcDateTime;
@@ -99,7 +99,7 @@ public sealed class JobQueue(AtelierDb db, TimeProvider clock, IOptions<WebhookO
         IReadOnlyCollection<string>? heldByOthers = null, string? keyId = null)
     {
         var now = Now;
-        var skipLocked = db.Database.IsNpgsql() ? " FOR UPDATE SKIP LOCKED" : "";
+        var skipLocked = provider.SkipLocked;
         var parameters = new List<object> { workerId, now + lease, now, now - starvation, hotModel ?? "", keyId ?? "" };
         var keyValid = keyId is null ? "" : """ AND EXISTS (SELECT 1 FROM platform_keys WHERE "Id" = {5} AND "RevokedAt" IS NULL)""";
         var leaveToOthers = "";
@@ -110,9 +110,9 @@ public sealed class JobQueue(AtelierDb db, TimeProvider clock, IOptions<WebhookO
             leaveToOthers = $$""" AND ("ModelKey" IS NULL OR "ModelKey" NOT IN ({{string.Join(", ", names)}}) OR "CreatedAt" < {3})""";
         }
 
-        // The started event's message (when the job asked for one) is written by the claim itself: on PostgreSQL by
-        // the same statement, on SQLite in the same transaction.
-        var pg = db.Database.IsNpgsql();
+        // The started event's message (when the job asked for one) is written by the claim itself: by the same
+        // statement where the database chains writes (PostgreSQL), else in the same transaction (SQLite).
+        var pg = provider.ChainsWrites;
         var first = parameters.Count;
         if (pg)
         {
@@ -120,8 +120,9 @@ public sealed class JobQueue(AtelierDb db, TimeProvider clock, IOptions<WebhookO
         }
 
         // Three candidates, each one index seek (no sort of the queue): the oldest starving job, the fairest job of the
-        // slot's model, the fairest job of all; the best of the three by the order above is taken. On PostgreSQL each
-        // candidate is locked with SKIP LOCKED, so concurrent claims pass each other instead of queueing on one row.
+        // slot's model, the fairest job of all; the best of the three by the order above is taken. Where the database
+        // has row locks (PostgreSQL) each candidate is locked with SKIP LOCKED, so concurrent claims pass each other
+        // instead of queueing on one row.
         var sql = $$"""
             WITH s AS (SELECT "Id", "Priority", "ModelKey", "FairKey", "CreatedAt" FROM jobs
                        WHERE "State" = 'queued' AND "CreatedAt" < {3} ORDER BY "Priority" DESC, "CreatedAt" LIMIT 1{{skipLocked}}),

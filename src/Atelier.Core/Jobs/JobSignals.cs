@@ -3,11 +3,10 @@ using Atelier.Data;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Npgsql;
 
 namespace Atelier.Core.Jobs;
 
-/// <summary>Wakes waiting lease requests when a job is queued: in process here, across replicas through <see cref="PgJobListener"/>.</summary>
+/// <summary>Wakes waiting lease requests when a job is queued: in process here, across replicas through <see cref="JobListener"/>.</summary>
 public sealed class JobSignal : IDisposable
 {
     private readonly Lock _gate = new();
@@ -68,8 +67,8 @@ public sealed class JobWatch
     }
 }
 
-/// <summary>Tells this replica and (on PostgreSQL, by <c>NOTIFY</c>) every other that a job was queued or changed.</summary>
-public sealed class JobNotifier(JobSignal signal, JobWatch watch)
+/// <summary>Tells this replica and (where the database notifies, as PostgreSQL's <c>NOTIFY</c>) every other that a job was queued or changed.</summary>
+public sealed class JobNotifier(JobSignal signal, JobWatch watch, IDatabaseProvider provider)
 {
     public const string QueuedChannel = "atelier_jobs";
     public const string ChangedChannel = "atelier_job_changed";
@@ -77,32 +76,26 @@ public sealed class JobNotifier(JobSignal signal, JobWatch watch)
     public async Task QueuedAsync(AtelierDb db, CancellationToken ct)
     {
         signal.Pulse();
-        if (db.Database.IsNpgsql())
-        {
-            await db.Database.ExecuteSqlRawAsync($"SELECT pg_notify('{QueuedChannel}', '')", ct);
-        }
+        await provider.NotifyAsync(db, QueuedChannel, "", ct);
     }
 
     public async Task ChangedAsync(AtelierDb db, string jobId, CancellationToken ct)
     {
         watch.Notify(jobId);
-        if (db.Database.IsNpgsql())
-        {
-            await db.Database.ExecuteSqlRawAsync($"SELECT pg_notify('{ChangedChannel}', {{0}})", [jobId], ct);
-        }
+        await provider.NotifyAsync(db, ChangedChannel, jobId, ct);
     }
 }
 
 /// <summary>
-/// On PostgreSQL, holds one connection that <c>LISTEN</c>s for jobs queued and changed on any replica, and turns each
-/// notification into the in-process signal, so a waiting worker is woken at once wherever the job was submitted.
-/// Reconnects after a lost connection, and then wakes everyone once (a notification may have been missed).
+/// Where the database notifies (PostgreSQL), listens for jobs queued and changed on any replica over one connection,
+/// and turns each notification into the in-process signal, so a waiting worker is woken at once wherever the job was
+/// submitted. Reconnects after a lost connection, and then wakes everyone once (a notification may have been missed).
 /// </summary>
-public sealed partial class PgJobListener(DatabaseOptions options, JobSignal signal, JobWatch watch, ILogger<PgJobListener> logger) : BackgroundService
+public sealed partial class JobListener(DatabaseOptions options, IDatabaseProvider provider, JobSignal signal, JobWatch watch, ILogger<JobListener> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        if (!string.Equals(options.Provider, "postgres", StringComparison.OrdinalIgnoreCase))
+        if (!provider.Notifies)
         {
             return;
         }
@@ -111,29 +104,17 @@ public sealed partial class PgJobListener(DatabaseOptions options, JobSignal sig
         {
             try
             {
-                await using var conn = new NpgsqlConnection(options.ConnectionString);
-                await conn.OpenAsync(stoppingToken);
-                conn.Notification += (_, e) =>
+                await provider.ListenAsync(options, [JobNotifier.QueuedChannel, JobNotifier.ChangedChannel], (channel, payload) =>
                 {
-                    if (e.Channel == JobNotifier.QueuedChannel)
+                    if (channel == JobNotifier.QueuedChannel)
                     {
                         signal.Pulse();
                     }
                     else
                     {
-                        watch.Notify(e.Payload);
+                        watch.Notify(payload);
                     }
-                };
-                await using (var listen = new NpgsqlCommand($"LISTEN {JobNotifier.QueuedChannel}; LISTEN {JobNotifier.ChangedChannel}", conn))
-                {
-                    await listen.ExecuteNonQueryAsync(stoppingToken);
-                }
-
-                signal.Pulse();
-                while (!stoppingToken.IsCancellationRequested)
-                {
-                    await conn.WaitAsync(stoppingToken);
-                }
+                }, signal.Pulse, stoppingToken);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -142,6 +123,7 @@ public sealed partial class PgJobListener(DatabaseOptions options, JobSignal sig
             catch (Exception e)
             {
                 LogLost(logger, e);
+                // A reconnect pause in real time: it waits on the network, not on anything a clock in a test decides.
                 await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken).ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
             }
         }

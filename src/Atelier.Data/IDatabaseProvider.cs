@@ -1,0 +1,51 @@
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Atelier.Data;
+
+/// <summary>
+/// One database backend, chosen by <see cref="Name"/> from configuration. Besides registering its context, a provider
+/// owns what differs between databases: row locks, statements that write two tables at once, and notifications across
+/// replicas. Core asks for these; it never branches on which database it runs on.
+/// </summary>
+public interface IDatabaseProvider
+{
+    string Name { get; }
+
+    /// <summary>Registers the provider's context; its settings are read from <see cref="DatabaseOptions"/> when it is first made.</summary>
+    void Register(IServiceCollection services);
+
+    /// <summary>Checks at start what the provider promises (SQLite: WAL and the busy timeout).</summary>
+    Task VerifyAsync(AtelierDb db, DatabaseOptions options, CancellationToken ct);
+
+    /// <summary>
+    /// Appended to a <c>SELECT … LIMIT n</c> that picks rows an update will take: PostgreSQL locks them and passes over
+    /// rows another transaction holds (so concurrent claims do not queue on one row); empty where one writer excludes all others.
+    /// </summary>
+    string SkipLocked { get; }
+
+    /// <summary>
+    /// Whether one statement may change two tables (a data-modifying <c>WITH</c>): then a claim writes its outbox message
+    /// in the same statement; otherwise in the same transaction.
+    /// </summary>
+    bool ChainsWrites { get; }
+
+    /// <summary>
+    /// Locks the rows <paramref name="rows"/> selects (<c>SELECT … FROM table WHERE …</c>, in a stable order) until the
+    /// transaction ends. Where the database has one writer at a time (SQLite), the write transaction is the lock and
+    /// this does nothing.
+    /// </summary>
+    Task LockRowsAsync(AtelierDb db, FormattableString rows, CancellationToken ct);
+
+    /// <summary>Tells every replica listening on <paramref name="channel"/>; does nothing where the database has no notifications.</summary>
+    Task NotifyAsync(AtelierDb db, string channel, string payload, CancellationToken ct);
+
+    /// <summary>Whether <see cref="ListenAsync"/> can hear other replicas.</summary>
+    bool Notifies { get; }
+
+    /// <summary>
+    /// Listens on <paramref name="channels"/> over its own connection until <paramref name="ct"/> ends, calling
+    /// <paramref name="received"/> with each channel and payload, and <paramref name="listening"/> once the listen is in place.
+    /// Throws when the connection is lost (the caller reconnects). Returns at once where <see cref="Notifies"/> is false.
+    /// </summary>
+    Task ListenAsync(DatabaseOptions options, IReadOnlyList<string> channels, Action<string, string> received, Action listening, CancellationToken ct);
+}

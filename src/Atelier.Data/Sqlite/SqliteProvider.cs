@@ -1,0 +1,99 @@
+using System.Data.Common;
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Atelier.Data.Sqlite;
+
+/// <summary>SQLite: one file, one writer at a time (WAL), no notifications between processes.</summary>
+internal sealed class SqliteProvider : IDatabaseProvider
+{
+    public string Name => "sqlite";
+
+    public void Register(IServiceCollection services)
+    {
+        services.AddDbContextPool<SqliteAtelierDb>((sp, o) =>
+        {
+            var options = sp.GetRequiredService<DatabaseOptions>();
+            o.UseSqlite(options.ConnectionString).AddInterceptors(new SqlitePragmas(options.SqliteBusyTimeoutMs));
+        });
+        services.AddScoped<AtelierDb>(sp => DatabaseProviders.Lease(sp.GetRequiredService<SqliteAtelierDb>()));
+    }
+
+    public string SkipLocked => "";
+
+    public bool ChainsWrites => false;
+
+    public bool Notifies => false;
+
+    public Task LockRowsAsync(AtelierDb db, FormattableString rows, CancellationToken ct) => Task.CompletedTask;
+
+    public Task NotifyAsync(AtelierDb db, string channel, string payload, CancellationToken ct) => Task.CompletedTask;
+
+    public Task ListenAsync(DatabaseOptions options, IReadOnlyList<string> channels, Action<string, string> received, Action listening, CancellationToken ct) =>
+        Task.CompletedTask;
+
+    public async Task VerifyAsync(AtelierDb db, DatabaseOptions options, CancellationToken ct)
+    {
+        // WAL is a property of the file: set it once, then read back what every connection sees.
+        var mode = await Scalar(db, "PRAGMA journal_mode=WAL;", ct);
+        if (!string.Equals(mode, "wal", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new InvalidOperationException($"SQLite journal_mode is '{mode}', expected 'wal'.");
+        }
+
+        var timeout = await Scalar(db, "PRAGMA busy_timeout;", ct);
+        if (timeout != options.SqliteBusyTimeoutMs.ToString(System.Globalization.CultureInfo.InvariantCulture))
+        {
+            throw new InvalidOperationException($"SQLite busy_timeout is {timeout} ms, expected {options.SqliteBusyTimeoutMs}.");
+        }
+    }
+
+    private static async Task<string?> Scalar(AtelierDb db, string sql, CancellationToken ct)
+    {
+        var conn = db.Database.GetDbConnection();
+        await db.Database.OpenConnectionAsync(ct);
+        try
+        {
+            await using var cmd = conn.CreateCommand();
+            cmd.CommandText = sql;
+            return (await cmd.ExecuteScalarAsync(ct))?.ToString();
+        }
+        finally
+        {
+            await db.Database.CloseConnectionAsync();
+        }
+    }
+
+    /// <summary>
+    /// Sets the per-connection pragmas once per physical connection: pooled connections keep their sqlite3 handle,
+    /// and the pragmas live on the handle, so a reopened connection needs nothing.
+    /// </summary>
+    private sealed class SqlitePragmas(int busyTimeoutMs) : DbConnectionInterceptor
+    {
+        private readonly System.Runtime.CompilerServices.ConditionalWeakTable<object, object> _prepared = [];
+
+        public override void ConnectionOpened(DbConnection connection, ConnectionEndEventData eventData) => Apply(connection);
+
+        public override Task ConnectionOpenedAsync(DbConnection connection, ConnectionEndEventData eventData, CancellationToken cancellationToken = default)
+        {
+            Apply(connection);
+            return Task.CompletedTask;
+        }
+
+        private void Apply(DbConnection connection)
+        {
+            if (connection is not SqliteConnection sqlite || sqlite.Handle is not { } handle || _prepared.TryGetValue(handle, out _))
+            {
+                return;
+            }
+
+            _prepared.AddOrUpdate(handle, handle);
+
+            using var cmd = connection.CreateCommand();
+            cmd.CommandText = $"PRAGMA busy_timeout={busyTimeoutMs}; PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;";
+            cmd.ExecuteNonQuery();
+        }
+    }
+}
