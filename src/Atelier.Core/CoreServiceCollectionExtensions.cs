@@ -1,6 +1,8 @@
 using Atelier.Core.Common;
 using Atelier.Core.Identity;
+using Atelier.Core.Jobs;
 using Atelier.Core.Models;
+using Atelier.Core.Security;
 using Atelier.Core.Sessions;
 using Atelier.Core.Tenancy;
 using Atelier.Data;
@@ -56,8 +58,8 @@ public static class CoreServiceCollectionExtensions
         services.AddScoped<ModelService>();
         services.AddScoped<Jobs.JobQueue>();
         services.AddScoped<Jobs.JobService>();
-        services.AddScoped<Jobs.ModelResolver>();
-        services.AddSingleton<Jobs.ResolutionCache>();
+        services.AddScoped<Models.ModelResolver>();
+        services.AddSingleton<Models.ResolutionCache>();
         services.AddScoped<Jobs.EntitlementService>();
         services.AddSingleton<Security.UrlTester>();
         services.AddScoped<Security.ContentSafety>();
@@ -75,8 +77,10 @@ public static class CoreServiceCollectionExtensions
         services.AddHostedService<Jobs.JobListener>();
         services.AddHostedService<Jobs.JobRescuer>();
         services.AddScoped<Webhooks.WebhookService>();
+        services.AddSingleton<Jobs.IWebhookPolicy, Webhooks.WebhookPolicy>();
+        services.AddScoped<Jobs.JobWebhooks>();
         services.AddSingleton<Webhooks.WebhookSecretBox>();
-        services.AddSingleton<Webhooks.WebhookSignal>();
+        services.AddSingleton<WebhookSignal>();
         services.AddHostedService<Webhooks.WebhookRelay>();
         services.AddScoped<UploadService>();
         services.AddSingleton<DownloadSignal>();

@@ -3,7 +3,6 @@ using System.Text;
 using Atelier.Contracts.Errors;
 using Atelier.Contracts.Jobs;
 using Atelier.Core.Common;
-using Atelier.Core.Webhooks;
 using Atelier.Data;
 using Atelier.Data.Entities;
 using Microsoft.EntityFrameworkCore;
@@ -19,12 +18,12 @@ namespace Atelier.Core.Jobs;
 /// until the attempts run out. Every state change that sends a webhook queues its message in the same transaction
 /// (<see cref="WebhookOutbox"/>).
 /// </summary>
-public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvider clock, IOptions<WebhookOptions> hooks, WebhookSignal relay)
+public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvider clock, IWebhookPolicy hooks, WebhookSignal relay)
 {
 
     private DateTime Now => clock.GetUtcNow().UtcDateTime;
 
-    private int MaxTries => Math.Max(1, hooks.Value.Schedule.Length);
+    private int MaxTries => hooks.MaxTries;
 
     private sealed record FairKeys(long? Head, long? Own);
 

@@ -4,6 +4,7 @@ using Atelier.Contracts.Errors;
 using Atelier.Contracts.Jobs;
 using Atelier.Contracts.Workers;
 using Atelier.Core.Common;
+using Atelier.Core.Models;
 using Atelier.Data;
 using Atelier.Data.Entities;
 using Atelier.Storage;
@@ -17,7 +18,7 @@ namespace Atelier.Core.Jobs;
 /// (A1111's and the async one) are jobs of the default agent made through <see cref="SubmitAsync"/> too.
 /// </summary>
 public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue, JobNotifier notifier, ModelResolver resolver,
-    IObjectStore store, IOptions<JobsOptions> options, EntitlementService entitlements, Security.ContentSafety safety, Webhooks.WebhookService webhooks,
+    IObjectStore store, IOptions<JobsOptions> options, EntitlementService entitlements, Security.ContentSafety safety, JobWebhooks webhooks,
     IOptions<GenerationOptions> generation)
 {
     public const int MaxInputBytes = 768 * 1024;
@@ -284,7 +285,7 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
         return new(j.Id, j.ClientJobId, j.AgentId, j.Kind, j.State, j.Attempt, j.MaxAttempts, j.Priority,
             model is null ? null : new JobModelDto(model.VersionId, model.Name, model.Title), new JobProgressDto(j.Progress, j.ProgressStep, j.ProgressSteps),
             j.CreatedAt, j.StartedAt, j.FinishedAt, j.ErrorCode, j.ErrorMessage, j.CancelRequested, j.ResultExpiresAt,
-            j.WebhookUrl, j.WebhookUrl is null ? null : Webhooks.WebhookEvents.Parse(j.WebhookEvents));
+            j.WebhookUrl, j.WebhookUrl is null ? null : WebhookEvents.Parse(j.WebhookEvents));
     }
 
     public static JobResultDto ToResult(Job j)

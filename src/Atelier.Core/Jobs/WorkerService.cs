@@ -6,6 +6,7 @@ using Atelier.Contracts.Errors;
 using Atelier.Contracts.Jobs;
 using Atelier.Contracts.Workers;
 using Atelier.Core.Common;
+using Atelier.Core.Models;
 using Atelier.Core.Security;
 using Atelier.Data;
 using Atelier.Data.Entities;
@@ -21,7 +22,7 @@ namespace Atelier.Core.Jobs;
 /// <summary>The worker side of the queue: register, lease (long-poll), heartbeat, images, complete, fail; and the platform's worker keys.</summary>
 public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSignal signal, JobNotifier notifier, TimeProvider clock, RequestContext ctx,
     IOptions<JobsOptions> options, IObjectStore store, WorkerRegistry registry, ILogger<WorkerService> logger, Security.ContentSafety safety,
-    Webhooks.WebhookSignal hooks)
+    WebhookSignal hooks)
 {
     private JobsOptions O => options.Value;
     private TimeSpan RecheckEvery => TimeSpan.FromSeconds(Math.Max(1, O.LeaseRecheckSeconds));

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Diagnostics;
 using System.Net;
 using Atelier.Contracts.Errors;
+using Atelier.Core.Security;
 using Atelier.Data;
 using Atelier.Data.Entities;
 using Atelier.Storage;
@@ -46,7 +47,7 @@ public sealed class DownloadSignal : IDisposable
 public sealed partial class DownloadWorker(IServiceScopeFactory scopes, IObjectStore store, DownloadSignal signal, TimeProvider clock,
     IOptions<ModelsOptions> options, ILogger<DownloadWorker> logger, StorageSpace space) : BackgroundService
 {
-    private readonly HttpClient _http = new(DownloadGuard.CreateHandler(options.Value.AllowPrivateNetworks))
+    private readonly HttpClient _http = new(AddressGuard.CreateHandler(options.Value.AllowPrivateNetworks))
     {
         Timeout = TimeSpan.FromSeconds(options.Value.DownloadTimeoutSeconds),
     };
@@ -174,13 +175,13 @@ public sealed partial class DownloadWorker(IServiceScopeFactory scopes, IObjectS
         for (var hop = 0; ; hop++)
         {
             response?.Dispose();
-            DownloadGuard.CheckUrlAtRequest(url.AbsoluteUri, options.Value.AllowPrivateNetworks);
+            AddressGuard.CheckUrlAtRequest(url.AbsoluteUri, options.Value.AllowPrivateNetworks);
             response = await _http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, ct);
             if ((int)response.StatusCode is >= 300 and < 400 && response.Headers.Location is { } next)
             {
                 if (hop >= options.Value.MaxRedirects)
                 {
-                    throw DownloadGuard.Refused($"more than {options.Value.MaxRedirects} redirects");
+                    throw AddressGuard.Refused($"more than {options.Value.MaxRedirects} redirects");
                 }
 
                 url = new Uri(url, next);
@@ -200,13 +201,13 @@ public sealed partial class DownloadWorker(IServiceScopeFactory scopes, IObjectS
                     throw new HttpRequestException($"HTTP {status}", null, response.StatusCode);
                 }
 
-                throw DownloadGuard.Refused($"the server answered HTTP {status}");
+                throw AddressGuard.Refused($"the server answered HTTP {status}");
             }
 
             var total = response.Content.Headers.ContentLength;
             if (total > options.Value.MaxFileBytes)
             {
-                throw DownloadGuard.Refused($"the file is {total} bytes, over the limit of {options.Value.MaxFileBytes}");
+                throw AddressGuard.Refused($"the file is {total} bytes, over the limit of {options.Value.MaxFileBytes}");
             }
 
             await Update(db, file.Id, u => u.SetProperty(f => f.TotalBytes, total).SetProperty(f => f.DownloadedBytes, 0L), ct);
@@ -226,7 +227,7 @@ public sealed partial class DownloadWorker(IServiceScopeFactory scopes, IObjectS
                     {
                         if (inspector.BytesSeen + read > options.Value.MaxFileBytes)
                         {
-                            throw DownloadGuard.Refused($"the file is over the limit of {options.Value.MaxFileBytes} bytes");
+                            throw AddressGuard.Refused($"the file is over the limit of {options.Value.MaxFileBytes} bytes");
                         }
 
                         inspector.Append(buffer.AsSpan(0, read));

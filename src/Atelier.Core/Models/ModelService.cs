@@ -2,6 +2,7 @@ using Atelier.Contracts;
 using Atelier.Contracts.Errors;
 using Atelier.Contracts.Models;
 using Atelier.Core.Common;
+using Atelier.Core.Security;
 using Atelier.Data;
 using Atelier.Data.Entities;
 using Microsoft.EntityFrameworkCore;
@@ -16,7 +17,7 @@ namespace Atelier.Core.Models;
 /// <c>b_model_modelnotexist</c> / <c>b_model_modelversionnotexist</c>.
 /// </summary>
 public sealed class ModelService(AtelierDb db, RequestContext ctx, TimeProvider clock, DownloadSignal downloads, Microsoft.Extensions.Options.IOptions<ModelsOptions> options,
-    Jobs.ResolutionCache resolutions)
+    Models.ResolutionCache resolutions)
 {
     public static readonly string[] ModelTypes = ["checkpoint", "lora", "embedding", "vae", "controlnet", "upscaler", "onnx"];
 
@@ -334,7 +335,7 @@ public sealed class ModelService(AtelierDb db, RequestContext ctx, TimeProvider 
         {
             file.Source = "url";
             file.State = "queued";
-            file.SourceUrl = DownloadGuard.CheckUrlAtRequest(req.Url!, options.Value.AllowPrivateNetworks);
+            file.SourceUrl = AddressGuard.CheckUrlAtRequest(req.Url!, options.Value.AllowPrivateNetworks);
         }
 
         db.ModelFiles.Add(file);

@@ -8,7 +8,6 @@ using System.Text.RegularExpressions;
 using Atelier.Contracts.Errors;
 using Atelier.Contracts.Safety;
 using Atelier.Core.Common;
-using Atelier.Core.Models;
 using Atelier.Data;
 using Atelier.Data.Entities;
 using Microsoft.EntityFrameworkCore;
@@ -164,7 +163,7 @@ public sealed class ContentSafety(AtelierDb db, RequestContext ctx, TimeProvider
             SafetyPatterns.CheckNew(p);
         }
 
-        var url = req.ModerationUrl is { Length: > 0 } given ? DownloadGuard.CheckUrlInput(given, "moderationUrl", O.AllowPrivateNetworks) : null;
+        var url = req.ModerationUrl is { Length: > 0 } given ? AddressGuard.CheckUrlInput(given, "moderationUrl", O.AllowPrivateNetworks) : null;
 
         var tenant = ctx.TenantId!;
         var rules = await db.SafetyRules.FirstOrDefaultAsync(ct);
@@ -245,7 +244,7 @@ public sealed class ContentSafety(AtelierDb db, RequestContext ctx, TimeProvider
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(TimeSpan.FromSeconds(Math.Clamp(O.ModerationTimeoutSeconds, 1, 60)));
-        using var handler = DownloadGuard.CreateHandler(O.AllowPrivateNetworks);
+        using var handler = AddressGuard.CreateHandler(O.AllowPrivateNetworks);
         using var http = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
         var cap = Math.Max(1024, O.ModerationMaxReplyBytes);
         JsonElement answer;

@@ -3,7 +3,6 @@ using System.Net;
 using System.Net.Sockets;
 using Atelier.Contracts.Errors;
 using Atelier.Contracts.Safety;
-using Atelier.Core.Models;
 using Microsoft.Extensions.Options;
 
 namespace Atelier.Core.Security;
@@ -23,7 +22,7 @@ public sealed class UrlTester(IOptions<UrlTestOptions> options)
         string url;
         try
         {
-            url = DownloadGuard.CheckUrlAtRequest(req.Url ?? "", o.AllowPrivateNetworks);
+            url = AddressGuard.CheckUrlAtRequest(req.Url ?? "", o.AllowPrivateNetworks);
         }
         catch (AtelierException e)
         {
@@ -49,7 +48,7 @@ public sealed class UrlTester(IOptions<UrlTestOptions> options)
             throw Failed(ErrCodes.Timeout, $"resolving {uri.IdnHost} took longer than {o.TimeoutSeconds} s");
         }
 
-        var usable = addresses.Where(a => o.AllowPrivateNetworks || !DownloadGuard.IsDenied(a)).ToArray();
+        var usable = addresses.Where(a => o.AllowPrivateNetworks || !AddressGuard.IsDenied(a)).ToArray();
         if (usable.Length == 0)
         {
             throw Failed(ErrCodes.Address, $"{uri.IdnHost} resolves only to private, loopback or reserved addresses ({string.Join(", ", addresses.Take(3))})");

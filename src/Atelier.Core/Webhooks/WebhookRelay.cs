@@ -6,7 +6,7 @@ using Atelier.Contracts;
 using Atelier.Contracts.Errors;
 using Atelier.Contracts.Jobs;
 using Atelier.Core.Jobs;
-using Atelier.Core.Models;
+using Atelier.Core.Security;
 using Atelier.Data;
 using Atelier.Data.Entities;
 using Microsoft.EntityFrameworkCore;
@@ -41,7 +41,7 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
 
     private static HttpClient CreateClient(WebhookOptions o)
     {
-        var handler = DownloadGuard.CreateHandler(o.AllowPrivateNetworks, (host, port) => IsAllowedEndpoint(o, host, port));
+        var handler = AddressGuard.CreateHandler(o.AllowPrivateNetworks, (host, port) => IsAllowedEndpoint(o, host, port));
         handler.ConnectTimeout = TimeSpan.FromSeconds(Math.Max(1, o.ConnectTimeoutSeconds));
         return new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
     }

@@ -4,7 +4,7 @@ using Atelier.Contracts.Identity;
 using Atelier.Contracts.Jobs;
 using Atelier.Core.Common;
 using Atelier.Core.Jobs;
-using Atelier.Core.Models;
+using Atelier.Core.Security;
 using Atelier.Data;
 using Atelier.Data.Entities;
 using Microsoft.EntityFrameworkCore;
@@ -17,53 +17,17 @@ namespace Atelier.Core.Webhooks;
 /// signing secret (rotated with an overlap), and the delivery log (every message, every attempt) with replay.
 /// </summary>
 public sealed class WebhookService(AtelierDb db, RequestContext ctx, TimeProvider clock, IOptions<WebhookOptions> options, WebhookSecretBox box,
-    WebhookSignal signal, ShortCache<AppWebhookDefault> defaults)
+    WebhookSignal signal, ShortCache<AppWebhookDefault> defaults, IWebhookPolicy policy)
 {
     private Caller Caller => ctx.Caller ?? throw new InvalidOperationException("No caller.");
     private DateTime Now => clock.GetUtcNow().UtcDateTime;
-
-    /// <summary>
-    /// The webhook of a job being submitted: its own URL and events when it names one (a token's job only: an end user's
-    /// session cannot point the platform at a URL), else its app's default, else none.
-    /// </summary>
-    public async Task<(string Url, string Events)?> ForJobAsync(WebhookRequest? request, CancellationToken ct)
-    {
-        if (request is { Url: { Length: > 0 } url })
-        {
-            if (Caller.Kind != CallerKind.Token || Caller.AppId is null)
-            {
-                throw AtelierException.InvalidInput(request.UrlField, "only an app's token may give a job its own webhook (a session's jobs use the app's)");
-            }
-
-            return (CheckUrl(url, request.UrlField), WebhookEvents.Normalize(request.Events, request.EventsField));
-        }
-
-        if (request is { Events.Count: > 0 })
-        {
-            throw AtelierException.InvalidInput(request.EventsField, $"needs {request.UrlField}");
-        }
-
-        if (Caller.AppId is not { } appId)
-        {
-            return null;
-        }
-
-        var known = await defaults.GetAsync(appId, async () =>
-            await db.AppWebhooks.AsNoTracking().Where(w => w.AppId == appId).Select(w => new AppWebhookDefault(w.Url, w.Events)).FirstOrDefaultAsync(ct)
-            ?? new AppWebhookDefault(null, null));
-        return known.Url is null ? null : (known.Url, known.Events ?? WebhookEvents.Normalize(null, "events"));
-    }
-
-    /// <summary>An absolute http(s) URL, no credentials, no literal address in a private, loopback or reserved range.</summary>
-    private string CheckUrl(string url, string field) =>
-        DownloadGuard.CheckUrlInput(url, field, options.Value.AllowPrivateNetworks || WebhookRelay.IsAllowedEndpoint(options.Value, url));
 
     public async Task<AppWebhookDto> GetAppAsync(string appId, CancellationToken ct) => await ToDtoAsync(await EnsureAsync(appId, ct), ct);
 
     /// <summary>Sets (or with no URL removes) the app's default webhook; its jobs that name none use it.</summary>
     public async Task<AppWebhookDto> PutAppAsync(string appId, PutAppWebhookRequest request, CancellationToken ct)
     {
-        var url = request.Url is { Length: > 0 } given ? CheckUrl(given, "url") : null;
+        var url = request.Url is { Length: > 0 } given ? policy.CheckUrl(given, "url") : null;
         var events = WebhookEvents.Normalize(request.Events, "events");
         var row = await EnsureAsync(appId, ct);
         row.Url = url;
@@ -225,4 +189,3 @@ public sealed class WebhookService(AtelierDb db, RequestContext ctx, TimeProvide
 }
 
 /// <summary>An app's default webhook as a submit reads it.</summary>
-public sealed record AppWebhookDefault(string? Url, string? Events);

@@ -1,3 +1,4 @@
+using Atelier.Core.Jobs;
 using Atelier.Core.Webhooks;
 
 namespace Atelier.Core.Tests.Webhooks;

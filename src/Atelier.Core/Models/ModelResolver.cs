@@ -1,21 +1,9 @@
-using System.Text.Json;
 using Atelier.Contracts.Errors;
 using Atelier.Core.Common;
-using Atelier.Core.Models;
 using Atelier.Data;
 using Microsoft.EntityFrameworkCore;
 
-namespace Atelier.Core.Jobs;
-
-/// <summary>A model version a job runs on, as the worker needs it: A1111 clients know it by title, name or hash.</summary>
-public sealed record ResolvedModel(string VersionId, string ModelId, string Name, string VersionName, string? Sha256)
-{
-    public string? ShortHash => Sha256?[..10];
-    public string Title => ShortHash is null ? Name : $"{Name} [{ShortHash}]";
-    public string ToJson() => JsonSerializer.Serialize(this);
-    public Contracts.Workers.LeasedModel ToLeased() => new(VersionId, ModelId, Name, VersionName, Sha256);
-    public static ResolvedModel? FromJson(string? json) => json is null ? null : JsonSerializer.Deserialize<ResolvedModel>(json);
-}
+namespace Atelier.Core.Models;
 
 /// <summary>
 /// Resolves the model of a generation request in the caller's tenant: the reference A1111 clients put in
@@ -24,7 +12,7 @@ public sealed record ResolvedModel(string VersionId, string ModelId, string Name
 /// (its role, its files stored).
 /// </summary>
 public sealed class ModelResolver(AtelierDb db, RequestContext ctx, ModelService models, ResolutionCache cache, TimeProvider clock,
-    Microsoft.Extensions.Options.IOptions<Identity.AuthOptions> auth)
+    Microsoft.Extensions.Options.IOptions<Security.AuthOptions> auth)
 {
     private static readonly string[] Runnable = ["checkpoint", "onnx"];
 
@@ -153,35 +141,4 @@ public sealed class ModelResolver(AtelierDb db, RequestContext ctx, ModelService
         return first ?? throw new AtelierException(ErrorCatalog.p_token_checkpointversionnotfound, errCode: ErrCodes.NoCheckpoint,
             errMessage: "the request names no model (override_settings.sd_model_checkpoint), the token has no checkpoint config and the tenant has no checkpoint");
     }
-}
-
-/// <summary>Recent model resolutions (singleton), see <see cref="ModelResolver.ResolveAsync"/>.</summary>
-public sealed class ResolutionCache
-{
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (ResolvedModel Model, long Until)> _entries = new(StringComparer.Ordinal);
-
-    public bool TryGet(string key, long now, out ResolvedModel model)
-    {
-        if (_entries.TryGetValue(key, out var e) && e.Until > now)
-        {
-            model = e.Model;
-            return true;
-        }
-
-        model = null!;
-        return false;
-    }
-
-    public void Put(string key, ResolvedModel model, long until)
-    {
-        if (_entries.Count > 50_000)
-        {
-            _entries.Clear();
-        }
-
-        _entries[key] = (model, until);
-    }
-
-    /// <summary>Forgets everything (a token's checkpoint changed through this server).</summary>
-    public void Clear() => _entries.Clear();
 }

@@ -9,65 +9,6 @@ using Microsoft.Extensions.Options;
 
 namespace Atelier.Core.Webhooks;
 
-/// <summary>The events a job sends and how a filter of them is stored (comma-delimited on both sides, so one LIKE finds one).</summary>
-public static class WebhookEvents
-{
-    public const string Started = "started";
-    public const string Completed = "completed";
-    public const string Failed = "failed";
-    public const string Canceled = "canceled";
-
-    public static readonly string[] All = [Started, Completed, Failed, Canceled];
-
-    /// <summary>The stored form of a filter; null or empty means every event. An unknown name is invalid input.</summary>
-    public static string Normalize(IReadOnlyList<string>? events, string field)
-    {
-        if (events is null || events.Count == 0)
-        {
-            return "," + string.Join(",", All) + ",";
-        }
-
-        foreach (var e in events)
-        {
-            if (!All.Contains(e))
-            {
-                throw AtelierException.InvalidInput(field, $"'{e}' is not an event; the events are {string.Join(", ", All)}");
-            }
-        }
-
-        return "," + string.Join(",", All.Where(events.Contains)) + ",";
-    }
-
-    public static IReadOnlyList<string> Parse(string? stored) =>
-        stored is null ? [] : stored.Split(',', StringSplitOptions.RemoveEmptyEntries);
-
-    /// <summary>The event a job's final state sends (an aborted job was canceled whose worker did not stop).</summary>
-    public static string? OfFinalState(string state) => state switch
-    {
-        JobStates.Succeeded => Completed,
-        JobStates.Failed => Failed,
-        JobStates.Canceled or JobStates.Aborted => Canceled,
-        _ => null,
-    };
-}
-
-/// <summary>
-/// Standard Webhooks v1 signatures: <c>v1,</c> + base64 HMAC-SHA256 over <c>{id}.{timestamp}.{body}</c>, keyed by the
-/// bytes of a <c>whsec_</c> secret; several signatures (one per valid secret) separated by spaces.
-/// </summary>
-public static class WebhookSigning
-{
-    public const string SecretPrefix = "whsec_";
-
-    public static string NewSecret() => SecretPrefix + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
-
-    public static byte[] KeyOf(string secret) => Convert.FromBase64String(secret[SecretPrefix.Length..]);
-
-    public static string Sign(string id, long timestamp, string body, IEnumerable<string> secrets) =>
-        string.Join(' ', secrets.Select(s => "v1," + Convert.ToBase64String(
-            HMACSHA256.HashData(KeyOf(s), Encoding.UTF8.GetBytes($"{id}.{timestamp}.{body}")))));
-}
-
 /// <summary>
 /// Encrypts the apps' signing secrets at rest (AES-GCM, a random nonce each time) with the webhook key of the master
 /// key (<see cref="Security.MasterKeys"/>, never stored in the database). A sealed secret is <c>"AK" 1 | key id (4) |
@@ -223,50 +164,4 @@ public sealed class WebhookSecretBox(Security.MasterKeys keys)
 
         return false;
     }
-}
-
-/// <summary>
-/// The transactional outbox: a webhook message is inserted by the same transaction that changes the job's state (one
-/// INSERT … SELECT that writes nothing when the job has no webhook or its filter leaves the event out), so a state
-/// change without its message, or a message without its change, cannot be committed.
-/// </summary>
-public static class WebhookOutbox
-{
-    private const string Columns = """("Id", "TenantId", "AppId", "JobId", "Event", "JobAttempt", "Url", "State", "Tries", "MaxTries", "NextAttemptAt", "CreatedAt")""";
-
-    /// <summary>The INSERT … SELECT over <paramref name="source"/> (a table or CTE with the job's columns) with parameters {id}, {event}, {maxTries}, {now}.</summary>
-    public static string InsertFrom(string source, int id, int evt, int maxTries, int now) => $$"""
-        INSERT INTO webhook_deliveries {{Columns}}
-        SELECT {{{id}}}, "TenantId", "AppId", "Id", {{{evt}}}, "Attempt", "WebhookUrl", 'pending', 0, {{{maxTries}}}, {{{now}}}, {{{now}}}
-        FROM {{source}} WHERE "WebhookUrl" IS NOT NULL AND "AppId" IS NOT NULL AND "WebhookEvents" LIKE '%,' || {{{evt}}} || ',%'
-        """;
-
-    /// <summary>Queues <paramref name="evt"/> of one job when the job asked for it; call inside the state change's transaction.</summary>
-    public static async Task<bool> EnqueueAsync(AtelierDb db, string jobId, string evt, int maxTries, TimeProvider clock, CancellationToken ct)
-    {
-        var sql = InsertFrom("jobs", 0, 1, 2, 3) + """ AND "Id" = {4}""";
-        return await db.Database.ExecuteSqlRawAsync(sql, [Common.Ids.New("msg", clock), evt, maxTries, clock.GetUtcNow().UtcDateTime, jobId], ct) > 0;
-    }
-}
-
-/// <summary>Ends messages that will not be sent: <c>failed</c> with <c>s_webhook_invokefail</c> and <paramref name="reason"/> (they stay in the log).</summary>
-public static class WebhookEnd
-{
-    public const string AppDeleted = "the app was deleted";
-
-    public static Task<int> FailAsync(IQueryable<Data.Entities.WebhookDelivery> messages, string reason, DateTime now, CancellationToken ct) =>
-        messages.ExecuteUpdateAsync(u => u.SetProperty(d => d.State, WebhookRelay.FailedState).SetProperty(d => d.LockedUntil, (DateTime?)null)
-            .SetProperty(d => d.FinishedAt, now).SetProperty(d => d.ErrorCode, ErrorCatalog.s_webhook_invokefail.Code).SetProperty(d => d.LastError, reason), ct);
-}
-
-/// <summary>Wakes the relay when a message was queued on this replica (others find it by polling).</summary>
-public sealed class WebhookSignal : IDisposable
-{
-    private readonly Jobs.JobSignal _signal = new();
-
-    public Task WaitAsync(TimeSpan timeout, CancellationToken ct) => _signal.WaitAsync(timeout, ct);
-
-    public void Pulse() => _signal.Pulse();
-
-    public void Dispose() => _signal.Dispose();
 }

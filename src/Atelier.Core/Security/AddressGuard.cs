@@ -2,14 +2,14 @@ using System.Net;
 using System.Net.Sockets;
 using Atelier.Contracts.Errors;
 
-namespace Atelier.Core.Models;
+namespace Atelier.Core.Security;
 
 /// <summary>
-/// Keeps model downloads off the server's own networks: loopback, private, link-local, CGNAT, multicast and
-/// reserved ranges are refused, on the address actually connected to (so DNS rebinding and redirects are
+/// Keeps what the server fetches or calls (model downloads, webhooks, moderation endpoints, URL tests) off its own
+/// networks: loopback, private, link-local, CGNAT, multicast and reserved ranges are refused, on the address actually connected to (so DNS rebinding and redirects are
 /// covered: every hop connects through the same check).
 /// </summary>
-public static class DownloadGuard
+public static class AddressGuard
 {
     private static readonly (IPAddress Net, int Bits)[] DeniedV4 =
     [

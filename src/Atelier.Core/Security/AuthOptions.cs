@@ -2,7 +2,7 @@ using System.ComponentModel.DataAnnotations;
 using Atelier.Core.Security;
 using Microsoft.Extensions.Options;
 
-namespace Atelier.Core.Identity;
+namespace Atelier.Core.Security;
 
 /// <summary>Configuration section <c>Atelier:Auth</c>.</summary>
 public sealed partial class AuthOptions : IValidatableObject

@@ -1,11 +1,12 @@
 using System.Net;
 using Atelier.Contracts.Errors;
 using Atelier.Core.Models;
+using Atelier.Core.Security;
 
-namespace Atelier.Core.Tests.Models;
+namespace Atelier.Core.Tests.Security;
 
 /// <summary>The address guard's classification: what Atelier never calls (downloads, webhooks, moderation, URL tests).</summary>
-public class DownloadGuardTests
+public class AddressGuardTests
 {
     [Theory]
     [InlineData("0.0.0.0")]
@@ -39,7 +40,7 @@ public class DownloadGuardTests
     [InlineData("100::1")] // discard
     public void IsDenied_PrivateLoopbackAndReservedAddresses_AreDenied(string address)
     {
-        Assert.True(DownloadGuard.IsDenied(IPAddress.Parse(address)), address);
+        Assert.True(AddressGuard.IsDenied(IPAddress.Parse(address)), address);
     }
 
     [Theory]
@@ -59,7 +60,7 @@ public class DownloadGuardTests
     [InlineData("::ffff:8.8.8.8")] // IPv4-mapped: judged by the IPv4 address inside
     public void IsDenied_PublicAddresses_AreNot(string address)
     {
-        Assert.False(DownloadGuard.IsDenied(IPAddress.Parse(address)), address);
+        Assert.False(AddressGuard.IsDenied(IPAddress.Parse(address)), address);
     }
 
     [Theory]
@@ -70,7 +71,7 @@ public class DownloadGuardTests
     [InlineData("http://[::ffff:169.254.169.254]/latest", "is in a private, loopback or reserved range")]
     public void CheckUrlAtRequest_UnusableUrl_IsDownloadErrorWithTheReason(string url, string reason)
     {
-        var e = Assert.Throws<AtelierException>(() => DownloadGuard.CheckUrlAtRequest(url, allowPrivate: false));
+        var e = Assert.Throws<AtelierException>(() => AddressGuard.CheckUrlAtRequest(url, allowPrivate: false));
         Assert.Equal(ErrorCatalog.p_model_invokemodeldownloaderror, e.Code);
         Assert.Contains(reason, e.Values["Reason"], StringComparison.Ordinal);
     }
@@ -78,22 +79,22 @@ public class DownloadGuardTests
     [Fact]
     public void CheckUrlAtRequest_OverLongUrl_IsRefused()
     {
-        var e = Assert.Throws<AtelierException>(() => DownloadGuard.CheckUrlAtRequest("https://example.com/" + new string('a', 2048), allowPrivate: false));
+        var e = Assert.Throws<AtelierException>(() => AddressGuard.CheckUrlAtRequest("https://example.com/" + new string('a', 2048), allowPrivate: false));
         Assert.Contains("at most 2048 characters", e.Values["Reason"], StringComparison.Ordinal);
     }
 
     [Fact]
     public void CheckUrlAtRequest_PrivateLiteralWhenAllowed_OrAHostName_IsKept()
     {
-        Assert.Equal("http://127.0.0.1:8080/a", DownloadGuard.CheckUrlAtRequest("http://127.0.0.1:8080/a", allowPrivate: true));
+        Assert.Equal("http://127.0.0.1:8080/a", AddressGuard.CheckUrlAtRequest("http://127.0.0.1:8080/a", allowPrivate: true));
         // A name is checked where it is connected to (every hop, so DNS rebinding is covered), not here.
-        Assert.Equal("https://models.example/a%20b.safetensors", DownloadGuard.CheckUrlAtRequest("https://models.example/a b.safetensors", allowPrivate: false));
+        Assert.Equal("https://models.example/a%20b.safetensors", AddressGuard.CheckUrlAtRequest("https://models.example/a b.safetensors", allowPrivate: false));
     }
 
     [Fact]
     public void CheckUrlInput_UnusableUrl_IsInvalidInputNamingTheField()
     {
         Assert.Equal("webhook: the scheme file is not allowed, only http and https",
-            Invalid.Input(() => DownloadGuard.CheckUrlInput("file:///etc/passwd", "webhook", allowPrivate: false)));
+            Invalid.Input(() => AddressGuard.CheckUrlInput("file:///etc/passwd", "webhook", allowPrivate: false)));
     }
 }

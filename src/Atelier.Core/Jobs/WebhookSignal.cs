@@ -1,0 +1,22 @@
+using System.Security.Cryptography;
+using System.Text;
+using Atelier.Contracts.Errors;
+using Atelier.Contracts.Jobs;
+using Atelier.Data;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace Atelier.Core.Jobs;
+
+/// <summary>Wakes the relay when a message was queued on this replica (others find it by polling).</summary>
+public sealed class WebhookSignal : IDisposable
+{
+    private readonly JobSignal _signal = new();
+
+    public Task WaitAsync(TimeSpan timeout, CancellationToken ct) => _signal.WaitAsync(timeout, ct);
+
+    public void Pulse() => _signal.Pulse();
+
+    public void Dispose() => _signal.Dispose();
+}
