@@ -58,6 +58,7 @@ public static class CoreServiceCollectionExtensions
         services.AddScoped<Jobs.JobService>();
         services.AddScoped<Jobs.ModelResolver>();
         services.AddSingleton<Jobs.ResolutionCache>();
+        services.AddSingleton<Jobs.AgentCache>();
         services.AddScoped<Jobs.EntitlementService>();
         services.AddSingleton<Security.UrlTester>();
         services.AddScoped<Security.ContentSafety>();

@@ -23,8 +23,7 @@ public sealed record ResolvedModel(string VersionId, string ModelId, string Name
 /// token's checkpoint config, else the tenant's first checkpoint. The version must be usable by the caller
 /// (its role, its files stored).
 /// </summary>
-public sealed class ModelResolver(AtelierDb db, RequestContext ctx, ModelService models, ResolutionCache cache, TimeProvider clock,
-    Microsoft.Extensions.Options.IOptions<Identity.AuthOptions> auth)
+public sealed class ModelResolver(AtelierDb db, RequestContext ctx, ModelService models, ResolutionCache cache)
 {
     private static readonly string[] Runnable = ["checkpoint", "onnx"];
 
@@ -37,15 +36,7 @@ public sealed class ModelResolver(AtelierDb db, RequestContext ctx, ModelService
     {
         var caller = ctx.Caller!;
         var key = $"{ctx.TenantId}\n{caller.CredentialId}\n{caller.RoleId}\n{reference}";
-        var now = clock.GetUtcNow().UtcTicks;
-        if (cache.TryGet(key, now, out var hit))
-        {
-            return hit;
-        }
-
-        var resolved = await ResolveUncachedAsync(reference, ct);
-        cache.Put(key, resolved, now + TimeSpan.FromSeconds(Math.Max(0, auth.Value.CacheSeconds)).Ticks);
-        return resolved;
+        return await cache.GetOrAddAsync(key, () => ResolveUncachedAsync(reference, ct));
     }
 
     private async Task<ResolvedModel> ResolveUncachedAsync(string? reference, CancellationToken ct)
@@ -155,33 +146,6 @@ public sealed class ModelResolver(AtelierDb db, RequestContext ctx, ModelService
     }
 }
 
-/// <summary>Recent model resolutions (singleton), see <see cref="ModelResolver.ResolveAsync"/>.</summary>
-public sealed class ResolutionCache
-{
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (ResolvedModel Model, long Until)> _entries = new(StringComparer.Ordinal);
-
-    public bool TryGet(string key, long now, out ResolvedModel model)
-    {
-        if (_entries.TryGetValue(key, out var e) && e.Until > now)
-        {
-            model = e.Model;
-            return true;
-        }
-
-        model = null!;
-        return false;
-    }
-
-    public void Put(string key, ResolvedModel model, long until)
-    {
-        if (_entries.Count > 50_000)
-        {
-            _entries.Clear();
-        }
-
-        _entries[key] = (model, until);
-    }
-
-    /// <summary>Forgets everything (a token's checkpoint changed through this server).</summary>
-    public void Clear() => _entries.Clear();
-}
+/// <summary>Recent model resolutions (singleton), see <see cref="ModelResolver.ResolveAsync"/>; cleared when a token's checkpoint changes through this server.</summary>
+public sealed class ResolutionCache(TimeProvider clock, Microsoft.Extensions.Options.IOptions<Identity.AuthOptions> auth)
+    : TtlCache<string, ResolvedModel>(clock, Identity.AuthCache.Lifetime(auth), 50_000, StringComparer.Ordinal);

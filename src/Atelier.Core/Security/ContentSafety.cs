@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
@@ -28,11 +27,10 @@ public sealed record TenantSafetyRules(IReadOnlyList<string> Words, IReadOnlyLis
 /// so no pattern can take more than time linear in the prompt; one that construct cannot take (a backreference, a
 /// lookaround, an atomic group) is refused when saved.
 /// </summary>
-public sealed class SafetyPatterns(IOptions<SafetyOptions> options)
+public sealed class SafetyPatterns(IOptions<SafetyOptions> options, TimeProvider clock)
 {
     private const RegexOptions Matching = RegexOptions.IgnoreCase | RegexOptions.CultureInvariant;
-    private const int MaxTenants = 10_000;
-    private readonly ConcurrentDictionary<string, (string Source, Regex[] Compiled)> _tenants = new(StringComparer.Ordinal);
+    private readonly TtlCache<string, (string Source, Regex[] Compiled)> _tenants = new(clock, Timeout.InfiniteTimeSpan, 10_000, StringComparer.Ordinal);
     private Regex[]? _platform;
 
     private TimeSpan Budget => TimeSpan.FromMilliseconds(Math.Clamp(options.Value.PatternBudgetMilliseconds, 10, 10_000));
@@ -42,22 +40,17 @@ public sealed class SafetyPatterns(IOptions<SafetyOptions> options)
     /// <summary>A tenant's patterns, compiled once per distinct stored list.</summary>
     public IReadOnlyList<Regex> Of(string tenantId, string source, IReadOnlyList<string> patterns)
     {
-        if (_tenants.TryGetValue(tenantId, out var known) && known.Source == source)
+        if (_tenants.TryGet(tenantId, out var known) && known.Source == source)
         {
             return known.Compiled;
         }
 
-        if (_tenants.Count >= MaxTenants)
-        {
-            _tenants.Clear();
-        }
-
         Regex[] compiled = [.. patterns.Select(Compile)];
-        _tenants[tenantId] = (source, compiled);
+        _tenants.Set(tenantId, (source, compiled));
         return compiled;
     }
 
-    public void Forget(string tenantId) => _tenants.TryRemove(tenantId, out _);
+    public void Forget(string tenantId) => _tenants.Remove(tenantId);
 
     /// <summary>Checks a pattern as it is saved: a failure is <c>p_common_inputinvalid</c> naming <c>patterns</c>.</summary>
     public static void CheckNew(string pattern)
@@ -180,7 +173,7 @@ public sealed class ContentSafety(AtelierDb db, RequestContext ctx, TimeProvider
         rules.UpdatedAt = clock.GetUtcNow().UtcDateTime;
         Audit.Record(db, ctx, clock, "safety.put", "safety_rules", tenant, tenant);
         await db.SaveOrDuplicateAsync(() => AtelierException.InvalidInput("rules", "were saved at the same moment; try again"), ct);
-        cache.Forget(tenant);
+        cache.Remove(tenant);
         compiled.Forget(tenant);
         return ToDto(rules);
     }
@@ -223,7 +216,7 @@ public sealed class ContentSafety(AtelierDb db, RequestContext ctx, TimeProvider
     }
 
     /// <summary>The tenant's rules, parsed (read by tenant id: workers act across tenants), from the replica's short cache.</summary>
-    private Task<TenantSafetyRules> RulesAsync(string tenantId, CancellationToken ct) => cache.GetAsync(tenantId, async () =>
+    private Task<TenantSafetyRules> RulesAsync(string tenantId, CancellationToken ct) => cache.GetOrAddAsync(tenantId, async () =>
     {
         var rules = await db.SafetyRules.IgnoreQueryFilters().AsNoTracking().FirstOrDefaultAsync(r => r.TenantId == tenantId, ct);
         return rules is null ? TenantSafetyRules.None : new TenantSafetyRules(JsonSerializer.Deserialize<List<string>>(rules.WordsJson) ?? [],

@@ -48,7 +48,7 @@ public sealed class WebhookService(AtelierDb db, RequestContext ctx, TimeProvide
             return null;
         }
 
-        var known = await defaults.GetAsync(appId, async () =>
+        var known = await defaults.GetOrAddAsync(appId, async () =>
             await db.AppWebhooks.AsNoTracking().Where(w => w.AppId == appId).Select(w => new AppWebhookDefault(w.Url, w.Events)).FirstOrDefaultAsync(ct)
             ?? new AppWebhookDefault(null, null));
         return known.Url is null ? null : (known.Url, known.Events ?? WebhookEvents.Normalize(null, "events"));
@@ -71,7 +71,7 @@ public sealed class WebhookService(AtelierDb db, RequestContext ctx, TimeProvide
         row.UpdatedAt = Now;
         Audit.Record(db, ctx, clock, "app.webhook.update", "app", appId, ctx.TenantId);
         await db.SaveChangesAsync(ct);
-        defaults.Forget(appId);
+        defaults.Remove(appId);
         return await ToDtoAsync(row, ct);
     }
 
