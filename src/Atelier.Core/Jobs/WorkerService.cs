@@ -156,7 +156,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
         await registry.SeenAsync(db, node, info, Now, ct);
 
         var wait = TimeSpan.FromSeconds(Math.Clamp(waitSeconds, 0, O.MaxLeaseWaitSeconds));
-        var deadline = DateTime.UtcNow + wait;
+        var deadline = clock.GetUtcNow() + wait;
         var starvation = TimeSpan.FromSeconds(O.StarvationSeconds);
         var me = $"{id}/{s}";
         using var waiting = registry.Wait(me, info[s]);
@@ -165,7 +165,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
             // Take the signal before looking, so that a job queued in between is not missed. Look again every
             // LeaseRecheckSeconds whatever happens: a replica without notifications (SQLite) or a lost one delays a job
             // by that much at most. The wait ends at its deadline without another look (the worker asks again at once).
-            var left = deadline - DateTime.UtcNow;
+            var left = deadline - clock.GetUtcNow();
             var woken = signal.WaitAsync(left < RecheckEvery ? (left > TimeSpan.Zero ? left : TimeSpan.Zero) : RecheckEvery, ct);
             var job = await queue.ClaimAsync(me, Lease, info[s], starvation, ct, registry.HeldByOthers(me, info[s]), KeyId);
             if (job is not null)
@@ -174,7 +174,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
                 return new LeasedJob(job.Id, job.Attempt, job.TenantId, job.AgentId, job.Kind, ResolvedModel.FromJson(job.ModelJson)?.ToLeased(), request.RootElement.Clone(), job.LeaseUntil!.Value);
             }
 
-            if (DateTime.UtcNow >= deadline || (!await woken && DateTime.UtcNow >= deadline))
+            if (clock.GetUtcNow() >= deadline || (!await woken && clock.GetUtcNow() >= deadline))
             {
                 return null;
             }

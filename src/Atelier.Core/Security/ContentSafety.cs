@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Net.Sockets;
@@ -89,7 +88,7 @@ public sealed class SafetyPatterns(IOptions<SafetyOptions> options, TimeProvider
     /// <summary>Whether any pattern matches any of the texts, all of it within one budget (fail closed past it).</summary>
     public bool AnyMatch(IEnumerable<Regex> patterns, IReadOnlyList<string> texts)
     {
-        var watch = Stopwatch.StartNew();
+        var started = clock.GetTimestamp();
         foreach (var pattern in patterns)
         {
             foreach (var text in texts)
@@ -106,7 +105,7 @@ public sealed class SafetyPatterns(IOptions<SafetyOptions> options, TimeProvider
                     throw new PatternBudgetException();
                 }
 
-                if (watch.Elapsed > Budget)
+                if (clock.GetElapsedTime(started) > Budget)
                 {
                     throw new PatternBudgetException();
                 }
