@@ -60,6 +60,7 @@ public static class CoreServiceCollectionExtensions
         services.AddScoped<Jobs.JobService>();
         services.AddScoped<Models.ModelResolver>();
         services.AddSingleton<Models.ResolutionCache>();
+        services.AddSingleton<Jobs.AgentCache>();
         services.AddScoped<Jobs.EntitlementService>();
         services.AddSingleton<Security.UrlTester>();
         services.AddScoped<Security.ContentSafety>();

@@ -12,11 +12,13 @@ public sealed class LocalObjectStore : IObjectStore
 
     private readonly string _root;
     private readonly StorageSpace _space;
+    private readonly TimeProvider _clock;
 
-    public LocalObjectStore(string root, StorageSpace? space = null)
+    public LocalObjectStore(string root, StorageSpace? space = null, TimeProvider? clock = null)
     {
         _root = Path.GetFullPath(root);
         _space = space ?? new StorageSpace(_root, 0);
+        _clock = clock ?? TimeProvider.System;
         Directory.CreateDirectory(_root);
         SweepTemp();
     }
@@ -30,7 +32,7 @@ public sealed class LocalObjectStore : IObjectStore
             return;
         }
 
-        var cutoff = DateTime.UtcNow - AbandonedAfter;
+        var cutoff = _clock.GetUtcNow().UtcDateTime - AbandonedAfter;
         foreach (var file in new DirectoryInfo(temp).EnumerateFiles())
         {
             try

@@ -109,12 +109,13 @@ public static class ObjectStores
                     var options = sp.GetRequiredService<StorageOptions>();
                     return new StorageSpace(options.LocalPath ?? Path.Combine(dataDirectory, "objects"), options.MinFreeBytes);
                 });
-                services.AddSingleton<IObjectStore>(sp => new LocalObjectStore(sp.GetRequiredService<StorageSpace>().Folder, sp.GetRequiredService<StorageSpace>()));
+                services.AddSingleton<IObjectStore>(sp =>
+                    new LocalObjectStore(sp.GetRequiredService<StorageSpace>().Folder, sp.GetRequiredService<StorageSpace>(), sp.GetRequiredService<TimeProvider>()));
                 break;
             case "s3":
                 // Objects are elsewhere; what is written here is uploads staged on their way there.
                 services.AddSingleton(sp => new StorageSpace(Path.GetTempPath(), sp.GetRequiredService<StorageOptions>().MinFreeBytes));
-                services.AddSingleton<IObjectStore>(sp => new S3ObjectStore(sp.GetRequiredService<StorageOptions>()));
+                services.AddSingleton<IObjectStore>(sp => new S3ObjectStore(sp.GetRequiredService<StorageOptions>(), sp.GetRequiredService<TimeProvider>()));
                 break;
         }
 

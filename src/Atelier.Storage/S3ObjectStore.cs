@@ -9,9 +9,11 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
 {
     private readonly AmazonS3Client _client;
     private readonly string _bucket;
+    private readonly TimeProvider _clock;
 
-    public S3ObjectStore(StorageOptions options)
+    public S3ObjectStore(StorageOptions options, TimeProvider? clock = null)
     {
+        _clock = clock ?? TimeProvider.System;
         var config = new AmazonS3Config
         {
             ServiceURL = options.S3ServiceUrl ?? throw new InvalidOperationException("Atelier:Storage:S3ServiceUrl is required for the s3 provider."),
@@ -78,7 +80,7 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     public Uri? PresignPut(string key, TimeSpan lifetime) =>
         new(_client.GetPreSignedURL(new GetPreSignedUrlRequest
         {
-            BucketName = _bucket, Key = ObjectKeys.Check(key), Verb = HttpVerb.PUT, Expires = DateTime.UtcNow.Add(lifetime),
+            BucketName = _bucket, Key = ObjectKeys.Check(key), Verb = HttpVerb.PUT, Expires = _clock.GetUtcNow().UtcDateTime.Add(lifetime),
             Protocol = _client.Config.ServiceURL.StartsWith("https", StringComparison.OrdinalIgnoreCase) ? Protocol.HTTPS : Protocol.HTTP,
         }));
 

@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-
 namespace Atelier.Core.Common;
 
 /// <summary>
@@ -7,29 +5,8 @@ namespace Atelier.Core.Common;
 /// entitlements, an app's default webhook): a value is read again after 5 s, and forgotten at
 /// once on this replica when it is saved here. Another replica sees a change within the lifetime.
 /// </summary>
-public sealed class ShortCache<T>
+public sealed class ShortCache<T>(TimeProvider clock) : TtlCache<string, T>(clock, Lifetime, MaxEntries, StringComparer.Ordinal)
 {
     private const int MaxEntries = 100_000;
-    private readonly ConcurrentDictionary<string, (T Value, DateTime ReadAt)> _items = new(StringComparer.Ordinal);
-
     private static readonly TimeSpan Lifetime = TimeSpan.FromSeconds(5);
-
-    public async Task<T> GetAsync(string key, Func<Task<T>> load)
-    {
-        if (_items.TryGetValue(key, out var known) && DateTime.UtcNow - known.ReadAt < Lifetime)
-        {
-            return known.Value;
-        }
-
-        var value = await load();
-        if (_items.Count >= MaxEntries)
-        {
-            _items.Clear();
-        }
-
-        _items[key] = (value, DateTime.UtcNow);
-        return value;
-    }
-
-    public void Forget(string key) => _items.TryRemove(key, out _);
 }

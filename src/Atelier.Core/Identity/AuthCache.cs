@@ -1,101 +1,44 @@
-using System.Collections.Concurrent;
 using Atelier.Contracts.Identity;
+using Atelier.Core.Common;
+using Atelier.Core.Security;
+using Microsoft.Extensions.Options;
 
 namespace Atelier.Core.Identity;
 
 /// <summary>What a verified API token grants, remembered briefly so a hot token costs no database read.</summary>
-internal sealed record CachedToken(string TokenId, string TenantId, string AppId, IReadOnlyList<TokenScope> Scopes,
-    DateTime? ExpiresAt, long CachedUntilTicks);
+internal sealed record CachedToken(string TokenId, string TenantId, string AppId, IReadOnlyList<TokenScope> Scopes, DateTime? ExpiresAt);
 
-/// <summary>The in-memory cache of verified credentials and tenant states (singleton).</summary>
-public sealed class AuthCache(TimeProvider clock)
+/// <summary>
+/// The in-memory cache of verified credentials and tenant states (singleton), each kept for
+/// <see cref="AuthOptions.CacheSeconds"/> and forgotten at once when revoked, disabled or deleted on this replica.
+/// </summary>
+public sealed class AuthCache(TimeProvider clock, IOptions<AuthOptions> options)
 {
-    private readonly ConcurrentDictionary<string, CachedToken> _tokens = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, (TenantState State, long Until)> _tenants = new(StringComparer.Ordinal);
+    private readonly TtlCache<string, CachedToken> _tokens = new(clock, Lifetime(options), 100_000, StringComparer.Ordinal);
+    private readonly TtlCache<string, TenantState> _tenants = new(clock, Lifetime(options), 100_000, StringComparer.Ordinal);
+    private readonly TtlCache<string, Caller> _keys = new(clock, Lifetime(options), 10_000, StringComparer.Ordinal);
 
-    internal bool TryGetToken(string hashKey, out CachedToken token)
-    {
-        if (_tokens.TryGetValue(hashKey, out token!) && token.CachedUntilTicks > clock.GetUtcNow().UtcTicks)
-        {
-            return true;
-        }
+    /// <summary>How long a verified credential or a tenant state is trusted (also the model resolutions' lifetime).</summary>
+    public static TimeSpan Lifetime(IOptions<AuthOptions> options) => TimeSpan.FromSeconds(Math.Max(0, options.Value.CacheSeconds));
 
-        return false;
-    }
+    internal bool TryGetToken(string hashKey, out CachedToken token) => _tokens.TryGet(hashKey, out token);
 
-    internal void PutToken(string hashKey, CachedToken token)
-    {
-        if (_tokens.Count > 100_000)
-        {
-            _tokens.Clear();
-        }
-
-        _tokens[hashKey] = token;
-    }
+    internal void PutToken(string hashKey, CachedToken token) => _tokens.Set(hashKey, token);
 
     /// <summary>Forgets a token at once (revoked, disabled, deleted).</summary>
-    public void EvictToken(string tokenId)
-    {
-        foreach (var (key, value) in _tokens)
-        {
-            if (value.TokenId == tokenId)
-            {
-                _tokens.TryRemove(key, out _);
-            }
-        }
-    }
+    public void EvictToken(string tokenId) => _tokens.RemoveWhere(t => t.TokenId == tokenId);
 
     /// <summary>Forgets every token of an app (the app was deleted).</summary>
-    public void EvictApp(string appId)
-    {
-        foreach (var (key, value) in _tokens)
-        {
-            if (value.AppId == appId)
-            {
-                _tokens.TryRemove(key, out _);
-            }
-        }
-    }
+    public void EvictApp(string appId) => _tokens.RemoveWhere(t => t.AppId == appId);
 
-    internal bool TryGetTenantState(string tenantId, out TenantState state)
-    {
-        if (_tenants.TryGetValue(tenantId, out var e) && e.Until > clock.GetUtcNow().UtcTicks)
-        {
-            state = e.State;
-            return true;
-        }
+    internal bool TryGetTenantState(string tenantId, out TenantState state) => _tenants.TryGet(tenantId, out state);
 
-        state = default;
-        return false;
-    }
+    internal void PutTenantState(string tenantId, TenantState state) => _tenants.Set(tenantId, state);
 
-    internal void PutTenantState(string tenantId, TenantState state, TimeSpan ttl) =>
-        _tenants[tenantId] = (state, clock.GetUtcNow().UtcTicks + ttl.Ticks);
-
-    public void EvictTenant(string tenantId) => _tenants.TryRemove(tenantId, out _);
-
-    private readonly ConcurrentDictionary<string, (Common.Caller Caller, long Until)> _keys = new(StringComparer.Ordinal);
+    public void EvictTenant(string tenantId) => _tenants.Remove(tenantId);
 
     /// <summary>A verified platform admin key (by the hex of its hash), for a few seconds. Worker keys are never cached: a revocation holds at once.</summary>
-    internal bool TryGetKey(string hashKey, out Common.Caller caller)
-    {
-        if (_keys.TryGetValue(hashKey, out var e) && e.Until > clock.GetUtcNow().UtcTicks)
-        {
-            caller = e.Caller;
-            return true;
-        }
+    internal bool TryGetKey(string hashKey, out Caller caller) => _keys.TryGet(hashKey, out caller);
 
-        caller = null!;
-        return false;
-    }
-
-    internal void PutKey(string hashKey, Common.Caller caller, TimeSpan ttl)
-    {
-        if (_keys.Count > 10_000)
-        {
-            _keys.Clear();
-        }
-
-        _keys[hashKey] = (caller, clock.GetUtcNow().UtcTicks + ttl.Ticks);
-    }
+    internal void PutKey(string hashKey, Caller caller) => _keys.Set(hashKey, caller);
 }

@@ -4,7 +4,6 @@ using Atelier.Core.Common;
 using Atelier.Core.Security;
 using Atelier.Data;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.Options;
 
 namespace Atelier.Core.Identity;
 
@@ -12,10 +11,8 @@ namespace Atelier.Core.Identity;
 /// Turns the credential of a request into a <see cref="Caller"/>, and resolves the tenant a request acts in.
 /// Malformed secrets are refused by their checksum before any database read.
 /// </summary>
-public sealed class Authenticator(AtelierDb db, AuthCache cache, TimeProvider clock, IOptions<AuthOptions> options)
+public sealed class Authenticator(AtelierDb db, AuthCache cache, TimeProvider clock)
 {
-    private TimeSpan CacheTtl => TimeSpan.FromSeconds(Math.Max(0, options.Value.CacheSeconds));
-
     /// <summary>Verifies a bearer secret: missing → 401 <c>p_common_apitokenrequired</c>, junk or unknown → 401
     /// <c>p_token_invalidapitoken</c>, expired, disabled or revoked → 401 <c>b_session_tokennotvalid</c>.</summary>
     public async Task<Caller> AuthenticateAsync(string? secret, CancellationToken ct)
@@ -60,7 +57,7 @@ public sealed class Authenticator(AtelierDb db, AuthCache cache, TimeProvider cl
                 var caller = new Caller(platform ? CallerKind.PlatformAdmin : CallerKind.Worker, key.Id, null, null, []);
                 if (platform)
                 {
-                    cache.PutKey(cacheKey, caller, CacheTtl);
+                    cache.PutKey(cacheKey, caller);
                 }
 
                 var now = clock.GetUtcNow().UtcDateTime;
@@ -95,8 +92,7 @@ public sealed class Authenticator(AtelierDb db, AuthCache cache, TimeProvider cl
                 throw new AtelierException(ErrorCatalog.b_session_tokennotvalid, errCode: row.RevokedAt is null ? ErrCodes.TokenDisabled : ErrCodes.TokenRevoked);
             }
 
-            entry = new CachedToken(row.Id, row.TenantId, row.AppId, TokenService.ScopesOf(row.Scopes), row.ExpiresAt,
-                (clock.GetUtcNow() + CacheTtl).UtcTicks);
+            entry = new CachedToken(row.Id, row.TenantId, row.AppId, TokenService.ScopesOf(row.Scopes), row.ExpiresAt);
             cache.PutToken(cacheKey, entry);
             if (row.LastUsedAt is null || row.LastUsedAt < now.AddMinutes(-1))
             {
@@ -181,7 +177,7 @@ public sealed class Authenticator(AtelierDb db, AuthCache cache, TimeProvider cl
 
         var state = await HotQueries.TenantStateById(db, tenantId, ct)
                     ?? throw new AtelierException(ErrorCatalog.b_user_tenantnotfound, errCode: ErrCodes.TenantNotFound, errMessage: tenantId);
-        cache.PutTenantState(tenantId, state, CacheTtl);
+        cache.PutTenantState(tenantId, state);
         return state;
     }
 }

@@ -55,7 +55,7 @@ public sealed class EntitlementService(AtelierDb db, IDatabaseProvider provider,
         Audit.Record(db, ctx, clock, "entitlement.put", "entitlement", row.Id, TenantId);
         await db.SaveOrDuplicateAsync(() => AtelierException.InvalidInput("scope", "was set at the same moment; try again"), ct);
         await tx.CommitAsync(ct);
-        cache.Forget(TenantId);
+        cache.Remove(TenantId);
         return ToDto(row);
     }
 
@@ -90,7 +90,7 @@ public sealed class EntitlementService(AtelierDb db, IDatabaseProvider provider,
         Audit.Record(db, ctx, clock, "entitlement.credits.add", "entitlement", row.Id, TenantId);
         await db.SaveChangesAsync(ct);
         await tx.CommitAsync(ct);
-        cache.Forget(TenantId);
+        cache.Remove(TenantId);
 
         return ToDto(await db.Entitlements.AsNoTracking().FirstAsync(e => e.Id == row.Id, ct));
     }
@@ -153,7 +153,7 @@ public sealed class EntitlementService(AtelierDb db, IDatabaseProvider provider,
     /// comes from the replica's short cache; the counts and the balance are read and taken in the transaction).
     /// </summary>
     public async Task<List<Entitlement>> ApplicableAsync(string? appId, CancellationToken ct) =>
-        [.. (await cache.GetAsync(TenantId, async () => await db.Entitlements.AsNoTracking().ToListAsync(ct)))
+        [.. (await cache.GetOrAddAsync(TenantId, async () => await db.Entitlements.AsNoTracking().ToListAsync(ct)))
             .Where(e => e.Scope == TenantScope || e.Scope == appId)];
 
     /// <summary>How many rows <paramref name="q"/> has, counted no further than <paramref name="cap"/>: a check against a

@@ -19,7 +19,7 @@ namespace Atelier.Core.Jobs;
 /// </summary>
 public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue, JobNotifier notifier, ModelResolver resolver,
     IObjectStore store, IOptions<JobsOptions> options, EntitlementService entitlements, Security.ContentSafety safety, JobWebhooks webhooks,
-    IOptions<GenerationOptions> generation)
+    IOptions<GenerationOptions> generation, AgentCache agents)
 {
     public const int MaxInputBytes = 768 * 1024;
     public const string DefaultAgent = "default";
@@ -30,23 +30,10 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
     public async Task<Agent> FindAgentAsync(string agentIdOrName, CancellationToken ct)
     {
         // Agents are never renamed or deleted: one read per tenant and name, then memory.
-        var key = $"{TenantId}\n{agentIdOrName}";
-        if (Agents.TryGetValue(key, out var known))
-        {
-            return known;
-        }
-
-        var agent = await db.Agents.AsNoTracking().FirstOrDefaultAsync(a => a.Id == agentIdOrName || a.Name == agentIdOrName, ct)
-                    ?? throw new AtelierException(ErrorCatalog.p_common_inputinvalid, new Dictionary<string, string> { ["Input"] = $"agent: {agentIdOrName} does not exist" }, status: 404);
-        if (Agents.Count < 100_000)
-        {
-            Agents[key] = agent;
-        }
-
-        return agent;
+        return await agents.GetOrAddAsync($"{TenantId}\n{agentIdOrName}", async () =>
+            await db.Agents.AsNoTracking().FirstOrDefaultAsync(a => a.Id == agentIdOrName || a.Name == agentIdOrName, ct)
+            ?? throw new AtelierException(ErrorCatalog.p_common_inputinvalid, new Dictionary<string, string> { ["Input"] = $"agent: {agentIdOrName} does not exist" }, status: 404));
     }
-
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Agent> Agents = new(StringComparer.Ordinal);
 
     public async Task<IReadOnlyList<AgentDto>> ListAgentsAsync(CancellationToken ct) =>
         await db.Agents.AsNoTracking().OrderBy(a => a.CreatedAt).Select(a => new AgentDto(a.Id, a.Name, a.CreatedAt)).ToListAsync(ct);
@@ -304,3 +291,6 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
 
 /// <summary>A job's own webhook as submitted (<paramref name="UrlField"/> and <paramref name="EventsField"/> name them in errors).</summary>
 public sealed record WebhookRequest(string? Url, IReadOnlyList<string>? Events, string UrlField, string EventsField);
+
+/// <summary>Agents by tenant and id or name (singleton), see <see cref="JobService.FindAgentAsync"/>: kept, not read again.</summary>
+public sealed class AgentCache(TimeProvider clock) : TtlCache<string, Agent>(clock, Timeout.InfiniteTimeSpan, 100_000, StringComparer.Ordinal);

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Atelier.Data;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Hosting;
@@ -7,7 +6,7 @@ using Microsoft.Extensions.Logging;
 namespace Atelier.Core.Jobs;
 
 /// <summary>Wakes waiting lease requests when a job is queued: in process here, across replicas through <see cref="JobListener"/>.</summary>
-public sealed class JobSignal : IDisposable
+public sealed class JobSignal(TimeProvider clock) : IDisposable
 {
     private readonly Lock _gate = new();
     private TaskCompletionSource _next = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -21,7 +20,7 @@ public sealed class JobSignal : IDisposable
             pulse = _next.Task;
         }
 
-        return pulse.WaitAsync(timeout, ct).ContinueWith(t => t.IsCompletedSuccessfully, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+        return pulse.WaitAsync(timeout, clock, ct).ContinueWith(t => t.IsCompletedSuccessfully, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
     }
 
     public void Pulse()
@@ -39,31 +38,79 @@ public sealed class JobSignal : IDisposable
     public void Dispose() => Pulse();
 }
 
-/// <summary>Wakes callers waiting for one job to change (a synchronous txt2img, a progress stream).</summary>
-public sealed class JobWatch
+/// <summary>
+/// Wakes callers waiting for one job to change (a synchronous txt2img, a progress stream). A caller takes a
+/// <see cref="Watch"/> before it looks at the job and waits on it only if what it saw was not final: a change between
+/// the look and the wait then ends the wait at once instead of being missed.
+/// </summary>
+public sealed class JobWatch(TimeProvider clock)
 {
-    private readonly ConcurrentDictionary<string, TaskCompletionSource> _waiting = new();
+    private readonly TimeProvider _clock = clock;
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, List<TaskCompletionSource>> _waiting = new(StringComparer.Ordinal);
 
-    /// <summary>Completes when <see cref="Notify"/> names the job, or after <paramref name="timeout"/>, whichever is first.</summary>
-    public async Task WaitAsync(string jobId, TimeSpan timeout, CancellationToken ct)
+    /// <summary>Starts watching a job for its next <see cref="Notify"/>; dispose the watch when done with it.</summary>
+    public Change Watch(string jobId)
     {
-        var tcs = _waiting.GetOrAdd(jobId, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
-        try
+        var changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_gate)
         {
-            await tcs.Task.WaitAsync(timeout, ct);
+            if (!_waiting.TryGetValue(jobId, out var watchers))
+            {
+                _waiting[jobId] = watchers = [];
+            }
+
+            watchers.Add(changed);
         }
-        catch (TimeoutException)
-        {
-            // The caller looks at the job again either way.
-        }
+
+        return new Change(this, jobId, changed);
     }
 
     public void Notify(string jobId)
     {
-        if (_waiting.TryRemove(jobId, out var tcs))
+        List<TaskCompletionSource>? watchers;
+        lock (_gate)
         {
-            tcs.TrySetResult();
+            if (!_waiting.Remove(jobId, out watchers))
+            {
+                return;
+            }
         }
+
+        foreach (var changed in watchers)
+        {
+            changed.TrySetResult();
+        }
+    }
+
+    private void Forget(string jobId, TaskCompletionSource changed)
+    {
+        lock (_gate)
+        {
+            if (_waiting.TryGetValue(jobId, out var watchers) && watchers.Remove(changed) && watchers.Count == 0)
+            {
+                _waiting.Remove(jobId);
+            }
+        }
+    }
+
+    /// <summary>One caller's watch of one job, from <see cref="Watch"/>.</summary>
+    public sealed class Change(JobWatch watch, string jobId, TaskCompletionSource changed) : IDisposable
+    {
+        /// <summary>Completes when the job was notified since the watch began, or after <paramref name="timeout"/> of the clock.</summary>
+        public async Task WaitAsync(TimeSpan timeout, CancellationToken ct)
+        {
+            try
+            {
+                await changed.Task.WaitAsync(timeout, watch._clock, ct);
+            }
+            catch (TimeoutException)
+            {
+                // The caller looks at the job again either way.
+            }
+        }
+
+        public void Dispose() => watch.Forget(jobId, changed);
     }
 }
 

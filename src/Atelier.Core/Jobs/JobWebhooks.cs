@@ -39,7 +39,7 @@ public sealed class JobWebhooks(AtelierDb db, RequestContext ctx, IWebhookPolicy
             return null;
         }
 
-        var known = await defaults.GetAsync(appId, async () =>
+        var known = await defaults.GetOrAddAsync(appId, async () =>
             await db.AppWebhooks.AsNoTracking().Where(w => w.AppId == appId).Select(w => new AppWebhookDefault(w.Url, w.Events)).FirstOrDefaultAsync(ct)
             ?? new AppWebhookDefault(null, null));
         return known.Url is null ? null : (known.Url, known.Events ?? WebhookEvents.Normalize(null, "events"));

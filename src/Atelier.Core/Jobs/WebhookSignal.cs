@@ -10,9 +10,9 @@ using Microsoft.Extensions.Options;
 namespace Atelier.Core.Jobs;
 
 /// <summary>Wakes the relay when a message was queued on this replica (others find it by polling).</summary>
-public sealed class WebhookSignal : IDisposable
+public sealed class WebhookSignal(TimeProvider clock) : IDisposable
 {
-    private readonly JobSignal _signal = new();
+    private readonly JobSignal _signal = new(clock);
 
     public Task WaitAsync(TimeSpan timeout, CancellationToken ct) => _signal.WaitAsync(timeout, ct);
 

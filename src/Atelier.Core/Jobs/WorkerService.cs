@@ -157,7 +157,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
         await registry.SeenAsync(db, node, info, Now, ct);
 
         var wait = TimeSpan.FromSeconds(Math.Clamp(waitSeconds, 0, O.MaxLeaseWaitSeconds));
-        var deadline = DateTime.UtcNow + wait;
+        var deadline = clock.GetUtcNow() + wait;
         var starvation = TimeSpan.FromSeconds(O.StarvationSeconds);
         var me = $"{id}/{s}";
         using var waiting = registry.Wait(me, info[s]);
@@ -166,7 +166,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
             // Take the signal before looking, so that a job queued in between is not missed. Look again every
             // LeaseRecheckSeconds whatever happens: a replica without notifications (SQLite) or a lost one delays a job
             // by that much at most. The wait ends at its deadline without another look (the worker asks again at once).
-            var left = deadline - DateTime.UtcNow;
+            var left = deadline - clock.GetUtcNow();
             var woken = signal.WaitAsync(left < RecheckEvery ? (left > TimeSpan.Zero ? left : TimeSpan.Zero) : RecheckEvery, ct);
             var job = await queue.ClaimAsync(me, Lease, info[s], starvation, ct, registry.HeldByOthers(me, info[s]), KeyId);
             if (job is not null)
@@ -175,7 +175,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
                 return new LeasedJob(job.Id, job.Attempt, job.TenantId, job.AgentId, job.Kind, ResolvedModel.FromJson(job.ModelJson)?.ToLeased(), request.RootElement.Clone(), job.LeaseUntil!.Value);
             }
 
-            if (DateTime.UtcNow >= deadline || (!await woken && DateTime.UtcNow >= deadline))
+            if (clock.GetUtcNow() >= deadline || (!await woken && clock.GetUtcNow() >= deadline))
             {
                 return null;
             }
@@ -413,22 +413,22 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
 /// Registered workers as the lease path reads them: cached for a few seconds, and their hot request info written back
 /// only when it changed or the last write is older than <see cref="SeenWriteInterval"/> (a lease is not a write).
 /// </summary>
-public sealed class WorkerRegistry
+public sealed class WorkerRegistry(TimeProvider clock)
 {
     private static readonly TimeSpan SeenWriteInterval = TimeSpan.FromSeconds(10);
-    private readonly ConcurrentDictionary<string, (WorkerNode Node, DateTime ReadAt)> _nodes = new();
+    private readonly TtlCache<string, WorkerNode> _nodes = new(clock, TimeSpan.FromSeconds(5), 10_000, StringComparer.Ordinal);
 
     public async Task<WorkerNode?> GetAsync(AtelierDb db, string id, CancellationToken ct)
     {
-        if (_nodes.TryGetValue(id, out var e) && DateTime.UtcNow - e.ReadAt < TimeSpan.FromSeconds(5))
+        if (_nodes.TryGet(id, out var known))
         {
-            return e.Node;
+            return known;
         }
 
         var node = await db.Workers.AsNoTracking().FirstOrDefaultAsync(w => w.Id == id, ct);
         if (node is not null)
         {
-            _nodes[id] = (node, DateTime.UtcNow);
+            _nodes.Set(id, node);
         }
 
         return node;
@@ -447,19 +447,10 @@ public sealed class WorkerRegistry
         await db.Workers.Where(w => w.Id == node.Id).ExecuteUpdateAsync(u => u.SetProperty(w => w.HotJson, json).SetProperty(w => w.LastSeenAt, now), ct);
     }
 
-    public void Forget(string id) => _nodes.TryRemove(id, out _);
+    public void Forget(string id) => _nodes.Remove(id);
 
     /// <summary>Forgets every cached worker of a key (it was revoked).</summary>
-    public void ForgetKey(string keyId)
-    {
-        foreach (var (id, entry) in _nodes)
-        {
-            if (entry.Node.KeyId == keyId)
-            {
-                _nodes.TryRemove(id, out _);
-            }
-        }
-    }
+    public void ForgetKey(string keyId) => _nodes.RemoveWhere(n => n.KeyId == keyId);
 
     private readonly ConcurrentDictionary<string, string?> _waiting = new();
 

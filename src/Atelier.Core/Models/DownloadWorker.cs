@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Diagnostics;
 using System.Net;
 using Atelier.Contracts.Errors;
 using Atelier.Core.Security;
@@ -75,7 +74,7 @@ public sealed partial class DownloadWorker(IServiceScopeFactory scopes, IObjectS
             catch (Exception e)
             {
                 LogLoopFailed(logger, e);
-                await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken);
+                await Task.Delay(TimeSpan.FromSeconds(1), clock, stoppingToken);
             }
         }
 
@@ -220,7 +219,7 @@ public sealed partial class DownloadWorker(IServiceScopeFactory scopes, IObjectS
                 await using (var source = await response.Content.ReadAsStreamAsync(ct))
                 await using (var target = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true))
                 {
-                    var watch = Stopwatch.StartNew();
+                    var started = clock.GetTimestamp();
                     var lastReport = TimeSpan.Zero;
                     int read;
                     while ((read = await source.ReadAsync(buffer.AsMemory(0, buffer.Length), ct)) > 0)
@@ -232,17 +231,18 @@ public sealed partial class DownloadWorker(IServiceScopeFactory scopes, IObjectS
 
                         inspector.Append(buffer.AsSpan(0, read));
                         await target.WriteAsync(buffer.AsMemory(0, read), ct);
-                        if (watch.Elapsed - lastReport > TimeSpan.FromMilliseconds(250))
+                        var elapsed = clock.GetElapsedTime(started);
+                        if (elapsed - lastReport > TimeSpan.FromMilliseconds(250))
                         {
-                            lastReport = watch.Elapsed;
+                            lastReport = elapsed;
                             var done = inspector.BytesSeen;
-                            var rate = (long)(done / Math.Max(0.001, watch.Elapsed.TotalSeconds));
+                            var rate = (long)(done / Math.Max(0.001, elapsed.TotalSeconds));
                             await Update(db, file.Id, u => u.SetProperty(f => f.DownloadedBytes, done).SetProperty(f => f.BytesPerSecond, rate), ct);
                         }
                     }
 
                     var seen = inspector.BytesSeen;
-                    var finalRate = (long)(seen / Math.Max(0.001, watch.Elapsed.TotalSeconds));
+                    var finalRate = (long)(seen / Math.Max(0.001, clock.GetElapsedTime(started).TotalSeconds));
                     await Update(db, file.Id, u => u.SetProperty(f => f.DownloadedBytes, seen).SetProperty(f => f.BytesPerSecond, finalRate), ct);
                 }
 

@@ -11,8 +11,7 @@ namespace Atelier.Core.Models;
 /// token's checkpoint config, else the tenant's first checkpoint. The version must be usable by the caller
 /// (its role, its files stored).
 /// </summary>
-public sealed class ModelResolver(AtelierDb db, RequestContext ctx, ModelService models, ResolutionCache cache, TimeProvider clock,
-    Microsoft.Extensions.Options.IOptions<Security.AuthOptions> auth)
+public sealed class ModelResolver(AtelierDb db, RequestContext ctx, ModelService models, ResolutionCache cache)
 {
     private static readonly string[] Runnable = ["checkpoint", "onnx"];
 
@@ -25,15 +24,7 @@ public sealed class ModelResolver(AtelierDb db, RequestContext ctx, ModelService
     {
         var caller = ctx.Caller!;
         var key = $"{ctx.TenantId}\n{caller.CredentialId}\n{caller.RoleId}\n{reference}";
-        var now = clock.GetUtcNow().UtcTicks;
-        if (cache.TryGet(key, now, out var hit))
-        {
-            return hit;
-        }
-
-        var resolved = await ResolveUncachedAsync(reference, ct);
-        cache.Put(key, resolved, now + TimeSpan.FromSeconds(Math.Max(0, auth.Value.CacheSeconds)).Ticks);
-        return resolved;
+        return await cache.GetOrAddAsync(key, () => ResolveUncachedAsync(reference, ct));
     }
 
     private async Task<ResolvedModel> ResolveUncachedAsync(string? reference, CancellationToken ct)

@@ -1,32 +1,8 @@
+using Atelier.Core.Common;
+using Microsoft.Extensions.Options;
+
 namespace Atelier.Core.Models;
 
-/// <summary>Recent model resolutions (singleton), see <see cref="ModelResolver.ResolveAsync"/>.</summary>
-public sealed class ResolutionCache
-{
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (ResolvedModel Model, long Until)> _entries = new(StringComparer.Ordinal);
-
-    public bool TryGet(string key, long now, out ResolvedModel model)
-    {
-        if (_entries.TryGetValue(key, out var e) && e.Until > now)
-        {
-            model = e.Model;
-            return true;
-        }
-
-        model = null!;
-        return false;
-    }
-
-    public void Put(string key, ResolvedModel model, long until)
-    {
-        if (_entries.Count > 50_000)
-        {
-            _entries.Clear();
-        }
-
-        _entries[key] = (model, until);
-    }
-
-    /// <summary>Forgets everything (a token's checkpoint changed through this server).</summary>
-    public void Clear() => _entries.Clear();
-}
+/// <summary>Recent model resolutions (singleton), see <see cref="ModelResolver.ResolveAsync"/>; cleared when a token's checkpoint changes through this server.</summary>
+public sealed class ResolutionCache(TimeProvider clock, IOptions<Security.AuthOptions> auth)
+    : TtlCache<string, ResolvedModel>(clock, TimeSpan.FromSeconds(Math.Max(0, auth.Value.CacheSeconds)), 50_000, StringComparer.Ordinal);

@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Net.Sockets;
@@ -27,11 +25,10 @@ public sealed record TenantSafetyRules(IReadOnlyList<string> Words, IReadOnlyLis
 /// so no pattern can take more than time linear in the prompt; one that construct cannot take (a backreference, a
 /// lookaround, an atomic group) is refused when saved.
 /// </summary>
-public sealed class SafetyPatterns(IOptions<SafetyOptions> options)
+public sealed class SafetyPatterns(IOptions<SafetyOptions> options, TimeProvider clock)
 {
     private const RegexOptions Matching = RegexOptions.IgnoreCase | RegexOptions.CultureInvariant;
-    private const int MaxTenants = 10_000;
-    private readonly ConcurrentDictionary<string, (string Source, Regex[] Compiled)> _tenants = new(StringComparer.Ordinal);
+    private readonly TtlCache<string, (string Source, Regex[] Compiled)> _tenants = new(clock, Timeout.InfiniteTimeSpan, 10_000, StringComparer.Ordinal);
     private Regex[]? _platform;
 
     private TimeSpan Budget => TimeSpan.FromMilliseconds(Math.Clamp(options.Value.PatternBudgetMilliseconds, 10, 10_000));
@@ -41,22 +38,17 @@ public sealed class SafetyPatterns(IOptions<SafetyOptions> options)
     /// <summary>A tenant's patterns, compiled once per distinct stored list.</summary>
     public IReadOnlyList<Regex> Of(string tenantId, string source, IReadOnlyList<string> patterns)
     {
-        if (_tenants.TryGetValue(tenantId, out var known) && known.Source == source)
+        if (_tenants.TryGet(tenantId, out var known) && known.Source == source)
         {
             return known.Compiled;
         }
 
-        if (_tenants.Count >= MaxTenants)
-        {
-            _tenants.Clear();
-        }
-
         Regex[] compiled = [.. patterns.Select(Compile)];
-        _tenants[tenantId] = (source, compiled);
+        _tenants.Set(tenantId, (source, compiled));
         return compiled;
     }
 
-    public void Forget(string tenantId) => _tenants.TryRemove(tenantId, out _);
+    public void Forget(string tenantId) => _tenants.Remove(tenantId);
 
     /// <summary>Checks a pattern as it is saved: a failure is <c>p_common_inputinvalid</c> naming <c>patterns</c>.</summary>
     public static void CheckNew(string pattern)
@@ -95,7 +87,7 @@ public sealed class SafetyPatterns(IOptions<SafetyOptions> options)
     /// <summary>Whether any pattern matches any of the texts, all of it within one budget (fail closed past it).</summary>
     public bool AnyMatch(IEnumerable<Regex> patterns, IReadOnlyList<string> texts)
     {
-        var watch = Stopwatch.StartNew();
+        var started = clock.GetTimestamp();
         foreach (var pattern in patterns)
         {
             foreach (var text in texts)
@@ -112,7 +104,7 @@ public sealed class SafetyPatterns(IOptions<SafetyOptions> options)
                     throw new PatternBudgetException();
                 }
 
-                if (watch.Elapsed > Budget)
+                if (clock.GetElapsedTime(started) > Budget)
                 {
                     throw new PatternBudgetException();
                 }
@@ -179,7 +171,7 @@ public sealed class ContentSafety(AtelierDb db, RequestContext ctx, TimeProvider
         rules.UpdatedAt = clock.GetUtcNow().UtcDateTime;
         Audit.Record(db, ctx, clock, "safety.put", "safety_rules", tenant, tenant);
         await db.SaveOrDuplicateAsync(() => AtelierException.InvalidInput("rules", "were saved at the same moment; try again"), ct);
-        cache.Forget(tenant);
+        cache.Remove(tenant);
         compiled.Forget(tenant);
         return ToDto(rules);
     }
@@ -222,7 +214,7 @@ public sealed class ContentSafety(AtelierDb db, RequestContext ctx, TimeProvider
     }
 
     /// <summary>The tenant's rules, parsed (read by tenant id: workers act across tenants), from the replica's short cache.</summary>
-    private Task<TenantSafetyRules> RulesAsync(string tenantId, CancellationToken ct) => cache.GetAsync(tenantId, async () =>
+    private Task<TenantSafetyRules> RulesAsync(string tenantId, CancellationToken ct) => cache.GetOrAddAsync(tenantId, async () =>
     {
         var rules = await db.SafetyRules.IgnoreQueryFilters().AsNoTracking().FirstOrDefaultAsync(r => r.TenantId == tenantId, ct);
         return rules is null ? TenantSafetyRules.None : new TenantSafetyRules(JsonSerializer.Deserialize<List<string>>(rules.WordsJson) ?? [],

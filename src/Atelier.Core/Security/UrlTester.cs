@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Atelier.Contracts.Errors;
@@ -14,7 +13,7 @@ namespace Atelier.Core.Security;
 /// answer). A failure is <c>b_user_urlconntestfailed</c> with the step that failed in <c>errCode</c>
 /// (<c>url</c>, <c>dns</c>, <c>address</c>, <c>connect</c>, <c>tls</c>, <c>timeout</c>, <c>http</c>).
 /// </summary>
-public sealed class UrlTester(IOptions<UrlTestOptions> options)
+public sealed class UrlTester(IOptions<UrlTestOptions> options, TimeProvider clock)
 {
     public async Task<UrlTestResult> TestAsync(UrlTestRequest req, CancellationToken ct)
     {
@@ -30,7 +29,7 @@ public sealed class UrlTester(IOptions<UrlTestOptions> options)
         }
 
         var uri = new Uri(url);
-        var watch = Stopwatch.StartNew();
+        var started = clock.GetTimestamp();
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(TimeSpan.FromSeconds(Math.Clamp(o.TimeoutSeconds, 1, 60)));
 
@@ -80,7 +79,7 @@ public sealed class UrlTester(IOptions<UrlTestOptions> options)
             using var request = new HttpRequestMessage(HttpMethod.Head, uri);
             request.Headers.UserAgent.ParseAdd("Atelier-UrlTest/1");
             using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
-            return new UrlTestResult(url, true, [.. usable.Select(a => a.ToString())], uri.Scheme == "https", (int)response.StatusCode, Math.Round(watch.Elapsed.TotalMilliseconds, 1));
+            return new UrlTestResult(url, true, [.. usable.Select(a => a.ToString())], uri.Scheme == "https", (int)response.StatusCode, Math.Round(clock.GetElapsedTime(started).TotalMilliseconds, 1));
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Text;
 using System.Text.Json;
@@ -237,7 +236,7 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
         request.Headers.UserAgent.ParseAdd("Atelier-Webhooks/1.0");
 
         var at = clock.GetUtcNow().UtcDateTime;
-        var watch = Stopwatch.StartNew();
+        var started = clock.GetTimestamp();
         int? status = null;
         string? error = null;
         var permanent = false;
@@ -269,7 +268,7 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
             error = e.HttpRequestError == HttpRequestError.NameResolutionError ? "the name did not resolve" : e.Message;
         }
 
-        var latency = (int)watch.ElapsedMilliseconds;
+        var latency = (int)clock.GetElapsedTime(started).TotalMilliseconds;
         var tries = d.Tries + 1;
         var now = clock.GetUtcNow().UtcDateTime;
         var delivered = error is null;

@@ -35,7 +35,7 @@ public sealed class WebhookService(AtelierDb db, RequestContext ctx, TimeProvide
         row.UpdatedAt = Now;
         Audit.Record(db, ctx, clock, "app.webhook.update", "app", appId, ctx.TenantId);
         await db.SaveChangesAsync(ct);
-        defaults.Forget(appId);
+        defaults.Remove(appId);
         return await ToDtoAsync(row, ct);
     }
 

@@ -98,31 +98,32 @@ public static class PredictApi
     {
         var job = await svc.FindTaskAsync(taskId, ct);
         limits.HoldStream(http, ctx.Caller!.CredentialId);
-        return TypedResults.ServerSentEvents(Stream(job, svc, watch, ct));
+        return TypedResults.ServerSentEvents(Stream(job.Id, svc, watch, ct));
     }
 
-    private static async IAsyncEnumerable<SseItem<JobDto>> Stream(JobDto first, JobService svc, JobWatch watch, [EnumeratorCancellation] CancellationToken ct)
+    private static async IAsyncEnumerable<SseItem<JobDto>> Stream(string jobId, JobService svc, JobWatch watch, [EnumeratorCancellation] CancellationToken ct)
     {
-        var job = first;
         string? last = null;
         while (!ct.IsCancellationRequested)
         {
-            var dto = job;
-            var fingerprint = $"{dto.State}/{dto.Attempt}/{dto.Progress.Step}/{dto.Progress.Fraction}";
+            // Watch before looking, so a change in between ends the wait below at once. Progress (a heartbeat) is not
+            // notified: it is looked at again every 250 ms.
+            using var change = watch.Watch(jobId);
+            var job = await svc.ReloadAsync(jobId, ct);
+            var fingerprint = $"{job.State}/{job.Attempt}/{job.Progress.Step}/{job.Progress.Fraction}";
             if (JobStates.IsTerminal(job.State))
             {
-                yield return new SseItem<JobDto>(dto, "done");
+                yield return new SseItem<JobDto>(job, "done");
                 yield break;
             }
 
             if (fingerprint != last)
             {
                 last = fingerprint;
-                yield return new SseItem<JobDto>(dto, "progress");
+                yield return new SseItem<JobDto>(job, "progress");
             }
 
-            await watch.WaitAsync(job.Id, TimeSpan.FromMilliseconds(250), ct);
-            job = await svc.ReloadAsync(job.Id, ct);
+            await change.WaitAsync(TimeSpan.FromMilliseconds(250), ct);
         }
     }
 
@@ -132,13 +133,16 @@ public static class PredictApi
         var deadline = clock.GetUtcNow() + timeout;
         while (true)
         {
+            // Watch before looking: a job finished in between ends the wait at once (on a fake clock nothing else would).
+            using var change = watch.Watch(jobId);
             var job = await svc.ReloadAsync(jobId, ct);
-            if (JobStates.IsTerminal(job.State) || clock.GetUtcNow() >= deadline)
+            var left = deadline - clock.GetUtcNow();
+            if (JobStates.IsTerminal(job.State) || left <= TimeSpan.Zero)
             {
                 return job;
             }
 
-            await watch.WaitAsync(jobId, TimeSpan.FromSeconds(1), ct);
+            await change.WaitAsync(left < TimeSpan.FromSeconds(1) ? left : TimeSpan.FromSeconds(1), ct);
         }
     }
 

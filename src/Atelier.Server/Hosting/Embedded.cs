@@ -10,7 +10,7 @@ namespace Atelier.Server.Hosting;
 /// with the built-in engine, and starts it again if it dies. Stops it with the server.
 /// </summary>
 public sealed partial class LocalWorkerLauncher(EmbeddedOptions options, ServerOptions server, IServer host, IHostApplicationLifetime lifetime,
-    IServiceScopeFactory scopes, ILogger<LocalWorkerLauncher> logger) : BackgroundService
+    IServiceScopeFactory scopes, TimeProvider clock, ILogger<LocalWorkerLauncher> logger) : BackgroundService
 {
     private Process? _child;
 
@@ -40,7 +40,7 @@ public sealed partial class LocalWorkerLauncher(EmbeddedOptions options, ServerO
         var backoff = TimeSpan.FromSeconds(1);
         while (!stoppingToken.IsCancellationRequested)
         {
-            var began = DateTime.UtcNow;
+            var began = clock.GetTimestamp();
             _child = Process.Start(StartInfo(address, secret));
             LogStarted(logger, _child!.Id, address);
             try
@@ -60,8 +60,8 @@ public sealed partial class LocalWorkerLauncher(EmbeddedOptions options, ServerO
                 secret = await scope.ServiceProvider.GetRequiredService<EmbeddedSetup>().IssueLocalWorkerKeyAsync(server.DataDirectory, stoppingToken);
             }
 
-            backoff = DateTime.UtcNow - began > TimeSpan.FromMinutes(1) ? TimeSpan.FromSeconds(1) : TimeSpan.FromSeconds(Math.Min(30, backoff.TotalSeconds * 2));
-            await Task.Delay(backoff, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
+            backoff = clock.GetElapsedTime(began) > TimeSpan.FromMinutes(1) ? TimeSpan.FromSeconds(1) : TimeSpan.FromSeconds(Math.Min(30, backoff.TotalSeconds * 2));
+            await Task.Delay(backoff, clock, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
         }
     }
 

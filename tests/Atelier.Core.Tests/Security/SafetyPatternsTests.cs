@@ -6,7 +6,7 @@ namespace Atelier.Core.Tests.Security;
 public class SafetyPatternsTests
 {
     private static SafetyPatterns With(params string[] platform) =>
-        new(Options.Create(new SafetyOptions { Patterns = [.. platform], PatternBudgetMilliseconds = 500 }));
+        new(Options.Create(new SafetyOptions { Patterns = [.. platform], PatternBudgetMilliseconds = 500 }), TimeProvider.System);
 
     [Theory]
     [InlineData(@"(\w+)\s+\1")] // backreference

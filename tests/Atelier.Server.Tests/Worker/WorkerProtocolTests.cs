@@ -257,10 +257,11 @@ public class WorkerProtocolTests
 /// <summary>Routing a new job to the waiting slot that holds its model.</summary>
 public class HotRoutingTests
 {
+    /// <summary>On a fake clock: the slot that must not take the job waits until the test moves the clock past its wait.</summary>
     [Fact]
     public async Task NewJob_GoesToTheWaitingSlotHoldingItsModel_NotToAnotherWaitingSlot()
     {
-        var (host, world, _) = await WorkerProtocolTests.StartAsync();
+        var (host, world, _) = await WorkerProtocolTests.StartAsync(fakeClock: true);
         await using var __ = host;
         var worker = await WorkerProtocol.RegisterAsync(host, "w2", slots: 2);
         var (a, b) = await Library.TwoModelsAsync(host, world);
@@ -280,6 +281,8 @@ public class HotRoutingTests
             await Eventually.UntilAsync(() => registry.IsWaiting("w2/0") && registry.IsWaiting("w2/1"), "both slots wait");
             var id = await WorkerProtocolTests.SubmitAsync(host, world, input: Input(b));
             Assert.Equal(id, (await holder).Ok().GetProperty("id").GetString());
+            Assert.False(other.IsCompleted);
+            host.Clock!.Advance(TimeSpan.FromSeconds(3));
             Assert.Equal(HttpStatusCode.NoContent, (await other).Status);
         }
     }
