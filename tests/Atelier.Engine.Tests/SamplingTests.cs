@@ -2,7 +2,7 @@ using Atelier.Engine.Sampling;
 
 namespace Atelier.Engine.Tests;
 
-/// <summary>The schedules and samplers against the reference values of inference.md §5 (relative tolerance 1e-4).</summary>
+/// <summary>The schedules and samplers against reference values computed from k-diffusion's formulas (relative tolerance 1e-4).</summary>
 public class SamplingTests
 {
     private static readonly NoiseSchedule Model = new();

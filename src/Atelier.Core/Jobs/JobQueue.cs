@@ -11,7 +11,7 @@ using Microsoft.Extensions.Options;
 namespace Atelier.Core.Jobs;
 
 /// <summary>
-/// The durable job queue in the database (reliability.md §5). A claim is one statement that moves the oldest queued
+/// The durable job queue in the database. A claim is one statement that moves the oldest queued
 /// job to running with attempt + 1 and a lease: <c>FOR UPDATE SKIP LOCKED</c> on PostgreSQL, and SQLite's single
 /// writer (non-deferred transactions) elsewhere. Heartbeats extend the lease; completion and failure are conditional on
 /// the attempt (a fencing token), so a stale worker's late answer changes nothing; expired leases go back to the queue
@@ -86,8 +86,8 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
     }
 
     /// <summary>
-    /// Leases the next queued job to <paramref name="workerId"/>, or returns null when there is none. The order
-    /// (reliability.md §5, issue 6): higher priority first; then any job that has waited longer than
+    /// Leases the next queued job to <paramref name="workerId"/>, or returns null when there is none. The order:
+    /// higher priority first; then any job that has waited longer than
     /// <paramref name="starvation"/> (no starvation); then a job for the model the slot already has loaded
     /// (<paramref name="hotModel"/>, so no model load); then the fair key (tenants round-robin), then age. A job for a
     /// model that another waiting slot holds (<paramref name="heldByOthers"/>) is left to that slot unless it starves.

@@ -134,7 +134,7 @@ public sealed class BlobInspector : IDisposable
         }
     }
 
-    /// <summary>The model kind a safetensors file's metadata and tensor names point to (inference.md §4.3).</summary>
+    /// <summary>The model kind a safetensors file's metadata and tensor names point to.</summary>
     public static string DetectKind(IReadOnlyList<string> names, Dictionary<string, string>? meta)
     {
         if (meta is not null)

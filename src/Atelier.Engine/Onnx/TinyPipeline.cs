@@ -9,7 +9,7 @@ public sealed record TinyPipelineOptions(float A = 1f, float B = 0.05f, bool Hea
 /// <summary>
 /// Builds a tiny Stable-Diffusion-shaped pipeline in the diffusers ONNX folder layout: real ONNX graphs with the real
 /// input and output names, a synthetic CLIP vocabulary, configs. It is how tests run the engine, and how a newcomer
-/// gets a working demo model without downloading anything (inference.md §4.1).
+/// gets a working demo model without downloading anything.
 /// </summary>
 public static class TinyPipeline
 {

@@ -62,7 +62,7 @@ public class ModelTests(ModelHost fixture) : IClassFixture<ModelHost>
     [Fact]
     public async Task Upload_EmptyHashOfEmptyFile_MatchesAutomatic1111Vector()
     {
-        // inference.md §1.4: an empty file's AutoV2 is e3b0c44298. Uploads are at least one byte, so check the inspector directly.
+        // An empty file's AutoV2 (the first 10 hex digits of the SHA-256 of nothing) is e3b0c44298. Uploads are at least one byte, so check the inspector directly.
         using var inspector = new Atelier.Core.Models.BlobInspector();
         Assert.Equal("e3b0c44298", inspector.Finish().AutoV2);
         await Task.CompletedTask;
