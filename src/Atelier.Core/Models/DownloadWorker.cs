@@ -108,7 +108,7 @@ public sealed partial class DownloadWorker(IServiceScopeFactory scopes, IObjectS
                     return;
                 }
 
-                ModelService.CheckContent(model.Type, ModelService.ExtensionOf(file.AliasName), facts.Format);
+                ModelFileTypes.CheckContent(model.Type, ModelFileTypes.ExtensionOf(file.AliasName), facts.Format);
                 await BlobRegistry.RegisterAsync(db, facts, file.TenantId, clock, ct);
                 var now = clock.GetUtcNow().UtcDateTime;
                 await Update(db, fileId, u => u.SetProperty(f => f.State, "stored").SetProperty(f => f.Sha256, facts.Sha256)

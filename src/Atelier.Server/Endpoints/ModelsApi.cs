@@ -49,13 +49,13 @@ public static class ModelsApi
         return routes;
     }
 
-    public static async Task<Ok<ApiResponse<IReadOnlyList<TagDto>>>> ListTags(ModelService svc, HttpContext http, CancellationToken ct) =>
+    public static async Task<Ok<ApiResponse<IReadOnlyList<TagDto>>>> ListTags(TagService svc, HttpContext http, CancellationToken ct) =>
         Reply.Ok(http, await svc.ListTagsAsync(ct));
 
-    public static async Task<Created<ApiResponse<TagDto>>> CreateTag(CreateTagRequest request, ModelService svc, HttpContext http, CancellationToken ct) =>
+    public static async Task<Created<ApiResponse<TagDto>>> CreateTag(CreateTagRequest request, TagService svc, HttpContext http, CancellationToken ct) =>
         Reply.Created(http, "/api/v1/tags", await svc.CreateTagAsync(request, platform: false, ct));
 
-    public static async Task<Created<ApiResponse<TagDto>>> CreatePlatformTag(CreateTagRequest request, ModelService svc, HttpContext http, CancellationToken ct) =>
+    public static async Task<Created<ApiResponse<TagDto>>> CreatePlatformTag(CreateTagRequest request, TagService svc, HttpContext http, CancellationToken ct) =>
         Reply.Created(http, "/api/v1/tags", await svc.CreateTagAsync(request, platform: true, ct));
 
     public static async Task<Created<ApiResponse<ModelDto>>> CreateModel(CreateModelRequest request, ModelService svc, HttpContext http, CancellationToken ct)
@@ -80,31 +80,31 @@ public static class ModelsApi
         return TypedResults.NoContent();
     }
 
-    public static async Task<Created<ApiResponse<ModelVersionDto>>> CreateVersion(string modelId, CreateVersionRequest request, ModelService svc, HttpContext http, CancellationToken ct)
+    public static async Task<Created<ApiResponse<ModelVersionDto>>> CreateVersion(string modelId, CreateVersionRequest request, ModelVersionService svc, HttpContext http, CancellationToken ct)
     {
         var version = await svc.CreateVersionAsync(modelId, request, ct);
         return Reply.Created(http, $"/api/v1/model-versions/{version.Id}", version);
     }
 
-    public static async Task<Ok<ApiResponse<IReadOnlyList<ModelVersionDto>>>> ListVersions(string modelId, ModelService svc, HttpContext http, CancellationToken ct) =>
+    public static async Task<Ok<ApiResponse<IReadOnlyList<ModelVersionDto>>>> ListVersions(string modelId, ModelVersionService svc, HttpContext http, CancellationToken ct) =>
         Reply.Ok(http, await svc.ListVersionsAsync(modelId, ct));
 
-    public static async Task<Ok<ApiResponse<ModelVersionDto>>> GetVersion(string versionId, ModelService svc, HttpContext http, CancellationToken ct) =>
+    public static async Task<Ok<ApiResponse<ModelVersionDto>>> GetVersion(string versionId, ModelVersionService svc, HttpContext http, CancellationToken ct) =>
         Reply.Ok(http, await svc.GetVersionAsync(versionId, ct));
 
-    public static async Task<Ok<ApiResponse<ModelVersionDto>>> UpdateVersion(string versionId, UpdateVersionRequest request, ModelService svc, HttpContext http, CancellationToken ct) =>
+    public static async Task<Ok<ApiResponse<ModelVersionDto>>> UpdateVersion(string versionId, UpdateVersionRequest request, ModelVersionService svc, HttpContext http, CancellationToken ct) =>
         Reply.Ok(http, await svc.UpdateVersionAsync(versionId, request, ct));
 
-    public static async Task<Created<ApiResponse<ModelFileDto>>> AddFile(string versionId, AddFileRequest request, ModelService svc, HttpContext http, CancellationToken ct)
+    public static async Task<Created<ApiResponse<ModelFileDto>>> AddFile(string versionId, AddFileRequest request, ModelVersionService svc, HttpContext http, CancellationToken ct)
     {
         var file = await svc.AddFileAsync(versionId, request, ct);
         return Reply.Created(http, $"/api/v1/model-files/{file.Id}/download", file);
     }
 
-    public static async Task<Ok<ApiResponse<VersionAccessDto>>> Access_(string versionId, ModelService svc, HttpContext http, CancellationToken ct) =>
+    public static async Task<Ok<ApiResponse<VersionAccessDto>>> Access_(string versionId, ModelVersionService svc, HttpContext http, CancellationToken ct) =>
         Reply.Ok(http, await svc.AccessAsync(versionId, ct));
 
-    public static async Task<Ok<ApiResponse<DownloadStateDto>>> DownloadState(string fileId, ModelService svc, HttpContext http, CancellationToken ct) =>
+    public static async Task<Ok<ApiResponse<DownloadStateDto>>> DownloadState(string fileId, ModelVersionService svc, HttpContext http, CancellationToken ct) =>
         Reply.Ok(http, await svc.DownloadStateAsync(fileId, ct));
 
     public static async Task<Created<ApiResponse<UploadDto>>> CreateUpload(CreateUploadRequest request, UploadService svc, HttpContext http, CancellationToken ct)
@@ -142,9 +142,9 @@ public static class ModelsApi
         return Reply.Ok(http, await svc.ReceiveAsync(uploadId, secret, http.Request.Body, ct));
     }
 
-    public static async Task<Ok<ApiResponse<CheckpointConfigDto>>> GetCheckpoint(ModelService svc, HttpContext http, CancellationToken ct) =>
+    public static async Task<Ok<ApiResponse<CheckpointConfigDto>>> GetCheckpoint(CheckpointService svc, HttpContext http, CancellationToken ct) =>
         Reply.Ok(http, await svc.GetCheckpointAsync(ct));
 
-    public static async Task<Ok<ApiResponse<CheckpointConfigDto>>> SetCheckpoint(CheckpointConfigRequest request, ModelService svc, HttpContext http, CancellationToken ct) =>
+    public static async Task<Ok<ApiResponse<CheckpointConfigDto>>> SetCheckpoint(CheckpointConfigRequest request, CheckpointService svc, HttpContext http, CancellationToken ct) =>
         Reply.Ok(http, await svc.SetCheckpointAsync(request, ct));
 }
