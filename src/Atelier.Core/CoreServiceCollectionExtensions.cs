@@ -55,7 +55,10 @@ public static class CoreServiceCollectionExtensions
         services.AddScoped<ResourceConfigService>();
         services.AddSingleton<SessionSweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<SessionSweeper>());
+        services.AddScoped<TagService>();
         services.AddScoped<ModelService>();
+        services.AddScoped<ModelVersionService>();
+        services.AddScoped<CheckpointService>();
         services.AddScoped<Jobs.JobQueue>();
         services.AddScoped<Jobs.JobService>();
         services.AddScoped<Models.ModelResolver>();

@@ -331,7 +331,3 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
         v => v.HasValue ? (v.Value.Kind == DateTimeKind.Utc ? v : v.Value.ToUniversalTime()) : v,
         v => v.HasValue ? DateTime.SpecifyKind(v.Value, DateTimeKind.Utc) : v);
 }
-
-/// <summary>A unit of work tried to write a tenant-owned row outside its tenant scope: a bug, never user input.</summary>
-public sealed class CrossTenantWriteException(string entity)
-    : InvalidOperationException($"A {entity} row was written outside the tenant scope of this unit of work.");

@@ -142,18 +142,32 @@ public static class AtelierServer
         app.MapOpenApi();
         app.MapScalarApiReference();
         app.MapHealthApi();
-        app.MapPlatformApi();
+        app.MapAccountsApi();
+        app.MapTenantsApi();
+        app.MapAuditApi();
         app.MapTenantApi();
+        app.MapOperatorsApi();
         app.MapAppsApi();
+        app.MapSafetyRulesApi();
+        app.MapUrlTestsApi();
+        app.MapTokensApi();
         app.MapRolesApi();
         app.MapSessionsApi();
+        app.MapResourceConfigsApi();
+        app.MapTagsApi();
         app.MapModelsApi();
+        app.MapModelVersionsApi();
+        app.MapUploadsApi();
+        app.MapCheckpointApi();
         app.MapJobsApi();
+        app.MapEntitlementsApi();
+        app.MapWorkerKeysApi();
         app.MapWorkerApi();
         app.MapPredictApi();
         app.MapSdApi();
         app.MapImagesApi();
-        app.MapWebhooksApi();
+        app.MapAppWebhooksApi();
+        app.MapWebhookDeliveriesApi();
         return app;
     }
 

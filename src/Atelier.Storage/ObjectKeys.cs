@@ -1,11 +1,5 @@
 namespace Atelier.Storage;
 
-/// <summary>A key that no backend accepts: it could name another object than the one meant (traversal, aliases).</summary>
-public sealed class InvalidObjectKeyException(string key, string why) : ArgumentException($"Object key refused ({why}): {Shown(key)}")
-{
-    private static string Shown(string key) => key.Length > 200 ? key[..200] + "…" : key;
-}
-
 /// <summary>
 /// The one rule for object keys, applied by every backend before it touches anything: relative paths of non-empty
 /// segments separated by '/', none of them <c>.</c> or <c>..</c>, no backslash, no control character. A local folder

@@ -5,9 +5,6 @@ using Microsoft.Extensions.Options;
 
 namespace Atelier.Core.Identity;
 
-/// <summary>What a verified API token grants, remembered briefly so a hot token costs no database read.</summary>
-internal sealed record CachedToken(string TokenId, string TenantId, string AppId, IReadOnlyList<TokenScope> Scopes, DateTime? ExpiresAt);
-
 /// <summary>
 /// The in-memory cache of verified credentials and tenant states (singleton), each kept for
 /// <see cref="AuthOptions.CacheSeconds"/> and forgotten at once when revoked, disabled or deleted on this replica.

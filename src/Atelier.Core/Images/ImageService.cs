@@ -1,52 +1,14 @@
-using System.Security.Cryptography;
-using System.Text;
 using Atelier.Contracts;
 using Atelier.Contracts.Errors;
 using Atelier.Contracts.Jobs;
 using Atelier.Core.Common;
-using Atelier.Core.Security;
 using Atelier.Data;
 using Atelier.Data.Entities;
 using Atelier.Storage;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Atelier.Core.Images;
-
-/// <summary>
-/// Signs image URLs: <c>HMAC-SHA256(key, id + "\n" + expiry)</c> with the image-URL key of the master key
-/// (<see cref="MasterKeys"/>, never in the database); the URL names the key's id, so URLs signed before a rotation verify
-/// while the previous key is in its grace period. Verified in constant time; an expiry further away than the configured
-/// lifetime is refused whoever signed it.
-/// </summary>
-public sealed class ImageUrlSigner(MasterKeys keys, TimeProvider clock, IOptions<ImagesOptions> options)
-{
-    /// <summary>The query of a signed URL for <paramref name="imageId"/>, and its expiry.</summary>
-    public (string Query, long Expires) Sign(string imageId)
-    {
-        var expires = clock.GetUtcNow().AddSeconds(options.Value.UrlLifetimeSeconds).ToUnixTimeSeconds();
-        var sig = Convert.ToHexStringLower(Mac(keys.Current(KeyPurpose.ImageUrls), imageId, expires));
-        return ($"expires={expires}&kid={keys.CurrentId}&sig={sig}", expires);
-    }
-
-    public bool Verify(string imageId, long expires, string? keyId, string? signature)
-    {
-        var now = clock.GetUtcNow().ToUnixTimeSeconds();
-        if (expires < now || expires - now > options.Value.UrlLifetimeSeconds
-            || signature is null || signature.Length != 64 || !signature.All(Uri.IsHexDigit)
-            || keyId is null || keys.ById(keyId, KeyPurpose.ImageUrls) is not { } key)
-        {
-            return false;
-        }
-
-        return CryptographicOperations.FixedTimeEquals(Mac(key, imageId, expires), Convert.FromHexString(signature));
-    }
-
-    private static byte[] Mac(byte[] key, string imageId, long expires) => HMACSHA256.HashData(key, Encoding.UTF8.GetBytes($"{imageId}\n{expires}"));
-}
 
 /// <summary>The generated-images library: list with filters, get with a signed URL, the bytes by that URL, delete in batches.</summary>
 public sealed class ImageService(AtelierDb db, RequestContext ctx, IObjectStore store, ImageUrlSigner signer, IOptions<ImagesOptions> options)
@@ -164,56 +126,4 @@ public sealed class ImageService(AtelierDb db, RequestContext ctx, IObjectStore 
 
     private static GeneratedImageDto ToDto(GeneratedImage i, string? url, DateTime? expires) =>
         new(i.Id, i.JobId, i.Index, i.AppId, i.SessionId, i.ModelVersionId, i.Seed, i.Infotext, i.Width, i.Height, i.Size, i.Sha256, i.CreatedAt, url, expires);
-}
-
-/// <summary>Deletes images older than their tenant's <c>imageRetentionDays</c>, every <see cref="ImagesOptions.RetentionSweepMinutes"/>.</summary>
-public sealed partial class ImageRetentionSweeper(IServiceScopeFactory scopes, TimeProvider clock, IOptions<ImagesOptions> options, ILogger<ImageRetentionSweeper> logger)
-    : BackgroundService
-{
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        using var timer = new PeriodicTimer(TimeSpan.FromMinutes(Math.Max(1, options.Value.RetentionSweepMinutes)), clock);
-        while (await timer.WaitForNextTickAsync(stoppingToken))
-        {
-            try
-            {
-                var (deleted, failed) = await SweepAsync(stoppingToken);
-                if (deleted + failed > 0)
-                {
-                    LogSwept(logger, deleted, failed);
-                }
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                LogFailed(logger, e);
-            }
-        }
-    }
-
-    public async Task<(int Deleted, int Failed)> SweepAsync(CancellationToken ct)
-    {
-        using var scope = scopes.CreateScope();
-        var db = scope.ServiceProvider.GetRequiredService<AtelierDb>();
-        var store = scope.ServiceProvider.GetRequiredService<IObjectStore>();
-        var now = clock.GetUtcNow().UtcDateTime;
-        var tenants = await db.TenantConfigs.IgnoreQueryFilters().AsNoTracking().Select(c => new { c.TenantId, c.ImageRetentionDays }).ToListAsync(ct);
-        int deleted = 0, failed = 0;
-        foreach (var t in tenants)
-        {
-            var before = now.AddDays(-Math.Max(1, t.ImageRetentionDays));
-            var old = await db.GeneratedImages.IgnoreQueryFilters().AsNoTracking()
-                .Where(i => i.TenantId == t.TenantId && i.CreatedAt < before && i.DeleteError == null).Take(1000).ToListAsync(ct);
-            var (d, f) = await ImageService.DeleteStoredAsync(db, store, old, ct);
-            deleted += d.Count;
-            failed += f.Count;
-        }
-
-        return (deleted, failed);
-    }
-
-    [LoggerMessage(4100, LogLevel.Information, "Image retention: {Deleted} images deleted, {Failed} kept after a storage failure")]
-    private static partial void LogSwept(ILogger logger, int deleted, int failed);
-
-    [LoggerMessage(4101, LogLevel.Error, "Image retention sweep failed")]
-    private static partial void LogFailed(ILogger logger, Exception exception);
 }

@@ -288,9 +288,3 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
         return new JobResultDto(j.Id, j.State, images, result?.Info, j.ErrorCode, j.ErrorMessage);
     }
 }
-
-/// <summary>A job's own webhook as submitted (<paramref name="UrlField"/> and <paramref name="EventsField"/> name them in errors).</summary>
-public sealed record WebhookRequest(string? Url, IReadOnlyList<string>? Events, string UrlField, string EventsField);
-
-/// <summary>Agents by tenant and id or name (singleton), see <see cref="JobService.FindAgentAsync"/>: kept, not read again.</summary>
-public sealed class AgentCache(TimeProvider clock) : TtlCache<string, Agent>(clock, Timeout.InfiniteTimeSpan, 100_000, StringComparer.Ordinal);

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text.Json;
 using Atelier.Contracts;
@@ -12,8 +11,6 @@ using Atelier.Data;
 using Atelier.Data.Entities;
 using Atelier.Storage;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -407,107 +404,4 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
 
     private static WorkerDto ToDto(WorkerNode w) =>
         new(w.Id, w.Engine, w.Slots, JsonSerializer.Deserialize<string?[]>(w.HotJson) ?? [], w.RegisteredAt, w.LastSeenAt);
-}
-
-/// <summary>
-/// Registered workers as the lease path reads them: cached for a few seconds, and their hot request info written back
-/// only when it changed or the last write is older than <see cref="SeenWriteInterval"/> (a lease is not a write).
-/// </summary>
-public sealed class WorkerRegistry(TimeProvider clock)
-{
-    private static readonly TimeSpan SeenWriteInterval = TimeSpan.FromSeconds(10);
-    private readonly TtlCache<string, WorkerNode> _nodes = new(clock, TimeSpan.FromSeconds(5), 10_000, StringComparer.Ordinal);
-
-    public async Task<WorkerNode?> GetAsync(AtelierDb db, string id, CancellationToken ct)
-    {
-        if (_nodes.TryGet(id, out var known))
-        {
-            return known;
-        }
-
-        var node = await db.Workers.AsNoTracking().FirstOrDefaultAsync(w => w.Id == id, ct);
-        if (node is not null)
-        {
-            _nodes.Set(id, node);
-        }
-
-        return node;
-    }
-
-    public async Task SeenAsync(AtelierDb db, WorkerNode node, IReadOnlyList<string?> hot, DateTime now, CancellationToken ct)
-    {
-        var json = JsonSerializer.Serialize(hot);
-        if (json == node.HotJson && now - node.LastSeenAt < SeenWriteInterval)
-        {
-            return;
-        }
-
-        node.HotJson = json;
-        node.LastSeenAt = now;
-        await db.Workers.Where(w => w.Id == node.Id).ExecuteUpdateAsync(u => u.SetProperty(w => w.HotJson, json).SetProperty(w => w.LastSeenAt, now), ct);
-    }
-
-    public void Forget(string id) => _nodes.Remove(id);
-
-    /// <summary>Forgets every cached worker of a key (it was revoked).</summary>
-    public void ForgetKey(string keyId) => _nodes.RemoveWhere(n => n.KeyId == keyId);
-
-    private readonly ConcurrentDictionary<string, string?> _waiting = new();
-
-    /// <summary>Marks a slot as waiting in a lease request (on this replica) with the model it holds, until disposed.</summary>
-    public IDisposable Wait(string slot, string? model)
-    {
-        _waiting[slot] = model;
-        return new Waiting(this, slot);
-    }
-
-    /// <summary>Whether a slot (<c>workerId/slot</c>) is waiting in a lease request on this replica now.</summary>
-    public bool IsWaiting(string slot) => _waiting.ContainsKey(slot);
-
-    /// <summary>The models other waiting slots hold (and this one does not): their jobs are theirs to take.</summary>
-    public IReadOnlyCollection<string> HeldByOthers(string slot, string? mine) =>
-        [.. _waiting.Where(w => w.Key != slot && w.Value is not null && w.Value != mine).Select(w => w.Value!).Distinct()];
-
-    private sealed class Waiting(WorkerRegistry registry, string slot) : IDisposable
-    {
-        public void Dispose() => registry._waiting.TryRemove(slot, out _);
-    }
-}
-
-/// <summary>Puts jobs whose lease expired back in the queue (or fails them), aborts cancellations past their grace, every few seconds.</summary>
-public sealed partial class JobRescuer(IServiceScopeFactory scopes, JobSignal signal, JobWatch watch, TimeProvider clock, IOptions<JobsOptions> options, ILogger<JobRescuer> logger)
-    : BackgroundService
-{
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(Math.Max(1, options.Value.RescueIntervalSeconds)), clock);
-        while (await timer.WaitForNextTickAsync(stoppingToken))
-        {
-            try
-            {
-                using var scope = scopes.CreateScope();
-                var (requeued, ended) = await scope.ServiceProvider.GetRequiredService<JobQueue>()
-                    .RescueExpiredAsync(TimeSpan.FromSeconds(options.Value.CancelGraceSeconds), stoppingToken);
-                if (requeued + ended.Count > 0)
-                {
-                    LogRescued(logger, requeued, ended.Count);
-                    signal.Pulse();
-                    foreach (var id in ended)
-                    {
-                        watch.Notify(id);
-                    }
-                }
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                LogFailed(logger, e);
-            }
-        }
-    }
-
-    [LoggerMessage(4000, LogLevel.Warning, "Expired leases: {Requeued} jobs queued again, {Ended} ended for good")]
-    private static partial void LogRescued(ILogger logger, int requeued, int ended);
-
-    [LoggerMessage(4001, LogLevel.Error, "Lease rescue failed")]
-    private static partial void LogFailed(ILogger logger, Exception exception);
 }

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Net;
 using Atelier.Contracts.Errors;
 using Atelier.Core.Security;
 using Atelier.Data;
@@ -12,31 +11,6 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Atelier.Core.Models;
-
-/// <summary>Wakes the download worker when a file is queued (other replicas find it on their next scan).</summary>
-public sealed class DownloadSignal : IDisposable
-{
-    private readonly SemaphoreSlim _signal = new(0, 1);
-
-    public void Wake()
-    {
-        if (_signal.CurrentCount == 0)
-        {
-            try
-            {
-                _signal.Release();
-            }
-            catch (SemaphoreFullException)
-            {
-                // already awake
-            }
-        }
-    }
-
-    public Task<bool> WaitAsync(TimeSpan timeout, CancellationToken ct) => _signal.WaitAsync(timeout, ct);
-
-    public void Dispose() => _signal.Dispose();
-}
 
 /// <summary>
 /// Downloads queued model files from their URLs: through the address guard, with a size limit, retries on
@@ -134,7 +108,7 @@ public sealed partial class DownloadWorker(IServiceScopeFactory scopes, IObjectS
                     return;
                 }
 
-                ModelService.CheckContent(model.Type, ModelService.ExtensionOf(file.AliasName), facts.Format);
+                ModelFileTypes.CheckContent(model.Type, ModelFileTypes.ExtensionOf(file.AliasName), facts.Format);
                 await BlobRegistry.RegisterAsync(db, facts, file.TenantId, clock, ct);
                 var now = clock.GetUtcNow().UtcDateTime;
                 await Update(db, fileId, u => u.SetProperty(f => f.State, "stored").SetProperty(f => f.Sha256, facts.Sha256)

@@ -11,7 +11,7 @@ namespace Atelier.Core.Models;
 /// token's checkpoint config, else the tenant's first checkpoint. The version must be usable by the caller
 /// (its role, its files stored).
 /// </summary>
-public sealed class ModelResolver(AtelierDb db, RequestContext ctx, ModelService models, ResolutionCache cache)
+public sealed class ModelResolver(AtelierDb db, RequestContext ctx, ModelVersionService versions, ResolutionCache cache)
 {
     private static readonly string[] Runnable = ["checkpoint", "onnx"];
 
@@ -30,7 +30,7 @@ public sealed class ModelResolver(AtelierDb db, RequestContext ctx, ModelService
     private async Task<ResolvedModel> ResolveUncachedAsync(string? reference, CancellationToken ct)
     {
         var versionId = string.IsNullOrWhiteSpace(reference) ? await DefaultVersionAsync(ct) : await FindAsync(reference.Trim(), ct);
-        var access = await models.AccessAsync(versionId, ct);
+        var access = await versions.AccessAsync(versionId, ct);
         var version = await db.ModelVersions.AsNoTracking().FirstAsync(v => v.Id == versionId, ct);
         var primary = access.Files.First(f => f.Primary);
         return new ResolvedModel(version.Id, access.ModelId, access.ModelName, version.Name, primary.Sha256);
@@ -38,7 +38,7 @@ public sealed class ModelResolver(AtelierDb db, RequestContext ctx, ModelService
 
     /// <summary>
     /// Every version of the tenant's models of <paramref name="types"/> the caller may use now (A1111's sd-models, loras,
-    /// embeddings): the rules of <see cref="ModelService.AccessAsync"/> (role, every file stored, one primary) applied in
+    /// embeddings): the rules of <see cref="ModelVersionService.AccessAsync"/> (role, every file stored, one primary) applied in
     /// memory to two reads, so a tenant with many models costs the same two queries as one with a few.
     /// </summary>
     public async Task<IReadOnlyList<ResolvedModel>> ListUsableAsync(string[] types, CancellationToken ct)

@@ -154,6 +154,3 @@ public static class AddressGuard
         },
     };
 }
-
-/// <summary>The guard refused the address a download would connect to: permanent, never retried.</summary>
-public sealed class DownloadRefusedException(string reason) : IOException(reason);

@@ -3,15 +3,6 @@ using System.Text;
 
 namespace Atelier.Core.Security;
 
-/// <summary>What a derived key protects; each purpose has its own key, so one can never be used for another.</summary>
-public enum KeyPurpose
-{
-    /// <summary>AES-GCM over the apps' webhook signing secrets in the database.</summary>
-    WebhookSecrets,
-    /// <summary>HMAC-SHA256 over signed image URLs.</summary>
-    ImageUrls,
-}
-
 /// <summary>
 /// The keys that protect secrets, held outside the database: a master key from configuration or from a key file, and
 /// the previous master keys of a rotation. Each purpose gets its own key (HKDF-SHA256 of the master key); each master

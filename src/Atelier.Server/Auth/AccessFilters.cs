@@ -3,26 +3,8 @@ using Atelier.Contracts.Identity;
 using Atelier.Core.Common;
 using Atelier.Core.Identity;
 using Atelier.Core.Security;
-using Microsoft.EntityFrameworkCore;
 
 namespace Atelier.Server.Auth;
-
-/// <summary>Who may call a route, checked in this order: credential (401), scope (403), tenant (400/403/404), operator (400).</summary>
-public enum Access
-{
-    /// <summary>The platform admin key only.</summary>
-    Platform,
-    /// <summary>A tenant admin token, or the platform admin naming the tenant.</summary>
-    TenantAdmin,
-    /// <summary>Any token of the tenant (admin or app scope), or the platform admin naming the tenant.</summary>
-    TenantMember,
-    /// <summary>An end user's session credential (<c>ats_…</c>).</summary>
-    Session,
-    /// <summary>Any credential of the tenant: a token, a session, or the platform admin naming the tenant.</summary>
-    TenantOrSession,
-    /// <summary>A worker key (<c>atw_…</c>): the worker protocol only.</summary>
-    Worker,
-}
 
 public static class AccessFilters
 {

@@ -1,5 +1,4 @@
 using Atelier.Contracts;
-using Atelier.Contracts.Entitlements;
 using Atelier.Contracts.Jobs;
 using Atelier.Core.Common;
 using Atelier.Core.Jobs;
@@ -20,11 +19,6 @@ public static class JobsApi
         jobs.MapGet("/{jobId}", GetJob).WithName("GetJob");
         jobs.MapPost("/{jobId}/cancel", CancelJob).WithName("CancelJob");
         jobs.MapGet("/{jobId}/result", JobResult).WithName("JobResult");
-
-        var ent = routes.MapGroup("/api/v1/entitlements").WithTags("Entitlements");
-        ent.MapGet("/", (EntitlementService svc, HttpContext http, CancellationToken ct) => ListEntitlements(svc, http, ct)).WithName("ListEntitlements").RequireAccess(Access.TenantAdmin);
-        ent.MapPut("/{scope}", PutEntitlement).WithName("PutEntitlement").RequireAccess(Access.TenantAdmin);
-        ent.MapPost("/{scope}/credits", AddCredits).WithName("AddEntitlementCredits").RequireAccess(Access.TenantAdmin);
         return routes;
     }
 
@@ -47,16 +41,6 @@ public static class JobsApi
 
     public static async Task<Ok<ApiResponse<JobDto>>> CancelJob(string agentId, string jobId, JobService svc, HttpContext http, CancellationToken ct) =>
         Reply.Ok(http, await svc.CancelAsync(agentId, jobId, ct));
-
-    public static async Task<Ok<ApiResponse<IReadOnlyList<EntitlementDto>>>> ListEntitlements(EntitlementService svc, HttpContext http, CancellationToken ct) =>
-        Reply.Ok(http, await svc.ListAsync(ct));
-
-    /// <summary><c>{scope}</c> is <c>tenant</c> or an app id; null limits are no limits.</summary>
-    public static async Task<Ok<ApiResponse<EntitlementDto>>> PutEntitlement(string scope, EntitlementRequest request, EntitlementService svc, HttpContext http, CancellationToken ct) =>
-        Reply.Ok(http, await svc.PutAsync(scope, request, ct));
-
-    public static async Task<Ok<ApiResponse<EntitlementDto>>> AddCredits(string scope, CreditsRequest request, EntitlementService svc, HttpContext http, CancellationToken ct) =>
-        Reply.Ok(http, await svc.AddCreditsAsync(scope, request, ct));
 
     public static async Task<Ok<ApiResponse<JobResultDto>>> JobResult(string agentId, string jobId, JobService svc, HttpContext http, CancellationToken ct) =>
         Reply.Ok(http, await svc.ResultAsync(agentId, jobId, ct));

@@ -143,7 +143,7 @@ public static class SdApi
     }
 
     /// <summary>Sets <c>sd_model_checkpoint</c> for the calling token only (never for the whole server); other keys are accepted and ignored.</summary>
-    private static async Task<IResult> SetOptions(Dictionary<string, JsonElement> changes, ModelResolver resolver, ModelService models, CancellationToken ct)
+    private static async Task<IResult> SetOptions(Dictionary<string, JsonElement> changes, ModelResolver resolver, CheckpointService checkpoints, CancellationToken ct)
     {
         if (changes.TryGetValue("sd_model_checkpoint", out var checkpoint))
         {
@@ -153,7 +153,7 @@ public static class SdApi
             }
 
             var model = await resolver.ResolveAsync(checkpoint.GetString(), ct);
-            await models.SetCheckpointAsync(new Contracts.Models.CheckpointConfigRequest(model.VersionId), ct);
+            await checkpoints.SetCheckpointAsync(new Contracts.Models.CheckpointConfigRequest(model.VersionId), ct);
         }
 
         return Results.Content("null", "application/json");

@@ -7,7 +7,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Atelier.Server.Endpoints;
 
-/// <summary>End users' sessions (opened by an app's token), the session check, and dedicated resource configs.</summary>
+/// <summary>End users' sessions (opened by an app's token) and the session check.</summary>
 public static class SessionsApi
 {
     public static IEndpointRouteBuilder MapSessionsApi(this IEndpointRouteBuilder routes)
@@ -22,13 +22,6 @@ public static class SessionsApi
         sessions.MapGet("/{sessionId}", GetSession).WithName("GetSession");
         sessions.MapPost("/{sessionId}/refresh", RefreshSession).WithName("RefreshSession");
         sessions.MapPost("/{sessionId}/end", EndSession).WithName("EndSession");
-
-        var configs = routes.MapGroup("/api/v1/resource-configs").WithTags("Resource configs").RequireAccess(Access.TenantAdmin);
-        configs.MapPost("/", CreateResourceConfig).WithName("CreateResourceConfig");
-        configs.MapGet("/", ListResourceConfigs).WithName("ListResourceConfigs");
-        configs.MapGet("/{resourceConfigId}", GetResourceConfig).WithName("GetResourceConfig");
-        configs.MapPut("/{resourceConfigId}", UpdateResourceConfig).WithName("UpdateResourceConfig");
-        configs.MapDelete("/{resourceConfigId}", DeleteResourceConfig).WithName("DeleteResourceConfig");
         return routes;
     }
 
@@ -67,25 +60,4 @@ public static class SessionsApi
 
     public static async Task<Ok<ApiResponse<SessionCheckDto>>> CurrentSession(SessionService svc, HttpContext http, CancellationToken ct) =>
         Reply.Ok(http, await svc.CurrentAsync(ct));
-
-    public static async Task<Created<ApiResponse<ResourceConfigDto>>> CreateResourceConfig(ResourceConfigRequest request, ResourceConfigService svc, HttpContext http, CancellationToken ct)
-    {
-        var rc = await svc.CreateAsync(request, ct);
-        return Reply.Created(http, $"/api/v1/resource-configs/{rc.Id}", rc);
-    }
-
-    public static async Task<Ok<ApiResponse<Page<ResourceConfigDto>>>> ListResourceConfigs(int? pageNumber, int? pageSize, ResourceConfigService svc, HttpContext http, CancellationToken ct) =>
-        Reply.Ok(http, await svc.ListAsync(PageRequest.From(pageNumber, pageSize), ct));
-
-    public static async Task<Ok<ApiResponse<ResourceConfigDto>>> GetResourceConfig(string resourceConfigId, ResourceConfigService svc, HttpContext http, CancellationToken ct) =>
-        Reply.Ok(http, await svc.GetAsync(resourceConfigId, ct));
-
-    public static async Task<Ok<ApiResponse<ResourceConfigDto>>> UpdateResourceConfig(string resourceConfigId, ResourceConfigRequest request, ResourceConfigService svc, HttpContext http, CancellationToken ct) =>
-        Reply.Ok(http, await svc.UpdateAsync(resourceConfigId, request, ct));
-
-    public static async Task<NoContent> DeleteResourceConfig(string resourceConfigId, ResourceConfigService svc, CancellationToken ct)
-    {
-        await svc.DeleteAsync(resourceConfigId, ct);
-        return TypedResults.NoContent();
-    }
 }

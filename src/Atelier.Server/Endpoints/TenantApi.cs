@@ -1,14 +1,13 @@
 using Atelier.Contracts;
 using Atelier.Contracts.Identity;
 using Atelier.Core.Common;
-using Atelier.Core.Identity;
 using Atelier.Core.Tenancy;
 using Atelier.Server.Auth;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Atelier.Server.Endpoints;
 
-/// <summary>The tenant in scope: itself, its config, its global function settings, its operators and audit log; and <c>/me</c>.</summary>
+/// <summary>The tenant in scope: itself, its config, its global function settings; and <c>/me</c>.</summary>
 public static class TenantApi
 {
     public static IEndpointRouteBuilder MapTenantApi(this IEndpointRouteBuilder routes)
@@ -22,11 +21,6 @@ public static class TenantApi
             .Accepts<object>("application/json");
         tenant.MapGet("/function-settings/schema", GetFunctionSettingsSchema).WithName("GetFunctionSettingsSchema");
 
-        var operators = routes.MapGroup("/api/v1/operators").WithTags("Operators").RequireAccess(Access.TenantAdmin);
-        operators.MapPost("/", CreateOperator).WithName("CreateOperator");
-        operators.MapGet("/", ListOperators).WithName("ListOperators");
-
-        routes.MapGet("/api/v1/audit-log", ListAudit).WithTags("Audit").WithName("ListAudit").RequireAccess(Access.TenantAdmin);
         routes.MapGet("/api/v1/me", WhoAmI).WithTags("Tenant").WithName("WhoAmI").RequireAccess(Access.TenantMember);
         return routes;
     }
@@ -53,19 +47,6 @@ public static class TenantApi
 
     public static IResult GetFunctionSettingsSchema() =>
         TypedResults.Text(TenancyService.FunctionSettingsSchema.Document.GetRawText(), "application/schema+json");
-
-    public static async Task<Created<ApiResponse<OperatorDto>>> CreateOperator(CreateOperatorRequest request, IdentityService svc, HttpContext http, CancellationToken ct)
-    {
-        var op = await svc.CreateOperatorAsync(request, ct);
-        return Reply.Created(http, $"/api/v1/operators/{op.Id}", op);
-    }
-
-    public static async Task<Ok<ApiResponse<Page<OperatorDto>>>> ListOperators(int? pageNumber, int? pageSize, IdentityService svc, HttpContext http, CancellationToken ct) =>
-        Reply.Ok(http, await svc.ListOperatorsAsync(PageRequest.From(pageNumber, pageSize), ct));
-
-    public static async Task<Ok<ApiResponse<Page<AuditEntryDto>>>> ListAudit(string? operatorId, int? pageNumber, int? pageSize,
-        IdentityService svc, HttpContext http, CancellationToken ct) =>
-        Reply.Ok(http, await svc.ListAuditAsync(platform: false, operatorId, PageRequest.From(pageNumber, pageSize), ct));
 
     public static Ok<ApiResponse<WhoAmIDto>> WhoAmI(RequestContext ctx, HttpContext http)
     {

@@ -10,16 +10,13 @@ using Microsoft.Extensions.Options;
 namespace Atelier.Server.Endpoints;
 
 /// <summary>
-/// The worker protocol (a worker key, <c>atw_…</c>): register, lease by long-poll with the worker's hot request info,
-/// heartbeat with progress, upload images, complete, fail. Nothing else.
+/// Workers: the registered ones, for the platform admin key; and the worker protocol (a worker key, <c>atw_…</c>):
+/// register, lease by long-poll with the worker's hot request info, heartbeat with progress, upload images, complete, fail.
 /// </summary>
 public static class WorkerApi
 {
     public static IEndpointRouteBuilder MapWorkerApi(this IEndpointRouteBuilder routes)
     {
-        routes.MapPost("/api/v1/platform/worker-keys", IssueKey).WithTags("Workers").WithName("IssueWorkerKey").RequireAccess(Access.Platform);
-        routes.MapGet("/api/v1/platform/worker-keys", ListKeys).WithTags("Workers").WithName("ListWorkerKeys").RequireAccess(Access.Platform);
-        routes.MapPost("/api/v1/platform/worker-keys/{keyId}/revoke", RevokeKey).WithTags("Workers").WithName("RevokeWorkerKey").RequireAccess(Access.Platform);
         routes.MapGet("/api/v1/platform/workers", ListWorkers).WithTags("Workers").WithName("ListWorkers").RequireAccess(Access.Platform);
         var worker = routes.MapGroup("/").WithTags("Workers").RequireAccess(Access.Worker);
         worker.MapPost(WorkerRoutes.Register, Register).WithName("RegisterWorker");
@@ -30,15 +27,6 @@ public static class WorkerApi
         worker.MapPost(WorkerRoutes.Fail, Fail).WithName("FailJob");
         return routes;
     }
-
-    public static async Task<Created<ApiResponse<WorkerKeyDto>>> IssueKey(IssueWorkerKeyRequest? request, WorkerService svc, HttpContext http, CancellationToken ct) =>
-        Reply.Created(http, "/api/v1/platform/worker-keys", await svc.IssueKeyAsync(request?.Name, ct));
-
-    public static async Task<Ok<ApiResponse<IReadOnlyList<WorkerKeyInfoDto>>>> ListKeys(WorkerService svc, HttpContext http, CancellationToken ct) =>
-        Reply.Ok(http, await svc.ListKeysAsync(ct));
-
-    public static async Task<Ok<ApiResponse<WorkerKeyInfoDto>>> RevokeKey(string keyId, WorkerService svc, HttpContext http, CancellationToken ct) =>
-        Reply.Ok(http, await svc.RevokeKeyAsync(keyId, ct));
 
     public static async Task<Ok<ApiResponse<IReadOnlyList<WorkerDto>>>> ListWorkers(WorkerService svc, HttpContext http, CancellationToken ct) =>
         Reply.Ok(http, await svc.ListAsync(ct));

@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
-using System.Net.Http.Json;
 using System.Text.Json;
 using Atelier.Contracts;
 using Atelier.Contracts.A1111;
@@ -10,28 +9,8 @@ using Atelier.Contracts.Workers;
 using Atelier.Engine.Images;
 using Atelier.Engine.Onnx;
 using Atelier.Worker.Adapters;
-using Microsoft.Extensions.Logging;
 
 namespace Atelier.Worker.Runner;
-
-/// <summary>What <c>atelier worker</c> is told on its command line.</summary>
-public sealed record WorkerOptions
-{
-    public required Uri Server { get; init; }
-    public required string Token { get; init; }
-    /// <summary><c>builtin</c>, <c>a1111=URL</c>, <c>comfyui=URL</c>, or <c>noop[=milliseconds]</c>.</summary>
-    public string Engine { get; init; } = "builtin";
-    public int Slots { get; init; } = 1;
-    public string Id { get; init; } = DefaultId();
-    public string ModelsDirectory { get; init; } = Path.Combine("data", "models");
-    /// <summary>How long one lease request waits on the server for a job.</summary>
-    public int WaitSeconds { get; init; } = 20;
-    /// <summary>The process that started this worker (the server's local worker): when it is gone, the worker stops.</summary>
-    public int? ParentPid { get; init; }
-
-    public static string DefaultId() =>
-        new string([.. $"{Environment.MachineName}-worker".ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) || c == '-' ? c : '-')]);
-}
 
 /// <summary>
 /// The worker: registers with the server, then each slot long-polls for a lease, runs the job on the engine adapter,
@@ -442,18 +421,3 @@ public sealed partial class WorkerHost : IDisposable
     }
 
 }
-
-public sealed class WorkerProtocolException(int status, string body, string path = "", string? message = null) : Exception($"server answered {status} to {path}: {body}")
-{
-    public int Status { get; } = status;
-
-    /// <summary>What failed, in words an API client can use: no protocol paths, bodies or internal codes.</summary>
-    public string ClientMessage =>
-        (path.Contains("/images/", StringComparison.Ordinal) ? "storing a generated image failed" : "reporting the result failed")
-        + (message is { Length: > 0 } ? $": {message}" : $" (the server answered {Status})");
-}
-
-/// <summary>The server refused the worker's key (401): revoked, replaced by a newer one, or never issued.</summary>
-public sealed class WorkerKeyRefusedException(string detail) : Exception($"the server refused the worker key: {detail}");
-
-public sealed class StaleAttemptException() : Exception("the attempt is no longer the job's");

@@ -88,7 +88,7 @@ public sealed record TenantDefaults(
             {
                 problems.Add($"default model '{m.Name}' has sourceUrl '{m.SourceUrl}', not an http(s) URL");
             }
-            else if (m.Type is not null && !Atelier.Core.Models.ModelService.AcceptsFile(m.Type, FileNameOf(m)))
+            else if (m.Type is not null && !Atelier.Core.Models.ModelFileTypes.AcceptsFile(m.Type, FileNameOf(m)))
             {
                 // The same rule as any file added to a version: init writes the file row directly, so it checks here.
                 problems.Add($"default model '{m.Name}' would get the file '{FileNameOf(m)}', which a {m.Type} does not take");

@@ -2,48 +2,6 @@ using Atelier.Engine.Pipeline;
 
 namespace Atelier.Worker.Adapters;
 
-/// <summary>One generation job as every engine adapter takes it.</summary>
-public sealed record EngineJob
-{
-    /// <summary>The model: a name, a title, a short (10) or full SHA-256.</summary>
-    public required string Model { get; init; }
-    public string Prompt { get; init; } = "";
-    public string NegativePrompt { get; init; } = "";
-    public long Seed { get; init; } = -1;
-    public string Sampler { get; init; } = "Euler";
-    public string Schedule { get; init; } = "Automatic";
-    public int Steps { get; init; } = 20;
-    public double CfgScale { get; init; } = 7;
-    public int Width { get; init; } = 512;
-    public int Height { get; init; } = 512;
-    public int BatchSize { get; init; } = 1;
-    /// <summary>For img2img: the init image's bytes (PNG, JPEG or WebP).</summary>
-    public byte[]? InitImagePng { get; init; }
-    public double DenoisingStrength { get; init; } = 0.75;
-    /// <summary>Our own id for the job, used as the engine's task or prompt id where it has one.</summary>
-    public string JobId { get; init; } = Guid.NewGuid().ToString("N");
-}
-
-public sealed record EngineProgress(int Step, int Steps, double Fraction);
-
-public sealed record EngineResult(IReadOnlyList<byte[]> Images, IReadOnlyList<long> Seeds, string ModelHash, IReadOnlyList<string> Infotexts);
-
-public sealed record EngineModel(string Name, string Title, string ShortHash, string? Sha256);
-
-/// <summary>The engine failed the job; the message is the engine's own (it becomes <c>errMessage</c> of <c>b_predict_predictfail</c>).</summary>
-public sealed class EngineFailedException(string message, Exception? inner = null) : Exception(message, inner);
-
-/// <summary>
-/// An engine a worker runs jobs on: the built-in one in process, or a client of an AUTOMATIC1111 or ComfyUI server the
-/// user already runs. Chosen by <see cref="Name"/>.
-/// </summary>
-public interface IEngineAdapter : IDisposable
-{
-    string Name { get; }
-    Task<IReadOnlyList<EngineModel>> ListModelsAsync(CancellationToken ct);
-    Task<EngineResult> GenerateAsync(EngineJob job, IProgress<EngineProgress>? progress, CancellationToken ct);
-}
-
 /// <summary>The built-in ONNX engine, in process.</summary>
 public sealed class BuiltinAdapter(string modelsDirectory, long memoryBudgetBytes = 8L << 30, bool useCuda = false) : IEngineAdapter
 {

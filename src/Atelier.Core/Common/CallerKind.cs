@@ -1,0 +1,3 @@
+namespace Atelier.Core.Common;
+
+public enum CallerKind { PlatformAdmin, Token, Session, Worker }

@@ -1,0 +1,73 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using Atelier.Core.Common;
+using Atelier.Data;
+using Atelier.Data.Entities;
+using Microsoft.EntityFrameworkCore;
+
+namespace Atelier.Core.Jobs;
+
+/// <summary>
+/// Registered workers as the lease path reads them: cached for a few seconds, and their hot request info written back
+/// only when it changed or the last write is older than <see cref="SeenWriteInterval"/> (a lease is not a write).
+/// </summary>
+public sealed class WorkerRegistry(TimeProvider clock)
+{
+    private static readonly TimeSpan SeenWriteInterval = TimeSpan.FromSeconds(10);
+    private readonly TtlCache<string, WorkerNode> _nodes = new(clock, TimeSpan.FromSeconds(5), 10_000, StringComparer.Ordinal);
+
+    public async Task<WorkerNode?> GetAsync(AtelierDb db, string id, CancellationToken ct)
+    {
+        if (_nodes.TryGet(id, out var known))
+        {
+            return known;
+        }
+
+        var node = await db.Workers.AsNoTracking().FirstOrDefaultAsync(w => w.Id == id, ct);
+        if (node is not null)
+        {
+            _nodes.Set(id, node);
+        }
+
+        return node;
+    }
+
+    public async Task SeenAsync(AtelierDb db, WorkerNode node, IReadOnlyList<string?> hot, DateTime now, CancellationToken ct)
+    {
+        var json = JsonSerializer.Serialize(hot);
+        if (json == node.HotJson && now - node.LastSeenAt < SeenWriteInterval)
+        {
+            return;
+        }
+
+        node.HotJson = json;
+        node.LastSeenAt = now;
+        await db.Workers.Where(w => w.Id == node.Id).ExecuteUpdateAsync(u => u.SetProperty(w => w.HotJson, json).SetProperty(w => w.LastSeenAt, now), ct);
+    }
+
+    public void Forget(string id) => _nodes.Remove(id);
+
+    /// <summary>Forgets every cached worker of a key (it was revoked).</summary>
+    public void ForgetKey(string keyId) => _nodes.RemoveWhere(n => n.KeyId == keyId);
+
+    private readonly ConcurrentDictionary<string, string?> _waiting = new();
+
+    /// <summary>Marks a slot as waiting in a lease request (on this replica) with the model it holds, until disposed.</summary>
+    public IDisposable Wait(string slot, string? model)
+    {
+        _waiting[slot] = model;
+        return new Waiting(this, slot);
+    }
+
+    /// <summary>Whether a slot (<c>workerId/slot</c>) is waiting in a lease request on this replica now.</summary>
+    public bool IsWaiting(string slot) => _waiting.ContainsKey(slot);
+
+    /// <summary>The models other waiting slots hold (and this one does not): their jobs are theirs to take.</summary>
+    public IReadOnlyCollection<string> HeldByOthers(string slot, string? mine) =>
+        [.. _waiting.Where(w => w.Key != slot && w.Value is not null && w.Value != mine).Select(w => w.Value!).Distinct()];
+
+    private sealed class Waiting(WorkerRegistry registry, string slot) : IDisposable
+    {
+        public void Dispose() => registry._waiting.TryRemove(slot, out _);
+    }
+}

@@ -1,0 +1,15 @@
+namespace Atelier.Data.Entities;
+
+public sealed class TenantConfig : ITenantOwned
+{
+    public required string TenantId { get; set; }
+    public string? DisplayName { get; set; }
+    public string? DefaultRole { get; set; }
+    public int MaxConcurrentJobs { get; set; }
+    public int ImageRetentionDays { get; set; }
+    public int DefaultSessionSeconds { get; set; }
+    /// <summary>The global function settings, a JSON document validated against the published schema.</summary>
+    public string FunctionSettingsJson { get; set; } = "{}";
+    public DateTime UpdatedAt { get; set; }
+    public DateTime FunctionSettingsUpdatedAt { get; set; }
+}

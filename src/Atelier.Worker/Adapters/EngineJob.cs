@@ -1,0 +1,23 @@
+namespace Atelier.Worker.Adapters;
+
+/// <summary>One generation job as every engine adapter takes it.</summary>
+public sealed record EngineJob
+{
+    /// <summary>The model: a name, a title, a short (10) or full SHA-256.</summary>
+    public required string Model { get; init; }
+    public string Prompt { get; init; } = "";
+    public string NegativePrompt { get; init; } = "";
+    public long Seed { get; init; } = -1;
+    public string Sampler { get; init; } = "Euler";
+    public string Schedule { get; init; } = "Automatic";
+    public int Steps { get; init; } = 20;
+    public double CfgScale { get; init; } = 7;
+    public int Width { get; init; } = 512;
+    public int Height { get; init; } = 512;
+    public int BatchSize { get; init; } = 1;
+    /// <summary>For img2img: the init image's bytes (PNG, JPEG or WebP).</summary>
+    public byte[]? InitImagePng { get; init; }
+    public double DenoisingStrength { get; init; } = 0.75;
+    /// <summary>Our own id for the job, used as the engine's task or prompt id where it has one.</summary>
+    public string JobId { get; init; } = Guid.NewGuid().ToString("N");
+}

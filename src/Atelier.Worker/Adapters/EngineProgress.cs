@@ -1,0 +1,3 @@
+namespace Atelier.Worker.Adapters;
+
+public sealed record EngineProgress(int Step, int Steps, double Fraction);

@@ -1,0 +1,3 @@
+namespace Atelier.Worker.Adapters;
+
+public sealed record EngineResult(IReadOnlyList<byte[]> Images, IReadOnlyList<long> Seeds, string ModelHash, IReadOnlyList<string> Infotexts);

@@ -1,0 +1,20 @@
+namespace Atelier.Worker.Runner;
+
+/// <summary>What <c>atelier worker</c> is told on its command line.</summary>
+public sealed record WorkerOptions
+{
+    public required Uri Server { get; init; }
+    public required string Token { get; init; }
+    /// <summary><c>builtin</c>, <c>a1111=URL</c>, <c>comfyui=URL</c>, or <c>noop[=milliseconds]</c>.</summary>
+    public string Engine { get; init; } = "builtin";
+    public int Slots { get; init; } = 1;
+    public string Id { get; init; } = DefaultId();
+    public string ModelsDirectory { get; init; } = Path.Combine("data", "models");
+    /// <summary>How long one lease request waits on the server for a job.</summary>
+    public int WaitSeconds { get; init; } = 20;
+    /// <summary>The process that started this worker (the server's local worker): when it is gone, the worker stops.</summary>
+    public int? ParentPid { get; init; }
+
+    public static string DefaultId() =>
+        new string([.. $"{Environment.MachineName}-worker".ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) || c == '-' ? c : '-')]);
+}
