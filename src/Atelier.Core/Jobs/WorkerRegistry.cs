@@ -32,7 +32,7 @@ public sealed class WorkerRegistry(TimeProvider clock)
         return node;
     }
 
-    public async Task SeenAsync(AtelierDb db, WorkerNode node, IReadOnlyList<string?> hot, DateTime now, CancellationToken ct)
+    public static async Task SeenAsync(AtelierDb db, WorkerNode node, IReadOnlyList<string?> hot, DateTime now, CancellationToken ct)
     {
         var json = JsonSerializer.Serialize(hot);
         if (json == node.HotJson && now - node.LastSeenAt < SeenWriteInterval)

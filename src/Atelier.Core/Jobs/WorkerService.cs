@@ -151,7 +151,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
             throw AtelierException.InvalidInput("slot", $"must be 0 to {node.Slots - 1}");
         }
 
-        await registry.SeenAsync(db, node, info, Now, ct);
+        await WorkerRegistry.SeenAsync(db, node, info, Now, ct);
 
         var wait = TimeSpan.FromSeconds(Math.Clamp(waitSeconds, 0, O.MaxLeaseWaitSeconds));
         var deadline = clock.GetUtcNow() + wait;

@@ -304,7 +304,7 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
     /// <summary>The message's body, made at its first attempt from the job as it stands and kept, so every retry signs the same bytes.</summary>
-    private async Task<string> FixPayloadAsync(AtelierDb db, WebhookDelivery d, CancellationToken ct)
+    private static async Task<string> FixPayloadAsync(AtelierDb db, WebhookDelivery d, CancellationToken ct)
     {
         var job = await db.Jobs.AsNoTracking().FirstAsync(j => j.Id == d.JobId, ct);
         JobResultDto? result = null;
