@@ -134,9 +134,16 @@ public sealed class EntitlementService(AtelierDb db, IDatabaseProvider provider,
     /// <summary>The tenant's config and entitlement rows, locked in that order by every writer (submits too), so none deadlock.</summary>
     private async Task LockAsync(CancellationToken ct)
     {
+        await LockTenantConfigAsync(ct);
+        var tenantId = TenantId;
+        await provider.LockRowsAsync(db, $"""SELECT 1 FROM entitlements WHERE "TenantId" = {tenantId} ORDER BY "Id" """, ct);
+    }
+
+    /// <summary>The tenant's config row: every writer of the tenant's limits, and every submit, locks it first.</summary>
+    private async Task LockTenantConfigAsync(CancellationToken ct)
+    {
         var tenantId = TenantId;
         await provider.LockRowsAsync(db, $"""SELECT 1 FROM tenant_configs WHERE "TenantId" = {tenantId}""", ct);
-        await provider.LockRowsAsync(db, $"""SELECT 1 FROM entitlements WHERE "TenantId" = {tenantId} ORDER BY "Id" """, ct);
     }
 
     private Caller Caller => ctx.Caller ?? throw new InvalidOperationException("No caller.");
@@ -169,8 +176,7 @@ public sealed class EntitlementService(AtelierDb db, IDatabaseProvider provider,
     public async Task<(int Credits, string? From)> CheckAndChargeAsync(IReadOnlyList<Entitlement> limits, string? appId, int images, CancellationToken ct)
     {
         var charged = new List<string>();
-        var tenantId = TenantId;
-        await provider.LockRowsAsync(db, $"""SELECT 1 FROM tenant_configs WHERE "TenantId" = {tenantId}""", ct);
+        await LockTenantConfigAsync(ct);
         foreach (var id in limits.Select(l => l.Id).Order(StringComparer.Ordinal))
         {
             await provider.LockRowsAsync(db, $"""SELECT 1 FROM entitlements WHERE "Id" = {id}""", ct);

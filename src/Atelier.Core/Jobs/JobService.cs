@@ -165,9 +165,7 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
     public async Task<JobResultDto> ResultAsync(string agentRef, string jobRef, CancellationToken ct) => ToResult(await FindAsync(agentRef, jobRef, ct));
 
     /// <summary>The job as it stands now, by id within the request's tenant (for waiting loops).</summary>
-    public async Task<JobDto> ReloadAsync(string jobId, CancellationToken ct) =>
-        Shown(await db.Jobs.AsNoTracking().FirstOrDefaultAsync(j => j.Id == jobId, ct)
-              ?? throw new AtelierException(ErrorCatalog.b_agent_jobnotfound, errCode: ErrCodes.JobNotFound, errMessage: jobId));
+    public async Task<JobDto> ReloadAsync(string jobId, CancellationToken ct) => Shown(await ByIdAsync(jobId, ct));
 
     /// <summary>A task (a job of any of the caller's agents) by its id or the caller's own client job id.</summary>
     public async Task<JobDto> FindTaskAsync(string taskId, CancellationToken ct) => Shown(await FindAsync(null, taskId, ct));
@@ -181,9 +179,11 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
     }
 
     /// <summary>What the worker reported for a finished job (its images' keys, A1111's info and parameters), or null.</summary>
-    public async Task<WorkerResult?> WorkerResultAsync(string jobId, CancellationToken ct) =>
-        ResultOf(await db.Jobs.AsNoTracking().FirstOrDefaultAsync(j => j.Id == jobId, ct)
-                 ?? throw new AtelierException(ErrorCatalog.b_agent_jobnotfound, errCode: ErrCodes.JobNotFound, errMessage: jobId));
+    public async Task<WorkerResult?> WorkerResultAsync(string jobId, CancellationToken ct) => ResultOf(await ByIdAsync(jobId, ct));
+
+    private async Task<Job> ByIdAsync(string jobId, CancellationToken ct) =>
+        await db.Jobs.AsNoTracking().FirstOrDefaultAsync(j => j.Id == jobId, ct)
+        ?? throw new AtelierException(ErrorCatalog.b_agent_jobnotfound, errCode: ErrCodes.JobNotFound, errMessage: jobId);
 
     /// <summary>The caller's newest job (A1111's progress reports on "the current task" of its caller).</summary>
     public async Task<JobDto?> NewestOwnAsync(CancellationToken ct)

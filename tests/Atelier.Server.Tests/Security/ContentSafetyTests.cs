@@ -31,7 +31,15 @@ public class ContentSafetyTests
                           || (images.Count > 0 && images.All(i => i[1] == (byte)'P') && input.Contains("ocean", StringComparison.OrdinalIgnoreCase));
             return Results.Json(new { results = new[] { new { flagged } } });
         });
-        app.MapPost("/slow", async () => { await Task.Delay(3000); return Results.Json(new { flagged = false }); });
+        // Never answers: only the checker giving up (its timeout aborts the request) or the fake's own stop ends the call.
+        app.MapPost("/slow", async (HttpContext http, Microsoft.Extensions.Hosting.IHostApplicationLifetime lifetime) =>
+        {
+            using var over = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, lifetime.ApplicationStopping);
+            var ended = new TaskCompletionSource();
+            using var registration = over.Token.Register(() => ended.TrySetResult());
+            await ended.Task;
+            return Results.Json(new { flagged = false });
+        });
         app.MapPost("/broken", () => Results.StatusCode(500));
         app.MapPost("/junk", () => Results.Text("hello"));
         await app.StartAsync();
