@@ -6,7 +6,6 @@ using Atelier.Core.Common;
 using Atelier.Data;
 using Atelier.Data.Entities;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.Options;
 
 namespace Atelier.Core.Jobs;
 

@@ -1,11 +1,5 @@
-using System.Security.Cryptography;
-using System.Text;
-using Atelier.Contracts.Errors;
-using Atelier.Contracts.Jobs;
 using Atelier.Data;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Options;
 
 namespace Atelier.Core.Jobs;
 

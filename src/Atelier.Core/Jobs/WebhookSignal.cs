@@ -1,12 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
-using Atelier.Contracts.Errors;
-using Atelier.Contracts.Jobs;
-using Atelier.Data;
-using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Options;
-
 namespace Atelier.Core.Jobs;
 
 /// <summary>Wakes the relay when a message was queued on this replica (others find it by polling).</summary>

@@ -1,5 +1,4 @@
 using System.ComponentModel.DataAnnotations;
-using Atelier.Core.Security;
 using Microsoft.Extensions.Options;
 
 namespace Atelier.Core.Security;

@@ -4,7 +4,6 @@ using Atelier.Contracts.Identity;
 using Atelier.Contracts.Jobs;
 using Atelier.Core.Common;
 using Atelier.Core.Jobs;
-using Atelier.Core.Security;
 using Atelier.Data;
 using Atelier.Data.Entities;
 using Microsoft.EntityFrameworkCore;
