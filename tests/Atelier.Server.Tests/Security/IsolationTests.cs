@@ -46,6 +46,13 @@ public class IsolationTests
             aImageJob = image.GetProperty("jobId").GetString()!;
         }
 
+        // The stopped worker's last lease request may still be waiting on the server (its client left, the server has not
+        // noticed yet) and would take the next job queued. Its key is revoked, so nothing can claim the app's jobs below.
+        foreach (var key in (await host.Admin().GetAsync("/api/v1/platform/worker-keys")).Ok().EnumerateArray())
+        {
+            (await host.Admin().PostAsync($"/api/v1/platform/worker-keys/{key.GetProperty("id").GetString()}/revoke")).Ok();
+        }
+
         var aAgent = (await aAdmin.GetAsync("/api/v1/agents")).Ok()[0].GetProperty("id").GetString()!;
         var aJob = (await a.AppOf(host).PostAsync($"/api/v1/agents/{aAgent}/jobs", new { jobId = "a-secret-job", input = new { prompt = "a" } }))
             .Ok(HttpStatusCode.Accepted).GetProperty("id").GetString()!;
