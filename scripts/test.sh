@@ -89,11 +89,19 @@ echo "== building"
 dotnet build Atelier.slnx -c Release -nologo -v quiet -clp:ErrorsOnly
 
 status=0
+crashed=0
 run() { # name project [env...]
   local name=$1 project=$2; shift 2
   echo "== tests: $name"
-  env "$@" dotnet test "$project" -c Release --no-build -nologo -v quiet \
-    --logger "trx;LogFileName=$results/$name.trx" --logger "console;verbosity=minimal" || status=1
+  if ! env "$@" dotnet test "$project" -c Release --no-build -nologo -v quiet \
+    --logger "trx;LogFileName=$results/$name.trx" --logger "console;verbosity=minimal"; then
+    status=1
+    # A run that failed without a failed test in its results lost tests (the test host crashed): count it as one.
+    if ! grep -Eq '<UnitTestResult [^>]*outcome="Failed"' "$results/$name.trx" 2>/dev/null; then
+      echo "== $name: the test run failed without a failed test (the test host crashed or a test never reported)"
+      crashed=$((crashed + 1))
+    fi
+  fi
 }
 
 run contracts tests/Atelier.Contracts.Tests
@@ -111,6 +119,7 @@ for f in "$results"/*.trx; do
   p=$(echo "$counters" | sed -n 's/.* passed="\([0-9]*\)".*/\1/p'); f2=$(echo "$counters" | sed -n 's/.* failed="\([0-9]*\)".*/\1/p')
   passed=$((passed + ${p:-0})); failed=$((failed + ${f2:-0}))
 done
+failed=$((failed + crashed))
 if [ "$passed" = 0 ]; then status=1; fi
 [ "$failed" = 0 ] || status=1
 echo "$passed passed, $failed failed"

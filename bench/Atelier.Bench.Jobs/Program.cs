@@ -284,12 +284,16 @@ void Simulate()
         for (var i = 0; i < 3; i++)
         {
             using var cache = new PipelineCache(8L << 30);
-            cache.Get(entry);
+            using (cache.Rent(entry))
+            {
+            }
+
             loads.Add(cache.LastLoadTime.TotalMilliseconds);
         }
 
         using var warm = new PipelineCache(8L << 30);
-        var p = warm.Get(entry);
+        using var lease = warm.Rent(entry);
+        var p = lease.Pipeline;
         p.Generate(new GenerationRequest { Prompt = "x", Steps = 2, Width = 512, Height = 512, Seed = 1 }, _ => { }, CancellationToken.None);
         var watch = Stopwatch.StartNew();
         p.Generate(new GenerationRequest { Prompt = "a red fox", Steps = 20, Width = 512, Height = 512, Seed = 2 }, _ => { }, CancellationToken.None);

@@ -39,10 +39,10 @@ public sealed class CacheAndVariantTests : IDisposable
         var models = ModelEntry.Scan(_root).Where(m => m.Name is "a" or "b" or "c").ToList();
         var oneModel = Directory.EnumerateFiles(models[0].Folder, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);
         using var cache = new PipelineCache((oneModel * 2) + 1);
-        cache.Get(models[0]);
-        cache.Get(models[1]);
-        cache.Get(models[0]); // a is now the most recent
-        cache.Get(models[2]); // over budget: b goes
+        cache.Rent(models[0]).Dispose();
+        cache.Rent(models[1]).Dispose();
+        cache.Rent(models[0]).Dispose(); // a is now the most recent
+        cache.Rent(models[2]).Dispose(); // over budget: b goes
         Assert.Equal(["c", "a"], cache.LoadedNames);
         Assert.Equal(3, cache.Loads);
         Assert.True(cache.LastLoadTime > TimeSpan.Zero);
@@ -70,6 +70,65 @@ public sealed class CacheAndVariantTests : IDisposable
         Assert.Equal(2, result.Images.Count);
         Assert.Equal(3, steps.Count(s => s.Image == 0));
         Assert.Equal(10, steps.Count(s => s.Image == 1));
+    }
+
+    [Fact]
+    public void Dispose_DuringAGeneration_FreesTheSessionsOnlyWhenItReturns()
+    {
+        var folder = Path.Combine(_root, "retire");
+        TinyPipeline.Write(folder);
+        var pipeline = DiffusionPipeline.Load(folder, "retire", "4444444444");
+        // Disposed from inside the run (as another thread's Dispose would land between two UNet calls): freeing the
+        // native sessions there would make the next call use freed memory.
+        var result = pipeline.Generate(Small with { Steps = 6, BatchSize = 2 }, p =>
+        {
+            if (p.Step == 2)
+            {
+                pipeline.Dispose();
+            }
+        }, CancellationToken.None);
+        Assert.Equal(2, result.Images.Count);
+        Assert.Throws<ObjectDisposedException>(() => pipeline.Generate(Small, null, CancellationToken.None));
+    }
+
+    [Fact]
+    public void EvictedPipeline_StaysUsableUntilItsLeaseEnds()
+    {
+        TinyPipeline.Write(Path.Combine(_root, "x"));
+        TinyPipeline.Write(Path.Combine(_root, "y"));
+        var models = ModelEntry.Scan(_root).Where(m => m.Name is "x" or "y").ToList();
+        var oneModel = Directory.EnumerateFiles(models[0].Folder, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);
+        var cache = new PipelineCache(oneModel + 1);
+        var x = cache.Rent(models[0]);
+        using (var y = cache.Rent(models[1])) // over budget: x is evicted while leased
+        {
+            Assert.Equal(["y"], cache.LoadedNames);
+            Assert.Single(x.Pipeline.Generate(Small, null, CancellationToken.None).Images);
+            cache.Dispose(); // y is leased too: freed when its lease ends
+            Assert.Single(y.Pipeline.Generate(Small, null, CancellationToken.None).Images);
+            Assert.Throws<ObjectDisposedException>(() => cache.Rent(models[0]));
+        }
+
+        x.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => x.Pipeline.Generate(Small, null, CancellationToken.None));
+    }
+
+    [Fact]
+    public void CancelAfterTheLastStep_StopsTheDecoder_AsACancellation()
+    {
+        var folder = Path.Combine(_root, "cancel");
+        TinyPipeline.Write(folder);
+        using var pipeline = DiffusionPipeline.Load(folder, "cancel", "5555555555");
+        using var cts = new CancellationTokenSource();
+        // The terminate flag is set before the VAE decoder runs, so ONNX Runtime refuses that call: it must read as a
+        // cancellation (an interrupt), not as an engine failure.
+        Assert.ThrowsAny<OperationCanceledException>(() => pipeline.Generate(Small, p =>
+        {
+            if (p.Step == p.Steps)
+            {
+                cts.Cancel();
+            }
+        }, cts.Token));
     }
 
     public void Dispose() => Directory.Delete(_root, recursive: true);

@@ -30,6 +30,7 @@ public sealed class ComfyStandIn : IAsyncDisposable
     private readonly ConcurrentDictionary<string, JsonObject> _history = new();
     private readonly ConcurrentDictionary<string, byte[]> _files = new();
     private CancellationTokenSource? _running;
+    private Task? _execution;
 
     private ComfyStandIn(WebApplication app) => _app = app;
 
@@ -84,7 +85,7 @@ public sealed class ComfyStandIn : IAsyncDisposable
             }
 
             var cts = self._running = new CancellationTokenSource();
-            _ = Task.Run(() => self.Execute(engine, clientId, promptId, graph!, sampler, ckpt, cts.Token));
+            self._execution = Task.Run(() => self.Execute(engine, clientId, promptId, graph!, sampler, ckpt, cts.Token));
             return Results.Json(new { prompt_id = promptId, number = 0, node_errors = new { } });
         });
         app.MapGet("/history/{id}", (string id) => self._history.TryGetValue(id, out var h) ? Results.Json(new JsonObject { [id] = h.DeepClone() }) : Results.Json(new { }));
@@ -159,6 +160,13 @@ public sealed class ComfyStandIn : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // The prompt may still run after the client stopped waiting: end it before the engine under it goes away.
+        _running?.Cancel();
+        if (_execution is not null)
+        {
+            await _execution;
+        }
+
         await _app.StopAsync();
         await _app.DisposeAsync();
     }

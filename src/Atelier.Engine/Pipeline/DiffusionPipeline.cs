@@ -24,7 +24,10 @@ public sealed class DiffusionPipeline : IDisposable
     private readonly NoiseSchedule _schedule;
     private readonly TensorElementType _timestepType;
     private readonly string _vaeEncoderOutput;
+    private readonly Lock _life = new();
     private int _hiddenWidth = 768;
+    private int _users;
+    private bool _retired;
 
     private DiffusionPipeline(string folder, SessionOptions options, string name, string hash)
     {
@@ -83,7 +86,30 @@ public sealed class DiffusionPipeline : IDisposable
     /// <param name="progress">Told after each denoising step.</param>
     /// <param name="ct">Cancels the whole request, promptly (the running ONNX call is terminated).</param>
     /// <param name="skipRequested">Polled after each step: true ends the current image early (it is decoded as it stands), as A1111's skip does.</param>
+    /// <summary>
+    /// Generates the request's images. Safe against <see cref="Dispose"/> on another thread: the native sessions are
+    /// freed only when the last generation using them has returned (freeing them under a running <c>Run</c> crashes
+    /// the process). A cancellation that stops ONNX Runtime midway surfaces as <see cref="OperationCanceledException"/>.
+    /// </summary>
     public GenerationResult Generate(GenerationRequest req, Action<GenerationProgress>? progress, CancellationToken ct, Func<bool>? skipRequested = null)
+    {
+        ObjectDisposedException.ThrowIf(!TryEnter(), this);
+        try
+        {
+            return GenerateCore(req, progress, skipRequested, ct);
+        }
+        catch (OnnxRuntimeException) when (ct.IsCancellationRequested)
+        {
+            // The terminate flag stopped a call midway (the UNet or the VAE): a cancellation, not an engine failure.
+            throw new OperationCanceledException(ct);
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    private GenerationResult GenerateCore(GenerationRequest req, Action<GenerationProgress>? progress, Func<bool>? skipRequested, CancellationToken ct)
     {
         Validate(req);
         var samplerName = req.Sampler;
@@ -227,7 +253,8 @@ public sealed class DiffusionPipeline : IDisposable
             using var input = inputType == TensorElementType.Int64
                 ? OrtValue.CreateTensorValueFromMemory(ids.Select(i => (long)i).ToArray(), [1, ids.Length])
                 : OrtValue.CreateTensorValueFromMemory(ids, [1, ids.Length]);
-            using var outputs = _textEncoder.Run(new RunOptions(), new Dictionary<string, OrtValue> { ["input_ids"] = input }, ["last_hidden_state"]);
+            using var options = new RunOptions();
+            using var outputs = _textEncoder.Run(options, new Dictionary<string, OrtValue> { ["input_ids"] = input }, ["last_hidden_state"]);
             var states = outputs[0].GetTensorDataAsSpan<float>().ToArray();
             var width = states.Length / ClipTokenizer.ContextLength;
             _hiddenWidth = width;
@@ -323,15 +350,7 @@ public sealed class DiffusionPipeline : IDisposable
         }
 
         io.SetTimestep(_schedule.TimestepOf(sigma));
-        try
-        {
-            _unet.Run(runOptions, UnetInputs, [io.Sample, io.Timestep, io.States], UnetOutputs, [io.Result]);
-        }
-        catch (OnnxRuntimeException) when (ct.IsCancellationRequested)
-        {
-            // Terminate stopped the call midway: that is a cancellation, not an engine failure.
-            throw new OperationCanceledException(ct);
-        }
+        _unet.Run(runOptions, UnetInputs, [io.Sample, io.Timestep, io.States], UnetOutputs, [io.Result]);
         if (io.Guided)
         {
             var s = (float)cfg;
@@ -388,14 +407,70 @@ public sealed class DiffusionPipeline : IDisposable
         }
 
         using var input = OrtValue.CreateTensorValueFromMemory(pixels, [1, 3, height, width]);
-        using var outputs = encoder.Run(new RunOptions(), new Dictionary<string, OrtValue> { ["sample"] = input }, [_vaeEncoderOutput]);
+        using var options = new RunOptions();
+        using var outputs = encoder.Run(options, new Dictionary<string, OrtValue> { ["sample"] = input }, [_vaeEncoderOutput]);
         var latent = outputs[0].GetTensorDataAsSpan<float>();
         var count = 4 * (height / 8) * (width / 8);
         // Optimum exports give 8 channels (mean, log-variance): take the mean.
         return [.. latent[..count].ToArray().Select(v => v * LatentScale)];
     }
 
+    /// <summary>
+    /// Counts a user of the native sessions; false once they are freed (retired with no user left). A retired pipeline
+    /// that a lease still holds stays usable through that lease.
+    /// </summary>
+    internal bool TryEnter()
+    {
+        lock (_life)
+        {
+            if (_retired && _users == 0)
+            {
+                return false;
+            }
+
+            _users++;
+            return true;
+        }
+    }
+
+    /// <summary>Ends a use; the last one out of a retired pipeline frees the sessions.</summary>
+    internal void Exit()
+    {
+        bool free;
+        lock (_life)
+        {
+            _users--;
+            free = _retired && _users == 0;
+        }
+
+        if (free)
+        {
+            Free();
+        }
+    }
+
+    /// <summary>Retires the pipeline: the sessions are freed now when idle, else when the last generation returns.</summary>
     public void Dispose()
+    {
+        bool free;
+        lock (_life)
+        {
+            if (_retired)
+            {
+                return;
+            }
+
+            _retired = true;
+            free = _users == 0;
+        }
+
+        if (free)
+        {
+            Free();
+        }
+    }
+
+    private void Free()
     {
         _textEncoder.Dispose();
         _unet.Dispose();

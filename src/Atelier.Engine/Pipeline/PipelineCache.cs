@@ -53,14 +53,36 @@ public sealed record ModelEntry(string Name, string Folder, string Sha256)
 }
 
 /// <summary>
+/// A pipeline handed out by <see cref="PipelineCache.Rent"/>: while the lease is held, neither an eviction nor the
+/// cache's disposal frees the pipeline's native sessions (they are freed when the last lease ends).
+/// </summary>
+public sealed class PipelineLease : IDisposable
+{
+    private int _ended;
+
+    internal PipelineLease(DiffusionPipeline pipeline) => Pipeline = pipeline;
+
+    public DiffusionPipeline Pipeline { get; }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _ended, 1) == 0)
+        {
+            Pipeline.Exit();
+        }
+    }
+}
+
+/// <summary>
 /// Loaded pipelines, kept up to a memory budget (estimated from the model files' sizes) and evicted least recently
 /// used first. Each load is timed: the last one is reported, since a model switch is the most expensive thing a
-/// worker does.
+/// worker does. An evicted pipeline that a lease still holds is freed when that lease ends.
 /// </summary>
 public sealed class PipelineCache(long budgetBytes, bool useCuda = false) : IDisposable
 {
     private readonly Lock _gate = new();
     private readonly LinkedList<(ModelEntry Model, DiffusionPipeline Pipeline, long Bytes)> _loaded = new();
+    private bool _disposed;
 
     public TimeSpan LastLoadTime { get; private set; }
     public int Loads { get; private set; }
@@ -76,40 +98,57 @@ public sealed class PipelineCache(long budgetBytes, bool useCuda = false) : IDis
         }
     }
 
-    public DiffusionPipeline Get(ModelEntry model)
+    /// <summary>The pipeline for <paramref name="model"/>, loaded when it is not yet, leased until the lease is disposed.</summary>
+    public PipelineLease Rent(ModelEntry model)
     {
         lock (_gate)
         {
-            for (var node = _loaded.First; node is not null; node = node.Next)
-            {
-                if (node.Value.Model.Folder == model.Folder)
-                {
-                    _loaded.Remove(node);
-                    _loaded.AddFirst(node);
-                    return node.Value.Pipeline;
-                }
-            }
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            var pipeline = Find(model) ?? Load(model);
+            // Under the gate, and only the gate retires cached pipelines: a pipeline found here is never retired yet.
+            ObjectDisposedException.ThrowIf(!pipeline.TryEnter(), pipeline);
 
-            var bytes = Directory.EnumerateFiles(model.Folder, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);
-            while (_loaded.Count > 0 && _loaded.Sum(l => l.Bytes) + bytes > budgetBytes)
-            {
-                _loaded.Last!.Value.Pipeline.Dispose();
-                _loaded.RemoveLast();
-            }
-
-            var watch = Stopwatch.StartNew();
-            var pipeline = DiffusionPipeline.Load(model.Folder, model.Name, model.ShortHash, useCuda);
-            LastLoadTime = watch.Elapsed;
-            Loads++;
-            _loaded.AddFirst((model, pipeline, bytes));
-            return pipeline;
+            return new PipelineLease(pipeline);
         }
+    }
+
+    private DiffusionPipeline? Find(ModelEntry model)
+    {
+        for (var node = _loaded.First; node is not null; node = node.Next)
+        {
+            if (node.Value.Model.Folder == model.Folder)
+            {
+                _loaded.Remove(node);
+                _loaded.AddFirst(node);
+                return node.Value.Pipeline;
+            }
+        }
+
+        return null;
+    }
+
+    private DiffusionPipeline Load(ModelEntry model)
+    {
+        var bytes = Directory.EnumerateFiles(model.Folder, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);
+        while (_loaded.Count > 0 && _loaded.Sum(l => l.Bytes) + bytes > budgetBytes)
+        {
+            _loaded.Last!.Value.Pipeline.Dispose();
+            _loaded.RemoveLast();
+        }
+
+        var watch = Stopwatch.StartNew();
+        var pipeline = DiffusionPipeline.Load(model.Folder, model.Name, model.ShortHash, useCuda);
+        LastLoadTime = watch.Elapsed;
+        Loads++;
+        _loaded.AddFirst((model, pipeline, bytes));
+        return pipeline;
     }
 
     public void Dispose()
     {
         lock (_gate)
         {
+            _disposed = true;
             foreach (var l in _loaded)
             {
                 l.Pipeline.Dispose();

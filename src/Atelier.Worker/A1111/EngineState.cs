@@ -120,7 +120,8 @@ public sealed class EngineState : IDisposable
             }
 
             task.Started = _clock.GetUtcNow().UtcDateTime;
-            var pipeline = _cache.Get(model);
+            using var lease = _cache.Rent(model);
+            var pipeline = lease.Pipeline;
             var request = new GenerationRequest
             {
                 Prompt = req.Prompt, NegativePrompt = req.NegativePrompt, Seed = req.Seed, Sampler = sampler.Name, Schedule = schedule,

@@ -22,7 +22,8 @@ public sealed class BuiltinAdapter(string modelsDirectory, long memoryBudgetByte
         {
             try
             {
-                var pipeline = _cache.Get(model);
+                using var lease = _cache.Rent(model);
+                var pipeline = lease.Pipeline;
                 var init = job.InitImagePng is null ? ((byte[], int, int)?)null : Engine.Images.ImageDecoder.Decode(job.InitImagePng, job.Width, job.Height);
                 var result = pipeline.Generate(new GenerationRequest
                 {
