@@ -108,6 +108,8 @@ run contracts tests/Atelier.Contracts.Tests
 run core tests/Atelier.Core.Tests
 run engine tests/Atelier.Engine.Tests
 run worker tests/Atelier.Worker.Tests
+run runtime tests/Atelier.Runtime.Tests
+run runtime-kubernetes tests/Atelier.Runtime.Kubernetes.Tests
 run server-sqlite tests/Atelier.Server.Tests ATELIER_TEST_DB=sqlite
 run server-postgres tests/Atelier.Server.Tests ATELIER_TEST_DB=postgres \
   "ATELIER_TEST_PG=Host=127.0.0.1;Port=$pg_port;Username=atelier;Database=postgres"

@@ -17,9 +17,11 @@ public sealed class ArchitectureTests
         ["Atelier.Engine"] = [],
         ["Atelier.Storage"] = [],
         ["Atelier.Data"] = ["Atelier.Contracts"],
-        ["Atelier.Core"] = ["Atelier.Contracts", "Atelier.Data", "Atelier.Storage"],
+        ["Atelier.Runtime"] = [],
+        ["Atelier.Runtime.Kubernetes"] = ["Atelier.Runtime"],
+        ["Atelier.Core"] = ["Atelier.Contracts", "Atelier.Data", "Atelier.Storage", "Atelier.Runtime"],
         ["Atelier.Worker"] = ["Atelier.Contracts", "Atelier.Engine"],
-        ["Atelier.Server"] = ["Atelier.Contracts", "Atelier.Core", "Atelier.Engine", "Atelier.Storage"],
+        ["Atelier.Server"] = ["Atelier.Contracts", "Atelier.Core", "Atelier.Engine", "Atelier.Storage", "Atelier.Runtime", "Atelier.Runtime.Kubernetes"],
         ["atelier"] = ["Atelier.Contracts", "Atelier.Engine", "Atelier.Server", "Atelier.Worker"], // the executable (src/Atelier)
     };
 
@@ -38,14 +40,15 @@ public sealed class ArchitectureTests
         ["Webhooks"] = 4,
         ["Identity"] = 5,
         ["Tenancy"] = 6,
-        ["Platform"] = 7,
+        ["Functions"] = 7,
+        ["Platform"] = 8,
     };
 
     private static readonly Assembly[] Assemblies =
     [
         typeof(Contracts.AtelierJson).Assembly, typeof(Engine.Onnx.DemoModel).Assembly, typeof(global::Atelier.Storage.IObjectStore).Assembly,
         typeof(Data.AtelierDb).Assembly, typeof(Core.Common.RequestContext).Assembly, typeof(global::Atelier.Worker.Runner.WorkerHost).Assembly,
-        typeof(AtelierServer).Assembly, Assembly.Load("atelier"),
+        typeof(AtelierServer).Assembly, Assembly.Load("atelier"), typeof(Runtime.IRuntimeBackend).Assembly, Assembly.Load("Atelier.Runtime.Kubernetes"),
     ];
 
     [Fact]

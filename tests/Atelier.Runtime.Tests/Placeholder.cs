@@ -1,0 +1,1 @@
+namespace Atelier.Runtime.Tests;
