@@ -43,6 +43,16 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
     public DbSet<WebhookDelivery> WebhookDeliveries => Set<WebhookDelivery>();
     public DbSet<WebhookAttempt> WebhookAttempts => Set<WebhookAttempt>();
     public DbSet<ResourceConfig> ResourceConfigs => Set<ResourceConfig>();
+    public DbSet<Region> Regions => Set<Region>();
+    public DbSet<KubeConfig> KubeConfigs => Set<KubeConfig>();
+    public DbSet<FunctionTemplate> FunctionTemplates => Set<FunctionTemplate>();
+    public DbSet<FunctionService> FunctionServices => Set<FunctionService>();
+    public DbSet<Function> Functions => Set<Function>();
+    public DbSet<FunctionVersion> FunctionVersions => Set<FunctionVersion>();
+    public DbSet<FunctionAlias> FunctionAliases => Set<FunctionAlias>();
+    public DbSet<FunctionTrigger> FunctionTriggers => Set<FunctionTrigger>();
+    public DbSet<AsyncInvocation> AsyncInvocations => Set<AsyncInvocation>();
+    public DbSet<CustomDomain> CustomDomains => Set<CustomDomain>();
 
     protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
     {
@@ -272,6 +282,97 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
             e.HasIndex(x => new { x.TenantId, x.Name }).IsUnique();
         });
 
+        b.Entity<Region>(e =>
+        {
+            e.ToTable("regions");
+            e.HasKey(x => x.Name);
+            e.HasOne<KubeConfig>().WithMany().HasForeignKey(x => x.KubeConfigId).OnDelete(DeleteBehavior.Restrict);
+        });
+        b.Entity<KubeConfig>(e =>
+        {
+            e.ToTable("kube_configs");
+            e.HasKey(x => x.Id);
+            e.HasIndex(x => x.Name).IsUnique();
+            e.Property(x => x.ConfigCipher).HasMaxLength(262144);
+        });
+        b.Entity<FunctionTemplate>(e =>
+        {
+            e.ToTable("function_templates");
+            e.HasKey(x => x.Id);
+            e.HasIndex(x => x.Name).IsUnique();
+            e.Property(x => x.Description).HasMaxLength(2048);
+            e.Property(x => x.Image).HasMaxLength(1024);
+            e.Property(x => x.Command).HasMaxLength(1024);
+            e.Property(x => x.ArgsJson).HasMaxLength(65536);
+            e.Property(x => x.EnvironmentJson).HasMaxLength(65536);
+            e.Property(x => x.ParametersSchemaJson).HasMaxLength(65536);
+        });
+        b.Entity<FunctionService>(e =>
+        {
+            e.ToTable("function_services");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Description).HasMaxLength(2048);
+            e.HasIndex(x => new { x.TenantId, x.Name }).IsUnique();
+        });
+        b.Entity<Function>(e =>
+        {
+            e.ToTable("functions");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Description).HasMaxLength(2048);
+            e.Property(x => x.ConfigJson).HasMaxLength(131072);
+            e.Property(x => x.InstanceParametersJson).HasMaxLength(65536);
+            e.Property(x => x.AsyncConfigJson).HasMaxLength(8192);
+            e.Property(x => x.StateReason).HasMaxLength(2048);
+            e.Property(x => x.State).HasMaxLength(16);
+            e.HasIndex(x => new { x.ServiceId, x.Name }).IsUnique();
+            e.HasIndex(x => x.TenantId);
+            e.HasOne<FunctionService>().WithMany().HasForeignKey(x => x.ServiceId).OnDelete(DeleteBehavior.Restrict);
+        });
+        b.Entity<FunctionVersion>(e =>
+        {
+            e.ToTable("function_versions");
+            e.HasKey(x => new { x.FunctionId, x.Number });
+            e.Property(x => x.ConfigJson).HasMaxLength(131072);
+            e.Property(x => x.Description).HasMaxLength(2048);
+            e.HasOne<Function>().WithMany().HasForeignKey(x => x.FunctionId).OnDelete(DeleteBehavior.Cascade);
+        });
+        b.Entity<FunctionAlias>(e =>
+        {
+            e.ToTable("function_aliases");
+            e.HasKey(x => new { x.FunctionId, x.Name });
+            e.Property(x => x.Description).HasMaxLength(2048);
+            e.HasOne<Function>().WithMany().HasForeignKey(x => x.FunctionId).OnDelete(DeleteBehavior.Cascade);
+        });
+        b.Entity<FunctionTrigger>(e =>
+        {
+            e.ToTable("function_triggers");
+            e.HasKey(x => new { x.FunctionId, x.Name });
+            e.Property(x => x.Payload).HasMaxLength(65536);
+            e.HasIndex(x => new { x.Kind, x.NextRunAt });
+            e.HasOne<Function>().WithMany().HasForeignKey(x => x.FunctionId).OnDelete(DeleteBehavior.Cascade);
+        });
+        b.Entity<AsyncInvocation>(e =>
+        {
+            e.ToTable("async_invocations");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Path).HasMaxLength(2048);
+            e.Property(x => x.Error).HasMaxLength(2048);
+            e.Property(x => x.Destination).HasMaxLength(2048);
+            e.Property(x => x.RequestBody).HasMaxLength(6 * 1024 * 1024);
+            e.HasIndex(x => new { x.State, x.NextAttemptAt });
+            e.HasIndex(x => new { x.FunctionId, x.CreatedAt });
+            e.HasOne<Function>().WithMany().HasForeignKey(x => x.FunctionId).OnDelete(DeleteBehavior.Cascade);
+        });
+        b.Entity<CustomDomain>(e =>
+        {
+            e.ToTable("custom_domains");
+            e.HasKey(x => x.Host);
+            e.Property(x => x.CertificatePem).HasMaxLength(65536);
+            e.Property(x => x.PrivateKeyCipher).HasMaxLength(65536);
+            e.HasIndex(x => x.FunctionId);
+            e.HasOne<Function>().WithMany().HasForeignKey(x => x.FunctionId).OnDelete(DeleteBehavior.Cascade);
+        });
+
         // Tenant isolation: one filter per tenant-owned entity, reading this context's scope.
         b.Entity<TenantConfig>().HasQueryFilter(x => x.TenantId == TenantScope);
         b.Entity<App>().HasQueryFilter(x => x.TenantId == TenantScope);
@@ -292,6 +393,13 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
         b.Entity<AppWebhook>().HasQueryFilter(x => x.TenantId == TenantScope);
         b.Entity<WebhookDelivery>().HasQueryFilter(x => x.TenantId == TenantScope);
         b.Entity<WebhookAttempt>().HasQueryFilter(x => x.TenantId == TenantScope);
+        b.Entity<FunctionService>().HasQueryFilter(x => x.TenantId == TenantScope);
+        b.Entity<Function>().HasQueryFilter(x => x.TenantId == TenantScope);
+        b.Entity<FunctionVersion>().HasQueryFilter(x => x.TenantId == TenantScope);
+        b.Entity<FunctionAlias>().HasQueryFilter(x => x.TenantId == TenantScope);
+        b.Entity<FunctionTrigger>().HasQueryFilter(x => x.TenantId == TenantScope);
+        b.Entity<AsyncInvocation>().HasQueryFilter(x => x.TenantId == TenantScope);
+        b.Entity<CustomDomain>().HasQueryFilter(x => x.TenantId == TenantScope);
     }
 
     public override int SaveChanges(bool acceptAllChangesOnSuccess)

@@ -270,4 +270,31 @@ public static class ErrCodes
 
     /// <summary>Content safety: the prompt contains a refused word.</summary>
     public const string Word = "word";
+
+    /// <summary>A custom domain's certificate or private key is missing or unusable.</summary>
+    public const string CertificateInvalid = "certificate_invalid";
+
+    /// <summary>The function named in the path does not exist in that service of the tenant.</summary>
+    public const string FunctionNotFound = "function_not_found";
+
+    /// <summary>The function's backend state is not (yet) what was asked for: it is deploying or failed.</summary>
+    public const string FunctionNotSynced = "function_not_synced";
+
+    /// <summary>An update by template gave no instance parameters.</summary>
+    public const string InstanceParametersMissing = "instance_parameters_missing";
+
+    /// <summary>The kube config named (or needed by a kubernetes region) does not exist.</summary>
+    public const string KubeConfigNotFound = "kube_config_not_found";
+
+    /// <summary>The region named does not exist.</summary>
+    public const string RegionNotFound = "region_not_found";
+
+    /// <summary>The service named in the path does not exist in the tenant.</summary>
+    public const string ServiceNotFound = "service_not_found";
+
+    /// <summary>The function template named does not exist.</summary>
+    public const string TemplateNotFound = "template_not_found";
+
+    /// <summary>An async invocation's stored result cannot be read from the object store.</summary>
+    public const string AsyncResultUnreadable = "async_result_unreadable";
 }

@@ -6,6 +6,12 @@ namespace Atelier.Core.Common;
 /// <summary>Input checks that answer <c>p_common_inputinvalid</c> naming the field. Limits are in docs/api.md.</summary>
 public static partial class Validate
 {
+    [GeneratedRegex("^[a-z]([a-z0-9-]*[a-z0-9])?$")]
+    private static partial Regex LabelPattern();
+
+    [GeneratedRegex("^(?=.{1,253}$)([a-z0-9]([a-z0-9-]*[a-z0-9])?)(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")]
+    private static partial Regex HostPattern();
+
     public const int NameMax = 64;
     public const int DescriptionMax = 2048;
 
@@ -53,6 +59,30 @@ public static partial class Validate
         if (!IdentifierPattern().IsMatch(v))
         {
             throw AtelierException.InvalidInput(field, "may hold only letters, digits and . _ - @");
+        }
+
+        return v;
+    }
+
+    /// <summary>A DNS-1035 label (lowercase letters, digits, '-', starting with a letter, ending with a letter or digit, 1..max): names that become URLs and backend object names.</summary>
+    public static string Label(string? value, string field, int max = 40)
+    {
+        var v = Name(value, field, max);
+        if (!LabelPattern().IsMatch(v))
+        {
+            throw AtelierException.InvalidInput(field, "must be lowercase letters, digits and '-', start with a letter and end with a letter or digit");
+        }
+
+        return v;
+    }
+
+    /// <summary>A host name (RFC 1123: dot-separated labels of letters, digits and '-', at most 253 characters, at least two labels), lowercased.</summary>
+    public static string HostName(string? value, string field)
+    {
+        var v = Name(value, field, 253).ToLowerInvariant().TrimEnd('.');
+        if (!HostPattern().IsMatch(v) || v.Split('.').Any(l => l.Length > 63) || System.Net.IPAddress.TryParse(v, out _))
+        {
+            throw AtelierException.InvalidInput(field, $"'{v}' is not a valid host name");
         }
 
         return v;

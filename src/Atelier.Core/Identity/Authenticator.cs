@@ -120,6 +120,22 @@ public sealed class Authenticator(AtelierDb db, AuthCache cache, TimeProvider cl
     }
 
     /// <summary>
+    /// Enters the tenant of an anonymous request that a public route resolved (an anonymous HTTP trigger): the tenant
+    /// must be active, as for any credential of it.
+    /// </summary>
+    public async Task EnterTenantAnonymouslyAsync(RequestContext ctx, string tenantId, CancellationToken ct)
+    {
+        var state = await TenantStateAsync(tenantId, ct);
+        if (state != TenantState.Active)
+        {
+            throw new AtelierException(ErrorCatalog.b_user_tenantnotactive, errCode: ErrCodes.TenantState, errMessage: state.ToString().ToLowerInvariant());
+        }
+
+        ctx.TenantId = tenantId;
+        db.TenantScope = tenantId;
+    }
+
+    /// <summary>
     /// A tenant admin token names a person of its tenant: once the tenant has registered operators, the operator must be
     /// one of them (the first may be registered by anyone the token's holder names). <paramref name="header"/> names
     /// where the operator came from, for the message.

@@ -7,4 +7,6 @@ public enum KeyPurpose
     WebhookSecrets,
     /// <summary>HMAC-SHA256 over signed image URLs.</summary>
     ImageUrls,
+    /// <summary>AES-GCM over the kube configs of regions and the private keys of custom domains in the database.</summary>
+    RuntimeSecrets,
 }

@@ -176,12 +176,14 @@ public sealed class MasterKeys
     {
         private readonly byte[] _webhookSecrets;
         private readonly byte[] _imageUrls;
+        private readonly byte[] _runtimeSecrets;
 
         public Material(byte[] master)
         {
             Id = Convert.ToHexStringLower(HKDF.DeriveKey(HashAlgorithmName.SHA256, master, 4, info: "atelier key id"u8.ToArray()));
             _webhookSecrets = HKDF.DeriveKey(HashAlgorithmName.SHA256, master, KeyBytes, info: "atelier webhook secrets v2"u8.ToArray());
             _imageUrls = HKDF.DeriveKey(HashAlgorithmName.SHA256, master, KeyBytes, info: "atelier image urls v2"u8.ToArray());
+            _runtimeSecrets = HKDF.DeriveKey(HashAlgorithmName.SHA256, master, KeyBytes, info: "atelier runtime secrets v1"u8.ToArray());
         }
 
         public string Id { get; }
@@ -190,6 +192,7 @@ public sealed class MasterKeys
         {
             KeyPurpose.WebhookSecrets => _webhookSecrets,
             KeyPurpose.ImageUrls => _imageUrls,
+            KeyPurpose.RuntimeSecrets => _runtimeSecrets,
             _ => throw new ArgumentOutOfRangeException(nameof(purpose)),
         };
     }

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using Atelier.Contracts.Errors;
+using Atelier.Core.Security;
 using Atelier.Data;
 using Microsoft.EntityFrameworkCore;
 
@@ -8,59 +9,23 @@ namespace Atelier.Core.Webhooks;
 
 /// <summary>
 /// Encrypts the apps' signing secrets at rest (AES-GCM, a random nonce each time) with the webhook key of the master
-/// key (<see cref="Security.MasterKeys"/>, never stored in the database). A sealed secret is <c>"AK" 1 | key id (4) |
-/// nonce (12) | tag (16) | ciphertext</c>: a secret sealed before a rotation still opens while its key is listed.
+/// key (<see cref="Security.MasterKeys"/>, never stored in the database), in <see cref="SecretSeal"/>'s format: a
+/// secret sealed before a rotation still opens while its key is listed.
 /// </summary>
 public sealed class WebhookSecretBox(Security.MasterKeys keys)
 {
-    private static readonly byte[] Magic = [(byte)'A', (byte)'K', 1];
-    private const int Header = 3 + 4 + 12 + 16;
-
     public Task<byte[]> SealAsync(string secret, CancellationToken ct) => Task.FromResult(Seal(secret));
 
     public Task<string> OpenAsync(byte[] sealedBytes, CancellationToken ct) =>
         Task.FromResult(TryOpen(sealedBytes, out var secret) ? secret : throw Unreadable());
 
-    public byte[] Seal(string secret)
-    {
-        using var aes = new AesGcm(keys.Current(Security.KeyPurpose.WebhookSecrets), 16);
-        var plain = Encoding.UTF8.GetBytes(secret);
-        var sealedBytes = new byte[Header + plain.Length];
-        Magic.CopyTo(sealedBytes, 0);
-        Convert.FromHexString(keys.CurrentId).CopyTo(sealedBytes, 3);
-        RandomNumberGenerator.Fill(sealedBytes.AsSpan(7, 12));
-        aes.Encrypt(sealedBytes.AsSpan(7, 12), plain, sealedBytes.AsSpan(Header), sealedBytes.AsSpan(19, 16), sealedBytes.AsSpan(0, 7));
-        return sealedBytes;
-    }
+    public byte[] Seal(string secret) => SecretSeal.Seal(keys, Security.KeyPurpose.WebhookSecrets, secret);
 
     /// <summary>True when sealed under the current key (nothing to re-seal).</summary>
-    public bool IsCurrent(byte[] sealedBytes) =>
-        sealedBytes.Length >= Header && sealedBytes.AsSpan(0, 3).SequenceEqual(Magic) && Convert.ToHexStringLower(sealedBytes, 3, 4) == keys.CurrentId;
+    public bool IsCurrent(byte[] sealedBytes) => SecretSeal.IsCurrent(keys, sealedBytes);
 
     /// <summary>Opens a secret sealed under the current key or a previous one in its grace period; false for any other.</summary>
-    public bool TryOpen(byte[] sealedBytes, out string secret)
-    {
-        secret = "";
-        if (sealedBytes.Length < Header || !sealedBytes.AsSpan(0, 3).SequenceEqual(Magic)
-            || keys.ById(Convert.ToHexStringLower(sealedBytes, 3, 4), Security.KeyPurpose.WebhookSecrets) is not { } key)
-        {
-            return false;
-        }
-
-        using var aes = new AesGcm(key, 16);
-        var plain = new byte[sealedBytes.Length - Header];
-        try
-        {
-            aes.Decrypt(sealedBytes.AsSpan(7, 12), sealedBytes.AsSpan(Header), sealedBytes.AsSpan(19, 16), plain, sealedBytes.AsSpan(0, 7));
-        }
-        catch (CryptographicException)
-        {
-            return false;
-        }
-
-        secret = Encoding.UTF8.GetString(plain);
-        return true;
-    }
+    public bool TryOpen(byte[] sealedBytes, out string secret) => SecretSeal.TryOpen(keys, Security.KeyPurpose.WebhookSecrets, sealedBytes, out secret);
 
     private static AtelierException Unreadable() =>
         new(ErrorCatalog.s_common_globalexception, errCode: ErrCodes.SecretKeyUnavailable,

@@ -1,0 +1,92 @@
+using System.Globalization;
+using System.Text.Json;
+using Atelier.Contracts;
+using Atelier.Contracts.Errors;
+using Atelier.Core.Common;
+using Atelier.Core.Identity;
+using Atelier.Data;
+using Atelier.Data.Entities;
+using Atelier.Runtime;
+using Microsoft.EntityFrameworkCore;
+
+namespace Atelier.Core.Functions;
+
+/// <summary>Where one routed request goes: the function, its region and backend, the revision picked, and how long it may take.</summary>
+public sealed record RouteTarget(Function Function, string ServiceName, RuntimeRegion Region, IRuntimeBackend Backend, string Revision, TimeSpan Timeout);
+
+/// <summary>
+/// Resolves <c>/fn/{service}/{function}[.{qualifier}]</c> (or a custom domain) to a revision: <c>LATEST</c> or none is
+/// the draft, a number is that published version, a name is an alias (its second version by its weight). A service
+/// is named by id by anyone, by name within the caller's tenant.
+/// </summary>
+public sealed class FunctionRouting(AtelierDb db, RequestContext ctx, FunctionDeployer deployer, Authenticator auth)
+{
+    /// <summary>The function a public (unauthenticated) request names, when one of its HTTP triggers is anonymous for the method; its tenant is entered.</summary>
+    public async Task<Function?> FindAnonymousAsync(string service, string function, string method, CancellationToken ct)
+    {
+        var name = Split(function).Name;
+        var f = await db.Functions.IgnoreQueryFilters().AsNoTracking()
+            .Where(x => x.Name == name && db.FunctionServices.IgnoreQueryFilters().Any(s => s.Id == x.ServiceId && s.Id == service))
+            .FirstOrDefaultAsync(ct);
+        if (f is null)
+        {
+            return null;
+        }
+
+        var triggers = await db.FunctionTriggers.IgnoreQueryFilters().AsNoTracking().Where(t => t.FunctionId == f.Id && t.Kind == "http" && t.Enabled && t.Anonymous).ToListAsync(ct);
+        if (!triggers.Any(t => (JsonSerializer.Deserialize<List<string>>(t.MethodsJson, AtelierJson.Options) ?? []).Contains(method, StringComparer.OrdinalIgnoreCase)))
+        {
+            return null;
+        }
+
+        await auth.EnterTenantAnonymouslyAsync(ctx, f.TenantId, ct);
+        return f;
+    }
+
+    /// <summary>The function named in the caller's tenant (service by id or name).</summary>
+    public async Task<(Function Function, string ServiceName)> FindAsync(string service, string function, CancellationToken ct)
+    {
+        var name = Split(function).Name;
+        var s = await db.FunctionServices.AsNoTracking().FirstOrDefaultAsync(x => x.Name == service || x.Id == service, ct) ?? throw NotFound($"{service}/{name}");
+        var f = await db.Functions.AsNoTracking().FirstOrDefaultAsync(x => x.ServiceId == s.Id && x.Name == name, ct) ?? throw NotFound($"{service}/{name}");
+        return (f, s.Name);
+    }
+
+    /// <summary>The revision and backend for one request to <paramref name="f"/>; <c>s_fc_stateinvalid</c> unless it is synchronised.</summary>
+    public async Task<RouteTarget> TargetAsync(Function f, string serviceName, string functionSegment, CancellationToken ct)
+    {
+        FunctionManager.RequireSynced(f);
+        var revision = await RevisionAsync(f, Split(functionSegment).Qualifier, ct);
+        var (region, backend) = await deployer.BackendOfAsync(f, ct);
+        var config = FunctionConfigs.Read(f.ConfigJson);
+        return new RouteTarget(f, serviceName, region, backend, revision, TimeSpan.FromSeconds(config.TimeoutSeconds));
+    }
+
+    public async Task<string> RevisionAsync(Function f, string? qualifier, CancellationToken ct)
+    {
+        if (qualifier is null || string.Equals(qualifier, "LATEST", StringComparison.OrdinalIgnoreCase))
+        {
+            return FunctionDeployer.Latest;
+        }
+
+        if (int.TryParse(qualifier, NumberStyles.None, CultureInfo.InvariantCulture, out var number))
+        {
+            return await db.FunctionVersions.AnyAsync(v => v.FunctionId == f.Id && v.Number == number, ct)
+                ? FunctionConfigs.RevisionOf(number) : throw NotFound($"{f.Name}.{qualifier}");
+        }
+
+        var alias = await db.FunctionAliases.AsNoTracking().FirstOrDefaultAsync(a => a.FunctionId == f.Id && a.Name == qualifier, ct) ?? throw NotFound($"{f.Name}.{qualifier}");
+        var second = alias.AdditionalVersion is { } extra && Random.Shared.NextDouble() < alias.AdditionalWeight;
+        return FunctionConfigs.RevisionOf(second ? alias.AdditionalVersion!.Value : alias.Version);
+    }
+
+    /// <summary><c>name.qualifier</c> → (name, qualifier); function names are labels, so the first dot separates.</summary>
+    public static (string Name, string? Qualifier) Split(string segment)
+    {
+        var dot = segment.IndexOf('.', StringComparison.Ordinal);
+        return dot < 0 ? (segment, null) : (segment[..dot], segment[(dot + 1)..]);
+    }
+
+    private static AtelierException NotFound(string what) =>
+        new(ErrorCatalog.p_common_inputinvalid, new Dictionary<string, string> { ["Input"] = $"function: {what} does not exist" }, status: 404, errCode: ErrCodes.FunctionNotFound, errMessage: what);
+}
