@@ -90,10 +90,12 @@ dotnet build Atelier.slnx -c Release -nologo -v quiet -clp:ErrorsOnly
 
 status=0
 crashed=0
-run() { # name project [env...]
+run() { # name project [env... | --filter EXPR]
   local name=$1 project=$2; shift 2
+  local filter=()
+  if [ "${1:-}" = "--filter" ]; then filter=(--filter "$2"); shift 2; fi
   echo "== tests: $name"
-  if ! env "$@" dotnet test "$project" -c Release --no-build -nologo -v quiet \
+  if ! env "$@" dotnet test "$project" -c Release --no-build -nologo -v quiet "${filter[@]}" \
     --logger "trx;LogFileName=$results/$name.trx" --logger "console;verbosity=minimal"; then
     status=1
     # A run that failed without a failed test in its results lost tests (the test host crashed): count it as one.
@@ -109,7 +111,13 @@ run core tests/Atelier.Core.Tests
 run engine tests/Atelier.Engine.Tests
 run worker tests/Atelier.Worker.Tests
 run runtime tests/Atelier.Runtime.Tests
-run runtime-kubernetes tests/Atelier.Runtime.Kubernetes.Tests
+# The Live class needs a real cluster with Knative Serving (ATELIER_TEST_KUBECONFIG: a kube config file); without one it is
+# left out of the run, so it is neither passed nor skipped here.
+if [ -n "${ATELIER_TEST_KUBECONFIG:-}" ]; then
+  run runtime-kubernetes tests/Atelier.Runtime.Kubernetes.Tests
+else
+  run runtime-kubernetes tests/Atelier.Runtime.Kubernetes.Tests --filter "Category!=Live"
+fi
 run server-sqlite tests/Atelier.Server.Tests ATELIER_TEST_DB=sqlite
 run server-postgres tests/Atelier.Server.Tests ATELIER_TEST_DB=postgres \
   "ATELIER_TEST_PG=Host=127.0.0.1;Port=$pg_port;Username=atelier;Database=postgres"

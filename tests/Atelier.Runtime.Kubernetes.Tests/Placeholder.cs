@@ -1,1 +1,0 @@
-namespace Atelier.Runtime.Kubernetes.Tests;
