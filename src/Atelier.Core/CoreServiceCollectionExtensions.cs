@@ -36,6 +36,7 @@ public static class CoreServiceCollectionExtensions
         services.AddValidatedSection<Security.UrlTestOptions, Security.UrlTestOptions.Validator>(configuration, Security.UrlTestOptions.SectionName);
         services.AddValidatedSection<Security.SafetyOptions, Security.SafetyOptions.Validator>(configuration, Security.SafetyOptions.SectionName);
         services.AddValidatedSection<Webhooks.WebhookOptions, Webhooks.WebhookOptions.Validator>(configuration, Webhooks.WebhookOptions.SectionName);
+        services.AddValidatedSection<Functions.FunctionsOptions, Functions.FunctionsOptions.Validator>(configuration, Functions.FunctionsOptions.SectionName);
 
         // Read when first asked for (at start, before anything listens): a configured key file that is missing stops the start.
         services.AddSingleton(sp => Security.MasterKeys.Load(sp.GetRequiredService<IOptions<Security.SecurityOptions>>().Value, dataDirectory)(
@@ -89,6 +90,20 @@ public static class CoreServiceCollectionExtensions
         services.AddScoped<UploadService>();
         services.AddSingleton<DownloadSignal>();
         services.AddHostedService<DownloadWorker>();
+        // Functions: the runtime backends themselves are registered by the host (each region names one).
+        services.AddScoped<Functions.RuntimeRegions>();
+        services.AddScoped<Functions.RuntimeCatalogService>();
+        services.AddScoped<Functions.FunctionDeployer>();
+        services.AddScoped<Functions.FunctionManager>();
+        services.AddScoped<Functions.FunctionFeatures>();
+        services.AddScoped<Functions.FunctionRouting>();
+        services.AddScoped<Functions.AsyncInvocations>();
+        services.AddSingleton<Functions.AsyncSignal>();
+        services.AddSingleton<Functions.DomainDirectory>();
+        services.AddSingleton<Functions.FunctionReconciler>();
+        services.AddHostedService(sp => sp.GetRequiredService<Functions.FunctionReconciler>());
+        services.AddSingleton<Functions.AsyncInvocationRunner>();
+        services.AddHostedService(sp => sp.GetRequiredService<Functions.AsyncInvocationRunner>());
         return services;
     }
 

@@ -99,6 +99,7 @@ public static class AtelierServer
         services.AddAtelierCore(config, dataDirectory);
 
         services.AddHostedService<LocalWorkerLauncher>();
+        services.AddAtelierRuntime(dataDirectory);
         services.AddSingleton<Auth.RateLimits>();
         services.Configure<JsonOptions>(o => AtelierJson.Configure(o.SerializerOptions));
         // Binding failures must reach the exception handler as exceptions, in every environment.
@@ -113,6 +114,8 @@ public static class AtelierServer
     {
         app.UseMiddleware<RequestIdMiddleware>();
         app.UseExceptionHandler(new ExceptionHandlerOptions { SuppressDiagnosticsCallback = _ => true });
+        // A request for a mounted custom domain goes to its function, whatever its path.
+        app.UseMiddleware<CustomDomainRouting>();
         // A route that matched nothing (404, 405, 415 …) still answers in the envelope.
         app.UseStatusCodePages(async sc =>
         {
@@ -168,6 +171,9 @@ public static class AtelierServer
         app.MapImagesApi();
         app.MapAppWebhooksApi();
         app.MapWebhookDeliveriesApi();
+        app.MapRuntimeCatalogApi();
+        app.MapFunctionsApi();
+        app.MapFunctionRouter();
         return app;
     }
 
@@ -177,8 +183,15 @@ public static class AtelierServer
         using var scope = app.Services.CreateScope();
         var sp = scope.ServiceProvider;
         var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger("Atelier.Server");
-        var report = sp.GetRequiredService<PlatformStartup>().PrepareAsync(CancellationToken.None).GetAwaiter().GetResult();
+        var server = sp.GetRequiredService<ServerOptions>();
+        var report = sp.GetRequiredService<PlatformStartup>().PrepareAsync(server.DataDirectory, CancellationToken.None).GetAwaiter().GetResult();
         Log.DatabaseReady(logger, report.Provider);
+        if (report.UnknownBackends.Count > 0)
+        {
+            var known = string.Join(", ", sp.GetRequiredService<Core.Functions.RuntimeRegions>().BackendNames.Order(StringComparer.Ordinal));
+            throw new InvalidConfigurationException([.. report.UnknownBackends.Select(r => $"Region {r}: no such runtime backend; known: {known}")]);
+        }
+
         if (report.GeneratedAdminKey is not null)
         {
             Console.Out.WriteLine($"Platform admin key (shown once, keep it safe): {report.GeneratedAdminKey}");
@@ -197,7 +210,6 @@ public static class AtelierServer
             Log.SecretsUnreadable(logger, report.Unreadable);
         }
 
-        var server = sp.GetRequiredService<ServerOptions>();
         var embedded = sp.GetRequiredService<EmbeddedSetup>();
         try
         {

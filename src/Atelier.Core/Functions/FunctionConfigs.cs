@@ -94,7 +94,7 @@ public static partial class FunctionConfigs
             env[k] = Fill(v);
         }
 
-        var config = new FunctionConfig(t.Engine, t.Image is null ? null : Fill(t.Image), t.Command, [.. Args(t.ArgsJson).Select(Fill)], env, t.Port, t.HealthPath,
+        var config = new FunctionConfig(t.Engine, t.Image is null ? null : Fill(t.Image), t.Command is null ? null : Fill(t.Command), [.. Args(t.ArgsJson).Select(Fill)], env, t.Port, t.HealthPath,
             t.Cpu, t.MemoryMb, t.Gpu, t.InstanceConcurrency, t.TimeoutSeconds, DefaultIdleSeconds, settings.OutputFormat);
         return (config, filled);
     }

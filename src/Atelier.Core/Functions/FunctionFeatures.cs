@@ -20,7 +20,7 @@ namespace Atelier.Core.Functions;
 /// configs and custom domains. A change the backend must know is applied there first and stored only if it took.
 /// </summary>
 public sealed class FunctionFeatures(AtelierDb db, RequestContext ctx, TimeProvider clock, FunctionManager functions, FunctionDeployer deployer, MasterKeys keys,
-    Microsoft.Extensions.Options.IOptions<Webhooks.WebhookOptions> webhooks)
+    Microsoft.Extensions.Options.IOptions<Webhooks.WebhookOptions> webhooks, DomainDirectory domains)
 {
     private DateTime Now => clock.GetUtcNow().UtcDateTime;
     private string TenantId => ctx.TenantId ?? throw new InvalidOperationException("No tenant in scope.");
@@ -419,6 +419,7 @@ public sealed class FunctionFeatures(AtelierDb db, RequestContext ctx, TimeProvi
         db.CustomDomains.Add(d);
         Audit.Record(db, ctx, clock, "function.domain.mount", "function", f.Id, TenantId);
         await db.SaveOrDuplicateAsync(() => new AtelierException(ErrorCatalog.p_common_inputinvalid, new Dictionary<string, string> { ["Input"] = $"domainName: {host} is already mounted" }, status: 409), ct);
+        domains.Evict(host);
         return new CustomDomainDto(host, f.Name, d.Qualifier, notAfter, d.CreatedAt);
     }
 
@@ -432,6 +433,7 @@ public sealed class FunctionFeatures(AtelierDb db, RequestContext ctx, TimeProvi
         db.CustomDomains.Remove(d);
         Audit.Record(db, ctx, clock, "function.domain.unmount", "function", f.Id, TenantId);
         await db.SaveChangesAsync(ct);
+        domains.Evict(host);
     }
 
     public async Task<IReadOnlyList<CustomDomainDto>> ListDomainsAsync(string service, string name, CancellationToken ct)

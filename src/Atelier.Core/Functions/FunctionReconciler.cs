@@ -18,12 +18,19 @@ namespace Atelier.Core.Functions;
 /// recorded as the function's state (<c>ready</c>, or <c>failed</c> with the backend's reason).
 /// </summary>
 public sealed partial class FunctionReconciler(IServiceScopeFactory scopes, TimeProvider clock, IOptions<FunctionsOptions> options, MasterKeys keys,
-    ILogger<FunctionReconciler> logger) : BackgroundService
+    IHostApplicationLifetime lifetime, ILogger<FunctionReconciler> logger) : BackgroundService
 {
     private readonly HashSet<string> _applied = [];
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        // After every hosted service has started: the local backend stops a crashed server's leftovers first.
+        var started = new TaskCompletionSource();
+        using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
+        {
+            await started.Task.WaitAsync(stoppingToken);
+        }
+
         using var timer = new PeriodicTimer(TimeSpan.FromSeconds(options.Value.ReconcileIntervalSeconds), clock);
         do
         {

@@ -21,6 +21,34 @@ public sealed record RouteTarget(Function Function, string ServiceName, RuntimeR
 /// </summary>
 public sealed class FunctionRouting(AtelierDb db, RequestContext ctx, FunctionDeployer deployer, Authenticator auth)
 {
+    /// <summary>The function a mounted domain serves; an anonymous request needs an anonymous HTTP trigger for its method (its tenant is then entered).</summary>
+    public async Task<(Function Function, string ServiceName)?> FindByDomainAsync(DomainRoute route, bool anonymous, string method, CancellationToken ct)
+    {
+        var f = await db.Functions.IgnoreQueryFilters().AsNoTracking().FirstOrDefaultAsync(x => x.Id == route.FunctionId, ct);
+        if (f is null)
+        {
+            return null;
+        }
+
+        if (anonymous)
+        {
+            var triggers = await db.FunctionTriggers.IgnoreQueryFilters().AsNoTracking().Where(t => t.FunctionId == f.Id && t.Kind == "http" && t.Enabled && t.Anonymous).ToListAsync(ct);
+            if (!triggers.Any(t => (JsonSerializer.Deserialize<List<string>>(t.MethodsJson, AtelierJson.Options) ?? []).Contains(method, StringComparer.OrdinalIgnoreCase)))
+            {
+                return null;
+            }
+
+            await auth.EnterTenantAnonymouslyAsync(ctx, f.TenantId, ct);
+        }
+        else if (ctx.TenantId != f.TenantId)
+        {
+            return null;
+        }
+
+        var service = await db.FunctionServices.IgnoreQueryFilters().AsNoTracking().Where(s => s.Id == f.ServiceId).Select(s => s.Name).FirstAsync(ct);
+        return (f, service);
+    }
+
     /// <summary>The function a public (unauthenticated) request names, when one of its HTTP triggers is anonymous for the method; its tenant is entered.</summary>
     public async Task<Function?> FindAnonymousAsync(string service, string function, string method, CancellationToken ct)
     {

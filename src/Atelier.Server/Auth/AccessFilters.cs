@@ -19,6 +19,9 @@ public static class AccessFilters
             return await next(ic);
         });
 
+    /// <summary>The same check for a handler that decides for itself whether a credential is needed (the function router).</summary>
+    public static Task AuthorizeAsync(HttpContext http, Access access) => CheckAsync(http, access);
+
     private static async Task CheckAsync(HttpContext http, Access access)
     {
         var services = http.RequestServices;
