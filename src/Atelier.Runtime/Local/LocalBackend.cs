@@ -334,7 +334,9 @@ public sealed class LocalBackend : IRuntimeBackend, IAsyncDisposable
 
         try
         {
-            return new InstanceLease(this, await waiter.Slot.Task.WaitAsync(wait, ct));
+            // A negative wait (other than infinite) is a caller's "do not wait".
+            var bound = wait < TimeSpan.Zero && wait != Timeout.InfiniteTimeSpan ? TimeSpan.Zero : wait;
+            return new InstanceLease(this, await waiter.Slot.Task.WaitAsync(bound, ct));
         }
         catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
         {
@@ -637,12 +639,7 @@ public sealed class LocalBackend : IRuntimeBackend, IAsyncDisposable
                 // The waiters fail with the start's cause when no other instance could still serve them.
                 if (pool.Instances.Count == 0)
                 {
-                    while (pool.Waiters.First is { } node)
-                    {
-                        pool.Waiters.RemoveFirst();
-                        node.Value.Node = null;
-                        node.Value.Slot.TrySetException(failure);
-                    }
+                    FailWaitersLocked(pool, failure);
                 }
             }
         }
@@ -693,6 +690,9 @@ public sealed class LocalBackend : IRuntimeBackend, IAsyncDisposable
                     {
                         TakeOutLocked(instance, all);
                     }
+
+                    // Nothing of the revision runs now, so requests waiting for it learn why instead of timing out.
+                    FailWaitersLocked(pool, ex as RuntimeException ?? new RuntimeException(RuntimeErrors.ExitedAtStart, ex.Message, ex));
                 }
             }
 
@@ -922,11 +922,16 @@ public sealed class LocalBackend : IRuntimeBackend, IAsyncDisposable
             TakeOutLocked(instance, stopping);
         }
 
+        FailWaitersLocked(pool, new RuntimeException(code, message));
+    }
+
+    private static void FailWaitersLocked(RevisionPool pool, RuntimeException failure)
+    {
         while (pool.Waiters.First is { } node)
         {
             pool.Waiters.RemoveFirst();
             node.Value.Node = null;
-            node.Value.Slot.TrySetException(new RuntimeException(code, message));
+            node.Value.Slot.TrySetException(failure);
         }
     }
 

@@ -51,8 +51,8 @@ internal sealed class RevisionPool(FunctionState function, RevisionSpec spec)
 
     public int Concurrency => Math.Max(1, Spec.InstanceConcurrency);
 
-    /// <summary>Instances this revision keeps running whatever its traffic: the function's minimum or its manual scale.</summary>
-    public int WarmTarget => TakesTraffic && !Retired ? Math.Max(Function.Spec.MinInstances, Function.ManualScale) : 0;
+    /// <summary>Instances this revision keeps running whatever its traffic: the function's minimum or its manual scale, within its maximum.</summary>
+    public int WarmTarget => TakesTraffic && !Retired ? Math.Min(Math.Max(Function.Spec.MinInstances, Function.ManualScale), Function.MaxInstances) : 0;
 
     public int StartingCount => Instances.Count(instance => instance.State == InstanceState.Starting);
 }

@@ -96,6 +96,22 @@ public sealed class LocalBackendPoolTests
     }
 
     [Fact]
+    public async Task IdleLoop_ClockPastIdleWindow_StopsIdleInstanceOnItsOwn()
+    {
+        await using var harness = new Harness(options => options.IdleCheckInterval = TimeSpan.FromSeconds(5));
+        await harness.ApplyAsync(harness.Spec(idle: TimeSpan.FromMinutes(1)));
+        var pid = harness.Backend.Instances(harness.Key).Single().Pid;
+
+        // The loop's timer runs on the fake clock: each step moves it past a check and, soon, past the idle window.
+        await Eventually.UntilAsync(() =>
+        {
+            harness.Clock.Advance(TimeSpan.FromSeconds(10));
+            return harness.Backend.Instances(harness.Key).Count == 0;
+        }, "the idle loop stops the instance");
+        await Eventually.UntilAsync(() => !TestInstance.IsAlive(pid), "the idle instance's process is gone");
+    }
+
+    [Fact]
     public async Task Acquire_AfterInstanceCrash_GetsNewWorkingInstance()
     {
         await using var harness = new Harness();

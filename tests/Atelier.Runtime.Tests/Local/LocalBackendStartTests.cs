@@ -25,6 +25,48 @@ public sealed class LocalBackendStartTests
         Assert.Equal(Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture), await harness.GetAsync(lease, "env/ATELIER_PARENT_PID"));
         Assert.True(File.Exists(Path.Combine(harness.StateDirectory, "instances", lease.InstanceId + ".pid")));
         Assert.Single(TestInstance.ProcessesWithMarker(harness.Marker));
+        var log = Path.Combine(harness.StateDirectory, "logs", lease.InstanceId + ".log");
+        await Eventually.UntilAsync(() => File.Exists(log) && File.ReadAllText(log).Contains($"stdout listening on {lease.Destination.Port}", StringComparison.Ordinal),
+            "the instance's stdout is in its log file");
+    }
+
+    [Fact]
+    public async Task Observe_DuringSlowStart_ReadsDeployingThenReady()
+    {
+        await using var harness = new Harness();
+        var revision = TestInstance.Revision(harness.Marker, environment: new Dictionary<string, string> { ["TEST_START_DELAY_MS"] = "1500" });
+
+        var applying = harness.ApplyAsync(harness.Spec(revision));
+
+        var starting = await Eventually.ValueAsync(harness.ObserveAsync, o => o.Instances > 0, "the instance is starting");
+        Assert.Equal(new FunctionObservation(FunctionPhase.Deploying, null, 1, 0), starting);
+        await applying;
+        Assert.Equal(new FunctionObservation(FunctionPhase.Ready, null, 1, 1), await harness.ObserveAsync());
+    }
+
+    [Fact]
+    public async Task Acquire_StartFailsWhileRequestsWait_ThrowsTheStartFailureToEachWaiter()
+    {
+        await using var harness = new Harness();
+        // v1 takes no traffic, so apply does not start it: the first requests do.
+        var spec = harness.Spec() with
+        {
+            Revisions = [TestInstance.Revision(harness.Marker, name: "v1", environment: new Dictionary<string, string> { ["TEST_EXIT_AT_START"] = "4" })],
+            Traffic = [new TrafficTarget("v1", 0)],
+        };
+        await harness.ApplyAsync(spec);
+
+        var requests = Enumerable.Range(0, 3).Select(_ => harness.AcquireAsync("v1").AsTask()).ToList();
+
+        foreach (var request in requests)
+        {
+            var error = await Assert.ThrowsAsync<RuntimeException>(() => request);
+            Assert.Equal(RuntimeErrors.ExitedAtStart, error.Code);
+            Assert.Contains("exit code 4", error.Message, StringComparison.Ordinal);
+        }
+
+        Assert.Empty(harness.Backend.Instances(harness.Key));
+        Assert.Empty(TestInstance.ProcessesWithMarker(harness.Marker));
     }
 
     [Fact]
