@@ -67,7 +67,8 @@ public sealed class LocalBackendLifecycleTests
         var revision = TestInstance.Revision(harness.Marker) with
         {
             Command = "/bin/sh",
-            Args = ["-c", $"sleep 300 & exec '{TestInstance.Dotnet}' '{TestInstance.DllPath}' {TestInstance.MarkerArgument(harness.Marker)}"],
+            // The grandchild ignores SIGTERM: only the group's SIGKILL after its leader went can end it.
+            Args = ["-c", $"(trap '' TERM; exec sleep 300) & exec '{TestInstance.Dotnet}' '{TestInstance.DllPath}' {TestInstance.MarkerArgument(harness.Marker)}"],
         };
         await harness.ApplyAsync(harness.Spec(revision));
         var leader = harness.Backend.Instances(harness.Key).Single().Pid;
