@@ -1,1 +1,0 @@
-namespace Atelier.Runtime.Tests;
