@@ -37,11 +37,12 @@ public sealed class DomainDirectory(IServiceScopeFactory scopes, TimeProvider cl
             return null;
         }
 
-        return _certificates.GetOrAddAsync(serverName.ToLowerInvariant(), async () =>
+        var host = serverName.ToLowerInvariant();
+        return _certificates.GetOrAddAsync(host, async () =>
         {
             using var scope = scopes.CreateScope();
             var db = scope.ServiceProvider.GetRequiredService<AtelierDb>();
-            var d = await db.CustomDomains.IgnoreQueryFilters().AsNoTracking().FirstOrDefaultAsync(x => x.Host == serverName.ToLowerInvariant());
+            var d = await db.CustomDomains.IgnoreQueryFilters().AsNoTracking().FirstOrDefaultAsync(x => x.Host == host);
             if (d is null || !SecretSeal.TryOpen(keys, KeyPurpose.RuntimeSecrets, d.PrivateKeyCipher, out var privateKey))
             {
                 return null;

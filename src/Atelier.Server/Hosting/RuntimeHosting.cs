@@ -40,7 +40,7 @@ public static class RuntimeHosting
     /// <summary>Stops what a crashed server left running before functions are applied again, and every instance when the server stops.</summary>
     private sealed class LocalRuntimeLifetime(LocalBackend local) : IHostedService
     {
-        public Task StartAsync(CancellationToken cancellationToken) => local.CleanStaleAsync();
+        public Task StartAsync(CancellationToken cancellationToken) => local.CleanStaleAsync(cancellationToken);
 
         public async Task StopAsync(CancellationToken cancellationToken) => await local.DisposeAsync();
     }
