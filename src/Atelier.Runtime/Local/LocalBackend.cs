@@ -35,6 +35,7 @@ public sealed class LocalBackend : IRuntimeBackend, IAsyncDisposable
     private readonly HttpClient _http;
     private readonly bool _useSetsid;
     private readonly string _instancesDirectory;
+    private System.Diagnostics.Process? _guardian;
     private readonly string _logsDirectory;
     private readonly Lock _gate = new();
     private readonly Dictionary<string, FunctionState> _functions = new(StringComparer.Ordinal);
@@ -453,6 +454,44 @@ public sealed class LocalBackend : IRuntimeBackend, IAsyncDisposable
         return Task.FromResult(killed);
     }
 
+    /// <summary>
+    /// Starts the guardian: a small shell loop in its own session that waits for this process to end and then stops
+    /// every instance whose pid file is left (SIGTERM to the group, then SIGKILL after the grace period). A server
+    /// killed with SIGKILL cannot stop its instances itself; the guardian does, so no instance outlives it. A server
+    /// that stops normally has removed every pid file first, so the guardian then finds nothing.
+    /// </summary>
+    public void StartGuardian()
+    {
+        const string script = """
+            while kill -0 "$1" 2>/dev/null; do sleep 1; done
+            for sig in TERM KILL; do
+              for f in "$2"/*.pid; do
+                [ -f "$f" ] || continue
+                g=$(sed -n 's/^pgid=//p' "$f")
+                if [ -n "$g" ] && [ "$g" != 0 ]; then kill -s "$sig" -- "-$g" 2>/dev/null; fi
+                [ "$sig" = KILL ] && rm -f "$f"
+              done
+              [ "$sig" = TERM ] && sleep "$3"
+            done
+            """;
+        var info = new System.Diagnostics.ProcessStartInfo(File.Exists("/usr/bin/setsid") ? "/usr/bin/setsid" : "sh")
+        {
+            UseShellExecute = false, RedirectStandardInput = true, RedirectStandardOutput = false, RedirectStandardError = false,
+        };
+        if (info.FileName != "sh")
+        {
+            info.ArgumentList.Add("sh");
+        }
+
+        foreach (var a in new[] { "-c", script, "atelier-guardian", Environment.ProcessId.ToString(CultureInfo.InvariantCulture), _instancesDirectory,
+                     ((int)Math.Ceiling(_options.StopGrace.TotalSeconds)).ToString(CultureInfo.InvariantCulture) })
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        _guardian = System.Diagnostics.Process.Start(info);
+    }
+
     public async ValueTask DisposeAsync()
     {
         var stopping = new List<LocalInstance>();
@@ -484,6 +523,20 @@ public sealed class LocalBackend : IRuntimeBackend, IAsyncDisposable
 
         await StopAllAsync(stopping, "runtime shutting down");
         _http.Dispose();
+        if (_guardian is { } guardian)
+        {
+            // Nothing is left for it to stop; a server hosted in a longer-lived process (a test) must not keep one per start.
+            try
+            {
+                guardian.Kill(entireProcessTree: true);
+            }
+            catch (InvalidOperationException)
+            {
+                // already gone
+            }
+
+            guardian.Dispose();
+        }
     }
 
     /// <summary>Forgets every instance without stopping it, as a crashed server would (tests of <see cref="CleanStaleAsync"/>).</summary>

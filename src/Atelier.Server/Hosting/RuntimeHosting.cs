@@ -40,7 +40,11 @@ public static class RuntimeHosting
     /// <summary>Stops what a crashed server left running before functions are applied again, and every instance when the server stops.</summary>
     private sealed class LocalRuntimeLifetime(LocalBackend local) : IHostedService
     {
-        public Task StartAsync(CancellationToken cancellationToken) => local.CleanStaleAsync(cancellationToken);
+        public async Task StartAsync(CancellationToken cancellationToken)
+        {
+            await local.CleanStaleAsync(cancellationToken);
+            local.StartGuardian();
+        }
 
         public async Task StopAsync(CancellationToken cancellationToken) => await local.DisposeAsync();
     }
