@@ -17,12 +17,18 @@ public sealed class FunctionDeployer(AtelierDb db, RuntimeRegions regions)
 {
     public const string Latest = "latest";
 
+    /// <summary>How many of the newest published versions stay invocable by number without an alias.</summary>
+    public const int NewestVersions = 10;
+
     /// <summary>The spec of <paramref name="f"/>, with <paramref name="aliases"/> replacing the stored ones when given and <paramref name="extraVersion"/> included (a version being published).</summary>
     public async Task<FunctionSpec> SpecAsync(Function f, IReadOnlyList<FunctionAlias>? aliases = null, FunctionVersion? extraVersion = null, CancellationToken ct = default)
     {
         aliases ??= await db.FunctionAliases.AsNoTracking().Where(a => a.FunctionId == f.Id).ToListAsync(ct);
+        // Versions an alias names take traffic (tagged); the newest others are there to be invoked by number (started on demand).
         var wanted = aliases.SelectMany(a => a.AdditionalVersion is { } v ? new[] { a.Version, v } : [a.Version]).ToHashSet();
-        var versions = await db.FunctionVersions.AsNoTracking().Where(v => v.FunctionId == f.Id && wanted.Contains(v.Number)).ToListAsync(ct);
+        var newest = await db.FunctionVersions.AsNoTracking().Where(v => v.FunctionId == f.Id).OrderByDescending(v => v.Number).Select(v => v.Number).Take(NewestVersions).ToListAsync(ct);
+        var all = wanted.Concat(newest).ToHashSet();
+        var versions = await db.FunctionVersions.AsNoTracking().Where(v => v.FunctionId == f.Id && all.Contains(v.Number)).ToListAsync(ct);
         if (extraVersion is not null)
         {
             versions.Add(extraVersion);
@@ -35,7 +41,10 @@ public sealed class FunctionDeployer(AtelierDb db, RuntimeRegions regions)
         {
             var name = FunctionConfigs.RevisionOf(v.Number);
             revisions.Add(FunctionConfigs.ToRevision(name, FunctionConfigs.Read(v.ConfigJson)));
-            traffic.Add(new TrafficTarget(name, 0, name));
+            if (wanted.Contains(v.Number) || v.Number == extraVersion?.Number)
+            {
+                traffic.Add(new TrafficTarget(name, 0, name));
+            }
         }
 
         var settings = await SettingsAsync(f.TenantId, ct);

@@ -244,6 +244,9 @@ public sealed class FunctionManager(AtelierDb db, RequestContext ctx, TimeProvid
         f.State = "ready";
         f.StateReason = null;
         f.UpdatedAt = Now;
+        // Written even when unchanged here: the reconciler may have recorded another state meanwhile.
+        db.Entry(f).Property(x => x.State).IsModified = true;
+        db.Entry(f).Property(x => x.StateReason).IsModified = true;
         Audit.Record(db, ctx, clock, "function.update", "function", f.Id, TenantId);
         await db.SaveChangesAsync(ct);
         return FunctionDeployer.ToDto(f, s.Name);

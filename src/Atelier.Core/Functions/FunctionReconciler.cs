@@ -20,8 +20,6 @@ namespace Atelier.Core.Functions;
 public sealed partial class FunctionReconciler(IServiceScopeFactory scopes, TimeProvider clock, IOptions<FunctionsOptions> options, MasterKeys keys,
     IHostApplicationLifetime lifetime, ILogger<FunctionReconciler> logger) : BackgroundService
 {
-    private readonly HashSet<string> _applied = [];
-
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         // After every hosted service has started: the local backend stops a crashed server's leftovers first.
@@ -92,15 +90,14 @@ public sealed partial class FunctionReconciler(IServiceScopeFactory scopes, Time
         try
         {
             var seen = await backend.ObserveAsync(region, key, ct);
-            var fresh = _applied.Contains(f.Id + ":" + f.Generation);
-            if (seen.Phase == FunctionPhase.Ready && f.State == "ready" && f.AppliedGeneration == f.Generation && fresh)
+            if (seen.Phase == FunctionPhase.Ready && f.State == "ready" && f.AppliedGeneration == f.Generation)
             {
                 return false;
             }
 
-            if (seen.Phase == FunctionPhase.Deploying && fresh)
+            if (seen.Phase == FunctionPhase.Deploying)
             {
-                await RecordAsync(db, f, f.AppliedGeneration, "deploying", null, ct);
+                // An apply of this generation is under way (an API call's, or the backend's own restart): nothing to add.
                 return false;
             }
 
@@ -113,14 +110,12 @@ public sealed partial class FunctionReconciler(IServiceScopeFactory scopes, Time
                 }
             }
 
-            _applied.Add(f.Id + ":" + f.Generation);
             await RecordAsync(db, f, f.Generation, "ready", null, ct);
             LogApplied(logger, f.Id, f.Generation);
             return true;
         }
         catch (RuntimeException e)
         {
-            _applied.Remove(f.Id + ":" + f.Generation);
             await RecordAsync(db, f, f.AppliedGeneration, "failed", $"{e.Code}: {e.Message}", ct);
             LogFailed(logger, f.Id, e.Code, e.Message);
             return false;
