@@ -14,7 +14,7 @@ namespace Atelier.Core.Functions;
 /// Async invocations (<c>X-Atelier-Invocation-Type: Async</c>): the request is stored durably and answered 202 at once;
 /// <see cref="AsyncInvocationRunner"/> runs it with the function's async invoke config and keeps the response.
 /// </summary>
-public sealed class AsyncInvocations(AtelierDb db, TimeProvider clock, IObjectStore store, IOptions<FunctionsOptions> options, AsyncSignal signal)
+public sealed class AsyncInvocations(AtelierDb db, TimeProvider clock, IObjectStore store, IOptions<FunctionsOptions> options, AsyncSignal signal, FunctionManager functions)
 {
     public const string Queued = "queued";
     public const string Running = "running";
@@ -24,8 +24,9 @@ public sealed class AsyncInvocations(AtelierDb db, TimeProvider clock, IObjectSt
 
     public int BodyMax => options.Value.AsyncBodyMaxBytes;
 
-    public async Task<AsyncInvocationDto> EnqueueAsync(Function f, string? qualifier, string method, string pathAndQuery, string? contentType, byte[] body, CancellationToken ct)
+    public async Task<AsyncInvocationDto> EnqueueAsync(RoutedFunction routed, string? qualifier, string method, string pathAndQuery, string? contentType, byte[] body, CancellationToken ct)
     {
+        var f = routed.Entity;
         var now = clock.GetUtcNow().UtcDateTime;
         var inv = new AsyncInvocation
         {
@@ -39,8 +40,9 @@ public sealed class AsyncInvocations(AtelierDb db, TimeProvider clock, IObjectSt
     }
 
     /// <summary>An invocation and, once done, its stored result; a result the store lost is <c>s_function_getasyncinvocationerror</c>.</summary>
-    public async Task<AsyncInvocationDto> GetAsync(Function f, string id, CancellationToken ct)
+    public async Task<AsyncInvocationDto> GetAsync(string service, string function, string id, CancellationToken ct)
     {
+        var (_, f) = await functions.FindAsync(service, function, false, ct);
         var inv = await db.AsyncInvocations.AsNoTracking().FirstOrDefaultAsync(i => i.Id == id && i.FunctionId == f.Id, ct)
                   ?? throw new AtelierException(ErrorCatalog.p_common_inputinvalid, new Dictionary<string, string> { ["Input"] = $"invocation: {id} does not exist" }, status: 404);
         string? result = null;
@@ -62,9 +64,12 @@ public sealed class AsyncInvocations(AtelierDb db, TimeProvider clock, IObjectSt
         return ToDto(inv, f.Name, result);
     }
 
-    public Task<Page<AsyncInvocationDto>> ListAsync(Function f, PageRequest page, CancellationToken ct) =>
-        db.AsyncInvocations.AsNoTracking().Where(i => i.FunctionId == f.Id).OrderByDescending(i => i.CreatedAt).ThenByDescending(i => i.Id)
+    public async Task<Page<AsyncInvocationDto>> ListAsync(string service, string function, PageRequest page, CancellationToken ct)
+    {
+        var (_, f) = await functions.FindAsync(service, function, false, ct);
+        return await db.AsyncInvocations.AsNoTracking().Where(i => i.FunctionId == f.Id).OrderByDescending(i => i.CreatedAt).ThenByDescending(i => i.Id)
             .ToPageAsync(page, i => ToDto(i, f.Name, null), ct);
+    }
 
     public static bool IsText(string? contentType) =>
         contentType is not null && (contentType.StartsWith("text/", StringComparison.OrdinalIgnoreCase) || contentType.Contains("json", StringComparison.OrdinalIgnoreCase));

@@ -68,13 +68,13 @@ public sealed class FunctionManager(AtelierDb db, RequestContext ctx, TimeProvid
 
     public async Task<FunctionDto> UpdateByTemplateAsync(string service, string name, UpdateFunctionByTemplateRequest req, CancellationToken ct)
     {
+        var (s, f) = await FindAsync(service, name, true, ct);
         if (req.InstanceParameters is null or { ValueKind: JsonValueKind.Null or JsonValueKind.Undefined })
         {
             throw new AtelierException(ErrorCatalog.p_updatefunction_instanceparametersnotallowednull, errCode: ErrCodes.InstanceParametersMissing,
                 errMessage: "instanceParameters is required on an update by template ({} keeps the template's defaults)");
         }
 
-        var (s, f) = await FindAsync(service, name, true, ct);
         var template = await TemplateAsync(req.TemplateId ?? f.TemplateId, ct);
         var (config, parameters) = FunctionConfigs.FromTemplate(template, req.InstanceParameters.Value, await deployer.SettingsAsync(TenantId, ct));
         f.TemplateId = template.Id;

@@ -11,8 +11,26 @@ using Microsoft.EntityFrameworkCore;
 
 namespace Atelier.Core.Functions;
 
-/// <summary>Where one routed request goes: the function, its region and backend, the revision picked, and how long it may take.</summary>
-public sealed record RouteTarget(Function Function, string ServiceName, RuntimeRegion Region, IRuntimeBackend Backend, string Revision, TimeSpan Timeout);
+/// <summary>Where one routed request goes: the function's backend name, its region and backend, the revision picked, and how long it may take.</summary>
+public sealed record RouteTarget(FunctionKey Key, RuntimeRegion Region, IRuntimeBackend Backend, string Revision, TimeSpan Timeout);
+
+/// <summary>A function the router found (for the host, which never sees the database's types).</summary>
+public sealed class RoutedFunction
+{
+    internal RoutedFunction(Function entity, string serviceName)
+    {
+        Entity = entity;
+        ServiceName = serviceName;
+    }
+
+    internal Function Entity { get; }
+
+    public string Id => Entity.Id;
+
+    public string Name => Entity.Name;
+
+    public string ServiceName { get; }
+}
 
 /// <summary>
 /// Resolves <c>/fn/{service}/{function}[.{qualifier}]</c> (or a custom domain) to a revision: <c>LATEST</c> or none is
@@ -22,7 +40,7 @@ public sealed record RouteTarget(Function Function, string ServiceName, RuntimeR
 public sealed class FunctionRouting(AtelierDb db, RequestContext ctx, FunctionDeployer deployer, Authenticator auth)
 {
     /// <summary>The function a mounted domain serves; an anonymous request needs an anonymous HTTP trigger for its method (its tenant is then entered).</summary>
-    public async Task<(Function Function, string ServiceName)?> FindByDomainAsync(DomainRoute route, bool anonymous, string method, CancellationToken ct)
+    public async Task<RoutedFunction?> FindByDomainAsync(DomainRoute route, bool anonymous, string method, CancellationToken ct)
     {
         var f = await db.Functions.IgnoreQueryFilters().AsNoTracking().FirstOrDefaultAsync(x => x.Id == route.FunctionId, ct);
         if (f is null)
@@ -46,11 +64,11 @@ public sealed class FunctionRouting(AtelierDb db, RequestContext ctx, FunctionDe
         }
 
         var service = await db.FunctionServices.IgnoreQueryFilters().AsNoTracking().Where(s => s.Id == f.ServiceId).Select(s => s.Name).FirstAsync(ct);
-        return (f, service);
+        return new RoutedFunction(f, service);
     }
 
     /// <summary>The function a public (unauthenticated) request names, when one of its HTTP triggers is anonymous for the method; its tenant is entered.</summary>
-    public async Task<Function?> FindAnonymousAsync(string service, string function, string method, CancellationToken ct)
+    public async Task<RoutedFunction?> FindAnonymousAsync(string service, string function, string method, CancellationToken ct)
     {
         var name = Split(function).Name;
         var f = await db.Functions.IgnoreQueryFilters().AsNoTracking()
@@ -68,26 +86,28 @@ public sealed class FunctionRouting(AtelierDb db, RequestContext ctx, FunctionDe
         }
 
         await auth.EnterTenantAnonymouslyAsync(ctx, f.TenantId, ct);
-        return f;
+        var serviceName = await db.FunctionServices.IgnoreQueryFilters().AsNoTracking().Where(s => s.Id == f.ServiceId).Select(s => s.Name).FirstAsync(ct);
+        return new RoutedFunction(f, serviceName);
     }
 
     /// <summary>The function named in the caller's tenant (service by id or name).</summary>
-    public async Task<(Function Function, string ServiceName)> FindAsync(string service, string function, CancellationToken ct)
+    public async Task<RoutedFunction> FindAsync(string service, string function, CancellationToken ct)
     {
         var name = Split(function).Name;
         var s = await db.FunctionServices.AsNoTracking().FirstOrDefaultAsync(x => x.Name == service || x.Id == service, ct) ?? throw NotFound($"{service}/{name}");
         var f = await db.Functions.AsNoTracking().FirstOrDefaultAsync(x => x.ServiceId == s.Id && x.Name == name, ct) ?? throw NotFound($"{service}/{name}");
-        return (f, s.Name);
+        return new RoutedFunction(f, s.Name);
     }
 
     /// <summary>The revision and backend for one request to <paramref name="f"/>; <c>s_fc_stateinvalid</c> unless it is synchronised.</summary>
-    public async Task<RouteTarget> TargetAsync(Function f, string serviceName, string functionSegment, CancellationToken ct)
+    public async Task<RouteTarget> TargetAsync(RoutedFunction routed, string functionSegment, CancellationToken ct)
     {
+        var f = routed.Entity;
         FunctionManager.RequireSynced(f);
         var revision = await RevisionAsync(f, Split(functionSegment).Qualifier, ct);
         var (region, backend) = await deployer.BackendOfAsync(f, ct);
         var config = FunctionConfigs.Read(f.ConfigJson);
-        return new RouteTarget(f, serviceName, region, backend, revision, TimeSpan.FromSeconds(config.TimeoutSeconds));
+        return new RouteTarget(FunctionConfigs.KeyOf(f.Id), region, backend, revision, TimeSpan.FromSeconds(config.TimeoutSeconds));
     }
 
     public async Task<string> RevisionAsync(Function f, string? qualifier, CancellationToken ct)
@@ -107,6 +127,9 @@ public sealed class FunctionRouting(AtelierDb db, RequestContext ctx, FunctionDe
         var second = alias.AdditionalVersion is { } extra && Random.Shared.NextDouble() < alias.AdditionalWeight;
         return FunctionConfigs.RevisionOf(second ? alias.AdditionalVersion!.Value : alias.Version);
     }
+
+    /// <summary><c>s_fc_stateinvalid</c> unless the function is synchronised.</summary>
+    public static void RequireSynced(RoutedFunction f) => FunctionManager.RequireSynced(f.Entity);
 
     /// <summary><c>name.qualifier</c> → (name, qualifier); function names are labels, so the first dot separates.</summary>
     public static (string Name, string? Qualifier) Split(string segment)

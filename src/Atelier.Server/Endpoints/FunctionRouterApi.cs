@@ -35,33 +35,27 @@ public static class FunctionRouterApi
     public static async Task Route(HttpContext http, string service, string function, string? path)
     {
         var routing = http.RequestServices.GetRequiredService<FunctionRouting>();
-        Data.Entities.Function f;
-        string serviceName;
-        var anonymous = AccessFilters.BearerOf(http.Request) is null
+        var f = AccessFilters.BearerOf(http.Request) is null
             ? await routing.FindAnonymousAsync(service, function, http.Request.Method, http.RequestAborted) : null;
-        if (anonymous is not null)
-        {
-            (f, serviceName) = (anonymous, service);
-        }
-        else
+        if (f is null)
         {
             await AccessFilters.AuthorizeAsync(http, Access.TenantOrSession);
-            (f, serviceName) = await routing.FindAsync(service, function, http.RequestAborted);
+            f = await routing.FindAsync(service, function, http.RequestAborted);
         }
 
-        await InvokeAsync(http, f, serviceName, function, "/" + (path ?? ""));
+        await InvokeAsync(http, f, function, "/" + (path ?? ""));
     }
 
     public static async Task Invoke(HttpContext http, string service, string function, string? path)
     {
         var routing = http.RequestServices.GetRequiredService<FunctionRouting>();
-        var (f, serviceName) = await routing.FindAsync(service, function, http.RequestAborted);
+        var f = await routing.FindAsync(service, function, http.RequestAborted);
         var target = path ?? "/";
-        await InvokeAsync(http, f, serviceName, function, target.StartsWith('/') ? target : "/" + target, stripQuery: true);
+        await InvokeAsync(http, f, function, target.StartsWith('/') ? target : "/" + target, stripQuery: true);
     }
 
     /// <summary>Sends the request to the function (or queues it when async); shared with custom-domain routing.</summary>
-    public static async Task InvokeAsync(HttpContext http, Data.Entities.Function f, string serviceName, string functionSegment, string path, bool stripQuery = false)
+    public static async Task InvokeAsync(HttpContext http, RoutedFunction f, string functionSegment, string path, bool stripQuery = false)
     {
         // The instance's own status codes are its answer: no envelope is written over them.
         if (http.Features.Get<IStatusCodePagesFeature>() is { } pages)
@@ -73,16 +67,16 @@ public static class FunctionRouterApi
         var qualifier = FunctionRouting.Split(functionSegment).Qualifier;
         if (string.Equals(http.Request.Headers[InvocationTypeHeader], "Async", StringComparison.OrdinalIgnoreCase))
         {
-            FunctionManager.RequireSynced(f);
+            FunctionRouting.RequireSynced(f);
             await QueueAsync(http, f, qualifier, path);
             return;
         }
 
-        var target = await routing.TargetAsync(f, serviceName, functionSegment, http.RequestAborted);
+        var target = await routing.TargetAsync(f, functionSegment, http.RequestAborted);
         IInstanceLease lease;
         try
         {
-            lease = await target.Backend.AcquireAsync(target.Region, FunctionConfigs.KeyOf(f.Id), target.Revision, target.Timeout, http.RequestAborted);
+            lease = await target.Backend.AcquireAsync(target.Region, target.Key, target.Revision, target.Timeout, http.RequestAborted);
         }
         catch (RuntimeException e)
         {
@@ -108,7 +102,7 @@ public static class FunctionRouterApi
         }
     }
 
-    private static async Task QueueAsync(HttpContext http, Data.Entities.Function f, string? qualifier, string path)
+    private static async Task QueueAsync(HttpContext http, RoutedFunction f, string? qualifier, string path)
     {
         var invocations = http.RequestServices.GetRequiredService<AsyncInvocations>();
         var max = invocations.BodyMax;
@@ -138,17 +132,10 @@ public static class FunctionRouterApi
         await http.Response.WriteAsJsonAsync(new Contracts.ApiResponse<Contracts.Functions.AsyncInvocationDto>(http.TraceIdentifier, true, inv));
     }
 
-    public static async Task<IResult> GetAsyncInvocation(string service, string function, string invocationId, FunctionManager functions, AsyncInvocations invocations,
-        HttpContext http, CancellationToken ct)
-    {
-        var (_, f) = await functions.FindAsync(service, function, false, ct);
-        return Reply.Ok(http, await invocations.GetAsync(f, invocationId, ct));
-    }
+    public static async Task<IResult> GetAsyncInvocation(string service, string function, string invocationId, AsyncInvocations invocations, HttpContext http, CancellationToken ct) =>
+        Reply.Ok(http, await invocations.GetAsync(service, function, invocationId, ct));
 
-    public static async Task<IResult> ListAsyncInvocations(string service, string function, int? pageNumber, int? pageSize, FunctionManager functions, AsyncInvocations invocations,
-        HttpContext http, CancellationToken ct)
-    {
-        var (_, f) = await functions.FindAsync(service, function, false, ct);
-        return Reply.Ok(http, await invocations.ListAsync(f, PageRequest.From(pageNumber, pageSize), ct));
-    }
+    public static async Task<IResult> ListAsyncInvocations(string service, string function, int? pageNumber, int? pageSize, AsyncInvocations invocations, HttpContext http,
+        CancellationToken ct) =>
+        Reply.Ok(http, await invocations.ListAsync(service, function, PageRequest.From(pageNumber, pageSize), ct));
 }

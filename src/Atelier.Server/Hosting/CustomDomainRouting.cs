@@ -29,7 +29,7 @@ public sealed class CustomDomainRouting(RequestDelegate next, DomainDirectory do
         }
 
         var found = await routing.FindByDomainAsync(route, anonymous, http.Request.Method, http.RequestAborted);
-        if (found is not { } target)
+        if (found is null)
         {
             if (anonymous)
             {
@@ -40,7 +40,7 @@ public sealed class CustomDomainRouting(RequestDelegate next, DomainDirectory do
                 status: 404, errCode: ErrCodes.FunctionNotFound, errMessage: host);
         }
 
-        var segment = route.Qualifier is null ? target.Function.Name : $"{target.Function.Name}.{route.Qualifier}";
-        await FunctionRouterApi.InvokeAsync(http, target.Function, target.ServiceName, segment, http.Request.Path.Value ?? "/");
+        var segment = route.Qualifier is null ? found.Name : $"{found.Name}.{route.Qualifier}";
+        await FunctionRouterApi.InvokeAsync(http, found, segment, http.Request.Path.Value ?? "/");
     }
 }

@@ -61,8 +61,27 @@ public class IsolationTests
         (await a.AppOf(host).PostAsync($"/api/v1/agents/{aAgent}/jobs/{aHookJob}/cancel")).Ok();
         var aDelivery = (await aAdmin.GetAsync($"/api/v1/webhook-deliveries?jobId={aHookJob}")).Ok().GetProperty("items")[0].GetProperty("id").GetString()!;
         var aSecret = (await aAdmin.GetAsync($"/api/v1/apps/{a.AppId}/webhook")).Ok().GetProperty("secret").GetString()!;
+        // Tenant A's functions: a service, a function with a version, an alias, a trigger, a mounted domain and an async invocation.
+        (await aAdmin.PostAsync("/api/v1/services", new { name = "a-secret-svc" })).Created();
+        var aFunction = (await aAdmin.PostAsync("/api/v1/services/a-secret-svc/functions", FunctionInstance.Open("a-secret-fn"))).Created().GetProperty("id").GetString()!;
+        (await aAdmin.PostAsync("/api/v1/services/a-secret-svc/functions/a-secret-fn/versions", new { })).Created();
+        (await aAdmin.PostAsync("/api/v1/services/a-secret-svc/functions/a-secret-fn/aliases", new { name = "a-alias", versionId = 1 })).Created();
+        (await aAdmin.PostAsync("/api/v1/services/a-secret-svc/functions/a-secret-fn/triggers", new { name = "a-trigger", type = "http" })).Created();
+        var (aCert, aKey) = Certificates.SelfSigned("a-secret.example.test");
+        (await aAdmin.PostAsync("/api/v1/services/a-secret-svc/functions/a-secret-fn/custom-domains", new { domainName = "a-secret.example.test", certificate = aCert, privateKey = aKey }))
+            .Created();
+        using var asyncCall = new HttpRequestMessage(HttpMethod.Post, "/fn/a-secret-svc/a-secret-fn/echo") { Content = new StringContent("a-secret-payload") };
+        asyncCall.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", a.AppToken);
+        asyncCall.Headers.Add("X-Atelier-Invocation-Type", "Async");
+        using var queued = await host.Client.Http.SendAsync(asyncCall);
+        var aInvocation = queued.Headers.GetValues("X-Atelier-Invocation-Id").Single();
+
         var ids = new Dictionary<string, string>
         {
+            ["service"] = "a-secret-svc", ["function"] = "a-secret-fn", ["alias"] = "a-alias", ["trigger"] = "a-trigger", ["domain"] = "a-secret.example.test",
+            ["invocationId"] = aInvocation,
+            // Platform objects, not a tenant's: regions, kube configs and templates are refused to tenants, or are shared (templates).
+            ["name"] = "local", ["kubeConfigId"] = "kc_none", ["templateId"] = "ftp_none",
             ["uid"] = a.AccountUid, ["tenantId"] = a.TenantId, ["appId"] = a.AppId, ["tokenId"] = a.AppTokenId, ["roleId"] = aRole,
             ["sessionId"] = aSessionId, ["resourceConfigId"] = aConfig,
             ["modelId"] = aModel, ["versionId"] = aVersionId, ["fileId"] = aFileId, ["uploadId"] = aUploadId,
@@ -71,7 +90,8 @@ public class IsolationTests
         };
         string[] secrets = [a.TenantId, a.AppId, a.AppTokenId, aRole, aAdminTokenId, a.AccountUid, "a-secret-role", aSessionId, aConfig, "a-user", "a-gpu",
             aModel, aVersionId, aFileId, aUploadId, "a-secret-model", aAgent, aJob, "a-secret-job", aUpload.GetProperty("sha256").GetString()!,
-            aImage, aImageJob, "a-secret-image", aHookJob, aDelivery, aSecret, "a-secret-hook"];
+            aImage, aImageJob, "a-secret-image", aHookJob, aDelivery, aSecret, "a-secret-hook",
+            "a-secret-svc", "a-secret-fn", aFunction, "a-secret.example.test", aInvocation, "a-secret-payload"];
 
         var routes = host.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
             .Where(e => e.RoutePattern.RawText!.StartsWith("/api/v1", StringComparison.Ordinal))
