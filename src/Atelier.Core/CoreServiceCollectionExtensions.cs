@@ -100,6 +100,7 @@ public static class CoreServiceCollectionExtensions
         services.AddScoped<Functions.AsyncInvocations>();
         services.AddSingleton<Functions.AsyncSignal>();
         services.AddSingleton<Functions.DomainDirectory>();
+        services.AddSingleton<Functions.FunctionRouteCache>();
         services.AddSingleton<Functions.FunctionReconciler>();
         services.AddHostedService(sp => sp.GetRequiredService<Functions.FunctionReconciler>());
         services.AddSingleton<Functions.AsyncInvocationRunner>();

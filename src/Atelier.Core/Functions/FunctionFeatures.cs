@@ -20,7 +20,7 @@ namespace Atelier.Core.Functions;
 /// configs and custom domains. A change the backend must know is applied there first and stored only if it took.
 /// </summary>
 public sealed class FunctionFeatures(AtelierDb db, RequestContext ctx, TimeProvider clock, FunctionManager functions, FunctionDeployer deployer, MasterKeys keys,
-    Microsoft.Extensions.Options.IOptions<Webhooks.WebhookOptions> webhooks, DomainDirectory domains)
+    Microsoft.Extensions.Options.IOptions<Webhooks.WebhookOptions> webhooks, DomainDirectory domains, FunctionRouteCache routes)
 {
     private DateTime Now => clock.GetUtcNow().UtcDateTime;
     private string TenantId => ctx.TenantId ?? throw new InvalidOperationException("No tenant in scope.");
@@ -36,6 +36,7 @@ public sealed class FunctionFeatures(AtelierDb db, RequestContext ctx, TimeProvi
         db.FunctionVersions.Add(v);
         Audit.Record(db, ctx, clock, "function.publish", "function", f.Id, TenantId);
         await db.SaveChangesAsync(ct);
+        routes.Clear();
         return ToDto(v);
     }
 
@@ -67,6 +68,7 @@ public sealed class FunctionFeatures(AtelierDb db, RequestContext ctx, TimeProvi
         db.FunctionAliases.Add(alias);
         Audit.Record(db, ctx, clock, "function.alias.create", "function", f.Id, TenantId);
         await db.SaveChangesAsync(ct);
+        routes.Clear();
         return ToDto(alias);
     }
 
@@ -78,6 +80,7 @@ public sealed class FunctionFeatures(AtelierDb db, RequestContext ctx, TimeProvi
         await ApplyAliasAsync(f, alias, req with { VersionId = req.VersionId ?? alias.Version }, ErrorCatalog.s_function_updatealiaserror, ct);
         Audit.Record(db, ctx, clock, "function.alias.update", "function", f.Id, TenantId);
         await db.SaveChangesAsync(ct);
+        routes.Clear();
         return ToDto(alias);
     }
 
@@ -94,6 +97,7 @@ public sealed class FunctionFeatures(AtelierDb db, RequestContext ctx, TimeProvi
         db.FunctionAliases.Remove(alias);
         Audit.Record(db, ctx, clock, "function.alias.delete", "function", f.Id, TenantId);
         await db.SaveChangesAsync(ct);
+        routes.Clear();
     }
 
     private async Task ApplyAliasAsync(Function f, FunctionAlias alias, AliasRequest req, ErrorCode operation, CancellationToken ct)
@@ -179,6 +183,7 @@ public sealed class FunctionFeatures(AtelierDb db, RequestContext ctx, TimeProvi
         db.FunctionTriggers.Add(t);
         Audit.Record(db, ctx, clock, "function.trigger.create", "function", f.Id, TenantId);
         await db.SaveChangesAsync(ct);
+        routes.Clear();
         return ToDto(t);
     }
 
@@ -196,6 +201,7 @@ public sealed class FunctionFeatures(AtelierDb db, RequestContext ctx, TimeProvi
         db.FunctionTriggers.Remove(t);
         Audit.Record(db, ctx, clock, "function.trigger.delete", "function", f.Id, TenantId);
         await db.SaveChangesAsync(ct);
+        routes.Clear();
     }
 
     public static CronExpression ParseCron(string? cron)
@@ -222,6 +228,7 @@ public sealed class FunctionFeatures(AtelierDb db, RequestContext ctx, TimeProvi
         f.UpdatedAt = Now;
         Audit.Record(db, ctx, clock, "function.async_config.put", "function", f.Id, TenantId);
         await db.SaveChangesAsync(ct);
+        routes.Clear();
         return config;
     }
 
@@ -237,6 +244,7 @@ public sealed class FunctionFeatures(AtelierDb db, RequestContext ctx, TimeProvi
         f.AsyncConfigJson = null;
         Audit.Record(db, ctx, clock, "function.async_config.delete", "function", f.Id, TenantId);
         await db.SaveChangesAsync(ct);
+        routes.Clear();
     }
 
     public static AsyncInvokeConfigDto AsyncConfigOf(Function f) =>
@@ -302,6 +310,7 @@ public sealed class FunctionFeatures(AtelierDb db, RequestContext ctx, TimeProvi
         f.UpdatedAt = Now;
         Audit.Record(db, ctx, clock, "function.provision.put", "function", f.Id, TenantId);
         await db.SaveChangesAsync(ct);
+        routes.Clear();
         return await ProvisionOfAsync(f, ErrorCatalog.s_function_putprovisionconfigerror, ct);
     }
 
@@ -328,6 +337,7 @@ public sealed class FunctionFeatures(AtelierDb db, RequestContext ctx, TimeProvi
 
         Audit.Record(db, ctx, clock, "function.provision.delete", "function", f.Id, TenantId);
         await db.SaveChangesAsync(ct);
+        routes.Clear();
     }
 
     private async Task<ProvisionConfigDto> ProvisionOfAsync(Function f, ErrorCode operation, CancellationToken ct)
@@ -360,6 +370,7 @@ public sealed class FunctionFeatures(AtelierDb db, RequestContext ctx, TimeProvi
 
         Audit.Record(db, ctx, clock, "function.concurrency.put", "function", f.Id, TenantId);
         await db.SaveChangesAsync(ct);
+        routes.Clear();
         return new ConcurrencyConfigDto(reserved);
     }
 
@@ -419,6 +430,7 @@ public sealed class FunctionFeatures(AtelierDb db, RequestContext ctx, TimeProvi
         db.CustomDomains.Add(d);
         Audit.Record(db, ctx, clock, "function.domain.mount", "function", f.Id, TenantId);
         await db.SaveOrDuplicateAsync(() => new AtelierException(ErrorCatalog.p_common_inputinvalid, new Dictionary<string, string> { ["Input"] = $"domainName: {host} is already mounted" }, status: 409), ct);
+        routes.Clear();
         domains.Evict(host);
         return new CustomDomainDto(host, f.Name, d.Qualifier, notAfter, d.CreatedAt);
     }
@@ -433,6 +445,7 @@ public sealed class FunctionFeatures(AtelierDb db, RequestContext ctx, TimeProvi
         db.CustomDomains.Remove(d);
         Audit.Record(db, ctx, clock, "function.domain.unmount", "function", f.Id, TenantId);
         await db.SaveChangesAsync(ct);
+        routes.Clear();
         domains.Evict(host);
     }
 

@@ -15,7 +15,7 @@ namespace Atelier.Core.Functions;
 /// scale. Every change is applied to the backend before it is stored, so a failed create leaves no function, a
 /// failed update leaves the previous one, and a failed delete leaves the function in place to delete again.
 /// </summary>
-public sealed class FunctionManager(AtelierDb db, RequestContext ctx, TimeProvider clock, FunctionDeployer deployer)
+public sealed class FunctionManager(AtelierDb db, RequestContext ctx, TimeProvider clock, FunctionDeployer deployer, FunctionRouteCache routes)
 {
     private DateTime Now => clock.GetUtcNow().UtcDateTime;
     private string TenantId => ctx.TenantId ?? throw new InvalidOperationException("No tenant in scope.");
@@ -26,6 +26,7 @@ public sealed class FunctionManager(AtelierDb db, RequestContext ctx, TimeProvid
         db.FunctionServices.Add(s);
         Audit.Record(db, ctx, clock, "service.create", "service", s.Id, TenantId);
         await db.SaveOrDuplicateAsync(() => Duplicate("name", $"service {s.Name} already exists"), ct);
+        routes.Clear();
         return ToDto(s);
     }
 
@@ -45,6 +46,7 @@ public sealed class FunctionManager(AtelierDb db, RequestContext ctx, TimeProvid
         db.FunctionServices.Remove(s);
         Audit.Record(db, ctx, clock, "service.delete", "service", s.Id, TenantId);
         await db.SaveChangesAsync(ct);
+        routes.Clear();
     }
 
     public async Task<FunctionDto> CreateByTemplateAsync(string service, CreateFunctionByTemplateRequest req, CancellationToken ct)
@@ -101,6 +103,7 @@ public sealed class FunctionManager(AtelierDb db, RequestContext ctx, TimeProvid
         db.Functions.Remove(f);
         Audit.Record(db, ctx, clock, "function.delete", "function", f.Id, TenantId);
         await db.SaveChangesAsync(ct);
+        routes.Clear();
     }
 
     public async Task<FunctionDto> GetAsync(string service, string name, CancellationToken ct)
@@ -142,6 +145,7 @@ public sealed class FunctionManager(AtelierDb db, RequestContext ctx, TimeProvid
         f.UpdatedAt = Now;
         Audit.Record(db, ctx, clock, "function.scale", "function", f.Id, TenantId);
         await db.SaveChangesAsync(ct);
+        routes.Clear();
         return FunctionDeployer.ToDto(f, s.Name);
     }
 
@@ -204,6 +208,7 @@ public sealed class FunctionManager(AtelierDb db, RequestContext ctx, TimeProvid
         try
         {
             await db.SaveOrDuplicateAsync(() => Duplicate("name", $"function {s.Name}/{f.Name} already exists"), ct);
+            routes.Clear();
         }
         catch
         {
@@ -249,6 +254,7 @@ public sealed class FunctionManager(AtelierDb db, RequestContext ctx, TimeProvid
         db.Entry(f).Property(x => x.StateReason).IsModified = true;
         Audit.Record(db, ctx, clock, "function.update", "function", f.Id, TenantId);
         await db.SaveChangesAsync(ct);
+        routes.Clear();
         return FunctionDeployer.ToDto(f, s.Name);
     }
 

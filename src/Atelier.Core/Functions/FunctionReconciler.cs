@@ -18,7 +18,7 @@ namespace Atelier.Core.Functions;
 /// recorded as the function's state (<c>ready</c>, or <c>failed</c> with the backend's reason).
 /// </summary>
 public sealed partial class FunctionReconciler(IServiceScopeFactory scopes, TimeProvider clock, IOptions<FunctionsOptions> options, MasterKeys keys,
-    IHostApplicationLifetime lifetime, ILogger<FunctionReconciler> logger) : BackgroundService
+    IHostApplicationLifetime lifetime, FunctionRouteCache routes, ILogger<FunctionReconciler> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -60,6 +60,8 @@ public sealed partial class FunctionReconciler(IServiceScopeFactory scopes, Time
             }
         }
 
+        // A recorded state (ready, failed) is what the router checks.
+        routes.Clear();
         return applied;
     }
 

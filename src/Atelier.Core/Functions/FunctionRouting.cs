@@ -21,7 +21,14 @@ public sealed class RoutedFunction
     {
         Entity = entity;
         ServiceName = serviceName;
+        Key = FunctionConfigs.KeyOf(entity.Id);
+        Timeout = TimeSpan.FromSeconds(FunctionConfigs.Read(entity.ConfigJson).TimeoutSeconds);
     }
+
+    internal FunctionKey Key { get; }
+
+    /// <summary>The longest a request to it may take, a cold start included.</summary>
+    public TimeSpan Timeout { get; }
 
     internal Function Entity { get; }
 
@@ -37,7 +44,7 @@ public sealed class RoutedFunction
 /// the draft, a number is that published version, a name is an alias (its second version by its weight). A service
 /// is named by id by anyone, by name within the caller's tenant.
 /// </summary>
-public sealed class FunctionRouting(AtelierDb db, RequestContext ctx, FunctionDeployer deployer, Authenticator auth)
+public sealed class FunctionRouting(AtelierDb db, RequestContext ctx, FunctionDeployer deployer, Authenticator auth, FunctionRouteCache cache)
 {
     /// <summary>The function a mounted domain serves; an anonymous request needs an anonymous HTTP trigger for its method (its tenant is then entered).</summary>
     public async Task<RoutedFunction?> FindByDomainAsync(DomainRoute route, bool anonymous, string method, CancellationToken ct)
@@ -50,8 +57,7 @@ public sealed class FunctionRouting(AtelierDb db, RequestContext ctx, FunctionDe
 
         if (anonymous)
         {
-            var triggers = await db.FunctionTriggers.IgnoreQueryFilters().AsNoTracking().Where(t => t.FunctionId == f.Id && t.Kind == "http" && t.Enabled && t.Anonymous).ToListAsync(ct);
-            if (!triggers.Any(t => (JsonSerializer.Deserialize<List<string>>(t.MethodsJson, AtelierJson.Options) ?? []).Contains(method, StringComparer.OrdinalIgnoreCase)))
+            if (!await AnonymousAsync(f.Id, method, ct))
             {
                 return null;
             }
@@ -71,32 +77,44 @@ public sealed class FunctionRouting(AtelierDb db, RequestContext ctx, FunctionDe
     public async Task<RoutedFunction?> FindAnonymousAsync(string service, string function, string method, CancellationToken ct)
     {
         var name = Split(function).Name;
-        var f = await db.Functions.IgnoreQueryFilters().AsNoTracking()
-            .Where(x => x.Name == name && db.FunctionServices.IgnoreQueryFilters().Any(s => s.Id == x.ServiceId && s.Id == service))
-            .FirstOrDefaultAsync(ct);
-        if (f is null)
+        var routed = await cache.Functions.GetOrAddAsync($"anon|{service}|{name}|{method.ToUpperInvariant()}", async () =>
         {
-            return null;
+            var f = await db.Functions.IgnoreQueryFilters().AsNoTracking()
+                .Where(x => x.Name == name && db.FunctionServices.IgnoreQueryFilters().Any(s => s.Id == x.ServiceId && s.Id == service))
+                .FirstOrDefaultAsync(ct);
+            if (f is null || !await AnonymousAsync(f.Id, method, ct))
+            {
+                return null;
+            }
+
+            var serviceName = await db.FunctionServices.IgnoreQueryFilters().AsNoTracking().Where(s => s.Id == f.ServiceId).Select(s => s.Name).FirstAsync(ct);
+            return new RoutedFunction(f, serviceName);
+        });
+        if (routed is not null)
+        {
+            await auth.EnterTenantAnonymouslyAsync(ctx, routed.Entity.TenantId, ct);
         }
 
-        var triggers = await db.FunctionTriggers.IgnoreQueryFilters().AsNoTracking().Where(t => t.FunctionId == f.Id && t.Kind == "http" && t.Enabled && t.Anonymous).ToListAsync(ct);
-        if (!triggers.Any(t => (JsonSerializer.Deserialize<List<string>>(t.MethodsJson, AtelierJson.Options) ?? []).Contains(method, StringComparer.OrdinalIgnoreCase)))
-        {
-            return null;
-        }
+        return routed;
+    }
 
-        await auth.EnterTenantAnonymouslyAsync(ctx, f.TenantId, ct);
-        var serviceName = await db.FunctionServices.IgnoreQueryFilters().AsNoTracking().Where(s => s.Id == f.ServiceId).Select(s => s.Name).FirstAsync(ct);
-        return new RoutedFunction(f, serviceName);
+    private async Task<bool> AnonymousAsync(string functionId, string method, CancellationToken ct)
+    {
+        var triggers = await db.FunctionTriggers.IgnoreQueryFilters().AsNoTracking().Where(t => t.FunctionId == functionId && t.Kind == "http" && t.Enabled && t.Anonymous).ToListAsync(ct);
+        return triggers.Any(t => (JsonSerializer.Deserialize<List<string>>(t.MethodsJson, AtelierJson.Options) ?? []).Contains(method, StringComparer.OrdinalIgnoreCase));
     }
 
     /// <summary>The function named in the caller's tenant (service by id or name).</summary>
     public async Task<RoutedFunction> FindAsync(string service, string function, CancellationToken ct)
     {
         var name = Split(function).Name;
-        var s = await db.FunctionServices.AsNoTracking().FirstOrDefaultAsync(x => x.Name == service || x.Id == service, ct) ?? throw NotFound($"{service}/{name}");
-        var f = await db.Functions.AsNoTracking().FirstOrDefaultAsync(x => x.ServiceId == s.Id && x.Name == name, ct) ?? throw NotFound($"{service}/{name}");
-        return new RoutedFunction(f, s.Name);
+        var routed = await cache.Functions.GetOrAddAsync($"{ctx.TenantId}|{service}|{name}", async () =>
+        {
+            var s = await db.FunctionServices.AsNoTracking().FirstOrDefaultAsync(x => x.Name == service || x.Id == service, ct);
+            var f = s is null ? null : await db.Functions.AsNoTracking().FirstOrDefaultAsync(x => x.ServiceId == s.Id && x.Name == name, ct);
+            return f is null ? null : new RoutedFunction(f, s!.Name);
+        });
+        return routed ?? throw NotFound($"{service}/{name}");
     }
 
     /// <summary>The revision and backend for one request to <paramref name="f"/>; <c>s_fc_stateinvalid</c> unless it is synchronised.</summary>
@@ -106,8 +124,7 @@ public sealed class FunctionRouting(AtelierDb db, RequestContext ctx, FunctionDe
         FunctionManager.RequireSynced(f);
         var revision = await RevisionAsync(f, Split(functionSegment).Qualifier, ct);
         var (region, backend) = await deployer.BackendOfAsync(f, ct);
-        var config = FunctionConfigs.Read(f.ConfigJson);
-        return new RouteTarget(FunctionConfigs.KeyOf(f.Id), region, backend, revision, TimeSpan.FromSeconds(config.TimeoutSeconds));
+        return new RouteTarget(routed.Key, region, backend, revision, routed.Timeout);
     }
 
     public async Task<string> RevisionAsync(Function f, string? qualifier, CancellationToken ct)

@@ -32,6 +32,10 @@ public sealed partial class FunctionsOptions
     [Range(0, 600)]
     public int LocalStopGraceSeconds { get; set; } = 10;
 
+    /// <summary>How often local instances are checked against their function's idle window (an idle one stops within this after its window).</summary>
+    [Range(1, 3600)]
+    public int LocalIdleCheckSeconds { get; set; } = 1;
+
     [OptionsValidator]
     internal sealed partial class Validator : IValidateOptions<FunctionsOptions>;
 }

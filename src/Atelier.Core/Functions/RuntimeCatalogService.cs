@@ -12,7 +12,7 @@ using Microsoft.EntityFrameworkCore;
 namespace Atelier.Core.Functions;
 
 /// <summary>The platform admin's side of the runtime: regions, kube configs and function templates.</summary>
-public sealed partial class RuntimeCatalogService(AtelierDb db, RequestContext ctx, TimeProvider clock, MasterKeys keys, RuntimeRegions regions)
+public sealed partial class RuntimeCatalogService(AtelierDb db, RequestContext ctx, TimeProvider clock, MasterKeys keys, RuntimeRegions regions, FunctionRouteCache routes)
 {
     public static readonly string[] Engines = ["builtin", "a1111", "comfyui", "custom"];
     private const int KubeConfigMax = 256 * 1024;
@@ -26,6 +26,7 @@ public sealed partial class RuntimeCatalogService(AtelierDb db, RequestContext c
         db.Regions.Add(region);
         Audit.Record(db, ctx, clock, "region.create", "region", region.Name, null);
         await db.SaveOrDuplicateAsync(() => Duplicate("name", $"region {region.Name} already exists"), ct);
+        routes.Clear();
         return ToDto(region);
     }
 
@@ -35,6 +36,7 @@ public sealed partial class RuntimeCatalogService(AtelierDb db, RequestContext c
         await ApplyRegionAsync(region, req, ct);
         Audit.Record(db, ctx, clock, "region.update", "region", region.Name, null);
         await db.SaveChangesAsync(ct);
+        routes.Clear();
         return ToDto(region);
     }
 
@@ -56,6 +58,7 @@ public sealed partial class RuntimeCatalogService(AtelierDb db, RequestContext c
         db.Regions.Remove(region);
         Audit.Record(db, ctx, clock, "region.delete", "region", name, null);
         await db.SaveChangesAsync(ct);
+        routes.Clear();
     }
 
     private async Task ApplyRegionAsync(Region region, RegionRequest req, CancellationToken ct)
@@ -91,6 +94,7 @@ public sealed partial class RuntimeCatalogService(AtelierDb db, RequestContext c
         db.KubeConfigs.Add(kc);
         Audit.Record(db, ctx, clock, "kube_config.create", "kube_config", kc.Id, null);
         await db.SaveOrDuplicateAsync(() => Duplicate("name", $"kube config {name} already exists"), ct);
+        routes.Clear();
         return ToDto(kc);
     }
 
@@ -109,6 +113,7 @@ public sealed partial class RuntimeCatalogService(AtelierDb db, RequestContext c
         db.KubeConfigs.Remove(kc);
         Audit.Record(db, ctx, clock, "kube_config.delete", "kube_config", id, null);
         await db.SaveChangesAsync(ct);
+        routes.Clear();
     }
 
     public async Task<FunctionTemplateDto> CreateTemplateAsync(FunctionTemplateRequest req, CancellationToken ct)
@@ -118,6 +123,7 @@ public sealed partial class RuntimeCatalogService(AtelierDb db, RequestContext c
         db.FunctionTemplates.Add(t);
         Audit.Record(db, ctx, clock, "function_template.create", "function_template", t.Id, null);
         await db.SaveOrDuplicateAsync(() => Duplicate("name", $"function template {t.Name} already exists"), ct);
+        routes.Clear();
         return ToDto(t);
     }
 
@@ -127,6 +133,7 @@ public sealed partial class RuntimeCatalogService(AtelierDb db, RequestContext c
         ApplyTemplate(t, req, Now);
         Audit.Record(db, ctx, clock, "function_template.update", "function_template", t.Id, null);
         await db.SaveOrDuplicateAsync(() => Duplicate("name", $"function template {t.Name} already exists"), ct);
+        routes.Clear();
         return ToDto(t);
     }
 
@@ -141,6 +148,7 @@ public sealed partial class RuntimeCatalogService(AtelierDb db, RequestContext c
         db.FunctionTemplates.Remove(t);
         Audit.Record(db, ctx, clock, "function_template.delete", "function_template", id, null);
         await db.SaveChangesAsync(ct);
+        routes.Clear();
     }
 
     private async Task<FunctionTemplate> FindTemplateAsync(string id, CancellationToken ct) =>

@@ -10,7 +10,7 @@ namespace Atelier.Core.Functions;
 /// The runtime backends registered in this process (chosen per region by name) and the regions that use them: a
 /// region name becomes the <see cref="RuntimeRegion"/> a backend needs, with its kube config opened.
 /// </summary>
-public sealed class RuntimeRegions(AtelierDb db, IEnumerable<IRuntimeBackend> backends, MasterKeys keys)
+public sealed class RuntimeRegions(AtelierDb db, IEnumerable<IRuntimeBackend> backends, MasterKeys keys, FunctionRouteCache cache)
 {
     public const string DefaultRegion = "local";
 
@@ -23,7 +23,10 @@ public sealed class RuntimeRegions(AtelierDb db, IEnumerable<IRuntimeBackend> ba
             : throw AtelierException.InvalidInput("backend", $"unknown backend '{name}'; known: {string.Join(", ", _backends.Keys.Order(StringComparer.Ordinal))}");
 
     /// <summary>The region's runtime view and backend; <c>b_kube_kubeconfignotexist</c> when its kube config is gone.</summary>
-    public async Task<(RuntimeRegion Region, IRuntimeBackend Backend)> ResolveAsync(string regionName, CancellationToken ct)
+    public Task<(RuntimeRegion Region, IRuntimeBackend Backend)> ResolveAsync(string regionName, CancellationToken ct) =>
+        cache.Regions.GetOrAddAsync(regionName, () => LoadAsync(regionName, ct));
+
+    private async Task<(RuntimeRegion Region, IRuntimeBackend Backend)> LoadAsync(string regionName, CancellationToken ct)
     {
         var region = await db.Regions.AsNoTracking().FirstOrDefaultAsync(r => r.Name == regionName, ct)
                      ?? throw AtelierException.InvalidInput("region", $"region '{regionName}' does not exist");

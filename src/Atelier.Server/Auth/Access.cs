@@ -13,6 +13,8 @@ public enum Access
     Session,
     /// <summary>Any credential of the tenant: a token, a session, or the platform admin naming the tenant.</summary>
     TenantOrSession,
+    /// <summary>The platform admin key (no tenant needed), or a tenant admin token: shared platform objects a tenant builds on (function templates).</summary>
+    AnyAdmin,
     /// <summary>A worker key (<c>atw_…</c>): the worker protocol only.</summary>
     Worker,
 }

@@ -39,6 +39,7 @@ public static class AccessFilters
         var allowed = access switch
         {
             Access.Platform => caller.IsPlatformAdmin,
+            Access.AnyAdmin => caller.IsPlatformAdmin || caller.Has(TokenScope.Admin),
             Access.TenantAdmin => caller.Has(TokenScope.Admin),
             Access.Session => caller.Kind == CallerKind.Session,
             Access.TenantOrSession => caller.Kind != CallerKind.Worker,
@@ -53,12 +54,12 @@ public static class AccessFilters
                     Access.Platform => "needs the platform admin key",
                     Access.Session => "needs a session credential",
                     Access.Worker => "needs a worker key",
-                    Access.TenantAdmin => "needs a token with the admin scope",
+                    Access.TenantAdmin or Access.AnyAdmin => "needs a token with the admin scope",
                     _ => "needs an API token of the tenant",
                 });
         }
 
-        if (access is not (Access.Platform or Access.Worker))
+        if (access is not (Access.Platform or Access.Worker) && !(access == Access.AnyAdmin && caller.IsPlatformAdmin))
         {
             var (named, present) = NamedTenant(http.Request);
             var tenantId = await auth.EnterTenantAsync(ctx, caller, named, present, http.RequestAborted);

@@ -26,8 +26,8 @@ public static class RuntimeCatalogApi
 
         var templates = routes.MapGroup("/api/v1/platform/function-templates").WithTags("Function templates");
         templates.MapPost("/", CreateTemplate).WithName("CreateFunctionTemplate").RequireAccess(Access.Platform);
-        templates.MapGet("/", ListTemplates).WithName("ListFunctionTemplates").RequireAccess(Access.TenantAdmin);
-        templates.MapGet("/{templateId}", GetTemplate).WithName("GetFunctionTemplate").RequireAccess(Access.TenantAdmin);
+        templates.MapGet("/", ListTemplates).WithName("ListFunctionTemplates").RequireAccess(Access.AnyAdmin);
+        templates.MapGet("/{templateId}", GetTemplate).WithName("GetFunctionTemplate").RequireAccess(Access.AnyAdmin);
         templates.MapPut("/{templateId}", UpdateTemplate).WithName("UpdateFunctionTemplate").RequireAccess(Access.Platform);
         templates.MapDelete("/{templateId}", DeleteTemplate).WithName("DeleteFunctionTemplate").RequireAccess(Access.Platform);
         return routes;

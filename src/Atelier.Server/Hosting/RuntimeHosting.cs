@@ -26,6 +26,7 @@ public static class RuntimeHosting
                 StateDirectory = Path.GetFullPath(Path.Combine(dataDirectory, "runtime")),
                 StartTimeout = TimeSpan.FromSeconds(functions.LocalStartTimeoutSeconds),
                 StopGrace = TimeSpan.FromSeconds(functions.LocalStopGraceSeconds),
+                IdleCheckInterval = TimeSpan.FromSeconds(functions.LocalIdleCheckSeconds),
             }, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<LocalBackend>>());
         });
         services.AddSingleton<IRuntimeBackend>(sp => sp.GetRequiredService<LocalBackend>());
