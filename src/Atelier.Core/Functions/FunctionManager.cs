@@ -266,7 +266,8 @@ public sealed class FunctionManager(AtelierDb db, RequestContext ctx, TimeProvid
         }
         catch (RuntimeException)
         {
-            // Orphaned backend objects carry the function's labels; the reconciler's sweep removes what no row names.
+            // Left behind only if the backend also refused the delete: its objects carry the function's labels (kubernetes)
+            // or die with the server (local); nothing routes to them, since no row names them.
         }
     }
 

@@ -25,7 +25,7 @@ public static class FunctionStartup
             db.Regions.Add(new Region { Name = RuntimeRegions.DefaultRegion, Backend = "local", CreatedAt = now, UpdatedAt = now });
         }
 
-        var (command, prefix) = ThisExecutable();
+        var (command, prefix) = Common.ThisExecutable.Command();
         var models = Path.GetFullPath(Path.Combine(dataDirectory, "engine-models"));
         await EnsureTemplateAsync(db, EngineTemplate, "Atelier's built-in ONNX engine (atelier engine) speaking the AUTOMATIC1111 API; the demo model by default.",
             "builtin", command, [.. prefix, "engine", "--urls", "http://127.0.0.1:{port}", "--models", "{{modelsDirectory}}"],
@@ -61,20 +61,5 @@ public static class FunctionStartup
         t.ParametersSchemaJson = schema;
         t.BuiltIn = true;
         t.UpdatedAt = now;
-    }
-
-    /// <summary>This executable: <c>atelier</c> itself, or <c>dotnet atelier.dll</c> (also when another host, a test runner, loaded it).</summary>
-    private static (string Command, string[] Prefix) ThisExecutable()
-    {
-        var process = Environment.ProcessPath ?? "dotnet";
-        var name = Path.GetFileNameWithoutExtension(process);
-        if (name == "atelier")
-        {
-            return (process, []);
-        }
-
-        var dll = Path.Combine(AppContext.BaseDirectory, "atelier.dll");
-        var dotnet = name == "dotnet" ? process : Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
-        return (dotnet, [File.Exists(dll) ? dll : System.Reflection.Assembly.GetEntryAssembly()?.Location ?? dll]);
     }
 }

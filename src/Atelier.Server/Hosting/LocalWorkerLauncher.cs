@@ -67,7 +67,7 @@ public sealed partial class LocalWorkerLauncher(EmbeddedOptions options, ServerO
 
     private ProcessStartInfo StartInfo(string address, string secret)
     {
-        var (file, prefix) = Command();
+        var (file, prefix) = Core.Common.ThisExecutable.Command(options.LocalWorkerCommand);
         var info = new ProcessStartInfo(file) { UseShellExecute = false };
         foreach (var a in prefix)
         {
@@ -83,19 +83,6 @@ public sealed partial class LocalWorkerLauncher(EmbeddedOptions options, ServerO
 
         info.Environment["ATELIER_WORKER_TOKEN"] = secret;
         return info;
-    }
-
-    /// <summary>This executable (run as <c>atelier</c>, or as <c>dotnet atelier.dll</c>), unless configured.</summary>
-    private (string File, string[] Prefix) Command()
-    {
-        if (options.LocalWorkerCommand is { Length: > 0 } configured)
-        {
-            return configured.EndsWith(".dll", StringComparison.OrdinalIgnoreCase) ? ("dotnet", [configured]) : (configured, []);
-        }
-
-        var process = Environment.ProcessPath!;
-        var entry = System.Reflection.Assembly.GetEntryAssembly()!.Location;
-        return Path.GetFileNameWithoutExtension(process) == "dotnet" ? (process, [entry]) : (process, []);
     }
 
     public override async Task StopAsync(CancellationToken cancellationToken)
