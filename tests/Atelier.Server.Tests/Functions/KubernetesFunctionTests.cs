@@ -2,6 +2,7 @@ using System.Net;
 using Atelier.Contracts.Errors;
 using Atelier.Runtime.Kubernetes.Tests;
 using Atelier.Server.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Atelier.Server.Tests.Functions;
 
@@ -78,6 +79,22 @@ public class KubernetesFunctionTests(KubeHost shared) : IClassFixture<KubeHost>
         // A kube config a region uses cannot go, and a tenant token cannot read any of it.
         var world = await Scenario.NewTenantAsync(Host);
         (await world.AdminOf(Host).GetAsync("/api/v1/platform/kube-configs")).Error(ErrorCatalog.b_session_tokenforbidden);
+    }
+
+    [Fact]
+    public async Task StoredRegion_WithABackendThisBuildLacks_StopsTheStart_ListingTheKnownOnes()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        await using (var first = await TestHost.StartAsync(database: db))
+        {
+            using var scope = first.Services.CreateScope();
+            var data = scope.ServiceProvider.GetRequiredService<Atelier.Data.AtelierDb>();
+            data.Regions.Add(new Atelier.Data.Entities.Region { Name = "mars-1", Backend = "nomad" });
+            await data.SaveChangesAsync();
+        }
+
+        var error = await Assert.ThrowsAsync<Atelier.Server.Hosting.InvalidConfigurationException>(() => TestHost.StartAsync(database: db));
+        Assert.Contains("Region mars-1 (nomad): no such runtime backend; known: kubernetes, local", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
