@@ -67,7 +67,7 @@ public sealed class EmbeddedSetup(AtelierDb db, IObjectStore store, BuiltinModel
     /// </summary>
     public async Task<string> IssueLocalWorkerKeyAsync(string dataDirectory, CancellationToken ct)
     {
-        var id = $"wk_local_{LocalSuffix(dataDirectory)}";
+        var id = LocalWorkerKeyId(dataDirectory);
         await db.PlatformKeys.Where(k => k.Id == id).ExecuteDeleteAsync(ct);
         var secret = Secrets.Issue(Secrets.WorkerKeyPrefix);
         db.PlatformKeys.Add(new PlatformKey
@@ -78,6 +78,13 @@ public sealed class EmbeddedSetup(AtelierDb db, IObjectStore store, BuiltinModel
         await db.SaveChangesAsync(ct);
         return secret;
     }
+
+    /// <summary>The id of this replica's local worker key.</summary>
+    public static string LocalWorkerKeyId(string dataDirectory) => $"wk_local_{LocalSuffix(dataDirectory)}";
+
+    /// <summary>Whether the local worker's key is still there and not revoked.</summary>
+    public Task<bool> LocalWorkerKeyValidAsync(string keyId, CancellationToken ct) =>
+        db.PlatformKeys.AnyAsync(k => k.Id == keyId && k.RevokedAt == null, ct);
 
     /// <summary>This replica's own suffix for the local worker's key and worker ids: a hash of its machine name and data folder.</summary>
     public static string LocalSuffix(string dataDirectory) =>

@@ -556,6 +556,9 @@ public sealed class LocalBackend : IRuntimeBackend, IAsyncDisposable
         _lifetime.Cancel();
     }
 
+    /// <summary>The process ids of a function's ready instances (the host logs its local worker's).</summary>
+    public IReadOnlyList<int> ReadyProcessIds(FunctionKey key) => [.. Instances(key).Where(i => i.Ready).Select(i => i.Pid)];
+
     /// <summary>The instances of a function (tests).</summary>
     internal IReadOnlyList<(string Id, string Revision, int Pid, bool Ready, int InFlight)> Instances(FunctionKey key)
     {

@@ -1,21 +1,23 @@
-using System.Diagnostics;
 using Atelier.Core.Platform;
+using Atelier.Runtime;
+using Atelier.Runtime.Local;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 
 namespace Atelier.Server.Hosting;
 
 /// <summary>
-/// Starts <c>atelier worker</c> as a child process once the server listens, pointed at the server's loopback address
-/// with the built-in engine, and starts it again if it dies. Stops it with the server.
+/// The embedded local worker, as an instance of the <c>local</c> runtime backend: once the server listens it applies a
+/// one-instance spec running <c>atelier worker</c> against the server's loopback address (ready when the worker's
+/// health port says it registered), kept warm by the backend (its own process group, restarted with backoff when it
+/// dies, stopped with the server, stopped by the guardian when the server is killed). When the worker's key is
+/// revoked, a fresh key is issued and the instance replaced with it.
 /// </summary>
 public sealed partial class LocalWorkerLauncher(EmbeddedOptions options, ServerOptions server, IServer host, IHostApplicationLifetime lifetime,
-    IServiceScopeFactory scopes, TimeProvider clock, ILogger<LocalWorkerLauncher> logger) : BackgroundService
+    IServiceScopeFactory scopes, LocalBackend local, TimeProvider clock, ILogger<LocalWorkerLauncher> logger) : BackgroundService
 {
-    private Process? _child;
-
-    /// <summary>The exit code of <c>atelier worker</c> when the server refused its key (ExitCodes.KeyRefused in the CLI).</summary>
-    public const int WorkerKeyRefusedExitCode = 77;
+    private static readonly FunctionKey Key = new("local-worker");
+    private static readonly RuntimeRegion Region = new("local", "local");
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -27,83 +29,68 @@ public sealed partial class LocalWorkerLauncher(EmbeddedOptions options, ServerO
         var started = new TaskCompletionSource();
         using var registration = lifetime.ApplicationStarted.Register(() => started.TrySetResult());
         await started.Task.WaitAsync(stoppingToken);
-        var address = host.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault()
-                      ?? throw new InvalidOperationException("The server has no address for the local worker.");
+        var address = host.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault(a => a.StartsWith("http://", StringComparison.Ordinal))
+                      ?? throw new InvalidOperationException("The server has no http address for the local worker.");
         address = address.Replace("://0.0.0.0", "://127.0.0.1", StringComparison.Ordinal).Replace("://[::]", "://127.0.0.1", StringComparison.Ordinal)
             .Replace("://+", "://127.0.0.1", StringComparison.Ordinal).Replace("://*", "://127.0.0.1", StringComparison.Ordinal);
-        string secret;
-        using (var scope = scopes.CreateScope())
-        {
-            secret = await scope.ServiceProvider.GetRequiredService<EmbeddedSetup>().IssueLocalWorkerKeyAsync(server.DataDirectory, stoppingToken);
-        }
 
-        var backoff = TimeSpan.FromSeconds(1);
-        while (!stoppingToken.IsCancellationRequested)
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(5), clock);
+        string? keyId = null;
+        do
         {
-            var began = clock.GetTimestamp();
-            _child = Process.Start(StartInfo(address, secret));
-            LogStarted(logger, _child!.Id, address);
             try
             {
-                await _child.WaitForExitAsync(stoppingToken);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-
-            LogExited(logger, _child.ExitCode);
-            if (_child.ExitCode == WorkerKeyRefusedExitCode)
-            {
-                // Its key was refused (revoked by an operator): the next child gets a fresh one.
                 using var scope = scopes.CreateScope();
-                secret = await scope.ServiceProvider.GetRequiredService<EmbeddedSetup>().IssueLocalWorkerKeyAsync(server.DataDirectory, stoppingToken);
+                var setup = scope.ServiceProvider.GetRequiredService<EmbeddedSetup>();
+                if (keyId is null || !await setup.LocalWorkerKeyValidAsync(keyId, stoppingToken))
+                {
+                    // First start, or its key was revoked: a fresh key, and the instance replaced with it.
+                    var secret = await setup.IssueLocalWorkerKeyAsync(server.DataDirectory, stoppingToken);
+                    keyId = EmbeddedSetup.LocalWorkerKeyId(server.DataDirectory);
+                    await local.ApplyAsync(Region, Spec(address, secret), stoppingToken);
+                    LogStarted(logger, local.ReadyProcessIds(Key) is [var pid, ..] ? pid : 0, address);
+                }
             }
-
-            backoff = clock.GetElapsedTime(began) > TimeSpan.FromMinutes(1) ? TimeSpan.FromSeconds(1) : TimeSpan.FromSeconds(Math.Min(30, backoff.TotalSeconds * 2));
-            await Task.Delay(backoff, clock, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
+            catch (RuntimeException e)
+            {
+                // The backend keeps trying to start it (with backoff); this loop applies it again on its next tick.
+                LogNotStarted(logger, e.Code, e.Message);
+                keyId = null;
+            }
         }
+        while (await timer.WaitForNextTickAsync(stoppingToken));
     }
 
-    private ProcessStartInfo StartInfo(string address, string secret)
+    private FunctionSpec Spec(string address, string secret)
     {
         var (file, prefix) = Core.Common.ThisExecutable.Command(options.LocalWorkerCommand);
-        var info = new ProcessStartInfo(file) { UseShellExecute = false };
-        foreach (var a in prefix)
+        string[] args =
+        [
+            .. prefix, "worker", "--server", address, "--engine", options.LocalWorkerEngine,
+            "--slots", options.LocalWorkerSlots.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--id", $"local-worker-{EmbeddedSetup.LocalSuffix(server.DataDirectory)}", "--models", Path.Combine(server.DataDirectory, "models"),
+            "--parent-pid", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture), "--health-port", "{port}",
+        ];
+        return new FunctionSpec
         {
-            info.ArgumentList.Add(a);
-        }
-
-        foreach (var a in new[] { "worker", "--server", address, "--engine", options.LocalWorkerEngine, "--slots", options.LocalWorkerSlots.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                     "--id", $"local-worker-{EmbeddedSetup.LocalSuffix(server.DataDirectory)}", "--models", Path.Combine(server.DataDirectory, "models"),
-                     "--parent-pid", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture) })
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        info.Environment["ATELIER_WORKER_TOKEN"] = secret;
-        return info;
-    }
-
-    public override async Task StopAsync(CancellationToken cancellationToken)
-    {
-        await base.StopAsync(cancellationToken);
-        if (_child is { HasExited: false } child)
-        {
-            child.Kill(entireProcessTree: true);
-            await child.WaitForExitAsync(cancellationToken);
-        }
-    }
-
-    public override void Dispose()
-    {
-        _child?.Dispose();
-        base.Dispose();
+            Key = Key,
+            Revisions =
+            [
+                new RevisionSpec
+                {
+                    Name = "latest", Command = file, Args = args, HealthPath = "/healthz", InstanceConcurrency = 1,
+                    Environment = new Dictionary<string, string> { ["ATELIER_WORKER_TOKEN"] = secret },
+                },
+            ],
+            MinInstances = 1,
+            MaxInstances = 1,
+            IdleWindow = TimeSpan.FromDays(3650),
+        };
     }
 
     [LoggerMessage(1200, LogLevel.Information, "Local worker started (pid {Pid}) against {Address}")]
     private static partial void LogStarted(ILogger logger, int pid, string address);
 
-    [LoggerMessage(1201, LogLevel.Warning, "Local worker exited with code {ExitCode}; starting it again")]
-    private static partial void LogExited(ILogger logger, int exitCode);
+    [LoggerMessage(1201, LogLevel.Warning, "The local worker could not be started ({Code}): {Message}")]
+    private static partial void LogNotStarted(ILogger logger, string code, string message);
 }

@@ -74,6 +74,9 @@ public sealed partial class WorkerHost : IDisposable
     /// server refuses the worker's key (401: revoked, replaced or unknown), every slot stops and this throws
     /// <see cref="WorkerKeyRefusedException"/>: polling on with a refused key helps nobody.
     /// </summary>
+    /// <summary>True once the server accepted the registration (what the health port reports).</summary>
+    public bool Registered { get; private set; }
+
     public async Task RunAsync(CancellationToken stop)
     {
         await RetryAsync(async () =>
@@ -82,6 +85,7 @@ public sealed partial class WorkerHost : IDisposable
             await EnsureAsync(r, stop);
         }, stop);
         LogRegistered(_logger, _options.Id, _options.Engine, _options.Slots, _options.Server);
+        Registered = true;
         using var run = CancellationTokenSource.CreateLinkedTokenSource(stop);
         WorkerKeyRefusedException? refused = null;
         await Task.WhenAll(Enumerable.Range(0, _options.Slots).Select(async s =>

@@ -14,6 +14,8 @@ public sealed record WorkerOptions
     public int WaitSeconds { get; init; } = 20;
     /// <summary>The process that started this worker (the server's local worker): when it is gone, the worker stops.</summary>
     public int? ParentPid { get; init; }
+    /// <summary>A loopback port on which <c>GET /healthz</c> answers 200 once the worker has registered (503 before): a runtime backend's readiness check.</summary>
+    public int? HealthPort { get; init; }
 
     public static string DefaultId() =>
         new string([.. $"{Environment.MachineName}-worker".ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) || c == '-' ? c : '-')]);

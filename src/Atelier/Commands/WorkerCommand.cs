@@ -1,6 +1,9 @@
 using System.CommandLine;
 using System.Diagnostics;
 using Atelier.Worker.Runner;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Logging;
 
 namespace Atelier.Commands;
@@ -60,6 +63,12 @@ internal sealed partial class WorkerCommand : Command
         HelpName = "PID",
     };
 
+    private readonly Option<int?> _healthPort = new("--health-port")
+    {
+        Description = "Answer GET /healthz on 127.0.0.1:PORT: 200 once registered with the server, 503 before (the local runtime's readiness check)",
+        HelpName = "PORT",
+    };
+
     public WorkerCommand()
         : base("worker", $"Run jobs leased from a server until Ctrl-C or SIGTERM. Exit codes: {ExitCodes.Ok} stopped, {ExitCodes.Usage} bad command line, " +
                          $"{ExitCodes.ParentGone} its parent is gone, {ExitCodes.KeyRefused} its key was refused")
@@ -71,6 +80,7 @@ internal sealed partial class WorkerCommand : Command
         Options.Add(_id);
         Options.Add(_models);
         Options.Add(_parentPid);
+        Options.Add(_healthPort);
         _server.Validators.Add(r =>
         {
             if (ServerError(r.GetValueOrDefault<string>()) is { } error)
@@ -90,6 +100,13 @@ internal sealed partial class WorkerCommand : Command
             if (r.GetValueOrDefault<int>() < 1)
             {
                 r.AddError("--slots must be at least 1.");
+            }
+        });
+        _healthPort.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int?>() is < 1 or > 65535)
+            {
+                r.AddError("--health-port must be a port (1 to 65535).");
             }
         });
         _parentPid.Validators.Add(r =>
@@ -132,6 +149,7 @@ internal sealed partial class WorkerCommand : Command
             Id = parse.GetValue(_id)!,
             ModelsDirectory = parse.GetValue(_models)!,
             ParentPid = parse.GetValue(_parentPid),
+            HealthPort = parse.GetValue(_healthPort),
         };
     }
 
@@ -183,6 +201,7 @@ internal sealed partial class WorkerCommand : Command
         }, stop.Token) : Task.CompletedTask;
 
         using var host = new WorkerHost(options, logger);
+        await using var health = options.HealthPort is { } port ? await HealthAsync(port, host) : null;
         try
         {
             await host.RunAsync(stop.Token);
@@ -207,6 +226,18 @@ internal sealed partial class WorkerCommand : Command
     /// Calls <paramref name="gone"/> once the process <paramref name="pid"/> has ended (checked every second; its start
     /// time guards against a new process that got the same id).
     /// </summary>
+    /// <summary>The health port: <c>GET /healthz</c> is 200 once the worker has registered, 503 before.</summary>
+    private static async Task<Microsoft.AspNetCore.Builder.WebApplication> HealthAsync(int port, WorkerHost host)
+    {
+        var builder = Microsoft.AspNetCore.Builder.WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls($"http://127.0.0.1:{port.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+        builder.Logging.ClearProviders();
+        var app = builder.Build();
+        app.MapGet("/healthz", () => host.Registered ? Microsoft.AspNetCore.Http.Results.Ok("registered") : Microsoft.AspNetCore.Http.Results.StatusCode(503));
+        await app.StartAsync();
+        return app;
+    }
+
     private static async Task WatchParentAsync(int pid, Action gone, CancellationToken stop)
     {
         var started = StartTimeOf(pid);

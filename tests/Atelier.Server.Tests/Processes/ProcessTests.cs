@@ -80,15 +80,61 @@ public partial class ProcessTests
                 Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47 }, png[..4]);
                 Assert.Contains("Steps: 12", Atelier.Engine.Images.Png.ReadText(png)["parameters"], StringComparison.Ordinal);
                 return "";
-            }, "\"local-worker-", "Local worker started");
-            Assert.Contains("\"local-worker-", output, StringComparison.Ordinal);
-            Assert.Contains("Local worker started", output, StringComparison.Ordinal);
+            }, "registered: engine builtin", "Local worker started");
+            // The worker is an instance of the local runtime: its own log lines reach the server's log with the instance id.
+            Assert.Matches(@"\[local-worker\.latest\.[0-9a-f]+ stdout\].*Worker local-worker-[0-9a-f]+ registered: engine builtin", output);
+            Assert.Matches(@"Local worker started \(pid [1-9][0-9]*\)", output);
         }
         finally
         {
             Directory.Delete(folder, recursive: true);
         }
     }
+
+    /// <summary>
+    /// The local worker is an instance of the local runtime: revoking its key replaces it with one holding a fresh key
+    /// (a new process), and the demo curl gives a PNG again.
+    /// </summary>
+    [Fact]
+    public async Task Serve_LocalWorkerKeyRevoked_TheWorkerIsReplacedWithAFreshKey()
+    {
+        var folder = Directory.CreateTempSubdirectory("atelier-proc-").FullName;
+        try
+        {
+            await RunOnceAsync(folder, async (baseUri, http, outputSoFar) =>
+            {
+                await Eventually.UntilAsync(() => StartedPids(outputSoFar()).Count == 1, "the local worker started");
+                var adminKey = AdminKeyLine().Match(outputSoFar()).Groups[1].Value;
+                var token = DemoTokenLine().Match(outputSoFar()).Groups[1].Value;
+                var admin = new ApiClient(new HttpClient { BaseAddress = baseUri, Timeout = TimeSpan.FromSeconds(60) }).With(adminKey, "op-proc");
+                var key = (await admin.GetAsync("/api/v1/platform/worker-keys")).Ok().EnumerateArray()
+                    .Single(k => k.GetProperty("id").GetString()!.StartsWith("wk_local_", StringComparison.Ordinal)).GetProperty("id").GetString()!;
+                (await admin.PostAsync($"/api/v1/platform/worker-keys/{key}/revoke")).Ok();
+
+                await Eventually.UntilAsync(() => StartedPids(outputSoFar()).Count == 2, "a new local worker started with a fresh key", TimeSpan.FromSeconds(120));
+                var pids = StartedPids(outputSoFar());
+                Assert.NotEqual(pids[0], pids[1]);
+                using var req = new HttpRequestMessage(HttpMethod.Post, new Uri(baseUri, "/sdapi/v1/txt2img"))
+                {
+                    Content = new StringContent("{\"prompt\":\"again\",\"steps\":2}", System.Text.Encoding.UTF8, "application/json"),
+                };
+                req.Headers.Authorization = new("Bearer", token);
+                req.Headers.Accept.ParseAdd("image/png");
+                using var r = await http.SendAsync(req);
+                Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+                return "";
+            });
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    private static List<string> StartedPids(string output) => [.. LocalWorkerStarted().Matches(output).Select(m => m.Groups[1].Value)];
+
+    [GeneratedRegex(@"Local worker started \(pid (\d+)\)")]
+    private static partial Regex LocalWorkerStarted();
 
     /// <summary>Starts <c>atelier serve</c> on a free port with the data folder given, runs one probe, stops it, returns its output.</summary>
     /// <param name="probe">Gets the server's address, a client and the output so far.</param>
