@@ -18,6 +18,9 @@ internal static partial class KnativeMapping
     public const string Services = "services";
     public const string Revisions = "revisions";
     public const string DomainMappings = "domainmappings";
+    public const string SourcesGroup = "sources.knative.dev";
+    public const string SourcesVersion = "v1";
+    public const string PingSources = "pingsources";
 
     public const string ManagedBy = "app.kubernetes.io/managed-by";
     public const string FunctionLabel = "atelier.dev/function";
@@ -252,4 +255,33 @@ internal static partial class KnativeMapping
     }
 
     public static string Invariant(int value) => value.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>The API group a plural of ours lives in.</summary>
+    public static string GroupOf(string plural) => plural == PingSources ? SourcesGroup : ServingGroup;
+
+    /// <summary>The PingSource name of a timer: the function's name and the timer's.</summary>
+    public static string PingSourceName(FunctionKey key, string timer) => $"{key.Name}-{timer}";
+
+    /// <summary>A Knative Eventing PingSource that posts the timer's payload to the function's Knative Service on its schedule.</summary>
+    public static JsonObject PingSource(FunctionSpec spec, TimerSpec timer) => new()
+    {
+        ["apiVersion"] = $"{SourcesGroup}/{SourcesVersion}",
+        ["kind"] = "PingSource",
+        ["metadata"] = new JsonObject
+        {
+            ["name"] = PingSourceName(spec.Key, timer.Name),
+            ["labels"] = new JsonObject { [ManagedBy] = "atelier", [FunctionLabel] = spec.Key.Name },
+        },
+        ["spec"] = new JsonObject
+        {
+            ["schedule"] = timer.Schedule,
+            ["timezone"] = "UTC",
+            ["contentType"] = "application/json",
+            ["data"] = timer.Payload,
+            ["sink"] = new JsonObject
+            {
+                ["ref"] = new JsonObject { ["apiVersion"] = $"{ServingGroup}/{ServingVersion}", ["kind"] = "Service", ["name"] = spec.Key.Name },
+            },
+        },
+    };
 }

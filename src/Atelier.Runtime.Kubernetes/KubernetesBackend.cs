@@ -88,6 +88,46 @@ public sealed partial class KubernetesBackend(TimeProvider clock, ILogger<Kubern
                 _ => false,
             };
         }, ct);
+        await ApplyTimersAsync(client, region, spec, what, ct);
+    }
+
+    /// <summary>Knative Eventing fires timers here: one PingSource per timer, and none left for a timer that is gone.</summary>
+    public bool SchedulesTimers => true;
+
+    private async Task ApplyTimersAsync(k8s.Kubernetes client, RuntimeRegion region, FunctionSpec spec, string what, CancellationToken ct)
+    {
+        foreach (var timer in spec.Timers)
+        {
+            await UpsertAsync(client, region, KnativeMapping.SourcesVersion, KnativeMapping.PingSources, KnativeMapping.PingSourceName(spec.Key, timer.Name), what,
+                _ => KnativeMapping.PingSource(spec, timer), ct);
+        }
+
+        var wanted = spec.Timers.Select(t => KnativeMapping.PingSourceName(spec.Key, t.Name)).ToHashSet(StringComparer.Ordinal);
+        foreach (var name in await PingSourcesOfAsync(client, region, spec.Key, what, ct))
+        {
+            if (!wanted.Contains(name))
+            {
+                await DeleteCustomAsync(client, region, KnativeMapping.SourcesVersion, KnativeMapping.PingSources, name, what, ct);
+            }
+        }
+    }
+
+    private static async Task<IReadOnlyList<string>> PingSourcesOfAsync(k8s.Kubernetes client, RuntimeRegion region, FunctionKey key, string what, CancellationToken ct)
+    {
+        try
+        {
+            var list = await client.CustomObjects.ListNamespacedCustomObjectAsync<JsonObject>(KnativeMapping.SourcesGroup, KnativeMapping.SourcesVersion, region.Namespace,
+                KnativeMapping.PingSources, labelSelector: $"{KnativeMapping.FunctionLabel}={key.Name}", cancellationToken: ct);
+            return [.. (list["items"]?.AsArray() ?? []).Select(i => i?["metadata"]?["name"]?.GetValue<string>()).OfType<string>()];
+        }
+        catch (HttpOperationException e) when (KubeErrors.IsStatus(e, HttpStatusCode.NotFound))
+        {
+            return []; // no PingSource type (Knative Eventing not installed): none of ours exists
+        }
+        catch (Exception e) when (KubeErrors.Map(e, what, customResource: true, ct) is RuntimeException mapped && mapped != e)
+        {
+            throw mapped;
+        }
     }
 
     public async Task DeleteAsync(RuntimeRegion region, FunctionKey key, CancellationToken ct)
@@ -116,6 +156,11 @@ public sealed partial class KubernetesBackend(TimeProvider clock, ILogger<Kubern
         catch (Exception e) when (KubeErrors.Map(e, what, customResource: true, ct) is RuntimeException mapped && mapped != e)
         {
             throw mapped;
+        }
+
+        foreach (var name in await PingSourcesOfAsync(client, region, key, what, ct))
+        {
+            await DeleteCustomAsync(client, region, KnativeMapping.SourcesVersion, KnativeMapping.PingSources, name, what, ct);
         }
 
         var secrets = await CallAsync(() => client.CoreV1.ListNamespacedSecretAsync(region.Namespace, labelSelector: selector, cancellationToken: ct), what, false, ct);
@@ -362,7 +407,7 @@ public sealed partial class KubernetesBackend(TimeProvider clock, ILogger<Kubern
     {
         try
         {
-            return await client.CustomObjects.GetNamespacedCustomObjectAsync<JsonObject>(KnativeMapping.ServingGroup, version, region.Namespace, plural, name, ct);
+            return await client.CustomObjects.GetNamespacedCustomObjectAsync<JsonObject>(KnativeMapping.GroupOf(plural), version, region.Namespace, plural, name, ct);
         }
         catch (HttpOperationException e) when (KubeErrors.IsAbsent(e))
         {
@@ -389,11 +434,11 @@ public sealed partial class KubernetesBackend(TimeProvider clock, ILogger<Kubern
             {
                 if (current is null)
                 {
-                    return await client.CustomObjects.CreateNamespacedCustomObjectAsync<JsonObject>(body, KnativeMapping.ServingGroup, version, region.Namespace, plural, cancellationToken: ct);
+                    return await client.CustomObjects.CreateNamespacedCustomObjectAsync<JsonObject>(body, KnativeMapping.GroupOf(plural), version, region.Namespace, plural, cancellationToken: ct);
                 }
 
                 body["metadata"]!["resourceVersion"] = current["metadata"]?["resourceVersion"]?.DeepClone();
-                return await client.CustomObjects.ReplaceNamespacedCustomObjectAsync<JsonObject>(body, KnativeMapping.ServingGroup, version, region.Namespace, plural, name, cancellationToken: ct);
+                return await client.CustomObjects.ReplaceNamespacedCustomObjectAsync<JsonObject>(body, KnativeMapping.GroupOf(plural), version, region.Namespace, plural, name, cancellationToken: ct);
             }
             catch (HttpOperationException e) when (KubeErrors.IsStatus(e, HttpStatusCode.Conflict) && attempt < _options.ConflictAttempts)
             {
@@ -450,7 +495,7 @@ public sealed partial class KubernetesBackend(TimeProvider clock, ILogger<Kubern
     {
         try
         {
-            await client.CustomObjects.DeleteNamespacedCustomObjectAsync(KnativeMapping.ServingGroup, version, region.Namespace, plural, name, cancellationToken: ct);
+            await client.CustomObjects.DeleteNamespacedCustomObjectAsync(KnativeMapping.GroupOf(plural), version, region.Namespace, plural, name, cancellationToken: ct);
         }
         catch (HttpOperationException e) when (KubeErrors.IsStatus(e, HttpStatusCode.NotFound))
         {

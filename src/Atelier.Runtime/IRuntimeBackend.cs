@@ -11,6 +11,12 @@ public interface IRuntimeBackend
     string Name { get; }
 
     /// <summary>
+    /// Whether the backend fires the spec's timer triggers itself (kubernetes: a PingSource per timer). When false (local),
+    /// the platform fires them through the backend like any async invocation.
+    /// </summary>
+    bool SchedulesTimers => false;
+
+    /// <summary>
     /// Creates or updates the function to match <paramref name="spec"/>: its revisions, traffic split and scale
     /// bounds. Like Knative's initial scale of one, each revision that takes traffic is started once and must become
     /// ready (healthy) before this returns, so a command that does not exist, an instance that exits at start or never

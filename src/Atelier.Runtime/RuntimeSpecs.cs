@@ -66,9 +66,15 @@ public sealed record FunctionSpec
     /// <summary>How long an instance may sit idle before it is stopped (down to <see cref="MinInstances"/>).</summary>
     public TimeSpan IdleWindow { get; init; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>Timer triggers, for a backend that schedules them itself (<see cref="IRuntimeBackend.SchedulesTimers"/>).</summary>
+    public IReadOnlyList<TimerSpec> Timers { get; init; } = [];
+
     /// <summary>Labels for the backend's objects (tenant id, function id).</summary>
     public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
 }
+
+/// <summary>A timer trigger: <paramref name="Schedule"/> (cron, UTC) posts <paramref name="Payload"/> (JSON) to the function.</summary>
+public sealed record TimerSpec(string Name, string Schedule, string Payload);
 
 /// <summary>A custom host name with its PEM certificate chain and private key (already checked to be a pair).</summary>
 public sealed record DomainSpec(string Host, string CertificatePem, string PrivateKeyPem);

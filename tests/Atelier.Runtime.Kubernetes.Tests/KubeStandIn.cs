@@ -164,6 +164,7 @@ public sealed partial class KubeStandIn : IAsyncDisposable
         [(Knative, "v1", "services")] = "Service",
         [(Knative, "v1", "revisions")] = "Revision",
         [(Knative, "v1beta1", "domainmappings")] = "DomainMapping",
+        [("sources.knative.dev", "v1", "pingsources")] = "PingSource",
     };
 
     [GeneratedRegex("^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")]

@@ -457,4 +457,25 @@ public sealed class KubernetesBackendTests : IAsyncLifetime
 
         Assert.Equal("KubeUnreachable", e.Code);
     }
+
+    [Fact]
+    public async Task ApplyAsync_Timers_CreatesPingSourcesToTheServiceAndRemovesDroppedOnes()
+    {
+        Assert.True(_backend.SchedulesTimers);
+        await _backend.ApplyAsync(_region, Spec() with { Timers = [new TimerSpec("tick", "*/5 * * * *", "{\"n\":1}"), new TimerSpec("nightly", "0 3 * * *", "{}")] },
+            CancellationToken.None);
+        var tick = _kube.Get("pingsources", $"{Key.Name}-tick")!;
+        Assert.Equal("*/5 * * * *", Str(tick["spec"]!["schedule"]));
+        Assert.Equal("{\"n\":1}", Str(tick["spec"]!["data"]));
+        Assert.Equal(Key.Name, Str(tick["spec"]!["sink"]!["ref"]!["name"]));
+        Assert.Equal("Service", Str(tick["spec"]!["sink"]!["ref"]!["kind"]));
+        Assert.Equal(Key.Name, Str(tick["metadata"]!["labels"]!["atelier.dev/function"]));
+
+        await _backend.ApplyAsync(_region, Spec() with { Timers = [new TimerSpec("nightly", "0 4 * * *", "{}")] }, CancellationToken.None);
+        Assert.Null(_kube.Get("pingsources", $"{Key.Name}-tick"));
+        Assert.Equal("0 4 * * *", Str(_kube.Get("pingsources", $"{Key.Name}-nightly")!["spec"]!["schedule"]));
+
+        await _backend.DeleteAsync(_region, Key, CancellationToken.None);
+        Assert.Null(_kube.Get("pingsources", $"{Key.Name}-nightly"));
+    }
 }

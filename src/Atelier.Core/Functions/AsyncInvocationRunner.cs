@@ -22,7 +22,7 @@ namespace Atelier.Core.Functions;
 /// (each firing is an async invocation with the trigger's payload).
 /// </summary>
 public sealed partial class AsyncInvocationRunner(IServiceScopeFactory scopes, TimeProvider clock, IOptions<FunctionsOptions> options, AsyncSignal signal,
-    IObjectStore store, IOptions<Webhooks.WebhookOptions> webhooks, ILogger<AsyncInvocationRunner> logger) : BackgroundService
+    IObjectStore store, IOptions<Webhooks.WebhookOptions> webhooks, IEnumerable<IRuntimeBackend> backends, ILogger<AsyncInvocationRunner> logger) : BackgroundService
 {
     private static readonly TimeSpan LeaseTime = TimeSpan.FromMinutes(5);
     private readonly HttpClient _instances = new(new SocketsHttpHandler { UseProxy = false, AllowAutoRedirect = false }) { Timeout = Timeout.InfiniteTimeSpan };
@@ -62,7 +62,12 @@ public sealed partial class AsyncInvocationRunner(IServiceScopeFactory scopes, T
         using var scope = scopes.CreateScope();
         var db = scope.ServiceProvider.GetRequiredService<AtelierDb>();
         var now = clock.GetUtcNow().UtcDateTime;
-        var due = await db.FunctionTriggers.IgnoreQueryFilters().AsNoTracking().Where(t => t.Kind == "timer" && t.Enabled && t.NextRunAt <= now).Take(100).ToListAsync(ct);
+        // Timers of functions whose backend fires them itself (kubernetes: PingSources) are not fired here.
+        var selfScheduling = backends.Where(b => b.SchedulesTimers).Select(b => b.Name).ToList();
+        var due = await db.FunctionTriggers.IgnoreQueryFilters().AsNoTracking()
+            .Where(t => t.Kind == "timer" && t.Enabled && t.NextRunAt <= now)
+            .Where(t => !db.Functions.IgnoreQueryFilters().Any(f => f.Id == t.FunctionId && db.Regions.Any(r => r.Name == f.Region && selfScheduling.Contains(r.Backend))))
+            .Take(100).ToListAsync(ct);
         var fired = 0;
         foreach (var t in due)
         {

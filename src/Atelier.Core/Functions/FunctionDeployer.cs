@@ -21,8 +21,10 @@ public sealed class FunctionDeployer(AtelierDb db, RuntimeRegions regions)
     public const int NewestVersions = 10;
 
     /// <summary>The spec of <paramref name="f"/>, with <paramref name="aliases"/> replacing the stored ones when given and <paramref name="extraVersion"/> included (a version being published).</summary>
-    public async Task<FunctionSpec> SpecAsync(Function f, IReadOnlyList<FunctionAlias>? aliases = null, FunctionVersion? extraVersion = null, CancellationToken ct = default)
+    public async Task<FunctionSpec> SpecAsync(Function f, IReadOnlyList<FunctionAlias>? aliases = null, FunctionVersion? extraVersion = null,
+        IReadOnlyList<FunctionTrigger>? timers = null, CancellationToken ct = default)
     {
+        timers ??= await db.FunctionTriggers.AsNoTracking().Where(t => t.FunctionId == f.Id && t.Kind == "timer" && t.Enabled).OrderBy(t => t.Name).ToListAsync(ct);
         aliases ??= await db.FunctionAliases.AsNoTracking().Where(a => a.FunctionId == f.Id).ToListAsync(ct);
         // Versions an alias names take traffic (tagged); the newest others are there to be invoked by number (started on demand).
         var wanted = aliases.SelectMany(a => a.AdditionalVersion is { } v ? new[] { a.Version, v } : [a.Version]).ToHashSet();
@@ -54,6 +56,7 @@ public sealed class FunctionDeployer(AtelierDb db, RuntimeRegions regions)
             MinInstances = Math.Max(f.ManualInstances, f.ProvisionedInstances ?? 0),
             MaxInstances = f.ReservedConcurrency ?? settings.MaxInstances ?? 0,
             IdleWindow = TimeSpan.FromSeconds(latest.IdleSeconds),
+            Timers = [.. timers.Select(t => new TimerSpec(t.Name, t.Cron!, t.Payload ?? ""))],
             Labels = new Dictionary<string, string> { ["atelier.dev/tenant"] = f.TenantId.Replace('_', '-'), ["atelier.dev/function"] = f.Id.Replace('_', '-') },
         };
     }

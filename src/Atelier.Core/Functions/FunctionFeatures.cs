@@ -142,7 +142,8 @@ public sealed class FunctionFeatures(AtelierDb db, RequestContext ctx, TimeProvi
     public async Task<TriggerDto> CreateTriggerAsync(string service, string name, TriggerRequest req, CancellationToken ct)
     {
         var (_, f) = await functions.FindAsync(service, name, false, ct);
-        var t = new FunctionTrigger { FunctionId = f.Id, Name = Validate.Label(req.Name, "name", 63), TenantId = TenantId, Kind = req.Type ?? "", CreatedAt = Now };
+        // At most 30: a timer becomes a backend object named after the function and the trigger (a DNS label of 63).
+        var t = new FunctionTrigger { FunctionId = f.Id, Name = Validate.Label(req.Name, "name", 30), TenantId = TenantId, Kind = req.Type ?? "", CreatedAt = Now };
         t.Qualifier = req.Qualifier is null ? null : Validate.Name(req.Qualifier, "qualifier");
         t.Enabled = req.Enabled ?? true;
         switch (req.Type)
@@ -180,6 +181,13 @@ public sealed class FunctionFeatures(AtelierDb db, RequestContext ctx, TimeProvi
             throw new AtelierException(ErrorCatalog.s_function_createtriggererror, errCode: RuntimeErrors.NotDeployed, errMessage: seen.Reason ?? "the backend has no such function");
         }
 
+        if (t.Kind == "timer" && backend.SchedulesTimers)
+        {
+            // The backend fires it (kubernetes: a PingSource), so it is made there before the trigger is kept.
+            var timers = await db.FunctionTriggers.AsNoTracking().Where(x => x.FunctionId == f.Id && x.Kind == "timer" && x.Enabled).ToListAsync(ct);
+            await deployer.ApplyAsync(f, await deployer.SpecAsync(f, ct: ct, timers: [.. timers, t]), ErrorCatalog.s_function_createtriggererror, ct);
+        }
+
         db.FunctionTriggers.Add(t);
         Audit.Record(db, ctx, clock, "function.trigger.create", "function", f.Id, TenantId);
         await db.SaveChangesAsync(ct);
@@ -201,6 +209,19 @@ public sealed class FunctionFeatures(AtelierDb db, RequestContext ctx, TimeProvi
         db.FunctionTriggers.Remove(t);
         Audit.Record(db, ctx, clock, "function.trigger.delete", "function", f.Id, TenantId);
         await db.SaveChangesAsync(ct);
+        var (region, backend) = await deployer.BackendOfAsync(f, ct);
+        if (t.Kind == "timer" && backend.SchedulesTimers)
+        {
+            try
+            {
+                await backend.ApplyAsync(region, await deployer.SpecAsync(f, ct: ct), ct);
+            }
+            catch (RuntimeException)
+            {
+                // The trigger is gone here; the backend's copy goes when the reconciler applies this generation.
+                await db.Functions.Where(x => x.Id == f.Id).ExecuteUpdateAsync(u => u.SetProperty(x => x.Generation, x => x.Generation + 1), ct);
+            }
+        }
         routes.Clear();
     }
 

@@ -186,6 +186,25 @@ public class KubernetesFunctionTests(KubeHost shared) : IClassFixture<KubeHost>
     }
 
     [Fact]
+    public async Task TimerTrigger_OnKubernetes_IsAPingSource_AndARefusedOneIsNotKept()
+    {
+        var (_, admin, fn) = await FunctionAsync("timed");
+        var key = "fn-" + (await admin.GetAsync(fn)).Ok().GetProperty("id").GetString()!["fn_".Length..];
+        Kube.FailNext("POST", "/apis/sources.knative.dev/v1/namespaces/atelier/pingsources", 500, "eventing webhook down");
+        Cause(await admin.PostAsync(fn + "/triggers", new { name = "tick", type = "timer", cron = "*/5 * * * *", payload = "{}" }), ErrorCatalog.s_function_createtriggererror, "Kube500");
+        Assert.Empty((await admin.GetAsync(fn + "/triggers")).Ok().EnumerateArray());
+        Kube.FailNext("POST", "/apis/sources.knative.dev/v1/namespaces/atelier/pingsources", 422, "spec.schedule: invalid");
+        (await admin.PostAsync(fn + "/triggers", new { name = "tick", type = "timer", cron = "*/5 * * * *", payload = "{}" })).Error(ErrorCatalog.s_kube_crderror);
+
+        (await admin.PostAsync(fn + "/triggers", new { name = "tick", type = "timer", cron = "*/5 * * * *", payload = "{\"go\":true}" })).Created();
+        var source = Kube.Get("pingsources", $"{key}-tick")!;
+        Assert.Equal("*/5 * * * *", source["spec"]!["schedule"]!.ToString());
+        Assert.Equal("{\"go\":true}", source["spec"]!["data"]!.ToString());
+        Assert.Equal(HttpStatusCode.NoContent, (await admin.DeleteAsync(fn + "/triggers/tick")).Status);
+        Assert.Null(Kube.Get("pingsources", $"{key}-tick"));
+    }
+
+    [Fact]
     public async Task ByTemplate_OnKubernetes_FailedCallsAnswerTheByTemplateCodes()
     {
         var templateId = (await Host.Admin().PostAsync("/api/v1/platform/function-templates", new
