@@ -30,7 +30,7 @@ public sealed class AtelierException : Exception
     public static AtelierException With(ErrorCode code, string name, string value, int? status = null) =>
         new(code, new Dictionary<string, string> { [name] = value }, status: status);
 
-    /// <summary><c>p_common_inputinvalid</c> naming the field and what is wrong with it.</summary>
-    public static AtelierException InvalidInput(string field, string problem) =>
-        new(ErrorCatalog.p_common_inputinvalid, new Dictionary<string, string> { ["Input"] = $"{field}: {problem}" });
+    /// <summary><c>p_common_inputinvalid</c> naming the field and what is wrong with it (409 for a name taken, 404 for one that is not there).</summary>
+    public static AtelierException InvalidInput(string field, string problem, int? status = null) =>
+        new(ErrorCatalog.p_common_inputinvalid, new Dictionary<string, string> { ["Input"] = $"{field}: {problem}" }, status: status);
 }

@@ -61,7 +61,7 @@ public sealed class FunctionFeatures(AtelierDb db, RequestContext ctx, TimeProvi
         var alias = new FunctionAlias { FunctionId = f.Id, Name = Validate.Label(req.Name, "name", 63), TenantId = TenantId, CreatedAt = Now };
         if (alias.Name == FunctionDeployer.Latest || await db.FunctionAliases.AnyAsync(a => a.FunctionId == f.Id && a.Name == alias.Name, ct))
         {
-            throw new AtelierException(ErrorCatalog.p_common_inputinvalid, new Dictionary<string, string> { ["Input"] = $"name: alias {alias.Name} already exists" }, status: 409);
+            throw AtelierException.InvalidInput("name", $"alias {alias.Name} already exists", 409);
         }
 
         await ApplyAliasAsync(f, alias, req, ErrorCatalog.s_function_createaliaserror, ct);
@@ -170,7 +170,7 @@ public sealed class FunctionFeatures(AtelierDb db, RequestContext ctx, TimeProvi
 
         if (await db.FunctionTriggers.AnyAsync(x => x.FunctionId == f.Id && x.Name == t.Name, ct))
         {
-            throw new AtelierException(ErrorCatalog.p_common_inputinvalid, new Dictionary<string, string> { ["Input"] = $"name: trigger {t.Name} already exists" }, status: 409);
+            throw AtelierException.InvalidInput("name", $"trigger {t.Name} already exists", 409);
         }
 
         // The trigger's target must be servable: the function is asked for at the backend before the trigger is kept.
@@ -437,7 +437,7 @@ public sealed class FunctionFeatures(AtelierDb db, RequestContext ctx, TimeProvi
 
         if (await db.CustomDomains.IgnoreQueryFilters().AnyAsync(d => d.Host == host, ct))
         {
-            throw new AtelierException(ErrorCatalog.p_common_inputinvalid, new Dictionary<string, string> { ["Input"] = $"domainName: {host} is already mounted" }, status: 409);
+            throw AtelierException.InvalidInput("domainName", $"{host} is already mounted", 409);
         }
 
         var (region, backend) = await deployer.BackendOfAsync(f, ct);
@@ -450,7 +450,7 @@ public sealed class FunctionFeatures(AtelierDb db, RequestContext ctx, TimeProvi
         };
         db.CustomDomains.Add(d);
         Audit.Record(db, ctx, clock, "function.domain.mount", "function", f.Id, TenantId);
-        await db.SaveOrDuplicateAsync(() => new AtelierException(ErrorCatalog.p_common_inputinvalid, new Dictionary<string, string> { ["Input"] = $"domainName: {host} is already mounted" }, status: 409), ct);
+        await db.SaveOrDuplicateAsync(() => AtelierException.InvalidInput("domainName", $"{host} is already mounted", 409), ct);
         routes.Clear();
         domains.Evict(host);
         return new CustomDomainDto(host, f.Name, d.Qualifier, notAfter, d.CreatedAt);

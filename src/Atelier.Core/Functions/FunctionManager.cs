@@ -25,7 +25,7 @@ public sealed class FunctionManager(AtelierDb db, RequestContext ctx, TimeProvid
         var s = new FunctionService { Id = Ids.New("svc", clock), TenantId = TenantId, Name = Validate.Label(req.Name, "name"), Description = Validate.Optional(req.Description, "description"), CreatedAt = Now };
         db.FunctionServices.Add(s);
         Audit.Record(db, ctx, clock, "service.create", "service", s.Id, TenantId);
-        await db.SaveOrDuplicateAsync(() => Duplicate("name", $"service {s.Name} already exists"), ct);
+        await db.SaveOrDuplicateAsync(() => AtelierException.InvalidInput("name", $"service {s.Name} already exists", 409), ct);
         routes.Clear();
         return ToDto(s);
     }
@@ -40,7 +40,7 @@ public sealed class FunctionManager(AtelierDb db, RequestContext ctx, TimeProvid
         var s = await FindServiceAsync(service, ct);
         if (await db.Functions.AnyAsync(f => f.ServiceId == s.Id, ct))
         {
-            throw Duplicate("service", $"service {s.Name} still has functions; delete them first");
+            throw AtelierException.InvalidInput("service", $"service {s.Name} still has functions; delete them first", 409);
         }
 
         db.FunctionServices.Remove(s);
@@ -185,7 +185,7 @@ public sealed class FunctionManager(AtelierDb db, RequestContext ctx, TimeProvid
     {
         if (await db.Functions.AnyAsync(x => x.ServiceId == s.Id && x.Name == f.Name, ct))
         {
-            throw Duplicate("name", $"function {s.Name}/{f.Name} already exists");
+            throw AtelierException.InvalidInput("name", $"function {s.Name}/{f.Name} already exists", 409);
         }
 
         var spec = await deployer.SpecAsync(f, [], ct: ct);
@@ -207,7 +207,7 @@ public sealed class FunctionManager(AtelierDb db, RequestContext ctx, TimeProvid
         Audit.Record(db, ctx, clock, "function.create", "function", f.Id, TenantId);
         try
         {
-            await db.SaveOrDuplicateAsync(() => Duplicate("name", $"function {s.Name}/{f.Name} already exists"), ct);
+            await db.SaveOrDuplicateAsync(() => AtelierException.InvalidInput("name", $"function {s.Name}/{f.Name} already exists", 409), ct);
             routes.Clear();
         }
         catch
@@ -275,8 +275,6 @@ public sealed class FunctionManager(AtelierDb db, RequestContext ctx, TimeProvid
         (id is null ? null : await db.FunctionTemplates.AsNoTracking().FirstOrDefaultAsync(t => t.Id == id || t.Name == id, ct))
         ?? throw new AtelierException(ErrorCatalog.p_function_invalidtemplateid, errCode: ErrCodes.TemplateNotFound, errMessage: id ?? "templateId is required");
 
-    private static AtelierException Duplicate(string field, string problem) =>
-        new(ErrorCatalog.p_common_inputinvalid, new Dictionary<string, string> { ["Input"] = $"{field}: {problem}" }, status: 409);
 
     public static ServiceDto ToDto(FunctionService s) => new(s.Id, s.Name, s.Description, s.CreatedAt);
 }

@@ -25,7 +25,7 @@ public sealed partial class RuntimeCatalogService(AtelierDb db, RequestContext c
         await ApplyRegionAsync(region, req, ct);
         db.Regions.Add(region);
         Audit.Record(db, ctx, clock, "region.create", "region", region.Name, null);
-        await db.SaveOrDuplicateAsync(() => Duplicate("name", $"region {region.Name} already exists"), ct);
+        await db.SaveOrDuplicateAsync(() => AtelierException.InvalidInput("name", $"region {region.Name} already exists", 409), ct);
         routes.Clear();
         return ToDto(region);
     }
@@ -52,7 +52,7 @@ public sealed partial class RuntimeCatalogService(AtelierDb db, RequestContext c
         var region = await db.Regions.FirstOrDefaultAsync(r => r.Name == name, ct) ?? throw RegionNotFound(name);
         if (await db.Functions.IgnoreQueryFilters().AnyAsync(f => f.Region == name, ct))
         {
-            throw Duplicate("name", $"region {name} still has functions");
+            throw AtelierException.InvalidInput("name", $"region {name} still has functions", 409);
         }
 
         db.Regions.Remove(region);
@@ -93,7 +93,7 @@ public sealed partial class RuntimeCatalogService(AtelierDb db, RequestContext c
         var kc = new KubeConfig { Id = Ids.New("kc", clock), Name = name, ConfigCipher = SecretSeal.Seal(keys, KeyPurpose.RuntimeSecrets, text), CreatedAt = Now };
         db.KubeConfigs.Add(kc);
         Audit.Record(db, ctx, clock, "kube_config.create", "kube_config", kc.Id, null);
-        await db.SaveOrDuplicateAsync(() => Duplicate("name", $"kube config {name} already exists"), ct);
+        await db.SaveOrDuplicateAsync(() => AtelierException.InvalidInput("name", $"kube config {name} already exists", 409), ct);
         routes.Clear();
         return ToDto(kc);
     }
@@ -107,7 +107,7 @@ public sealed partial class RuntimeCatalogService(AtelierDb db, RequestContext c
                  ?? throw new AtelierException(ErrorCatalog.b_kube_kubeconfignotexist, errCode: ErrCodes.KubeConfigNotFound, errMessage: id);
         if (await db.Regions.AnyAsync(r => r.KubeConfigId == id, ct))
         {
-            throw Duplicate("id", $"kube config {id} is used by a region");
+            throw AtelierException.InvalidInput("id", $"kube config {id} is used by a region", 409);
         }
 
         db.KubeConfigs.Remove(kc);
@@ -122,7 +122,7 @@ public sealed partial class RuntimeCatalogService(AtelierDb db, RequestContext c
         ApplyTemplate(t, req, Now);
         db.FunctionTemplates.Add(t);
         Audit.Record(db, ctx, clock, "function_template.create", "function_template", t.Id, null);
-        await db.SaveOrDuplicateAsync(() => Duplicate("name", $"function template {t.Name} already exists"), ct);
+        await db.SaveOrDuplicateAsync(() => AtelierException.InvalidInput("name", $"function template {t.Name} already exists", 409), ct);
         routes.Clear();
         return ToDto(t);
     }
@@ -132,7 +132,7 @@ public sealed partial class RuntimeCatalogService(AtelierDb db, RequestContext c
         var t = await FindTemplateAsync(id, ct);
         ApplyTemplate(t, req, Now);
         Audit.Record(db, ctx, clock, "function_template.update", "function_template", t.Id, null);
-        await db.SaveOrDuplicateAsync(() => Duplicate("name", $"function template {t.Name} already exists"), ct);
+        await db.SaveOrDuplicateAsync(() => AtelierException.InvalidInput("name", $"function template {t.Name} already exists", 409), ct);
         routes.Clear();
         return ToDto(t);
     }
@@ -193,8 +193,6 @@ public sealed partial class RuntimeCatalogService(AtelierDb db, RequestContext c
     private static AtelierException RegionNotFound(string name) =>
         new(ErrorCatalog.p_common_inputinvalid, new Dictionary<string, string> { ["Input"] = $"region: {name} does not exist" }, status: 404, errCode: ErrCodes.RegionNotFound, errMessage: name);
 
-    private static AtelierException Duplicate(string field, string problem) =>
-        new(ErrorCatalog.p_common_inputinvalid, new Dictionary<string, string> { ["Input"] = $"{field}: {problem}" }, status: 409);
 
     [GeneratedRegex(@"^\s*server:\s*(\S+)", RegexOptions.Multiline)]
     private static partial Regex ServerLine();
