@@ -340,22 +340,9 @@ public class LocalFunctionTests(FunctionsHost shared) : IClassFixture<FunctionsH
         (await admin.PostAsync(Fn(svc), FunctionInstance.Open("short"))).Created();
         var pid = (await FunctionInstance.GetAsync(Host.Client.Http, $"/fn/{svc}/short/", world.AppToken)).Body.GetProperty("pid").GetInt32();
         Assert.Equal(HttpStatusCode.NoContent, (await admin.DeleteAsync(Fn(svc, "short"))).Status);
-        await Eventually.UntilAsync(() => Task.FromResult(!IsRunning(pid)), "the instance process is gone");
+        await Eventually.UntilAsync(() => Task.FromResult(!ProcessState.IsRunning(pid)), "the instance process is gone");
         Assert.Equal(HttpStatusCode.NotFound, (await FunctionInstance.GetAsync(Host.Client.Http, $"/fn/{svc}/short/", world.AppToken)).Status);
         // A service with no functions left can go.
         Assert.Equal(HttpStatusCode.NoContent, (await admin.DeleteAsync($"/api/v1/services/{svc}")).Status);
-    }
-
-    private static bool IsRunning(int pid)
-    {
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            return !stat[(stat.LastIndexOf(')') + 2)..].StartsWith('Z');
-        }
-        catch (IOException)
-        {
-            return false;
-        }
     }
 }

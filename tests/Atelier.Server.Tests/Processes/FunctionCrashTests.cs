@@ -36,7 +36,7 @@ public class FunctionCrashTests
             var pid = first.Body.GetProperty("pid").GetInt32();
 
             await server.KillAloneAsync();
-            await Eventually.UntilAsync(() => Task.FromResult(!Alive(pid)), "the instance stopped after its server died", TimeSpan.FromSeconds(60));
+            await Eventually.UntilAsync(() => Task.FromResult(!ProcessState.IsRunning(pid)), "the instance stopped after its server died", TimeSpan.FromSeconds(60));
 
             await server.DisposeAsync();
             server = AtelierProcess.Start(db.Folder, args);
@@ -48,19 +48,6 @@ public class FunctionCrashTests
         finally
         {
             await server.DisposeAsync();
-        }
-    }
-
-    private static bool Alive(int pid)
-    {
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            return !stat[(stat.LastIndexOf(')') + 2)..].StartsWith('Z');
-        }
-        catch (IOException)
-        {
-            return false;
         }
     }
 }

@@ -311,10 +311,10 @@ public partial class WorkerTrustTests
                 $"--Atelier:Server:DataDirectory={Path.Combine(folder, "data")}", "--Logging:LogLevel:Default=Information");
             await server.WaitForOutputAsync("Local worker started", TimeSpan.FromSeconds(120));
             var pid = int.Parse(LocalWorkerPid().Match(server.Output).Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
-            Assert.True(IsRunning(pid), "the local worker runs while its server does");
+            Assert.True(ProcessState.IsRunning(pid), "the local worker runs while its server does");
 
             await server.KillAloneAsync();
-            await Eventually.UntilAsync(() => !IsRunning(pid), $"the local worker (pid {pid}) exited after its server was killed", TimeSpan.FromSeconds(90));
+            await Eventually.UntilAsync(() => !ProcessState.IsRunning(pid), $"the local worker (pid {pid}) exited after its server was killed", TimeSpan.FromSeconds(90));
         }
         finally
         {
@@ -322,19 +322,6 @@ public partial class WorkerTrustTests
         }
     }
 
-    /// <summary>Alive and not a zombie (an orphan's exit may be reaped late where process 1 does not reap).</summary>
-    private static bool IsRunning(int pid)
-    {
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            return stat[(stat.LastIndexOf(')') + 2)..][0] is not ('Z' or 'X');
-        }
-        catch (IOException)
-        {
-            return false;
-        }
-    }
 
     [GeneratedRegex(@"Local worker started \(pid (\d+)\)")]
     private static partial Regex LocalWorkerPid();
