@@ -37,6 +37,7 @@ public static class CoreServiceCollectionExtensions
         services.AddValidatedSection<Security.SafetyOptions, Security.SafetyOptions.Validator>(configuration, Security.SafetyOptions.SectionName);
         services.AddValidatedSection<Webhooks.WebhookOptions, Webhooks.WebhookOptions.Validator>(configuration, Webhooks.WebhookOptions.SectionName);
         services.AddValidatedSection<Functions.FunctionsOptions, Functions.FunctionsOptions.Validator>(configuration, Functions.FunctionsOptions.SectionName);
+        services.AddValidatedSection<Agents.AgentsOptions, Agents.AgentsOptions.Validator>(configuration, Agents.AgentsOptions.SectionName);
 
         // Read when first asked for (at start, before anything listens): a configured key file that is missing stops the start.
         services.AddSingleton(sp => Security.MasterKeys.Load(sp.GetRequiredService<IOptions<Security.SecurityOptions>>().Value, dataDirectory)(
@@ -105,6 +106,16 @@ public static class CoreServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<Functions.FunctionReconciler>());
         services.AddSingleton<Functions.AsyncInvocationRunner>();
         services.AddHostedService(sp => sp.GetRequiredService<Functions.AsyncInvocationRunner>());
+
+        // Agents, pools and units: the autoscaler runs in the leader.
+        services.AddScoped<Agents.PoolService>();
+        services.AddScoped<Agents.AgentService>();
+        services.AddScoped<Agents.UnitService>();
+        services.AddScoped<Agents.AgentWorkloads>();
+        services.AddSingleton<Agents.WorkerServerAddress>();
+        services.AddSingleton<Agents.CapacityLocks>();
+        services.AddSingleton<Agents.AutoscaleSignal>();
+        services.AddSingleton<Agents.Autoscaler>();
         return services;
     }
 

@@ -53,6 +53,13 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
     public DbSet<FunctionTrigger> FunctionTriggers => Set<FunctionTrigger>();
     public DbSet<AsyncInvocation> AsyncInvocations => Set<AsyncInvocation>();
     public DbSet<CustomDomain> CustomDomains => Set<CustomDomain>();
+    public DbSet<ScaleTemplate> ScaleTemplates => Set<ScaleTemplate>();
+    public DbSet<ComputingPool> ComputingPools => Set<ComputingPool>();
+    public DbSet<PoolRegion> PoolRegions => Set<PoolRegion>();
+    public DbSet<AgentVersion> AgentVersions => Set<AgentVersion>();
+    public DbSet<ComputingUnit> ComputingUnits => Set<ComputingUnit>();
+    public DbSet<AgentFunction> AgentFunctions => Set<AgentFunction>();
+    public DbSet<ScalingDecision> ScalingDecisions => Set<ScalingDecision>();
 
     protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
     {
@@ -127,6 +134,7 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
             e.Property(x => x.Name).HasMaxLength(200);
             e.Property(x => x.SecretHash).HasMaxLength(32);
             e.HasIndex(x => x.SecretHash).IsUnique();
+            e.HasIndex(x => x.UnitId);
         });
         b.Entity<Model>(e =>
         {
@@ -182,7 +190,69 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
         {
             e.ToTable("agents");
             e.HasKey(x => x.Id);
+            e.Property(x => x.Description).HasMaxLength(2048);
             e.HasIndex(x => new { x.TenantId, x.Name }).IsUnique();
+        });
+        b.Entity<ScaleTemplate>(e =>
+        {
+            e.ToTable("scale_templates");
+            e.HasKey(x => x.Id);
+            e.HasIndex(x => new { x.TenantId, x.Name }).IsUnique();
+        });
+        b.Entity<ComputingPool>(e =>
+        {
+            e.ToTable("computing_pools");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Description).HasMaxLength(2048);
+            e.Property(x => x.TenantIds).HasMaxLength(65536);
+            e.HasIndex(x => x.Name).IsUnique();
+        });
+        b.Entity<PoolRegion>(e =>
+        {
+            e.ToTable("pool_regions");
+            e.HasKey(x => new { x.PoolId, x.Region });
+            e.Property(x => x.InstanceTypesJson).HasMaxLength(65536);
+            e.Property(x => x.SubprojectsJson).HasMaxLength(65536);
+            e.HasOne<ComputingPool>().WithMany().HasForeignKey(x => x.PoolId).OnDelete(DeleteBehavior.Cascade);
+            e.HasOne<Region>().WithMany().HasForeignKey(x => x.Region).OnDelete(DeleteBehavior.Restrict);
+        });
+        b.Entity<AgentVersion>(e =>
+        {
+            e.ToTable("agent_versions");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Image).HasMaxLength(1024);
+            e.Property(x => x.ArgsJson).HasMaxLength(16384);
+            e.Property(x => x.EnvJson).HasMaxLength(65536);
+            e.Property(x => x.Description).HasMaxLength(2048);
+            e.HasIndex(x => new { x.AgentId, x.VersionName }).IsUnique();
+            e.HasIndex(x => x.TenantId);
+            e.HasOne<Agent>().WithMany().HasForeignKey(x => x.AgentId).OnDelete(DeleteBehavior.Restrict);
+        });
+        b.Entity<ComputingUnit>(e =>
+        {
+            e.ToTable("computing_units");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.ScaleError).HasMaxLength(2048);
+            e.HasIndex(x => x.AgentId);
+            e.HasIndex(x => new { x.PoolId, x.Region, x.InstanceType, x.Subproject });
+            e.HasIndex(x => x.TenantId);
+        });
+        b.Entity<AgentFunction>(e =>
+        {
+            e.ToTable("agent_functions");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.KeyCipher).HasMaxLength(1024);
+            e.Property(x => x.StateReason).HasMaxLength(2048);
+            e.HasIndex(x => x.UnitId);
+            e.HasIndex(x => x.TenantId);
+        });
+        b.Entity<ScalingDecision>(e =>
+        {
+            e.ToTable("scaling_decisions");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Reason).HasMaxLength(512);
+            e.Property(x => x.Error).HasMaxLength(2048);
+            e.HasIndex(x => new { x.UnitId, x.At });
         });
         b.Entity<Job>(e =>
         {
@@ -201,6 +271,8 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
             // The claim's three candidates, each found by one index seek (JobQueue.ClaimAsync).
             e.HasIndex(x => new { x.State, x.Priority, x.FairKey }).IsDescending(false, true, false);
             e.HasIndex(x => new { x.State, x.ModelKey, x.Priority, x.FairKey }).IsDescending(false, false, true, false);
+            // A unit's workers claim their agent's jobs only; the autoscaler counts them.
+            e.HasIndex(x => new { x.State, x.AgentId, x.Priority, x.FairKey }).IsDescending(false, false, true, false);
             e.HasIndex(x => new { x.State, x.Priority, x.CreatedAt }).IsDescending(false, true, false);
             e.HasIndex(x => new { x.TenantId, x.State, x.FairKey });
             e.HasIndex(x => new { x.State, x.LeaseUntil });
@@ -400,6 +472,11 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
         b.Entity<FunctionTrigger>().HasQueryFilter(x => x.TenantId == TenantScope);
         b.Entity<AsyncInvocation>().HasQueryFilter(x => x.TenantId == TenantScope);
         b.Entity<CustomDomain>().HasQueryFilter(x => x.TenantId == TenantScope);
+        b.Entity<ScaleTemplate>().HasQueryFilter(x => x.TenantId == TenantScope);
+        b.Entity<AgentVersion>().HasQueryFilter(x => x.TenantId == TenantScope);
+        b.Entity<ComputingUnit>().HasQueryFilter(x => x.TenantId == TenantScope);
+        b.Entity<AgentFunction>().HasQueryFilter(x => x.TenantId == TenantScope);
+        b.Entity<ScalingDecision>().HasQueryFilter(x => x.TenantId == TenantScope);
     }
 
     public override int SaveChanges(bool acceptAllChangesOnSuccess)

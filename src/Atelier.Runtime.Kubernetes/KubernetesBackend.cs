@@ -631,6 +631,12 @@ public sealed partial class KubernetesBackend(TimeProvider clock, ILogger<Kubern
 
     private static partial class Log
     {
+        [LoggerMessage(3120, LogLevel.Information, "Workload {Workload} applied with {Replicas} replicas in region {Region}")]
+        public static partial void WorkloadApplied(ILogger logger, string workload, int replicas, string region);
+
+        [LoggerMessage(3121, LogLevel.Information, "Workload {Workload} scaled to {Replicas} in region {Region}")]
+        public static partial void WorkloadScaled(ILogger logger, string workload, int replicas, string region);
+
         [LoggerMessage(3100, LogLevel.Information, "Knative Service {Function} applied in region {Region}: template {Template}")]
         public static partial void Applied(ILogger logger, string function, string? template, string region);
 

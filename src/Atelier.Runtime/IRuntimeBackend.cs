@@ -47,6 +47,20 @@ public interface IRuntimeBackend
     /// activator holds and spreads requests there). Dispose the lease when the response is done.
     /// </summary>
     ValueTask<IInstanceLease> AcquireAsync(RuntimeRegion region, FunctionKey key, string revision, TimeSpan wait, CancellationToken ct);
+
+    /// <summary>
+    /// Creates or updates a worker workload to match <paramref name="spec"/>, with its replicas (local: that many worker
+    /// processes, each checked healthy before this returns; kubernetes: a Deployment and a Secret).
+    /// </summary>
+    Task ApplyWorkloadAsync(RuntimeRegion region, WorkloadSpec spec, CancellationToken ct);
+
+    /// <summary>Sets a workload's replicas (kubernetes: through the Deployment's scale subresource). Scaling what is not there fails with <see cref="RuntimeErrors.NotDeployed"/>.</summary>
+    Task ScaleWorkloadAsync(RuntimeRegion region, string name, int replicas, CancellationToken ct);
+
+    /// <summary>Stops every replica and removes the workload's objects. Deleting what is not there succeeds.</summary>
+    Task DeleteWorkloadAsync(RuntimeRegion region, string name, CancellationToken ct);
+
+    Task<WorkloadObservation> ObserveWorkloadAsync(RuntimeRegion region, string name, CancellationToken ct);
 }
 
 /// <summary>One request's hold on an instance; disposing it frees the slot.</summary>

@@ -91,3 +91,42 @@ public enum FunctionPhase
 
 /// <summary>What a backend reports for a function: its phase, why it failed, and its instances (running, and ready to serve).</summary>
 public sealed record FunctionObservation(FunctionPhase Phase, string? Reason, int Instances, int ReadyInstances);
+
+/// <summary>
+/// A worker workload (a computing unit's agent function): replicas of <c>atelier worker</c> that pull jobs, serve no
+/// requests and run without traffic. <see cref="Secrets"/> reach the process's environment only (a Kubernetes
+/// <c>Secret</c>; on <c>local</c>, the child's environment) and are never logged or put in an object's plain spec.
+/// </summary>
+public sealed record WorkloadSpec
+{
+    /// <summary>A DNS-1035 label unique on the platform.</summary>
+    public required string Name { get; init; }
+
+    /// <summary>The container image (Kubernetes).</summary>
+    public string? Image { get; init; }
+
+    /// <summary>The program to run (local); Kubernetes runs the image's entrypoint with <see cref="Args"/>.</summary>
+    public string? Command { get; init; }
+
+    public IReadOnlyList<string> Args { get; init; } = [];
+
+    public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
+
+    public IReadOnlyDictionary<string, string> Secrets { get; init; } = new Dictionary<string, string>();
+
+    public int Replicas { get; init; }
+
+    /// <summary>GPUs per replica (<c>nvidia.com/gpu</c> limits on Kubernetes).</summary>
+    public int Gpus { get; init; }
+
+    /// <summary>Where replicas may run (the instance type's node labels on Kubernetes).</summary>
+    public IReadOnlyDictionary<string, string> NodeSelector { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>The health path a replica answers 2xx on once it runs (local: on the <c>{port}</c> given in the arguments).</summary>
+    public string HealthPath { get; init; } = "/healthz";
+
+    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+}
+
+/// <summary>What a backend reports for a workload: whether it exists, the replicas asked for, and those ready.</summary>
+public sealed record WorkloadObservation(bool Exists, int Replicas, int ReadyReplicas, string? Reason);

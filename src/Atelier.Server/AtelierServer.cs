@@ -99,6 +99,7 @@ public static class AtelierServer
         services.AddAtelierCore(config, dataDirectory);
 
         services.AddHostedService<LocalWorkerLauncher>();
+        services.AddHostedService<AutoscalerHost>();
         services.AddAtelierRuntime(dataDirectory);
         services.AddSingleton<Auth.RateLimits>();
         services.Configure<JsonOptions>(o => AtelierJson.Configure(o.SerializerOptions));
@@ -162,6 +163,7 @@ public static class AtelierServer
         app.MapModelVersionsApi();
         app.MapUploadsApi();
         app.MapCheckpointApi();
+        app.MapAgentsApi();
         app.MapJobsApi();
         app.MapEntitlementsApi();
         app.MapWorkerKeysApi();
@@ -173,6 +175,7 @@ public static class AtelierServer
         app.MapWebhookDeliveriesApi();
         app.MapRuntimeCatalogApi();
         app.MapFunctionsApi();
+        app.MapPoolsApi();
         app.MapFunctionRouter();
         return app;
     }

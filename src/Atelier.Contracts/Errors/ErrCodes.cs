@@ -297,4 +297,40 @@ public static class ErrCodes
 
     /// <summary>An async invocation's stored result cannot be read from the object store.</summary>
     public const string AsyncResultUnreadable = "async_result_unreadable";
+
+    /// <summary>A computing pool names no region, or a region that is not a runtime region.</summary>
+    public const string RegionMissing = "region_missing";
+
+    /// <summary>A computing pool names the same region twice.</summary>
+    public const string RegionDuplicated = "region_duplicated";
+
+    /// <summary>The computing pool does not exist (or is not open to the caller's tenant).</summary>
+    public const string PoolNotFound = "pool_not_found";
+
+    /// <summary>A computing unit names no computing pool.</summary>
+    public const string PoolIdEmpty = "pool_id_empty";
+
+    /// <summary>The computing pool has no config for the region named.</summary>
+    public const string RegionConfigNotFound = "region_config_not_found";
+
+    /// <summary>The scale template does not exist in the tenant.</summary>
+    public const string ScaleTemplateNotFound = "scale_template_not_found";
+
+    /// <summary>The computing unit's agent function was removed (redeploy the unit).</summary>
+    public const string AgentFunctionNotFound = "agent_function_not_found";
+
+    /// <summary>A computing unit's replicas are below 0.</summary>
+    public const string ReplicasInvalid = "replicas_invalid";
+
+    /// <summary>The region, instance type and sub-project have no capacity left for the replicas asked for.</summary>
+    public const string CapacityExhausted = "capacity_exhausted";
+
+    /// <summary>An agent version names no image.</summary>
+    public const string ImageBlank = "image_blank";
+
+    /// <summary>An agent version has no version name.</summary>
+    public const string VersionNameBlank = "version_name_blank";
+
+    /// <summary>An agent version names no scale template.</summary>
+    public const string ScaleTemplateBlank = "scale_template_blank";
 }

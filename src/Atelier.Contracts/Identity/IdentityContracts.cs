@@ -51,7 +51,8 @@ public sealed record OperatorDto(string Id, string Name, string? Email, DateTime
 public sealed record AuditEntryDto(string Id, string? TenantId, string OperatorId, string Action,
     string ResourceType, string ResourceId, string CredentialId, string RequestId, DateTime At, string? ClientRequestId = null);
 
-public sealed record IssueTokenRequest(string? Name, IReadOnlyList<TokenScope>? Scopes, DateTime? ExpiresAt, long? SessionSecondsCap = null);
+/// <summary><c>AgentId</c> (id or name): where the token's A1111 and predict calls go; absent, the tenant's default agent.</summary>
+public sealed record IssueTokenRequest(string? Name, IReadOnlyList<TokenScope>? Scopes, DateTime? ExpiresAt, long? SessionSecondsCap = null, string? AgentId = null);
 
 /// <summary>Changes the per-token cap on total ended-session seconds; null removes it.</summary>
 public sealed record UpdateTokenRequest(long? SessionSecondsCap);
@@ -59,7 +60,7 @@ public sealed record UpdateTokenRequest(long? SessionSecondsCap);
 /// <summary>A token as listed: never its secret.</summary>
 public sealed record TokenDto(string Id, string AppId, string Name, IReadOnlyList<TokenScope> Scopes,
     string DisplayPrefix, DateTime CreatedAt, DateTime? ExpiresAt, bool Disabled, DateTime? RevokedAt,
-    DateTime? LastUsedAt, long TotalEndedSessionSeconds, long? SessionSecondsCap);
+    DateTime? LastUsedAt, long TotalEndedSessionSeconds, long? SessionSecondsCap, string? AgentId = null);
 
 /// <summary>The answer to issuing a token: the secret appears here once and never again.</summary>
 public sealed record IssuedTokenDto(TokenDto Token, string Secret);

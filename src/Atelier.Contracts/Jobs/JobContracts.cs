@@ -23,7 +23,5 @@ public sealed record JobImageDto(int Index, string Url, long Seed, string Infote
 
 public sealed record JobResultDto(string Id, string State, IReadOnlyList<JobImageDto> Images, string? Info, string? ErrorCode, string? ErrorMessage);
 
-public sealed record AgentDto(string Id, string Name, DateTime CreatedAt);
-
-/// <summary>What an async predict call answers: the task (a job of the tenant's default agent) and where to follow it.</summary>
+/// <summary>What an async predict call answers: the task (a job of the caller's agent: see docs/agents.md) and where to follow it.</summary>
 public sealed record TaskAcceptedDto(string TaskId, string State, string ProgressUrl, string ResultUrl, string EventsUrl);

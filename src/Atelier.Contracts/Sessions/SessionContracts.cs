@@ -39,7 +39,8 @@ public sealed record CreatedSessionDto(SessionDto Session, string Credential, st
 public sealed record SessionCheckDto(string SessionId, string TenantId, string AppId, string RoleId, string RoleName,
     SessionMode Mode, DateTime ExpiredAt, long RemainingSeconds);
 
-public sealed record ResourceConfigRequest(string? Id, string? Name, string? Engine, string? InstanceType, string? ModelId, int? InstanceCount);
+/// <summary><c>AgentId</c> (id or name): where the jobs of sessions with this config go; absent, the token's agent, else the tenant's default.</summary>
+public sealed record ResourceConfigRequest(string? Id, string? Name, string? Engine, string? InstanceType, string? ModelId, int? InstanceCount, string? AgentId = null);
 
 public sealed record ResourceConfigDto(string Id, string Name, string Engine, string InstanceType, string? ModelId,
-    int InstanceCount, DateTime CreatedAt, DateTime UpdatedAt);
+    int InstanceCount, DateTime CreatedAt, DateTime UpdatedAt, string? AgentId = null);

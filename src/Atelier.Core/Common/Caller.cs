@@ -8,6 +8,9 @@ public sealed record Caller(CallerKind Kind, string CredentialId, string? Tenant
     /// <summary>For a session credential: the session's role.</summary>
     public string? RoleId { get; init; }
 
+    /// <summary>For a computing unit's worker key: the agent whose jobs it leases (only those); null for a shared worker key.</summary>
+    public string? AgentId { get; init; }
+
     public bool IsPlatformAdmin => Kind == CallerKind.PlatformAdmin;
     public bool Has(TokenScope scope) => IsPlatformAdmin || Scopes.Contains(scope);
 }

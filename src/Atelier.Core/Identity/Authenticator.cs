@@ -54,7 +54,7 @@ public sealed class Authenticator(AtelierDb db, AuthCache cache, TimeProvider cl
                     throw new AtelierException(ErrorCatalog.b_session_tokennotvalid, errCode: ErrCodes.KeyRevoked, errMessage: $"the key {key.Id} was revoked");
                 }
 
-                var caller = new Caller(platform ? CallerKind.PlatformAdmin : CallerKind.Worker, key.Id, null, null, []);
+                var caller = new Caller(platform ? CallerKind.PlatformAdmin : CallerKind.Worker, key.Id, null, null, []) { AgentId = key.AgentId };
                 if (platform)
                 {
                     cache.PutKey(cacheKey, caller);

@@ -33,12 +33,19 @@ public sealed class TokenService(AtelierDb db, RequestContext ctx, TimeProvider 
             Scopes = scopes.Aggregate(TokenScopes.None, (acc, s) => acc | ToFlag(s)),
             CreatedAt = Now, ExpiresAt = req.ExpiresAt?.ToUniversalTime(),
             SessionSecondsCap = CheckCap(req.SessionSecondsCap),
+            AgentId = await AgentIdAsync(db, req.AgentId, ct),
         };
         db.ApiTokens.Add(token);
         Audit.Record(db, ctx, clock, "token.issue", "token", token.Id, TenantId);
         await db.SaveChangesAsync(ct);
         return new IssuedTokenDto(ToDto(token), secret);
     }
+
+    /// <summary>The agent an id or name names in the tenant (null for none); an unknown one is refused.</summary>
+    public static async Task<string?> AgentIdAsync(AtelierDb db, string? agentRef, CancellationToken ct) =>
+        agentRef is null ? null
+            : await db.Agents.AsNoTracking().Where(a => a.Id == agentRef || a.Name == agentRef).Select(a => a.Id).FirstOrDefaultAsync(ct)
+              ?? throw AtelierException.InvalidInput("agentId", $"agent {agentRef} does not exist", 404);
 
     public async Task<Page<TokenDto>> ListAsync(string appId, PageRequest page, CancellationToken ct)
     {
@@ -139,5 +146,5 @@ public sealed class TokenService(AtelierDb db, RequestContext ctx, TimeProvider 
 
     private static TokenDto ToDto(ApiToken t) =>
         new(t.Id, t.AppId, t.Name, ScopesOf(t.Scopes), t.DisplayPrefix, t.CreatedAt, t.ExpiresAt, t.Disabled, t.RevokedAt, t.LastUsedAt,
-            t.TotalEndedSessionSeconds, t.SessionSecondsCap);
+            t.TotalEndedSessionSeconds, t.SessionSecondsCap, t.AgentId);
 }

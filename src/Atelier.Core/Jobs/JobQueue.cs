@@ -26,6 +26,9 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
 
     private sealed record FairKeys(long? Head, long? Own);
 
+    /// <summary>The lane of the shared workers: every agent that has no computing unit.</summary>
+    public const string SharedLane = "";
+
     /// <summary>What a new job carries besides its body.</summary>
     public sealed record NewJob(string TenantId, string AgentId, string? ClientJobId, string RequestJson, string? ModelKey, int Priority,
         int MaxAttempts, string Kind = "job", string? CallerId = null, string? AppId = null)
@@ -93,13 +96,21 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
     /// </summary>
     /// <param name="keyId">The worker key that asks: it holds the lease (heartbeat, images, complete and fail are fenced by it),
     /// and a revoked key claims nothing, checked by the claim statement itself.</param>
+    /// <param name="lane">Whose jobs: <see cref="SharedLane"/> (the shared workers) leases the jobs of agents without a computing
+    /// unit; an agent id leases that agent's jobs only (a unit's workers); null leases any job (the queue's own tests).</param>
     public async Task<Job?> ClaimAsync(string workerId, TimeSpan lease, string? hotModel, TimeSpan starvation, CancellationToken ct,
-        IReadOnlyCollection<string>? heldByOthers = null, string? keyId = null)
+        IReadOnlyCollection<string>? heldByOthers = null, string? keyId = null, string? lane = null)
     {
         var now = Now;
         var skipLocked = provider.SkipLocked;
-        var parameters = new List<object> { workerId, now + lease, now, now - starvation, hotModel ?? "", keyId ?? "" };
+        var parameters = new List<object> { workerId, now + lease, now, now - starvation, hotModel ?? "", keyId ?? "", lane ?? "" };
         var keyValid = keyId is null ? "" : """ AND EXISTS (SELECT 1 FROM platform_keys WHERE "Id" = {5} AND "RevokedAt" IS NULL)""";
+        var inLane = lane switch
+        {
+            null => "",
+            SharedLane => """ AND NOT EXISTS (SELECT 1 FROM computing_units u WHERE u."AgentId" = jobs."AgentId")""",
+            _ => """ AND "AgentId" = {6}""",
+        };
         var leaveToOthers = "";
         if (heldByOthers is { Count: > 0 })
         {
@@ -123,11 +134,11 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
         // instead of queueing on one row.
         var sql = $$"""
             WITH s AS (SELECT "Id", "Priority", "ModelKey", "FairKey", "CreatedAt" FROM jobs
-                       WHERE "State" = 'queued' AND "CreatedAt" < {3} ORDER BY "Priority" DESC, "CreatedAt" LIMIT 1{{skipLocked}}),
+                       WHERE "State" = 'queued' AND "CreatedAt" < {3}{{inLane}} ORDER BY "Priority" DESC, "CreatedAt" LIMIT 1{{skipLocked}}),
                  h AS (SELECT "Id", "Priority", "ModelKey", "FairKey", "CreatedAt" FROM jobs
-                       WHERE "State" = 'queued' AND "ModelKey" = {4} ORDER BY "Priority" DESC, "FairKey" LIMIT 1{{skipLocked}}),
+                       WHERE "State" = 'queued' AND "ModelKey" = {4}{{inLane}} ORDER BY "Priority" DESC, "FairKey" LIMIT 1{{skipLocked}}),
                  f AS (SELECT "Id", "Priority", "ModelKey", "FairKey", "CreatedAt" FROM jobs
-                       WHERE "State" = 'queued'{{leaveToOthers}} ORDER BY "Priority" DESC, "FairKey" LIMIT 1{{skipLocked}}),
+                       WHERE "State" = 'queued'{{inLane}}{{leaveToOthers}} ORDER BY "Priority" DESC, "FairKey" LIMIT 1{{skipLocked}}),
                  pick AS (SELECT "Id" FROM (SELECT * FROM s UNION ALL SELECT * FROM h UNION ALL SELECT * FROM f) c
                           ORDER BY "Priority" DESC, CASE WHEN "CreatedAt" < {3} THEN 0 ELSE 1 END,
                                    CASE WHEN "ModelKey" = {4} THEN 0 ELSE 1 END, "FairKey", "CreatedAt", "Id" LIMIT 1)

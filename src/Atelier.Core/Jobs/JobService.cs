@@ -29,14 +29,41 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
     /// <summary>The agent named by id or name ("default" is every tenant's first agent).</summary>
     public async Task<Agent> FindAgentAsync(string agentIdOrName, CancellationToken ct)
     {
-        // Agents are never renamed or deleted: one read per tenant and name, then memory.
+        // Agents are never renamed, and go only when nothing uses them: one read per tenant and name, then memory for a while.
         return await agents.GetOrAddAsync($"{TenantId}\n{agentIdOrName}", async () =>
             await db.Agents.AsNoTracking().FirstOrDefaultAsync(a => a.Id == agentIdOrName || a.Name == agentIdOrName, ct)
             ?? throw new AtelierException(ErrorCatalog.p_common_inputinvalid, new Dictionary<string, string> { ["Input"] = $"agent: {agentIdOrName} does not exist" }, status: 404));
     }
 
-    public async Task<IReadOnlyList<AgentDto>> ListAgentsAsync(CancellationToken ct) =>
-        await db.Agents.AsNoTracking().OrderBy(a => a.CreatedAt).Select(a => new AgentDto(a.Id, a.Name, a.CreatedAt)).ToListAsync(ct);
+    /// <summary>
+    /// The agent an A1111 or predict call goes to: for a session, its resource config's agent, else its token's; for a
+    /// token, the token's agent; else the tenant's default agent (its config's, else the one named <c>default</c>).
+    /// </summary>
+    public async Task<string> CallerAgentAsync(CancellationToken ct)
+    {
+        var caller = Caller;
+        string? agentId = null;
+        if (caller.Kind == CallerKind.Session)
+        {
+            var session = await db.Sessions.AsNoTracking().Where(s => s.Id == caller.CredentialId).Select(s => new { s.ResourceConfigId, s.TokenId }).FirstOrDefaultAsync(ct);
+            if (session?.ResourceConfigId is { } rc)
+            {
+                agentId = await db.ResourceConfigs.AsNoTracking().Where(r => r.Id == rc).Select(r => r.AgentId).FirstOrDefaultAsync(ct);
+            }
+
+            if (agentId is null && session is not null)
+            {
+                agentId = await db.ApiTokens.AsNoTracking().Where(t => t.Id == session.TokenId).Select(t => t.AgentId).FirstOrDefaultAsync(ct);
+            }
+        }
+        else if (caller.Kind == CallerKind.Token)
+        {
+            agentId = await db.ApiTokens.AsNoTracking().Where(t => t.Id == caller.CredentialId).Select(t => t.AgentId).FirstOrDefaultAsync(ct);
+        }
+
+        agentId ??= await db.TenantConfigs.AsNoTracking().Select(c => c.DefaultAgentId).FirstOrDefaultAsync(ct);
+        return agentId ?? DefaultAgent;
+    }
 
     /// <summary>The jobs API: the input says what it is (img2img when it has <c>init_images</c>).</summary>
     public async Task<(JobDto Job, bool Created)> SubmitAsync(string agentRef, SubmitJobRequest req, CancellationToken ct)

@@ -50,21 +50,21 @@ public sealed class WorkerRegistry(TimeProvider clock)
     /// <summary>Forgets every cached worker of a key (it was revoked).</summary>
     public void ForgetKey(string keyId) => _nodes.RemoveWhere(n => n.KeyId == keyId);
 
-    private readonly ConcurrentDictionary<string, string?> _waiting = new();
+    private readonly ConcurrentDictionary<string, (string Lane, string? Model)> _waiting = new();
 
-    /// <summary>Marks a slot as waiting in a lease request (on this replica) with the model it holds, until disposed.</summary>
-    public IDisposable Wait(string slot, string? model)
+    /// <summary>Marks a slot as waiting in a lease request (on this replica) in its lane with the model it holds, until disposed.</summary>
+    public IDisposable Wait(string slot, string lane, string? model)
     {
-        _waiting[slot] = model;
+        _waiting[slot] = (lane, model);
         return new Waiting(this, slot);
     }
 
     /// <summary>Whether a slot (<c>workerId/slot</c>) is waiting in a lease request on this replica now.</summary>
     public bool IsWaiting(string slot) => _waiting.ContainsKey(slot);
 
-    /// <summary>The models other waiting slots hold (and this one does not): their jobs are theirs to take.</summary>
-    public IReadOnlyCollection<string> HeldByOthers(string slot, string? mine) =>
-        [.. _waiting.Where(w => w.Key != slot && w.Value is not null && w.Value != mine).Select(w => w.Value!).Distinct()];
+    /// <summary>The models other waiting slots of the same lane hold (and this one does not): their jobs are theirs to take.</summary>
+    public IReadOnlyCollection<string> HeldByOthers(string slot, string lane, string? mine) =>
+        [.. _waiting.Where(w => w.Key != slot && w.Value.Lane == lane && w.Value.Model is not null && w.Value.Model != mine).Select(w => w.Value.Model!).Distinct()];
 
     private sealed class Waiting(WorkerRegistry registry, string slot) : IDisposable
     {

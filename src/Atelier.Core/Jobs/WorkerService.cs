@@ -157,7 +157,9 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
         var deadline = clock.GetUtcNow() + wait;
         var starvation = TimeSpan.FromSeconds(O.StarvationSeconds);
         var me = $"{id}/{s}";
-        using var waiting = registry.Wait(me, info[s]);
+        // A unit's key leases its agent's jobs only; a shared key, the jobs of agents that have no unit.
+        var lane = ctx.Caller?.AgentId ?? JobQueue.SharedLane;
+        using var waiting = registry.Wait(me, lane, info[s]);
         while (true)
         {
             // Take the signal before looking, so that a job queued in between is not missed. Look again every
@@ -165,7 +167,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
             // by that much at most. The wait ends at its deadline without another look (the worker asks again at once).
             var left = deadline - clock.GetUtcNow();
             var woken = signal.WaitAsync(left < RecheckEvery ? (left > TimeSpan.Zero ? left : TimeSpan.Zero) : RecheckEvery, ct);
-            var job = await queue.ClaimAsync(me, Lease, info[s], starvation, ct, registry.HeldByOthers(me, info[s]), KeyId);
+            var job = await queue.ClaimAsync(me, Lease, info[s], starvation, ct, registry.HeldByOthers(me, lane, info[s]), KeyId, lane);
             if (job is not null)
             {
                 using var request = JsonDocument.Parse(job.RequestJson);

@@ -79,6 +79,9 @@ public sealed class ResourceConfigService(AtelierDb db, RequestContext ctx, Time
         }
 
         rc.ModelId = req.ModelId;
+        rc.AgentId = req.AgentId is null ? null
+            : await db.Agents.AsNoTracking().Where(a => a.Id == req.AgentId || a.Name == req.AgentId).Select(a => a.Id).FirstOrDefaultAsync(ct)
+              ?? throw AtelierException.InvalidInput("agentId", $"agent {req.AgentId} does not exist", 404);
         rc.UpdatedAt = Now;
     }
 
@@ -91,5 +94,5 @@ public sealed class ResourceConfigService(AtelierDb db, RequestContext ctx, Time
     }
 
     private static ResourceConfigDto ToDto(ResourceConfig r) =>
-        new(r.Id, r.Name, r.Engine, r.InstanceType, r.ModelId, r.InstanceCount, r.CreatedAt, r.UpdatedAt);
+        new(r.Id, r.Name, r.Engine, r.InstanceType, r.ModelId, r.InstanceCount, r.CreatedAt, r.UpdatedAt, r.AgentId);
 }

@@ -22,4 +22,6 @@ public sealed class ApiToken : ITenantOwned
     public long? SessionSecondsCap { get; set; }
     /// <summary>The token's default checkpoint (a model version), used when a request names none.</summary>
     public string? CheckpointVersionId { get; set; }
+    /// <summary>The agent the token's A1111 and predict calls go to; null: the tenant's default agent.</summary>
+    public string? AgentId { get; set; }
 }

@@ -14,4 +14,8 @@ public sealed class PlatformKey
     public string? Name { get; set; }
     /// <summary>When the key was last used, written at most once a minute.</summary>
     public DateTime? LastUsedAt { get; set; }
+    /// <summary>For a computing unit's key: the tenant, agent and unit it serves (it leases that agent's jobs only); null for a shared worker key.</summary>
+    public string? TenantId { get; set; }
+    public string? AgentId { get; set; }
+    public string? UnitId { get; set; }
 }

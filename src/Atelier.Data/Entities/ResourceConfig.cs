@@ -10,6 +10,8 @@ public sealed class ResourceConfig : ITenantOwned
     public required string InstanceType { get; set; }
     public string? ModelId { get; set; }
     public int InstanceCount { get; set; }
+    /// <summary>The agent the sessions of this config send their jobs to; null: the token's, else the tenant's default.</summary>
+    public string? AgentId { get; set; }
     public DateTime CreatedAt { get; set; }
     public DateTime UpdatedAt { get; set; }
 }

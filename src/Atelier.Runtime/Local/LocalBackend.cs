@@ -41,6 +41,7 @@ public sealed class LocalBackend : IRuntimeBackend, IAsyncDisposable
     private readonly Dictionary<string, FunctionState> _functions = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _operations = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, MountedDomain> _domains = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, WorkloadSpec> _workloads = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _lifetime = new();
     private Task? _idleLoop;
     private bool _disposed;
@@ -279,6 +280,108 @@ public sealed class LocalBackend : IRuntimeBackend, IAsyncDisposable
         {
             gate.Release();
         }
+    }
+
+    /// <summary>
+    /// A workload is a function of its own here: one revision whose instances are the replicas, kept at a manual count
+    /// (restarted with backoff when one dies) and never stopped for idleness; zero replicas is no function at all.
+    /// </summary>
+    public async Task ApplyWorkloadAsync(RuntimeRegion region, WorkloadSpec spec, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        if (spec.Replicas < 0)
+        {
+            throw new RuntimeException(RuntimeErrors.InvalidSpec, $"A replica count cannot be negative ({spec.Replicas.ToString(CultureInfo.InvariantCulture)}).");
+        }
+
+        _workloads[spec.Name] = spec;
+        await ScaleWorkloadAsync(region, spec.Name, spec.Replicas, ct);
+    }
+
+    public async Task ScaleWorkloadAsync(RuntimeRegion region, string name, int replicas, CancellationToken ct)
+    {
+        if (!_workloads.TryGetValue(name, out var spec))
+        {
+            throw new RuntimeException(RuntimeErrors.NotDeployed, $"Workload {name} is not deployed.");
+        }
+
+        if (replicas < 0)
+        {
+            throw new RuntimeException(RuntimeErrors.InvalidSpec, $"A replica count cannot be negative ({replicas.ToString(CultureInfo.InvariantCulture)}).");
+        }
+
+        _workloads[name] = spec with { Replicas = replicas };
+        var key = new FunctionKey(name);
+        if (replicas == 0)
+        {
+            await DeleteAsync(region, key, ct);
+            return;
+        }
+
+        bool running;
+        lock (_gate)
+        {
+            running = _functions.TryGetValue(name, out var function) && SameWorkload(function.Spec, spec);
+        }
+
+        if (!running)
+        {
+            await ApplyAsync(region, WorkloadFunction(spec), ct);
+        }
+
+        await ScaleAsync(region, key, replicas, ct);
+    }
+
+    public async Task DeleteWorkloadAsync(RuntimeRegion region, string name, CancellationToken ct)
+    {
+        _workloads.TryRemove(name, out _);
+        await DeleteAsync(region, new FunctionKey(name), ct);
+    }
+
+    public async Task<WorkloadObservation> ObserveWorkloadAsync(RuntimeRegion region, string name, CancellationToken ct)
+    {
+        if (!_workloads.TryGetValue(name, out var spec))
+        {
+            return new WorkloadObservation(false, 0, 0, null);
+        }
+
+        var seen = await ObserveAsync(region, new FunctionKey(name), ct);
+        return new WorkloadObservation(true, spec.Replicas, seen.ReadyInstances, seen.Reason);
+    }
+
+    /// <summary>The processes of a workload's ready replicas (tests kill them).</summary>
+    public IReadOnlyList<int> WorkloadProcessIds(string name) => ReadyProcessIds(new FunctionKey(name));
+
+    private static FunctionSpec WorkloadFunction(WorkloadSpec spec)
+    {
+        var environment = new Dictionary<string, string>(spec.Environment, StringComparer.Ordinal);
+        foreach (var (key, value) in spec.Secrets)
+        {
+            environment[key] = value;
+        }
+
+        return new FunctionSpec
+        {
+            Key = new FunctionKey(spec.Name),
+            Revisions =
+            [
+                new RevisionSpec
+                {
+                    Name = "latest", Command = spec.Command, Args = spec.Args, Environment = environment, HealthPath = spec.HealthPath,
+                    InstanceConcurrency = 1,
+                },
+            ],
+            MinInstances = 0,
+            MaxInstances = FunctionState.InstanceCap,
+            IdleWindow = TimeSpan.FromDays(3650),
+            Labels = spec.Labels,
+        };
+    }
+
+    private static bool SameWorkload(FunctionSpec running, WorkloadSpec spec)
+    {
+        var wanted = WorkloadFunction(spec);
+        return running.Revisions is [var r] && wanted.Revisions is [var w] && SameProcess(r, w);
     }
 
     public Task MountDomainAsync(RuntimeRegion region, FunctionKey key, DomainSpec domain, CancellationToken ct)

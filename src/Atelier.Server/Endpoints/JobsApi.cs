@@ -7,12 +7,11 @@ using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Atelier.Server.Endpoints;
 
-/// <summary>Agents and their jobs (any token of the tenant). Running them comes with workers.</summary>
+/// <summary>An agent's jobs (any token of the tenant); the agents themselves are in <see cref="AgentsApi"/>.</summary>
 public static class JobsApi
 {
     public static IEndpointRouteBuilder MapJobsApi(this IEndpointRouteBuilder routes)
     {
-        routes.MapGet("/api/v1/agents", ListAgents).WithTags("Jobs").WithName("ListAgents").RequireAccess(Access.TenantMember);
         var jobs = routes.MapGroup("/api/v1/agents/{agentId}/jobs").WithTags("Jobs").RequireAccess(Access.TenantMember);
         jobs.MapPost("/", SubmitJob).WithName("SubmitJob");
         jobs.MapGet("/", ListJobs).WithName("ListJobs");
@@ -21,9 +20,6 @@ public static class JobsApi
         jobs.MapGet("/{jobId}/result", JobResult).WithName("JobResult");
         return routes;
     }
-
-    public static async Task<Ok<ApiResponse<IReadOnlyList<AgentDto>>>> ListAgents(JobService svc, HttpContext http, CancellationToken ct) =>
-        Reply.Ok(http, await svc.ListAgentsAsync(ct));
 
     /// <summary>202 for a new job, 200 for a retried submit that found the job it made before.</summary>
     public static async Task<IResult> SubmitJob(string agentId, SubmitJobRequest request, JobService svc, HttpContext http, CancellationToken ct)

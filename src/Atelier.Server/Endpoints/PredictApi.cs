@@ -45,7 +45,7 @@ public static class PredictApi
     {
         var key = http.Request.Headers[IdempotencyHeader].ToString();
         var (input, webhook) = TakeWebhook(body);
-        var (job, _) = await svc.SubmitAsync(JobService.DefaultAgent, kind, input, key.Length == 0 ? null : key, null, ct, webhook);
+        var (job, _) = await svc.SubmitAsync(await svc.CallerAgentAsync(ct), kind, input, key.Length == 0 ? null : key, null, ct, webhook);
         var at = ApiLinks.Task(job.Id);
         return TypedResults.Accepted(at, new ApiResponse<TaskAcceptedDto>(http.TraceIdentifier, true,
             new TaskAcceptedDto(job.Id, job.State, at + "/progress", at + "/result", at + "/events")));

@@ -59,7 +59,7 @@ public static class SdApi
         var sp = http.RequestServices;
         sp.GetRequiredService<RateLimits>().HoldSyncWait(http, sp.GetRequiredService<RequestContext>().Caller!.CredentialId);
         var svc = sp.GetRequiredService<JobService>();
-        var (job, _) = await svc.SubmitAsync(JobService.DefaultAgent, kind, body, null, null, ct);
+        var (job, _) = await svc.SubmitAsync(await svc.CallerAgentAsync(ct), kind, body, null, null, ct);
         var timeout = PredictApi.SyncTimeout(sp.GetRequiredService<IOptions<JobsOptions>>());
         JobDto done;
         try

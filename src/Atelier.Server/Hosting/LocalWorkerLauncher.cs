@@ -29,10 +29,7 @@ public sealed partial class LocalWorkerLauncher(EmbeddedOptions options, ServerO
         var started = new TaskCompletionSource();
         using var registration = lifetime.ApplicationStarted.Register(() => started.TrySetResult());
         await started.Task.WaitAsync(stoppingToken);
-        var address = host.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault(a => a.StartsWith("http://", StringComparison.Ordinal))
-                      ?? throw new InvalidOperationException("The server has no http address for the local worker.");
-        address = address.Replace("://0.0.0.0", "://127.0.0.1", StringComparison.Ordinal).Replace("://[::]", "://127.0.0.1", StringComparison.Ordinal)
-            .Replace("://+", "://127.0.0.1", StringComparison.Ordinal).Replace("://*", "://127.0.0.1", StringComparison.Ordinal);
+        var address = AutoscalerHost.LoopbackAddress(host) ?? throw new InvalidOperationException("The server has no http address for the local worker.");
 
         using var timer = new PeriodicTimer(TimeSpan.FromSeconds(5), clock);
         string? keyId = null;
