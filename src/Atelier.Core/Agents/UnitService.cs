@@ -229,6 +229,7 @@ public sealed class UnitService(AtelierDb db, RequestContext ctx, TimeProvider c
     public async Task DeleteFunctionAsync(string functionId, CancellationToken ct)
     {
         var function = await db.AgentFunctions.IgnoreQueryFilters().FirstOrDefaultAsync(f => f.Id == functionId, ct) ?? throw FunctionNotFound(functionId);
+        db.TenantScope = function.TenantId; // the platform admin acts in the function's tenant
         await RemoveWorkloadAsync(function, ct);
         db.AgentFunctions.Remove(function);
         Audit.Record(db, ctx, clock, "agent_function.delete", "agent_function", function.Id, function.UnitId);
