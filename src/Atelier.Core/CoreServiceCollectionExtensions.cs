@@ -37,11 +37,16 @@ public static class CoreServiceCollectionExtensions
         services.AddValidatedSection<Security.SafetyOptions, Security.SafetyOptions.Validator>(configuration, Security.SafetyOptions.SectionName);
         services.AddValidatedSection<Webhooks.WebhookOptions, Webhooks.WebhookOptions.Validator>(configuration, Webhooks.WebhookOptions.SectionName);
         services.AddValidatedSection<Functions.FunctionsOptions, Functions.FunctionsOptions.Validator>(configuration, Functions.FunctionsOptions.SectionName);
+        services.AddValidatedSection<Coordination.CoordinationOptions, Coordination.CoordinationOptions.Validator>(configuration, Coordination.CoordinationOptions.SectionName);
 
         // Read when first asked for (at start, before anything listens): a configured key file that is missing stops the start.
         services.AddSingleton(sp => Security.MasterKeys.Load(sp.GetRequiredService<IOptions<Security.SecurityOptions>>().Value, dataDirectory)(
             sp.GetRequiredService<TimeProvider>()));
 
+        // Leadership first among the hosted services: it starts before, and stops after, the work that asks it who leads.
+        services.AddSingleton<Coordination.Locks>();
+        services.AddSingleton<Coordination.Leadership>();
+        services.AddHostedService(sp => sp.GetRequiredService<Coordination.Leadership>());
         services.AddSingleton<AuthCache>();
         services.AddSingleton(typeof(ShortCache<>));
         services.AddScoped<RequestContext>();

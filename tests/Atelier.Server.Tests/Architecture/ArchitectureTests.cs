@@ -32,6 +32,7 @@ public sealed class ArchitectureTests
     public static readonly Dictionary<string, int> CoreRanks = new(StringComparer.Ordinal)
     {
         ["Common"] = 0,
+        ["Coordination"] = 1,
         ["Security"] = 1,
         ["Sessions"] = 2,
         ["Models"] = 2,
