@@ -148,6 +148,7 @@ public static class AtelierServer
         app.MapAccountsApi();
         app.MapTenantsApi();
         app.MapAuditApi();
+        app.MapReplicaApi();
         app.MapTenantApi();
         app.MapOperatorsApi();
         app.MapAppsApi();
