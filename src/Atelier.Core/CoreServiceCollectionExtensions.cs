@@ -38,11 +38,16 @@ public static class CoreServiceCollectionExtensions
         services.AddValidatedSection<Webhooks.WebhookOptions, Webhooks.WebhookOptions.Validator>(configuration, Webhooks.WebhookOptions.SectionName);
         services.AddValidatedSection<Functions.FunctionsOptions, Functions.FunctionsOptions.Validator>(configuration, Functions.FunctionsOptions.SectionName);
         services.AddValidatedSection<Agents.AgentsOptions, Agents.AgentsOptions.Validator>(configuration, Agents.AgentsOptions.SectionName);
+        services.AddValidatedSection<Coordination.CoordinationOptions, Coordination.CoordinationOptions.Validator>(configuration, Coordination.CoordinationOptions.SectionName);
 
         // Read when first asked for (at start, before anything listens): a configured key file that is missing stops the start.
         services.AddSingleton(sp => Security.MasterKeys.Load(sp.GetRequiredService<IOptions<Security.SecurityOptions>>().Value, dataDirectory)(
             sp.GetRequiredService<TimeProvider>()));
 
+        // Leadership first among the hosted services: it starts before, and stops after, the work that asks it who leads.
+        services.AddSingleton<Coordination.Locks>();
+        services.AddSingleton<Coordination.Leadership>();
+        services.AddHostedService(sp => sp.GetRequiredService<Coordination.Leadership>());
         services.AddSingleton<AuthCache>();
         services.AddSingleton(typeof(ShortCache<>));
         services.AddScoped<RequestContext>();
@@ -113,7 +118,7 @@ public static class CoreServiceCollectionExtensions
         services.AddScoped<Agents.UnitService>();
         services.AddScoped<Agents.AgentWorkloads>();
         services.AddSingleton<Agents.WorkerServerAddress>();
-        services.AddSingleton<Agents.CapacityLocks>();
+        services.AddScoped<Agents.CapacityLocks>();
         services.AddSingleton<Agents.AutoscaleSignal>();
         services.AddSingleton<Agents.Autoscaler>();
         return services;

@@ -4,8 +4,8 @@ namespace Atelier.Data;
 
 /// <summary>
 /// One database backend, chosen by <see cref="Name"/> from configuration. Besides registering its context, a provider
-/// owns what differs between databases: row locks, statements that write two tables at once, and notifications across
-/// replicas. Core asks for these; it never branches on which database it runs on.
+/// owns what differs between databases: row locks, statements that write two tables at once, notifications across
+/// replicas, and named locks between replicas. Core asks for these; it never branches on which database it runs on.
 /// </summary>
 public interface IDatabaseProvider
 {
@@ -48,4 +48,14 @@ public interface IDatabaseProvider
     /// Throws when the connection is lost (the caller reconnects). Returns at once where <see cref="Notifies"/> is false.
     /// </summary>
     Task ListenAsync(DatabaseOptions options, IReadOnlyList<string> channels, Action<string, string> received, Action listening, CancellationToken ct);
+
+    /// <summary>
+    /// Tries once to take the lock <paramref name="name"/>: the held lock, or null when another holder has it.
+    /// PostgreSQL: a session-level advisory lock (<c>pg_try_advisory_lock</c>, key <see cref="DatabaseLocks.AdvisoryKey"/>)
+    /// on a connection of its own, outside the pool, open for as long as the lock is held: a lost connection is a lost
+    /// lock, and a process that dies loses its locks with its connections. SQLite (one server process per database
+    /// file): an exclusive OS lock (<c>flock</c>) on the file <see cref="DatabaseLocks.LockFile"/> beside the database,
+    /// which the OS drops when the process dies, and which another process (a test, <c>flock(1)</c>) can hold too.
+    /// </summary>
+    Task<IDatabaseLock?> TryLockAsync(DatabaseOptions options, string name, CancellationToken ct);
 }

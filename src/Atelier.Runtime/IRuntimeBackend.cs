@@ -17,6 +17,13 @@ public interface IRuntimeBackend
     bool SchedulesTimers => false;
 
     /// <summary>
+    /// Whether each server replica has instances of its own (local: child processes of this server, gone with it). Then
+    /// every replica applies and reconciles its functions for itself; otherwise the backend's objects are shared by all
+    /// replicas, and only the leader reconciles them.
+    /// </summary>
+    bool PerReplica => false;
+
+    /// <summary>
     /// Creates or updates the function to match <paramref name="spec"/>: its revisions, traffic split and scale
     /// bounds. Like Knative's initial scale of one, each revision that takes traffic is started once and must become
     /// ready (healthy) before this returns, so a command that does not exist, an instance that exits at start or never

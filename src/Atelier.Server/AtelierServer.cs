@@ -149,6 +149,7 @@ public static class AtelierServer
         app.MapAccountsApi();
         app.MapTenantsApi();
         app.MapAuditApi();
+        app.MapReplicaApi();
         app.MapTenantApi();
         app.MapOperatorsApi();
         app.MapAppsApi();

@@ -118,6 +118,9 @@ public static class ErrCodes
     /// <summary>A model file is not the kind of model the request asks for.</summary>
     public const string KindMismatch = "kind_mismatch";
 
+    /// <summary>Another replica or request holds a lock this operation needs, past its wait (<c>s_common_lockfail</c>, with <c>Retry-After</c>).</summary>
+    public const string LockBusy = "lock_busy";
+
     /// <summary>The route exists but not with this HTTP method.</summary>
     public const string MethodNotAllowed = "method_not_allowed";
 

@@ -19,10 +19,11 @@ namespace Atelier.Core.Functions;
 /// taken again: at least once), sends it to an instance through the function's backend, keeps the response in the
 /// object store, retries a failure with backoff up to the async invoke config's attempts, drops one older than its
 /// maximum event age, and hands the outcome to the success or failure destination. Also fires due timer triggers
-/// (each firing is an async invocation with the trigger's payload).
+/// (each firing is an async invocation with the trigger's payload) in the leader alone; every replica runs invocations.
 /// </summary>
 public sealed partial class AsyncInvocationRunner(IServiceScopeFactory scopes, TimeProvider clock, IOptions<FunctionsOptions> options, AsyncSignal signal,
-    IObjectStore store, IOptions<Webhooks.WebhookOptions> webhooks, IEnumerable<IRuntimeBackend> backends, ILogger<AsyncInvocationRunner> logger) : BackgroundService
+    IObjectStore store, IOptions<Webhooks.WebhookOptions> webhooks, IEnumerable<IRuntimeBackend> backends, Coordination.Leadership leadership,
+    ILogger<AsyncInvocationRunner> logger) : BackgroundService
 {
     private static readonly TimeSpan LeaseTime = TimeSpan.FromMinutes(5);
     private readonly HttpClient _instances = new(new SocketsHttpHandler { UseProxy = false, AllowAutoRedirect = false }) { Timeout = Timeout.InfiniteTimeSpan };
@@ -56,9 +57,16 @@ public sealed partial class AsyncInvocationRunner(IServiceScopeFactory scopes, T
         }
     }
 
-    /// <summary>Turns every due, enabled timer trigger into an async invocation and sets its next run.</summary>
+    /// <summary>Turns every due, enabled timer trigger into an async invocation and sets its next run (in the leader; elsewhere nothing).</summary>
     public async Task<int> FireTimersAsync(CancellationToken ct)
     {
+        // One replica looks, so each tick is fired once; the claim below keeps that true while two replicas briefly both
+        // think they lead (the old leader has not yet noticed its lock is gone).
+        if (!leadership.IsLeader)
+        {
+            return 0;
+        }
+
         using var scope = scopes.CreateScope();
         var db = scope.ServiceProvider.GetRequiredService<AtelierDb>();
         var now = clock.GetUtcNow().UtcDateTime;

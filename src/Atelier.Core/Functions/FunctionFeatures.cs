@@ -20,13 +20,19 @@ namespace Atelier.Core.Functions;
 /// configs and custom domains. A change the backend must know is applied there first and stored only if it took.
 /// </summary>
 public sealed class FunctionFeatures(AtelierDb db, RequestContext ctx, TimeProvider clock, FunctionManager functions, FunctionDeployer deployer, MasterKeys keys,
-    Microsoft.Extensions.Options.IOptions<Webhooks.WebhookOptions> webhooks, DomainDirectory domains, FunctionRouteCache routes)
+    Microsoft.Extensions.Options.IOptions<Webhooks.WebhookOptions> webhooks, DomainDirectory domains, FunctionRouteCache routes, Coordination.Locks locks)
 {
+    /// <summary>The lock a version publish holds: version numbers come from the function's row, so one publisher at a time, on any replica.</summary>
+    public static string VersionsLock(string functionId) => $"function:{functionId}:versions";
+
     private DateTime Now => clock.GetUtcNow().UtcDateTime;
     private string TenantId => ctx.TenantId ?? throw new InvalidOperationException("No tenant in scope.");
 
     public async Task<FunctionVersionDto> PublishVersionAsync(string service, string name, PublishVersionRequest req, CancellationToken ct)
     {
+        var (_, found) = await functions.FindAsync(service, name, false, ct);
+        await using var held = await locks.AcquireAsync(VersionsLock(found.Id), ct);
+        // Read under the lock: the next number is the one the last publisher left.
         var (_, f) = await functions.FindAsync(service, name, true, ct);
         FunctionManager.RequireSynced(f);
         var v = new FunctionVersion { FunctionId = f.Id, Number = f.NextVersion, TenantId = TenantId, ConfigJson = f.ConfigJson, Description = Validate.Optional(req.Description, "description"), CreatedAt = Now };

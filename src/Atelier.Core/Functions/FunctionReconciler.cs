@@ -1,4 +1,5 @@
 using Atelier.Contracts.Errors;
+using Atelier.Core.Coordination;
 using Atelier.Core.Security;
 using Atelier.Data;
 using Atelier.Data.Entities;
@@ -16,9 +17,12 @@ namespace Atelier.Core.Functions;
 /// function is applied again and its domains mounted again) and every <see cref="FunctionsOptions.ReconcileIntervalSeconds"/>.
 /// A function whose backend lost it, holds an older generation, or reports it failed is applied again; the outcome is
 /// recorded as the function's state (<c>ready</c>, or <c>failed</c> with the backend's reason).
+/// With several replicas, a function on a backend whose objects all replicas share (kubernetes) is reconciled by the
+/// leader alone, so two replicas never apply it at once; a function on a backend whose instances belong to each replica
+/// (local: child processes of that server) is reconciled by every replica, each for its own instances.
 /// </summary>
 public sealed partial class FunctionReconciler(IServiceScopeFactory scopes, TimeProvider clock, IOptions<FunctionsOptions> options, MasterKeys keys,
-    IHostApplicationLifetime lifetime, FunctionRouteCache routes, ILogger<FunctionReconciler> logger) : BackgroundService
+    IHostApplicationLifetime lifetime, FunctionRouteCache routes, Leadership leadership, ILogger<FunctionReconciler> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -85,6 +89,11 @@ public sealed partial class FunctionReconciler(IServiceScopeFactory scopes, Time
         catch (AtelierException e)
         {
             await RecordAsync(db, f, f.AppliedGeneration, "failed", e.ErrMessage ?? e.Message, ct);
+            return false;
+        }
+
+        if (!backend.PerReplica && !leadership.IsLeader)
+        {
             return false;
         }
 

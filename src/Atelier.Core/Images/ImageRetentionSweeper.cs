@@ -8,15 +8,23 @@ using Microsoft.Extensions.Options;
 
 namespace Atelier.Core.Images;
 
-/// <summary>Deletes images older than their tenant's <c>imageRetentionDays</c>, every <see cref="ImagesOptions.RetentionSweepMinutes"/>.</summary>
-public sealed partial class ImageRetentionSweeper(IServiceScopeFactory scopes, TimeProvider clock, IOptions<ImagesOptions> options, ILogger<ImageRetentionSweeper> logger)
-    : BackgroundService
+/// <summary>
+/// Deletes images older than their tenant's <c>imageRetentionDays</c>, every <see cref="ImagesOptions.RetentionSweepMinutes"/>,
+/// in the leader alone (two replicas would delete the same objects and rows twice).
+/// </summary>
+public sealed partial class ImageRetentionSweeper(IServiceScopeFactory scopes, TimeProvider clock, IOptions<ImagesOptions> options, Coordination.Leadership leadership,
+    ILogger<ImageRetentionSweeper> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         using var timer = new PeriodicTimer(TimeSpan.FromMinutes(Math.Max(1, options.Value.RetentionSweepMinutes)), clock);
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
+            if (!leadership.IsLeader)
+            {
+                continue;
+            }
+
             try
             {
                 var (deleted, failed) = await SweepAsync(stoppingToken);

@@ -14,12 +14,17 @@ namespace Atelier.Core.Models;
 
 /// <summary>
 /// Downloads queued model files from their URLs: through the address guard, with a size limit, retries on
-/// transient failures, and progress written as it goes. Files left downloading by a stopped server are queued
-/// again at start and downloaded anew: a download is never silently lost.
+/// transient failures, and progress written as it goes. A replica holds a file's download lock (<see cref="DownloadLock"/>)
+/// for as long as it downloads it, so a file left downloading by a replica that stopped or died (its lock gone with it)
+/// is told from one another replica is downloading now: the first is queued again, at start and every
+/// <see cref="ModelsOptions.DownloadRescueSeconds"/>, and downloaded anew; a download is never silently lost, nor run twice.
 /// </summary>
 public sealed partial class DownloadWorker(IServiceScopeFactory scopes, IObjectStore store, DownloadSignal signal, TimeProvider clock,
-    IOptions<ModelsOptions> options, ILogger<DownloadWorker> logger, StorageSpace space) : BackgroundService
+    IOptions<ModelsOptions> options, Coordination.Locks locks, ILogger<DownloadWorker> logger, StorageSpace space) : BackgroundService
 {
+    /// <summary>The lock a replica holds while it downloads the model file <paramref name="fileId"/>.</summary>
+    public static string DownloadLock(string fileId) => $"model-file:{fileId}:download";
+
     private readonly HttpClient _http = new(AddressGuard.CreateHandler(options.Value.AllowPrivateNetworks))
     {
         Timeout = TimeSpan.FromSeconds(options.Value.DownloadTimeoutSeconds),
@@ -27,16 +32,22 @@ public sealed partial class DownloadWorker(IServiceScopeFactory scopes, IObjectS
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        await RequeueInterruptedAsync(stoppingToken);
         var running = new List<Task>();
+        var nextRescue = DateTimeOffset.MinValue;
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
-                running.RemoveAll(t => t.IsCompleted);
-                while (running.Count < Math.Max(1, options.Value.DownloadConcurrency) && await ClaimAsync(stoppingToken) is { } fileId)
+                if (clock.GetUtcNow() >= nextRescue)
                 {
-                    running.Add(RunAsync(fileId, stoppingToken));
+                    await RequeueInterruptedAsync(stoppingToken);
+                    nextRescue = clock.GetUtcNow().AddSeconds(options.Value.DownloadRescueSeconds);
+                }
+
+                running.RemoveAll(t => t.IsCompleted);
+                while (running.Count < Math.Max(1, options.Value.DownloadConcurrency) && await ClaimAsync(stoppingToken) is { } claim)
+                {
+                    running.Add(RunAsync(claim.Id, claim.Held, stoppingToken));
                 }
 
                 await signal.WaitAsync(TimeSpan.FromSeconds(running.Count > 0 ? 1 : 5), stoppingToken);
@@ -55,20 +66,34 @@ public sealed partial class DownloadWorker(IServiceScopeFactory scopes, IObjectS
         await Task.WhenAll(running.Select(t => t.ContinueWith(_ => { }, TaskScheduler.Default)));
     }
 
+    /// <summary>Queues again every file left downloading whose download lock nobody holds (its replica stopped or died).</summary>
     private async Task RequeueInterruptedAsync(CancellationToken ct)
     {
         using var scope = scopes.CreateScope();
         var db = scope.ServiceProvider.GetRequiredService<AtelierDb>();
-        var requeued = await db.ModelFiles.IgnoreQueryFilters().Where(f => f.State == "downloading")
-            .ExecuteUpdateAsync(u => u.SetProperty(f => f.State, "queued").SetProperty(f => f.DownloadedBytes, 0L), ct);
+        var downloading = await db.ModelFiles.IgnoreQueryFilters().AsNoTracking().Where(f => f.State == "downloading").Select(f => f.Id).ToListAsync(ct);
+        var requeued = 0;
+        foreach (var id in downloading)
+        {
+            await using var held = await locks.TryAcquireAsync(DownloadLock(id), ct);
+            if (held is not null)
+            {
+                requeued += await db.ModelFiles.IgnoreQueryFilters().Where(f => f.Id == id && f.State == "downloading")
+                    .ExecuteUpdateAsync(u => u.SetProperty(f => f.State, "queued").SetProperty(f => f.DownloadedBytes, 0L), ct);
+            }
+        }
+
         if (requeued > 0)
         {
             LogRequeued(logger, requeued);
         }
     }
 
-    /// <summary>Claims the oldest queued file (a conditional update, so two replicas never take the same one).</summary>
-    private async Task<string?> ClaimAsync(CancellationToken ct)
+    /// <summary>
+    /// Claims the oldest queued file: its download lock first (kept until the download ends), then a conditional update,
+    /// so two replicas never take the same one.
+    /// </summary>
+    private async Task<(string Id, IDatabaseLock Held)?> ClaimAsync(CancellationToken ct)
     {
         using var scope = scopes.CreateScope();
         var db = scope.ServiceProvider.GetRequiredService<AtelierDb>();
@@ -77,19 +102,35 @@ public sealed partial class DownloadWorker(IServiceScopeFactory scopes, IObjectS
         var now = clock.GetUtcNow().UtcDateTime;
         foreach (var id in candidates)
         {
-            var claimed = await db.ModelFiles.IgnoreQueryFilters().Where(f => f.Id == id && f.State == "queued")
-                .ExecuteUpdateAsync(u => u.SetProperty(f => f.State, "downloading").SetProperty(f => f.StartedAt, now).SetProperty(f => f.UpdatedAt, now), ct);
-            if (claimed == 1)
+            if (await locks.TryAcquireAsync(DownloadLock(id), ct) is not { } held)
             {
-                return id;
+                continue;
             }
+
+            try
+            {
+                var claimed = await db.ModelFiles.IgnoreQueryFilters().Where(f => f.Id == id && f.State == "queued")
+                    .ExecuteUpdateAsync(u => u.SetProperty(f => f.State, "downloading").SetProperty(f => f.StartedAt, now).SetProperty(f => f.UpdatedAt, now), ct);
+                if (claimed == 1)
+                {
+                    return (id, held);
+                }
+            }
+            catch
+            {
+                await held.DisposeAsync();
+                throw;
+            }
+
+            await held.DisposeAsync();
         }
 
         return null;
     }
 
-    private async Task RunAsync(string fileId, CancellationToken ct)
+    private async Task RunAsync(string fileId, IDatabaseLock held, CancellationToken ct)
     {
+        await using var _ = held;
         using var scope = scopes.CreateScope();
         var db = scope.ServiceProvider.GetRequiredService<AtelierDb>();
         var file = await db.ModelFiles.IgnoreQueryFilters().AsNoTracking().FirstAsync(f => f.Id == fileId, ct);
@@ -119,7 +160,7 @@ public sealed partial class DownloadWorker(IServiceScopeFactory scopes, IObjectS
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
-                return; // the server is stopping: the row stays "downloading" and is queued again at the next start
+                return; // the server is stopping: the row stays "downloading", its lock goes, and a replica queues it again
             }
             catch (AtelierException e)
             {

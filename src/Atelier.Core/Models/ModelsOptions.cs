@@ -28,6 +28,10 @@ public sealed partial class ModelsOptions
     [Range(1, 64)]
     public int DownloadConcurrency { get; set; } = 2;
 
+    /// <summary>How often a replica looks for downloads left by a replica that stopped or died (their download lock is free), and queues them again.</summary>
+    [Range(1, 3600)]
+    public int DownloadRescueSeconds { get; set; } = 30;
+
     /// <summary>How long one download may take.</summary>
     [Range(1, 7 * 86400)]
     public int DownloadTimeoutSeconds { get; set; } = 6 * 3600;

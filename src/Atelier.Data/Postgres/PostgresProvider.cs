@@ -5,7 +5,7 @@ using Npgsql;
 
 namespace Atelier.Data.Postgres;
 
-/// <summary>PostgreSQL: row locks with SKIP LOCKED, data-modifying WITH, and LISTEN/NOTIFY between replicas.</summary>
+/// <summary>PostgreSQL: row locks with SKIP LOCKED, data-modifying WITH, LISTEN/NOTIFY and advisory locks between replicas.</summary>
 internal sealed class PostgresProvider : IDatabaseProvider
 {
     public string Name => "postgres";
@@ -29,6 +29,9 @@ internal sealed class PostgresProvider : IDatabaseProvider
 
     public async Task NotifyAsync(AtelierDb db, string channel, string payload, CancellationToken ct) =>
         await db.Database.ExecuteSqlAsync($"SELECT pg_notify({channel}, {payload})", ct);
+
+    public Task<IDatabaseLock?> TryLockAsync(DatabaseOptions options, string name, CancellationToken ct) =>
+        AdvisoryLock.TryTakeAsync(options.ConnectionString!, name, ct);
 
     public async Task ListenAsync(DatabaseOptions options, IReadOnlyList<string> channels, Action<string, string> received, Action listening, CancellationToken ct)
     {

@@ -6,7 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace Atelier.Data.Sqlite;
 
-/// <summary>SQLite: one file, one writer at a time (WAL), no notifications between processes.</summary>
+/// <summary>SQLite: one file, one writer at a time (WAL), no notifications between processes, named locks as OS file locks.</summary>
 internal sealed class SqliteProvider : IDatabaseProvider
 {
     public string Name => "sqlite";
@@ -33,6 +33,9 @@ internal sealed class SqliteProvider : IDatabaseProvider
 
     public Task ListenAsync(DatabaseOptions options, IReadOnlyList<string> channels, Action<string, string> received, Action listening, CancellationToken ct) =>
         Task.CompletedTask;
+
+    public Task<IDatabaseLock?> TryLockAsync(DatabaseOptions options, string name, CancellationToken ct) =>
+        Task.FromResult(FileLock.TryTake(options.ConnectionString!, name));
 
     public async Task VerifyAsync(AtelierDb db, DatabaseOptions options, CancellationToken ct)
     {

@@ -83,6 +83,8 @@ public sealed class LocalBackend : IRuntimeBackend, IAsyncDisposable
 
     public string Name => "local";
 
+    public bool PerReplica => true;
+
     /// <summary>Custom host names by host (case-insensitive).</summary>
     public IReadOnlyDictionary<string, MountedDomain> Domains => _domains;
 

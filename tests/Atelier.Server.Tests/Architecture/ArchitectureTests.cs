@@ -32,6 +32,7 @@ public sealed class ArchitectureTests
     public static readonly Dictionary<string, int> CoreRanks = new(StringComparer.Ordinal)
     {
         ["Common"] = 0,
+        ["Coordination"] = 1,
         ["Security"] = 1,
         ["Sessions"] = 2,
         ["Models"] = 2,
@@ -41,7 +42,8 @@ public sealed class ArchitectureTests
         ["Identity"] = 5,
         ["Tenancy"] = 6,
         ["Functions"] = 7,
-        ["Platform"] = 8,
+        ["Agents"] = 8,
+        ["Platform"] = 9,
     };
 
     private static readonly Assembly[] Assemblies =
