@@ -165,6 +165,7 @@ public sealed partial class KubeStandIn : IAsyncDisposable
         [(Knative, "v1", "revisions")] = "Revision",
         [(Knative, "v1beta1", "domainmappings")] = "DomainMapping",
         [("sources.knative.dev", "v1", "pingsources")] = "PingSource",
+        [("apps", "v1", "deployments")] = "Deployment",
     };
 
     [GeneratedRegex("^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")]
@@ -209,7 +210,12 @@ public sealed partial class KubeStandIn : IAsyncDisposable
         {
             (group, version, ns, plural, name) = ("", "v1", segments[3], segments[4], segments.Length == 6 ? segments[5] : null);
         }
-        else if (segments is ["apis", _, _, "namespaces", _, _, ..] && segments.Length <= 8)
+        else if (segments is ["apis", "apps", "v1", "namespaces", _, "deployments", _, "scale"])
+        {
+            await ScaleAsync(context, segments[4], segments[6]);
+            return;
+        }
+        else if (segments is ["apis", _, _, "namespaces", _, _, ..] && segments.Length <= 7)
         {
             (group, version, ns, plural, name) = (segments[1], segments[2], segments[4], segments[5], segments.Length == 7 ? segments[6] : null);
         }
@@ -257,6 +263,84 @@ public sealed partial class KubeStandIn : IAsyncDisposable
         }
 
         await WriteAsync(context, code, answer);
+    }
+
+    /// <summary>
+    /// The Deployment scale subresource (autoscaling/v1 Scale): GET reads it, PATCH (merge patch) and PUT set
+    /// <c>spec.replicas</c>; the simulated controller makes every asked replica ready at once.
+    /// </summary>
+    private async Task ScaleAsync(HttpContext context, string ns, string name)
+    {
+        JsonObject? body = null;
+        if (context.Request.Method is "PATCH" or "PUT")
+        {
+            using var reader = new StreamReader(context.Request.Body, Encoding.UTF8);
+            body = JsonNode.Parse(await reader.ReadToEndAsync()) as JsonObject;
+        }
+
+        int code;
+        JsonObject answer;
+        lock (_lock)
+        {
+            if (!_objects.TryGetValue(("deployments", ns, name), out var deployment))
+            {
+                (code, answer) = NotFound("apps", "deployments", "Deployment", name);
+            }
+            else if (context.Request.Method is "PATCH" or "PUT" && body?["spec"]?["replicas"] is not JsonValue wanted)
+            {
+                (code, answer) = Invalid("autoscaling", "Scale", name, "spec.replicas: Required value");
+            }
+            else if (context.Request.Method is not ("GET" or "PATCH" or "PUT"))
+            {
+                (code, answer) = (405, StatusBody(405, "MethodNotAllowed", $"{context.Request.Method} is not supported here", null, null));
+            }
+            else
+            {
+                if (body is not null)
+                {
+                    var replicas = body["spec"]!["replicas"]!.GetValue<int>();
+                    if (replicas < 0)
+                    {
+                        (code, answer) = Invalid("autoscaling", "Scale", name, "spec.replicas: Invalid value: must be greater than or equal to 0");
+                        goto written;
+                    }
+
+                    deployment["spec"]!["replicas"] = replicas;
+                    deployment["metadata"]!["generation"] = deployment["metadata"]!["generation"]!.GetValue<long>() + 1;
+                    deployment["metadata"]!["resourceVersion"] = Invariant(++_resourceVersion);
+                    SimulateDeployment(deployment);
+                }
+
+                var spec = deployment["spec"]!["replicas"]!.GetValue<int>();
+                (code, answer) = (200, new JsonObject
+                {
+                    ["kind"] = "Scale",
+                    ["apiVersion"] = "autoscaling/v1",
+                    ["metadata"] = new JsonObject { ["name"] = name, ["namespace"] = ns, ["resourceVersion"] = deployment["metadata"]!["resourceVersion"]!.DeepClone() },
+                    ["spec"] = new JsonObject { ["replicas"] = spec },
+                    ["status"] = new JsonObject { ["replicas"] = spec, ["selector"] = $"atelier.dev/workload={name}" },
+                });
+            }
+
+            written:
+            answer = answer.DeepClone().AsObject();
+        }
+
+        await WriteAsync(context, code, answer);
+    }
+
+    /// <summary>What the Deployment controller reports: with no scheduler or kubelet to wait for, every replica is ready.</summary>
+    private static void SimulateDeployment(JsonObject deployment)
+    {
+        var replicas = deployment["spec"]?["replicas"]?.GetValue<int>() ?? 1;
+        deployment["status"] = new JsonObject
+        {
+            ["observedGeneration"] = deployment["metadata"]!["generation"]!.DeepClone(),
+            ["replicas"] = replicas,
+            ["readyReplicas"] = replicas,
+            ["availableReplicas"] = replicas,
+            ["updatedReplicas"] = replicas,
+        };
     }
 
     private (int, JsonObject) List(string group, string version, string plural, string kind, string ns, string selector)
@@ -446,6 +530,17 @@ public sealed partial class KubeStandIn : IAsyncDisposable
                 }
 
                 return null;
+            case "deployments":
+                var podLabels = body["spec"]?["template"]?["metadata"]?["labels"]?.AsObject();
+                var selector = body["spec"]?["selector"]?["matchLabels"]?.AsObject();
+                if (string.IsNullOrEmpty(body["spec"]?["template"]?["spec"]?["containers"]?[0]?["image"]?.GetValue<string>()))
+                {
+                    return "spec.template.spec.containers[0].image: Required value";
+                }
+
+                return selector is null || selector.Any(kv => podLabels?[kv.Key]?.GetValue<string>() != kv.Value?.GetValue<string>())
+                    ? "spec.template.metadata.labels: Invalid value: `selector` does not match template `labels`"
+                    : null;
             case "domainmappings":
                 return string.IsNullOrEmpty(body["spec"]?["ref"]?["name"]?.GetValue<string>()) ? "missing field(s): spec.ref.name" : null;
             case "secrets":
@@ -463,6 +558,26 @@ public sealed partial class KubeStandIn : IAsyncDisposable
         if (plural == "domainmappings")
         {
             body["status"] = new JsonObject { ["url"] = $"https://{name}", ["conditions"] = Conditions("True", null, null) };
+            return null;
+        }
+
+        if (plural == "deployments")
+        {
+            SimulateDeployment(body);
+            return null;
+        }
+
+        if (plural == "secrets" && body["stringData"] is JsonObject plain)
+        {
+            // The API server folds stringData into data (base64) and never stores or returns stringData.
+            var data = body["data"] as JsonObject ?? new JsonObject();
+            foreach (var (key, value) in plain)
+            {
+                data[key] = Convert.ToBase64String(Encoding.UTF8.GetBytes(value?.GetValue<string>() ?? ""));
+            }
+
+            body["data"] = data;
+            body.Remove("stringData");
             return null;
         }
 

@@ -137,6 +137,7 @@ public class AgentTests(AgentsHost shared) : IClassFixture<AgentsHost>
         var s = await SetupAsync(capacity: 2);
         var unit = (await s.Admin.PostAsync(s.Units, s.Unit(replicas: 0))).Created().GetProperty("id").GetString()!;
         var app = s.World.AppOf(Host);
+        var elsewhere = await SubmitAsync(app, "default"); // the default agent's: shared workers only, and this host runs none
         var jobs = new List<string>();
         for (var i = 0; i < 4; i++)
         {
@@ -149,11 +150,16 @@ public class AgentTests(AgentsHost shared) : IClassFixture<AgentsHost>
                 state => state == "succeeded", $"job {job} to succeed on the unit's workers");
         }
 
+        // The unit's workers leased their agent's jobs only: the other agent's job, queued first, is still waiting.
+        Assert.Equal("queued", (await app.GetAsync($"/api/v1/agents/default/jobs/{elsewhere}")).Ok().GetProperty("state").GetString());
+        (await app.PostAsync($"/api/v1/agents/default/jobs/{elsewhere}/cancel")).Ok();
+
         // Four jobs wanted four replicas at one slot each; the pool's share had two.
         var scaling = await Eventually.ValueAsync(() => ScalingAsync(s.Admin, s.Units, unit),
             d => d.GetProperty("replicas").GetInt32() == 0, "the unit to go back to zero after its idle seconds");
         var decisions = scaling.GetProperty("decisions").EnumerateArray().ToList();
-        var up = decisions.Last(d => d.GetProperty("to").GetInt32() > d.GetProperty("from").GetInt32());
+        var up = decisions.LastOrDefault(d => d.GetProperty("to").GetInt32() > d.GetProperty("from").GetInt32());
+        Assert.True(up.ValueKind == JsonValueKind.Object, scaling.GetRawText());
         Assert.Equal(2, up.GetProperty("to").GetInt32());
         Assert.True(up.GetProperty("wanted").GetInt32() >= 2);
         Assert.True(up.GetProperty("applied").GetBoolean());
@@ -187,7 +193,7 @@ public class AgentTests(AgentsHost shared) : IClassFixture<AgentsHost>
         // Without its unit the agent is served by the shared workers again.
         Assert.Equal(HttpStatusCode.NoContent, (await s.Admin.DeleteAsync($"{s.Units}/{unit}")).Status);
         var leased = (await WorkerProtocol.LeaseAsync(shared, workerId, wait: 5)).Ok();
-        Assert.Equal(job, leased.GetProperty("jobId").GetString());
+        Assert.Equal(job, leased.GetProperty("id").GetString());
     }
 
     [Fact]
@@ -231,5 +237,33 @@ public class AgentTests(AgentsHost shared) : IClassFixture<AgentsHost>
             .Ok(HttpStatusCode.Accepted).GetProperty("taskId").GetString()!;
         (await admin.GetAsync($"/api/v1/agents/{s.Agent}/jobs/{other}")).Ok();
         (await admin.DeleteAsync($"/api/v1/agents/{s.Agent}")).Error(ErrorCatalog.p_common_inputinvalid, 409);
+    }
+
+    [Fact]
+    public async Task UnitWorkerKilledMidJob_TheJobRunsAgainElsewhere_AndTheRuntimeReplacesTheReplica()
+    {
+        var s = await SetupAsync(engine: "noop=6000");
+        var unit = (await s.Admin.PostAsync(s.Units, s.Unit(replicas: 1, autoscale: false))).Created();
+        var unitId = unit.GetProperty("id").GetString()!;
+        var name = unit.GetProperty("function").GetProperty("name").GetString()!;
+        await Eventually.ValueAsync(async () => (await s.Admin.GetAsync($"{s.Units}/{unitId}")).Ok(),
+            u => u.GetProperty("function").GetProperty("readyReplicas").ValueKind == JsonValueKind.Number && u.GetProperty("function").GetProperty("readyReplicas").GetInt32() == 1,
+            "the unit's one replica ready");
+        var first = Assert.Single(ProcessState.WithArgument(name + "-"));
+
+        var app = s.World.AppOf(Host);
+        var job = await SubmitAsync(app, s.Agent);
+        await Eventually.ValueAsync(async () => (await app.GetAsync($"/api/v1/agents/{s.Agent}/jobs/{job}")).Ok(),
+            j => j.GetProperty("state").GetString() == "running", "the job running on the unit's worker");
+        System.Diagnostics.Process.GetProcessById(first).Kill();
+
+        // The lease runs out, the job goes back to the queue, and the replaced replica runs it as attempt 2.
+        var done = await Eventually.ValueAsync(async () => (await app.GetAsync($"/api/v1/agents/{s.Agent}/jobs/{job}")).Ok(),
+            j => j.GetProperty("state").GetString() == "succeeded", "the job to succeed after its worker was killed", TimeSpan.FromSeconds(120));
+        Assert.Equal(2, done.GetProperty("attempt").GetInt32());
+        var second = Assert.Single(ProcessState.WithArgument(name + "-"));
+        Assert.NotEqual(first, second);
+        Assert.Equal(HttpStatusCode.NoContent, (await s.Admin.DeleteAsync($"{s.Units}/{unitId}")).Status);
+        await Eventually.UntilAsync(() => !ProcessState.IsRunning(second), "the unit's worker stopped with the unit");
     }
 }

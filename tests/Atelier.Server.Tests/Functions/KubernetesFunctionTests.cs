@@ -14,6 +14,8 @@ public class KubeHost : IAsyncLifetime
 {
     protected virtual int ReconcileIntervalSeconds => 3600;
 
+    protected virtual IReadOnlyDictionary<string, string> ExtraSettings { get; } = new Dictionary<string, string>();
+
     public TestHost Host { get; private set; } = null!;
     public KubeStandIn Kube { get; private set; } = null!;
     public string Region { get; } = "kube-" + Guid.NewGuid().ToString("N")[..6];
@@ -21,10 +23,16 @@ public class KubeHost : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         Kube = await KubeStandIn.StartAsync();
-        Host = await TestHost.StartAsync(new Dictionary<string, string>(FunctionsHost.Settings)
+        var settings = new Dictionary<string, string>(FunctionsHost.Settings)
         {
             ["Atelier:Functions:ReconcileIntervalSeconds"] = ReconcileIntervalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        });
+        };
+        foreach (var (key, value) in ExtraSettings)
+        {
+            settings[key] = value;
+        }
+
+        Host = await TestHost.StartAsync(settings);
         var admin = Host.Admin();
         var kc = (await admin.PostAsync("/api/v1/platform/kube-configs", new { name = Region, kubeConfig = Kube.KubeConfig() })).Created();
         (await admin.PostAsync("/api/v1/platform/regions", new { name = Region, backend = "kubernetes", kubeConfigId = kc.GetProperty("id").GetString() })).Created();

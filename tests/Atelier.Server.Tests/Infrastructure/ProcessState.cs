@@ -16,4 +16,34 @@ public static class ProcessState
             return false;
         }
     }
+
+    /// <summary>The running processes whose command line has <paramref name="argument"/> (an exact argument, or one that starts with it), like <c>pgrep -f</c>.</summary>
+    public static IReadOnlyList<int> WithArgument(string argument)
+    {
+        var found = new List<int>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid))
+            {
+                continue;
+            }
+
+            try
+            {
+                var args = File.ReadAllText(Path.Combine(dir, "cmdline")).Split('\0');
+                if (args.Any(a => a.StartsWith(argument, StringComparison.Ordinal)) && IsRunning(pid))
+                {
+                    found.Add(pid);
+                }
+            }
+            catch (IOException)
+            {
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
+
+        return found;
+    }
 }
