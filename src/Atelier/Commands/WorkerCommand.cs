@@ -163,6 +163,11 @@ internal sealed partial class WorkerCommand : Command
             {
                 r.AddError($"--token KEY (or {TokenVariable}) is required.");
             }
+
+            if (r.GetValue(_a1111Models) is not null && r.GetValue(_engine)?.StartsWith("a1111=", StringComparison.Ordinal) != true)
+            {
+                r.AddError("--a1111-models goes with --engine a1111=URL (it is that server's checkpoint folder).");
+            }
         });
         SetAction((parse, _) => RunAsync(Read(parse)));
     }

@@ -83,6 +83,7 @@ public partial class CliTests : IDisposable
     [InlineData("worker --server http://127.0.0.1:9 --token atw_x --engine nope", "--engine")]
     [InlineData("worker --server http://127.0.0.1:9 --token atw_x --model-cache-bytes lots", "--model-cache-bytes")]
     [InlineData("models demo --name ../up", "--name")]
+    [InlineData("worker --server http://127.0.0.1:9 --token atw_x --a1111-models /tmp/x", "--a1111-models")]
     [InlineData("worker --server not-a-url --token atw_x", "--server")]
     [InlineData("worker --token atw_x", "--server")]
     [InlineData("worker --server http://127.0.0.1:9", "--token")]
