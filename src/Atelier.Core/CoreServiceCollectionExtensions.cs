@@ -85,6 +85,7 @@ public static class CoreServiceCollectionExtensions
         services.AddSingleton<Jobs.JobWatch>();
         services.AddSingleton<Jobs.JobNotifier>();
         services.AddSingleton<Jobs.WorkerRegistry>();
+        services.AddSingleton<Jobs.HotModelKeys>();
         services.AddHostedService<Jobs.JobListener>();
         services.AddHostedService<Jobs.JobRescuer>();
         services.AddScoped<Webhooks.WebhookService>();

@@ -10,7 +10,11 @@ namespace Atelier.Contracts.Jobs;
 /// </summary>
 public sealed record SubmitJobRequest(string? JobId, JsonElement? Input, int? Priority, string? Webhook = null, IReadOnlyList<string>? WebhookEvents = null);
 
-public sealed record JobProgressDto(double Fraction, int Step, int Steps);
+/// <summary>
+/// A job's progress: the engine's fraction and steps; while its worker fetches the model, <c>stage</c> is
+/// <c>downloading</c> with the bytes done of <c>bytesTotal</c>, then <c>generating</c> (null when no model was fetched).
+/// </summary>
+public sealed record JobProgressDto(double Fraction, int Step, int Steps, string? Stage = null, long? BytesDone = null, long? BytesTotal = null);
 
 public sealed record JobModelDto(string VersionId, string Name, string Title);
 

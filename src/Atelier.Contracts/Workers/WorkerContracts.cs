@@ -15,10 +15,18 @@ public static class WorkerRoutes
     public const string Complete = "api/v1/worker/jobs/{jobId}/complete";
     public const string Fail = "api/v1/worker/jobs/{jobId}/fail";
 
+    /// <summary>One file of the leased job's model version, by SHA-256 (<c>?attempt=N</c>); answers HTTP Range requests.</summary>
+    public const string File = "api/v1/worker/jobs/{jobId}/files/{sha256}";
+
     /// <summary>A template with its job id (and image index) filled in.</summary>
     public static string For(string template, string jobId, int? index = null) =>
         template.Replace("{jobId}", Uri.EscapeDataString(jobId), StringComparison.Ordinal)
             .Replace("{index}", index?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "{index}", StringComparison.Ordinal);
+
+    /// <summary>The address of one model file of a leased job, for the attempt that holds the lease.</summary>
+    public static string FileOf(string jobId, string sha256, int attempt) =>
+        For(File, jobId).Replace("{sha256}", Uri.EscapeDataString(sha256), StringComparison.Ordinal)
+        + "?attempt=" + attempt.ToString(System.Globalization.CultureInfo.InvariantCulture);
 }
 
 /// <summary>Issues a worker key (platform admin); <c>name</c> is for people (which fleet it is for).</summary>
@@ -42,8 +50,31 @@ public sealed record RegisterWorkerRequest(string? WorkerId, string? Engine, int
 /// </summary>
 public sealed record LeaseRequest(string? WorkerId, int? Slot, IReadOnlyList<string?>? Hot, int? WaitSeconds);
 
-/// <summary>The model a leased job runs on, as the registry knows it; the worker finds its own copy by SHA-256, else by name.</summary>
-public sealed record LeasedModel(string VersionId, string ModelId, string Name, string VersionName, string? Sha256);
+/// <summary>
+/// The model a leased job runs on, as the registry knows it. The worker finds its engine's own copy by SHA-256 (of the
+/// primary file), else fetches <c>files</c> through <see cref="WorkerRoutes.File"/> into its model cache, else goes by
+/// name. <c>type</c> is the model's type (checkpoint, onnx, …); <c>key</c> is what the worker reports in its hot request
+/// info once the slot has the model loaded (<c>sha256:&lt;hex&gt;</c> when the primary file's hash is known: the same
+/// bytes in two tenants are one hot model). The last three are null from a server that predates model delivery.
+/// </summary>
+public sealed record LeasedModel(string VersionId, string ModelId, string Name, string VersionName, string? Sha256, string? Type = null,
+    IReadOnlyList<LeasedFile>? Files = null, string? Key = null);
+
+/// <summary>
+/// One stored file of the leased model version: its path inside the version (an ONNX folder's files have folders, such
+/// as <c>unet/model.onnx</c>; other types' are bare names), its SHA-256 and size, and whether it is the primary file.
+/// </summary>
+public sealed record LeasedFile(string Path, string Sha256, long Size, bool Primary);
+
+/// <summary>What a running job is doing, as its heartbeats say (<see cref="HeartbeatRequest.Stage"/>).</summary>
+public static class JobStages
+{
+    /// <summary>The worker is fetching the model's files into its cache (bytes done of total).</summary>
+    public const string Downloading = "downloading";
+
+    /// <summary>The model is in place; the engine is generating (steps, fraction).</summary>
+    public const string Generating = "generating";
+}
 
 /// <summary>
 /// A leased job: the attempt every later call names, the request (A1111's txt2img/img2img fields) and when the
@@ -51,8 +82,11 @@ public sealed record LeasedModel(string VersionId, string ModelId, string Name, 
 /// </summary>
 public sealed record LeasedJob(string Id, int Attempt, string TenantId, string AgentId, string Kind, LeasedModel? Model, JsonElement Request, DateTime LeaseUntil);
 
-/// <summary>Renews the lease of <c>attempt</c>, with the progress so far.</summary>
-public sealed record HeartbeatRequest(int? Attempt, int? Step, int? Steps, double? Fraction);
+/// <summary>
+/// Renews the lease of <c>attempt</c>, with the progress so far: the engine's steps and fraction, and, while the worker
+/// fetches the model, <c>stage</c> (<see cref="JobStages"/>) with the bytes done of the bytes to fetch.
+/// </summary>
+public sealed record HeartbeatRequest(int? Attempt, int? Step, int? Steps, double? Fraction, string? Stage = null, long? BytesDone = null, long? BytesTotal = null);
 
 /// <summary>The renewed lease, and whether the job's owner asked to cancel it (the worker then stops and fails it as <c>canceled</c>).</summary>
 public sealed record HeartbeatDto(DateTime LeaseUntil, bool CancelRequested);

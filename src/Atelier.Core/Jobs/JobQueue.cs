@@ -6,6 +6,7 @@ using Atelier.Core.Common;
 using Atelier.Data;
 using Atelier.Data.Entities;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Query;
 
 namespace Atelier.Core.Jobs;
 
@@ -214,16 +215,41 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
         }
     }
 
-    /// <summary>Extends the lease of the caller's attempt (and records its progress); false when the attempt is no longer the job's.</summary>
+    /// <summary>
+    /// Extends the lease of the caller's attempt (and records its progress, and where it stands in fetching the model);
+    /// false when the attempt is no longer the job's.
+    /// </summary>
     public async Task<bool> HeartbeatAsync(string jobId, int attempt, TimeSpan lease, (int Step, int Steps, double Fraction)? progress, CancellationToken ct,
-        string? keyId = null)
+        string? keyId = null, JobDelivery? delivery = null)
     {
         var until = Now + lease;
         var q = Leased(jobId, attempt, keyId);
-        return (progress is { } p
-            ? await q.ExecuteUpdateAsync(u => u.SetProperty(j => j.LeaseUntil, until).SetProperty(j => j.ProgressStep, p.Step)
-                .SetProperty(j => j.ProgressSteps, p.Steps).SetProperty(j => j.Progress, p.Fraction), ct)
-            : await q.ExecuteUpdateAsync(u => u.SetProperty(j => j.LeaseUntil, until), ct)) == 1;
+        if (delivery is not null && await q.Select(j => j.ModelJson).FirstOrDefaultAsync(ct) is { } json)
+        {
+            // The delivery state lives in the model JSON: written only over the JSON just read (a beat of the same attempt
+            // in between loses this one's stage, not its lease: the lease is renewed below either way).
+            var written = delivery.WriteInto(json);
+            if (await q.Where(j => j.ModelJson == json).ExecuteUpdateAsync(u => Renew(u, written), ct) == 1)
+            {
+                return true;
+            }
+        }
+
+        return await q.ExecuteUpdateAsync(u => Renew(u, null), ct) == 1;
+
+        void Renew(UpdateSettersBuilder<Job> u, string? model)
+        {
+            u.SetProperty(j => j.LeaseUntil, until);
+            if (progress is { } p)
+            {
+                u.SetProperty(j => j.ProgressStep, p.Step).SetProperty(j => j.ProgressSteps, p.Steps).SetProperty(j => j.Progress, p.Fraction);
+            }
+
+            if (model is not null)
+            {
+                u.SetProperty(j => j.ModelJson, model);
+            }
+        }
     }
 
     /// <summary>

@@ -95,7 +95,7 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
         var hook = await webhooks.ForJobAsync(webhook, ct);
         var model = await resolver.ResolveAsync(GenerationInput.CheckpointOf(input), ct);
         var scope = ClientScope;
-        var newJob = new JobQueue.NewJob(TenantId, agent.Id, clientId, json, model.VersionId, p, options.Value.MaxAttempts, kind, Caller.CredentialId, Caller.AppId)
+        var newJob = new JobQueue.NewJob(TenantId, agent.Id, clientId, json, model.Key, p, options.Value.MaxAttempts, kind, Caller.CredentialId, Caller.AppId)
         {
             ModelJson = model.ToJson(),
             Webhook = hook,
@@ -296,8 +296,11 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
     public static JobDto ToDto(Job j)
     {
         var model = ResolvedModel.FromJson(j.ModelJson);
+        // A model fetch reported by an earlier attempt is not this attempt's.
+        var delivery = JobDelivery.ReadFrom(j.ModelJson) is { } d && d.Attempt == j.Attempt ? d : null;
         return new(j.Id, j.ClientJobId, j.AgentId, j.Kind, j.State, j.Attempt, j.MaxAttempts, j.Priority,
-            model is null ? null : new JobModelDto(model.VersionId, model.Name, model.Title), new JobProgressDto(j.Progress, j.ProgressStep, j.ProgressSteps),
+            model is null ? null : new JobModelDto(model.VersionId, model.Name, model.Title),
+            new JobProgressDto(j.Progress, j.ProgressStep, j.ProgressSteps, delivery?.Stage, delivery?.BytesDone, delivery?.BytesTotal),
             j.CreatedAt, j.StartedAt, j.FinishedAt, j.ErrorCode, j.ErrorMessage, j.CancelRequested, j.ResultExpiresAt,
             j.WebhookUrl, j.WebhookUrl is null ? null : WebhookEvents.Parse(j.WebhookEvents));
     }

@@ -19,7 +19,7 @@ namespace Atelier.Core.Jobs;
 /// <summary>The worker side of the queue: register, lease (long-poll), heartbeat, images, complete, fail; and the platform's worker keys.</summary>
 public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSignal signal, JobNotifier notifier, TimeProvider clock, RequestContext ctx,
     IOptions<JobsOptions> options, IObjectStore store, WorkerRegistry registry, ILogger<WorkerService> logger, Security.ContentSafety safety,
-    WebhookSignal hooks)
+    WebhookSignal hooks, HotModelKeys hotKeys)
 {
     private JobsOptions O => options.Value;
     private TimeSpan RecheckEvery => TimeSpan.FromSeconds(Math.Max(1, O.LeaseRecheckSeconds));
@@ -152,6 +152,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
         }
 
         await WorkerRegistry.SeenAsync(db, node, info, Now, ct);
+        var hotKey = await hotKeys.KeyOfAsync(db, info[s], ct);
 
         var wait = TimeSpan.FromSeconds(Math.Clamp(waitSeconds, 0, O.MaxLeaseWaitSeconds));
         var deadline = clock.GetUtcNow() + wait;
@@ -159,7 +160,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
         var me = $"{id}/{s}";
         // A unit's key leases its agent's jobs only; a shared key, the jobs of agents that have no unit.
         var lane = ctx.Caller?.AgentId ?? JobQueue.SharedLane;
-        using var waiting = registry.Wait(me, lane, info[s]);
+        using var waiting = registry.Wait(me, lane, hotKey);
         while (true)
         {
             // Take the signal before looking, so that a job queued in between is not missed. Look again every
@@ -167,11 +168,11 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
             // by that much at most. The wait ends at its deadline without another look (the worker asks again at once).
             var left = deadline - clock.GetUtcNow();
             var woken = signal.WaitAsync(left < RecheckEvery ? (left > TimeSpan.Zero ? left : TimeSpan.Zero) : RecheckEvery, ct);
-            var job = await queue.ClaimAsync(me, Lease, info[s], starvation, ct, registry.HeldByOthers(me, lane, info[s]), KeyId, lane);
+            var job = await queue.ClaimAsync(me, Lease, hotKey, starvation, ct, registry.HeldByOthers(me, lane, hotKey), KeyId, lane);
             if (job is not null)
             {
                 using var request = JsonDocument.Parse(job.RequestJson);
-                return new LeasedJob(job.Id, job.Attempt, job.TenantId, job.AgentId, job.Kind, ResolvedModel.FromJson(job.ModelJson)?.ToLeased(), request.RootElement.Clone(), job.LeaseUntil!.Value);
+                return new LeasedJob(job.Id, job.Attempt, job.TenantId, job.AgentId, job.Kind, await LeasedModelAsync(job, ct), request.RootElement.Clone(), job.LeaseUntil!.Value);
             }
 
             if (clock.GetUtcNow() >= deadline || (!await woken && clock.GetUtcNow() >= deadline))
@@ -181,11 +182,52 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
         }
     }
 
-    public async Task<HeartbeatDto> HeartbeatAsync(string jobId, int attempt, int? step, int? steps, double? fraction, CancellationToken ct)
+    /// <summary>
+    /// The leased job's model with what the worker needs to fetch it: the version's stored files and the model's type.
+    /// Read at lease time, so files added to the version since the job was queued are there too.
+    /// </summary>
+    private async Task<LeasedModel?> LeasedModelAsync(Job job, CancellationToken ct)
     {
+        if (ResolvedModel.FromJson(job.ModelJson) is not { } model)
+        {
+            return null;
+        }
+
+        var files = await db.ModelFiles.IgnoreQueryFilters().AsNoTracking()
+            .Where(f => f.VersionId == model.VersionId && f.TenantId == job.TenantId && f.State == "stored" && f.Sha256 != null)
+            .OrderBy(f => f.AliasName)
+            .Select(f => new { f.AliasName, f.Sha256, f.Size, f.IsPrimary }).ToListAsync(ct);
+        // Jobs queued before the type was recorded with the model: read it.
+        var type = model.Type ?? await db.Models.IgnoreQueryFilters().AsNoTracking().Where(m => m.Id == model.ModelId).Select(m => m.Type).FirstOrDefaultAsync(ct);
+        return model.ToLeased([.. files.Select(f => new LeasedFile(f.AliasName, f.Sha256!, f.Size ?? 0, f.IsPrimary))], type);
+    }
+
+    /// <summary>
+    /// Renews the caller's lease with its progress. While the worker fetches the model it also says the stage and the
+    /// bytes (kept with the job's model, <see cref="JobDelivery"/>, and shown by the jobs API).
+    /// </summary>
+    public async Task<HeartbeatDto> HeartbeatAsync(string jobId, int attempt, HeartbeatRequest beat, CancellationToken ct)
+    {
+        var (step, steps, fraction) = (beat.Step, beat.Steps, beat.Fraction);
         (int, int, double)? progress = step is null && fraction is null ? null
             : (Math.Max(0, step ?? 0), Math.Max(0, steps ?? 0), Math.Clamp(fraction ?? 0, 0, 1));
-        if (!await queue.HeartbeatAsync(jobId, attempt, Lease, progress, ct, KeyId))
+        JobDelivery? delivery = null;
+        if (beat.Stage is not null)
+        {
+            if (beat.Stage is not (JobStages.Downloading or JobStages.Generating))
+            {
+                throw AtelierException.InvalidInput("stage", $"must be {JobStages.Downloading} or {JobStages.Generating}");
+            }
+
+            if (beat.BytesDone < 0 || beat.BytesTotal < 0 || beat.BytesDone > beat.BytesTotal)
+            {
+                throw AtelierException.InvalidInput("bytesDone", "must be between 0 and bytesTotal");
+            }
+
+            delivery = new JobDelivery(attempt, beat.Stage, beat.BytesDone, beat.BytesTotal);
+        }
+
+        if (!await queue.HeartbeatAsync(jobId, attempt, Lease, progress, ct, KeyId, delivery))
         {
             throw Stale(jobId, attempt);
         }
@@ -253,6 +295,39 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
     }
 
     public static string ImageKey(string tenantId, string jobId, int attempt, int index) => $"images/{tenantId}/{jobId}/{attempt}-{index}.png";
+
+    /// <summary>
+    /// One file of the model version of a job the caller holds the running lease of (the same fence as the heartbeat:
+    /// the attempt, the state, the worker key), by its SHA-256, opened in the object store. Any other job, attempt or
+    /// key is a stale attempt (409); a hash that is not one of the version's stored files is refused (404) before
+    /// the store is touched.
+    /// </summary>
+    public async Task<(Stream Content, long Size)> OpenFileAsync(string jobId, int attempt, string? sha256, CancellationToken ct)
+    {
+        var sha = sha256?.ToLowerInvariant();
+        if (sha is null || sha.Length != 64 || !sha.All(Uri.IsHexDigit))
+        {
+            throw AtelierException.InvalidInput("sha256", "must be 64 hex digits");
+        }
+
+        var keyId = KeyId;
+        var job = await db.Jobs.IgnoreQueryFilters().AsNoTracking()
+                      .FirstOrDefaultAsync(j => j.Id == jobId && j.Attempt == attempt && j.State == JobStates.Running && j.LeaseKeyId == keyId, ct)
+                  ?? throw Stale(jobId, attempt);
+        var model = ResolvedModel.FromJson(job.ModelJson);
+        var size = model is null ? null
+            : await db.ModelFiles.IgnoreQueryFilters().AsNoTracking()
+                .Where(f => f.VersionId == model.VersionId && f.TenantId == job.TenantId && f.State == "stored" && f.Sha256 == sha)
+                .Select(f => f.Size).FirstOrDefaultAsync(ct);
+        if (size is null)
+        {
+            throw new AtelierException(ErrorCatalog.p_common_inputinvalid,
+                new Dictionary<string, string> { ["Input"] = $"sha256: {sha} is not a stored file of the model version of job {jobId}" },
+                status: 404, errCode: ErrCodes.NotAJobFile);
+        }
+
+        return (await store.OpenReadAsync(ObjectStores.BlobKey(sha), ct), size.Value);
+    }
 
     /// <summary>
     /// Completes the attempt and records its images in the generated-images library, in one transaction: a stale

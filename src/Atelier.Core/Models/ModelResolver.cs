@@ -33,7 +33,7 @@ public sealed class ModelResolver(AtelierDb db, RequestContext ctx, ModelVersion
         var access = await versions.AccessAsync(versionId, ct);
         var version = await db.ModelVersions.AsNoTracking().FirstAsync(v => v.Id == versionId, ct);
         var primary = access.Files.First(f => f.Primary);
-        return new ResolvedModel(version.Id, access.ModelId, access.ModelName, version.Name, primary.Sha256);
+        return new ResolvedModel(version.Id, access.ModelId, access.ModelName, version.Name, primary.Sha256, access.ModelType);
     }
 
     /// <summary>
@@ -47,7 +47,7 @@ public sealed class ModelResolver(AtelierDb db, RequestContext ctx, ModelVersion
                               join m in db.Models.AsNoTracking() on v.ModelId equals m.Id
                               where types.Contains(m.Type)
                               orderby m.Name, v.CreatedAt descending
-                              select new { v.Id, ModelId = m.Id, ModelName = m.Name, VersionName = v.Name, v.AvailableRoleIds }).ToListAsync(ct);
+                              select new { v.Id, ModelId = m.Id, ModelName = m.Name, ModelType = m.Type, VersionName = v.Name, v.AvailableRoleIds }).ToListAsync(ct);
         var files = (await (from f in db.ModelFiles.AsNoTracking()
                             join m in db.Models.AsNoTracking() on f.ModelId equals m.Id
                             where types.Contains(m.Type)
@@ -62,7 +62,7 @@ public sealed class ModelResolver(AtelierDb db, RequestContext ctx, ModelVersion
             var roleAllowed = roleId is null || v.AvailableRoleIds.Length == 0 || v.AvailableRoleIds.Split('\n').Contains(roleId);
             if (roleAllowed && own.All(f => f.State == "stored") && own.Count(f => f.IsPrimary) == 1)
             {
-                usable.Add(new ResolvedModel(v.Id, v.ModelId, v.ModelName, v.VersionName, own.First(f => f.IsPrimary).Sha256));
+                usable.Add(new ResolvedModel(v.Id, v.ModelId, v.ModelName, v.VersionName, own.First(f => f.IsPrimary).Sha256, v.ModelType));
             }
         }
 

@@ -161,11 +161,7 @@ public sealed class ModelVersionService(AtelierDb db, RequestContext ctx, TimePr
 
     private async Task<ModelFile> AddFileCoreAsync(Model model, ModelVersion version, AddFileRequest req, CancellationToken ct)
     {
-        var alias = Validate.Name(req.AliasName, "aliasName", 255);
-        if (alias.Contains('/', StringComparison.Ordinal) || alias.Contains('\\', StringComparison.Ordinal))
-        {
-            throw AtelierException.InvalidInput("aliasName", "must be a bare file name");
-        }
+        var alias = CheckAlias(model.Type, req.AliasName);
 
         var sources = new[] { req.UploadId, req.Url, req.Sha256 }.Count(s => s is not null);
         if (sources != 1)
@@ -228,6 +224,37 @@ public sealed class ModelVersionService(AtelierDb db, RequestContext ctx, TimePr
 
         db.ModelFiles.Add(file);
         return file;
+    }
+
+    /// <summary>
+    /// A file's alias: a bare file name, except in an ONNX model, whose versions are diffusers folders
+    /// (<c>unet/model.onnx</c>, <c>tokenizer/vocab.json</c>): there a relative path with '/' between its parts, none of
+    /// them empty, <c>.</c> or <c>..</c>, no backslash. Workers rebuild the folder from these paths.
+    /// </summary>
+    internal static string CheckAlias(string modelType, string? aliasName)
+    {
+        var alias = Validate.Name(aliasName, "aliasName", 255);
+        if (alias.Contains('\\', StringComparison.Ordinal))
+        {
+            throw AtelierException.InvalidInput("aliasName", "must not contain a backslash (folders are separated by '/')");
+        }
+
+        if (!alias.Contains('/', StringComparison.Ordinal))
+        {
+            return alias;
+        }
+
+        if (modelType != "onnx")
+        {
+            throw AtelierException.InvalidInput("aliasName", "must be a bare file name (only an onnx model's files are in folders)");
+        }
+
+        if (alias.Split('/').Any(part => part.Length == 0 || part is "." or ".." || part.Trim() != part))
+        {
+            throw AtelierException.InvalidInput("aliasName", "must be a relative path: no leading or doubled '/', no '.' or '..' part, no part that starts or ends with a space");
+        }
+
+        return alias;
     }
 
     private static void Fill(ModelFile file, StoredBlob blob)

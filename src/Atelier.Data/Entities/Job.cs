@@ -14,9 +14,15 @@ public sealed class Job : ITenantOwned
     /// <summary>SHA-256 of the request body, so a retry with another body under the same client id is told apart.</summary>
     public required string BodyHash { get; set; }
     public required string RequestJson { get; set; }
-    /// <summary>The model the job needs loaded, for hot-model scheduling: the model version id when the registry resolved it.</summary>
+    /// <summary>
+    /// The model the job needs loaded, for hot-model scheduling: <c>sha256:&lt;hex&gt;</c> of the version's primary file
+    /// (the same bytes in two tenants are one hot model), else the model version id.
+    /// </summary>
     public string? ModelKey { get; set; }
-    /// <summary>What the worker needs to find the model in its engine (JSON: version id, name, title, SHA-256 of the primary file).</summary>
+    /// <summary>
+    /// What the worker needs to find the model in its engine (JSON: version id, name, title, type, SHA-256 of the primary
+    /// file), and where the running attempt stands in fetching it (<c>Delivery</c>, from its heartbeats).
+    /// </summary>
     public string? ModelJson { get; set; }
     /// <summary>queued, running, succeeded, failed, canceled.</summary>
     public required string State { get; set; }

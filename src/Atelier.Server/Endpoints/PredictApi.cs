@@ -153,7 +153,12 @@ public static class PredictApi
         // A job fails with s_common_lockfail when the storage disk was full (WorkerService.PutImageAsync): a failure worth
         // retrying, so the answer says when, with the errCode every other full-disk answer has.
         var full = code == ErrorCatalog.s_common_lockfail;
-        return new AtelierException(code, errCode: full ? ErrCodes.DiskFull : job.State == JobStates.Failed ? job.ErrorCode : job.State,
+        // A code with one placeholder (p_model_modelfiletypenotsupport's ${Type}) is filled with the worker's message,
+        // which for such codes starts with that value (WorkerHost, IModelInstaller.CannotRun).
+        var values = code.Placeholders.Count == 1 && job.ErrorMessage is { Length: > 0 } message
+            ? new Dictionary<string, string> { [code.Placeholders[0]] = message }
+            : null;
+        return new AtelierException(code, values, errCode: full ? ErrCodes.DiskFull : job.State == JobStates.Failed ? job.ErrorCode : job.State,
             errMessage: job.ErrorMessage ?? job.State)
         {
             RetryAfterSeconds = full ? retryAfterSeconds : null,

@@ -25,6 +25,7 @@ public static class WorkerApi
         worker.MapPut(WorkerRoutes.Image, PutImage).WithName("PutJobImage");
         worker.MapPost(WorkerRoutes.Complete, Complete).WithName("CompleteJob");
         worker.MapPost(WorkerRoutes.Fail, Fail).WithName("FailJob");
+        worker.MapGet(WorkerRoutes.File, GetFile).WithName("GetJobModelFile");
         return routes;
     }
 
@@ -42,7 +43,24 @@ public static class WorkerApi
     }
 
     public static async Task<Ok<ApiResponse<HeartbeatDto>>> Heartbeat(string jobId, HeartbeatRequest request, WorkerService svc, HttpContext http, CancellationToken ct) =>
-        Reply.Ok(http, await svc.HeartbeatAsync(jobId, Attempt(request.Attempt), request.Step, request.Steps, request.Fraction, ct));
+        Reply.Ok(http, await svc.HeartbeatAsync(jobId, Attempt(request.Attempt), request, ct));
+
+    /// <summary>
+    /// One file of the model version of a job whose running lease the caller's key holds, streamed from the object store
+    /// (<c>application/octet-stream</c>, its SHA-256 as the ETag). A Range request is answered with 206 where the store
+    /// can seek (the local store), so an interrupted fetch resumes; otherwise with the whole file.
+    /// </summary>
+    public static async Task<IResult> GetFile(string jobId, string sha256, int? attempt, WorkerService svc, HttpContext http, CancellationToken ct)
+    {
+        var (content, size) = await svc.OpenFileAsync(jobId, Attempt(attempt), sha256, ct);
+        if (!content.CanSeek)
+        {
+            http.Response.ContentLength = size; // the whole file: a stream that cannot seek answers no range
+        }
+
+        return TypedResults.Stream(content, "application/octet-stream", entityTag: new Microsoft.Net.Http.Headers.EntityTagHeaderValue($"\"{sha256.ToLowerInvariant()}\""),
+            enableRangeProcessing: true);
+    }
 
     /// <summary>
     /// The PNG bytes of one image (body <c>image/png</c>), stored under the job; the key goes into the completion. The

@@ -22,6 +22,10 @@ public sealed partial class EmbeddedOptions
     [Range(1, 64)]
     public int LocalWorkerSlots { get; set; } = 1;
 
+    /// <summary>The local worker's <c>--model-cache-bytes</c>: its model cache (in <c>&lt;DataDirectory&gt;/model-cache</c>) holds at most this much; 0 fetches no models.</summary>
+    [Range(0, long.MaxValue)]
+    public long LocalWorkerModelCacheBytes { get; set; } = 20L << 30;
+
     /// <summary>The command that starts <c>atelier</c> (default: this process's own executable).</summary>
     public string? LocalWorkerCommand { get; set; }
 

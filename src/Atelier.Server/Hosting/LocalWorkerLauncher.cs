@@ -66,6 +66,8 @@ public sealed partial class LocalWorkerLauncher(EmbeddedOptions options, ServerO
             .. prefix, "worker", "--server", address, "--engine", options.LocalWorkerEngine,
             "--slots", options.LocalWorkerSlots.ToString(System.Globalization.CultureInfo.InvariantCulture),
             "--id", $"local-worker-{EmbeddedSetup.LocalSuffix(server.DataDirectory)}", "--models", Path.Combine(server.DataDirectory, "models"),
+            "--model-cache", Path.Combine(server.DataDirectory, "model-cache"),
+            "--model-cache-bytes", options.LocalWorkerModelCacheBytes.ToString(System.Globalization.CultureInfo.InvariantCulture),
             "--parent-pid", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture), "--health-port", "{port}",
         ];
         return new FunctionSpec

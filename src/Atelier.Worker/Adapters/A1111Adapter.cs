@@ -1,5 +1,7 @@
 using System.Net.Http.Json;
 using System.Text.Json;
+using Atelier.Contracts.Workers;
+using Atelier.Worker.Delivery;
 
 namespace Atelier.Worker.Adapters;
 
@@ -7,9 +9,11 @@ namespace Atelier.Worker.Adapters;
 /// A client of a running AUTOMATIC1111 server (or <c>atelier engine</c>). The checkpoint is resolved through
 /// <c>/sd-models</c> and passed per request in <c>override_settings</c> (never through POST <c>/options</c>, which
 /// changes the server for everyone); an unknown one is refused here, since A1111 would silently use whatever is loaded;
-/// and the model hash in the answer's <c>info</c> is checked against the one asked for.
+/// and the model hash in the answer's <c>info</c> is checked against the one asked for. Given the server's checkpoint
+/// folder (<c>--a1111-models</c>), a fetched model is copied there (a checkpoint's primary file; an ONNX folder, for an
+/// <c>atelier engine</c> behind this adapter) and the server is told to <c>refresh-checkpoints</c>.
 /// </summary>
-public sealed class A1111Adapter(HttpClient http) : IEngineAdapter
+public sealed class A1111Adapter(HttpClient http, string? modelsDirectory = null) : IEngineAdapter, IModelInstaller
 {
     private static readonly JsonSerializerOptions Snake = new(JsonSerializerDefaults.Web) { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
@@ -120,6 +124,93 @@ public sealed class A1111Adapter(HttpClient http) : IEngineAdapter
         {
             return null;
         }
+    }
+
+    public bool CanInstall => modelsDirectory is not null;
+
+    public string? CannotRun(LeasedModel model)
+    {
+        switch (model.Type)
+        {
+            case "checkpoint":
+                var primary = model.Files?.FirstOrDefault(f => f.Primary)?.Path;
+                return primary is not null && (primary.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) || primary.EndsWith(".ckpt", StringComparison.OrdinalIgnoreCase))
+                    ? null
+                    : $"checkpoint (AUTOMATIC1111 loads a .safetensors or .ckpt primary file; {model.Name} {model.VersionName} has {primary ?? "no primary file"})";
+            case "onnx":
+                var (_, problem) = OnnxFolders.RootOf(model);
+                return problem is null ? null : $"onnx (an engine behind the AUTOMATIC1111 API takes diffusers ONNX folders; {model.Name} {model.VersionName} is not one: {problem})";
+            default:
+                return $"checkpoint (AUTOMATIC1111 runs checkpoints; {model.Name} {model.VersionName} is a {model.Type})";
+        }
+    }
+
+    public async Task<InstalledModel> InstallAsync(LeasedModel model, CachedModel files, CancellationToken ct)
+    {
+        var folder = modelsDirectory ?? throw new InvalidOperationException("no AUTOMATIC1111 models folder (--a1111-models)");
+        Directory.CreateDirectory(folder);
+        string name, sha;
+        if (model.Type == "onnx")
+        {
+            var (root, _) = OnnxFolders.RootOf(model);
+            sha = OnnxFolders.UnetSha256(model, root!);
+            name = $"{SafeName(model.Name)}-{sha[..10]}";
+            var target = Path.Combine(folder, name);
+            var mine = model.Files!.Where(f => f.Path.StartsWith(root!, StringComparison.Ordinal)).ToList();
+            if (!mine.All(f => SizeOf(Path.Combine(target, f.Path[root!.Length..])) == f.Size))
+            {
+                // Copied beside it, then moved in: the server never scans a half-copied folder.
+                var staging = Path.Combine(folder, $".{name}.{Guid.NewGuid():N}");
+                foreach (var f in mine)
+                {
+                    var to = Path.Combine(staging, f.Path[root!.Length..].Replace('/', Path.DirectorySeparatorChar));
+                    Directory.CreateDirectory(Path.GetDirectoryName(to)!);
+                    File.Copy(files.PathOf(f.Path), to);
+                }
+
+                if (Directory.Exists(target))
+                {
+                    Directory.Delete(target, recursive: true);
+                }
+
+                Directory.Move(staging, target);
+            }
+        }
+        else
+        {
+            var primary = model.Files!.First(f => f.Primary);
+            sha = primary.Sha256;
+            var file = $"{SafeName(model.Name)}-{sha[..10]}{Path.GetExtension(primary.Path).ToLowerInvariant()}";
+            name = Path.GetFileNameWithoutExtension(file);
+            var target = Path.Combine(folder, file);
+            if (SizeOf(target) != primary.Size)
+            {
+                var staging = Path.Combine(folder, $".{file}.{Guid.NewGuid():N}");
+                File.Copy(files.PathOf(primary.Path), staging);
+                File.Move(staging, target, overwrite: true);
+            }
+        }
+
+        using (var refresh = await http.PostAsync("sdapi/v1/refresh-checkpoints", null, ct))
+        {
+            if (!refresh.IsSuccessStatusCode)
+            {
+                throw new EngineFailedException($"AUTOMATIC1111 answered {(int)refresh.StatusCode} to refresh-checkpoints");
+            }
+        }
+
+        var listed = (await ListModelsAsync(ct)).FirstOrDefault(m => string.Equals(m.Sha256, sha, StringComparison.OrdinalIgnoreCase) || m.Name == name)
+                     ?? throw new EngineFailedException($"AUTOMATIC1111 does not list {name} after refresh-checkpoints (is {folder} its checkpoint folder?)");
+        return new InstalledModel(listed.Title);
+    }
+
+    private static long SizeOf(string path) => File.Exists(path) ? new FileInfo(path).Length : -1;
+
+    /// <summary>A model name as a file name: letters, digits, '.', '_' and '-' kept, anything else a '-'.</summary>
+    private static string SafeName(string name)
+    {
+        var safe = new string([.. name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' ? c : '-')]).Trim('.', '-');
+        return safe.Length == 0 ? "model" : safe[..Math.Min(safe.Length, 60)];
     }
 
     public void Dispose() => http.Dispose();

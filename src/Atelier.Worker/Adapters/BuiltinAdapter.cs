@@ -1,9 +1,14 @@
+using Atelier.Contracts.Workers;
 using Atelier.Engine.Pipeline;
+using Atelier.Worker.Delivery;
 
 namespace Atelier.Worker.Adapters;
 
-/// <summary>The built-in ONNX engine, in process.</summary>
-public sealed class BuiltinAdapter(string modelsDirectory, long memoryBudgetBytes = 8L << 30, bool useCuda = false) : IEngineAdapter
+/// <summary>
+/// The built-in ONNX engine, in process: the model folders in its models folder, and fetched models (versions of type
+/// onnx whose files are a diffusers ONNX folder), loaded from the worker's model cache.
+/// </summary>
+public sealed class BuiltinAdapter(string modelsDirectory, long memoryBudgetBytes = 8L << 30, bool useCuda = false) : IEngineAdapter, IModelInstaller
 {
     private readonly PipelineCache _cache = new(memoryBudgetBytes, useCuda);
 
@@ -16,8 +21,9 @@ public sealed class BuiltinAdapter(string modelsDirectory, long memoryBudgetByte
 
     public Task<EngineResult> GenerateAsync(EngineJob job, IProgress<EngineProgress>? progress, CancellationToken ct)
     {
-        var model = ModelEntry.Scan(modelsDirectory).FirstOrDefault(m => m.Matches(job.Model))
-                    ?? throw new EngineFailedException($"model '{job.Model}' is not in {modelsDirectory}");
+        var model = job.ModelFolder is { } fetched ? new ModelEntry(fetched.Name, fetched.Folder, fetched.Sha256)
+            : ModelEntry.Scan(modelsDirectory).FirstOrDefault(m => m.Matches(job.Model))
+              ?? throw new EngineFailedException($"model '{job.Model}' is not in {modelsDirectory}");
         return Task.Run(() =>
         {
             try
@@ -42,6 +48,34 @@ public sealed class BuiltinAdapter(string modelsDirectory, long memoryBudgetByte
                 throw new EngineFailedException($"init image: {e.Message}", e);
             }
         }, ct);
+    }
+
+    public bool CanInstall => true;
+
+    public string? CannotRun(LeasedModel model)
+    {
+        if (model.Type != "onnx")
+        {
+            var primary = model.Files?.FirstOrDefault(f => f.Primary)?.Path;
+            return $"onnx (the built-in engine runs diffusers ONNX model folders, models of type onnx; {model.Name} {model.VersionName} is a {model.Type}" +
+                   (primary is null ? ")" : $", {primary})");
+        }
+
+        var (_, problem) = OnnxFolders.RootOf(model);
+        return problem is null ? null : $"onnx (the built-in engine runs diffusers ONNX model folders; {model.Name} {model.VersionName} is not one: {problem})";
+    }
+
+    public Task<InstalledModel> InstallAsync(LeasedModel model, CachedModel files, CancellationToken ct)
+    {
+        var (root, problem) = OnnxFolders.RootOf(model);
+        if (root is null)
+        {
+            throw new ModelNotRunnableException(problem!);
+        }
+
+        var sha = OnnxFolders.UnetSha256(model, root);
+        var folder = root.Length == 0 ? files.Folder : files.PathOf(root.TrimEnd('/'));
+        return Task.FromResult(new InstalledModel(sha, new ModelFolder(model.Name, folder, sha)));
     }
 
     public void Dispose() => _cache.Dispose();

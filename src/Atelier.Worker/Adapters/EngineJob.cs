@@ -5,6 +5,8 @@ public sealed record EngineJob
 {
     /// <summary>The model: a name, a title, a short (10) or full SHA-256.</summary>
     public required string Model { get; init; }
+    /// <summary>A fetched model's folder (the built-in engine loads it instead of looking <see cref="Model"/> up in its models folder).</summary>
+    public ModelFolder? ModelFolder { get; init; }
     public string Prompt { get; init; } = "";
     public string NegativePrompt { get; init; } = "";
     public long Seed { get; init; } = -1;

@@ -9,13 +9,16 @@ using Atelier.Contracts.Workers;
 using Atelier.Engine.Images;
 using Atelier.Engine.Onnx;
 using Atelier.Worker.Adapters;
+using Atelier.Worker.Delivery;
 
 namespace Atelier.Worker.Runner;
 
 /// <summary>
 /// The worker: registers with the server, then each slot long-polls for a lease, runs the job on the engine adapter,
 /// reports progress (with its heartbeats), uploads the images through the server and completes or fails the job.
-/// The server answers a stale attempt with 409; the worker then drops the job (another attempt owns it).
+/// The server answers a stale attempt with 409; the worker then drops the job (another attempt owns it). A model its
+/// engine does not have is fetched from the server into the model cache (<see cref="ModelCache"/>) when the engine takes
+/// fetched models (<see cref="IModelInstaller"/>).
 /// </summary>
 public sealed partial class WorkerHost : IDisposable
 {
@@ -23,7 +26,9 @@ public sealed partial class WorkerHost : IDisposable
     private static readonly JsonSerializerOptions Snake = new(JsonSerializerDefaults.Web) { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
     private readonly WorkerOptions _options;
     private readonly HttpClient _http;
+    private readonly HttpClient _files;
     private readonly IEngineAdapter _engine;
+    private readonly IModelInstaller? _installer;
     private readonly ILogger _logger;
     private readonly string?[] _hot;
     private readonly TimeProvider _clock;
@@ -39,8 +44,20 @@ public sealed partial class WorkerHost : IDisposable
         _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", options.Token);
         // English messages from the server: they end up in the job's error, which the API client reads.
         _http.DefaultRequestHeaders.AcceptLanguage.ParseAdd("en");
-        _engine = engine ?? CreateEngine(options.Engine, options.ModelsDirectory);
+        _engine = engine ?? CreateEngine(options.Engine, options.ModelsDirectory, options.A1111ModelsDirectory);
+        // Model files can take minutes: their fetches have no overall timeout, only one on a stalled connection (in the cache).
+        _files = new HttpClient { BaseAddress = options.Server, Timeout = Timeout.InfiniteTimeSpan };
+        _files.DefaultRequestHeaders.Authorization = _http.DefaultRequestHeaders.Authorization;
+        _files.DefaultRequestHeaders.AcceptLanguage.ParseAdd("en");
+        if (_engine is IModelInstaller { CanInstall: true } installer && options.ModelCacheBytes > 0)
+        {
+            _installer = installer;
+            Cache = new ModelCache(options.ModelCacheDirectory, options.ModelCacheBytes, _clock);
+        }
     }
+
+    /// <summary>The model cache, when this worker's engine takes fetched models and delivery is on.</summary>
+    public ModelCache? Cache { get; }
 
     private long _completed;
     private long _failed;
@@ -50,7 +67,7 @@ public sealed partial class WorkerHost : IDisposable
     public long Failed => Interlocked.Read(ref _failed);
     public long Stale => Interlocked.Read(ref _stale);
 
-    public static IEngineAdapter CreateEngine(string spec, string modelsDirectory)
+    public static IEngineAdapter CreateEngine(string spec, string modelsDirectory, string? a1111ModelsDirectory = null)
     {
         var (name, arg) = spec.IndexOf('=', StringComparison.Ordinal) is var eq and > 0 ? (spec[..eq], spec[(eq + 1)..]) : (spec, null);
         switch (name)
@@ -59,7 +76,8 @@ public sealed partial class WorkerHost : IDisposable
                 DemoModel.Ensure(modelsDirectory);
                 return new BuiltinAdapter(modelsDirectory);
             case "a1111" when arg is not null:
-                return new A1111Adapter(new HttpClient { BaseAddress = new Uri(arg.EndsWith('/') ? arg : arg + "/"), Timeout = TimeSpan.FromMinutes(30) });
+                return new A1111Adapter(new HttpClient { BaseAddress = new Uri(arg.EndsWith('/') ? arg : arg + "/"), Timeout = TimeSpan.FromMinutes(30) },
+                    a1111ModelsDirectory);
             case "comfyui" when arg is not null:
                 return new ComfyUiAdapter(new HttpClient { BaseAddress = new Uri(arg.EndsWith('/') ? arg : arg + "/"), Timeout = TimeSpan.FromMinutes(30) });
             case "noop":
@@ -151,10 +169,12 @@ public sealed partial class WorkerHost : IDisposable
             await heart;
         }
 
+        CachedModel? held = null;
         try
         {
             var request = lease.Request.Deserialize<A1111Request>(Snake) ?? new A1111Request();
-            var job = await ToEngineJobAsync(lease, request, cancel.Token);
+            EngineJob job;
+            (job, held) = await ToEngineJobAsync(lease, request, progress, cancel.Token);
             var result = await _engine.GenerateAsync(job, progress, cancel.Token);
             var images = new List<WorkerImage>();
             for (var i = 0; i < result.Images.Count; i++)
@@ -176,7 +196,7 @@ public sealed partial class WorkerHost : IDisposable
             var info = Info(request, job, result, _clock.GetUtcNow());
             await StopBeatingAsync();
             await FinishAsync(lease, WorkerRoutes.Complete, new CompleteJobRequest(lease.Attempt, new WorkerResult(images, info, Parameters(request))), stop);
-            _hot[slot] = lease.Model?.VersionId;
+            _hot[slot] = lease.Model?.Key ?? lease.Model?.VersionId;
             Interlocked.Increment(ref _completed);
         }
         catch (OperationCanceledException) when (_keyRefused)
@@ -207,6 +227,20 @@ public sealed partial class WorkerHost : IDisposable
             Interlocked.Increment(ref _failed);
             await FinishAsync(lease, WorkerRoutes.Fail, new FailJobRequest(lease.Attempt, ErrorCatalog.b_predict_predictfail.Code, e.Message), stop);
         }
+        catch (ModelNotRunnableException e)
+        {
+            // Not a failure of this worker: no other attempt would do better, so the job ends now with the reason.
+            await StopBeatingAsync();
+            Interlocked.Increment(ref _failed);
+            LogNotRunnable(_logger, lease.Id, e.Message);
+            await FinishAsync(lease, WorkerRoutes.Fail, new FailJobRequest(lease.Attempt, ErrorCatalog.p_model_modelfiletypenotsupport.Code, e.Message), stop);
+        }
+        catch (ModelCacheFullException e)
+        {
+            await StopBeatingAsync();
+            Interlocked.Increment(ref _failed);
+            await FinishAsync(lease, WorkerRoutes.Fail, new FailJobRequest(lease.Attempt, ErrorCatalog.b_predict_predictfail.Code, e.Message), stop);
+        }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             await StopBeatingAsync();
@@ -218,15 +252,21 @@ public sealed partial class WorkerHost : IDisposable
         finally
         {
             await StopBeatingAsync();
+            held?.Dispose();
         }
     }
 
-    /// <summary>Renews the lease every third of its length, and sooner (at most 4 a second) when there is progress to report.</summary>
+    /// <summary>
+    /// Renews the lease every third of its length, and sooner (at most 4 a second) when there is progress to report; a
+    /// model fetch's bytes at most once a second, its stage at once.
+    /// </summary>
     private async Task HeartbeatAsync(LeasedJob lease, LatestProgress progress, CancellationTokenSource cancel, CancellationToken done)
     {
         var renewEvery = TimeSpan.FromSeconds(Math.Max(1, (lease.LeaseUntil - _clock.GetUtcNow().UtcDateTime).TotalSeconds / 3));
         var last = _clock.GetUtcNow();
+        var lastFetch = DateTimeOffset.MinValue;
         EngineProgress? sent = null;
+        FetchState? sentFetch = null;
         while (!done.IsCancellationRequested)
         {
             try
@@ -239,15 +279,18 @@ public sealed partial class WorkerHost : IDisposable
             }
 
             var now = progress.Value;
-            if (now == sent && _clock.GetUtcNow() - last < renewEvery)
+            var fetch = progress.Fetch;
+            var fetchNews = fetch != sentFetch && (fetch?.Stage != sentFetch?.Stage || _clock.GetUtcNow() - lastFetch >= TimeSpan.FromSeconds(1));
+            if (now == sent && !fetchNews && _clock.GetUtcNow() - last < renewEvery)
             {
                 continue;
             }
 
             try
             {
+                var stage = fetchNews ? fetch : null;
                 using var r = await _http.PostAsJsonAsync(WorkerRoutes.For(WorkerRoutes.Heartbeat, lease.Id),
-                    new HeartbeatRequest(lease.Attempt, now?.Step, now?.Steps, now?.Fraction), Camel, done);
+                    new HeartbeatRequest(lease.Attempt, now?.Step, now?.Steps, now?.Fraction, stage?.Stage, stage?.Done, stage?.Total), Camel, done);
                 if (r.StatusCode == HttpStatusCode.Conflict)
                 {
                     // The lease is gone (expired and taken by another attempt): stop working on it.
@@ -268,6 +311,12 @@ public sealed partial class WorkerHost : IDisposable
                     var beat = (await r.Content.ReadFromJsonAsync<ApiResponse<HeartbeatDto>>(Camel, done))!.Data;
                     sent = now;
                     last = _clock.GetUtcNow();
+                    if (stage is not null)
+                    {
+                        sentFetch = stage;
+                        lastFetch = last;
+                    }
+
                     if (beat.CancelRequested)
                     {
                         await cancel.CancelAsync();
@@ -297,7 +346,8 @@ public sealed partial class WorkerHost : IDisposable
         }
     }
 
-    private async Task<EngineJob> ToEngineJobAsync(LeasedJob lease, A1111Request r, CancellationToken ct)
+    /// <summary>The engine's job for the lease, and the fetched model it runs on (held in the cache until the job ends), if any.</summary>
+    private async Task<(EngineJob Job, CachedModel? Held)> ToEngineJobAsync(LeasedJob lease, A1111Request r, LatestProgress progress, CancellationToken ct)
     {
         byte[]? init = null;
         if (r.InitImages is { Count: > 0 } inits)
@@ -305,21 +355,27 @@ public sealed partial class WorkerHost : IDisposable
             init = Base64Image.Decode(inits[0]) ?? throw new EngineFailedException("init_images[0] is not base64");
         }
 
-        return new EngineJob
+        var (model, held) = await EngineModelAsync(lease, progress, ct);
+        return (new EngineJob
         {
-            Model = await EngineModelAsync(lease.Model, ct), Prompt = r.Prompt, NegativePrompt = r.NegativePrompt, Seed = r.Seed,
+            Model = model.Reference, ModelFolder = model.Folder, Prompt = r.Prompt, NegativePrompt = r.NegativePrompt, Seed = r.Seed,
             Sampler = r.SamplerName ?? r.SamplerIndex ?? "Euler", Schedule = string.IsNullOrEmpty(r.Scheduler) ? "Automatic" : r.Scheduler,
             Steps = r.Steps, CfgScale = r.CfgScale, Width = r.Width, Height = r.Height, BatchSize = Math.Max(1, r.BatchSize) * Math.Max(1, r.NIter),
             InitImagePng = init, DenoisingStrength = r.DenoisingStrength ?? 0.75, JobId = lease.Id,
-        };
+        }, held);
     }
 
-    /// <summary>The engine's own reference for the registry's model: the one with the same SHA-256, else the same name.</summary>
-    private async Task<string> EngineModelAsync(LeasedModel? model, CancellationToken ct)
+    /// <summary>
+    /// The engine's own reference for the registry's model: the engine's model with the same SHA-256 (of the primary
+    /// file); else the version's files fetched into the model cache and installed in the engine, when the engine takes
+    /// fetched models and can run this version; else the engine's model of the same name. A version the engine cannot
+    /// run and has no model of that name for fails the job at once (<see cref="ModelNotRunnableException"/>).
+    /// </summary>
+    private async Task<(InstalledModel Model, CachedModel? Held)> EngineModelAsync(LeasedJob lease, LatestProgress progress, CancellationToken ct)
     {
-        if (model is null)
+        if (lease.Model is not { } model)
         {
-            return "";
+            return (new InstalledModel(""), null);
         }
 
         if (_clock.GetUtcNow() - _models.At > TimeSpan.FromSeconds(30))
@@ -328,8 +384,82 @@ public sealed partial class WorkerHost : IDisposable
         }
 
         var byHash = model.Sha256 is null ? null : _models.Models.FirstOrDefault(m => string.Equals(m.Sha256, model.Sha256, StringComparison.OrdinalIgnoreCase));
+        if (byHash is not null)
+        {
+            return (new InstalledModel(byHash.Title), null);
+        }
+
+        string? refusal = null;
+        if (_installer is not null && Cache is not null && model is { Files.Count: > 0, Type: not null })
+        {
+            refusal = _installer.CannotRun(model);
+            if (refusal is null)
+            {
+                return await FetchAndInstallAsync(lease, model, progress, ct);
+            }
+        }
+
         var byName = _models.Models.FirstOrDefault(m => string.Equals(m.Name, model.Name, StringComparison.OrdinalIgnoreCase));
-        return (byHash ?? byName)?.Title ?? model.Sha256 ?? model.Name;
+        if (byName is not null)
+        {
+            return (new InstalledModel(byName.Title), null);
+        }
+
+        return refusal is not null ? throw new ModelNotRunnableException(refusal) : (new InstalledModel(model.Sha256 ?? model.Name), null);
+    }
+
+    private async Task<(InstalledModel Model, CachedModel? Held)> FetchAndInstallAsync(LeasedJob lease, LeasedModel model, LatestProgress progress, CancellationToken ct)
+    {
+        var files = model.Files!.Select(f => new CacheFile(f.Path, f.Sha256, f.Size)).ToList();
+        var held = await Cache!.AcquireAsync(files, async (sha, offset, token) =>
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, WorkerRoutes.FileOf(lease.Id, sha, lease.Attempt));
+            if (offset > 0)
+            {
+                request.Headers.Range = new RangeHeaderValue(offset, null);
+            }
+
+            var response = await _files.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, token);
+            if (!response.IsSuccessStatusCode)
+            {
+                using (response)
+                {
+                    await EnsureAsync(response, token);
+                }
+            }
+
+            return response;
+        }, new FetchProgress(progress), ct);
+        try
+        {
+            var installed = await _installer!.InstallAsync(model, held, ct);
+            var total = files.DistinctBy(f => f.Sha256).Sum(f => f.Size);
+            progress.Fetch = new FetchState(JobStages.Generating, total, total);
+            await ReportFetchedAsync(lease, progress.Fetch, ct);
+            return (installed, held);
+        }
+        catch
+        {
+            held.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Tells the server at once that the model is in place (and how many bytes it is), so the job shows it even when it
+    /// ends before the next heartbeat. Best effort: the heartbeats say it again.
+    /// </summary>
+    private async Task ReportFetchedAsync(LeasedJob lease, FetchState state, CancellationToken ct)
+    {
+        try
+        {
+            using var r = await _http.PostAsJsonAsync(WorkerRoutes.For(WorkerRoutes.Heartbeat, lease.Id),
+                new HeartbeatRequest(lease.Attempt, null, null, null, state.Stage, state.Done, state.Total), Camel, ct);
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+        {
+            // the next heartbeat carries it
+        }
     }
 
     private static string Info(A1111Request req, EngineJob job, EngineResult result, DateTimeOffset at) =>
@@ -403,7 +533,9 @@ public sealed partial class WorkerHost : IDisposable
     public void Dispose()
     {
         _http.Dispose();
+        _files.Dispose();
         _engine.Dispose();
+        Cache?.Dispose();
     }
 
     [LoggerMessage(5000, LogLevel.Information, "Worker {WorkerId} registered: engine {Engine}, {Slots} slots, server {Server}")]
@@ -418,10 +550,22 @@ public sealed partial class WorkerHost : IDisposable
     [LoggerMessage(5003, LogLevel.Warning, "The server did not answer ({Reason}); trying again")]
     private static partial void LogRetrying(ILogger logger, string reason);
 
+    [LoggerMessage(5004, LogLevel.Warning, "Job {JobId} fails at once: its model is not one this engine runs ({Reason})")]
+    private static partial void LogNotRunnable(ILogger logger, string jobId, string reason);
+
+    /// <summary>Where a model fetch stands, as the heartbeats report it.</summary>
+    private sealed record FetchState(string Stage, long Done, long Total);
+
     private sealed class LatestProgress : IProgress<EngineProgress>
     {
         public EngineProgress? Value { get; private set; }
+        public FetchState? Fetch { get; set; }
         public void Report(EngineProgress value) => Value = value;
+    }
+
+    private sealed class FetchProgress(LatestProgress progress) : IProgress<CacheProgress>
+    {
+        public void Report(CacheProgress value) => progress.Fetch = new FetchState(JobStages.Downloading, value.BytesDone, value.BytesTotal);
     }
 
 }

@@ -10,12 +10,20 @@ public sealed record WorkerOptions
     public int Slots { get; init; } = 1;
     public string Id { get; init; } = DefaultId();
     public string ModelsDirectory { get; init; } = Path.Combine("data", "models");
+    /// <summary>Where fetched model files are kept (<c>--model-cache</c>): a folder this worker process has to itself.</summary>
+    public string ModelCacheDirectory { get; init; } = Path.Combine("data", "model-cache");
+    /// <summary>The most bytes the model cache keeps (<c>--model-cache-bytes</c>); 0 turns model delivery off.</summary>
+    public long ModelCacheBytes { get; init; } = DefaultModelCacheBytes;
+    /// <summary>The AUTOMATIC1111 server's checkpoint folder (<c>--a1111-models</c>): fetched models are copied there.</summary>
+    public string? A1111ModelsDirectory { get; init; }
     /// <summary>How long one lease request waits on the server for a job.</summary>
     public int WaitSeconds { get; init; } = 20;
     /// <summary>The process that started this worker (the server's local worker): when it is gone, the worker stops.</summary>
     public int? ParentPid { get; init; }
     /// <summary>A loopback port on which <c>GET /healthz</c> answers 200 once the worker has registered (503 before): a runtime backend's readiness check.</summary>
     public int? HealthPort { get; init; }
+
+    public const long DefaultModelCacheBytes = 20L << 30;
 
     public static string DefaultId() =>
         new string([.. $"{Environment.MachineName}-worker".ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) || c == '-' ? c : '-')]);

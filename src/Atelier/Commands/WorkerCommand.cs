@@ -57,6 +57,26 @@ internal sealed partial class WorkerCommand : Command
         DefaultValueFactory = _ => Defaults.ModelsDirectory,
     };
 
+    private readonly Option<string> _modelCache = new("--model-cache")
+    {
+        Description = "The folder where model files fetched from the server are kept (one worker process per folder)",
+        HelpName = "DIR",
+        DefaultValueFactory = _ => Defaults.ModelCacheDirectory,
+    };
+
+    private readonly Option<string> _modelCacheBytes = new("--model-cache-bytes")
+    {
+        Description = "The most the model cache keeps, in bytes (or with K, M, G, T: 20G); least recently used files go first. 0: fetch no models",
+        HelpName = "BYTES",
+        DefaultValueFactory = _ => "20G",
+    };
+
+    private readonly Option<string?> _a1111Models = new("--a1111-models")
+    {
+        Description = "With --engine a1111=URL: the AUTOMATIC1111 server's checkpoint folder; fetched models are copied there and refresh-checkpoints is called",
+        HelpName = "DIR",
+    };
+
     private readonly Option<int?> _parentPid = new("--parent-pid")
     {
         Description = $"Stop (exit code {ExitCodes.ParentGone}) when this process ends; the server gives it to the local worker it starts",
@@ -71,7 +91,7 @@ internal sealed partial class WorkerCommand : Command
 
     public WorkerCommand()
         : base("worker", $"Run jobs leased from a server until Ctrl-C or SIGTERM. Exit codes: {ExitCodes.Ok} stopped, {ExitCodes.Usage} bad command line, " +
-                         $"{ExitCodes.ParentGone} its parent is gone, {ExitCodes.KeyRefused} its key was refused")
+                         $"{ExitCodes.ParentGone} its parent is gone, {ExitCodes.CacheUnavailable} its model cache folder cannot be used, {ExitCodes.KeyRefused} its key was refused")
     {
         Options.Add(_server);
         Options.Add(_token);
@@ -79,6 +99,9 @@ internal sealed partial class WorkerCommand : Command
         Options.Add(_slots);
         Options.Add(_id);
         Options.Add(_models);
+        Options.Add(_modelCache);
+        Options.Add(_modelCacheBytes);
+        Options.Add(_a1111Models);
         Options.Add(_parentPid);
         Options.Add(_healthPort);
         _server.Validators.Add(r =>
@@ -100,6 +123,13 @@ internal sealed partial class WorkerCommand : Command
             if (r.GetValueOrDefault<int>() < 1)
             {
                 r.AddError("--slots must be at least 1.");
+            }
+        });
+        _modelCacheBytes.Validators.Add(r =>
+        {
+            if (Bytes(r.GetValueOrDefault<string>()) is null)
+            {
+                r.AddError($"--model-cache-bytes must be a number of bytes, optionally with K, M, G or T (20G), not '{r.GetValueOrDefault<string>()}'.");
             }
         });
         _healthPort.Validators.Add(r =>
@@ -133,6 +163,11 @@ internal sealed partial class WorkerCommand : Command
             {
                 r.AddError($"--token KEY (or {TokenVariable}) is required.");
             }
+
+            if (r.GetValue(_a1111Models) is not null && r.GetValue(_engine)?.StartsWith("a1111=", StringComparison.Ordinal) != true)
+            {
+                r.AddError("--a1111-models goes with --engine a1111=URL (it is that server's checkpoint folder).");
+            }
         });
         SetAction((parse, _) => RunAsync(Read(parse)));
     }
@@ -148,9 +183,23 @@ internal sealed partial class WorkerCommand : Command
             Slots = parse.GetValue(_slots),
             Id = parse.GetValue(_id)!,
             ModelsDirectory = parse.GetValue(_models)!,
+            ModelCacheDirectory = parse.GetValue(_modelCache)!,
+            ModelCacheBytes = Bytes(parse.GetValue(_modelCacheBytes))!.Value,
+            A1111ModelsDirectory = parse.GetValue(_a1111Models),
             ParentPid = parse.GetValue(_parentPid),
             HealthPort = parse.GetValue(_healthPort),
         };
+    }
+
+    /// <summary>A size in bytes: digits, optionally followed by K, M, G or T (powers of 1024); null when it is not one.</summary>
+    internal static long? Bytes(string? text)
+    {
+        var t = text?.Trim() ?? "";
+        var shift = t.Length > 0 ? char.ToUpperInvariant(t[^1]) switch { 'K' => 10, 'M' => 20, 'G' => 30, 'T' => 40, _ => 0 } : 0;
+        var digits = shift > 0 ? t[..^1] : t;
+        return long.TryParse(digits, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) && n <= long.MaxValue >> shift
+            ? n << shift
+            : null;
     }
 
     private static string? ServerError(string? server) => IsHttpUrl(server) ? null : $"--server must be an http or https URL, not '{server}'.";
@@ -200,7 +249,20 @@ internal sealed partial class WorkerCommand : Command
             stop.Cancel();
         }, stop.Token) : Task.CompletedTask;
 
-        using var host = new WorkerHost(options, logger);
+        WorkerHost created;
+        try
+        {
+            created = new WorkerHost(options, logger);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            LogCacheUnavailable(logger, options.ModelCacheDirectory, e.Message, ExitCodes.CacheUnavailable);
+            await stop.CancelAsync();
+            await watching;
+            return ExitCodes.CacheUnavailable;
+        }
+
+        using var host = created;
         await using var health = options.HealthPort is { } port ? await HealthAsync(port, host) : null;
         try
         {
@@ -274,6 +336,9 @@ internal sealed partial class WorkerCommand : Command
 
     [LoggerMessage(5010, LogLevel.Critical, "The server refused this worker's key ({Reason}): it was revoked, replaced or never issued. Stopping with exit code {ExitCode}; issue a new key (POST /api/v1/platform/worker-keys) and start the worker with it")]
     private static partial void LogKeyRefused(ILogger logger, string reason, int exitCode);
+
+    [LoggerMessage(5012, LogLevel.Critical, "The model cache {Folder} cannot be used ({Reason}); stopping with exit code {ExitCode}. Give this worker a folder of its own with --model-cache")]
+    private static partial void LogCacheUnavailable(ILogger logger, string folder, string reason, int exitCode);
 
     [LoggerMessage(5011, LogLevel.Warning, "The process that started this worker (pid {Pid}) is gone: stopping")]
     private static partial void LogParentGone(ILogger logger, int pid);

@@ -21,14 +21,18 @@ public sealed class InProcessWorker : IAsyncDisposable
     public WorkerHost Host { get; }
 
     /// <param name="adapter">An engine of the test's own (a fake of <see cref="IEngineAdapter"/>) instead of <paramref name="engine"/>.</param>
+    /// <param name="modelCache">The model cache folder (default: one of this worker's own in the test's data folder).</param>
     public static async Task<InProcessWorker> StartAsync(TestHost host, string engine = "builtin", int slots = 1, string id = "test-worker",
-        Atelier.Worker.Adapters.IEngineAdapter? adapter = null)
+        Atelier.Worker.Adapters.IEngineAdapter? adapter = null, string? modelCache = null, long modelCacheBytes = WorkerOptions.DefaultModelCacheBytes,
+        string? a1111Models = null, string? models = null)
     {
         var key = (await host.Admin().PostAsync("/api/v1/platform/worker-keys")).Created().GetProperty("secret").GetString()!;
         var options = new WorkerOptions
         {
             Server = host.Client.Http.BaseAddress!, Token = key, Engine = engine, Slots = slots, Id = id,
-            ModelsDirectory = Path.Combine(host.Database.Folder, "data", "models"), WaitSeconds = 2,
+            ModelsDirectory = models ?? Path.Combine(host.Database.Folder, "data", "models"), WaitSeconds = 2,
+            ModelCacheDirectory = modelCache ?? Path.Combine(host.Database.Folder, "data", $"model-cache-{id}"), ModelCacheBytes = modelCacheBytes,
+            A1111ModelsDirectory = a1111Models,
         };
         return new InProcessWorker(new WorkerHost(options, NullLogger.Instance, adapter));
     }

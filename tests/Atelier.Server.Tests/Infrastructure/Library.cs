@@ -48,14 +48,15 @@ public static class Library
     public static bool Stored(ApiResult r) => r.Status == HttpStatusCode.OK && r.Json.GetProperty("data").GetProperty("state").GetString() == "stored";
     public static bool Failed(ApiResult r) => r.Status != HttpStatusCode.OK;
 
-    /// <summary>A second model in the tenant (the demo file again, by hash) so that jobs need different models.</summary>
+    /// <summary>
+    /// A second model in the tenant, of other bytes than the demo model (a UNet of its own, uploaded), so that jobs need
+    /// different models: the same bytes under two names are one model to hot-model scheduling.
+    /// </summary>
     public static async Task<(string A, string B)> TwoModelsAsync(TestHost host, TenantWorld world)
     {
-        var admin = world.AdminOf(host);
         var demo = (await world.AppOf(host).GetAsync("/sdapi/v1/sd-models")).Json[0];
-        var model = (await admin.PostAsync("/api/v1/models", new { name = "second", type = "onnx" })).Created().GetProperty("id").GetString()!;
-        var version = (await admin.PostAsync($"/api/v1/models/{model}/versions", new { name = "v1" })).Created().GetProperty("id").GetString()!;
-        (await admin.PostAsync($"/api/v1/model-versions/{version}/files", new { aliasName = "model.onnx", sha256 = demo.GetProperty("sha256").GetString(), primary = true })).Created();
+        var unet = Path.Combine(Atelier.Engine.Onnx.DemoModel.Write(Path.Combine(host.Database.Folder, "second-model"), "second"), "unet", "model.onnx");
+        await DeliveredModels.RegisterAsync(host, world, "second", "onnx", new Dictionary<string, byte[]> { ["model.onnx"] = await File.ReadAllBytesAsync(unet) }, "model.onnx");
         return (demo.GetProperty("model_name").GetString()!, "second");
     }
 }

@@ -112,13 +112,20 @@ public sealed class ApiClient(HttpClient http, string? bearer = null, string? op
     /// <summary>Sends a request as built by the caller (a binary body, say), with this client's credential.</summary>
     public async Task<ApiResult> SendRawAsync(HttpRequestMessage req)
     {
+        Authorize(req);
+        using var resp = await http.SendAsync(req);
+        return await ApiResult.ReadAsync(resp);
+    }
+
+    /// <summary>Puts this client's credential on a request the caller sends itself (to read a binary answer, say).</summary>
+    public HttpRequestMessage Authorize(HttpRequestMessage req)
+    {
         if (bearer is not null)
         {
             req.Headers.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
         }
 
-        using var resp = await http.SendAsync(req);
-        return await ApiResult.ReadAsync(resp);
+        return req;
     }
 
     /// <summary>Sends a body: a string goes as raw JSON text, anything else is serialised.</summary>

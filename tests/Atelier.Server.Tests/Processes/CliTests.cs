@@ -40,12 +40,13 @@ public partial class CliTests : IDisposable
 
     [Theory]
     [InlineData("serve", "--urls", "--data", "configuration")]
-    [InlineData("worker", "--server", "--token", "--engine", "--slots", "--id", "--models", "--parent-pid")]
+    [InlineData("worker", "--server", "--token", "--engine", "--slots", "--id", "--models", "--model-cache", "--model-cache-bytes", "--a1111-models", "--parent-pid")]
     [InlineData("engine", "--urls", "--models", "configuration")]
     [InlineData("models", "demo")]
+    [InlineData("models demo", "--name")]
     public async Task Help_OfAVerb_ListsItsOptionsAndStartsNothing(string verb, params string[] listed)
     {
-        var (code, output, _) = await AtelierProcess.RunAsync(_folder, [verb, "--help"], NoWorkerEnvironment);
+        var (code, output, _) = await AtelierProcess.RunAsync(_folder, [.. verb.Split(' '), "--help"], NoWorkerEnvironment);
 
         Assert.Equal(0, code);
         Assert.Contains($"atelier {verb}", output, StringComparison.Ordinal);
@@ -80,6 +81,9 @@ public partial class CliTests : IDisposable
     [InlineData("worker --server http://127.0.0.1:9 --token atw_x --bogus", "--bogus")]
     [InlineData("worker --server http://127.0.0.1:9 --token atw_x --slots 0", "--slots")]
     [InlineData("worker --server http://127.0.0.1:9 --token atw_x --engine nope", "--engine")]
+    [InlineData("worker --server http://127.0.0.1:9 --token atw_x --model-cache-bytes lots", "--model-cache-bytes")]
+    [InlineData("models demo --name ../up", "--name")]
+    [InlineData("worker --server http://127.0.0.1:9 --token atw_x --a1111-models /tmp/x", "--a1111-models")]
     [InlineData("worker --server not-a-url --token atw_x", "--server")]
     [InlineData("worker --token atw_x", "--server")]
     [InlineData("worker --server http://127.0.0.1:9", "--token")]
