@@ -18,7 +18,7 @@ public sealed record RevisionSpec
     /// <summary>Container image (kubernetes).</summary>
     public string? Image { get; init; }
 
-    /// <summary>Program to start (local). Arguments and environment values may name <c>{port}</c>, replaced by the instance's port.</summary>
+    /// <summary>Program to start (local). Arguments and environment values may name <c>{port}</c> (the instance's port) and <c>{slot}</c> (the lowest number no other live instance of the revision holds: stable when an instance is replaced).</summary>
     public string? Command { get; init; }
 
     public IReadOnlyList<string> Args { get; init; } = [];

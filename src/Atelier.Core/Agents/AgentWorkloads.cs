@@ -60,13 +60,17 @@ public sealed class AgentWorkloads(MasterKeys keys, TimeProvider clock, IOptions
             var server = address.Loopback ?? throw new RuntimeException(RuntimeErrors.InvalidSpec, "the server does not listen on an http address yet");
             var (file, prefix) = ThisExecutable.Command(options.Value.WorkerCommand);
             var models = Path.GetFullPath(Path.Combine(address.DataDirectory, options.Value.ModelsFolder));
+            var cache = Path.GetFullPath(Path.Combine(address.DataDirectory, "model-cache"));
             return new WorkloadSpec
             {
                 Name = function.Name, Command = file, Replicas = replicas, Environment = env, Secrets = secrets, Labels = labels, HealthPath = "/healthz",
                 Args =
                 [
-                    .. prefix, "worker", "--server", server, "--engine", version.Engine, "--slots", slots, "--id", $"{function.Name}-{{port}}",
-                    "--models", models, "--parent-pid", Environment.ProcessId.ToString(CultureInfo.InvariantCulture), "--health-port", "{port}", .. extra,
+                    // {slot} is the replica's number on this machine, stable when a replica is replaced: its worker id and its own
+                    // model cache (a cache folder belongs to one worker process at a time).
+                    .. prefix, "worker", "--server", server, "--engine", version.Engine, "--slots", slots, "--id", $"{function.Name}-{{slot}}",
+                    "--models", models, "--model-cache", Path.Combine(cache, $"{function.Name}-{{slot}}"),
+                    "--parent-pid", Environment.ProcessId.ToString(CultureInfo.InvariantCulture), "--health-port", "{port}", .. extra,
                 ],
             };
         }

@@ -32,143 +32,176 @@ public sealed partial class Autoscaler(IServiceScopeFactory scopes, TimeProvider
     /// <summary>One pass over every unit, as leader <paramref name="leader"/> in <paramref name="term"/>; answers the decisions applied.</summary>
     public async Task<int> RunPassAsync(string leader, long term, CancellationToken ct)
     {
+        // A snapshot for what every unit's decision reads (demand, capacity); each unit is then changed in a scope of its
+        // own, so one unit's failure (its row deleted meanwhile, a backend that throws) never stops the others.
+        using var scope = scopes.CreateScope();
+        var db = scope.ServiceProvider.GetRequiredService<AtelierDb>();
+        var units = await db.ComputingUnits.IgnoreQueryFilters().AsNoTracking().OrderBy(u => u.CreatedAt).ThenBy(u => u.Id).ToListAsync(ct);
+        var snapshot = new PassSnapshot(
+            units,
+            await db.AgentVersions.IgnoreQueryFilters().AsNoTracking().ToDictionaryAsync(v => v.Id, ct),
+            await db.ScaleTemplates.IgnoreQueryFilters().AsNoTracking().ToDictionaryAsync(t => t.Id, ct),
+            await db.PoolRegions.AsNoTracking().ToListAsync(ct),
+            [.. (await db.Jobs.IgnoreQueryFilters().AsNoTracking().Where(j => j.State == JobStates.Queued || j.State == JobStates.Running)
+                .GroupBy(j => new { j.AgentId, j.State }).Select(g => new { g.Key.AgentId, g.Key.State, Count = g.Count() }).ToListAsync(ct))
+                .Select(c => (c.AgentId, c.State, c.Count))]);
+        var keep = (await db.AgentFunctions.IgnoreQueryFilters().AsNoTracking().Select(f => new { f.Region, f.Name }).ToListAsync(ct))
+            .Select(f => (f.Region, f.Name)).ToHashSet();
+        var applied = 0;
+        foreach (var unit in units)
+        {
+            try
+            {
+                if (await DecideAsync(unit, snapshot, leader, term, ct))
+                {
+                    applied++;
+                }
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                LogUnitFailed(logger, unit.Id, e);
+            }
+        }
+
+        await SweepAsync(scope.ServiceProvider.GetRequiredService<RuntimeRegions>(), keep, ct);
+        return applied;
+    }
+
+    private sealed record PassSnapshot(List<ComputingUnit> Units, Dictionary<string, AgentVersion> Versions, Dictionary<string, ScaleTemplate> Templates,
+        List<PoolRegion> PoolRegions, List<(string AgentId, string State, int Count)> Counts);
+
+    /// <summary>Decides and applies one unit in its own scope; <paramref name="seen"/> (the snapshot's copy) takes the replicas decided.</summary>
+    private async Task<bool> DecideAsync(ComputingUnit seen, PassSnapshot snap, string leader, long term, CancellationToken ct)
+    {
         using var scope = scopes.CreateScope();
         var db = scope.ServiceProvider.GetRequiredService<AtelierDb>();
         var regions = scope.ServiceProvider.GetRequiredService<RuntimeRegions>();
         var workloads = scope.ServiceProvider.GetRequiredService<AgentWorkloads>();
-        var units = await db.ComputingUnits.IgnoreQueryFilters().OrderBy(u => u.CreatedAt).ThenBy(u => u.Id).ToListAsync(ct);
-        var functions = await db.AgentFunctions.IgnoreQueryFilters().ToDictionaryAsync(f => f.Id, ct);
-        var versions = await db.AgentVersions.IgnoreQueryFilters().AsNoTracking().ToDictionaryAsync(v => v.Id, ct);
-        var templates = await db.ScaleTemplates.IgnoreQueryFilters().AsNoTracking().ToDictionaryAsync(t => t.Id, ct);
-        var poolRegions = await db.PoolRegions.AsNoTracking().ToListAsync(ct);
-        var counts = await db.Jobs.IgnoreQueryFilters().AsNoTracking().Where(j => j.State == JobStates.Queued || j.State == JobStates.Running)
-            .GroupBy(j => new { j.AgentId, j.State }).Select(g => new { g.Key.AgentId, g.Key.State, Count = g.Count() }).ToListAsync(ct);
-        var keyIds = functions.Values.Select(f => f.KeyId).ToList();
-        var revoked = await db.PlatformKeys.AsNoTracking().Where(k => keyIds.Contains(k.Id) && k.RevokedAt != null).Select(k => k.Id).ToListAsync(ct);
-        var applied = 0;
-        var now = Now;
-        var keep = new HashSet<(string, string)>();
-        foreach (var unit in units)
+        var unit = await db.ComputingUnits.IgnoreQueryFilters().FirstOrDefaultAsync(u => u.Id == seen.Id, ct);
+        if (unit is null)
         {
-            db.TenantScope = unit.TenantId;
-            var function = unit.FunctionId is not null && functions.TryGetValue(unit.FunctionId, out var f) ? f : null;
-            if (function is null)
-            {
-                await RecordOnceAsync(db, unit, leader, term, "no agent function", UnitService.FunctionNotFound($"computing unit {unit.Id}").ErrMessage, ct);
-                continue;
-            }
+            return false; // deleted since the snapshot
+        }
 
-            keep.Add((function.Region, function.Name));
-            if (unit.RetryScaleAt > now)
-            {
-                continue;
-            }
+        db.TenantScope = unit.TenantId;
+        var now = Now;
+        var function = unit.FunctionId is null ? null : await db.AgentFunctions.IgnoreQueryFilters().FirstOrDefaultAsync(f => f.Id == unit.FunctionId, ct);
+        if (function is null)
+        {
+            await RecordOnceAsync(db, unit, leader, term, "no agent function", UnitService.FunctionNotFound($"computing unit {unit.Id}").ErrMessage, ct);
+            return false;
+        }
 
-            if (revoked.Contains(function.KeyId))
-            {
-                // Its key was revoked (by the platform admin): a fresh one, and the workload applied again with it.
-                var (key, cipher) = workloads.IssueKey(unit);
-                db.PlatformKeys.Add(key);
-                function.KeyId = key.Id;
-                function.KeyCipher = cipher;
-                function.State = "pending";
-                LogRekeyed(logger, unit.Id, key.Id);
-            }
+        if (unit.RetryScaleAt > now)
+        {
+            return false;
+        }
 
-            var region = poolRegions.FirstOrDefault(r => r.PoolId == unit.PoolId && r.Region == unit.Region);
-            var type = region is null ? null : PoolCapacity.InstanceTypes(region).FirstOrDefault(t => t.Name == unit.InstanceType);
-            if (region is null || type is null || !versions.TryGetValue(unit.AgentVersionId, out var version)
-                || !templates.TryGetValue(version.ScaleTemplateId, out var template))
-            {
-                await RecordOnceAsync(db, unit, leader, term, "configuration missing", $"the unit's pool region, instance type, version or scale template is gone", ct);
-                continue;
-            }
+        if (await db.PlatformKeys.AsNoTracking().AnyAsync(k => k.Id == function.KeyId && k.RevokedAt != null, ct))
+        {
+            // Its key was revoked (by the platform admin): a fresh one, and the workload applied again with it.
+            var (key, cipher) = workloads.IssueKey(unit);
+            db.PlatformKeys.Add(key);
+            function.KeyId = key.Id;
+            function.KeyCipher = cipher;
+            function.State = "pending";
+            LogRekeyed(logger, unit.Id, key.Id);
+        }
 
-            var agentUnits = units.Where(u => u.AgentId == unit.AgentId && u.Autoscale).ToList();
-            var share = Math.Max(1, agentUnits.Count);
-            var index = agentUnits.IndexOf(unit);
-            int Split(int total) => index < 0 ? total : (total / share) + (index < total % share ? 1 : 0);
-            var queued = Split(counts.Where(c => c.AgentId == unit.AgentId && c.State == JobStates.Queued).Sum(c => c.Count));
-            var running = Split(counts.Where(c => c.AgentId == unit.AgentId && c.State == JobStates.Running).Sum(c => c.Count));
-            var available = PoolCapacity.ShareCapacity(region, unit.InstanceType, unit.Subproject)
-                            - PoolCapacity.Used(units, unit.PoolId, unit.Region, unit.InstanceType, unit.Subproject, unit.Id);
-            var from = unit.Replicas;
-            var decision = unit.Autoscale
-                ? ScaleRule.Decide(
-                    new ScaleRule.Template(template.MinReplicas, template.MaxReplicas, template.TargetBusySlots, template.ScaleUpWindowSeconds,
-                        template.ScaleDownWindowSeconds, template.IdleSecondsBeforeZero),
-                    new ScaleRule.Input(now, queued, running, type.SlotsPerReplica, from, available, unit.UpSince, unit.DownSince, unit.LastBusyAt))
-                : new ScaleRule.Decision(from, from, "manual", null, null, queued + running > 0 ? now : unit.LastBusyAt, type.SlotsPerReplica);
-            var windowStarted = (decision.UpSince is not null && unit.UpSince is null) || (decision.DownSince is not null && unit.DownSince is null);
-            unit.UpSince = decision.UpSince;
-            unit.DownSince = decision.DownSince;
-            unit.LastBusyAt = decision.LastBusyAt;
-            unit.Replicas = decision.To;
+        var region = snap.PoolRegions.FirstOrDefault(r => r.PoolId == unit.PoolId && r.Region == unit.Region);
+        var type = region is null ? null : PoolCapacity.InstanceTypes(region).FirstOrDefault(t => t.Name == unit.InstanceType);
+        if (region is null || type is null || !snap.Versions.TryGetValue(unit.AgentVersionId, out var version)
+            || !snap.Templates.TryGetValue(version.ScaleTemplateId, out var template))
+        {
+            await RecordOnceAsync(db, unit, leader, term, "configuration missing", "the unit's pool region, instance type, version or scale template is gone", ct);
+            return false;
+        }
 
-            string? error = null;
-            var changed = decision.To != function.AppliedReplicas || function.State != "ready";
-            if (changed || !_applied.Contains((function.Region, function.Name)))
+        var agentUnits = snap.Units.Where(u => u.AgentId == unit.AgentId && u.Autoscale).ToList();
+        var share = Math.Max(1, agentUnits.Count);
+        var index = agentUnits.FindIndex(u => u.Id == unit.Id);
+        int Split(int total) => index < 0 ? total : (total / share) + (index < total % share ? 1 : 0);
+        var queued = Split(snap.Counts.Where(c => c.AgentId == unit.AgentId && c.State == JobStates.Queued).Sum(c => c.Count));
+        var running = Split(snap.Counts.Where(c => c.AgentId == unit.AgentId && c.State == JobStates.Running).Sum(c => c.Count));
+        var available = PoolCapacity.ShareCapacity(region, unit.InstanceType, unit.Subproject)
+                        - PoolCapacity.Used(snap.Units, unit.PoolId, unit.Region, unit.InstanceType, unit.Subproject, unit.Id);
+        var from = unit.Replicas;
+        var decision = unit.Autoscale
+            ? ScaleRule.Decide(
+                new ScaleRule.Template(template.MinReplicas, template.MaxReplicas, template.TargetBusySlots, template.ScaleUpWindowSeconds,
+                    template.ScaleDownWindowSeconds, template.IdleSecondsBeforeZero),
+                new ScaleRule.Input(now, queued, running, type.SlotsPerReplica, from, available, unit.UpSince, unit.DownSince, unit.LastBusyAt))
+            : new ScaleRule.Decision(from, from, "manual", null, null, queued + running > 0 ? now : unit.LastBusyAt, type.SlotsPerReplica);
+        var windowStarted = (decision.UpSince is not null && unit.UpSince is null) || (decision.DownSince is not null && unit.DownSince is null);
+        unit.UpSince = decision.UpSince;
+        unit.DownSince = decision.DownSince;
+        unit.LastBusyAt = decision.LastBusyAt;
+        unit.Replicas = decision.To;
+
+        string? error = null;
+        var applied = false;
+        var changed = decision.To != function.AppliedReplicas || function.State != "ready";
+        if (changed || !_applied.Contains((function.Region, function.Name)))
+        {
+            try
             {
-                try
+                var (runtimeRegion, backend) = await regions.ResolveAsync(unit.Region, ct);
+                var observed = function.State == "ready" ? await backend.ObserveWorkloadAsync(runtimeRegion, function.Name, ct) : null;
+                if (observed is { Exists: true } && _applied.Contains((function.Region, function.Name)))
                 {
-                    var (runtimeRegion, backend) = await regions.ResolveAsync(unit.Region, ct);
-                    var seen = function.State == "ready" ? await backend.ObserveWorkloadAsync(runtimeRegion, function.Name, ct) : null;
-                    if (seen is { Exists: true } && _applied.Contains((function.Region, function.Name)))
-                    {
-                        await backend.ScaleWorkloadAsync(runtimeRegion, function.Name, decision.To, ct);
-                    }
-                    else
-                    {
-                        await backend.ApplyWorkloadAsync(runtimeRegion, workloads.Spec(runtimeRegion, unit, version, type, function, decision.To), ct);
-                    }
-
-                    _applied.Add((function.Region, function.Name));
-                    function.AppliedReplicas = decision.To;
-                    function.State = "ready";
-                    function.StateReason = null;
-                    function.UpdatedAt = now;
-                    unit.ScaleFailures = 0;
-                    unit.RetryScaleAt = null;
-                    unit.ScaleError = null;
-                    applied++;
+                    await backend.ScaleWorkloadAsync(runtimeRegion, function.Name, decision.To, ct);
                 }
-                catch (RuntimeException e)
+                else
                 {
-                    error = $"{e.Code}: {e.Message}";
-                    unit.ScaleFailures++;
-                    var wait = Math.Min(options.Value.MaxScaleBackoffSeconds, Math.Pow(2, Math.Min(unit.ScaleFailures - 1, 20)));
-                    unit.RetryScaleAt = now.AddSeconds(wait);
-                    unit.ScaleError = error.Length > 2000 ? error[..2000] : error;
-                    function.State = "failed";
-                    function.StateReason = unit.ScaleError;
-                    function.UpdatedAt = now;
-                    // The replicas stay what the backend has: the decision is tried again after the backoff.
-                    unit.Replicas = from == decision.To ? from : function.AppliedReplicas;
-                    LogScaleFailed(logger, unit.Id, decision.To, unit.ScaleFailures, wait, error);
+                    await backend.ApplyWorkloadAsync(runtimeRegion, workloads.Spec(runtimeRegion, unit, version, type, function, decision.To), ct);
                 }
-            }
 
-            if (decision.To != from || error is not null || windowStarted)
-            {
-                db.ScalingDecisions.Add(new ScalingDecision
-                {
-                    Id = Ids.New("scd", clock), TenantId = unit.TenantId, UnitId = unit.Id, At = now, Leader = leader, Term = term, Queued = queued, Running = running,
-                    SlotsPerReplica = type.SlotsPerReplica, TargetBusySlots = decision.BusyPerReplica, From = from, Wanted = decision.Wanted, Available = Math.Max(0, available),
-                    To = decision.To, Reason = decision.Reason.Length > 500 ? decision.Reason[..500] : decision.Reason, Applied = error is null && decision.To != from,
-                    Error = error?.Length > 2000 ? error[..2000] : error,
-                });
-                LogDecision(logger, unit.Id, from, decision.To, queued, running, type.SlotsPerReplica, decision.Reason, error ?? "");
+                _applied.Add((function.Region, function.Name));
+                function.AppliedReplicas = decision.To;
+                function.State = "ready";
+                function.StateReason = null;
+                function.UpdatedAt = now;
+                unit.ScaleFailures = 0;
+                unit.RetryScaleAt = null;
+                unit.ScaleError = null;
+                applied = true;
             }
-
-            unit.UpdatedAt = unit.Replicas != from ? now : unit.UpdatedAt;
-            await db.SaveChangesAsync(ct);
-            if (decision.To != from || error is not null)
+            catch (RuntimeException e)
             {
-                await TrimAsync(db, unit.Id, ct);
+                error = $"{e.Code}: {e.Message}";
+                unit.ScaleFailures++;
+                var wait = Math.Min(options.Value.MaxScaleBackoffSeconds, Math.Pow(2, Math.Min(unit.ScaleFailures - 1, 20)));
+                unit.RetryScaleAt = now.AddSeconds(wait);
+                unit.ScaleError = error.Length > 2000 ? error[..2000] : error;
+                function.State = "failed";
+                function.StateReason = unit.ScaleError;
+                function.UpdatedAt = now;
+                // The replicas stay what the backend has: the decision is tried again after the backoff.
+                unit.Replicas = from == decision.To ? from : function.AppliedReplicas;
+                LogScaleFailed(logger, unit.Id, decision.To, unit.ScaleFailures, wait, error);
             }
         }
 
-        await SweepAsync(regions, keep, ct);
+        if (decision.To != from || error is not null || windowStarted)
+        {
+            db.ScalingDecisions.Add(new ScalingDecision
+            {
+                Id = Ids.New("scd", clock), TenantId = unit.TenantId, UnitId = unit.Id, At = now, Leader = leader, Term = term, Queued = queued, Running = running,
+                SlotsPerReplica = type.SlotsPerReplica, TargetBusySlots = decision.BusyPerReplica, From = from, Wanted = decision.Wanted, Available = Math.Max(0, available),
+                To = decision.To, Reason = decision.Reason.Length > 500 ? decision.Reason[..500] : decision.Reason, Applied = error is null && decision.To != from,
+                Error = error?.Length > 2000 ? error[..2000] : error,
+            });
+            LogDecision(logger, unit.Id, from, decision.To, queued, running, type.SlotsPerReplica, decision.Reason, error ?? "");
+        }
+
+        unit.UpdatedAt = unit.Replicas != from ? now : unit.UpdatedAt;
+        await db.SaveChangesAsync(ct);
+        seen.Replicas = unit.Replicas;
+        if (decision.To != from || error is not null)
+        {
+            await TrimAsync(db, unit.Id, ct);
+        }
+
         return applied;
     }
 
@@ -252,4 +285,7 @@ public sealed partial class Autoscaler(IServiceScopeFactory scopes, TimeProvider
 
     [LoggerMessage(6103, LogLevel.Warning, "Workload {Name} of a removed unit could not be stopped: {Error}")]
     private static partial void LogSweepFailed(ILogger logger, string name, string error);
+
+    [LoggerMessage(6104, LogLevel.Error, "Unit {UnitId}: the autoscaler's pass failed for it (the other units went on)")]
+    private static partial void LogUnitFailed(ILogger logger, string unitId, Exception e);
 }

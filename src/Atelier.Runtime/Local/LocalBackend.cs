@@ -866,7 +866,13 @@ public sealed class LocalBackend : IRuntimeBackend, IAsyncDisposable
     {
         // Readable in logs and file names: function, revision and a random suffix.
         var id = $"{pool.Function.Spec.Key.Name}.{pool.Name}.{Guid.NewGuid().ToString("N")[..12]}";
-        var instance = new LocalInstance(id, pool, _logger, OnInstanceExited);
+        var slot = 0;
+        while (pool.Instances.Any(i => i.Slot == slot))
+        {
+            slot++;
+        }
+
+        var instance = new LocalInstance(id, pool, _logger, OnInstanceExited) { Slot = slot };
         pool.Instances.Add(instance);
         return instance;
     }
@@ -984,6 +990,7 @@ public sealed class LocalBackend : IRuntimeBackend, IAsyncDisposable
     private ProcessStartInfo BuildStartInfo(LocalInstance instance, RevisionSpec revision, string command, int port)
     {
         var portText = port.ToString(CultureInfo.InvariantCulture);
+        var slotText = instance.Slot.ToString(CultureInfo.InvariantCulture);
         var info = new ProcessStartInfo
         {
             FileName = _useSetsid ? ProcessGroups.SetsidPath : command,
@@ -999,12 +1006,12 @@ public sealed class LocalBackend : IRuntimeBackend, IAsyncDisposable
 
         foreach (var argument in revision.Args)
         {
-            info.ArgumentList.Add(argument.Replace("{port}", portText, StringComparison.Ordinal));
+            info.ArgumentList.Add(argument.Replace("{port}", portText, StringComparison.Ordinal).Replace("{slot}", slotText, StringComparison.Ordinal));
         }
 
         foreach (var (name, value) in revision.Environment)
         {
-            info.Environment[name] = value.Replace("{port}", portText, StringComparison.Ordinal);
+            info.Environment[name] = value.Replace("{port}", portText, StringComparison.Ordinal).Replace("{slot}", slotText, StringComparison.Ordinal);
         }
 
         info.Environment["PORT"] = portText;

@@ -41,6 +41,9 @@ internal sealed class LocalInstance(string id, RevisionPool pool, ILogger logger
 
     public RevisionPool Pool { get; } = pool;
 
+    /// <summary>The lowest number no other live instance of its revision holds (<c>{slot}</c> in arguments): stable across replacements.</summary>
+    public int Slot { get; init; }
+
     public InstanceState State { get; set; } = InstanceState.Starting;
 
     public int InFlight { get; set; }

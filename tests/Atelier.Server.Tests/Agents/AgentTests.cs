@@ -249,7 +249,7 @@ public class AgentTests(AgentsHost shared) : IClassFixture<AgentsHost>
         await Eventually.ValueAsync(async () => (await s.Admin.GetAsync($"{s.Units}/{unitId}")).Ok(),
             u => u.GetProperty("function").GetProperty("readyReplicas").ValueKind == JsonValueKind.Number && u.GetProperty("function").GetProperty("readyReplicas").GetInt32() == 1,
             "the unit's one replica ready");
-        var first = Assert.Single(ProcessState.WithArgument(name + "-"));
+        var first = Assert.Single(ProcessState.WithArgument(name + "-0"));
 
         var app = s.World.AppOf(Host);
         var job = await SubmitAsync(app, s.Agent);

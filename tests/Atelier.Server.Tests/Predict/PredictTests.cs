@@ -171,6 +171,8 @@ public class PredictTests(PredictHost shared) : IClassFixture<PredictHost>
     {
         var admin = World.AdminOf(Host);
         var (_, b) = await Library.TwoModelsAsync(Host, World);
+        // A token of its own: its checkpoint (a model the built-in worker cannot run) must not reach the other tests' token.
+        var (_, App) = await Scenario.NewAppAsync(Host, World, "options-" + Guid.NewGuid().ToString("N")[..6]);
         var second = (await App.GetAsync("/sdapi/v1/sd-models")).Json.EnumerateArray().Single(m => m.GetProperty("model_name").GetString() == b);
         Assert.Equal(JsonValueKind.Null, (await App.PostAsync("/sdapi/v1/options", new { sd_model_checkpoint = second.GetProperty("title").GetString() })).Json.ValueKind);
         Assert.Equal(second.GetProperty("title").GetString(), (await App.GetAsync("/sdapi/v1/options")).Json.GetProperty("sd_model_checkpoint").GetString());

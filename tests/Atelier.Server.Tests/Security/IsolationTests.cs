@@ -76,8 +76,23 @@ public class IsolationTests
         using var queued = await host.Client.Http.SendAsync(asyncCall);
         var aInvocation = queued.Headers.GetValues("X-Atelier-Invocation-Id").Single();
 
+        // Tenant A's agents: a pool open to A only, a scale template, an agent with a version and a unit (no replicas).
+        var aPool = (await host.Admin().PostAsync("/api/v1/platform/computing-pools", new
+        {
+            name = "a-secret-pool", tenantIds = new[] { a.TenantId }, regions = new[] { new { region = "local", instanceTypes = new[] { new { name = "cpu", capacity = 1 } } } },
+        })).Created().GetProperty("id").GetString()!;
+        var aTemplate = (await aAdmin.PostAsync("/api/v1/scale-templates", new { name = "a-secret-template" })).Created().GetProperty("id").GetString()!;
+        var aUnitAgent = (await aAdmin.PostAsync("/api/v1/agents", new { name = "a-secret-agent" })).Created().GetProperty("id").GetString()!;
+        var aAgentVersion = (await aAdmin.PostAsync($"/api/v1/agents/{aUnitAgent}/versions", new { versionName = "a-secret-v", image = "a-secret/image:1", engine = "noop", autoScaleTemplateId = aTemplate }))
+            .Created().GetProperty("id").GetString()!;
+        var aUnit = (await aAdmin.PostAsync($"/api/v1/agents/{aUnitAgent}/units", new { agentVersionId = aAgentVersion, computingPoolId = aPool, region = "local", instanceType = "cpu", replicas = 0, autoscale = false }))
+            .Created();
+        var aUnitId = aUnit.GetProperty("id").GetString()!;
+        var aAgentFunction = aUnit.GetProperty("function").GetProperty("id").GetString()!;
+
         var ids = new Dictionary<string, string>
         {
+            ["sha256"] = aUpload.GetProperty("sha256").GetString()!, ["unitId"] = aUnitId, ["poolId"] = aPool, ["region"] = "local", ["functionId"] = aAgentFunction,
             ["service"] = "a-secret-svc", ["function"] = "a-secret-fn", ["alias"] = "a-alias", ["trigger"] = "a-trigger", ["domain"] = "a-secret.example.test",
             ["invocationId"] = aInvocation,
             // Platform objects, not a tenant's: regions, kube configs and templates are refused to tenants, or are shared (templates).
@@ -91,7 +106,8 @@ public class IsolationTests
         string[] secrets = [a.TenantId, a.AppId, a.AppTokenId, aRole, aAdminTokenId, a.AccountUid, "a-secret-role", aSessionId, aConfig, "a-user", "a-gpu",
             aModel, aVersionId, aFileId, aUploadId, "a-secret-model", aAgent, aJob, "a-secret-job", aUpload.GetProperty("sha256").GetString()!,
             aImage, aImageJob, "a-secret-image", aHookJob, aDelivery, aSecret, "a-secret-hook",
-            "a-secret-svc", "a-secret-fn", aFunction, "a-secret.example.test", aInvocation, "a-secret-payload"];
+            "a-secret-svc", "a-secret-fn", aFunction, "a-secret.example.test", aInvocation, "a-secret-payload",
+            aPool, "a-secret-pool", aTemplate, "a-secret-template", aUnitAgent, "a-secret-agent", aAgentVersion, "a-secret/image", aUnitId, aAgentFunction];
 
         var routes = host.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
             .Where(e => e.RoutePattern.RawText!.StartsWith("/api/v1", StringComparison.Ordinal))
