@@ -33,19 +33,13 @@ public sealed class TokenService(AtelierDb db, RequestContext ctx, TimeProvider 
             Scopes = scopes.Aggregate(TokenScopes.None, (acc, s) => acc | ToFlag(s)),
             CreatedAt = Now, ExpiresAt = req.ExpiresAt?.ToUniversalTime(),
             SessionSecondsCap = CheckCap(req.SessionSecondsCap),
-            AgentId = await AgentIdAsync(db, req.AgentId, ct),
+            AgentId = await AgentRefs.IdAsync(db, req.AgentId, ct),
         };
         db.ApiTokens.Add(token);
         Audit.Record(db, ctx, clock, "token.issue", "token", token.Id, TenantId);
         await db.SaveChangesAsync(ct);
         return new IssuedTokenDto(ToDto(token), secret);
     }
-
-    /// <summary>The agent an id or name names in the tenant (null for none); an unknown one is refused.</summary>
-    public static async Task<string?> AgentIdAsync(AtelierDb db, string? agentRef, CancellationToken ct) =>
-        agentRef is null ? null
-            : await db.Agents.AsNoTracking().Where(a => a.Id == agentRef || a.Name == agentRef).Select(a => a.Id).FirstOrDefaultAsync(ct)
-              ?? throw AtelierException.InvalidInput("agentId", $"agent {agentRef} does not exist", 404);
 
     public async Task<Page<TokenDto>> ListAsync(string appId, PageRequest page, CancellationToken ct)
     {

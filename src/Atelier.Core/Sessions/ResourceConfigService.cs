@@ -79,9 +79,7 @@ public sealed class ResourceConfigService(AtelierDb db, RequestContext ctx, Time
         }
 
         rc.ModelId = req.ModelId;
-        rc.AgentId = req.AgentId is null ? null
-            : await db.Agents.AsNoTracking().Where(a => a.Id == req.AgentId || a.Name == req.AgentId).Select(a => a.Id).FirstOrDefaultAsync(ct)
-              ?? throw AtelierException.InvalidInput("agentId", $"agent {req.AgentId} does not exist", 404);
+        rc.AgentId = await AgentRefs.IdAsync(db, req.AgentId, ct);
         rc.UpdatedAt = Now;
     }
 
