@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using Atelier.Core.Security;
 using Atelier.Server.Tests.Infrastructure;
+using Npgsql;
 
 namespace Atelier.Server.Tests.Processes;
 
@@ -41,7 +42,8 @@ public class ReplicaCrashTests
 
         public List<AtelierProcess> Workers { get; } = [];
 
-        public async Task<Server> StartServerAsync(string name)
+        /// <param name="extra">Settings of this replica alone, over the shared ones.</param>
+        public async Task<Server> StartServerAsync(string name, params string[] extra)
         {
             var process = AtelierProcess.Start(db.Folder, [
                 "serve", "--Atelier:Server:Urls=http://127.0.0.1:0",
@@ -51,7 +53,7 @@ public class ReplicaCrashTests
                 "--Atelier:Embedded:DemoTenant=false", "--Atelier:Embedded:LocalWorker=false",
                 "--Atelier:Coordination:LeaderCheckSeconds=1", "--Atelier:Jobs:LeaseSeconds=4", "--Atelier:Jobs:RescueIntervalSeconds=1",
                 "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Microsoft.Hosting.Lifetime=Information",
-                "--Logging:LogLevel:Atelier.Core.Coordination=Information", .. settings]);
+                "--Logging:LogLevel:Atelier.Core.Coordination=Information", .. settings, .. extra]);
             var http = new HttpClient { BaseAddress = await process.ListeningAddressAsync(TimeSpan.FromSeconds(120)), Timeout = TimeSpan.FromSeconds(30) };
             var server = new Server(process, new ApiClient(http).With(_adminKey, "op-replicas"), http);
             Servers.Add(server);
@@ -188,24 +190,7 @@ public class ReplicaCrashTests
         var leader = await replicas.LeaderAsync();
         var leaderId = (await ReplicaAsync(leader)).Id;
         var world = await Scenario.NewTenantAsync(leader.Admin);
-        var admin = new ApiClient(leader.Http).With(world.AdminToken, "op-tenant");
-        var pool = (await leader.Admin.PostAsync("/api/v1/platform/computing-pools", new
-        {
-            name = "replicas", tenantIds = new[] { world.TenantId },
-            regions = new[] { new { region = "local", instanceTypes = new[] { new { name = "cpu", capacity, slotsPerReplica = 1 } } } },
-        })).Created().GetProperty("id").GetString()!;
-        var template = (await admin.PostAsync("/api/v1/scale-templates", new
-        {
-            name = "quick", minReplicas = 0, maxReplicas = capacity, scaleDownWindowSeconds = 2, idleSecondsBeforeZero = 4,
-        })).Created().GetProperty("id").GetString()!;
-        var agent = (await admin.PostAsync("/api/v1/agents", new { name = "painters" })).Created().GetProperty("id").GetString()!;
-        var version = (await admin.PostAsync($"/api/v1/agents/{agent}/versions", new { versionName = "v1", image = "atelier/atelier:test", engine = "noop=500", autoScaleTemplateId = template }))
-            .Created().GetProperty("id").GetString()!;
-        var units = $"/api/v1/agents/{agent}/units";
-        var created = (await admin.PostAsync(units, new { agentVersionId = version, computingPoolId = pool, region = "local", instanceType = "cpu", replicas = 0, autoscale = true }))
-            .Created();
-        var unit = created.GetProperty("id").GetString()!;
-        var workload = created.GetProperty("function").GetProperty("name").GetString()!;
+        var (agent, units, unit, workload) = await CreateUnitAsync(leader, world, capacity);
 
         var app = new ApiClient(leader.Http).With(world.AppToken);
         var ids = new List<string>();
@@ -257,17 +242,7 @@ public class ReplicaCrashTests
             d => d.GetProperty("replicas").GetInt32() == 0, "the unit back to zero replicas after its idle seconds", TimeSpan.FromSeconds(60));
         await Eventually.UntilAsync(() => WorkersOf(workload, survivor.Process.Pid).Count == 0, "the new leader's unit workers stopped at zero");
 
-        var decisions = scaling.GetProperty("decisions").EnumerateArray()
-            .Select(d => (Id: d.GetProperty("id").GetString()!, At: Utc(d.GetProperty("at").GetDateTime()), Leader: d.GetProperty("leader").GetString()!,
-                Term: d.GetProperty("term").GetInt64(), From: d.GetProperty("from").GetInt32(), To: d.GetProperty("to").GetInt32(),
-                Applied: d.GetProperty("applied").GetBoolean(), Error: d.GetProperty("error").GetString(), Json: d.GetRawText()))
-            .OrderBy(d => d.At).ThenBy(d => d.Id, StringComparer.Ordinal).ToList();
-        var shown = string.Join("\n", decisions.Select(d => d.Json));
-        Assert.All(decisions, d => Assert.Null(d.Error));
-
-        // Stored once: one id each, and never two for the unit by one leader, in one term, at one moment.
-        Assert.Equal(decisions.Count, decisions.Select(d => d.Id).Distinct().Count());
-        Assert.All(decisions.GroupBy(d => (d.Leader, d.Term, d.At)), g => Assert.True(g.Count() == 1, $"decisions stored twice:\n{shown}"));
+        var (decisions, shown) = StoredOnce(scaling);
 
         // Each by the leader of its moment: the killed one (its term 1) until the new one led; from then on, the new leader in its term only.
         Assert.All(decisions, d => Assert.True(d.Leader == leaderId || d.Leader == survivorId, $"a decision by neither leader:\n{shown}"));
@@ -277,15 +252,143 @@ public class ReplicaCrashTests
         Assert.All(decisions.Where(d => d.Leader == survivorId), d => Assert.True(d.Term == term && d.At >= leadsSince, $"a decision of the new leader before it led:\n{shown}"));
         Assert.Contains(decisions, d => d.Leader == leaderId && d.Applied && d.To > d.From);
         Assert.Contains(decisions, d => d.Leader == survivorId && d.Term == term && d.Applied && d.To == 0);
+    }
 
-        // In order they chain from 0 back to 0: no change was applied twice, none skipped (the shown decisions are the newest 50).
-        Assert.True(decisions.Count < 50, shown);
+    /// <summary>
+    /// PostgreSQL: the leader's lock session is ended behind its back (<c>pg_terminate_backend</c>, as an operator or a
+    /// database restart would) while its own next check may be up to a minute away (60 s, the most allowed), and the other
+    /// replica takes the lock: for a while both would lead. The old leader asks its lock at its next autoscaler pass, finds
+    /// it gone and stops leading there: it starts none of the unit's workers and stores no decision; the new leader scales
+    /// the unit from 0 and back, every decision its own and stored once, and every job succeeds. SQLite (one server per
+    /// file): a file lock is not lost while its process lives; the one leader asks it at each pass, keeps leading, and
+    /// scales the unit with every decision its own.
+    /// </summary>
+    [Fact]
+    public async Task LeaderLockLost_TheOldLeaderAsksBeforeItScales_AndStopsLeading_SoEachDecisionIsStoredOnce()
+    {
+        const int capacity = 2;
+        const int unitJobs = 8;
+        await using var db = await TestDatabase.CreateAsync();
+        await using var replicas = new Replicas(db, "--Atelier:Agents:ScaleIntervalSeconds=1", "--Atelier:Functions:LocalStartTimeoutSeconds=60",
+            "--Atelier:Functions:LocalStopGraceSeconds=2", "--Logging:LogLevel:Atelier.Core.Agents=Information");
+        var first = await replicas.StartServerAsync("replica-a", "--Atelier:Coordination:LeaderCheckSeconds=60");
+        var second = db.Provider == "postgres" ? await replicas.StartServerAsync("replica-b") : null;
+        Assert.Same(first, await replicas.LeaderAsync());
+        var world = await Scenario.NewTenantAsync(first.Admin);
+        var (agent, units, unit, workload) = await CreateUnitAsync(first, world, capacity);
+
+        var leader = first;
+        if (second is not null)
+        {
+            await using (var conn = new NpgsqlConnection(db.ConnectionString))
+            {
+                await conn.OpenAsync();
+                await using var end = new NpgsqlCommand(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'atelier lock atelier:leader'", conn);
+                Assert.Equal(1L, await end.ExecuteScalarAsync());
+            }
+
+            await Eventually.UntilAsync(async () => (await ReplicaAsync(second)).Leader, "the other replica took the leader lock", TimeSpan.FromSeconds(60));
+            leader = second;
+        }
+        else
+        {
+            Assert.Null(await OutsideLock.TryTakeAsync(db, "atelier:leader"));
+        }
+
+        var (_, term, leaderId) = await ReplicaAsync(leader);
+        var leadsSince = Utc((await leader.Admin.GetAsync("/api/v1/platform/replica")).Ok().GetProperty("leaderSince").GetDateTime());
+        var app = new ApiClient(leader.Http).With(world.AppToken);
+        for (var i = 0; i < unitJobs; i++)
+        {
+            (await app.PostAsync($"/api/v1/agents/{agent}/jobs", new { input = new { prompt = $"unit {i}", steps = 2, width = 64, height = 64 } })).Ok(HttpStatusCode.Accepted);
+        }
+
+        // Every job succeeds on the leader's workers; the old leader never runs one, and the leader never more than the pool has.
+        await Eventually.UntilAsync(async () =>
+        {
+            if (second is not null)
+            {
+                Assert.Empty(WorkersOf(workload, first.Process.Pid));
+            }
+
+            Assert.InRange(WorkersOf(workload, leader.Process.Pid).Count, 0, capacity);
+            return await CountAsync(app, agent, "succeeded") == unitJobs;
+        }, "every job of the unit's agent succeeded", TimeSpan.FromSeconds(180), TimeSpan.FromMilliseconds(250));
+
+        var old = await ReplicaAsync(first);
+        Assert.Equal(1, old.Term);
+        if (second is not null)
+        {
+            // It found its lock gone and does not lead any more.
+            Assert.False(old.Leader);
+            Assert.Contains("is no longer the leader (term 1)", first.Process.Output, StringComparison.Ordinal);
+        }
+        else
+        {
+            Assert.True(old.Leader);
+        }
+
+        var scaling = await Eventually.ValueAsync(async () => (await new ApiClient(leader.Http).With(world.AdminToken, "op-tenant").GetAsync($"{units}/{unit}/scaling")).Ok(),
+            d => d.GetProperty("replicas").GetInt32() == 0, "the unit back to zero replicas after its idle seconds", TimeSpan.FromSeconds(60));
+        var (decisions, shown) = StoredOnce(scaling);
+        Assert.All(decisions, d => Assert.True(d.Leader == leaderId && d.Term == term && d.At >= leadsSince, $"a decision not by the leader of its moment:\n{shown}"));
+        Assert.Contains(decisions, d => d.Applied && d.To > d.From);
+        Assert.Empty(WorkersOf(workload, first.Process.Pid));
+    }
+
+    /// <summary>A tenant's unit on the <c>local</c> region, autoscaled from 0 within a pool of <paramref name="capacity"/> one-slot replicas (noop engine, 500 ms a job).</summary>
+    private static async Task<(string Agent, string Units, string Unit, string Workload)> CreateUnitAsync(Server server, TenantWorld world, int capacity)
+    {
+        var admin = new ApiClient(server.Http).With(world.AdminToken, "op-tenant");
+        var pool = (await server.Admin.PostAsync("/api/v1/platform/computing-pools", new
+        {
+            name = "replicas", tenantIds = new[] { world.TenantId },
+            regions = new[] { new { region = "local", instanceTypes = new[] { new { name = "cpu", capacity, slotsPerReplica = 1 } } } },
+        })).Created().GetProperty("id").GetString()!;
+        var template = (await admin.PostAsync("/api/v1/scale-templates", new
+        {
+            name = "quick", minReplicas = 0, maxReplicas = capacity, scaleDownWindowSeconds = 2, idleSecondsBeforeZero = 4,
+        })).Created().GetProperty("id").GetString()!;
+        var agent = (await admin.PostAsync("/api/v1/agents", new { name = "painters" })).Created().GetProperty("id").GetString()!;
+        var version = (await admin.PostAsync($"/api/v1/agents/{agent}/versions", new { versionName = "v1", image = "atelier/atelier:test", engine = "noop=500", autoScaleTemplateId = template }))
+            .Created().GetProperty("id").GetString()!;
+        var units = $"/api/v1/agents/{agent}/units";
+        var created = (await admin.PostAsync(units, new { agentVersionId = version, computingPoolId = pool, region = "local", instanceType = "cpu", replicas = 0, autoscale = true }))
+            .Created();
+        return (agent, units, created.GetProperty("id").GetString()!, created.GetProperty("function").GetProperty("name").GetString()!);
+    }
+
+    private sealed record Decision(string Id, DateTime At, string Leader, long Term, int From, int To, bool Applied, string? Error);
+
+    /// <summary>
+    /// A unit's decisions, oldest first, with their text for messages; each stored once: one id each, never two for the
+    /// unit by one leader in one term at one moment, none failed, and in order they chain from 0 back to 0 (each one's
+    /// <c>from</c> is the one before's <c>to</c>): no change applied twice, none skipped.
+    /// </summary>
+    private static (List<Decision> Decisions, string Shown) StoredOnce(JsonElement scaling)
+    {
+        var rows = scaling.GetProperty("decisions").EnumerateArray().ToList();
+        var decisions = rows
+            .Select(d => new Decision(d.GetProperty("id").GetString()!, Utc(d.GetProperty("at").GetDateTime()), d.GetProperty("leader").GetString()!,
+                d.GetProperty("term").GetInt64(), d.GetProperty("from").GetInt32(), d.GetProperty("to").GetInt32(), d.GetProperty("applied").GetBoolean(),
+                d.GetProperty("error").GetString()))
+            .OrderBy(d => d.At).ThenBy(d => d.Id, StringComparer.Ordinal).ToList();
+        var shown = string.Join("\n", rows.Select(d => d.GetRawText()));
+        Assert.All(decisions, d => Assert.True(d.Error is null, shown));
+        Assert.Equal(decisions.Count, decisions.Select(d => d.Id).Distinct().Count());
+        Assert.All(decisions.GroupBy(d => (d.Leader, d.Term, d.At)), g => Assert.True(g.Count() == 1, $"decisions stored twice:\n{shown}"));
+
+        // (The API shows the newest 50: all of them here.)
+        Assert.InRange(decisions.Count, 2, 49);
         Assert.Equal(0, decisions[0].From);
         Assert.Equal(0, decisions[^1].To);
         for (var i = 1; i < decisions.Count; i++)
         {
             Assert.True(decisions[i].From == decisions[i - 1].To, $"decision {decisions[i].Id} starts from {decisions[i].From}, the one before ended at {decisions[i - 1].To}:\n{shown}");
         }
+
+        return (decisions, shown);
     }
 
     private static DateTime Utc(DateTime at) => at.Kind == DateTimeKind.Unspecified ? DateTime.SpecifyKind(at, DateTimeKind.Utc) : at.ToUniversalTime();
