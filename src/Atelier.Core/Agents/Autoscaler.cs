@@ -18,6 +18,9 @@ namespace Atelier.Core.Agents;
 /// unit whose workload its backend lacks (a new leader on <c>local</c>, a cluster that lost it) or whose spec changed
 /// (another version, a new worker key after a revocation) is applied in full. A failed backend call is recorded on the
 /// unit and retried with exponential backoff. Every decision that changes something, or fails, is stored with its inputs.
+/// The leader asks its lock at the start of each pass and again before it stores what a backend call did (a call can
+/// take long): a replica whose lock is gone, though its next leader check is still to come, while another replica may
+/// lead already, stops there, so a unit is never scaled by two leaders for one decision.
 /// </summary>
 public sealed partial class Autoscaler(IServiceScopeFactory scopes, TimeProvider clock, IOptions<AgentsOptions> options, AutoscaleSignal signal,
     ILogger<Autoscaler> logger)
@@ -30,8 +33,22 @@ public sealed partial class Autoscaler(IServiceScopeFactory scopes, TimeProvider
     public AutoscaleSignal Signal => signal;
 
     /// <summary>One pass over every unit, as leader <paramref name="leader"/> in <paramref name="term"/>; answers the decisions applied.</summary>
-    public async Task<int> RunPassAsync(string leader, long term, CancellationToken ct)
+    /// <param name="stillLeading">
+    /// Asks the leader lock now (<c>Leadership.ConfirmAsync</c>): false once this replica no longer leads, its term then
+    /// ended (which cancels <paramref name="ct"/>), and the pass stops with <see cref="OperationCanceledException"/>.
+    /// </param>
+    public async Task<int> RunPassAsync(string leader, long term, Func<CancellationToken, Task<bool>> stillLeading, CancellationToken ct)
     {
+        async Task LeadingAsync()
+        {
+            if (!await stillLeading(ct))
+            {
+                ct.ThrowIfCancellationRequested();
+                throw new OperationCanceledException($"replica {leader} no longer leads (term {term})");
+            }
+        }
+
+        await LeadingAsync();
         // A snapshot for what every unit's decision reads (demand, capacity); each unit is then changed in a scope of its
         // own, so one unit's failure (its row deleted meanwhile, a backend that throws) never stops the others.
         using var scope = scopes.CreateScope();
@@ -52,7 +69,7 @@ public sealed partial class Autoscaler(IServiceScopeFactory scopes, TimeProvider
         {
             try
             {
-                if (await DecideAsync(unit, snapshot, leader, term, ct))
+                if (await DecideAsync(unit, snapshot, leader, term, LeadingAsync, ct))
                 {
                     applied++;
                 }
@@ -71,7 +88,7 @@ public sealed partial class Autoscaler(IServiceScopeFactory scopes, TimeProvider
         List<PoolRegion> PoolRegions, List<(string AgentId, string State, int Count)> Counts);
 
     /// <summary>Decides and applies one unit in its own scope; <paramref name="seen"/> (the snapshot's copy) takes the replicas decided.</summary>
-    private async Task<bool> DecideAsync(ComputingUnit seen, PassSnapshot snap, string leader, long term, CancellationToken ct)
+    private async Task<bool> DecideAsync(ComputingUnit seen, PassSnapshot snap, string leader, long term, Func<Task> leading, CancellationToken ct)
     {
         using var scope = scopes.CreateScope();
         var db = scope.ServiceProvider.GetRequiredService<AtelierDb>();
@@ -141,7 +158,8 @@ public sealed partial class Autoscaler(IServiceScopeFactory scopes, TimeProvider
         string? error = null;
         var applied = false;
         var changed = decision.To != function.AppliedReplicas || function.State != "ready";
-        if (changed || !_applied.Contains((function.Region, function.Name)))
+        var calling = changed || !_applied.Contains((function.Region, function.Name));
+        if (calling)
         {
             try
             {
@@ -195,6 +213,12 @@ public sealed partial class Autoscaler(IServiceScopeFactory scopes, TimeProvider
         }
 
         unit.UpdatedAt = unit.Replicas != from ? now : unit.UpdatedAt;
+        if (calling)
+        {
+            // The call may have taken long: what it did is stored only while this replica still leads.
+            await leading();
+        }
+
         await db.SaveChangesAsync(ct);
         seen.Replicas = unit.Replicas;
         if (decision.To != from || error is not null)

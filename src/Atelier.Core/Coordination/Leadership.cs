@@ -23,6 +23,7 @@ public sealed partial class Leadership(Locks locks, IOptions<CoordinationOptions
     private static readonly DateTimeOffset ProcessStarted = StartOfProcess();
 
     private readonly Lock _gate = new();
+    private readonly SemaphoreSlim _asking = new(1, 1);
     private IDatabaseLock? _held;
     private CancellationTokenSource _term = Ended();
     private TaskCompletionSource _gained = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -99,6 +100,34 @@ public sealed partial class Leadership(Locks locks, IOptions<CoordinationOptions
         }
     }
 
+    /// <summary>
+    /// Asks the database now, not at the next check, whether this replica still holds the leader lock, and ends its term
+    /// at once when it does not. Leader-only work whose effects must not happen twice (the autoscaler: worker processes,
+    /// scaling decisions) asks before it acts: between two checks the lock may be gone (its session ended, the database
+    /// restarted) and another replica leading already. False when this replica does not lead (any more).
+    /// </summary>
+    public async Task<bool> ConfirmAsync(CancellationToken ct)
+    {
+        IDatabaseLock? held;
+        lock (_gate)
+        {
+            held = _held;
+        }
+
+        if (held is null)
+        {
+            return false;
+        }
+
+        if (await StillHeldAsync(held, ct))
+        {
+            return true;
+        }
+
+        await EndTermAsync("its lock was lost (its database connection failed or was ended)", held);
+        return false;
+    }
+
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
         // One try now, so that a replica that can lead does, before the leader-only work starts looking.
@@ -142,7 +171,7 @@ public sealed partial class Leadership(Locks locks, IOptions<CoordinationOptions
             {
                 if (!await StillHeldAsync(held, ct))
                 {
-                    await EndTermAsync("its lock was lost (its database connection failed or was ended)");
+                    await EndTermAsync("its lock was lost (its database connection failed or was ended)", held);
                 }
             }
             else if (await locks.TryAcquireAsync(LockName, ct) is { } taken)
@@ -164,8 +193,24 @@ public sealed partial class Leadership(Locks locks, IOptions<CoordinationOptions
         }
     }
 
-    /// <summary>A check that does not answer within a few seconds counts as a lost lock (the network may be gone).</summary>
+    /// <summary>
+    /// A check that does not answer within a few seconds counts as a lost lock (the network may be gone). One at a time:
+    /// the periodic check and <see cref="ConfirmAsync"/> ask on the lock's one connection.
+    /// </summary>
     private async Task<bool> StillHeldAsync(IDatabaseLock held, CancellationToken ct)
+    {
+        await _asking.WaitAsync(ct);
+        try
+        {
+            return await AskAsync(held, ct);
+        }
+        finally
+        {
+            _asking.Release();
+        }
+    }
+
+    private async Task<bool> AskAsync(IDatabaseLock held, CancellationToken ct)
     {
         using var bounded = new CancellationTokenSource(TimeSpan.FromSeconds(Math.Max(5, options.Value.LeaderCheckSeconds)), clock);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, bounded.Token);
@@ -197,7 +242,8 @@ public sealed partial class Leadership(Locks locks, IOptions<CoordinationOptions
     }
 
     /// <param name="reason">Why leadership was lost; null on a graceful stop.</param>
-    private async Task EndTermAsync(string? reason)
+    /// <param name="lost">The lock found lost: the term is ended only if it is still the one held (not a later term's).</param>
+    private async Task EndTermAsync(string? reason, IDatabaseLock? lost = null)
     {
         IDatabaseLock? held;
         CancellationTokenSource term;
@@ -205,7 +251,7 @@ public sealed partial class Leadership(Locks locks, IOptions<CoordinationOptions
         lock (_gate)
         {
             held = _held;
-            if (held is null)
+            if (held is null || (lost is not null && held != lost))
             {
                 return;
             }
@@ -253,6 +299,7 @@ public sealed partial class Leadership(Locks locks, IOptions<CoordinationOptions
     public override void Dispose()
     {
         _term.Dispose();
+        _asking.Dispose();
         base.Dispose();
     }
 

@@ -34,7 +34,7 @@ public sealed partial class AutoscalerHost(Autoscaler autoscaler, Leadership lea
             {
                 try
                 {
-                    await autoscaler.RunPassAsync(leadership.ReplicaId, term, leading.Token);
+                    await autoscaler.RunPassAsync(leadership.ReplicaId, term, leadership.ConfirmAsync, leading.Token);
                     await autoscaler.Signal.WaitAsync(interval, leading.Token);
                 }
                 catch (OperationCanceledException) when (leading.IsCancellationRequested)

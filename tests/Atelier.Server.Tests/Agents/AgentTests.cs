@@ -155,8 +155,11 @@ public class AgentTests(AgentsHost shared) : IClassFixture<AgentsHost>
         (await app.PostAsync($"/api/v1/agents/default/jobs/{elsewhere}/cancel")).Ok();
 
         // Four jobs wanted four replicas at one slot each; the pool's share had two.
+        // (On local a scale-up's decision is stored once its replicas are ready, which can be after the jobs ran: wait for the decision to zero.)
         var scaling = await Eventually.ValueAsync(() => ScalingAsync(s.Admin, s.Units, unit),
-            d => d.GetProperty("replicas").GetInt32() == 0, "the unit to go back to zero after its idle seconds");
+            d => d.GetProperty("replicas").GetInt32() == 0 && d.GetProperty("decisions").EnumerateArray()
+                .Any(x => x.GetProperty("to").GetInt32() == 0 && x.GetProperty("reason").GetString()!.StartsWith("to zero", StringComparison.Ordinal)),
+            "the unit to go back to zero after its idle seconds");
         var decisions = scaling.GetProperty("decisions").EnumerateArray().ToList();
         var up = decisions.LastOrDefault(d => d.GetProperty("to").GetInt32() > d.GetProperty("from").GetInt32());
         Assert.True(up.ValueKind == JsonValueKind.Object, scaling.GetRawText());
@@ -194,6 +197,7 @@ public class AgentTests(AgentsHost shared) : IClassFixture<AgentsHost>
         Assert.Equal(HttpStatusCode.NoContent, (await s.Admin.DeleteAsync($"{s.Units}/{unit}")).Status);
         var leased = (await WorkerProtocol.LeaseAsync(shared, workerId, wait: 5)).Ok();
         Assert.Equal(job, leased.GetProperty("id").GetString());
+        (await shared.PostAsync($"/api/v1/worker/jobs/{job}/fail", new { attempt = leased.GetProperty("attempt").GetInt32(), errorCode = "b_agent_unknownexception", errorMessage = "test" })).Ok();
     }
 
     [Fact]
@@ -237,6 +241,10 @@ public class AgentTests(AgentsHost shared) : IClassFixture<AgentsHost>
             .Ok(HttpStatusCode.Accepted).GetProperty("taskId").GetString()!;
         (await admin.GetAsync($"/api/v1/agents/{s.Agent}/jobs/{other}")).Ok();
         (await admin.DeleteAsync($"/api/v1/agents/{s.Agent}")).Error(ErrorCatalog.p_common_inputinvalid, 409);
+
+        // Nothing of this test stays queued for another test's shared worker to take.
+        (await admin.PostAsync($"/api/v1/agents/{s.Agent}/jobs/{taskId}/cancel")).Ok();
+        (await admin.PostAsync($"/api/v1/agents/{s.Agent}/jobs/{other}/cancel")).Ok();
     }
 
     [Fact]
