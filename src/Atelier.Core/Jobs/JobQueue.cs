@@ -129,17 +129,18 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
             parameters.AddRange([Ids.New("msg", clock), WebhookEvents.Started, MaxTries]);
         }
 
-        // Three candidates, each one index seek (no sort of the queue): the oldest starving job, the fairest job of the
-        // slot's model, the fairest job of all; the best of the three by the order above is taken. Where the database
+        // Three candidates, each one index seek (no sort of the queue; jobs tied on the fair key, which another tenant's
+        // first job shares with the head, are ordered by age, whatever index the planner picks): the oldest starving job,
+        // the fairest job of the slot's model, the fairest job of all; the best of the three by the order above is taken. Where the database
         // has row locks (PostgreSQL) each candidate is locked with SKIP LOCKED, so concurrent claims pass each other
         // instead of queueing on one row.
         var sql = $$"""
             WITH s AS (SELECT "Id", "Priority", "ModelKey", "FairKey", "CreatedAt" FROM jobs
-                       WHERE "State" = 'queued' AND "CreatedAt" < {3}{{inLane}} ORDER BY "Priority" DESC, "CreatedAt" LIMIT 1{{skipLocked}}),
+                       WHERE "State" = 'queued' AND "CreatedAt" < {3}{{inLane}} ORDER BY "Priority" DESC, "CreatedAt", "Id" LIMIT 1{{skipLocked}}),
                  h AS (SELECT "Id", "Priority", "ModelKey", "FairKey", "CreatedAt" FROM jobs
-                       WHERE "State" = 'queued' AND "ModelKey" = {4}{{inLane}} ORDER BY "Priority" DESC, "FairKey" LIMIT 1{{skipLocked}}),
+                       WHERE "State" = 'queued' AND "ModelKey" = {4}{{inLane}} ORDER BY "Priority" DESC, "FairKey", "CreatedAt", "Id" LIMIT 1{{skipLocked}}),
                  f AS (SELECT "Id", "Priority", "ModelKey", "FairKey", "CreatedAt" FROM jobs
-                       WHERE "State" = 'queued'{{inLane}}{{leaveToOthers}} ORDER BY "Priority" DESC, "FairKey" LIMIT 1{{skipLocked}}),
+                       WHERE "State" = 'queued'{{inLane}}{{leaveToOthers}} ORDER BY "Priority" DESC, "FairKey", "CreatedAt", "Id" LIMIT 1{{skipLocked}}),
                  pick AS (SELECT "Id" FROM (SELECT * FROM s UNION ALL SELECT * FROM h UNION ALL SELECT * FROM f) c
                           ORDER BY "Priority" DESC, CASE WHEN "CreatedAt" < {3} THEN 0 ELSE 1 END,
                                    CASE WHEN "ModelKey" = {4} THEN 0 ELSE 1 END, "FairKey", "CreatedAt", "Id" LIMIT 1)
