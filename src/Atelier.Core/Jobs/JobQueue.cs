@@ -225,8 +225,10 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
     {
         var until = Now + lease;
         var q = Leased(jobId, attempt, keyId);
-        if (delivery is not null && await q.Select(j => j.ModelJson).FirstOrDefaultAsync(ct) is { } json)
+        if (delivery is not null && await q.Select(j => j.ModelJson).FirstOrDefaultAsync(ct) is { } json
+            && !(delivery.Stage == Contracts.Workers.JobStages.Downloading && JobDelivery.ReadFrom(json) is { Stage: Contracts.Workers.JobStages.Generating } stored && stored.Attempt == attempt))
         {
+            // (A beat that left before the model was in place may land after the one that says so: the stage never goes back.)
             // The delivery state lives in the model JSON: written only over the JSON just read (a beat of the same attempt
             // in between loses this one's stage, not its lease: the lease is renewed below either way).
             var written = delivery.WriteInto(json);
