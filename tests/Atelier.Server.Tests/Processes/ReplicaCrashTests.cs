@@ -151,7 +151,8 @@ public class ReplicaCrashTests
 
         var survivor = await replicas.SurvivorAsync(leader);
         Assert.Equal(1, (await ReplicaAsync(survivor)).Term);
-        Assert.Contains("is the leader (term 1)", survivor.Process.Output, StringComparison.Ordinal);
+        // (The log line is read from the process's output as it comes: wait for it rather than look once.)
+        await survivor.Process.WaitForOutputAsync("is the leader (term 1)", Eventually.DefaultDeadline);
 
         // None lost: with a worker connected to the survivor, every job submitted before the kill succeeds.
         replicas.StartWorker(survivor, workerKey);
@@ -322,7 +323,7 @@ public class ReplicaCrashTests
         {
             // It found its lock gone and does not lead any more.
             Assert.False(old.Leader);
-            Assert.Contains("is no longer the leader (term 1)", first.Process.Output, StringComparison.Ordinal);
+            await first.Process.WaitForOutputAsync("is no longer the leader (term 1)", Eventually.DefaultDeadline);
         }
         else
         {
