@@ -58,13 +58,7 @@ public sealed class UnitService(AtelierDb db, RequestContext ctx, TimeProvider c
             Id = Ids.New("cu", clock), TenantId = TenantId, AgentId = agent.Id, AgentVersionId = version.Id, PoolId = pool.Id, Region = region.Region,
             InstanceType = type.Name, Subproject = subproject, Replicas = replicas, Autoscale = req.Autoscale ?? true, CreatedAt = Now, UpdatedAt = Now,
         };
-        var (key, cipher) = workloads.IssueKey(unit);
-        var function = new AgentFunction
-        {
-            Id = Ids.New("agf", clock), TenantId = TenantId, UnitId = unit.Id, Name = AgentWorkloads.WorkloadName(unit.Id), Region = region.Region,
-            KeyId = key.Id, KeyCipher = cipher, CreatedAt = Now, UpdatedAt = Now,
-        };
-        unit.FunctionId = function.Id;
+        var (key, function) = NewFunction(unit);
 
         // Two units must not both take the last replicas of a share: the check and the insert hold the pool's lock.
         await using (await locks.AcquireAsync(pool.Id, ct))
@@ -169,15 +163,9 @@ public sealed class UnitService(AtelierDb db, RequestContext ctx, TimeProvider c
         var function = unit.FunctionId is null ? null : await db.AgentFunctions.FirstOrDefaultAsync(f => f.Id == unit.FunctionId, ct);
         if (function is null)
         {
-            var (key, cipher) = workloads.IssueKey(unit);
-            function = new AgentFunction
-            {
-                Id = Ids.New("agf", clock), TenantId = unit.TenantId, UnitId = unit.Id, Name = AgentWorkloads.WorkloadName(unit.Id), Region = unit.Region,
-                KeyId = key.Id, KeyCipher = cipher, CreatedAt = Now, UpdatedAt = Now,
-            };
+            (var key, function) = NewFunction(unit);
             db.PlatformKeys.Add(key);
             db.AgentFunctions.Add(function);
-            unit.FunctionId = function.Id;
         }
 
         function.State = "pending";
@@ -236,6 +224,19 @@ public sealed class UnitService(AtelierDb db, RequestContext ctx, TimeProvider c
         await db.SaveChangesAsync(ct);
         await RevokeUnitKeysAsync(function.UnitId, ct);
         autoscale.Wake();
+    }
+
+    /// <summary>A new agent function for the unit (named after it, in its region) with a new worker key; the unit points at it.</summary>
+    private (PlatformKey Key, AgentFunction Function) NewFunction(ComputingUnit unit)
+    {
+        var (key, cipher) = workloads.IssueKey(unit);
+        var function = new AgentFunction
+        {
+            Id = Ids.New("agf", clock), TenantId = unit.TenantId, UnitId = unit.Id, Name = AgentWorkloads.WorkloadName(unit.Id), Region = unit.Region,
+            KeyId = key.Id, KeyCipher = cipher, CreatedAt = Now, UpdatedAt = Now,
+        };
+        unit.FunctionId = function.Id;
+        return (key, function);
     }
 
     public static AtelierException FunctionNotFound(string what) =>
