@@ -34,6 +34,7 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
     public DbSet<StoredBlob> Blobs => Set<StoredBlob>();
     public DbSet<BlobGrant> BlobGrants => Set<BlobGrant>();
     public DbSet<Job> Jobs => Set<Job>();
+    public DbSet<JobPreview> JobPreviews => Set<JobPreview>();
     public DbSet<Agent> Agents => Set<Agent>();
     public DbSet<WorkerNode> Workers => Set<WorkerNode>();
     public DbSet<GeneratedImage> GeneratedImages => Set<GeneratedImage>();
@@ -254,6 +255,13 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
             e.Property(x => x.Error).HasMaxLength(2048);
             e.HasIndex(x => new { x.UnitId, x.At });
         });
+        b.Entity<JobPreview>(e =>
+        {
+            e.ToTable("job_previews");
+            e.HasKey(x => x.JobId);
+            e.Property(x => x.Png).HasMaxLength(256 * 1024);
+            e.HasOne<Job>().WithOne().HasForeignKey<JobPreview>(x => x.JobId).OnDelete(DeleteBehavior.Cascade);
+        });
         b.Entity<Job>(e =>
         {
             e.ToTable("jobs");
@@ -458,6 +466,7 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
         b.Entity<ModelFile>().HasQueryFilter(x => x.TenantId == TenantScope);
         b.Entity<Upload>().HasQueryFilter(x => x.TenantId == TenantScope);
         b.Entity<Job>().HasQueryFilter(x => x.TenantId == TenantScope);
+        b.Entity<JobPreview>().HasQueryFilter(x => x.TenantId == TenantScope);
         b.Entity<Agent>().HasQueryFilter(x => x.TenantId == TenantScope);
         b.Entity<GeneratedImage>().HasQueryFilter(x => x.TenantId == TenantScope);
         b.Entity<Entitlement>().HasQueryFilter(x => x.TenantId == TenantScope);

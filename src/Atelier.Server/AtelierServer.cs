@@ -100,6 +100,7 @@ public static class AtelierServer
 
         services.AddHostedService<LocalWorkerLauncher>();
         services.AddHostedService<AutoscalerHost>();
+        services.AddHostedService<Studio.StudioReaper>();
         services.AddAtelierRuntime(dataDirectory);
         services.AddSingleton<Auth.RateLimits>();
         services.Configure<JsonOptions>(o => AtelierJson.Configure(o.SerializerOptions));
@@ -146,6 +147,7 @@ public static class AtelierServer
         app.MapOpenApi();
         app.MapScalarApiReference();
         app.MapHealthApi();
+        Studio.StudioApi.MapStudio(app);
         app.MapAccountsApi();
         app.MapTenantsApi();
         app.MapAuditApi();

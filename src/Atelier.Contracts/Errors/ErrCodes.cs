@@ -145,6 +145,9 @@ public static class ErrCodes
     /// <summary>No route has this path.</summary>
     public const string NoRoute = "no_route";
 
+    /// <summary>A job has no live preview now (none sent yet, or the job is not running).</summary>
+    public const string NoPreview = "no_preview";
+
     /// <summary>A worker asked for a file (by SHA-256) that is not a stored file of its leased job's model version.</summary>
     public const string NotAJobFile = "not_a_job_file";
 

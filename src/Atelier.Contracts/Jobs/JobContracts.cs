@@ -14,7 +14,8 @@ public sealed record SubmitJobRequest(string? JobId, JsonElement? Input, int? Pr
 /// A job's progress: the engine's fraction and steps; while its worker fetches the model, <c>stage</c> is
 /// <c>downloading</c> with the bytes done of <c>bytesTotal</c>, then <c>generating</c> (null when no model was fetched).
 /// </summary>
-public sealed record JobProgressDto(double Fraction, int Step, int Steps, string? Stage = null, long? BytesDone = null, long? BytesTotal = null);
+public sealed record JobProgressDto(double Fraction, int Step, int Steps, string? Stage = null, long? BytesDone = null, long? BytesTotal = null,
+    int? PreviewStep = null);
 
 public sealed record JobModelDto(string VersionId, string Name, string Title);
 

@@ -37,10 +37,14 @@ public sealed record SessionDto(
 public sealed record CreatedSessionDto(SessionDto Session, string Credential, string StudioUrl);
 
 public sealed record SessionCheckDto(string SessionId, string TenantId, string AppId, string RoleId, string RoleName,
-    SessionMode Mode, DateTime ExpiredAt, long RemainingSeconds);
+    SessionMode Mode, DateTime ExpiredAt, long RemainingSeconds, string? ResourceConfigId = null, bool Dedicated = false);
 
 /// <summary><c>AgentId</c> (id or name): where the jobs of sessions with this config go; absent, the token's agent, else the tenant's default.</summary>
-public sealed record ResourceConfigRequest(string? Id, string? Name, string? Engine, string? InstanceType, string? ModelId, int? InstanceCount, string? AgentId = null);
+/// <c>FunctionTemplate</c> (id or name): each session of the config gets its own instance of that template, whose web UI
+/// is the session's studio; <c>InstanceParameters</c> fill it.
+public sealed record ResourceConfigRequest(string? Id, string? Name, string? Engine, string? InstanceType, string? ModelId, int? InstanceCount, string? AgentId = null,
+    string? FunctionTemplate = null, System.Text.Json.JsonElement? InstanceParameters = null);
 
 public sealed record ResourceConfigDto(string Id, string Name, string Engine, string InstanceType, string? ModelId,
-    int InstanceCount, DateTime CreatedAt, DateTime UpdatedAt, string? AgentId = null);
+    int InstanceCount, DateTime CreatedAt, DateTime UpdatedAt, string? AgentId = null, string? FunctionTemplateId = null,
+    System.Text.Json.JsonElement? InstanceParameters = null);

@@ -86,7 +86,8 @@ public sealed record LeasedJob(string Id, int Attempt, string TenantId, string A
 /// Renews the lease of <c>attempt</c>, with the progress so far: the engine's steps and fraction, and, while the worker
 /// fetches the model, <c>stage</c> (<see cref="JobStages"/>) with the bytes done of the bytes to fetch.
 /// </summary>
-public sealed record HeartbeatRequest(int? Attempt, int? Step, int? Steps, double? Fraction, string? Stage = null, long? BytesDone = null, long? BytesTotal = null);
+public sealed record HeartbeatRequest(int? Attempt, int? Step, int? Steps, double? Fraction, string? Stage = null, long? BytesDone = null, long? BytesTotal = null,
+    string? Preview = null);
 
 /// <summary>The renewed lease, and whether the job's owner asked to cancel it (the worker then stops and fails it as <c>canceled</c>).</summary>
 public sealed record HeartbeatDto(DateTime LeaseUntil, bool CancelRequested);

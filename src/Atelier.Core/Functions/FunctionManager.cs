@@ -20,8 +20,25 @@ public sealed class FunctionManager(AtelierDb db, RequestContext ctx, TimeProvid
     private DateTime Now => clock.GetUtcNow().UtcDateTime;
     private string TenantId => ctx.TenantId ?? throw new InvalidOperationException("No tenant in scope.");
 
+    /// <summary>
+    /// The service that holds the studio instances of dedicated sessions (one function per session, named after it). It is
+    /// Atelier's: no one creates it, and the router never reaches it (only <c>/studio/{sessionId}/ui/</c> does, for that session).
+    /// </summary>
+    public const string StudioService = "atelier-studio";
+
+    /// <summary>The function of a session's studio instance: the session id as a label (<c>ses_…</c> → <c>ses-…</c>).</summary>
+    public static string StudioFunctionName(string sessionId) => sessionId.Replace('_', '-');
+
+    /// <summary>The session whose studio instance a function of <see cref="StudioService"/> is.</summary>
+    public static string StudioSessionId(string functionName) => functionName.Replace('-', '_');
+
     public async Task<ServiceDto> CreateServiceAsync(ServiceRequest req, CancellationToken ct)
     {
+        if (req.Name == StudioService)
+        {
+            throw AtelierException.InvalidInput("name", $"{StudioService} is Atelier's own service (the studio instances of dedicated sessions)", 409);
+        }
+
         var s = new FunctionService { Id = Ids.New("svc", clock), TenantId = TenantId, Name = Validate.Label(req.Name, "name"), Description = Validate.Optional(req.Description, "description"), CreatedAt = Now };
         db.FunctionServices.Add(s);
         Audit.Record(db, ctx, clock, "service.create", "service", s.Id, TenantId);
@@ -59,6 +76,47 @@ public sealed class FunctionManager(AtelierDb db, RequestContext ctx, TimeProvid
         f.TemplateId = template.Id;
         f.InstanceParametersJson = parameters.GetRawText();
         return await CreateAsync(s, f, ErrorCatalog.s_function_createfunctionerror, ct);
+    }
+
+    /// <summary>
+    /// The studio instance of a dedicated session: its function in <see cref="StudioService"/> (made with the service when
+    /// missing), created by the resource config's template; an existing one is kept (a second connect starts nothing).
+    /// </summary>
+    public async Task<RoutedFunction> EnsureStudioFunctionAsync(string sessionId, string templateId, string parametersJson, CancellationToken ct)
+    {
+        var name = StudioFunctionName(sessionId);
+        if (!await db.FunctionServices.AnyAsync(x => x.Name == StudioService, ct))
+        {
+            db.FunctionServices.Add(new FunctionService { Id = Ids.New("svc", clock), TenantId = TenantId, Name = StudioService, Description = "studio instances of dedicated sessions", CreatedAt = Now });
+            Audit.Record(db, ctx, clock, "service.create", "service", StudioService, TenantId);
+            try
+            {
+                await db.SaveChangesAsync(ct);
+            }
+            catch (DbUpdateException e) when (DbErrors.IsUniqueViolation(e))
+            {
+                db.ChangeTracker.Clear(); // made by a concurrent connect
+            }
+        }
+
+        var s = await FindServiceAsync(StudioService, ct);
+        if (await db.Functions.AsNoTracking().FirstOrDefaultAsync(f => f.ServiceId == s.Id && f.Name == name, ct) is { } existing)
+        {
+            return new RoutedFunction(existing, s.Name);
+        }
+
+        using var parameters = JsonDocument.Parse(parametersJson);
+        try
+        {
+            await CreateByTemplateAsync(StudioService, new CreateFunctionByTemplateRequest(name, $"studio of session {sessionId}", templateId, parameters.RootElement, null), ct);
+        }
+        catch (AtelierException e) when (e.Status == 409)
+        {
+            db.ChangeTracker.Clear(); // a concurrent connect made it first
+        }
+
+        var made = await db.Functions.AsNoTracking().FirstAsync(f => f.ServiceId == s.Id && f.Name == name, ct);
+        return new RoutedFunction(made, s.Name);
     }
 
     public async Task<FunctionDto> CreateOpenAsync(string service, OpenFunctionRequest req, CancellationToken ct)

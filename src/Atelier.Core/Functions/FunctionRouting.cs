@@ -88,7 +88,7 @@ public sealed class FunctionRouting(AtelierDb db, RequestContext ctx, FunctionDe
             }
 
             var serviceName = await db.FunctionServices.IgnoreQueryFilters().AsNoTracking().Where(s => s.Id == f.ServiceId).Select(s => s.Name).FirstAsync(ct);
-            return new RoutedFunction(f, serviceName);
+            return serviceName == FunctionManager.StudioService ? null : new RoutedFunction(f, serviceName);
         });
         if (routed is not null)
         {
@@ -104,8 +104,18 @@ public sealed class FunctionRouting(AtelierDb db, RequestContext ctx, FunctionDe
         return triggers.Any(t => (JsonSerializer.Deserialize<List<string>>(t.MethodsJson, AtelierJson.Options) ?? []).Contains(method, StringComparer.OrdinalIgnoreCase));
     }
 
-    /// <summary>The function named in the caller's tenant (service by id or name).</summary>
+    /// <summary>
+    /// The function named in the caller's tenant (service by id or name). A session's studio instance
+    /// (<see cref="FunctionManager.StudioService"/>) is never routed to here: only its own session reaches it, through the studio.
+    /// </summary>
     public async Task<RoutedFunction> FindAsync(string service, string function, CancellationToken ct)
+    {
+        var found = await FindAnyAsync(service, function, ct);
+        return found.ServiceName == FunctionManager.StudioService ? throw NotFound($"{service}/{Split(function).Name}") : found;
+    }
+
+    /// <summary>A function of the caller's tenant, the studio service's included (the studio's own route).</summary>
+    public async Task<RoutedFunction> FindAnyAsync(string service, string function, CancellationToken ct)
     {
         var name = Split(function).Name;
         var routed = await cache.Functions.GetOrAddAsync($"{ctx.TenantId}|{service}|{name}", async () =>

@@ -256,6 +256,34 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
     }
 
     /// <summary>
+    /// Keeps the latest live preview of the caller's attempt (replacing the one before) and marks the job with its step,
+    /// so the task's event stream shows that there is a new one. False when the attempt is no longer the caller's.
+    /// </summary>
+    public async Task<bool> SavePreviewAsync(string jobId, int attempt, int step, byte[] png, string? keyId, CancellationToken ct)
+    {
+        var now = Now;
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        var tenant = await Leased(jobId, attempt, keyId).Select(j => j.TenantId).FirstOrDefaultAsync(ct);
+        if (tenant is null)
+        {
+            return false;
+        }
+
+        var updated = await db.JobPreviews.IgnoreQueryFilters().Where(p => p.JobId == jobId)
+            .ExecuteUpdateAsync(u => u.SetProperty(p => p.Png, png).SetProperty(p => p.Step, step).SetProperty(p => p.Attempt, attempt).SetProperty(p => p.UpdatedAt, now), ct);
+        if (updated == 0)
+        {
+            db.JobPreviews.Add(new JobPreview { JobId = jobId, TenantId = tenant, Attempt = attempt, Step = step, Png = png, UpdatedAt = now });
+            await db.SaveChangesAsync(ct);
+            db.ChangeTracker.Clear();
+        }
+
+        await Leased(jobId, attempt, keyId).ExecuteUpdateAsync(u => u.SetProperty(j => j.PreviewStep, step), ct);
+        await tx.CommitAsync(ct);
+        return true;
+    }
+
+    /// <summary>
     /// The running job's current attempt, held by <paramref name="keyId"/> when one is named (a worker's call): the
     /// fence that keeps a stale attempt, or another worker key, from changing it.
     /// </summary>

@@ -234,6 +234,21 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
         return await store.OpenReadAsync(image.Key, ct);
     }
 
+    /// <summary>
+    /// The latest live preview of a job the caller may see, with its step: only while the job runs (a finished job has its
+    /// images), else <c>b_agent_jobnotfound</c> 404 with errCode <c>no_preview</c>.
+    /// </summary>
+    public async Task<(byte[] Png, int Step)> PreviewAsync(string? agentRef, string jobRef, CancellationToken ct)
+    {
+        var job = await FindAsync(agentRef, jobRef, ct);
+        var preview = job.State == JobStates.Running && job.PreviewStep is not null
+            ? await db.JobPreviews.AsNoTracking().Where(p => p.JobId == job.Id && p.Attempt == job.Attempt).Select(p => new { p.Png, p.Step }).FirstOrDefaultAsync(ct)
+            : null;
+        return preview is null
+            ? throw new AtelierException(ErrorCatalog.b_agent_jobnotfound, errCode: ErrCodes.NoPreview, errMessage: $"job {job.Id} has no live preview now")
+            : (preview.Png, preview.Step);
+    }
+
     /// <summary>The images of a result as the worker stored them.</summary>
     internal static IReadOnlyList<WorkerImage> ImagesOf(Job job) => ResultOf(job)?.Images ?? [];
 
@@ -300,7 +315,8 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
         var delivery = JobDelivery.ReadFrom(j.ModelJson) is { } d && d.Attempt == j.Attempt ? d : null;
         return new(j.Id, j.ClientJobId, j.AgentId, j.Kind, j.State, j.Attempt, j.MaxAttempts, j.Priority,
             model is null ? null : new JobModelDto(model.VersionId, model.Name, model.Title),
-            new JobProgressDto(j.Progress, j.ProgressStep, j.ProgressSteps, delivery?.Stage, delivery?.BytesDone, delivery?.BytesTotal),
+            new JobProgressDto(j.Progress, j.ProgressStep, j.ProgressSteps, delivery?.Stage, delivery?.BytesDone, delivery?.BytesTotal,
+                JobStates.IsTerminal(j.State) ? null : j.PreviewStep),
             j.CreatedAt, j.StartedAt, j.FinishedAt, j.ErrorCode, j.ErrorMessage, j.CancelRequested, j.ResultExpiresAt,
             j.WebhookUrl, j.WebhookUrl is null ? null : WebhookEvents.Parse(j.WebhookEvents));
     }

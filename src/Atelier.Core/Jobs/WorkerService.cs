@@ -227,13 +227,40 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
             delivery = new JobDelivery(attempt, beat.Stage, beat.BytesDone, beat.BytesTotal);
         }
 
+        var preview = beat.Preview is null ? null : PreviewPng(beat.Preview);
         if (!await queue.HeartbeatAsync(jobId, attempt, Lease, progress, ct, KeyId, delivery))
         {
             throw Stale(jobId, attempt);
         }
 
+        if (preview is not null)
+        {
+            await queue.SavePreviewAsync(jobId, attempt, Math.Max(0, step ?? 0), preview, KeyId, ct);
+        }
+
         var cancel = await db.Jobs.IgnoreQueryFilters().AnyAsync(j => j.Id == jobId && j.CancelRequested, ct);
         return new HeartbeatDto(Now + Lease, cancel);
+    }
+
+    /// <summary>The largest live preview a heartbeat may carry (decoded): a preview is a small picture of the latents.</summary>
+    public const int MaxPreviewBytes = 256 * 1024;
+
+    /// <summary>A heartbeat's preview: base64 of a PNG of at most <see cref="MaxPreviewBytes"/>; anything else is refused.</summary>
+    private static byte[] PreviewPng(string base64)
+    {
+        if (base64.Length > ((MaxPreviewBytes + 2) / 3 * 4))
+        {
+            throw AtelierException.InvalidInput("preview", $"is larger than {MaxPreviewBytes} bytes");
+        }
+
+        var png = new byte[base64.Length * 3 / 4 + 3];
+        if (!Convert.TryFromBase64String(base64, png, out var length) || length < 8
+            || !png.AsSpan(0, 8).SequenceEqual((ReadOnlySpan<byte>)[0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]))
+        {
+            throw AtelierException.InvalidInput("preview", "must be base64 of a PNG image");
+        }
+
+        return png[..length];
     }
 
     /// <summary>Stores one image of the caller's attempt in the object store, under the job's tenant.</summary>
@@ -370,6 +397,12 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
         }
 
         await db.SaveChangesAsync(ct);
+        if (job.PreviewStep is not null)
+        {
+            // The live preview was for watching the job run: the images are here now.
+            await db.JobPreviews.IgnoreQueryFilters().Where(p => p.JobId == jobId).ExecuteDeleteAsync(ct);
+        }
+
         await tx.CommitAsync(ct);
         if (job.WebhookUrl is not null)
         {
@@ -464,6 +497,8 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
         {
             throw Stale(jobId, attempt);
         }
+
+        await db.JobPreviews.IgnoreQueryFilters().Where(p => p.JobId == jobId).ExecuteDeleteAsync(ct);
 
         await notifier.ChangedAsync(db, jobId, ct);
     }

@@ -80,6 +80,23 @@ public sealed class ResourceConfigService(AtelierDb db, RequestContext ctx, Time
 
         rc.ModelId = req.ModelId;
         rc.AgentId = await AgentRefs.IdAsync(db, req.AgentId, ct);
+        if (req.FunctionTemplate is { } template)
+        {
+            rc.FunctionTemplateId = await db.FunctionTemplates.AsNoTracking().Where(t => t.Id == template || t.Name == template).Select(t => t.Id).FirstOrDefaultAsync(ct)
+                                    ?? throw new AtelierException(ErrorCatalog.p_function_invalidtemplateid, errCode: ErrCodes.TemplateNotFound, errMessage: template);
+            if (req.InstanceParameters is { ValueKind: not (System.Text.Json.JsonValueKind.Object or System.Text.Json.JsonValueKind.Null or System.Text.Json.JsonValueKind.Undefined) })
+            {
+                throw AtelierException.InvalidInput("instanceParameters", "must be an object");
+            }
+
+            rc.InstanceParametersJson = req.InstanceParameters is { ValueKind: System.Text.Json.JsonValueKind.Object } p ? p.GetRawText() : "{}";
+        }
+        else
+        {
+            rc.FunctionTemplateId = null;
+            rc.InstanceParametersJson = null;
+        }
+
         rc.UpdatedAt = Now;
     }
 
@@ -92,5 +109,6 @@ public sealed class ResourceConfigService(AtelierDb db, RequestContext ctx, Time
     }
 
     private static ResourceConfigDto ToDto(ResourceConfig r) =>
-        new(r.Id, r.Name, r.Engine, r.InstanceType, r.ModelId, r.InstanceCount, r.CreatedAt, r.UpdatedAt, r.AgentId);
+        new(r.Id, r.Name, r.Engine, r.InstanceType, r.ModelId, r.InstanceCount, r.CreatedAt, r.UpdatedAt, r.AgentId, r.FunctionTemplateId,
+            r.InstanceParametersJson is null ? null : System.Text.Json.JsonDocument.Parse(r.InstanceParametersJson).RootElement.Clone());
 }

@@ -177,7 +177,9 @@ public sealed class SessionService(AtelierDb db, RequestContext ctx, TimeProvide
     {
         var row = await db.Sessions.AsNoTracking().FirstOrDefaultAsync(s => s.Id == ctx.Caller!.CredentialId, ct)
                   ?? throw new AtelierException(ErrorCatalog.p_session_sessionnotfound, status: 401);
-        return ToCheck(row, await RoleNameAsync(row.RoleId, ct));
+        var dedicated = row.ResourceConfigId is { } rc
+                        && await db.ResourceConfigs.AsNoTracking().AnyAsync(r => r.Id == rc && r.FunctionTemplateId != null, ct);
+        return ToCheck(row, await RoleNameAsync(row.RoleId, ct)) with { ResourceConfigId = row.ResourceConfigId, Dedicated = dedicated };
     }
 
     /// <summary>

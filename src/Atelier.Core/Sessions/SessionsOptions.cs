@@ -27,6 +27,17 @@ public sealed partial class SessionsOptions
     [Url]
     public string? StudioBaseUrl { get; set; }
 
+    /// <summary>
+    /// How often the leader stops the studio instances of dedicated sessions that have ended or expired: an instance is
+    /// stopped within this delay of its session's end.
+    /// </summary>
+    [Range(1, 3600)]
+    public int StudioReapIntervalSeconds { get; set; } = 5;
+
+    /// <summary>How long the studio waits for a dedicated session's instance page (its HTML) before it answers <c>b_html_htmlcontentgeterror</c>.</summary>
+    [Range(1, 600)]
+    public int StudioFetchTimeoutSeconds { get; set; } = 30;
+
     [OptionsValidator]
     internal sealed partial class Validator : IValidateOptions<SessionsOptions>;
 }

@@ -55,6 +55,8 @@ public sealed class Job : ITenantOwned
     public int ProgressSteps { get; set; }
     /// <summary>0 to 1 over the whole job (every image of the batch).</summary>
     public double Progress { get; set; }
+    /// <summary>The step of the latest live preview (<see cref="JobPreview"/>); null while there is none.</summary>
+    public int? PreviewStep { get; set; }
     /// <summary>After this the result (and its images) are gone; null while unfinished.</summary>
     public DateTime? ResultExpiresAt { get; set; }
     /// <summary>Where the job's webhooks go (the job's own URL, else its app's default); null: no webhooks.</summary>

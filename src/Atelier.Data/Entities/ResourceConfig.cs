@@ -12,6 +12,13 @@ public sealed class ResourceConfig : ITenantOwned
     public int InstanceCount { get; set; }
     /// <summary>The agent the sessions of this config send their jobs to; null: the token's, else the tenant's default.</summary>
     public string? AgentId { get; set; }
+    /// <summary>
+    /// Dedicated compute for the studio: the function template each session of this config gets its own instance of
+    /// (started for the session, stopped at its end); null: the session's studio is Atelier's own page.
+    /// </summary>
+    public string? FunctionTemplateId { get; set; }
+    /// <summary>The instance parameters for <see cref="FunctionTemplateId"/> (JSON object).</summary>
+    public string? InstanceParametersJson { get; set; }
     public DateTime CreatedAt { get; set; }
     public DateTime UpdatedAt { get; set; }
 }

@@ -18,6 +18,7 @@ public static class JobsApi
         jobs.MapGet("/{jobId}", GetJob).WithName("GetJob");
         jobs.MapPost("/{jobId}/cancel", CancelJob).WithName("CancelJob");
         jobs.MapGet("/{jobId}/result", JobResult).WithName("JobResult");
+        jobs.MapGet("/{jobId}/preview", JobPreview).WithName("JobPreview");
         return routes;
     }
 
@@ -37,6 +38,15 @@ public static class JobsApi
 
     public static async Task<Ok<ApiResponse<JobDto>>> CancelJob(string agentId, string jobId, JobService svc, HttpContext http, CancellationToken ct) =>
         Reply.Ok(http, await svc.CancelAsync(agentId, jobId, ct));
+
+    /// <summary>The running job's latest live preview (<c>image/png</c>); none yet or finished → 404 <c>no_preview</c>.</summary>
+    public static async Task<IResult> JobPreview(string agentId, string jobId, JobService svc, HttpContext http, CancellationToken ct)
+    {
+        var (png, step) = await svc.PreviewAsync(agentId, jobId, ct);
+        http.Response.Headers.CacheControl = "no-store";
+        http.Response.Headers["X-Preview-Step"] = step.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return Results.Bytes(png, "image/png");
+    }
 
     public static async Task<Ok<ApiResponse<JobResultDto>>> JobResult(string agentId, string jobId, JobService svc, HttpContext http, CancellationToken ct) =>
         Reply.Ok(http, await svc.ResultAsync(agentId, jobId, ct));

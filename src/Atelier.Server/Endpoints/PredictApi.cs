@@ -34,6 +34,7 @@ public static class PredictApi
         tasks.MapPost("/cancellation", Cancel).WithName("CancelTask");
         tasks.MapGet("/images/{index}", Image).WithName("TaskImage");
         tasks.MapGet("/events", Events).WithName("TaskEvents");
+        tasks.MapGet("/preview", Preview).WithName("TaskPreview");
         return routes;
     }
 
@@ -93,6 +94,15 @@ public static class PredictApi
         return Results.Stream(await svc.OpenImageAsync(null, taskId, index, ct), "image/png");
     }
 
+    /// <summary>The running task's latest live preview (<c>image/png</c>, never cached); none yet or finished → 404.</summary>
+    public static async Task<IResult> Preview(string taskId, JobService svc, HttpContext http, CancellationToken ct)
+    {
+        var (png, step) = await svc.PreviewAsync(null, taskId, ct);
+        http.Response.Headers.CacheControl = "no-store";
+        http.Response.Headers["X-Preview-Step"] = step.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return Results.Bytes(png, "image/png");
+    }
+
     /// <summary>Server-sent events: <c>progress</c> whenever the task changes, then one <c>done</c> with its final state.</summary>
     public static async Task<IResult> Events(string taskId, JobService svc, JobWatch watch, RateLimits limits, RequestContext ctx, HttpContext http, CancellationToken ct)
     {
@@ -110,7 +120,7 @@ public static class PredictApi
             // notified: it is looked at again every 250 ms.
             using var change = watch.Watch(jobId);
             var job = await svc.ReloadAsync(jobId, ct);
-            var fingerprint = $"{job.State}/{job.Attempt}/{job.Progress.Step}/{job.Progress.Fraction}";
+            var fingerprint = $"{job.State}/{job.Attempt}/{job.Progress.Step}/{job.Progress.Fraction}/{job.Progress.PreviewStep}";
             if (JobStates.IsTerminal(job.State))
             {
                 yield return new SseItem<JobDto>(job, "done");

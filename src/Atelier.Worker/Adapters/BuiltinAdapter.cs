@@ -30,13 +30,30 @@ public sealed class BuiltinAdapter(string modelsDirectory, long memoryBudgetByte
             {
                 using var lease = _cache.Rent(model);
                 var pipeline = lease.Pipeline;
+                var previewAt = TimeSpan.MinValue;
                 var init = job.InitImagePng is null ? ((byte[], int, int)?)null : Engine.Images.ImageDecoder.Decode(job.InitImagePng, job.Width, job.Height);
                 var result = pipeline.Generate(new GenerationRequest
                 {
                     Prompt = job.Prompt, NegativePrompt = job.NegativePrompt, Seed = job.Seed, Sampler = job.Sampler, Schedule = job.Schedule,
                     Steps = job.Steps, CfgScale = job.CfgScale, Width = job.Width, Height = job.Height, BatchSize = job.BatchSize,
                     InitImage = init, DenoisingStrength = job.DenoisingStrength,
-                }, p => progress?.Report(new EngineProgress(p.Step, p.Steps, (double)((p.Image * p.Steps) + p.Step) / (p.ImageCount * p.Steps))), ct);
+                }, p =>
+                {
+                    if (progress is null)
+                    {
+                        return;
+                    }
+
+                    // A live preview (the latents as a small PNG) at most twice a second: the heartbeat sends at most one a second.
+                    byte[]? preview = null;
+                    if (p.Elapsed - previewAt >= TimeSpan.FromMilliseconds(500))
+                    {
+                        preview = p.PreviewPng();
+                        previewAt = p.Elapsed;
+                    }
+
+                    progress.Report(new EngineProgress(p.Step, p.Steps, (double)((p.Image * p.Steps) + p.Step) / (p.ImageCount * p.Steps), preview));
+                }, ct);
                 return new EngineResult([.. result.Images.Select(i => i.Png)], result.Seeds, result.ModelHash, [.. result.Images.Select(i => i.Infotext)]);
             }
             catch (EngineRequestException e)

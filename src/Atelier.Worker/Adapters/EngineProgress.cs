@@ -1,3 +1,4 @@
 namespace Atelier.Worker.Adapters;
 
-public sealed record EngineProgress(int Step, int Steps, double Fraction);
+/// <summary>Where a generation is; <paramref name="Preview"/>: a small PNG of the latents now, when the engine makes one.</summary>
+public sealed record EngineProgress(int Step, int Steps, double Fraction, byte[]? Preview = null);

@@ -267,6 +267,8 @@ public sealed partial class WorkerHost : IDisposable
         var lastFetch = DateTimeOffset.MinValue;
         EngineProgress? sent = null;
         FetchState? sentFetch = null;
+        byte[]? sentPreview = null;
+        var lastPreview = DateTimeOffset.MinValue;
         while (!done.IsCancellationRequested)
         {
             try
@@ -289,8 +291,11 @@ public sealed partial class WorkerHost : IDisposable
             try
             {
                 var stage = fetchNews ? fetch : null;
+                // A new live preview goes with the beat at most once a second (a few KB each).
+                var preview = progress.Preview is { } p && !ReferenceEquals(p, sentPreview) && _clock.GetUtcNow() - lastPreview >= TimeSpan.FromSeconds(1) ? p : null;
                 using var r = await _http.PostAsJsonAsync(WorkerRoutes.For(WorkerRoutes.Heartbeat, lease.Id),
-                    new HeartbeatRequest(lease.Attempt, now?.Step, now?.Steps, now?.Fraction, stage?.Stage, stage?.Done, stage?.Total), Camel, done);
+                    new HeartbeatRequest(lease.Attempt, now?.Step, now?.Steps, now?.Fraction, stage?.Stage, stage?.Done, stage?.Total,
+                        preview is null ? null : Convert.ToBase64String(preview)), Camel, done);
                 if (r.StatusCode == HttpStatusCode.Conflict)
                 {
                     // The lease is gone (expired and taken by another attempt): stop working on it.
@@ -311,6 +316,11 @@ public sealed partial class WorkerHost : IDisposable
                     var beat = (await r.Content.ReadFromJsonAsync<ApiResponse<HeartbeatDto>>(Camel, done))!.Data;
                     sent = now;
                     last = _clock.GetUtcNow();
+                    if (preview is not null)
+                    {
+                        sentPreview = preview;
+                        lastPreview = last;
+                    }
                     if (stage is not null)
                     {
                         sentFetch = stage;
@@ -560,7 +570,19 @@ public sealed partial class WorkerHost : IDisposable
     {
         public EngineProgress? Value { get; private set; }
         public FetchState? Fetch { get; set; }
-        public void Report(EngineProgress value) => Value = value;
+
+        /// <summary>The newest live preview the engine made (kept between the steps that make none).</summary>
+        public byte[]? Preview { get; private set; }
+
+        public void Report(EngineProgress value)
+        {
+            if (value.Preview is { } preview)
+            {
+                Preview = preview;
+            }
+
+            Value = value;
+        }
     }
 
     private sealed class FetchProgress(LatestProgress progress) : IProgress<CacheProgress>

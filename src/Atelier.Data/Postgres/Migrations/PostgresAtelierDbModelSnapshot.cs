@@ -1210,6 +1210,9 @@ namespace Atelier.Data.Postgres.Migrations
                         .HasMaxLength(256)
                         .HasColumnType("character varying(256)");
 
+                    b.Property<int?>("PreviewStep")
+                        .HasColumnType("integer");
+
                     b.Property<int>("Priority")
                         .HasColumnType("integer");
 
@@ -1285,6 +1288,36 @@ namespace Atelier.Data.Postgres.Migrations
                         .IsDescending(false, false, true, false);
 
                     b.ToTable("jobs", (string)null);
+                });
+
+            modelBuilder.Entity("Atelier.Data.Entities.JobPreview", b =>
+                {
+                    b.Property<string>("JobId")
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)");
+
+                    b.Property<int>("Attempt")
+                        .HasColumnType("integer");
+
+                    b.Property<byte[]>("Png")
+                        .IsRequired()
+                        .HasMaxLength(262144)
+                        .HasColumnType("bytea");
+
+                    b.Property<int>("Step")
+                        .HasColumnType("integer");
+
+                    b.Property<string>("TenantId")
+                        .IsRequired()
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)");
+
+                    b.Property<DateTime>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.HasKey("JobId");
+
+                    b.ToTable("job_previews", (string)null);
                 });
 
             modelBuilder.Entity("Atelier.Data.Entities.KubeConfig", b =>
@@ -1664,8 +1697,16 @@ namespace Atelier.Data.Postgres.Migrations
                         .HasMaxLength(256)
                         .HasColumnType("character varying(256)");
 
+                    b.Property<string>("FunctionTemplateId")
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)");
+
                     b.Property<int>("InstanceCount")
                         .HasColumnType("integer");
+
+                    b.Property<string>("InstanceParametersJson")
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)");
 
                     b.Property<string>("InstanceType")
                         .IsRequired()
@@ -2392,6 +2433,15 @@ namespace Atelier.Data.Postgres.Migrations
                     b.HasOne("Atelier.Data.Entities.Function", null)
                         .WithMany()
                         .HasForeignKey("FunctionId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Atelier.Data.Entities.JobPreview", b =>
+                {
+                    b.HasOne("Atelier.Data.Entities.Job", null)
+                        .WithOne()
+                        .HasForeignKey("Atelier.Data.Entities.JobPreview", "JobId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });

@@ -1205,6 +1205,9 @@ namespace Atelier.Data.Sqlite.Migrations
                         .HasMaxLength(256)
                         .HasColumnType("TEXT");
 
+                    b.Property<int?>("PreviewStep")
+                        .HasColumnType("INTEGER");
+
                     b.Property<int>("Priority")
                         .HasColumnType("INTEGER");
 
@@ -1280,6 +1283,36 @@ namespace Atelier.Data.Sqlite.Migrations
                         .IsDescending(false, false, true, false);
 
                     b.ToTable("jobs", (string)null);
+                });
+
+            modelBuilder.Entity("Atelier.Data.Entities.JobPreview", b =>
+                {
+                    b.Property<string>("JobId")
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("Attempt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<byte[]>("Png")
+                        .IsRequired()
+                        .HasMaxLength(262144)
+                        .HasColumnType("BLOB");
+
+                    b.Property<int>("Step")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("TenantId")
+                        .IsRequired()
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTime>("UpdatedAt")
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("JobId");
+
+                    b.ToTable("job_previews", (string)null);
                 });
 
             modelBuilder.Entity("Atelier.Data.Entities.KubeConfig", b =>
@@ -1659,8 +1692,16 @@ namespace Atelier.Data.Sqlite.Migrations
                         .HasMaxLength(256)
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("FunctionTemplateId")
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT");
+
                     b.Property<int>("InstanceCount")
                         .HasColumnType("INTEGER");
+
+                    b.Property<string>("InstanceParametersJson")
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT");
 
                     b.Property<string>("InstanceType")
                         .IsRequired()
@@ -2387,6 +2428,15 @@ namespace Atelier.Data.Sqlite.Migrations
                     b.HasOne("Atelier.Data.Entities.Function", null)
                         .WithMany()
                         .HasForeignKey("FunctionId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Atelier.Data.Entities.JobPreview", b =>
+                {
+                    b.HasOne("Atelier.Data.Entities.Job", null)
+                        .WithOne()
+                        .HasForeignKey("Atelier.Data.Entities.JobPreview", "JobId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });
