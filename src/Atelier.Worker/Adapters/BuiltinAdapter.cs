@@ -30,7 +30,7 @@ public sealed class BuiltinAdapter(string modelsDirectory, long memoryBudgetByte
             {
                 using var lease = _cache.Rent(model);
                 var pipeline = lease.Pipeline;
-                var previewAt = TimeSpan.MinValue;
+                TimeSpan? previewAt = null;
                 var init = job.InitImagePng is null ? ((byte[], int, int)?)null : Engine.Images.ImageDecoder.Decode(job.InitImagePng, job.Width, job.Height);
                 var result = pipeline.Generate(new GenerationRequest
                 {
@@ -46,7 +46,7 @@ public sealed class BuiltinAdapter(string modelsDirectory, long memoryBudgetByte
 
                     // A live preview (the latents as a small PNG) at most twice a second: the heartbeat sends at most one a second.
                     byte[]? preview = null;
-                    if (p.Elapsed - previewAt >= TimeSpan.FromMilliseconds(500))
+                    if (previewAt is null || p.Elapsed - previewAt >= TimeSpan.FromMilliseconds(500))
                     {
                         preview = p.PreviewPng();
                         previewAt = p.Elapsed;

@@ -57,11 +57,13 @@ function closed(title, text) {
   show('closed');
 }
 
+// Shows the closed page when the API says the session is over or unknown; answers whether it did.
 function closedFor(error) {
-  if (error.code === 'b_session_sessionexpired') return closed('This session has expired', 'Its time is up. Ask the site that sent you here for a new link.');
-  if (error.code === 'b_session_tokennotvalid') return closed('This session is no longer valid', 'The access it was opened with has been withdrawn.');
-  if (error.code === 'p_session_sessionnotfound' || error.status === 401) return closed('This link is not valid', 'The session it names does not exist, or the link is incomplete.');
-  return null;
+  if (error.code === 'b_session_sessionexpired') closed('This session has expired', 'Its time is up. Ask the site that sent you here for a new link.');
+  else if (error.code === 'b_session_tokennotvalid') closed('This session is no longer valid', 'The access it was opened with has been withdrawn.');
+  else if (error.code === 'p_session_sessionnotfound' || error.status === 401) closed('This link is not valid', 'The session it names does not exist, or the link is incomplete.');
+  else return false;
+  return true;
 }
 
 let clockTimer = null;
