@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: the unit tests once, the integration tests on SQLite and on PostgreSQL.
-# Installs PostgreSQL (Debian packages) when it is missing, starts a private cluster on loopback for the run,
-# and stops it afterwards. Ends with one line: "N passed, N failed". Exit status is non-zero on any failure.
+# Runs the whole test suite: the unit tests once, the integration tests on SQLite and on PostgreSQL, the browser tests
+# of the web console once (on SQLite). Installs PostgreSQL and Chromium (Debian packages) when they are missing, starts a
+# private PostgreSQL cluster on loopback for the run, and stops it afterwards. Ends with one line: "N passed, N failed". Exit status is non-zero on any failure.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -81,6 +81,18 @@ stop_postgres() {
 }
 trap 'stop_postgres; stop_s3; rm -rf "$results"' EXIT
 
+ensure_chromium() {
+  # The browser tests drive Debian's Chromium through Playwright; Playwright's own browser download is never used.
+  export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+  if [ -x /usr/bin/chromium ]; then return; fi
+  echo "== installing Chromium from Debian packages"
+  if [ "$(id -u)" != 0 ]; then echo "Chromium is missing and this is not root: install the 'chromium' package (/usr/bin/chromium)" >&2; exit 1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+}
+
+ensure_chromium
+
 start_postgres
 start_s3
 export ATELIER_TEST_S3="http://127.0.0.1:$s3_port"
@@ -121,6 +133,8 @@ fi
 run server-sqlite tests/Atelier.Server.Tests ATELIER_TEST_DB=sqlite
 run server-postgres tests/Atelier.Server.Tests ATELIER_TEST_DB=postgres \
   "ATELIER_TEST_PG=Host=127.0.0.1;Port=$pg_port;Username=atelier;Database=postgres"
+# The web console in Chromium: once, on SQLite (the API underneath is covered on both databases above).
+run browser tests/Atelier.Browser.Tests ATELIER_TEST_DB=sqlite
 
 passed=0; failed=0
 for f in "$results"/*.trx; do

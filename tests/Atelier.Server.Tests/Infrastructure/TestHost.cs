@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Atelier.Server.Tests.Infrastructure;
@@ -41,8 +42,9 @@ public sealed class TestHost : IAsyncDisposable
     /// <param name="settings">Extra configuration, as <c>Section:Key</c> → value.</param>
     /// <param name="fakeClock">Use a <see cref="FakeTimeProvider"/> the test moves by hand.</param>
     /// <param name="database">A database (and data folder) to start on again, as after a restart; the caller disposes it.</param>
+    /// <param name="logs">Keeps every line the server logs at Information or above (the console output stays at Warning).</param>
     public static async Task<TestHost> StartAsync(IDictionary<string, string>? settings = null, bool fakeClock = false, TestDatabase? database = null,
-        string? adminKey = null)
+        string? adminKey = null, LogCapture? logs = null)
     {
         var db = database ?? await TestDatabase.CreateAsync();
         adminKey ??= Secrets.Issue(Secrets.PlatformKeyPrefix);
@@ -70,6 +72,12 @@ public sealed class TestHost : IAsyncDisposable
             if (clock is not null)
             {
                 b.Services.AddSingleton<TimeProvider>(clock);
+            }
+
+            if (logs is not null)
+            {
+                b.Logging.AddProvider(logs);
+                b.Logging.AddFilter<LogCapture>(null, LogLevel.Information);
             }
         });
         await app.StartAsync();
