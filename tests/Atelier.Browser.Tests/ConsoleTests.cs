@@ -52,6 +52,10 @@ public sealed class ConsoleTests(Browser browser, ConsoleHost shared) : IClassFi
         return id;
     }
 
+    /// <summary>A list's entries, whether the route pages (<c>{items, total}</c>) or answers the whole list.</summary>
+    private static IEnumerable<System.Text.Json.JsonElement> Items(System.Text.Json.JsonElement data) =>
+        data.ValueKind == System.Text.Json.JsonValueKind.Array ? data.EnumerateArray() : data.GetProperty("items").EnumerateArray();
+
     [Fact]
     public async Task Console_SendsSecurityHeaders()
     {
@@ -128,8 +132,8 @@ public sealed class ConsoleTests(Browser browser, ConsoleHost shared) : IClassFi
         await tab.ScreenshotAsync("uploaded");
 
         var admin = world.AdminOf(Host);
-        var model = Assert.Single((await admin.GetAsync("/api/v1/models?name=console-upload")).Ok().GetProperty("items").EnumerateArray());
-        var version = Assert.Single((await admin.GetAsync($"/api/v1/models/{model.GetProperty("id").GetString()}/versions")).Ok().GetProperty("items").EnumerateArray());
+        var model = Assert.Single(Items((await admin.GetAsync("/api/v1/models?name=console-upload")).Ok()));
+        var version = Assert.Single(Items((await admin.GetAsync($"/api/v1/models/{model.GetProperty("id").GetString()}/versions")).Ok()));
         Assert.Equal("v1", version.GetProperty("name").GetString());
         var file = Assert.Single(version.GetProperty("files").EnumerateArray());
         Assert.Equal("config.json", file.GetProperty("aliasName").GetString());
@@ -212,11 +216,11 @@ public sealed class ConsoleTests(Browser browser, ConsoleHost shared) : IClassFi
             {
                 await tab.Page.Locator($"#nav a[data-section='{section}']").ClickAsync();
                 await tab.Page.Locator($"#main[data-section='{section}'] section").First.WaitForAsync();
-                // Each section has finished its calls when the network is idle.
-                await tab.Page.WaitForLoadStateAsync(LoadState.NetworkIdle);
+                // The section's API calls have all answered (and been drawn): the console counts them on the document.
+                await tab.Page.Locator("html[data-pending='0']").WaitForAsync();
+                await tab.ScreenshotAsync(section);
             }
 
-            await tab.ScreenshotAsync(credential == Host.AdminKey ? "platform" : "tenant");
             Assert.Contains(tab.RequestUrls, u => u.Contains("/api/v1/", StringComparison.Ordinal));
             tab.AssertNotInAnyUrl(credential);
             Assert.All(await tab.Context.CookiesAsync(), c => Assert.DoesNotContain(credential, c.Value, StringComparison.Ordinal));

@@ -28,6 +28,25 @@ export class ApiError extends Error {
   }
 }
 
+// How many API calls are in flight, on the document (tests wait for 0 before they look).
+let pending = 0;
+function track(delta) {
+  pending += delta;
+  document.documentElement.dataset.pending = String(pending);
+}
+
+function send(path, init) { return fetch(path, { ...init, credentials: 'omit', cache: 'no-store' }); }
+
+/** Counts a call as in flight until it and what its caller does with it right after are done. */
+async function tracked(work) {
+  track(1);
+  try {
+    return await work();
+  } finally {
+    setTimeout(() => track(-1), 0);
+  }
+}
+
 function headers(method, extra) {
   const h = { Accept: 'application/json', ...extra };
   if (session.token) { h.Authorization = `Bearer ${session.token}`; }
@@ -37,11 +56,13 @@ function headers(method, extra) {
 }
 
 /** Calls the API; resolves to the envelope's data, rejects with an ApiError. */
-export async function api(method, path, body, { tenant = true } = {}) {
+export function api(method, path, body, opts) { return tracked(() => call(method, path, body, opts)); }
+
+async function call(method, path, body, { tenant = true } = {}) {
   const extra = body === undefined ? {} : { 'Content-Type': 'application/json' };
   const h = headers(method, extra);
   if (!tenant) { delete h['X-Tenant-Id']; }
-  const resp = await fetch(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'omit', cache: 'no-store' });
+  const resp = await send(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
   let json = null;
   try { json = await resp.json(); } catch { /* not JSON */ }
   if (!resp.ok || (json && json.success === false)) {
@@ -58,8 +79,10 @@ export const put = (path, body) => api('PUT', path, body);
 export const del = (path) => api('DELETE', path);
 
 /** A binary answer (an image) fetched with the credential, as an object URL for an <img>. */
-export async function blobUrl(path) {
-  const resp = await fetch(path, { headers: headers('GET', { Accept: 'image/png,*/*' }), credentials: 'omit', cache: 'no-store' });
+export function blobUrl(path) { return tracked(() => fetchBlob(path)); }
+
+async function fetchBlob(path) {
+  const resp = await send(path, { headers: headers('GET', { Accept: 'image/png,*/*' }) });
   if (!resp.ok) { throw new ApiError(resp.status, null, null, `HTTP ${resp.status}`); }
   return URL.createObjectURL(await resp.blob());
 }
