@@ -177,6 +177,69 @@ public sealed class ConsoleTests(Browser browser, ConsoleHost shared) : IClassFi
     }
 
     [Fact]
+    public async Task TenantAdmin_Images_SelectSeveralAndDeleteThem()
+    {
+        var world = await Scenario.NewTenantAsync(Host);
+        await RunJobAsync(Host, world);
+        await RunJobAsync(Host, world);
+        await RunJobAsync(Host, world);
+        var admin = world.AdminOf(Host);
+        var ids = Items((await admin.GetAsync("/api/v1/images")).Ok()).Select(i => i.GetProperty("id").GetString()!).ToList();
+        Assert.Equal(3, ids.Count);
+        await using var tab = await browser.NewPageAsync(Host.BaseAddress);
+        await SignInAsync(tab, world.AdminToken);
+        await tab.Page.Locator("#nav a[data-section=images]").ClickAsync();
+        await tab.Page.Locator($"#gallery figure[data-image='{ids[2]}']").WaitForAsync();
+        await tab.Page.Locator("html[data-pending='0']").WaitForAsync();
+        await tab.Page.Locator($"input[data-image='{ids[0]}']").CheckAsync();
+        await tab.Page.Locator($"input[data-image='{ids[1]}']").CheckAsync();
+        Assert.Equal("2 selected", await tab.Page.Locator("#selected-count").InnerTextAsync());
+        await tab.ScreenshotAsync("selected");
+        await tab.Page.Locator("#delete-selected").ClickAsync();
+        await tab.Page.Locator($"#gallery figure[data-image='{ids[0]}']").WaitForAsync(new LocatorWaitForOptions { State = WaitForSelectorState.Detached });
+        await tab.Page.Locator($"#gallery figure[data-image='{ids[2]}']").WaitForAsync();
+        await tab.ScreenshotAsync("deleted");
+
+        var left = Items((await admin.GetAsync("/api/v1/images")).Ok()).Select(i => i.GetProperty("id").GetString()).ToList();
+        Assert.Equal([ids[2]], left);
+    }
+
+    /// <summary>The chart drawing itself, on data of the usage API's shape: every type draws every series.</summary>
+    [Fact]
+    public async Task Charts_DrawEveryType_FromUsageSeries()
+    {
+        await using var tab = await browser.NewPageAsync(Host.BaseAddress);
+        await tab.Page.GotoAsync("/console");
+        const string data = """
+            { "indicator": "images", "unit": "images", "step": "day", "from": "2026-11-01T00:00:00Z", "to": "2026-11-04T00:00:00Z",
+              "series": [ { "key": "app_a", "points": [ { "at": "2026-11-01T00:00:00Z", "value": 3 }, { "at": "2026-11-02T00:00:00Z", "value": 5 }, { "at": "2026-11-03T00:00:00Z", "value": 1 } ] },
+                          { "key": "app_b", "points": [ { "at": "2026-11-02T00:00:00Z", "value": 2 } ] } ] }
+            """;
+        var counts = await tab.Page.EvaluateAsync<int[]>("""
+            async (json) => {
+              const data = JSON.parse(json);
+              const { drawChart } = await import('/console/assets/charts.js');
+              const out = [];
+              for (const type of ['line', 'bar', 'stacked', 'table']) {
+                const el = drawChart(type, data);
+                const card = document.createElement('div');
+                card.className = 'card chart';
+                card.append(el);
+                document.body.append(card);
+                out.push(type === 'line' ? el.querySelectorAll('polyline.line').length
+                  : type === 'table' ? el.querySelectorAll('tbody tr').length
+                  : el.querySelectorAll('rect.bar').length);
+              }
+              out.push(drawChart('bar', { ...data, series: [] }).classList.contains('no-data') ? 1 : 0);
+              return out;
+            }
+            """, data);
+        // Two lines; three days × two series of bars, side by side and stacked; a table row per day; an empty series set says so.
+        Assert.Equal([2, 6, 6, 3, 1], counts);
+        await tab.ScreenshotAsync("charts");
+    }
+
+    [Fact]
     public async Task PlatformKey_SignIn_ShowsOperatorSections()
     {
         var world = await Scenario.NewTenantAsync(Host);
