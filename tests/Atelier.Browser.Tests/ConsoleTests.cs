@@ -255,6 +255,12 @@ public sealed class ConsoleTests(Browser browser, ConsoleHost shared) : IClassFi
         await tab.Page.GetByText(world.TenantId).First.WaitForAsync();
         await tab.ScreenshotAsync("tenants");
 
+        // Acting in a tenant, the operator gets its sections (the calls name it in X-Tenant-Id): its app is listed.
+        await tab.Page.Locator("tr", new PageLocatorOptions { HasText = world.TenantId }).GetByRole(AriaRole.Button, new LocatorGetByRoleOptions { Name = "Act in" }).ClickAsync();
+        await tab.Page.Locator("#nav a[data-section=apps]").ClickAsync();
+        await tab.Page.Locator("#main[data-section=apps] td", new PageLocatorOptions { HasText = "studio" }).WaitForAsync();
+        await tab.ScreenshotAsync("acting-in-tenant");
+
         // A tenant admin token gets the tenant's sections and none of the operator's.
         await using var tenantTab = await browser.NewPageAsync(Host.BaseAddress);
         await SignInAsync(tenantTab, world.AdminToken);

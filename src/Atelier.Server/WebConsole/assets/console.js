@@ -345,7 +345,7 @@ register('usage', 'Usage', 'tenant', async (main) => {
 // ---- platform sections --------------------------------------------------------------------------------------------
 
 register('accounts', 'Accounts', 'platform', (main) => {
-  const list = resourceList({ path: '/api/v1/accounts', columns: [{ key: 'uid', label: 'Uid', fmt: fmt.code }, { key: 'name', label: 'Name' }, { key: 'createdAt', label: 'Created', fmt: fmt.date }] });
+  const list = resourceList({ path: '/api/v1/accounts', tenant: false, columns: [{ key: 'uid', label: 'Uid', fmt: fmt.code }, { key: 'name', label: 'Name' }, { key: 'createdAt', label: 'Created', fmt: fmt.date }] });
   clear(main, section('Accounts', form([{ name: 'uid', label: 'Uid', required: true }, { name: 'name', label: 'Name', required: true }], 'Create account', async (v, f) => {
     if (await attempt(() => api('POST', '/api/v1/accounts', { uid: v.uid, name: v.name }, { tenant: false }), 'Account created')) { f.reset(); list.reload(); }
   }, { id: 'account-form' }), list));
@@ -353,7 +353,7 @@ register('accounts', 'Accounts', 'platform', (main) => {
 
 register('tenants', 'Tenants', 'platform', (main) => {
   const list = resourceList({
-    path: '/api/v1/tenants',
+    path: '/api/v1/tenants', tenant: false,
     columns: [{ key: 'id', label: 'Id', fmt: fmt.code }, { key: 'name', label: 'Name' }, { key: 'accountUid', label: 'Account' }, { key: 'state', label: 'State', fmt: fmt.pill }, { key: 'createdAt', label: 'Created', fmt: fmt.date }],
     actions: (t) => [
       h('button', { type: 'button', on: { click: async () => { await attempt(() => api('POST', `/api/v1/tenants/${t.id}/init`, {}, { tenant: false }), 'Initialised'); list.refresh(); } } }, 'Init'),
@@ -371,7 +371,7 @@ register('tenants', 'Tenants', 'platform', (main) => {
 register('worker-keys', 'Worker keys', 'platform', (main) => {
   const slot = h('div');
   const list = resourceList({
-    path: '/api/v1/platform/worker-keys',
+    path: '/api/v1/platform/worker-keys', tenant: false,
     columns: [{ key: 'name', label: 'Name' }, { key: 'displayPrefix', label: 'Prefix', fmt: fmt.code }, { key: (k) => (k.revokedAt ? 'revoked' : 'active'), label: 'State', fmt: fmt.pill },
       { key: 'lastUsedAt', label: 'Last used', fmt: fmt.date }, { key: 'createdAt', label: 'Created', fmt: fmt.date }],
     actions: (k) => (k.revokedAt ? [] : [h('button.danger', { type: 'button', on: { click: async () => { if (confirm('Revoke this worker key?')) { await attempt(() => api('POST', `/api/v1/platform/worker-keys/${k.id}/revoke`, {}, { tenant: false }), 'Revoked'); list.refresh(); } } } }, 'Revoke')]),
@@ -380,11 +380,11 @@ register('worker-keys', 'Worker keys', 'platform', (main) => {
     const k = await attempt(() => api('POST', '/api/v1/platform/worker-keys', { name: v.name || null }, { tenant: false }));
     if (k) { clear(slot, secretBox('Worker key', k.secret, 'new-secret')); f.reset(); list.reload(); }
   }, { id: 'worker-key-form' }), slot, list),
-  section('Workers', resourceList({ path: '/api/v1/platform/workers', columns: [{ key: 'id', label: 'Worker', fmt: fmt.code }, { key: 'engine', label: 'Engine' }, { key: 'slots', label: 'Slots', fmt: (v) => (Array.isArray(v) ? v.length : v) }, { key: 'lastSeenAt', label: 'Last seen', fmt: fmt.date }] })));
+  section('Workers', resourceList({ path: '/api/v1/platform/workers', tenant: false, columns: [{ key: 'id', label: 'Worker', fmt: fmt.code }, { key: 'engine', label: 'Engine' }, { key: 'slots', label: 'Slots', fmt: (v) => (Array.isArray(v) ? v.length : v) }, { key: 'lastSeenAt', label: 'Last seen', fmt: fmt.date }] })));
 });
 
 function readOnly(id, title, path, columns) {
-  register(id, title, 'platform', (main) => clear(main, section(title, resourceList({ path, columns }))));
+  register(id, title, 'platform', (main) => clear(main, section(title, resourceList({ path, columns, tenant: false }))));
 }
 readOnly('functions', 'Functions', '/api/v1/platform/function-templates', [{ key: 'name', label: 'Template' }, { key: 'engine', label: 'Engine' }, { key: 'image', label: 'Image', fmt: fmt.code }, { key: 'id', label: 'Id', fmt: fmt.code }]);
 readOnly('regions', 'Regions', '/api/v1/platform/regions', [{ key: 'name', label: 'Region' }, { key: 'backend', label: 'Backend' }, { key: 'namespace', label: 'Namespace' }, { key: 'createdAt', label: 'Created', fmt: fmt.date }]);

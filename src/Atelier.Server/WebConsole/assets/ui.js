@@ -85,13 +85,13 @@ export function table(columns, rows, actions, { empty = 'Nothing here yet.', row
  * A paged list of a resource: GETs `path` (with `query()` and the page), renders a table, and re-renders on reload().
  * Lists that answer a bare array (not {items, total}) are shown whole.
  */
-export function resourceList({ path, query = () => ({}), columns, actions, empty, pageSize = 20, rowAttrs }) {
+export function resourceList({ path, query = () => ({}), columns, actions, empty, pageSize = 20, rowAttrs, tenant = true }) {
   const root = h('div.resource', { 'data-path': path });
   let page = 1;
   async function reload() {
     const q = new URLSearchParams({ ...Object.fromEntries(Object.entries(query()).filter(([, v]) => v !== '' && v !== null && v !== undefined)), pageNumber: page, pageSize });
     try {
-      const data = await get(`${path}?${q}`);
+      const data = await get(`${path}?${q}`, { tenant });
       const items = Array.isArray(data) ? data : (data.items ?? []);
       const total = Array.isArray(data) ? items.length : (data.total ?? items.length);
       const pages = Math.max(1, Math.ceil(total / pageSize));
