@@ -9,6 +9,7 @@ using Atelier.Core.Tenancy;
 using Atelier.Server.Endpoints;
 using Atelier.Server.Errors;
 using Atelier.Server.Hosting;
+using Atelier.Server.WebConsole;
 using Atelier.Storage;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -109,6 +110,7 @@ public static class AtelierServer
         services.AddExceptionHandler<EnvelopeExceptionHandler>();
         services.AddProblemDetails();
         services.AddOpenApi();
+        services.AddAtelierConsole();
         return builder;
     }
 
@@ -180,6 +182,7 @@ public static class AtelierServer
         app.MapFunctionsApi();
         app.MapPoolsApi();
         app.MapFunctionRouter();
+        app.MapAtelierConsole();
         return app;
     }
 

@@ -73,6 +73,8 @@ public sealed class BrowserPage : IAsyncDisposable
         page.Request += (_, request) => _urls.Enqueue(request.Url);
         page.Console += (_, message) => _console.Enqueue($"{message.Type}: {message.Text}");
         page.PageError += (_, error) => _console.Enqueue($"pageerror: {error}");
+        // A confirm() ("Delete 2 images?") is answered yes, as the person at the console would.
+        page.Dialog += async (_, dialog) => await dialog.AcceptAsync();
     }
 
     public IBrowserContext Context { get; }
