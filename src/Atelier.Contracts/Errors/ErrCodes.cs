@@ -145,6 +145,21 @@ public static class ErrCodes
     /// <summary>No route has this path.</summary>
     public const string NoRoute = "no_route";
 
+    /// <summary>Studio: a dedicated session's instance answered an error status for its page.</summary>
+    public const string HtmlStatus = "html_status";
+
+    /// <summary>Studio: a dedicated session's instance answered something else than HTML for its page.</summary>
+    public const string HtmlType = "html_type";
+
+    /// <summary>Studio: a dedicated session has no instance (never connected, or it could not be made).</summary>
+    public const string InstanceMissing = "instance_missing";
+
+    /// <summary>Studio: a dedicated session's instance could not be started or leased.</summary>
+    public const string InstanceUnavailable = "instance_unavailable";
+
+    /// <summary>Studio: a dedicated session's instance did not answer for its page.</summary>
+    public const string InstanceUnreachable = "instance_unreachable";
+
     /// <summary>A job has no live preview now (none sent yet, or the job is not running).</summary>
     public const string NoPreview = "no_preview";
 

@@ -155,7 +155,7 @@ public static class StudioApi
         }
         catch (AtelierException e) when (e.Status == 404)
         {
-            throw HtmlError("instance_missing", $"session {session} has no studio instance: open /studio/{session} to start it");
+            throw HtmlError(ErrCodes.InstanceMissing, $"session {session} has no studio instance: open /studio/{session} to start it");
         }
 
         http.Request.Headers.Remove("Cookie");
@@ -186,7 +186,7 @@ public static class StudioApi
         }
         catch (Exception e) when (e is RuntimeException or AtelierException)
         {
-            throw HtmlError("instance_unavailable", $"the studio instance of session {session} cannot be reached: {e.Message}");
+            throw HtmlError(ErrCodes.InstanceUnavailable, $"the studio instance of session {session} cannot be reached: {e.Message}");
         }
 
         using (lease)
@@ -208,12 +208,12 @@ public static class StudioApi
                 type = response.Content.Headers.ContentType?.MediaType;
                 if (!response.IsSuccessStatusCode)
                 {
-                    throw HtmlError("html_status", $"the studio instance answered {(int)response.StatusCode} for its page");
+                    throw HtmlError(ErrCodes.HtmlStatus, $"the studio instance answered {(int)response.StatusCode} for its page");
                 }
 
                 if (!string.Equals(type, "text/html", StringComparison.OrdinalIgnoreCase))
                 {
-                    throw HtmlError("html_type", $"the studio instance answered {type ?? "no content type"} for its page, not text/html");
+                    throw HtmlError(ErrCodes.HtmlType, $"the studio instance answered {type ?? "no content type"} for its page, not text/html");
                 }
 
                 html = await response.Content.ReadAsByteArrayAsync(ct);
@@ -221,7 +221,7 @@ public static class StudioApi
             catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
             {
                 lease.ReportFailure();
-                throw HtmlError("instance_unreachable", $"the studio instance of session {session} did not answer: {e.GetType().Name}");
+                throw HtmlError(ErrCodes.InstanceUnreachable, $"the studio instance of session {session} did not answer: {e.GetType().Name}");
             }
 
             if (http.Features.Get<IStatusCodePagesFeature>() is { } pages)
