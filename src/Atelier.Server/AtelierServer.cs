@@ -101,7 +101,7 @@ public static class AtelierServer
 
         services.AddHostedService<LocalWorkerLauncher>();
         services.AddHostedService<AutoscalerHost>();
-        services.AddHostedService<Studio.StudioReaper>();
+        services.AddHostedService<Atelier.Core.Functions.StudioReaper>();
         services.AddAtelierRuntime(dataDirectory);
         services.AddSingleton<Auth.RateLimits>();
         services.Configure<JsonOptions>(o => AtelierJson.Configure(o.SerializerOptions));

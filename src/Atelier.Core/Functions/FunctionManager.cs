@@ -82,8 +82,10 @@ public sealed class FunctionManager(AtelierDb db, RequestContext ctx, TimeProvid
     /// The studio instance of a dedicated session: its function in <see cref="StudioService"/> (made with the service when
     /// missing), created by the resource config's template; an existing one is kept (a second connect starts nothing).
     /// </summary>
-    public async Task<RoutedFunction> EnsureStudioFunctionAsync(string sessionId, string templateId, string parametersJson, CancellationToken ct)
+    public async Task<RoutedFunction> EnsureStudioFunctionAsync(string sessionId, CancellationToken ct)
     {
+        var (_, templateId, parametersJson) = await StudioReaper.DedicatedAsync(db, ctx, sessionId, ct);
+        ctx.OperatorId = $"session:{sessionId}";
         var name = StudioFunctionName(sessionId);
         if (!await db.FunctionServices.AnyAsync(x => x.Name == StudioService, ct))
         {
@@ -117,6 +119,13 @@ public sealed class FunctionManager(AtelierDb db, RequestContext ctx, TimeProvid
 
         var made = await db.Functions.AsNoTracking().FirstAsync(f => f.ServiceId == s.Id && f.Name == name, ct);
         return new RoutedFunction(made, s.Name);
+    }
+
+    /// <summary>The calling session's studio function (for its UI): checked as <see cref="EnsureStudioFunctionAsync"/> checks the session.</summary>
+    public async Task<string> StudioFunctionOfCallerAsync(string sessionId, CancellationToken ct)
+    {
+        var (session, _, _) = await StudioReaper.DedicatedAsync(db, ctx, sessionId, ct);
+        return StudioFunctionName(session);
     }
 
     public async Task<FunctionDto> CreateOpenAsync(string service, OpenFunctionRequest req, CancellationToken ct)

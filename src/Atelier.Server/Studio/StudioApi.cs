@@ -5,7 +5,6 @@ using Atelier.Contracts.Errors;
 using Atelier.Core.Common;
 using Atelier.Core.Functions;
 using Atelier.Core.Sessions;
-using Atelier.Data;
 using Atelier.Runtime;
 using Atelier.Server.Auth;
 using Atelier.Server.Endpoints;
@@ -13,7 +12,6 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
-using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
@@ -98,32 +96,14 @@ public static class StudioApi
     /// session credential as a cookie that only <c>/studio/{sessionId}/</c> receives, since a page cannot put a header
     /// on its own navigation. Another session's id, or a session on shared compute, is refused.
     /// </summary>
-    public static async Task<IResult> Connect(string sessionId, HttpContext http, RequestContext ctx, AtelierDb db, FunctionManager functions, CancellationToken ct)
+    public static async Task<IResult> Connect(string sessionId, HttpContext http, FunctionManager functions, CancellationToken ct)
     {
-        var (session, templateId, parameters) = await DedicatedAsync(sessionId, ctx, db, ct);
-        ctx.OperatorId = $"session:{session}";
-        var routed = await functions.EnsureStudioFunctionAsync(session, templateId, parameters, ct);
+        var routed = await functions.EnsureStudioFunctionAsync(sessionId, ct);
         http.Response.Cookies.Append(CookieName, AccessFilters.BearerOf(http.Request)!, new CookieOptions
         {
-            HttpOnly = true, SameSite = SameSiteMode.Strict, Secure = http.Request.IsHttps, Path = $"/studio/{session}/", IsEssential = true,
+            HttpOnly = true, SameSite = SameSiteMode.Strict, Secure = http.Request.IsHttps, Path = $"/studio/{sessionId}/", IsEssential = true,
         });
-        return Results.Json(new ApiResponse<object>(http.TraceIdentifier, true, new { sessionId = session, function = routed.Name, ui = $"/studio/{session}/ui/" }));
-    }
-
-    /// <summary>The calling session, when it is <paramref name="sessionId"/> and its resource config names a function template.</summary>
-    private static async Task<(string Session, string TemplateId, string Parameters)> DedicatedAsync(string sessionId, RequestContext ctx, AtelierDb db, CancellationToken ct)
-    {
-        if (ctx.Caller?.CredentialId != sessionId)
-        {
-            throw new AtelierException(ErrorCatalog.b_session_tokenforbidden, errCode: ErrCodes.Scope, errMessage: "the credential is not this session's");
-        }
-
-        var row = await db.Sessions.AsNoTracking().Where(s => s.Id == sessionId).Select(s => new { s.Id, s.ResourceConfigId }).FirstAsync(ct);
-        var config = row.ResourceConfigId is null ? null
-            : await db.ResourceConfigs.AsNoTracking().Where(r => r.Id == row.ResourceConfigId).Select(r => new { r.FunctionTemplateId, r.InstanceParametersJson }).FirstOrDefaultAsync(ct);
-        return config?.FunctionTemplateId is { } template
-            ? (row.Id, template, config.InstanceParametersJson ?? "{}")
-            : throw AtelierException.InvalidInput("session", "runs on shared compute: its studio is /studio/{sessionId}, with no instance of its own", 409);
+        return Results.Json(new ApiResponse<object>(http.TraceIdentifier, true, new { sessionId, function = routed.Name, ui = $"/studio/{sessionId}/ui/" }));
     }
 
     /// <summary>
@@ -143,11 +123,9 @@ public static class StudioApi
 
         await AccessFilters.AuthorizeAsync(http, Access.Session);
         var services = http.RequestServices;
-        var ctx = services.GetRequiredService<RequestContext>();
-        var db = services.GetRequiredService<AtelierDb>();
-        var (session, _, _) = await DedicatedAsync(sessionId, ctx, db, http.RequestAborted);
+        var name = await services.GetRequiredService<FunctionManager>().StudioFunctionOfCallerAsync(sessionId, http.RequestAborted);
+        var session = sessionId;
         var routing = services.GetRequiredService<FunctionRouting>();
-        var name = FunctionManager.StudioFunctionName(session);
         RoutedFunction routed;
         try
         {

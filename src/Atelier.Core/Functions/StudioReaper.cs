@@ -1,7 +1,7 @@
 using Atelier.Core.Common;
 using Atelier.Core.Coordination;
-using Atelier.Core.Functions;
 using Atelier.Core.Sessions;
+using Atelier.Contracts.Errors;
 using Atelier.Data;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -9,7 +9,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace Atelier.Server.Studio;
+namespace Atelier.Core.Functions;
 
 /// <summary>
 /// Stops the studio instances of dedicated sessions once their session has ended or expired: on the leader, every
@@ -39,6 +39,25 @@ public sealed partial class StudioReaper(IServiceScopeFactory scopes, Leadership
                 LogPassFailed(logger, e);
             }
         }
+    }
+
+    /// <summary>
+    /// The calling session's dedicated studio: its id, its config's template and instance parameters. Another session's
+    /// id is <c>b_session_tokenforbidden</c>; a session on shared compute has no instance (<c>p_common_inputinvalid</c> 409).
+    /// </summary>
+    public static async Task<(string Session, string TemplateId, string Parameters)> DedicatedAsync(AtelierDb db, RequestContext ctx, string sessionId, CancellationToken ct)
+    {
+        if (ctx.Caller?.CredentialId != sessionId)
+        {
+            throw new AtelierException(ErrorCatalog.b_session_tokenforbidden, errCode: ErrCodes.Scope, errMessage: "the credential is not this session's");
+        }
+
+        var row = await db.Sessions.AsNoTracking().Where(s => s.Id == sessionId).Select(s => new { s.Id, s.ResourceConfigId }).FirstAsync(ct);
+        var config = row.ResourceConfigId is null ? null
+            : await db.ResourceConfigs.AsNoTracking().Where(r => r.Id == row.ResourceConfigId).Select(r => new { r.FunctionTemplateId, r.InstanceParametersJson }).FirstOrDefaultAsync(ct);
+        return config?.FunctionTemplateId is { } template
+            ? (row.Id, template, config.InstanceParametersJson ?? "{}")
+            : throw AtelierException.InvalidInput("session", "runs on shared compute: its studio is /studio/{sessionId}, with no instance of its own", 409);
     }
 
     /// <summary>One pass: deletes the studio functions of sessions that are over; answers how many went.</summary>
@@ -73,7 +92,7 @@ public sealed partial class StudioReaper(IServiceScopeFactory scopes, Leadership
                 stopped++;
                 LogStopped(logger, name);
             }
-            catch (Atelier.Contracts.Errors.AtelierException e)
+            catch (AtelierException e)
             {
                 LogStopFailed(logger, name, e.Message);
             }
