@@ -100,6 +100,7 @@ public static class AtelierServer
 
         services.AddHostedService<LocalWorkerLauncher>();
         services.AddHostedService<AutoscalerHost>();
+        services.AddHostedService<UsageRollerHost>();
         services.AddAtelierRuntime(dataDirectory);
         services.AddSingleton<Auth.RateLimits>();
         services.Configure<JsonOptions>(o => AtelierJson.Configure(o.SerializerOptions));
@@ -174,6 +175,7 @@ public static class AtelierServer
         app.MapImagesApi();
         app.MapAppWebhooksApi();
         app.MapWebhookDeliveriesApi();
+        app.MapUsageApi();
         app.MapRuntimeCatalogApi();
         app.MapFunctionsApi();
         app.MapPoolsApi();
