@@ -82,6 +82,7 @@ public static class CoreServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<Images.ImageRetentionSweeper>());
         services.AddScoped<Jobs.WorkerService>();
         services.AddScoped<Usage.UsageService>();
+        services.AddScoped<Usage.LiveCounts>();
         services.AddSingleton<Usage.UsageRoller>();
         services.AddSingleton<Jobs.JobSignal>();
         services.AddSingleton<Models.BuiltinModels>();

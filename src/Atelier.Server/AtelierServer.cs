@@ -109,6 +109,8 @@ public static class AtelierServer
         services.AddExceptionHandler<EnvelopeExceptionHandler>();
         services.AddProblemDetails();
         services.AddOpenApi();
+        services.AddAtelierHealthChecks();
+        builder.AddAtelierTelemetry();
         return builder;
     }
 
@@ -146,7 +148,8 @@ public static class AtelierServer
     {
         app.MapOpenApi();
         app.MapScalarApiReference();
-        app.MapHealthApi();
+        app.MapAtelierHealthChecks();
+        app.MapMetrics();
         app.MapAccountsApi();
         app.MapTenantsApi();
         app.MapAuditApi();

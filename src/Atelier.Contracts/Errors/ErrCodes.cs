@@ -367,6 +367,9 @@ public static class ErrCodes
     /// <summary>Usage: no built-in chart has that id.</summary>
     public const string ChartNotFound = "chart_not_found";
 
+    /// <summary>Readiness: the object store does not answer.</summary>
+    public const string StorageUnreachable = "storage_unreachable";
+
     /// <summary>Metrics: <c>/metrics</c> needs the platform admin key or the scrape token.</summary>
     public const string MetricsCredential = "metrics_credential";
 }
