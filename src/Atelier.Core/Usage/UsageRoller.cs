@@ -91,7 +91,7 @@ public sealed class UsageRoller(IServiceScopeFactory scopes, TimeProvider clock,
             await db.GeneratedImages.IgnoreQueryFilters().Where(i => i.CreatedAt >= cutoff).MinAsync(i => (DateTime?)i.CreatedAt, ct),
             await db.WebhookAttempts.IgnoreQueryFilters().Where(a => a.At >= cutoff).MinAsync(a => (DateTime?)a.At, ct),
         ];
-        return firsts.Where(f => f.HasValue).Select(f => f!.Value).DefaultIfEmpty().Min() is var min && min == default ? null : min;
+        return firsts.Where(f => f.HasValue).Min();
     }
 
     private static async Task JobsAsync(AtelierDb db, DateTime from, DateTime to, Dictionary<BucketKey, Acc> buckets, CancellationToken ct)

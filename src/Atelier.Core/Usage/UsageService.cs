@@ -182,8 +182,13 @@ public sealed class UsageService(AtelierDb db, RequestContext ctx, TimeProvider 
     private static async Task<IReadOnlyList<UsageSeriesDto>> PercentilesAsync(IQueryable<UsageBucket> buckets, string? by, DateTime from, TimeSpan step,
         int points, CancellationToken ct)
     {
-        var rows = await buckets.Select(b => new { b.Minute, Key = by == "app" ? b.AppId : by == "model" ? b.ModelId : by == "engine" ? b.Engine : "", b.Histogram })
-            .ToListAsync(ct);
+        var rows = await (by switch
+        {
+            "app" => buckets.Select(b => new Sampled { Minute = b.Minute, Key = b.AppId, Histogram = b.Histogram }),
+            "model" => buckets.Select(b => new Sampled { Minute = b.Minute, Key = b.ModelId, Histogram = b.Histogram }),
+            "engine" => buckets.Select(b => new Sampled { Minute = b.Minute, Key = b.Engine, Histogram = b.Histogram }),
+            _ => buckets.Select(b => new Sampled { Minute = b.Minute, Key = "", Histogram = b.Histogram }),
+        }).ToListAsync(ct);
         var merged = new Dictionary<string, SortedDictionary<int, long>[]>(StringComparer.Ordinal);
         foreach (var r in rows)
         {
@@ -253,6 +258,13 @@ public sealed class UsageService(AtelierDb db, RequestContext ctx, TimeProvider 
     {
         var down = t.Ticks - (t.Ticks % step.Ticks);
         return new DateTime(up && down != t.Ticks ? down + step.Ticks : down, DateTimeKind.Utc);
+    }
+
+    private sealed class Sampled
+    {
+        public DateTime Minute { get; init; }
+        public string Key { get; init; } = "";
+        public string? Histogram { get; init; }
     }
 
     private sealed class Total

@@ -54,8 +54,13 @@ public class UsageTests
             await RunTaskAsync(app2Client);
         }
 
+        // A session of 30 seconds, ended within the minute.
+        var session = (await a.AppOf(host).PostAsync("/api/v1/sessions", new { endUserId = "u-usage" })).Created().GetProperty("session").GetProperty("id").GetString()!;
+        host.Clock!.Advance(TimeSpan.FromSeconds(30));
+        (await a.AppOf(host).PostAsync($"/api/v1/sessions/{session}/end")).Ok();
+
         // The minute 08:00 ends; the leader's roller (every second of the fake clock) rolls it.
-        host.Clock!.Advance(TimeSpan.FromMinutes(2));
+        host.Clock.Advance(TimeSpan.FromMinutes(2));
         var admin = a.AdminOf(host);
         var byState = await Eventually.ValueAsync(() => QueryAsync(admin, $"indicator=jobs&by=state&step=minute&from={From}&to={To}"),
             t => t.Values.Sum() >= 4, "the jobs rolled up");
@@ -63,6 +68,8 @@ public class UsageTests
         var byApp = await QueryAsync(admin, $"indicator=jobs&by=app&step=minute&from={From}&to={To}");
         Assert.Equal(new Dictionary<string, double> { [a.AppId] = 2, [app2] = 2 }, byApp);
         Assert.Equal(3, (await QueryAsync(admin, $"indicator=images&from={From}&to={To}&step=minute"))["total"]);
+        Assert.Equal(new Dictionary<string, double> { [a.AppId] = 30 }, await QueryAsync(admin, $"indicator=session_seconds&by=app&from={From}&to={To}&step=minute"));
+        Assert.Equal(["noop"], (await QueryAsync(admin, $"indicator=queue_wait&by=engine&from={From}&to={To}&step=minute")).Keys);
         Assert.Equal(["noop"], (await QueryAsync(admin, $"indicator=compute_seconds&by=engine&from={From}&to={To}&step=minute")).Keys);
         Assert.Equal(["p50", "p90", "p99"], (await QueryAsync(admin, $"indicator=run_time&from={From}&to={To}&step=minute")).Keys);
 
