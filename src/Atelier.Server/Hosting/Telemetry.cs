@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using Atelier.Contracts.Errors;
+using Atelier.Core;
 using Atelier.Core.Common;
 using Atelier.Core.Identity;
 using Atelier.Server.Auth;
@@ -25,12 +26,11 @@ public static class Telemetry
     public static WebApplicationBuilder AddAtelierTelemetry(this WebApplicationBuilder builder)
     {
         var services = builder.Services;
-        services.AddOptions<TelemetryOptions>().Bind(builder.Configuration.GetSection(TelemetryOptions.SectionName)).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<TelemetryOptions>, TelemetryOptions.Validator>();
+        services.AddValidatedSection<TelemetryOptions, TelemetryOptions.Validator>(builder.Configuration, TelemetryOptions.SectionName);
         var options = builder.Configuration.GetSection(TelemetryOptions.SectionName).Get<TelemetryOptions>() ?? new TelemetryOptions();
-        var otlp = !string.IsNullOrWhiteSpace(options.OtlpEndpoint) ? options.OtlpEndpoint
-            : builder.Configuration[OtlpEnvironmentVariable] ?? Environment.GetEnvironmentVariable(OtlpEnvironmentVariable);
-        if (!options.Prometheus && string.IsNullOrWhiteSpace(otlp))
+        var configured = !string.IsNullOrWhiteSpace(options.OtlpEndpoint);
+        var otlp = configured || !string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(OtlpEnvironmentVariable));
+        if (!options.Prometheus && !otlp)
         {
             return builder;
         }
@@ -44,10 +44,18 @@ public static class Telemetry
                 m.AddPrometheusExporter();
             }
         });
-        if (!string.IsNullOrWhiteSpace(otlp))
+        if (otlp)
         {
             otel.WithTracing(t => t.AddAspNetCoreInstrumentation().AddHttpClientInstrumentation().AddEntityFrameworkCoreInstrumentation());
-            otel.UseOtlpExporter(OpenTelemetry.Exporter.OtlpExportProtocol.Grpc, new Uri(otlp));
+            // The configured endpoint over gRPC; else the standard OTEL_EXPORTER_OTLP_* variables (endpoint, protocol, headers).
+            if (configured)
+            {
+                otel.UseOtlpExporter(OpenTelemetry.Exporter.OtlpExportProtocol.Grpc, new Uri(options.OtlpEndpoint!));
+            }
+            else
+            {
+                otel.UseOtlpExporter();
+            }
         }
 
         return builder;
@@ -57,11 +65,8 @@ public static class Telemetry
     public static WebApplication MapMetrics(this WebApplication app)
     {
         var options = app.Services.GetRequiredService<IOptions<TelemetryOptions>>().Value;
-        if (options.Prometheus || app.Services.GetService<AtelierGauges>() is not null)
-        {
-            // Resolving it registers the gauges with the meter.
-            app.Services.GetRequiredService<AtelierGauges>();
-        }
+        // Made (so its gauges exist) only where something exports them.
+        _ = app.Services.GetService<AtelierGauges>();
 
         if (options.Prometheus)
         {
