@@ -16,6 +16,7 @@ public class UsageTests
     private static Task<TestHost> StartAsync(bool fakeClock) => TestHost.StartAsync(new Dictionary<string, string>
     {
         ["Atelier:Usage:RollIntervalSeconds"] = "1", ["Atelier:Usage:SettleSeconds"] = "0",
+        ["Atelier:Webhooks:AllowPrivateNetworks"] = "true", ["Atelier:Webhooks:PollMilliseconds"] = "100",
         // Long periods for the other sweepers: moving the fake clock runs every periodic timer once per period.
         ["Atelier:Images:RetentionSweepMinutes"] = "600", ["Atelier:Jobs:RescueIntervalSeconds"] = "3600", ["Atelier:Sessions:SweepIntervalSeconds"] = "3600",
     }, fakeClock);
@@ -39,14 +40,19 @@ public class UsageTests
     [Fact]
     public async Task Query_JobsOfRealRuns_CountedPerStateAndApp_IsolatedByTenantAndApp_StepsAgree()
     {
+        await using var receiver = await WebhookReceiver.StartAsync();
         await using var host = await StartAsync(fakeClock: true);
         var a = await Scenario.NewTenantAsync(host);
         var b = await Scenario.NewTenantAsync(host);
         var (app2, app2Client) = await Scenario.NewAppAsync(host, a, "second");
-        // A job canceled while queued (no worker yet): state canceled, app 2, never ran.
-        var queued = (await app2Client.PostAsync("/api/v1/agents/default/jobs", new { input = new { prompt = "never" } })).Ok(HttpStatusCode.Accepted)
-            .GetProperty("id").GetString()!;
+        // A job canceled while queued (no worker yet): state canceled, app 2, never ran; its webhook is delivered once.
+        var queued = (await app2Client.PostAsync("/api/v1/agents/default/jobs", new
+        {
+            input = new { prompt = "never" }, webhook = receiver.Url("/usage"), webhookEvents = new[] { "canceled" },
+        })).Ok(HttpStatusCode.Accepted).GetProperty("id").GetString()!;
         (await app2Client.PostAsync($"/api/v1/agents/default/jobs/{queued}/cancel")).Ok();
+        await Eventually.UntilAsync(async () => (await a.AdminOf(host).GetAsync($"/api/v1/webhook-deliveries?jobId={queued}")).Ok().GetProperty("items")
+            is { } items && items.GetArrayLength() == 1 && items[0].GetProperty("state").GetString() == "delivered", "the canceled job's webhook delivered");
         await using (await InProcessWorker.StartAsync(host, "noop"))
         {
             await RunTaskAsync(a.AppOf(host));
@@ -68,6 +74,7 @@ public class UsageTests
         var byApp = await QueryAsync(admin, $"indicator=jobs&by=app&step=minute&from={From}&to={To}");
         Assert.Equal(new Dictionary<string, double> { [a.AppId] = 2, [app2] = 2 }, byApp);
         Assert.Equal(3, (await QueryAsync(admin, $"indicator=images&from={From}&to={To}&step=minute"))["total"]);
+        Assert.Equal(new Dictionary<string, double> { ["delivered"] = 1 }, await QueryAsync(admin, $"indicator=webhook_deliveries&by=outcome&from={From}&to={To}&step=minute"));
         Assert.Equal(new Dictionary<string, double> { [a.AppId] = 30 }, await QueryAsync(admin, $"indicator=session_seconds&by=app&from={From}&to={To}&step=minute"));
         Assert.Equal(["noop"], (await QueryAsync(admin, $"indicator=queue_wait&by=engine&from={From}&to={To}&step=minute")).Keys);
         Assert.Equal(["noop"], (await QueryAsync(admin, $"indicator=compute_seconds&by=engine&from={From}&to={To}&step=minute")).Keys);
