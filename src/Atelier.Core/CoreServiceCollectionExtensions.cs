@@ -39,6 +39,7 @@ public static class CoreServiceCollectionExtensions
         services.AddValidatedSection<Functions.FunctionsOptions, Functions.FunctionsOptions.Validator>(configuration, Functions.FunctionsOptions.SectionName);
         services.AddValidatedSection<Agents.AgentsOptions, Agents.AgentsOptions.Validator>(configuration, Agents.AgentsOptions.SectionName);
         services.AddValidatedSection<Coordination.CoordinationOptions, Coordination.CoordinationOptions.Validator>(configuration, Coordination.CoordinationOptions.SectionName);
+        services.AddValidatedSection<Usage.UsageOptions, Usage.UsageOptions.Validator>(configuration, Usage.UsageOptions.SectionName);
 
         // Read when first asked for (at start, before anything listens): a configured key file that is missing stops the start.
         services.AddSingleton(sp => Security.MasterKeys.Load(sp.GetRequiredService<IOptions<Security.SecurityOptions>>().Value, dataDirectory)(
@@ -80,6 +81,9 @@ public static class CoreServiceCollectionExtensions
         services.AddSingleton<Images.ImageRetentionSweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<Images.ImageRetentionSweeper>());
         services.AddScoped<Jobs.WorkerService>();
+        services.AddScoped<Usage.UsageService>();
+        services.AddScoped<Usage.LiveCounts>();
+        services.AddSingleton<Usage.UsageRoller>();
         services.AddSingleton<Jobs.JobSignal>();
         services.AddSingleton<Models.BuiltinModels>();
         services.AddSingleton<Jobs.JobWatch>();

@@ -61,6 +61,8 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
     public DbSet<ComputingUnit> ComputingUnits => Set<ComputingUnit>();
     public DbSet<AgentFunction> AgentFunctions => Set<AgentFunction>();
     public DbSet<ScalingDecision> ScalingDecisions => Set<ScalingDecision>();
+    public DbSet<UsageBucket> UsageBuckets => Set<UsageBucket>();
+    public DbSet<UsageMark> UsageMarks => Set<UsageMark>();
 
     protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
     {
@@ -247,6 +249,26 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
             e.HasIndex(x => x.UnitId);
             e.HasIndex(x => x.TenantId);
         });
+        b.Entity<UsageBucket>(e =>
+        {
+            e.ToTable("usage_rollups");
+            // The key leads with what every query names (tenant, indicator, a time range), so a query is one range seek.
+            e.HasKey(x => new { x.TenantId, x.Indicator, x.Minute, x.AppId, x.ModelId, x.Engine, x.Label });
+            e.Property(x => x.TenantId).HasMaxLength(64);
+            e.Property(x => x.Indicator).HasMaxLength(32);
+            e.Property(x => x.AppId).HasMaxLength(64);
+            e.Property(x => x.ModelId).HasMaxLength(64);
+            e.Property(x => x.Engine).HasMaxLength(32);
+            e.Property(x => x.Label).HasMaxLength(64);
+            e.Property(x => x.Histogram).HasMaxLength(2048);
+            e.HasIndex(x => x.Minute);
+        });
+        b.Entity<UsageMark>(e =>
+        {
+            e.ToTable("usage_rollup_marks");
+            e.HasKey(x => x.Name);
+            e.Property(x => x.Name).HasMaxLength(64);
+        });
         b.Entity<ScalingDecision>(e =>
         {
             e.ToTable("scaling_decisions");
@@ -287,6 +309,8 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
             e.HasIndex(x => new { x.TenantId, x.CallerId, x.CreatedAt });
             e.HasIndex(x => new { x.TenantId, x.State });
             e.HasIndex(x => new { x.TenantId, x.AppId, x.CreatedAt });
+            // The usage roller reads what ended in a range of minutes.
+            e.HasIndex(x => x.FinishedAt);
             e.Property(x => x.Kind).HasMaxLength(16);
             e.Property(x => x.ModelJson).HasMaxLength(4096);
         });
@@ -312,6 +336,7 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
             e.Property(x => x.DeleteError).HasMaxLength(1024);
             e.HasIndex(x => new { x.TenantId, x.CreatedAt });
             e.HasIndex(x => new { x.TenantId, x.JobId });
+            e.HasIndex(x => x.CreatedAt);
         });
         b.Entity<AppWebhook>(e =>
         {
@@ -338,6 +363,7 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
             e.HasKey(x => x.Id);
             e.Property(x => x.Error).HasMaxLength(1024);
             e.HasIndex(x => new { x.DeliveryId, x.Number });
+            e.HasIndex(x => x.At);
         });
         b.Entity<WorkerNode>(e =>
         {
@@ -353,6 +379,7 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
             e.HasIndex(x => x.CredentialHash).IsUnique();
             e.HasIndex(x => new { x.TenantId, x.AppId, x.CreatedAt });
             e.HasIndex(x => new { x.State, x.ExpiredAt });
+            e.HasIndex(x => x.EndedAt);
             e.Property(x => x.EndError).HasMaxLength(1000);
         });
         b.Entity<ResourceConfig>(e =>
@@ -484,6 +511,7 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
         b.Entity<ScaleTemplate>().HasQueryFilter(x => x.TenantId == TenantScope);
         b.Entity<AgentVersion>().HasQueryFilter(x => x.TenantId == TenantScope);
         b.Entity<ComputingUnit>().HasQueryFilter(x => x.TenantId == TenantScope);
+        b.Entity<UsageBucket>().HasQueryFilter(x => x.TenantId == TenantScope);
         b.Entity<AgentFunction>().HasQueryFilter(x => x.TenantId == TenantScope);
         b.Entity<ScalingDecision>().HasQueryFilter(x => x.TenantId == TenantScope);
     }

@@ -102,6 +102,7 @@ public static class AtelierServer
         services.AddHostedService<LocalWorkerLauncher>();
         services.AddHostedService<AutoscalerHost>();
         services.AddHostedService<Atelier.Core.Functions.StudioReaper>();
+        services.AddHostedService<UsageRollerHost>();
         services.AddAtelierRuntime(dataDirectory);
         services.AddSingleton<Auth.RateLimits>();
         services.Configure<JsonOptions>(o => AtelierJson.Configure(o.SerializerOptions));
@@ -111,6 +112,8 @@ public static class AtelierServer
         services.AddProblemDetails();
         services.AddOpenApi();
         services.AddAtelierConsole();
+        services.AddAtelierHealthChecks();
+        builder.AddAtelierTelemetry();
         return builder;
     }
 
@@ -148,7 +151,8 @@ public static class AtelierServer
     {
         app.MapOpenApi();
         app.MapScalarApiReference();
-        app.MapHealthApi();
+        app.MapAtelierHealthChecks();
+        app.MapMetrics();
         Studio.StudioApi.MapStudio(app);
         app.MapAccountsApi();
         app.MapTenantsApi();
@@ -178,6 +182,7 @@ public static class AtelierServer
         app.MapImagesApi();
         app.MapAppWebhooksApi();
         app.MapWebhookDeliveriesApi();
+        app.MapUsageApi();
         app.MapRuntimeCatalogApi();
         app.MapFunctionsApi();
         app.MapPoolsApi();

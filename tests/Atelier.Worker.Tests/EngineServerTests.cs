@@ -43,6 +43,14 @@ public class EngineServerTests(EngineFixture engine) : IClassFixture<EngineFixtu
     }
 
     [Fact]
+    public async Task Healthz_AnswersWhileTheEngineRuns()
+    {
+        using var resp = await engine.Http.GetAsync("/healthz");
+        Assert.Equal(HttpStatusCode.OK, resp.StatusCode);
+        Assert.Equal("Healthy", await resp.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
     public async Task Txt2Img_ReturnsA1111Shapes()
     {
         var (status, body) = await Post("/sdapi/v1/txt2img", new { prompt = "a red fox", steps = 8, width = 64, height = 64, seed = 7, batch_size = 2 });

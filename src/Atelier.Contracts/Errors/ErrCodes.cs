@@ -357,4 +357,37 @@ public static class ErrCodes
 
     /// <summary>An agent version names no scale template.</summary>
     public const string ScaleTemplateBlank = "scale_template_blank";
+
+    /// <summary>Usage: no such indicator.</summary>
+    public const string IndicatorUnknown = "indicator_unknown";
+
+    /// <summary>Usage: the step is not minute, hour or day.</summary>
+    public const string StepUnknown = "step_unknown";
+
+    /// <summary>Usage: the indicator cannot be split by that dimension (<c>by</c>).</summary>
+    public const string DimensionUnknown = "dimension_unknown";
+
+    /// <summary>Usage: <c>from</c> is not before <c>to</c>.</summary>
+    public const string RangeReversed = "range_reversed";
+
+    /// <summary>Usage: the range has more points than a series may (a week of minutes); take a longer step.</summary>
+    public const string TooManyPoints = "too_many_points";
+
+    /// <summary>Usage: the range starts before the rollups' retention.</summary>
+    public const string PastRetention = "past_retention";
+
+    /// <summary>Usage: the rollups are not built yet for the range (it starts at or after the roller's watermark).</summary>
+    public const string RollupNotBuilt = "rollup_not_built";
+
+    /// <summary>Usage: the chart type is not line, bar, stacked or table.</summary>
+    public const string ChartType = "chart_type";
+
+    /// <summary>Usage: no built-in chart has that id.</summary>
+    public const string ChartNotFound = "chart_not_found";
+
+    /// <summary>Readiness: the object store does not answer.</summary>
+    public const string StorageUnreachable = "storage_unreachable";
+
+    /// <summary>Metrics: <c>/metrics</c> needs the platform admin key or the scrape token.</summary>
+    public const string MetricsCredential = "metrics_credential";
 }

@@ -171,6 +171,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
             var job = await queue.ClaimAsync(me, Lease, hotKey, starvation, ct, registry.HeldByOthers(me, lane, hotKey), KeyId, lane);
             if (job is not null)
             {
+                AtelierMeter.LeaseWait.Record(Math.Max(0, (Now - job.CreatedAt).TotalSeconds));
                 using var request = JsonDocument.Parse(job.RequestJson);
                 return new LeasedJob(job.Id, job.Attempt, job.TenantId, job.AgentId, job.Kind, await LeasedModelAsync(job, ct), request.RootElement.Clone(), job.LeaseUntil!.Value);
             }
@@ -410,6 +411,12 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
         }
 
         LogCompleted(logger, jobId, attempt, KeyId);
+        if (AtelierMeter.JobDuration.Enabled && job.StartedAt is { } started)
+        {
+            // The worker is in the registry's cache (its lease looked it up moments ago).
+            var worker = job.LeaseOwner is { } owner ? await registry.GetAsync(db, owner.Split('/')[0], ct) : null;
+            AtelierMeter.JobDuration.Record(Math.Max(0, (now - started).TotalSeconds), new KeyValuePair<string, object?>("engine", worker?.Engine ?? "unknown"));
+        }
 
         await notifier.ChangedAsync(db, jobId, ct);
     }

@@ -295,6 +295,12 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
             .SetProperty(x => x.FinishedAt, state == Pending ? null : now)
             .SetProperty(x => x.ErrorCode, giveUp ? ErrorCatalog.s_webhook_invokefail.Code : null), ct);
         await tx.CommitAsync(ct);
+        Common.AtelierMeter.WebhookAttempts.Add(1);
+        if (!delivered)
+        {
+            Common.AtelierMeter.WebhookFailures.Add(1);
+        }
+
         if (giveUp)
         {
             LogGaveUp(logger, d.Id, d.JobId, tries, lastError ?? "");

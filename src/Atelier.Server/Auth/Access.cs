@@ -17,4 +17,6 @@ public enum Access
     AnyAdmin,
     /// <summary>A worker key (<c>atw_…</c>): the worker protocol only.</summary>
     Worker,
+    /// <summary>Any token of the tenant, or the platform admin naming a tenant or none (then it acts across every tenant: usage).</summary>
+    TenantMemberOrPlatform,
 }

@@ -59,7 +59,8 @@ public static class AccessFilters
                 });
         }
 
-        if (access is not (Access.Platform or Access.Worker) && !(access == Access.AnyAdmin && caller.IsPlatformAdmin))
+        if (access is not (Access.Platform or Access.Worker) && !(access == Access.AnyAdmin && caller.IsPlatformAdmin)
+            && !(access == Access.TenantMemberOrPlatform && caller.IsPlatformAdmin && !NamedTenant(http.Request).Present))
         {
             var (named, present) = NamedTenant(http.Request);
             var tenantId = await auth.EnterTenantAsync(ctx, caller, named, present, http.RequestAborted);

@@ -31,8 +31,11 @@ public static class EngineServer
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<EngineState>();
+        builder.Services.AddHealthChecks();
         var app = builder.Build();
         app.MapA1111Api();
+        // Alive while the process answers (the engine has no dependency to check).
+        app.MapHealthChecks("/healthz");
         _ = app.Services.GetRequiredService<EngineState>(); // builds the demo model and scans models at start, not on the first request
         return app;
     }

@@ -294,8 +294,11 @@ internal sealed partial class WorkerCommand : Command
         var builder = Microsoft.AspNetCore.Builder.WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls($"http://127.0.0.1:{port.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
         builder.Logging.ClearProviders();
+        builder.Services.AddHealthChecks().AddCheck("registered", () => host.Registered
+            ? Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Healthy("registered")
+            : Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Unhealthy("not registered with the server yet"));
         var app = builder.Build();
-        app.MapGet("/healthz", () => host.Registered ? Microsoft.AspNetCore.Http.Results.Ok("registered") : Microsoft.AspNetCore.Http.Results.StatusCode(503));
+        app.MapHealthChecks("/healthz");
         await app.StartAsync();
         return app;
     }

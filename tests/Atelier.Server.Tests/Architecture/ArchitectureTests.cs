@@ -40,6 +40,7 @@ public sealed class ArchitectureTests
         ["Jobs"] = 3,
         ["Webhooks"] = 4,
         ["Identity"] = 5,
+        ["Usage"] = 5,
         ["Tenancy"] = 6,
         ["Functions"] = 7,
         ["Agents"] = 8,

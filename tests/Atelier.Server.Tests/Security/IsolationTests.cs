@@ -102,6 +102,9 @@ public class IsolationTests
             ["modelId"] = aModel, ["versionId"] = aVersionId, ["fileId"] = aFileId, ["uploadId"] = aUploadId,
             ["agentId"] = aAgent, ["jobId"] = aJob, ["taskId"] = aJob, ["index"] = "0", ["imageId"] = aImage, ["scope"] = a.AppId,
             ["deliveryId"] = aDelivery, ["keyId"] = "wk_unknown",
+            // The usage charts are built-in and the same for every tenant: no id of A's to try, so a name that is no chart
+            // (which must answer like any other unknown one). What a chart shows is isolated by tenant: UsageTests.
+            ["chartId"] = "no-such-chart",
         };
         string[] secrets = [a.TenantId, a.AppId, a.AppTokenId, aRole, aAdminTokenId, a.AccountUid, "a-secret-role", aSessionId, aConfig, "a-user", "a-gpu",
             aModel, aVersionId, aFileId, aUploadId, "a-secret-model", aAgent, aJob, "a-secret-job", aUpload.GetProperty("sha256").GetString()!,

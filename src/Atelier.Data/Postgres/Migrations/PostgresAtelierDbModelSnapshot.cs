@@ -1110,6 +1110,8 @@ namespace Atelier.Data.Postgres.Migrations
 
                     b.HasKey("Id");
 
+                    b.HasIndex("CreatedAt");
+
                     b.HasIndex("TenantId", "CreatedAt");
 
                     b.HasIndex("TenantId", "JobId");
@@ -1259,6 +1261,8 @@ namespace Atelier.Data.Postgres.Migrations
                         .HasColumnType("character varying(2048)");
 
                     b.HasKey("Id");
+
+                    b.HasIndex("FinishedAt");
 
                     b.HasIndex("State", "FairKey");
 
@@ -1998,6 +2002,8 @@ namespace Atelier.Data.Postgres.Migrations
                     b.HasIndex("CredentialHash")
                         .IsUnique();
 
+                    b.HasIndex("EndedAt");
+
                     b.HasIndex("State", "ExpiredAt");
 
                     b.HasIndex("TenantId", "AppId", "CreatedAt");
@@ -2208,6 +2214,73 @@ namespace Atelier.Data.Postgres.Migrations
                     b.ToTable("uploads", (string)null);
                 });
 
+            modelBuilder.Entity("Atelier.Data.Entities.UsageBucket", b =>
+                {
+                    b.Property<string>("TenantId")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.Property<string>("Indicator")
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)");
+
+                    b.Property<DateTime>("Minute")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("AppId")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.Property<string>("ModelId")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.Property<string>("Engine")
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)");
+
+                    b.Property<string>("Label")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.Property<long>("Count")
+                        .HasColumnType("bigint");
+
+                    b.Property<string>("Histogram")
+                        .HasMaxLength(2048)
+                        .HasColumnType("character varying(2048)");
+
+                    b.Property<double>("Sum")
+                        .HasColumnType("double precision");
+
+                    b.HasKey("TenantId", "Indicator", "Minute", "AppId", "ModelId", "Engine", "Label");
+
+                    b.HasIndex("Minute");
+
+                    b.ToTable("usage_rollups", (string)null);
+                });
+
+            modelBuilder.Entity("Atelier.Data.Entities.UsageMark", b =>
+                {
+                    b.Property<string>("Name")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.Property<string>("By")
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)");
+
+                    b.Property<DateTime>("RolledUntil")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<DateTime>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.HasKey("Name");
+
+                    b.ToTable("usage_rollup_marks", (string)null);
+                });
+
             modelBuilder.Entity("Atelier.Data.Entities.WebhookAttempt", b =>
                 {
                     b.Property<string>("Id")
@@ -2241,6 +2314,8 @@ namespace Atelier.Data.Postgres.Migrations
                         .HasColumnType("character varying(256)");
 
                     b.HasKey("Id");
+
+                    b.HasIndex("At");
 
                     b.HasIndex("DeliveryId", "Number");
 

@@ -1105,6 +1105,8 @@ namespace Atelier.Data.Sqlite.Migrations
 
                     b.HasKey("Id");
 
+                    b.HasIndex("CreatedAt");
+
                     b.HasIndex("TenantId", "CreatedAt");
 
                     b.HasIndex("TenantId", "JobId");
@@ -1254,6 +1256,8 @@ namespace Atelier.Data.Sqlite.Migrations
                         .HasColumnType("TEXT");
 
                     b.HasKey("Id");
+
+                    b.HasIndex("FinishedAt");
 
                     b.HasIndex("State", "FairKey");
 
@@ -1993,6 +1997,8 @@ namespace Atelier.Data.Sqlite.Migrations
                     b.HasIndex("CredentialHash")
                         .IsUnique();
 
+                    b.HasIndex("EndedAt");
+
                     b.HasIndex("State", "ExpiredAt");
 
                     b.HasIndex("TenantId", "AppId", "CreatedAt");
@@ -2203,6 +2209,73 @@ namespace Atelier.Data.Sqlite.Migrations
                     b.ToTable("uploads", (string)null);
                 });
 
+            modelBuilder.Entity("Atelier.Data.Entities.UsageBucket", b =>
+                {
+                    b.Property<string>("TenantId")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Indicator")
+                        .HasMaxLength(32)
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTime>("Minute")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("AppId")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("ModelId")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Engine")
+                        .HasMaxLength(32)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Label")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("Count")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Histogram")
+                        .HasMaxLength(2048)
+                        .HasColumnType("TEXT");
+
+                    b.Property<double>("Sum")
+                        .HasColumnType("REAL");
+
+                    b.HasKey("TenantId", "Indicator", "Minute", "AppId", "ModelId", "Engine", "Label");
+
+                    b.HasIndex("Minute");
+
+                    b.ToTable("usage_rollups", (string)null);
+                });
+
+            modelBuilder.Entity("Atelier.Data.Entities.UsageMark", b =>
+                {
+                    b.Property<string>("Name")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("By")
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTime>("RolledUntil")
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTime>("UpdatedAt")
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Name");
+
+                    b.ToTable("usage_rollup_marks", (string)null);
+                });
+
             modelBuilder.Entity("Atelier.Data.Entities.WebhookAttempt", b =>
                 {
                     b.Property<string>("Id")
@@ -2236,6 +2309,8 @@ namespace Atelier.Data.Sqlite.Migrations
                         .HasColumnType("TEXT");
 
                     b.HasKey("Id");
+
+                    b.HasIndex("At");
 
                     b.HasIndex("DeliveryId", "Number");
 
