@@ -12,11 +12,22 @@ internal sealed class Output(bool json, bool quiet)
 {
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
-    private readonly IAnsiConsole _out = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out) });
+    private readonly IAnsiConsole _out = Unwrapped(AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out) }));
 
     private readonly IAnsiConsole _err = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
 
     public bool Json => json;
+
+    /// <summary>Into a pipe or a file, a table is as wide as its content: no cell is wrapped at a width no terminal has.</summary>
+    private static IAnsiConsole Unwrapped(IAnsiConsole console)
+    {
+        if (Console.IsOutputRedirected)
+        {
+            console.Profile.Width = 4096;
+        }
+
+        return console;
+    }
 
     /// <summary>Whether progress is shown: standard error is a terminal and not <c>--quiet</c>.</summary>
     public bool ShowsProgress => !quiet && !Console.IsErrorRedirected;
