@@ -41,7 +41,7 @@ internal sealed partial class ModelsCommand
             async (parse, api, output, ct) => await UploadAsync(api, output, parse.GetValue(file)!, parse.GetValue(type)!, parse.GetValue(model)!, parse.GetValue(version), parse.GetValue(alias), ct),
             file, type, model, version, alias));
 
-        var url = new Argument<Uri>("url") { Description = "Where the server downloads the file from (http or https)" };
+        var url = new Argument<string>("url") { Description = "Where the server downloads the file from (http or https)" };
         var downloadType = TypeOption();
         var downloadModel = ModelOption();
         var downloadVersion = new Option<string>("--version") { Description = "The version's name [default: the file's name]", HelpName = "NAME" };
@@ -183,11 +183,11 @@ internal sealed partial class ModelsCommand
         }
     }
 
-    private static async Task<int> DownloadAsync(AtelierApi api, Output output, Uri url, string type, string modelName, string? versionName, string? alias, CancellationToken ct)
+    private static async Task<int> DownloadAsync(AtelierApi api, Output output, string address, string type, string modelName, string? versionName, string? alias, CancellationToken ct)
     {
-        if (!url.IsAbsoluteUri || url.Scheme is not ("http" or "https"))
+        if (!Uri.TryCreate(address, UriKind.Absolute, out var url) || url.Scheme is not ("http" or "https"))
         {
-            throw new ClientException(ExitCodes.Usage, $"'{url}' is not an http:// or https:// address.");
+            throw new ClientException(ExitCodes.Usage, $"'{address}' is not an http:// or https:// address.");
         }
 
         alias ??= WebUtility.UrlDecode(url.Segments[^1]).Trim('/') is { Length: > 0 } last ? last : "model.safetensors";

@@ -10,11 +10,14 @@ public sealed class CliHost : IAsyncLifetime
 {
     public TestHost Host { get; private set; } = null!;
     public TenantWorld World { get; private set; } = null!;
+    public FileServer Files { get; private set; } = null!;
     private InProcessWorker _worker = null!;
 
     public async ValueTask InitializeAsync()
     {
-        Host = await TestHost.StartAsync();
+        Files = await FileServer.StartAsync();
+        // The file server is on loopback: model downloads from it are allowed here.
+        Host = await TestHost.StartAsync(new Dictionary<string, string> { ["Atelier:Models:AllowPrivateNetworks"] = "true" });
         World = await Scenario.NewTenantAsync(Host);
         _worker = await InProcessWorker.StartAsync(Host, "builtin", id: "cli-worker");
     }
@@ -23,6 +26,7 @@ public sealed class CliHost : IAsyncLifetime
     {
         await _worker.DisposeAsync();
         await Host.DisposeAsync();
+        await Files.DisposeAsync();
     }
 }
 
@@ -194,6 +198,22 @@ public sealed partial class CliTests(CliHost shared) : IClassFixture<CliHost>, I
         var byHash = Json(other.Out).GetProperty("files")[0];
         Assert.Equal("hash", byHash.GetProperty("source").GetString());
         Assert.Equal(sha, byHash.GetProperty("sha256").GetString());
+    }
+
+    [Fact]
+    public async Task ModelsDownload_FromAUrl_FollowsTheDownloadUntilStored()
+    {
+        var bytes = ModelFiles.Lora(salt: Guid.NewGuid().ToString("N"));
+        var url = shared.Files.Add($"cli-{Guid.NewGuid():N}.safetensors", bytes);
+
+        var (code, stdout, stderr) = await AsAsync(World.AdminToken, "models", "download", url, "--type", "lora", "--model", "cli-downloaded", "--json");
+
+        Assert.True(code == 0, stderr);
+        var file = Json(stdout).GetProperty("files")[0];
+        Assert.Equal("stored", file.GetProperty("state").GetString());
+        Assert.Equal(ModelFiles.Sha256(bytes), file.GetProperty("sha256").GetString());
+        var version = (await World.AdminOf(Host).GetAsync($"/api/v1/model-versions/{Json(stdout).GetProperty("id").GetString()}")).Ok();
+        Assert.Equal("synced", version.GetProperty("syncState").GetString());
     }
 
     [Fact]
