@@ -149,6 +149,25 @@ public sealed partial class CliTests(CliHost shared) : IClassFixture<CliHost>, I
     }
 
     [Fact]
+    public async Task Tenants_CreateWithThePlatformKey_IsInitialisedActiveAndListed()
+    {
+        var uid = $"acct-cli-{Guid.NewGuid():N}"[..20];
+
+        var created = await AsAsync(Host.AdminKey, "tenants", "create", "cli tenant", "--account", uid, "--json");
+
+        Assert.True(created.ExitCode == 0, created.Error);
+        var tenant = Json(created.Out);
+        var id = tenant.GetProperty("id").GetString()!;
+        Assert.Equal(uid, tenant.GetProperty("accountUid").GetString());
+        Assert.Equal("active", tenant.GetProperty("state").GetString());
+        Assert.Equal("active", (await Host.Admin().GetAsync($"/api/v1/tenants/{id}")).Ok().GetProperty("state").GetString());
+        var list = await AsAsync(Host.AdminKey, "tenants", "list", "--json");
+        Assert.Contains(Json(list.Out).GetProperty("items").EnumerateArray(), t => t.GetProperty("id").GetString() == id);
+        // A tenant admin token is not the platform admin.
+        Assert.Equal(77, (await AsAsync(World.AdminToken, "tenants", "list")).ExitCode);
+    }
+
+    [Fact]
     public async Task Tokens_Issue_ShowsTheSecretOnce_ListNever_AndRevokeEndsIt()
     {
         var (code, stdout, stderr) = await AsAsync(World.AdminToken, "tokens", "issue", "--app", World.AppId, "--name", "cli-issued", "--scope", "app");
