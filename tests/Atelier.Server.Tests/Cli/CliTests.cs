@@ -2,6 +2,14 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Atelier.Engine.Images;
 using Atelier.Server.Tests.Infrastructure;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace Atelier.Server.Tests.Cli;
 
@@ -276,6 +284,68 @@ public sealed partial class CliTests(CliHost shared) : IClassFixture<CliHost>, I
         Assert.Equal(1, code);
         Assert.Contains("p_common_inputinvalid", stderr, StringComparison.Ordinal);
         Assert.False(File.Exists(output));
+    }
+
+    [Fact]
+    public async Task Usage_PrintsOneRowPerPointAndOneColumnPerSeries_AndSaysSoWhenTheServerHasNoUsageApi()
+    {
+        // The usage API's answer as docs/api.md gives it, from a stand-in server (the CLI's side of the contract).
+        string? query = null;
+        await using var usage = await StandInAsync(http =>
+        {
+            query = http.Request.QueryString.Value;
+            return Results.Json(new
+            {
+                requestId = "req_x", success = true,
+                data = new
+                {
+                    indicator = "jobs", unit = "count", step = "hour", from = "2026-11-28T00:00:00Z", to = "2026-11-28T02:00:00Z",
+                    series = new object[]
+                    {
+                        new { key = "succeeded", points = new[] { new { at = "2026-11-28T00:00:00Z", value = 12 }, new { at = "2026-11-28T01:00:00Z", value = 7 } } },
+                        new { key = "failed", points = new[] { new { at = "2026-11-28T01:00:00Z", value = 3 } } },
+                    },
+                },
+            });
+        });
+        await using var older = await StandInAsync(_ => Results.Json(
+            new { requestId = "req_y", success = false, subErrCode = "p_common_inputinvalid", subErrMessage = "no route", errCode = "no_route", errMessage = "no route" }, statusCode: 404));
+
+        var (code, stdout, stderr) = await RunAsync(["usage", "--from", "2026-11-28T00:00:00Z", "--to", "2026-11-28T02:00:00Z", "--server", usage.Address, "--token", World.AdminToken]);
+
+        Assert.True(code == 0, stderr);
+        Assert.Equal("?indicator=jobs&from=2026-11-28T00%3A00%3A00Z&to=2026-11-28T02%3A00%3A00Z&step=hour&by=state", query);
+        var rows = stdout.Split('\n');
+        Assert.Contains(rows, r => r.Contains("succeeded", StringComparison.Ordinal) && r.Contains("failed", StringComparison.Ordinal));
+        Assert.Contains(rows, r => r.Contains("2026-11-28T00:00:00Z", StringComparison.Ordinal) && Regex.IsMatch(r, @"\b12\b.*\b0\b"));
+        Assert.Contains(rows, r => r.Contains("2026-11-28T01:00:00Z", StringComparison.Ordinal) && Regex.IsMatch(r, @"\b7\b.*\b3\b"));
+
+        var missing = await RunAsync(["usage", "--server", older.Address, "--token", World.AdminToken]);
+        Assert.Equal(66, missing.ExitCode);
+        Assert.Contains("has no usage API", missing.Error, StringComparison.Ordinal);
+    }
+
+    /// <summary>A server on loopback that answers <c>GET /api/v1/usage/query</c> with <paramref name="answer"/>; disposing it stops it.</summary>
+    private static async Task<StandIn> StandInAsync(Func<HttpContext, IResult> answer)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0));
+        var app = builder.Build();
+        app.MapGet("/api/v1/usage/query", answer);
+        await app.StartAsync();
+        return new StandIn(app);
+    }
+
+    private sealed class StandIn(WebApplication app) : IAsyncDisposable
+    {
+        public string Address => app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
+
+        public async ValueTask DisposeAsync()
+        {
+            await app.StopAsync();
+            await app.DisposeAsync();
+        }
     }
 
     [GeneratedRegex(@"atk_[A-Za-z0-9]{46}")]
