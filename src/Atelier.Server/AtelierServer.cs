@@ -96,6 +96,8 @@ public static class AtelierServer
         services.AddSingleton(sp => sp.GetRequiredService<IOptions<ServerOptions>>().Value);
         services.AddSingleton(sp => sp.GetRequiredService<IOptions<EmbeddedOptions>>().Value);
         services.AddSingleton(TimeProvider.System);
+        // Under systemd (Type=notify): readiness and stop are told to systemd, logs lose their colours. Elsewhere nothing.
+        services.AddSystemd();
 
         services.AddAtelierCore(config, dataDirectory);
 
@@ -119,6 +121,12 @@ public static class AtelierServer
 
     public static WebApplication UseAtelierPipeline(this WebApplication app)
     {
+        // First: everything after (links, rate limits by address, custom domains) sees the public scheme, host and client.
+        if (app.Services.GetRequiredService<ServerOptions>().ForwardedHeaders is { Enabled: true } forwarded)
+        {
+            app.UseForwardedHeaders(forwarded.ToOptions());
+        }
+
         app.UseMiddleware<RequestIdMiddleware>();
         app.UseExceptionHandler(new ExceptionHandlerOptions { SuppressDiagnosticsCallback = _ => true });
         // A request for a mounted custom domain goes to its function, whatever its path.

@@ -25,8 +25,21 @@ public sealed partial class StorageOptions : IValidatableObject
     [Required]
     public string S3Region { get; set; } = "us-east-1";
 
+    /// <summary>With <see cref="S3SecretKey"/>; both unset, the AWS SDK's credential chain is used (environment, profile, web identity, instance role).</summary>
     public string? S3AccessKey { get; set; }
+
     public string? S3SecretKey { get; set; }
+
+    /// <summary>Objects larger than this are written (and copied) in parts; S3 takes at most 5 GiB in one PUT or copy.</summary>
+    [Range(typeof(long), "1", "5368709120")]
+    public long S3MultipartThresholdBytes { get; set; } = MaxSinglePartBytes;
+
+    /// <summary>The size of one part of a multipart write or copy (S3: at least 5 MiB, at most 5 GiB, at most 10,000 parts).</summary>
+    [Range(typeof(long), "5242880", "5368709120")]
+    public long S3MultipartPartBytes { get; set; } = 64L << 20;
+
+    /// <summary>S3's limit on one PUT and one copy: 5 GiB.</summary>
+    public const long MaxSinglePartBytes = 5L << 30;
 
     /// <summary>Path-style addressing (<c>http://host/bucket/key</c>), which most self-hosted S3 servers need.</summary>
     public bool S3ForcePathStyle { get; set; } = true;
@@ -52,6 +65,11 @@ public sealed partial class StorageOptions : IValidatableObject
         else if (string.Equals(Provider, "s3", StringComparison.OrdinalIgnoreCase) && string.IsNullOrWhiteSpace(S3ServiceUrl))
         {
             yield return new ValidationResult($"{SectionName}:S3ServiceUrl: required with the s3 provider.");
+        }
+
+        if (string.IsNullOrEmpty(S3AccessKey) != string.IsNullOrEmpty(S3SecretKey))
+        {
+            yield return new ValidationResult($"{SectionName}:S3AccessKey and {SectionName}:S3SecretKey: set both, or neither (then the AWS credential chain is used).");
         }
     }
 

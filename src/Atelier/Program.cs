@@ -9,6 +9,16 @@ var root = new RootCommand("Atelier: a self-hosted, multi-tenant platform for AI
     new EngineCommand(),
     new ModelsCommand(),
     new VersionCommand(),
+    new LoginCommand(),
+    new LogoutCommand(),
+    new TenantsCommand(),
+    new AppsCommand(),
+    new TokensCommand(),
+    new GenerateCommand(),
+    new JobsCommand(),
+    new ImagesCommand(),
+    new UsageCommand(),
 };
+root.Description += "\n\n" + ExitCodes.Help;
 root.SetAction(_ => ServeCommand.Serve([]));
 return await Cli.RunAsync(root, args);

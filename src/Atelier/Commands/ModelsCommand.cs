@@ -3,11 +3,11 @@ using Atelier.Engine.Onnx;
 
 namespace Atelier.Commands;
 
-/// <summary><c>atelier models</c>: model files on this machine.</summary>
-internal sealed class ModelsCommand : Command
+/// <summary><c>atelier models</c>: model files on this machine (<c>demo</c>) and the tenant's model library on a server.</summary>
+internal sealed partial class ModelsCommand : Command
 {
     public ModelsCommand()
-        : base("models", "Model files on this machine")
+        : base("models", "Models: the tenant's library on a server (list, versions, upload, download), and the demo model on this machine")
     {
         var folder = new Argument<string>("folder")
         {
@@ -40,5 +40,6 @@ internal sealed class ModelsCommand : Command
             return ExitCodes.Ok;
         });
         Subcommands.Add(demo);
+        AddLibraryVerbs();
     }
 }

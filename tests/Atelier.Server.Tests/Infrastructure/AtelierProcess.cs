@@ -58,10 +58,19 @@ public sealed partial class AtelierProcess : IAsyncDisposable
         new(Process.Start(StartInfo(workingDirectory, args, environment))!);
 
     /// <summary>Runs it to its end and returns its exit code, standard output and standard error (the deadline fails the test).</summary>
+    /// <param name="input">Written to its standard input, which is then closed (null: standard input is not redirected).</param>
     public static async Task<(int ExitCode, string Out, string Error)> RunAsync(string workingDirectory, string[] args,
-        IReadOnlyDictionary<string, string?>? environment = null)
+        IReadOnlyDictionary<string, string?>? environment = null, string? input = null)
     {
-        using var process = Process.Start(StartInfo(workingDirectory, args, environment))!;
+        var psi = StartInfo(workingDirectory, args, environment);
+        psi.RedirectStandardInput = input is not null;
+        using var process = Process.Start(psi)!;
+        if (input is not null)
+        {
+            await process.StandardInput.WriteAsync(input);
+            process.StandardInput.Close();
+        }
+
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();
         try

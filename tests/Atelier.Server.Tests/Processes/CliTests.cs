@@ -44,6 +44,12 @@ public partial class CliTests : IDisposable
     [InlineData("engine", "--urls", "--models", "configuration")]
     [InlineData("models", "demo")]
     [InlineData("models demo", "--name")]
+    [InlineData("login", "--server", "--token", "--token-stdin", "--tenant", "--operator")]
+    [InlineData("apps create", "--description", "--server", "--token", "--tenant", "--operator", "--json", "--quiet")]
+    [InlineData("tokens issue", "--app", "--name", "--scope", "--expires")]
+    [InlineData("models upload", "--type", "--model", "--version", "--alias")]
+    [InlineData("generate", "--output", "--model", "--steps", "--seed", "--width", "--height", "--negative")]
+    [InlineData("usage", "--indicator", "--from", "--to", "--step", "--by")]
     public async Task Help_OfAVerb_ListsItsOptionsAndStartsNothing(string verb, params string[] listed)
     {
         var (code, output, _) = await AtelierProcess.RunAsync(_folder, [.. verb.Split(' '), "--help"], NoWorkerEnvironment);

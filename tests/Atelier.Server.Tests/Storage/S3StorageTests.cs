@@ -1,5 +1,7 @@
+using System.Globalization;
 using Atelier.Contracts.Errors;
 using Atelier.Server.Tests.Infrastructure;
+using Atelier.Server.Tests.Worker;
 
 namespace Atelier.Server.Tests.Storage;
 
@@ -89,5 +91,53 @@ public class S3StorageTests
         using var copy = new MemoryStream();
         await stream.CopyToAsync(copy);
         Assert.Equal(bytes, copy.ToArray());
+    }
+
+    [Fact]
+    public async Task LargeFiles_PastALoweredMultipartThreshold_AreStoredAndReadBackByteForByte()
+    {
+        await using var files = await FileServer.StartAsync();
+        var settings = S3Settings();
+        const long part = 5L << 20;
+        settings["Atelier:Storage:S3MultipartThresholdBytes"] = part.ToString(CultureInfo.InvariantCulture);
+        settings["Atelier:Storage:S3MultipartPartBytes"] = part.ToString(CultureInfo.InvariantCulture);
+        var (host, world, worker) = await WorkerProtocolTests.StartAsync(settings: settings);
+        await using var _ = host;
+        var admin = world.AdminOf(host);
+        // Past the lowered threshold: one uploaded (a presigned PUT, then on completion copied into place in parts, or streamed
+        // back in parts where the server has no UploadPartCopy, as s3rver has not) and one
+        // downloaded by the server (written in parts); text files, which an onnx folder model may hold.
+        var uploaded = Text((2 * part) + 12345, 1);
+        var downloaded = Text(part + 777, 2);
+        var model = await DeliveredModels.OnnxFolderAsync(host, world, $"big-{Guid.NewGuid():N}"[..16], extra: new Dictionary<string, byte[]> { ["notes/uploaded.txt"] = uploaded });
+        var added = (await admin.PostAsync($"/api/v1/model-versions/{model.VersionId}/files",
+            new { aliasName = "notes/downloaded.txt", url = files.Add($"d-{Guid.NewGuid():N}.txt", downloaded) })).Created();
+        await Library.WaitForDownloadAsync(admin, added.GetProperty("id").GetString()!, Library.Stored);
+
+        // Read back through the API, as a worker fetches a leased job's model files.
+        var id = await WorkerProtocolTests.SubmitAsync(host, world, input: DeliveredModels.Txt2Img(model.Name));
+        var lease = (await WorkerProtocol.LeaseAsync(worker)).Ok();
+        Assert.Equal(id, lease.GetProperty("id").GetString());
+        var attempt = lease.GetProperty("attempt").GetInt32();
+        foreach (var bytes in new[] { uploaded, downloaded })
+        {
+            using var req = new HttpRequestMessage(HttpMethod.Get, $"/api/v1/worker/jobs/{id}/files/{ModelFiles.Sha256(bytes)}?attempt={attempt}");
+            using var resp = await worker.Http.SendAsync(worker.Authorize(req));
+            Assert.True(resp.IsSuccessStatusCode, $"{(int)resp.StatusCode}: {await resp.Content.ReadAsStringAsync()}");
+            Assert.Equal(bytes, await resp.Content.ReadAsByteArrayAsync());
+        }
+    }
+
+    /// <summary>Printable ASCII text of the given length (what a .txt file of a model folder holds).</summary>
+    private static byte[] Text(long length, int seed)
+    {
+        var random = new Random(seed);
+        var bytes = new byte[length];
+        for (var i = 0; i < bytes.Length; i++)
+        {
+            bytes[i] = i % 80 == 79 ? (byte)'\n' : (byte)random.Next('a', 'z' + 1);
+        }
+
+        return bytes;
     }
 }
