@@ -14,7 +14,9 @@ public sealed class ConsoleHost : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        Host = await TestHost.StartAsync(logs: Logs);
+        // The usage roller passes every second, a minute as soon as it has ended: the usage chart test waits for its job's minute.
+        Host = await TestHost.StartAsync(new Dictionary<string, string> { ["Atelier:Usage:RollIntervalSeconds"] = "1", ["Atelier:Usage:SettleSeconds"] = "0" },
+            logs: Logs);
         _worker = await InProcessWorker.StartAsync(Host, "noop");
     }
 
@@ -165,14 +167,26 @@ public sealed class ConsoleTests(Browser browser, ConsoleHost shared) : IClassFi
     {
         var world = await Scenario.NewTenantAsync(Host);
         await RunJobAsync(Host, world);
+        // The job is in the rollups once its minute has ended and the roller has passed over it.
+        var admin = world.AdminOf(Host);
+        await Eventually.UntilAsync(async () =>
+        {
+            var r = await admin.GetAsync("/api/v1/usage/query?indicator=jobs&step=day&by=state");
+            return r.Status == System.Net.HttpStatusCode.OK && r.Json.GetProperty("data").GetProperty("series").EnumerateArray()
+                .Any(x => x.GetProperty("key").GetString() == "succeeded" && x.GetProperty("points").EnumerateArray().Sum(p => p.GetProperty("value").GetDouble()) >= 1);
+        }, "the job is counted in the usage rollups", TimeSpan.FromSeconds(180));
+
         await using var tab = await browser.NewPageAsync(Host.BaseAddress);
         await SignInAsync(tab, world.AdminToken);
         await tab.Page.Locator("#nav a[data-section=usage]").ClickAsync();
-        var drawn = tab.Page.Locator("#charts .chart svg, #charts .chart table, #usage-unavailable").First;
-        await drawn.WaitForAsync();
+        await tab.Page.Locator("#charts .chart svg, #charts .chart table, #usage-unavailable").First.WaitForAsync();
         Assert.Equal(0, await tab.Page.Locator("#usage-unavailable").CountAsync());
-        await Eventually.UntilAsync(async () => await tab.Page.Locator("#charts .chart svg rect.bar, #charts .chart svg polyline.line, #charts .chart table tbody tr").CountAsync() > 0,
-            "a usage chart drawn with data");
+        // Jobs by state (a stacked chart): a bar of some height for the succeeded job, and the state in its legend.
+        var jobs = tab.Page.Locator(".chart[data-chart='jobs-by-state']");
+        await jobs.Locator("svg rect.bar").First.WaitForAsync(new LocatorWaitForOptions { State = WaitForSelectorState.Attached });
+        var heights = await jobs.Locator("svg rect.bar").EvaluateAllAsync<double[]>("bars => bars.map(b => Number(b.getAttribute('height')))");
+        Assert.Contains(heights, h => h > 0);
+        Assert.Contains("succeeded", await jobs.InnerTextAsync(), StringComparison.Ordinal);
         await tab.ScreenshotAsync("usage");
     }
 
