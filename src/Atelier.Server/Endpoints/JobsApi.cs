@@ -40,13 +40,8 @@ public static class JobsApi
         Reply.Ok(http, await svc.CancelAsync(agentId, jobId, ct));
 
     /// <summary>The running job's latest live preview (<c>image/png</c>); none yet or finished → 404 <c>no_preview</c>.</summary>
-    public static async Task<IResult> JobPreview(string agentId, string jobId, JobService svc, HttpContext http, CancellationToken ct)
-    {
-        var (png, step) = await svc.PreviewAsync(agentId, jobId, ct);
-        http.Response.Headers.CacheControl = "no-store";
-        http.Response.Headers["X-Preview-Step"] = step.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        return Results.Bytes(png, "image/png");
-    }
+    public static async Task<IResult> JobPreview(string agentId, string jobId, JobService svc, HttpContext http, CancellationToken ct) =>
+        PredictApi.PreviewReply(http, await svc.PreviewAsync(agentId, jobId, ct));
 
     public static async Task<Ok<ApiResponse<JobResultDto>>> JobResult(string agentId, string jobId, JobService svc, HttpContext http, CancellationToken ct) =>
         Reply.Ok(http, await svc.ResultAsync(agentId, jobId, ct));

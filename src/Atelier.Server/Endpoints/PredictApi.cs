@@ -95,12 +95,15 @@ public static class PredictApi
     }
 
     /// <summary>The running task's latest live preview (<c>image/png</c>, never cached); none yet or finished → 404.</summary>
-    public static async Task<IResult> Preview(string taskId, JobService svc, HttpContext http, CancellationToken ct)
+    public static async Task<IResult> Preview(string taskId, JobService svc, HttpContext http, CancellationToken ct) =>
+        PreviewReply(http, await svc.PreviewAsync(null, taskId, ct));
+
+    /// <summary>A live preview: the PNG, never cached, with its step in <c>X-Preview-Step</c> (the jobs API answers the same).</summary>
+    public static IResult PreviewReply(HttpContext http, (byte[] Png, int Step) preview)
     {
-        var (png, step) = await svc.PreviewAsync(null, taskId, ct);
         http.Response.Headers.CacheControl = "no-store";
-        http.Response.Headers["X-Preview-Step"] = step.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        return Results.Bytes(png, "image/png");
+        http.Response.Headers["X-Preview-Step"] = preview.Step.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return Results.Bytes(preview.Png, "image/png");
     }
 
     /// <summary>Server-sent events: <c>progress</c> whenever the task changes, then one <c>done</c> with its final state.</summary>

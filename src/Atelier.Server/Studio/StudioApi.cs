@@ -40,10 +40,6 @@ public static class StudioApi
         ["studio.css"] = "text/css; charset=utf-8",
     };
 
-    /// <summary>Our own page's policy: nothing from elsewhere, no inline script, never in a frame.</summary>
-    private const string PagePolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; connect-src 'self'; "
-                                      + "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
-
     public static IEndpointRouteBuilder MapStudio(this IEndpointRouteBuilder routes)
     {
         var studio = routes.MapGroup("/studio").WithTags("Studio").ExcludeFromDescription();
@@ -54,19 +50,10 @@ public static class StudioApi
         return routes;
     }
 
-    private static void Secure(HttpResponse response, string policy)
-    {
-        response.Headers.ContentSecurityPolicy = policy;
-        response.Headers.XFrameOptions = "DENY";
-        response.Headers.XContentTypeOptions = "nosniff";
-        response.Headers["Referrer-Policy"] = "no-referrer";
-        response.Headers.CacheControl = "no-store";
-    }
-
     /// <summary>The studio page: the same for every session (it learns everything from the API with the credential it is given).</summary>
     public static IResult Page(string sessionId, HttpContext http)
     {
-        Secure(http.Response, PagePolicy);
+        WebConsole.ConsoleEndpoints.SecurePage(http.Response, "no-store");
         return Results.Bytes(Read("studio.html"), "text/html; charset=utf-8");
     }
 
