@@ -288,6 +288,9 @@ async function main() {
     // A session with its own compute: its instance's web UI, started for it and served through Atelier.
     try {
       await apiJson(`/studio/${encodeURIComponent(sessionId)}/connect`, { method: 'POST' });
+      // The instance's page runs on this origin: it must find no credential in this tab's storage (the cookie,
+      // HttpOnly and scoped to this session's path, carries it from here on).
+      sessionStorage.removeItem(storeKey);
       location.replace(`/studio/${encodeURIComponent(sessionId)}/ui/`);
     } catch (error) {
       if (!closedFor(error)) closed('Your studio cannot start', error.message);
