@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.Json.Nodes;
 using k8s;
 using k8s.Autorest;
 using k8s.Models;
@@ -161,6 +162,41 @@ public sealed partial class KubernetesBackend
         }
 
         await DeleteSecretAsync(client, region, name, what, ct);
+    }
+
+    public async Task<IReadOnlyDictionary<string, int>> ReadyInstancesAsync(RuntimeRegion region, CancellationToken ct)
+    {
+        var client = Client(region);
+        var what = $"count instances in region {region.Name}";
+        var ready = new Dictionary<string, int>(StringComparer.Ordinal);
+        // Knative's revisions carry their service's name and their ready pods (actualReplicas).
+        var revisions = await CallAsync(() => client.CustomObjects.ListNamespacedCustomObjectAsync<JsonObject>(
+            KnativeMapping.ServingGroup, KnativeMapping.ServingVersion, region.Namespace, KnativeMapping.Revisions, cancellationToken: ct), what, true, ct);
+        foreach (var revision in revisions["items"]?.AsArray() ?? [])
+        {
+            if (revision?["metadata"]?["labels"]?[KnativeMapping.KnativeServiceLabel]?.GetValue<string>() is { } service)
+            {
+                ready[service] = ready.GetValueOrDefault(service) + IntOf(revision["status"]?["actualReplicas"]);
+            }
+        }
+
+        try
+        {
+            var deployments = await client.AppsV1.ListNamespacedDeploymentAsync(region.Namespace, labelSelector: $"{KnativeMapping.ManagedBy}=atelier", cancellationToken: ct);
+            foreach (var d in deployments.Items)
+            {
+                if (d.Metadata?.Labels?.TryGetValue(WorkloadLabel, out var name) == true)
+                {
+                    ready[name] = d.Status?.ReadyReplicas ?? 0;
+                }
+            }
+        }
+        catch (Exception e) when (KubeErrors.Map(e, what, customResource: false, ct) is RuntimeException mapped && mapped != e)
+        {
+            throw mapped;
+        }
+
+        return ready;
     }
 
     public async Task<WorkloadObservation> ObserveWorkloadAsync(RuntimeRegion region, string name, CancellationToken ct)

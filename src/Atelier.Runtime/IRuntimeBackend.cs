@@ -68,6 +68,13 @@ public interface IRuntimeBackend
     Task DeleteWorkloadAsync(RuntimeRegion region, string name, CancellationToken ct);
 
     Task<WorkloadObservation> ObserveWorkloadAsync(RuntimeRegion region, string name, CancellationToken ct);
+
+    /// <summary>
+    /// The ready instances of every function and worker workload the backend runs in the region, by key or workload
+    /// name, in one look (the operators' gauges). Local: this replica's child processes; kubernetes: one list of
+    /// revisions (Knative's ready pods per revision) and one of Atelier's deployments.
+    /// </summary>
+    Task<IReadOnlyDictionary<string, int>> ReadyInstancesAsync(RuntimeRegion region, CancellationToken ct);
 }
 
 /// <summary>One request's hold on an instance; disposing it frees the slot.</summary>

@@ -278,6 +278,19 @@ public sealed class KubernetesBackendTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ReadyInstancesAsync_CountsKnativesReadyPodsPerFunction_AndReadyReplicasPerWorkload_InOneLook()
+    {
+        Assert.Empty(await _backend.ReadyInstancesAsync(_region, CancellationToken.None));
+        await _backend.ApplyAsync(_region, Spec(), CancellationToken.None);
+        _kube.SetReplicas(Assert.Single(_kube.Names("revisions")), desired: 3, actual: 2);
+        await _backend.ApplyWorkloadAsync(_region, new WorkloadSpec { Name = "agent-u-1", Image = "ghcr.io/atelier/atelier:1", Replicas = 4 }, CancellationToken.None);
+
+        var ready = await _backend.ReadyInstancesAsync(_region, CancellationToken.None);
+
+        Assert.Equal(new Dictionary<string, int> { [Key.Name] = 2, ["agent-u-1"] = 4 }, ready);
+    }
+
+    [Fact]
     public async Task ObserveAsync_Failed_ReportsReason()
     {
         await _backend.ApplyAsync(_region, Spec(), CancellationToken.None);

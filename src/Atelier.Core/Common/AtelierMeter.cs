@@ -21,6 +21,13 @@ public static class AtelierMeter
     public static readonly Histogram<double> JobDuration = Meter.CreateHistogram<double>("atelier.job.duration", "s",
         "Time from a job's lease to its completion, by engine");
 
+    /// <summary>
+    /// Leases whose model none of the worker's slots had loaded (by its hot request info), by engine: each is a model
+    /// load on the worker. Hot-model scheduling exists to keep this low.
+    /// </summary>
+    public static readonly Counter<long> ModelLoads = Meter.CreateCounter<long>("atelier.model.loads", "{load}",
+        "Leases of a job whose model none of the worker's slots had loaded, by engine");
+
     public static readonly Counter<long> WebhookAttempts = Meter.CreateCounter<long>("atelier.webhook.attempts", "{attempt}", "Webhook delivery attempts");
 
     public static readonly Counter<long> WebhookFailures = Meter.CreateCounter<long>("atelier.webhook.failures", "{attempt}",

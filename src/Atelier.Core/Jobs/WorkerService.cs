@@ -172,6 +172,12 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
             if (job is not null)
             {
                 AtelierMeter.LeaseWait.Record(Math.Max(0, (Now - job.CreatedAt).TotalSeconds));
+                if (job.ModelKey is { } model && AtelierMeter.ModelLoads.Enabled && !await HotOnWorkerAsync(info, model, ct))
+                {
+                    // None of the worker's slots has the job's model loaded: running it loads the model.
+                    AtelierMeter.ModelLoads.Add(1, new KeyValuePair<string, object?>("engine", node.Engine));
+                }
+
                 using var request = JsonDocument.Parse(job.RequestJson);
                 return new LeasedJob(job.Id, job.Attempt, job.TenantId, job.AgentId, job.Kind, await LeasedModelAsync(job, ct), request.RootElement.Clone(), job.LeaseUntil!.Value);
             }
@@ -181,6 +187,19 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
                 return null;
             }
         }
+    }
+
+    private async Task<bool> HotOnWorkerAsync(IReadOnlyList<string?> hot, string modelKey, CancellationToken ct)
+    {
+        foreach (var entry in hot)
+        {
+            if (entry is not null && await hotKeys.KeyOfAsync(db, entry, ct) == modelKey)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>

@@ -661,6 +661,16 @@ public sealed class LocalBackend : IRuntimeBackend, IAsyncDisposable
         _lifetime.Cancel();
     }
 
+    public Task<IReadOnlyDictionary<string, int>> ReadyInstancesAsync(RuntimeRegion region, CancellationToken ct)
+    {
+        lock (_gate)
+        {
+            IReadOnlyDictionary<string, int> ready = _functions.ToDictionary(f => f.Key,
+                f => f.Value.Pools.Values.Sum(pool => pool.Instances.Count(i => i.State == InstanceState.Ready)), StringComparer.Ordinal);
+            return Task.FromResult(ready);
+        }
+    }
+
     /// <summary>The process ids of a function's ready instances (the host logs its local worker's).</summary>
     public IReadOnlyList<int> ReadyProcessIds(FunctionKey key) => [.. Instances(key).Where(i => i.Ready).Select(i => i.Pid)];
 

@@ -5,8 +5,9 @@ using Atelier.Core.Usage;
 namespace Atelier.Server.Hosting;
 
 /// <summary>
-/// The gauges of the <c>Atelier</c> meter that read the database: queued jobs per agent and active sessions. A scrape
-/// reads a snapshot at most <see cref="MaxAge"/> old, so scraping often costs the database one grouped count every few seconds.
+/// The gauges of the <c>Atelier</c> meter that read the database and the runtime: queued jobs per agent, active
+/// sessions, and the ready instances of each function and unit. A scrape reads a snapshot at most <see cref="MaxAge"/>
+/// old, so scraping often costs the database a few grouped reads, and each region's backend one look, every few seconds.
 /// </summary>
 public sealed class AtelierGauges
 {
@@ -26,7 +27,19 @@ public sealed class AtelierGauges
         meter.CreateObservableGauge("atelier.queue.depth", () => Read().Queued.Select(q => new Measurement<long>(q.Value, new KeyValuePair<string, object?>("agent", q.Key))),
             "{job}", "Queued jobs per agent");
         meter.CreateObservableGauge("atelier.sessions.active", () => Read().ActiveSessions, "{session}", "Active end-user sessions");
+        meter.CreateObservableGauge("atelier.function.instances", () => Instances("function"), "{instance}",
+            "Ready instances per function (on the local backend, this replica's)");
+        meter.CreateObservableGauge("atelier.unit.instances", () => Instances("unit"), "{instance}",
+            "Ready worker replicas per computing unit (on the local backend, this replica's)");
     }
+
+    private IEnumerable<Measurement<int>> Instances(string kind) => Read().Instances.Where(i => i.Kind == kind).Select(i =>
+    {
+        KeyValuePair<string, object?>[] tags = i.AgentId is { } agent
+            ? [new(kind, i.Id), new("agent", agent), new("tenant", i.TenantId), new("region", i.Region)]
+            : [new(kind, i.Id), new("tenant", i.TenantId), new("region", i.Region)];
+        return new Measurement<int>(i.Ready, tags);
+    });
 
     private GaugeSnapshot Read()
     {
@@ -42,12 +55,15 @@ public sealed class AtelierGauges
                 using var scope = _scopes.CreateScope();
                 var counts = scope.ServiceProvider.GetRequiredService<LiveCounts>();
                 var (queued, sessions) = counts.ReadAsync(CancellationToken.None).GetAwaiter().GetResult();
-                _last = new GaugeSnapshot(queued, sessions);
+                // A backend that hangs (an unreachable cluster) delays a scrape by this much at most, once per MaxAge.
+                using var bounded = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                var instances = counts.ReadInstancesAsync(bounded.Token).GetAwaiter().GetResult();
+                _last = new GaugeSnapshot(queued, sessions, instances);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
                 // A database that does not answer leaves the last snapshot (or none): a scrape never fails for it.
-                _last ??= new GaugeSnapshot(new Dictionary<string, long>(), 0);
+                _last ??= new GaugeSnapshot(new Dictionary<string, long>(), 0, []);
             }
 
             _readAt = _clock.GetTimestamp();
@@ -55,5 +71,5 @@ public sealed class AtelierGauges
         }
     }
 
-    private sealed record GaugeSnapshot(IReadOnlyDictionary<string, long> Queued, long ActiveSessions);
+    private sealed record GaugeSnapshot(IReadOnlyDictionary<string, long> Queued, long ActiveSessions, IReadOnlyList<InstanceReading> Instances);
 }

@@ -8,6 +8,14 @@ namespace Atelier.Server.Tests.Platform;
 /// <summary><c>/metrics</c> (Prometheus text, off by default and guarded when on) and the health endpoints on the framework's checks.</summary>
 public class MetricsTests
 {
+    /// <summary>The value of the one series of <paramref name="metric"/> whose labels include every one of <paramref name="labels"/> (<c>name="value"</c>); null when there is none.</summary>
+    private static string? SeriesValue(string scrape, string metric, params string[] labels)
+    {
+        var line = scrape.Split('\n').SingleOrDefault(l => l.StartsWith(metric + "{", StringComparison.Ordinal) && labels.All(x => l.Contains(x, StringComparison.Ordinal)));
+        return line?[(line.LastIndexOf('}') + 1)..].Trim().Split(' ')[0];
+    }
+
+
     private static async Task<(HttpStatusCode Status, string Text)> ScrapeAsync(HttpClient http, string? bearer)
     {
         using var req = new HttpRequestMessage(HttpMethod.Get, "/metrics");
@@ -73,5 +81,70 @@ public class MetricsTests
         Assert.Contains("atelier_sessions_active", text.Text, StringComparison.Ordinal);
         Assert.Contains("http_server_request_duration_seconds", text.Text, StringComparison.Ordinal);
         Assert.Equal(HttpStatusCode.OK, (await new ApiClient(http).GetAsync("/readyz")).Status);
+
+        // A function and a computing unit, each with one ready instance (a child process of the server), in the instance gauges.
+        var tenantAdmin = new ApiClient(http).With(world.AdminToken, "op-tenant");
+        (await tenantAdmin.PostAsync("/api/v1/services", new { name = "metered" })).Created();
+        var function = (await tenantAdmin.PostAsync("/api/v1/services/metered/functions", FunctionInstance.Open("hello"))).Created().GetProperty("id").GetString()!;
+        var pool = (await admin.PostAsync("/api/v1/platform/computing-pools", new
+        {
+            name = "metered", tenantIds = new[] { world.TenantId },
+            regions = new[] { new { region = "local", instanceTypes = new[] { new { name = "cpu", capacity = 1, slotsPerReplica = 1 } } } },
+        })).Created().GetProperty("id").GetString()!;
+        var template = (await tenantAdmin.PostAsync("/api/v1/scale-templates", new { name = "fixed", minReplicas = 0, maxReplicas = 1 })).Created().GetProperty("id").GetString()!;
+        var agent = (await tenantAdmin.PostAsync("/api/v1/agents", new { name = "metered" })).Created().GetProperty("id").GetString()!;
+        var version = (await tenantAdmin.PostAsync($"/api/v1/agents/{agent}/versions", new { versionName = "v1", image = "atelier/atelier:test", engine = "noop", autoScaleTemplateId = template }))
+            .Created().GetProperty("id").GetString()!;
+        var unit = (await tenantAdmin.PostAsync($"/api/v1/agents/{agent}/units", new
+        {
+            agentVersionId = version, computingPoolId = pool, region = "local", instanceType = "cpu", replicas = 1, autoscale = false,
+        })).Created().GetProperty("id").GetString()!;
+
+        async Task<string> ScrapeTextAsync() => (await ScrapeAsync(http, scrapeToken)).Text;
+        await Eventually.ValueAsync(ScrapeTextAsync,
+            t => SeriesValue(t, "atelier_function_instances", $"function=\"{function}\"", $"tenant=\"{world.TenantId}\"", "region=\"local\"") == "1"
+                 && SeriesValue(t, "atelier_unit_instances", $"unit=\"{unit}\"", $"agent=\"{agent}\"", "region=\"local\"") == "1",
+            "one ready instance of the function and one of the unit in the gauges");
+
+        // Gone with what they measured.
+        Assert.Equal(HttpStatusCode.NoContent, (await tenantAdmin.DeleteAsync("/api/v1/services/metered/functions/hello")).Status);
+        Assert.Equal(HttpStatusCode.NoContent, (await tenantAdmin.DeleteAsync($"/api/v1/agents/{agent}/units/{unit}")).Status);
+        await Eventually.ValueAsync(ScrapeTextAsync,
+            t => SeriesValue(t, "atelier_function_instances", $"function=\"{function}\"") is null && SeriesValue(t, "atelier_unit_instances", $"unit=\"{unit}\"") is null,
+            "the deleted function and unit gone from the gauges");
+    }
+
+    /// <summary>
+    /// Model loads are counted from the lease, by the worker's hot request info: a lease whose model none of the
+    /// worker's slots has loaded is a load, one whose model a slot has (this slot or another) is not.
+    /// </summary>
+    [Fact]
+    public async Task ModelLoads_CountLeasesWhoseModelNoSlotOfTheWorkerHasLoaded_ByEngine()
+    {
+        await using var host = await TestHost.StartAsync(new Dictionary<string, string> { ["Atelier:Telemetry:Prometheus"] = "true" });
+        var world = await Scenario.NewTenantAsync(host);
+        var (a, b) = await Library.TwoModelsAsync(host, world);
+        var engine = "probe-" + Guid.NewGuid().ToString("N")[..8];
+        var key = (await host.Admin().PostAsync("/api/v1/platform/worker-keys")).Created().GetProperty("secret").GetString()!;
+        var worker = host.Client.With(key);
+        (await worker.PostAsync("/api/v1/worker/register", new { workerId = "loader", engine, slots = 2 })).Ok();
+
+        async Task<string?> RunAsync(string model, string?[] hot, int slot)
+        {
+            await Worker.WorkerProtocolTests.SubmitAsync(host, world, input: new { prompt = "loads", override_settings = new { sd_model_checkpoint = model } });
+            var leased = (await WorkerProtocol.LeaseAsync(worker, "loader", slot, hot)).Ok();
+            var id = leased.GetProperty("id").GetString()!;
+            (await worker.PostAsync($"/api/v1/worker/jobs/{id}/complete", new { attempt = 1, result = new { images = Array.Empty<object>() } })).Ok();
+            return leased.GetProperty("model").GetProperty("versionId").GetString();
+        }
+
+        var versionA = await RunAsync(a, [null, null], 0);                  // nothing loaded: a load
+        await RunAsync(a, [versionA, null], 0);                              // loaded in this slot: none
+        await RunAsync(a, [versionA, null], 1);                              // loaded in the other slot: none
+        var versionB = await RunAsync(b, [versionA, null], 1);              // B nowhere: a load
+        await RunAsync(b, [versionA, versionB], 0);                          // B in slot 1: none
+
+        var scraped = await ScrapeAsync(host.Client.Http, host.AdminKey);
+        Assert.Equal("2", SeriesValue(scraped.Text, "atelier_model_loads_total", $"engine=\"{engine}\""));
     }
 }
