@@ -177,6 +177,7 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
             e.HasKey(x => x.Id);
             e.Property(x => x.SecretHash).HasMaxLength(32);
             e.Property(x => x.Error).HasMaxLength(2048);
+            e.Property(x => x.PartsUploadId).HasMaxLength(1024);
         });
         b.Entity<StoredBlob>(e =>
         {

@@ -191,9 +191,61 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     public Uri? PresignPut(string key, TimeSpan lifetime) =>
         new(_client.GetPreSignedURL(new GetPreSignedUrlRequest
         {
-            BucketName = _bucket, Key = ObjectKeys.Check(key), Verb = HttpVerb.PUT, Expires = _clock.GetUtcNow().UtcDateTime.Add(lifetime),
-            Protocol = _client.Config.ServiceURL.StartsWith("https", StringComparison.OrdinalIgnoreCase) ? Protocol.HTTPS : Protocol.HTTP,
+            BucketName = _bucket, Key = ObjectKeys.Check(key), Verb = HttpVerb.PUT, Expires = _clock.GetUtcNow().UtcDateTime.Add(lifetime), Protocol = Scheme,
         }));
+
+    public async Task<PresignedParts?> PresignPartsAsync(string key, long length, TimeSpan lifetime, CancellationToken ct)
+    {
+        if (length <= _threshold)
+        {
+            return null;
+        }
+
+        ObjectKeys.Check(key);
+        var partSize = PartSize(length);
+        var uploadId = (await _client.InitiateMultipartUploadAsync(new InitiateMultipartUploadRequest { BucketName = _bucket, Key = key }, ct)).UploadId;
+        var expires = _clock.GetUtcNow().UtcDateTime.Add(lifetime);
+        var count = (int)((length + partSize - 1) / partSize);
+        var urls = new List<Uri>(count);
+        for (var number = 1; number <= count; number++)
+        {
+            urls.Add(new Uri(_client.GetPreSignedURL(new GetPreSignedUrlRequest
+            {
+                BucketName = _bucket, Key = key, Verb = HttpVerb.PUT, Expires = expires, UploadId = uploadId, PartNumber = number, Protocol = Scheme,
+            })));
+        }
+
+        return new PresignedParts(uploadId, partSize, urls);
+    }
+
+    public async Task CompletePartsAsync(string key, string uploadId, IReadOnlyList<UploadedPart> parts, CancellationToken ct)
+    {
+        try
+        {
+            await _client.CompleteMultipartUploadAsync(new CompleteMultipartUploadRequest
+            {
+                BucketName = _bucket, Key = ObjectKeys.Check(key), UploadId = uploadId, PartETags = [.. parts.Select(p => new PartETag(p.Number, p.ETag))],
+            }, ct);
+        }
+        catch (AmazonS3Exception e) when (e.ErrorCode is "InvalidPart" or "InvalidPartOrder" or "EntityTooSmall" or "NoSuchUpload" or "MalformedXML")
+        {
+            throw new ObjectStoreRefusedException($"the object store refused the parts ({e.ErrorCode}): {e.Message}", e);
+        }
+    }
+
+    public async Task AbortPartsAsync(string key, string uploadId, CancellationToken ct)
+    {
+        try
+        {
+            await _client.AbortMultipartUploadAsync(new AbortMultipartUploadRequest { BucketName = _bucket, Key = ObjectKeys.Check(key), UploadId = uploadId }, ct);
+        }
+        catch (AmazonS3Exception e) when (e.ErrorCode == "NoSuchUpload")
+        {
+            // already completed or aborted
+        }
+    }
+
+    private Protocol Scheme => _client.Config.ServiceURL.StartsWith("https", StringComparison.OrdinalIgnoreCase) ? Protocol.HTTPS : Protocol.HTTP;
 
     public void Dispose() => _client.Dispose();
 }

@@ -28,13 +28,27 @@ public sealed record CreateUploadRequest(string? Type, string? FileName, long? S
 
 /// <summary>
 /// An upload: PUT the bytes to <c>url</c> with <c>headers</c> (the local store's <c>X-Upload-Secret</c>, shown once, at
-/// creation); with the S3 store the URL is presigned, and then call <c>complete</c>.
+/// creation); with the S3 store the URL is presigned, and then call <c>complete</c>. Past the store's one-PUT limit
+/// (<c>Atelier:Storage:S3MultipartThresholdBytes</c>) <c>url</c> is empty and <c>parts</c> lists a presigned URL per part
+/// of <c>partSize</c> bytes (the last one the rest): PUT each, and complete with each part's number and the ETag its PUT answered.
 /// </summary>
 public sealed record UploadDto(string Id, string Type, string FileName, long DeclaredSize, string State, string? Sha256, string? Error,
     string Url, string Method, bool NeedsComplete, DateTime ExpiresAt, BlobDto? Blob)
 {
     public IReadOnlyDictionary<string, string>? Headers { get; init; }
+
+    public long? PartSize { get; init; }
+
+    public IReadOnlyList<UploadPartDto>? Parts { get; init; }
 }
+
+/// <summary>One part of a multipart upload: its number (from 1), where to PUT it, and which bytes of the file it carries.</summary>
+public sealed record UploadPartDto(int PartNumber, string Url, long Offset, long Size);
+
+/// <summary>The parts a client sent, each with the ETag its PUT answered (only for an upload in parts; no body otherwise).</summary>
+public sealed record CompleteUploadRequest(IReadOnlyList<CompletedPart>? Parts);
+
+public sealed record CompletedPart(int? PartNumber, string? ETag);
 
 public sealed record BlobDto(string Sha256, long Size, string Format, string DetectedKind, string AutoV2, string? AutoV3, string? MetadataJson);
 

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Globalization;
 using Atelier.Contracts;
 using Atelier.Contracts.Errors;
 using Atelier.Contracts.Models;
@@ -62,9 +63,33 @@ public sealed class UploadService(AtelierDb db, RequestContext ctx, TimeProvider
             DeclaredSha256 = sha, SecretHash = Secrets.Hash(secret), State = "pending", CreatedAt = Now,
             ExpiresAt = Now.AddMinutes(options.Value.UploadLifetimeMinutes),
         };
+        var lifetime = TimeSpan.FromMinutes(options.Value.UploadLifetimeMinutes);
+        // Past the store's one-PUT limit, the client sends parts: the multipart upload is begun before the record is
+        // written, so that a store that refuses leaves no upload behind.
+        var parts = await store.PresignPartsAsync(StagingKey(upload.Id), size, lifetime, ct);
+        upload.PartsUploadId = parts?.UploadId;
+        upload.PartBytes = parts?.PartSize ?? 0;
         db.Uploads.Add(upload);
-        await db.SaveChangesAsync(ct);
-        var presigned = store.PresignPut(StagingKey(upload.Id), TimeSpan.FromMinutes(options.Value.UploadLifetimeMinutes));
+        try
+        {
+            await db.SaveChangesAsync(ct);
+        }
+        catch when (parts is not null)
+        {
+            await store.AbortPartsAsync(StagingKey(upload.Id), parts.UploadId, CancellationToken.None);
+            throw;
+        }
+
+        if (parts is not null)
+        {
+            return ToDto(upload, "", null) with
+            {
+                PartSize = parts.PartSize,
+                Parts = [.. parts.Urls.Select((url, i) => new UploadPartDto(i + 1, url.ToString(), i * parts.PartSize, Math.Min(parts.PartSize, size - (i * parts.PartSize))))],
+            };
+        }
+
+        var presigned = store.PresignPut(StagingKey(upload.Id), lifetime);
         return presigned is not null
             ? ToDto(upload, presigned.ToString(), null)
             : ToDto(upload, ApiLinks.UploadContent(baseUrl, upload.Id), null) with
@@ -121,7 +146,7 @@ public sealed class UploadService(AtelierDb db, RequestContext ctx, TimeProvider
     }
 
     /// <summary>Finishes an upload the client PUT to a presigned URL: hashes the staged object, verifies, moves it under its content address.</summary>
-    public async Task<UploadDto> CompleteAsync(string id, CancellationToken ct)
+    public async Task<UploadDto> CompleteAsync(string id, IReadOnlyList<CompletedPart>? parts, CancellationToken ct)
     {
         var upload = await db.Uploads.FirstOrDefaultAsync(u => u.Id == id, ct) ?? throw NotFound(id);
         if (upload.State == "stored")
@@ -131,6 +156,11 @@ public sealed class UploadService(AtelierDb db, RequestContext ctx, TimeProvider
 
         CheckPending(upload);
         var staging = StagingKey(upload.Id);
+        if (upload.PartsUploadId is { } multipart)
+        {
+            await JoinPartsAsync(upload, staging, multipart, parts, ct);
+        }
+
         if (await store.SizeAsync(staging, ct) is null)
         {
             throw AtelierException.InvalidInput("upload", "no bytes have been uploaded yet");
@@ -158,6 +188,53 @@ public sealed class UploadService(AtelierDb db, RequestContext ctx, TimeProvider
         }
 
         return await FinishAsync(upload, facts, ct);
+    }
+
+    /// <summary>
+    /// Joins the parts the client sent into the staged object, by the numbers and ETags it names (every part once, in
+    /// order). The store checks each ETag against the part it holds; a refusal is the client's to fix, and the upload
+    /// stays pending so it can send a part again and complete again.
+    /// </summary>
+    private async Task JoinPartsAsync(Upload upload, string staging, string multipart, IReadOnlyList<CompletedPart>? parts, CancellationToken ct)
+    {
+        var count = (int)((upload.DeclaredSize + upload.PartBytes - 1) / Math.Max(1, upload.PartBytes));
+        if (parts is null || parts.Count == 0)
+        {
+            throw AtelierException.InvalidInput("parts", $"this upload is sent in {count} parts: complete it with each part's partNumber and the ETag its PUT answered");
+        }
+
+        if (parts.Count != count)
+        {
+            throw AtelierException.InvalidInput("parts", $"this upload has {count} parts, and {parts.Count} were named");
+        }
+
+        var named = new List<UploadedPart>(parts.Count);
+        foreach (var part in parts)
+        {
+            if (part.PartNumber is not { } number || number != named.Count + 1)
+            {
+                throw AtelierException.InvalidInput("parts", $"list each part once, in order from 1 (expected part {named.Count + 1}, got {part.PartNumber?.ToString(CultureInfo.InvariantCulture) ?? "none"})");
+            }
+
+            if (string.IsNullOrWhiteSpace(part.ETag) || part.ETag.Length > 200)
+            {
+                throw AtelierException.InvalidInput("parts", $"part {number} needs the ETag its PUT answered");
+            }
+
+            named.Add(new UploadedPart(number, part.ETag));
+        }
+
+        try
+        {
+            await store.CompletePartsAsync(staging, multipart, named, ct);
+        }
+        catch (ObjectStoreRefusedException e)
+        {
+            throw AtelierException.InvalidInput("parts", e.Message);
+        }
+
+        upload.PartsUploadId = null;
+        await db.SaveChangesAsync(ct);
     }
 
     /// <summary>Copies at most <paramref name="limit"/> bytes, feeding the inspector; one byte more rejects the upload.</summary>

@@ -14,6 +14,10 @@ public sealed class Upload : ITenantOwned
     public required string State { get; set; }
     public string? Sha256 { get; set; }
     public string? Error { get; set; }
+    /// <summary>The object store's multipart upload the client sends the parts of (past the store's one-PUT limit); null once joined, or for one PUT.</summary>
+    public string? PartsUploadId { get; set; }
+    /// <summary>The size of each part but the last, for an upload in parts.</summary>
+    public long PartBytes { get; set; }
     public DateTime CreatedAt { get; set; }
     public DateTime ExpiresAt { get; set; }
 }

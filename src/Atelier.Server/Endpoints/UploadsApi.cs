@@ -32,8 +32,10 @@ public static class UploadsApi
     public static async Task<Ok<ApiResponse<UploadDto>>> GetUpload(string uploadId, UploadService svc, HttpContext http, CancellationToken ct) =>
         Reply.Ok(http, await svc.GetAsync(uploadId, ct));
 
-    public static async Task<Ok<ApiResponse<UploadDto>>> CompleteUpload(string uploadId, UploadService svc, HttpContext http, CancellationToken ct) =>
-        Reply.Ok(http, await svc.CompleteAsync(uploadId, ct));
+    /// <summary>Completes an upload sent to the object store: no body for one PUT; the parts with their ETags for an upload in parts.</summary>
+    public static async Task<Ok<ApiResponse<UploadDto>>> CompleteUpload(string uploadId, UploadService svc, HttpContext http, CancellationToken ct,
+        CompleteUploadRequest? request = null) =>
+        Reply.Ok(http, await svc.CompleteAsync(uploadId, request?.Parts, ct));
 
     /// <summary>Streams the body to storage: the JSON body limit does not apply here, the model file limit does.</summary>
     /// <remarks>

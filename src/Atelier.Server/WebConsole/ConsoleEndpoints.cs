@@ -1,5 +1,6 @@
 using System.Collections.Frozen;
 using System.Reflection;
+using Atelier.Storage;
 using Microsoft.Net.Http.Headers;
 
 namespace Atelier.Server.WebConsole;
@@ -19,11 +20,28 @@ public static class ConsoleEndpoints
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; connect-src 'self'; " +
         "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-    /// <summary>The headers of our own pages (the console's and the studio's): <see cref="ContentSecurityPolicy"/>, never framed, no referrer.</summary>
-    public static void SecurePage(HttpResponse response, string cacheControl)
+    /// <summary>
+    /// <see cref="ContentSecurityPolicy"/>, where the console may also connect to the S3 store's origin: presigned
+    /// uploads go from the browser straight to the bucket (path style: the service URL's origin; virtual-hosted: its
+    /// bucket host too).
+    /// </summary>
+    public static string PolicyFor(StorageOptions storage)
+    {
+        if (!string.Equals(storage.Provider, "s3", StringComparison.OrdinalIgnoreCase) || !Uri.TryCreate(storage.S3ServiceUrl, UriKind.Absolute, out var service))
+        {
+            return ContentSecurityPolicy;
+        }
+
+        var origin = service.GetLeftPart(UriPartial.Authority);
+        var extra = storage.S3ForcePathStyle ? origin : $"{origin} {service.Scheme}://{storage.S3Bucket}.{service.Authority}";
+        return ContentSecurityPolicy.Replace("connect-src 'self'", "connect-src 'self' " + extra, StringComparison.Ordinal);
+    }
+
+    /// <summary>The headers of our own pages (the console's and the studio's): the content security policy, never framed, no referrer.</summary>
+    public static void SecurePage(HttpResponse response, string cacheControl, string policy = ContentSecurityPolicy)
     {
         var h = response.Headers;
-        h.ContentSecurityPolicy = ContentSecurityPolicy;
+        h.ContentSecurityPolicy = policy;
         h.XFrameOptions = "DENY";
         h.XContentTypeOptions = "nosniff";
         h["Referrer-Policy"] = "no-referrer";
@@ -40,11 +58,12 @@ public static class ConsoleEndpoints
 
     public static WebApplication MapAtelierConsole(this WebApplication app)
     {
+        var policy = PolicyFor(app.Services.GetRequiredService<StorageOptions>());
         app.Use(async (http, next) =>
         {
             if (http.Request.Path.StartsWithSegments(Path, StringComparison.OrdinalIgnoreCase))
             {
-                SecurePage(http.Response, "no-cache");
+                SecurePage(http.Response, "no-cache", policy);
             }
 
             await next(http);

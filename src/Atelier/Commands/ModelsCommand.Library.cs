@@ -106,10 +106,10 @@ internal sealed partial class ModelsCommand
 
         var upload = await api.PostAsync("api/v1/uploads", new { type, fileName = file.Name, size, sha256 }, ct);
         var uploadId = Output.Cell(upload, "id");
-        var stored = await output.ProgressAsync($"uploading {file.Name}", size, bar => SendAsync(api, upload, file, bar, ct));
+        var (stored, completion) = await output.ProgressAsync($"uploading {file.Name}", size, bar => SendAsync(api, upload, file, bar, ct));
         if (upload.GetProperty("needsComplete").GetBoolean())
         {
-            stored = await api.PostAsync($"api/v1/uploads/{Uri.EscapeDataString(uploadId)}/complete", null, ct);
+            stored = await api.PostAsync($"api/v1/uploads/{Uri.EscapeDataString(uploadId)}/complete", completion, ct);
         }
 
         if (Output.Cell(stored, "state") != "stored")
@@ -141,33 +141,36 @@ internal sealed partial class ModelsCommand
 
     /// <summary>
     /// PUTs the bytes where the upload says, with the headers it names (the local store's secret) and nothing else: a
-    /// presigned S3 URL must not get the Atelier credential. Returns the upload as the server then sees it.
+    /// presigned S3 URL must not get the Atelier credential. An upload past the store's one-PUT limit lists parts: each
+    /// slice of the file goes to its own presigned URL, and the ETags they answer are what completing it needs. Returns
+    /// the upload as the server then sees it, and the body to complete it with (null for one PUT).
     /// </summary>
-    private static async Task<JsonElement> SendAsync(AtelierApi api, JsonElement upload, FileInfo file, Output.IProgressBar bar, CancellationToken ct)
+    private static async Task<(JsonElement Upload, object? Completion)> SendAsync(AtelierApi api, JsonElement upload, FileInfo file, Output.IProgressBar bar, CancellationToken ct)
     {
-        var target = new Uri(api.Connection.Server, Output.Cell(upload, "url"));
         using var http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
         await using var stream = new FileStream(file.FullName, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync: true);
-        using var request = new HttpRequestMessage(HttpMethod.Put, target) { Content = new ProgressContent(stream, bar) };
-        if (upload.TryGetProperty("headers", out var headers) && headers.ValueKind == JsonValueKind.Object)
+        if (upload.TryGetProperty("parts", out var parts) && parts.ValueKind == JsonValueKind.Array)
         {
-            foreach (var header in headers.EnumerateObject())
+            var sent = new List<object>();
+            foreach (var part in parts.EnumerateArray())
             {
-                request.Headers.TryAddWithoutValidation(header.Name, header.Value.GetString());
+                var number = part.GetProperty("partNumber").GetInt32();
+                var offset = part.GetProperty("offset").GetInt64();
+                using var response = await PutAsync(http, new Uri(Output.Cell(part, "url")), new ProgressContent(stream, offset, part.GetProperty("size").GetInt64(), bar), null, ct);
+                if (!response.IsSuccessStatusCode)
+                {
+                    throw new ClientException(ExitCodes.Failed, $"The object store refused part {number}: HTTP {(int)response.StatusCode}.");
+                }
+
+                var etag = response.Headers.ETag?.Tag ?? (response.Headers.TryGetValues("ETag", out var raw) ? raw.FirstOrDefault() : null)
+                           ?? throw new ClientException(ExitCodes.Failed, $"The object store answered part {number} without an ETag (a bucket CORS rule must expose it to browsers; a CLI needs nothing).");
+                sent.Add(new { partNumber = number, etag });
             }
+
+            return (upload, new { parts = sent });
         }
 
-        HttpResponseMessage response;
-        try
-        {
-            response = await http.SendAsync(request, ct);
-        }
-        catch (HttpRequestException e)
-        {
-            throw new ClientException(ExitCodes.Network, $"Sending the bytes to {target.GetLeftPart(UriPartial.Path)} failed: {e.Message}. Run the same command again to retry.");
-        }
-
-        using (response)
+        using (var response = await PutAsync(http, new Uri(api.Connection.Server, Output.Cell(upload, "url")), new ProgressContent(stream, 0, stream.Length, bar), upload, ct))
         {
             if (upload.GetProperty("needsComplete").GetBoolean())
             {
@@ -176,10 +179,31 @@ internal sealed partial class ModelsCommand
                     throw new ClientException(ExitCodes.Failed, $"The object store refused the bytes: HTTP {(int)response.StatusCode}.");
                 }
 
-                return upload;
+                return (upload, null);
             }
 
-            return await AtelierApi.DataAsync(response, ct);
+            return (await AtelierApi.DataAsync(response, ct), null);
+        }
+    }
+
+    private static async Task<HttpResponseMessage> PutAsync(HttpClient http, Uri target, HttpContent content, JsonElement? upload, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Put, target) { Content = content };
+        if (upload is { } u && u.TryGetProperty("headers", out var headers) && headers.ValueKind == JsonValueKind.Object)
+        {
+            foreach (var header in headers.EnumerateObject())
+            {
+                request.Headers.TryAddWithoutValidation(header.Name, header.Value.GetString());
+            }
+        }
+
+        try
+        {
+            return await http.SendAsync(request, ct);
+        }
+        catch (HttpRequestException e)
+        {
+            throw new ClientException(ExitCodes.Network, $"Sending the bytes to {target.GetLeftPart(UriPartial.Path)} failed: {e.Message}. Run the same command again to retry.");
         }
     }
 
@@ -261,26 +285,33 @@ internal sealed partial class ModelsCommand
     }
 
     /// <summary>A file as a request body, counting the bytes as they go.</summary>
-    private sealed class ProgressContent(Stream source, Output.IProgressBar bar) : HttpContent
+    /// <summary>The bytes of a file from <paramref name="offset"/>, <paramref name="length"/> of them, reporting the file's overall progress as they go.</summary>
+    private sealed class ProgressContent(Stream source, long offset, long length, Output.IProgressBar bar) : HttpContent
     {
         protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context) => await SerializeToStreamAsync(stream, context, CancellationToken.None);
 
         protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
         {
             var buffer = new byte[1 << 16];
+            source.Position = offset;
             long sent = 0;
-            int read;
-            while ((read = await source.ReadAsync(buffer, cancellationToken)) > 0)
+            while (sent < length)
             {
+                var read = await source.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, length - sent)), cancellationToken);
+                if (read == 0)
+                {
+                    throw new IOException("The file became shorter while it was being sent.");
+                }
+
                 await stream.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
                 sent += read;
-                bar.Report(sent);
+                bar.Report(offset + sent);
             }
         }
 
-        protected override bool TryComputeLength(out long length)
+        protected override bool TryComputeLength(out long length1)
         {
-            length = source.Length;
+            length1 = length;
             return true;
         }
     }

@@ -128,6 +128,102 @@ public class S3StorageTests
         }
     }
 
+    [Fact]
+    public async Task Upload_PastTheThreshold_IsSentInPresignedParts_AndCompletedWithTheirETags()
+    {
+        var settings = S3Settings();
+        const long part = 5L << 20;
+        settings["Atelier:Storage:S3MultipartThresholdBytes"] = part.ToString(CultureInfo.InvariantCulture);
+        settings["Atelier:Storage:S3MultipartPartBytes"] = part.ToString(CultureInfo.InvariantCulture);
+        await using var host = await TestHost.StartAsync(settings);
+        var world = await Scenario.NewTenantAsync(host);
+        var admin = world.AdminOf(host);
+        var bytes = Text((2 * part) + 4321, 3);
+        var upload = (await admin.PostAsync("/api/v1/uploads", new { type = "onnx", fileName = "notes.txt", size = bytes.Length, sha256 = ModelFiles.Sha256(bytes) })).Created();
+        var id = upload.GetProperty("id").GetString()!;
+        Assert.Equal("", upload.GetProperty("url").GetString());
+        Assert.Equal(part, upload.GetProperty("partSize").GetInt64());
+        var parts = upload.GetProperty("parts");
+        Assert.Equal([(1, 0L, part), (2, part, part), (3, 2 * part, 4321L)],
+            parts.EnumerateArray().Select(p => (p.GetProperty("partNumber").GetInt32(), p.GetProperty("offset").GetInt64(), p.GetProperty("size").GetInt64())));
+        Assert.All(parts.EnumerateArray(), p =>
+        {
+            var query = new Uri(p.GetProperty("url").GetString()!).Query;
+            Assert.Contains("X-Amz-Signature", query, StringComparison.Ordinal);
+            Assert.Contains("uploadId=", query, StringComparison.Ordinal);
+            Assert.Contains($"partNumber={p.GetProperty("partNumber").GetInt32()}", query, StringComparison.Ordinal);
+        });
+
+        // Completing without the parts, with one missing, or out of order: refused, and the upload stays pending.
+        (await admin.PostAsync($"/api/v1/uploads/{id}/complete")).Error(ErrorCatalog.p_common_inputinvalid, 400);
+        var etags = await Library.PutPartsAsync(parts, bytes);
+        (await admin.PostAsync($"/api/v1/uploads/{id}/complete", new { parts = new[] { new { partNumber = 1, etag = etags[0] }, new { partNumber = 2, etag = etags[1] } } }))
+            .Error(ErrorCatalog.p_common_inputinvalid, 400);
+        (await admin.PostAsync($"/api/v1/uploads/{id}/complete", new { parts = new[] { 2, 1, 3 }.Select(n => new { partNumber = n, etag = etags[n - 1] }) }))
+            .Error(ErrorCatalog.p_common_inputinvalid, 400);
+        Assert.Equal("pending", (await admin.GetAsync($"/api/v1/uploads/{id}")).Ok().GetProperty("state").GetString());
+
+        var done = (await admin.PostAsync($"/api/v1/uploads/{id}/complete", new { parts = etags.Select((etag, i) => new { partNumber = i + 1, etag }) })).Ok();
+        Assert.Equal("stored", done.GetProperty("state").GetString());
+        Assert.Equal(ModelFiles.Sha256(bytes), done.GetProperty("sha256").GetString());
+        // Completing again answers the stored upload.
+        Assert.Equal("stored", (await admin.PostAsync($"/api/v1/uploads/{id}/complete")).Ok().GetProperty("state").GetString());
+        var store = (Atelier.Storage.IObjectStore)host.Services.GetService(typeof(Atelier.Storage.IObjectStore))!;
+        await using var stream = await store.OpenReadAsync(Atelier.Storage.ObjectStores.BlobKey(ModelFiles.Sha256(bytes)), CancellationToken.None);
+        using var copy = new MemoryStream();
+        await stream.CopyToAsync(copy);
+        Assert.Equal(bytes, copy.ToArray());
+        Assert.Null(await store.SizeAsync($"staging/{id}", CancellationToken.None));
+
+        // Below the threshold, still one presigned PUT.
+        var small = (await admin.PostAsync("/api/v1/uploads", new { type = "onnx", fileName = "small.txt", size = part })).Created();
+        Assert.Contains("X-Amz-Signature", small.GetProperty("url").GetString(), StringComparison.Ordinal);
+        Assert.False(small.TryGetProperty("parts", out var none) && none.ValueKind == System.Text.Json.JsonValueKind.Array);
+    }
+
+    /// <summary><c>atelier models upload</c> of a file past the threshold: the real program sends each part to its presigned URL and completes with their ETags.</summary>
+    [Fact]
+    public async Task Cli_ModelsUpload_PastTheThreshold_SendsTheParts_AndTheFileIsStored()
+    {
+        var settings = S3Settings();
+        const long part = 5L << 20;
+        settings["Atelier:Storage:S3MultipartThresholdBytes"] = part.ToString(CultureInfo.InvariantCulture);
+        settings["Atelier:Storage:S3MultipartPartBytes"] = part.ToString(CultureInfo.InvariantCulture);
+        await using var host = await TestHost.StartAsync(settings);
+        var world = await Scenario.NewTenantAsync(host);
+        var folder = Directory.CreateTempSubdirectory("atelier-cli-s3-").FullName;
+        try
+        {
+            // A LoRA of about 12 MB: three parts of 5 MiB.
+            var bytes = ModelFiles.Safetensors(
+                ["lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight" + Guid.NewGuid().ToString("N"), "lora_unet_down_blocks_0_attentions_0_proj_in.lora_up.weight", "lora_te1_text_model_encoder_layers_0_mlp_fc1.alpha"],
+                new Dictionary<string, string> { ["ss_network_module"] = "networks.lora" }, floatsPerTensor: 1_000_000);
+            Assert.True(bytes.Length > 2 * part);
+            var file = Path.Combine(folder, "big-lora.safetensors");
+            await File.WriteAllBytesAsync(file, bytes);
+
+            var (code, stdout, stderr) = await AtelierProcess.RunAsync(folder,
+                ["models", "upload", file, "--type", "lora", "--model", "big-lora", "--json", "--server", host.BaseAddress.ToString().TrimEnd('/'), "--token", world.AdminToken],
+                new Dictionary<string, string?>
+                {
+                    ["ATELIER_CONFIG"] = Path.Combine(folder, "config.json"), ["ATELIER_SERVER"] = null, ["ATELIER_TOKEN"] = null, ["ATELIER_TENANT"] = null, ["ATELIER_OPERATOR"] = null,
+                });
+
+            Assert.True(code == 0, stderr);
+            var stored = System.Text.Json.JsonDocument.Parse(stdout).RootElement.GetProperty("files")[0];
+            Assert.Equal(("stored", "upload", ModelFiles.Sha256(bytes)), (stored.GetProperty("state").GetString(), stored.GetProperty("source").GetString(), stored.GetProperty("sha256").GetString()));
+            var store = (Atelier.Storage.IObjectStore)host.Services.GetService(typeof(Atelier.Storage.IObjectStore))!;
+            await using var stream = await store.OpenReadAsync(Atelier.Storage.ObjectStores.BlobKey(ModelFiles.Sha256(bytes)), CancellationToken.None);
+            using var copy = new MemoryStream();
+            await stream.CopyToAsync(copy);
+            Assert.Equal(bytes, copy.ToArray());
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
     /// <summary>Printable ASCII text of the given length (what a .txt file of a model folder holds).</summary>
     private static byte[] Text(long length, int seed)
     {

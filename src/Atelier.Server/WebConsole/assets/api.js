@@ -88,21 +88,40 @@ async function fetchBlob(path) {
 }
 
 /**
- * PUTs a file to an upload's URL with XMLHttpRequest, so that the browser's upload progress events drive the
- * progress bar. The upload's own headers (the local store's one-time upload secret) go as headers, never in the URL.
+ * Sends an upload's bytes where the server said (with XMLHttpRequest, so that the browser's upload progress events
+ * drive the progress bar; the local store's one-time upload secret goes as a header, never in the URL): one PUT to its URL (with the headers it names), or, for a file past
+ * the store's one-PUT limit, each slice to its part's presigned URL in turn. Resolves to { data, completion }: the
+ * upload as the server answered a PUT through Atelier (else null), and the body to complete it with (the parts'
+ * ETags; null for one PUT). A browser reads a part's ETag only where the bucket's CORS rule exposes it.
  */
-export function uploadBytes(upload, file, onProgress) {
+export async function uploadBytes(upload, file, onProgress) {
+  if (Array.isArray(upload.parts)) {
+    const parts = [];
+    for (const part of upload.parts) {
+      const sent = await putBlob('PUT', part.url, {}, file.slice(part.offset, part.offset + part.size), (loaded) => onProgress(part.offset + loaded, file.size));
+      const etag = sent.getResponseHeader('ETag');
+      if (!etag) { throw new ApiError(0, null, null, `part ${part.partNumber} answered no ETag: the bucket's CORS rule must expose the ETag header`); }
+      parts.push({ partNumber: part.partNumber, etag });
+    }
+    onProgress(file.size, file.size);
+    return { data: null, completion: { parts } };
+  }
+  const sent = await putBlob(upload.method || 'PUT', upload.url, upload.headers || {}, file, (loaded) => onProgress(loaded, file.size));
+  onProgress(file.size, file.size);
+  let data = null;
+  try { data = JSON.parse(sent.responseText)?.data ?? null; } catch { /* a presigned store answers no JSON */ }
+  return { data, completion: null };
+}
+
+function putBlob(method, url, headers, blob, onProgress) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    xhr.open(upload.method || 'PUT', upload.url);
-    for (const [k, v] of Object.entries(upload.headers || {})) { xhr.setRequestHeader(k, v); }
-    xhr.upload.onprogress = (e) => { if (e.lengthComputable) { onProgress(e.loaded, e.total); } };
+    xhr.open(method, url);
+    for (const [k, v] of Object.entries(headers)) { xhr.setRequestHeader(k, v); }
+    xhr.upload.onprogress = (e) => { if (e.lengthComputable) { onProgress(e.loaded); } };
     xhr.onload = () => {
       if (xhr.status >= 200 && xhr.status < 300) {
-        onProgress(file.size, file.size);
-        let data = null;
-        try { data = JSON.parse(xhr.responseText)?.data ?? null; } catch { /* a presigned store answers no JSON */ }
-        resolve(data);
+        resolve(xhr);
       } else {
         let message = `upload answered ${xhr.status}`;
         try { message = JSON.parse(xhr.responseText)?.subErrMessage || message; } catch { /* keep */ }
@@ -110,6 +129,6 @@ export function uploadBytes(upload, file, onProgress) {
       }
     };
     xhr.onerror = () => reject(new ApiError(0, null, null, 'the upload failed (network)'));
-    xhr.send(file);
+    xhr.send(blob);
   });
 }

@@ -156,8 +156,8 @@ register('models', 'Models', 'tenant', (main) => {
       setProgress(0, file.size);
       const done = await attempt(async () => {
         const up = await post('/api/v1/uploads', { type: m.type, fileName: file.name, size: file.size });
-        await uploadBytes(up, file, (loaded, total) => setProgress(loaded, total));
-        if (up.needsComplete) { await post(`/api/v1/uploads/${up.id}/complete`); }
+        const sent = await uploadBytes(up, file, (loaded, total) => setProgress(loaded, total));
+        if (up.needsComplete) { await post(`/api/v1/uploads/${up.id}/complete`, sent.completion ?? undefined); }
         const version = await post(`/api/v1/models/${m.id}/versions`, { name: v.version, files: [{ aliasName: file.name, uploadId: up.id, primary: true }] });
         setProgress(file.size, file.size, `100% done: ${file.name} is version ${version.name}`);
         document.getElementById('upload-progress').dataset.state = 'done';
