@@ -42,6 +42,33 @@ public class EngineServerTests(EngineFixture engine) : IClassFixture<EngineFixtu
         return (resp.StatusCode, JsonDocument.Parse(text).RootElement);
     }
 
+    /// <summary>A1111 1.10's listing and housekeeping routes on <c>atelier engine</c>: A1111's shapes, empty lists for what it does not have.</summary>
+    [Fact]
+    public async Task A1111_ListingAndHousekeepingRoutes_AnswerA1111sShapes()
+    {
+        foreach (var none in new[] { "latent-upscale-modes", "hypernetworks", "face-restorers", "realesrgan-models", "prompt-styles", "script-info", "extensions", "sd-vae" })
+        {
+            using var resp = await engine.Http.GetAsync("/sdapi/v1/" + none);
+            Assert.True(resp.IsSuccessStatusCode, $"{none}: {(int)resp.StatusCode}");
+            Assert.Equal(JsonValueKind.Array, JsonDocument.Parse(await resp.Content.ReadAsStringAsync()).RootElement.ValueKind);
+        }
+
+        Assert.Equal("None", (await engine.Http.GetFromJsonAsync<JsonElement>("/sdapi/v1/upscalers"))[0].GetProperty("name").GetString());
+        Assert.Equal(JsonValueKind.Array, (await engine.Http.GetFromJsonAsync<JsonElement>("/sdapi/v1/scripts")).GetProperty("txt2img").ValueKind);
+        var flags = await engine.Http.GetFromJsonAsync<JsonElement>("/sdapi/v1/cmd-flags");
+        Assert.True(flags.GetProperty("api").GetBoolean());
+        Assert.True((await engine.Http.GetFromJsonAsync<JsonElement>("/sdapi/v1/memory")).GetProperty("ram").GetProperty("total").GetInt64() > 0);
+        var (status, body) = await Post("/sdapi/v1/interrogate", new { image = "", model = "clip" });
+        Assert.Equal((HttpStatusCode.NotFound, "Model not found"), (status, body.GetProperty("detail").GetString()));
+        foreach (var post in new[] { "skip", "refresh-checkpoints", "refresh-vae", "refresh-embeddings", "refresh-loras", "unload-checkpoint", "reload-checkpoint" })
+        {
+            Assert.Equal(HttpStatusCode.OK, (await Post("/sdapi/v1/" + post, new { })).Status);
+        }
+
+        using var ping = await engine.Http.GetAsync("/internal/ping");
+        Assert.Equal(HttpStatusCode.OK, ping.StatusCode);
+    }
+
     [Fact]
     public async Task Healthz_AnswersWhileTheEngineRuns()
     {

@@ -36,6 +36,25 @@ public static class SdApi
         api.MapGet("/progress", Progress).WithName("SdProgress");
         api.MapPost("/interrupt", Interrupt).WithName("SdInterrupt");
         api.MapPost("/png-info", PngInfo).WithName("SdPngInfo");
+        api.MapPost("/skip", () => Results.Json(new { })).WithName("SdSkip");
+        api.MapGet("/sd-vae", SdVae).WithName("SdVae");
+        api.MapGet("/upscalers", () => Results.Json(A1111Stock.Upscalers)).WithName("SdUpscalers");
+        foreach (var none in new[] { "latent-upscale-modes", "hypernetworks", "face-restorers", "realesrgan-models", "prompt-styles", "script-info", "extensions" })
+        {
+            api.MapGet("/" + none, () => Results.Json(A1111Stock.None)).WithName("Sd" + string.Concat(none.Split('-').Select(w => char.ToUpperInvariant(w[0]) + w[1..])));
+        }
+
+        api.MapGet("/scripts", () => Results.Json(A1111Stock.Scripts)).WithName("SdScripts");
+        api.MapGet("/cmd-flags", () => Results.Json(A1111Stock.CmdFlags("", 0))).WithName("SdCmdFlags");
+        api.MapGet("/memory", () => Results.Json(A1111Stock.Memory())).WithName("SdMemory");
+        api.MapPost("/interrogate", () => Results.Json(A1111Stock.InterrogateMissing, statusCode: 404)).WithName("SdInterrogate");
+        // The registry is read live, and the server loads no checkpoint of its own: these have nothing to do.
+        foreach (var nothing in new[] { "refresh-checkpoints", "refresh-vae", "refresh-embeddings", "refresh-loras", "unload-checkpoint", "reload-checkpoint" })
+        {
+            api.MapPost("/" + nothing, () => Results.Json(new { })).WithName("Sd" + string.Concat(nothing.Split('-').Select(w => char.ToUpperInvariant(w[0]) + w[1..])));
+        }
+
+        routes.MapGet("/internal/ping", () => Results.Json(new { })).WithTags("AUTOMATIC1111").WithName("SdPing");
         return routes;
     }
 
@@ -107,6 +126,9 @@ public static class SdApi
         Results.Json((await resolver.ListUsableAsync(ModelResolver.Checkpoints, ct)).Select(m =>
             new SdModel(m.Title, m.Name, m.ShortHash ?? "", m.Sha256 ?? "", $"{m.Name}/{m.VersionName}", null)), Snake);
 
+    private static async Task<IResult> SdVae(ModelResolver resolver, CancellationToken ct) =>
+        Results.Json((await resolver.ListUsableAsync(["vae"], ct)).Select(m => new { model_name = m.Name, filename = $"{m.Name}/{m.VersionName}" }));
+
     private static async Task<IResult> Loras(ModelResolver resolver, CancellationToken ct) =>
         Results.Json((await resolver.ListUsableAsync(["lora"], ct)).Select(m =>
             new { name = m.Name, alias = m.Name, path = $"{m.Name}/{m.VersionName}", metadata = new { } }));
@@ -159,9 +181,26 @@ public static class SdApi
         return Results.Content("null", "application/json");
     }
 
-    private static async Task<IResult> Progress(JobService svc, TimeProvider clock, CancellationToken ct)
+    /// <summary>
+    /// A1111's progress of the caller's newest task, with the worker's latest live preview as <c>current_image</c> (base64
+    /// PNG) while it runs, unless <c>skip_current_image</c>.
+    /// </summary>
+    private static async Task<IResult> Progress(JobService svc, TimeProvider clock, CancellationToken ct, bool? skip_current_image = null)
     {
         var job = await svc.NewestOwnAsync(ct);
+        string? image = null;
+        if (skip_current_image != true && job is { State: JobStates.Running, Progress.PreviewStep: not null })
+        {
+            try
+            {
+                image = Convert.ToBase64String((await svc.PreviewAsync(job.AgentId, job.Id, ct)).Png);
+            }
+            catch (AtelierException)
+            {
+                // The job ended between the two reads: no preview.
+            }
+        }
+
         var active = job is not null && !JobStates.IsTerminal(job.State);
         var state = new ProgressState(false, job?.State is JobStates.Canceled or JobStates.Aborted, active ? job!.Id : "", active ? 1 : 0,
             job?.CreatedAt.ToString("yyyyMMddHHmmss", System.Globalization.CultureInfo.InvariantCulture) ?? "0", 0,
@@ -169,7 +208,7 @@ public static class SdApi
         var fraction = job?.Progress.Fraction ?? 0;
         var eta = active && job!.StartedAt is { } started && fraction > 0
             ? (clock.GetUtcNow().UtcDateTime - started).TotalSeconds * (1 - fraction) / fraction : 0;
-        return Results.Json(new ProgressResponse(active ? fraction : job is null ? 0 : 1, Math.Max(0, eta), state, null,
+        return Results.Json(new ProgressResponse(active ? fraction : job is null ? 0 : 1, Math.Max(0, eta), state, image,
             job is null ? null : active ? job.State : "Done"), Snake);
     }
 

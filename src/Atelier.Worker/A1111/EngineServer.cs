@@ -40,6 +40,10 @@ public static class EngineServer
         return app;
     }
 
+    /// <summary>The port of the first URL the engine listens on (<c>http://+:7860</c> is not a URI), else A1111's 7860.</summary>
+    private static int PortOf(string urls) =>
+        System.Text.RegularExpressions.Regex.Match(urls.Split(';')[0], @":(\d+)/?$") is { Success: true } m ? int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) : 7860;
+
     public static IEndpointRouteBuilder MapA1111Api(this IEndpointRouteBuilder routes)
     {
         var api = routes.MapGroup("/sdapi/v1");
@@ -60,6 +64,23 @@ public static class EngineServer
         api.MapGet("/loras", () => Results.Json(Array.Empty<object>()));
         api.MapPost("/refresh-loras", () => Results.Json(new { }));
         api.MapPost("/png-info", (PngInfoRequest req) => PngInfo(req));
+        api.MapGet("/sd-vae", () => Results.Json(A1111Stock.None));
+        api.MapGet("/upscalers", () => Results.Json(A1111Stock.Upscalers));
+        foreach (var none in new[] { "latent-upscale-modes", "hypernetworks", "face-restorers", "realesrgan-models", "prompt-styles", "script-info", "extensions" })
+        {
+            api.MapGet("/" + none, () => Results.Json(A1111Stock.None));
+        }
+
+        api.MapGet("/scripts", () => Results.Json(A1111Stock.Scripts));
+        api.MapGet("/cmd-flags", (EngineOptions options) => Results.Json(A1111Stock.CmdFlags(options.ModelsDirectory, PortOf(options.Urls))));
+        api.MapGet("/memory", () => Results.Json(A1111Stock.Memory()));
+        api.MapPost("/interrogate", () => Results.Json(A1111Stock.InterrogateMissing, statusCode: 404));
+        foreach (var nothing in new[] { "refresh-vae", "refresh-embeddings", "unload-checkpoint", "reload-checkpoint" })
+        {
+            api.MapPost("/" + nothing, () => Results.Json(new { }));
+        }
+
+        routes.MapGet("/internal/ping", () => Results.Json(new { }));
         return routes;
     }
 

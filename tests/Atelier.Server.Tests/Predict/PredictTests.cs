@@ -207,4 +207,34 @@ public class PredictTests(PredictHost shared) : IClassFixture<PredictHost>
         Assert.Equal("info me", info.GetProperty("parameters").GetProperty("Prompt").GetString());
         Assert.Equal("5", info.GetProperty("parameters").GetProperty("Seed").GetString());
     }
+
+    /// <summary>The rest of A1111 1.10's routes that clients call at start: A1111's shapes, empty lists for what Atelier does not have, never a 404.</summary>
+    [Fact]
+    public async Task A1111_ListingAndHousekeepingRoutes_AnswerA1111sShapes()
+    {
+        foreach (var none in new[] { "latent-upscale-modes", "hypernetworks", "face-restorers", "realesrgan-models", "prompt-styles", "script-info", "extensions", "sd-vae" })
+        {
+            var listed = await App.GetAsync("/sdapi/v1/" + none);
+            Assert.True(listed.Status == HttpStatusCode.OK && listed.Json.ValueKind == JsonValueKind.Array, $"{none}: {listed.Status} {listed.Text}");
+        }
+
+        var upscaler = Assert.Single((await App.GetAsync("/sdapi/v1/upscalers")).Json.EnumerateArray());
+        Assert.Equal("None", upscaler.GetProperty("name").GetString());
+        var scripts = (await App.GetAsync("/sdapi/v1/scripts")).Json;
+        Assert.Equal((JsonValueKind.Array, JsonValueKind.Array), (scripts.GetProperty("txt2img").ValueKind, scripts.GetProperty("img2img").ValueKind));
+        Assert.True((await App.GetAsync("/sdapi/v1/cmd-flags")).Json.GetProperty("api").GetBoolean());
+        var memory = (await App.GetAsync("/sdapi/v1/memory")).Json;
+        Assert.True(memory.GetProperty("ram").GetProperty("total").GetInt64() > 0);
+        Assert.Equal(JsonValueKind.String, memory.GetProperty("cuda").GetProperty("error").ValueKind);
+        var interrogate = await App.PostAsync("/sdapi/v1/interrogate", new { image = "", model = "clip" });
+        Assert.Equal((HttpStatusCode.NotFound, "Model not found"), (interrogate.Status, interrogate.Json.GetProperty("detail").GetString()));
+        foreach (var post in new[] { "skip", "refresh-checkpoints", "refresh-vae", "refresh-embeddings", "refresh-loras", "unload-checkpoint", "reload-checkpoint" })
+        {
+            Assert.Equal(HttpStatusCode.OK, (await App.PostAsync("/sdapi/v1/" + post)).Status);
+        }
+
+        Assert.Equal(HttpStatusCode.OK, (await Host.Client.GetAsync("/internal/ping")).Status);
+        // Still the caller's API: without a credential, the envelope's 401.
+        (await Host.Client.GetAsync("/sdapi/v1/hypernetworks")).Error(ErrorCatalog.p_common_apitokenrequired, 401);
+    }
 }

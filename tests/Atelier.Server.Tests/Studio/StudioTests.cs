@@ -45,6 +45,10 @@ public class StudioTests
         Assert.Equal(GatedEngine.Preview, await viaJobs.Content.ReadAsByteArrayAsync());
         var other = await Scenario.NewTenantAsync(host);
         (await other.AppOf(host).GetAsync($"/api/v1/tasks/{task}/preview")).Error(ErrorCatalog.b_agent_jobnotfound, 404);
+        // A1111's progress shows it as current_image (base64), unless asked to skip it.
+        var progress = (await app.GetAsync("/sdapi/v1/progress")).Json;
+        Assert.Equal(Convert.ToBase64String(GatedEngine.Preview), progress.GetProperty("current_image").GetString());
+        Assert.Equal(JsonValueKind.Null, (await app.GetAsync("/sdapi/v1/progress?skip_current_image=true")).Json.GetProperty("current_image").ValueKind);
 
         engine.Release();
         await Eventually.UntilAsync(async () => (await app.GetAsync($"/api/v1/tasks/{task}")).Ok().GetProperty("state").GetString() == "succeeded", "the task succeeded");

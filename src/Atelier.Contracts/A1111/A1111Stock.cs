@@ -1,0 +1,83 @@
+namespace Atelier.Contracts.A1111;
+
+/// <summary>
+/// The answers of AUTOMATIC1111's (1.10) listing routes that the server and <c>atelier engine</c> share, in A1111's
+/// shapes (snake_case). A list of a kind Atelier does not have (hypernetworks, face restorers, styles, scripts,
+/// extensions) is an empty list, as A1111 answers with none installed; never a 404 that breaks a client's start.
+/// </summary>
+public static class A1111Stock
+{
+    /// <summary>A1111's own "None" upscaler, which every install lists; the others come with extras (not built yet).</summary>
+    public static readonly IReadOnlyList<object> Upscalers =
+        [new { name = "None", model_name = (string?)null, model_path = (string?)null, model_url = (string?)null, scale = 4.0 }];
+
+    public static readonly IReadOnlyList<object> None = [];
+
+    /// <summary><c>/scripts</c>: the scripts selectable per tab (none).</summary>
+    public static readonly object Scripts = new { txt2img = Array.Empty<string>(), img2img = Array.Empty<string>() };
+
+    /// <summary>
+    /// <c>/cmd-flags</c>: A1111's command-line flags as a server started with <c>--api --nowebui</c> on the CPU would
+    /// report them (the keys clients read: where models live, precision, memory modes, the API switches).
+    /// </summary>
+    public static Dictionary<string, object?> CmdFlags(string modelsDirectory, int port) => new()
+    {
+        ["api"] = true, ["nowebui"] = true, ["api_auth"] = null, ["api_log"] = false, ["listen"] = false, ["port"] = port,
+        ["data_dir"] = modelsDirectory, ["models_dir"] = modelsDirectory, ["ckpt_dir"] = modelsDirectory, ["ckpt"] = null,
+        ["vae_dir"] = null, ["vae_path"] = null, ["lora_dir"] = modelsDirectory, ["embeddings_dir"] = modelsDirectory,
+        ["hypernetwork_dir"] = null, ["codeformer_models_path"] = null, ["gfpgan_models_path"] = null, ["esrgan_models_path"] = null,
+        ["xformers"] = false, ["opt_sdp_attention"] = false, ["medvram"] = false, ["medvram_sdxl"] = false, ["lowvram"] = false,
+        ["no_half"] = true, ["no_half_vae"] = true, ["precision"] = "full", ["upcast_sampling"] = false, ["use_cpu"] = new[] { "all" },
+        ["device_id"] = null, ["skip_torch_cuda_test"] = true, ["disable_safe_unpickle"] = false, ["enable_insecure_extension_access"] = false,
+        ["subpath"] = null, ["cors_allow_origins"] = null, ["tls_keyfile"] = null, ["tls_certfile"] = null, ["share"] = false,
+        ["gradio_auth"] = null, ["hide_ui_dir_config"] = true, ["freeze_settings"] = false, ["ui_settings_file"] = "config.json",
+    };
+
+    /// <summary><c>/memory</c>: the machine's RAM (from <c>/proc/meminfo</c> where there is one) and, with no CUDA device, A1111's error entry.</summary>
+    public static object Memory()
+    {
+        long total = 0, free = 0;
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/meminfo"))
+            {
+                var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (parts.Length >= 2 && long.TryParse(parts[1], out var kib))
+                {
+                    if (parts[0] == "MemTotal:")
+                    {
+                        total = kib * 1024;
+                    }
+                    else if (parts[0] == "MemAvailable:")
+                    {
+                        free = kib * 1024;
+                    }
+                }
+            }
+        }
+        catch (IOException)
+        {
+            // no /proc: the runtime's view below
+        }
+        catch (UnauthorizedAccessException)
+        {
+            // the same
+        }
+
+        if (total == 0)
+        {
+            var gc = GC.GetGCMemoryInfo();
+            total = gc.TotalAvailableMemoryBytes;
+            free = Math.Max(0, total - gc.MemoryLoadBytes);
+        }
+
+        return new
+        {
+            ram = new { free, used = total - free, total },
+            cuda = new { error = "no CUDA device: the built-in engine runs on the CPU" },
+        };
+    }
+
+    /// <summary><c>/interrogate</c>: A1111's answer for an interrogation model it does not have (Atelier has no CLIP or DeepBooru interrogator).</summary>
+    public static readonly object InterrogateMissing = new { detail = "Model not found" };
+}
