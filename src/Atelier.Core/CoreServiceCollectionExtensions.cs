@@ -83,6 +83,7 @@ public static class CoreServiceCollectionExtensions
         services.AddScoped<Jobs.WorkerService>();
         services.AddScoped<Usage.UsageService>();
         services.AddScoped<Usage.LiveCounts>();
+        services.AddScoped<Functions.RuntimeInstances>();
         services.AddSingleton<Usage.UsageRoller>();
         services.AddSingleton<Jobs.JobSignal>();
         services.AddSingleton<Models.BuiltinModels>();

@@ -1,15 +1,11 @@
 using Atelier.Contracts.Jobs;
-using Atelier.Core.Functions;
 using Atelier.Data;
 using Microsoft.EntityFrameworkCore;
 
 namespace Atelier.Core.Usage;
 
-/// <summary>
-/// What the operator gauges show now, across every tenant: queued jobs per agent and active sessions (two indexed
-/// counts), and the ready instances of each function and unit (one look per region at its backend).
-/// </summary>
-public sealed class LiveCounts(AtelierDb db, RuntimeRegions regions)
+/// <summary>What the operator gauges show now, across every tenant: queued jobs per agent and active sessions (two indexed counts).</summary>
+public sealed class LiveCounts(AtelierDb db)
 {
     public async Task<(IReadOnlyDictionary<string, long> QueuedPerAgent, long ActiveSessions)> ReadAsync(CancellationToken ct)
     {
@@ -18,40 +14,4 @@ public sealed class LiveCounts(AtelierDb db, RuntimeRegions regions)
         var sessions = await db.Sessions.IgnoreQueryFilters().AsNoTracking().LongCountAsync(s => s.State == "active", ct);
         return (queued, sessions);
     }
-
-    /// <summary>
-    /// The ready instances of every function and every unit, as their region's backend reports them (on the local
-    /// backend, this replica's). A region whose backend does not answer is left out of the reading, not the others.
-    /// </summary>
-    public async Task<IReadOnlyList<InstanceReading>> ReadInstancesAsync(CancellationToken ct)
-    {
-        var functions = await db.Functions.IgnoreQueryFilters().AsNoTracking().Select(f => new { f.Id, f.TenantId, f.Region }).ToListAsync(ct);
-        var units = await db.AgentFunctions.IgnoreQueryFilters().AsNoTracking()
-            .Join(db.ComputingUnits.IgnoreQueryFilters(), f => f.UnitId, u => u.Id, (f, u) => new { f.Name, u.Id, u.AgentId, u.TenantId, f.Region })
-            .ToListAsync(ct);
-        var readings = new List<InstanceReading>();
-        foreach (var region in functions.Select(f => f.Region).Concat(units.Select(u => u.Region)).Distinct(StringComparer.Ordinal))
-        {
-            IReadOnlyDictionary<string, int> ready;
-            try
-            {
-                var (runtime, backend) = await regions.ResolveAsync(region, ct);
-                ready = await backend.ReadyInstancesAsync(runtime, ct);
-            }
-            catch (Exception e) when (e is not OutOfMemoryException && !(e is OperationCanceledException && ct.IsCancellationRequested))
-            {
-                continue;
-            }
-
-            readings.AddRange(functions.Where(f => f.Region == region)
-                .Select(f => new InstanceReading("function", f.Id, null, f.TenantId, region, ready.GetValueOrDefault(FunctionConfigs.KeyOf(f.Id).Name))));
-            readings.AddRange(units.Where(u => u.Region == region)
-                .Select(u => new InstanceReading("unit", u.Id, u.AgentId, u.TenantId, region, ready.GetValueOrDefault(u.Name))));
-        }
-
-        return readings;
-    }
 }
-
-/// <summary>The ready instances of one function or unit (<paramref name="Kind"/>), with what an operator groups them by.</summary>
-public sealed record InstanceReading(string Kind, string Id, string? AgentId, string TenantId, string Region, int Ready);

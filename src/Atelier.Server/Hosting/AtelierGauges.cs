@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using Atelier.Core.Common;
+using Atelier.Core.Functions;
 using Atelier.Core.Usage;
 
 namespace Atelier.Server.Hosting;
@@ -57,7 +58,7 @@ public sealed class AtelierGauges
                 var (queued, sessions) = counts.ReadAsync(CancellationToken.None).GetAwaiter().GetResult();
                 // A backend that hangs (an unreachable cluster) delays a scrape by this much at most, once per MaxAge.
                 using var bounded = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-                var instances = counts.ReadInstancesAsync(bounded.Token).GetAwaiter().GetResult();
+                var instances = scope.ServiceProvider.GetRequiredService<RuntimeInstances>().ReadInstancesAsync(bounded.Token).GetAwaiter().GetResult();
                 _last = new GaugeSnapshot(queued, sessions, instances);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
