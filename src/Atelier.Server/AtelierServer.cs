@@ -249,7 +249,7 @@ public static class AtelierServer
             if (demo is not null)
             {
                 Console.Out.WriteLine($"Demo tenant ready. Its API token (shown once, keep it safe): {demo}");
-                Console.Out.WriteLine($"  curl -s {server.Urls.Split(';')[0]}/sdapi/v1/txt2img -H 'Authorization: Bearer {demo}' -H 'Content-Type: application/json' -H 'Accept: image/png' -d '{{\"prompt\":\"a lighthouse at dusk\",\"steps\":12}}' -o out.png");
+                Console.Out.WriteLine($"  curl -s {server.Urls.Split(';')[0]}/sdapi/v1/txt2img -H 'Authorization: Bearer {demo}' -H 'Content-Type: application/json' -H 'Accept: image/png' -d '{{\"prompt\":\"a white lighthouse at dusk\",\"steps\":12}}' -o out.png");
                 Console.Out.Flush();
             }
         }

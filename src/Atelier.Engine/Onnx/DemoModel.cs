@@ -2,7 +2,10 @@ using Atelier.Engine.Pipeline;
 
 namespace Atelier.Engine.Onnx;
 
-/// <summary>The demo model: a tiny pipeline written on the spot (no download), so that a bare machine can make an image.</summary>
+/// <summary>
+/// The demo model: written on the spot (no download), so that a bare machine can make an image. The demo itself is
+/// <see cref="DemoPainter"/> (synthetic, but its pictures follow the prompt); other names give tiny test pipelines.
+/// </summary>
 public static class DemoModel
 {
     /// <summary>The demo model's folder name inside a models folder.</summary>
@@ -14,7 +17,7 @@ public static class DemoModel
         var demo = Path.Combine(modelsDirectory, FolderName);
         if (ModelEntry.Scan(modelsDirectory).Count == 0)
         {
-            TinyPipeline.Write(demo, new TinyPipelineOptions(A: 0.6f, B: 0.4f));
+            DemoPainter.Write(demo);
         }
 
         return demo;

@@ -70,7 +70,7 @@ public sealed class OnnxGraph
         return this;
     }
 
-    /// <summary>Adds a node; attributes are (name, long | long[] | float).</summary>
+    /// <summary>Adds a node; attributes are (name, long | long[] | float | string).</summary>
     public OnnxGraph Node(string opType, string[] inputs, string[] outputs, params (string Name, object Value)[] attributes)
     {
         var n = new Proto();
@@ -103,6 +103,10 @@ public sealed class OnnxGraph
                 case float f:
                     a.Fixed32(2, BitConverter.SingleToUInt32Bits(f));
                     a.Varint(20, 1);
+                    break;
+                case string text:
+                    a.Bytes(4, Encoding.UTF8.GetBytes(text));
+                    a.Varint(20, 3);
                     break;
                 case long[] ls:
                     foreach (var l in ls)
