@@ -50,6 +50,8 @@ public static class CoreServiceCollectionExtensions
         services.AddSingleton<Coordination.Leadership>();
         services.AddHostedService(sp => sp.GetRequiredService<Coordination.Leadership>());
         services.AddSingleton<AuthCache>();
+        services.AddSingleton<Tenancy.TenantLanguages>();
+        services.AddScoped<Tenancy.TenantLanguage>();
         services.AddSingleton(typeof(ShortCache<>));
         services.AddScoped<RequestContext>();
         services.AddScoped<Platform.PlatformStartup>();

@@ -47,6 +47,57 @@ public class AdapterTests(EngineFixture engine) : IClassFixture<EngineFixture>
         Assert.Equal(direct.Images[1], result.Images[1]);
     }
 
+    /// <summary>Sends to the real engine, keeping the body of each generation request as it went over the wire.</summary>
+    private sealed class Recording() : DelegatingHandler(new HttpClientHandler())
+    {
+        public List<System.Text.Json.JsonElement> Generations { get; } = [];
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            if (request.Method == HttpMethod.Post && request.RequestUri!.AbsolutePath.EndsWith("2img", StringComparison.Ordinal))
+            {
+                Generations.Add(System.Text.Json.JsonDocument.Parse(await request.Content!.ReadAsStringAsync(cancellationToken)).RootElement.Clone());
+            }
+
+            return await base.SendAsync(request, cancellationToken);
+        }
+    }
+
+    [Fact]
+    public async Task A1111_ForwardsTheWholeRequest_ExtensionsScriptsAndSettings_SettingOnlyWhatItMust()
+    {
+        var recording = new Recording();
+        using var a1111 = new A1111Adapter(new HttpClient(recording) { BaseAddress = engine.Http.BaseAddress });
+        var title = (await a1111.ListModelsAsync(CancellationToken.None))[0].Title;
+        using var request = System.Text.Json.JsonDocument.Parse("""
+            {"prompt": "fox", "steps": 3, "width": 64, "height": 64, "seed": 11, "batch_size": 1, "n_iter": 2,
+             "alwayson_scripts": {"controlnet": {"args": [{"module": "canny", "weight": 0.8}]}},
+             "script_name": "x/y/z plot", "script_args": [1, "a"], "enable_hr": true, "hr_scale": 2,
+             "override_settings": {"sd_model_checkpoint": "my-registry-name", "CLIP_stop_at_last_layers": 2},
+             "styles": ["cinematic"]}
+            """);
+        var result = await a1111.GenerateAsync(new EngineJob
+        {
+            Model = "atelier-demo", Prompt = "fox", Steps = 3, Width = 64, Height = 64, Seed = 11, BatchSize = 2, JobId = "pass-1", Request = request.RootElement,
+        }, null, CancellationToken.None);
+
+        Assert.Equal(2, result.Images.Count);
+        var sent = Assert.Single(recording.Generations);
+        Assert.True(System.Text.Json.Nodes.JsonNode.DeepEquals(System.Text.Json.Nodes.JsonNode.Parse(request.RootElement.GetProperty("alwayson_scripts").GetRawText()),
+            System.Text.Json.Nodes.JsonNode.Parse(sent.GetProperty("alwayson_scripts").GetRawText())), sent.GetProperty("alwayson_scripts").GetRawText());
+        Assert.Equal("x/y/z plot", sent.GetProperty("script_name").GetString());
+        Assert.Equal("[1,\"a\"]", sent.GetProperty("script_args").GetRawText());
+        Assert.True(sent.GetProperty("enable_hr").GetBoolean());
+        Assert.Equal(2, sent.GetProperty("hr_scale").GetInt32());
+        Assert.Equal((1, 2), (sent.GetProperty("batch_size").GetInt32(), sent.GetProperty("n_iter").GetInt32()));
+        Assert.Equal("cinematic", sent.GetProperty("styles")[0].GetString());
+        // The checkpoint is the engine's own title for the model; the caller's other settings go with it.
+        var overrides = sent.GetProperty("override_settings");
+        Assert.Equal((title, 2), (overrides.GetProperty("sd_model_checkpoint").GetString(), overrides.GetProperty("CLIP_stop_at_last_layers").GetInt32()));
+        Assert.Equal("task(atelier-pass-1)", sent.GetProperty("force_task_id").GetString());
+        Assert.True(sent.GetProperty("send_images").GetBoolean());
+    }
+
     [Fact]
     public async Task A1111_UnknownCheckpointOrSampler_FailsLoudly()
     {

@@ -23,14 +23,16 @@ public sealed record TenantConfigDto(
     int MaxConcurrentJobs,
     int ImageRetentionDays,
     int DefaultSessionSeconds,
-    DateTime UpdatedAt);
+    DateTime UpdatedAt,
+    string? Language = null);
 
 public sealed record PutTenantConfigRequest(
     string? DisplayName,
     string? DefaultRole,
     int? MaxConcurrentJobs,
     int? ImageRetentionDays,
-    int? DefaultSessionSeconds);
+    int? DefaultSessionSeconds,
+    string? Language = null);
 
 public sealed record TenantInitResult(TenantDto Tenant, IReadOnlyList<string> Roles, IReadOnlyList<string> Models);
 

@@ -14,7 +14,7 @@ namespace Atelier.Core.Tenancy;
 
 /// <summary>Accounts, tenants and their lifecycle (create → init → activate ⇄ deactivate), tenant config and function settings.</summary>
 public sealed class TenancyService(AtelierDb db, RequestContext ctx, TimeProvider clock, IOptions<TenancyOptions> options, AuthCache cache,
-    Models.DownloadSignal downloads, Models.BuiltinModels builtins)
+    Models.DownloadSignal downloads, Models.BuiltinModels builtins, TenantLanguages languages)
 {
     /// <summary>The published schema of the global function settings.</summary>
     public static JsonSchema FunctionSettingsSchema { get; } = LoadSchema();
@@ -238,9 +238,13 @@ public sealed class TenancyService(AtelierDb db, RequestContext ctx, TimeProvide
         config.MaxConcurrentJobs = maxJobs;
         config.ImageRetentionDays = Validate.Range(req.ImageRetentionDays, "imageRetentionDays", 1, 3650, 30);
         config.DefaultSessionSeconds = Validate.Range(req.DefaultSessionSeconds, "defaultSessionSeconds", 60, 30 * 86400, 3600);
+        config.Language = req.Language is null ? null
+            : Languages.Known.Contains(req.Language) ? req.Language
+            : throw AtelierException.InvalidInput("language", $"must be one of {string.Join(", ", Languages.Known)} (or absent: the server's default)");
         config.UpdatedAt = Now;
         Audit.Record(db, ctx, clock, "tenant.config.put", "tenant_config", config.TenantId, config.TenantId);
         await db.SaveChangesAsync(ct);
+        languages.Forget(config.TenantId);
         return ToDto(config);
     }
 
@@ -321,5 +325,5 @@ public sealed class TenancyService(AtelierDb db, RequestContext ctx, TimeProvide
     internal static TenantDto ToDto(Tenant t) => new(t.Id, t.AccountUid, t.Name, t.State, t.CreatedAt, t.InitializedAt, t.ActivatedAt);
 
     private static TenantConfigDto ToDto(TenantConfig c) =>
-        new(c.DisplayName, c.DefaultRole, c.MaxConcurrentJobs, c.ImageRetentionDays, c.DefaultSessionSeconds, c.UpdatedAt);
+        new(c.DisplayName, c.DefaultRole, c.MaxConcurrentJobs, c.ImageRetentionDays, c.DefaultSessionSeconds, c.UpdatedAt, c.Language);
 }

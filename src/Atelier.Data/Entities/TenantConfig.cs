@@ -10,6 +10,8 @@ public sealed class TenantConfig : ITenantOwned
     public int DefaultSessionSeconds { get; set; }
     /// <summary>The agent A1111 and predict calls go to when neither the token nor the session names one; null: the agent named <c>default</c>.</summary>
     public string? DefaultAgentId { get; set; }
+    /// <summary>The language of error messages for the tenant's callers (<c>zh</c>, <c>en</c>); null: the server's default.</summary>
+    public string? Language { get; set; }
     /// <summary>The global function settings, a JSON document validated against the published schema.</summary>
     public string FunctionSettingsJson { get; set; } = "{}";
     public DateTime UpdatedAt { get; set; }

@@ -20,7 +20,7 @@ internal sealed partial class RequestIdMiddleware(RequestDelegate next, ILogger<
         http.TraceIdentifier = id;
         ctx.RequestId = id;
         ctx.ClientRequestId = SaneId().IsMatch(incoming) ? incoming : null;
-        ctx.English = ErrorResponses.PrefersEnglish(http.Request);
+        ctx.English = ErrorResponses.HeaderLanguage(http.Request) is { } asked ? asked == Core.Tenancy.Languages.English : ErrorResponses.DefaultEnglish(http.RequestServices);
         // Set when the response starts: the exception handler clears headers set earlier.
         http.Response.OnStarting(() =>
         {

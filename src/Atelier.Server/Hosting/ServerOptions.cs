@@ -28,8 +28,19 @@ public sealed partial class ServerOptions : IValidatableObject
     /// </summary>
     public ForwardedHeadersSettings ForwardedHeaders { get; set; } = new();
 
+    /// <summary>
+    /// The language of error messages (<c>zh</c>, the seed's, or <c>en</c>) for a caller whose <c>Accept-Language</c>
+    /// names neither and whose tenant chose none.
+    /// </summary>
+    public string DefaultLanguage { get; set; } = "zh";
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
+        if (DefaultLanguage is not ("zh" or "en"))
+        {
+            yield return new ValidationResult($"{SectionName}:DefaultLanguage: '{DefaultLanguage}' is not zh or en.");
+        }
+
         foreach (var proxy in ForwardedHeaders.KnownProxies.Where(p => !IPAddress.TryParse(p, out _)))
         {
             yield return new ValidationResult($"{SectionName}:ForwardedHeaders:KnownProxies: '{proxy}' is not an IP address.");

@@ -34,20 +34,58 @@ public sealed class A1111Adapter(HttpClient http, string? modelsDirectory = null
         var model = models.FirstOrDefault(m => Matches(m, job.Model))
                     ?? throw new EngineFailedException($"checkpoint '{job.Model}' is not on the AUTOMATIC1111 server");
         var taskId = $"task(atelier-{job.JobId})";
-        var body = new Dictionary<string, object?>
+        // The caller's whole body first (every field A1111 or its extensions read: alwayson_scripts, script_name and
+        // script_args, hires fix, …), then what this adapter must decide: the checkpoint (the engine's title for the
+        // registry's model, beside the caller's other override_settings), the task id for progress, images sent back.
+        var body = new Dictionary<string, object?>(StringComparer.Ordinal);
+        var overrides = new Dictionary<string, object?>(StringComparer.Ordinal);
+        if (job.Request is { ValueKind: JsonValueKind.Object } raw)
         {
-            ["prompt"] = job.Prompt, ["negative_prompt"] = job.NegativePrompt, ["seed"] = job.Seed, ["sampler_name"] = job.Sampler,
-            ["scheduler"] = job.Schedule, ["steps"] = job.Steps, ["cfg_scale"] = job.CfgScale, ["width"] = job.Width, ["height"] = job.Height,
-            ["batch_size"] = job.BatchSize, ["n_iter"] = 1, ["force_task_id"] = taskId, ["send_images"] = true, ["save_images"] = false,
-            ["override_settings"] = new Dictionary<string, object> { ["sd_model_checkpoint"] = model.Title },
-            ["override_settings_restore_afterwards"] = false,
-        };
+            foreach (var field in raw.EnumerateObject())
+            {
+                body[field.Name] = field.Value;
+            }
+
+            if (raw.TryGetProperty("override_settings", out var settings) && settings.ValueKind == JsonValueKind.Object)
+            {
+                foreach (var setting in settings.EnumerateObject())
+                {
+                    overrides[setting.Name] = setting.Value;
+                }
+            }
+        }
+        else
+        {
+            body["batch_size"] = job.BatchSize;
+            body["n_iter"] = 1;
+        }
+
+        overrides["sd_model_checkpoint"] = model.Title;
+        overrides.Remove("sd_checkpoint_hash");
+        body["prompt"] = job.Prompt;
+        body["negative_prompt"] = job.NegativePrompt;
+        body["seed"] = job.Seed;
+        body["sampler_name"] = job.Sampler;
+        body["scheduler"] = job.Schedule;
+        body["steps"] = job.Steps;
+        body["cfg_scale"] = job.CfgScale;
+        body["width"] = job.Width;
+        body["height"] = job.Height;
+        body["force_task_id"] = taskId;
+        body["send_images"] = true;
+        body["save_images"] = false;
+        body["override_settings"] = overrides;
+        body.TryAdd("override_settings_restore_afterwards", false);
         var path = "sdapi/v1/txt2img";
         if (job.InitImagePng is not null)
         {
             path = "sdapi/v1/img2img";
             body["init_images"] = new[] { Convert.ToBase64String(job.InitImagePng) };
             body["denoising_strength"] = job.DenoisingStrength;
+        }
+        else
+        {
+            body.Remove("init_images");
         }
 
         using var watch = progress is null ? null : new CancellationTokenSource();

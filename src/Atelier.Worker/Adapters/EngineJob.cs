@@ -20,6 +20,13 @@ public sealed record EngineJob
     /// <summary>For img2img: the init image's bytes (PNG, JPEG or WebP).</summary>
     public byte[]? InitImagePng { get; init; }
     public double DenoisingStrength { get; init; } = 0.75;
+    /// <summary>
+    /// The caller's whole request as it was queued (A1111's body, every field), for adapters that pass it on: the A1111
+    /// adapter forwards what it does not set itself (<c>alwayson_scripts</c>, <c>script_name</c>/<c>script_args</c>,
+    /// <c>override_settings</c>, hires fix, …). Null when the job has no such body.
+    /// </summary>
+    public System.Text.Json.JsonElement? Request { get; init; }
+
     /// <summary>Our own id for the job, used as the engine's task or prompt id where it has one.</summary>
     public string JobId { get; init; } = Guid.NewGuid().ToString("N");
 }

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Net;
 using Atelier.Contracts.Errors;
 using Atelier.Data;
@@ -28,6 +29,58 @@ public class ErrorContractTests(SharedHost shared) : IClassFixture<SharedHost>
         r.Error(ErrorCatalog.p_common_apitokenrequired, 401, english: true);
         var zh = await Host.Client.WithHeader("Accept-Language", "zh-CN,en;q=0.5").GetAsync("/api/v1/apps");
         zh.Error(ErrorCatalog.p_common_apitokenrequired, 401);
+    }
+
+    /// <summary>AUTOMATIC1111's clients read <c>detail</c> (and <c>error</c>, <c>errors</c>): on its routes the envelope carries them too, and only there.</summary>
+    [Fact]
+    public async Task A1111Routes_ErrorsCarryA1111sFields_BesideTheEnvelope()
+    {
+        var world = await Scenario.NewTenantAsync(Host);
+        var app = world.AppOf(Host).WithHeader("Accept-Language", "en");
+        var refused = await app.PostAsync("/sdapi/v1/txt2img", new { prompt = "x", steps = 0 });
+        var json = refused.Error(ErrorCatalog.p_common_inputinvalid, 400, english: true);
+        var detail = json.GetProperty("detail").GetString()!;
+        Assert.Contains("steps", detail, StringComparison.Ordinal);
+        Assert.StartsWith(json.GetProperty("subErrMessage").GetString()!, detail, StringComparison.Ordinal);
+        Assert.Equal(("p_common_inputinvalid", detail), (json.GetProperty("error").GetString(), json.GetProperty("errors").GetString()));
+        // Without a credential too; and never on the native API.
+        var anonymous = (await Host.Client.GetAsync("/sdapi/v1/sd-models")).Error(ErrorCatalog.p_common_apitokenrequired, 401);
+        Assert.Equal(anonymous.GetProperty("subErrMessage").GetString(), anonymous.GetProperty("detail").GetString());
+        var native = (await app.PostAsync("/api/v1/predict/txt2img", new { prompt = "x", steps = 0 })).Error(ErrorCatalog.p_common_inputinvalid, 400, english: true);
+        Assert.False(native.TryGetProperty("detail", out _));
+        Assert.False(native.TryGetProperty("error", out _));
+    }
+
+    /// <summary>The language of a message: the caller's Accept-Language when it ranks en or zh, else the tenant's choice, else the server's default.</summary>
+    [Fact]
+    public async Task ErrorLanguage_IsTheHeaders_ThenTheTenants_ThenTheServers()
+    {
+        var world = await Scenario.NewTenantAsync(Host);
+        var admin = world.AdminOf(Host);
+        var missing = "/api/v1/models/mdl_nothing_here";
+        static bool Chinese(JsonElement e) => e.GetProperty("subErrMessage").GetString()!.Any(c => c >= 0x4E00 && c <= 0x9FFF);
+        Assert.True(Chinese((await admin.GetAsync(missing)).Json));
+        Assert.True(Chinese((await admin.WithHeader("Accept-Language", "fr-FR").GetAsync(missing)).Json));
+
+        var config = (await admin.GetAsync("/api/v1/tenant/config")).Ok();
+        object Put(string? language) => new
+        {
+            displayName = config.GetProperty("displayName").GetString(), defaultRole = config.GetProperty("defaultRole").GetString(),
+            maxConcurrentJobs = config.GetProperty("maxConcurrentJobs").GetInt32(), imageRetentionDays = config.GetProperty("imageRetentionDays").GetInt32(),
+            defaultSessionSeconds = config.GetProperty("defaultSessionSeconds").GetInt32(), language,
+        };
+        (await admin.PutAsync("/api/v1/tenant/config", Put("fr"))).Error(ErrorCatalog.p_common_inputinvalid, 400);
+        Assert.Equal("en", (await admin.PutAsync("/api/v1/tenant/config", Put("en"))).Ok().GetProperty("language").GetString());
+        Assert.False(Chinese((await admin.GetAsync(missing)).Json));
+        Assert.False(Chinese((await world.AppOf(Host).GetAsync(missing)).Json));
+        Assert.True(Chinese((await admin.WithHeader("Accept-Language", "zh-CN").GetAsync(missing)).Json));
+        // Another tenant keeps the server's default.
+        var other = await Scenario.NewTenantAsync(Host);
+        Assert.True(Chinese((await other.AdminOf(Host).GetAsync(missing)).Json));
+
+        await using var english = await TestHost.StartAsync(new Dictionary<string, string> { ["Atelier:Server:DefaultLanguage"] = "en" });
+        (await english.Client.GetAsync("/api/v1/apps")).Error(ErrorCatalog.p_common_apitokenrequired, 401, english: true);
+        (await english.Client.WithHeader("Accept-Language", "zh").GetAsync("/api/v1/apps")).Error(ErrorCatalog.p_common_apitokenrequired, 401);
     }
 
     [Fact]

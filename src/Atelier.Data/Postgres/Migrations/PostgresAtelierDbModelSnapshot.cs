@@ -2146,6 +2146,10 @@ namespace Atelier.Data.Postgres.Migrations
                     b.Property<int>("ImageRetentionDays")
                         .HasColumnType("integer");
 
+                    b.Property<string>("Language")
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)");
+
                     b.Property<int>("MaxConcurrentJobs")
                         .HasColumnType("integer");
 

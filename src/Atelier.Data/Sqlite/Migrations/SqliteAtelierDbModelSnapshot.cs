@@ -2141,6 +2141,10 @@ namespace Atelier.Data.Sqlite.Migrations
                     b.Property<int>("ImageRetentionDays")
                         .HasColumnType("INTEGER");
 
+                    b.Property<string>("Language")
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT");
+
                     b.Property<int>("MaxConcurrentJobs")
                         .HasColumnType("INTEGER");
 
