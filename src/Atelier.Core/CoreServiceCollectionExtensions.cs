@@ -71,6 +71,8 @@ public static class CoreServiceCollectionExtensions
         services.AddScoped<CheckpointService>();
         services.AddScoped<Jobs.JobQueue>();
         services.AddScoped<Jobs.JobService>();
+        services.AddScoped<Jobs.CallerOptionsService>();
+        services.AddSingleton<Jobs.CallerOptionsCache>();
         services.AddScoped<Models.ModelResolver>();
         services.AddSingleton<Models.ResolutionCache>();
         services.AddSingleton<Jobs.AgentCache>();

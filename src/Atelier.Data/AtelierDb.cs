@@ -35,6 +35,7 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
     public DbSet<BlobGrant> BlobGrants => Set<BlobGrant>();
     public DbSet<Job> Jobs => Set<Job>();
     public DbSet<JobPreview> JobPreviews => Set<JobPreview>();
+    public DbSet<CallerOptions> CallerOptions => Set<CallerOptions>();
     public DbSet<Agent> Agents => Set<Agent>();
     public DbSet<WorkerNode> Workers => Set<WorkerNode>();
     public DbSet<GeneratedImage> GeneratedImages => Set<GeneratedImage>();
@@ -278,6 +279,13 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
             e.Property(x => x.Error).HasMaxLength(2048);
             e.HasIndex(x => new { x.UnitId, x.At });
         });
+        b.Entity<CallerOptions>(e =>
+        {
+            e.ToTable("caller_options");
+            e.HasKey(x => x.CredentialId);
+            e.Property(x => x.CredentialId).HasMaxLength(64);
+            e.Property(x => x.TenantId).HasMaxLength(64);
+        });
         b.Entity<JobPreview>(e =>
         {
             e.ToTable("job_previews");
@@ -495,6 +503,7 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
         b.Entity<Upload>().HasQueryFilter(x => x.TenantId == TenantScope);
         b.Entity<Job>().HasQueryFilter(x => x.TenantId == TenantScope);
         b.Entity<JobPreview>().HasQueryFilter(x => x.TenantId == TenantScope);
+        b.Entity<CallerOptions>().HasQueryFilter(x => x.TenantId == TenantScope);
         b.Entity<Agent>().HasQueryFilter(x => x.TenantId == TenantScope);
         b.Entity<GeneratedImage>().HasQueryFilter(x => x.TenantId == TenantScope);
         b.Entity<Entitlement>().HasQueryFilter(x => x.TenantId == TenantScope);

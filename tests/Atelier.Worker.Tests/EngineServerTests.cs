@@ -70,6 +70,19 @@ public class EngineServerTests(EngineFixture engine) : IClassFixture<EngineFixtu
     }
 
     [Fact]
+    public async Task OverrideSettings_ItDoesNotRead_AreListedAsUnsupported()
+    {
+        var (status, body) = await Post("/sdapi/v1/txt2img", new Dictionary<string, object>
+        {
+            ["prompt"] = "a red ball", ["steps"] = 2, ["width"] = 64, ["height"] = 64,
+            ["override_settings"] = new Dictionary<string, object> { ["CLIP_stop_at_last_layers"] = 2, ["samples_format"] = "png", ["sd_model_checkpoint"] = "atelier-demo" },
+        });
+        Assert.Equal(HttpStatusCode.OK, status);
+        var unsupported = JsonDocument.Parse(body.GetProperty("info").GetString()!).RootElement.GetProperty("unsupported").EnumerateArray().Select(u => u.GetString()).ToList();
+        Assert.Equal(["override_settings.CLIP_stop_at_last_layers"], unsupported);
+    }
+
+    [Fact]
     public async Task Healthz_AnswersWhileTheEngineRuns()
     {
         using var resp = await engine.Http.GetAsync("/healthz");

@@ -19,7 +19,7 @@ namespace Atelier.Core.Jobs;
 /// <summary>The worker side of the queue: register, lease (long-poll), heartbeat, images, complete, fail; and the platform's worker keys.</summary>
 public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSignal signal, JobNotifier notifier, TimeProvider clock, RequestContext ctx,
     IOptions<JobsOptions> options, IObjectStore store, WorkerRegistry registry, ILogger<WorkerService> logger, Security.ContentSafety safety,
-    WebhookSignal hooks, HotModelKeys hotKeys)
+    WebhookSignal hooks, HotModelKeys hotKeys, CallerOptionsCache callerOptions)
 {
     private JobsOptions O => options.Value;
     private TimeSpan RecheckEvery => TimeSpan.FromSeconds(Math.Max(1, O.LeaseRecheckSeconds));
@@ -178,7 +178,10 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
                     AtelierMeter.ModelLoads.Add(1, new KeyValuePair<string, object?>("engine", node.Engine));
                 }
 
-                using var request = JsonDocument.Parse(job.RequestJson);
+                // The caller's A1111 options (POST /sdapi/v1/options) go with its request, as A1111 applies its options when it generates.
+                using var request = JsonDocument.Parse(job.Kind is "txt2img" or "img2img"
+                    ? await CallerOptionsService.WithCallerOptionsAsync(db, callerOptions, job.CallerId, job.RequestJson, ct)
+                    : job.RequestJson);
                 return new LeasedJob(job.Id, job.Attempt, job.TenantId, job.AgentId, job.Kind, await LeasedModelAsync(job, ct), request.RootElement.Clone(), job.LeaseUntil!.Value);
             }
 

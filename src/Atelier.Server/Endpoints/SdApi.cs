@@ -141,8 +141,11 @@ public static class SdApi
             skipped = new { },
         });
 
-    /// <summary>The caller's options: its token's checkpoint (or the one it would get), and the fixed output format.</summary>
-    private static async Task<IResult> GetOptions(ModelResolver resolver, CancellationToken ct)
+    /// <summary>
+    /// The caller's options: every key of A1111 1.10 with its default, overlaid with what this credential set, and its
+    /// checkpoint (its token's checkpoint config, or the one it would get).
+    /// </summary>
+    private static async Task<IResult> GetOptions(ModelResolver resolver, CallerOptionsService options, CancellationToken ct)
     {
         ResolvedModel? model = null;
         try
@@ -154,19 +157,27 @@ public static class SdApi
             // No usable checkpoint yet: A1111 reports an empty one.
         }
 
-        return Results.Json(new Dictionary<string, object?>
+        var all = await options.GetAsync(ct);
+        var answer = new Dictionary<string, object?>(all.Count + 2, StringComparer.Ordinal);
+        foreach (var (key, value) in all)
         {
-            ["sd_model_checkpoint"] = model?.Title ?? "",
-            ["sd_checkpoint_hash"] = model?.Sha256 ?? "",
-            ["samples_format"] = "png",
-            ["CLIP_stop_at_last_layers"] = 1,
-            ["eta_noise_seed_delta"] = 0,
-        });
+            answer[key] = value;
+        }
+
+        answer["sd_model_checkpoint"] = model?.Title ?? "";
+        answer["sd_checkpoint_hash"] = model?.Sha256 ?? "";
+        return Results.Json(answer);
     }
 
-    /// <summary>Sets <c>sd_model_checkpoint</c> for the calling token only (never for the whole server); other keys are accepted and ignored.</summary>
-    private static async Task<IResult> SetOptions(Dictionary<string, JsonElement> changes, ModelResolver resolver, CheckpointService checkpoints, CancellationToken ct)
+    /// <summary>
+    /// Sets options for the calling credential only (never for the whole server, never for another caller): the
+    /// checkpoint as the token's checkpoint config, every other A1111 key stored for it and sent with its generation
+    /// requests. An unknown key or a value of the wrong kind is refused before anything changes.
+    /// </summary>
+    private static async Task<IResult> SetOptions(Dictionary<string, JsonElement> changes, ModelResolver resolver, CheckpointService checkpoints,
+        CallerOptionsService options, CancellationToken ct)
     {
+        CallerOptionsService.Validate(changes);
         if (changes.TryGetValue("sd_model_checkpoint", out var checkpoint))
         {
             if (checkpoint.ValueKind != JsonValueKind.String)
@@ -178,6 +189,7 @@ public static class SdApi
             await checkpoints.SetCheckpointAsync(new Contracts.Models.CheckpointConfigRequest(model.VersionId), ct);
         }
 
+        await options.SetAsync(changes, ct);
         return Results.Content("null", "application/json");
     }
 

@@ -274,6 +274,23 @@ public sealed class EngineState : IDisposable
             list.Add("mask");
         }
 
+        // Options the built-in engine does not read (the checkpoint it does; settings equal to what it does anyway are no loss).
+        foreach (var (key, value) in req.OverrideSettings ?? [])
+        {
+            var same = key switch
+            {
+                "sd_model_checkpoint" or "sd_checkpoint_hash" => true,
+                "samples_format" => value.ValueKind == JsonValueKind.String && value.GetString() == "png",
+                "CLIP_stop_at_last_layers" => value.ValueKind == JsonValueKind.Number && value.GetDouble() == 1,
+                "eta_noise_seed_delta" => value.ValueKind == JsonValueKind.Number && value.GetDouble() == 0,
+                _ => false,
+            };
+            if (!same)
+            {
+                list.Add("override_settings." + key);
+            }
+        }
+
         return list;
     }
 

@@ -238,3 +238,42 @@ public class PredictTests(PredictHost shared) : IClassFixture<PredictHost>
         (await Host.Client.GetAsync("/sdapi/v1/hypernetworks")).Error(ErrorCatalog.p_common_apitokenrequired, 401);
     }
 }
+
+/// <summary>AUTOMATIC1111's options per caller (issue 17, item 2), on a server whose worker is the test (manual leases).</summary>
+public class CallerOptionsTests
+{
+    [Fact]
+    public async Task Options_EveryA1111Key_ArePerCredential_RoundTrip_RefuseUnknownKeys_AndGoWithTheCallersJobs()
+    {
+        var (host, world, worker) = await Worker.WorkerProtocolTests.StartAsync();
+        await using var owned = host;
+        var app = world.AppOf(host);
+        var defaults = (await app.GetAsync("/sdapi/v1/options")).Json;
+        Assert.True(defaults.EnumerateObject().Count() > 200, $"{defaults.EnumerateObject().Count()} keys");
+        Assert.Equal(("png", 1, 0), (defaults.GetProperty("samples_format").GetString(), defaults.GetProperty("CLIP_stop_at_last_layers").GetInt32(),
+            defaults.GetProperty("eta_noise_seed_delta").GetInt32()));
+        Assert.StartsWith("atelier-demo", defaults.GetProperty("sd_model_checkpoint").GetString(), StringComparison.Ordinal);
+
+        Assert.Equal(HttpStatusCode.OK, (await app.PostAsync("/sdapi/v1/options", new Dictionary<string, object> { ["CLIP_stop_at_last_layers"] = 2, ["eta_noise_seed_delta"] = 31337, ["jpeg_quality"] = 80 })).Status);
+        var mine = (await app.GetAsync("/sdapi/v1/options")).Json;
+        Assert.Equal((2, 31337, 80), (mine.GetProperty("CLIP_stop_at_last_layers").GetInt32(), mine.GetProperty("eta_noise_seed_delta").GetInt32(), mine.GetProperty("jpeg_quality").GetInt32()));
+
+        // Unknown keys and values of the wrong kind are refused, and nothing of that request is kept.
+        var unknown = (await app.PostAsync("/sdapi/v1/options", new { jpeg_quality = 10, not_an_a1111_option = 1 })).Error(ErrorCatalog.p_common_inputinvalid, 400);
+        Assert.Contains("not_an_a1111_option", unknown.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        (await app.PostAsync("/sdapi/v1/options", new Dictionary<string, object> { ["CLIP_stop_at_last_layers"] = "two" })).Error(ErrorCatalog.p_common_inputinvalid, 400);
+        Assert.Equal(80, (await app.GetAsync("/sdapi/v1/options")).Json.GetProperty("jpeg_quality").GetInt32());
+
+        // Another credential of the same tenant has its own (the defaults).
+        var (_, other) = await Scenario.NewAppAsync(host, world, "other-app");
+        Assert.Equal(1, (await other.GetAsync("/sdapi/v1/options")).Json.GetProperty("CLIP_stop_at_last_layers").GetInt32());
+
+        // The caller's options go with its jobs as override_settings; keys the request sets itself win.
+        await Worker.WorkerProtocolTests.SubmitAsync(host, world, input: new { prompt = "with options", steps = 2, override_settings = new { jpeg_quality = 95 } });
+        var leased = (await WorkerProtocol.LeaseAsync(worker)).Ok();
+        var overrides = leased.GetProperty("request").GetProperty("override_settings");
+        Assert.Equal((2, 31337, 95), (overrides.GetProperty("CLIP_stop_at_last_layers").GetInt32(), overrides.GetProperty("eta_noise_seed_delta").GetInt32(),
+            overrides.GetProperty("jpeg_quality").GetInt32()));
+        Assert.False(overrides.TryGetProperty("samples_format", out var unset), unset.ToString()); // defaults are not sent, only what the caller set
+    }
+}

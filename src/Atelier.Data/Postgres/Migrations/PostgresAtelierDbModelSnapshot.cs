@@ -507,6 +507,30 @@ namespace Atelier.Data.Postgres.Migrations
                     b.ToTable("blob_grants", (string)null);
                 });
 
+            modelBuilder.Entity("Atelier.Data.Entities.CallerOptions", b =>
+                {
+                    b.Property<string>("CredentialId")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.Property<string>("OptionsJson")
+                        .IsRequired()
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)");
+
+                    b.Property<string>("TenantId")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.Property<DateTime>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.HasKey("CredentialId");
+
+                    b.ToTable("caller_options", (string)null);
+                });
+
             modelBuilder.Entity("Atelier.Data.Entities.ComputingPool", b =>
                 {
                     b.Property<string>("Id")

@@ -502,6 +502,30 @@ namespace Atelier.Data.Sqlite.Migrations
                     b.ToTable("blob_grants", (string)null);
                 });
 
+            modelBuilder.Entity("Atelier.Data.Entities.CallerOptions", b =>
+                {
+                    b.Property<string>("CredentialId")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("OptionsJson")
+                        .IsRequired()
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("TenantId")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTime>("UpdatedAt")
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("CredentialId");
+
+                    b.ToTable("caller_options", (string)null);
+                });
+
             modelBuilder.Entity("Atelier.Data.Entities.ComputingPool", b =>
                 {
                     b.Property<string>("Id")
