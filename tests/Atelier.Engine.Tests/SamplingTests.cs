@@ -54,6 +54,79 @@ public class SamplingTests
         Close(1.783, Model.TimestepOf(0.04848), rel: 2e-3);
     }
 
+    // Reference values below: computed in double precision from each schedule's published formula (k-diffusion's
+    // get_sigmas_exponential / get_sigmas_polyexponential; A1111 1.10 modules/sd_schedulers.py for sgm_uniform, kl_optimal,
+    // simple, ddim and align_your_steps, with NVIDIA's SD 1.5 list; the Beta quantile by integrating the Beta density
+    // numerically, independently of the engine's continued fraction), on SD 1.x's training schedule, n = 10.
+
+    [Fact]
+    public void ExponentialAndPolyexponential_N10_MatchTheFormula()
+    {
+        double[] expected = [14.614641, 7.324870, 3.671231, 1.840024, 0.922222, 0.462218, 0.231664, 0.116110, 0.058195, 0.029167, 0];
+        CloseAll(expected, Schedules.Sigmas("Exponential", Model, 10));
+        CloseAll(expected, Schedules.Sigmas("polyexponential", Model, 10)); // ρ = 1, A1111's default: the same schedule
+    }
+
+    [Fact]
+    public void SgmUniform_N10_IsTheDiscreteScheduleAtNPlusOneTimestepsWithoutTheLast()
+    {
+        CloseAll([14.614641, 8.307172, 5.092408, 3.325069, 2.279730, 1.615580, 1.162865, 0.831884, 0.571189, 0.343705, 0], Schedules.Sigmas("SGM Uniform", Model, 10));
+        CloseAll(Schedules.Sigmas("SGM Uniform", Model, 10), Schedules.Sigmas("SGMUniform", Model, 10));
+    }
+
+    [Fact]
+    public void KlOptimal_N10_EndsAtSigmaMin()
+    {
+        CloseAll([14.614641, 4.565037, 2.632888, 1.786445, 1.294767, 0.961588, 0.711627, 0.509419, 0.335637, 0.178346, 0.029167], Schedules.Sigmas("KL Optimal", Model, 10));
+    }
+
+    [Fact]
+    public void SimpleAndDdim_N10_ReadTheModelsTable()
+    {
+        CloseAll([14.614641, 8.302803, 5.087763, 3.321083, 2.276463, 1.612886, 1.160578, 0.829860, 0.569285, 0.341674, 0], Schedules.Sigmas("simple", Model, 10));
+        CloseAll([8.390685, 5.134431, 3.347764, 2.292854, 1.623692, 1.168216, 0.835653, 0.574050, 0.346187, 0.041314, 0], Schedules.Sigmas("DDIM", Model, 10));
+    }
+
+    [Fact]
+    public void AlignYourSteps_IsNvidiasList_AtTen_AndLogLinearlyInterpolatedOtherwise()
+    {
+        CloseAll([14.615, 6.475, 3.861, 2.697, 1.886, 1.396, 0.963, 0.652, 0.399, 0.152, 0.029, 0], Schedules.Sigmas("Align Your Steps", Model, 11));
+        CloseAll([14.615, 8.170651, 5.188100, 3.668090, 2.838839, 2.198445, 1.730658, 1.396, 1.070780, 0.814771, 0.607827, 0.427997, 0.229864, 0.094686, 0.029, 0],
+            Schedules.Sigmas("align_your_steps", Model, 15));
+    }
+
+    [Fact]
+    public void Beta_QuantileMatchesClosedFormAndNumericValues_AndTheScheduleUsesIt()
+    {
+        // Beta(½, ½) is the arcsine distribution: its quantile is sin²(πp/2).
+        foreach (var p in new[] { 0.05, 0.3, 0.5, 0.77, 0.99 })
+        {
+            Close(Math.Pow(Math.Sin(Math.PI * p / 2), 2), Schedules.BetaQuantile(p, 0.5, 0.5), rel: 1e-9);
+        }
+
+        Close(0.039584, Schedules.BetaQuantile(0.1, 0.6, 0.6), rel: 1e-4);
+        Close(0.17568, Schedules.BetaQuantile(0.25, 0.6, 0.6), rel: 1e-4);
+        Close(0.960415, Schedules.BetaQuantile(0.9, 0.6, 0.6), rel: 1e-4);
+        Close(0.5, Schedules.BetaQuantile(0.5, 0.6, 0.6), rel: 1e-12);
+        var s = Schedules.Sigmas("Beta", Model, 5);
+        var span = Model.SigmaMax - Model.SigmaMin;
+        CloseAll([Model.SigmaMax, Model.SigmaMin + (Schedules.BetaQuantile(0.75, 0.6, 0.6) * span), Model.SigmaMin + (0.5 * span),
+            Model.SigmaMin + (Schedules.BetaQuantile(0.25, 0.6, 0.6) * span), Model.SigmaMin, 0], s);
+    }
+
+    [Fact]
+    public void EveryScheduleA1111Lists_RunsWithEverySampler()
+    {
+        foreach (var schedule in Schedules.Names)
+        {
+            foreach (var sampler in Sampler.All)
+            {
+                var sigmas = sampler.SigmasFor(schedule, Model, 6);
+                Assert.True(sigmas.Length >= 2 && sigmas.Zip(sigmas.Skip(1)).All(p => p.First > p.Second), $"{sampler.Name} / {schedule}: {string.Join(", ", sigmas)}");
+            }
+        }
+    }
+
     [Fact]
     public void EulerAncestral_FirstStep_MatchesReference()
     {

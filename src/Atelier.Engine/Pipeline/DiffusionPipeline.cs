@@ -116,11 +116,7 @@ public sealed class DiffusionPipeline : IDisposable
         var schedule = req.Schedule;
         var (baseName, legacy) = Sampler.SplitLegacy(samplerName);
         var sampler = Sampler.Find(baseName) ?? throw new EngineRequestException("Sampler not found");
-        schedule = legacy ?? schedule;
-        if (!Schedules.Names.Contains(schedule))
-        {
-            throw new EngineRequestException($"Scheduler not found: {schedule}");
-        }
+        schedule = Schedules.Canonical(legacy ?? schedule) ?? throw new EngineRequestException($"Scheduler not found: {legacy ?? schedule}");
 
         var firstSeed = req.Seed == -1 ? Random.Shared.NextInt64(0, uint.MaxValue) : req.Seed;
         var conditioning = EncodePrompts(req.Prompt, req.NegativePrompt);

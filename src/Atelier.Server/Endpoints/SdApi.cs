@@ -29,8 +29,8 @@ public static class SdApi
         api.MapGet("/loras", Loras).WithName("SdLoras");
         api.MapGet("/embeddings", Embeddings).WithName("SdEmbeddings");
         api.MapGet("/samplers", () => Results.Json(Sampler.All.Select(s => new SamplerItem(s.Name, Sampler.AliasesOf(s.Name), [])), Snake)).WithName("SdSamplers");
-        api.MapGet("/schedulers", () => Results.Json(Schedules.Names.Select(n =>
-            new SchedulerItem(n.ToLowerInvariant(), n, null, n == "Karras" ? 7.0 : null, false)), Snake)).WithName("SdSchedulers");
+        api.MapGet("/schedulers", () => Results.Json(Schedules.All.Select(s =>
+            new SchedulerItem(s.Name, s.Label, s.Aliases.Count == 0 ? null : s.Aliases, s.DefaultRho, s.NeedInnerModel)), Snake)).WithName("SdSchedulers");
         api.MapGet("/options", GetOptions).WithName("SdGetOptions");
         api.MapPost("/options", SetOptions).WithName("SdSetOptions");
         api.MapGet("/progress", Progress).WithName("SdProgress");

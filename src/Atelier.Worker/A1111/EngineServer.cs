@@ -58,8 +58,7 @@ public static class EngineServer
             new SdModel(m.Title, m.Name, m.ShortHash, m.Sha256, Path.Combine(m.Folder, "model_index.json"), null)));
         api.MapPost("/refresh-checkpoints", (EngineState state) => { state.Rescan(); return Results.Json(new { }); });
         api.MapGet("/samplers", () => Sampler.All.Select(s => new SamplerItem(s.Name, Sampler.AliasesOf(s.Name), [])));
-        api.MapGet("/schedulers", () => Schedules.Names.Select(n =>
-            new SchedulerItem(n.ToLowerInvariant(), n, null, n == "Karras" ? 7.0 : null, false)));
+        api.MapGet("/schedulers", () => Schedules.All.Select(s => new SchedulerItem(s.Name, s.Label, s.Aliases.Count == 0 ? null : s.Aliases, s.DefaultRho, s.NeedInnerModel)));
         api.MapGet("/embeddings", () => Results.Json(new { loaded = new { }, skipped = new { } }));
         api.MapGet("/loras", () => Results.Json(Array.Empty<object>()));
         api.MapPost("/refresh-loras", () => Results.Json(new { }));

@@ -305,7 +305,7 @@ public sealed class EngineState : IDisposable
         return JsonSerializer.Serialize(info);
     }
 
-    private static string Capitalize(string s) => Schedules.Names.FirstOrDefault(n => string.Equals(n, s, StringComparison.OrdinalIgnoreCase)) ?? s;
+    private static string Capitalize(string s) => Schedules.Canonical(s) ?? s;
 
     public void Dispose()
     {
