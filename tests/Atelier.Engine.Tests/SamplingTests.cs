@@ -127,6 +127,53 @@ public class SamplingTests
         }
     }
 
+    /// <summary>
+    /// Each added sampler on a problem with a known denoiser (data ~ N(0, ½²): D(x, σ) = x·¼/(¼ + σ²)), over σ = 10, 5,
+    /// 2, 1, 0.5, 0.1, 0 from x = (3, −2, ½), with a fixed noise sequence. Reference values: k-diffusion's published
+    /// algorithms (sample_heun, sample_dpm_2, sample_dpm_2_ancestral, sample_dpmpp_2s_ancestral, sample_dpmpp_2m_sde and
+    /// sample_dpmpp_3m_sde with η = 1 and the midpoint solver, sample_lcm) written out in double precision in Python.
+    /// </summary>
+    [Theory]
+    [InlineData("Heun", 0.1635380, -0.1090253, 0.0272563)]
+    [InlineData("DPM2", 0.1625803, -0.1083869, 0.0270967)]
+    [InlineData("DPM2 a", 0.7736842, 0.1831617, -0.5382465)]
+    [InlineData("DPM++ 2S a", 0.4778496, 0.1121301, -0.3127615)]
+    [InlineData("DPM++ 2M SDE", 0.5520114, 0.1989969, -0.3923321)]
+    [InlineData("DPM++ 3M SDE", 0.9223445, 0.1978358, -0.3976155)]
+    [InlineData("LCM", 0.2619622, 0.0889168, -0.1602960)]
+    public void AddedSamplers_OnAKnownDenoiser_MatchTheirPublishedAlgorithms(string name, double a, double b, double c)
+    {
+        double[] sequence = [0.3, -1.1, 0.7, 1.9, -0.4, 0.05, -0.8, 1.2, -1.5, 0.9, 0.15, -0.25, 1.05, -0.6, 0.45, -1.3, 0.8, -0.05, 0.6, -0.9];
+        var next = 0;
+        var x = new float[] { 3f, -2f, 0.5f };
+        var sampler = Sampler.Find(name)!;
+        Assert.Equal(name, sampler.Name);
+        sampler.Run(x, [10, 5, 2, 1, 0.5, 0.1, 0], (xs, sigma, _, eps) =>
+        {
+            for (var j = 0; j < xs.Length; j++)
+            {
+                eps[j] = (float)(xs[j] * sigma / (0.25 + (sigma * sigma)));
+            }
+        }, target =>
+        {
+            for (var j = 0; j < target.Length; j++)
+            {
+                target[j] = (float)sequence[next++ % sequence.Length];
+            }
+        }, null, CancellationToken.None);
+        CloseAll([a, b, c], [.. x.Select(v => (double)v)]);
+    }
+
+    [Fact]
+    public void DiscardingSamplers_TakeOneStepMore_WithoutTheNextToLastSigma()
+    {
+        var karras = Schedules.Sigmas("Karras", Model, 11);
+        var dpm2 = Sampler.Find("DPM2")!.SigmasFor("Karras", Model, 10);
+        CloseAll([.. karras[..^2], 0], dpm2);
+        Assert.Equal(11, dpm2.Length);
+        Assert.Equal("Exponential", Sampler.Find("k_dpmpp_3m_sde")!.DefaultSchedule);
+    }
+
     [Fact]
     public void EulerAncestral_FirstStep_MatchesReference()
     {

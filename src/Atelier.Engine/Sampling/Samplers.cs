@@ -24,7 +24,23 @@ public abstract class Sampler
     /// <summary>Runs every step in place on <paramref name="x"/>; <paramref name="onStep"/> is told after each.</summary>
     public abstract void Run(float[] x, double[] sigmas, Denoiser model, NoiseSource noise, Action<int>? onStep, CancellationToken ct);
 
-    public static IReadOnlyList<Sampler> All { get; } = [new Euler(), new EulerAncestral(), new DpmPp2M(), new Lms(), new Ddim()];
+    public static IReadOnlyList<Sampler> All { get; } =
+    [
+        new Euler(), new EulerAncestral(), new DpmPp2M(), new Lms(), new Ddim(), new Heun(), new Dpm2(), new Dpm2Ancestral(),
+        new DpmPp2SAncestral(), new DpmPp2MSde(), new DpmPp3MSde(), new Lcm(),
+    ];
+
+    /// <summary>What the model takes <paramref name="x"/> to at σ: x − σ·ε.</summary>
+    protected static void Denoised(ReadOnlySpan<float> x, double sigma, ReadOnlySpan<float> eps, Span<float> denoised)
+    {
+        for (var j = 0; j < x.Length; j++)
+        {
+            denoised[j] = (float)(x[j] - (sigma * eps[j]));
+        }
+    }
+
+    /// <summary>A1111's <c>discard_next_to_last_sigma</c>: the schedule for one step more, without its next-to-last σ.</summary>
+    protected static double[] DiscardNextToLast(double[] sigmas) => sigmas.Length < 3 ? sigmas : [.. sigmas[..^2], sigmas[^1]];
 
     /// <summary>Finds a sampler by its label or an A1111 alias (case-insensitive); null when unknown.</summary>
     public static Sampler? Find(string? name)
@@ -43,6 +59,13 @@ public abstract class Sampler
                    "k_dpmpp_2m" or "dpmpp_2m" => All[2],
                    "k_lms" or "lms" => All[3],
                    "ddim" => All[4],
+                   "k_heun" or "heun" => All[5],
+                   "k_dpm_2" or "dpm2" => All[6],
+                   "k_dpm_2_a" or "dpm2_a" => All[7],
+                   "k_dpmpp_2s_a" or "dpmpp_2s_a" or "dpmpp_2s_ancestral" => All[8],
+                   "k_dpmpp_2m_sde" or "dpmpp_2m_sde" => All[9],
+                   "k_dpmpp_3m_sde" or "dpmpp_3m_sde" => All[10],
+                   "k_lcm" or "lcm" => All[11],
                    _ => null,
                };
     }
@@ -54,6 +77,13 @@ public abstract class Sampler
         "Euler a" => ["k_euler_a", "k_euler_ancestral"],
         "DPM++ 2M" => ["k_dpmpp_2m"],
         "LMS" => ["k_lms"],
+        "Heun" => ["k_heun"],
+        "DPM2" => ["k_dpm_2"],
+        "DPM2 a" => ["k_dpm_2_a"],
+        "DPM++ 2S a" => ["k_dpmpp_2s_a"],
+        "DPM++ 2M SDE" => ["k_dpmpp_2m_sde"],
+        "DPM++ 3M SDE" => ["k_dpmpp_3m_sde"],
+        "LCM" => ["k_lcm"],
         _ => [],
     };
 
@@ -291,4 +321,362 @@ public sealed class Ddim : Sampler
 
     public override void Run(float[] x, double[] sigmas, Denoiser model, NoiseSource noise, Action<int>? onStep, CancellationToken ct) =>
         All[0].Run(x, sigmas, model, noise, onStep, ct);
+}
+
+/// <summary>Heun's method (k-diffusion's sample_heun, no churn): an Euler step, corrected by the slope at its end; Euler on the last step to 0.</summary>
+public sealed class Heun : Sampler
+{
+    public override string Name => "Heun";
+
+    public override void Run(float[] x, double[] sigmas, Denoiser model, NoiseSource noise, Action<int>? onStep, CancellationToken ct)
+    {
+        var d = new float[x.Length];
+        var d2 = new float[x.Length];
+        var x2 = new float[x.Length];
+        for (var i = 0; i < sigmas.Length - 1; i++)
+        {
+            ct.ThrowIfCancellationRequested();
+            model(x, sigmas[i], i, d);
+            var dt = sigmas[i + 1] - sigmas[i];
+            if (sigmas[i + 1] == 0)
+            {
+                for (var j = 0; j < x.Length; j++)
+                {
+                    x[j] += (float)(d[j] * dt);
+                }
+            }
+            else
+            {
+                for (var j = 0; j < x.Length; j++)
+                {
+                    x2[j] = (float)(x[j] + (d[j] * dt));
+                }
+
+                model(x2, sigmas[i + 1], i, d2);
+                for (var j = 0; j < x.Length; j++)
+                {
+                    x[j] += (float)((d[j] + d2[j]) / 2 * dt);
+                }
+            }
+
+            onStep?.Invoke(i);
+        }
+    }
+}
+
+/// <summary>DPM2 (k-diffusion's sample_dpm_2): the slope at the log-midpoint σ; A1111 discards the next-to-last σ.</summary>
+public sealed class Dpm2 : Sampler
+{
+    public override string Name => "DPM2";
+
+    public override double[] SigmasFor(string schedule, NoiseSchedule model, int steps) => DiscardNextToLast(base.SigmasFor(schedule, model, steps + 1));
+
+    public override void Run(float[] x, double[] sigmas, Denoiser model, NoiseSource noise, Action<int>? onStep, CancellationToken ct)
+    {
+        var d = new float[x.Length];
+        var d2 = new float[x.Length];
+        var x2 = new float[x.Length];
+        for (var i = 0; i < sigmas.Length - 1; i++)
+        {
+            ct.ThrowIfCancellationRequested();
+            model(x, sigmas[i], i, d);
+            MidpointStep(x, sigmas[i], sigmas[i + 1], d, d2, x2, model, i);
+            onStep?.Invoke(i);
+        }
+    }
+
+    /// <summary>From σ to <paramref name="to"/>: Euler when <paramref name="to"/> is 0, else the slope at exp((ln σ + ln to)/2) over the whole step.</summary>
+    internal static void MidpointStep(float[] x, double sigma, double to, float[] d, float[] d2, float[] x2, Denoiser model, int step)
+    {
+        if (to == 0)
+        {
+            for (var j = 0; j < x.Length; j++)
+            {
+                x[j] += (float)(d[j] * (to - sigma));
+            }
+
+            return;
+        }
+
+        var mid = Math.Exp((Math.Log(sigma) + Math.Log(to)) / 2);
+        for (var j = 0; j < x.Length; j++)
+        {
+            x2[j] = (float)(x[j] + (d[j] * (mid - sigma)));
+        }
+
+        model(x2, mid, step, d2);
+        for (var j = 0; j < x.Length; j++)
+        {
+            x[j] += (float)(d2[j] * (to - sigma));
+        }
+    }
+}
+
+/// <summary>DPM2 ancestral (k-diffusion's sample_dpm_2_ancestral, η = 1): DPM2 down to σ_down, then fresh noise of σ_up.</summary>
+public sealed class Dpm2Ancestral : Sampler
+{
+    public override string Name => "DPM2 a";
+
+    public override double[] SigmasFor(string schedule, NoiseSchedule model, int steps) => DiscardNextToLast(base.SigmasFor(schedule, model, steps + 1));
+
+    public override void Run(float[] x, double[] sigmas, Denoiser model, NoiseSource noise, Action<int>? onStep, CancellationToken ct)
+    {
+        var d = new float[x.Length];
+        var d2 = new float[x.Length];
+        var x2 = new float[x.Length];
+        var fresh = new float[x.Length];
+        for (var i = 0; i < sigmas.Length - 1; i++)
+        {
+            ct.ThrowIfCancellationRequested();
+            model(x, sigmas[i], i, d);
+            var (up, down) = EulerAncestral.AncestralStep(sigmas[i], sigmas[i + 1]);
+            Dpm2.MidpointStep(x, sigmas[i], down, d, d2, x2, model, i);
+            if (up > 0)
+            {
+                noise(fresh);
+                for (var j = 0; j < x.Length; j++)
+                {
+                    x[j] += (float)(fresh[j] * up);
+                }
+            }
+
+            onStep?.Invoke(i);
+        }
+    }
+}
+
+/// <summary>DPM++ 2S ancestral (k-diffusion's sample_dpmpp_2s_ancestral, η = 1): a second-order single step in log σ down to σ_down, then noise of σ_up.</summary>
+public sealed class DpmPp2SAncestral : Sampler
+{
+    public override string Name => "DPM++ 2S a";
+    public override string DefaultSchedule => "Karras";
+
+    public override void Run(float[] x, double[] sigmas, Denoiser model, NoiseSource noise, Action<int>? onStep, CancellationToken ct)
+    {
+        var eps = new float[x.Length];
+        var denoised = new float[x.Length];
+        var x2 = new float[x.Length];
+        var fresh = new float[x.Length];
+        for (var i = 0; i < sigmas.Length - 1; i++)
+        {
+            ct.ThrowIfCancellationRequested();
+            var sigma = sigmas[i];
+            model(x, sigma, i, eps);
+            var (up, down) = EulerAncestral.AncestralStep(sigma, sigmas[i + 1]);
+            if (down == 0)
+            {
+                for (var j = 0; j < x.Length; j++)
+                {
+                    x[j] += (float)(eps[j] * (down - sigma));
+                }
+            }
+            else
+            {
+                Denoised(x, sigma, eps, denoised);
+                var t = -Math.Log(sigma);
+                var tNext = -Math.Log(down);
+                var h = tNext - t;
+                var s = t + (h / 2);
+                var sigmaS = Math.Exp(-s);
+                var first = -double.ExpM1(-h / 2);
+                for (var j = 0; j < x.Length; j++)
+                {
+                    x2[j] = (float)((sigmaS / sigma * x[j]) + (first * denoised[j]));
+                }
+
+                model(x2, sigmaS, i, eps);
+                Denoised(x2, sigmaS, eps, denoised);
+                var second = -double.ExpM1(-h);
+                for (var j = 0; j < x.Length; j++)
+                {
+                    x[j] = (float)((down / sigma * x[j]) + (second * denoised[j]));
+                }
+            }
+
+            if (sigmas[i + 1] > 0 && up > 0)
+            {
+                noise(fresh);
+                for (var j = 0; j < x.Length; j++)
+                {
+                    x[j] += (float)(fresh[j] * up);
+                }
+            }
+
+            onStep?.Invoke(i);
+        }
+    }
+}
+
+/// <summary>
+/// DPM++ 2M SDE (k-diffusion's sample_dpmpp_2m_sde, η = 1, midpoint solver). A1111 draws its noise from a Brownian tree
+/// (torchsde); here it is the run's Gaussian noise source, so pictures match A1111's only in distribution.
+/// </summary>
+public sealed class DpmPp2MSde : Sampler
+{
+    public override string Name => "DPM++ 2M SDE";
+    public override string DefaultSchedule => "Exponential";
+
+    public override void Run(float[] x, double[] sigmas, Denoiser model, NoiseSource noise, Action<int>? onStep, CancellationToken ct)
+    {
+        var eps = new float[x.Length];
+        var denoised = new float[x.Length];
+        var previous = new float[x.Length];
+        var fresh = new float[x.Length];
+        double? hLast = null;
+        for (var i = 0; i < sigmas.Length - 1; i++)
+        {
+            ct.ThrowIfCancellationRequested();
+            var sigma = sigmas[i];
+            var next = sigmas[i + 1];
+            model(x, sigma, i, eps);
+            Denoised(x, sigma, eps, denoised);
+            if (next == 0)
+            {
+                Array.Copy(denoised, x, x.Length);
+            }
+            else
+            {
+                var h = Math.Log(sigma) - Math.Log(next);
+                var etaH = h;
+                var decay = next / sigma * Math.Exp(-etaH);
+                var gain = -double.ExpM1(-h - etaH);
+                for (var j = 0; j < x.Length; j++)
+                {
+                    x[j] = (float)((decay * x[j]) + (gain * denoised[j]));
+                }
+
+                if (hLast is { } last)
+                {
+                    var r = last / h;
+                    var correction = 0.5 * gain / r;
+                    for (var j = 0; j < x.Length; j++)
+                    {
+                        x[j] += (float)(correction * (denoised[j] - previous[j]));
+                    }
+                }
+
+                noise(fresh);
+                var scale = next * Math.Sqrt(-double.ExpM1(-2 * etaH));
+                for (var j = 0; j < x.Length; j++)
+                {
+                    x[j] += (float)(fresh[j] * scale);
+                }
+
+                hLast = h;
+            }
+
+            (previous, denoised) = (denoised, previous);
+            onStep?.Invoke(i);
+        }
+    }
+}
+
+/// <summary>
+/// DPM++ 3M SDE (k-diffusion's sample_dpmpp_3m_sde, η = 1); A1111 discards the next-to-last σ. Gaussian noise, as for
+/// <see cref="DpmPp2MSde"/>.
+/// </summary>
+public sealed class DpmPp3MSde : Sampler
+{
+    public override string Name => "DPM++ 3M SDE";
+    public override string DefaultSchedule => "Exponential";
+
+    public override double[] SigmasFor(string schedule, NoiseSchedule model, int steps) => DiscardNextToLast(base.SigmasFor(schedule, model, steps + 1));
+
+    public override void Run(float[] x, double[] sigmas, Denoiser model, NoiseSource noise, Action<int>? onStep, CancellationToken ct)
+    {
+        var eps = new float[x.Length];
+        var denoised = new float[x.Length];
+        var denoised1 = new float[x.Length];
+        var denoised2 = new float[x.Length];
+        var fresh = new float[x.Length];
+        double? h1 = null, h2 = null;
+        for (var i = 0; i < sigmas.Length - 1; i++)
+        {
+            ct.ThrowIfCancellationRequested();
+            var sigma = sigmas[i];
+            var next = sigmas[i + 1];
+            model(x, sigma, i, eps);
+            Denoised(x, sigma, eps, denoised);
+            double? h = null;
+            if (next == 0)
+            {
+                Array.Copy(denoised, x, x.Length);
+            }
+            else
+            {
+                var hh = Math.Log(sigma) - Math.Log(next);
+                h = hh;
+                var hEta = hh * 2; // η = 1
+                var decay = Math.Exp(-hEta);
+                var gain = -double.ExpM1(-hEta);
+                for (var j = 0; j < x.Length; j++)
+                {
+                    x[j] = (float)((decay * x[j]) + (gain * denoised[j]));
+                }
+
+                var phi2 = (double.ExpM1(-hEta) / hEta) + 1;
+                if (h2 is { } hTwo && h1 is { } hOne)
+                {
+                    var r0 = hOne / hh;
+                    var r1 = hTwo / hh;
+                    var phi3 = (phi2 / hEta) - 0.5;
+                    for (var j = 0; j < x.Length; j++)
+                    {
+                        var d10 = (denoised[j] - denoised1[j]) / r0;
+                        var d11 = (denoised1[j] - denoised2[j]) / r1;
+                        var d1 = d10 + ((d10 - d11) * r0 / (r0 + r1));
+                        var d2 = (d10 - d11) / (r0 + r1);
+                        x[j] += (float)((phi2 * d1) - (phi3 * d2));
+                    }
+                }
+                else if (h1 is { } hOnly)
+                {
+                    var r = hOnly / hh;
+                    for (var j = 0; j < x.Length; j++)
+                    {
+                        x[j] += (float)(phi2 * ((denoised[j] - denoised1[j]) / r));
+                    }
+                }
+
+                noise(fresh);
+                var scale = next * Math.Sqrt(-double.ExpM1(-2 * hh));
+                for (var j = 0; j < x.Length; j++)
+                {
+                    x[j] += (float)(fresh[j] * scale);
+                }
+            }
+
+            (denoised2, denoised1, denoised) = (denoised1, denoised, denoised2);
+            (h2, h1) = (h1, h);
+            onStep?.Invoke(i);
+        }
+    }
+}
+
+/// <summary>LCM (k-diffusion's sample_lcm): jump to the denoised sample, then add fresh noise at the next σ.</summary>
+public sealed class Lcm : Sampler
+{
+    public override string Name => "LCM";
+
+    public override void Run(float[] x, double[] sigmas, Denoiser model, NoiseSource noise, Action<int>? onStep, CancellationToken ct)
+    {
+        var eps = new float[x.Length];
+        var fresh = new float[x.Length];
+        for (var i = 0; i < sigmas.Length - 1; i++)
+        {
+            ct.ThrowIfCancellationRequested();
+            model(x, sigmas[i], i, eps);
+            Denoised(x, sigmas[i], eps, x);
+            if (sigmas[i + 1] > 0)
+            {
+                noise(fresh);
+                for (var j = 0; j < x.Length; j++)
+                {
+                    x[j] += (float)(fresh[j] * sigmas[i + 1]);
+                }
+            }
+
+            onStep?.Invoke(i);
+        }
+    }
 }
