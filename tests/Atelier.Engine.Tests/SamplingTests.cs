@@ -174,6 +174,37 @@ public class SamplingTests
         Assert.Equal("Exponential", Sampler.Find("k_dpmpp_3m_sde")!.DefaultSchedule);
     }
 
+    /// <summary>
+    /// PyTorch's well-known outputs: torch.manual_seed(0); torch.randn(4, 4), torch.randn(2, 3) and torch.randn(5, 4); and
+    /// torch.manual_seed(42); torch.randn(16). They follow from MT19937 and ATen's normal fill (its 16-value Box–Muller
+    /// blocks, the refilled tail, and the double path below 16 values).
+    /// </summary>
+    [Fact]
+    public void TorchCpuRandom_GivesTorchRandnsKnownValues()
+    {
+        static double[] Draw(long seed, int n)
+        {
+            var values = new float[n];
+            new TorchCpuRandom(seed).Fill(values);
+            return [.. values.Select(v => (double)v)];
+        }
+
+        static void Near(double[] expected, double[] actual)
+        {
+            Assert.Equal(expected.Length, actual.Length);
+            for (var i = 0; i < expected.Length; i++)
+            {
+                Assert.True(Math.Abs(expected[i] - actual[i]) < 6e-5, $"[{i}] expected {expected[i]}, got {actual[i]}");
+            }
+        }
+
+        Near([-1.1258, -1.1524, -0.2506, -0.4339, 0.8487, 0.6920, -0.3160, -2.1152, 0.3223, -1.2633, 0.3500, 0.3081, 0.1198, 1.2377, 1.1168, -0.2473], Draw(0, 16));
+        Near([1.5410, -0.2934, -2.1788], Draw(0, 3));
+        Near([-1.1258, -1.1524, -0.2506, -0.4339, 0.5988, -1.5551, -0.3414, 1.8530, 0.4681, -0.1577, 1.4437, 0.2660, 1.3894, 1.5863, 0.9463, -0.8437,
+            0.9318, 1.2590, 2.0050, 0.0537], Draw(0, 20));
+        Near([1.9269, 1.4873, 0.9007, -2.1055, 0.6784, -1.2345, -0.0431, -1.6047, -0.7521, 1.6487, -0.3925, -1.4036, -0.7279, -0.5594, -0.7688, 0.7624], Draw(42, 16));
+    }
+
     [Fact]
     public void EulerAncestral_FirstStep_MatchesReference()
     {

@@ -139,7 +139,8 @@ public sealed class DiffusionPipeline : IDisposable
         {
             var seed = firstSeed + index;
             seeds.Add(seed);
-            var rng = new GaussianNoise(seed);
+            // The seed's noise as A1111 draws it with randn_source CPU: the initial latent, then each ancestral step's.
+            var rng = new TorchCpuRandom(seed);
             rng.Fill(latents);
             var sigma0 = sigmas[0];
             for (var i = 0; i < perImage; i++)
@@ -475,23 +476,3 @@ public sealed class DiffusionPipeline : IDisposable
     }
 }
 
-/// <summary>Deterministic standard normal noise from a seed (Box–Muller over a seeded generator).</summary>
-public sealed class GaussianNoise(long seed)
-{
-    private readonly Random _random = new((int)(seed ^ (seed >> 32)));
-
-    public void Fill(Span<float> target)
-    {
-        for (var i = 0; i < target.Length; i += 2)
-        {
-            var u1 = 1.0 - _random.NextDouble();
-            var u2 = _random.NextDouble();
-            var r = Math.Sqrt(-2.0 * Math.Log(u1));
-            target[i] = (float)(r * Math.Cos(2 * Math.PI * u2));
-            if (i + 1 < target.Length)
-            {
-                target[i + 1] = (float)(r * Math.Sin(2 * Math.PI * u2));
-            }
-        }
-    }
-}
