@@ -39,6 +39,22 @@ public abstract class Sampler
         }
     }
 
+    /// <summary>x += scale·v, element by element.</summary>
+    protected static void AddScaled(Span<float> x, ReadOnlySpan<float> v, double scale)
+    {
+        for (var j = 0; j < x.Length; j++)
+        {
+            x[j] += (float)(v[j] * scale);
+        }
+    }
+
+    /// <summary>x += σ·(fresh standard normal noise).</summary>
+    protected static void AddNoise(Span<float> x, float[] fresh, NoiseSource noise, double sigma)
+    {
+        noise(fresh);
+        AddScaled(x, fresh, sigma);
+    }
+
     /// <summary>A1111's <c>discard_next_to_last_sigma</c>: the schedule for one step more, without its next-to-last σ.</summary>
     protected static double[] DiscardNextToLast(double[] sigmas) => sigmas.Length < 3 ? sigmas : [.. sigmas[..^2], sigmas[^1]];
 
@@ -340,10 +356,7 @@ public sealed class Heun : Sampler
             var dt = sigmas[i + 1] - sigmas[i];
             if (sigmas[i + 1] == 0)
             {
-                for (var j = 0; j < x.Length; j++)
-                {
-                    x[j] += (float)(d[j] * dt);
-                }
+                AddScaled(x, d, dt);
             }
             else
             {
@@ -433,11 +446,7 @@ public sealed class Dpm2Ancestral : Sampler
             Dpm2.MidpointStep(x, sigmas[i], down, d, d2, x2, model, i);
             if (up > 0)
             {
-                noise(fresh);
-                for (var j = 0; j < x.Length; j++)
-                {
-                    x[j] += (float)(fresh[j] * up);
-                }
+                AddNoise(x, fresh, noise, up);
             }
 
             onStep?.Invoke(i);
@@ -495,11 +504,7 @@ public sealed class DpmPp2SAncestral : Sampler
 
             if (sigmas[i + 1] > 0 && up > 0)
             {
-                noise(fresh);
-                for (var j = 0; j < x.Length; j++)
-                {
-                    x[j] += (float)(fresh[j] * up);
-                }
+                AddNoise(x, fresh, noise, up);
             }
 
             onStep?.Invoke(i);
@@ -555,12 +560,7 @@ public sealed class DpmPp2MSde : Sampler
                     }
                 }
 
-                noise(fresh);
-                var scale = next * Math.Sqrt(-double.ExpM1(-2 * etaH));
-                for (var j = 0; j < x.Length; j++)
-                {
-                    x[j] += (float)(fresh[j] * scale);
-                }
+                AddNoise(x, fresh, noise, next * Math.Sqrt(-double.ExpM1(-2 * etaH)));
 
                 hLast = h;
             }
@@ -638,12 +638,7 @@ public sealed class DpmPp3MSde : Sampler
                     }
                 }
 
-                noise(fresh);
-                var scale = next * Math.Sqrt(-double.ExpM1(-2 * hh));
-                for (var j = 0; j < x.Length; j++)
-                {
-                    x[j] += (float)(fresh[j] * scale);
-                }
+                AddNoise(x, fresh, noise, next * Math.Sqrt(-double.ExpM1(-2 * hh)));
             }
 
             (denoised2, denoised1, denoised) = (denoised1, denoised, denoised2);
@@ -669,11 +664,7 @@ public sealed class Lcm : Sampler
             Denoised(x, sigmas[i], eps, x);
             if (sigmas[i + 1] > 0)
             {
-                noise(fresh);
-                for (var j = 0; j < x.Length; j++)
-                {
-                    x[j] += (float)(fresh[j] * sigmas[i + 1]);
-                }
+                AddNoise(x, fresh, noise, sigmas[i + 1]);
             }
 
             onStep?.Invoke(i);
