@@ -54,6 +54,12 @@ public class EngineServerTests(EngineFixture engine) : IClassFixture<EngineFixtu
         }
 
         Assert.Equal("None", (await engine.Http.GetFromJsonAsync<JsonElement>("/sdapi/v1/upscalers"))[0].GetProperty("name").GetString());
+        var image = (await Post("/sdapi/v1/txt2img", new { prompt = "a blue box", steps = 2, width = 64, height = 64 })).Body.GetProperty("images")[0].GetString();
+        var (upscaled, extra) = await Post("/sdapi/v1/extra-single-image", new { image, upscaling_resize = 1.5, upscaler_1 = "Lanczos" });
+        Assert.Equal(HttpStatusCode.OK, upscaled);
+        Assert.Equal((96, 96), PngDecoder.Decode(Convert.FromBase64String(extra.GetProperty("image").GetString()!)) is var (_, ew, eh) ? (ew, eh) : default);
+        var (refused, why) = await Post("/sdapi/v1/extra-single-image", new { image, upscaler_1 = "SwinIR 4x" });
+        Assert.Equal((HttpStatusCode.UnprocessableEntity, "could not find upscaler named SwinIR 4x"), (refused, why.GetProperty("detail").GetString()));
         Assert.Equal(JsonValueKind.Array, (await engine.Http.GetFromJsonAsync<JsonElement>("/sdapi/v1/scripts")).GetProperty("txt2img").ValueKind);
         var flags = await engine.Http.GetFromJsonAsync<JsonElement>("/sdapi/v1/cmd-flags");
         Assert.True(flags.GetProperty("api").GetBoolean());

@@ -7,9 +7,13 @@ namespace Atelier.Contracts.A1111;
 /// </summary>
 public static class A1111Stock
 {
-    /// <summary>A1111's own "None" upscaler, which every install lists; the others come with extras (not built yet).</summary>
+    /// <summary>The upscalers that need no model, as A1111 lists its own: None, Lanczos, Nearest (extras and, later, hires fix).</summary>
     public static readonly IReadOnlyList<object> Upscalers =
-        [new { name = "None", model_name = (string?)null, model_path = (string?)null, model_url = (string?)null, scale = 4.0 }];
+    [
+        new { name = "None", model_name = (string?)null, model_path = (string?)null, model_url = (string?)null, scale = 4.0 },
+        new { name = "Lanczos", model_name = (string?)null, model_path = (string?)null, model_url = (string?)null, scale = 4.0 },
+        new { name = "Nearest", model_name = (string?)null, model_path = (string?)null, model_url = (string?)null, scale = 4.0 },
+    ];
 
     public static readonly IReadOnlyList<object> None = [];
 

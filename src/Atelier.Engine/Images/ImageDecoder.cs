@@ -12,6 +12,19 @@ public static class ImageDecoder
     /// <summary>The most pixels a picture may declare to be decoded at all (its header is read first).</summary>
     public const long MaxPixels = 64L << 20;
 
+    /// <summary>Decodes a PNG, JPEG or WebP at its own size.</summary>
+    public static (byte[] Rgb, int Width, int Height) DecodeOriginal(byte[] bytes)
+    {
+        if (bytes.Length >= 8 && bytes[0] == 0x89 && bytes[1] == (byte)'P')
+        {
+            return PngDecoder.Decode(bytes);
+        }
+
+        using var data = SKData.CreateCopy(bytes);
+        using var codec = SKCodec.Create(data) ?? throw new InvalidDataException("not a PNG, JPEG or WebP image");
+        return Decode(bytes, codec.Info.Width, codec.Info.Height);
+    }
+
     public static (byte[] Rgb, int Width, int Height) Decode(byte[] bytes, int width, int height)
     {
         if (bytes.Length >= 8 && bytes[0] == 0x89 && bytes[1] == (byte)'P')

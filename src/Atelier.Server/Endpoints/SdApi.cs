@@ -39,6 +39,8 @@ public static class SdApi
         api.MapPost("/skip", () => Results.Json(new { })).WithName("SdSkip");
         api.MapGet("/sd-vae", SdVae).WithName("SdVae");
         api.MapGet("/upscalers", () => Results.Json(A1111Stock.Upscalers)).WithName("SdUpscalers");
+        api.MapPost("/extra-single-image", (JsonElement body, CancellationToken ct) => ExtrasAsync(() => Engine.Images.Upscaling.OneImage(body), ct)).WithName("SdExtraSingleImage");
+        api.MapPost("/extra-batch-images", (JsonElement body, CancellationToken ct) => ExtrasAsync(() => Engine.Images.Upscaling.ManyImages(body), ct)).WithName("SdExtraBatchImages");
         foreach (var none in new[] { "latent-upscale-modes", "hypernetworks", "face-restorers", "realesrgan-models", "prompt-styles", "script-info", "extensions" })
         {
             api.MapGet("/" + none, () => Results.Json(A1111Stock.None)).WithName("Sd" + string.Concat(none.Split('-').Select(w => char.ToUpperInvariant(w[0]) + w[1..])));
@@ -56,6 +58,30 @@ public static class SdApi
 
         routes.MapGet("/internal/ping", () => Results.Json(new { })).WithTags("AUTOMATIC1111").WithName("SdPing");
         return routes;
+    }
+
+    /// <summary>At most two extras run at once on a replica (each holds a few images' worth of pixels in memory).</summary>
+    private static readonly SemaphoreSlim ExtrasGate = new(2);
+
+    /// <summary>
+    /// A1111's extras with the upscalers that need no model (None, Lanczos, Nearest), run here: the work is a resize,
+    /// not a model. A request it cannot run is <c>p_common_inputinvalid</c> with the reason (and A1111's <c>detail</c>).
+    /// </summary>
+    private static async Task<IResult> ExtrasAsync(Func<Dictionary<string, object>> run, CancellationToken ct)
+    {
+        await ExtrasGate.WaitAsync(ct);
+        try
+        {
+            return Results.Json(await Task.Run(run, ct));
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidDataException or EndOfStreamException)
+        {
+            throw AtelierException.InvalidInput("image", e.Message);
+        }
+        finally
+        {
+            ExtrasGate.Release();
+        }
     }
 
     /// <summary>A1111's <c>png-info</c>: the image's text chunks and its parsed infotext, or A1111's error.</summary>

@@ -40,6 +40,19 @@ public static class EngineServer
         return app;
     }
 
+    /// <summary>An extras answer, or A1111's <c>detail</c> with 422 for a request it cannot run.</summary>
+    private static IResult Extras(Func<Dictionary<string, object>> run)
+    {
+        try
+        {
+            return Results.Json(run());
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidDataException or EndOfStreamException)
+        {
+            return Results.Json(new { detail = e.Message }, statusCode: 422);
+        }
+    }
+
     /// <summary>The port of the first URL the engine listens on (<c>http://+:7860</c> is not a URI), else A1111's 7860.</summary>
     private static int PortOf(string urls) =>
         System.Text.RegularExpressions.Regex.Match(urls.Split(';')[0], @":(\d+)/?$") is { Success: true } m ? int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) : 7860;
@@ -65,6 +78,8 @@ public static class EngineServer
         api.MapPost("/png-info", (PngInfoRequest req) => PngInfo(req));
         api.MapGet("/sd-vae", () => Results.Json(A1111Stock.None));
         api.MapGet("/upscalers", () => Results.Json(A1111Stock.Upscalers));
+        api.MapPost("/extra-single-image", (JsonElement body) => Extras(() => Upscaling.OneImage(body)));
+        api.MapPost("/extra-batch-images", (JsonElement body) => Extras(() => Upscaling.ManyImages(body)));
         foreach (var none in new[] { "latent-upscale-modes", "hypernetworks", "face-restorers", "realesrgan-models", "prompt-styles", "script-info", "extensions" })
         {
             api.MapGet("/" + none, () => Results.Json(A1111Stock.None));

@@ -208,6 +208,31 @@ public class PredictTests(PredictHost shared) : IClassFixture<PredictHost>
         Assert.Equal("5", info.GetProperty("parameters").GetProperty("Seed").GetString());
     }
 
+    /// <summary>A1111's extras with the upscalers that need no model: one image, a batch, and A1111's refusals.</summary>
+    [Fact]
+    public async Task Extras_UpscaleOneImageOrABatch_WithLanczosOrNearest()
+    {
+        var png = Image((await App.PostAsync("/sdapi/v1/txt2img", new { prompt = "a red ball", steps = 2, width = 64, height = 64, seed = 3 })).Json, 0);
+        var one = (await App.PostAsync("/sdapi/v1/extra-single-image", new { image = Convert.ToBase64String(png), upscaling_resize = 2, upscaler_1 = "Lanczos" })).Json;
+        var (_, w, h) = PngDecoder.Decode(Convert.FromBase64String(one.GetProperty("image").GetString()!));
+        Assert.Equal((128, 128), (w, h));
+        Assert.Equal("", one.GetProperty("html_info").GetString());
+
+        var batch = (await App.PostAsync("/sdapi/v1/extra-batch-images", new
+        {
+            resize_mode = 1, upscaling_resize_w = 96, upscaling_resize_h = 80, upscaling_crop = true, upscaler_1 = "Nearest", gfpgan_visibility = 0.5,
+            imageList = new[] { new { data = Convert.ToBase64String(png), name = "a.png" }, new { data = Convert.ToBase64String(png), name = "b.png" } },
+        })).Json;
+        Assert.Equal(2, batch.GetProperty("images").GetArrayLength());
+        var (_, bw, bh) = PngDecoder.Decode(Convert.FromBase64String(batch.GetProperty("images")[1].GetString()!));
+        Assert.Equal((96, 80), (bw, bh));
+        Assert.Contains("face restoration is not available", batch.GetProperty("html_info").GetString(), StringComparison.Ordinal);
+
+        var unknown = (await App.PostAsync("/sdapi/v1/extra-single-image", new { image = Convert.ToBase64String(png), upscaler_1 = "R-ESRGAN 4x+" })).Error(ErrorCatalog.p_common_inputinvalid, 400);
+        Assert.Contains("R-ESRGAN 4x+", unknown.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        (await App.PostAsync("/sdapi/v1/extra-single-image", new { image = "bm90IGFuIGltYWdl", upscaler_1 = "Lanczos" })).Error(ErrorCatalog.p_common_inputinvalid, 400);
+    }
+
     /// <summary>The rest of A1111 1.10's routes that clients call at start: A1111's shapes, empty lists for what Atelier does not have, never a 404.</summary>
     [Fact]
     public async Task A1111_ListingAndHousekeepingRoutes_AnswerA1111sShapes()
@@ -218,8 +243,7 @@ public class PredictTests(PredictHost shared) : IClassFixture<PredictHost>
             Assert.True(listed.Status == HttpStatusCode.OK && listed.Json.ValueKind == JsonValueKind.Array, $"{none}: {listed.Status} {listed.Text}");
         }
 
-        var upscaler = Assert.Single((await App.GetAsync("/sdapi/v1/upscalers")).Json.EnumerateArray());
-        Assert.Equal("None", upscaler.GetProperty("name").GetString());
+        Assert.Equal(["None", "Lanczos", "Nearest"], (await App.GetAsync("/sdapi/v1/upscalers")).Json.EnumerateArray().Select(u => u.GetProperty("name").GetString()));
         var scripts = (await App.GetAsync("/sdapi/v1/scripts")).Json;
         Assert.Equal((JsonValueKind.Array, JsonValueKind.Array), (scripts.GetProperty("txt2img").ValueKind, scripts.GetProperty("img2img").ValueKind));
         Assert.True((await App.GetAsync("/sdapi/v1/cmd-flags")).Json.GetProperty("api").GetBoolean());
