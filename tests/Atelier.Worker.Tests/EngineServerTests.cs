@@ -89,6 +89,19 @@ public class EngineServerTests(EngineFixture engine) : IClassFixture<EngineFixtu
     }
 
     [Fact]
+    public async Task Docs_ServeTheApiReference_AndItsDescriptionListsTheA1111Routes()
+    {
+        using var page = await engine.Http.GetAsync("/docs");
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Equal("text/html", page.Content.Headers.ContentType?.MediaType);
+        var description = await engine.Http.GetFromJsonAsync<JsonElement>("/openapi/v1.json");
+        var paths = description.GetProperty("paths").EnumerateObject().Select(p => p.Name).ToList();
+        Assert.Contains("/sdapi/v1/txt2img", paths);
+        Assert.Contains("/sdapi/v1/extra-single-image", paths);
+        Assert.Contains("/internal/ping", paths);
+    }
+
+    [Fact]
     public async Task Healthz_AnswersWhileTheEngineRuns()
     {
         using var resp = await engine.Http.GetAsync("/healthz");

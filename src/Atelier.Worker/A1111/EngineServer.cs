@@ -6,6 +6,7 @@ using Atelier.Engine.Onnx;
 using Atelier.Engine.Pipeline;
 using Atelier.Engine.Sampling;
 using Microsoft.AspNetCore.Http.Json;
+using Scalar.AspNetCore;
 
 namespace Atelier.Worker.A1111;
 
@@ -32,8 +33,12 @@ public static class EngineServer
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<EngineState>();
         builder.Services.AddHealthChecks();
+        builder.Services.AddOpenApi();
         var app = builder.Build();
         app.MapA1111Api();
+        // The API's description (/openapi/v1.json) and a page to read and try it, at /docs as A1111's is.
+        app.MapOpenApi();
+        app.MapScalarApiReference("/docs", o => o.WithTitle("atelier engine — AUTOMATIC1111 API"));
         // Alive while the process answers (the engine has no dependency to check).
         app.MapHealthChecks("/healthz");
         _ = app.Services.GetRequiredService<EngineState>(); // builds the demo model and scans models at start, not on the first request
