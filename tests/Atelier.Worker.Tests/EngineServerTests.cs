@@ -102,6 +102,35 @@ public class EngineServerTests(EngineFixture engine) : IClassFixture<EngineFixtu
     }
 
     [Fact]
+    public async Task AModelThatDoesNotLoad_IsA1111sErrorAnswer_NotAnEmpty500()
+    {
+        var broken = Path.Combine(engine.Models, "broken-model");
+        Atelier.Engine.Onnx.TinyPipeline.Write(broken);
+        await File.WriteAllTextAsync(Path.Combine(broken, "unet", "model.onnx"), "not an onnx graph");
+        using (await engine.Http.PostAsync("/sdapi/v1/refresh-checkpoints", null))
+        {
+        }
+
+        try
+        {
+            var (status, body) = await Post("/sdapi/v1/txt2img", new Dictionary<string, object>
+            {
+                ["prompt"] = "x", ["steps"] = 2, ["width"] = 64, ["height"] = 64, ["override_settings"] = new Dictionary<string, object> { ["sd_model_checkpoint"] = "broken-model" },
+            });
+            Assert.Equal(HttpStatusCode.InternalServerError, status);
+            Assert.False(string.IsNullOrEmpty(body.GetProperty("error").GetString()));
+            Assert.False(string.IsNullOrEmpty(body.GetProperty("errors").GetString()));
+        }
+        finally
+        {
+            Directory.Delete(broken, recursive: true);
+            using (await engine.Http.PostAsync("/sdapi/v1/refresh-checkpoints", null))
+            {
+            }
+        }
+    }
+
+    [Fact]
     public async Task Healthz_AnswersWhileTheEngineRuns()
     {
         using var resp = await engine.Http.GetAsync("/healthz");

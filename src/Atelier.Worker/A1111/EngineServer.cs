@@ -35,6 +35,14 @@ public static class EngineServer
         builder.Services.AddHealthChecks();
         builder.Services.AddOpenApi();
         var app = builder.Build();
+        // What A1111's API answers for an error it did not expect (a model that does not load, …): 500 with its fields,
+        // never an empty body.
+        app.UseExceptionHandler(error => error.Run(async http =>
+        {
+            var failure = http.Features.Get<Microsoft.AspNetCore.Diagnostics.IExceptionHandlerFeature>()?.Error;
+            http.Response.StatusCode = StatusCodes.Status500InternalServerError;
+            await http.Response.WriteAsJsonAsync(new { error = failure?.GetType().Name ?? "Exception", detail = "", body = "", errors = failure?.Message ?? "" });
+        }));
         app.MapA1111Api();
         // The API's description (/openapi/v1.json) and a page to read and try it, at /docs as A1111's is.
         app.MapOpenApi();
