@@ -17,6 +17,13 @@ public static class A1111Stock
 
     public static readonly IReadOnlyList<object> None = [];
 
+    /// <summary>The listing routes (under <c>/sdapi/v1</c>) whose answer is <see cref="None"/>.</summary>
+    public static readonly IReadOnlyList<string> EmptyListRoutes =
+        ["latent-upscale-modes", "hypernetworks", "face-restorers", "realesrgan-models", "prompt-styles", "script-info", "extensions"];
+
+    /// <summary>The housekeeping routes (POST, under <c>/sdapi/v1</c>) that have nothing to do on either server: they answer <c>{}</c>.</summary>
+    public static readonly IReadOnlyList<string> NothingToDoRoutes = ["refresh-vae", "refresh-embeddings", "unload-checkpoint", "reload-checkpoint"];
+
     /// <summary><c>/scripts</c>: the scripts selectable per tab (none).</summary>
     public static readonly object Scripts = new { txt2img = Array.Empty<string>(), img2img = Array.Empty<string>() };
 

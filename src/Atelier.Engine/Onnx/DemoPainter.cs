@@ -65,19 +65,7 @@ public static class DemoPainter
         WriteTextEncoder(folder, vocab);
         WriteUnet(folder);
         WriteVae(folder);
-        Directory.CreateDirectory(Path.Combine(folder, "scheduler"));
-        File.WriteAllText(Path.Combine(folder, "scheduler", "scheduler_config.json"), JsonSerializer.Serialize(new Dictionary<string, object>
-        {
-            ["_class_name"] = "PNDMScheduler", ["beta_start"] = 0.00085, ["beta_end"] = 0.012, ["beta_schedule"] = "scaled_linear",
-            ["num_train_timesteps"] = 1000, ["steps_offset"] = 1, ["set_alpha_to_one"] = false,
-        }));
-        File.WriteAllText(Path.Combine(folder, "model_index.json"), JsonSerializer.Serialize(new Dictionary<string, object>
-        {
-            ["_class_name"] = "OnnxStableDiffusionPipeline", ["_diffusers_version"] = "0.30.0", ["_atelier_synthetic"] = "demo painter: no learned weights",
-            ["text_encoder"] = new[] { "diffusers", "OnnxRuntimeModel" }, ["unet"] = new[] { "diffusers", "OnnxRuntimeModel" },
-            ["vae_decoder"] = new[] { "diffusers", "OnnxRuntimeModel" }, ["vae_encoder"] = new[] { "diffusers", "OnnxRuntimeModel" },
-            ["tokenizer"] = new[] { "transformers", "CLIPTokenizer" }, ["scheduler"] = new[] { "diffusers", "PNDMScheduler" },
-        }));
+        TinyPipeline.WriteConfigs(folder, "demo painter: no learned weights");
     }
 
     /// <summary>
@@ -181,7 +169,7 @@ public static class DemoPainter
             }
         }
 
-        Save(folder, "text_encoder", new OnnxGraph()
+        TinyPipeline.Save(folder, "text_encoder", new OnnxGraph()
             .Input("input_ids", OnnxGraph.ElementInt32, "batch", "sequence")
             .Constant("emb", emb, vocab.Count, Hidden)
             .Constant("position", position, 1, maxLength, Hidden)
@@ -350,7 +338,7 @@ public static class DemoPainter
             .Node("Sub", ["x", "denoised"], ["residual"])
             .Node("Div", ["residual", "sigma"], ["out_sample"])
             .Output("out_sample", OnnxGraph.ElementFloat, "batch", 4, "height", "width");
-        Save(folder, "unet", g.ToModel("unet"));
+        TinyPipeline.Save(folder, "unet", g.ToModel("unet"));
     }
 
     /// <summary><paramref name="name"/> = the weighted mean sum / flag where anything was named, else <paramref name="fallback"/>.</summary>
@@ -366,7 +354,7 @@ public static class DemoPainter
     /// <summary>Decoder: bilinear ×8, scaled by the image's largest value (what guidance multiplies goes away). Encoder: its rough inverse.</summary>
     private static void WriteVae(string folder)
     {
-        Save(folder, "vae_decoder", new OnnxGraph()
+        TinyPipeline.Save(folder, "vae_decoder", new OnnxGraph()
             .Input("latent_sample", OnnxGraph.ElementFloat, "batch", 4, "height", "width")
             .Constant("scales", [1f, 1f, 8f, 8f], 4)
             .Constant("to_rgb", [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0], 3, 4, 1, 1)
@@ -379,18 +367,12 @@ public static class DemoPainter
             .Node("Div", ["rgb", "peak"], ["sample"])
             .Output("sample", OnnxGraph.ElementFloat, "batch", 3, "pixel_height", "pixel_width")
             .ToModel("vae_decoder"));
-        Save(folder, "vae_encoder", new OnnxGraph()
+        TinyPipeline.Save(folder, "vae_encoder", new OnnxGraph()
             .Input("sample", OnnxGraph.ElementFloat, "batch", 3, "pixel_height", "pixel_width")
             // An 8×8 average per colour, at the scale the decoder reads (the pipeline multiplies by SD's latent scale, 0.18215).
             .Constant("w", [.. Enumerable.Range(0, 4 * 3 * 64).Select(i => i / 64 % 3 == i / 192 && i / 192 < 3 ? 1f / 64 / 0.18215f : 0f)], 4, 3, 8, 8)
             .Node("Conv", ["sample", "w"], ["latent_sample"], ("strides", new long[] { 8, 8 }))
             .Output("latent_sample", OnnxGraph.ElementFloat, "batch", 4, "height", "width")
             .ToModel("vae_encoder"));
-    }
-
-    private static void Save(string folder, string component, byte[] model)
-    {
-        Directory.CreateDirectory(Path.Combine(folder, component));
-        File.WriteAllBytes(Path.Combine(folder, component, "model.onnx"), model);
     }
 }

@@ -86,19 +86,34 @@ public static class TinyPipeline
             .ToModel("vae_encoder"));
 
         WriteTokenizer(Path.Combine(folder, "tokenizer"));
+        WriteConfigs(folder);
+    }
+
+    /// <summary>
+    /// The scheduler config (SD 1.x's PNDM training schedule) and <c>model_index.json</c> of a diffusers ONNX folder;
+    /// <paramref name="synthetic"/> marks a model with no learned weights (the demo).
+    /// </summary>
+    internal static void WriteConfigs(string folder, string? synthetic = null)
+    {
         Directory.CreateDirectory(Path.Combine(folder, "scheduler"));
         File.WriteAllText(Path.Combine(folder, "scheduler", "scheduler_config.json"), JsonSerializer.Serialize(new Dictionary<string, object>
         {
             ["_class_name"] = "PNDMScheduler", ["beta_start"] = 0.00085, ["beta_end"] = 0.012, ["beta_schedule"] = "scaled_linear",
             ["num_train_timesteps"] = 1000, ["steps_offset"] = 1, ["set_alpha_to_one"] = false,
         }));
-        File.WriteAllText(Path.Combine(folder, "model_index.json"), JsonSerializer.Serialize(new Dictionary<string, object>
+        var index = new Dictionary<string, object> { ["_class_name"] = "OnnxStableDiffusionPipeline", ["_diffusers_version"] = "0.30.0" };
+        if (synthetic is not null)
         {
-            ["_class_name"] = "OnnxStableDiffusionPipeline", ["_diffusers_version"] = "0.30.0",
-            ["text_encoder"] = new[] { "diffusers", "OnnxRuntimeModel" }, ["unet"] = new[] { "diffusers", "OnnxRuntimeModel" },
-            ["vae_decoder"] = new[] { "diffusers", "OnnxRuntimeModel" }, ["vae_encoder"] = new[] { "diffusers", "OnnxRuntimeModel" },
-            ["tokenizer"] = new[] { "transformers", "CLIPTokenizer" }, ["scheduler"] = new[] { "diffusers", "PNDMScheduler" },
-        }));
+            index["_atelier_synthetic"] = synthetic;
+        }
+
+        index["text_encoder"] = new[] { "diffusers", "OnnxRuntimeModel" };
+        index["unet"] = new[] { "diffusers", "OnnxRuntimeModel" };
+        index["vae_decoder"] = new[] { "diffusers", "OnnxRuntimeModel" };
+        index["vae_encoder"] = new[] { "diffusers", "OnnxRuntimeModel" };
+        index["tokenizer"] = new[] { "transformers", "CLIPTokenizer" };
+        index["scheduler"] = new[] { "diffusers", "PNDMScheduler" };
+        File.WriteAllText(Path.Combine(folder, "model_index.json"), JsonSerializer.Serialize(index));
     }
 
     /// <summary>A synthetic CLIP vocabulary: the byte alphabet, each with and without <c>&lt;/w&gt;</c>, a few merges, the special tokens.</summary>
@@ -129,7 +144,7 @@ public static class TinyPipeline
         File.WriteAllLines(Path.Combine(folder, "merges.txt"), ["#version: 0.2", .. merges]);
     }
 
-    private static void Save(string folder, string component, byte[] model)
+    internal static void Save(string folder, string component, byte[] model)
     {
         Directory.CreateDirectory(Path.Combine(folder, component));
         File.WriteAllBytes(Path.Combine(folder, component, "model.onnx"), model);

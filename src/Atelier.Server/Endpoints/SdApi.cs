@@ -41,7 +41,7 @@ public static class SdApi
         api.MapGet("/upscalers", () => Results.Json(A1111Stock.Upscalers)).WithName("SdUpscalers");
         api.MapPost("/extra-single-image", (JsonElement body, CancellationToken ct) => ExtrasAsync(() => Engine.Images.Upscaling.OneImage(body), ct)).WithName("SdExtraSingleImage");
         api.MapPost("/extra-batch-images", (JsonElement body, CancellationToken ct) => ExtrasAsync(() => Engine.Images.Upscaling.ManyImages(body), ct)).WithName("SdExtraBatchImages");
-        foreach (var none in new[] { "latent-upscale-modes", "hypernetworks", "face-restorers", "realesrgan-models", "prompt-styles", "script-info", "extensions" })
+        foreach (var none in A1111Stock.EmptyListRoutes)
         {
             api.MapGet("/" + none, () => Results.Json(A1111Stock.None)).WithName("Sd" + string.Concat(none.Split('-').Select(w => char.ToUpperInvariant(w[0]) + w[1..])));
         }
@@ -51,7 +51,7 @@ public static class SdApi
         api.MapGet("/memory", () => Results.Json(A1111Stock.Memory())).WithName("SdMemory");
         api.MapPost("/interrogate", () => Results.Json(A1111Stock.InterrogateMissing, statusCode: 404)).WithName("SdInterrogate");
         // The registry is read live, and the server loads no checkpoint of its own: these have nothing to do.
-        foreach (var nothing in new[] { "refresh-checkpoints", "refresh-vae", "refresh-embeddings", "refresh-loras", "unload-checkpoint", "reload-checkpoint" })
+        foreach (var nothing in A1111Stock.NothingToDoRoutes.Concat(["refresh-checkpoints", "refresh-loras"]))
         {
             api.MapPost("/" + nothing, () => Results.Json(new { })).WithName("Sd" + string.Concat(nothing.Split('-').Select(w => char.ToUpperInvariant(w[0]) + w[1..])));
         }

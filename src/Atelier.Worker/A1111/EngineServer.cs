@@ -93,7 +93,7 @@ public static class EngineServer
         api.MapGet("/upscalers", () => Results.Json(A1111Stock.Upscalers));
         api.MapPost("/extra-single-image", (JsonElement body) => Extras(() => Upscaling.OneImage(body)));
         api.MapPost("/extra-batch-images", (JsonElement body) => Extras(() => Upscaling.ManyImages(body)));
-        foreach (var none in new[] { "latent-upscale-modes", "hypernetworks", "face-restorers", "realesrgan-models", "prompt-styles", "script-info", "extensions" })
+        foreach (var none in A1111Stock.EmptyListRoutes)
         {
             api.MapGet("/" + none, () => Results.Json(A1111Stock.None));
         }
@@ -102,7 +102,7 @@ public static class EngineServer
         api.MapGet("/cmd-flags", (EngineOptions options) => Results.Json(A1111Stock.CmdFlags(options.ModelsDirectory, PortOf(options.Urls))));
         api.MapGet("/memory", () => Results.Json(A1111Stock.Memory()));
         api.MapPost("/interrogate", () => Results.Json(A1111Stock.InterrogateMissing, statusCode: 404));
-        foreach (var nothing in new[] { "refresh-vae", "refresh-embeddings", "unload-checkpoint", "reload-checkpoint" })
+        foreach (var nothing in A1111Stock.NothingToDoRoutes)
         {
             api.MapPost("/" + nothing, () => Results.Json(new { }));
         }
