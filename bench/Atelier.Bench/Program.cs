@@ -21,7 +21,7 @@ try
 {
     var heavy = Path.Combine(work, "heavy");
     TinyPipeline.Write(heavy, new TinyPipelineOptions(Heavy: true));
-    using var pipeline = DiffusionPipeline.Load(heavy, "heavy", "0000000000", threads: 1);
+    using var pipeline = DiffusionPipeline.Load(heavy, "heavy", "0000000000", new DeviceSettings { Threads = 1 });
 
     // 1. Bare: the UNet alone, batch 2 (guidance), 64×64 latents, inputs prepared once.
     using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, IntraOpNumThreads = 1 };

@@ -1,3 +1,4 @@
+using Atelier.Engine.Images;
 using Atelier.Engine.Onnx;
 using Atelier.Engine.Pipeline;
 
@@ -19,13 +20,79 @@ public sealed class CacheAndVariantTests : IDisposable
     }
 
     [Fact]
-    public void CudaAsked_OnACpuBuild_FallsBackToCpu()
+    public void Fp16Pipeline_IsDetectedFromItsInputTypes_AndGivesThePictureOfItsFp32Twin()
     {
-        var folder = Path.Combine(_root, "cuda");
+        var fp32 = Path.Combine(_root, "fp32");
+        var fp16 = Path.Combine(_root, "fp16");
+        TinyPipeline.Write(fp32);
+        TinyPipeline.Write(fp16, new TinyPipelineOptions(Fp16: true));
+        using var full = DiffusionPipeline.Load(fp32, "fp32", "3333333333");
+        using var half = DiffusionPipeline.Load(fp16, "fp16", "4444444444");
+        Assert.Equal("fp32", full.Precision);
+        Assert.Equal("fp16", half.Precision);
+        var request = Small with { Width = 128, Height = 128 };
+        var a = PngDecoder.Decode(full.Generate(request, null, CancellationToken.None).Images[0].Png);
+        var b = PngDecoder.Decode(half.Generate(request, null, CancellationToken.None).Images[0].Png);
+        // Half precision at the models' edges only (the sampler's arithmetic stays fp32): under a level of 255 on average,
+        // a few levels at worst. A wrong conversion (bytes read as the other type) would give noise, tens of levels off.
+        var diffs = a.Rgb.Zip(b.Rgb, (x, y) => Math.Abs(x - y)).ToArray();
+        Assert.True(diffs.Average() < 1.0, $"mean difference {diffs.Average():F2}");
+        Assert.InRange(diffs.Max(), 0, 16);
+        Assert.NotEqual(0, a.Rgb.Select(v => (int)v).Sum());
+    }
+
+    [Fact]
+    public void IoBinding_GivesTheSameBytesAsPlainRuns()
+    {
+        // On CUDA the UNet's inputs are bound (the conditioning stays on the device); the same code runs here on the CPU.
+        var folder = Path.Combine(_root, "bound");
+        TinyPipeline.Write(folder, new TinyPipelineOptions(Heavy: true));
+        using var plain = DiffusionPipeline.Load(folder, "bound", "5555555555", new DeviceSettings { IoBinding = false });
+        using var bound = DiffusionPipeline.Load(folder, "bound", "5555555555", new DeviceSettings { IoBinding = true });
+        foreach (var request in new[] { Small, Small with { CfgScale = 1, Sampler = "DPM++ 2M", Seed = 9 } })
+        {
+            Assert.Equal(plain.Generate(request, null, CancellationToken.None).Images[0].Png, bound.Generate(request, null, CancellationToken.None).Images[0].Png);
+        }
+    }
+
+    [Theory]
+    [InlineData("cpu", false, 0)]
+    [InlineData("CUDA", true, 0)]
+    [InlineData("cuda:3", true, 3)]
+    [InlineData(" cuda:63 ", true, 63)]
+    public void Device_Parses(string text, bool cuda, int ordinal) => Assert.Equal(new EngineDevice(cuda, ordinal), EngineDevice.Parse(text));
+
+    [Theory]
+    [InlineData("gpu")]
+    [InlineData("cuda:")]
+    [InlineData("cuda:-1")]
+    [InlineData("cuda:64")]
+    [InlineData("cuda:1:2")]
+    [InlineData("")]
+    public void Device_RefusesWhatIsNotOne(string text) => Assert.Null(EngineDevice.Parse(text));
+
+    [Fact]
+    public void Cuda_OnTheCpuBuild_IsRefusedWithTheBuildCommand_OrFallsBackWhenAsked()
+    {
+        Assert.DoesNotContain(ExecutionProviders.CudaProvider, ExecutionProviders.Available); // the tests run the CPU build
+        var refused = Assert.Throws<DeviceUnavailableException>(() => ExecutionProviders.Start(new DeviceSettings { Device = new EngineDevice(true, 1) }));
+        Assert.Contains("--device cuda:1 needs the GPU build", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("-p:AtelierGpu=cuda", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("--device-fallback", refused.Message, StringComparison.Ordinal);
+
+        var fallback = ExecutionProviders.Start(new DeviceSettings { Device = new EngineDevice(true, 1), FallBackToCpu = true });
+        Assert.Equal(EngineDevice.Cpu, fallback.Device);
+        Assert.Equal(ExecutionProviders.CpuProvider, fallback.Provider);
+        Assert.Contains("running on the CPU instead", fallback.Warning, StringComparison.Ordinal);
+
+        var folder = Path.Combine(_root, "fallback");
         TinyPipeline.Write(folder);
-        using var pipeline = DiffusionPipeline.Load(folder, "cuda", "2222222222", useCuda: true);
-        Assert.Equal("CPU", pipeline.ExecutionProvider); // the CPU package has no CUDA provider; a GPU build would say CUDA
+        using var pipeline = DiffusionPipeline.Load(folder, "fallback", "2222222222", fallback.Settings);
+        Assert.Equal("CPU", pipeline.ExecutionProvider);
         Assert.Single(pipeline.Generate(Small, null, CancellationToken.None).Images);
+
+        // Loading straight onto CUDA without starting it first is an error from ONNX Runtime, not a silent CPU run.
+        Assert.ThrowsAny<Exception>(() => DiffusionPipeline.Load(folder, "fallback", "2222222222", new DeviceSettings { Device = new EngineDevice(true, 0) }));
     }
 
     [Fact]

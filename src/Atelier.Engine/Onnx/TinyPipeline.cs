@@ -4,7 +4,8 @@ using Atelier.Engine.Text;
 namespace Atelier.Engine.Onnx;
 
 /// <summary>What the tiny UNet computes: out = A·sample + B·mean(encoder_hidden_states), plus, when heavy, a conv stack.</summary>
-public sealed record TinyPipelineOptions(float A = 1f, float B = 0.05f, bool Heavy = false, bool Int64Timestep = false, int HiddenSize = 8);
+/// <remarks><see cref="Fp16"/>: float16 tensors at every model's inputs and outputs, as an fp16 export has (cast to fp32 inside, so the CPU runs it).</remarks>
+public sealed record TinyPipelineOptions(float A = 1f, float B = 0.05f, bool Heavy = false, bool Int64Timestep = false, int HiddenSize = 8, bool Fp16 = false);
 
 /// <summary>
 /// Builds a tiny Stable-Diffusion-shaped pipeline in the diffusers ONNX folder layout: real ONNX graphs with the real
@@ -22,28 +23,30 @@ public static class TinyPipeline
 
         // text_encoder: Gather(emb[256,H], input_ids mod 256) → last_hidden_state; mean over the sequence → pooler_output.
         var emb = Enumerable.Range(0, 256 * h).Select(_ => (float)((rng.NextDouble() * 2) - 1)).ToArray();
-        Save(folder, "text_encoder", new OnnxGraph()
+        var io = o.Fp16 ? OnnxGraph.ElementFloat16 : OnnxGraph.ElementFloat;
+        var text = new OnnxGraph()
             .Input("input_ids", OnnxGraph.ElementInt32, "batch", "sequence")
             .Constant("emb", emb, 256, h)
             .ConstantInt64("vocab", [256])
             .Node("Cast", ["input_ids"], ["ids64"], ("to", (long)OnnxGraph.ElementInt64))
             .Node("Mod", ["ids64", "vocab"], ["idx"])
-            .Node("Gather", ["emb", "idx"], ["last_hidden_state"], ("axis", 0L))
-            .Node("ReduceMean", ["last_hidden_state"], ["pooler_output"], ("axes", new long[] { 1 }), ("keepdims", 0L))
-            .Output("last_hidden_state", OnnxGraph.ElementFloat, "batch", "sequence", h)
-            .Output("pooler_output", OnnxGraph.ElementFloat, "batch", h)
+            .Node("Gather", ["emb", "idx"], ["hidden32"], ("axis", 0L))
+            .Node("ReduceMean", ["hidden32"], ["pooled32"], ("axes", new long[] { 1 }), ("keepdims", 0L));
+        Save(folder, "text_encoder", FromFloat(text, o.Fp16, ("hidden32", "last_hidden_state"), ("pooled32", "pooler_output"))
+            .Output("last_hidden_state", io, "batch", "sequence", h)
+            .Output("pooler_output", io, "batch", h)
             .ToModel("text_encoder"));
 
         // unet: out_sample = A·sample + B·mean(encoder_hidden_states) (+ a conv stack when heavy).
-        var unet = new OnnxGraph()
-            .Input("sample", OnnxGraph.ElementFloat, "batch", 4, "height", "width")
+        var unet = ToFloat(new OnnxGraph()
+            .Input("sample", io, "batch", 4, "height", "width")
             .Input("timestep", o.Int64Timestep ? OnnxGraph.ElementInt64 : OnnxGraph.ElementFloat, "steps")
-            .Input("encoder_hidden_states", OnnxGraph.ElementFloat, "batch", "sequence", h)
+            .Input("encoder_hidden_states", io, "batch", "sequence", h), o.Fp16, ("sample", "sample32"), ("encoder_hidden_states", "states32"))
             .Constant("a", [o.A])
             .Constant("b", [o.B])
             .ConstantInt64("shape", [-1, 1, 1, 1], 4)
-            .Node("Mul", ["sample", "a"], ["scaled"])
-            .Node("ReduceMean", ["encoder_hidden_states"], ["m"], ("axes", new long[] { 1, 2 }), ("keepdims", 0L))
+            .Node("Mul", ["sample32", "a"], ["scaled"])
+            .Node("ReduceMean", ["states32"], ["m"], ("axes", new long[] { 1, 2 }), ("keepdims", 0L))
             .Node("Reshape", ["m", "shape"], ["m4"])
             .Node("Mul", ["m4", "b"], ["bias"]);
         if (o.Heavy)
@@ -54,35 +57,35 @@ public static class TinyPipeline
                 .Constant("w2", Weights(96 * 96 * 9, 0.02), 96, 96, 3, 3)
                 .Constant("w3", Weights(4 * 96 * 9, 0.02), 4, 96, 3, 3)
                 .Constant("tiny", [0.001f])
-                .Node("Conv", ["sample", "w1"], ["c1"], ("pads", new long[] { 1, 1, 1, 1 }))
+                .Node("Conv", ["sample32", "w1"], ["c1"], ("pads", new long[] { 1, 1, 1, 1 }))
                 .Node("Relu", ["c1"], ["r1"])
                 .Node("Conv", ["r1", "w2"], ["c2"], ("pads", new long[] { 1, 1, 1, 1 }))
                 .Node("Relu", ["c2"], ["r2"])
                 .Node("Conv", ["r2", "w3"], ["c3"], ("pads", new long[] { 1, 1, 1, 1 }))
                 .Node("Mul", ["c3", "tiny"], ["c3s"])
                 .Node("Add", ["scaled", "c3s"], ["mixed"])
-                .Node("Add", ["mixed", "bias"], ["out_sample"]);
+                .Node("Add", ["mixed", "bias"], ["out32"]);
         }
         else
         {
-            unet.Node("Add", ["scaled", "bias"], ["out_sample"]);
+            unet.Node("Add", ["scaled", "bias"], ["out32"]);
         }
 
-        Save(folder, "unet", unet.Output("out_sample", OnnxGraph.ElementFloat, "batch", 4, "height", "width").ToModel("unet"));
+        Save(folder, "unet", FromFloat(unet, o.Fp16, ("out32", "out_sample")).Output("out_sample", io, "batch", 4, "height", "width").ToModel("unet"));
 
         // vae: a stride-8 (transposed) convolution between 3×H×W pixels and 4×H/8×W/8 latents.
         var vaeWeights = Enumerable.Range(0, 4 * 3 * 8 * 8).Select(i => (float)(Math.Sin(i * 0.37) * 0.5)).ToArray();
-        Save(folder, "vae_decoder", new OnnxGraph()
-            .Input("latent_sample", OnnxGraph.ElementFloat, "batch", 4, "height", "width")
+        var decoder = ToFloat(new OnnxGraph().Input("latent_sample", io, "batch", 4, "height", "width"), o.Fp16, ("latent_sample", "latent32"))
             .Constant("w", vaeWeights, 4, 3, 8, 8)
-            .Node("ConvTranspose", ["latent_sample", "w"], ["sample"], ("strides", new long[] { 8, 8 }))
-            .Output("sample", OnnxGraph.ElementFloat, "batch", 3, "pixel_height", "pixel_width")
+            .Node("ConvTranspose", ["latent32", "w"], ["pixels32"], ("strides", new long[] { 8, 8 }));
+        Save(folder, "vae_decoder", FromFloat(decoder, o.Fp16, ("pixels32", "sample"))
+            .Output("sample", io, "batch", 3, "pixel_height", "pixel_width")
             .ToModel("vae_decoder"));
-        Save(folder, "vae_encoder", new OnnxGraph()
-            .Input("sample", OnnxGraph.ElementFloat, "batch", 3, "pixel_height", "pixel_width")
+        var encoder = ToFloat(new OnnxGraph().Input("sample", io, "batch", 3, "pixel_height", "pixel_width"), o.Fp16, ("sample", "pixels32"))
             .Constant("w", vaeWeights.Select(v => v / 64f).ToArray(), 4, 3, 8, 8)
-            .Node("Conv", ["sample", "w"], ["latent_sample"], ("strides", new long[] { 8, 8 }))
-            .Output("latent_sample", OnnxGraph.ElementFloat, "batch", 4, "height", "width")
+            .Node("Conv", ["pixels32", "w"], ["latent32"], ("strides", new long[] { 8, 8 }));
+        Save(folder, "vae_encoder", FromFloat(encoder, o.Fp16, ("latent32", "latent_sample"))
+            .Output("latent_sample", io, "batch", 4, "height", "width")
             .ToModel("vae_encoder"));
 
         WriteTokenizer(Path.Combine(folder, "tokenizer"));
@@ -142,6 +145,28 @@ public static class TinyPipeline
         vocab["<|endoftext|>"] = vocab.Count;
         File.WriteAllText(Path.Combine(folder, "vocab.json"), JsonSerializer.Serialize(vocab));
         File.WriteAllLines(Path.Combine(folder, "merges.txt"), ["#version: 0.2", .. merges]);
+    }
+
+    /// <summary>Graph inputs to the fp32 names the nodes use: a Cast from float16, or an Identity when the model is fp32.</summary>
+    private static OnnxGraph ToFloat(OnnxGraph graph, bool fp16, params (string From, string To)[] names)
+    {
+        foreach (var (from, to) in names)
+        {
+            graph = fp16 ? graph.Node("Cast", [from], [to], ("to", (long)OnnxGraph.ElementFloat)) : graph.Node("Identity", [from], [to]);
+        }
+
+        return graph;
+    }
+
+    /// <summary>The nodes' fp32 results to the graph outputs: a Cast to float16, or an Identity when the model is fp32.</summary>
+    private static OnnxGraph FromFloat(OnnxGraph graph, bool fp16, params (string From, string To)[] names)
+    {
+        foreach (var (from, to) in names)
+        {
+            graph = fp16 ? graph.Node("Cast", [from], [to], ("to", (long)OnnxGraph.ElementFloat16)) : graph.Node("Identity", [from], [to]);
+        }
+
+        return graph;
     }
 
     internal static void Save(string folder, string component, byte[] model)

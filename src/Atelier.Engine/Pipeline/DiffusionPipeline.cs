@@ -23,14 +23,20 @@ public sealed class DiffusionPipeline : IDisposable
     private readonly ClipTokenizer _tokenizer;
     private readonly NoiseSchedule _schedule;
     private readonly TensorElementType _timestepType;
+    private readonly TensorElementType _unetType;
+    private readonly TensorElementType _statesType;
+    private readonly TensorElementType _vaeDecoderType;
+    private readonly TensorElementType _vaeEncoderType;
+    private readonly bool _ioBinding;
     private readonly string _vaeEncoderOutput;
     private readonly Lock _life = new();
     private int _hiddenWidth = 768;
     private int _users;
     private bool _retired;
 
-    private DiffusionPipeline(string folder, SessionOptions options, string name, string hash)
+    private DiffusionPipeline(string folder, SessionOptions options, string name, string hash, bool ioBinding)
     {
+        _ioBinding = ioBinding;
         Name = name;
         Hash = hash;
         _textEncoder = new InferenceSession(Path.Combine(folder, "text_encoder", "model.onnx"), options);
@@ -41,6 +47,10 @@ public sealed class DiffusionPipeline : IDisposable
         _vaeEncoderOutput = _vaeEncoder?.OutputMetadata.Keys.First() ?? "latent_sample";
         _tokenizer = ClipTokenizer.Load(Path.Combine(folder, "tokenizer"));
         _timestepType = _unet.InputMetadata["timestep"].ElementDataType;
+        _unetType = _unet.InputMetadata["sample"].ElementDataType;
+        _statesType = _unet.InputMetadata["encoder_hidden_states"].ElementDataType;
+        _vaeDecoderType = _vaeDecoder.InputMetadata["latent_sample"].ElementDataType;
+        _vaeEncoderType = _vaeEncoder?.InputMetadata["sample"].ElementDataType ?? TensorElementType.Float;
         using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "scheduler", "scheduler_config.json")));
         var root = config.RootElement;
         _schedule = new NoiseSchedule(
@@ -52,33 +62,29 @@ public sealed class DiffusionPipeline : IDisposable
     public string Name { get; }
     public string Hash { get; }
 
-    /// <summary>"CUDA" when the CUDA execution provider was taken, else "CPU".</summary>
+    /// <summary>"CUDA" when the sessions run on the CUDA execution provider, else "CPU".</summary>
     public string ExecutionProvider { get; private init; } = "CPU";
 
-    /// <summary>Loads a folder; <paramref name="useCuda"/> asks for the CUDA execution provider (falls back to CPU when absent).</summary>
-    public static DiffusionPipeline Load(string folder, string name, string hash, bool useCuda = false, int threads = 0)
+    /// <summary>The device the sessions run on.</summary>
+    public EngineDevice Device { get; private init; } = EngineDevice.Cpu;
+
+    /// <summary>"fp16" when the UNet takes float16 tensors (an fp16 export), else "fp32". The sampler's arithmetic is fp32 either way.</summary>
+    public string Precision => _unetType == TensorElementType.Float16 ? "fp16" : "fp32";
+
+    /// <summary>
+    /// Loads a folder onto the device that <paramref name="device"/> names (the CPU by default). The device should have
+    /// been started with <see cref="ExecutionProviders.Start"/>, which says whether it can run; here a CUDA provider
+    /// that cannot be appended is an error, not a silent fallback.
+    /// </summary>
+    public static DiffusionPipeline Load(string folder, string name, string hash, DeviceSettings? device = null)
     {
-        using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
-        if (threads > 0)
+        var settings = device ?? DeviceSettings.Default;
+        using var options = ExecutionProviders.SessionOptionsFor(settings);
+        return new DiffusionPipeline(folder, options, name, hash, settings.IoBinding ?? settings.Device.IsCuda)
         {
-            options.IntraOpNumThreads = threads;
-        }
-
-        var provider = "CPU";
-        if (useCuda)
-        {
-            try
-            {
-                options.AppendExecutionProvider_CUDA();
-                provider = "CUDA";
-            }
-            catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
-            {
-                // No CUDA provider in this ONNX Runtime build (the CPU package) or on this machine: CPU it is.
-            }
-        }
-
-        return new DiffusionPipeline(folder, options, name, hash) { ExecutionProvider = provider };
+            ExecutionProvider = settings.Device.IsCuda ? "CUDA" : "CPU",
+            Device = settings.Device,
+        };
     }
 
     /// <summary>Runs one request: every image of every batch, with progress after each step.</summary>
@@ -252,7 +258,7 @@ public sealed class DiffusionPipeline : IDisposable
                 : OrtValue.CreateTensorValueFromMemory(ids, [1, ids.Length]);
             using var options = new RunOptions();
             using var outputs = _textEncoder.Run(options, new Dictionary<string, OrtValue> { ["input_ids"] = input }, ["last_hidden_state"]);
-            var states = outputs[0].GetTensorDataAsSpan<float>().ToArray();
+            var states = ExecutionProviders.ReadFloats(outputs[0]);
             var width = states.Length / ClipTokenizer.ContextLength;
             _hiddenWidth = width;
             var before = states.Average();
@@ -281,9 +287,18 @@ public sealed class DiffusionPipeline : IDisposable
         return [.. hidden];
     }
 
-    /// <summary>The UNet's inputs and output, wrapped once per request over buffers that every step rewrites in place.</summary>
+    /// <summary>
+    /// The UNet's inputs and output, wrapped once per request over buffers that every step rewrites in place. The sampler
+    /// works on fp32 <see cref="Input"/> and <see cref="Output"/>; an fp16 UNet gets half-precision copies of them.
+    /// With IO binding (on CUDA), the text conditioning is copied to the device once, when it is bound, and stays there
+    /// for every step; each step copies only the latents in and the noise prediction out.
+    /// </summary>
     private sealed class UnetBindings : IDisposable
     {
+        private readonly Float16[]? _inputHalf;
+        private readonly Float16[]? _outputHalf;
+        private readonly OrtIoBinding? _binding;
+
         public UnetBindings(DiffusionPipeline owner, float[] conditioning, bool guided, int h, int w)
         {
             var batch = guided ? 2 : 1;
@@ -292,10 +307,22 @@ public sealed class DiffusionPipeline : IDisposable
             Input = new float[batch * n];
             Output = new float[batch * n];
             var seqHidden = conditioning.Length / 2;
-            Sample = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, Input.AsMemory(), [batch, 4, h, w]);
-            Result = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, Output.AsMemory(), [batch, 4, h, w]);
-            States = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, conditioning.AsMemory(guided ? 0 : seqHidden, batch * seqHidden),
-                [batch, seqHidden / owner._hiddenWidth, owner._hiddenWidth]);
+            long[] latentShape = [batch, 4, h, w];
+            if (owner._unetType == TensorElementType.Float16)
+            {
+                _inputHalf = new Float16[batch * n];
+                _outputHalf = new Float16[batch * n];
+                Sample = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _inputHalf.AsMemory(), latentShape);
+                Result = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _outputHalf.AsMemory(), latentShape);
+            }
+            else
+            {
+                Sample = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, Input.AsMemory(), latentShape);
+                Result = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, Output.AsMemory(), latentShape);
+            }
+
+            var states = conditioning.AsSpan(guided ? 0 : seqHidden, batch * seqHidden).ToArray();
+            States = ExecutionProviders.FloatTensor(states, [batch, seqHidden / owner._hiddenWidth, owner._hiddenWidth], owner._statesType);
             (Timestep, SetTimestep) = owner._timestepType switch
             {
                 TensorElementType.Int64 => Bind(new long[1], (a, t) => a[0] = (long)Math.Round(t)),
@@ -303,6 +330,12 @@ public sealed class DiffusionPipeline : IDisposable
                 TensorElementType.Float16 => Bind(new Float16[1], (a, t) => a[0] = (Float16)(float)t),
                 _ => Bind(new float[1], (a, t) => a[0] = (float)t),
             };
+            if (owner._ioBinding)
+            {
+                _binding = owner._unet.CreateIoBinding();
+                _binding.BindInput("encoder_hidden_states", States);
+                _binding.BindOutput("out_sample", Result);
+            }
         }
 
         public bool Guided { get; }
@@ -314,11 +347,45 @@ public sealed class DiffusionPipeline : IDisposable
         public OrtValue Timestep { get; }
         public Action<double> SetTimestep { get; }
 
+        /// <summary>One UNet call over the bound buffers: <see cref="Input"/> in, <see cref="Output"/> out.</summary>
+        public void Run(InferenceSession unet, RunOptions runOptions)
+        {
+            if (_inputHalf is not null)
+            {
+                for (var i = 0; i < _inputHalf.Length; i++)
+                {
+                    _inputHalf[i] = (Float16)Input[i];
+                }
+            }
+
+            if (_binding is not null)
+            {
+                // Bound again each step: binding a host tensor to a device input is what copies it there.
+                _binding.BindInput("sample", Sample);
+                _binding.BindInput("timestep", Timestep);
+                unet.RunWithBinding(runOptions, _binding);
+                _binding.SynchronizeBoundOutputs();
+            }
+            else
+            {
+                unet.Run(runOptions, UnetInputs, [Sample, Timestep, States], UnetOutputs, [Result]);
+            }
+
+            if (_outputHalf is not null)
+            {
+                for (var i = 0; i < _outputHalf.Length; i++)
+                {
+                    Output[i] = (float)_outputHalf[i];
+                }
+            }
+        }
+
         private static (OrtValue, Action<double>) Bind<T>(T[] cell, Action<T[], double> set) where T : unmanaged =>
             (OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, cell.AsMemory(), [1]), t => set(cell, t));
 
         public void Dispose()
         {
+            _binding?.Dispose();
             Sample.Dispose();
             Result.Dispose();
             States.Dispose();
@@ -347,7 +414,7 @@ public sealed class DiffusionPipeline : IDisposable
         }
 
         io.SetTimestep(_schedule.TimestepOf(sigma));
-        _unet.Run(runOptions, UnetInputs, [io.Sample, io.Timestep, io.States], UnetOutputs, [io.Result]);
+        io.Run(_unet, runOptions);
         if (io.Guided)
         {
             var s = (float)cfg;
@@ -365,9 +432,9 @@ public sealed class DiffusionPipeline : IDisposable
     private byte[] Decode(float[] latents, int h, int w, RunOptions runOptions)
     {
         var scaled = latents.Select(v => v / LatentScale).ToArray();
-        using var input = OrtValue.CreateTensorValueFromMemory(scaled, [1, 4, h, w]);
+        using var input = ExecutionProviders.FloatTensor(scaled, [1, 4, h, w], _vaeDecoderType);
         using var outputs = _vaeDecoder.Run(runOptions, new Dictionary<string, OrtValue> { ["latent_sample"] = input }, ["sample"]);
-        var pixels = outputs[0].GetTensorDataAsSpan<float>();
+        var pixels = ExecutionProviders.ReadFloats(outputs[0]);
         var width = w * 8;
         var height = h * 8;
         var plane = width * height;
@@ -403,10 +470,10 @@ public sealed class DiffusionPipeline : IDisposable
             }
         }
 
-        using var input = OrtValue.CreateTensorValueFromMemory(pixels, [1, 3, height, width]);
+        using var input = ExecutionProviders.FloatTensor(pixels, [1, 3, height, width], _vaeEncoderType);
         using var options = new RunOptions();
         using var outputs = encoder.Run(options, new Dictionary<string, OrtValue> { ["sample"] = input }, [_vaeEncoderOutput]);
-        var latent = outputs[0].GetTensorDataAsSpan<float>();
+        var latent = ExecutionProviders.ReadFloats(outputs[0]).AsSpan();
         var count = 4 * (height / 8) * (width / 8);
         // Optimum exports give 8 channels (mean, log-variance): take the mean.
         return [.. latent[..count].ToArray().Select(v => v * LatentScale)];

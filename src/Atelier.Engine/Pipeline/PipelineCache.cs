@@ -74,15 +74,19 @@ public sealed class PipelineLease : IDisposable
 }
 
 /// <summary>
-/// Loaded pipelines, kept up to a memory budget (estimated from the model files' sizes) and evicted least recently
-/// used first. Each load is timed: the last one is reported, since a model switch is the most expensive thing a
+/// Loaded pipelines, kept up to a memory budget and evicted least recently used first. A model is counted by its files'
+/// sizes (its weights): against RAM on the CPU, and against device memory on CUDA, where the weights live and where the
+/// budget should leave room for the activations (a few GiB for SD 1.5 at 512×512). One session per model on the device. Each load is timed: the last one is reported, since a model switch is the most expensive thing a
 /// worker does. An evicted pipeline that a lease still holds is freed when that lease ends.
 /// </summary>
-public sealed class PipelineCache(long budgetBytes, bool useCuda = false) : IDisposable
+public sealed class PipelineCache(long budgetBytes, DeviceSettings? device = null) : IDisposable
 {
     private readonly Lock _gate = new();
     private readonly LinkedList<(ModelEntry Model, DiffusionPipeline Pipeline, long Bytes)> _loaded = new();
     private bool _disposed;
+
+    /// <summary>The device the pipelines are loaded on.</summary>
+    public EngineDevice Device => (device ?? DeviceSettings.Default).Device;
 
     public TimeSpan LastLoadTime { get; private set; }
     public int Loads { get; private set; }
@@ -137,7 +141,7 @@ public sealed class PipelineCache(long budgetBytes, bool useCuda = false) : IDis
         }
 
         var watch = Stopwatch.StartNew();
-        var pipeline = DiffusionPipeline.Load(model.Folder, model.Name, model.ShortHash, useCuda);
+        var pipeline = DiffusionPipeline.Load(model.Folder, model.Name, model.ShortHash, device);
         LastLoadTime = watch.Elapsed;
         Loads++;
         _loaded.AddFirst((model, pipeline, bytes));

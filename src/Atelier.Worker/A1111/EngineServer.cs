@@ -14,8 +14,14 @@ namespace Atelier.Worker.A1111;
 /// <c>atelier engine</c>: the built-in engine as a standalone server speaking the AUTOMATIC1111 API. One job runs at a
 /// time (as in A1111); progress is global and per task (<c>force_task_id</c> / <c>id_task</c>).
 /// </summary>
-public static class EngineServer
+public static partial class EngineServer
 {
+    [LoggerMessage(5014, LogLevel.Warning, "{Reason}")]
+    private static partial void LogDeviceFallback(ILogger logger, string reason);
+
+    [LoggerMessage(5015, LogLevel.Information, "The built-in engine runs on {Device} ({Provider})")]
+    private static partial void LogDevice(ILogger logger, string device, string provider);
+
     public static WebApplication Build(string[] args)
     {
         var builder = WebApplication.CreateBuilder(args);
@@ -29,7 +35,10 @@ public static class EngineServer
             o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
             o.SerializerOptions.PropertyNameCaseInsensitive = true;
         });
+        // The device first: a worker should say at once what runs, and refuse to start on a device that cannot.
+        var device = ExecutionProviders.Start(options.DeviceSettings());
         builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(device);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<EngineState>();
         builder.Services.AddHealthChecks();
@@ -50,6 +59,13 @@ public static class EngineServer
         // Alive while the process answers (the engine has no dependency to check).
         app.MapHealthChecks("/healthz");
         _ = app.Services.GetRequiredService<EngineState>(); // builds the demo model and scans models at start, not on the first request
+        var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Atelier.Engine");
+        if (device.Warning is { } warning)
+        {
+            LogDeviceFallback(log, warning);
+        }
+
+        LogDevice(log, device.Device.ToString(), device.Provider);
         return app;
     }
 

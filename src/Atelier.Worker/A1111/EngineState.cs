@@ -23,11 +23,11 @@ public sealed class EngineState : IDisposable
 
     private readonly TimeProvider _clock;
 
-    public EngineState(EngineOptions options, TimeProvider clock)
+    public EngineState(EngineOptions options, TimeProvider clock, StartedDevice? device = null)
     {
         _options = options;
         _clock = clock;
-        _cache = new PipelineCache(options.MemoryBudgetBytes, options.UseCuda);
+        _cache = new PipelineCache(options.MemoryBudgetBytes, (device ?? StartedDevice.Cpu).Settings);
         DemoModel.Ensure(options.ModelsDirectory);
         Rescan();
         Options["sd_model_checkpoint"] = Models.Count > 0 ? Models[0].Title : "";

@@ -8,9 +8,12 @@ namespace Atelier.Worker.Adapters;
 /// The built-in ONNX engine, in process: the model folders in its models folder, and fetched models (versions of type
 /// onnx whose files are a diffusers ONNX folder), loaded from the worker's model cache.
 /// </summary>
-public sealed class BuiltinAdapter(string modelsDirectory, long memoryBudgetBytes = 8L << 30, bool useCuda = false) : IEngineAdapter, IModelInstaller
+public sealed class BuiltinAdapter(string modelsDirectory, long memoryBudgetBytes = 8L << 30, StartedDevice? device = null) : IEngineAdapter, IModelInstaller
 {
-    private readonly PipelineCache _cache = new(memoryBudgetBytes, useCuda);
+    private readonly PipelineCache _cache = new(memoryBudgetBytes, (device ?? StartedDevice.Cpu).Settings);
+
+    /// <summary>The device the engine really runs on, with the warning when it fell back to the CPU.</summary>
+    public StartedDevice Device { get; } = device ?? StartedDevice.Cpu;
 
     public string Name => "builtin";
 

@@ -8,6 +8,7 @@ using Atelier.Contracts.Errors;
 using Atelier.Contracts.Workers;
 using Atelier.Engine.Images;
 using Atelier.Engine.Onnx;
+using Atelier.Engine.Pipeline;
 using Atelier.Worker.Adapters;
 using Atelier.Worker.Delivery;
 
@@ -44,7 +45,7 @@ public sealed partial class WorkerHost : IDisposable
         _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", options.Token);
         // English messages from the server: they end up in the job's error, which the API client reads.
         _http.DefaultRequestHeaders.AcceptLanguage.ParseAdd("en");
-        _engine = engine ?? CreateEngine(options.Engine, options.ModelsDirectory, options.A1111ModelsDirectory);
+        _engine = engine ?? CreateEngine(options.Engine, options.ModelsDirectory, options.A1111ModelsDirectory, options);
         // Model files can take minutes: their fetches have no overall timeout, only one on a stalled connection (in the cache).
         _files = new HttpClient { BaseAddress = options.Server, Timeout = Timeout.InfiniteTimeSpan };
         _files.DefaultRequestHeaders.Authorization = _http.DefaultRequestHeaders.Authorization;
@@ -55,6 +56,9 @@ public sealed partial class WorkerHost : IDisposable
             Cache = new ModelCache(options.ModelCacheDirectory, options.ModelCacheBytes, _clock);
         }
     }
+
+    /// <summary>The engine jobs run on.</summary>
+    public IEngineAdapter Engine => _engine;
 
     /// <summary>The model cache, when this worker's engine takes fetched models and delivery is on.</summary>
     public ModelCache? Cache { get; }
@@ -67,14 +71,19 @@ public sealed partial class WorkerHost : IDisposable
     public long Failed => Interlocked.Read(ref _failed);
     public long Stale => Interlocked.Read(ref _stale);
 
-    public static IEngineAdapter CreateEngine(string spec, string modelsDirectory, string? a1111ModelsDirectory = null)
+    /// <summary>
+    /// The engine a <c>--engine</c> spec names. The built-in one starts its device first (<see cref="ExecutionProviders.Start"/>),
+    /// which throws <see cref="DeviceUnavailableException"/> when the device cannot run and no fallback was asked for.
+    /// </summary>
+    public static IEngineAdapter CreateEngine(string spec, string modelsDirectory, string? a1111ModelsDirectory = null, WorkerOptions? options = null)
     {
         var (name, arg) = spec.IndexOf('=', StringComparison.Ordinal) is var eq and > 0 ? (spec[..eq], spec[(eq + 1)..]) : (spec, null);
         switch (name)
         {
             case "builtin":
+                var device = ExecutionProviders.Start(options?.DeviceSettings() ?? DeviceSettings.Default);
                 DemoModel.Ensure(modelsDirectory);
-                return new BuiltinAdapter(modelsDirectory);
+                return new BuiltinAdapter(modelsDirectory, options?.MemoryBudgetBytes ?? 8L << 30, device);
             case "a1111" when arg is not null:
                 return new A1111Adapter(new HttpClient { BaseAddress = new Uri(arg.EndsWith('/') ? arg : arg + "/"), Timeout = TimeSpan.FromMinutes(30) },
                     a1111ModelsDirectory);

@@ -1,3 +1,5 @@
+using Atelier.Engine.Pipeline;
+
 namespace Atelier.Worker.Runner;
 
 /// <summary>What <c>atelier worker</c> is told on its command line.</summary>
@@ -16,6 +18,14 @@ public sealed record WorkerOptions
     public long ModelCacheBytes { get; init; } = DefaultModelCacheBytes;
     /// <summary>The AUTOMATIC1111 server's checkpoint folder (<c>--a1111-models</c>): fetched models are copied there.</summary>
     public string? A1111ModelsDirectory { get; init; }
+    /// <summary>The built-in engine's device (<c>--device</c>): <c>cpu</c>, <c>cuda</c> or <c>cuda:N</c>.</summary>
+    public string Device { get; init; } = "cpu";
+    /// <summary>When CUDA cannot start, run on the CPU with a warning (<c>--device-fallback</c>) rather than stop.</summary>
+    public bool DeviceFallback { get; init; }
+    /// <summary>The built-in engine's model memory budget (<c>--memory-budget</c>): RAM on the CPU, device memory on CUDA.</summary>
+    public long MemoryBudgetBytes { get; init; } = 8L << 30;
+    /// <summary>The most CUDA memory ONNX Runtime's arena takes per session (<c>--cuda-memory-limit</c>); 0: no limit.</summary>
+    public long CudaMemoryLimitBytes { get; init; }
     /// <summary>How long one lease request waits on the server for a job.</summary>
     public int WaitSeconds { get; init; } = 20;
     /// <summary>The process that started this worker (the server's local worker): when it is gone, the worker stops.</summary>
@@ -24,6 +34,14 @@ public sealed record WorkerOptions
     public int? HealthPort { get; init; }
 
     public const long DefaultModelCacheBytes = 20L << 30;
+
+    /// <summary>The device settings these options give the built-in engine.</summary>
+    public DeviceSettings DeviceSettings() => new()
+    {
+        Device = EngineDevice.Parse(Device) ?? throw new ArgumentException($"--device must be {EngineDevice.Syntax}, not '{Device}'"),
+        FallBackToCpu = DeviceFallback,
+        CudaMemoryLimitBytes = CudaMemoryLimitBytes,
+    };
 
     public static string DefaultId() =>
         new string([.. $"{Environment.MachineName}-worker".ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) || c == '-' ? c : '-')]);

@@ -21,6 +21,17 @@ internal sealed class EngineCommand : Command
         HelpName = "DIR",
     };
 
+    private readonly Option<string> _device = new("--device")
+    {
+        Description = $"Where it runs: {Atelier.Engine.Pipeline.EngineDevice.Syntax} (Atelier:Engine:Device; CUDA needs the GPU build: README, \"GPU workers\") [default: cpu]",
+        HelpName = "DEVICE",
+    };
+
+    private readonly Option<bool> _deviceFallback = new("--device-fallback")
+    {
+        Description = $"With --device cuda: when CUDA cannot start, run on the CPU with a warning instead of stopping (exit code {ExitCodes.DeviceUnavailable}) (Atelier:Engine:DeviceFallback)",
+    };
+
     private readonly Argument<string[]> _configuration = ConfigurationArguments.Create();
 
     public EngineCommand()
@@ -28,7 +39,16 @@ internal sealed class EngineCommand : Command
     {
         Options.Add(_urls);
         Options.Add(_models);
+        Options.Add(_device);
+        Options.Add(_deviceFallback);
         Arguments.Add(_configuration);
+        _device.Validators.Add(r =>
+        {
+            if (Atelier.Engine.Pipeline.EngineDevice.Parse(r.GetValueOrDefault<string>()) is null)
+            {
+                r.AddError($"--device must be {Atelier.Engine.Pipeline.EngineDevice.Syntax}, not '{r.GetValueOrDefault<string>()}'.");
+            }
+        });
         SetAction(Run);
     }
 
@@ -45,8 +65,29 @@ internal sealed class EngineCommand : Command
             configuration.Add($"--{EngineOptions.SectionName}:{nameof(EngineOptions.ModelsDirectory)}={models}");
         }
 
+        if (parse.GetValue(_device) is { } device)
+        {
+            configuration.Add($"--{EngineOptions.SectionName}:{nameof(EngineOptions.Device)}={device}");
+        }
+
+        if (parse.GetValue(_deviceFallback))
+        {
+            configuration.Add($"--{EngineOptions.SectionName}:{nameof(EngineOptions.DeviceFallback)}=true");
+        }
+
         // As serve: appsettings.json beside the executable, whatever the working directory (where data/models is).
-        EngineServer.Build(["--contentRoot", AppContext.BaseDirectory, .. configuration]).Run();
+        Microsoft.AspNetCore.Builder.WebApplication app;
+        try
+        {
+            app = EngineServer.Build(["--contentRoot", AppContext.BaseDirectory, .. configuration]);
+        }
+        catch (Atelier.Engine.Pipeline.DeviceUnavailableException e)
+        {
+            Console.Error.WriteLine($"atelier engine: {e.Message}");
+            return ExitCodes.DeviceUnavailable;
+        }
+
+        app.Run();
         return ExitCodes.Ok;
     }
 }

@@ -18,6 +18,11 @@ internal static class ExitCodes
     public const int ParentGone = 69;
     /// <summary>A worker whose model cache folder cannot be used: another worker process has it, or it cannot be written (EX_CANTCREAT).</summary>
     public const int CacheUnavailable = 73;
+    /// <summary>
+    /// <c>atelier worker</c> and <c>atelier engine</c>: the device named by <c>--device</c> cannot run (a CPU build asked for
+    /// CUDA, or CUDA would not start) and <c>--device-fallback</c> was not given (EX_OSERR).
+    /// </summary>
+    public const int DeviceUnavailable = 71;
     /// <summary>Client verbs: the server answered 5xx (EX_SOFTWARE: its log has the request id).</summary>
     public const int ServerError = 70;
     /// <summary>A worker whose key the server refused: revoked, replaced or unknown (EX_NOPERM).</summary>
@@ -31,7 +36,7 @@ internal static class ExitCodes
     public const string Help = """
         Exit codes: 0 ok; 1 refused by the server (invalid input, conflict, limit) or the job failed; 64 usage (an unknown verb or option);
         66 not found (404, or a missing local file); 67 not logged in; 68 network (the server cannot be reached); 70 server error (5xx);
-        69 worker parent gone; 73 worker cache unavailable; 77 unauthorized (401/403; a worker's refused key); 78 invalid server configuration.
+        69 worker parent gone; 71 worker/engine device unavailable; 73 worker cache unavailable; 77 unauthorized (401/403; a worker's refused key); 78 invalid server configuration.
         Client verbs read --server/--token, else $ATELIER_SERVER/$ATELIER_TOKEN, else the saved login (atelier login). See docs/cli.md.
         """;
 }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
+using Atelier.Engine.Pipeline;
 using Atelier.Worker.Runner;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -71,6 +72,32 @@ internal sealed partial class WorkerCommand : Command
         DefaultValueFactory = _ => "20G",
     };
 
+    private readonly Option<string> _device = new("--device")
+    {
+        Description = $"With --engine builtin: where it runs, {EngineDevice.Syntax} (CUDA needs the GPU build: README, \"GPU workers\")",
+        HelpName = "DEVICE",
+        DefaultValueFactory = _ => Defaults.Device,
+    };
+
+    private readonly Option<bool> _deviceFallback = new("--device-fallback")
+    {
+        Description = $"With --device cuda: when CUDA cannot start, run on the CPU with a warning instead of stopping (exit code {ExitCodes.DeviceUnavailable})",
+    };
+
+    private readonly Option<string> _memoryBudget = new("--memory-budget")
+    {
+        Description = "With --engine builtin: the most that loaded models take, in bytes or with K, M, G, T (RAM on the CPU, device memory on CUDA); least recently used models go first",
+        HelpName = "BYTES",
+        DefaultValueFactory = _ => "8G",
+    };
+
+    private readonly Option<string> _cudaMemoryLimit = new("--cuda-memory-limit")
+    {
+        Description = "With --device cuda: the most device memory ONNX Runtime's CUDA arena takes per model session, in bytes or with K, M, G, T; 0: no limit",
+        HelpName = "BYTES",
+        DefaultValueFactory = _ => "0",
+    };
+
     private readonly Option<string?> _a1111Models = new("--a1111-models")
     {
         Description = "With --engine a1111=URL: the AUTOMATIC1111 server's checkpoint folder; fetched models are copied there and refresh-checkpoints is called",
@@ -101,6 +128,10 @@ internal sealed partial class WorkerCommand : Command
         Options.Add(_models);
         Options.Add(_modelCache);
         Options.Add(_modelCacheBytes);
+        Options.Add(_device);
+        Options.Add(_deviceFallback);
+        Options.Add(_memoryBudget);
+        Options.Add(_cudaMemoryLimit);
         Options.Add(_a1111Models);
         Options.Add(_parentPid);
         Options.Add(_healthPort);
@@ -118,6 +149,24 @@ internal sealed partial class WorkerCommand : Command
                 r.AddError(error);
             }
         });
+        _device.Validators.Add(r =>
+        {
+            if (EngineDevice.Parse(r.GetValueOrDefault<string>()) is null)
+            {
+                r.AddError($"--device must be {EngineDevice.Syntax}, not '{r.GetValueOrDefault<string>()}'.");
+            }
+        });
+        foreach (var bytes in new[] { _memoryBudget, _cudaMemoryLimit })
+        {
+            bytes.Validators.Add(r =>
+            {
+                if (Bytes(r.GetValueOrDefault<string>()) is null)
+                {
+                    r.AddError($"{bytes.Name} must be a number of bytes, optionally with K, M, G or T (8G), not '{r.GetValueOrDefault<string>()}'.");
+                }
+            });
+        }
+
         _slots.Validators.Add(r =>
         {
             if (r.GetValueOrDefault<int>() < 1)
@@ -186,6 +235,10 @@ internal sealed partial class WorkerCommand : Command
             ModelCacheDirectory = parse.GetValue(_modelCache)!,
             ModelCacheBytes = Bytes(parse.GetValue(_modelCacheBytes))!.Value,
             A1111ModelsDirectory = parse.GetValue(_a1111Models),
+            Device = parse.GetValue(_device)!,
+            DeviceFallback = parse.GetValue(_deviceFallback),
+            MemoryBudgetBytes = Bytes(parse.GetValue(_memoryBudget))!.Value,
+            CudaMemoryLimitBytes = Bytes(parse.GetValue(_cudaMemoryLimit))!.Value,
             ParentPid = parse.GetValue(_parentPid),
             HealthPort = parse.GetValue(_healthPort),
         };
@@ -261,8 +314,26 @@ internal sealed partial class WorkerCommand : Command
             await watching;
             return ExitCodes.CacheUnavailable;
         }
+        catch (DeviceUnavailableException e)
+        {
+            LogDeviceUnavailable(logger, e.Message, ExitCodes.DeviceUnavailable);
+            await Console.Error.WriteLineAsync($"atelier worker: {e.Message}");
+            await stop.CancelAsync();
+            await watching;
+            return ExitCodes.DeviceUnavailable;
+        }
 
         using var host = created;
+        if (host.Engine is Atelier.Worker.Adapters.BuiltinAdapter { Device: var device })
+        {
+            if (device.Warning is { } warning)
+            {
+                LogDeviceFallback(logger, warning);
+            }
+
+            LogDevice(logger, device.Device.ToString(), device.Provider);
+        }
+
         await using var health = options.HealthPort is { } port ? await HealthAsync(port, host) : null;
         try
         {
@@ -342,6 +413,15 @@ internal sealed partial class WorkerCommand : Command
 
     [LoggerMessage(5012, LogLevel.Critical, "The model cache {Folder} cannot be used ({Reason}); stopping with exit code {ExitCode}. Give this worker a folder of its own with --model-cache")]
     private static partial void LogCacheUnavailable(ILogger logger, string folder, string reason, int exitCode);
+
+    [LoggerMessage(5013, LogLevel.Critical, "{Reason}; stopping with exit code {ExitCode}")]
+    private static partial void LogDeviceUnavailable(ILogger logger, string reason, int exitCode);
+
+    [LoggerMessage(5014, LogLevel.Warning, "{Reason}")]
+    private static partial void LogDeviceFallback(ILogger logger, string reason);
+
+    [LoggerMessage(5015, LogLevel.Information, "The built-in engine runs on {Device} ({Provider})")]
+    private static partial void LogDevice(ILogger logger, string device, string provider);
 
     [LoggerMessage(5011, LogLevel.Warning, "The process that started this worker (pid {Pid}) is gone: stopping")]
     private static partial void LogParentGone(ILogger logger, int pid);

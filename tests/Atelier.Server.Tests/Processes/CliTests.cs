@@ -40,8 +40,9 @@ public partial class CliTests : IDisposable
 
     [Theory]
     [InlineData("serve", "--urls", "--data", "configuration")]
-    [InlineData("worker", "--server", "--token", "--engine", "--slots", "--id", "--models", "--model-cache", "--model-cache-bytes", "--a1111-models", "--parent-pid")]
-    [InlineData("engine", "--urls", "--models", "configuration")]
+    [InlineData("worker", "--server", "--token", "--engine", "--slots", "--id", "--models", "--model-cache", "--model-cache-bytes", "--a1111-models", "--parent-pid",
+        "--device", "--device-fallback", "--memory-budget", "--cuda-memory-limit")]
+    [InlineData("engine", "--urls", "--models", "--device", "--device-fallback", "configuration")]
     [InlineData("models", "demo")]
     [InlineData("models demo", "--name")]
     [InlineData("login", "--server", "--token", "--token-stdin", "--tenant", "--operator")]
@@ -89,6 +90,9 @@ public partial class CliTests : IDisposable
     [InlineData("worker --server http://127.0.0.1:9 --token atw_x --engine nope", "--engine")]
     [InlineData("worker --server http://127.0.0.1:9 --token atw_x --model-cache-bytes lots", "--model-cache-bytes")]
     [InlineData("models demo --name ../up", "--name")]
+    [InlineData("worker --server http://127.0.0.1:9 --token atw_x --device gpu", "--device")]
+    [InlineData("worker --server http://127.0.0.1:9 --token atw_x --memory-budget lots", "--memory-budget")]
+    [InlineData("engine --device cuda:x", "--device")]
     [InlineData("worker --server http://127.0.0.1:9 --token atw_x --a1111-models /tmp/x", "--a1111-models")]
     [InlineData("worker --server not-a-url --token atw_x", "--server")]
     [InlineData("worker --token atw_x", "--server")]
@@ -125,6 +129,37 @@ public partial class CliTests : IDisposable
         await server.WaitForOutputAsync($"Now listening on: http://127.0.0.1:{port}", TimeSpan.FromSeconds(180));
         Assert.True(File.Exists(Path.Combine(data, "atelier.db")), server.Output);
         Assert.False(Directory.Exists(Path.Combine(_folder, "data")));
+    }
+
+    /// <summary>
+    /// The tests run the CPU build: a worker or an engine told <c>--device cuda</c> stops at once with its own exit code and
+    /// says how to build the GPU one, before it writes anything; with <c>--device-fallback</c> it runs on the CPU and says so.
+    /// </summary>
+    [Theory]
+    [InlineData("worker --server http://127.0.0.1:9 --token atw_x --device cuda", "--device cuda:0 needs the GPU build")]
+    [InlineData("worker --server http://127.0.0.1:9 --token atw_x --device cuda:2", "--device cuda:2 needs the GPU build")]
+    [InlineData("engine --urls http://127.0.0.1:0 --device cuda", "--device cuda:0 needs the GPU build")]
+    [InlineData("engine --urls http://127.0.0.1:0 --Atelier:Engine:Device=cuda:1", "--device cuda:1 needs the GPU build")]
+    public async Task DeviceCuda_OnTheCpuBuild_StopsWithTheBuildCommand(string commandLine, string said)
+    {
+        var (code, _, error) = await AtelierProcess.RunAsync(_folder, commandLine.Split(' '), NoWorkerEnvironment);
+
+        Assert.Equal(71, code);
+        Assert.Contains(said, error, StringComparison.Ordinal);
+        Assert.Contains("dotnet publish src/Atelier -c Release -p:AtelierGpu=cuda", error, StringComparison.Ordinal);
+        Assert.Contains("--device-fallback", error, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(_folder, "data", "models")), "no demo model is written by a process that does not start");
+    }
+
+    [Fact]
+    public async Task DeviceCuda_WithFallback_RunsOnTheCpuAndSaysWhy()
+    {
+        await using var engine = AtelierProcess.Start(_folder, NoWorkerEnvironment, "engine", "--urls", "http://127.0.0.1:0", "--device", "cuda", "--device-fallback");
+
+        await engine.WaitForOutputAsync("The built-in engine runs on cpu (CPUExecutionProvider)", TimeSpan.FromSeconds(180));
+        Assert.Contains("needs the GPU build", engine.Output, StringComparison.Ordinal);
+        Assert.Contains("running on the CPU instead (--device-fallback)", engine.Output, StringComparison.Ordinal);
+        await engine.WaitForOutputAsync("Now listening on:", TimeSpan.FromSeconds(180));
     }
 
     /// <summary>No demo tenant and no local worker: these tests are about where the server starts, not what it runs.</summary>
