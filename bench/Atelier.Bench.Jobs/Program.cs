@@ -306,7 +306,19 @@ void Simulate()
     }
 
     var rows = new List<string>();
-    foreach (var (name, load, job) in new[] { ("measured (heavy tiny model, CPU)", loadMs, jobMs), ("SD 1.5 on a GPU (load 4 s, job 2 s; assumed, not measured)", 4000.0, 2000.0) })
+    // The GPU row: the load and job times that the GPU device check measured (bench/gpu/record.sh writes bench/gpu/costs.json),
+    // else SD 1.5's usual costs on a GPU, assumed.
+    var gpuRow = ("SD 1.5 on a GPU (load 4 s, job 2 s; assumed, not measured)", 4000.0, 2000.0);
+    var costsFile = Environment.GetEnvironmentVariable("ATELIER_GPU_COSTS") ?? Path.Combine("bench", "gpu", "costs.json");
+    if (File.Exists(costsFile))
+    {
+        using var costs = System.Text.Json.JsonDocument.Parse(File.ReadAllText(costsFile));
+        var c = costs.RootElement;
+        gpuRow = ($"SD 1.5-shaped fp16 on {c.GetProperty("gpu").GetString()} (measured {c.GetProperty("measured").GetString()}, bench/gpu)",
+            c.GetProperty("loadMs").GetDouble(), c.GetProperty("jobMs").GetDouble());
+    }
+
+    foreach (var (name, load, job) in new[] { ("measured (heavy tiny model, CPU)", loadMs, jobMs), gpuRow })
     {
         var fifo = Run(false, load, job);
         var hot = Run(true, load, job);
@@ -481,7 +493,8 @@ void Report(string command)
         **Hot-model scheduling against FIFO** — a deterministic simulation (seed 42) of the claim order in `JobQueue.ClaimAsync`:
         20 models with Zipf(1.1) popularity, 8 slots holding one model each, Poisson arrivals at 80% of the slots' job
         capacity, 20,000 jobs, starvation bound 30 job-times. The load and job costs of the first row are measured with the
-        engine (cold load of the heavy tiny pipeline, one 512×512 20-step job on it); the second row assumes SD 1.5 costs on a GPU.
+        engine (cold load of the heavy tiny pipeline, one 512×512 20-step job on it); the second row takes the GPU device check's
+        measured load and job times (bench/gpu/costs.json) when it has run, else assumes SD 1.5's costs on a GPU.
 
         | costs | load | job | FIFO loads | hot loads | fewer loads (target ≥ 80%) | FIFO p99 wait | hot p99 wait | ratio (target ≤ 1.2) |
         |---|---:|---:|---:|---:|---:|---:|---:|---:|

@@ -38,6 +38,29 @@ public sealed class GpuBuildSwitchTests
         Assert.Contains("AtelierGpu must be cuda (the GPU build) or left out (the CPU build), not 'rocm'", output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task DeviceCheck_WithoutAGpu_RefusesClearly()
+    {
+        // The test machines have no NVIDIA GPU (and nothing staged): the check must say so and stop, not half-run.
+        var output = Directory.CreateTempSubdirectory("atelier-gpu-check-").FullName;
+        try
+        {
+            var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Root };
+            start.ArgumentList.Add(Path.Combine(Root, "bench", "gpu", "run.sh"));
+            start.Environment["OUT"] = output;
+            using var process = Process.Start(start)!;
+            var text = await process.StandardError.ReadToEndAsync() + await process.StandardOutput.ReadToEndAsync();
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(2));
+            Assert.Equal(2, process.ExitCode);
+            Assert.True(text.Contains("no NVIDIA GPU here", StringComparison.Ordinal) || text.Contains("nothing staged", StringComparison.Ordinal), text);
+            Assert.Empty(Directory.EnumerateFiles(output));
+        }
+        finally
+        {
+            Directory.Delete(output, recursive: true);
+        }
+    }
+
     private static async Task<List<(string Name, string Version)>> PackageReferencesAsync(params string[] properties)
     {
         // Central package management: the references name packages, Directory.Packages.props' PackageVersion items pin them.

@@ -77,10 +77,13 @@ public sealed class AgentWorkloads(MasterKeys keys, TimeProvider clock, IOptions
 
         var url = options.Value.ServerUrl
                   ?? throw new RuntimeException(RuntimeErrors.InvalidSpec, $"Atelier:Agents:ServerUrl is not set: workers in region {region.Name} do not know where the server is");
+        // The built-in engine on an instance type with GPUs runs on them (the image is the GPU build), unless the version
+        // names its own device.
+        var device = type.Gpus > 0 && version.Engine == "builtin" && !extra.Contains("--device") ? (string[])["--device", "cuda"] : [];
         return new WorkloadSpec
         {
             Name = function.Name, Image = version.Image, Replicas = replicas, Environment = env, Secrets = secrets, Labels = labels, Gpus = type.Gpus,
-            NodeSelector = type.NodeSelector, Args = ["worker", "--server", url, "--engine", version.Engine, "--slots", slots, .. extra],
+            NodeSelector = type.NodeSelector, Args = ["worker", "--server", url, "--engine", version.Engine, "--slots", slots, .. device, .. extra],
         };
     }
 }

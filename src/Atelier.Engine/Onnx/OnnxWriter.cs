@@ -54,6 +54,9 @@ public sealed class OnnxGraph
         return Initializer(name, ElementInt64, raw, dims);
     }
 
+    /// <summary>An initializer of any element type from its raw little-endian bytes.</summary>
+    public OnnxGraph ConstantRaw(string name, int elementType, byte[] raw, params long[] dims) => Initializer(name, elementType, raw, dims);
+
     /// <summary>A TensorProto initializer: dims (1), data_type (2), name (8), raw little-endian data (9).</summary>
     private OnnxGraph Initializer(string name, int elementType, byte[] raw, long[] dims)
     {
@@ -130,37 +133,67 @@ public sealed class OnnxGraph
     /// <summary>The serialized ModelProto (IR version 8, opset 17).</summary>
     public byte[] ToModel(string graphName)
     {
-        var g = new Proto();
-        foreach (var n in _nodes)
-        {
-            g.Bytes(1, n);
-        }
+        using var buffer = new MemoryStream();
+        WriteModel(buffer, graphName);
+        return buffer.ToArray();
+    }
 
-        g.String(2, graphName);
-        foreach (var i in _initializers)
-        {
-            g.Bytes(5, i);
-        }
+    /// <summary>Writes the ModelProto to a file as it goes: a model of a gigabyte or more is never copied whole in memory.</summary>
+    public void WriteModel(string path, string graphName)
+    {
+        using var file = File.Create(path);
+        WriteModel(file, graphName);
+    }
 
-        foreach (var i in _inputs)
+    private void WriteModel(Stream output, string graphName)
+    {
+        List<(int Field, byte[] Bytes)> graph =
+        [
+            .. _nodes.Select(n => (1, n)), (2, Encoding.UTF8.GetBytes(graphName)), .. _initializers.Select(i => (5, i)),
+            .. _inputs.Select(i => (11, i)), .. _outputs.Select(o => (12, o)),
+        ];
+        var head = new Proto();
+        head.Varint(1, 8);
+        head.String(2, "atelier");
+        output.Write(head.ToArray());
+        WriteVarint(output, (7 << 3) | 2);
+        WriteVarint(output, (ulong)graph.Sum(p => VarintLength((ulong)p.Field << 3) + VarintLength((ulong)p.Bytes.Length) + p.Bytes.LongLength));
+        foreach (var (field, bytes) in graph)
         {
-            g.Bytes(11, i);
-        }
-
-        foreach (var o in _outputs)
-        {
-            g.Bytes(12, o);
+            WriteVarint(output, ((ulong)field << 3) | 2);
+            WriteVarint(output, (ulong)bytes.Length);
+            output.Write(bytes);
         }
 
         var opset = new Proto();
         opset.String(1, "");
         opset.Varint(2, 17);
-        var m = new Proto();
-        m.Varint(1, 8);
-        m.String(2, "atelier");
-        m.Message(7, g);
-        m.Message(8, opset);
-        return m.ToArray();
+        var tail = new Proto();
+        tail.Message(8, opset);
+        output.Write(tail.ToArray());
+    }
+
+    private static int VarintLength(ulong value)
+    {
+        var n = 1;
+        while (value >= 0x80)
+        {
+            value >>= 7;
+            n++;
+        }
+
+        return n;
+    }
+
+    private static void WriteVarint(Stream output, ulong value)
+    {
+        while (value >= 0x80)
+        {
+            output.WriteByte((byte)(value | 0x80));
+            value >>= 7;
+        }
+
+        output.WriteByte((byte)value);
     }
 
     private static byte[] ValueInfo(string name, int elementType, object[] dims)

@@ -106,4 +106,50 @@ public class KubernetesUnitTests(KubeAgentsHost shared) : IClassFixture<KubeAgen
         Assert.Null(Kube.Get("secrets", name));
         (await Host.Client.With(token).PostAsync("/api/v1/worker/register", new { workerId = "pod-1", engine = "a1111", slots = 2 })).Error(ErrorCatalog.b_session_tokennotvalid);
     }
+
+    /// <summary>The built-in engine on a GPU instance type gets <c>--device cuda</c>; on a CPU type, or when the version names its own device, nothing is added.</summary>
+    [Fact]
+    public async Task BuiltinEngine_OnAGpuInstanceType_RunsOnCuda_UnlessTheVersionNamesItsDevice()
+    {
+        var world = await Scenario.NewTenantAsync(Host);
+        var admin = world.AdminOf(Host);
+        var pool = (await Host.Admin().PostAsync("/api/v1/platform/computing-pools", new
+        {
+            name = "mixed-" + Guid.NewGuid().ToString("N")[..6],
+            regions = new[]
+            {
+                new
+                {
+                    region = shared.Region,
+                    instanceTypes = new[]
+                    {
+                        new { name = "l4", capacity = 4, slotsPerReplica = 1, gpus = 1, nodeSelector = new Dictionary<string, string> { ["gpu"] = "l4" } },
+                        new { name = "cpu", capacity = 4, slotsPerReplica = 1, gpus = 0, nodeSelector = new Dictionary<string, string> { ["gpu"] = "none" } },
+                    },
+                },
+            },
+        })).Created().GetProperty("id").GetString()!;
+        var st = (await admin.PostAsync("/api/v1/scale-templates", new { name = "paint", minReplicas = 0, maxReplicas = 2, scaleDownWindowSeconds = 600 }))
+            .Created().GetProperty("id").GetString()!;
+        var agent = (await admin.PostAsync("/api/v1/agents", new { name = "paint" })).Created().GetProperty("id").GetString()!;
+
+        async Task<List<string>> ArgsOf(string instanceType, string[] versionArgs)
+        {
+            var version = (await admin.PostAsync($"/api/v1/agents/{agent}/versions", new
+            {
+                versionName = "v" + Guid.NewGuid().ToString("N")[..6], image = "registry.example/atelier-cuda:1.0", engine = "builtin", args = versionArgs, autoScaleTemplateId = st,
+            })).Created().GetProperty("id").GetString()!;
+            var unit = (await admin.PostAsync($"/api/v1/agents/{agent}/units", new { agentVersionId = version, computingPoolId = pool, region = shared.Region, instanceType, replicas = 1 }))
+                .Created();
+            var name = unit.GetProperty("function").GetProperty("name").GetString()!;
+            var deployment = await Eventually.ValueAsync(() => Task.FromResult(Kube.Get("deployments", name)), d => d is not null, "the unit's Deployment");
+            return [.. deployment!["spec"]!["template"]!["spec"]!["containers"]![0]!["args"]!.AsArray().Select(a => a!.GetValue<string>())];
+        }
+
+        Assert.Equal(["--slots", "1", "--device", "cuda"], (await ArgsOf("l4", []))[^4..]);
+        Assert.DoesNotContain("--device", await ArgsOf("cpu", []));
+        var own = await ArgsOf("l4", ["--device", "cuda:1"]);
+        Assert.Equal(["--device", "cuda:1"], own[^2..]);
+        Assert.Single(own, a => a == "--device");
+    }
 }
