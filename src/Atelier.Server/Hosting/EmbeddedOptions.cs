@@ -26,6 +26,14 @@ public sealed partial class EmbeddedOptions
     [Range(0, long.MaxValue)]
     public long LocalWorkerModelCacheBytes { get; set; } = 20L << 30;
 
+    /// <summary>
+    /// The local worker's <c>--device</c> for the built-in engine: <c>cpu</c>, <c>cuda</c> or <c>cuda:N</c> (CUDA needs the GPU
+    /// build). The local worker always gets <c>--device-fallback</c>: where CUDA cannot start it runs on the CPU and says so.
+    /// </summary>
+    [Required]
+    [RegularExpression("^(cpu|cuda|cuda:[0-9]{1,2})$", ErrorMessage = "Atelier:Embedded:LocalWorkerDevice must be cpu, cuda or cuda:N")]
+    public string LocalWorkerDevice { get; set; } = "cpu";
+
     /// <summary>The command that starts <c>atelier</c> (default: this process's own executable).</summary>
     public string? LocalWorkerCommand { get; set; }
 

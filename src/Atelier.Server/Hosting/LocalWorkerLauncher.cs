@@ -63,7 +63,7 @@ public sealed partial class LocalWorkerLauncher(EmbeddedOptions options, ServerO
         var (file, prefix) = Core.Common.ThisExecutable.Command(options.LocalWorkerCommand);
         string[] args =
         [
-            .. prefix, "worker", "--server", address, "--engine", options.LocalWorkerEngine,
+            .. prefix, "worker", "--server", address, "--engine", options.LocalWorkerEngine, "--device", options.LocalWorkerDevice, "--device-fallback",
             "--slots", options.LocalWorkerSlots.ToString(System.Globalization.CultureInfo.InvariantCulture),
             "--id", $"local-worker-{EmbeddedSetup.LocalSuffix(server.DataDirectory)}", "--models", Path.Combine(server.DataDirectory, "models"),
             "--model-cache", Path.Combine(server.DataDirectory, "model-cache"),

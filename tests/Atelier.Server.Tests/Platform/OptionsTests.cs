@@ -48,11 +48,13 @@ public partial class OptionsTests
         {
             await using var process = AtelierProcess.Start(folder, "serve", "--Atelier:Server:Urls=http://127.0.0.1:0",
                 $"--Atelier:Server:DataDirectory={Path.Combine(folder, "data")}",
-                "--Atelier:Images:UrlLifetimeSeconds=999999999", "--Atelier:Database:Provider=oracle", "--Atelier:Embedded:LocalWorkerSlots=0");
+                "--Atelier:Images:UrlLifetimeSeconds=999999999", "--Atelier:Database:Provider=oracle", "--Atelier:Embedded:LocalWorkerSlots=0",
+                "--Atelier:Embedded:LocalWorkerDevice=gpu");
             await process.WaitForExitAsync(TimeSpan.FromSeconds(120)); // a deadline for a loaded machine, not a measure
 
             Assert.Equal(AtelierServer.InvalidConfigurationExitCode, process.ExitCode);
-            Assert.Contains("The configuration is invalid (3 problems)", process.Output, StringComparison.Ordinal);
+            Assert.Contains("The configuration is invalid (4 problems)", process.Output, StringComparison.Ordinal);
+            Assert.Contains("Atelier:Embedded:LocalWorkerDevice must be cpu, cuda or cuda:N", process.Output, StringComparison.Ordinal);
             Assert.Contains("Atelier:Images:UrlLifetimeSeconds", process.Output, StringComparison.Ordinal);
             Assert.Contains("Atelier:Database:Provider: unknown provider 'oracle'. Known providers: sqlite, postgres.", process.Output, StringComparison.Ordinal);
             Assert.Contains("Atelier:Embedded:LocalWorkerSlots", process.Output, StringComparison.Ordinal);
