@@ -403,14 +403,20 @@ public sealed class DiffusionPipeline : IDisposable
         var cIn = (float)(1 / Math.Sqrt((sigma * sigma) + 1));
         var input = io.Input;
         var output = io.Output;
-        for (var i = 0; i < n; i++)
-        {
-            input[i] = x[i] * cIn;
-        }
-
         if (io.Guided)
         {
-            Array.Copy(input, 0, input, n, n);
+            // The same scaled latents for the unconditional and the conditional half, in one pass.
+            for (var i = 0; i < n; i++)
+            {
+                input[i] = input[n + i] = x[i] * cIn;
+            }
+        }
+        else
+        {
+            for (var i = 0; i < n; i++)
+            {
+                input[i] = x[i] * cIn;
+            }
         }
 
         io.SetTimestep(_schedule.TimestepOf(sigma));

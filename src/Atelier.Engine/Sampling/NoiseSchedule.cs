@@ -73,7 +73,14 @@ public sealed class NoiseSchedule
             return TrainSteps - 1;
         }
 
-        var hi = Array.FindIndex(LogSigmas, l => l >= logSigma);
+        // The first log-sigma at or above: a binary search over the ascending table (no closure, no scan per step).
+        var hi = Array.BinarySearch(LogSigmas, logSigma);
+        if (hi >= 0)
+        {
+            return hi;
+        }
+
+        hi = ~hi;
         var lo = hi - 1;
         var w = (logSigma - LogSigmas[lo]) / (LogSigmas[hi] - LogSigmas[lo]);
         return lo + w;
