@@ -195,6 +195,18 @@ public class EngineServerTests(EngineFixture engine) : IClassFixture<EngineFixtu
         var (ok, result) = await Post("/sdapi/v1/img2img", new { prompt = "x", steps = 8, width = 64, height = 64, init_images = new[] { init }, denoising_strength = 0.5 });
         Assert.Equal(HttpStatusCode.OK, ok);
         Assert.Contains("Denoising strength: 0.5", JsonDocument.Parse(result.GetProperty("info").GetString()!).RootElement.GetProperty("infotexts")[0].GetString(), StringComparison.Ordinal);
+
+        // A picture of another shape, placed by resize_mode; a mode A1111 does not have is refused with its detail.
+        var wide = "data:image/png;base64," + Convert.ToBase64String(Png.Encode([.. Enumerable.Range(0, 96 * 48 * 3).Select(i => (byte)(i % 253))], 96, 48));
+        foreach (var mode in new[] { 0, 1, 2, 3 })
+        {
+            var (placed, _) = await Post("/sdapi/v1/img2img", new { prompt = "x", steps = 2, width = 64, height = 64, init_images = new[] { wide }, resize_mode = mode });
+            Assert.Equal(HttpStatusCode.OK, placed);
+        }
+
+        var (refused, why) = await Post("/sdapi/v1/img2img", new { prompt = "x", steps = 2, width = 64, height = 64, init_images = new[] { wide }, resize_mode = 7 });
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, refused);
+        Assert.StartsWith("resize_mode must be 0 (just resize)", why.GetProperty("detail").GetString(), StringComparison.Ordinal);
     }
 
     [Fact]

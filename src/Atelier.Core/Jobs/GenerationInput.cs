@@ -30,6 +30,7 @@ public static class GenerationInput
         var steps = Integer(input, "steps", 1, 150);
         Number(input, "cfg_scale", 0, 30);
         Number(input, "denoising_strength", 0, 1);
+        Integer(input, "resize_mode", 0, 3);
         var width = Integer(input, "width", 64, MaxSide);
         var height = Integer(input, "height", 64, MaxSide);
         if ((width ?? 512) % 8 != 0 || (height ?? 512) % 8 != 0)

@@ -25,6 +25,67 @@ public static class ImageDecoder
         return Decode(bytes, codec.Info.Width, codec.Info.Height);
     }
 
+    /// <summary>A1111's img2img <c>resize_mode</c> values.</summary>
+    public const int JustResize = 0, CropAndResize = 1, ResizeAndFill = 2, LatentUpscale = 3;
+
+    /// <summary>
+    /// An img2img input brought to the job's size as AUTOMATIC1111 does it (<c>images.resize_image</c>, Lanczos):
+    /// 0 just resize (the aspect changes); 1 crop and resize (scaled to cover, centre-cropped); 2 resize and fill (scaled
+    /// to fit, centred, the bands left over filled by stretching the picture's edge rows or columns); 3 "just resize
+    /// (latent upscale)", which A1111 does in latent space, is done as 0 here.
+    /// </summary>
+    public static (byte[] Rgb, int Width, int Height) DecodeForImg2Img(byte[] bytes, int width, int height, int resizeMode)
+    {
+        if (resizeMode is < JustResize or > LatentUpscale)
+        {
+            throw new InvalidDataException($"resize_mode must be 0 (just resize), 1 (crop and resize), 2 (resize and fill) or 3 (latent upscale), not {resizeMode}");
+        }
+
+        var (rgb, w, h) = DecodeOriginal(bytes);
+        if (resizeMode is JustResize or LatentUpscale)
+        {
+            return (w == width && h == height ? rgb : Upscaling.Resize(rgb, w, h, width, height, "Lanczos"), width, height);
+        }
+
+        // A1111's integer arithmetic, so that the same picture lands on the same pixels.
+        var ratio = (double)width / height;
+        var sourceRatio = (double)w / h;
+        int sw, sh;
+        if (resizeMode == CropAndResize)
+        {
+            sw = ratio > sourceRatio ? width : w * height / h;
+            sh = ratio <= sourceRatio ? height : h * width / w;
+        }
+        else
+        {
+            sw = ratio < sourceRatio ? width : w * height / h;
+            sh = ratio >= sourceRatio ? height : h * width / w;
+        }
+
+        sw = Math.Max(1, sw);
+        sh = Math.Max(1, sh);
+        var resized = sw == w && sh == h ? rgb : Upscaling.Resize(rgb, w, h, sw, sh, "Lanczos");
+        var result = new byte[width * height * 3];
+        var left = (width / 2) - (sw / 2);
+        var top = (height / 2) - (sh / 2);
+        for (var y = 0; y < height; y++)
+        {
+            // Outside the pasted picture (resize and fill): the nearest edge row or column of it, stretched.
+            var sy = Math.Clamp(y - top, 0, sh - 1);
+            for (var x = 0; x < width; x++)
+            {
+                var sx = Math.Clamp(x - left, 0, sw - 1);
+                var from = ((sy * sw) + sx) * 3;
+                var to = ((y * width) + x) * 3;
+                result[to] = resized[from];
+                result[to + 1] = resized[from + 1];
+                result[to + 2] = resized[from + 2];
+            }
+        }
+
+        return (result, width, height);
+    }
+
     public static (byte[] Rgb, int Width, int Height) Decode(byte[] bytes, int width, int height)
     {
         if (bytes.Length >= 8 && bytes[0] == 0x89 && bytes[1] == (byte)'P')

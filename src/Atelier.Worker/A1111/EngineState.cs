@@ -81,6 +81,11 @@ public sealed class EngineState : IDisposable
         (byte[] Rgb, int Width, int Height)? init = null;
         if (img2img)
         {
+            if (req.ResizeMode is < ImageDecoder.JustResize or > ImageDecoder.LatentUpscale)
+            {
+                return Results.Json(new { detail = $"resize_mode must be 0 (just resize), 1 (crop and resize), 2 (resize and fill) or 3 (latent upscale), not {req.ResizeMode}" }, statusCode: 422);
+            }
+
             var first = req.InitImages?.FirstOrDefault();
             var bytes = first is null ? null : Base64Image.Decode(first);
             if (bytes is null)
@@ -90,7 +95,7 @@ public sealed class EngineState : IDisposable
 
             try
             {
-                init = ImageDecoder.Decode(bytes, req.Width, req.Height);
+                init = ImageDecoder.DecodeForImg2Img(bytes, req.Width, req.Height, req.ResizeMode);
             }
             catch (Exception e) when (e is InvalidDataException or EndOfStreamException)
             {

@@ -34,7 +34,7 @@ public sealed class BuiltinAdapter(string modelsDirectory, long memoryBudgetByte
                 using var lease = _cache.Rent(model);
                 var pipeline = lease.Pipeline;
                 TimeSpan? previewAt = null;
-                var init = job.InitImagePng is null ? ((byte[], int, int)?)null : Engine.Images.ImageDecoder.Decode(job.InitImagePng, job.Width, job.Height);
+                var init = job.InitImagePng is null ? ((byte[], int, int)?)null : Engine.Images.ImageDecoder.DecodeForImg2Img(job.InitImagePng, job.Width, job.Height, job.ResizeMode);
                 var result = pipeline.Generate(new GenerationRequest
                 {
                     Prompt = job.Prompt, NegativePrompt = job.NegativePrompt, Seed = job.Seed, Sampler = job.Sampler, Schedule = job.Schedule,

@@ -380,7 +380,7 @@ public sealed partial class WorkerHost : IDisposable
             Model = model.Reference, ModelFolder = model.Folder, Prompt = r.Prompt, NegativePrompt = r.NegativePrompt, Seed = r.Seed,
             Sampler = r.SamplerName ?? r.SamplerIndex ?? "Euler", Schedule = string.IsNullOrEmpty(r.Scheduler) ? "Automatic" : r.Scheduler,
             Steps = r.Steps, CfgScale = r.CfgScale, Width = r.Width, Height = r.Height, BatchSize = Math.Max(1, r.BatchSize) * Math.Max(1, r.NIter),
-            InitImagePng = init, DenoisingStrength = r.DenoisingStrength ?? 0.75, JobId = lease.Id,
+            InitImagePng = init, DenoisingStrength = r.DenoisingStrength ?? 0.75, ResizeMode = r.ResizeMode, JobId = lease.Id,
             Request = lease.Request.ValueKind == JsonValueKind.Object ? lease.Request : null,
         }, held);
     }

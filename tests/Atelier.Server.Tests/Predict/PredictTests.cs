@@ -89,6 +89,13 @@ public class PredictTests(PredictHost shared) : IClassFixture<PredictHost>
         Assert.NotEqual(PngDecoder.Decode(init).Rgb, PngDecoder.Decode(Image(r.Json, 0)).Rgb);
         (await App.PostAsync("/sdapi/v1/img2img", new { prompt = "no image" })).Error(ErrorCatalog.p_common_inputinvalid, 400);
         (await App.PostAsync("/sdapi/v1/img2img", new { prompt = "junk", init_images = new[] { "%%%not base64%%%" } })).Error(ErrorCatalog.p_common_inputinvalid, 400);
+
+        // resize_mode: crop and resize runs through the worker; a mode A1111 does not have is refused before anything is queued.
+        var cropped = await App.PostAsync("/sdapi/v1/img2img", new { prompt = "cropped", steps = 2, width = 96, height = 64, seed = 9, resize_mode = 1, init_images = new[] { Convert.ToBase64String(init) } });
+        Assert.Equal(HttpStatusCode.OK, cropped.Status);
+        Assert.Equal((96, 64), (PngDecoder.Decode(Image(cropped.Json, 0)).Width, PngDecoder.Decode(Image(cropped.Json, 0)).Height));
+        (await App.PostAsync("/sdapi/v1/img2img", new { prompt = "mode", steps = 2, width = 64, height = 64, resize_mode = 4, init_images = new[] { Convert.ToBase64String(init) } }))
+            .Error(ErrorCatalog.p_common_inputinvalid, 400);
     }
 
     [Fact]
