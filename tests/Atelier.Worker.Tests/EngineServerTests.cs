@@ -185,6 +185,39 @@ public class EngineServerTests(EngineFixture engine) : IClassFixture<EngineFixtu
     }
 
     [Fact]
+    public async Task SamplesFormat_FromOverrideSettingsOrOptions_JpegAndWebpWithTheInfotextInExif()
+    {
+        var (ok, jpg) = await Post("/sdapi/v1/txt2img", new { prompt = "a lighthouse 灯塔", steps = 2, width = 64, height = 64, seed = 5,
+            override_settings = new Dictionary<string, object> { ["samples_format"] = "jpeg", ["jpeg_quality"] = 70 } });
+        Assert.Equal(HttpStatusCode.OK, ok);
+        var jpeg = Convert.FromBase64String(jpg.GetProperty("images")[0].GetString()!);
+        Assert.Equal([0xFF, 0xD8], jpeg[..2]);
+        var (_, read) = await Post("/sdapi/v1/png-info", new { image = Convert.ToBase64String(jpeg) });
+        Assert.Equal("a lighthouse 灯塔", read.GetProperty("parameters").GetProperty("Prompt").GetString());
+        Assert.DoesNotContain("override_settings.samples_format", jpg.GetProperty("info").GetString(), StringComparison.Ordinal);
+
+        try
+        {
+            Assert.Equal(HttpStatusCode.OK, (await engine.Http.PostAsJsonAsync("/sdapi/v1/options", new Dictionary<string, object> { ["samples_format"] = "webp" })).StatusCode);
+            var (_, webp) = await Post("/sdapi/v1/txt2img", new { prompt = "a kite", steps = 2, width = 64, height = 64 });
+            var bytes = Convert.FromBase64String(webp.GetProperty("images")[0].GetString()!);
+            Assert.Equal("WEBP", System.Text.Encoding.ASCII.GetString(bytes, 8, 4));
+            Assert.Equal("a kite", SampleFormats.ReadUserComment(bytes)?.Split('\n')[0]);
+
+            // A format A1111 could not encode: the images stay PNG, and the answer says why.
+            Assert.Equal(HttpStatusCode.OK, (await engine.Http.PostAsJsonAsync("/sdapi/v1/options", new Dictionary<string, object> { ["samples_format"] = "gif" })).StatusCode);
+            var (_, gif) = await Post("/sdapi/v1/txt2img", new { prompt = "a kite", steps = 2, width = 64, height = 64 });
+            Assert.Equal(0x89, Convert.FromBase64String(gif.GetProperty("images")[0].GetString()!)[0]);
+            var warnings = JsonDocument.Parse(gif.GetProperty("info").GetString()!).RootElement.GetProperty("warnings");
+            Assert.Contains(warnings.EnumerateArray(), w => w.GetString()!.StartsWith("samples_format 'gif' is not png", StringComparison.Ordinal));
+        }
+        finally
+        {
+            await engine.Http.PostAsJsonAsync("/sdapi/v1/options", new Dictionary<string, object> { ["samples_format"] = "png" });
+        }
+    }
+
+    [Fact]
     public async Task Img2Img_NeedsAnInitImage_AndUsesIt()
     {
         var (missing, body) = await Post("/sdapi/v1/img2img", new { prompt = "x" });

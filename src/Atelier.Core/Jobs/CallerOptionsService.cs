@@ -129,6 +129,17 @@ public sealed class CallerOptionsService(AtelierDb db, RequestContext ctx, TimeP
             {
                 throw AtelierException.InvalidInput(key, $"must be {KindOf(Defaults[key])}, as the option's default ({Defaults[key].GetRawText()})");
             }
+
+            // The options whose values the answers depend on: the image format and its quality.
+            if (key == "samples_format" && value.ValueKind == JsonValueKind.String && value.GetString()!.ToLowerInvariant() is not ("png" or "jpg" or "jpeg" or "webp"))
+            {
+                throw AtelierException.InvalidInput(key, "must be png, jpg, jpeg or webp");
+            }
+
+            if (key == "jpeg_quality" && value.ValueKind == JsonValueKind.Number && value.GetDouble() is < 1 or > 100)
+            {
+                throw AtelierException.InvalidInput(key, "must be a number from 1 to 100");
+            }
         }
     }
 

@@ -20,8 +20,11 @@ public sealed record PngInfo(string Info, Dictionary<string, string> Items, Dict
             return new PngInfo("", [], [], "Invalid encoded image", 400);
         }
 
-        var items = Png.ReadText(bytes);
+        // A PNG's text chunks; a JPEG's or WebP's EXIF UserComment (where A1111 writes the infotext for those formats).
+        var isPng = bytes.Length >= 8 && bytes[0] == 0x89 && bytes[1] == (byte)'P';
+        var items = isPng ? Png.ReadText(bytes) : [];
         items.Remove("parameters", out var info);
+        info ??= isPng ? null : SampleFormats.ReadUserComment(bytes);
         if (info is null)
         {
             return new PngInfo("", items, []);

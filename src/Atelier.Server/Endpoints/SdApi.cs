@@ -139,13 +139,33 @@ public static class SdApi
             return Results.Stream(await svc.OpenStoredImageAsync(first, ct), "image/png");
         }
 
+        // A1111's samples_format and jpeg_quality, from the request's override_settings, else the caller's stored options:
+        // the stored PNG as it is, or re-encoded as JPEG or WebP with the infotext in EXIF, as A1111's API does.
+        var (format, quality) = await SampleFormatAsync(body, sp.GetRequiredService<CallerOptionsService>(), ct);
         foreach (var image in sendImages ? result?.Images ?? [] : [])
         {
-            images.Add(Convert.ToBase64String(await svc.ReadStoredImageAsync(image, ct)));
+            images.Add(Convert.ToBase64String(Engine.Images.SampleFormats.FromPng(await svc.ReadStoredImageAsync(image, ct), format, quality)));
         }
 
         object parameters = result?.Parameters is { } p ? p : body;
         return Results.Json(new { images, parameters, info = result?.Info ?? "" });
+    }
+
+    private static async Task<(string Format, int Quality)> SampleFormatAsync(JsonElement body, CallerOptionsService options, CancellationToken ct)
+    {
+        JsonElement? Override(string key) =>
+            body.TryGetProperty("override_settings", out var o) && o.ValueKind == JsonValueKind.Object && o.TryGetProperty(key, out var v) ? v : null;
+        var format = Override("samples_format");
+        var quality = Override("jpeg_quality");
+        if (format is null || quality is null)
+        {
+            var stored = await options.GetAsync(ct);
+            format ??= stored.GetValueOrDefault("samples_format");
+            quality ??= stored.GetValueOrDefault("jpeg_quality");
+        }
+
+        var name = format is { ValueKind: JsonValueKind.String } f && Engine.Images.SampleFormats.IsKnown(f.GetString()) ? f.GetString()! : Engine.Images.SampleFormats.Png;
+        return (name, quality is { ValueKind: JsonValueKind.Number } q ? (int)Math.Round(Math.Clamp(q.GetDouble(), 1, 100)) : Engine.Images.SampleFormats.DefaultQuality);
     }
 
     private static async Task<IResult> SdModels(ModelResolver resolver, CancellationToken ct) =>

@@ -171,8 +171,17 @@ public sealed class EngineState : IDisposable
             }
 
             task.Done = true;
+            // A1111's samples_format and jpeg_quality (the request's override_settings, else the options): PNG, JPEG or WebP.
+            var format = Setting(req, "samples_format") is { ValueKind: JsonValueKind.String } f ? f.GetString()! : "png";
+            var quality = Setting(req, "jpeg_quality") is { ValueKind: JsonValueKind.Number } q ? (int)Math.Round(Math.Clamp(q.GetDouble(), 1, 100)) : SampleFormats.DefaultQuality;
+            if (!SampleFormats.IsKnown(format))
+            {
+                warnings.Add($"samples_format '{format}' is not png, jpg, jpeg or webp; the images are PNG");
+                format = SampleFormats.Png;
+            }
+
+            var images = req.SendImages ? result.Images.Select(i => Convert.ToBase64String(SampleFormats.FromPng(i.Png, format, quality))).ToList() : [];
             var info = Info(req, sampler.Name, schedule, result, model, unsupported, warnings, _cache.LastLoadTime, pipeline.ExecutionProvider);
-            var images = req.SendImages ? result.Images.Select(i => Convert.ToBase64String(i.Png)).ToList() : [];
             return Results.Json(new A1111Response(images, req, info));
         }
         finally
@@ -285,7 +294,8 @@ public sealed class EngineState : IDisposable
             var same = key switch
             {
                 "sd_model_checkpoint" or "sd_checkpoint_hash" => true,
-                "samples_format" => value.ValueKind == JsonValueKind.String && value.GetString() == "png",
+                "samples_format" => value.ValueKind == JsonValueKind.String && SampleFormats.IsKnown(value.GetString()),
+                "jpeg_quality" => value.ValueKind == JsonValueKind.Number,
                 "CLIP_stop_at_last_layers" => value.ValueKind == JsonValueKind.Number && value.GetDouble() == 1,
                 "eta_noise_seed_delta" => value.ValueKind == JsonValueKind.Number && value.GetDouble() == 0,
                 _ => false,
@@ -311,6 +321,22 @@ public sealed class EngineState : IDisposable
     }
 
     private static string Capitalize(string s) => Schedules.Canonical(s) ?? s;
+
+    /// <summary>An option as this request sees it: its <c>override_settings</c>, else the engine's options.</summary>
+    private JsonElement? Setting(A1111Request req, string key)
+    {
+        if (req.OverrideSettings is { } overrides && overrides.TryGetValue(key, out var value))
+        {
+            return value;
+        }
+
+        return Options.TryGetValue(key, out var option) ? option switch
+        {
+            JsonElement e => e,
+            null => null,
+            var other => JsonSerializer.SerializeToElement(other),
+        } : null;
+    }
 
     public void Dispose()
     {

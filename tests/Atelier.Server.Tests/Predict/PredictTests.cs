@@ -79,6 +79,40 @@ public class PredictTests(PredictHost shared) : IClassFixture<PredictHost>
         Assert.Equal(HttpStatusCode.Unauthorized, (await Host.Client.Http.SendAsync(wrong)).StatusCode);
     }
 
+    /// <summary>A1111's samples_format: JPEG and WebP answers with the infotext in EXIF (png-info reads it back), per request or per caller.</summary>
+    [Fact]
+    public async Task SamplesFormat_JpegAndWebp_PerRequestOrPerCaller_CarryTheInfotextInExif()
+    {
+        var (_, app) = await Scenario.NewAppAsync(Host, World, "formats-" + Guid.NewGuid().ToString("N")[..6]);
+        var jpg = await app.PostAsync("/sdapi/v1/txt2img", new Dictionary<string, object>
+        {
+            ["prompt"] = "a red fox 狐", ["steps"] = 2, ["width"] = 64, ["height"] = 64, ["seed"] = 3,
+            ["override_settings"] = new Dictionary<string, object> { ["samples_format"] = "jpg", ["jpeg_quality"] = 90.0 },
+        });
+        Assert.Equal(HttpStatusCode.OK, jpg.Status);
+        var jpeg = Image(jpg.Json, 0);
+        Assert.Equal([0xFF, 0xD8], jpeg[..2]);
+        Assert.Equal((64, 64), (ImageDecoder.DecodeOriginal(jpeg).Width, ImageDecoder.DecodeOriginal(jpeg).Height));
+        var read = (await app.PostAsync("/sdapi/v1/png-info", new { image = Convert.ToBase64String(jpeg) })).Json;
+        Assert.Equal("a red fox 狐", read.GetProperty("parameters").GetProperty("Prompt").GetString());
+        Assert.Equal("3", read.GetProperty("parameters").GetProperty("Seed").GetString());
+
+        // The caller's own option: WebP from now on, for this credential only.
+        Assert.Equal(HttpStatusCode.OK, (await app.PostAsync("/sdapi/v1/options", new Dictionary<string, object> { ["samples_format"] = "webp" })).Status);
+        var webp = Image((await app.PostAsync("/sdapi/v1/txt2img", new { prompt = "a blue kite", steps = 2, width = 64, height = 64, seed = 4 })).Json, 0);
+        Assert.Equal("RIFF", Encoding.ASCII.GetString(webp, 0, 4));
+        Assert.Equal("WEBP", Encoding.ASCII.GetString(webp, 8, 4));
+        Assert.Equal("a blue kite", (await app.PostAsync("/sdapi/v1/png-info", new { image = Convert.ToBase64String(webp) })).Json
+            .GetProperty("parameters").GetProperty("Prompt").GetString());
+        var other = Image((await App.PostAsync("/sdapi/v1/txt2img", new { prompt = "still png", steps = 2, width = 64, height = 64 })).Json, 0);
+        Assert.Equal(0x89, other[0]);
+
+        // A format or quality A1111 could not encode is refused before it is stored.
+        (await app.PostAsync("/sdapi/v1/options", new Dictionary<string, object> { ["samples_format"] = "gif" })).Error(ErrorCatalog.p_common_inputinvalid, 400);
+        (await app.PostAsync("/sdapi/v1/options", new Dictionary<string, object> { ["jpeg_quality"] = 0 })).Error(ErrorCatalog.p_common_inputinvalid, 400);
+        Assert.Equal("webp", (await app.GetAsync("/sdapi/v1/options")).Json.GetProperty("samples_format").GetString());
+    }
+
     [Fact]
     public async Task Img2Img_TakesTheInitImage()
     {
