@@ -15,6 +15,8 @@ public sealed class A1111Request
     public long Seed { get; set; } = -1;
     public long Subseed { get; set; } = -1;
     public double SubseedStrength { get; set; }
+    public int SeedResizeFromH { get; set; } = -1;
+    public int SeedResizeFromW { get; set; } = -1;
     public string? SamplerName { get; set; }
     public string? SamplerIndex { get; set; }
     public string? Scheduler { get; set; }
@@ -64,7 +66,7 @@ public sealed record SchedulerItem(string Name, string Label, IReadOnlyList<stri
 public static class A1111Info
 {
     public static Dictionary<string, object?> Build(A1111Request req, string sampler, string schedule, IReadOnlyList<long> seeds,
-        IReadOnlyList<string> infotexts, string modelName, string modelHash, DateTimeOffset at) => new()
+        IReadOnlyList<string> infotexts, string modelName, string modelHash, DateTimeOffset at, IReadOnlyList<long>? subseeds = null) => new()
     {
         ["prompt"] = req.Prompt,
         ["all_prompts"] = seeds.Select(_ => req.Prompt).ToList(),
@@ -72,9 +74,11 @@ public static class A1111Info
         ["all_negative_prompts"] = seeds.Select(_ => req.NegativePrompt).ToList(),
         ["seed"] = seeds.Count > 0 ? seeds[0] : req.Seed,
         ["all_seeds"] = seeds,
-        ["subseed"] = req.Subseed,
-        ["all_subseeds"] = seeds.Select(_ => req.Subseed).ToList(),
+        ["subseed"] = subseeds is { Count: > 0 } ? subseeds[0] : req.Subseed,
+        ["all_subseeds"] = subseeds ?? [.. seeds.Select(_ => req.Subseed)],
         ["subseed_strength"] = req.SubseedStrength,
+        ["seed_resize_from_w"] = req.SeedResizeFromW,
+        ["seed_resize_from_h"] = req.SeedResizeFromH,
         ["width"] = req.Width,
         ["height"] = req.Height,
         ["sampler_name"] = sampler,

@@ -31,6 +31,10 @@ public static class GenerationInput
         Number(input, "cfg_scale", 0, 30);
         Number(input, "denoising_strength", 0, 1);
         Integer(input, "resize_mode", 0, 3);
+        Integer(input, "subseed", -1, long.MaxValue);
+        Number(input, "subseed_strength", 0, 1);
+        Integer(input, "seed_resize_from_w", -1, MaxSide);
+        Integer(input, "seed_resize_from_h", -1, MaxSide);
         var width = Integer(input, "width", 64, MaxSide);
         var height = Integer(input, "height", 64, MaxSide);
         if ((width ?? 512) % 8 != 0 || (height ?? 512) % 8 != 0)

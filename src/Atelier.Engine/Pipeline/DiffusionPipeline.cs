@@ -125,6 +125,9 @@ public sealed class DiffusionPipeline : IDisposable
         schedule = Schedules.Canonical(legacy ?? schedule) ?? throw new EngineRequestException($"Scheduler not found: {legacy ?? schedule}");
 
         var firstSeed = req.Seed == -1 ? Random.Shared.NextInt64(0, uint.MaxValue) : req.Seed;
+        var firstSubseed = req.Subseed == -1 ? Random.Shared.NextInt64(0, uint.MaxValue) : req.Subseed;
+        var variation = req.SubseedStrength != 0;
+        var subseeds = new List<long>();
         var conditioning = EncodePrompts(req.Prompt, req.NegativePrompt);
         var latentH = req.Height / 8;
         var latentW = req.Width / 8;
@@ -143,11 +146,14 @@ public sealed class DiffusionPipeline : IDisposable
         using var io = new UnetBindings(this, conditioning, req.CfgScale != 1.0, latentH, latentW);
         for (var index = 0; index < total; index++)
         {
-            var seed = firstSeed + index;
+            // As A1111: with a variation strength every image keeps the seed and the variation seeds count up instead.
+            var seed = variation ? firstSeed : firstSeed + index;
+            var subseed = firstSubseed + index;
             seeds.Add(seed);
+            subseeds.Add(subseed);
             // The seed's noise as A1111 draws it with randn_source CPU: the initial latent, then each ancestral step's.
-            var rng = new TorchCpuRandom(seed);
-            rng.Fill(latents);
+            var rng = SeedNoise.First(latents, latentH, latentW, seed, subseed, req.SubseedStrength, req.SeedResizeFromWidth, req.SeedResizeFromHeight,
+                sampler.UsesEnsd ? req.EtaNoiseSeedDelta : 0);
             var sigma0 = sigmas[0];
             for (var i = 0; i < perImage; i++)
             {
@@ -192,19 +198,24 @@ public sealed class DiffusionPipeline : IDisposable
             }
 
             var rgb = Decode(latents, latentH, latentW, runOptions);
-            var info = Infotext.Format(req.Prompt, req.NegativePrompt, InfoParameters(req, sampler.Name, schedule, seed));
+            var info = Infotext.Format(req.Prompt, req.NegativePrompt, InfoParameters(req, sampler, schedule, seed, subseed));
             images.Add(new GeneratedImage(Png.Encode(rgb, req.Width, req.Height, new Dictionary<string, string> { ["parameters"] = info }), seed, info));
         }
 
-        return new GenerationResult(images, firstSeed, seeds, Hash, Name);
+        return new GenerationResult(images, firstSeed, seeds, Hash, Name, subseeds);
     }
 
-    /// <summary>The infotext pairs in A1111's order.</summary>
-    public IEnumerable<KeyValuePair<string, object?>> InfoParameters(GenerationRequest req, string sampler, string schedule, long seed) =>
+    /// <summary>The infotext pairs in A1111's order (a pair with a null value is left out).</summary>
+    public IEnumerable<KeyValuePair<string, object?>> InfoParameters(GenerationRequest req, Sampler sampler, string schedule, long seed, long subseed) =>
     [
-        new("Steps", req.Steps), new("Sampler", sampler), new("Schedule type", schedule), new("CFG scale", req.CfgScale),
+        new("Steps", req.Steps), new("Sampler", sampler.Name), new("Schedule type", schedule), new("CFG scale", req.CfgScale),
         new("Seed", seed), new("Size", $"{req.Width}x{req.Height}"), new("Model hash", Hash), new("Model", Name),
-        new("Denoising strength", req.InitImage is null ? null : req.DenoisingStrength), new("Version", "atelier"),
+        new("Variation seed", req.SubseedStrength == 0 ? null : subseed),
+        new("Variation seed strength", req.SubseedStrength == 0 ? null : req.SubseedStrength),
+        new("Seed resize from", req.SeedResizeFromWidth > 0 && req.SeedResizeFromHeight > 0 ? $"{req.SeedResizeFromWidth}x{req.SeedResizeFromHeight}" : null),
+        new("Denoising strength", req.InitImage is null ? null : req.DenoisingStrength),
+        new("ENSD", req.EtaNoiseSeedDelta != 0 && sampler.UsesEnsd ? req.EtaNoiseSeedDelta : null),
+        new("Version", "atelier"),
     ];
 
     private static void Validate(GenerationRequest req)
@@ -222,6 +233,16 @@ public sealed class DiffusionPipeline : IDisposable
         if (req.BatchSize is < 1 or > 16 || req.Iterations is < 1 or > 100)
         {
             throw new EngineRequestException("batch_size must be 1-16 and n_iter 1-100");
+        }
+
+        if (req.SubseedStrength is < 0 or > 1)
+        {
+            throw new EngineRequestException("subseed_strength must be between 0 and 1");
+        }
+
+        if ((req.SeedResizeFromWidth > 0 && req.SeedResizeFromHeight > 0) && (req.SeedResizeFromWidth is < 8 or > 4096 || req.SeedResizeFromHeight is < 8 or > 4096))
+        {
+            throw new EngineRequestException("seed_resize_from_w and seed_resize_from_h must be between 8 and 4096 (0 or -1: off)");
         }
 
         if (req.DenoisingStrength is < 0 or > 1)

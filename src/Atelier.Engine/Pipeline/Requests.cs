@@ -18,6 +18,14 @@ public sealed record GenerationRequest
     /// <summary>For img2img: the init image as RGB bytes with its size, and how much of it to noise away (0..1).</summary>
     public (byte[] Rgb, int Width, int Height)? InitImage { get; init; }
     public double DenoisingStrength { get; init; } = 0.75;
+    /// <summary>A1111's variation seed (-1: random) and how much of its noise is blended in (0: none, 1: all of it).</summary>
+    public long Subseed { get; init; } = -1;
+    public double SubseedStrength { get; init; }
+    /// <summary>A1111's <c>seed_resize_from_w/h</c>: the noise drawn at that size and pasted into the target's (0 or less: off).</summary>
+    public int SeedResizeFromWidth { get; init; }
+    public int SeedResizeFromHeight { get; init; }
+    /// <summary>A1111's <c>eta_noise_seed_delta</c> (ENSD): the samplers' noise comes from seed + this (0: from the seed's own generator).</summary>
+    public long EtaNoiseSeedDelta { get; init; }
 }
 
 /// <summary>Progress after a denoising step; <see cref="Latents"/> is the live latent buffer (read it during the callback only).</summary>
@@ -56,7 +64,9 @@ public sealed record GenerationProgress(int Image, int ImageCount, int Step, int
 
 public sealed record GeneratedImage(byte[] Png, long Seed, string Infotext);
 
-public sealed record GenerationResult(IReadOnlyList<GeneratedImage> Images, long FirstSeed, IReadOnlyList<long> Seeds, string ModelHash, string ModelName);
+/// <remarks><see cref="Subseeds"/>: each image's variation seed (A1111's <c>all_subseeds</c>).</remarks>
+public sealed record GenerationResult(IReadOnlyList<GeneratedImage> Images, long FirstSeed, IReadOnlyList<long> Seeds, string ModelHash, string ModelName,
+    IReadOnlyList<long>? Subseeds = null);
 
 /// <summary>A request the engine cannot run as given (the message says what to change).</summary>
 public sealed class EngineRequestException(string message) : ArgumentException(message);

@@ -17,6 +17,9 @@ public abstract class Sampler
     /// <summary>What "Automatic" means for this sampler.</summary>
     public virtual string DefaultSchedule => "Normal";
 
+    /// <summary>Whether A1111 draws this sampler's noise from the image's generator, which <c>eta_noise_seed_delta</c> reseeds (its <c>uses_ensd</c>).</summary>
+    public virtual bool UsesEnsd => false;
+
     /// <summary>The σ list to sample over (high to low, ending at the final σ).</summary>
     public virtual double[] SigmasFor(string schedule, NoiseSchedule model, int steps) =>
         Schedules.Sigmas(schedule == "Automatic" ? DefaultSchedule : schedule, model, steps);
@@ -143,6 +146,8 @@ public sealed class Euler : Sampler
 /// <summary>Euler ancestral (k-diffusion's sample_euler_ancestral with η = 1).</summary>
 public sealed class EulerAncestral : Sampler
 {
+    public override bool UsesEnsd => true;
+
     public override string Name => "Euler a";
 
     public static (double Up, double Down) AncestralStep(double from, double to)
@@ -428,6 +433,8 @@ public sealed class Dpm2 : Sampler
 /// <summary>DPM2 ancestral (k-diffusion's sample_dpm_2_ancestral, η = 1): DPM2 down to σ_down, then fresh noise of σ_up.</summary>
 public sealed class Dpm2Ancestral : Sampler
 {
+    public override bool UsesEnsd => true;
+
     public override string Name => "DPM2 a";
 
     public override double[] SigmasFor(string schedule, NoiseSchedule model, int steps) => DiscardNextToLast(base.SigmasFor(schedule, model, steps + 1));
@@ -457,6 +464,8 @@ public sealed class Dpm2Ancestral : Sampler
 /// <summary>DPM++ 2S ancestral (k-diffusion's sample_dpmpp_2s_ancestral, η = 1): a second-order single step in log σ down to σ_down, then noise of σ_up.</summary>
 public sealed class DpmPp2SAncestral : Sampler
 {
+    public override bool UsesEnsd => true;
+
     public override string Name => "DPM++ 2S a";
     public override string DefaultSchedule => "Karras";
 

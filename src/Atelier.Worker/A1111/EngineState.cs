@@ -132,6 +132,8 @@ public sealed class EngineState : IDisposable
                 Prompt = req.Prompt, NegativePrompt = req.NegativePrompt, Seed = req.Seed, Sampler = sampler.Name, Schedule = schedule,
                 Steps = req.Steps, CfgScale = req.CfgScale, Width = req.Width, Height = req.Height, BatchSize = req.BatchSize,
                 Iterations = req.NIter, InitImage = init, DenoisingStrength = req.DenoisingStrength ?? 0.75,
+                Subseed = req.Subseed, SubseedStrength = req.SubseedStrength, SeedResizeFromWidth = req.SeedResizeFromW, SeedResizeFromHeight = req.SeedResizeFromH,
+                EtaNoiseSeedDelta = Setting(req, "eta_noise_seed_delta") is { ValueKind: JsonValueKind.Number } ensd ? (long)ensd.GetDouble() : 0,
             };
             GenerationResult result;
             try
@@ -278,11 +280,6 @@ public sealed class EngineState : IDisposable
             list.Add("alwayson_scripts");
         }
 
-        if (req.SubseedStrength > 0)
-        {
-            list.Add("subseed_strength");
-        }
-
         if (req.Mask is not null)
         {
             list.Add("mask");
@@ -295,9 +292,8 @@ public sealed class EngineState : IDisposable
             {
                 "sd_model_checkpoint" or "sd_checkpoint_hash" => true,
                 "samples_format" => value.ValueKind == JsonValueKind.String && SampleFormats.IsKnown(value.GetString()),
-                "jpeg_quality" => value.ValueKind == JsonValueKind.Number,
                 "CLIP_stop_at_last_layers" => value.ValueKind == JsonValueKind.Number && value.GetDouble() == 1,
-                "eta_noise_seed_delta" => value.ValueKind == JsonValueKind.Number && value.GetDouble() == 0,
+                "eta_noise_seed_delta" or "jpeg_quality" => value.ValueKind == JsonValueKind.Number,
                 _ => false,
             };
             if (!same)
@@ -312,7 +308,8 @@ public sealed class EngineState : IDisposable
     private string Info(A1111Request req, string sampler, string schedule, GenerationResult result, ModelEntry model, List<string> unsupported,
         List<string> warnings, TimeSpan loadTime, string provider)
     {
-        var info = A1111Info.Build(req, sampler, schedule, result.Seeds, [.. result.Images.Select(i => i.Infotext)], model.Name, model.ShortHash, _clock.GetUtcNow());
+        var info = A1111Info.Build(req, sampler, schedule, result.Seeds, [.. result.Images.Select(i => i.Infotext)], model.Name, model.ShortHash, _clock.GetUtcNow(),
+            result.Subseeds);
         info["unsupported"] = unsupported;
         info["warnings"] = warnings;
         info["model_load_ms"] = Math.Round(loadTime.TotalMilliseconds, 1);

@@ -39,7 +39,8 @@ public sealed class BuiltinAdapter(string modelsDirectory, long memoryBudgetByte
                 {
                     Prompt = job.Prompt, NegativePrompt = job.NegativePrompt, Seed = job.Seed, Sampler = job.Sampler, Schedule = job.Schedule,
                     Steps = job.Steps, CfgScale = job.CfgScale, Width = job.Width, Height = job.Height, BatchSize = job.BatchSize,
-                    InitImage = init, DenoisingStrength = job.DenoisingStrength,
+                    InitImage = init, DenoisingStrength = job.DenoisingStrength, Subseed = job.Subseed, SubseedStrength = job.SubseedStrength,
+                    SeedResizeFromWidth = job.SeedResizeFromWidth, SeedResizeFromHeight = job.SeedResizeFromHeight, EtaNoiseSeedDelta = job.EtaNoiseSeedDelta,
                 }, p =>
                 {
                     if (progress is null)
@@ -57,7 +58,7 @@ public sealed class BuiltinAdapter(string modelsDirectory, long memoryBudgetByte
 
                     progress.Report(new EngineProgress(p.Step, p.Steps, (double)((p.Image * p.Steps) + p.Step) / (p.ImageCount * p.Steps), preview));
                 }, ct);
-                return new EngineResult([.. result.Images.Select(i => i.Png)], result.Seeds, result.ModelHash, [.. result.Images.Select(i => i.Infotext)]);
+                return new EngineResult([.. result.Images.Select(i => i.Png)], result.Seeds, result.ModelHash, [.. result.Images.Select(i => i.Infotext)], result.Subseeds);
             }
             catch (EngineRequestException e)
             {

@@ -22,6 +22,12 @@ public sealed record EngineJob
     public double DenoisingStrength { get; init; } = 0.75;
     /// <summary>For img2img: A1111's <c>resize_mode</c> (0 just resize, 1 crop and resize, 2 resize and fill, 3 latent upscale).</summary>
     public int ResizeMode { get; init; }
+    /// <summary>A1111's variation seed and strength, seed resize and ENSD (from <c>override_settings</c>, where the caller's stored options are too).</summary>
+    public long Subseed { get; init; } = -1;
+    public double SubseedStrength { get; init; }
+    public int SeedResizeFromWidth { get; init; }
+    public int SeedResizeFromHeight { get; init; }
+    public long EtaNoiseSeedDelta { get; init; }
     /// <summary>
     /// The caller's whole request as it was queued (A1111's body, every field), for adapters that pass it on: the A1111
     /// adapter forwards what it does not set itself (<c>alwayson_scripts</c>, <c>script_name</c>/<c>script_args</c>,

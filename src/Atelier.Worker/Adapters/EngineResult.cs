@@ -1,3 +1,5 @@
 namespace Atelier.Worker.Adapters;
 
-public sealed record EngineResult(IReadOnlyList<byte[]> Images, IReadOnlyList<long> Seeds, string ModelHash, IReadOnlyList<string> Infotexts);
+/// <remarks><see cref="Subseeds"/>: each image's variation seed, where the engine reports them.</remarks>
+public sealed record EngineResult(IReadOnlyList<byte[]> Images, IReadOnlyList<long> Seeds, string ModelHash, IReadOnlyList<string> Infotexts,
+    IReadOnlyList<long>? Subseeds = null);

@@ -381,6 +381,8 @@ public sealed partial class WorkerHost : IDisposable
             Sampler = r.SamplerName ?? r.SamplerIndex ?? "Euler", Schedule = string.IsNullOrEmpty(r.Scheduler) ? "Automatic" : r.Scheduler,
             Steps = r.Steps, CfgScale = r.CfgScale, Width = r.Width, Height = r.Height, BatchSize = Math.Max(1, r.BatchSize) * Math.Max(1, r.NIter),
             InitImagePng = init, DenoisingStrength = r.DenoisingStrength ?? 0.75, ResizeMode = r.ResizeMode, JobId = lease.Id,
+            Subseed = r.Subseed, SubseedStrength = r.SubseedStrength, SeedResizeFromWidth = r.SeedResizeFromW, SeedResizeFromHeight = r.SeedResizeFromH,
+            EtaNoiseSeedDelta = r.OverrideSettings?.TryGetValue("eta_noise_seed_delta", out var ensd) == true && ensd.ValueKind == JsonValueKind.Number ? (long)ensd.GetDouble() : 0,
             Request = lease.Request.ValueKind == JsonValueKind.Object ? lease.Request : null,
         }, held);
     }
@@ -483,7 +485,7 @@ public sealed partial class WorkerHost : IDisposable
     }
 
     private static string Info(A1111Request req, EngineJob job, EngineResult result, DateTimeOffset at) =>
-        JsonSerializer.Serialize(A1111Info.Build(req, job.Sampler, job.Schedule, result.Seeds, result.Infotexts, job.Model, result.ModelHash, at));
+        JsonSerializer.Serialize(A1111Info.Build(req, job.Sampler, job.Schedule, result.Seeds, result.Infotexts, job.Model, result.ModelHash, at, result.Subseeds));
 
     /// <summary>A1111 answers with the request as it understood it (defaults filled in), minus the init images.</summary>
     private static JsonElement Parameters(A1111Request req)

@@ -113,6 +113,26 @@ public class PredictTests(PredictHost shared) : IClassFixture<PredictHost>
         Assert.Equal("webp", (await app.GetAsync("/sdapi/v1/options")).Json.GetProperty("samples_format").GetString());
     }
 
+    /// <summary>A1111's variation seeds through the server and the worker: the seed stays, the subseeds count up, the infotext says so.</summary>
+    [Fact]
+    public async Task VariationSeeds_GoThroughTheWorker_AndOutOfRangeIsRefusedBeforeQueueing()
+    {
+        var r = await App.PostAsync("/sdapi/v1/txt2img", new Dictionary<string, object>
+        {
+            ["prompt"] = "variations", ["steps"] = 2, ["width"] = 64, ["height"] = 64, ["seed"] = 500, ["subseed"] = 900, ["subseed_strength"] = 0.4, ["batch_size"] = 2,
+            ["seed_resize_from_w"] = 128, ["seed_resize_from_h"] = 128,
+        });
+        Assert.Equal(HttpStatusCode.OK, r.Status);
+        using var info = JsonDocument.Parse(r.Json.GetProperty("info").GetString()!);
+        Assert.Equal([500L, 500L], info.RootElement.GetProperty("all_seeds").EnumerateArray().Select(e => e.GetInt64()));
+        Assert.Equal([900L, 901L], info.RootElement.GetProperty("all_subseeds").EnumerateArray().Select(e => e.GetInt64()));
+        Assert.Contains("Variation seed: 901, Variation seed strength: 0.4, Seed resize from: 128x128", info.RootElement.GetProperty("infotexts")[1].GetString(), StringComparison.Ordinal);
+        Assert.NotEqual(Image(r.Json, 0), Image(r.Json, 1));
+
+        (await App.PostAsync("/sdapi/v1/txt2img", new Dictionary<string, object> { ["prompt"] = "x", ["subseed_strength"] = 1.5 })).Error(ErrorCatalog.p_common_inputinvalid, 400);
+        (await App.PostAsync("/sdapi/v1/txt2img", new Dictionary<string, object> { ["prompt"] = "x", ["seed_resize_from_w"] = 100000 })).Error(ErrorCatalog.p_common_inputinvalid, 400);
+    }
+
     [Fact]
     public async Task Img2Img_TakesTheInitImage()
     {
