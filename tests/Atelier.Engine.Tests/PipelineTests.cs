@@ -122,7 +122,7 @@ public class PipelineTests(TinyModelFixture tiny) : IClassFixture<TinyModelFixtu
         var low = tiny.Pipeline.Generate(Request() with { InitImage = (rgb, 64, 64), DenoisingStrength = 0.25 }, null, CancellationToken.None);
         var steps = new List<int>();
         tiny.Pipeline.Generate(Request() with { InitImage = (rgb, 64, 64), DenoisingStrength = 0.5 }, p => steps.Add(p.Step), CancellationToken.None);
-        Assert.Equal(4, steps.Count); // strength 0.5 of 8 steps
+        Assert.Equal(5, steps.Count); // as A1111: t_enc = int(0.5 × 8) = 4, and the last t_enc + 1 sigmas of the 8-step schedule are run
         Assert.Contains("Denoising strength: 0.25", low.Images[0].Infotext, StringComparison.Ordinal);
     }
 

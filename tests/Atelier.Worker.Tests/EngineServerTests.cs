@@ -174,12 +174,12 @@ public class EngineServerTests(EngineFixture engine) : IClassFixture<EngineFixtu
     {
         var (status, body) = await Post("/sdapi/v1/txt2img", new
         {
-            prompt = "x", steps = 2, width = 64, height = 64, enable_hr = true, restore_faces = true, script_name = "x/y/z plot",
+            prompt = "x", steps = 2, width = 64, height = 64, restore_faces = true, script_name = "x/y/z plot",
             sampler_name = "DPM++ 2M Karras", override_settings = new { sd_model_checkpoint = "nope.safetensors" },
         });
         Assert.Equal(HttpStatusCode.OK, status);
         var info = JsonDocument.Parse(body.GetProperty("info").GetString()!).RootElement;
-        Assert.Equal(["enable_hr", "restore_faces", "script_name"], info.GetProperty("unsupported").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal(["restore_faces", "script_name"], info.GetProperty("unsupported").EnumerateArray().Select(e => e.GetString()));
         Assert.Equal("Karras", info.GetProperty("scheduler").GetString());
         Assert.Contains("nope.safetensors", info.GetProperty("warnings")[0].GetString(), StringComparison.Ordinal);
     }
@@ -215,6 +215,26 @@ public class EngineServerTests(EngineFixture engine) : IClassFixture<EngineFixtu
         {
             await engine.Http.PostAsJsonAsync("/sdapi/v1/options", new Dictionary<string, object> { ["samples_format"] = "png" });
         }
+    }
+
+    [Fact]
+    public async Task HiresFix_MakesTheBiggerPicture_AndAnUnknownUpscalerIsA1111sError()
+    {
+        var (ok, body) = await Post("/sdapi/v1/txt2img", new
+        {
+            prompt = "a tower", steps = 3, width = 64, height = 64, enable_hr = true, hr_scale = 2, hr_upscaler = "Latent", hr_second_pass_steps = 2,
+            denoising_strength = 0.6,
+        });
+        Assert.Equal(HttpStatusCode.OK, ok);
+        var png = Convert.FromBase64String(body.GetProperty("images")[0].GetString()!);
+        Assert.Equal((128, 128), (PngDecoder.Decode(png).Width, PngDecoder.Decode(png).Height));
+        using var info = JsonDocument.Parse(body.GetProperty("info").GetString()!);
+        Assert.DoesNotContain(info.RootElement.GetProperty("unsupported").EnumerateArray(), u => u.GetString() == "enable_hr");
+        Assert.Contains("Hires upscale: 2, Hires steps: 2, Hires upscaler: Latent", info.RootElement.GetProperty("infotexts")[0].GetString(), StringComparison.Ordinal);
+
+        var (refused, why) = await Post("/sdapi/v1/txt2img", new { prompt = "a tower", steps = 2, width = 64, height = 64, enable_hr = true, hr_upscaler = "4x-UltraSharp" });
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, refused);
+        Assert.StartsWith("could not find upscaler named 4x-UltraSharp", why.GetProperty("detail").GetString(), StringComparison.Ordinal);
     }
 
     [Fact]

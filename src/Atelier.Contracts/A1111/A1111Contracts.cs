@@ -30,6 +30,15 @@ public sealed class A1111Request
     public bool Tiling { get; set; }
     public double? DenoisingStrength { get; set; }
     public bool EnableHr { get; set; }
+    public double HrScale { get; set; } = 2.0;
+    public string? HrUpscaler { get; set; }
+    public int HrSecondPassSteps { get; set; }
+    public int HrResizeX { get; set; }
+    public int HrResizeY { get; set; }
+    public string? HrSamplerName { get; set; }
+    public string? HrScheduler { get; set; }
+    public string? HrPrompt { get; set; }
+    public string? HrNegativePrompt { get; set; }
     public Dictionary<string, JsonElement>? OverrideSettings { get; set; }
     public bool OverrideSettingsRestoreAfterwards { get; set; } = true;
     public string? ScriptName { get; set; }

@@ -50,7 +50,34 @@ public static class GenerationInput
         }
 
         _ = steps;
-        var pixels = (width ?? 512) * (height ?? 512) * batch * iter;
+        // The hires fix makes the pictures larger: what counts against the limit is the size it ends at.
+        var (outW, outH) = ((long)(width ?? 512), (long)(height ?? 512));
+        var hires = !img2img && input.TryGetProperty("enable_hr", out var hr) && hr.ValueKind == JsonValueKind.True;
+        var hrScale = Number(input, "hr_scale", 1, 8);
+        var hrX = Integer(input, "hr_resize_x", 0, MaxSide) ?? 0;
+        var hrY = Integer(input, "hr_resize_y", 0, MaxSide) ?? 0;
+        Integer(input, "hr_second_pass_steps", 0, 150);
+        String(input, "hr_upscaler", 100);
+        String(input, "hr_sampler_name", 100);
+        String(input, "hr_scheduler", 100);
+        String(input, "hr_prompt", 20_000);
+        String(input, "hr_negative_prompt", 20_000);
+        if (hires)
+        {
+            (outW, outH) = (hrX, hrY) switch
+            {
+                (0, 0) => ((long)(outW * (hrScale ?? 2)), (long)(outH * (hrScale ?? 2))),
+                (_, 0) => (hrX, hrX * outH / outW),
+                (0, _) => (hrY * outW / outH, hrY),
+                _ => (hrX, hrY),
+            };
+            if (outW > MaxSide || outH > MaxSide)
+            {
+                throw AtelierException.InvalidInput("hr_scale", $"the hires fix would make {outW}×{outH} pictures; at most {MaxSide} a side");
+            }
+        }
+
+        var pixels = outW * outH * batch * iter;
         var maxPixels = limits.MaxPixelsFor(agentName);
         if (pixels > maxPixels)
         {
@@ -188,16 +215,18 @@ public static class GenerationInput
         return n;
     }
 
-    private static void Number(JsonElement input, string name, double min, double max)
+    private static double? Number(JsonElement input, string name, double min, double max)
     {
         if (!input.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
         {
-            return;
+            return null;
         }
 
         if (v.ValueKind != JsonValueKind.Number || v.GetDouble() < min || v.GetDouble() > max)
         {
             throw AtelierException.InvalidInput(name, $"must be a number from {min} to {max}");
         }
+
+        return v.GetDouble();
     }
 }

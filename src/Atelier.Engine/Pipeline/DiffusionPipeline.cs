@@ -134,8 +134,11 @@ public sealed class DiffusionPipeline : IDisposable
         var perImage = 4 * latentH * latentW;
         var allSigmas = sampler.SigmasFor(schedule, _schedule, req.Steps);
         var init = req.InitImage is { } image ? EncodeImage(image, req.Width, req.Height) : null;
-        var start = init is null ? 0 : Math.Clamp(req.Steps - (int)(req.DenoisingStrength * req.Steps), 0, req.Steps - 1);
+        // img2img as A1111 (k-diffusion's sample_img2img): t_enc = int(min(strength, 0.999) × steps) steps + 1, from the schedule's end.
+        var start = init is null ? 0 : Math.Clamp(req.Steps - (int)(Math.Min(req.DenoisingStrength, 0.999) * req.Steps) - 1, 0, req.Steps - 1);
         var sigmas = allSigmas[start..];
+        var hires = init is null && req.Hires is { } hr ? PlanHires(req, hr, sampler, schedule) : null;
+        var stepsPerImage = (sigmas.Length - 1) + (hires?.Sigmas.Length - 1 ?? 0);
         var total = req.BatchSize * req.Iterations;
         var images = new List<GeneratedImage>(total);
         var seeds = new List<long>(total);
@@ -144,6 +147,8 @@ public sealed class DiffusionPipeline : IDisposable
         using var cancel = ct.Register(() => runOptions.Terminate = true);
         var latents = new float[perImage];
         using var io = new UnetBindings(this, conditioning, req.CfgScale != 1.0, latentH, latentW);
+        using var hiresIo = hires is null ? null
+            : new UnetBindings(this, hires.Prompted ? EncodePrompts(hires.Prompt, hires.NegativePrompt) : conditioning, req.CfgScale != 1.0, hires.LatentHeight, hires.LatentWidth);
         for (var index = 0; index < total; index++)
         {
             // As A1111: with a variation strength every image keeps the seed and the variation seeds count up instead.
@@ -162,61 +167,257 @@ public sealed class DiffusionPipeline : IDisposable
 
             var imageNumber = index;
             using var skip = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            var lastStep = sigmas.Length - 2;
-            try
+            var finished = Sample(latents, sigmas, sampler, io, rng, latentW, latentH, 0);
+            var (outW, outH, final) = (latentW, latentH, latents);
+            if (hires is not null && finished)
             {
-                sampler.Run(latents, sigmas, (x, sigma, step, eps) =>
-                        Denoise(x, sigma, req.CfgScale, io, eps, runOptions, ct),
-                    rng.Fill,
-                    step =>
-                    {
-                        var done = (imageNumber * (sigmas.Length - 1)) + step + 1;
-                        var all = total * (sigmas.Length - 1);
-                        var eta = TimeSpan.FromTicks(watch.Elapsed.Ticks / done * (all - done));
-                        progress?.Invoke(new GenerationProgress(imageNumber, total, step + 1, sigmas.Length - 1, watch.Elapsed, eta, latents, latentW, latentH));
-                        lastStep = step;
-                        if (skipRequested?.Invoke() == true)
-                        {
-                            skip.Cancel();
-                        }
-                    },
-                    skip.Token);
-            }
-            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-            {
-                // Skipped: decode what there is.
-            }
-
-            var last = sigmas[lastStep + 1];
-            if (last > 0)
-            {
-                var scale = (float)(1 / Math.Sqrt((last * last) + 1));
-                for (var i = 0; i < perImage; i++)
+                // The second pass: upscaled, noised again by the seed's noise at the new size, sampled from part-way.
+                var upscaled = Upscale(hires, latents, latentW, latentH, runOptions);
+                var noise = new float[upscaled.Length];
+                var hiresSampler = hires.Sampler;
+                var hiresRng = SeedNoise.First(noise, hires.LatentHeight, hires.LatentWidth, seed, subseed, req.SubseedStrength, req.SeedResizeFromWidth,
+                    req.SeedResizeFromHeight, hiresSampler.UsesEnsd ? req.EtaNoiseSeedDelta : 0);
+                if (hires.Sigmas.Length > 1)
                 {
-                    latents[i] *= scale;
+                    var first = hires.Sigmas[0];
+                    for (var i = 0; i < upscaled.Length; i++)
+                    {
+                        upscaled[i] += (float)(noise[i] * first);
+                    }
+
+                    Sample(upscaled, hires.Sigmas, hiresSampler, hiresIo!, hiresRng, hires.LatentWidth, hires.LatentHeight, sigmas.Length - 1);
                 }
+
+                (outW, outH, final) = (hires.LatentWidth, hires.LatentHeight, upscaled);
             }
 
-            var rgb = Decode(latents, latentH, latentW, runOptions);
-            var info = Infotext.Format(req.Prompt, req.NegativePrompt, InfoParameters(req, sampler, schedule, seed, subseed));
-            images.Add(new GeneratedImage(Png.Encode(rgb, req.Width, req.Height, new Dictionary<string, string> { ["parameters"] = info }), seed, info));
+            var rgb = Decode(final, outH, outW, runOptions);
+            var info = Infotext.Format(req.Prompt, req.NegativePrompt, InfoParameters(req, sampler, schedule, seed, subseed, hires));
+            images.Add(new GeneratedImage(Png.Encode(rgb, outW * 8, outH * 8, new Dictionary<string, string> { ["parameters"] = info }), seed, info));
+
+            // One sampling pass over x; false when the image was skipped (what there is is kept, brought to sigma 0's scale).
+            bool Sample(float[] x, double[] passSigmas, Sampler passSampler, UnetBindings passIo, TorchCpuRandom noiseSource, int lw, int lh, int stepsBefore)
+            {
+                var lastStep = passSigmas.Length - 2;
+                var completed = true;
+                try
+                {
+                    passSampler.Run(x, passSigmas, (xs, sigma, step, eps) => Denoise(xs, sigma, req.CfgScale, passIo, eps, runOptions, ct),
+                        noiseSource.Fill,
+                        step =>
+                        {
+                            var done = (imageNumber * stepsPerImage) + stepsBefore + step + 1;
+                            var all = total * stepsPerImage;
+                            var eta = TimeSpan.FromTicks(watch.Elapsed.Ticks / done * (all - done));
+                            progress?.Invoke(new GenerationProgress(imageNumber, total, stepsBefore + step + 1, stepsPerImage, watch.Elapsed, eta, x, lw, lh));
+                            lastStep = step;
+                            if (skipRequested?.Invoke() == true)
+                            {
+                                skip.Cancel();
+                            }
+                        },
+                        skip.Token);
+                }
+                catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+                {
+                    completed = false; // skipped: decode what there is
+                }
+
+                var last = passSigmas[lastStep + 1];
+                if (last > 0)
+                {
+                    var scale = (float)(1 / Math.Sqrt((last * last) + 1));
+                    for (var i = 0; i < x.Length; i++)
+                    {
+                        x[i] *= scale;
+                    }
+                }
+
+                return completed;
+            }
         }
 
         return new GenerationResult(images, firstSeed, seeds, Hash, Name, subseeds);
     }
 
     /// <summary>The infotext pairs in A1111's order (a pair with a null value is left out).</summary>
-    public IEnumerable<KeyValuePair<string, object?>> InfoParameters(GenerationRequest req, Sampler sampler, string schedule, long seed, long subseed) =>
+    public IEnumerable<KeyValuePair<string, object?>> InfoParameters(GenerationRequest req, Sampler sampler, string schedule, long seed, long subseed,
+        HiresPlan? hires = null) =>
     [
         new("Steps", req.Steps), new("Sampler", sampler.Name), new("Schedule type", schedule), new("CFG scale", req.CfgScale),
         new("Seed", seed), new("Size", $"{req.Width}x{req.Height}"), new("Model hash", Hash), new("Model", Name),
         new("Variation seed", req.SubseedStrength == 0 ? null : subseed),
         new("Variation seed strength", req.SubseedStrength == 0 ? null : req.SubseedStrength),
         new("Seed resize from", req.SeedResizeFromWidth > 0 && req.SeedResizeFromHeight > 0 ? $"{req.SeedResizeFromWidth}x{req.SeedResizeFromHeight}" : null),
-        new("Denoising strength", req.InitImage is null ? null : req.DenoisingStrength),
+        new("Denoising strength", req.InitImage is null && hires is null ? null : req.DenoisingStrength),
         new("ENSD", req.EtaNoiseSeedDelta != 0 && sampler.UsesEnsd ? req.EtaNoiseSeedDelta : null),
+        new("Hires upscale", hires is { Fix: { ResizeX: 0, ResizeY: 0 } } ? hires.Fix.Scale : null),
+        new("Hires resize", hires is { Fix: { ResizeX: > 0 } or { ResizeY: > 0 } } ? $"{hires.Fix.ResizeX}x{hires.Fix.ResizeY}" : null),
+        new("Hires steps", hires is { Fix.SecondPassSteps: > 0 } ? hires.Fix.SecondPassSteps : null),
+        new("Hires upscaler", hires?.Upscaler),
+        new("Hires sampler", hires is not null && hires.Sampler.Name != sampler.Name ? hires.Sampler.Name : null),
+        new("Hires schedule type", hires is not null && hires.Schedule != schedule ? hires.Schedule : null),
+        new("Hires prompt", hires is { Prompted: true } && hires.Prompt != req.Prompt ? hires.Prompt : null),
+        new("Hires negative prompt", hires is { Prompted: true } && hires.NegativePrompt != req.NegativePrompt ? hires.NegativePrompt : null),
         new("Version", "atelier"),
     ];
+
+    /// <summary>A hires fix worked out: the size it upscales to (and crops), its second pass's sampler, schedule and sigmas.</summary>
+    public sealed record HiresPlan(HiresFix Fix, string Upscaler, int UpscaleWidth, int UpscaleHeight, int TruncateX, int TruncateY,
+        Sampler Sampler, string Schedule, double[] Sigmas, bool Prompted, string Prompt, string NegativePrompt)
+    {
+        /// <summary>The latents' size after the crop (the picture is 8× this).</summary>
+        public int LatentWidth => (UpscaleWidth / 8) - TruncateX;
+        public int LatentHeight => (UpscaleHeight / 8) - TruncateY;
+    }
+
+    /// <summary>A1111's hires sizes (scale, or resize to a size with the first pass's aspect and a centred crop) and its second pass's schedule.</summary>
+    private HiresPlan PlanHires(GenerationRequest req, HiresFix fix, Sampler sampler, string schedule)
+    {
+        int x, y, truncX = 0, truncY = 0;
+        if (fix.ResizeX <= 0 && fix.ResizeY <= 0)
+        {
+            if (fix.Scale is < 1 or > 8)
+            {
+                throw new EngineRequestException("hr_scale must be between 1 and 8");
+            }
+
+            (x, y) = ((int)(req.Width * fix.Scale), (int)(req.Height * fix.Scale));
+        }
+        else if (fix.ResizeY <= 0)
+        {
+            (x, y) = (fix.ResizeX, fix.ResizeX * req.Height / req.Width);
+        }
+        else if (fix.ResizeX <= 0)
+        {
+            (x, y) = (fix.ResizeY * req.Width / req.Height, fix.ResizeY);
+        }
+        else
+        {
+            (x, y) = (double)req.Width / req.Height < (double)fix.ResizeX / fix.ResizeY
+                ? (fix.ResizeX, fix.ResizeX * req.Height / req.Width)
+                : (fix.ResizeY * req.Width / req.Height, fix.ResizeY);
+            (truncX, truncY) = ((x - fix.ResizeX) / 8, (y - fix.ResizeY) / 8);
+        }
+
+        if (x is < 64 or > 4096 || y is < 64 or > 4096)
+        {
+            throw new EngineRequestException($"the hires fix's size must be between 64 and 4096 a side (got {x}x{y})");
+        }
+
+        var upscaler = HiresFix.LatentUpscalers.FirstOrDefault(u => string.Equals(u, fix.Upscaler, StringComparison.OrdinalIgnoreCase))
+                       ?? Images.Upscaling.Upscalers.FirstOrDefault(u => string.Equals(u, fix.Upscaler, StringComparison.OrdinalIgnoreCase))
+                       ?? throw new EngineRequestException($"could not find upscaler named {fix.Upscaler} (this engine has {string.Join(", ", HiresFix.LatentUpscalers.Concat(Images.Upscaling.Upscalers))})");
+        if (!upscaler.StartsWith("Latent", StringComparison.Ordinal) && _vaeEncoder is null)
+        {
+            throw new EngineRequestException($"the hires upscaler {upscaler} needs the model's vae_encoder, which it does not have: use Latent");
+        }
+
+        var hiresSampler = sampler;
+        var hiresSchedule = schedule;
+        if (!string.IsNullOrEmpty(fix.Sampler) && fix.Sampler != "Use same sampler")
+        {
+            var (name, legacy) = Sampler.SplitLegacy(fix.Sampler);
+            hiresSampler = Sampler.Find(name) ?? throw new EngineRequestException($"Sampler not found: {fix.Sampler}");
+            hiresSchedule = legacy is null ? hiresSchedule : Schedules.Canonical(legacy) ?? hiresSchedule;
+        }
+
+        if (!string.IsNullOrEmpty(fix.Schedule) && fix.Schedule != "Use same scheduler")
+        {
+            hiresSchedule = Schedules.Canonical(fix.Schedule) ?? throw new EngineRequestException($"Scheduler not found: {fix.Schedule}");
+        }
+
+        // As A1111's second pass (img2img_fix_steps for the hires pass): the requested steps are the last ones of a
+        // schedule of requested / strength steps; no strength, no second pass.
+        var requested = fix.SecondPassSteps > 0 ? fix.SecondPassSteps : req.Steps;
+        var strength = Math.Min(req.DenoisingStrength, 0.999);
+        double[] sigmas = [0];
+        if (strength > 0)
+        {
+            var all = (int)(requested / strength);
+            sigmas = hiresSampler.SigmasFor(hiresSchedule, _schedule, all)[(all - requested)..];
+        }
+
+        var prompted = !string.IsNullOrEmpty(fix.Prompt) || !string.IsNullOrEmpty(fix.NegativePrompt);
+        return new HiresPlan(fix, upscaler, x, y, truncX, truncY, hiresSampler, hiresSchedule, sigmas, prompted,
+            string.IsNullOrEmpty(fix.Prompt) ? req.Prompt : fix.Prompt, string.IsNullOrEmpty(fix.NegativePrompt) ? req.NegativePrompt : fix.NegativePrompt);
+    }
+
+    /// <summary>The first pass's latents at the hires size: interpolated in latent space, or decoded, resized as a picture and encoded again; then cropped.</summary>
+    private float[] Upscale(HiresPlan plan, float[] latents, int lw, int lh, RunOptions runOptions)
+    {
+        var (uw, uh) = (plan.UpscaleWidth / 8, plan.UpscaleHeight / 8);
+        float[] up;
+        if (plan.Upscaler.StartsWith("Latent", StringComparison.Ordinal))
+        {
+            up = LatentResize(latents, lw, lh, uw, uh, plan.Upscaler);
+        }
+        else
+        {
+            var rgb = Decode(latents, lh, lw, runOptions);
+            var picture = Images.Upscaling.Resize(rgb, lw * 8, lh * 8, uw * 8, uh * 8, plan.Upscaler == "None" ? "Lanczos" : plan.Upscaler);
+            up = EncodeImage((picture, uw * 8, uh * 8), uw * 8, uh * 8);
+        }
+
+        if (plan.TruncateX == 0 && plan.TruncateY == 0)
+        {
+            return up;
+        }
+
+        // A1111: samples[:, :, ty//2 : H-(ty+1)//2, tx//2 : W-(tx+1)//2].
+        var (fw, fh) = (plan.LatentWidth, plan.LatentHeight);
+        var (ox, oy) = (plan.TruncateX / 2, plan.TruncateY / 2);
+        var cropped = new float[4 * fw * fh];
+        for (var c = 0; c < 4; c++)
+        {
+            for (var y = 0; y < fh; y++)
+            {
+                up.AsSpan((c * uw * uh) + ((oy + y) * uw) + ox, fw).CopyTo(cropped.AsSpan((c * fw * fh) + (y * fw), fw));
+            }
+        }
+
+        return cropped;
+    }
+
+    /// <summary>torch's interpolate on 4-channel latents: bilinear (align_corners false), nearest, or nearest-exact.</summary>
+    public static float[] LatentResize(float[] src, int w, int h, int tw, int th, string mode)
+    {
+        var result = new float[4 * tw * th];
+        var (sx, sy) = ((double)w / tw, (double)h / th);
+        for (var c = 0; c < 4; c++)
+        {
+            var plane = src.AsSpan(c * w * h, w * h);
+            for (var y = 0; y < th; y++)
+            {
+                for (var x = 0; x < tw; x++)
+                {
+                    float v;
+                    if (mode == "Latent (nearest)")
+                    {
+                        v = plane[(Math.Min(h - 1, (int)Math.Floor(y * sy)) * w) + Math.Min(w - 1, (int)Math.Floor(x * sx))];
+                    }
+                    else if (mode == "Latent (nearest-exact)")
+                    {
+                        v = plane[(Math.Min(h - 1, (int)Math.Floor((y + 0.5) * sy)) * w) + Math.Min(w - 1, (int)Math.Floor((x + 0.5) * sx))];
+                    }
+                    else
+                    {
+                        var fy = Math.Max(0, ((y + 0.5) * sy) - 0.5);
+                        var fx = Math.Max(0, ((x + 0.5) * sx) - 0.5);
+                        var (y0, x0) = ((int)fy, (int)fx);
+                        var (y1, x1) = (Math.Min(y0 + 1, h - 1), Math.Min(x0 + 1, w - 1));
+                        var (ly, lx) = ((float)(fy - y0), (float)(fx - x0));
+                        v = ((1 - ly) * (((1 - lx) * plane[(y0 * w) + x0]) + (lx * plane[(y0 * w) + x1])))
+                            + (ly * (((1 - lx) * plane[(y1 * w) + x0]) + (lx * plane[(y1 * w) + x1])));
+                    }
+
+                    result[(c * tw * th) + (y * tw) + x] = v;
+                }
+            }
+        }
+
+        return result;
+    }
 
     private static void Validate(GenerationRequest req)
     {

@@ -26,6 +26,31 @@ public sealed record GenerationRequest
     public int SeedResizeFromHeight { get; init; }
     /// <summary>A1111's <c>eta_noise_seed_delta</c> (ENSD): the samplers' noise comes from seed + this (0: from the seed's own generator).</summary>
     public long EtaNoiseSeedDelta { get; init; }
+    /// <summary>A1111's hires fix (<c>enable_hr</c>) for txt2img; null: off.</summary>
+    public HiresFix? Hires { get; init; }
+}
+
+/// <summary>
+/// A1111's hires fix: the first pass at the request's size, its latents (or its decoded picture) upscaled to
+/// <see cref="Scale"/>× (or <see cref="ResizeX"/>×<see cref="ResizeY"/>, cropped to the first pass's aspect), then an
+/// img2img pass of <see cref="SecondPassSteps"/> (0: the request's steps) at the request's denoising strength.
+/// </summary>
+public sealed record HiresFix
+{
+    public double Scale { get; init; } = 2;
+    public int ResizeX { get; init; }
+    public int ResizeY { get; init; }
+    /// <summary><c>Latent</c>, <c>Latent (nearest)</c>, <c>Latent (nearest-exact)</c>, or a picture upscaler: <c>None</c>, <c>Lanczos</c>, <c>Nearest</c>.</summary>
+    public string Upscaler { get; init; } = "Latent";
+    public int SecondPassSteps { get; init; }
+    /// <summary>The second pass's sampler and schedule (null or empty: the first pass's).</summary>
+    public string? Sampler { get; init; }
+    public string? Schedule { get; init; }
+    /// <summary>The second pass's prompts (null or empty: the request's).</summary>
+    public string? Prompt { get; init; }
+    public string? NegativePrompt { get; init; }
+
+    public static readonly string[] LatentUpscalers = ["Latent", "Latent (nearest)", "Latent (nearest-exact)"];
 }
 
 /// <summary>Progress after a denoising step; <see cref="Latents"/> is the live latent buffer (read it during the callback only).</summary>

@@ -134,6 +134,7 @@ public sealed class EngineState : IDisposable
                 Iterations = req.NIter, InitImage = init, DenoisingStrength = req.DenoisingStrength ?? 0.75,
                 Subseed = req.Subseed, SubseedStrength = req.SubseedStrength, SeedResizeFromWidth = req.SeedResizeFromW, SeedResizeFromHeight = req.SeedResizeFromH,
                 EtaNoiseSeedDelta = Setting(req, "eta_noise_seed_delta") is { ValueKind: JsonValueKind.Number } ensd ? (long)ensd.GetDouble() : 0,
+                Hires = Adapters.EngineJob.HiresOf(req),
             };
             GenerationResult result;
             try
@@ -255,11 +256,6 @@ public sealed class EngineState : IDisposable
     private static List<string> Unsupported(A1111Request req)
     {
         var list = new List<string>();
-        if (req.EnableHr)
-        {
-            list.Add("enable_hr");
-        }
-
         if (req.RestoreFaces)
         {
             list.Add("restore_faces");

@@ -28,6 +28,17 @@ public sealed record EngineJob
     public int SeedResizeFromWidth { get; init; }
     public int SeedResizeFromHeight { get; init; }
     public long EtaNoiseSeedDelta { get; init; }
+    /// <summary>A1111's hires fix (txt2img with <c>enable_hr</c>); null: none.</summary>
+    public Engine.Pipeline.HiresFix? Hires { get; init; }
+
+    /// <summary>The hires fix an A1111 request asks for (txt2img with <c>enable_hr</c>), in the engine's terms; null when none.</summary>
+    public static Engine.Pipeline.HiresFix? HiresOf(Contracts.A1111.A1111Request r) => r.EnableHr && r.InitImages is not { Count: > 0 }
+        ? new Engine.Pipeline.HiresFix
+        {
+            Scale = r.HrScale, ResizeX = r.HrResizeX, ResizeY = r.HrResizeY, Upscaler = string.IsNullOrEmpty(r.HrUpscaler) ? "Latent" : r.HrUpscaler,
+            SecondPassSteps = r.HrSecondPassSteps, Sampler = r.HrSamplerName, Schedule = r.HrScheduler, Prompt = r.HrPrompt, NegativePrompt = r.HrNegativePrompt,
+        }
+        : null;
     /// <summary>
     /// The caller's whole request as it was queued (A1111's body, every field), for adapters that pass it on: the A1111
     /// adapter forwards what it does not set itself (<c>alwayson_scripts</c>, <c>script_name</c>/<c>script_args</c>,

@@ -134,6 +134,27 @@ public class PredictTests(PredictHost shared) : IClassFixture<PredictHost>
     }
 
     [Fact]
+    public async Task HiresFix_GoesThroughTheWorker_AndItsSizeCountsAgainstTheLimits()
+    {
+        var r = await App.PostAsync("/sdapi/v1/txt2img", new Dictionary<string, object>
+        {
+            ["prompt"] = "hires", ["steps"] = 2, ["width"] = 64, ["height"] = 64, ["enable_hr"] = true, ["hr_resize_x"] = 128, ["hr_resize_y"] = 96,
+            ["hr_upscaler"] = "Lanczos", ["denoising_strength"] = 0.5,
+        });
+        Assert.Equal(HttpStatusCode.OK, r.Status);
+        Assert.Equal((128, 96), (PngDecoder.Decode(Image(r.Json, 0)).Width, PngDecoder.Decode(Image(r.Json, 0)).Height));
+        (await App.PostAsync("/sdapi/v1/txt2img", new Dictionary<string, object> { ["prompt"] = "x", ["enable_hr"] = true, ["hr_scale"] = 9 })).Error(ErrorCatalog.p_common_inputinvalid, 400);
+        (await App.PostAsync("/sdapi/v1/txt2img", new Dictionary<string, object> { ["prompt"] = "x", ["width"] = 2048, ["height"] = 2048, ["enable_hr"] = true, ["hr_scale"] = 4 }))
+            .Error(ErrorCatalog.p_common_inputinvalid, 400);
+        // An upscaler the worker's engine does not have fails the job with the engine's words, not a 500.
+        var unknown = (await App.PostAsync("/sdapi/v1/txt2img", new Dictionary<string, object>
+        {
+            ["prompt"] = "x", ["steps"] = 2, ["width"] = 64, ["height"] = 64, ["enable_hr"] = true, ["hr_upscaler"] = "SwinIR 4x",
+        })).Error(ErrorCatalog.b_predict_predictfail, 502);
+        Assert.Contains("could not find upscaler named SwinIR 4x", unknown.GetRawText(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Img2Img_TakesTheInitImage()
     {
         var init = Image((await App.PostAsync("/sdapi/v1/txt2img", new { prompt = "init", steps = 3, width = 64, height = 64, seed = 7 })).Json, 0);
