@@ -131,7 +131,7 @@ public class SamplingTests
     /// Each added sampler on a problem with a known denoiser (data ~ N(0, ½²): D(x, σ) = x·¼/(¼ + σ²)), over σ = 10, 5,
     /// 2, 1, 0.5, 0.1, 0 from x = (3, −2, ½), with a fixed noise sequence. Reference values: k-diffusion's published
     /// algorithms (sample_heun, sample_dpm_2, sample_dpm_2_ancestral, sample_dpmpp_2s_ancestral, sample_dpmpp_2m_sde and
-    /// sample_dpmpp_3m_sde with η = 1 and the midpoint solver, sample_lcm) written out in double precision in Python.
+    /// sample_dpmpp_3m_sde with η = 1 and the midpoint solver, sample_lcm, sample_dpmpp_sde with η = 1 and r = ½) written out in double precision in Python.
     /// </summary>
     [Theory]
     [InlineData("Heun", 0.1635380, -0.1090253, 0.0272563)]
@@ -141,6 +141,7 @@ public class SamplingTests
     [InlineData("DPM++ 2M SDE", 0.5520114, 0.1989969, -0.3923321)]
     [InlineData("DPM++ 3M SDE", 0.9223445, 0.1978358, -0.3976155)]
     [InlineData("LCM", 0.2619622, 0.0889168, -0.1602960)]
+    [InlineData("DPM++ SDE", -0.1731330, 0.0876206, 0.3628003)]
     public void AddedSamplers_OnAKnownDenoiser_MatchTheirPublishedAlgorithms(string name, double a, double b, double c)
     {
         double[] sequence = [0.3, -1.1, 0.7, 1.9, -0.4, 0.05, -0.8, 1.2, -1.5, 0.9, 0.15, -0.25, 1.05, -0.6, 0.45, -1.3, 0.8, -0.05, 0.6, -0.9];
