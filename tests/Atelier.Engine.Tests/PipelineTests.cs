@@ -83,12 +83,24 @@ public class PipelineTests(TinyModelFixture tiny) : IClassFixture<TinyModelFixtu
     [InlineData("DPM++ 2M Karras")]
     [InlineData("LMS")]
     [InlineData("DDIM")]
+    [InlineData("DPM++ SDE")]
+    [InlineData("Restart")]
     public void EverySampler_Runs(string sampler)
     {
         var steps = new List<int>();
         var result = tiny.Pipeline.Generate(Request() with { Sampler = sampler }, p => steps.Add(p.Step), CancellationToken.None);
         Assert.Single(result.Images);
         Assert.Equal(Enumerable.Range(1, 8), steps);
+    }
+
+    [Fact]
+    public void Restart_From20Steps_RestartsAndStillReportsEachStep()
+    {
+        var steps = new List<(int Step, int Of)>();
+        var result = tiny.Pipeline.Generate(Request() with { Sampler = "Restart", Steps = 24 }, p => steps.Add((p.Step, p.Steps)), CancellationToken.None);
+        Assert.Single(result.Images);
+        Assert.Equal(Enumerable.Range(1, 24).Select(i => (i, 24)), steps);
+        Assert.Contains("Steps: 24, Sampler: Restart,", result.Images[0].Infotext, StringComparison.Ordinal);
     }
 
     [Fact]

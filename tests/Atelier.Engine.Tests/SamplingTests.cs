@@ -165,6 +165,41 @@ public class SamplingTests
         CloseAll([a, b, c], [.. x.Select(v => (double)v)]);
     }
 
+    /// <summary>
+    /// Restart on the same known denoiser and noise sequence: over 20 Karras steps (σ 14.6 to 0.03) it keeps 9 for one
+    /// restart from the σ nearest 0.1 back to the one nearest 2, still 20 steps in all; under 20 steps it is Heun.
+    /// Reference: A1111's restart_sampler written out in double precision in Python.
+    /// </summary>
+    [Fact]
+    public void Restart_OnAKnownDenoiser_MatchesA1111sRestartSampler()
+    {
+        double[] sequence = [0.3, -1.1, 0.7, 1.9, -0.4, 0.05, -0.8, 1.2, -1.5, 0.9, 0.15, -0.25, 1.05, -0.6, 0.45, -1.3, 0.8, -0.05, 0.6, -0.9];
+        float[] RunOn(double[] sigmas)
+        {
+            var next = 0;
+            var x = new float[] { 3f, -2f, 0.5f };
+            Sampler.Find("restart")!.Run(x, sigmas, (xs, sigma, _, eps) =>
+            {
+                for (var j = 0; j < xs.Length; j++)
+                {
+                    eps[j] = (float)(xs[j] * sigma / (0.25 + (sigma * sigma)));
+                }
+            }, target =>
+            {
+                for (var j = 0; j < target.Length; j++)
+                {
+                    target[j] = (float)sequence[next++ % sequence.Length];
+                }
+            }, null, CancellationToken.None);
+            return x;
+        }
+
+        var karras = Schedules.Karras(0.03, 14.6, 20);
+        Assert.Equal(20, Sampler.Find("Restart")!.StepsOver(karras));
+        CloseAll([0.1724494, -0.5598265, 0.3500295], [.. RunOn(karras).Select(v => (double)v)]);
+        CloseAll([0.1635380, -0.1090253, 0.0272563], [.. RunOn([10, 5, 2, 1, 0.5, 0.1, 0]).Select(v => (double)v)]);
+    }
+
     [Fact]
     public void DiscardingSamplers_TakeOneStepMore_WithoutTheNextToLastSigma()
     {

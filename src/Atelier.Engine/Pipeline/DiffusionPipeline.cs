@@ -138,7 +138,7 @@ public sealed class DiffusionPipeline : IDisposable
         var start = init is null ? 0 : Math.Clamp(req.Steps - (int)(Math.Min(req.DenoisingStrength, 0.999) * req.Steps) - 1, 0, req.Steps - 1);
         var sigmas = allSigmas[start..];
         var hires = init is null && req.Hires is { } hr ? PlanHires(req, hr, sampler, schedule) : null;
-        var stepsPerImage = (sigmas.Length - 1) + (hires?.Sigmas.Length - 1 ?? 0);
+        var stepsPerImage = sampler.StepsOver(sigmas) + (hires is null || hires.Sigmas.Length < 2 ? 0 : hires.Sampler.StepsOver(hires.Sigmas));
         var total = req.BatchSize * req.Iterations;
         var images = new List<GeneratedImage>(total);
         var seeds = new List<long>(total);
@@ -185,7 +185,7 @@ public sealed class DiffusionPipeline : IDisposable
                         upscaled[i] += (float)(noise[i] * first);
                     }
 
-                    Sample(upscaled, hires.Sigmas, hiresSampler, hiresIo!, hiresRng, hires.LatentWidth, hires.LatentHeight, sigmas.Length - 1);
+                    Sample(upscaled, hires.Sigmas, hiresSampler, hiresIo!, hiresRng, hires.LatentWidth, hires.LatentHeight, sampler.StepsOver(sigmas));
                 }
 
                 (outW, outH, final) = (hires.LatentWidth, hires.LatentHeight, upscaled);
@@ -223,7 +223,8 @@ public sealed class DiffusionPipeline : IDisposable
                     completed = false; // skipped: decode what there is
                 }
 
-                var last = passSigmas[lastStep + 1];
+                // A finished pass ends at σ = 0; a skipped one where its last step went (clamped: Restart takes more steps than σs).
+                var last = completed ? 0 : passSigmas[Math.Min(lastStep + 1, passSigmas.Length - 1)];
                 if (last > 0)
                 {
                     var scale = (float)(1 / Math.Sqrt((last * last) + 1));

@@ -24,13 +24,16 @@ public abstract class Sampler
     public virtual double[] SigmasFor(string schedule, NoiseSchedule model, int steps) =>
         Schedules.Sigmas(schedule == "Automatic" ? DefaultSchedule : schedule, model, steps);
 
+    /// <summary>How many steps (progress events) <see cref="Run"/> takes over <paramref name="sigmas"/>.</summary>
+    public virtual int StepsOver(double[] sigmas) => sigmas.Length - 1;
+
     /// <summary>Runs every step in place on <paramref name="x"/>; <paramref name="onStep"/> is told after each.</summary>
     public abstract void Run(float[] x, double[] sigmas, Denoiser model, NoiseSource noise, Action<int>? onStep, CancellationToken ct);
 
     public static IReadOnlyList<Sampler> All { get; } =
     [
         new Euler(), new EulerAncestral(), new DpmPp2M(), new Lms(), new Ddim(), new Heun(), new Dpm2(), new Dpm2Ancestral(),
-        new DpmPp2SAncestral(), new DpmPp2MSde(), new DpmPp3MSde(), new Lcm(), new DpmPpSde(),
+        new DpmPp2SAncestral(), new DpmPp2MSde(), new DpmPp3MSde(), new Lcm(), new DpmPpSde(), new Restart(),
     ];
 
     /// <summary>What the model takes <paramref name="x"/> to at σ: x − σ·ε.</summary>
@@ -86,6 +89,7 @@ public abstract class Sampler
                    "k_dpmpp_3m_sde" or "dpmpp_3m_sde" => All[10],
                    "k_lcm" or "lcm" => All[11],
                    "k_dpmpp_sde" or "dpmpp_sde" => All[12],
+                   "restart" => All[13],
                    _ => null,
                };
     }
@@ -105,6 +109,7 @@ public abstract class Sampler
         "DPM++ 3M SDE" => ["k_dpmpp_3m_sde"],
         "LCM" => ["k_lcm"],
         "DPM++ SDE" => ["k_dpmpp_sde"],
+        "Restart" => ["restart"],
         _ => [],
     };
 
@@ -741,6 +746,100 @@ public sealed class DpmPpSde : Sampler
             }
 
             onStep?.Invoke(i);
+        }
+    }
+}
+
+/// <summary>
+/// Restart (A1111's restart_sampler, after "Restart Sampling for Improving Generative Processes", 2023): Heun steps over
+/// a Karras schedule that, from 20 steps on, keeps 9 steps (from 36 on, a quarter of them, twice) for restarts: at the σ
+/// nearest 0.1 the latents are noised back up to the σ nearest 2 (fresh noise of √(σ_hi² − σ_lo²)) and that stretch is
+/// sampled again on a Karras schedule of its own. Under 20 steps it is Heun on the given schedule.
+/// </summary>
+public sealed class Restart : Sampler
+{
+    public override string Name => "Restart";
+    public override string DefaultSchedule => "Karras";
+
+    public override int StepsOver(double[] sigmas) => Plan(sigmas).Count;
+
+    /// <summary>The (from, to) pairs A1111 steps through, restarts included.</summary>
+    internal static List<(double From, double To)> Plan(double[] sigmas)
+    {
+        var steps = sigmas.Length - 1;
+        var restart = (Steps: 0, Times: 0);
+        if (steps >= 20 && sigmas.Length >= 2)
+        {
+            restart = steps >= 36 ? (steps / 4, 2) : (9, 1);
+            sigmas = Schedules.Karras(sigmas[^2], sigmas[0], steps - (restart.Steps * restart.Times));
+            restart.Steps++;
+        }
+
+        int Nearest(double value) => Enumerable.Range(0, sigmas.Length).MinBy(i => Math.Abs(sigmas[i] - value));
+        var at = restart.Times > 0 ? Nearest(0.1) : -1;
+        var list = new List<(double, double)>();
+        for (var i = 0; i < sigmas.Length - 1; i++)
+        {
+            list.Add((sigmas[i], sigmas[i + 1]));
+            if (i + 1 == at)
+            {
+                var top = Nearest(2);
+                if (top < at)
+                {
+                    var again = Schedules.Karras(sigmas[at], sigmas[top], restart.Steps)[..^1];
+                    for (var n = 0; n < restart.Times; n++)
+                    {
+                        for (var k = 0; k < again.Length - 1; k++)
+                        {
+                            list.Add((again[k], again[k + 1]));
+                        }
+                    }
+                }
+            }
+        }
+
+        return list;
+    }
+
+    public override void Run(float[] x, double[] sigmas, Denoiser model, NoiseSource noise, Action<int>? onStep, CancellationToken ct)
+    {
+        var eps = new float[x.Length];
+        var eps2 = new float[x.Length];
+        var x2 = new float[x.Length];
+        var fresh = new float[x.Length];
+        double? last = null;
+        var step = 0;
+        foreach (var (from, to) in Plan(sigmas))
+        {
+            ct.ThrowIfCancellationRequested();
+            if (last is { } previous && previous < from)
+            {
+                AddNoise(x, fresh, noise, Math.Sqrt((from * from) - (previous * previous)));
+            }
+
+            // Heun's step (Euler into σ = 0); with x = x₀ + σ·ε the slope d is the model's ε.
+            model(x, from, step, eps);
+            var dt = to - from;
+            if (to == 0)
+            {
+                AddScaled(x, eps, dt);
+            }
+            else
+            {
+                for (var j = 0; j < x.Length; j++)
+                {
+                    x2[j] = (float)(x[j] + (eps[j] * dt));
+                }
+
+                model(x2, to, step, eps2);
+                for (var j = 0; j < x.Length; j++)
+                {
+                    x[j] += (float)((eps[j] + eps2[j]) / 2 * dt);
+                }
+            }
+
+            last = to;
+            onStep?.Invoke(step++);
         }
     }
 }
