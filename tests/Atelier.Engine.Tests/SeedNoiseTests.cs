@@ -17,6 +17,29 @@ public sealed class SeedNoiseTests : IDisposable
         return x;
     }
 
+    /// <summary>
+    /// The NV generator against the values A1111 publishes for it (rng_philox: Generator(seed=0).randn((3, 4))), which are
+    /// also what torch.randn(3, 4) gives on an NVIDIA GPU after torch.manual_seed(0).
+    /// </summary>
+    [Fact]
+    public void Philox_GivesA1111sPublishedNvValues()
+    {
+        var values = new float[12];
+        new PhiloxRandom(0).Fill(values);
+        double[] expected = [-0.92466259, -0.42534415, -2.6438457, 0.14518388, -0.12086647, -0.57972564, -0.62285122, -0.32838709,
+            -1.07454231, -0.36314407, -1.67105067, 2.26550497];
+        Assert.Equal(expected, values.Select(v => (double)v), new Tolerance(5e-7));
+
+        // Each call is the next offset: a second call is not the first again.
+        var generator = new PhiloxRandom(0);
+        var first = new float[12];
+        var second = new float[12];
+        generator.Fill(first);
+        generator.Fill(second);
+        Assert.Equal(values, first);
+        Assert.NotEqual(first, second);
+    }
+
     [Fact]
     public void NoVariation_IsTheSeedsFirstDraw_AndTheGeneratorGoesOn()
     {
@@ -141,6 +164,18 @@ public sealed class SeedNoiseTests : IDisposable
         var resized = pipeline.Generate(baseRequest with { BatchSize = 1, SeedResizeFromWidth = 128, SeedResizeFromHeight = 96 }, null, CancellationToken.None);
         Assert.Contains("Seed resize from: 128x96", resized.Images[0].Infotext, StringComparison.Ordinal);
         Assert.Throws<EngineRequestException>(() => pipeline.Generate(baseRequest with { SubseedStrength = 1.5 }, null, CancellationToken.None));
+
+        // randn_source: GPU (A1111's default) and NV draw alike; CPU draws otherwise and is written as "RNG: CPU".
+        var one = baseRequest with { BatchSize = 1 };
+        var gpu = pipeline.Generate(one, null, CancellationToken.None);
+        var nv = pipeline.Generate(one with { RandnSource = "NV" }, null, CancellationToken.None);
+        var cpu = pipeline.Generate(one with { RandnSource = "cpu" }, null, CancellationToken.None);
+        Assert.Equal(PngDecoder.Decode(gpu.Images[0].Png).Rgb, PngDecoder.Decode(nv.Images[0].Png).Rgb);
+        Assert.NotEqual(PngDecoder.Decode(gpu.Images[0].Png).Rgb, PngDecoder.Decode(cpu.Images[0].Png).Rgb);
+        Assert.DoesNotContain("RNG:", gpu.Images[0].Infotext, StringComparison.Ordinal);
+        Assert.Contains("RNG: NV", nv.Images[0].Infotext, StringComparison.Ordinal);
+        Assert.Contains("RNG: CPU", cpu.Images[0].Infotext, StringComparison.Ordinal);
+        Assert.Throws<EngineRequestException>(() => pipeline.Generate(one with { RandnSource = "TPU" }, null, CancellationToken.None));
     }
 
     private static double Cos(double[] a, double[] b) =>

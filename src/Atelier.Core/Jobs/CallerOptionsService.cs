@@ -136,6 +136,11 @@ public sealed class CallerOptionsService(AtelierDb db, RequestContext ctx, TimeP
                 throw AtelierException.InvalidInput(key, "must be png, jpg, jpeg or webp");
             }
 
+            if (key == "randn_source" && value.ValueKind == JsonValueKind.String && value.GetString()!.ToUpperInvariant() is not ("GPU" or "CPU" or "NV"))
+            {
+                throw AtelierException.InvalidInput(key, "must be GPU, CPU or NV");
+            }
+
             if (key == "jpeg_quality" && value.ValueKind == JsonValueKind.Number && value.GetDouble() is < 1 or > 100)
             {
                 throw AtelierException.InvalidInput(key, "must be a number from 1 to 100");

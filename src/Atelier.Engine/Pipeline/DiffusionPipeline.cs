@@ -128,6 +128,7 @@ public sealed class DiffusionPipeline : IDisposable
         var firstSubseed = req.Subseed == -1 ? Random.Shared.NextInt64(0, uint.MaxValue) : req.Subseed;
         var variation = req.SubseedStrength != 0;
         var subseeds = new List<long>();
+        var generators = NoiseSources.For(req.RandnSource);
         var conditioning = EncodePrompts(req.Prompt, req.NegativePrompt);
         var latentH = req.Height / 8;
         var latentW = req.Width / 8;
@@ -156,9 +157,9 @@ public sealed class DiffusionPipeline : IDisposable
             var subseed = firstSubseed + index;
             seeds.Add(seed);
             subseeds.Add(subseed);
-            // The seed's noise as A1111 draws it with randn_source CPU: the initial latent, then each ancestral step's.
+            // The seed's noise as A1111 draws it with its randn_source: the initial latent, then each ancestral step's.
             var rng = SeedNoise.First(latents, latentH, latentW, seed, subseed, req.SubseedStrength, req.SeedResizeFromWidth, req.SeedResizeFromHeight,
-                sampler.UsesEnsd ? req.EtaNoiseSeedDelta : 0);
+                sampler.UsesEnsd ? req.EtaNoiseSeedDelta : 0, generators);
             var sigma0 = sigmas[0];
             for (var i = 0; i < perImage; i++)
             {
@@ -176,7 +177,7 @@ public sealed class DiffusionPipeline : IDisposable
                 var noise = new float[upscaled.Length];
                 var hiresSampler = hires.Sampler;
                 var hiresRng = SeedNoise.First(noise, hires.LatentHeight, hires.LatentWidth, seed, subseed, req.SubseedStrength, req.SeedResizeFromWidth,
-                    req.SeedResizeFromHeight, hiresSampler.UsesEnsd ? req.EtaNoiseSeedDelta : 0);
+                    req.SeedResizeFromHeight, hiresSampler.UsesEnsd ? req.EtaNoiseSeedDelta : 0, generators);
                 if (hires.Sigmas.Length > 1)
                 {
                     var first = hires.Sigmas[0];
@@ -196,7 +197,7 @@ public sealed class DiffusionPipeline : IDisposable
             images.Add(new GeneratedImage(Png.Encode(rgb, outW * 8, outH * 8, new Dictionary<string, string> { ["parameters"] = info }), seed, info));
 
             // One sampling pass over x; false when the image was skipped (what there is is kept, brought to sigma 0's scale).
-            bool Sample(float[] x, double[] passSigmas, Sampler passSampler, UnetBindings passIo, TorchCpuRandom noiseSource, int lw, int lh, int stepsBefore)
+            bool Sample(float[] x, double[] passSigmas, Sampler passSampler, UnetBindings passIo, INoiseGenerator noiseSource, int lw, int lh, int stepsBefore)
             {
                 var lastStep = passSigmas.Length - 2;
                 var completed = true;
@@ -252,6 +253,7 @@ public sealed class DiffusionPipeline : IDisposable
         new("Seed resize from", req.SeedResizeFromWidth > 0 && req.SeedResizeFromHeight > 0 ? $"{req.SeedResizeFromWidth}x{req.SeedResizeFromHeight}" : null),
         new("Denoising strength", req.InitImage is null && hires is null ? null : req.DenoisingStrength),
         new("ENSD", req.EtaNoiseSeedDelta != 0 && sampler.UsesEnsd ? req.EtaNoiseSeedDelta : null),
+        new("RNG", string.Equals(req.RandnSource, NoiseSources.Gpu, StringComparison.OrdinalIgnoreCase) ? null : req.RandnSource.ToUpperInvariant()),
         new("Hires upscale", hires is { Fix: { ResizeX: 0, ResizeY: 0 } } ? hires.Fix.Scale : null),
         new("Hires resize", hires is { Fix: { ResizeX: > 0 } or { ResizeY: > 0 } } ? $"{hires.Fix.ResizeX}x{hires.Fix.ResizeY}" : null),
         new("Hires steps", hires is { Fix.SecondPassSteps: > 0 } ? hires.Fix.SecondPassSteps : null),
@@ -435,6 +437,11 @@ public sealed class DiffusionPipeline : IDisposable
         if (req.BatchSize is < 1 or > 16 || req.Iterations is < 1 or > 100)
         {
             throw new EngineRequestException("batch_size must be 1-16 and n_iter 1-100");
+        }
+
+        if (!NoiseSources.IsKnown(req.RandnSource))
+        {
+            throw new EngineRequestException($"randn_source must be GPU, CPU or NV, not '{req.RandnSource}'");
         }
 
         if (req.SubseedStrength is < 0 or > 1)

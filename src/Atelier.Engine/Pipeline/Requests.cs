@@ -26,6 +26,8 @@ public sealed record GenerationRequest
     public int SeedResizeFromHeight { get; init; }
     /// <summary>A1111's <c>eta_noise_seed_delta</c> (ENSD): the samplers' noise comes from seed + this (0: from the seed's own generator).</summary>
     public long EtaNoiseSeedDelta { get; init; }
+    /// <summary>A1111's <c>randn_source</c>: <c>GPU</c> (its default) and <c>NV</c> draw as an NVIDIA GPU does, <c>CPU</c> as PyTorch's CPU generator.</summary>
+    public string RandnSource { get; init; } = Sampling.NoiseSources.Gpu;
     /// <summary>A1111's hires fix (<c>enable_hr</c>) for txt2img; null: off.</summary>
     public HiresFix? Hires { get; init; }
 }

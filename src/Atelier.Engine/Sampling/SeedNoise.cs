@@ -1,7 +1,7 @@
 namespace Atelier.Engine.Sampling;
 
 /// <summary>
-/// One image's noise as AUTOMATIC1111 draws it with <c>randn_source</c> CPU (its <c>ImageRNG</c>): the seed's first draw
+/// One image's noise as AUTOMATIC1111 draws it (its <c>ImageRNG</c>, with the generator of its <c>randn_source</c>): the seed's first draw
 /// is the initial latent; a variation seed (<c>subseed</c>, <c>subseed_strength</c>) is blended in by A1111's slerp; with
 /// <c>seed_resize_from_w/h</c> the noise is drawn at that size and pasted, centred, into the seed's noise at the target
 /// size; the seed's generator then goes on giving the samplers' noise, or, with <c>eta_noise_seed_delta</c> (ENSD), a
@@ -10,18 +10,19 @@ namespace Atelier.Engine.Sampling;
 public static class SeedNoise
 {
     /// <summary>Fills <paramref name="latents"/> (4 × <paramref name="h"/> × <paramref name="w"/>) and returns the generator of the sampler's noise.</summary>
-    public static TorchCpuRandom First(Span<float> latents, int h, int w, long seed, long subseed = 0, double subseedStrength = 0,
-        int resizeFromWidth = 0, int resizeFromHeight = 0, long etaNoiseSeedDelta = 0)
+    public static INoiseGenerator First(Span<float> latents, int h, int w, long seed, long subseed = 0, double subseedStrength = 0,
+        int resizeFromWidth = 0, int resizeFromHeight = 0, long etaNoiseSeedDelta = 0, Func<long, INoiseGenerator>? source = null)
     {
+        var create = source ?? (s => new TorchCpuRandom(s));
         var resized = resizeFromWidth > 0 && resizeFromHeight > 0;
         var (nh, nw) = resized ? (resizeFromHeight / 8, resizeFromWidth / 8) : (h, w);
-        var generator = new TorchCpuRandom(seed);
+        var generator = create(seed);
         float[] noise;
         if (resized)
         {
             // randn(seed, noise_shape): the seed's first draw at the other size, from a generator of its own.
             noise = new float[4 * nh * nw];
-            new TorchCpuRandom(seed).Fill(noise);
+            create(seed).Fill(noise);
         }
         else
         {
@@ -32,7 +33,7 @@ public static class SeedNoise
         if (subseedStrength != 0)
         {
             var sub = new float[4 * nh * nw];
-            new TorchCpuRandom(subseed).Fill(sub);
+            create(subseed).Fill(sub);
             noise = Slerp((float)subseedStrength, noise, sub, nh, nw);
         }
 
@@ -61,7 +62,7 @@ public static class SeedNoise
             noise.CopyTo(latents);
         }
 
-        return etaNoiseSeedDelta != 0 ? new TorchCpuRandom(seed + etaNoiseSeedDelta) : generator;
+        return etaNoiseSeedDelta != 0 ? create(seed + etaNoiseSeedDelta) : generator;
     }
 
     /// <summary>

@@ -10,7 +10,7 @@ namespace Atelier.Engine.Sampling;
 /// one <c>torch.randn</c> call, continuing the generator: as A1111 draws a picture's initial latent and then each
 /// ancestral step's noise from the picture's own generator.
 /// </summary>
-public sealed class TorchCpuRandom
+public sealed class TorchCpuRandom : INoiseGenerator
 {
     private const int N = 624;
     private const int M = 397;

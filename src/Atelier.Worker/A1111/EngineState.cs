@@ -135,6 +135,7 @@ public sealed class EngineState : IDisposable
                 Subseed = req.Subseed, SubseedStrength = req.SubseedStrength, SeedResizeFromWidth = req.SeedResizeFromW, SeedResizeFromHeight = req.SeedResizeFromH,
                 EtaNoiseSeedDelta = Setting(req, "eta_noise_seed_delta") is { ValueKind: JsonValueKind.Number } ensd ? (long)ensd.GetDouble() : 0,
                 Hires = Adapters.EngineJob.HiresOf(req),
+                RandnSource = Setting(req, "randn_source") is { ValueKind: JsonValueKind.String } source ? source.GetString()! : NoiseSources.Gpu,
             };
             GenerationResult result;
             try
@@ -290,6 +291,7 @@ public sealed class EngineState : IDisposable
                 "samples_format" => value.ValueKind == JsonValueKind.String && SampleFormats.IsKnown(value.GetString()),
                 "CLIP_stop_at_last_layers" => value.ValueKind == JsonValueKind.Number && value.GetDouble() == 1,
                 "eta_noise_seed_delta" or "jpeg_quality" => value.ValueKind == JsonValueKind.Number,
+                "randn_source" => value.ValueKind == JsonValueKind.String && NoiseSources.IsKnown(value.GetString()),
                 _ => false,
             };
             if (!same)

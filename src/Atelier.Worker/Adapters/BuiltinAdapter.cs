@@ -41,7 +41,7 @@ public sealed class BuiltinAdapter(string modelsDirectory, long memoryBudgetByte
                     Steps = job.Steps, CfgScale = job.CfgScale, Width = job.Width, Height = job.Height, BatchSize = job.BatchSize,
                     InitImage = init, DenoisingStrength = job.DenoisingStrength, Subseed = job.Subseed, SubseedStrength = job.SubseedStrength,
                     SeedResizeFromWidth = job.SeedResizeFromWidth, SeedResizeFromHeight = job.SeedResizeFromHeight, EtaNoiseSeedDelta = job.EtaNoiseSeedDelta,
-                    Hires = job.Hires,
+                    Hires = job.Hires, RandnSource = job.RandnSource,
                 }, p =>
                 {
                     if (progress is null)

@@ -28,6 +28,8 @@ public sealed record EngineJob
     public int SeedResizeFromWidth { get; init; }
     public int SeedResizeFromHeight { get; init; }
     public long EtaNoiseSeedDelta { get; init; }
+    /// <summary>A1111's <c>randn_source</c> (from <c>override_settings</c>): GPU (the default) and NV draw as an NVIDIA GPU does, CPU as PyTorch's CPU generator.</summary>
+    public string RandnSource { get; init; } = Engine.Sampling.NoiseSources.Gpu;
     /// <summary>A1111's hires fix (txt2img with <c>enable_hr</c>); null: none.</summary>
     public Engine.Pipeline.HiresFix? Hires { get; init; }
 

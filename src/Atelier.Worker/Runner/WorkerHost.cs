@@ -383,6 +383,8 @@ public sealed partial class WorkerHost : IDisposable
             InitImagePng = init, DenoisingStrength = r.DenoisingStrength ?? 0.75, ResizeMode = r.ResizeMode, JobId = lease.Id,
             Subseed = r.Subseed, SubseedStrength = r.SubseedStrength, SeedResizeFromWidth = r.SeedResizeFromW, SeedResizeFromHeight = r.SeedResizeFromH,
             Hires = EngineJob.HiresOf(r),
+            RandnSource = r.OverrideSettings?.TryGetValue("randn_source", out var source) == true && source.ValueKind == JsonValueKind.String
+                ? source.GetString()! : global::Atelier.Engine.Sampling.NoiseSources.Gpu,
             EtaNoiseSeedDelta = r.OverrideSettings?.TryGetValue("eta_noise_seed_delta", out var ensd) == true && ensd.ValueKind == JsonValueKind.Number ? (long)ensd.GetDouble() : 0,
             Request = lease.Request.ValueKind == JsonValueKind.Object ? lease.Request : null,
         }, held);

@@ -110,6 +110,7 @@ public class PredictTests(PredictHost shared) : IClassFixture<PredictHost>
         // A format or quality A1111 could not encode is refused before it is stored.
         (await app.PostAsync("/sdapi/v1/options", new Dictionary<string, object> { ["samples_format"] = "gif" })).Error(ErrorCatalog.p_common_inputinvalid, 400);
         (await app.PostAsync("/sdapi/v1/options", new Dictionary<string, object> { ["jpeg_quality"] = 0 })).Error(ErrorCatalog.p_common_inputinvalid, 400);
+        (await app.PostAsync("/sdapi/v1/options", new Dictionary<string, object> { ["randn_source"] = "TPU" })).Error(ErrorCatalog.p_common_inputinvalid, 400);
         Assert.Equal("webp", (await app.GetAsync("/sdapi/v1/options")).Json.GetProperty("samples_format").GetString());
     }
 
