@@ -85,6 +85,7 @@ public class PipelineTests(TinyModelFixture tiny) : IClassFixture<TinyModelFixtu
     [InlineData("DDIM")]
     [InlineData("DPM++ SDE")]
     [InlineData("Restart")]
+    [InlineData("PLMS")]
     public void EverySampler_Runs(string sampler)
     {
         var steps = new List<int>();

@@ -200,6 +200,27 @@ public class SamplingTests
         CloseAll([0.1635380, -0.1090253, 0.0272563], [.. RunOn([10, 5, 2, 1, 0.5, 0.1, 0]).Select(v => (double)v)]);
     }
 
+    /// <summary>
+    /// PLMS on the known denoiser over DDIM-style σs (the last one σ(t = 0), not 0): against A1111's timesteps plms run in
+    /// its variance-preserving space (x/√(σ² + 1), ᾱ = 1/(σ² + 1)) in double precision in Python, converted back.
+    /// </summary>
+    [Fact]
+    public void Plms_OnAKnownDenoiser_MatchesA1111sTimestepsPlms()
+    {
+        var x = new float[] { 3f, -2f, 0.5f };
+        var plms = Sampler.Find("plms")!;
+        Assert.True(plms.StartsFromUnitNoise);
+        plms.Run(x, [10, 5, 2, 1, 0.5, 0.1, 0.03], (xs, sigma, _, eps) =>
+        {
+            for (var j = 0; j < xs.Length; j++)
+            {
+                eps[j] = (float)(xs[j] * sigma / (0.25 + (sigma * sigma)));
+            }
+        }, _ => throw new InvalidOperationException("PLMS draws no noise"), null, CancellationToken.None);
+        CloseAll([0.1521382, -0.1014254, 0.0253564], [.. x.Select(v => (double)v)]);
+        Assert.Equal(Sampler.Find("DDIM")!.SigmasFor("Automatic", Model, 10), plms.SigmasFor("Automatic", Model, 10));
+    }
+
     [Fact]
     public void DiscardingSamplers_TakeOneStepMore_WithoutTheNextToLastSigma()
     {

@@ -163,7 +163,7 @@ public sealed class DiffusionPipeline : IDisposable
             var sigma0 = sigmas[0];
             for (var i = 0; i < perImage; i++)
             {
-                latents[i] = init is null ? (float)(latents[i] * (sampler is Ddim ? Math.Sqrt((sigma0 * sigma0) + 1) : sigma0)) : init[i] + (float)(latents[i] * sigma0);
+                latents[i] = init is null ? (float)(latents[i] * (sampler.StartsFromUnitNoise ? Math.Sqrt((sigma0 * sigma0) + 1) : sigma0)) : init[i] + (float)(latents[i] * sigma0);
             }
 
             var imageNumber = index;

@@ -24,6 +24,12 @@ public abstract class Sampler
     public virtual double[] SigmasFor(string schedule, NoiseSchedule model, int steps) =>
         Schedules.Sigmas(schedule == "Automatic" ? DefaultSchedule : schedule, model, steps);
 
+    /// <summary>
+    /// Whether A1111 runs it on timesteps (CompVis's DDIM and PLMS): the initial latent is unit noise in the model's
+    /// variance-preserving space, which is √(σ₀² + 1) times the noise here rather than σ₀ times.
+    /// </summary>
+    public virtual bool StartsFromUnitNoise => false;
+
     /// <summary>How many steps (progress events) <see cref="Run"/> takes over <paramref name="sigmas"/>.</summary>
     public virtual int StepsOver(double[] sigmas) => sigmas.Length - 1;
 
@@ -33,7 +39,7 @@ public abstract class Sampler
     public static IReadOnlyList<Sampler> All { get; } =
     [
         new Euler(), new EulerAncestral(), new DpmPp2M(), new Lms(), new Ddim(), new Heun(), new Dpm2(), new Dpm2Ancestral(),
-        new DpmPp2SAncestral(), new DpmPp2MSde(), new DpmPp3MSde(), new Lcm(), new DpmPpSde(), new Restart(),
+        new DpmPp2SAncestral(), new DpmPp2MSde(), new DpmPp3MSde(), new Lcm(), new DpmPpSde(), new Restart(), new Plms(),
     ];
 
     /// <summary>What the model takes <paramref name="x"/> to at σ: x − σ·ε.</summary>
@@ -90,6 +96,7 @@ public abstract class Sampler
                    "k_lcm" or "lcm" => All[11],
                    "k_dpmpp_sde" or "dpmpp_sde" => All[12],
                    "restart" => All[13],
+                   "plms" => All[14],
                    _ => null,
                };
     }
@@ -110,6 +117,7 @@ public abstract class Sampler
         "LCM" => ["k_lcm"],
         "DPM++ SDE" => ["k_dpmpp_sde"],
         "Restart" => ["restart"],
+        "PLMS" => ["plms"],
         _ => [],
     };
 
@@ -333,6 +341,8 @@ public sealed class Lms : Sampler
 public sealed class Ddim : Sampler
 {
     public override string Name => "DDIM";
+
+    public override bool StartsFromUnitNoise => true;
 
     public override double[] SigmasFor(string schedule, NoiseSchedule model, int steps)
     {
@@ -840,6 +850,85 @@ public sealed class Restart : Sampler
 
             last = to;
             onStep?.Invoke(step++);
+        }
+    }
+}
+
+/// <summary>
+/// PLMS (A1111's timesteps sampler after CompVis: pseudo linear multistep) on DDIM's timesteps: the first step is a pseudo
+/// improved Euler step (the model again at the step's end, the two ε averaged), then Adams–Bashforth over the last two to
+/// four ε. In σ space here, where the DDIM-style update x_prev = √ᾱ_prev·x̂₀ + √(1 − ᾱ_prev)·ε is x + (σ_prev − σ)·ε.
+/// </summary>
+public sealed class Plms : Sampler
+{
+    public override string Name => "PLMS";
+
+    public override bool StartsFromUnitNoise => true;
+
+    public override double[] SigmasFor(string schedule, NoiseSchedule model, int steps) => All.OfType<Ddim>().First().SigmasFor(schedule, model, steps);
+
+    public override void Run(float[] x, double[] sigmas, Denoiser model, NoiseSource noise, Action<int>? onStep, CancellationToken ct)
+    {
+        var n = sigmas.Length - 1;
+        var eps = new float[x.Length];
+        var next = new float[x.Length];
+        var combined = new float[x.Length];
+        float[][] old = [new float[x.Length], new float[x.Length], new float[x.Length]];
+        var kept = 0;
+        for (var i = 0; i < n; i++)
+        {
+            ct.ThrowIfCancellationRequested();
+            var (sigma, to) = (sigmas[i], sigmas[i + 1]);
+            model(x, sigma, i, eps);
+            switch (kept)
+            {
+                case 0:
+                    // The model at the end of an Euler step (at the next timestep; on the last step A1111 asks at this one).
+                    for (var j = 0; j < x.Length; j++)
+                    {
+                        combined[j] = (float)(x[j] + ((to - sigma) * eps[j]));
+                    }
+
+                    model(combined, i + 1 < n ? to : sigma, i, next);
+                    for (var j = 0; j < x.Length; j++)
+                    {
+                        combined[j] = (eps[j] + next[j]) / 2;
+                    }
+
+                    break;
+                case 1:
+                    for (var j = 0; j < x.Length; j++)
+                    {
+                        combined[j] = ((3 * eps[j]) - old[0][j]) / 2;
+                    }
+
+                    break;
+                case 2:
+                    for (var j = 0; j < x.Length; j++)
+                    {
+                        combined[j] = ((23 * eps[j]) - (16 * old[0][j]) + (5 * old[1][j])) / 12;
+                    }
+
+                    break;
+                default:
+                    for (var j = 0; j < x.Length; j++)
+                    {
+                        combined[j] = ((55 * eps[j]) - (59 * old[0][j]) + (37 * old[1][j]) - (9 * old[2][j])) / 24;
+                    }
+
+                    break;
+            }
+
+            AddScaled(x, combined, to - sigma);
+
+            // The newest ε first: old[0] is the last step's, old[1] the one before, old[2] the one before that.
+            var oldest = old[2];
+            old[2] = old[1];
+            old[1] = old[0];
+            old[0] = oldest;
+            eps.CopyTo(old[0], 0);
+            kept = Math.Min(kept + 1, 3);
+            onStep?.Invoke(i);
         }
     }
 }
