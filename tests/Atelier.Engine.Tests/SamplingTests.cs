@@ -144,12 +144,21 @@ public class SamplingTests
     [InlineData("DPM++ SDE", -0.1731330, 0.0876206, 0.3628003)]
     public void AddedSamplers_OnAKnownDenoiser_MatchTheirPublishedAlgorithms(string name, double a, double b, double c)
     {
+        var sampler = Sampler.Find(name)!;
+        Assert.Equal(name, sampler.Name);
+        CloseAll([a, b, c], OnKnownDenoiser(sampler, [10, 5, 2, 1, 0.5, 0.1, 0]));
+    }
+
+    /// <summary>
+    /// Runs a sampler from x = (3, −2, ½) on the known denoiser (data ~ N(0, ½²): ε(x, σ) = x·σ/(¼ + σ²)) with the fixed
+    /// noise sequence, and returns where it ends.
+    /// </summary>
+    private static double[] OnKnownDenoiser(Sampler sampler, double[] sigmas, bool drawsNoise = true)
+    {
         double[] sequence = [0.3, -1.1, 0.7, 1.9, -0.4, 0.05, -0.8, 1.2, -1.5, 0.9, 0.15, -0.25, 1.05, -0.6, 0.45, -1.3, 0.8, -0.05, 0.6, -0.9];
         var next = 0;
         var x = new float[] { 3f, -2f, 0.5f };
-        var sampler = Sampler.Find(name)!;
-        Assert.Equal(name, sampler.Name);
-        sampler.Run(x, [10, 5, 2, 1, 0.5, 0.1, 0], (xs, sigma, _, eps) =>
+        sampler.Run(x, sigmas, (xs, sigma, _, eps) =>
         {
             for (var j = 0; j < xs.Length; j++)
             {
@@ -157,12 +166,13 @@ public class SamplingTests
             }
         }, target =>
         {
+            Assert.True(drawsNoise, $"{sampler.Name} draws no noise");
             for (var j = 0; j < target.Length; j++)
             {
                 target[j] = (float)sequence[next++ % sequence.Length];
             }
         }, null, CancellationToken.None);
-        CloseAll([a, b, c], [.. x.Select(v => (double)v)]);
+        return [.. x.Select(v => (double)v)];
     }
 
     /// <summary>
@@ -173,31 +183,11 @@ public class SamplingTests
     [Fact]
     public void Restart_OnAKnownDenoiser_MatchesA1111sRestartSampler()
     {
-        double[] sequence = [0.3, -1.1, 0.7, 1.9, -0.4, 0.05, -0.8, 1.2, -1.5, 0.9, 0.15, -0.25, 1.05, -0.6, 0.45, -1.3, 0.8, -0.05, 0.6, -0.9];
-        float[] RunOn(double[] sigmas)
-        {
-            var next = 0;
-            var x = new float[] { 3f, -2f, 0.5f };
-            Sampler.Find("restart")!.Run(x, sigmas, (xs, sigma, _, eps) =>
-            {
-                for (var j = 0; j < xs.Length; j++)
-                {
-                    eps[j] = (float)(xs[j] * sigma / (0.25 + (sigma * sigma)));
-                }
-            }, target =>
-            {
-                for (var j = 0; j < target.Length; j++)
-                {
-                    target[j] = (float)sequence[next++ % sequence.Length];
-                }
-            }, null, CancellationToken.None);
-            return x;
-        }
-
+        var restart = Sampler.Find("restart")!;
         var karras = Schedules.Karras(0.03, 14.6, 20);
-        Assert.Equal(20, Sampler.Find("Restart")!.StepsOver(karras));
-        CloseAll([0.1724494, -0.5598265, 0.3500295], [.. RunOn(karras).Select(v => (double)v)]);
-        CloseAll([0.1635380, -0.1090253, 0.0272563], [.. RunOn([10, 5, 2, 1, 0.5, 0.1, 0]).Select(v => (double)v)]);
+        Assert.Equal(20, restart.StepsOver(karras));
+        CloseAll([0.1724494, -0.5598265, 0.3500295], OnKnownDenoiser(restart, karras));
+        CloseAll([0.1635380, -0.1090253, 0.0272563], OnKnownDenoiser(restart, [10, 5, 2, 1, 0.5, 0.1, 0]));
     }
 
     /// <summary>
@@ -207,17 +197,9 @@ public class SamplingTests
     [Fact]
     public void Plms_OnAKnownDenoiser_MatchesA1111sTimestepsPlms()
     {
-        var x = new float[] { 3f, -2f, 0.5f };
         var plms = Sampler.Find("plms")!;
         Assert.True(plms.StartsFromUnitNoise);
-        plms.Run(x, [10, 5, 2, 1, 0.5, 0.1, 0.03], (xs, sigma, _, eps) =>
-        {
-            for (var j = 0; j < xs.Length; j++)
-            {
-                eps[j] = (float)(xs[j] * sigma / (0.25 + (sigma * sigma)));
-            }
-        }, _ => throw new InvalidOperationException("PLMS draws no noise"), null, CancellationToken.None);
-        CloseAll([0.1521382, -0.1014254, 0.0253564], [.. x.Select(v => (double)v)]);
+        CloseAll([0.1521382, -0.1014254, 0.0253564], OnKnownDenoiser(plms, [10, 5, 2, 1, 0.5, 0.1, 0.03], drawsNoise: false));
         Assert.Equal(Sampler.Find("DDIM")!.SigmasFor("Automatic", Model, 10), plms.SigmasFor("Automatic", Model, 10));
     }
 
