@@ -61,5 +61,7 @@ public sealed class SampleFormatsTests
         Assert.True(SampleFormats.FromPng(png, "jpg", 98).Length > SampleFormats.FromPng(png, "jpg", 10).Length);
         Assert.Throws<ArgumentException>(() => SampleFormats.FromPng(png, "gif"));
         Assert.Null(SampleFormats.ReadUserComment(png));
+        var jpeg = SampleFormats.FromPng(png, "jpg");
+        Assert.Same(jpeg, SampleFormats.FromPng(jpeg, "webp")); // already encoded by its engine: left as it is
     }
 }

@@ -22,8 +22,9 @@ public static class SampleFormats
     public static byte[] FromPng(byte[] png, string format, int quality = DefaultQuality)
     {
         var f = format.ToLowerInvariant();
-        if (f == Png)
+        if (f == Png || png.Length < 8 || png[0] != 0x89 || png[1] != (byte)'P')
         {
+            // PNG asked for, or not a PNG to begin with (an engine that encoded its own format already): as it is.
             return png;
         }
 
