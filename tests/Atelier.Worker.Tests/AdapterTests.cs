@@ -132,6 +132,43 @@ public class AdapterTests(EngineFixture engine) : IClassFixture<EngineFixture>
     }
 
     [Fact]
+    public async Task ComfyUi_Img2Img_UploadsTheInitImage_EncodesItAndSamplesAtTheStrength()
+    {
+        using var builtin = new BuiltinAdapter(engine.Models);
+        await using var comfy = await ComfyStandIn.StartAsync(builtin, "atelier-demo.safetensors");
+        using var adapter = new ComfyUiAdapter(new HttpClient { BaseAddress = comfy.BaseAddress });
+        var init = Png.Encode([.. Enumerable.Range(0, 96 * 64 * 3).Select(i => (byte)(i % 241))], 96, 64);
+        var job = new EngineJob
+        {
+            Model = "atelier-demo", Prompt = "a variation", Sampler = "DPM++ 2M SDE Karras", Steps = 4, Width = 64, Height = 64, Seed = 5, BatchSize = 2,
+            InitImagePng = init, DenoisingStrength = 0.6, ResizeMode = 1, JobId = "img2img-" + Guid.NewGuid().ToString("N")[..8],
+        };
+        var result = await adapter.GenerateAsync(job, null, CancellationToken.None);
+
+        Assert.Equal(2, result.Images.Count);
+        var uploaded = Assert.Single(comfy.Inputs);
+        Assert.Equal(init, uploaded.Value);
+        var graph = comfy.LastGraph!;
+        Assert.Equal(uploaded.Key, graph["10"]!["inputs"]!["image"]!.GetValue<string>());
+        Assert.Equal(("ImageScale", "center", "lanczos"), (graph["11"]!["class_type"]!.GetValue<string>(), graph["11"]!["inputs"]!["crop"]!.GetValue<string>(),
+            graph["11"]!["inputs"]!["upscale_method"]!.GetValue<string>()));
+        Assert.Equal("VAEEncode", graph["12"]!["class_type"]!.GetValue<string>());
+        Assert.Equal(2, graph["13"]!["inputs"]!["amount"]!.GetValue<int>());
+        var ksampler = graph["3"]!["inputs"]!;
+        Assert.Equal(("dpmpp_2m_sde", "karras", 0.6), (ksampler["sampler_name"]!.GetValue<string>(), ksampler["scheduler"]!.GetValue<string>(), ksampler["denoise"]!.GetValue<double>()));
+        Assert.Equal("13", ksampler["latent_image"]![0]!.GetValue<string>());
+        Assert.False(graph.AsObject().ContainsKey("5"), "no empty latent in an img2img graph");
+        Assert.Contains("Denoising strength: 0.6", Png.ReadText(result.Images[0])["parameters"], StringComparison.Ordinal);
+
+        // "Automatic" is A1111's default for the sampler; a sampler ComfyUI does not have fails the job by name.
+        Assert.Equal("karras", ComfyUiAdapter.ComfyScheduler("DPM++ 2M", "Automatic"));
+        Assert.Equal("sgm_uniform", ComfyUiAdapter.ComfyScheduler("Euler", "sgm_uniform"));
+        var refused = await Assert.ThrowsAsync<EngineFailedException>(() =>
+            adapter.GenerateAsync(new EngineJob { Model = "atelier-demo", Sampler = "Restart", Steps = 2, Width = 64, Height = 64 }, null, CancellationToken.None));
+        Assert.StartsWith("ComfyUI has no sampler like Restart", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task ComfyUi_Cancel_InterruptsThePrompt()
     {
         using var builtin = new BuiltinAdapter(engine.Models);

@@ -21,7 +21,9 @@ namespace Atelier.Worker.Tests;
 /// needs, and refused with 400 and ComfyUI's error shape otherwise), the <c>/ws?clientId=</c> websocket (<c>status</c>,
 /// <c>execution_start</c>, <c>executing</c> per node, <c>progress</c> per step, <c>executing</c> with node null at the end,
 /// <c>execution_error</c>, <c>execution_interrupted</c>), <c>GET /history/{id}</c> (outputs of SaveImage),
-/// <c>GET /view</c> (the PNG bytes) and <c>POST /interrupt</c>. Not covered: the queue endpoints, previews, uploads.
+/// <c>GET /view</c> (the PNG bytes), <c>POST /interrupt</c>, and <c>POST /upload/image</c> (a multipart <c>image</c> file,
+/// answering <c>{name, subfolder, type}</c>) with the img2img nodes LoadImage (refused with 400 for a file never
+/// uploaded), ImageScale, VAEEncode and RepeatLatentBatch. Not covered: the queue endpoints, previews.
 /// </summary>
 public sealed class ComfyStandIn : IAsyncDisposable
 {
@@ -29,6 +31,7 @@ public sealed class ComfyStandIn : IAsyncDisposable
     private readonly ConcurrentDictionary<string, WebSocket> _sockets = new();
     private readonly ConcurrentDictionary<string, JsonObject> _history = new();
     private readonly ConcurrentDictionary<string, byte[]> _files = new();
+    private readonly ConcurrentDictionary<string, byte[]> _inputs = new();
     private CancellationTokenSource? _running;
     private Task? _execution;
 
@@ -36,6 +39,9 @@ public sealed class ComfyStandIn : IAsyncDisposable
 
     public Uri BaseAddress { get; private set; } = null!;
     public JsonNode? LastGraph { get; private set; }
+
+    /// <summary>The files uploaded to <c>/upload/image</c>, by name.</summary>
+    public IReadOnlyDictionary<string, byte[]> Inputs => _inputs;
 
     public static async Task<ComfyStandIn> StartAsync(BuiltinAdapter engine, string checkpointFile)
     {
@@ -71,6 +77,19 @@ public sealed class ComfyStandIn : IAsyncDisposable
                 }
             }
         });
+        app.MapPost("/upload/image", async (HttpRequest request) =>
+        {
+            var form = await request.ReadFormAsync();
+            if (form.Files.GetFile("image") is not { } file)
+            {
+                return Results.StatusCode(400);
+            }
+
+            using var bytes = new MemoryStream();
+            await file.CopyToAsync(bytes);
+            self._inputs[file.FileName] = bytes.ToArray();
+            return Results.Json(new { name = file.FileName, subfolder = "", type = "input" });
+        }).DisableAntiforgery();
         app.MapPost("/prompt", async (JsonObject body) =>
         {
             var graph = body["prompt"] as JsonObject;
@@ -79,6 +98,12 @@ public sealed class ComfyStandIn : IAsyncDisposable
             self.LastGraph = graph?.DeepClone();
             var sampler = graph?.Select(n => n.Value).FirstOrDefault(n => n?["class_type"]?.GetValue<string>() == "KSampler")?["inputs"];
             var ckpt = graph?.Select(n => n.Value).FirstOrDefault(n => n?["class_type"]?.GetValue<string>() == "CheckpointLoaderSimple")?["inputs"]?["ckpt_name"]?.GetValue<string>();
+            var load = graph?.Select(n => n.Value).FirstOrDefault(n => n?["class_type"]?.GetValue<string>() == "LoadImage")?["inputs"]?["image"]?.GetValue<string>();
+            if (load is not null && !self._inputs.ContainsKey(load))
+            {
+                return Results.Json(new { error = new { type = "prompt_outputs_failed_validation", message = $"Invalid image file: {load}" } }, statusCode: 400);
+            }
+
             if (sampler is null || ckpt is null || !graph!.Any(n => n.Value?["class_type"]?.GetValue<string>() == "SaveImage"))
             {
                 return Results.Json(new { error = new { type = "prompt_outputs_failed_validation", message = "Prompt outputs failed validation" } }, statusCode: 400);
@@ -108,19 +133,27 @@ public sealed class ComfyStandIn : IAsyncDisposable
             await Send(clientId, "executing", new JsonObject { ["node"] = node.Key, ["prompt_id"] = promptId });
         }
 
-        var latent = graph.Select(n => n.Value).First(n => n?["class_type"]?.GetValue<string>() == "EmptyLatentImage")!["inputs"]!;
+        JsonNode? Of(string type) => graph.Select(n => n.Value).FirstOrDefault(n => n?["class_type"]?.GetValue<string>() == type)?["inputs"];
         string Text(string input) => graph[sampler[input]![0]!.GetValue<string>()]!["inputs"]!["text"]!.GetValue<string>();
+        // txt2img: the empty latent's size and batch; img2img: the uploaded picture, scaled by ImageScale, repeated by RepeatLatentBatch.
+        var size = Of("EmptyLatentImage") ?? Of("ImageScale")!;
+        var batch = Of("EmptyLatentImage")?["batch_size"]?.GetValue<int>() ?? Of("RepeatLatentBatch")?["amount"]?.GetValue<int>() ?? 1;
+        var comfySampler = sampler["sampler_name"]!.GetValue<string>();
         var job = new EngineJob
         {
             Prompt = Text("positive"), NegativePrompt = Text("negative"),
-            Sampler = sampler["sampler_name"]!.GetValue<string>() switch
+            Sampler = ComfyUiAdapter.Samplers.First(p => p.Value == comfySampler).Key,
+            Schedule = sampler["scheduler"]!.GetValue<string>() switch
             {
-                "euler_ancestral" => "Euler a", "dpmpp_2m" => "DPM++ 2M", "lms" => "LMS", "ddim" => "DDIM", _ => "Euler",
+                "karras" => "Karras", "exponential" => "Exponential", "sgm_uniform" => "SGM Uniform", "simple" => "Simple", "ddim_uniform" => "DDIM",
+                "beta" => "Beta", "kl_optimal" => "KL Optimal", _ => "Normal",
             },
-            Schedule = sampler["scheduler"]!.GetValue<string>() == "karras" ? "Karras" : "Normal",
             Model = Path.GetFileNameWithoutExtension(ckpt), Seed = sampler["seed"]!.GetValue<long>(), Steps = sampler["steps"]!.GetValue<int>(),
-            CfgScale = sampler["cfg"]!.GetValue<double>(), Width = latent["width"]!.GetValue<int>(), Height = latent["height"]!.GetValue<int>(),
-            BatchSize = latent["batch_size"]!.GetValue<int>(),
+            CfgScale = sampler["cfg"]!.GetValue<double>(), Width = size["width"]!.GetValue<int>(), Height = size["height"]!.GetValue<int>(),
+            BatchSize = batch,
+            InitImagePng = Of("LoadImage")?["image"]?.GetValue<string>() is { } uploaded ? _inputs[uploaded] : null,
+            DenoisingStrength = sampler["denoise"]!.GetValue<double>(),
+            ResizeMode = Of("ImageScale")?["crop"]?.GetValue<string>() == "center" ? 1 : 0,
         };
         try
         {

@@ -8,9 +8,12 @@ namespace Atelier.Worker.Adapters;
 
 /// <summary>
 /// A client of a running ComfyUI server: the job becomes a standard text-to-image graph (CheckpointLoaderSimple,
-/// CLIPTextEncode ×2, EmptyLatentImage, KSampler, VAEDecode, SaveImage) posted to <c>/prompt</c> with our own
-/// <c>prompt_id</c> and <c>client_id</c>; progress and completion come over the <c>/ws?clientId=</c> websocket; the
-/// images are read through <c>/history/{id}</c> and <c>/view</c>; cancelling posts <c>/interrupt</c>.
+/// CLIPTextEncode ×2, EmptyLatentImage, KSampler, VAEDecode, SaveImage), or for img2img the init image uploaded to
+/// <c>/upload/image</c> and brought in by LoadImage, ImageScale (Lanczos; centre crop for A1111's crop and resize),
+/// VAEEncode and RepeatLatentBatch, sampled with the denoising strength. The graph is posted to <c>/prompt</c> with our
+/// own <c>prompt_id</c> and <c>client_id</c>; progress and completion come over the <c>/ws?clientId=</c> websocket; the
+/// images are read through <c>/history/{id}</c> and <c>/view</c>; cancelling posts <c>/interrupt</c>. A1111's sampler
+/// and schedule names are mapped to ComfyUI's; a sampler ComfyUI does not have fails the job by name.
 /// </summary>
 public sealed class ComfyUiAdapter(HttpClient http) : IEngineAdapter
 {
@@ -25,11 +28,8 @@ public sealed class ComfyUiAdapter(HttpClient http) : IEngineAdapter
 
     public async Task<EngineResult> GenerateAsync(EngineJob job, IProgress<EngineProgress>? progress, CancellationToken ct)
     {
-        if (job.InitImagePng is not null)
-        {
-            throw new EngineFailedException("img2img through ComfyUI is not supported by this adapter yet");
-        }
-
+        var samplerName = ComfySampler(job.Sampler)
+                          ?? throw new EngineFailedException($"ComfyUI has no sampler like {job.Sampler} (it has {string.Join(", ", Samplers.Keys)})");
         var models = await ListModelsAsync(ct);
         var model = models.FirstOrDefault(m => string.Equals(m.Title, job.Model, StringComparison.OrdinalIgnoreCase)
                                                || string.Equals(m.Name, job.Model, StringComparison.OrdinalIgnoreCase))
@@ -40,7 +40,8 @@ public sealed class ComfyUiAdapter(HttpClient http) : IEngineAdapter
         using var socket = new ClientWebSocket();
         var wsUri = new UriBuilder(new Uri(http.BaseAddress!, $"ws?clientId={clientId}")) { Scheme = http.BaseAddress!.Scheme == "https" ? "wss" : "ws" }.Uri;
         await socket.ConnectAsync(wsUri, ct);
-        var body = new JsonObject { ["prompt"] = Graph(job, model.Title, seed), ["client_id"] = clientId, ["prompt_id"] = promptId };
+        var init = job.InitImagePng is { } initImage ? await UploadAsync(initImage, promptId, ct) : null;
+        var body = new JsonObject { ["prompt"] = Graph(job, model.Title, seed, init, samplerName), ["client_id"] = clientId, ["prompt_id"] = promptId };
         using (var posted = await http.PostAsJsonAsync("prompt", body, ct))
         {
             if (!posted.IsSuccessStatusCode)
@@ -129,30 +130,116 @@ public sealed class ComfyUiAdapter(HttpClient http) : IEngineAdapter
         }
     }
 
-    /// <summary>The standard text-to-image graph in ComfyUI's API format.</summary>
-    public static JsonObject Graph(EngineJob job, string checkpoint, long seed) => new()
+    /// <summary>ComfyUI's <c>/upload/image</c> (a multipart <c>image</c> file): answers the name to give LoadImage.</summary>
+    private async Task<string> UploadAsync(byte[] image, string promptId, CancellationToken ct)
     {
-        ["4"] = Node("CheckpointLoaderSimple", new JsonObject { ["ckpt_name"] = checkpoint }),
-        ["6"] = Node("CLIPTextEncode", new JsonObject { ["text"] = job.Prompt, ["clip"] = Link("4", 1) }),
-        ["7"] = Node("CLIPTextEncode", new JsonObject { ["text"] = job.NegativePrompt, ["clip"] = Link("4", 1) }),
-        ["5"] = Node("EmptyLatentImage", new JsonObject { ["width"] = job.Width, ["height"] = job.Height, ["batch_size"] = job.BatchSize }),
-        ["3"] = Node("KSampler", new JsonObject
+        using var form = new MultipartFormDataContent();
+        var file = new ByteArrayContent(image);
+        var (type, extension) = image.Length > 3 && image[0] == 0xFF && image[1] == 0xD8 ? ("image/jpeg", "jpg")
+            : image.Length > 12 && image.AsSpan(8, 4).SequenceEqual("WEBP"u8) ? ("image/webp", "webp") : ("image/png", "png");
+        file.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue(type);
+        form.Add(file, "image", $"atelier-{promptId}.{extension}");
+        form.Add(new StringContent("true"), "overwrite");
+        using var response = await http.PostAsync("upload/image", form, ct);
+        if (!response.IsSuccessStatusCode)
         {
-            ["seed"] = seed, ["steps"] = job.Steps, ["cfg"] = job.CfgScale, ["sampler_name"] = SamplerName(job.Sampler),
-            ["scheduler"] = job.Schedule == "Karras" ? "karras" : "normal", ["denoise"] = 1.0,
-            ["model"] = Link("4", 0), ["positive"] = Link("6", 0), ["negative"] = Link("7", 0), ["latent_image"] = Link("5", 0),
-        }),
-        ["8"] = Node("VAEDecode", new JsonObject { ["samples"] = Link("3", 0), ["vae"] = Link("4", 2) }),
-        ["9"] = Node("SaveImage", new JsonObject { ["filename_prefix"] = "atelier", ["images"] = Link("8", 0) }),
+            throw new EngineFailedException($"ComfyUI refused the init image ({(int)response.StatusCode}): {await response.Content.ReadAsStringAsync(ct)}");
+        }
+
+        var uploaded = await response.Content.ReadFromJsonAsync<JsonElement>(ct);
+        var name = uploaded.GetProperty("name").GetString()!;
+        var subfolder = uploaded.TryGetProperty("subfolder", out var sub) ? sub.GetString() : null;
+        return string.IsNullOrEmpty(subfolder) ? name : $"{subfolder}/{name}";
+    }
+
+    /// <summary>
+    /// The standard text-to-image graph in ComfyUI's API format; with <paramref name="initImage"/> (an uploaded name) the
+    /// img2img one: LoadImage → ImageScale → VAEEncode (→ RepeatLatentBatch) into the KSampler, at the job's denoising strength.
+    /// </summary>
+    public static JsonObject Graph(EngineJob job, string checkpoint, long seed, string? initImage = null, string? samplerName = null)
+    {
+        var graph = new JsonObject
+        {
+            ["4"] = Node("CheckpointLoaderSimple", new JsonObject { ["ckpt_name"] = checkpoint }),
+            ["6"] = Node("CLIPTextEncode", new JsonObject { ["text"] = job.Prompt, ["clip"] = Link("4", 1) }),
+            ["7"] = Node("CLIPTextEncode", new JsonObject { ["text"] = job.NegativePrompt, ["clip"] = Link("4", 1) }),
+        };
+        JsonArray latent;
+        if (initImage is null)
+        {
+            graph["5"] = Node("EmptyLatentImage", new JsonObject { ["width"] = job.Width, ["height"] = job.Height, ["batch_size"] = job.BatchSize });
+            latent = Link("5", 0);
+        }
+        else
+        {
+            graph["10"] = Node("LoadImage", new JsonObject { ["image"] = initImage });
+            graph["11"] = Node("ImageScale", new JsonObject
+            {
+                ["image"] = Link("10", 0), ["upscale_method"] = "lanczos", ["width"] = job.Width, ["height"] = job.Height,
+                ["crop"] = job.ResizeMode == 1 ? "center" : "disabled",
+            });
+            graph["12"] = Node("VAEEncode", new JsonObject { ["pixels"] = Link("11", 0), ["vae"] = Link("4", 2) });
+            latent = Link("12", 0);
+            if (job.BatchSize > 1)
+            {
+                graph["13"] = Node("RepeatLatentBatch", new JsonObject { ["samples"] = Link("12", 0), ["amount"] = job.BatchSize });
+                latent = Link("13", 0);
+            }
+        }
+
+        graph["3"] = Node("KSampler", new JsonObject
+        {
+            ["seed"] = seed, ["steps"] = job.Steps, ["cfg"] = job.CfgScale, ["sampler_name"] = samplerName ?? ComfySampler(job.Sampler) ?? "euler",
+            ["scheduler"] = ComfyScheduler(job.Sampler, job.Schedule), ["denoise"] = initImage is null ? 1.0 : job.DenoisingStrength,
+            ["model"] = Link("4", 0), ["positive"] = Link("6", 0), ["negative"] = Link("7", 0), ["latent_image"] = latent,
+        });
+        graph["8"] = Node("VAEDecode", new JsonObject { ["samples"] = Link("3", 0), ["vae"] = Link("4", 2) });
+        graph["9"] = Node("SaveImage", new JsonObject { ["filename_prefix"] = "atelier", ["images"] = Link("8", 0) });
+        return graph;
+    }
+
+    /// <summary>A1111's sampler names and ComfyUI's for the same k-diffusion sampler.</summary>
+    public static readonly IReadOnlyDictionary<string, string> Samplers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
+    {
+        ["Euler"] = "euler", ["Euler a"] = "euler_ancestral", ["Heun"] = "heun", ["DPM2"] = "dpm_2", ["DPM2 a"] = "dpm_2_ancestral", ["LMS"] = "lms",
+        ["DPM fast"] = "dpm_fast", ["DPM adaptive"] = "dpm_adaptive", ["DPM++ 2S a"] = "dpmpp_2s_ancestral", ["DPM++ SDE"] = "dpmpp_sde",
+        ["DPM++ 2M"] = "dpmpp_2m", ["DPM++ 2M SDE"] = "dpmpp_2m_sde", ["DPM++ 3M SDE"] = "dpmpp_3m_sde", ["LCM"] = "lcm", ["DDIM"] = "ddim",
+        ["UniPC"] = "uni_pc",
     };
 
-    public static string SamplerName(string a1111) => a1111 switch
+    /// <summary>ComfyUI's name for an A1111 sampler (legacy names such as "DPM++ 2M Karras" too); null when ComfyUI has none.</summary>
+    public static string? ComfySampler(string a1111)
     {
-        "Euler a" => "euler_ancestral",
-        "DPM++ 2M" => "dpmpp_2m",
-        "LMS" => "lms",
-        "DDIM" => "ddim",
-        _ => "euler",
+        var (name, _) = Engine.Sampling.Sampler.SplitLegacy(a1111);
+        return Samplers.TryGetValue(name, out var comfy) ? comfy : null;
+    }
+
+    /// <summary>
+    /// ComfyUI's scheduler for an A1111 sampler and schedule: a legacy name's schedule ("DPM++ 2M Karras") first, then
+    /// the schedule, with "Automatic" as A1111 resolves it for that sampler; ComfyUI's normal where it has no such one.
+    /// </summary>
+    public static string ComfyScheduler(string sampler, string schedule)
+    {
+        var (name, legacy) = Engine.Sampling.Sampler.SplitLegacy(sampler);
+        var canonical = Engine.Sampling.Schedules.Canonical(legacy ?? schedule) ?? schedule;
+        if (canonical == "Automatic")
+        {
+            canonical = Engine.Sampling.Sampler.Find(name)?.DefaultSchedule ?? "Normal";
+        }
+
+        return ComfySchedulerOf(canonical);
+    }
+
+    private static string ComfySchedulerOf(string a1111) => a1111 switch
+    {
+        "Karras" => "karras",
+        "Exponential" => "exponential",
+        "SGM Uniform" => "sgm_uniform",
+        "Simple" => "simple",
+        "DDIM" => "ddim_uniform",
+        "Beta" => "beta",
+        "KL Optimal" => "kl_optimal",
+        _ => "normal",
     };
 
     private static JsonObject Node(string type, JsonObject inputs) => new() { ["class_type"] = type, ["inputs"] = inputs };
