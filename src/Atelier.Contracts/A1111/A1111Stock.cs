@@ -17,6 +17,31 @@ public static class A1111Stock
 
     public static readonly IReadOnlyList<object> None = [];
 
+    /// <summary>A1111 1.10's samplers with their aliases (<c>sd_samplers_kdiffusion</c>, <c>_timesteps</c>, <c>_lcm</c>).</summary>
+    public static readonly IReadOnlyList<(string Name, string Alias)> Samplers =
+    [
+        ("DPM++ 2M", "k_dpmpp_2m"), ("DPM++ SDE", "k_dpmpp_sde"), ("DPM++ 2M SDE", "k_dpmpp_2m_sde"), ("DPM++ 2M SDE Heun", "k_dpmpp_2m_sde_heun"),
+        ("DPM++ 2S a", "k_dpmpp_2s_a"), ("DPM++ 3M SDE", "k_dpmpp_3m_sde"), ("Euler a", "k_euler_a"), ("Euler", "k_euler"), ("LMS", "k_lms"),
+        ("Heun", "k_heun"), ("DPM2", "k_dpm_2"), ("DPM2 a", "k_dpm_2_a"), ("DPM fast", "k_dpm_fast"), ("DPM adaptive", "k_dpm_ad"),
+        ("Restart", "restart"), ("DDIM", "ddim"), ("DDIM CFG++", "ddim_cfgpp"), ("PLMS", "plms"), ("UniPC", "unipc"), ("LCM", "k_lcm"),
+    ];
+
+    /// <summary>A1111 1.10's schedule labels, which also end its legacy sampler names ("DPM++ 2M Karras").</summary>
+    public static readonly IReadOnlyList<string> ScheduleLabels =
+        ["Automatic", "Uniform", "Karras", "Exponential", "Polyexponential", "SGM Uniform", "KL Optimal", "Align Your Steps", "Simple", "Normal", "DDIM", "Beta"];
+
+    /// <summary>
+    /// Whether A1111 1.10 knows this sampler: a name or alias (any case), or a legacy name of a sampler and a schedule.
+    /// An engine may still lack one (the built-in engine has most, a ComfyUI server others); an unknown name is refused
+    /// before anything is queued, where A1111 answers "Sampler not found".
+    /// </summary>
+    public static bool IsSampler(string name)
+    {
+        var n = name.Trim();
+        bool Known(string s) => Samplers.Any(k => string.Equals(k.Name, s, StringComparison.OrdinalIgnoreCase) || string.Equals(k.Alias, s, StringComparison.OrdinalIgnoreCase));
+        return Known(n) || ScheduleLabels.Any(l => n.EndsWith(" " + l, StringComparison.OrdinalIgnoreCase) && Known(n[..^(l.Length + 1)]));
+    }
+
     /// <summary>The listing routes (under <c>/sdapi/v1</c>) whose answer is <see cref="None"/>.</summary>
     public static readonly IReadOnlyList<string> EmptyListRoutes =
         ["latent-upscale-modes", "hypernetworks", "face-restorers", "realesrgan-models", "prompt-styles", "script-info", "extensions"];

@@ -25,6 +25,14 @@ public static class GenerationInput
         String(input, "negative_prompt", 20_000);
         String(input, "sampler_name", 100);
         String(input, "sampler_index", 100);
+        foreach (var field in new[] { "sampler_name", "sampler_index" })
+        {
+            if (input.TryGetProperty(field, out var sampler) && sampler.ValueKind == JsonValueKind.String && sampler.GetString() is { Length: > 0 } name
+                && !Contracts.A1111.A1111Stock.IsSampler(name))
+            {
+                throw AtelierException.InvalidInput(field, $"Sampler not found: '{name}' is not one of AUTOMATIC1111's ({string.Join(", ", Contracts.A1111.A1111Stock.Samplers.Select(s => s.Name))})");
+            }
+        }
         String(input, "scheduler", 100);
         Integer(input, "seed", -1, long.MaxValue);
         var steps = Integer(input, "steps", 1, 150);

@@ -196,11 +196,27 @@ public class PredictTests(PredictHost shared) : IClassFixture<PredictHost>
     [Fact]
     public async Task EngineFailure_IsPredictFail_WithTheEnginesMessage()
     {
-        var error = (await App.PostAsync("/sdapi/v1/txt2img", new { prompt = "x", steps = 2, width = 64, height = 64, sampler_name = "No Such Sampler" }))
+        // UniPC is one of A1111's samplers, so it is queued; the built-in engine does not have it, so its job fails there.
+        var error = (await App.PostAsync("/sdapi/v1/txt2img", new { prompt = "x", steps = 2, width = 64, height = 64, sampler_name = "UniPC" }))
             .Error(ErrorCatalog.b_predict_predictfail, 502);
         Assert.Contains("Sampler not found", error.GetProperty("errMessage").GetString(), StringComparison.Ordinal);
         var job = (await App.GetAsync("/api/v1/agents/default/jobs?state=failed")).Ok().GetProperty("items")[0];
         Assert.Equal(ErrorCatalog.b_predict_predictfail.Code, job.GetProperty("errorCode").GetString());
+    }
+
+    [Fact]
+    public async Task SamplerNames_NotA1111s_AreRefusedBeforeQueueing_ItsLegacyNamesAndAliasesRun()
+    {
+        var before = (await App.GetAsync("/api/v1/agents/default/jobs?pageSize=100")).Ok().GetProperty("total").GetInt32();
+        var refused = (await App.PostAsync("/sdapi/v1/txt2img", new { prompt = "x", steps = 2, width = 64, height = 64, sampler_name = "No Such Sampler" }))
+            .Error(ErrorCatalog.p_common_inputinvalid, 400);
+        Assert.Contains("Sampler not found", refused.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        (await App.PostAsync("/sdapi/v1/txt2img", new { prompt = "x", sampler_index = "k_nope" })).Error(ErrorCatalog.p_common_inputinvalid, 400);
+        Assert.Equal(before, (await App.GetAsync("/api/v1/agents/default/jobs?pageSize=100")).Ok().GetProperty("total").GetInt32());
+        foreach (var name in new[] { "DPM++ 2M Karras", "k_euler_a", "dpm++ sde exponential" })
+        {
+            Assert.Equal(HttpStatusCode.OK, (await App.PostAsync("/sdapi/v1/txt2img", new { prompt = "x", steps = 2, width = 64, height = 64, sampler_name = name })).Status);
+        }
     }
 
     [Fact]
