@@ -60,18 +60,19 @@ public static class GenerationInput
         _ = steps;
         // The hires fix makes the pictures larger: what counts against the limit is the size it ends at.
         var (outW, outH) = ((long)(width ?? 512), (long)(height ?? 512));
+        // The hires fields are checked only when the hires fix is on: clients send A1111's whole default body otherwise.
         var hires = !img2img && input.TryGetProperty("enable_hr", out var hr) && hr.ValueKind == JsonValueKind.True;
-        var hrScale = Number(input, "hr_scale", 1, 8);
-        var hrX = Integer(input, "hr_resize_x", 0, MaxSide) ?? 0;
-        var hrY = Integer(input, "hr_resize_y", 0, MaxSide) ?? 0;
-        Integer(input, "hr_second_pass_steps", 0, 150);
-        String(input, "hr_upscaler", 100);
-        String(input, "hr_sampler_name", 100);
-        String(input, "hr_scheduler", 100);
-        String(input, "hr_prompt", 20_000);
-        String(input, "hr_negative_prompt", 20_000);
         if (hires)
         {
+            var hrScale = Number(input, "hr_scale", 1, 8);
+            var hrX = Integer(input, "hr_resize_x", 0, MaxSide) ?? 0;
+            var hrY = Integer(input, "hr_resize_y", 0, MaxSide) ?? 0;
+            Integer(input, "hr_second_pass_steps", 0, 150);
+            String(input, "hr_upscaler", 100);
+            String(input, "hr_sampler_name", 100);
+            String(input, "hr_scheduler", 100);
+            String(input, "hr_prompt", 20_000);
+            String(input, "hr_negative_prompt", 20_000);
             (outW, outH) = (hrX, hrY) switch
             {
                 (0, 0) => ((long)(outW * (hrScale ?? 2)), (long)(outH * (hrScale ?? 2))),

@@ -145,6 +145,11 @@ public class PredictTests(PredictHost shared) : IClassFixture<PredictHost>
         Assert.Equal(HttpStatusCode.OK, r.Status);
         Assert.Equal((128, 96), (PngDecoder.Decode(Image(r.Json, 0)).Width, PngDecoder.Decode(Image(r.Json, 0)).Height));
         (await App.PostAsync("/sdapi/v1/txt2img", new Dictionary<string, object> { ["prompt"] = "x", ["enable_hr"] = true, ["hr_scale"] = 9 })).Error(ErrorCatalog.p_common_inputinvalid, 400);
+        // Off, its fields are not looked at (clients send A1111's whole default body).
+        Assert.Equal(HttpStatusCode.OK, (await App.PostAsync("/sdapi/v1/txt2img", new Dictionary<string, object>
+        {
+            ["prompt"] = "x", ["steps"] = 2, ["width"] = 64, ["height"] = 64, ["enable_hr"] = false, ["hr_scale"] = 0, ["hr_upscaler"] = "Latent",
+        })).Status);
         (await App.PostAsync("/sdapi/v1/txt2img", new Dictionary<string, object> { ["prompt"] = "x", ["width"] = 2048, ["height"] = 2048, ["enable_hr"] = true, ["hr_scale"] = 4 }))
             .Error(ErrorCatalog.p_common_inputinvalid, 400);
         // An upscaler the worker's engine does not have fails the job with the engine's words, not a 500.
