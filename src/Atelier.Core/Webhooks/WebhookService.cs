@@ -162,8 +162,10 @@ public sealed class WebhookService(AtelierDb db, RequestContext ctx, TimeProvide
         await db.WebhookDeliveries.Where(x => x.Id == d.Id).ExecuteUpdateAsync(u => u.SetProperty(x => x.State, WebhookRelay.Pending)
             .SetProperty(x => x.NextAttemptAt, now).SetProperty(x => x.MaxTries, maxTries).SetProperty(x => x.ErrorCode, (string?)null)
             .SetProperty(x => x.FinishedAt, (DateTime?)null), ct);
+        // The answer is the delivery as this replay queued it: read before the relay is woken, which may deliver it at once.
+        var queued = await GetAsync(d.Id, ct);
         signal.Pulse();
-        return await GetAsync(d.Id, ct);
+        return queued;
     }
 
     private IQueryable<WebhookDelivery> Visible()
