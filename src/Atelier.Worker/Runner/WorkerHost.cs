@@ -289,16 +289,27 @@ public sealed partial class WorkerHost : IDisposable
                 return;
             }
 
-            var now = progress.Value;
-            var fetch = progress.Fetch;
-            var fetchNews = fetch != sentFetch && (fetch?.Stage != sentFetch?.Stage || _clock.GetUtcNow() - lastFetch >= TimeSpan.FromSeconds(1));
-            if (now == sent && !fetchNews && _clock.GetUtcNow() - last < renewEvery)
+            // One beat at a time per job: the stage read here cannot be overtaken by the fetch's own report (a
+            // "downloading" beat in flight would otherwise land after "generating" and stay the job's last word).
+            try
             {
-                continue;
+                await progress.Beats.WaitAsync(done);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
             }
 
             try
             {
+                var now = progress.Value;
+                var fetch = progress.Fetch;
+                var fetchNews = fetch != sentFetch && (fetch?.Stage != sentFetch?.Stage || _clock.GetUtcNow() - lastFetch >= TimeSpan.FromSeconds(1));
+                if (now == sent && !fetchNews && _clock.GetUtcNow() - last < renewEvery)
+                {
+                    continue;
+                }
+
                 var stage = fetchNews ? fetch : null;
                 // A new live preview goes with the beat at most once a second (a few KB each).
                 var preview = progress.Preview is { } p && !ReferenceEquals(p, sentPreview) && _clock.GetUtcNow() - lastPreview >= TimeSpan.FromSeconds(1) ? p : null;
@@ -345,6 +356,10 @@ public sealed partial class WorkerHost : IDisposable
             catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException)
             {
                 // The server is away for a moment; the next beat tries again, and the lease has two more thirds to go.
+            }
+            finally
+            {
+                progress.Beats.Release();
             }
         }
     }
@@ -459,8 +474,7 @@ public sealed partial class WorkerHost : IDisposable
         {
             var installed = await _installer!.InstallAsync(model, held, ct);
             var total = files.DistinctBy(f => f.Sha256).Sum(f => f.Size);
-            progress.Fetch = new FetchState(JobStages.Generating, total, total);
-            await ReportFetchedAsync(lease, progress.Fetch, ct);
+            await ReportFetchedAsync(lease, progress, new FetchState(JobStages.Generating, total, total), ct);
             return (installed, held);
         }
         catch
@@ -474,16 +488,22 @@ public sealed partial class WorkerHost : IDisposable
     /// Tells the server at once that the model is in place (and how many bytes it is), so the job shows it even when it
     /// ends before the next heartbeat. Best effort: the heartbeats say it again.
     /// </summary>
-    private async Task ReportFetchedAsync(LeasedJob lease, FetchState state, CancellationToken ct)
+    private async Task ReportFetchedAsync(LeasedJob lease, LatestProgress progress, FetchState state, CancellationToken ct)
     {
+        await progress.Beats.WaitAsync(ct);
         try
         {
+            progress.Fetch = state;
             using var r = await _http.PostAsJsonAsync(WorkerRoutes.For(WorkerRoutes.Heartbeat, lease.Id),
                 new HeartbeatRequest(lease.Attempt, null, null, null, state.Stage, state.Done, state.Total), Camel, ct);
         }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
         {
             // the next heartbeat carries it
+        }
+        finally
+        {
+            progress.Beats.Release();
         }
     }
 
@@ -585,6 +605,9 @@ public sealed partial class WorkerHost : IDisposable
     {
         public EngineProgress? Value { get; private set; }
         public FetchState? Fetch { get; set; }
+
+        /// <summary>Held while a beat is sent, so the job's beats reach the server in the order their state was read.</summary>
+        public SemaphoreSlim Beats { get; } = new(1, 1);
 
         /// <summary>The newest live preview the engine made (kept between the steps that make none).</summary>
         public byte[]? Preview { get; private set; }
