@@ -94,6 +94,10 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
             e.ToTable("tenant_configs");
             e.HasKey(x => x.TenantId);
             e.Property(x => x.FunctionSettingsJson).HasMaxLength(65536);
+            // Kept by the database's triggers (ActiveJobs); the application never writes it, not even a whole-row update.
+            var active = e.Property(x => x.ActiveJobs).HasDefaultValue(0).Metadata;
+            active.SetBeforeSaveBehavior(Microsoft.EntityFrameworkCore.Metadata.PropertySaveBehavior.Ignore);
+            active.SetAfterSaveBehavior(Microsoft.EntityFrameworkCore.Metadata.PropertySaveBehavior.Ignore);
             e.HasOne<Tenant>().WithOne().HasForeignKey<TenantConfig>(x => x.TenantId).OnDelete(DeleteBehavior.Cascade);
         });
         b.Entity<App>(e =>

@@ -16,6 +16,14 @@ public static class DbErrors
         _ => false,
     };
 
+    /// <summary>True when the jobs insert trigger refused a job above the tenant's cap (<see cref="ActiveJobs"/>).</summary>
+    public static bool IsActiveJobsCap(Exception e) => Root(e) switch
+    {
+        SqliteException s => s.SqliteErrorCode == 19 && s.Message.Contains(ActiveJobs.CapMessage, StringComparison.Ordinal),
+        PostgresException p => p.SqlState == PostgresErrorCodes.RaiseException && p.MessageText == ActiveJobs.CapMessage,
+        _ => false,
+    };
+
     /// <summary>True when the exception came from the database (as opposed to our own code).</summary>
     public static bool IsDatabaseFailure(Exception e) => e is DbUpdateException || Root(e) is DbException;
 

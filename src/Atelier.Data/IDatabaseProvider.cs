@@ -58,4 +58,12 @@ public interface IDatabaseProvider
     /// which the OS drops when the process dies, and which another process (a test, <c>flock(1)</c>) can hold too.
     /// </summary>
     Task<IDatabaseLock?> TryLockAsync(DatabaseOptions options, string name, CancellationToken ct);
+
+    /// <summary>
+    /// Waits for this process's turn to write, where the database lets one writer in at a time (SQLite): the hot writes
+    /// (queue, claim, job state changes) take turns in order here instead of meeting on the database's lock, where a
+    /// waiting writer sleeps and retries (tens of milliseconds once a few queue up). Dispose the answer once the write
+    /// is committed. Null where writers do not exclude each other (PostgreSQL). Take it before a transaction, never inside one.
+    /// </summary>
+    ValueTask<IDisposable?> WriteTurnAsync(AtelierDb db, CancellationToken ct);
 }

@@ -10,10 +10,11 @@ namespace Atelier.Core.Jobs;
 
 /// <summary>
 /// Entitlements: per tenant (scope <c>tenant</c>) and per app (scope = the app id) limits on jobs, and the pre-check a
-/// submit passes before anything is queued (with the tenant config's <c>maxConcurrentJobs</c>). The check and the
-/// queueing are one transaction that first locks the tenant's config and entitlement rows (PostgreSQL <c>FOR UPDATE</c>;
-/// SQLite's immediate transaction holds the only write lock), so racing submits count each other: 100 parallel submits
-/// against 10 credits queue exactly 10 jobs.
+/// submit passes before anything is queued. Where the tenant has entitlements, the check and the queueing are one
+/// transaction that first locks the tenant's config and entitlement rows (PostgreSQL <c>FOR UPDATE</c>; SQLite's
+/// immediate transaction holds the only write lock), so racing submits count each other: 100 parallel submits against
+/// 10 credits queue exactly 10 jobs. The tenant config's <c>maxConcurrentJobs</c> needs no lock: the database keeps the
+/// tenant's count of active jobs and the job's insert refuses one above the cap (<see cref="ActiveJobs"/>).
 /// Who sets what: the tenant's own limits and credits only the platform admin; a tenant admin divides them among its
 /// apps, never above them (each app limit at most the tenant's; the apps' credits together at most the tenant's).
 /// </summary>
@@ -168,25 +169,25 @@ public sealed class EntitlementService(AtelierDb db, IDatabaseProvider provider,
     private static Task<int> CountUpToAsync(IQueryable<Job> q, int cap, CancellationToken ct) => q.Take(Math.Max(0, cap)).CountAsync(ct);
 
     /// <summary>
-    /// Checks the tenant config's <c>maxConcurrentJobs</c> and every limit for a job of <paramref name="images"/> images
-    /// and takes its credits; call inside the transaction that queues the job. A refusal names the limit: <c>b_agent_jobpreinvokefail</c>, errCode
+    /// Checks every entitlement limit for a job of <paramref name="images"/> images and takes its credits; call inside the
+    /// transaction that queues the job (whose insert checks the tenant config's <c>maxConcurrentJobs</c>, see <see cref="ActiveJobs"/>). A refusal names the limit: <c>b_agent_jobpreinvokefail</c>, errCode
     /// <c>concurrent_jobs</c>, <c>jobs_per_period</c> or <c>credits</c>, and nothing is queued. Returns the credits
     /// taken and from which entitlements (stored on the job, so a job that does not succeed gives them back).
     /// </summary>
     public async Task<(int Credits, string? From)> CheckAndChargeAsync(IReadOnlyList<Entitlement> limits, string? appId, int images, CancellationToken ct)
     {
         var charged = new List<string>();
+        if (limits.Count == 0)
+        {
+            // The tenant config's cap (jobs queued or running in the whole tenant) is the job insert's own check
+            // (ActiveJobs); with no entitlement there is nothing to count or take here.
+            return (0, null);
+        }
+
         await LockTenantConfigAsync(ct);
         foreach (var id in limits.Select(l => l.Id).Order(StringComparer.Ordinal))
         {
             await provider.LockRowsAsync(db, $"""SELECT 1 FROM entitlements WHERE "Id" = {id}""", ct);
-        }
-
-        // The tenant config's cap: jobs queued or running in the whole tenant.
-        if (await db.TenantConfigs.AsNoTracking().Select(c => (int?)c.MaxConcurrentJobs).FirstOrDefaultAsync(ct) is { } tenantCap
-            && await CountUpToAsync(db.Jobs.AsNoTracking().Where(j => j.State == JobStates.Queued || j.State == JobStates.Running), tenantCap, ct) >= tenantCap)
-        {
-            throw Refused(ErrCodes.ConcurrentJobs, $"the tenant has {tenantCap} jobs queued or running, its maxConcurrentJobs");
         }
 
         var now = clock.GetUtcNow().UtcDateTime;

@@ -26,13 +26,23 @@ public sealed partial class JobListener(DatabaseOptions options, IDatabaseProvid
                 {
                     if (channel == JobNotifier.QueuedChannel)
                     {
-                        signal.Pulse();
+                        if (JobNotifier.ParseQueued(payload) is var (origin, agent, model))
+                        {
+                            if (origin != signal.Origin)
+                            {
+                                signal.Pulse(agent, model);
+                            }
+                        }
+                        else
+                        {
+                            signal.PulseAll();
+                        }
                     }
                     else
                     {
                         watch.Notify(payload);
                     }
-                }, signal.Pulse, stoppingToken);
+                }, signal.PulseAll, stoppingToken);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {

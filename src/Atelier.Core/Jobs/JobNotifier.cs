@@ -8,10 +8,24 @@ public sealed class JobNotifier(JobSignal signal, JobWatch watch, IDatabaseProvi
     public const string QueuedChannel = "atelier_jobs";
     public const string ChangedChannel = "atelier_job_changed";
 
-    public async Task QueuedAsync(AtelierDb db, CancellationToken ct)
+    /// <summary>A job of <paramref name="agentId"/> needing <paramref name="modelKey"/> was queued: one waiting slot is woken
+    /// on this replica and, through the payload <c>origin agent [model]</c>, one on every other.</summary>
+    public async Task QueuedAsync(AtelierDb db, string agentId, string? modelKey, CancellationToken ct)
     {
-        signal.Pulse();
-        await provider.NotifyAsync(db, QueuedChannel, "", ct);
+        signal.Pulse(agentId, modelKey);
+        await provider.NotifyAsync(db, QueuedChannel, modelKey is null ? $"{signal.Origin} {agentId}" : $"{signal.Origin} {agentId} {modelKey}", ct);
+    }
+
+    /// <summary>Reads a <see cref="QueuedChannel"/> payload back (ids and keys hold no spaces); null for one that is not in this form.</summary>
+    public static (string Origin, string Agent, string? Model)? ParseQueued(string payload)
+    {
+        var parts = payload.Split(' ');
+        return parts.Length switch
+        {
+            2 => (parts[0], parts[1], null),
+            3 => (parts[0], parts[1], parts[2]),
+            _ => null,
+        };
     }
 
     public async Task ChangedAsync(AtelierDb db, string jobId, CancellationToken ct)

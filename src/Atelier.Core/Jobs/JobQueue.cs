@@ -73,8 +73,20 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
         db.Jobs.Add(job);
         try
         {
-            await db.SaveChangesAsync(ct);
+            using (db.Database.CurrentTransaction is null ? await provider.WriteTurnAsync(db, ct) : null)
+            {
+                await db.SaveChangesAsync(ct);
+            }
+
             return (job, true);
+        }
+        catch (DbUpdateException e) when (DbErrors.IsActiveJobsCap(e))
+        {
+            // The insert itself refused it (the tenant's counter, ActiveJobs): nothing was written.
+            db.ChangeTracker.Clear();
+            var cap = await db.TenantConfigs.IgnoreQueryFilters().AsNoTracking().Where(c => c.TenantId == n.TenantId).Select(c => c.MaxConcurrentJobs).FirstOrDefaultAsync(ct);
+            throw new AtelierException(ErrorCatalog.b_agent_jobpreinvokefail, errCode: ErrCodes.ConcurrentJobs,
+                errMessage: $"the tenant has {cap} jobs queued or running, its maxConcurrentJobs");
         }
         catch (DbUpdateException e) when (n.ClientJobId is not null && DbErrors.IsUniqueViolation(e))
         {
@@ -158,6 +170,7 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
         }
         else
         {
+            using var turn = await provider.WriteTurnAsync(db, ct);
             await using var tx = await db.Database.BeginTransactionAsync(ct);
             claimed = (await db.Jobs.FromSqlRaw(sql, [.. parameters]).IgnoreQueryFilters().AsNoTracking().ToListAsync(ct)).FirstOrDefault();
             if (claimed?.WebhookUrl is not null)
@@ -184,6 +197,7 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
     private async Task<bool> ChangeAsync(string jobId, string evt, bool mayHaveWebhook, Func<Task<bool>> change, CancellationToken ct)
     {
         var refund = evt is WebhookEvents.Failed or WebhookEvents.Canceled;
+        using var turn = db.Database.CurrentTransaction is null ? await provider.WriteTurnAsync(db, ct) : null;
         if (!mayHaveWebhook && !refund)
         {
             return await change();
@@ -225,12 +239,18 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
     {
         var until = Now + lease;
         var q = Leased(jobId, attempt, keyId);
-        if (delivery is not null && await q.Select(j => j.ModelJson).FirstOrDefaultAsync(ct) is { } json
-            && !(delivery.Stage == Contracts.Workers.JobStages.Downloading && JobDelivery.ReadFrom(json) is { Stage: Contracts.Workers.JobStages.Generating } stored && stored.Attempt == attempt))
+        // The delivery state lives in the model JSON: written only over the JSON just read. Two beats of one attempt at
+        // once (a worker's fetch report and its periodic beat) may each read the same JSON; the one whose write then
+        // finds it changed reads again, so neither loses its stage to the other (three tries; the lease is renewed below either way).
+        for (var tries = 0; delivery is not null && tries < 3; tries++)
         {
-            // (A beat that left before the model was in place may land after the one that says so: the stage never goes back.)
-            // The delivery state lives in the model JSON: written only over the JSON just read (a beat of the same attempt
-            // in between loses this one's stage, not its lease: the lease is renewed below either way).
+            if (await q.Select(j => j.ModelJson).FirstOrDefaultAsync(ct) is not { } json
+                || (delivery.Stage == Contracts.Workers.JobStages.Downloading && JobDelivery.ReadFrom(json) is { Stage: Contracts.Workers.JobStages.Generating } stored && stored.Attempt == attempt))
+            {
+                // (A beat that left before the model was in place may land after the one that says so: the stage never goes back.)
+                break;
+            }
+
             var written = delivery.WriteInto(json);
             if (await q.Where(j => j.ModelJson == json).ExecuteUpdateAsync(u => Renew(u, written), ct) == 1)
             {

@@ -22,7 +22,7 @@ public sealed partial class JobRescuer(IServiceScopeFactory scopes, JobSignal si
                 if (requeued + ended.Count > 0)
                 {
                     LogRescued(logger, requeued, ended.Count);
-                    signal.Pulse();
+                    signal.PulseAll();
                     foreach (var id in ended)
                     {
                         watch.Notify(id);

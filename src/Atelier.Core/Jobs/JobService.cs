@@ -19,7 +19,7 @@ namespace Atelier.Core.Jobs;
 /// </summary>
 public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue, JobNotifier notifier, ModelResolver resolver,
     IObjectStore store, IOptions<JobsOptions> options, EntitlementService entitlements, Security.ContentSafety safety, JobWebhooks webhooks,
-    IOptions<GenerationOptions> generation, AgentCache agents)
+    IOptions<GenerationOptions> generation, AgentCache agents, IDatabaseProvider provider)
 {
     public const int MaxInputBytes = 768 * 1024;
     public const string DefaultAgent = "default";
@@ -112,6 +112,15 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
 
         Job job;
         bool created;
+        if (limits.Count == 0)
+        {
+            // No entitlement to count or charge: one insert, which checks the tenant's cap itself (ActiveJobs).
+            (job, created) = await queue.EnqueueAsync(newJob, ct);
+            await NotifyIfCreated(created);
+            return (Shown(job), created);
+        }
+
+        using (await provider.WriteTurnAsync(db, ct))
         await using (var tx = await db.Database.BeginTransactionAsync(ct))
         {
             var charged = await entitlements.CheckAndChargeAsync(limits, Caller.AppId, GenerationInput.ImagesOf(input), ct);
@@ -126,7 +135,7 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
         {
             if (made)
             {
-                await notifier.QueuedAsync(db, ct);
+                await notifier.QueuedAsync(db, job.AgentId, job.ModelKey, ct);
             }
         }
     }

@@ -73,7 +73,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
             // Rescue now rather than at the rescuer's next pass: the jobs go back to the queue (or end) at once.
             LogLeasesEnded(logger, key.Id, ended);
             var (_, gone) = await queue.RescueExpiredAsync(TimeSpan.FromSeconds(O.CancelGraceSeconds), ct);
-            signal.Pulse();
+            signal.PulseAll();
             foreach (var id in gone)
             {
                 await notifier.ChangedAsync(db, id, ct);
@@ -161,34 +161,49 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
         // A unit's key leases its agent's jobs only; a shared key, the jobs of agents that have no unit.
         var lane = ctx.Caller?.AgentId ?? JobQueue.SharedLane;
         using var waiting = registry.Wait(me, lane, hotKey);
+        JobSignal.Wake? woken = null;
         while (true)
         {
-            // Take the signal before looking, so that a job queued in between is not missed. Look again every
+            // Register before looking, so that a job queued in between is not missed. Look again every
             // LeaseRecheckSeconds whatever happens: a replica without notifications (SQLite) or a lost one delays a job
-            // by that much at most. The wait ends at its deadline without another look (the worker asks again at once).
-            var left = deadline - clock.GetUtcNow();
-            var woken = signal.WaitAsync(left < RecheckEvery ? (left > TimeSpan.Zero ? left : TimeSpan.Zero) : RecheckEvery, ct);
-            var job = await queue.ClaimAsync(me, Lease, hotKey, starvation, ct, registry.HeldByOthers(me, lane, hotKey), KeyId, lane);
-            if (job is not null)
+            // by that much at most. The wait ends at its deadline without another look (the worker asks again at once),
+            // unless a wake ended it: then the slot looks once more, as the wake was meant for it.
+            Job? job;
+            JobSignal.Wake? next;
+            using (var waiter = signal.Register(lane, hotKey))
             {
-                AtelierMeter.LeaseWait.Record(Math.Max(0, (Now - job.CreatedAt).TotalSeconds));
-                if (job.ModelKey is { } model && AtelierMeter.ModelLoads.Enabled && !await HotOnWorkerAsync(info, model, ct))
+                job = await queue.ClaimAsync(me, Lease, hotKey, starvation, ct, registry.HeldByOthers(me, lane, hotKey), KeyId, lane);
+                if (job is null && woken is not null)
                 {
-                    // None of the worker's slots has the job's model loaded: running it loads the model.
-                    AtelierMeter.ModelLoads.Add(1, new KeyValuePair<string, object?>("engine", node.Engine));
+                    signal.Retry(woken);
                 }
 
-                // The caller's A1111 options (POST /sdapi/v1/options) go with its request, as A1111 applies its options when it generates.
-                using var request = JsonDocument.Parse(job.Kind is "txt2img" or "img2img"
-                    ? await CallerOptionsService.WithCallerOptionsAsync(db, callerOptions, job.CallerId, job.RequestJson, ct)
-                    : job.RequestJson);
-                return new LeasedJob(job.Id, job.Attempt, job.TenantId, job.AgentId, job.Kind, await LeasedModelAsync(job, ct), request.RootElement.Clone(), job.LeaseUntil!.Value);
+                if (job is not null)
+                {
+                    AtelierMeter.LeaseWait.Record(Math.Max(0, (Now - job.CreatedAt).TotalSeconds));
+                    if (job.ModelKey is { } model && AtelierMeter.ModelLoads.Enabled && !await HotOnWorkerAsync(info, model, ct))
+                    {
+                        // None of the worker's slots has the job's model loaded: running it loads the model.
+                        AtelierMeter.ModelLoads.Add(1, new KeyValuePair<string, object?>("engine", node.Engine));
+                    }
+
+                    // The caller's A1111 options (POST /sdapi/v1/options) go with its request, as A1111 applies its options when it generates.
+                    using var request = JsonDocument.Parse(job.Kind is "txt2img" or "img2img"
+                        ? await CallerOptionsService.WithCallerOptionsAsync(db, callerOptions, job.CallerId, job.RequestJson, ct)
+                        : job.RequestJson);
+                    return new LeasedJob(job.Id, job.Attempt, job.TenantId, job.AgentId, job.Kind, await LeasedModelAsync(job, ct), request.RootElement.Clone(), job.LeaseUntil!.Value);
+                }
+
+                var left = deadline - clock.GetUtcNow();
+                if (left <= TimeSpan.Zero)
+                {
+                    return null;
+                }
+
+                next = await waiter.WaitAsync(left < RecheckEvery ? left : RecheckEvery, ct);
             }
 
-            if (clock.GetUtcNow() >= deadline || (!await woken && clock.GetUtcNow() >= deadline))
-            {
-                return null;
-            }
+            woken = next;
         }
     }
 

@@ -6,6 +6,14 @@ public sealed class TenantConfig : ITenantOwned
     public string? DisplayName { get; set; }
     public string? DefaultRole { get; set; }
     public int MaxConcurrentJobs { get; set; }
+
+    /// <summary>
+    /// The tenant's jobs queued or running now, kept by the database itself (triggers on <c>jobs</c>: +1 when a job is
+    /// queued, −1 when it ends or is deleted), never written by the application. The insert trigger refuses a job that
+    /// would take it above <see cref="MaxConcurrentJobs"/> (<see cref="ActiveJobs.CapMessage"/>), so the cap is exact
+    /// without a count or a lock taken by the submit.
+    /// </summary>
+    public int ActiveJobs { get; set; }
     public int ImageRetentionDays { get; set; }
     public int DefaultSessionSeconds { get; set; }
     /// <summary>The agent A1111 and predict calls go to when neither the token nor the session names one; null: the agent named <c>default</c>.</summary>

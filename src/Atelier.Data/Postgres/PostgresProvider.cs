@@ -30,6 +30,8 @@ internal sealed class PostgresProvider : IDatabaseProvider
     public async Task NotifyAsync(AtelierDb db, string channel, string payload, CancellationToken ct) =>
         await db.Database.ExecuteSqlAsync($"SELECT pg_notify({channel}, {payload})", ct);
 
+    public ValueTask<IDisposable?> WriteTurnAsync(AtelierDb db, CancellationToken ct) => ValueTask.FromResult<IDisposable?>(null);
+
     public Task<IDatabaseLock?> TryLockAsync(DatabaseOptions options, string name, CancellationToken ct) =>
         AdvisoryLock.TryTakeAsync(options.ConnectionString!, name, ct);
 

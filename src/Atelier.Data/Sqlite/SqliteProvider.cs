@@ -34,6 +34,29 @@ internal sealed class SqliteProvider : IDatabaseProvider
     public Task ListenAsync(DatabaseOptions options, IReadOnlyList<string> channels, Action<string, string> received, Action listening, CancellationToken ct) =>
         Task.CompletedTask;
 
+    /// <summary>One turn at a time per database file in this process (first come, first served).</summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, SemaphoreSlim> Turns = new(StringComparer.Ordinal);
+
+    public async ValueTask<IDisposable?> WriteTurnAsync(AtelierDb db, CancellationToken ct)
+    {
+        var turn = Turns.GetOrAdd(db.Database.GetConnectionString() ?? "", _ => new SemaphoreSlim(1, 1));
+        await turn.WaitAsync(ct);
+        return new Turn(turn);
+    }
+
+    private sealed class Turn(SemaphoreSlim turn) : IDisposable
+    {
+        private int _done;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _done, 1) == 0)
+            {
+                turn.Release();
+            }
+        }
+    }
+
     public Task<IDatabaseLock?> TryLockAsync(DatabaseOptions options, string name, CancellationToken ct) =>
         Task.FromResult(FileLock.TryTake(options.ConnectionString!, name));
 

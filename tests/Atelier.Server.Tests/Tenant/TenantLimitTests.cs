@@ -49,6 +49,45 @@ public class TenantLimitTests
     }
 
     [Fact]
+    public async Task MaxConcurrentJobs_CountsJobsUntilTheyEnd_ThroughTheWorkerProtocol_AndALoweredCapRefusesAtOnce()
+    {
+        await using var host = await TestHost.StartAsync();
+        var world = await Scenario.NewTenantAsync(host);
+        var platform = host.Admin().WithHeader("X-Tenant-Id", world.TenantId);
+        var config = (await platform.GetAsync("/api/v1/tenant/config")).Ok();
+        object Cap(int n) => new
+        {
+            defaultRole = config.GetProperty("defaultRole").GetString(), maxConcurrentJobs = n,
+            imageRetentionDays = config.GetProperty("imageRetentionDays").GetInt32(), defaultSessionSeconds = config.GetProperty("defaultSessionSeconds").GetInt32(),
+        };
+        (await platform.PutAsync("/api/v1/tenant/config", Cap(2))).Ok();
+        var app = world.AppOf(host);
+        var worker = await WorkerProtocol.RegisterAsync(host);
+        (await app.PostAsync("/api/v1/predict/txt2img", Body())).Ok(HttpStatusCode.Accepted);
+        (await app.PostAsync("/api/v1/predict/txt2img", Body())).Ok(HttpStatusCode.Accepted);
+        (await app.PostAsync("/api/v1/predict/txt2img", Body())).Error(ErrorCatalog.b_agent_jobpreinvokefail, 429);
+
+        // A running job still counts; one that succeeds, or fails for good, frees its place.
+        var running = (await WorkerProtocol.LeaseAsync(worker)).Ok();
+        (await app.PostAsync("/api/v1/predict/txt2img", Body())).Error(ErrorCatalog.b_agent_jobpreinvokefail, 429);
+        (await worker.PostAsync($"/api/v1/worker/jobs/{running.GetProperty("id").GetString()}/complete",
+            new { attempt = running.GetProperty("attempt").GetInt32(), result = new { images = Array.Empty<object>() } })).Ok();
+        (await app.PostAsync("/api/v1/predict/txt2img", Body())).Ok(HttpStatusCode.Accepted);
+        (await app.PostAsync("/api/v1/predict/txt2img", Body())).Error(ErrorCatalog.b_agent_jobpreinvokefail, 429);
+        var failing = (await WorkerProtocol.LeaseAsync(worker)).Ok();
+        (await worker.PostAsync($"/api/v1/worker/jobs/{failing.GetProperty("id").GetString()}/fail",
+            new { attempt = failing.GetProperty("attempt").GetInt32(), errorCode = ErrorCatalog.b_predict_predictfail.Code, errorMessage = "Sampler not found" })).Ok();
+        (await app.PostAsync("/api/v1/predict/txt2img", Body())).Ok(HttpStatusCode.Accepted);
+
+        // Two active now; a cap lowered to one refuses the next submit, and nothing of a refused submit is written.
+        (await platform.PutAsync("/api/v1/tenant/config", Cap(1))).Ok();
+        (await app.PostAsync("/api/v1/predict/txt2img", Body())).Error(ErrorCatalog.b_agent_jobpreinvokefail, 429);
+        var jobs = (await world.AdminOf(host).GetAsync("/api/v1/agents/default/jobs?pageSize=100")).Ok();
+        Assert.Equal(4, jobs.GetProperty("total").GetInt32());
+        Assert.Equal(2, jobs.GetProperty("items").EnumerateArray().Count(j => j.GetProperty("state").GetString() is "queued" or "running"));
+    }
+
+    [Fact]
     public async Task TenantAdmin_CannotRaiseTheTenantsLimits_ButDividesThemAmongApps()
     {
         await using var host = await TestHost.StartAsync();

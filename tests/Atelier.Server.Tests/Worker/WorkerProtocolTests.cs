@@ -312,9 +312,10 @@ public class ReplicaWakeTests
             var listening = b.Services.GetRequiredService<Atelier.Core.Jobs.JobSignal>();
             await Eventually.UntilAsync(async () =>
             {
-                var heard = listening.WaitAsync(TimeSpan.FromMilliseconds(500), CancellationToken.None);
+                using var waiter = listening.Register(null, null);
+                var heard = waiter.WaitAsync(TimeSpan.FromMilliseconds(500), CancellationToken.None);
                 await WorkerProtocolTests.SubmitAsync(a, world, input: new { prompt = "warm-up" });
-                return await heard;
+                return await heard is not null;
             }, "replica B hears A's notifications");
             while ((await WorkerProtocol.LeaseAsync(worker, "wb")).Status == HttpStatusCode.OK)
             {

@@ -2144,6 +2144,11 @@ namespace Atelier.Data.Postgres.Migrations
                         .HasMaxLength(256)
                         .HasColumnType("character varying(256)");
 
+                    b.Property<int>("ActiveJobs")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("integer")
+                        .HasDefaultValue(0);
+
                     b.Property<string>("DefaultAgentId")
                         .HasMaxLength(256)
                         .HasColumnType("character varying(256)");

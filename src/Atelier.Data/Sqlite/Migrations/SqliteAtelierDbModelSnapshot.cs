@@ -2139,6 +2139,11 @@ namespace Atelier.Data.Sqlite.Migrations
                         .HasMaxLength(256)
                         .HasColumnType("TEXT");
 
+                    b.Property<int>("ActiveJobs")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER")
+                        .HasDefaultValue(0);
+
                     b.Property<string>("DefaultAgentId")
                         .HasMaxLength(256)
                         .HasColumnType("TEXT");

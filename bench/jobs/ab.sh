@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Job pipeline A/B (issue 18): the throughput bench of this tree against the same bench built from another commit, run
+# side by side on this machine, alternating the two builds round by round (SQLite, then PostgreSQL on a private loopback
+# cluster started and stopped here). Reports jobs/s, submit-to-lease p50/p99 and the bench process's CPU time per job
+# (user + sys from /usr/bin/time over the whole run, divided by every job it pushed through, warm-up included; server,
+# clients and worker loops are that one process). Writes its section of docs/benchmarks.md.
+# Usage: bash bench/jobs/ab.sh <base-commit> [rounds] [jobs]
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$root"
+base=${1:?usage: bash bench/jobs/ab.sh <base-commit> [rounds] [jobs]}
+rounds=${2:-2}
+jobs=${3:-3000}
+port=${ATELIER_BENCH_PG_PORT:-55434}
+[ -x /usr/bin/time ] || { echo "/usr/bin/time is missing: apt-get install time" >&2; exit 1; }
+pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+[ -n "$pgbin" ] || { echo "PostgreSQL is missing: bash scripts/test.sh installs it, or apt-get install postgresql" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/atelier-ab.XXXXXX)
+pgdata="$work/pg"
+as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+cleanup() {
+  as_postgres "$pgbin/pg_ctl" -D "$pgdata" -m fast stop >/dev/null 2>&1 || true
+  git worktree remove --force "$work/base" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+chmod 755 "$work"
+mkdir -p "$pgdata"
+[ "$(id -u)" = 0 ] && chown postgres "$pgdata"
+as_postgres "$pgbin/initdb" -D "$pgdata" -U atelier -A trust -E UTF8 >/dev/null
+as_postgres "$pgbin/pg_ctl" -D "$pgdata" -l "$pgdata/server.log" -w -t 60 \
+  -o "-p $port -k $pgdata -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null
+pg="Host=127.0.0.1;Port=$port;Username=atelier;Database=postgres"
+
+git worktree add --detach "$work/base" "$base" >/dev/null
+base_sha=$(git -C "$work/base" rev-parse --short HEAD)
+now_sha=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src bench || echo "+changes")
+echo "== building $base_sha and $now_sha"
+dotnet build "$work/base/bench/Atelier.Bench.Jobs" -c Release -nologo -v quiet -clp:ErrorsOnly
+dotnet build bench/Atelier.Bench.Jobs -c Release -nologo -v quiet -clp:ErrorsOnly
+dll=bench/Atelier.Bench.Jobs/bin/Release/net10.0/Atelier.Bench.Jobs.dll
+
+results="$work/results.tsv"
+run() { # tree-label dir provider
+  local out="$work/run.txt"
+  if [ "$3" = postgres ]; then
+    BENCH_JOBS=$jobs /usr/bin/time -f "cpu %U %S" dotnet "$2/$dll" throughput postgres "$pg" >"$out" 2>&1
+  else
+    BENCH_JOBS=$jobs /usr/bin/time -f "cpu %U %S" dotnet "$2/$dll" throughput sqlite >"$out" 2>&1
+  fi
+  local line cpu
+  line=$(grep -E "jobs/s" "$out" | tail -n 1)
+  cpu=$(awk '/^cpu / {print $2 + $3}' "$out")
+  # "<provider>: N jobs in S s = R jobs/s (target T); submit→lease p50 A ms, p99 B ms"
+  local n rate p50 p99
+  n=$(sed -E 's/^[a-z]+: ([0-9]+) jobs.*/\1/' <<<"$line")
+  rate=$(sed -E 's/.* = ([0-9]+) jobs\/s.*/\1/' <<<"$line")
+  p50=$(sed -E 's/.*p50 ([0-9.]+) ms.*/\1/' <<<"$line")
+  p99=$(sed -E 's/.*p99 ([0-9.]+) ms.*/\1/' <<<"$line")
+  # every job the process pushed through: the warm-up (400) and latency (220) jobs too
+  local per
+  per=$(awk -v c="$cpu" -v n="$n" 'BEGIN { printf "%.2f", 1000 * c / (n + 620) }')
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$3" "$n" "$rate" "$p50" "$p99" "$cpu" "$per" | tee -a "$results"
+}
+
+for r in $(seq 1 "$rounds"); do
+  for provider in sqlite postgres; do
+    run "$base_sha" "$work/base" "$provider"
+    run "$now_sha" "$root" "$provider"
+  done
+done
+
+table=$(awk -F'\t' -v base="$base_sha" '
+  { key = $2; if ($1 == base) { b[key] = b[key] " " $4; bp[key] = bp[key] " " $5 "/" $6; bc[key] = bc[key] " " $8 } else { a[key] = a[key] " " $4; ap[key] = ap[key] " " $5 "/" $6; ac[key] = ac[key] " " $8 } }
+  END {
+    split("sqlite postgres", order, " ")
+    for (i = 1; i <= 2; i++) { k = order[i]
+      printf "| %s | %s | %s | %s | %s | %s | %s |\n", (k == "sqlite" ? "SQLite (WAL)" : "PostgreSQL 15"), b[k], a[k], bp[k], ap[k], bc[k], ac[k] }
+  }' "$results")
+section=$(cat <<MD
+<!-- jobs-ab:begin -->
+## Job pipeline A/B (issue 18): $base_sha against $now_sha
+
+Measured $(date -u +%Y-%m-%d) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB), .NET $(dotnet --version),
+with \`bash bench/jobs/ab.sh $base $rounds $jobs\`: the throughput bench (16 submitters, 16 worker slots, a no-op engine, $jobs
+jobs after 620 warm-up and latency jobs) built from both commits and run alternately, $rounds rounds each, PostgreSQL 15
+from Debian on loopback with fsync on. CPU is the bench process's user + sys time (server, clients and worker loops
+in one process) divided by every job it ran. One figure per round, in order.
+
+| database | $base_sha jobs/s | $now_sha jobs/s | $base_sha submit→lease p50/p99 ms | $now_sha p50/p99 ms | $base_sha CPU ms/job | $now_sha CPU ms/job |
+|---|---|---|---|---|---|---|
+$table
+<!-- jobs-ab:end -->
+MD
+)
+out=docs/benchmarks.md
+if grep -q '<!-- jobs-ab:begin -->' "$out"; then
+  awk -v s="$section" 'BEGIN{skip=0} /<!-- jobs-ab:begin -->/{print s; skip=1; next} /<!-- jobs-ab:end -->/{skip=0; next} !skip{print}' "$out" >"$out.tmp" && mv "$out.tmp" "$out"
+else
+  printf '\n%s\n' "$section" >>"$out"
+fi
+echo "written to $out"
