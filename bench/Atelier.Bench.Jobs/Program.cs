@@ -469,7 +469,9 @@ async Task QueueSize(string provider, string? pg)
         var workerKey = await WorkerKeyAsync(http, admin);
         await Send(http, HttpMethod.Post, "/api/v1/worker/register", workerKey, new { workerId = "bench", engine = "noop", slots = 1 });
         var filled = 0;
-        foreach (var size in new[] { 1_000, 100_000, 1_000_000 })
+        var sizes = Environment.GetEnvironmentVariable("BENCH_SIZES") is { Length: > 0 } list
+            ? list.Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray() : [1_000, 100_000, 1_000_000];
+        foreach (var size in sizes)
         {
             var fill = Stopwatch.StartNew();
             while (filled < size)
@@ -521,7 +523,11 @@ async Task QueueSize(string provider, string? pg)
         await app.StopAsync();
         await app.DisposeAsync();
         Directory.Delete(folder, true);
-        if (dropName is not null)
+        if (dropName is not null && Environment.GetEnvironmentVariable("BENCH_KEEP_DB") == "1")
+        {
+            Console.WriteLine($"kept database {dropName}");
+        }
+        else if (dropName is not null)
         {
             Npgsql.NpgsqlConnection.ClearAllPools();
             await using var conn = new Npgsql.NpgsqlConnection(pg);

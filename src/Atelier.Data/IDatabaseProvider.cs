@@ -24,6 +24,13 @@ public interface IDatabaseProvider
     string SkipLocked { get; }
 
     /// <summary>
+    /// A condition on <c>jobs</c> that its agent has no computing unit (the shared workers' jobs). PostgreSQL reads the
+    /// units once (an array) so the claim's index scan keeps its order and stops at the first row; as a <c>NOT EXISTS</c>
+    /// it planned a hash anti-join over every queued job and a sort. SQLite looks the unit up per row, in order.
+    /// </summary>
+    string AgentHasNoUnit { get; }
+
+    /// <summary>
     /// Whether one statement may change two tables (a data-modifying <c>WITH</c>): then a claim writes its outbox message
     /// in the same statement; otherwise in the same transaction.
     /// </summary>

@@ -121,7 +121,7 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
         var inLane = lane switch
         {
             null => "",
-            SharedLane => """ AND NOT EXISTS (SELECT 1 FROM computing_units u WHERE u."AgentId" = jobs."AgentId")""",
+            SharedLane => " AND " + provider.AgentHasNoUnit,
             _ => """ AND "AgentId" = {6}""",
         };
         var leaveToOthers = "";

@@ -195,6 +195,8 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
                 LIMIT {3})
             RETURNING *
             """;
+        // Its writes take their turn with the queue's on SQLite (see IDatabaseProvider.WriteTurnAsync).
+        using var turn = await scope.ServiceProvider.GetRequiredService<IDatabaseProvider>().WriteTurnAsync(db, ct);
         return await db.WebhookDeliveries.FromSqlRaw(sql, now + Hold, now, Math.Max(1, O.PerTenantConcurrency), limit)
             .IgnoreQueryFilters().AsNoTracking().ToListAsync(ct);
     }
@@ -282,6 +284,7 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
             lastError = lastError[..1024];
         }
 
+        using var turn = await scope.ServiceProvider.GetRequiredService<IDatabaseProvider>().WriteTurnAsync(db, ct);
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         db.WebhookAttempts.Add(new WebhookAttempt
         {

@@ -20,6 +20,8 @@ internal sealed class PostgresProvider : IDatabaseProvider
 
     public string SkipLocked => " FOR UPDATE SKIP LOCKED";
 
+    public string AgentHasNoUnit => "\"AgentId\" <> ALL (ARRAY(SELECT u.\"AgentId\" FROM computing_units u WHERE u.\"AgentId\" IS NOT NULL))";
+
     public bool ChainsWrites => true;
 
     public bool Notifies => true;

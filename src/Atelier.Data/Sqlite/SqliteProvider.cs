@@ -23,6 +23,8 @@ internal sealed class SqliteProvider : IDatabaseProvider
 
     public string SkipLocked => "";
 
+    public string AgentHasNoUnit => "NOT EXISTS (SELECT 1 FROM computing_units u WHERE u.\"AgentId\" = jobs.\"AgentId\")";
+
     public bool ChainsWrites => false;
 
     public bool Notifies => false;

@@ -1294,12 +1294,6 @@ namespace Atelier.Data.Postgres.Migrations
 
                     b.HasIndex("TenantId", "State");
 
-                    b.HasIndex("State", "Priority", "CreatedAt")
-                        .IsDescending(false, true, false);
-
-                    b.HasIndex("State", "Priority", "FairKey")
-                        .IsDescending(false, true, false);
-
                     b.HasIndex("TenantId", "AppId", "CreatedAt");
 
                     b.HasIndex("TenantId", "CallerId", "CreatedAt");
@@ -1309,11 +1303,17 @@ namespace Atelier.Data.Postgres.Migrations
 
                     b.HasIndex("TenantId", "State", "FairKey");
 
-                    b.HasIndex("State", "AgentId", "Priority", "FairKey")
-                        .IsDescending(false, false, true, false);
+                    b.HasIndex("State", "Priority", "CreatedAt", "Id")
+                        .IsDescending(false, true, false, false);
 
-                    b.HasIndex("State", "ModelKey", "Priority", "FairKey")
-                        .IsDescending(false, false, true, false);
+                    b.HasIndex("State", "Priority", "FairKey", "CreatedAt", "Id")
+                        .IsDescending(false, true, false, false, false);
+
+                    b.HasIndex("State", "AgentId", "Priority", "FairKey", "CreatedAt", "Id")
+                        .IsDescending(false, false, true, false, false, false);
+
+                    b.HasIndex("State", "ModelKey", "Priority", "FairKey", "CreatedAt", "Id")
+                        .IsDescending(false, false, true, false, false, false);
 
                     b.ToTable("jobs", (string)null);
                 });
