@@ -142,13 +142,17 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
         }
 
         // Three candidates, each one index seek (no sort of the queue; jobs tied on the fair key, which another tenant's
-        // first job shares with the head, are ordered by age, whatever index the planner picks): the oldest starving job,
+        // first job shares with the head, are ordered by age, whatever index the planner picks): the oldest starving job
+        // of the highest priority queued (a lower priority's starving job would lose to that priority's jobs anyway; asked
+        // as "that priority, then age" it is a seek, where "priority, age < bound" walked every queued job when none starved),
         // the fairest job of the slot's model, the fairest job of all; the best of the three by the order above is taken. Where the database
         // has row locks (PostgreSQL) each candidate is locked with SKIP LOCKED, so concurrent claims pass each other
         // instead of queueing on one row.
         var sql = $$"""
             WITH s AS (SELECT "Id", "Priority", "ModelKey", "FairKey", "CreatedAt" FROM jobs
-                       WHERE "State" = 'queued' AND "CreatedAt" < {3}{{inLane}} ORDER BY "Priority" DESC, "CreatedAt", "Id" LIMIT 1{{skipLocked}}),
+                       WHERE "State" = 'queued' AND "CreatedAt" < {3}{{inLane}}
+                         AND "Priority" = (SELECT "Priority" FROM jobs WHERE "State" = 'queued'{{inLane}} ORDER BY "Priority" DESC LIMIT 1)
+                       ORDER BY "CreatedAt", "Id" LIMIT 1{{skipLocked}}),
                  h AS (SELECT "Id", "Priority", "ModelKey", "FairKey", "CreatedAt" FROM jobs
                        WHERE "State" = 'queued' AND "ModelKey" = {4}{{inLane}} ORDER BY "Priority" DESC, "FairKey", "CreatedAt", "Id" LIMIT 1{{skipLocked}}),
                  f AS (SELECT "Id", "Priority", "ModelKey", "FairKey", "CreatedAt" FROM jobs
