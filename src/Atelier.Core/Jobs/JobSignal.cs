@@ -19,18 +19,6 @@ public sealed class JobSignal(TimeProvider clock) : IDisposable
     /// <summary>This signal's name in the notifications its replica sends, so its own listener does not wake a second slot.</summary>
     public string Origin { get; } = Guid.NewGuid().ToString("N")[..16];
 
-    /// <summary>How many slots wait on this replica now.</summary>
-    public int Waiting
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _waiting.Count;
-            }
-        }
-    }
-
     /// <summary>
     /// Registers a slot before it looks at the queue, so a job queued between the look and the wait is not missed.
     /// <paramref name="lane"/>: the agent whose jobs the slot takes, <see cref="JobQueue.SharedLane"/> for the shared
