@@ -70,15 +70,7 @@ async Task Throughput(string provider, string? pg, bool webhooks)
     var cs = $"Data Source={Path.Combine(folder, "atelier.db")}";
     if (provider == "postgres")
     {
-        // A database of its own on the server named, dropped afterwards.
-        var name = "atelier_bench_" + Guid.NewGuid().ToString("N")[..12];
-        await using (var conn = new Npgsql.NpgsqlConnection(pg ?? throw new ArgumentException("postgres needs a connection string")))
-        {
-            await conn.OpenAsync();
-            await using var create = new Npgsql.NpgsqlCommand($"CREATE DATABASE {name}", conn);
-            await create.ExecuteNonQueryAsync();
-        }
-
+        var name = await CreateDatabaseAsync(pg);
         cs = new Npgsql.NpgsqlConnectionStringBuilder(pg) { Database = name, MaxPoolSize = 100 }.ConnectionString;
     }
 
@@ -452,11 +444,7 @@ async Task QueueSize(string provider, string? pg)
     string? dropName = null;
     if (provider == "postgres")
     {
-        dropName = "atelier_bench_" + Guid.NewGuid().ToString("N")[..12];
-        await using var conn = new Npgsql.NpgsqlConnection(pg ?? throw new ArgumentException("postgres needs a connection string"));
-        await conn.OpenAsync();
-        await using var create = new Npgsql.NpgsqlCommand($"CREATE DATABASE {dropName}", conn);
-        await create.ExecuteNonQueryAsync();
+        dropName = await CreateDatabaseAsync(pg);
         cs = new Npgsql.NpgsqlConnectionStringBuilder(pg) { Database = dropName }.ConnectionString;
     }
 
@@ -778,6 +766,17 @@ async Task<(WebApplication App, Uri BaseUri, string Admin)> StartServerAsync(str
     await app.StartAsync();
     var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
     return (app, new Uri(address), admin);
+}
+
+// A database of its own on the PostgreSQL server that pg names; returns its name.
+static async Task<string> CreateDatabaseAsync(string? pg)
+{
+    var name = "atelier_bench_" + Guid.NewGuid().ToString("N")[..12];
+    await using var conn = new Npgsql.NpgsqlConnection(pg ?? throw new ArgumentException("postgres needs a connection string"));
+    await conn.OpenAsync();
+    await using var create = new Npgsql.NpgsqlCommand($"CREATE DATABASE {name}", conn);
+    await create.ExecuteNonQueryAsync();
+    return name;
 }
 
 async Task<(string AppToken, string TenantId)> TenantAsync(HttpClient http, string admin)

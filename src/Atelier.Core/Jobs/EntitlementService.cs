@@ -177,13 +177,6 @@ public sealed class EntitlementService(AtelierDb db, IDatabaseProvider provider,
     public async Task<(int Credits, string? From)> CheckAndChargeAsync(IReadOnlyList<Entitlement> limits, string? appId, int images, CancellationToken ct)
     {
         var charged = new List<string>();
-        if (limits.Count == 0)
-        {
-            // The tenant config's cap (jobs queued or running in the whole tenant) is the job insert's own check
-            // (ActiveJobs); with no entitlement there is nothing to count or take here.
-            return (0, null);
-        }
-
         await LockTenantConfigAsync(ct);
         foreach (var id in limits.Select(l => l.Id).Order(StringComparer.Ordinal))
         {
@@ -239,7 +232,8 @@ public sealed class EntitlementService(AtelierDb db, IDatabaseProvider provider,
         await db.Database.ExecuteSqlRawAsync("""UPDATE jobs SET "CreditsCharged" = 0 WHERE "Id" = {0} AND "CreditsCharged" > 0""", [jobId], ct);
     }
 
-    private static AtelierException Refused(string limit, string message) => new(ErrorCatalog.b_agent_jobpreinvokefail, errCode: limit, errMessage: message);
+    /// <summary>A submit refused by a limit (an entitlement's, or the tenant config's cap refused by the job's insert).</summary>
+    internal static AtelierException Refused(string limit, string message) => new(ErrorCatalog.b_agent_jobpreinvokefail, errCode: limit, errMessage: message);
 
     private async Task<string> ScopeKeyAsync(string scope, CancellationToken ct)
     {

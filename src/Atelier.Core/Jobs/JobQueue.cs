@@ -85,8 +85,7 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
             // The insert itself refused it (the tenant's counter, ActiveJobs): nothing was written.
             db.ChangeTracker.Clear();
             var cap = await db.TenantConfigs.IgnoreQueryFilters().AsNoTracking().Where(c => c.TenantId == n.TenantId).Select(c => c.MaxConcurrentJobs).FirstOrDefaultAsync(ct);
-            throw new AtelierException(ErrorCatalog.b_agent_jobpreinvokefail, errCode: ErrCodes.ConcurrentJobs,
-                errMessage: $"the tenant has {cap} jobs queued or running, its maxConcurrentJobs");
+            throw EntitlementService.Refused(ErrCodes.ConcurrentJobs, $"the tenant has {cap} jobs queued or running, its maxConcurrentJobs");
         }
         catch (DbUpdateException e) when (n.ClientJobId is not null && DbErrors.IsUniqueViolation(e))
         {

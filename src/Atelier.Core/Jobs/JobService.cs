@@ -116,28 +116,24 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
         {
             // No entitlement to count or charge: one insert, which checks the tenant's cap itself (ActiveJobs).
             (job, created) = await queue.EnqueueAsync(newJob, ct);
-            await NotifyIfCreated(created);
-            return (Shown(job), created);
         }
-
-        using (await provider.WriteTurnAsync(db, ct))
-        await using (var tx = await db.Database.BeginTransactionAsync(ct))
+        else
         {
-            var charged = await entitlements.CheckAndChargeAsync(limits, Caller.AppId, GenerationInput.ImagesOf(input), ct);
-            (job, created) = await queue.EnqueueAsync(newJob with { Charged = charged }, ct);
-            await tx.CommitAsync(ct);
-        }
-
-        await NotifyIfCreated(created);
-        return (Shown(job), created);
-
-        async Task NotifyIfCreated(bool made)
-        {
-            if (made)
+            using (await provider.WriteTurnAsync(db, ct))
+            await using (var tx = await db.Database.BeginTransactionAsync(ct))
             {
-                await notifier.QueuedAsync(db, job.AgentId, job.ModelKey, ct);
+                var charged = await entitlements.CheckAndChargeAsync(limits, Caller.AppId, GenerationInput.ImagesOf(input), ct);
+                (job, created) = await queue.EnqueueAsync(newJob with { Charged = charged }, ct);
+                await tx.CommitAsync(ct);
             }
         }
+
+        if (created)
+        {
+            await notifier.QueuedAsync(db, job.AgentId, job.ModelKey, ct);
+        }
+
+        return (Shown(job), created);
     }
 
     private static string TextOf(JsonElement input, string name) =>

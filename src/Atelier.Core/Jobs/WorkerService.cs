@@ -168,11 +168,9 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
             // LeaseRecheckSeconds whatever happens: a replica without notifications (SQLite) or a lost one delays a job
             // by that much at most. The wait ends at its deadline without another look (the worker asks again at once),
             // unless a wake ended it: then the slot looks once more, as the wake was meant for it.
-            Job? job;
-            JobSignal.Wake? next;
             using (var waiter = signal.Register(lane, hotKey))
             {
-                job = await queue.ClaimAsync(me, Lease, hotKey, starvation, ct, registry.HeldByOthers(me, lane, hotKey), KeyId, lane);
+                var job = await queue.ClaimAsync(me, Lease, hotKey, starvation, ct, registry.HeldByOthers(me, lane, hotKey), KeyId, lane);
                 if (job is null && woken is not null)
                 {
                     signal.Retry(woken);
@@ -200,10 +198,8 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
                     return null;
                 }
 
-                next = await waiter.WaitAsync(left < RecheckEvery ? left : RecheckEvery, ct);
+                woken = await waiter.WaitAsync(left < RecheckEvery ? left : RecheckEvery, ct);
             }
-
-            woken = next;
         }
     }
 
