@@ -50,7 +50,7 @@ var memoryBefore = DeviceMemoryUsedMiB();
 
 // The model load, as a worker does it on a model switch (the files are in the page cache: they were just written).
 watch.Restart();
-var pipeline = DiffusionPipeline.Load(folder, "sd-shaped", "0000000000", settings);
+var pipeline = DiffusionPipeline.Load(folder, "sd-shaped", "0000000000", settings with { LatentsOnDevice = true }); // CUDA's default; forced on the CPU for the check
 var loadMs = watch.Elapsed.TotalMilliseconds;
 Console.WriteLine($"load {loadMs:F0} ms ({pipeline.ExecutionProvider}, {pipeline.Precision})");
 
@@ -91,32 +91,28 @@ using (var unet = new InferenceSession(Path.Combine(folder, "unet", "model.onnx"
     }
 }
 
-// Through the pipeline: the same steps with the sampler, guidance and copies in between, then the VAE and the PNG.
+// Through the pipeline: the same steps with the sampler, guidance and the update in between (on the device: Euler has
+// a linear plan), then the VAE and the PNG.
 var request = new GenerationRequest { Prompt = "a white lighthouse at dusk", Steps = steps, Width = size, Height = size, Seed = 7, Sampler = "Euler", CfgScale = 7 };
-pipeline.Generate(request with { Steps = 2 }, null, CancellationToken.None);
-var stepTimes = new List<double>();
-var last = 0L;
-watch.Restart();
-pipeline.Generate(request, p =>
-{
-    var now = Stopwatch.GetTimestamp();
-    if (last != 0)
-    {
-        stepTimes.Add(Stopwatch.GetElapsedTime(last, now).TotalMilliseconds);
-    }
-
-    last = now;
-}, CancellationToken.None);
-var jobMs = watch.Elapsed.TotalMilliseconds;
-var pipelineStep = Median(stepTimes);
+var (pipelineStep, jobMs) = StepMs(pipeline);
 var overhead = (pipelineStep - bare[2]) / bare[2] * 100;
-Console.WriteLine($"txt2img {size}×{size}, {steps} steps, Euler, CFG 7: {jobMs:F0} ms end to end; {pipelineStep:F2} ms per step ({overhead:F1}% over bare)");
+Console.WriteLine($"txt2img {size}×{size}, {steps} steps, Euler, CFG 7: {jobMs:F0} ms end to end; {pipelineStep:F2} ms per step ({overhead:F1}% over bare); latents on the device: {pipeline.LatentsOnDevice}, {pipeline.LatentReadbacks} readbacks");
 watch.Restart();
 pipeline.Generate(request with { BatchSize = 4 }, null, CancellationToken.None);
 var batchMs = watch.Elapsed.TotalMilliseconds;
 Console.WriteLine($"txt2img batch 4: {batchMs:F0} ms ({batchMs / 4:F0} ms per image)");
 var memoryAfter = DeviceMemoryUsedMiB();
 pipeline.Dispose();
+
+// The same pipeline with the sampler's arithmetic on the host: the latents cross the bus twice a step.
+double hostStep;
+using (var hostLoop = DiffusionPipeline.Load(folder, "sd-shaped", "0000000000", settings with { LatentsOnDevice = false }))
+{
+    (hostStep, _) = StepMs(hostLoop);
+}
+
+var hostOverhead = (hostStep - bare[2]) / bare[2] * 100;
+Console.WriteLine($"the host loop: {hostStep:F2} ms per step ({hostOverhead:F1}% over bare)");
 
 var gpu = Gpu();
 var md = $"""
@@ -132,7 +128,8 @@ var md = $"""
     | model load (3 sessions onto the device) | {loadMs:F0} ms |
     | UNet, bare ONNX Runtime, batch 1 with guidance ({size}×{size}) | {bare[2]:F2} ms per step, {1000 / bare[2]:F2} steps/s |
     | UNet, bare ONNX Runtime, batch 4 with guidance | {bare[8]:F2} ms per step, {1000 / bare[8]:F2} steps/s ({4000 / bare[8]:F2} image-steps/s) |
-    | UNet step through the pipeline, batch 1 | {pipelineStep:F2} ms (overhead over bare: {overhead:F1}%) |
+    | UNet step through the pipeline, batch 1, latents on the device | {pipelineStep:F2} ms (overhead over bare: {overhead:F1}%) |
+    | UNet step through the pipeline, batch 1, sampler on the host (latents copied each step) | {hostStep:F2} ms (overhead over bare: {hostOverhead:F1}%) |
     | txt2img end to end, {steps} steps, batch 1 | {jobMs:F0} ms |
     | txt2img end to end, {steps} steps, batch 4 (images one after another) | {batchMs:F0} ms |
     | device memory used (nvidia-smi, before load → after the runs) | {Mib(memoryBefore)} → {Mib(memoryAfter)} |
@@ -151,6 +148,26 @@ File.WriteAllText(Path.Combine(output, "costs.json"), JsonSerializer.Serialize(n
 }));
 Console.WriteLine(md);
 return 0;
+
+// The median time between progress events over a generation (after a short warm-up), and the generation's time.
+(double StepMs, double JobMs) StepMs(DiffusionPipeline p)
+{
+    p.Generate(request with { Steps = 2 }, null, CancellationToken.None);
+    var times = new List<double>();
+    var last = 0L;
+    var job = Stopwatch.StartNew();
+    p.Generate(request, _ =>
+    {
+        var now = Stopwatch.GetTimestamp();
+        if (last != 0)
+        {
+            times.Add(Stopwatch.GetElapsedTime(last, now).TotalMilliseconds);
+        }
+
+        last = now;
+    }, CancellationToken.None);
+    return (Median(times), job.Elapsed.TotalMilliseconds);
+}
 
 string Arg(string name, string fallback)
 {

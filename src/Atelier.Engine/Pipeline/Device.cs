@@ -52,6 +52,13 @@ public sealed record DeviceSettings
     /// </summary>
     public bool? IoBinding { get; init; }
 
+    /// <summary>
+    /// Whether samplers with a linear plan (Euler, Euler a, DPM++ 2M, DPM++ 2M SDE, DDIM, LCM) keep the latents on the
+    /// device between steps, the guidance and the update done there by small graphs; null (the default) does it on
+    /// CUDA only. On the CPU it changes nothing but the order of float operations, which tests use to check it.
+    /// </summary>
+    public bool? LatentsOnDevice { get; init; }
+
     /// <summary>Intra-op threads on the CPU; 0 is ONNX Runtime's default (one per core).</summary>
     public int Threads { get; init; }
 

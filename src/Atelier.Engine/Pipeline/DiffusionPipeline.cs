@@ -28,13 +28,18 @@ public sealed class DiffusionPipeline : IDisposable
     private readonly TensorElementType _vaeDecoderType;
     private readonly TensorElementType _vaeEncoderType;
     private readonly bool _ioBinding;
+    private readonly LatentGraphs? _latentGraphs;
+    private readonly OrtMemoryInfo? _deviceMemory;
+    private readonly OrtAllocator? _deviceAllocator;
+    private long _readbacks;
+    private long _deviceSteps;
     private readonly string _vaeEncoderOutput;
     private readonly Lock _life = new();
     private int _hiddenWidth = 768;
     private int _users;
     private bool _retired;
 
-    private DiffusionPipeline(string folder, SessionOptions options, string name, string hash, bool ioBinding)
+    private DiffusionPipeline(string folder, SessionOptions options, string name, string hash, bool ioBinding, EngineDevice? latentsDevice)
     {
         _ioBinding = ioBinding;
         Name = name;
@@ -57,7 +62,25 @@ public sealed class DiffusionPipeline : IDisposable
             root.TryGetProperty("num_train_timesteps", out var n) ? n.GetInt32() : 1000,
             root.TryGetProperty("beta_start", out var bs) ? bs.GetDouble() : 0.00085,
             root.TryGetProperty("beta_end", out var be) ? be.GetDouble() : 0.012);
+        if (latentsDevice is { } device)
+        {
+            _latentGraphs = new LatentGraphs(options, _unetType);
+            if (device.IsCuda)
+            {
+                _deviceMemory = new OrtMemoryInfo(OrtMemoryInfo.allocatorCUDA, OrtAllocatorType.DeviceAllocator, device.Ordinal, OrtMemType.Default);
+                _deviceAllocator = new OrtAllocator(_unet, _deviceMemory);
+            }
+        }
     }
+
+    /// <summary>Whether samplers with a linear plan keep the latents on the device between steps (on CUDA by default).</summary>
+    public bool LatentsOnDevice => _latentGraphs is not null;
+
+    /// <summary>How many times latents kept on the device were copied back to the host: once per sampling pass, plus previews.</summary>
+    public long LatentReadbacks => Interlocked.Read(ref _readbacks);
+
+    /// <summary>How many sampling steps ran with the latents on the device.</summary>
+    public long DeviceSteps => Interlocked.Read(ref _deviceSteps);
 
     public string Name { get; }
     public string Hash { get; }
@@ -80,7 +103,8 @@ public sealed class DiffusionPipeline : IDisposable
     {
         var settings = device ?? DeviceSettings.Default;
         using var options = ExecutionProviders.SessionOptionsFor(settings);
-        return new DiffusionPipeline(folder, options, name, hash, settings.IoBinding ?? settings.Device.IsCuda)
+        return new DiffusionPipeline(folder, options, name, hash, settings.IoBinding ?? settings.Device.IsCuda,
+            settings.LatentsOnDevice ?? settings.Device.IsCuda ? settings.Device : null)
         {
             ExecutionProvider = settings.Device.IsCuda ? "CUDA" : "CPU",
             Device = settings.Device,
@@ -201,23 +225,39 @@ public sealed class DiffusionPipeline : IDisposable
             {
                 var lastStep = passSigmas.Length - 2;
                 var completed = true;
+                var plan = _latentGraphs is null ? null : passSampler.LinearPlan(passSigmas);
+                using var device = plan is null ? null : new DeviceLatentsPass(_latentGraphs!, _unet, _deviceAllocator ?? OrtAllocator.DefaultInstance, _unetType,
+                    passIo.States, passIo.Timestep, passIo.Guided, lh, lw, runOptions) { OnReadback = () => Interlocked.Increment(ref _readbacks) };
+                Func<float[]?>? snapshot = device is null ? null : device.Snapshot;
                 try
                 {
-                    passSampler.Run(x, passSigmas, (xs, sigma, step, eps) => Denoise(xs, sigma, req.CfgScale, passIo, eps, runOptions, ct),
-                        noiseSource.Fill,
-                        step =>
+                    Action<int> onStep = step =>
+                    {
+                        var done = (imageNumber * stepsPerImage) + stepsBefore + step + 1;
+                        var all = total * stepsPerImage;
+                        var eta = TimeSpan.FromTicks(watch.Elapsed.Ticks / done * (all - done));
+                        progress?.Invoke(new GenerationProgress(imageNumber, total, stepsBefore + step + 1, stepsPerImage, watch.Elapsed, eta,
+                            device is null ? x : null, lw, lh) { ReadLatents = snapshot });
+                        lastStep = step;
+                        if (skipRequested?.Invoke() == true)
                         {
-                            var done = (imageNumber * stepsPerImage) + stepsBefore + step + 1;
-                            var all = total * stepsPerImage;
-                            var eta = TimeSpan.FromTicks(watch.Elapsed.Ticks / done * (all - done));
-                            progress?.Invoke(new GenerationProgress(imageNumber, total, stepsBefore + step + 1, stepsPerImage, watch.Elapsed, eta, x, lw, lh));
-                            lastStep = step;
-                            if (skipRequested?.Invoke() == true)
+                            skip.Cancel();
+                        }
+                    };
+                    if (device is not null)
+                    {
+                        device.Run(x, passSigmas, plan!, req.CfgScale, sigma => passIo.SetTimestep(_schedule.TimestepOf(sigma)), noiseSource.Fill,
+                            sigma => (float)(1 / Math.Sqrt((sigma * sigma) + 1)), step =>
                             {
-                                skip.Cancel();
-                            }
-                        },
-                        skip.Token);
+                                Interlocked.Increment(ref _deviceSteps);
+                                onStep(step);
+                            }, skip.Token);
+                    }
+                    else
+                    {
+                        passSampler.Run(x, passSigmas, (xs, sigma, step, eps) => Denoise(xs, sigma, req.CfgScale, passIo, eps, runOptions, ct),
+                            noiseSource.Fill, onStep, skip.Token);
+                    }
                 }
                 catch (OperationCanceledException) when (!ct.IsCancellationRequested)
                 {
@@ -772,6 +812,9 @@ public sealed class DiffusionPipeline : IDisposable
 
     private void Free()
     {
+        _latentGraphs?.Dispose();
+        _deviceAllocator?.Dispose();
+        _deviceMemory?.Dispose();
         _textEncoder.Dispose();
         _unet.Dispose();
         _vaeDecoder.Dispose();

@@ -55,14 +55,21 @@ public sealed record HiresFix
     public static readonly string[] LatentUpscalers = ["Latent", "Latent (nearest)", "Latent (nearest-exact)"];
 }
 
-/// <summary>Progress after a denoising step; <see cref="Latents"/> is the live latent buffer (read it during the callback only).</summary>
+/// <summary>
+/// Progress after a denoising step. <see cref="Latents"/> is the live latent buffer on the host (read it during the
+/// callback only); when the latents stay on the device, it is null and <see cref="ReadLatents"/> copies them back (null
+/// once the pass has ended), which only a preview should ask for.
+/// </summary>
 public sealed record GenerationProgress(int Image, int ImageCount, int Step, int Steps, TimeSpan Elapsed, TimeSpan Eta,
     float[]? Latents = null, int LatentWidth = 0, int LatentHeight = 0)
 {
+    public Func<float[]?>? ReadLatents { get; init; }
+
     /// <summary>A cheap preview: the latents projected to RGB by fixed factors (no VAE), as a small PNG.</summary>
     public byte[]? PreviewPng()
     {
-        if (Latents is null || LatentWidth == 0)
+        var latents = Latents ?? ReadLatents?.Invoke();
+        if (latents is null || LatentWidth == 0)
         {
             return null;
         }
@@ -78,7 +85,7 @@ public sealed record GenerationProgress(int Image, int ImageCount, int Step, int
                 var v = 0f;
                 for (var c = 0; c < 4; c++)
                 {
-                    v += Latents[(c * plane) + p] * f[c, ch];
+                    v += latents[(c * plane) + p] * f[c, ch];
                 }
 
                 rgb[(p * 3) + ch] = (byte)Math.Clamp(((v + 1) / 2) * 255, 0, 255);

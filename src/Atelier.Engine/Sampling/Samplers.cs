@@ -9,6 +9,14 @@ public delegate void Denoiser(ReadOnlySpan<float> x, double sigma, int step, Spa
 /// <summary>A noise source for ancestral samplers (fills a span with standard normal values).</summary>
 public delegate void NoiseSource(Span<float> target);
 
+/// <summary>
+/// One step of a sampler as a linear update after one model call at σ with prediction ε: x′ = X·x + Eps·ε +
+/// Denoised·(x − σ·ε) + Previous·(the previous step's x − σ·ε) + Noise·(fresh standard normal noise). Fresh noise is
+/// drawn for the step exactly when <see cref="Noise"/> is not 0, in the order the sampler's <see cref="Sampler.Run"/>
+/// draws it.
+/// </summary>
+public readonly record struct LinearStep(double X = 0, double Eps = 0, double Denoised = 0, double Previous = 0, double Noise = 0);
+
 /// <summary>A sampler, named as AUTOMATIC1111 names it. Buffers are allocated once per run, never per step.</summary>
 public abstract class Sampler
 {
@@ -32,6 +40,13 @@ public abstract class Sampler
 
     /// <summary>How many steps (progress events) <see cref="Run"/> takes over <paramref name="sigmas"/>.</summary>
     public virtual int StepsOver(double[] sigmas) => sigmas.Length - 1;
+
+    /// <summary>
+    /// This sampler's steps as linear updates (one model call each), or null when it has none (two calls a step, or
+    /// more history than one previous prediction). With a plan the pipeline keeps the latents on the device between
+    /// steps; <see cref="Run"/> stays the reference the plan is checked against.
+    /// </summary>
+    public virtual LinearStep[]? LinearPlan(double[] sigmas) => null;
 
     /// <summary>Runs every step in place on <paramref name="x"/>; <paramref name="onStep"/> is told after each.</summary>
     public abstract void Run(float[] x, double[] sigmas, Denoiser model, NoiseSource noise, Action<int>? onStep, CancellationToken ct);
@@ -140,6 +155,9 @@ public sealed class Euler : Sampler
 {
     public override string Name => "Euler";
 
+    public override LinearStep[] LinearPlan(double[] sigmas) =>
+        [.. Enumerable.Range(0, sigmas.Length - 1).Select(i => new LinearStep(X: 1, Eps: (float)(sigmas[i + 1] - sigmas[i])))];
+
     public override void Run(float[] x, double[] sigmas, Denoiser model, NoiseSource noise, Action<int>? onStep, CancellationToken ct)
     {
         var eps = new float[x.Length];
@@ -176,6 +194,15 @@ public sealed class EulerAncestral : Sampler
         return (up, Math.Sqrt((to * to) - (up * up)));
     }
 
+    public override LinearStep[] LinearPlan(double[] sigmas) =>
+    [
+        .. Enumerable.Range(0, sigmas.Length - 1).Select(i =>
+        {
+            var (up, down) = AncestralStep(sigmas[i], sigmas[i + 1]);
+            return new LinearStep(X: 1, Eps: (float)(down - sigmas[i]), Noise: up > 0 ? (float)up : 0);
+        }),
+    ];
+
     public override void Run(float[] x, double[] sigmas, Denoiser model, NoiseSource noise, Action<int>? onStep, CancellationToken ct)
     {
         var eps = new float[x.Length];
@@ -210,6 +237,37 @@ public sealed class DpmPp2M : Sampler
 {
     public override string Name => "DPM++ 2M";
     public override string DefaultSchedule => "Karras";
+
+    public override LinearStep[] LinearPlan(double[] sigmas)
+    {
+        var plan = new LinearStep[sigmas.Length - 1];
+        double? hPrev = null;
+        for (var i = 0; i < plan.Length; i++)
+        {
+            var (s, next) = (sigmas[i], sigmas[i + 1]);
+            if (next == 0)
+            {
+                plan[i] = new LinearStep(Denoised: 1);
+                continue;
+            }
+
+            var h = Math.Log(s) - Math.Log(next);
+            var coeff = 1 - Math.Exp(-h);
+            if (hPrev is null)
+            {
+                plan[i] = new LinearStep(X: next / s, Denoised: coeff);
+            }
+            else
+            {
+                var r = hPrev.Value / h;
+                plan[i] = new LinearStep(X: next / s, Denoised: coeff * (1 + (1 / (2 * r))), Previous: -coeff / (2 * r));
+            }
+
+            hPrev = h;
+        }
+
+        return plan;
+    }
 
     public override void Run(float[] x, double[] sigmas, Denoiser model, NoiseSource noise, Action<int>? onStep, CancellationToken ct)
     {
@@ -356,6 +414,8 @@ public sealed class Ddim : Sampler
         sigmas[steps] = model.Sigmas[0];
         return sigmas;
     }
+
+    public override LinearStep[] LinearPlan(double[] sigmas) => All[0].LinearPlan(sigmas)!;
 
     public override void Run(float[] x, double[] sigmas, Denoiser model, NoiseSource noise, Action<int>? onStep, CancellationToken ct) =>
         All[0].Run(x, sigmas, model, noise, onStep, ct);
@@ -547,6 +607,30 @@ public sealed class DpmPp2MSde : Sampler
     public override string Name => "DPM++ 2M SDE";
     public override string DefaultSchedule => "Exponential";
 
+    public override LinearStep[] LinearPlan(double[] sigmas)
+    {
+        var plan = new LinearStep[sigmas.Length - 1];
+        double? hLast = null;
+        for (var i = 0; i < plan.Length; i++)
+        {
+            var (sigma, next) = (sigmas[i], sigmas[i + 1]);
+            if (next == 0)
+            {
+                plan[i] = new LinearStep(Denoised: 1);
+                continue;
+            }
+
+            var h = Math.Log(sigma) - Math.Log(next);
+            var decay = next / sigma * Math.Exp(-h);
+            var gain = -double.ExpM1(-2 * h);
+            var correction = hLast is { } last ? 0.5 * gain / (last / h) : 0;
+            plan[i] = new LinearStep(X: decay, Denoised: gain + correction, Previous: -correction, Noise: next * Math.Sqrt(-double.ExpM1(-2 * h)));
+            hLast = h;
+        }
+
+        return plan;
+    }
+
     public override void Run(float[] x, double[] sigmas, Denoiser model, NoiseSource noise, Action<int>? onStep, CancellationToken ct)
     {
         var eps = new float[x.Length];
@@ -678,6 +762,9 @@ public sealed class DpmPp3MSde : Sampler
 public sealed class Lcm : Sampler
 {
     public override string Name => "LCM";
+
+    public override LinearStep[] LinearPlan(double[] sigmas) =>
+        [.. Enumerable.Range(0, sigmas.Length - 1).Select(i => new LinearStep(Denoised: 1, Noise: sigmas[i + 1]))];
 
     public override void Run(float[] x, double[] sigmas, Denoiser model, NoiseSource noise, Action<int>? onStep, CancellationToken ct)
     {
