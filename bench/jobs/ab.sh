@@ -4,7 +4,8 @@
 # cluster started and stopped here). Reports jobs/s, submit-to-lease p50/p99 and the bench process's CPU time per job
 # (user + sys from /usr/bin/time over the whole run, divided by every job it pushed through, warm-up included; server,
 # clients and worker loops are that one process). Writes its section of docs/benchmarks.md.
-# Usage: bash bench/jobs/ab.sh <base-commit> [rounds] [jobs]
+# BENCH_MODE=webhooks runs the bench with a webhook receiver (every job's messages delivered) and writes its own section.
+# Usage: [BENCH_MODE=throughput|webhooks] bash bench/jobs/ab.sh <base-commit> [rounds] [jobs]
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
@@ -12,6 +13,9 @@ base=${1:?usage: bash bench/jobs/ab.sh <base-commit> [rounds] [jobs]}
 rounds=${2:-2}
 jobs=${3:-3000}
 port=${ATELIER_BENCH_PG_PORT:-55434}
+mode=${BENCH_MODE:-throughput}
+case "$mode" in throughput) marker=jobs-ab; what="the throughput bench" ;; webhooks) marker=jobs-ab-webhooks; what="the throughput bench with webhooks (every job's messages signed and delivered to a receiver on loopback)" ;;
+  *) echo "BENCH_MODE must be throughput or webhooks" >&2; exit 64 ;; esac
 [ -x /usr/bin/time ] || { echo "/usr/bin/time is missing: apt-get install time" >&2; exit 1; }
 pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 [ -n "$pgbin" ] || { echo "PostgreSQL is missing: bash scripts/test.sh installs it, or apt-get install postgresql" >&2; exit 1; }
@@ -45,9 +49,9 @@ results="$work/results.tsv"
 run() { # tree-label dir provider
   local out="$work/run.txt"
   if [ "$3" = postgres ]; then
-    BENCH_JOBS=$jobs /usr/bin/time -f "cpu %U %S" dotnet "$2/$dll" throughput postgres "$pg" >"$out" 2>&1
+    BENCH_JOBS=$jobs /usr/bin/time -f "cpu %U %S" dotnet "$2/$dll" "$mode" postgres "$pg" >"$out" 2>&1
   else
-    BENCH_JOBS=$jobs /usr/bin/time -f "cpu %U %S" dotnet "$2/$dll" throughput sqlite >"$out" 2>&1
+    BENCH_JOBS=$jobs /usr/bin/time -f "cpu %U %S" dotnet "$2/$dll" "$mode" sqlite >"$out" 2>&1
   fi
   local line cpu
   line=$(grep -E "jobs/s" "$out" | tail -n 1)
@@ -79,11 +83,11 @@ table=$(awk -F'\t' -v base="$base_sha" '
       printf "| %s | %s | %s | %s | %s | %s | %s |\n", (k == "sqlite" ? "SQLite (WAL)" : "PostgreSQL 15"), b[k], a[k], bp[k], ap[k], bc[k], ac[k] }
   }' "$results")
 section=$(cat <<MD
-<!-- jobs-ab:begin -->
-## Job pipeline A/B (issue 18): $base_sha against $now_sha
+<!-- $marker:begin -->
+## Job pipeline A/B (issue 18, $mode): $base_sha against $now_sha
 
 Measured $(date -u +%Y-%m-%d) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB), .NET $(dotnet --version),
-with \`bash bench/jobs/ab.sh $base $rounds $jobs\`: the throughput bench (16 submitters, 16 worker slots, a no-op engine, $jobs
+with \`BENCH_MODE=$mode bash bench/jobs/ab.sh $base $rounds $jobs\`: $what (16 submitters, 16 worker slots, a no-op engine, $jobs
 jobs after 620 warm-up and latency jobs) built from both commits and run alternately, $rounds rounds each, PostgreSQL 15
 from Debian on loopback with fsync on. CPU is the bench process's user + sys time (server, clients and worker loops
 in one process) divided by every job it ran. One figure per round, in order. (A bench built before BENCH_JOBS existed
@@ -92,12 +96,12 @@ runs its own count: 3,000 jobs on SQLite and 6,000 on PostgreSQL; rates and CPU 
 | database | $base_sha jobs/s | $now_sha jobs/s | $base_sha submit→lease p50/p99 ms | $now_sha p50/p99 ms | $base_sha CPU ms/job | $now_sha CPU ms/job |
 |---|---|---|---|---|---|---|
 $table
-<!-- jobs-ab:end -->
+<!-- $marker:end -->
 MD
 )
 out=docs/benchmarks.md
-if grep -q '<!-- jobs-ab:begin -->' "$out"; then
-  awk -v s="$section" 'BEGIN{skip=0} /<!-- jobs-ab:begin -->/{print s; skip=1; next} /<!-- jobs-ab:end -->/{skip=0; next} !skip{print}' "$out" >"$out.tmp" && mv "$out.tmp" "$out"
+if grep -q "<!-- $marker:begin -->" "$out"; then
+  awk -v s="$section" -v b="<!-- $marker:begin -->" -v e="<!-- $marker:end -->" 'BEGIN{skip=0} $0==b{print s; skip=1; next} $0==e{skip=0; next} !skip{print}' "$out" >"$out.tmp" && mv "$out.tmp" "$out"
 else
   printf '\n%s\n' "$section" >>"$out"
 fi

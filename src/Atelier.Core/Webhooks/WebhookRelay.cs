@@ -284,20 +284,23 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
             lastError = lastError[..1024];
         }
 
+        // The attempt and the message's new state in one SaveChanges: one batch of two statements in one transaction.
         using var turn = await scope.ServiceProvider.GetRequiredService<IDatabaseProvider>().WriteTurnAsync(db, ct);
-        await using var tx = await db.Database.BeginTransactionAsync(ct);
         db.WebhookAttempts.Add(new WebhookAttempt
         {
             Id = Common.Ids.New("wha", clock), TenantId = d.TenantId, DeliveryId = d.Id, Number = tries, At = at, Status = status, LatencyMs = latency,
             Error = error?.Length > 1024 ? error[..1024] : error,
         });
+        db.WebhookDeliveries.Attach(d);
+        d.Tries = tries;
+        d.State = state;
+        d.LastStatus = status;
+        d.LastError = lastError;
+        d.LockedUntil = null;
+        d.NextAttemptAt = state == Pending ? next : now;
+        d.FinishedAt = state == Pending ? null : now;
+        d.ErrorCode = giveUp ? ErrorCatalog.s_webhook_invokefail.Code : null;
         await db.SaveChangesAsync(ct);
-        await db.WebhookDeliveries.Where(x => x.Id == d.Id).ExecuteUpdateAsync(u => u.SetProperty(x => x.Tries, tries)
-            .SetProperty(x => x.State, state).SetProperty(x => x.LastStatus, status).SetProperty(x => x.LastError, lastError)
-            .SetProperty(x => x.LockedUntil, (DateTime?)null).SetProperty(x => x.NextAttemptAt, state == Pending ? next : now)
-            .SetProperty(x => x.FinishedAt, state == Pending ? null : now)
-            .SetProperty(x => x.ErrorCode, giveUp ? ErrorCatalog.s_webhook_invokefail.Code : null), ct);
-        await tx.CommitAsync(ct);
         Common.AtelierMeter.WebhookAttempts.Add(1);
         if (!delivered)
         {
@@ -324,8 +327,10 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
 
         var payload = JsonSerializer.Serialize(new WebhookPayload($"job.{d.Event}", d.CreatedAt, new WebhookJobData(JobService.ToDto(job), d.JobAttempt, result)),
             AtelierJson.Options);
-        await db.WebhookDeliveries.Where(x => x.Id == d.Id && x.Payload == null).ExecuteUpdateAsync(u => u.SetProperty(x => x.Payload, payload), ct);
-        return await db.WebhookDeliveries.AsNoTracking().Where(x => x.Id == d.Id).Select(x => x.Payload!).FirstAsync(ct);
+        // Written only where none is yet: a replica that lost that race signs the one written first.
+        return await db.WebhookDeliveries.Where(x => x.Id == d.Id && x.Payload == null).ExecuteUpdateAsync(u => u.SetProperty(x => x.Payload, payload), ct) == 1
+            ? payload
+            : await db.WebhookDeliveries.AsNoTracking().Where(x => x.Id == d.Id).Select(x => x.Payload!).FirstAsync(ct);
     }
 
     public override void Dispose()
