@@ -154,17 +154,35 @@ async Task Throughput(string provider, string? pg, bool webhooks)
         })).ToList();
         var workers = Enumerable.Range(0, int.Parse(Environment.GetEnvironmentVariable("BENCH_SLOTS") ?? "16", CultureInfo.InvariantCulture)).Select(slot => Task.Run(async () =>
         {
+            // As `atelier worker` does: a completion leases the slot's next job in the same call (BENCH_PLAIN=1: a
+            // lease request and a completion per job, as before the combined route).
+            var plain = Environment.GetEnvironmentVariable("BENCH_PLAIN") == "1";
+            var next = default(JsonElement);
             while (Volatile.Read(ref completed) < total)
             {
-                var leased = await Send(http, HttpMethod.Post, "/api/v1/worker/lease", workerKey, new { workerId = "bench", slot, hot = new string?[slots], waitSeconds = 1 });
-                if (leased.ValueKind == JsonValueKind.Undefined)
+                if (next.ValueKind == JsonValueKind.Undefined)
                 {
-                    continue;
+                    next = await Send(http, HttpMethod.Post, "/api/v1/worker/lease", workerKey, new { workerId = "bench", slot, hot = new string?[slots], waitSeconds = 1 });
+                    if (next.ValueKind == JsonValueKind.Undefined)
+                    {
+                        continue;
+                    }
                 }
 
-                var job = leased.GetProperty("data");
-                await Send(http, HttpMethod.Post, $"/api/v1/worker/jobs/{job.GetProperty("id").GetString()}/complete", workerKey,
-                    new { attempt = job.GetProperty("attempt").GetInt32(), result = new { images = Array.Empty<object>() } });
+                var job = next.GetProperty("data");
+                var done = new { attempt = job.GetProperty("attempt").GetInt32(), result = new { images = Array.Empty<object>() } };
+                var route = $"/api/v1/worker/jobs/{job.GetProperty("id").GetString()}";
+                if (plain)
+                {
+                    await Send(http, HttpMethod.Post, route + "/complete", workerKey, done);
+                    next = default;
+                }
+                else
+                {
+                    next = await Send(http, HttpMethod.Post, route + "/complete-and-lease", workerKey,
+                        new { done.attempt, done.result, next = new { workerId = "bench", slot, hot = new string?[slots], waitSeconds = 1 } });
+                }
+
                 Interlocked.Increment(ref completed);
             }
         })).ToList();

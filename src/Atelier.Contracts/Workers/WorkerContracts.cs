@@ -13,6 +13,9 @@ public static class WorkerRoutes
     public const string Heartbeat = "api/v1/worker/jobs/{jobId}/heartbeat";
     public const string Image = "api/v1/worker/jobs/{jobId}/images/{index}";
     public const string Complete = "api/v1/worker/jobs/{jobId}/complete";
+
+    /// <summary>Complete, then lease the slot's next job in the same call: 200 with it, or 204 when none came within the wait.</summary>
+    public const string CompleteAndLease = "api/v1/worker/jobs/{jobId}/complete-and-lease";
     public const string Fail = "api/v1/worker/jobs/{jobId}/fail";
 
     /// <summary>One file of the leased job's model version, by SHA-256 (<c>?attempt=N</c>); answers HTTP Range requests.</summary>
@@ -97,6 +100,9 @@ public sealed record StoredImage(string Key, string Sha256, long Size, int Width
 
 /// <summary>Completes <c>attempt</c> with its result.</summary>
 public sealed record CompleteJobRequest(int? Attempt, WorkerResult? Result);
+
+/// <summary>A completion and the lease of the slot's next job (<see cref="WorkerRoutes.CompleteAndLease"/>); <c>next</c> is a lease request.</summary>
+public sealed record CompleteAndLeaseRequest(int? Attempt, WorkerResult? Result, LeaseRequest? Next);
 
 /// <summary>A job's result: its images (each an uploaded key), A1111's <c>info</c> string and the request as the engine understood it.</summary>
 public sealed record WorkerResult(IReadOnlyList<WorkerImage>? Images, string? Info, JsonElement? Parameters);

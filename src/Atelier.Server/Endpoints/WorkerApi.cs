@@ -24,6 +24,7 @@ public static class WorkerApi
         worker.MapPost(WorkerRoutes.Heartbeat, Heartbeat).WithName("JobHeartbeat");
         worker.MapPut(WorkerRoutes.Image, PutImage).WithName("PutJobImage");
         worker.MapPost(WorkerRoutes.Complete, Complete).WithName("CompleteJob");
+        worker.MapPost(WorkerRoutes.CompleteAndLease, CompleteAndLease).WithName("CompleteJobAndLeaseNext");
         worker.MapPost(WorkerRoutes.Fail, Fail).WithName("FailJob");
         worker.MapGet(WorkerRoutes.File, GetFile).WithName("GetJobModelFile");
         return routes;
@@ -92,6 +93,26 @@ public static class WorkerApi
 
         await svc.CompleteAsync(jobId, Attempt(request.Attempt), result, ct);
         return Reply.Ok(http, "succeeded");
+    }
+
+    /// <summary>
+    /// The completion, then the lease of the slot's next job: 200 with it, or 204 when none was queued within the wait
+    /// (the job is completed either way). Lease fields that are refused refuse the whole call, before the completion.
+    /// </summary>
+    public static async Task<IResult> CompleteAndLease(string jobId, CompleteAndLeaseRequest request, WorkerService svc, HttpContext http, CancellationToken ct)
+    {
+        if (request.Result is not { } result)
+        {
+            throw AtelierException.InvalidInput("result", "must be an object");
+        }
+
+        if (request.Next is not { } next)
+        {
+            throw AtelierException.InvalidInput("next", "must be a lease request: {workerId, slot, hot, waitSeconds}");
+        }
+
+        var job = await svc.CompleteAndLeaseAsync(jobId, Attempt(request.Attempt), result, next, ct);
+        return job is null ? TypedResults.NoContent() : Reply.Ok(http, job);
     }
 
     public static async Task<Ok<ApiResponse<string>>> Fail(string jobId, FailJobRequest request, WorkerService svc, HttpContext http, CancellationToken ct)

@@ -161,11 +161,16 @@ public sealed partial class WorkerHost : IDisposable
                 continue;
             }
 
-            await RunJobAsync(slot, lease!, stop);
+            // A completed job's call may hand back the slot's next job: run it without another lease request.
+            for (var next = lease; next is not null;)
+            {
+                next = await RunJobAsync(slot, next, stop);
+            }
         }
     }
 
-    private async Task RunJobAsync(int slot, LeasedJob lease, CancellationToken stop)
+    /// <summary>Runs one leased job to its end; the slot's next job when the completion's call leased one.</summary>
+    private async Task<LeasedJob?> RunJobAsync(int slot, LeasedJob lease, CancellationToken stop)
     {
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(stop);
         var progress = new LatestProgress();
@@ -204,9 +209,11 @@ public sealed partial class WorkerHost : IDisposable
 
             var info = Info(request, job, result, _clock.GetUtcNow());
             await StopBeatingAsync();
-            await FinishAsync(lease, WorkerRoutes.Complete, new CompleteJobRequest(lease.Attempt, new WorkerResult(images, info, Parameters(request))), stop);
+            // The slot holds this job's model now: the next lease says so.
             _hot[slot] = lease.Model?.Key ?? lease.Model?.VersionId;
+            var next = await CompleteAsync(slot, lease, new WorkerResult(images, info, Parameters(request)), stop);
             Interlocked.Increment(ref _completed);
+            return next;
         }
         catch (OperationCanceledException) when (_keyRefused)
         {
@@ -263,6 +270,8 @@ public sealed partial class WorkerHost : IDisposable
             await StopBeatingAsync();
             held?.Dispose();
         }
+
+        return null;
     }
 
     /// <summary>
@@ -362,6 +371,52 @@ public sealed partial class WorkerHost : IDisposable
                 progress.Beats.Release();
             }
         }
+    }
+
+    private volatile bool _noCompleteAndLease;
+
+    /// <summary>
+    /// Completes the job and leases the slot's next in one call. Only the first try leases: when that call does not
+    /// answer, the completion is retried on its own (a job leased by a call whose answer was lost goes back to the queue
+    /// when its lease runs out). A server without the combined route gets the plain completion from then on.
+    /// </summary>
+    private async Task<LeasedJob?> CompleteAsync(int slot, LeasedJob lease, WorkerResult result, CancellationToken stop)
+    {
+        if (!_noCompleteAndLease)
+        {
+            try
+            {
+                using var r = await _http.PostAsJsonAsync(WorkerRoutes.For(WorkerRoutes.CompleteAndLease, lease.Id),
+                    new CompleteAndLeaseRequest(lease.Attempt, result, new LeaseRequest(_options.Id, slot, _hot, _options.WaitSeconds)), Camel, stop);
+                if (r.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.MethodNotAllowed && ErrorOf(await r.Content.ReadAsStringAsync(stop)) is null)
+                {
+                    _noCompleteAndLease = true; // a server from before the route: its 404 is not our envelope
+                }
+                else
+                {
+                    if (r.StatusCode == HttpStatusCode.NoContent)
+                    {
+                        return null;
+                    }
+
+                    await EnsureAsync(r, stop);
+                    return (await r.Content.ReadFromJsonAsync<ApiResponse<LeasedJob>>(Camel, stop))!.Data;
+                }
+            }
+            catch (StaleAttemptException)
+            {
+                Interlocked.Increment(ref _stale);
+                return null;
+            }
+            catch (Exception e) when (!stop.IsCancellationRequested && e is HttpRequestException or TaskCanceledException or JsonException or WorkerProtocolException)
+            {
+                // Not answered, or the lease's part refused (before the completion): the plain completion says how it stands.
+                LogRetrying(_logger, e.Message);
+            }
+        }
+
+        await FinishAsync(lease, WorkerRoutes.Complete, new CompleteJobRequest(lease.Attempt, result), stop);
+        return null;
     }
 
     private async Task FinishAsync<T>(LeasedJob lease, string route, T body, CancellationToken stop)

@@ -114,6 +114,45 @@ public class WorkerProtocolTests
     }
 
     /// <summary>
+    /// One call completes a job and leases the slot's next: the lease's fields are checked before the completion (a
+    /// refused one completes nothing), a stale completion leases nothing, and with nothing queued the job is completed
+    /// and the answer is 204.
+    /// </summary>
+    [Fact]
+    public async Task CompleteAndLease_CompletesThenHandsTheSlotItsNextJob()
+    {
+        var (host, world, worker) = await StartAsync();
+        await using var _ = host;
+        var app = world.AppOf(host);
+        var first = await SubmitAsync(host, world);
+        Assert.Equal(first, (await WorkerProtocol.LeaseAsync(worker)).Ok().GetProperty("id").GetString());
+        var second = await SubmitAsync(host, world);
+        var result = new { images = Array.Empty<object>() };
+        string State(JsonElement job) => job.GetProperty("state").GetString()!;
+
+        (await worker.PostAsync($"/api/v1/worker/jobs/{first}/complete-and-lease", new { attempt = 1, result, next = new { workerId = "w1", slot = 5, hot = new string?[1] } }))
+            .Error(ErrorCatalog.p_common_inputinvalid, 400);
+        (await worker.PostAsync($"/api/v1/worker/jobs/{first}/complete-and-lease", new { attempt = 1, result, next = new { workerId = "w9", slot = 0, hot = new string?[1] } }))
+            .Error(ErrorCatalog.p_common_inputinvalid, 409);
+        (await worker.PostAsync($"/api/v1/worker/jobs/{first}/complete-and-lease", new { attempt = 1, result })).Error(ErrorCatalog.p_common_inputinvalid, 400);
+        Assert.Equal("running", State((await app.GetAsync($"/api/v1/agents/default/jobs/{first}")).Ok()));
+
+        var stale = (await worker.PostAsync($"/api/v1/worker/jobs/{first}/complete-and-lease", new { attempt = 2, result, next = new { workerId = "w1", slot = 0, hot = new string?[1] } }))
+            .Error(ErrorCatalog.p_common_inputinvalid, 409);
+        Assert.Equal("stale_attempt", stale.GetProperty("errCode").GetString());
+        Assert.Equal("queued", State((await app.GetAsync($"/api/v1/agents/default/jobs/{second}")).Ok()));
+
+        var next = (await worker.PostAsync($"/api/v1/worker/jobs/{first}/complete-and-lease", new { attempt = 1, result, next = new { workerId = "w1", slot = 0, hot = new string?[1] } })).Ok();
+        Assert.Equal((second, 1), (next.GetProperty("id").GetString(), next.GetProperty("attempt").GetInt32()));
+        Assert.Equal("succeeded", State((await app.GetAsync($"/api/v1/agents/default/jobs/{first}")).Ok()));
+        Assert.Equal("running", State((await app.GetAsync($"/api/v1/agents/default/jobs/{second}")).Ok()));
+
+        var none = await worker.PostAsync($"/api/v1/worker/jobs/{second}/complete-and-lease", new { attempt = 1, result, next = new { workerId = "w1", slot = 0, hot = new string?[1], waitSeconds = 0 } });
+        Assert.Equal(HttpStatusCode.NoContent, none.Status);
+        Assert.Equal("succeeded", State((await app.GetAsync($"/api/v1/agents/default/jobs/{second}")).Ok()));
+    }
+
+    /// <summary>
     /// The lease's own second look is a minute away and its wait half a minute: only the submit's signal can hand it the
     /// job (without it the wait ends at its deadline with 204).
     /// </summary>
