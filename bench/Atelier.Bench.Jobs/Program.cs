@@ -76,7 +76,7 @@ async Task Throughput(string provider, string? pg, bool webhooks)
 
     var (app, baseUri, admin) = await StartServerAsync(folder, provider, cs, webhooks ? ["--Atelier:Webhooks:AllowPrivateNetworks=true", "--Atelier:Webhooks:PollMilliseconds=200"] : []);
     var arrived = new System.Collections.Concurrent.ConcurrentDictionary<string, long>();
-    var receiverBuilder = WebApplication.CreateSlimBuilder();
+    var receiverBuilder = WebApplication.CreateSlimBuilder(["--hostBuilder:reloadConfigOnChange=false"]); // no watcher on the working folder
     receiverBuilder.Logging.ClearProviders();
     receiverBuilder.WebHost.UseUrls("http://127.0.0.1:0");
     var receiver = receiverBuilder.Build();

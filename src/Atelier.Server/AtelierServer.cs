@@ -51,7 +51,10 @@ public static class AtelierServer
     /// <exception cref="InvalidConfigurationException">The configuration is invalid; the exception lists every problem.</exception>
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
-        var builder = WebApplication.CreateBuilder(args);
+        // Configuration files are read once, at start: a reload watcher on the content root watches every folder under
+        // it, and the data folder (by default ./data) is under it, so every database write and stored file woke it (a
+        // quarter of the queue's CPU per job in bench/jobs with the data there). `--hostBuilder:reloadConfigOnChange=true` turns it back on.
+        var builder = WebApplication.CreateBuilder(["--hostBuilder:reloadConfigOnChange=false", .. args]);
         builder.AddAtelierServer();
         configure?.Invoke(builder);
         ConfigurationCheck.ThrowIfInvalid(builder.Configuration, builder.Services);

@@ -24,7 +24,8 @@ public static partial class EngineServer
 
     public static WebApplication Build(string[] args)
     {
-        var builder = WebApplication.CreateBuilder(args);
+        // Configuration is read once: a reload watcher would watch every folder under the content root (models included).
+        var builder = WebApplication.CreateBuilder(["--hostBuilder:reloadConfigOnChange=false", .. args]);
         var options = new EngineOptions();
         builder.Configuration.GetSection(EngineOptions.SectionName).Bind(options);
         builder.WebHost.UseUrls(options.Urls);

@@ -4,6 +4,7 @@ using System.Reflection;
 using System.Text.RegularExpressions;
 using Atelier.Server.Hosting;
 using Atelier.Server.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Atelier.Server.Tests.Platform;
 
@@ -13,6 +14,20 @@ namespace Atelier.Server.Tests.Platform;
 /// </summary>
 public partial class OptionsTests
 {
+    /// <summary>
+    /// Configuration files are read once: a reload watcher on the content root would watch every folder under it, and
+    /// the data folder (./data by default) is one, so every database write and stored file would wake it.
+    /// </summary>
+    [Fact]
+    public async Task ConfigurationFiles_AreNotWatched()
+    {
+        await using var host = await TestHost.StartAsync();
+        var root = (Microsoft.Extensions.Configuration.IConfigurationRoot)host.Services.GetRequiredService<Microsoft.Extensions.Configuration.IConfiguration>();
+        var files = root.Providers.OfType<Microsoft.Extensions.Configuration.FileConfigurationProvider>().ToList();
+        Assert.Contains(files, f => f.Source.Path == "appsettings.json");
+        Assert.All(files, f => Assert.False(f.Source.ReloadOnChange, $"{f.Source.Path} is watched"));
+    }
+
     [Fact]
     public async Task Start_InvalidKeysInSeveralSections_FailsNamingEveryKey()
     {
