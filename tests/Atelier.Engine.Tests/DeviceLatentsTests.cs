@@ -14,7 +14,8 @@ public sealed class DeviceLatentsTests : IDisposable
 {
     private readonly string _root = Directory.CreateTempSubdirectory("atelier-device-latents-").FullName;
 
-    public static TheoryData<string> PlannedSamplers => ["Euler", "Euler a", "DPM++ 2M", "DPM++ 2M SDE", "DDIM", "LCM"];
+    public static TheoryData<string> PlannedSamplers =>
+        ["Euler", "Euler a", "DPM++ 2M", "DPM++ 2M SDE", "DDIM", "LCM", "Heun", "DPM2", "DPM2 a", "DPM++ 2S a", "DPM++ SDE", "Restart"];
 
     /// <summary>A smooth, nonlinear stand-in for a model's ε (enough to tell one update rule from another).</summary>
     private static void KnownModel(ReadOnlySpan<float> x, double sigma, int step, Span<float> eps)
@@ -42,17 +43,20 @@ public sealed class DeviceLatentsTests : IDisposable
     public void LinearPlan_StepsAsItsSamplerRuns(string name)
     {
         var sampler = Sampler.Find(name)!;
-        var sigmas = sampler.SigmasFor("Automatic", new NoiseSchedule(1000, 0.00085, 0.012), 12);
+        // 24 steps: Restart restarts from 20 on.
+        var sigmas = sampler.SigmasFor("Automatic", new NoiseSchedule(1000, 0.00085, 0.012), 24);
         var plan = sampler.LinearPlan(sigmas);
         Assert.NotNull(plan);
-        Assert.Equal(sigmas.Length - 1, plan.Length);
+        Assert.Equal(sampler.StepsOver(sigmas), plan.Count(s => s.EndsStep));
 
         var start = Enumerable.Range(0, 64).Select(j => (float)(Math.Cos(j * 0.7) * sigmas[0])).ToArray();
         var reference = start.ToArray();
         sampler.Run(reference, sigmas, KnownModel, Seeded(5), null, CancellationToken.None);
 
-        // The plan applied as the step graph applies it, with the noise drawn only where the plan says.
+        // The plan applied as the step graph applies it: each stage's model call on its point, the noise drawn only
+        // where the plan says, a stage that does not end its step making the next stage's point.
         var x = start.ToArray();
+        var point = x;
         var eps = new float[x.Length];
         var previous = new float[x.Length];
         var denoised = new float[x.Length];
@@ -60,17 +64,29 @@ public sealed class DeviceLatentsTests : IDisposable
         var noise = Seeded(5);
         for (var i = 0; i < plan.Length; i++)
         {
-            KnownModel(x, sigmas[i], i, eps);
-            if (plan[i].Noise != 0)
+            var stage = plan[i];
+            KnownModel(point, stage.Sigma, i, eps);
+            if (stage.Noise != 0)
             {
                 noise(fresh);
             }
 
+            var made = new float[x.Length];
             for (var j = 0; j < x.Length; j++)
             {
-                denoised[j] = (float)(x[j] - (sigmas[i] * eps[j]));
-                x[j] = (float)((plan[i].X * x[j]) + (plan[i].Eps * eps[j]) + (plan[i].Denoised * denoised[j])
-                               + (plan[i].Previous * (i == 0 ? 0 : previous[j])) + (plan[i].Noise * fresh[j]));
+                denoised[j] = (float)(point[j] - (stage.Sigma * eps[j]));
+                made[j] = (float)((stage.X * x[j]) + (stage.Eps * eps[j]) + (stage.Denoised * denoised[j]) + (stage.Previous * (i == 0 ? 0 : previous[j]))
+                                  + (stage.Point * point[j]) + (stage.Noise * fresh[j]));
+            }
+
+            if (stage.EndsStep)
+            {
+                x = made;
+                point = x;
+            }
+            else
+            {
+                point = made;
             }
 
             (previous, denoised) = (denoised, previous);
@@ -82,11 +98,10 @@ public sealed class DeviceLatentsTests : IDisposable
     }
 
     [Theory]
-    [InlineData("Heun")]
     [InlineData("LMS")]
-    [InlineData("DPM++ SDE")]
-    [InlineData("Restart")]
-    public void SamplersWithTwoCallsOrLongerHistory_HaveNoPlan(string name) =>
+    [InlineData("PLMS")]
+    [InlineData("DPM++ 3M SDE")]
+    public void SamplersWithALongerHistory_HaveNoPlan(string name) =>
         Assert.Null(Sampler.Find(name)!.LinearPlan([14.6, 5, 1, 0.1, 0]));
 
     private (DiffusionPipeline Host, DiffusionPipeline Device) Load(TinyPipelineOptions? options = null)
@@ -141,13 +156,31 @@ public sealed class DeviceLatentsTests : IDisposable
     }
 
     [Fact]
+    public void Restart_WithItsRestarts_MakesTheHostLoopsPicture()
+    {
+        var (host, device) = Load();
+        using (host)
+        using (device)
+        {
+            // From 20 steps on, Restart noises the latents back up and samples a stretch again.
+            var request = new GenerationRequest { Prompt = "fox", Steps = 20, Width = 64, Height = 64, Seed = 17, Sampler = "Restart" };
+            AssertSamePicture(host.Generate(request, null, CancellationToken.None).Images[0].Png,
+                device.Generate(request, null, CancellationToken.None).Images[0].Png, "restart");
+            var sigmas = Sampler.Find("Restart")!.SigmasFor("Automatic", new NoiseSchedule(1000, 0.00085, 0.012), 20);
+            var plan = Sampler.Find("Restart")!.LinearPlan(sigmas)!;
+            Assert.Contains(Enumerable.Range(1, plan.Length - 1), i => plan[i - 1].EndsStep && plan[i].Sigma > plan[i - 1].Sigma); // a restart
+            Assert.Equal(Sampler.Find("Restart")!.StepsOver(sigmas), device.DeviceSteps);
+        }
+    }
+
+    [Fact]
     public void ASamplerWithoutAPlan_RunsOnTheHost_OnTheSamePipeline()
     {
         var (host, device) = Load();
         using (host)
         using (device)
         {
-            var request = new GenerationRequest { Prompt = "fox", Steps = 4, Width = 64, Height = 64, Seed = 3, Sampler = "Heun" };
+            var request = new GenerationRequest { Prompt = "fox", Steps = 4, Width = 64, Height = 64, Seed = 3, Sampler = "LMS" };
             Assert.Equal(host.Generate(request, null, CancellationToken.None).Images[0].Png, device.Generate(request, null, CancellationToken.None).Images[0].Png);
             Assert.Equal(0, device.DeviceSteps);
             Assert.Equal(0, device.LatentReadbacks);

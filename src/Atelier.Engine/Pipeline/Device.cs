@@ -53,7 +53,7 @@ public sealed record DeviceSettings
     public bool? IoBinding { get; init; }
 
     /// <summary>
-    /// Whether samplers with a linear plan (Euler, Euler a, DPM++ 2M, DPM++ 2M SDE, DDIM, LCM) keep the latents on the
+    /// Whether samplers with a linear plan (all but LMS, PLMS and DPM++ 3M SDE) keep the latents on the
     /// device between steps, the guidance and the update done there by small graphs; null (the default) does it on
     /// CUDA only. On the CPU it changes nothing but the order of float operations, which tests use to check it.
     /// </summary>

@@ -10,16 +10,16 @@ namespace Atelier.Engine.Pipeline;
 /// <see cref="Sampler.LinearPlan"/> keeps its latents there between steps:
 /// <list type="bullet">
 /// <item><c>prepare</c>: the first latents in (from the host, once per pass), the UNet's first input and a zero tensor out;</item>
-/// <item><c>step</c>: the UNet's prediction (guidance applied), the linear update of <see cref="LinearStep"/>, and the
-/// UNet's next input (scaled by c_in, doubled for guidance, in the UNet's element type);</item>
+/// <item><c>step</c>: the UNet's prediction (guidance applied), the linear update of a <see cref="LinearStep"/> stage, and
+/// the UNet's next input (scaled by c_in, doubled for guidance, in the UNet's element type);</item>
 /// <item><c>read</c>: the latents back to the host (the end of a pass, or a preview).</item>
 /// </list>
-/// The scalars travel in one 8-float tensor <c>k</c>: guidance scale, σ, then X, Eps, Denoised, Previous, Noise, and
-/// the next σ's c_in. Per step only <c>k</c>, the timestep and an ancestral step's noise cross to the device.
+/// The scalars travel in one 9-float tensor <c>k</c>: guidance scale, σ, then X, Eps, Denoised, Previous, Noise, Point,
+/// and the next stage's c_in. Per stage only <c>k</c>, the timestep and an ancestral stage's noise cross to the device.
 /// </summary>
 internal sealed class LatentGraphs : IDisposable
 {
-    private const int K = 8;
+    private const int K = 9;
     private readonly InferenceSession _prepareGuided;
     private readonly InferenceSession _prepareSingle;
     private readonly InferenceSession _stepGuided;
@@ -48,7 +48,7 @@ internal sealed class LatentGraphs : IDisposable
         var g = new OnnxGraph()
             .Input("x", OnnxGraph.ElementFloat, 1, 4, "h", "w")
             .Input("k", OnnxGraph.ElementFloat, K);
-        string[] scalars = ["cfg", "sigma", "a_x", "a_eps", "a_den", "a_prev", "a_noise", "c_in"];
+        string[] scalars = ["cfg", "sigma", "a_x", "a_eps", "a_den", "a_prev", "a_noise", "a_point", "c_in"];
         for (var i = prepare ? K - 1 : 0; i < K; i++)
         {
             g.ConstantInt64($"i{i}", [i]).Node("Gather", ["k", $"i{i}"], [scalars[i]], ("axis", 0L));
@@ -66,6 +66,7 @@ internal sealed class LatentGraphs : IDisposable
         else
         {
             g.Input("out", unet, batch, 4, "h", "w")
+                .Input("p", OnnxGraph.ElementFloat, 1, 4, "h", "w")
                 .Input("old", OnnxGraph.ElementFloat, 1, 4, "h", "w")
                 .Input("noise", OnnxGraph.ElementFloat, 1, 4, "h", "w")
                 .Output("x_next", OnnxGraph.ElementFloat, 1, 4, "h", "w")
@@ -90,14 +91,16 @@ internal sealed class LatentGraphs : IDisposable
                 g.Node("Identity", [prediction], ["eps"]);
             }
 
+            // x₀ of the point the model ran on (the step's latents, or a stage's point).
             g.Node("Mul", ["eps", "sigma"], ["sigma_eps"])
-                .Node("Sub", ["x", "sigma_eps"], ["denoised"])
+                .Node("Sub", ["p", "sigma_eps"], ["denoised"])
                 .Node("Mul", ["x", "a_x"], ["t_x"])
                 .Node("Mul", ["eps", "a_eps"], ["t_eps"])
                 .Node("Mul", ["denoised", "a_den"], ["t_den"])
                 .Node("Mul", ["old", "a_prev"], ["t_prev"])
                 .Node("Mul", ["noise", "a_noise"], ["t_noise"])
-                .Node("Sum", ["t_x", "t_eps", "t_den", "t_prev", "t_noise"], ["x_next"]);
+                .Node("Mul", ["p", "a_point"], ["t_point"])
+                .Node("Sum", ["t_x", "t_eps", "t_den", "t_prev", "t_noise", "t_point"], ["x_next"]);
             next = "x_next";
         }
 
@@ -137,10 +140,11 @@ internal sealed class DeviceLatentsPass : IDisposable
     private readonly bool _guided;
     private readonly OrtValue[] _x;
     private readonly OrtValue[] _previous;
+    private readonly OrtValue[] _points;
     private readonly OrtValue _zero;
     private readonly OrtValue _sample;
     private readonly OrtValue _out;
-    private readonly float[] _k = new float[8];
+    private readonly float[] _k = new float[9];
     private readonly OrtValue _kValue;
     private readonly float[] _noise;
     private readonly OrtValue _noiseValue;
@@ -165,6 +169,7 @@ internal sealed class DeviceLatentsPass : IDisposable
         long[] batchShape = [guided ? 2 : 1, 4, h, w];
         _x = [Allocate(allocator, TensorElementType.Float, _shape), Allocate(allocator, TensorElementType.Float, _shape)];
         _previous = [Allocate(allocator, TensorElementType.Float, _shape), Allocate(allocator, TensorElementType.Float, _shape)];
+        _points = [Allocate(allocator, TensorElementType.Float, _shape), Allocate(allocator, TensorElementType.Float, _shape)];
         _zero = Allocate(allocator, TensorElementType.Float, _shape);
         _sample = Allocate(allocator, unetType, batchShape);
         _out = Allocate(allocator, unetType, batchShape);
@@ -189,15 +194,16 @@ internal sealed class DeviceLatentsPass : IDisposable
 
     /// <summary>
     /// Runs the pass over <paramref name="x"/> (read from the host at the start, written back at the end, also when a
-    /// skip ends it early). <paramref name="setTimestep"/> writes the timestep tensor for a σ.
+    /// skip ends it early): the stages of <paramref name="plan"/>, one UNet call each. <paramref name="setTimestep"/>
+    /// writes the timestep tensor for a σ; <paramref name="onStep"/> is told after each stage that ends a step.
     /// </summary>
-    public void Run(float[] x, double[] sigmas, LinearStep[] plan, double cfg, Action<double> setTimestep, NoiseSource noise,
+    public void Run(float[] x, LinearStep[] plan, double cfg, Action<double> setTimestep, NoiseSource noise,
         Func<double, float> cIn, Action<int>? onStep, CancellationToken ct)
     {
         using (var prepare = _graphs.Prepare(_guided).CreateIoBinding())
         using (var first = OrtValue.CreateTensorValueFromMemory(x, _shape))
         {
-            _k[7] = cIn(sigmas[0]);
+            _k[^1] = cIn(plan[0].Sigma);
             prepare.BindInput("x", first);
             prepare.BindInput("k", _kValue);
             prepare.BindOutput("x_next", _x[0]);
@@ -214,34 +220,45 @@ internal sealed class DeviceLatentsPass : IDisposable
 
         try
         {
-            for (var i = 0; i < plan.Length; i++)
+            var point = -1; // the stage's point: -1 for the step's latents, else which of _points
+            var step = 0;
+            for (var s = 0; s < plan.Length; s++)
             {
-                ct.ThrowIfCancellationRequested();
-                var step = plan[i];
+                if (point < 0)
+                {
+                    ct.ThrowIfCancellationRequested();
+                }
+
+                var stage = plan[s];
                 lock (_gate)
                 {
-                    setTimestep(sigmas[i]);
+                    setTimestep(stage.Sigma);
                     _unetBinding.BindInput("timestep", _timestep);
                     _unet.RunWithBinding(_runOptions, _unetBinding);
-                    if (step.Noise != 0)
+                    if (stage.Noise != 0)
                     {
                         noise(_noise);
                     }
 
-                    (_k[0], _k[1], _k[2], _k[3], _k[4], _k[5], _k[6]) =
-                        ((float)cfg, (float)sigmas[i], (float)step.X, (float)step.Eps, (float)step.Denoised, (float)step.Previous, (float)step.Noise);
-                    _k[7] = i + 1 < sigmas.Length ? cIn(sigmas[i + 1]) : 1;
+                    (_k[0], _k[1], _k[2], _k[3], _k[4], _k[5], _k[6], _k[7]) = ((float)cfg, (float)stage.Sigma, (float)stage.X, (float)stage.Eps,
+                        (float)stage.Denoised, (float)stage.Previous, (float)stage.Noise, (float)stage.Point);
+                    _k[8] = s + 1 < plan.Length ? cIn(plan[s + 1].Sigma) : 1;
                     _stepBinding.BindInput("k", _kValue);
                     _stepBinding.BindInput("x", _x[_current]);
-                    _stepBinding.BindInput("old", i == 0 ? _zero : _previous[(i + 1) % 2]);
-                    _stepBinding.BindInput("noise", step.Noise != 0 ? _noiseValue : _zero);
-                    _stepBinding.BindOutput("x_next", _x[1 - _current]);
-                    _stepBinding.BindOutput("denoised", _previous[i % 2]);
+                    _stepBinding.BindInput("p", point < 0 ? _x[_current] : _points[point]);
+                    _stepBinding.BindInput("old", s == 0 ? _zero : _previous[(s + 1) % 2]);
+                    _stepBinding.BindInput("noise", stage.Noise != 0 ? _noiseValue : _zero);
+                    var made = stage.EndsStep ? 1 - _current : point == 0 ? 1 : 0;
+                    _stepBinding.BindOutput("x_next", stage.EndsStep ? _x[made] : _points[made]);
+                    _stepBinding.BindOutput("denoised", _previous[s % 2]);
                     _graphs.Step(_guided).RunWithBinding(_runOptions, _stepBinding);
-                    _current = 1 - _current;
+                    (_current, point) = stage.EndsStep ? (made, -1) : (_current, made);
                 }
 
-                onStep?.Invoke(i);
+                if (stage.EndsStep)
+                {
+                    onStep?.Invoke(step++);
+                }
             }
         }
         finally
@@ -299,7 +316,7 @@ internal sealed class DeviceLatentsPass : IDisposable
         _unetBinding.Dispose();
         _stepBinding.Dispose();
         _readBinding.Dispose();
-        foreach (var v in (OrtValue[])[.. _x, .. _previous, _zero, _sample, _out, _kValue, _noiseValue])
+        foreach (var v in (OrtValue[])[.. _x, .. _previous, .. _points, _zero, _sample, _out, _kValue, _noiseValue])
         {
             v.Dispose();
         }

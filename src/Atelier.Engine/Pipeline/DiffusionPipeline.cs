@@ -246,7 +246,7 @@ public sealed class DiffusionPipeline : IDisposable
                     };
                     if (device is not null)
                     {
-                        device.Run(x, passSigmas, plan!, req.CfgScale, sigma => passIo.SetTimestep(_schedule.TimestepOf(sigma)), noiseSource.Fill,
+                        device.Run(x, plan!, req.CfgScale, sigma => passIo.SetTimestep(_schedule.TimestepOf(sigma)), noiseSource.Fill,
                             sigma => (float)(1 / Math.Sqrt((sigma * sigma) + 1)), step =>
                             {
                                 Interlocked.Increment(ref _deviceSteps);

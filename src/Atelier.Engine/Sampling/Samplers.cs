@@ -10,12 +10,15 @@ public delegate void Denoiser(ReadOnlySpan<float> x, double sigma, int step, Spa
 public delegate void NoiseSource(Span<float> target);
 
 /// <summary>
-/// One step of a sampler as a linear update after one model call at σ with prediction ε: x′ = X·x + Eps·ε +
-/// Denoised·(x − σ·ε) + Previous·(the previous step's x − σ·ε) + Noise·(fresh standard normal noise). Fresh noise is
-/// drawn for the step exactly when <see cref="Noise"/> is not 0, in the order the sampler's <see cref="Sampler.Run"/>
-/// draws it.
+/// One model call of a sampler and the linear update after it. The model runs at σ = <see cref="Sigma"/> on the point
+/// p (the step's latents x, or the point the step's previous stage made) and predicts ε; with x₀ = p − σ·ε and h the
+/// previous stage's x₀ (the previous step's, across steps), the stage makes y = X·x + Eps·ε + Denoised·x₀ +
+/// Previous·h + Point·p + Noise·(fresh standard normal noise). A stage that <see cref="EndsStep"/> makes y the step's new
+/// latents; another makes y the point of the step's next stage. Fresh noise is drawn for a stage exactly when
+/// <see cref="Noise"/> is not 0, after its model call, in the order the sampler's <see cref="Sampler.Run"/> draws it.
 /// </summary>
-public readonly record struct LinearStep(double X = 0, double Eps = 0, double Denoised = 0, double Previous = 0, double Noise = 0);
+public readonly record struct LinearStep(double Sigma, double X = 0, double Eps = 0, double Denoised = 0, double Previous = 0, double Point = 0,
+    double Noise = 0, bool EndsStep = true);
 
 /// <summary>A sampler, named as AUTOMATIC1111 names it. Buffers are allocated once per run, never per step.</summary>
 public abstract class Sampler
@@ -42,9 +45,9 @@ public abstract class Sampler
     public virtual int StepsOver(double[] sigmas) => sigmas.Length - 1;
 
     /// <summary>
-    /// This sampler's steps as linear updates (one model call each), or null when it has none (two calls a step, or
-    /// more history than one previous prediction). With a plan the pipeline keeps the latents on the device between
-    /// steps; <see cref="Run"/> stays the reference the plan is checked against.
+    /// This sampler's steps as model calls each followed by a linear update (one or two stages a step), or null when it
+    /// has none (it needs more history than the previous prediction). With a plan the pipeline keeps the latents on the
+    /// device between steps; <see cref="Run"/> stays the reference the plan is checked against.
     /// </summary>
     public virtual LinearStep[]? LinearPlan(double[] sigmas) => null;
 
@@ -156,7 +159,7 @@ public sealed class Euler : Sampler
     public override string Name => "Euler";
 
     public override LinearStep[] LinearPlan(double[] sigmas) =>
-        [.. Enumerable.Range(0, sigmas.Length - 1).Select(i => new LinearStep(X: 1, Eps: (float)(sigmas[i + 1] - sigmas[i])))];
+        [.. Enumerable.Range(0, sigmas.Length - 1).Select(i => new LinearStep(sigmas[i], X: 1, Eps: (float)(sigmas[i + 1] - sigmas[i])))];
 
     public override void Run(float[] x, double[] sigmas, Denoiser model, NoiseSource noise, Action<int>? onStep, CancellationToken ct)
     {
@@ -199,7 +202,7 @@ public sealed class EulerAncestral : Sampler
         .. Enumerable.Range(0, sigmas.Length - 1).Select(i =>
         {
             var (up, down) = AncestralStep(sigmas[i], sigmas[i + 1]);
-            return new LinearStep(X: 1, Eps: (float)(down - sigmas[i]), Noise: up > 0 ? (float)up : 0);
+            return new LinearStep(sigmas[i], X: 1, Eps: (float)(down - sigmas[i]), Noise: up > 0 ? (float)up : 0);
         }),
     ];
 
@@ -247,7 +250,7 @@ public sealed class DpmPp2M : Sampler
             var (s, next) = (sigmas[i], sigmas[i + 1]);
             if (next == 0)
             {
-                plan[i] = new LinearStep(Denoised: 1);
+                plan[i] = new LinearStep(s, Denoised: 1);
                 continue;
             }
 
@@ -255,12 +258,12 @@ public sealed class DpmPp2M : Sampler
             var coeff = 1 - Math.Exp(-h);
             if (hPrev is null)
             {
-                plan[i] = new LinearStep(X: next / s, Denoised: coeff);
+                plan[i] = new LinearStep(s, X: next / s, Denoised: coeff);
             }
             else
             {
                 var r = hPrev.Value / h;
-                plan[i] = new LinearStep(X: next / s, Denoised: coeff * (1 + (1 / (2 * r))), Previous: -coeff / (2 * r));
+                plan[i] = new LinearStep(s, X: next / s, Denoised: coeff * (1 + (1 / (2 * r))), Previous: -coeff / (2 * r));
             }
 
             hPrev = h;
@@ -426,6 +429,34 @@ public sealed class Heun : Sampler
 {
     public override string Name => "Heun";
 
+    public override LinearStep[] LinearPlan(double[] sigmas)
+    {
+        var plan = new List<LinearStep>();
+        for (var i = 0; i < sigmas.Length - 1; i++)
+        {
+            Stages(plan, sigmas[i], sigmas[i + 1]);
+        }
+
+        return [.. plan];
+    }
+
+    /// <summary>
+    /// Heun's step from σ to <paramref name="to"/> as stages: the Euler point, then x + (ε₁ + ε₂)/2·dt with ε₁ read back
+    /// from the first stage's x₀ (ε₁ = (x − x₀)/σ); Euler alone into σ = 0. <paramref name="noiseAfter"/> is added to the result.
+    /// </summary>
+    internal static void Stages(List<LinearStep> plan, double from, double to, double noiseAfter = 0)
+    {
+        var dt = to - from;
+        if (to == 0)
+        {
+            plan.Add(new LinearStep(from, X: 1, Eps: dt, Noise: noiseAfter));
+            return;
+        }
+
+        plan.Add(new LinearStep(from, X: 1, Eps: dt, EndsStep: false));
+        plan.Add(new LinearStep(to, X: 1 + (dt / (2 * from)), Eps: dt / 2, Previous: -dt / (2 * from), Noise: noiseAfter));
+    }
+
     public override void Run(float[] x, double[] sigmas, Denoiser model, NoiseSource noise, Action<int>? onStep, CancellationToken ct)
     {
         var d = new float[x.Length];
@@ -465,6 +496,31 @@ public sealed class Dpm2 : Sampler
     public override string Name => "DPM2";
 
     public override double[] SigmasFor(string schedule, NoiseSchedule model, int steps) => DiscardNextToLast(base.SigmasFor(schedule, model, steps + 1));
+
+    public override LinearStep[] LinearPlan(double[] sigmas)
+    {
+        var plan = new List<LinearStep>();
+        for (var i = 0; i < sigmas.Length - 1; i++)
+        {
+            MidpointStages(plan, sigmas[i], sigmas[i + 1], 0);
+        }
+
+        return [.. plan];
+    }
+
+    /// <summary><see cref="MidpointStep"/> as stages: the point at the log-midpoint, then the whole step with its slope; then <paramref name="noise"/>.</summary>
+    internal static void MidpointStages(List<LinearStep> plan, double sigma, double to, double noise)
+    {
+        if (to == 0)
+        {
+            plan.Add(new LinearStep(sigma, X: 1, Eps: to - sigma, Noise: noise));
+            return;
+        }
+
+        var mid = Math.Exp((Math.Log(sigma) + Math.Log(to)) / 2);
+        plan.Add(new LinearStep(sigma, X: 1, Eps: mid - sigma, EndsStep: false));
+        plan.Add(new LinearStep(mid, X: 1, Eps: to - sigma, Noise: noise));
+    }
 
     public override void Run(float[] x, double[] sigmas, Denoiser model, NoiseSource noise, Action<int>? onStep, CancellationToken ct)
     {
@@ -516,6 +572,18 @@ public sealed class Dpm2Ancestral : Sampler
 
     public override double[] SigmasFor(string schedule, NoiseSchedule model, int steps) => DiscardNextToLast(base.SigmasFor(schedule, model, steps + 1));
 
+    public override LinearStep[] LinearPlan(double[] sigmas)
+    {
+        var plan = new List<LinearStep>();
+        for (var i = 0; i < sigmas.Length - 1; i++)
+        {
+            var (up, down) = EulerAncestral.AncestralStep(sigmas[i], sigmas[i + 1]);
+            Dpm2.MidpointStages(plan, sigmas[i], down, up > 0 ? up : 0);
+        }
+
+        return [.. plan];
+    }
+
     public override void Run(float[] x, double[] sigmas, Denoiser model, NoiseSource noise, Action<int>? onStep, CancellationToken ct)
     {
         var d = new float[x.Length];
@@ -545,6 +613,30 @@ public sealed class DpmPp2SAncestral : Sampler
 
     public override string Name => "DPM++ 2S a";
     public override string DefaultSchedule => "Karras";
+
+    public override LinearStep[] LinearPlan(double[] sigmas)
+    {
+        var plan = new List<LinearStep>();
+        for (var i = 0; i < sigmas.Length - 1; i++)
+        {
+            var sigma = sigmas[i];
+            var (up, down) = EulerAncestral.AncestralStep(sigma, sigmas[i + 1]);
+            var noise = sigmas[i + 1] > 0 && up > 0 ? up : 0;
+            if (down == 0)
+            {
+                plan.Add(new LinearStep(sigma, X: 1, Eps: down - sigma, Noise: noise));
+                continue;
+            }
+
+            var t = -Math.Log(sigma);
+            var h = -Math.Log(down) - t;
+            var sigmaS = Math.Exp(-(t + (h / 2)));
+            plan.Add(new LinearStep(sigma, X: sigmaS / sigma, Denoised: -double.ExpM1(-h / 2), EndsStep: false));
+            plan.Add(new LinearStep(sigmaS, X: down / sigma, Denoised: -double.ExpM1(-h), Noise: noise));
+        }
+
+        return [.. plan];
+    }
 
     public override void Run(float[] x, double[] sigmas, Denoiser model, NoiseSource noise, Action<int>? onStep, CancellationToken ct)
     {
@@ -616,7 +708,7 @@ public sealed class DpmPp2MSde : Sampler
             var (sigma, next) = (sigmas[i], sigmas[i + 1]);
             if (next == 0)
             {
-                plan[i] = new LinearStep(Denoised: 1);
+                plan[i] = new LinearStep(sigma, Denoised: 1);
                 continue;
             }
 
@@ -624,7 +716,7 @@ public sealed class DpmPp2MSde : Sampler
             var decay = next / sigma * Math.Exp(-h);
             var gain = -double.ExpM1(-2 * h);
             var correction = hLast is { } last ? 0.5 * gain / (last / h) : 0;
-            plan[i] = new LinearStep(X: decay, Denoised: gain + correction, Previous: -correction, Noise: next * Math.Sqrt(-double.ExpM1(-2 * h)));
+            plan[i] = new LinearStep(sigma, X: decay, Denoised: gain + correction, Previous: -correction, Noise: next * Math.Sqrt(-double.ExpM1(-2 * h)));
             hLast = h;
         }
 
@@ -764,7 +856,7 @@ public sealed class Lcm : Sampler
     public override string Name => "LCM";
 
     public override LinearStep[] LinearPlan(double[] sigmas) =>
-        [.. Enumerable.Range(0, sigmas.Length - 1).Select(i => new LinearStep(Denoised: 1, Noise: sigmas[i + 1]))];
+        [.. Enumerable.Range(0, sigmas.Length - 1).Select(i => new LinearStep(sigmas[i], Denoised: 1, Noise: sigmas[i + 1]))];
 
     public override void Run(float[] x, double[] sigmas, Denoiser model, NoiseSource noise, Action<int>? onStep, CancellationToken ct)
     {
@@ -794,6 +886,31 @@ public sealed class DpmPpSde : Sampler
 {
     public override string Name => "DPM++ SDE";
     public override string DefaultSchedule => "Karras";
+
+    public override LinearStep[] LinearPlan(double[] sigmas)
+    {
+        var plan = new List<LinearStep>();
+        for (var i = 0; i < sigmas.Length - 1; i++)
+        {
+            var (sigma, next) = (sigmas[i], sigmas[i + 1]);
+            if (next == 0)
+            {
+                plan.Add(new LinearStep(sigma, X: 1, Eps: next - sigma));
+                continue;
+            }
+
+            // Both noises are drawn whatever their size in Run; here they are never 0 (σ_s and the next σ are below σ).
+            var t = -Math.Log(sigma);
+            var h = -Math.Log(next) - t;
+            var sigmaS = Math.Exp(-(t + (h / 2)));
+            var (up1, down1) = EulerAncestral.AncestralStep(sigma, sigmaS);
+            plan.Add(new LinearStep(sigma, X: down1 / sigma, Denoised: -double.ExpM1(t + Math.Log(down1)), Noise: up1, EndsStep: false));
+            var (up2, down2) = EulerAncestral.AncestralStep(sigma, next);
+            plan.Add(new LinearStep(sigmaS, X: down2 / sigma, Denoised: -double.ExpM1(t + Math.Log(down2)), Noise: up2));
+        }
+
+        return [.. plan];
+    }
 
     public override void Run(float[] x, double[] sigmas, Denoiser model, NoiseSource noise, Action<int>? onStep, CancellationToken ct)
     {
@@ -896,6 +1013,22 @@ public sealed class Restart : Sampler
         }
 
         return list;
+    }
+
+    public override LinearStep[] LinearPlan(double[] sigmas)
+    {
+        // Heun's stages over the restart plan. A restart's noise, which Run adds as the next step begins, is drawn after
+        // the step before it here (the same draws in the same order; only a preview or a skip at that step sees it sooner).
+        var steps = Plan(sigmas);
+        var plan = new List<LinearStep>();
+        for (var k = 0; k < steps.Count; k++)
+        {
+            var (from, to) = steps[k];
+            var restart = k + 1 < steps.Count && to < steps[k + 1].From ? Math.Sqrt((steps[k + 1].From * steps[k + 1].From) - (to * to)) : 0;
+            Heun.Stages(plan, from, to, restart);
+        }
+
+        return [.. plan];
     }
 
     public override void Run(float[] x, double[] sigmas, Denoiser model, NoiseSource noise, Action<int>? onStep, CancellationToken ct)
