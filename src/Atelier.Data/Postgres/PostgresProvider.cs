@@ -24,13 +24,10 @@ internal sealed class PostgresProvider : IDatabaseProvider
     /// </summary>
     internal static string Pooled(string connectionString)
     {
-        var builder = new NpgsqlConnectionStringBuilder(connectionString);
-        if (connectionString.IndexOf("Reset", StringComparison.OrdinalIgnoreCase) < 0)
-        {
-            builder.NoResetOnClose = true;
-        }
-
-        return builder.ConnectionString;
+        // The keys as written (a password may contain any word): "No Reset On Close", or its spelling without spaces.
+        var named = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString }.Keys.Cast<string>()
+            .Any(k => string.Equals(k.Replace(" ", "", StringComparison.Ordinal), "NoResetOnClose", StringComparison.OrdinalIgnoreCase));
+        return named ? connectionString : new NpgsqlConnectionStringBuilder(connectionString) { NoResetOnClose = true }.ConnectionString;
     }
 
     public Task VerifyAsync(AtelierDb db, DatabaseOptions options, CancellationToken ct) => Task.CompletedTask;

@@ -247,7 +247,7 @@ public sealed class DiffusionPipeline : IDisposable
                     if (device is not null)
                     {
                         device.Run(x, plan!, req.CfgScale, sigma => passIo.SetTimestep(_schedule.TimestepOf(sigma)), noiseSource.Fill,
-                            sigma => (float)(1 / Math.Sqrt((sigma * sigma) + 1)), step =>
+                            CIn, step =>
                             {
                                 Interlocked.Increment(ref _deviceSteps);
                                 onStep(step);
@@ -666,11 +666,14 @@ public sealed class DiffusionPipeline : IDisposable
     private static readonly string[] UnetInputs = ["sample", "timestep", "encoder_hidden_states"];
     private static readonly string[] UnetOutputs = ["out_sample"];
 
+    /// <summary>The UNet's input scale at σ: 1/√(σ² + 1), from k-diffusion's σ space to the model's.</summary>
+    private static float CIn(double sigma) => (float)(1 / Math.Sqrt((sigma * sigma) + 1));
+
     private void Denoise(ReadOnlySpan<float> x, double sigma, double cfg, UnetBindings io, Span<float> eps, RunOptions runOptions, CancellationToken ct)
     {
         ct.ThrowIfCancellationRequested();
         var n = x.Length;
-        var cIn = (float)(1 / Math.Sqrt((sigma * sigma) + 1));
+        var cIn = CIn(sigma);
         var input = io.Input;
         var output = io.Output;
         if (io.Guided)

@@ -209,8 +209,10 @@ public sealed partial class WorkerHost : IDisposable
 
             var info = Info(request, job, result, _clock.GetUtcNow());
             await StopBeatingAsync();
-            // The slot holds this job's model now: the next lease says so.
+            // The slot holds this job's model now: the next lease says so. The cache may evict it again while the
+            // completion's lease waits (it did so once the job was complete before the calls were one).
             _hot[slot] = lease.Model?.Key ?? lease.Model?.VersionId;
+            held?.Dispose();
             var next = await CompleteAsync(slot, lease, new WorkerResult(images, info, Parameters(request)), stop);
             Interlocked.Increment(ref _completed);
             return next;
