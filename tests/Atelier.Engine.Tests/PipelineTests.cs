@@ -158,6 +158,45 @@ public class PipelineTests(TinyModelFixture tiny) : IClassFixture<TinyModelFixtu
     }
 
     [Fact]
+    public void Chunks_BreakEndsAChunk_AndAFullChunkEndsAtACommaWithinTwentyTokens_AsA1111()
+    {
+        var tokenizer = ClipTokenizer.Load(Path.Combine(tiny.Folder, "tokenizer"));
+        const int cat = 518, comma = 256 + ',', start = 519, end = 520;
+        // BREAK (the word alone, in capitals) pads the chunk it ends; "BREAKfast" and "break" are words.
+        var broken = PromptChunks.From(tokenizer, "cat BREAK cat");
+        Assert.Equal(2, broken.ChunkCount);
+        Assert.Equal([start, cat, end], broken.Ids[..3]);
+        Assert.Equal([start, cat, end], broken.Ids[77..80]);
+        Assert.Equal(1, PromptChunks.From(tokenizer, "cat break cat").ChunkCount);
+        Assert.Equal([new("cat", 1f), PromptWeights.Break, new("(x)", 1.1f)], PromptWeights.Parse("cat BREAK (\\(x\\))"));
+
+        // 70 cats, a comma, 10 cats: the chunk fills 4 tokens after the comma, so it ends at the comma and those 4 move on.
+        var backtracked = PromptChunks.From(tokenizer, string.Join(' ', Enumerable.Repeat("cat", 70)) + ", " + string.Join(' ', Enumerable.Repeat("cat", 10)));
+        Assert.Equal(2, backtracked.ChunkCount);
+        Assert.Equal([cat, comma, end], backtracked.Ids[70..73]);
+        Assert.Equal(Enumerable.Repeat(cat, 10), backtracked.Ids[78..88]);
+        Assert.Equal(end, backtracked.Ids[88]);
+
+        // A comma 65 tokens back is too far: the chunk is cut at 75 tokens.
+        var cut = PromptChunks.From(tokenizer, string.Join(' ', Enumerable.Repeat("cat", 10)) + ", " + string.Join(' ', Enumerable.Repeat("cat", 70)));
+        Assert.Equal([cat, end], cut.Ids[75..77]);
+        Assert.Equal([start, cat, cat, cat, cat, cat, cat, end], cut.Ids[77..85]);
+    }
+
+    [Fact]
+    public void ExtraNetworks_AreTakenOutOfThePrompt_TheInfotextKeepsThem()
+    {
+        var (text, networks) = ExtraNetworks.Strip("a <lora:foxy:0.8> fox <hypernet:ink>");
+        Assert.Equal("a  fox ", text);
+        Assert.Equal([("lora", "foxy", "0.8"), ("hypernet", "ink", "")],
+            networks.Select(n => (n.Kind, n.Name, n.Arguments.Count > 1 ? n.Arguments[1] : "")));
+        var tagged = tiny.Pipeline.Generate(Request() with { Prompt = "a <lora:foxy:0.8> fox" }, null, CancellationToken.None).Images[0];
+        var plain = tiny.Pipeline.Generate(Request() with { Prompt = "a  fox" }, null, CancellationToken.None).Images[0];
+        Assert.Equal(PngDecoder.Decode(plain.Png).Rgb, PngDecoder.Decode(tagged.Png).Rgb);
+        Assert.StartsWith("a <lora:foxy:0.8> fox\n", tagged.Infotext, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Emphasis_FollowsAutomatic1111()
     {
         Assert.Equal([new("red", 1.5f), new(" fox", 1f)], PromptWeights.Parse("(red:1.5) fox"));

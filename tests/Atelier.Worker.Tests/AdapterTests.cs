@@ -169,6 +169,44 @@ public class AdapterTests(EngineFixture engine) : IClassFixture<EngineFixture>
     }
 
     [Fact]
+    public async Task ComfyUi_Inpainting_UploadsTheCutOutAndItsMask_SetsTheNoiseMask_AndPutsThePictureBack()
+    {
+        using var builtin = new BuiltinAdapter(engine.Models);
+        await using var comfy = await ComfyStandIn.StartAsync(builtin, "atelier-demo.safetensors");
+        using var adapter = new ComfyUiAdapter(new HttpClient { BaseAddress = comfy.BaseAddress });
+        // A flat 128×96 grey picture; the mask's white 16×16 square at (70, 30); only masked with 8 pixels of padding.
+        var init = Png.Encode([.. Enumerable.Repeat((byte)90, 128 * 96 * 3)], 128, 96);
+        var maskRgb = new byte[128 * 96 * 3];
+        for (var y = 30; y < 46; y++)
+        {
+            maskRgb.AsSpan(((y * 128) + 70) * 3, 16 * 3).Fill(255);
+        }
+
+        var job = new EngineJob
+        {
+            Model = "atelier-demo", Prompt = "a window", Sampler = "Euler", Steps = 3, Width = 64, Height = 64, Seed = 5, InitImagePng = init,
+            MaskPng = Png.Encode(maskRgb, 128, 96), Inpaint = new() { Padding = 8, BlurX = 0, BlurY = 0 }, DenoisingStrength = 0.9,
+            JobId = "inpaint-" + Guid.NewGuid().ToString("N")[..8],
+        };
+        var result = await adapter.GenerateAsync(job, null, CancellationToken.None);
+
+        var graph = comfy.LastGraph!;
+        Assert.Equal("SetLatentNoiseMask", graph["16"]!["class_type"]!.GetValue<string>());
+        Assert.Equal(("ImageToMask", "red"), (graph["15"]!["class_type"]!.GetValue<string>(), graph["15"]!["inputs"]!["channel"]!.GetValue<string>()));
+        Assert.Equal("16", graph["3"]!["inputs"]!["latent_image"]![0]!.GetValue<string>());
+        // Uploaded: the 32×32 cut-out at the job's 64×64, and its mask (white in the middle, where the square was).
+        var mask = PngDecoder.Decode(comfy.Inputs[graph["14"]!["inputs"]!["image"]!.GetValue<string>()]);
+        Assert.Equal((64, 64), (mask.Width, mask.Height));
+        Assert.Equal((0, 255), (mask.Rgb[0], mask.Rgb[((32 * 64) + 32) * 3]));
+        Assert.Equal(64, PngDecoder.Decode(comfy.Inputs[graph["10"]!["inputs"]!["image"]!.GetValue<string>()]).Width);
+        // Back in the 128×96 original: grey away from the square, the model's picture inside it.
+        var picture = PngDecoder.Decode(Assert.Single(result.Images));
+        Assert.Equal((128, 96), (picture.Width, picture.Height));
+        Assert.Equal([90, 90, 90], picture.Rgb.AsSpan(((5 * 128) + 5) * 3, 3).ToArray());
+        Assert.NotEqual([90, 90, 90], picture.Rgb.AsSpan(((38 * 128) + 78) * 3, 3).ToArray());
+    }
+
+    [Fact]
     public async Task ComfyUi_Cancel_InterruptsThePrompt()
     {
         using var builtin = new BuiltinAdapter(engine.Models);

@@ -98,8 +98,9 @@ public sealed class ComfyStandIn : IAsyncDisposable
             self.LastGraph = graph?.DeepClone();
             var sampler = graph?.Select(n => n.Value).FirstOrDefault(n => n?["class_type"]?.GetValue<string>() == "KSampler")?["inputs"];
             var ckpt = graph?.Select(n => n.Value).FirstOrDefault(n => n?["class_type"]?.GetValue<string>() == "CheckpointLoaderSimple")?["inputs"]?["ckpt_name"]?.GetValue<string>();
-            var load = graph?.Select(n => n.Value).FirstOrDefault(n => n?["class_type"]?.GetValue<string>() == "LoadImage")?["inputs"]?["image"]?.GetValue<string>();
-            if (load is not null && !self._inputs.ContainsKey(load))
+            var load = graph?.Select(n => n.Value).Where(n => n?["class_type"]?.GetValue<string>() == "LoadImage").Select(n => n!["inputs"]?["image"]?.GetValue<string>())
+                .FirstOrDefault(name => name is null || !self._inputs.ContainsKey(name));
+            if (load is not null)
             {
                 return Results.Json(new { error = new { type = "prompt_outputs_failed_validation", message = $"Invalid image file: {load}" } }, statusCode: 400);
             }
@@ -154,6 +155,11 @@ public sealed class ComfyStandIn : IAsyncDisposable
             InitImagePng = Of("LoadImage")?["image"]?.GetValue<string>() is { } uploaded ? _inputs[uploaded] : null,
             DenoisingStrength = sampler["denoise"]!.GetValue<double>(),
             ResizeMode = Of("ImageScale")?["crop"]?.GetValue<string>() == "center" ? 1 : 0,
+            // SetLatentNoiseMask over ImageToMask of an uploaded picture: only the white of the picture's red is generated.
+            MaskPng = Of("SetLatentNoiseMask") is { } noiseMask && graph[noiseMask["mask"]![0]!.GetValue<string>()]?["inputs"] is { } toMask
+                      && toMask["channel"]?.GetValue<string>() == "red"
+                ? _inputs[graph[toMask["image"]![0]!.GetValue<string>()]!["inputs"]!["image"]!.GetValue<string>()] : null,
+            Inpaint = new() { FullRes = false, BlurX = 0, BlurY = 0, Fill = Engine.Images.InpaintSettings.FillOriginal },
         };
         try
         {

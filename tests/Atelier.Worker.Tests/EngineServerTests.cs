@@ -263,6 +263,81 @@ public class EngineServerTests(EngineFixture engine) : IClassFixture<EngineFixtu
     }
 
     [Fact]
+    public async Task FieldsItDoesNotApply_AreNamedInInfo_AndExtraNetworksAreTakenOutOfThePrompt()
+    {
+        var (ok, body) = await Post("/sdapi/v1/txt2img", new
+        {
+            prompt = "a fox <lora:foxy:0.7>", steps = 2, width = 64, height = 64, s_churn = 0.5, s_tmin = 0, eta = 0.3, styles = new[] { "Cinematic" },
+            include_init_images = false,
+        });
+        Assert.Equal(HttpStatusCode.OK, ok);
+        using var info = JsonDocument.Parse(body.GetProperty("info").GetString()!);
+        var unsupported = info.RootElement.GetProperty("unsupported").EnumerateArray().Select(u => u.GetString()).ToList();
+        Assert.Equal(["styles", "s_churn", "eta"], unsupported); // s_tmin 0 and include_init_images false ask for nothing
+        Assert.Contains(info.RootElement.GetProperty("warnings").EnumerateArray(), w => w.GetString() == "Networks not found: lora:foxy");
+        Assert.StartsWith("a fox <lora:foxy:0.7>\n", info.RootElement.GetProperty("infotexts")[0].GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Img2Img_WithAMask_Inpaints_OnlyMaskedByDefault_AsA1111()
+    {
+        // A 96×80 picture, its top-left quarter red and the rest grey; a white 16×16 square of a black mask masks part of the grey.
+        var rgb = new byte[96 * 80 * 3];
+        var maskRgb = new byte[96 * 80 * 3];
+        for (var y = 0; y < 80; y++)
+        {
+            for (var x = 0; x < 96; x++)
+            {
+                var i = ((y * 96) + x) * 3;
+                (rgb[i], rgb[i + 1], rgb[i + 2]) = x < 48 && y < 40 ? ((byte)220, (byte)20, (byte)20) : ((byte)128, (byte)128, (byte)128);
+                var masked = x is >= 60 and < 76 && y is >= 50 and < 66;
+                maskRgb[i] = maskRgb[i + 1] = maskRgb[i + 2] = masked ? (byte)255 : (byte)0;
+            }
+        }
+
+        var init = Convert.ToBase64String(Png.Encode(rgb, 96, 80));
+        var mask = Convert.ToBase64String(Png.Encode(maskRgb, 96, 80));
+        // A1111's API defaults: inpaint_full_res on (only masked), mask_blur 4, fill; a client's 0/1 for the flags is read as A1111 reads it.
+        var (ok, body) = await Post("/sdapi/v1/img2img", new
+        {
+            prompt = "a cat", steps = 4, width = 64, height = 64, init_images = new[] { init }, mask, inpaint_full_res_padding = 4, inpainting_mask_invert = 0,
+        });
+        Assert.Equal(HttpStatusCode.OK, ok);
+        var picture = PngDecoder.Decode(Convert.FromBase64String(body.GetProperty("images")[0].GetString()!));
+        Assert.Equal((96, 80), (picture.Width, picture.Height)); // only masked: put back into the original
+        Assert.Equal([220, 20, 20], picture.Rgb.AsSpan(((5 * 96) + 5) * 3, 3).ToArray());
+        Assert.Equal([128, 128, 128], picture.Rgb.AsSpan(((75 * 96) + 90) * 3, 3).ToArray());
+        using var info = JsonDocument.Parse(body.GetProperty("info").GetString()!);
+        Assert.DoesNotContain(info.RootElement.GetProperty("unsupported").EnumerateArray(), u => u.GetString() == "mask");
+        Assert.Contains("Mask blur: 4, Masked content: fill, Inpaint area: Only masked, Masked area padding: 4", info.RootElement.GetProperty("infotexts")[0].GetString(),
+            StringComparison.Ordinal);
+
+        // The whole picture (inpaint_full_res as 0), inverted: the job's size.
+        var (whole, wholeBody) = await Post("/sdapi/v1/img2img", new
+        {
+            prompt = "a cat", steps = 2, width = 64, height = 64, init_images = new[] { init }, mask, inpaint_full_res = 0, inpainting_mask_invert = 1, inpainting_fill = 2,
+        });
+        Assert.Equal(HttpStatusCode.OK, whole);
+        Assert.Equal(64, PngDecoder.Decode(Convert.FromBase64String(wholeBody.GetProperty("images")[0].GetString()!)).Width);
+        Assert.Contains("Mask mode: Inpaint not masked, Masked content: latent noise", JsonDocument.Parse(wholeBody.GetProperty("info").GetString()!)
+            .RootElement.GetProperty("infotexts")[0].GetString(), StringComparison.Ordinal);
+
+        // A blank mask with only masked: A1111 runs a plain img2img and says why.
+        var blank = Convert.ToBase64String(Png.Encode(new byte[96 * 80 * 3], 96, 80));
+        var (plain, plainBody) = await Post("/sdapi/v1/img2img", new { prompt = "a cat", steps = 2, width = 64, height = 64, init_images = new[] { init }, mask = blank });
+        Assert.Equal(HttpStatusCode.OK, plain);
+        Assert.Contains(JsonDocument.Parse(plainBody.GetProperty("info").GetString()!).RootElement.GetProperty("warnings").EnumerateArray(),
+            w => w.GetString()!.StartsWith("Unable to perform \"Inpaint Only mask\"", StringComparison.Ordinal));
+
+        // Out of range, and a mask that is not a picture: A1111's 422 with a detail.
+        var (refused, why) = await Post("/sdapi/v1/img2img", new { prompt = "x", steps = 2, width = 64, height = 64, init_images = new[] { init }, mask, inpainting_fill = 9 });
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, refused);
+        Assert.StartsWith("inpainting_fill must be 0 (fill)", why.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        var (broken, _) = await Post("/sdapi/v1/img2img", new { prompt = "x", steps = 2, width = 64, height = 64, init_images = new[] { init }, mask = Convert.ToBase64String("not a picture"u8.ToArray()) });
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, broken);
+    }
+
+    [Fact]
     public async Task Listings_ModelsSamplersSchedulersOptions()
     {
         var models = await engine.Http.GetFromJsonAsync<JsonElement>("/sdapi/v1/sd-models");

@@ -49,6 +49,18 @@ public sealed class A1111Request
     public List<string>? InitImages { get; set; }
     public int ResizeMode { get; set; }
     public string? Mask { get; set; }
+    /// <summary>A1111's inpainting fields (with a <see cref="Mask"/>): <c>mask_blur</c> sets both blurs when given.</summary>
+    public int? MaskBlur { get; set; }
+    public int MaskBlurX { get; set; } = 4;
+    public int MaskBlurY { get; set; } = 4;
+    [JsonConverter(typeof(LooseBool))]
+    public bool MaskRound { get; set; } = true;
+    public int InpaintingFill { get; set; }
+    [JsonConverter(typeof(LooseBool))]
+    public bool InpaintFullRes { get; set; } = true;
+    public int InpaintFullResPadding { get; set; }
+    [JsonConverter(typeof(LooseInt))]
+    public int InpaintingMaskInvert { get; set; }
 
     /// <summary>Everything else a client sends, kept so that <c>parameters</c> echoes the request.</summary>
     [JsonExtensionData]
@@ -108,4 +120,32 @@ public static class A1111Info
         ["job_timestamp"] = at.UtcDateTime.ToString("yyyyMMddHHmmss", System.Globalization.CultureInfo.InvariantCulture),
         ["version"] = "atelier",
     };
+}
+
+/// <summary>A flag as A1111's clients send it: a JSON boolean, or a number (0 is false), as pydantic reads one.</summary>
+public sealed class LooseBool : JsonConverter<bool>
+{
+    public override bool Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => reader.TokenType switch
+    {
+        JsonTokenType.True => true,
+        JsonTokenType.False => false,
+        JsonTokenType.Number when reader.TryGetDouble(out var d) && d is 0 or 1 => d != 0,
+        _ => throw new JsonException("expected true, false, 0 or 1"),
+    };
+
+    public override void Write(Utf8JsonWriter writer, bool value, JsonSerializerOptions options) => writer.WriteBooleanValue(value);
+}
+
+/// <summary>An integer that clients also send as a boolean (true is 1), as pydantic reads one.</summary>
+public sealed class LooseInt : JsonConverter<int>
+{
+    public override int Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => reader.TokenType switch
+    {
+        JsonTokenType.True => 1,
+        JsonTokenType.False => 0,
+        JsonTokenType.Number when reader.TryGetInt32(out var n) => n,
+        _ => throw new JsonException("expected an integer"),
+    };
+
+    public override void Write(Utf8JsonWriter writer, int value, JsonSerializerOptions options) => writer.WriteNumberValue(value);
 }

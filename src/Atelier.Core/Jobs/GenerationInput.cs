@@ -11,6 +11,8 @@ public static class GenerationInput
 {
     public const int MaxSide = 2048;
     public const int MaxImagesPerJob = 16;
+    public const int MaxMaskBlur = 64;
+    public const int MaxInpaintPadding = 1024;
 
     private static readonly System.Text.UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
@@ -112,9 +114,23 @@ public static class GenerationInput
                 CheckImage(image.GetString()!, $"init_images[{i++}]", limits);
             }
 
-            if (input.TryGetProperty("mask", out var mask) && mask.ValueKind == JsonValueKind.String && mask.GetString() is { Length: > 0 } m)
+            if (input.TryGetProperty("mask", out var mask) && mask.ValueKind is not (JsonValueKind.String or JsonValueKind.Null))
+            {
+                throw AtelierException.InvalidInput("mask", "must be a base64 image (PNG, JPEG or WebP)");
+            }
+
+            if (mask.ValueKind == JsonValueKind.String && mask.GetString() is { Length: > 0 } m)
             {
                 CheckImage(m, "mask", limits);
+                // A1111's inpainting fields, as the engines read them (the limits are the built-in engine's).
+                Integer(input, "mask_blur", 0, MaxMaskBlur);
+                Integer(input, "mask_blur_x", 0, MaxMaskBlur);
+                Integer(input, "mask_blur_y", 0, MaxMaskBlur);
+                Integer(input, "inpainting_fill", 0, 3);
+                Integer(input, "inpaint_full_res_padding", 0, MaxInpaintPadding);
+                Flag(input, "inpaint_full_res");
+                Flag(input, "inpainting_mask_invert");
+                Flag(input, "mask_round");
             }
         }
     }
@@ -222,6 +238,16 @@ public static class GenerationInput
         }
 
         return n;
+    }
+
+    /// <summary>A flag as A1111 reads one: true, false, 0 or 1.</summary>
+    private static void Flag(JsonElement input, string name)
+    {
+        if (input.TryGetProperty(name, out var v) && v.ValueKind is not (JsonValueKind.True or JsonValueKind.False or JsonValueKind.Null)
+            && !(v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var n) && n is 0 or 1))
+        {
+            throw AtelierException.InvalidInput(name, "must be true, false, 0 or 1");
+        }
     }
 
     private static double? Number(JsonElement input, string name, double min, double max)

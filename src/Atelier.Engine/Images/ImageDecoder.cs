@@ -42,6 +42,12 @@ public static class ImageDecoder
         }
 
         var (rgb, w, h) = DecodeOriginal(bytes);
+        return Resize(rgb, w, h, width, height, resizeMode);
+    }
+
+    /// <summary>RGB bytes brought to <paramref name="width"/>×<paramref name="height"/> by an A1111 <c>resize_mode</c> (see <see cref="DecodeForImg2Img"/>).</summary>
+    public static (byte[] Rgb, int Width, int Height) Resize(byte[] rgb, int w, int h, int width, int height, int resizeMode)
+    {
         if (resizeMode is JustResize or LatentUpscale)
         {
             return (w == width && h == height ? rgb : Upscaling.Resize(rgb, w, h, width, height, "Lanczos"), width, height);

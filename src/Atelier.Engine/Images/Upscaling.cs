@@ -150,6 +150,8 @@ public static class Upscaling
     {
         "None" => tw == w && th == h ? (byte[])rgb.Clone() : Lanczos(rgb, w, h, tw, th),
         "Nearest" => Nearest(rgb, w, h, tw, th),
+        // Not an upscaler of A1111's list: PIL's default for Image.resize, which A1111 uses for the latent mask.
+        "Bicubic" => Pass(Pass(rgb, w, h, tw, horizontal: true, Bicubic, 2), tw, h, th, horizontal: false, Bicubic, 2),
         _ => Lanczos(rgb, w, h, tw, th),
     };
 
@@ -172,17 +174,17 @@ public static class Upscaling
     /// <summary>Separable Lanczos-3 (support widened by the scale when shrinking), rows then columns, bytes in between.</summary>
     private static byte[] Lanczos(byte[] rgb, int w, int h, int tw, int th)
     {
-        var rows = Pass(rgb, w, h, tw, horizontal: true);
-        return Pass(rows, tw, h, th, horizontal: false);
+        var rows = Pass(rgb, w, h, tw, horizontal: true, Kernel, 3);
+        return Pass(rows, tw, h, th, horizontal: false, Kernel, 3);
     }
 
-    private static byte[] Pass(byte[] src, int w, int h, int target, bool horizontal)
+    private static byte[] Pass(byte[] src, int w, int h, int target, bool horizontal, Func<double, double> kernel, double radius)
     {
         var length = horizontal ? w : h;
         var (ow, oh) = horizontal ? (target, h) : (w, target);
         var output = new byte[ow * oh * 3];
         var scale = (double)length / target;
-        var support = 3 * Math.Max(1, scale);
+        var support = radius * Math.Max(1, scale);
         var weights = new double[(int)Math.Ceiling(support * 2) + 2];
         for (var o = 0; o < target; o++)
         {
@@ -193,7 +195,7 @@ public static class Upscaling
             double sum = 0;
             for (var k = 0; k < count; k++)
             {
-                var weight = Kernel((first + k - centre) / Math.Max(1, scale));
+                var weight = kernel((first + k - centre) / Math.Max(1, scale));
                 weights[k] = weight;
                 sum += weight;
             }
@@ -219,6 +221,16 @@ public static class Upscaling
         }
 
         return output;
+    }
+
+    /// <summary>Keys' cubic with a = −0.5 (PIL's bicubic), support 2.</summary>
+    private static double Bicubic(double x)
+    {
+        const double a = -0.5;
+        x = Math.Abs(x);
+        return x < 1 ? ((((a + 2) * x) - (a + 3)) * x * x) + 1
+            : x < 2 ? ((((((a * x) - (5 * a)) * x) + (8 * a)) * x) - (4 * a))
+            : 0;
     }
 
     private static double Kernel(double x)

@@ -158,7 +158,20 @@ public sealed class DiffusionPipeline : IDisposable
         var latentW = req.Width / 8;
         var perImage = 4 * latentH * latentW;
         var allSigmas = sampler.SigmasFor(schedule, _schedule, req.Steps);
-        var init = req.InitImage is { } image ? EncodeImage(image, req.Width, req.Height) : null;
+        var inpaint = req.Inpaint;
+        var init = inpaint is not null ? EncodeImage((inpaint.InitRgb, req.Width, req.Height), req.Width, req.Height)
+            : req.InitImage is { } image ? EncodeImage(image, req.Width, req.Height) : null;
+        // Inpainting: A1111's nmask (1 where the picture is generated), the same for the four latent channels.
+        var generate = inpaint is null ? null : new float[perImage];
+        if (generate is not null)
+        {
+            for (var c = 0; c < 4; c++)
+            {
+                inpaint!.LatentMask.CopyTo(generate, c * latentH * latentW);
+            }
+        }
+
+        var imageInit = init is null ? null : new float[perImage];
         // img2img as A1111 (k-diffusion's sample_img2img): t_enc = int(min(strength, 0.999) × steps) steps + 1, from the schedule's end.
         var start = init is null ? 0 : Math.Clamp(req.Steps - (int)(Math.Min(req.DenoisingStrength, 0.999) * req.Steps) - 1, 0, req.Steps - 1);
         var sigmas = allSigmas[start..];
@@ -185,9 +198,24 @@ public sealed class DiffusionPipeline : IDisposable
             var rng = SeedNoise.First(latents, latentH, latentW, seed, subseed, req.SubseedStrength, req.SeedResizeFromWidth, req.SeedResizeFromHeight,
                 sampler.UsesEnsd ? req.EtaNoiseSeedDelta : 0, generators);
             var sigma0 = sigmas[0];
+            if (init is not null)
+            {
+                // What the latents start from (and, inpainting, what the unmasked part is held to): the init's, with
+                // A1111's latent noise (the seed's noise) or latent nothing (zero) where the mask is.
+                for (var i = 0; i < perImage; i++)
+                {
+                    imageInit![i] = generate is null ? init[i] : inpaint!.Settings.Fill switch
+                    {
+                        InpaintSettings.FillLatentNoise => (init[i] * (1 - generate[i])) + (latents[i] * generate[i]),
+                        InpaintSettings.FillLatentNothing => init[i] * (1 - generate[i]),
+                        _ => init[i],
+                    };
+                }
+            }
+
             for (var i = 0; i < perImage; i++)
             {
-                latents[i] = init is null ? (float)(latents[i] * (sampler.StartsFromUnitNoise ? Math.Sqrt((sigma0 * sigma0) + 1) : sigma0)) : init[i] + (float)(latents[i] * sigma0);
+                latents[i] = init is null ? (float)(latents[i] * (sampler.StartsFromUnitNoise ? Math.Sqrt((sigma0 * sigma0) + 1) : sigma0)) : imageInit![i] + (float)(latents[i] * sigma0);
             }
 
             var imageNumber = index;
@@ -216,16 +244,33 @@ public sealed class DiffusionPipeline : IDisposable
                 (outW, outH, final) = (hires.LatentWidth, hires.LatentHeight, upscaled);
             }
 
+            if (generate is not null)
+            {
+                // As A1111 after sampling: the unmasked latents are the init's exactly.
+                for (var i = 0; i < perImage; i++)
+                {
+                    final[i] = (final[i] * generate[i]) + (imageInit![i] * (1 - generate[i]));
+                }
+            }
+
             var rgb = Decode(final, outH, outW, runOptions);
+            var (pictureW, pictureH) = (outW * 8, outH * 8);
+            if (inpaint is not null)
+            {
+                rgb = inpaint.Composite(rgb, pictureW, pictureH);
+                (pictureW, pictureH) = (inpaint.OutputWidth, inpaint.OutputHeight);
+            }
+
             var info = Infotext.Format(req.Prompt, req.NegativePrompt, InfoParameters(req, sampler, schedule, seed, subseed, hires));
-            images.Add(new GeneratedImage(Png.Encode(rgb, outW * 8, outH * 8, new Dictionary<string, string> { ["parameters"] = info }), seed, info));
+            images.Add(new GeneratedImage(Png.Encode(rgb, pictureW, pictureH, new Dictionary<string, string> { ["parameters"] = info }), seed, info));
 
             // One sampling pass over x; false when the image was skipped (what there is is kept, brought to sigma 0's scale).
             bool Sample(float[] x, double[] passSigmas, Sampler passSampler, UnetBindings passIo, INoiseGenerator noiseSource, int lw, int lh, int stepsBefore)
             {
                 var lastStep = passSigmas.Length - 2;
                 var completed = true;
-                var plan = _latentGraphs is null ? null : passSampler.LinearPlan(passSigmas);
+                // Inpainting blends every prediction with the init's latents on the host, so it keeps the host loop.
+                var plan = _latentGraphs is null || generate is not null ? null : passSampler.LinearPlan(passSigmas);
                 using var device = plan is null ? null : new DeviceLatentsPass(_latentGraphs!, _unet, _deviceAllocator ?? OrtAllocator.DefaultInstance, _unetType,
                     passIo.States, passIo.Timestep, passIo.Guided, lh, lw, runOptions) { OnReadback = () => Interlocked.Increment(ref _readbacks) };
                 Func<float[]?>? snapshot = device is null ? null : device.Snapshot;
@@ -255,8 +300,14 @@ public sealed class DiffusionPipeline : IDisposable
                     }
                     else
                     {
-                        passSampler.Run(x, passSigmas, (xs, sigma, step, eps) => Denoise(xs, sigma, req.CfgScale, passIo, eps, runOptions, ct),
-                            noiseSource.Fill, onStep, skip.Token);
+                        passSampler.Run(x, passSigmas, (xs, sigma, step, eps) =>
+                        {
+                            Denoise(xs, sigma, req.CfgScale, passIo, eps, runOptions, ct);
+                            if (generate is not null && sigma > 0)
+                            {
+                                HoldUnmasked(xs, sigma, eps, imageInit!, generate);
+                            }
+                        }, noiseSource.Fill, onStep, skip.Token);
                     }
                 }
                 catch (OperationCanceledException) when (!ct.IsCancellationRequested)
@@ -291,7 +342,7 @@ public sealed class DiffusionPipeline : IDisposable
         new("Variation seed", req.SubseedStrength == 0 ? null : subseed),
         new("Variation seed strength", req.SubseedStrength == 0 ? null : req.SubseedStrength),
         new("Seed resize from", req.SeedResizeFromWidth > 0 && req.SeedResizeFromHeight > 0 ? $"{req.SeedResizeFromWidth}x{req.SeedResizeFromHeight}" : null),
-        new("Denoising strength", req.InitImage is null && hires is null ? null : req.DenoisingStrength),
+        new("Denoising strength", req.InitImage is null && req.Inpaint is null && hires is null ? null : req.DenoisingStrength),
         new("ENSD", req.EtaNoiseSeedDelta != 0 && sampler.UsesEnsd ? req.EtaNoiseSeedDelta : null),
         new("RNG", string.Equals(req.RandnSource, NoiseSources.Gpu, StringComparison.OrdinalIgnoreCase) ? null : req.RandnSource.ToUpperInvariant()),
         new("Hires upscale", hires is { Fix: { ResizeX: 0, ResizeY: 0 } } ? hires.Fix.Scale : null),
@@ -302,8 +353,24 @@ public sealed class DiffusionPipeline : IDisposable
         new("Hires schedule type", hires is not null && hires.Schedule != schedule ? hires.Schedule : null),
         new("Hires prompt", hires is { Prompted: true } && hires.Prompt != req.Prompt ? hires.Prompt : null),
         new("Hires negative prompt", hires is { Prompted: true } && hires.NegativePrompt != req.NegativePrompt ? hires.NegativePrompt : null),
+        .. req.Inpaint?.InfoParameters() ?? [],
         new("Version", "atelier"),
     ];
+
+    /// <summary>
+    /// A1111's inpainting blend of each prediction (its CFG denoiser's <c>apply_blend</c> after the model): the denoised
+    /// latents x₀ = x − σε are the init's where the mask keeps them, written back as the noise prediction that gives
+    /// that x₀: ε' = m·(x − init)/σ + (1 − m)·ε, m the kept fraction.
+    /// </summary>
+    private static void HoldUnmasked(ReadOnlySpan<float> x, double sigma, Span<float> eps, float[] init, float[] generate)
+    {
+        var inv = (float)(1 / sigma);
+        for (var i = 0; i < eps.Length; i++)
+        {
+            var keep = 1 - generate[i];
+            eps[i] = (keep * (x[i] - init[i]) * inv) + (generate[i] * eps[i]);
+        }
+    }
 
     /// <summary>A hires fix worked out: the size it upscales to (and crops), its second pass's sampler, schedule and sigmas.</summary>
     public sealed record HiresPlan(HiresFix Fix, string Upscaler, int UpscaleWidth, int UpscaleHeight, int TruncateX, int TruncateY,
@@ -501,8 +568,11 @@ public sealed class DiffusionPipeline : IDisposable
     }
 
     /// <summary>Conditioning for [negative, positive], with the same number of 77-token chunks each.</summary>
+    /// <remarks>As A1111, the extra networks (<c>&lt;lora:…&gt;</c>) are taken out of the text before it is encoded.</remarks>
     private float[] EncodePrompts(string prompt, string negative)
     {
+        prompt = ExtraNetworks.Strip(prompt).Prompt;
+        negative = ExtraNetworks.Strip(negative).Prompt;
         var pos = PromptChunks.From(_tokenizer, prompt);
         var neg = PromptChunks.From(_tokenizer, negative, pos.ChunkCount);
         if (neg.ChunkCount > pos.ChunkCount)

@@ -30,6 +30,12 @@ public sealed record GenerationRequest
     public string RandnSource { get; init; } = Sampling.NoiseSources.Gpu;
     /// <summary>A1111's hires fix (<c>enable_hr</c>) for txt2img; null: off.</summary>
     public HiresFix? Hires { get; init; }
+    /// <summary>
+    /// Inpainting (img2img with a mask), worked out by <see cref="Images.Inpainting"/>: its picture is the init
+    /// image (<see cref="InitImage"/> is not read), only the masked latents change, and each finished picture is put back
+    /// over the original (the images are <see cref="Images.InpaintPlan.OutputWidth"/>×<see cref="Images.InpaintPlan.OutputHeight"/>).
+    /// </summary>
+    public Images.InpaintPlan? Inpaint { get; init; }
 }
 
 /// <summary>

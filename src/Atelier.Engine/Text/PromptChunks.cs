@@ -5,32 +5,84 @@ public sealed record PromptChunks(int[] Ids, float[] Weights, int ChunkCount)
 {
     public const int TokensPerChunk = ClipTokenizer.ContextLength - 2;
 
-    /// <summary>Tokenizes with emphasis; prompts over 75 tokens split into more chunks (at least <paramref name="minChunks"/>).</summary>
+    /// <summary>A1111's <c>comma_padding_backtrack</c> default: a chunk that fills up within this many tokens of a comma ends at the comma.</summary>
+    public const int CommaBacktrack = 20;
+
+    /// <summary>
+    /// Tokenizes with emphasis and splits into chunks as A1111's <c>tokenize_line</c> does: 75 tokens a chunk, a
+    /// <c>BREAK</c> ends the chunk (padded), and a chunk that fills up within <see cref="CommaBacktrack"/> tokens of its
+    /// last comma ends after that comma, the tokens after it moving to the next chunk. At least <paramref name="minChunks"/>.
+    /// </summary>
     public static PromptChunks From(ClipTokenizer tokenizer, string prompt, int minChunks = 1)
     {
-        var tokens = new List<(int Id, float Weight)>();
-        foreach (var piece in PromptWeights.Parse(prompt))
+        var comma = tokenizer.Encode(",") is [var id] ? id : -1;
+        var chunks = new List<List<(int Id, float Weight)>>();
+        var chunk = new List<(int Id, float Weight)>();
+        var lastComma = -1;
+
+        void Next()
         {
-            tokens.AddRange(tokenizer.Encode(piece.Text).Select(id => (id, piece.Weight)));
+            chunks.Add(chunk);
+            chunk = [];
+            lastComma = -1;
         }
 
-        var chunks = Math.Max(minChunks, Math.Max(1, (tokens.Count + TokensPerChunk - 1) / TokensPerChunk));
-        var ids = new int[chunks * ClipTokenizer.ContextLength];
+        foreach (var piece in PromptWeights.Parse(prompt))
+        {
+            if (piece == PromptWeights.Break)
+            {
+                Next();
+                continue;
+            }
+
+            foreach (var token in tokenizer.Encode(piece.Text))
+            {
+                if (token == comma)
+                {
+                    lastComma = chunk.Count;
+                }
+                else if (chunk.Count == TokensPerChunk && lastComma != -1 && chunk.Count - lastComma <= CommaBacktrack)
+                {
+                    var moved = chunk[(lastComma + 1)..];
+                    chunk.RemoveRange(lastComma + 1, chunk.Count - lastComma - 1);
+                    Next();
+                    chunk.AddRange(moved);
+                }
+
+                if (chunk.Count == TokensPerChunk)
+                {
+                    Next();
+                }
+
+                chunk.Add((token, piece.Weight));
+            }
+        }
+
+        if (chunk.Count > 0 || chunks.Count == 0)
+        {
+            chunks.Add(chunk);
+        }
+
+        while (chunks.Count < minChunks)
+        {
+            chunks.Add([]);
+        }
+
+        var ids = new int[chunks.Count * ClipTokenizer.ContextLength];
         var weights = new float[ids.Length];
-        for (var c = 0; c < chunks; c++)
+        for (var c = 0; c < chunks.Count; c++)
         {
             var offset = c * ClipTokenizer.ContextLength;
             ids[offset] = tokenizer.StartId;
             weights[offset] = 1;
             for (var k = 1; k < ClipTokenizer.ContextLength; k++)
             {
-                var index = (c * TokensPerChunk) + k - 1;
-                var inChunk = k <= TokensPerChunk && index < tokens.Count;
-                ids[offset + k] = inChunk ? tokens[index].Id : tokenizer.EndId;
-                weights[offset + k] = inChunk ? tokens[index].Weight : 1;
+                var inChunk = k - 1 < chunks[c].Count;
+                ids[offset + k] = inChunk ? chunks[c][k - 1].Id : tokenizer.EndId;
+                weights[offset + k] = inChunk ? chunks[c][k - 1].Weight : 1;
             }
         }
 
-        return new PromptChunks(ids, weights, chunks);
+        return new PromptChunks(ids, weights, chunks.Count);
     }
 }

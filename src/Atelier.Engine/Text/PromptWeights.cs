@@ -92,8 +92,37 @@ public static class PromptWeights
             }
         }
 
-        return merged.Count == 0 ? [new WeightedText("", 1f)] : merged;
+        if (merged.Count == 0)
+        {
+            return [new WeightedText("", 1f)];
+        }
+
+        // A1111's BREAK (the word alone, in capitals): a piece of weight −1 that ends the chunk it falls in.
+        var pieces = new List<WeightedText>();
+        foreach (var piece in merged)
+        {
+            var parts = BreakWord.Split(piece.Text);
+            for (var p = 0; p < parts.Length; p++)
+            {
+                if (p > 0)
+                {
+                    pieces.Add(Break);
+                }
+
+                if (parts[p].Length > 0 || parts.Length == 1)
+                {
+                    pieces.Add(piece with { Text = parts[p] });
+                }
+            }
+        }
+
+        return pieces;
     }
+
+    /// <summary>The piece that stands for A1111's <c>BREAK</c>.</summary>
+    public static readonly WeightedText Break = new("BREAK", -1);
+
+    private static readonly System.Text.RegularExpressions.Regex BreakWord = new(@"\s*\bBREAK\b\s*", System.Text.RegularExpressions.RegexOptions.Singleline);
 
     private static bool TryReadWeight(string s, int from, out float weight, out int close)
     {

@@ -79,6 +79,8 @@ public sealed class EngineState : IDisposable
         }
 
         (byte[] Rgb, int Width, int Height)? init = null;
+        InpaintPlan? inpaint = null;
+        var warnings = new List<string>();
         if (img2img)
         {
             if (req.ResizeMode is < ImageDecoder.JustResize or > ImageDecoder.LatentUpscale)
@@ -93,9 +95,36 @@ public sealed class EngineState : IDisposable
                 return Results.Json(new { detail = "Init image not found" }, statusCode: 404);
             }
 
+            if (!string.IsNullOrEmpty(req.Mask))
+            {
+                var mask = Base64Image.Decode(req.Mask);
+                if (mask is null)
+                {
+                    return Results.Json(new { detail = "Invalid mask: not base64" }, statusCode: 422);
+                }
+
+                try
+                {
+                    inpaint = Inpainting.Prepare(bytes, mask, Adapters.EngineJob.InpaintOf(req), req.Width, req.Height, req.ResizeMode);
+                }
+                catch (Exception e) when (e is InvalidDataException or EndOfStreamException)
+                {
+                    return Results.Json(new { detail = $"Invalid mask or init image: {e.Message}" }, statusCode: 422);
+                }
+                catch (EngineRequestException e)
+                {
+                    return Results.Json(new { detail = e.Message }, statusCode: 422);
+                }
+
+                if (inpaint is null)
+                {
+                    warnings.Add(Inpainting.BlankMask);
+                }
+            }
+
             try
             {
-                init = ImageDecoder.DecodeForImg2Img(bytes, req.Width, req.Height, req.ResizeMode);
+                init = inpaint is null ? ImageDecoder.DecodeForImg2Img(bytes, req.Width, req.Height, req.ResizeMode) : null;
             }
             catch (Exception e) when (e is InvalidDataException or EndOfStreamException)
             {
@@ -103,7 +132,6 @@ public sealed class EngineState : IDisposable
             }
         }
 
-        var warnings = new List<string>();
         var model = ResolveModel(req, warnings);
         if (model is null)
         {
@@ -111,6 +139,13 @@ public sealed class EngineState : IDisposable
         }
 
         var unsupported = Unsupported(req);
+        // A1111 takes <lora:…> and the other extra networks out of the prompt; this engine has none of them to apply.
+        var networks = Engine.Text.ExtraNetworks.Strip(req.Prompt).Networks.Concat(Engine.Text.ExtraNetworks.Strip(req.NegativePrompt).Networks).ToList();
+        if (networks.Count > 0)
+        {
+            warnings.Add("Networks not found: " + string.Join(", ", networks.Select(n => $"{n.Kind}:{n.Name}").Distinct()));
+        }
+
         var taskId = req.ForceTaskId ?? $"task({Guid.NewGuid():N})";
         var task = _tasks[taskId] = new TaskProgress { Id = taskId, JobCount = req.BatchSize * req.NIter, Steps = req.Steps };
         await _queue.WaitAsync(ct);
@@ -136,6 +171,7 @@ public sealed class EngineState : IDisposable
                 EtaNoiseSeedDelta = Setting(req, "eta_noise_seed_delta") is { ValueKind: JsonValueKind.Number } ensd ? (long)ensd.GetDouble() : 0,
                 Hires = Adapters.EngineJob.HiresOf(req),
                 RandnSource = Setting(req, "randn_source") is { ValueKind: JsonValueKind.String } source ? source.GetString()! : NoiseSources.Gpu,
+                Inpaint = inpaint,
             };
             GenerationResult result;
             try
@@ -277,9 +313,33 @@ public sealed class EngineState : IDisposable
             list.Add("alwayson_scripts");
         }
 
-        if (req.Mask is not null)
+        if (req.Styles is { Count: > 0 })
         {
-            list.Add("mask");
+            list.Add("styles");
+        }
+
+        if (req.SaveImages)
+        {
+            list.Add("save_images");
+        }
+
+        // Fields A1111 reads that this engine does not, when they ask for something other than what it does anyway.
+        foreach (var (key, value) in req.Extra ?? [])
+        {
+            var ignored = key switch
+            {
+                "s_churn" or "s_tmin" => value.ValueKind == JsonValueKind.Number && value.GetDouble() != 0,
+                "s_noise" or "initial_noise_multiplier" => value.ValueKind == JsonValueKind.Number && value.GetDouble() != 1,
+                "s_tmax" or "eta" or "refiner_switch_at" => value.ValueKind == JsonValueKind.Number,
+                "refiner_checkpoint" or "latent_mask" => value.ValueKind == JsonValueKind.String && value.GetString() is { Length: > 0 },
+                "script_args" => value.ValueKind == JsonValueKind.Array && value.GetArrayLength() > 0,
+                "include_init_images" => value.ValueKind == JsonValueKind.True,
+                _ => false,
+            };
+            if (ignored)
+            {
+                list.Add(key);
+            }
         }
 
         // Options the built-in engine does not read (the checkpoint it does; settings equal to what it does anyway are no loss).

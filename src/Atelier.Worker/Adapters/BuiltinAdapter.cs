@@ -34,14 +34,18 @@ public sealed class BuiltinAdapter(string modelsDirectory, long memoryBudgetByte
                 using var lease = _cache.Rent(model);
                 var pipeline = lease.Pipeline;
                 TimeSpan? previewAt = null;
-                var init = job.InitImagePng is null ? ((byte[], int, int)?)null : Engine.Images.ImageDecoder.DecodeForImg2Img(job.InitImagePng, job.Width, job.Height, job.ResizeMode);
+                // Inpainting as A1111 (a blank mask with "only masked" is a plain img2img there too).
+                var inpaint = job is { InitImagePng: { } image, MaskPng: { } mask }
+                    ? Engine.Images.Inpainting.Prepare(image, mask, job.Inpaint, job.Width, job.Height, job.ResizeMode) : null;
+                var init = job.InitImagePng is null || inpaint is not null ? ((byte[], int, int)?)null
+                    : Engine.Images.ImageDecoder.DecodeForImg2Img(job.InitImagePng, job.Width, job.Height, job.ResizeMode);
                 var result = pipeline.Generate(new GenerationRequest
                 {
                     Prompt = job.Prompt, NegativePrompt = job.NegativePrompt, Seed = job.Seed, Sampler = job.Sampler, Schedule = job.Schedule,
                     Steps = job.Steps, CfgScale = job.CfgScale, Width = job.Width, Height = job.Height, BatchSize = job.BatchSize,
                     InitImage = init, DenoisingStrength = job.DenoisingStrength, Subseed = job.Subseed, SubseedStrength = job.SubseedStrength,
                     SeedResizeFromWidth = job.SeedResizeFromWidth, SeedResizeFromHeight = job.SeedResizeFromHeight, EtaNoiseSeedDelta = job.EtaNoiseSeedDelta,
-                    Hires = job.Hires, RandnSource = job.RandnSource,
+                    Hires = job.Hires, RandnSource = job.RandnSource, Inpaint = inpaint,
                 }, p =>
                 {
                     if (progress is null)
@@ -67,7 +71,7 @@ public sealed class BuiltinAdapter(string modelsDirectory, long memoryBudgetByte
             }
             catch (InvalidDataException e)
             {
-                throw new EngineFailedException($"init image: {e.Message}", e);
+                throw new EngineFailedException(e.Message.StartsWith("the mask", StringComparison.Ordinal) ? e.Message : $"init image: {e.Message}", e);
             }
         }, ct);
     }

@@ -3,6 +3,7 @@ using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Atelier.Engine.Images;
 
 namespace Atelier.Worker.Adapters;
 
@@ -40,8 +41,13 @@ public sealed class ComfyUiAdapter(HttpClient http) : IEngineAdapter
         using var socket = new ClientWebSocket();
         var wsUri = new UriBuilder(new Uri(http.BaseAddress!, $"ws?clientId={clientId}")) { Scheme = http.BaseAddress!.Scheme == "https" ? "wss" : "ws" }.Uri;
         await socket.ConnectAsync(wsUri, ct);
-        var init = job.InitImagePng is { } initImage ? await UploadAsync(initImage, promptId, ct) : null;
-        var body = new JsonObject { ["prompt"] = Graph(job, model.Title, seed, init, samplerName), ["client_id"] = clientId, ["prompt_id"] = promptId };
+        // Inpainting: the picture-space half done here as A1111 does it (mask read, blurred, "only masked" cut-out, fill),
+        // ComfyUI given the job-size picture and mask (SetLatentNoiseMask), its pictures put back over the original.
+        var plan = job is { InitImagePng: { } initPicture, MaskPng: { } maskPicture } ? PlanInpaint(job, initPicture, maskPicture) : null;
+        var initBytes = plan is null ? job.InitImagePng : Png.Encode(plan.InitRgb, job.Width, job.Height);
+        var init = initBytes is not null ? await UploadAsync(initBytes, promptId, ct) : null;
+        var maskName = plan is null ? null : await UploadAsync(Png.Encode([.. plan.ImageMask.SelectMany(v => new[] { v, v, v })], job.Width, job.Height), promptId + "-mask", ct);
+        var body = new JsonObject { ["prompt"] = Graph(job, model.Title, seed, init, samplerName, maskName), ["client_id"] = clientId, ["prompt_id"] = promptId };
         using (var posted = await http.PostAsJsonAsync("prompt", body, ct))
         {
             if (!posted.IsSuccessStatusCode)
@@ -78,7 +84,8 @@ public sealed class ComfyUiAdapter(HttpClient http) : IEngineAdapter
                 var query = $"view?filename={Uri.EscapeDataString(image.GetProperty("filename").GetString()!)}" +
                             $"&subfolder={Uri.EscapeDataString(image.GetProperty("subfolder").GetString() ?? "")}" +
                             $"&type={Uri.EscapeDataString(image.GetProperty("type").GetString() ?? "output")}";
-                images.Add(await http.GetByteArrayAsync(query, ct));
+                var picture = await http.GetByteArrayAsync(query, ct);
+                images.Add(plan is null ? picture : PutBack(plan, picture, job));
             }
         }
 
@@ -152,11 +159,43 @@ public sealed class ComfyUiAdapter(HttpClient http) : IEngineAdapter
         return string.IsNullOrEmpty(subfolder) ? name : $"{subfolder}/{name}";
     }
 
+    private static InpaintPlan? PlanInpaint(EngineJob job, byte[] image, byte[] mask)
+    {
+        try
+        {
+            return Inpainting.Prepare(image, mask, job.Inpaint, job.Width, job.Height, job.ResizeMode);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new EngineFailedException(e.Message, e);
+        }
+        catch (Engine.Pipeline.EngineRequestException e)
+        {
+            throw new EngineFailedException(e.Message, e);
+        }
+    }
+
+    /// <summary>One of ComfyUI's pictures (the job's size) laid back over the original as the inpainting plan says.</summary>
+    private static byte[] PutBack(InpaintPlan plan, byte[] png, EngineJob job)
+    {
+        var (rgb, w, h) = ImageDecoder.DecodeOriginal(png);
+        if ((w, h) != (job.Width, job.Height))
+        {
+            throw new EngineFailedException($"ComfyUI answered a {w}×{h} picture for a {job.Width}×{job.Height} inpainting job");
+        }
+
+        return Png.Encode(plan.Composite(rgb, w, h), plan.OutputWidth, plan.OutputHeight);
+    }
+
     /// <summary>
     /// The standard text-to-image graph in ComfyUI's API format; with <paramref name="initImage"/> (an uploaded name) the
     /// img2img one: LoadImage → ImageScale → VAEEncode (→ RepeatLatentBatch) into the KSampler, at the job's denoising strength.
     /// </summary>
-    public static JsonObject Graph(EngineJob job, string checkpoint, long seed, string? initImage = null, string? samplerName = null)
+    /// <remarks>
+    /// With <paramref name="mask"/> (an uploaded job-size picture, white where generated) the latents get ComfyUI's
+    /// noise mask: LoadImage → ImageToMask (red) → SetLatentNoiseMask, so only the masked latents change.
+    /// </remarks>
+    public static JsonObject Graph(EngineJob job, string checkpoint, long seed, string? initImage = null, string? samplerName = null, string? mask = null)
     {
         var graph = new JsonObject
         {
@@ -176,7 +215,7 @@ public sealed class ComfyUiAdapter(HttpClient http) : IEngineAdapter
             graph["11"] = Node("ImageScale", new JsonObject
             {
                 ["image"] = Link("10", 0), ["upscale_method"] = "lanczos", ["width"] = job.Width, ["height"] = job.Height,
-                ["crop"] = job.ResizeMode == 1 ? "center" : "disabled",
+                ["crop"] = job.ResizeMode == 1 && mask is null ? "center" : "disabled",
             });
             graph["12"] = Node("VAEEncode", new JsonObject { ["pixels"] = Link("11", 0), ["vae"] = Link("4", 2) });
             latent = Link("12", 0);
@@ -184,6 +223,14 @@ public sealed class ComfyUiAdapter(HttpClient http) : IEngineAdapter
             {
                 graph["13"] = Node("RepeatLatentBatch", new JsonObject { ["samples"] = Link("12", 0), ["amount"] = job.BatchSize });
                 latent = Link("13", 0);
+            }
+
+            if (mask is not null)
+            {
+                graph["14"] = Node("LoadImage", new JsonObject { ["image"] = mask });
+                graph["15"] = Node("ImageToMask", new JsonObject { ["image"] = Link("14", 0), ["channel"] = "red" });
+                graph["16"] = Node("SetLatentNoiseMask", new JsonObject { ["samples"] = latent, ["mask"] = Link("15", 0) });
+                latent = Link("16", 0);
             }
         }
 

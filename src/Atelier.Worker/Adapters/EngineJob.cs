@@ -30,6 +30,17 @@ public sealed record EngineJob
     public long EtaNoiseSeedDelta { get; init; }
     /// <summary>A1111's <c>randn_source</c> (from <c>override_settings</c>): GPU (the default) and NV draw as an NVIDIA GPU does, CPU as PyTorch's CPU generator.</summary>
     public string RandnSource { get; init; } = Engine.Sampling.NoiseSources.Gpu;
+    /// <summary>For inpainting: the mask's bytes (PNG, JPEG or WebP; white, or opaque where transparency is used, is generated) and A1111's inpainting fields.</summary>
+    public byte[]? MaskPng { get; init; }
+    public Engine.Images.InpaintSettings Inpaint { get; init; } = new();
+
+    /// <summary>A1111's inpainting fields of a request, in the engine's terms (<c>mask_blur</c>, when given, is both blurs).</summary>
+    public static Engine.Images.InpaintSettings InpaintOf(Contracts.A1111.A1111Request r) => new()
+    {
+        BlurX = r.MaskBlur ?? r.MaskBlurX, BlurY = r.MaskBlur ?? r.MaskBlurY, Round = r.MaskRound, Fill = r.InpaintingFill,
+        FullRes = r.InpaintFullRes, Padding = r.InpaintFullResPadding, Invert = r.InpaintingMaskInvert != 0,
+    };
+
     /// <summary>A1111's hires fix (txt2img with <c>enable_hr</c>); null: none.</summary>
     public Engine.Pipeline.HiresFix? Hires { get; init; }
 

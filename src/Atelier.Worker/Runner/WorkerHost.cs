@@ -446,6 +446,12 @@ public sealed partial class WorkerHost : IDisposable
             init = Base64Image.Decode(inits[0]) ?? throw new EngineFailedException("init_images[0] is not base64");
         }
 
+        byte[]? mask = null;
+        if (init is not null && !string.IsNullOrEmpty(r.Mask))
+        {
+            mask = Base64Image.Decode(r.Mask) ?? throw new EngineFailedException("mask is not base64");
+        }
+
         var (model, held) = await EngineModelAsync(lease, progress, ct);
         return (new EngineJob
         {
@@ -453,6 +459,7 @@ public sealed partial class WorkerHost : IDisposable
             Sampler = r.SamplerName ?? r.SamplerIndex ?? "Euler", Schedule = string.IsNullOrEmpty(r.Scheduler) ? "Automatic" : r.Scheduler,
             Steps = r.Steps, CfgScale = r.CfgScale, Width = r.Width, Height = r.Height, BatchSize = Math.Max(1, r.BatchSize) * Math.Max(1, r.NIter),
             InitImagePng = init, DenoisingStrength = r.DenoisingStrength ?? 0.75, ResizeMode = r.ResizeMode, JobId = lease.Id,
+            MaskPng = mask, Inpaint = EngineJob.InpaintOf(r),
             Subseed = r.Subseed, SubseedStrength = r.SubseedStrength, SeedResizeFromWidth = r.SeedResizeFromW, SeedResizeFromHeight = r.SeedResizeFromH,
             Hires = EngineJob.HiresOf(r),
             RandnSource = r.OverrideSettings?.TryGetValue("randn_source", out var source) == true && source.ValueKind == JsonValueKind.String

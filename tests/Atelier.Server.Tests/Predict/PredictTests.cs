@@ -180,6 +180,47 @@ public class PredictTests(PredictHost shared) : IClassFixture<PredictHost>
     }
 
     [Fact]
+    public async Task Img2Img_WithAMask_InpaintsThroughTheWorker_AndBadInpaintingFieldsAreRefusedBeforeQueueing()
+    {
+        // A 128×96 init and a mask whose white square covers (80..96, 40..56): only masked (A1111's default) puts the
+        // generated box back into the 128×96 original, whose pixels away from the mask are unchanged.
+        var init = Image((await App.PostAsync("/sdapi/v1/txt2img", new { prompt = "init", steps = 3, width = 128, height = 96, seed = 7 })).Json, 0);
+        var maskRgb = new byte[128 * 96 * 3];
+        for (var y = 40; y < 56; y++)
+        {
+            maskRgb.AsSpan(((y * 128) + 80) * 3, 16 * 3).Fill(255);
+        }
+
+        var mask = Convert.ToBase64String(Png.Encode(maskRgb, 128, 96));
+        var r = await App.PostAsync("/sdapi/v1/img2img", new
+        {
+            prompt = "a window", steps = 3, width = 64, height = 64, seed = 8, init_images = new[] { Convert.ToBase64String(init) }, mask, mask_blur = 0, inpainting_fill = 1,
+        });
+        Assert.Equal(HttpStatusCode.OK, r.Status);
+        var (original, painted) = (PngDecoder.Decode(init), PngDecoder.Decode(Image(r.Json, 0)));
+        Assert.Equal((128, 96), (painted.Width, painted.Height));
+        Assert.Equal(original.Rgb.AsSpan(0, 128 * 30 * 3).ToArray(), painted.Rgb.AsSpan(0, 128 * 30 * 3).ToArray()); // rows above the box: the original's
+        Assert.NotEqual(original.Rgb.AsSpan(((48 * 128) + 88) * 3, 3).ToArray(), painted.Rgb.AsSpan(((48 * 128) + 88) * 3, 3).ToArray());
+        Assert.Contains("Inpaint area: Only masked", r.Json.GetProperty("info").GetString(), StringComparison.Ordinal);
+
+        foreach (var bad in new Dictionary<string, object>[]
+        {
+            new() { ["inpainting_fill"] = 4 }, new() { ["mask_blur"] = 65 }, new() { ["inpaint_full_res"] = "yes" }, new() { ["inpaint_full_res_padding"] = -1 },
+        })
+        {
+            var body = new Dictionary<string, object> { ["prompt"] = "x", ["init_images"] = new[] { Convert.ToBase64String(init) }, ["mask"] = mask };
+            foreach (var (k, v) in bad)
+            {
+                body[k] = v;
+            }
+
+            (await App.PostAsync("/sdapi/v1/img2img", body)).Error(ErrorCatalog.p_common_inputinvalid, 400);
+        }
+
+        (await App.PostAsync("/sdapi/v1/img2img", new { prompt = "x", init_images = new[] { Convert.ToBase64String(init) }, mask = 5 })).Error(ErrorCatalog.p_common_inputinvalid, 400);
+    }
+
+    [Fact]
     public async Task Model_ByTitleNameOrHash_UnknownIsRefused_BeforeAnythingIsQueued()
     {
         var model = (await App.GetAsync("/sdapi/v1/sd-models")).Json[0];
