@@ -263,6 +263,54 @@ public class EngineServerTests(EngineFixture engine) : IClassFixture<EngineFixtu
     }
 
     [Fact]
+    public async Task Lora_FromTheModelsLoraFolder_IsListed_AndMergedByThePromptsSyntax()
+    {
+        // An engine of its own: the tiny model beside the demo, and a LoRA for it in models/Lora.
+        var models = Directory.CreateTempSubdirectory("atelier-engine-lora-").FullName;
+        Engine.Onnx.TinyPipeline.Write(Path.Combine(models, "tiny"));
+        Directory.CreateDirectory(Path.Combine(models, "Lora"));
+        Engine.Onnx.TinyPipeline.WriteLora(Path.Combine(models, "Lora", "foxy.safetensors"));
+        var app = EngineServer.Build(["--Atelier:Engine:Urls=http://127.0.0.1:0", $"--Atelier:Engine:ModelsDirectory={models}", "--Logging:LogLevel:Default=Warning"]);
+        await app.StartAsync();
+        try
+        {
+            using var http = new HttpClient { BaseAddress = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First()) };
+            var loras = await http.GetFromJsonAsync<JsonElement>("/sdapi/v1/loras");
+            var foxy = Assert.Single(loras.EnumerateArray());
+            Assert.Equal("foxy", foxy.GetProperty("name").GetString());
+            Assert.Equal("2", foxy.GetProperty("metadata").GetProperty("ss_network_dim").GetString());
+
+            async Task<(byte[] Rgb, JsonElement Info)> Draw(string prompt)
+            {
+                using var resp = await http.PostAsJsonAsync("/sdapi/v1/txt2img", new
+                {
+                    prompt, steps = 3, width = 64, height = 64, seed = 4, sampler_name = "Euler",
+                    override_settings = new Dictionary<string, object> { ["sd_model_checkpoint"] = "tiny" },
+                });
+                Assert.Equal(HttpStatusCode.OK, resp.StatusCode);
+                var body = await resp.Content.ReadFromJsonAsync<JsonElement>();
+                return (PngDecoder.Decode(Convert.FromBase64String(body.GetProperty("images")[0].GetString()!)).Rgb,
+                    JsonDocument.Parse(body.GetProperty("info").GetString()!).RootElement.Clone());
+            }
+
+            var (plain, _) = await Draw("a fox");
+            var (tinted, info) = await Draw("a fox <lora:foxy:1>");
+            var (missing, missingInfo) = await Draw("a fox <lora:nobody:1>");
+            Assert.NotEqual(plain, tinted);
+            Assert.Equal(plain, missing); // a LoRA with no file is left out, as A1111 leaves it out
+            Assert.Contains("Lora hashes: \"foxy: ", info.GetProperty("infotexts")[0].GetString(), StringComparison.Ordinal);
+            Assert.Contains(info.GetProperty("warnings").EnumerateArray(), w => w.GetString()!.StartsWith("LoRA modules this model has no weight for, not applied: 1", StringComparison.Ordinal));
+            Assert.Contains(missingInfo.GetProperty("warnings").EnumerateArray(), w => w.GetString() == "Networks not found: nobody");
+        }
+        finally
+        {
+            await app.StopAsync();
+            await app.DisposeAsync();
+            Directory.Delete(models, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task FieldsItDoesNotApply_AreNamedInInfo_AndExtraNetworksAreTakenOutOfThePrompt()
     {
         var (ok, body) = await Post("/sdapi/v1/txt2img", new
@@ -274,7 +322,7 @@ public class EngineServerTests(EngineFixture engine) : IClassFixture<EngineFixtu
         using var info = JsonDocument.Parse(body.GetProperty("info").GetString()!);
         var unsupported = info.RootElement.GetProperty("unsupported").EnumerateArray().Select(u => u.GetString()).ToList();
         Assert.Equal(["styles", "s_churn", "eta"], unsupported); // s_tmin 0 and include_init_images false ask for nothing
-        Assert.Contains(info.RootElement.GetProperty("warnings").EnumerateArray(), w => w.GetString() == "Networks not found: lora:foxy");
+        Assert.Contains(info.RootElement.GetProperty("warnings").EnumerateArray(), w => w.GetString() == "Networks not found: foxy");
         Assert.StartsWith("a fox <lora:foxy:0.7>\n", info.RootElement.GetProperty("infotexts")[0].GetString(), StringComparison.Ordinal);
     }
 

@@ -74,7 +74,11 @@ public sealed class OnnxGraph
     }
 
     /// <summary>Adds a node; attributes are (name, long | long[] | float | string).</summary>
-    public OnnxGraph Node(string opType, string[] inputs, string[] outputs, params (string Name, object Value)[] attributes)
+    public OnnxGraph Node(string opType, string[] inputs, string[] outputs, params (string Name, object Value)[] attributes) =>
+        NamedNode($"{opType}_{_nodes.Count}", opType, inputs, outputs, attributes);
+
+    /// <summary>Adds a node with a name of its own (PyTorch's exporter names nodes by module path: <c>/conv_in/Conv</c>).</summary>
+    public OnnxGraph NamedNode(string nodeName, string opType, string[] inputs, string[] outputs, params (string Name, object Value)[] attributes)
     {
         var n = new Proto();
         foreach (var i in inputs)
@@ -87,7 +91,7 @@ public sealed class OnnxGraph
             n.String(2, o);
         }
 
-        n.String(3, $"{opType}_{_nodes.Count}");
+        n.String(3, nodeName);
         n.String(4, opType);
         foreach (var (name, value) in attributes)
         {

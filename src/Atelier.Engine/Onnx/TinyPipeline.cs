@@ -30,7 +30,12 @@ public static class TinyPipeline
             .ConstantInt64("vocab", [256])
             .Node("Cast", ["input_ids"], ["ids64"], ("to", (long)OnnxGraph.ElementInt64))
             .Node("Mod", ["ids64", "vocab"], ["idx"])
-            .Node("Gather", ["emb", "idx"], ["hidden32"], ("axis", 0L))
+            .Node("Gather", ["emb", "idx"], ["embedded"], ("axis", 0L))
+            // A zero "q_proj" as PyTorch exports a Linear: a MatMul named by its module path over a transposed weight
+            // under a generated name. It changes nothing, and gives a LoRA a text-encoder layer to apply to.
+            .Constant("onnx::MatMul_900", new float[h * h], h, h)
+            .NamedNode("/text_model/encoder/layers.0/self_attn/q_proj/MatMul", "MatMul", ["embedded", "onnx::MatMul_900"], ["q"])
+            .Node("Add", ["embedded", "q"], ["hidden32"])
             .Node("ReduceMean", ["hidden32"], ["pooled32"], ("axes", new long[] { 1 }), ("keepdims", 0L));
         Save(folder, "text_encoder", FromFloat(text, o.Fp16, ("hidden32", "last_hidden_state"), ("pooled32", "pooler_output"))
             .Output("last_hidden_state", io, "batch", "sequence", h)
@@ -45,7 +50,11 @@ public static class TinyPipeline
             .Constant("a", [o.A])
             .Constant("b", [o.B])
             .ConstantInt64("shape", [-1, 1, 1, 1], 4)
-            .Node("Mul", ["sample32", "a"], ["scaled"])
+            .Node("Mul", ["sample32", "a"], ["scaled0"])
+            // A zero 1×1 "conv_in" named as PyTorch exports it: nothing changes, and a LoRA has a UNet layer to apply to.
+            .Constant("conv_in.weight", new float[16], 4, 4, 1, 1)
+            .NamedNode("/conv_in/Conv", "Conv", ["sample32", "conv_in.weight"], ["conv_in"])
+            .Node("Add", ["scaled0", "conv_in"], ["scaled"])
             .Node("ReduceMean", ["states32"], ["m"], ("axes", new long[] { 1, 2 }), ("keepdims", 0L))
             .Node("Reshape", ["m", "shape"], ["m4"])
             .Node("Mul", ["m4", "b"], ["bias"]);
@@ -90,6 +99,26 @@ public static class TinyPipeline
 
         WriteTokenizer(Path.Combine(folder, "tokenizer"));
         WriteConfigs(folder);
+    }
+
+    /// <summary>
+    /// A kohya-format LoRA for the tiny model (rank 2): it tints the UNet's <c>conv_in</c> (its first two channels gain
+    /// 2× and 4× the sample, times alpha/rank = 0.5) and moves the text encoder's <c>q_proj</c>; plus one module the tiny
+    /// model lacks, which an engine reports as not applied. Its values are small integers, so tests can work them out.
+    /// </summary>
+    public static void WriteLora(string path, int hiddenSize = 8)
+    {
+        var h = hiddenSize;
+        Lora.SafeTensors.Write(path,
+        [
+            ("lora_unet_conv_in.lora_down.weight", [2, 4, 1, 1], [1, 0, 0, 0, 0, 1, 0, 0]),
+            ("lora_unet_conv_in.lora_up.weight", [4, 2, 1, 1], [2, 0, 0, 4, 0, 0, 0, 0]),
+            ("lora_unet_conv_in.alpha", [], [1]),
+            ("lora_te_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight", [2, h], [.. Enumerable.Range(0, 2 * h).Select(i => i == 3 ? 1f : i == h + 5 ? 2f : 0f)]),
+            ("lora_te_text_model_encoder_layers_0_self_attn_q_proj.lora_up.weight", [h, 2], [.. Enumerable.Range(0, 2 * h).Select(i => i == 2 ? 1f : i == 7 ? 3f : 0f)]),
+            ("lora_unet_mid_block_attentions_0_proj_in.lora_down.weight", [2, 4], new float[8]),
+            ("lora_unet_mid_block_attentions_0_proj_in.lora_up.weight", [4, 2], new float[8]),
+        ], new Dictionary<string, string> { ["ss_network_dim"] = "2", ["ss_network_alpha"] = "1", ["atelier_synthetic"] = "a tiny LoRA for the tiny test model" });
     }
 
     /// <summary>

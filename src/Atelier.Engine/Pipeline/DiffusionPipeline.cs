@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Atelier.Engine.Images;
+using Atelier.Engine.Lora;
 using Atelier.Engine.Sampling;
 using Atelier.Engine.Text;
 using Microsoft.ML.OnnxRuntime;
@@ -39,13 +40,15 @@ public sealed class DiffusionPipeline : IDisposable
     private int _users;
     private bool _retired;
 
-    private DiffusionPipeline(string folder, SessionOptions options, string name, string hash, bool ioBinding, EngineDevice? latentsDevice)
+    private DiffusionPipeline(string folder, SessionOptions options, string name, string hash, bool ioBinding, EngineDevice? latentsDevice,
+        DeviceSettings settings, LoraPatch? textPatch, LoraPatch? unetPatch)
     {
         _ioBinding = ioBinding;
         Name = name;
         Hash = hash;
-        _textEncoder = new InferenceSession(Path.Combine(folder, "text_encoder", "model.onnx"), options);
-        _unet = new InferenceSession(Path.Combine(folder, "unet", "model.onnx"), options);
+        _patches = [.. new[] { textPatch, unetPatch }.OfType<LoraPatch>()];
+        _textEncoder = Open(Path.Combine(folder, "text_encoder", "model.onnx"), options, settings, textPatch);
+        _unet = Open(Path.Combine(folder, "unet", "model.onnx"), options, settings, unetPatch);
         _vaeDecoder = new InferenceSession(Path.Combine(folder, "vae_decoder", "model.onnx"), options);
         var encoderPath = Path.Combine(folder, "vae_encoder", "model.onnx");
         _vaeEncoder = File.Exists(encoderPath) ? new InferenceSession(encoderPath, options) : null;
@@ -73,6 +76,41 @@ public sealed class DiffusionPipeline : IDisposable
         }
     }
 
+    private readonly LoraPatch[] _patches;
+
+    /// <summary>A session with the shared options, or, for a model with LoRAs merged, options of its own that override those weights.</summary>
+    private static InferenceSession Open(string path, SessionOptions shared, DeviceSettings settings, LoraPatch? patch)
+    {
+        if (patch is null)
+        {
+            return new InferenceSession(path, shared);
+        }
+
+        // Initializer names repeat between models (onnx::MatMul_…), so the overrides go on options used for this model alone.
+        using var own = ExecutionProviders.SessionOptionsFor(settings);
+        foreach (var (name, value) in patch.Initializers)
+        {
+            own.AddInitializer(name, value);
+        }
+
+        return new InferenceSession(path, own);
+    }
+
+    /// <summary>The LoRAs merged into this pipeline's weights (empty for the model as it is).</summary>
+    public IReadOnlyList<LoraUse> Loras { get; private init; } = [];
+
+    /// <summary>A1111's "Lora hashes" infotext value: each LoRA's name and the first 12 hex digits of its file's SHA-256.</summary>
+    public string? LoraHashes { get; private init; }
+
+    private static string LoraHash(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stream))[..12];
+    }
+
+    /// <summary>LoRA modules that matched no weight of the text encoder or the UNet (their keys), so were not applied.</summary>
+    public IReadOnlyList<string> UnmatchedLoraModules => [.. _patches.SelectMany(p => p.Unmatched)];
+
     /// <summary>Whether samplers with a linear plan keep the latents on the device between steps (on CUDA by default).</summary>
     public bool LatentsOnDevice => _latentGraphs is not null;
 
@@ -99,16 +137,39 @@ public sealed class DiffusionPipeline : IDisposable
     /// been started with <see cref="ExecutionProviders.Start"/>, which says whether it can run; here a CUDA provider
     /// that cannot be appended is an error, not a silent fallback.
     /// </summary>
-    public static DiffusionPipeline Load(string folder, string name, string hash, DeviceSettings? device = null)
+    /// <remarks>
+    /// With <paramref name="loras"/>, their weights are merged into the text encoder's and the UNet's (A1111's default
+    /// way of applying them), computed once here: a pipeline is one model with one set of LoRAs at their multipliers.
+    /// </remarks>
+    public static DiffusionPipeline Load(string folder, string name, string hash, DeviceSettings? device = null, IReadOnlyList<LoraUse>? loras = null)
     {
         var settings = device ?? DeviceSettings.Default;
         using var options = ExecutionProviders.SessionOptionsFor(settings);
-        return new DiffusionPipeline(folder, options, name, hash, settings.IoBinding ?? settings.Device.IsCuda,
-            settings.LatentsOnDevice ?? settings.Device.IsCuda ? settings.Device : null)
+        LoraPatch? text = null, unet = null;
+        try
         {
-            ExecutionProvider = settings.Device.IsCuda ? "CUDA" : "CPU",
-            Device = settings.Device,
-        };
+            if (loras is { Count: > 0 })
+            {
+                var files = loras.Select(l => (File: SafeTensors.Open(l.Path), Use: l)).ToList();
+                text = LoraPatch.Compute(Path.Combine(folder, "text_encoder", "model.onnx"), "lora_te_", files.Select(f => (f.File, f.Use.TextWeight)));
+                unet = LoraPatch.Compute(Path.Combine(folder, "unet", "model.onnx"), "lora_unet_", files.Select(f => (f.File, f.Use.UnetWeight)));
+            }
+
+            return new DiffusionPipeline(folder, options, name, hash, settings.IoBinding ?? settings.Device.IsCuda,
+                settings.LatentsOnDevice ?? settings.Device.IsCuda ? settings.Device : null, settings, text, unet)
+            {
+                ExecutionProvider = settings.Device.IsCuda ? "CUDA" : "CPU",
+                Device = settings.Device,
+                Loras = loras ?? [],
+                LoraHashes = loras is { Count: > 0 } ? string.Join(", ", loras.Select(l => $"{l.Name}: {LoraHash(l.Path)}")) : null,
+            };
+        }
+        catch
+        {
+            text?.Dispose();
+            unet?.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Runs one request: every image of every batch, with progress after each step.</summary>
@@ -353,6 +414,7 @@ public sealed class DiffusionPipeline : IDisposable
         new("Hires schedule type", hires is not null && hires.Schedule != schedule ? hires.Schedule : null),
         new("Hires prompt", hires is { Prompted: true } && hires.Prompt != req.Prompt ? hires.Prompt : null),
         new("Hires negative prompt", hires is { Prompted: true } && hires.NegativePrompt != req.NegativePrompt ? hires.NegativePrompt : null),
+        new("Lora hashes", LoraHashes),
         .. req.Inpaint?.InfoParameters() ?? [],
         new("Version", "atelier"),
     ];
@@ -892,6 +954,11 @@ public sealed class DiffusionPipeline : IDisposable
         _unet.Dispose();
         _vaeDecoder.Dispose();
         _vaeEncoder?.Dispose();
+        // The merged weights are the sessions' own initializers: freed after the sessions.
+        foreach (var patch in _patches)
+        {
+            patch.Dispose();
+        }
     }
 }
 

@@ -82,7 +82,7 @@ public sealed class PipelineLease : IDisposable
 public sealed class PipelineCache(long budgetBytes, DeviceSettings? device = null) : IDisposable
 {
     private readonly Lock _gate = new();
-    private readonly LinkedList<(ModelEntry Model, DiffusionPipeline Pipeline, long Bytes)> _loaded = new();
+    private readonly LinkedList<(ModelEntry Model, string Loras, DiffusionPipeline Pipeline, long Bytes)> _loaded = new();
     private bool _disposed;
 
     /// <summary>The device the pipelines are loaded on.</summary>
@@ -102,13 +102,18 @@ public sealed class PipelineCache(long budgetBytes, DeviceSettings? device = nul
         }
     }
 
-    /// <summary>The pipeline for <paramref name="model"/>, loaded when it is not yet, leased until the lease is disposed.</summary>
-    public PipelineLease Rent(ModelEntry model)
+    /// <summary>
+    /// The pipeline for <paramref name="model"/> with <paramref name="loras"/> merged in (none: the model as it is),
+    /// loaded when it is not yet, leased until the lease is disposed. Each set of LoRAs at its multipliers is a
+    /// pipeline of its own, counted against the budget like a model.
+    /// </summary>
+    public PipelineLease Rent(ModelEntry model, IReadOnlyList<Lora.LoraUse>? loras = null)
     {
+        var set = loras is { Count: > 0 } ? string.Join("|", loras.Select(l => FormattableString.Invariant($"{l.Path}:{l.TextWeight}:{l.UnetWeight}"))) : "";
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            var pipeline = Find(model) ?? Load(model);
+            var pipeline = Find(model, set) ?? Load(model, set, loras);
             // Under the gate, and only the gate retires cached pipelines: a pipeline found here is never retired yet.
             ObjectDisposedException.ThrowIf(!pipeline.TryEnter(), pipeline);
 
@@ -116,11 +121,11 @@ public sealed class PipelineCache(long budgetBytes, DeviceSettings? device = nul
         }
     }
 
-    private DiffusionPipeline? Find(ModelEntry model)
+    private DiffusionPipeline? Find(ModelEntry model, string loras)
     {
         for (var node = _loaded.First; node is not null; node = node.Next)
         {
-            if (node.Value.Model.Folder == model.Folder)
+            if (node.Value.Model.Folder == model.Folder && node.Value.Loras == loras)
             {
                 _loaded.Remove(node);
                 _loaded.AddFirst(node);
@@ -131,7 +136,7 @@ public sealed class PipelineCache(long budgetBytes, DeviceSettings? device = nul
         return null;
     }
 
-    private DiffusionPipeline Load(ModelEntry model)
+    private DiffusionPipeline Load(ModelEntry model, string set, IReadOnlyList<Lora.LoraUse>? loras)
     {
         var bytes = Directory.EnumerateFiles(model.Folder, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);
         while (_loaded.Count > 0 && _loaded.Sum(l => l.Bytes) + bytes > budgetBytes)
@@ -141,10 +146,10 @@ public sealed class PipelineCache(long budgetBytes, DeviceSettings? device = nul
         }
 
         var watch = Stopwatch.StartNew();
-        var pipeline = DiffusionPipeline.Load(model.Folder, model.Name, model.ShortHash, device);
+        var pipeline = DiffusionPipeline.Load(model.Folder, model.Name, model.ShortHash, device, loras);
         LastLoadTime = watch.Elapsed;
         Loads++;
-        _loaded.AddFirst((model, pipeline, bytes));
+        _loaded.AddFirst((model, set, pipeline, bytes));
         return pipeline;
     }
 

@@ -103,7 +103,10 @@ public static partial class EngineServer
         api.MapGet("/samplers", () => Sampler.All.Select(s => new SamplerItem(s.Name, Sampler.AliasesOf(s.Name), [])));
         api.MapGet("/schedulers", () => Schedules.All.Select(s => new SchedulerItem(s.Name, s.Label, s.Aliases.Count == 0 ? null : s.Aliases, s.DefaultRho, s.NeedInnerModel)));
         api.MapGet("/embeddings", () => Results.Json(new { loaded = new { }, skipped = new { } }));
-        api.MapGet("/loras", () => Results.Json(Array.Empty<object>()));
+        api.MapGet("/loras", (EngineState state) => Results.Json(state.Loras.Select(l => new
+        {
+            name = l.Name, alias = l.Name, path = l.Path, metadata = Engine.Lora.SafeTensorsMetadata.TryRead(l.Path),
+        })));
         api.MapPost("/refresh-loras", () => Results.Json(new { }));
         api.MapPost("/png-info", (PngInfoRequest req) => PngInfo(req));
         api.MapGet("/sd-vae", () => Results.Json(A1111Stock.None));

@@ -40,6 +40,9 @@ public sealed class EngineState : IDisposable
 
     public void Rescan() => Models = ModelEntry.Scan(_options.ModelsDirectory);
 
+    /// <summary>The LoRAs in the models folder's <c>Lora</c> folder (as A1111's <c>models/Lora</c>), read at each call.</summary>
+    public IReadOnlyList<Engine.Lora.LoraFile> Loras => Engine.Lora.LoraFile.Scan(Path.Combine(_options.ModelsDirectory, "Lora"));
+
     public void SetOptions(Dictionary<string, JsonElement> changes)
     {
         foreach (var (k, v) in changes)
@@ -139,11 +142,19 @@ public sealed class EngineState : IDisposable
         }
 
         var unsupported = Unsupported(req);
-        // A1111 takes <lora:…> and the other extra networks out of the prompt; this engine has none of them to apply.
-        var networks = Engine.Text.ExtraNetworks.Strip(req.Prompt).Networks.Concat(Engine.Text.ExtraNetworks.Strip(req.NegativePrompt).Networks).ToList();
-        if (networks.Count > 0)
+        // A1111's extra networks: the prompt's <lora:…> are merged into the model; names with no file, and kinds this
+        // engine does not have (<hypernet:…>), are said in warnings and left out, as A1111 leaves them out.
+        var loraFiles = Loras;
+        var (loras, missingLoras) = Engine.Lora.LoraUse.FromPrompt(req.Prompt, name => Engine.Lora.LoraFile.Find(loraFiles, name));
+        if (missingLoras.Count > 0)
         {
-            warnings.Add("Networks not found: " + string.Join(", ", networks.Select(n => $"{n.Kind}:{n.Name}").Distinct()));
+            warnings.Add("Networks not found: " + string.Join(", ", missingLoras.Distinct()));
+        }
+
+        var otherNetworks = Engine.Text.ExtraNetworks.Strip(req.Prompt).Networks.Where(n => n.Kind != "lora").Select(n => $"{n.Kind}:{n.Name}").Distinct().ToList();
+        if (otherNetworks.Count > 0)
+        {
+            warnings.Add("Extra networks this engine does not have: " + string.Join(", ", otherNetworks));
         }
 
         var taskId = req.ForceTaskId ?? $"task({Guid.NewGuid():N})";
@@ -160,8 +171,23 @@ public sealed class EngineState : IDisposable
             }
 
             task.Started = _clock.GetUtcNow().UtcDateTime;
-            using var lease = _cache.Rent(model);
+            PipelineLease lease;
+            try
+            {
+                lease = _cache.Rent(model, loras);
+            }
+            catch (InvalidDataException e)
+            {
+                return Results.Json(new { detail = $"LoRA: {e.Message}" }, statusCode: 422);
+            }
+
+            using var held = lease;
             var pipeline = lease.Pipeline;
+            if (pipeline.UnmatchedLoraModules is { Count: > 0 } unmatched)
+            {
+                warnings.Add($"LoRA modules this model has no weight for, not applied: {unmatched.Count} ({string.Join(", ", unmatched.Take(3))}{(unmatched.Count > 3 ? ", …" : "")})");
+            }
+
             var request = new GenerationRequest
             {
                 Prompt = req.Prompt, NegativePrompt = req.NegativePrompt, Seed = req.Seed, Sampler = sampler.Name, Schedule = schedule,
