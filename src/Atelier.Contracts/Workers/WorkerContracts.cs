@@ -83,7 +83,9 @@ public static class JobStages
 /// A leased job: the attempt every later call names, the request (A1111's txt2img/img2img fields) and when the
 /// lease ends unless a heartbeat renews it.
 /// </summary>
-public sealed record LeasedJob(string Id, int Attempt, string TenantId, string AgentId, string Kind, LeasedModel? Model, JsonElement Request, DateTime LeaseUntil);
+/// <remarks><c>networks</c>: the tenant's LoRA model versions the prompt names (<c>&lt;lora:name&gt;</c>), with their files, fetched like the model's.</remarks>
+public sealed record LeasedJob(string Id, int Attempt, string TenantId, string AgentId, string Kind, LeasedModel? Model, JsonElement Request, DateTime LeaseUntil,
+    IReadOnlyList<LeasedModel>? Networks = null);
 
 /// <summary>
 /// Renews the lease of <c>attempt</c>, with the progress so far: the engine's steps and fraction, and, while the worker

@@ -94,6 +94,11 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
         var p = Validate.Range(priority, "priority", -100, 100, 0);
         var hook = await webhooks.ForJobAsync(webhook, ct);
         var model = await resolver.ResolveAsync(GenerationInput.CheckpointOf(input), ct);
+        if (await resolver.ResolveLorasAsync(TextOf(input, "prompt"), ct) is { Count: > 0 } loras)
+        {
+            model = model with { Networks = loras };
+        }
+
         var scope = ClientScope;
         var newJob = new JobQueue.NewJob(TenantId, agent.Id, clientId, json, model.Key, p, options.Value.MaxAttempts, kind, Caller.CredentialId, Caller.AppId)
         {

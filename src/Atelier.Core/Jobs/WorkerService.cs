@@ -213,7 +213,9 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
                     using var request = JsonDocument.Parse(job.Kind is "txt2img" or "img2img"
                         ? await CallerOptionsService.WithCallerOptionsAsync(db, callerOptions, job.CallerId, job.RequestJson, ct)
                         : job.RequestJson);
-                    return new LeasedJob(job.Id, job.Attempt, job.TenantId, job.AgentId, job.Kind, await LeasedModelAsync(job, ct), request.RootElement.Clone(), job.LeaseUntil!.Value);
+                    var (leasedModel, networks) = await LeasedModelAsync(job, ct);
+                    return new LeasedJob(job.Id, job.Attempt, job.TenantId, job.AgentId, job.Kind, leasedModel, request.RootElement.Clone(), job.LeaseUntil!.Value,
+                        networks);
                 }
 
                 var left = deadline - clock.GetUtcNow();
@@ -244,20 +246,25 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
     /// The leased job's model with what the worker needs to fetch it: the version's stored files and the model's type.
     /// Read at lease time, so files added to the version since the job was queued are there too.
     /// </summary>
-    private async Task<LeasedModel?> LeasedModelAsync(Job job, CancellationToken ct)
+    private async Task<(LeasedModel? Model, IReadOnlyList<LeasedModel>? Networks)> LeasedModelAsync(Job job, CancellationToken ct)
     {
         if (ResolvedModel.FromJson(job.ModelJson) is not { } model)
         {
-            return null;
+            return (null, null);
         }
 
-        var files = await db.ModelFiles.IgnoreQueryFilters().AsNoTracking()
-            .Where(f => f.VersionId == model.VersionId && f.TenantId == job.TenantId && f.State == "stored" && f.Sha256 != null)
+        // One read for the files of the model and of the LoRAs its prompt names.
+        var versions = new List<string> { model.VersionId };
+        versions.AddRange(model.Networks?.Select(n => n.VersionId) ?? []);
+        var files = (await db.ModelFiles.IgnoreQueryFilters().AsNoTracking()
+            .Where(f => versions.Contains(f.VersionId) && f.TenantId == job.TenantId && f.State == "stored" && f.Sha256 != null)
             .OrderBy(f => f.AliasName)
-            .Select(f => new { f.AliasName, f.Sha256, f.Size, f.IsPrimary }).ToListAsync(ct);
+            .Select(f => new { f.VersionId, f.AliasName, f.Sha256, f.Size, f.IsPrimary }).ToListAsync(ct)).ToLookup(f => f.VersionId);
+        IReadOnlyList<LeasedFile> FilesOf(string versionId) => [.. files[versionId].Select(f => new LeasedFile(f.AliasName, f.Sha256!, f.Size ?? 0, f.IsPrimary))];
         // Jobs queued before the type was recorded with the model: read it.
         var type = model.Type ?? await db.Models.IgnoreQueryFilters().AsNoTracking().Where(m => m.Id == model.ModelId).Select(m => m.Type).FirstOrDefaultAsync(ct);
-        return model.ToLeased([.. files.Select(f => new LeasedFile(f.AliasName, f.Sha256!, f.Size ?? 0, f.IsPrimary))], type);
+        var networks = model.Networks?.Select(n => n.ToLeased(FilesOf(n.VersionId), n.Type)).ToList();
+        return (model.ToLeased(FilesOf(model.VersionId), type), networks);
     }
 
     /// <summary>
@@ -400,9 +407,11 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
                       .FirstOrDefaultAsync(j => j.Id == jobId && j.Attempt == attempt && j.State == JobStates.Running && j.LeaseKeyId == keyId, ct)
                   ?? throw Stale(jobId, attempt);
         var model = ResolvedModel.FromJson(job.ModelJson);
+        // The job's model version, or one of the LoRA versions resolved for it at submit: nothing else of the tenant's.
+        var versions = model is null ? [] : new List<string> { model.VersionId }.Concat(model.Networks?.Select(n => n.VersionId) ?? []).ToList();
         var size = model is null ? null
             : await db.ModelFiles.IgnoreQueryFilters().AsNoTracking()
-                .Where(f => f.VersionId == model.VersionId && f.TenantId == job.TenantId && f.State == "stored" && f.Sha256 == sha)
+                .Where(f => versions.Contains(f.VersionId) && f.TenantId == job.TenantId && f.State == "stored" && f.Sha256 == sha)
                 .Select(f => f.Size).FirstOrDefaultAsync(ct);
         if (size is null)
         {

@@ -71,6 +71,24 @@ public sealed class ModelResolver(AtelierDb db, RequestContext ctx, ModelVersion
 
     public static readonly string[] Checkpoints = Runnable;
 
+    /// <summary>
+    /// The tenant's LoRA versions a prompt names (<c>&lt;lora:name&gt;</c>) that the caller may use, the newest version of
+    /// each name (then the same name in any case). A name with none is left out, as A1111 leaves out a LoRA it does not
+    /// have; the engine says so. No read at all for a prompt that names none.
+    /// </summary>
+    public async Task<IReadOnlyList<ResolvedModel>> ResolveLorasAsync(string? prompt, CancellationToken ct)
+    {
+        var names = Contracts.A1111.ExtraNetworkNames.Loras(prompt);
+        if (names.Count == 0)
+        {
+            return [];
+        }
+
+        var usable = await ListUsableAsync(["lora"], ct);
+        return [.. names.Select(n => usable.FirstOrDefault(m => m.Name == n) ?? usable.FirstOrDefault(m => string.Equals(m.Name, n, StringComparison.OrdinalIgnoreCase)))
+            .OfType<ResolvedModel>().DistinctBy(m => m.VersionId)];
+    }
+
     private async Task<string> FindAsync(string reference, CancellationToken ct)
     {
         // "name [abcdef0123]": the hash decides.

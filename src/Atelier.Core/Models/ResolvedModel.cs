@@ -7,7 +7,9 @@ namespace Atelier.Core.Models;
 /// A model version a job runs on, as the worker needs it: A1111 clients know it by title, name or hash. <c>Type</c> is
 /// the model's type (null in jobs queued before it was recorded).
 /// </summary>
-public sealed record ResolvedModel(string VersionId, string ModelId, string Name, string VersionName, string? Sha256, string? Type = null)
+/// <remarks><c>Networks</c>: the LoRA versions the job's prompt names that the caller may use (resolved at submit, with the caller's rights).</remarks>
+public sealed record ResolvedModel(string VersionId, string ModelId, string Name, string VersionName, string? Sha256, string? Type = null,
+    IReadOnlyList<ResolvedModel>? Networks = null)
 {
     public string? ShortHash => Sha256?[..10];
     public string Title => ShortHash is null ? Name : $"{Name} [{ShortHash}]";

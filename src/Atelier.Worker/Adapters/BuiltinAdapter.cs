@@ -31,7 +31,11 @@ public sealed class BuiltinAdapter(string modelsDirectory, long memoryBudgetByte
         {
             try
             {
-                using var lease = _cache.Rent(model);
+                // The prompt's <lora:…>: the files fetched for the job, then the models folder's Lora folder; a name with
+                // neither is left out, as A1111 leaves it out.
+                IReadOnlyList<Engine.Lora.LoraFile> files = [.. job.Loras, .. Engine.Lora.LoraFile.Scan(Path.Combine(modelsDirectory, "Lora"))];
+                var (loras, _) = Engine.Lora.LoraUse.FromPrompt(job.Prompt, name => Engine.Lora.LoraFile.Find(files, name));
+                using var lease = _cache.Rent(model, loras);
                 var pipeline = lease.Pipeline;
                 TimeSpan? previewAt = null;
                 // Inpainting as A1111 (a blank mask with "only masked" is a plain img2img there too).
@@ -71,7 +75,8 @@ public sealed class BuiltinAdapter(string modelsDirectory, long memoryBudgetByte
             }
             catch (InvalidDataException e)
             {
-                throw new EngineFailedException(e.Message.StartsWith("the mask", StringComparison.Ordinal) ? e.Message : $"init image: {e.Message}", e);
+                throw new EngineFailedException(e.Message.StartsWith("the mask", StringComparison.Ordinal) || e.Message.Contains("safetensors", StringComparison.Ordinal)
+                    ? e.Message : $"init image: {e.Message}", e);
             }
         }, ct);
     }

@@ -59,6 +59,9 @@ public sealed record EngineJob
     /// </summary>
     public System.Text.Json.JsonElement? Request { get; init; }
 
+    /// <summary>LoRA files fetched for the job (the tenant's LoRAs its prompt names), by name; the built-in engine also reads its models folder's <c>Lora</c>.</summary>
+    public IReadOnlyList<Engine.Lora.LoraFile> Loras { get; init; } = [];
+
     /// <summary>Our own id for the job, used as the engine's task or prompt id where it has one.</summary>
     public string JobId { get; init; } = Guid.NewGuid().ToString("N");
 }

@@ -183,7 +183,7 @@ public sealed partial class WorkerHost : IDisposable
             await heart;
         }
 
-        CachedModel? held = null;
+        HeldModels? held = null;
         try
         {
             var request = lease.Request.Deserialize<A1111Request>(Snake) ?? new A1111Request();
@@ -438,7 +438,7 @@ public sealed partial class WorkerHost : IDisposable
     }
 
     /// <summary>The engine's job for the lease, and the fetched model it runs on (held in the cache until the job ends), if any.</summary>
-    private async Task<(EngineJob Job, CachedModel? Held)> ToEngineJobAsync(LeasedJob lease, A1111Request r, LatestProgress progress, CancellationToken ct)
+    private async Task<(EngineJob Job, HeldModels Held)> ToEngineJobAsync(LeasedJob lease, A1111Request r, LatestProgress progress, CancellationToken ct)
     {
         byte[]? init = null;
         if (r.InitImages is { Count: > 0 } inits)
@@ -452,7 +452,19 @@ public sealed partial class WorkerHost : IDisposable
             mask = Base64Image.Decode(r.Mask) ?? throw new EngineFailedException("mask is not base64");
         }
 
-        var (model, held) = await EngineModelAsync(lease, progress, ct);
+        var (model, checkpoint) = await EngineModelAsync(lease, progress, ct);
+        var held = new HeldModels(checkpoint);
+        List<Engine.Lora.LoraFile> loras;
+        try
+        {
+            loras = await FetchLorasAsync(lease, held, ct);
+        }
+        catch
+        {
+            held.Dispose();
+            throw;
+        }
+
         return (new EngineJob
         {
             Model = model.Reference, ModelFolder = model.Folder, Prompt = r.Prompt, NegativePrompt = r.NegativePrompt, Seed = r.Seed,
@@ -466,6 +478,7 @@ public sealed partial class WorkerHost : IDisposable
                 ? source.GetString()! : global::Atelier.Engine.Sampling.NoiseSources.Gpu,
             EtaNoiseSeedDelta = r.OverrideSettings?.TryGetValue("eta_noise_seed_delta", out var ensd) == true && ensd.ValueKind == JsonValueKind.Number ? (long)ensd.GetDouble() : 0,
             Request = lease.Request.ValueKind == JsonValueKind.Object ? lease.Request : null,
+            Loras = loras,
         }, held);
     }
 
@@ -512,28 +525,60 @@ public sealed partial class WorkerHost : IDisposable
         return refusal is not null ? throw new ModelNotRunnableException(refusal) : (new InstalledModel(model.Sha256 ?? model.Name), null);
     }
 
+    /// <summary>
+    /// The LoRAs the lease names (the tenant's, resolved at submit), fetched into the model cache like a model and held
+    /// for the job, for an engine that takes fetched models: their safetensors files by the names the prompt uses.
+    /// </summary>
+    private async Task<List<Engine.Lora.LoraFile>> FetchLorasAsync(LeasedJob lease, HeldModels held, CancellationToken ct)
+    {
+        var loras = new List<Engine.Lora.LoraFile>();
+        if (_installer is null || Cache is null)
+        {
+            return loras; // an engine with its own LoRAs (A1111, ComfyUI) reads the prompt itself
+        }
+
+        foreach (var network in lease.Networks ?? [])
+        {
+            if (network is not { Type: "lora", Files.Count: > 0 } || network.Files.FirstOrDefault(f => f.Primary) is not { } primary
+                || !primary.Path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
+            {
+                continue; // not a safetensors LoRA: the engine says the name was not found
+            }
+
+            var files = network.Files.Select(f => new CacheFile(f.Path, f.Sha256, f.Size)).ToList();
+            var cached = await Cache.AcquireAsync(files, FetchFor(lease), null, ct);
+            held.Add(cached);
+            loras.Add(new Engine.Lora.LoraFile(network.Name, cached.PathOf(primary.Path)));
+        }
+
+        return loras;
+    }
+
+    /// <summary>How the cache fetches one file of a leased job's models: the worker file route, resuming with a Range from <c>offset</c>.</summary>
+    private FetchFile FetchFor(LeasedJob lease) => async (sha, offset, token) =>
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, WorkerRoutes.FileOf(lease.Id, sha, lease.Attempt));
+        if (offset > 0)
+        {
+            request.Headers.Range = new RangeHeaderValue(offset, null);
+        }
+
+        var response = await _files.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, token);
+        if (!response.IsSuccessStatusCode)
+        {
+            using (response)
+            {
+                await EnsureAsync(response, token);
+            }
+        }
+
+        return response;
+    };
+
     private async Task<(InstalledModel Model, CachedModel? Held)> FetchAndInstallAsync(LeasedJob lease, LeasedModel model, LatestProgress progress, CancellationToken ct)
     {
         var files = model.Files!.Select(f => new CacheFile(f.Path, f.Sha256, f.Size)).ToList();
-        var held = await Cache!.AcquireAsync(files, async (sha, offset, token) =>
-        {
-            using var request = new HttpRequestMessage(HttpMethod.Get, WorkerRoutes.FileOf(lease.Id, sha, lease.Attempt));
-            if (offset > 0)
-            {
-                request.Headers.Range = new RangeHeaderValue(offset, null);
-            }
-
-            var response = await _files.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, token);
-            if (!response.IsSuccessStatusCode)
-            {
-                using (response)
-                {
-                    await EnsureAsync(response, token);
-                }
-            }
-
-            return response;
-        }, new FetchProgress(progress), ct);
+        var held = await Cache!.AcquireAsync(files, FetchFor(lease), new FetchProgress(progress), ct);
         try
         {
             var installed = await _installer!.InstallAsync(model, held, ct);
@@ -692,4 +737,22 @@ public sealed partial class WorkerHost : IDisposable
         public void Report(CacheProgress value) => progress.Fetch = new FetchState(JobStages.Downloading, value.BytesDone, value.BytesTotal);
     }
 
+}
+
+/// <summary>The cached models a job holds (its checkpoint, its LoRAs): released together when the job ends.</summary>
+internal sealed class HeldModels(CachedModel? first) : IDisposable
+{
+    private readonly List<CachedModel> _held = first is null ? [] : [first];
+
+    public void Add(CachedModel model) => _held.Add(model);
+
+    public void Dispose()
+    {
+        foreach (var model in _held)
+        {
+            model.Dispose();
+        }
+
+        _held.Clear();
+    }
 }
