@@ -150,6 +150,63 @@ public class SamplingTests
     }
 
     /// <summary>
+    /// DPM fast and DPM adaptive on the known denoiser and noise sequence, over σ from 10 to 0.1 (only the range counts).
+    /// Reference: k-diffusion's DPMSolver (dpm_solver_fast and dpm_solver_adaptive with their 1st/2nd/3rd-order steps,
+    /// get_ancestral_step and PIDStepSizeController, atol 0.0078, rtol 0.05, h_init 0.05, safety 0.81), written out in
+    /// double precision in Python with A1111's η = 1, and with η = 0. Without noise both land near the probability-flow
+    /// ODE's exact end, x·√((¼ + 0.1²)/(¼ + 10²)) = (0.1528, −0.1019, 0.0255).
+    /// </summary>
+    [Fact]
+    public void DpmFastAndAdaptive_OnAKnownDenoiser_MatchKDiffusionsDpmSolver()
+    {
+        double[] six = [10, 5, 2, 1, 0.5, 0.1, 0], seven = [10, 5, 2, 1, 0.5, 0.2, 0.1, 0];
+        // Model calls split into third-order steps, the last ones lower: 6 → 3, 2, 1; 7 → 3, 3, 1; 20 → six 3s and a 2.
+        Assert.Equal([3, 2, 1], DpmFast.Orders(6));
+        Assert.Equal([3, 3, 1], DpmFast.Orders(7));
+        Assert.Equal([3, 3, 3, 3, 3, 3, 2], DpmFast.Orders(20));
+        Assert.Equal(3, Sampler.Find("DPM fast")!.StepsOver(six));
+        CloseAll([0.8077479, -0.8628615, 0.4725891], OnKnownDenoiser(Sampler.Find("DPM fast")!, six));
+        CloseAll([0.6944378, -0.5362613, 0.2723829], OnKnownDenoiser(Sampler.Find("k_dpm_fast")!, seven));
+        CloseAll([0.1415829, -0.0943886, 0.0235972], OnKnownDenoiser(new DpmFast(eta: 0), six, drawsNoise: false));
+        Assert.Equal(6, Calls(new DpmFast(), six));
+
+        // Adaptive: the step count is its own (11 attempts, 8 accepted, 3 calls each with η = 1; 6 of 6 with η = 0).
+        CloseAll([0.2884250, -0.0433515, 0.0349467], OnKnownDenoiser(Sampler.Find("DPM adaptive")!, six));
+        Assert.Equal(33, Calls(new DpmAdaptive(), six));
+        // Without noise the error between the two estimates is a difference of nearly equal fp32 vectors, so the step sizes
+        // (and the end) move by a few parts in 10⁴ from the double-precision reference; the path (6 of 6) is the same.
+        var smooth = OnKnownDenoiser(new DpmAdaptive(eta: 0), six, drawsNoise: false);
+        foreach (var (expected, actual) in new[] { 0.1589100, -0.1059400, 0.0264850 }.Zip(smooth))
+        {
+            Close(expected, actual, rel: 1e-3);
+        }
+
+        Assert.Equal(18, Calls(new DpmAdaptive(eta: 0), six));
+
+        static int Calls(Sampler sampler, double[] sigmas)
+        {
+            var (calls, drawn) = (0, 0);
+            sampler.Run([3f, -2f, 0.5f], sigmas, (xs, sigma, _, eps) =>
+            {
+                calls++;
+                for (var j = 0; j < xs.Length; j++)
+                {
+                    eps[j] = (float)(xs[j] * sigma / (0.25 + (sigma * sigma)));
+                }
+            }, target =>
+            {
+                // The same noise sequence as OnKnownDenoiser's: the adaptive sampler's steps depend on it.
+                double[] sequence = [0.3, -1.1, 0.7, 1.9, -0.4, 0.05, -0.8, 1.2, -1.5, 0.9, 0.15, -0.25, 1.05, -0.6, 0.45, -1.3, 0.8, -0.05, 0.6, -0.9];
+                for (var j = 0; j < target.Length; j++)
+                {
+                    target[j] = (float)sequence[drawn++ % sequence.Length];
+                }
+            }, null, CancellationToken.None);
+            return calls;
+        }
+    }
+
+    /// <summary>
     /// Runs a sampler from x = (3, −2, ½) on the known denoiser (data ~ N(0, ½²): ε(x, σ) = x·σ/(¼ + σ²)) with the fixed
     /// noise sequence, and returns where it ends.
     /// </summary>

@@ -57,7 +57,7 @@ public abstract class Sampler
     public static IReadOnlyList<Sampler> All { get; } =
     [
         new Euler(), new EulerAncestral(), new DpmPp2M(), new Lms(), new Ddim(), new Heun(), new Dpm2(), new Dpm2Ancestral(),
-        new DpmPp2SAncestral(), new DpmPp2MSde(), new DpmPp3MSde(), new Lcm(), new DpmPpSde(), new Restart(), new Plms(),
+        new DpmPp2SAncestral(), new DpmPp2MSde(), new DpmPp3MSde(), new Lcm(), new DpmPpSde(), new Restart(), new Plms(), new DpmFast(), new DpmAdaptive(),
     ];
 
     /// <summary>What the model takes <paramref name="x"/> to at σ: x − σ·ε.</summary>
@@ -115,6 +115,8 @@ public abstract class Sampler
                    "k_dpmpp_sde" or "dpmpp_sde" => All[12],
                    "restart" => All[13],
                    "plms" => All[14],
+                   "k_dpm_fast" or "dpm_fast" => All[15],
+                   "k_dpm_ad" or "dpm_adaptive" => All[16],
                    _ => null,
                };
     }
@@ -136,6 +138,8 @@ public abstract class Sampler
         "DPM++ SDE" => ["k_dpmpp_sde"],
         "Restart" => ["restart"],
         "PLMS" => ["plms"],
+        "DPM fast" => ["k_dpm_fast"],
+        "DPM adaptive" => ["k_dpm_ad"],
         _ => [],
     };
 
