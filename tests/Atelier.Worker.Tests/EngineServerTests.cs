@@ -263,7 +263,7 @@ public class EngineServerTests(EngineFixture engine) : IClassFixture<EngineFixtu
     }
 
     [Fact]
-    public async Task Lora_FromTheModelsLoraFolder_IsListed_AndMergedByThePromptsSyntax()
+    public async Task Lora_FromTheModelsLoraFolder_IsListed_AndMergedByThePromptsSyntax_AndClipSkipIsApplied()
     {
         // An engine of its own: the tiny model beside the demo, and a LoRA for it in models/Lora.
         var models = Directory.CreateTempSubdirectory("atelier-engine-lora-").FullName;
@@ -280,12 +280,12 @@ public class EngineServerTests(EngineFixture engine) : IClassFixture<EngineFixtu
             Assert.Equal("foxy", foxy.GetProperty("name").GetString());
             Assert.Equal("2", foxy.GetProperty("metadata").GetProperty("ss_network_dim").GetString());
 
-            async Task<(byte[] Rgb, JsonElement Info)> Draw(string prompt)
+            async Task<(byte[] Rgb, JsonElement Info)> Draw(string prompt, int clipSkip = 1)
             {
                 using var resp = await http.PostAsJsonAsync("/sdapi/v1/txt2img", new
                 {
                     prompt, steps = 3, width = 64, height = 64, seed = 4, sampler_name = "Euler",
-                    override_settings = new Dictionary<string, object> { ["sd_model_checkpoint"] = "tiny" },
+                    override_settings = new Dictionary<string, object> { ["sd_model_checkpoint"] = "tiny", ["CLIP_stop_at_last_layers"] = clipSkip },
                 });
                 Assert.Equal(HttpStatusCode.OK, resp.StatusCode);
                 var body = await resp.Content.ReadFromJsonAsync<JsonElement>();
@@ -301,6 +301,12 @@ public class EngineServerTests(EngineFixture engine) : IClassFixture<EngineFixtu
             Assert.Contains("Lora hashes: \"foxy: ", info.GetProperty("infotexts")[0].GetString(), StringComparison.Ordinal);
             Assert.Contains(info.GetProperty("warnings").EnumerateArray(), w => w.GetString()!.StartsWith("LoRA modules this model has no weight for, not applied: 1", StringComparison.Ordinal));
             Assert.Contains(missingInfo.GetProperty("warnings").EnumerateArray(), w => w.GetString() == "Networks not found: nobody");
+
+            // Clip skip: applied on the tiny model (its text encoder names its layers).
+            var (skipped, skippedInfo) = await Draw("a fox", clipSkip: 2);
+            Assert.NotEqual(plain, skipped);
+            Assert.Contains("Clip skip: 2", skippedInfo.GetProperty("infotexts")[0].GetString(), StringComparison.Ordinal);
+            Assert.DoesNotContain(skippedInfo.GetProperty("unsupported").EnumerateArray(), u => u.GetString()!.Contains("CLIP", StringComparison.Ordinal));
         }
         finally
         {
@@ -316,12 +322,14 @@ public class EngineServerTests(EngineFixture engine) : IClassFixture<EngineFixtu
         var (ok, body) = await Post("/sdapi/v1/txt2img", new
         {
             prompt = "a fox <lora:foxy:0.7>", steps = 2, width = 64, height = 64, s_churn = 0.5, s_tmin = 0, eta = 0.3, styles = new[] { "Cinematic" },
-            include_init_images = false,
+            include_init_images = false, override_settings = new Dictionary<string, object> { ["CLIP_stop_at_last_layers"] = 2 },
         });
         Assert.Equal(HttpStatusCode.OK, ok);
         using var info = JsonDocument.Parse(body.GetProperty("info").GetString()!);
         var unsupported = info.RootElement.GetProperty("unsupported").EnumerateArray().Select(u => u.GetString()).ToList();
-        Assert.Equal(["styles", "s_churn", "eta"], unsupported); // s_tmin 0 and include_init_images false ask for nothing
+        // s_tmin 0 and include_init_images false ask for nothing; the demo's text encoder does not show its layers, so no clip skip.
+        Assert.Equal(["styles", "s_churn", "eta", "override_settings.CLIP_stop_at_last_layers"], unsupported);
+        Assert.Contains(info.RootElement.GetProperty("warnings").EnumerateArray(), w => w.GetString()!.StartsWith("CLIP_stop_at_last_layers 2 is not applied", StringComparison.Ordinal));
         Assert.Contains(info.RootElement.GetProperty("warnings").EnumerateArray(), w => w.GetString() == "Networks not found: foxy");
         Assert.StartsWith("a fox <lora:foxy:0.7>\n", info.RootElement.GetProperty("infotexts")[0].GetString(), StringComparison.Ordinal);
     }

@@ -134,6 +134,79 @@ public sealed class OnnxGraph
         return this;
     }
 
+    /// <summary>
+    /// A serialized model with more graph outputs (GraphProto.output, field 12, of ModelProto.graph, field 7): each a
+    /// tensor the graph already computes, by name and element type. The graph's bytes are copied, the outputs appended
+    /// (protobuf merges repeated fields), and the graph's length rewritten.
+    /// </summary>
+    public static byte[] WithOutputs(byte[] model, IReadOnlyList<(string Name, int ElementType)> outputs)
+    {
+        var pos = 0;
+        while (pos < model.Length)
+        {
+            var tagStart = pos;
+            var key = ReadVarint(model, ref pos);
+            var (field, wire) = ((int)(key >> 3), (int)(key & 7));
+            switch (wire)
+            {
+                case 0:
+                    ReadVarint(model, ref pos);
+                    continue;
+                case 1:
+                    pos += 8;
+                    continue;
+                case 5:
+                    pos += 4;
+                    continue;
+                case 2:
+                    var length = (int)ReadVarint(model, ref pos);
+                    if (field != 7)
+                    {
+                        pos += length;
+                        continue;
+                    }
+
+                    var extra = new Proto();
+                    foreach (var (name, type) in outputs)
+                    {
+                        var tensor = new Proto();
+                        tensor.Varint(1, (ulong)type);
+                        var typeProto = new Proto();
+                        typeProto.Message(1, tensor);
+                        var info = new Proto();
+                        info.String(1, name);
+                        info.Message(2, typeProto);
+                        extra.Message(12, info);
+                    }
+
+                    var added = extra.ToArray();
+                    var graph = new Proto();
+                    graph.Bytes(7, [.. model.AsSpan(pos, length), .. added]);
+                    return [.. model.AsSpan(0, tagStart), .. graph.ToArray(), .. model.AsSpan(pos + length)];
+                default:
+                    throw new InvalidDataException($"unexpected protobuf wire type {wire} in the ONNX model");
+            }
+        }
+
+        throw new InvalidDataException("the ONNX model has no graph");
+    }
+
+    private static ulong ReadVarint(byte[] data, ref int pos)
+    {
+        ulong result = 0;
+        for (var shift = 0; shift < 64 && pos < data.Length; shift += 7)
+        {
+            var b = data[pos++];
+            result |= (ulong)(b & 0x7F) << shift;
+            if ((b & 0x80) == 0)
+            {
+                return result;
+            }
+        }
+
+        throw new InvalidDataException("a malformed varint in the ONNX model");
+    }
+
     /// <summary>The serialized ModelProto (IR version 8, opset 17).</summary>
     public byte[] ToModel(string graphName)
     {

@@ -35,7 +35,18 @@ public static class TinyPipeline
             // under a generated name. It changes nothing, and gives a LoRA a text-encoder layer to apply to.
             .Constant("onnx::MatMul_900", new float[h * h], h, h)
             .NamedNode("/text_model/encoder/layers.0/self_attn/q_proj/MatMul", "MatMul", ["embedded", "onnx::MatMul_900"], ["q"])
-            .Node("Add", ["embedded", "q"], ["hidden32"])
+            .NamedNode("/text_model/encoder/layers.0/Add", "Add", ["embedded", "q"], ["layer0"])
+            // A second "layer" that changes nothing, and the final layer norm's weights (used for nothing but a zero):
+            // the names a clip skip looks for (the input of layers.1's layer_norm1 is the hidden state before the last layer).
+            .NamedNode("/text_model/encoder/layers.1/layer_norm1/Identity", "Identity", ["layer0"], ["layer1"])
+            .Constant("text_model.final_layer_norm.weight", [.. Enumerable.Range(0, h).Select(k => 1.5f + (0.25f * k))], h)
+            .Constant("text_model.final_layer_norm.bias", [.. Enumerable.Range(0, h).Select(k => 0.1f * k)], h)
+            .Constant("nothing", [0f])
+            .Node("ReduceSum", ["text_model.final_layer_norm.weight"], ["gamma_sum"], ("keepdims", 0L))
+            .Node("ReduceSum", ["text_model.final_layer_norm.bias"], ["beta_sum"], ("keepdims", 0L))
+            .Node("Add", ["gamma_sum", "beta_sum"], ["norm_sum"])
+            .Node("Mul", ["norm_sum", "nothing"], ["zero_shift"])
+            .Node("Add", ["layer1", "zero_shift"], ["hidden32"])
             .Node("ReduceMean", ["hidden32"], ["pooled32"], ("axes", new long[] { 1 }), ("keepdims", 0L));
         Save(folder, "text_encoder", FromFloat(text, o.Fp16, ("hidden32", "last_hidden_state"), ("pooled32", "pooler_output"))
             .Output("last_hidden_state", io, "batch", "sequence", h)

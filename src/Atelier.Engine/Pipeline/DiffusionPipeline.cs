@@ -47,6 +47,9 @@ public sealed class DiffusionPipeline : IDisposable
         Name = name;
         Hash = hash;
         _patches = [.. new[] { textPatch, unetPatch }.OfType<LoraPatch>()];
+        _textEncoderPath = Path.Combine(folder, "text_encoder", "model.onnx");
+        _settings = settings;
+        _textPatch = textPatch;
         _textEncoder = Open(Path.Combine(folder, "text_encoder", "model.onnx"), options, settings, textPatch);
         _unet = Open(Path.Combine(folder, "unet", "model.onnx"), options, settings, unetPatch);
         _vaeDecoder = new InferenceSession(Path.Combine(folder, "vae_decoder", "model.onnx"), options);
@@ -77,6 +80,38 @@ public sealed class DiffusionPipeline : IDisposable
     }
 
     private readonly LoraPatch[] _patches;
+    private readonly LoraPatch? _textPatch;
+    private readonly string _textEncoderPath;
+    private readonly DeviceSettings _settings;
+    private readonly Lock _clipSkipGate = new();
+    private ClipSkip? _clipSkip;
+    private string? _clipSkipWhy;
+
+    /// <summary>
+    /// The encoder for clip skip, opened on first use (a second session of the text encoder with its layers' hidden states
+    /// as outputs, the LoRAs merged as in the first); null with the reason when the model does not show its layers.
+    /// </summary>
+    private (ClipSkip? Encoder, string? Why) ClipSkipEncoder()
+    {
+        lock (_clipSkipGate)
+        {
+            if (_clipSkip is null && _clipSkipWhy is null)
+            {
+                using var options = ExecutionProviders.SessionOptionsFor(_settings);
+                foreach (var (name, value) in _textPatch?.Initializers ?? [])
+                {
+                    options.AddInitializer(name, value);
+                }
+
+                (_clipSkip, _clipSkipWhy) = ClipSkip.Open(_textEncoderPath, options, _textEncoder.OutputMetadata["last_hidden_state"].ElementDataType);
+            }
+
+            return (_clipSkip, _clipSkipWhy);
+        }
+    }
+
+    /// <summary>Why this model cannot honour A1111's <c>CLIP_stop_at_last_layers</c> above 1, or null when it can (the encoder is opened to find out).</summary>
+    public string? ClipSkipUnsupported => ClipSkipEncoder().Why;
 
     /// <summary>A session with the shared options, or, for a model with LoRAs merged, options of its own that override those weights.</summary>
     private static InferenceSession Open(string path, SessionOptions shared, DeviceSettings settings, LoraPatch? patch)
@@ -214,7 +249,8 @@ public sealed class DiffusionPipeline : IDisposable
         var variation = req.SubseedStrength != 0;
         var subseeds = new List<long>();
         var generators = NoiseSources.For(req.RandnSource);
-        var conditioning = EncodePrompts(req.Prompt, req.NegativePrompt);
+        var clipSkip = ClipSkipFor(req);
+        var conditioning = EncodePrompts(req.Prompt, req.NegativePrompt, clipSkip);
         var latentH = req.Height / 8;
         var latentW = req.Width / 8;
         var perImage = 4 * latentH * latentW;
@@ -247,7 +283,7 @@ public sealed class DiffusionPipeline : IDisposable
         var latents = new float[perImage];
         using var io = new UnetBindings(this, conditioning, req.CfgScale != 1.0, latentH, latentW);
         using var hiresIo = hires is null ? null
-            : new UnetBindings(this, hires.Prompted ? EncodePrompts(hires.Prompt, hires.NegativePrompt) : conditioning, req.CfgScale != 1.0, hires.LatentHeight, hires.LatentWidth);
+            : new UnetBindings(this, hires.Prompted ? EncodePrompts(hires.Prompt, hires.NegativePrompt, clipSkip) : conditioning, req.CfgScale != 1.0, hires.LatentHeight, hires.LatentWidth);
         for (var index = 0; index < total; index++)
         {
             // As A1111: with a variation strength every image keeps the seed and the variation seeds count up instead.
@@ -404,6 +440,7 @@ public sealed class DiffusionPipeline : IDisposable
         new("Variation seed strength", req.SubseedStrength == 0 ? null : req.SubseedStrength),
         new("Seed resize from", req.SeedResizeFromWidth > 0 && req.SeedResizeFromHeight > 0 ? $"{req.SeedResizeFromWidth}x{req.SeedResizeFromHeight}" : null),
         new("Denoising strength", req.InitImage is null && req.Inpaint is null && hires is null ? null : req.DenoisingStrength),
+        new("Clip skip", req.ClipSkip > 1 && _clipSkip is not null ? req.ClipSkip : null),
         new("ENSD", req.EtaNoiseSeedDelta != 0 && sampler.UsesEnsd ? req.EtaNoiseSeedDelta : null),
         new("RNG", string.Equals(req.RandnSource, NoiseSources.Gpu, StringComparison.OrdinalIgnoreCase) ? null : req.RandnSource.ToUpperInvariant()),
         new("Hires upscale", hires is { Fix: { ResizeX: 0, ResizeY: 0 } } ? hires.Fix.Scale : null),
@@ -631,7 +668,37 @@ public sealed class DiffusionPipeline : IDisposable
 
     /// <summary>Conditioning for [negative, positive], with the same number of 77-token chunks each.</summary>
     /// <remarks>As A1111, the extra networks (<c>&lt;lora:…&gt;</c>) are taken out of the text before it is encoded.</remarks>
-    private float[] EncodePrompts(string prompt, string negative)
+    /// <summary>
+    /// The clip skip a request gets: 1 (the last layer) unless it asks for more and the model shows its layers; a
+    /// model that does not keeps 1 (its callers say so: <see cref="ClipSkipUnsupported"/>); past the first layer is refused.
+    /// </summary>
+    private int ClipSkipFor(GenerationRequest req)
+    {
+        if (req.ClipSkip <= 1 || ClipSkipEncoder().Encoder is not { } encoder)
+        {
+            return 1;
+        }
+
+        return req.ClipSkip <= encoder.Layers + 1 ? req.ClipSkip
+            : throw new EngineRequestException($"CLIP_stop_at_last_layers must be between 1 and {encoder.Layers + 1} for this model (its text encoder has {encoder.Layers} layers)");
+    }
+
+    /// <summary>The text conditioning the UNet gets for a prompt (77 rows of the encoder's width per chunk, emphasis applied), for tools and tests.</summary>
+    public float[] EncodePrompt(string prompt, int clipSkip = 1)
+    {
+        ObjectDisposedException.ThrowIf(!TryEnter(), this);
+        try
+        {
+            var skip = ClipSkipFor(new GenerationRequest { ClipSkip = clipSkip });
+            return EncodeText(PromptChunks.From(_tokenizer, ExtraNetworks.Strip(prompt).Prompt), skip);
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    private float[] EncodePrompts(string prompt, string negative, int clipSkip = 1)
     {
         prompt = ExtraNetworks.Strip(prompt).Prompt;
         negative = ExtraNetworks.Strip(negative).Prompt;
@@ -642,13 +709,13 @@ public sealed class DiffusionPipeline : IDisposable
             pos = PromptChunks.From(_tokenizer, prompt, neg.ChunkCount);
         }
 
-        var u = EncodeText(neg);
-        var c = EncodeText(pos);
+        var u = EncodeText(neg, clipSkip);
+        var c = EncodeText(pos, clipSkip);
         return [.. u, .. c];
     }
 
     /// <summary>Runs the text encoder chunk by chunk and applies emphasis as A1111 does (scale by weight, restore the mean).</summary>
-    private float[] EncodeText(PromptChunks chunks)
+    private float[] EncodeText(PromptChunks chunks, int clipSkip)
     {
         var hidden = new List<float>();
         for (var c = 0; c < chunks.ChunkCount; c++)
@@ -658,9 +725,18 @@ public sealed class DiffusionPipeline : IDisposable
             using var input = inputType == TensorElementType.Int64
                 ? OrtValue.CreateTensorValueFromMemory(ids.Select(i => (long)i).ToArray(), [1, ids.Length])
                 : OrtValue.CreateTensorValueFromMemory(ids, [1, ids.Length]);
-            using var options = new RunOptions();
-            using var outputs = _textEncoder.Run(options, new Dictionary<string, OrtValue> { ["input_ids"] = input }, ["last_hidden_state"]);
-            var states = ExecutionProviders.ReadFloats(outputs[0]);
+            float[] states;
+            if (clipSkip > 1)
+            {
+                states = ClipSkipEncoder().Encoder!.Encode(input, clipSkip);
+            }
+            else
+            {
+                using var options = new RunOptions();
+                using var outputs = _textEncoder.Run(options, new Dictionary<string, OrtValue> { ["input_ids"] = input }, ["last_hidden_state"]);
+                states = ExecutionProviders.ReadFloats(outputs[0]);
+            }
+
             var width = states.Length / ClipTokenizer.ContextLength;
             _hiddenWidth = width;
             var before = states.Average();
@@ -951,6 +1027,7 @@ public sealed class DiffusionPipeline : IDisposable
         _deviceAllocator?.Dispose();
         _deviceMemory?.Dispose();
         _textEncoder.Dispose();
+        _clipSkip?.Dispose();
         _unet.Dispose();
         _vaeDecoder.Dispose();
         _vaeEncoder?.Dispose();

@@ -28,6 +28,11 @@ public sealed record GenerationRequest
     public long EtaNoiseSeedDelta { get; init; }
     /// <summary>A1111's <c>randn_source</c>: <c>GPU</c> (its default) and <c>NV</c> draw as an NVIDIA GPU does, <c>CPU</c> as PyTorch's CPU generator.</summary>
     public string RandnSource { get; init; } = Sampling.NoiseSources.Gpu;
+    /// <summary>
+    /// A1111's <c>CLIP_stop_at_last_layers</c>: 1 is the text encoder's last layer; n takes the hidden state n − 1 layers
+    /// before the end, through the final layer norm (a model whose text encoder does not show its layers keeps 1).
+    /// </summary>
+    public int ClipSkip { get; init; } = 1;
     /// <summary>A1111's hires fix (<c>enable_hr</c>) for txt2img; null: off.</summary>
     public HiresFix? Hires { get; init; }
     /// <summary>

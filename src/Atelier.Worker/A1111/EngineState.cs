@@ -198,7 +198,14 @@ public sealed class EngineState : IDisposable
                 Hires = Adapters.EngineJob.HiresOf(req),
                 RandnSource = Setting(req, "randn_source") is { ValueKind: JsonValueKind.String } source ? source.GetString()! : NoiseSources.Gpu,
                 Inpaint = inpaint,
+                ClipSkip = Adapters.EngineJob.ClipSkipOf(Setting(req, "CLIP_stop_at_last_layers")),
             };
+            if (request.ClipSkip > 1 && pipeline.ClipSkipUnsupported is { } why)
+            {
+                unsupported.Add("override_settings.CLIP_stop_at_last_layers");
+                warnings.Add($"CLIP_stop_at_last_layers {request.ClipSkip} is not applied: {why}");
+            }
+
             GenerationResult result;
             try
             {
@@ -375,7 +382,7 @@ public sealed class EngineState : IDisposable
             {
                 "sd_model_checkpoint" or "sd_checkpoint_hash" => true,
                 "samples_format" => value.ValueKind == JsonValueKind.String && SampleFormats.IsKnown(value.GetString()),
-                "CLIP_stop_at_last_layers" => value.ValueKind == JsonValueKind.Number && value.GetDouble() == 1,
+                "CLIP_stop_at_last_layers" => value.ValueKind == JsonValueKind.Number, // applied where the model shows its layers (else said after loading it)
                 "eta_noise_seed_delta" or "jpeg_quality" => value.ValueKind == JsonValueKind.Number,
                 "randn_source" => value.ValueKind == JsonValueKind.String && NoiseSources.IsKnown(value.GetString()),
                 _ => false,

@@ -49,7 +49,7 @@ public sealed class BuiltinAdapter(string modelsDirectory, long memoryBudgetByte
                     Steps = job.Steps, CfgScale = job.CfgScale, Width = job.Width, Height = job.Height, BatchSize = job.BatchSize,
                     InitImage = init, DenoisingStrength = job.DenoisingStrength, Subseed = job.Subseed, SubseedStrength = job.SubseedStrength,
                     SeedResizeFromWidth = job.SeedResizeFromWidth, SeedResizeFromHeight = job.SeedResizeFromHeight, EtaNoiseSeedDelta = job.EtaNoiseSeedDelta,
-                    Hires = job.Hires, RandnSource = job.RandnSource, Inpaint = inpaint,
+                    Hires = job.Hires, RandnSource = job.RandnSource, Inpaint = inpaint, ClipSkip = job.ClipSkip,
                 }, p =>
                 {
                     if (progress is null)

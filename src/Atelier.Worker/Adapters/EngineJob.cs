@@ -41,6 +41,13 @@ public sealed record EngineJob
         FullRes = r.InpaintFullRes, Padding = r.InpaintFullResPadding, Invert = r.InpaintingMaskInvert != 0,
     };
 
+    /// <summary>A1111's <c>CLIP_stop_at_last_layers</c> (from <c>override_settings</c>, where the caller's stored options are too); 1 is the last layer.</summary>
+    public int ClipSkip { get; init; } = 1;
+
+    /// <summary>A <c>CLIP_stop_at_last_layers</c> value as A1111 takes it (a number, rounded; anything else: 1).</summary>
+    public static int ClipSkipOf(System.Text.Json.JsonElement? value) =>
+        value is { ValueKind: System.Text.Json.JsonValueKind.Number } v ? (int)Math.Clamp(Math.Round(v.GetDouble()), 1, 12) : 1;
+
     /// <summary>A1111's hires fix (txt2img with <c>enable_hr</c>); null: none.</summary>
     public Engine.Pipeline.HiresFix? Hires { get; init; }
 

@@ -472,6 +472,7 @@ public sealed partial class WorkerHost : IDisposable
             Steps = r.Steps, CfgScale = r.CfgScale, Width = r.Width, Height = r.Height, BatchSize = Math.Max(1, r.BatchSize) * Math.Max(1, r.NIter),
             InitImagePng = init, DenoisingStrength = r.DenoisingStrength ?? 0.75, ResizeMode = r.ResizeMode, JobId = lease.Id,
             MaskPng = mask, Inpaint = EngineJob.InpaintOf(r),
+            ClipSkip = EngineJob.ClipSkipOf(r.OverrideSettings?.TryGetValue("CLIP_stop_at_last_layers", out var clip) == true ? clip : null),
             Subseed = r.Subseed, SubseedStrength = r.SubseedStrength, SeedResizeFromWidth = r.SeedResizeFromW, SeedResizeFromHeight = r.SeedResizeFromH,
             Hires = EngineJob.HiresOf(r),
             RandnSource = r.OverrideSettings?.TryGetValue("randn_source", out var source) == true && source.ValueKind == JsonValueKind.String
