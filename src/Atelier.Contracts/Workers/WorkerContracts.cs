@@ -32,6 +32,14 @@ public static class WorkerRoutes
         + "?attempt=" + attempt.ToString(System.Globalization.CultureInfo.InvariantCulture);
 }
 
+/// <summary>What a job is (<c>LeasedJob.kind</c>): an A1111 txt2img or img2img body, or a whole ComfyUI workflow.</summary>
+public static class JobKinds
+{
+    public const string Txt2Img = "txt2img";
+    public const string Img2Img = "img2img";
+    public const string ComfyWorkflow = "comfyui";
+}
+
 /// <summary>Issues a worker key (platform admin); <c>name</c> is for people (which fleet it is for).</summary>
 public sealed record IssueWorkerKeyRequest(string? Name);
 

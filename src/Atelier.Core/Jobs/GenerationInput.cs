@@ -139,7 +139,7 @@ public static class GenerationInput
     /// An init image or mask: one of the formats the engines decode, no larger than the limits, as its header says (no
     /// pixel is decoded here: a picture that would inflate to gigabytes is refused from its first bytes).
     /// </summary>
-    private static void CheckImage(string base64, string field, GenerationOptions limits)
+    internal static void CheckImage(string base64, string field, GenerationOptions limits)
     {
         var bytes = Base64Bytes(base64) ?? throw AtelierException.InvalidInput(field, "is not base64");
         var header = ImageHeaders.Read(bytes) ?? throw AtelierException.InvalidInput(field, "must be a PNG, JPEG or WebP image");
@@ -160,7 +160,7 @@ public static class GenerationInput
     }
 
     /// <summary>Every string anywhere in the body must be valid Unicode (a lone surrogate cannot be stored or shown).</summary>
-    private static void CheckText(JsonElement e, string path)
+    internal static void CheckText(JsonElement e, string path)
     {
         switch (e.ValueKind)
         {

@@ -65,10 +65,11 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
         return agentId ?? DefaultAgent;
     }
 
-    /// <summary>The jobs API: the input says what it is (img2img when it has <c>init_images</c>).</summary>
+    /// <summary>The jobs API: the input says what it is (a ComfyUI workflow when it has <c>workflow</c>, img2img when it has <c>init_images</c>).</summary>
     public async Task<(JobDto Job, bool Created)> SubmitAsync(string agentRef, SubmitJobRequest req, CancellationToken ct)
     {
-        var kind = req.Input is { ValueKind: JsonValueKind.Object } i && i.TryGetProperty("init_images", out _) ? "img2img" : "txt2img";
+        var kind = req.Input is not { ValueKind: JsonValueKind.Object } i ? "txt2img"
+            : i.TryGetProperty("workflow", out _) ? ComfyWorkflow.Kind : i.TryGetProperty("init_images", out _) ? "img2img" : "txt2img";
         return await SubmitAsync(agentRef, kind, req.Input, req.JobId, req.Priority, ct, new WebhookRequest(req.Webhook, req.WebhookEvents, "webhook", "webhookEvents"));
     }
 
@@ -89,12 +90,22 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
             throw AtelierException.InvalidInput("input", $"is larger than {MaxInputBytes} bytes");
         }
 
-        GenerationInput.Check(input, kind == "img2img", generation.Value, agent.Name);
-        await safety.CheckPromptAsync(TextOf(input, "prompt"), ct, TextOf(input, "negative_prompt"));
+        var workflow = kind == ComfyWorkflow.Kind;
+        if (workflow)
+        {
+            ComfyWorkflow.Check(input, generation.Value);
+            await safety.CheckPromptAsync(ComfyWorkflow.Texts(input), ct, "");
+        }
+        else
+        {
+            GenerationInput.Check(input, kind == "img2img", generation.Value, agent.Name);
+            await safety.CheckPromptAsync(TextOf(input, "prompt"), ct, TextOf(input, "negative_prompt"));
+        }
+
         var p = Validate.Range(priority, "priority", -100, 100, 0);
         var hook = await webhooks.ForJobAsync(webhook, ct);
-        var model = await resolver.ResolveAsync(GenerationInput.CheckpointOf(input), ct);
-        if (await resolver.ResolveLorasAsync(TextOf(input, "prompt"), ct) is { Count: > 0 } loras)
+        var model = workflow ? await WorkflowModelAsync(input, ct) : await resolver.ResolveAsync(GenerationInput.CheckpointOf(input), ct);
+        if (!workflow && await resolver.ResolveLorasAsync(TextOf(input, "prompt"), ct) is { Count: > 0 } loras)
         {
             model = model with { Networks = loras };
         }
@@ -127,7 +138,7 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
             using (await provider.WriteTurnAsync(db, ct))
             await using (var tx = await db.Database.BeginTransactionAsync(ct))
             {
-                var charged = await entitlements.CheckAndChargeAsync(limits, Caller.AppId, GenerationInput.ImagesOf(input), ct);
+                var charged = await entitlements.CheckAndChargeAsync(limits, Caller.AppId, workflow ? ComfyWorkflow.ImagesOf(input) : GenerationInput.ImagesOf(input), ct);
                 (job, created) = await queue.EnqueueAsync(newJob with { Charged = charged }, ct);
                 await tx.CommitAsync(ct);
             }
@@ -139,6 +150,27 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
         }
 
         return (Shown(job), created);
+    }
+
+    /// <summary>
+    /// A workflow's model in the registry, for scheduling (the ComfyUI worker loads what the workflow names): the
+    /// tenant's checkpoint of the name its CheckpointLoaderSimple loads, else the caller's default one.
+    /// </summary>
+    private async Task<Models.ResolvedModel> WorkflowModelAsync(JsonElement input, CancellationToken ct)
+    {
+        if (ComfyWorkflow.CheckpointOf(input) is { } named)
+        {
+            try
+            {
+                return await resolver.ResolveAsync(named, ct);
+            }
+            catch (AtelierException e) when (e.Code == ErrorCatalog.b_model_modelnotexist)
+            {
+                // Not in the registry under that name: ComfyUI may still have it.
+            }
+        }
+
+        return await resolver.ResolveAsync(null, ct);
     }
 
     private static string TextOf(JsonElement input, string name) =>

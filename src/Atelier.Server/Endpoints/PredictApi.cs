@@ -26,6 +26,8 @@ public static class PredictApi
         var predict = routes.MapGroup("/api/v1/predict").WithTags("Predict").RequireAccess(Access.TenantOrSession);
         predict.MapPost("/txt2img", (JsonElement body, JobService svc, HttpContext http, CancellationToken ct) => Submit("txt2img", body, svc, http, ct)).WithName("PredictTxt2Img");
         predict.MapPost("/img2img", (JsonElement body, JobService svc, HttpContext http, CancellationToken ct) => Submit("img2img", body, svc, http, ct)).WithName("PredictImg2Img");
+        // A whole ComfyUI workflow (API format) and the pictures its LoadImage nodes name, for an agent of ComfyUI workers.
+        predict.MapPost("/comfyui", (JsonElement body, JobService svc, HttpContext http, CancellationToken ct) => Submit(ComfyWorkflow.Kind, body, svc, http, ct)).WithName("PredictComfyUi");
 
         var tasks = routes.MapGroup("/api/v1/tasks/{taskId}").WithTags("Predict").RequireAccess(Access.TenantOrSession);
         tasks.MapGet("/", GetTask).WithName("GetTask");

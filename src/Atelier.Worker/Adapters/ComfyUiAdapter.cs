@@ -35,19 +35,69 @@ public sealed class ComfyUiAdapter(HttpClient http) : IEngineAdapter
         var model = models.FirstOrDefault(m => string.Equals(m.Title, job.Model, StringComparison.OrdinalIgnoreCase)
                                                || string.Equals(m.Name, job.Model, StringComparison.OrdinalIgnoreCase))
                     ?? throw new EngineFailedException($"checkpoint '{job.Model}' is not on the ComfyUI server");
-        var clientId = Guid.NewGuid().ToString("N");
         var promptId = job.JobId;
         var seed = job.Seed == -1 ? Random.Shared.NextInt64(0, uint.MaxValue) : job.Seed;
-        using var socket = new ClientWebSocket();
-        var wsUri = new UriBuilder(new Uri(http.BaseAddress!, $"ws?clientId={clientId}")) { Scheme = http.BaseAddress!.Scheme == "https" ? "wss" : "ws" }.Uri;
-        await socket.ConnectAsync(wsUri, ct);
         // Inpainting: the picture-space half done here as A1111 does it (mask read, blurred, "only masked" cut-out, fill),
         // ComfyUI given the job-size picture and mask (SetLatentNoiseMask), its pictures put back over the original.
         var plan = job is { InitImagePng: { } initPicture, MaskPng: { } maskPicture } ? PlanInpaint(job, initPicture, maskPicture) : null;
         var initBytes = plan is null ? job.InitImagePng : Png.Encode(plan.InitRgb, job.Width, job.Height);
         var init = initBytes is not null ? await UploadAsync(initBytes, promptId, ct) : null;
         var maskName = plan is null ? null : await UploadAsync(Png.Encode([.. plan.ImageMask.SelectMany(v => new[] { v, v, v })], job.Width, job.Height), promptId + "-mask", ct);
-        var body = new JsonObject { ["prompt"] = Graph(job, model.Title, seed, init, samplerName, maskName), ["client_id"] = clientId, ["prompt_id"] = promptId };
+        var pictures = await RunPromptAsync(Graph(job, model.Title, seed, init, samplerName, maskName), promptId, progress, ct);
+        var images = plan is null ? pictures : [.. pictures.Select(p => PutBack(plan, p, job))];
+        return new EngineResult(images, [.. Enumerable.Range(0, images.Count).Select(i => seed + i)], "", []);
+    }
+
+    /// <summary>
+    /// A whole ComfyUI workflow as a job (<c>{workflow, images}</c>, the workflow in API format): each picture uploaded,
+    /// every node input naming one of them pointed at its uploaded name, the workflow queued as it is, and every picture
+    /// of its outputs collected from the history.
+    /// </summary>
+    public async Task<EngineResult> RunWorkflowAsync(JsonElement request, string jobId, IProgress<EngineProgress>? progress, CancellationToken ct)
+    {
+        if (!request.TryGetProperty("workflow", out var given) || given.ValueKind != JsonValueKind.Object)
+        {
+            throw new EngineFailedException("the job has no workflow");
+        }
+
+        var workflow = JsonNode.Parse(given.GetRawText())!.AsObject();
+        var uploaded = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (request.TryGetProperty("images", out var images) && images.ValueKind == JsonValueKind.Object)
+        {
+            var index = 0;
+            foreach (var image in images.EnumerateObject())
+            {
+                var bytes = image.Value.ValueKind == JsonValueKind.String ? Base64Image.Decode(image.Value.GetString()!) : null;
+                uploaded[image.Name] = await UploadAsync(bytes ?? throw new EngineFailedException($"images.{image.Name} is not base64"), $"{jobId}-{index++}", ct);
+            }
+        }
+
+        foreach (var (_, node) in workflow)
+        {
+            if (node?["inputs"] is JsonObject inputs)
+            {
+                foreach (var (key, value) in inputs.ToList())
+                {
+                    if (value is JsonValue v && v.TryGetValue<string>(out var name) && uploaded.TryGetValue(name, out var stored))
+                    {
+                        inputs[key] = stored;
+                    }
+                }
+            }
+        }
+
+        var pictures = await RunPromptAsync(workflow, jobId, progress, ct);
+        return new EngineResult(pictures, [.. pictures.Select(_ => 0L)], "", []);
+    }
+
+    /// <summary>Queues a graph under <paramref name="promptId"/>, follows it on the websocket (progress; interrupt on cancel) and fetches its output pictures.</summary>
+    private async Task<List<byte[]>> RunPromptAsync(JsonObject graph, string promptId, IProgress<EngineProgress>? progress, CancellationToken ct)
+    {
+        var clientId = Guid.NewGuid().ToString("N");
+        using var socket = new ClientWebSocket();
+        var wsUri = new UriBuilder(new Uri(http.BaseAddress!, $"ws?clientId={clientId}")) { Scheme = http.BaseAddress!.Scheme == "https" ? "wss" : "ws" }.Uri;
+        await socket.ConnectAsync(wsUri, ct);
+        var body = new JsonObject { ["prompt"] = graph, ["client_id"] = clientId, ["prompt_id"] = promptId };
         using (var posted = await http.PostAsJsonAsync("prompt", body, ct))
         {
             if (!posted.IsSuccessStatusCode)
@@ -71,7 +121,7 @@ public sealed class ComfyUiAdapter(HttpClient http) : IEngineAdapter
 
         ct.ThrowIfCancellationRequested();
         var history = await http.GetFromJsonAsync<JsonElement>($"history/{promptId}", ct);
-        var images = new List<byte[]>();
+        var pictures = new List<byte[]>();
         foreach (var output in history.GetProperty(promptId).GetProperty("outputs").EnumerateObject())
         {
             if (!output.Value.TryGetProperty("images", out var list))
@@ -84,12 +134,11 @@ public sealed class ComfyUiAdapter(HttpClient http) : IEngineAdapter
                 var query = $"view?filename={Uri.EscapeDataString(image.GetProperty("filename").GetString()!)}" +
                             $"&subfolder={Uri.EscapeDataString(image.GetProperty("subfolder").GetString() ?? "")}" +
                             $"&type={Uri.EscapeDataString(image.GetProperty("type").GetString() ?? "output")}";
-                var picture = await http.GetByteArrayAsync(query, ct);
-                images.Add(plan is null ? picture : PutBack(plan, picture, job));
+                pictures.Add(await http.GetByteArrayAsync(query, ct));
             }
         }
 
-        return new EngineResult(images, [.. Enumerable.Range(0, images.Count).Select(i => seed + i)], "", []);
+        return pictures;
     }
 
     private static async Task WaitForCompletionAsync(ClientWebSocket socket, string promptId, IProgress<EngineProgress>? progress, CancellationToken ct)

@@ -186,10 +186,23 @@ public sealed partial class WorkerHost : IDisposable
         HeldModels? held = null;
         try
         {
-            var request = lease.Request.Deserialize<A1111Request>(Snake) ?? new A1111Request();
+            var workflow = lease.Kind == JobKinds.ComfyWorkflow;
+            var request = workflow ? new A1111Request() : lease.Request.Deserialize<A1111Request>(Snake) ?? new A1111Request();
             EngineJob job;
-            (job, held) = await ToEngineJobAsync(lease, request, progress, cancel.Token);
-            var result = await _engine.GenerateAsync(job, progress, cancel.Token);
+            EngineResult result;
+            if (workflow)
+            {
+                // A whole ComfyUI workflow: only a ComfyUI engine runs it, as it is.
+                job = new EngineJob { Model = lease.Model?.Name ?? "", JobId = lease.Id, Request = lease.Request };
+                result = _engine is ComfyUiAdapter comfy ? await comfy.RunWorkflowAsync(lease.Request, lease.Id, progress, cancel.Token)
+                    : throw new EngineFailedException($"this worker's engine ({_engine.Name}) does not run ComfyUI workflows: send them to an agent whose workers run --engine comfyui");
+            }
+            else
+            {
+                (job, held) = await ToEngineJobAsync(lease, request, progress, cancel.Token);
+                result = await _engine.GenerateAsync(job, progress, cancel.Token);
+            }
+
             var images = new List<WorkerImage>();
             for (var i = 0; i < result.Images.Count; i++)
             {
@@ -207,7 +220,7 @@ public sealed partial class WorkerHost : IDisposable
                 images.Add(new WorkerImage(stored.Key, stored.Sha256, stored.Size, result.Seeds.ElementAtOrDefault(i), result.Infotexts.ElementAtOrDefault(i) ?? "", stored.Width, stored.Height));
             }
 
-            var info = Info(request, job, result, _clock.GetUtcNow());
+            var info = workflow ? JsonSerializer.Serialize(new { workflow = true, images = result.Images.Count, prompt_id = lease.Id }) : Info(request, job, result, _clock.GetUtcNow());
             await StopBeatingAsync();
             // The slot holds this job's model now: the next lease says so. The cache may evict it again while the
             // completion's lease waits (it did so once the job was complete before the calls were one).
