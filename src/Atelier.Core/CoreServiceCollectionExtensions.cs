@@ -75,6 +75,7 @@ public static class CoreServiceCollectionExtensions
         services.AddSingleton<Jobs.CallerOptionsCache>();
         services.AddScoped<Models.ModelResolver>();
         services.AddSingleton<Models.ResolutionCache>();
+        services.AddSingleton<Models.NetworkCache>();
         services.AddSingleton<Jobs.AgentCache>();
         services.AddScoped<Jobs.EntitlementService>();
         services.AddSingleton<Security.UrlTester>();

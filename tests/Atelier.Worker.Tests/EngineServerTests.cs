@@ -270,6 +270,8 @@ public class EngineServerTests(EngineFixture engine) : IClassFixture<EngineFixtu
         Engine.Onnx.TinyPipeline.Write(Path.Combine(models, "tiny"));
         Directory.CreateDirectory(Path.Combine(models, "Lora"));
         Engine.Onnx.TinyPipeline.WriteLora(Path.Combine(models, "Lora", "foxy.safetensors"));
+        Directory.CreateDirectory(Path.Combine(models, "embeddings"));
+        Engine.Lora.Embedding.Write(Path.Combine(models, "embeddings", "foxstyle.safetensors"), [.. Enumerable.Range(0, 16).Select(i => (float)i / 4)], 8);
         var app = EngineServer.Build(["--Atelier:Engine:Urls=http://127.0.0.1:0", $"--Atelier:Engine:ModelsDirectory={models}", "--Logging:LogLevel:Default=Warning"]);
         await app.StartAsync();
         try
@@ -301,6 +303,14 @@ public class EngineServerTests(EngineFixture engine) : IClassFixture<EngineFixtu
             Assert.Contains("Lora hashes: \"foxy: ", info.GetProperty("infotexts")[0].GetString(), StringComparison.Ordinal);
             Assert.Contains(info.GetProperty("warnings").EnumerateArray(), w => w.GetString()!.StartsWith("LoRA modules this model has no weight for, not applied: 1", StringComparison.Ordinal));
             Assert.Contains(missingInfo.GetProperty("warnings").EnumerateArray(), w => w.GetString() == "Networks not found: nobody");
+
+            // An embedding from models/embeddings, listed as A1111 lists them, used where the prompt names it.
+            var embeddings = await http.GetFromJsonAsync<JsonElement>("/sdapi/v1/embeddings");
+            Assert.Equal(2, embeddings.GetProperty("loaded").GetProperty("foxstyle").GetProperty("vectors").GetInt32());
+            Assert.Equal(8, embeddings.GetProperty("loaded").GetProperty("foxstyle").GetProperty("shape").GetInt32());
+            var (styled, styledInfo) = await Draw("a foxstyle");
+            Assert.NotEqual((await Draw("a foxstylex")).Rgb, styled);
+            Assert.Contains("TI hashes: \"foxstyle: ", styledInfo.GetProperty("infotexts")[0].GetString(), StringComparison.Ordinal);
 
             // Clip skip: applied on the tiny model (its text encoder names its layers).
             var (skipped, skippedInfo) = await Draw("a fox", clipSkip: 2);

@@ -105,9 +105,9 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
         var p = Validate.Range(priority, "priority", -100, 100, 0);
         var hook = await webhooks.ForJobAsync(webhook, ct);
         var model = workflow ? await WorkflowModelAsync(input, ct) : await resolver.ResolveAsync(GenerationInput.CheckpointOf(input), ct);
-        if (!workflow && await resolver.ResolveLorasAsync(TextOf(input, "prompt"), ct) is { Count: > 0 } loras)
+        if (!workflow && await resolver.ResolveNetworksAsync(TextOf(input, "prompt"), TextOf(input, "negative_prompt"), ct) is { Count: > 0 } networks)
         {
-            model = model with { Networks = loras };
+            model = model with { Networks = networks };
         }
 
         var scope = ClientScope;

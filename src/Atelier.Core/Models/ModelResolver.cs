@@ -11,7 +11,7 @@ namespace Atelier.Core.Models;
 /// token's checkpoint config, else the tenant's first checkpoint. The version must be usable by the caller
 /// (its role, its files stored).
 /// </summary>
-public sealed class ModelResolver(AtelierDb db, RequestContext ctx, ModelVersionService versions, ResolutionCache cache)
+public sealed class ModelResolver(AtelierDb db, RequestContext ctx, ModelVersionService versions, ResolutionCache cache, NetworkCache networks)
 {
     private static readonly string[] Runnable = ["checkpoint", "onnx"];
 
@@ -72,21 +72,28 @@ public sealed class ModelResolver(AtelierDb db, RequestContext ctx, ModelVersion
     public static readonly string[] Checkpoints = Runnable;
 
     /// <summary>
-    /// The tenant's LoRA versions a prompt names (<c>&lt;lora:name&gt;</c>) that the caller may use, the newest version of
-    /// each name (then the same name in any case). A name with none is left out, as A1111 leaves out a LoRA it does not
-    /// have; the engine says so. No read at all for a prompt that names none.
+    /// The tenant's networks a job's prompts name that the caller may use, the newest version of each name: the LoRAs
+    /// its prompt names (<c>&lt;lora:name&gt;</c>; the same name, then in any case), and the textual-inversion embeddings
+    /// whose names appear in the prompt or the negative prompt as words (any case, as CLIP's tokenizer reads them). A
+    /// name with none is left out, as A1111 leaves it out; the engine says so. The listing is the caller's role's, kept for
+    /// the auth cache's seconds (<see cref="NetworkCache"/>), so a stream of submits reads it once.
     /// </summary>
-    public async Task<IReadOnlyList<ResolvedModel>> ResolveLorasAsync(string? prompt, CancellationToken ct)
+    public async Task<IReadOnlyList<ResolvedModel>> ResolveNetworksAsync(string? prompt, string? negative, CancellationToken ct)
     {
-        var names = Contracts.A1111.ExtraNetworkNames.Loras(prompt);
-        if (names.Count == 0)
+        var loras = Contracts.A1111.ExtraNetworkNames.Loras(prompt);
+        var usable = await networks.GetOrAddAsync($"{ctx.TenantId}\n{ctx.Caller?.RoleId}", () => ListUsableAsync(["lora", "embedding"], ct));
+        if (usable.Count == 0)
         {
             return [];
         }
 
-        var usable = await ListUsableAsync(["lora"], ct);
-        return [.. names.Select(n => usable.FirstOrDefault(m => m.Name == n) ?? usable.FirstOrDefault(m => string.Equals(m.Name, n, StringComparison.OrdinalIgnoreCase)))
-            .OfType<ResolvedModel>().DistinctBy(m => m.VersionId)];
+        var found = loras.Select(n => usable.FirstOrDefault(m => m.Type == "lora" && m.Name == n)
+                                       ?? usable.FirstOrDefault(m => m.Type == "lora" && string.Equals(m.Name, n, StringComparison.OrdinalIgnoreCase)))
+            .OfType<ResolvedModel>().ToList();
+        var text = $"{prompt}\n{negative}";
+        found.AddRange(usable.Where(m => m.Type == "embedding").DistinctBy(m => m.Name.ToLowerInvariant())
+            .Where(m => Contracts.A1111.ExtraNetworkNames.HasWord(text, m.Name)));
+        return [.. found.DistinctBy(m => m.VersionId)];
     }
 
     private async Task<string> FindAsync(string reference, CancellationToken ct)

@@ -21,16 +21,23 @@ public static class TinyPipeline
         var h = o.HiddenSize;
         var rng = new Random(20261127);
 
-        // text_encoder: Gather(emb[256,H], input_ids mod 256) → last_hidden_state; mean over the sequence → pooler_output.
+        // text_encoder: Gather(token table [vocabulary, H], input_ids) → last_hidden_state; mean over the sequence →
+        // pooler_output. The table's rows repeat every 256 tokens (row i is the i mod 256th of 256 random vectors), and it
+        // has CLIP's name, so an embedding's vectors can be added as rows past the vocabulary.
         var emb = Enumerable.Range(0, 256 * h).Select(_ => (float)((rng.NextDouble() * 2) - 1)).ToArray();
+        var vocabulary = Vocabulary().Count;
+        var table = new float[vocabulary * h];
+        for (var row = 0; row < vocabulary; row++)
+        {
+            Array.Copy(emb, (row % 256) * h, table, row * h, h);
+        }
+
         var io = o.Fp16 ? OnnxGraph.ElementFloat16 : OnnxGraph.ElementFloat;
         var text = new OnnxGraph()
             .Input("input_ids", OnnxGraph.ElementInt32, "batch", "sequence")
-            .Constant("emb", emb, 256, h)
-            .ConstantInt64("vocab", [256])
-            .Node("Cast", ["input_ids"], ["ids64"], ("to", (long)OnnxGraph.ElementInt64))
-            .Node("Mod", ["ids64", "vocab"], ["idx"])
-            .Node("Gather", ["emb", "idx"], ["embedded"], ("axis", 0L))
+            .Constant("text_model.embeddings.token_embedding.weight", table, vocabulary, h)
+            .Node("Cast", ["input_ids"], ["idx"], ("to", (long)OnnxGraph.ElementInt64))
+            .NamedNode("/text_model/embeddings/token_embedding/Gather", "Gather", ["text_model.embeddings.token_embedding.weight", "idx"], ["embedded"], ("axis", 0L))
             // A zero "q_proj" as PyTorch exports a Linear: a MatMul named by its module path over a transposed weight
             // under a generated name. It changes nothing, and gives a LoRA a text-encoder layer to apply to.
             .Constant("onnx::MatMul_900", new float[h * h], h, h)
@@ -163,6 +170,16 @@ public static class TinyPipeline
     public static void WriteTokenizer(string folder)
     {
         Directory.CreateDirectory(folder);
+        var vocab = Vocabulary();
+        File.WriteAllText(Path.Combine(folder, "vocab.json"), JsonSerializer.Serialize(vocab));
+        File.WriteAllLines(Path.Combine(folder, "merges.txt"), ["#version: 0.2", .. Merges]);
+    }
+
+    private static readonly string[] Merges = ["r e", "e d</w>", "f o", "x</w>", "fo x</w>", "a </w>", "re d</w>", "c a", "ca t</w>"];
+
+    /// <summary>The synthetic vocabulary: token → id.</summary>
+    private static Dictionary<string, int> Vocabulary()
+    {
         var vocab = new Dictionary<string, int>();
         foreach (var c in ClipTokenizer.ByteAlphabet)
         {
@@ -174,8 +191,7 @@ public static class TinyPipeline
             vocab[c + "</w>"] = vocab.Count;
         }
 
-        string[] merges = ["r e", "e d</w>", "f o", "x</w>", "fo x</w>", "a </w>", "re d</w>", "c a", "ca t</w>"];
-        foreach (var m in merges)
+        foreach (var m in Merges)
         {
             var merged = m.Replace(" ", "", StringComparison.Ordinal);
             vocab.TryAdd(merged, vocab.Count);
@@ -183,8 +199,7 @@ public static class TinyPipeline
 
         vocab["<|startoftext|>"] = vocab.Count;
         vocab["<|endoftext|>"] = vocab.Count;
-        File.WriteAllText(Path.Combine(folder, "vocab.json"), JsonSerializer.Serialize(vocab));
-        File.WriteAllLines(Path.Combine(folder, "merges.txt"), ["#version: 0.2", .. merges]);
+        return vocab;
     }
 
     /// <summary>Graph inputs to the fp32 names the nodes use: a Cast from float16, or an Identity when the model is fp32.</summary>

@@ -83,35 +83,60 @@ public sealed class DiffusionPipeline : IDisposable
     private readonly LoraPatch? _textPatch;
     private readonly string _textEncoderPath;
     private readonly DeviceSettings _settings;
-    private readonly Lock _clipSkipGate = new();
-    private ClipSkip? _clipSkip;
-    private string? _clipSkipWhy;
+    private readonly Lock _variantGate = new();
+    private readonly LinkedList<(string Key, TextEncoderVariant? Variant, string? Why)> _variants = new();
+
+    /// <summary>How many text encoder variants (clip skip, embedding sets) a pipeline keeps open; the least recently used goes first.</summary>
+    private const int MaxVariants = 4;
 
     /// <summary>
-    /// The encoder for clip skip, opened on first use (a second session of the text encoder with its layers' hidden states
-    /// as outputs, the LoRAs merged as in the first); null with the reason when the model does not show its layers.
+    /// The text encoder variant for clip skip (<paramref name="layers"/>) and these embeddings, opened on first use with
+    /// the LoRAs merged as in the plain session, entered (the caller exits it); null with the reason when the model
+    /// does not show what it needs.
     /// </summary>
-    private (ClipSkip? Encoder, string? Why) ClipSkipEncoder()
+    private (TextEncoderVariant? Variant, string? Why) Variant(bool layers, IReadOnlyList<(Embedding Embedding, IReadOnlyList<int> NameIds)> embeddings)
     {
-        lock (_clipSkipGate)
+        var key = $"{layers}|{string.Join("|", embeddings.Select(e => e.Embedding.Path))}";
+        lock (_variantGate)
         {
-            if (_clipSkip is null && _clipSkipWhy is null)
+            for (var node = _variants.First; node is not null; node = node.Next)
             {
-                using var options = ExecutionProviders.SessionOptionsFor(_settings);
-                foreach (var (name, value) in _textPatch?.Initializers ?? [])
+                if (node.Value.Key == key)
                 {
-                    options.AddInitializer(name, value);
+                    _variants.Remove(node);
+                    _variants.AddFirst(node);
+                    return node.Value.Variant is { } found && found.TryEnter() ? (found, null) : (null, node.Value.Why);
                 }
-
-                (_clipSkip, _clipSkipWhy) = ClipSkip.Open(_textEncoderPath, options, _textEncoder.OutputMetadata["last_hidden_state"].ElementDataType);
             }
 
-            return (_clipSkip, _clipSkipWhy);
+            using var options = ExecutionProviders.SessionOptionsFor(_settings);
+            foreach (var (name, value) in _textPatch?.Initializers ?? [])
+            {
+                options.AddInitializer(name, value);
+            }
+
+            var (variant, why) = TextEncoderVariant.Open(_textEncoderPath, options, _textEncoder.OutputMetadata["last_hidden_state"].ElementDataType, layers, embeddings);
+            _variants.AddFirst((key, variant, why));
+            while (_variants.Count > MaxVariants)
+            {
+                _variants.Last!.Value.Variant?.Dispose(); // freed once its last user exits
+                _variants.RemoveLast();
+            }
+
+            return variant is not null && variant.TryEnter() ? (variant, null) : (null, why);
         }
     }
 
-    /// <summary>Why this model cannot honour A1111's <c>CLIP_stop_at_last_layers</c> above 1, or null when it can (the encoder is opened to find out).</summary>
-    public string? ClipSkipUnsupported => ClipSkipEncoder().Why;
+    /// <summary>Why this model cannot honour A1111's <c>CLIP_stop_at_last_layers</c> above 1, or null when it can (the variant is opened to find out).</summary>
+    public string? ClipSkipUnsupported
+    {
+        get
+        {
+            var (variant, why) = Variant(true, []);
+            variant?.Exit();
+            return why;
+        }
+    }
 
     /// <summary>A session with the shared options, or, for a model with LoRAs merged, options of its own that override those weights.</summary>
     private static InferenceSession Open(string path, SessionOptions shared, DeviceSettings settings, LoraPatch? patch)
@@ -137,7 +162,7 @@ public sealed class DiffusionPipeline : IDisposable
     /// <summary>A1111's "Lora hashes" infotext value: each LoRA's name and the first 12 hex digits of its file's SHA-256.</summary>
     public string? LoraHashes { get; private init; }
 
-    private static string LoraHash(string path)
+    private static string FileHash(string path)
     {
         using var stream = File.OpenRead(path);
         return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stream))[..12];
@@ -196,7 +221,7 @@ public sealed class DiffusionPipeline : IDisposable
                 ExecutionProvider = settings.Device.IsCuda ? "CUDA" : "CPU",
                 Device = settings.Device,
                 Loras = loras ?? [],
-                LoraHashes = loras is { Count: > 0 } ? string.Join(", ", loras.Select(l => $"{l.Name}: {LoraHash(l.Path)}")) : null,
+                LoraHashes = loras is { Count: > 0 } ? string.Join(", ", loras.Select(l => $"{l.Name}: {FileHash(l.Path)}")) : null,
             };
         }
         catch
@@ -249,8 +274,8 @@ public sealed class DiffusionPipeline : IDisposable
         var variation = req.SubseedStrength != 0;
         var subseeds = new List<long>();
         var generators = NoiseSources.For(req.RandnSource);
-        var clipSkip = ClipSkipFor(req);
-        var conditioning = EncodePrompts(req.Prompt, req.NegativePrompt, clipSkip);
+        using var text = PlanText(req.ClipSkip, req.Embeddings, req.Prompt, req.NegativePrompt, req.Hires?.Prompt ?? "", req.Hires?.NegativePrompt ?? "");
+        var conditioning = EncodePrompts(req.Prompt, req.NegativePrompt, text);
         var latentH = req.Height / 8;
         var latentW = req.Width / 8;
         var perImage = 4 * latentH * latentW;
@@ -283,7 +308,7 @@ public sealed class DiffusionPipeline : IDisposable
         var latents = new float[perImage];
         using var io = new UnetBindings(this, conditioning, req.CfgScale != 1.0, latentH, latentW);
         using var hiresIo = hires is null ? null
-            : new UnetBindings(this, hires.Prompted ? EncodePrompts(hires.Prompt, hires.NegativePrompt, clipSkip) : conditioning, req.CfgScale != 1.0, hires.LatentHeight, hires.LatentWidth);
+            : new UnetBindings(this, hires.Prompted ? EncodePrompts(hires.Prompt, hires.NegativePrompt, text) : conditioning, req.CfgScale != 1.0, hires.LatentHeight, hires.LatentWidth);
         for (var index = 0; index < total; index++)
         {
             // As A1111: with a variation strength every image keeps the seed and the variation seeds count up instead.
@@ -358,7 +383,7 @@ public sealed class DiffusionPipeline : IDisposable
                 (pictureW, pictureH) = (inpaint.OutputWidth, inpaint.OutputHeight);
             }
 
-            var info = Infotext.Format(req.Prompt, req.NegativePrompt, InfoParameters(req, sampler, schedule, seed, subseed, hires));
+            var info = Infotext.Format(req.Prompt, req.NegativePrompt, InfoParameters(req, sampler, schedule, seed, subseed, hires, text));
             images.Add(new GeneratedImage(Png.Encode(rgb, pictureW, pictureH, new Dictionary<string, string> { ["parameters"] = info }), seed, info));
 
             // One sampling pass over x; false when the image was skipped (what there is is kept, brought to sigma 0's scale).
@@ -427,12 +452,12 @@ public sealed class DiffusionPipeline : IDisposable
             }
         }
 
-        return new GenerationResult(images, firstSeed, seeds, Hash, Name, subseeds);
+        return new GenerationResult(images, firstSeed, seeds, Hash, Name, subseeds) { Warnings = text.Notes };
     }
 
     /// <summary>The infotext pairs in A1111's order (a pair with a null value is left out).</summary>
-    public IEnumerable<KeyValuePair<string, object?>> InfoParameters(GenerationRequest req, Sampler sampler, string schedule, long seed, long subseed,
-        HiresPlan? hires = null) =>
+    private IEnumerable<KeyValuePair<string, object?>> InfoParameters(GenerationRequest req, Sampler sampler, string schedule, long seed, long subseed,
+        HiresPlan? hires = null, TextPlan? text = null) =>
     [
         new("Steps", req.Steps), new("Sampler", sampler.Name), new("Schedule type", schedule), new("CFG scale", req.CfgScale),
         new("Seed", seed), new("Size", $"{req.Width}x{req.Height}"), new("Model hash", Hash), new("Model", Name),
@@ -440,7 +465,7 @@ public sealed class DiffusionPipeline : IDisposable
         new("Variation seed strength", req.SubseedStrength == 0 ? null : req.SubseedStrength),
         new("Seed resize from", req.SeedResizeFromWidth > 0 && req.SeedResizeFromHeight > 0 ? $"{req.SeedResizeFromWidth}x{req.SeedResizeFromHeight}" : null),
         new("Denoising strength", req.InitImage is null && req.Inpaint is null && hires is null ? null : req.DenoisingStrength),
-        new("Clip skip", req.ClipSkip > 1 && _clipSkip is not null ? req.ClipSkip : null),
+        new("Clip skip", text?.ClipSkip is > 1 ? text.ClipSkip : null),
         new("ENSD", req.EtaNoiseSeedDelta != 0 && sampler.UsesEnsd ? req.EtaNoiseSeedDelta : null),
         new("RNG", string.Equals(req.RandnSource, NoiseSources.Gpu, StringComparison.OrdinalIgnoreCase) ? null : req.RandnSource.ToUpperInvariant()),
         new("Hires upscale", hires is { Fix: { ResizeX: 0, ResizeY: 0 } } ? hires.Fix.Scale : null),
@@ -451,6 +476,7 @@ public sealed class DiffusionPipeline : IDisposable
         new("Hires schedule type", hires is not null && hires.Schedule != schedule ? hires.Schedule : null),
         new("Hires prompt", hires is { Prompted: true } && hires.Prompt != req.Prompt ? hires.Prompt : null),
         new("Hires negative prompt", hires is { Prompted: true } && hires.NegativePrompt != req.NegativePrompt ? hires.NegativePrompt : null),
+        new("TI hashes", text?.EmbeddingHashes),
         new("Lora hashes", LoraHashes),
         .. req.Inpaint?.InfoParameters() ?? [],
         new("Version", "atelier"),
@@ -666,31 +692,118 @@ public sealed class DiffusionPipeline : IDisposable
         }
     }
 
-    /// <summary>Conditioning for [negative, positive], with the same number of 77-token chunks each.</summary>
-    /// <remarks>As A1111, the extra networks (<c>&lt;lora:…&gt;</c>) are taken out of the text before it is encoded.</remarks>
-    /// <summary>
-    /// The clip skip a request gets: 1 (the last layer) unless it asks for more and the model shows its layers; a
-    /// model that does not keeps 1 (its callers say so: <see cref="ClipSkipUnsupported"/>); past the first layer is refused.
-    /// </summary>
-    private int ClipSkipFor(GenerationRequest req)
+    /// <summary>How a request's text is encoded: the variant (null: the plain session), its clip skip and its embeddings' ids.</summary>
+    private sealed class TextPlan(TextEncoderVariant? variant, int clipSkip) : IDisposable
     {
-        if (req.ClipSkip <= 1 || ClipSkipEncoder().Encoder is not { } encoder)
+        public TextEncoderVariant? Variant => variant;
+        public int ClipSkip => clipSkip;
+        public IReadOnlyList<EmbeddingTokens> Embeddings => variant?.Embeddings ?? [];
+        public List<string> Notes { get; } = [];
+        public string? EmbeddingHashes { get; init; }
+
+        public void Dispose() => variant?.Exit();
+    }
+
+    /// <summary>
+    /// The text plan for a request: the embeddings whose names its prompts spell (loaded from <paramref name="available"/>),
+    /// and its clip skip: 1 (the last layer) unless it asks for more and the model shows its layers; what the model
+    /// cannot do is left out and said in the plan's notes; a clip skip past the first layer is refused.
+    /// </summary>
+    private TextPlan PlanText(int clipSkip, IReadOnlyList<NetworkFile> available, params string[] prompts)
+    {
+        var notes = new List<string>();
+        var used = UsedEmbeddings(available, prompts, notes);
+        if (clipSkip <= 1 && used.Count == 0)
         {
-            return 1;
+            return new TextPlan(null, 1);
         }
 
-        return req.ClipSkip <= encoder.Layers + 1 ? req.ClipSkip
-            : throw new EngineRequestException($"CLIP_stop_at_last_layers must be between 1 and {encoder.Layers + 1} for this model (its text encoder has {encoder.Layers} layers)");
+        var (variant, why) = Variant(clipSkip > 1, used);
+        if (variant is null && clipSkip > 1)
+        {
+            notes.Add($"CLIP_stop_at_last_layers {clipSkip} is not applied: {why}");
+            clipSkip = 1;
+            (variant, why) = used.Count > 0 ? Variant(false, used) : (null, null);
+        }
+
+        if (variant is null && used.Count > 0)
+        {
+            notes.Add($"embeddings not applied ({string.Join(", ", used.Select(u => u.Embedding.Name))}): {why}");
+            used = [];
+        }
+
+        if (variant is not null && clipSkip > variant.Layers + 1 && clipSkip > 1)
+        {
+            variant.Exit();
+            throw new EngineRequestException($"CLIP_stop_at_last_layers must be between 1 and {variant.Layers + 1} for this model (its text encoder has {variant.Layers} layers)");
+        }
+
+        var plan = new TextPlan(variant, clipSkip)
+        {
+            EmbeddingHashes = used.Count == 0 ? null : string.Join(", ", used.Select(u => $"{u.Embedding.Name}: {FileHash(u.Embedding.Path)}")),
+        };
+        plan.Notes.AddRange(notes);
+        return plan;
+    }
+
+    /// <summary>The embeddings of <paramref name="available"/> whose names' tokens appear in the prompts (as A1111 finds them), loaded; a file that does not load is a note.</summary>
+    private List<(Embedding Embedding, IReadOnlyList<int> NameIds)> UsedEmbeddings(IReadOnlyList<NetworkFile> available, string[] prompts, List<string> notes)
+    {
+        var used = new List<(Embedding, IReadOnlyList<int>)>();
+        if (available.Count == 0)
+        {
+            return used;
+        }
+
+        var streams = prompts.SelectMany(p => PromptWeights.Parse(ExtraNetworks.Strip(p).Prompt)).Select(piece => _tokenizer.Encode(piece.Text)).ToList();
+        foreach (var file in available.DistinctBy(f => f.Name).OrderBy(f => f.Name, StringComparer.Ordinal))
+        {
+            var name = _tokenizer.Encode(file.Name);
+            if (name.Count == 0 || !streams.Any(s => Contains(s, name)))
+            {
+                continue;
+            }
+
+            try
+            {
+                used.Add((Embedding.Load(file), name));
+            }
+            catch (Exception e) when (e is InvalidDataException or IOException)
+            {
+                notes.Add($"embedding {file.Name} is not applied: {e.Message}");
+            }
+        }
+
+        return used;
+
+        static bool Contains(IReadOnlyList<int> tokens, IReadOnlyList<int> name)
+        {
+            for (var i = 0; i + name.Count <= tokens.Count; i++)
+            {
+                var same = true;
+                for (var k = 0; k < name.Count && same; k++)
+                {
+                    same = tokens[i + k] == name[k];
+                }
+
+                if (same)
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
     }
 
     /// <summary>The text conditioning the UNet gets for a prompt (77 rows of the encoder's width per chunk, emphasis applied), for tools and tests.</summary>
-    public float[] EncodePrompt(string prompt, int clipSkip = 1)
+    public float[] EncodePrompt(string prompt, int clipSkip = 1, IReadOnlyList<NetworkFile>? embeddings = null)
     {
         ObjectDisposedException.ThrowIf(!TryEnter(), this);
         try
         {
-            var skip = ClipSkipFor(new GenerationRequest { ClipSkip = clipSkip });
-            return EncodeText(PromptChunks.From(_tokenizer, ExtraNetworks.Strip(prompt).Prompt), skip);
+            using var text = PlanText(clipSkip, embeddings ?? [], prompt);
+            return EncodeText(PromptChunks.From(_tokenizer, ExtraNetworks.Strip(prompt).Prompt, 1, text.Embeddings), text);
         }
         finally
         {
@@ -698,24 +811,26 @@ public sealed class DiffusionPipeline : IDisposable
         }
     }
 
-    private float[] EncodePrompts(string prompt, string negative, int clipSkip = 1)
+    /// <summary>Conditioning for [negative, positive], with the same number of 77-token chunks each.</summary>
+    /// <remarks>As A1111, the extra networks (<c>&lt;lora:…&gt;</c>) are taken out of the text before it is encoded.</remarks>
+    private float[] EncodePrompts(string prompt, string negative, TextPlan text)
     {
         prompt = ExtraNetworks.Strip(prompt).Prompt;
         negative = ExtraNetworks.Strip(negative).Prompt;
-        var pos = PromptChunks.From(_tokenizer, prompt);
-        var neg = PromptChunks.From(_tokenizer, negative, pos.ChunkCount);
+        var pos = PromptChunks.From(_tokenizer, prompt, 1, text.Embeddings);
+        var neg = PromptChunks.From(_tokenizer, negative, pos.ChunkCount, text.Embeddings);
         if (neg.ChunkCount > pos.ChunkCount)
         {
-            pos = PromptChunks.From(_tokenizer, prompt, neg.ChunkCount);
+            pos = PromptChunks.From(_tokenizer, prompt, neg.ChunkCount, text.Embeddings);
         }
 
-        var u = EncodeText(neg, clipSkip);
-        var c = EncodeText(pos, clipSkip);
+        var u = EncodeText(neg, text);
+        var c = EncodeText(pos, text);
         return [.. u, .. c];
     }
 
     /// <summary>Runs the text encoder chunk by chunk and applies emphasis as A1111 does (scale by weight, restore the mean).</summary>
-    private float[] EncodeText(PromptChunks chunks, int clipSkip)
+    private float[] EncodeText(PromptChunks chunks, TextPlan text)
     {
         var hidden = new List<float>();
         for (var c = 0; c < chunks.ChunkCount; c++)
@@ -726,9 +841,9 @@ public sealed class DiffusionPipeline : IDisposable
                 ? OrtValue.CreateTensorValueFromMemory(ids.Select(i => (long)i).ToArray(), [1, ids.Length])
                 : OrtValue.CreateTensorValueFromMemory(ids, [1, ids.Length]);
             float[] states;
-            if (clipSkip > 1)
+            if (text.Variant is { } variant)
             {
-                states = ClipSkipEncoder().Encoder!.Encode(input, clipSkip);
+                states = variant.Encode(input, text.ClipSkip);
             }
             else
             {
@@ -1027,7 +1142,10 @@ public sealed class DiffusionPipeline : IDisposable
         _deviceAllocator?.Dispose();
         _deviceMemory?.Dispose();
         _textEncoder.Dispose();
-        _clipSkip?.Dispose();
+        foreach (var (_, variant, _) in _variants)
+        {
+            variant?.Dispose();
+        }
         _unet.Dispose();
         _vaeDecoder.Dispose();
         _vaeEncoder?.Dispose();

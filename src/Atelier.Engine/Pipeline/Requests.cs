@@ -33,6 +33,8 @@ public sealed record GenerationRequest
     /// before the end, through the final layer norm (a model whose text encoder does not show its layers keeps 1).
     /// </summary>
     public int ClipSkip { get; init; } = 1;
+    /// <summary>Textual-inversion embeddings the prompts may name (A1111's <c>embeddings</c> folder): those whose names appear are used.</summary>
+    public IReadOnlyList<Lora.NetworkFile> Embeddings { get; init; } = [];
     /// <summary>A1111's hires fix (<c>enable_hr</c>) for txt2img; null: off.</summary>
     public HiresFix? Hires { get; init; }
     /// <summary>
@@ -111,7 +113,11 @@ public sealed record GeneratedImage(byte[] Png, long Seed, string Infotext);
 
 /// <remarks><see cref="Subseeds"/>: each image's variation seed (A1111's <c>all_subseeds</c>).</remarks>
 public sealed record GenerationResult(IReadOnlyList<GeneratedImage> Images, long FirstSeed, IReadOnlyList<long> Seeds, string ModelHash, string ModelName,
-    IReadOnlyList<long>? Subseeds = null);
+    IReadOnlyList<long>? Subseeds = null)
+{
+    /// <summary>What the engine left out and why (a clip skip or embeddings the model cannot take, an embedding file that would not load).</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+}
 
 /// <summary>A request the engine cannot run as given (the message says what to change).</summary>
 public sealed class EngineRequestException(string message) : ArgumentException(message);

@@ -13,7 +13,12 @@ public sealed record PromptChunks(int[] Ids, float[] Weights, int ChunkCount)
     /// <c>BREAK</c> ends the chunk (padded), and a chunk that fills up within <see cref="CommaBacktrack"/> tokens of its
     /// last comma ends after that comma, the tokens after it moving to the next chunk. At least <paramref name="minChunks"/>.
     /// </summary>
-    public static PromptChunks From(ClipTokenizer tokenizer, string prompt, int minChunks = 1)
+    /// <remarks>
+    /// With <paramref name="embeddings"/>, a run of tokens that spells an embedding's name becomes its vectors' ids (the
+    /// longest name first, as A1111's <c>find_embedding_at_position</c>); an embedding that does not fit in what is left
+    /// of a chunk starts the next one.
+    /// </remarks>
+    public static PromptChunks From(ClipTokenizer tokenizer, string prompt, int minChunks = 1, IReadOnlyList<Lora.EmbeddingTokens>? embeddings = null)
     {
         var comma = tokenizer.Encode(",") is [var id] ? id : -1;
         var chunks = new List<List<(int Id, float Weight)>>();
@@ -35,8 +40,26 @@ public sealed record PromptChunks(int[] Ids, float[] Weights, int ChunkCount)
                 continue;
             }
 
-            foreach (var token in tokenizer.Encode(piece.Text))
+            var tokens = tokenizer.Encode(piece.Text);
+            for (var position = 0; position < tokens.Count; position++)
             {
+                var token = tokens[position];
+                if (Match(tokens, position, embeddings) is { } embedding)
+                {
+                    if (chunk.Count + embedding.Count > TokensPerChunk)
+                    {
+                        Next();
+                    }
+
+                    for (var v = 0; v < embedding.Count; v++)
+                    {
+                        chunk.Add((embedding.FirstId + v, piece.Weight));
+                    }
+
+                    position += embedding.NameIds.Count - 1;
+                    continue;
+                }
+
                 if (token == comma)
                 {
                     lastComma = chunk.Count;
@@ -84,5 +107,31 @@ public sealed record PromptChunks(int[] Ids, float[] Weights, int ChunkCount)
         }
 
         return new PromptChunks(ids, weights, chunks.Count);
+    }
+
+    /// <summary>The embedding whose name's tokens start at <paramref name="position"/> (the longest), or null.</summary>
+    private static Lora.EmbeddingTokens? Match(IReadOnlyList<int> tokens, int position, IReadOnlyList<Lora.EmbeddingTokens>? embeddings)
+    {
+        Lora.EmbeddingTokens? best = null;
+        foreach (var e in embeddings ?? [])
+        {
+            if (e.NameIds.Count == 0 || position + e.NameIds.Count > tokens.Count || (best is not null && best.NameIds.Count >= e.NameIds.Count))
+            {
+                continue;
+            }
+
+            var same = true;
+            for (var k = 0; k < e.NameIds.Count && same; k++)
+            {
+                same = tokens[position + k] == e.NameIds[k];
+            }
+
+            if (same)
+            {
+                best = e;
+            }
+        }
+
+        return best;
     }
 }

@@ -102,7 +102,7 @@ public static partial class EngineServer
         api.MapPost("/refresh-checkpoints", (EngineState state) => { state.Rescan(); return Results.Json(new { }); });
         api.MapGet("/samplers", () => Sampler.All.Select(s => new SamplerItem(s.Name, Sampler.AliasesOf(s.Name), [])));
         api.MapGet("/schedulers", () => Schedules.All.Select(s => new SchedulerItem(s.Name, s.Label, s.Aliases.Count == 0 ? null : s.Aliases, s.DefaultRho, s.NeedInnerModel)));
-        api.MapGet("/embeddings", () => Results.Json(new { loaded = new { }, skipped = new { } }));
+        api.MapGet("/embeddings", (EngineState state) => Results.Json(new { loaded = Embeddings(state.Embeddings, loaded: true), skipped = Embeddings(state.Embeddings, loaded: false) }));
         api.MapGet("/loras", (EngineState state) => Results.Json(state.Loras.Select(l => new
         {
             name = l.Name, alias = l.Name, path = l.Path, metadata = Engine.Lora.SafeTensorsMetadata.TryRead(l.Path),
@@ -141,4 +141,30 @@ public static partial class EngineServer
     }
 
     internal static string Invariant(double v) => v.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>A1111's embeddings listing: those that load (<c>{step, sd_checkpoint, sd_checkpoint_name, shape, vectors}</c>), or those that do not.</summary>
+    private static Dictionary<string, object?> Embeddings(IReadOnlyList<Engine.Lora.NetworkFile> files, bool loaded)
+    {
+        var result = new Dictionary<string, object?>(StringComparer.Ordinal);
+        foreach (var file in files)
+        {
+            try
+            {
+                var embedding = Engine.Lora.Embedding.Load(file);
+                if (loaded)
+                {
+                    result[file.Name] = new { step = (int?)null, sd_checkpoint = (string?)null, sd_checkpoint_name = (string?)null, shape = embedding.Width, vectors = embedding.Count };
+                }
+            }
+            catch (Exception e) when (e is InvalidDataException or IOException)
+            {
+                if (!loaded)
+                {
+                    result[file.Name] = new { step = (int?)null, sd_checkpoint = (string?)null, sd_checkpoint_name = (string?)null, shape = 0, vectors = 0 };
+                }
+            }
+        }
+
+        return result;
+    }
 }

@@ -41,7 +41,10 @@ public sealed class EngineState : IDisposable
     public void Rescan() => Models = ModelEntry.Scan(_options.ModelsDirectory);
 
     /// <summary>The LoRAs in the models folder's <c>Lora</c> folder (as A1111's <c>models/Lora</c>), read at each call.</summary>
-    public IReadOnlyList<Engine.Lora.LoraFile> Loras => Engine.Lora.LoraFile.Scan(Path.Combine(_options.ModelsDirectory, "Lora"));
+    public IReadOnlyList<Engine.Lora.NetworkFile> Loras => Engine.Lora.NetworkFile.Scan(Path.Combine(_options.ModelsDirectory, "Lora"));
+
+    /// <summary>The textual-inversion embeddings in the models folder's <c>embeddings</c> folder (A1111's <c>embeddings</c>), read at each call.</summary>
+    public IReadOnlyList<Engine.Lora.NetworkFile> Embeddings => Engine.Lora.NetworkFile.Scan(Path.Combine(_options.ModelsDirectory, "embeddings"));
 
     public void SetOptions(Dictionary<string, JsonElement> changes)
     {
@@ -145,7 +148,7 @@ public sealed class EngineState : IDisposable
         // A1111's extra networks: the prompt's <lora:…> are merged into the model; names with no file, and kinds this
         // engine does not have (<hypernet:…>), are said in warnings and left out, as A1111 leaves them out.
         var loraFiles = Loras;
-        var (loras, missingLoras) = Engine.Lora.LoraUse.FromPrompt(req.Prompt, name => Engine.Lora.LoraFile.Find(loraFiles, name));
+        var (loras, missingLoras) = Engine.Lora.LoraUse.FromPrompt(req.Prompt, name => Engine.Lora.NetworkFile.Find(loraFiles, name));
         if (missingLoras.Count > 0)
         {
             warnings.Add("Networks not found: " + string.Join(", ", missingLoras.Distinct()));
@@ -199,11 +202,11 @@ public sealed class EngineState : IDisposable
                 RandnSource = Setting(req, "randn_source") is { ValueKind: JsonValueKind.String } source ? source.GetString()! : NoiseSources.Gpu,
                 Inpaint = inpaint,
                 ClipSkip = Adapters.EngineJob.ClipSkipOf(Setting(req, "CLIP_stop_at_last_layers")),
+                Embeddings = Embeddings,
             };
-            if (request.ClipSkip > 1 && pipeline.ClipSkipUnsupported is { } why)
+            if (request.ClipSkip > 1 && pipeline.ClipSkipUnsupported is not null)
             {
-                unsupported.Add("override_settings.CLIP_stop_at_last_layers");
-                warnings.Add($"CLIP_stop_at_last_layers {request.ClipSkip} is not applied: {why}");
+                unsupported.Add("override_settings.CLIP_stop_at_last_layers"); // the engine's warning says why
             }
 
             GenerationResult result;
@@ -244,6 +247,7 @@ public sealed class EngineState : IDisposable
             }
 
             task.Done = true;
+            warnings.AddRange(result.Warnings);
             // A1111's samples_format and jpeg_quality (the request's override_settings, else the options): PNG, JPEG or WebP.
             var format = Setting(req, "samples_format") is { ValueKind: JsonValueKind.String } f ? f.GetString()! : "png";
             var quality = Setting(req, "jpeg_quality") is { ValueKind: JsonValueKind.Number } q ? (int)Math.Round(Math.Clamp(q.GetDouble(), 1, 100)) : SampleFormats.DefaultQuality;

@@ -33,8 +33,8 @@ public sealed class BuiltinAdapter(string modelsDirectory, long memoryBudgetByte
             {
                 // The prompt's <lora:…>: the files fetched for the job, then the models folder's Lora folder; a name with
                 // neither is left out, as A1111 leaves it out.
-                IReadOnlyList<Engine.Lora.LoraFile> files = [.. job.Loras, .. Engine.Lora.LoraFile.Scan(Path.Combine(modelsDirectory, "Lora"))];
-                var (loras, _) = Engine.Lora.LoraUse.FromPrompt(job.Prompt, name => Engine.Lora.LoraFile.Find(files, name));
+                IReadOnlyList<Engine.Lora.NetworkFile> files = [.. job.Loras, .. Engine.Lora.NetworkFile.Scan(Path.Combine(modelsDirectory, "Lora"))];
+                var (loras, _) = Engine.Lora.LoraUse.FromPrompt(job.Prompt, name => Engine.Lora.NetworkFile.Find(files, name));
                 using var lease = _cache.Rent(model, loras);
                 var pipeline = lease.Pipeline;
                 TimeSpan? previewAt = null;
@@ -50,6 +50,7 @@ public sealed class BuiltinAdapter(string modelsDirectory, long memoryBudgetByte
                     InitImage = init, DenoisingStrength = job.DenoisingStrength, Subseed = job.Subseed, SubseedStrength = job.SubseedStrength,
                     SeedResizeFromWidth = job.SeedResizeFromWidth, SeedResizeFromHeight = job.SeedResizeFromHeight, EtaNoiseSeedDelta = job.EtaNoiseSeedDelta,
                     Hires = job.Hires, RandnSource = job.RandnSource, Inpaint = inpaint, ClipSkip = job.ClipSkip,
+                    Embeddings = [.. job.Embeddings, .. Engine.Lora.NetworkFile.Scan(Path.Combine(modelsDirectory, "embeddings"))],
                 }, p =>
                 {
                     if (progress is null)

@@ -67,7 +67,10 @@ public sealed record EngineJob
     public System.Text.Json.JsonElement? Request { get; init; }
 
     /// <summary>LoRA files fetched for the job (the tenant's LoRAs its prompt names), by name; the built-in engine also reads its models folder's <c>Lora</c>.</summary>
-    public IReadOnlyList<Engine.Lora.LoraFile> Loras { get; init; } = [];
+    public IReadOnlyList<Engine.Lora.NetworkFile> Loras { get; init; } = [];
+
+    /// <summary>Textual-inversion embeddings fetched for the job (the tenant's its prompts name); the built-in engine also reads its models folder's <c>embeddings</c>.</summary>
+    public IReadOnlyList<Engine.Lora.NetworkFile> Embeddings { get; init; } = [];
 
     /// <summary>Our own id for the job, used as the engine's task or prompt id where it has one.</summary>
     public string JobId { get; init; } = Guid.NewGuid().ToString("N");

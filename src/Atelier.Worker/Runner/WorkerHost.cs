@@ -467,10 +467,11 @@ public sealed partial class WorkerHost : IDisposable
 
         var (model, checkpoint) = await EngineModelAsync(lease, progress, ct);
         var held = new HeldModels(checkpoint);
-        List<Engine.Lora.LoraFile> loras;
+        List<Engine.Lora.NetworkFile> loras, embeddings;
         try
         {
-            loras = await FetchLorasAsync(lease, held, ct);
+            loras = await FetchNetworksAsync(lease, "lora", held, ct);
+            embeddings = await FetchNetworksAsync(lease, "embedding", held, ct);
         }
         catch
         {
@@ -493,6 +494,7 @@ public sealed partial class WorkerHost : IDisposable
             EtaNoiseSeedDelta = r.OverrideSettings?.TryGetValue("eta_noise_seed_delta", out var ensd) == true && ensd.ValueKind == JsonValueKind.Number ? (long)ensd.GetDouble() : 0,
             Request = lease.Request.ValueKind == JsonValueKind.Object ? lease.Request : null,
             Loras = loras,
+            Embeddings = embeddings,
         }, held);
     }
 
@@ -540,20 +542,21 @@ public sealed partial class WorkerHost : IDisposable
     }
 
     /// <summary>
-    /// The LoRAs the lease names (the tenant's, resolved at submit), fetched into the model cache like a model and held
-    /// for the job, for an engine that takes fetched models: their safetensors files by the names the prompt uses.
+    /// The lease's networks of <paramref name="type"/> (LoRAs, textual-inversion embeddings: the tenant's its prompts name,
+    /// resolved at submit), fetched into the model cache like a model and held for the job, for an engine that takes
+    /// fetched models: their safetensors files by the names the prompt uses.
     /// </summary>
-    private async Task<List<Engine.Lora.LoraFile>> FetchLorasAsync(LeasedJob lease, HeldModels held, CancellationToken ct)
+    private async Task<List<Engine.Lora.NetworkFile>> FetchNetworksAsync(LeasedJob lease, string type, HeldModels held, CancellationToken ct)
     {
-        var loras = new List<Engine.Lora.LoraFile>();
+        var loras = new List<Engine.Lora.NetworkFile>();
         if (_installer is null || Cache is null)
         {
-            return loras; // an engine with its own LoRAs (A1111, ComfyUI) reads the prompt itself
+            return loras; // an engine with its own networks (A1111, ComfyUI) reads the prompt itself
         }
 
         foreach (var network in lease.Networks ?? [])
         {
-            if (network is not { Type: "lora", Files.Count: > 0 } || network.Files.FirstOrDefault(f => f.Primary) is not { } primary
+            if (network.Type != type || network.Files is not { Count: > 0 } || network.Files.FirstOrDefault(f => f.Primary) is not { } primary
                 || !primary.Path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
             {
                 continue; // not a safetensors LoRA: the engine says the name was not found
@@ -562,7 +565,7 @@ public sealed partial class WorkerHost : IDisposable
             var files = network.Files.Select(f => new CacheFile(f.Path, f.Sha256, f.Size)).ToList();
             var cached = await Cache.AcquireAsync(files, FetchFor(lease), null, ct);
             held.Add(cached);
-            loras.Add(new Engine.Lora.LoraFile(network.Name, cached.PathOf(primary.Path)));
+            loras.Add(new Engine.Lora.NetworkFile(network.Name, cached.PathOf(primary.Path)));
         }
 
         return loras;

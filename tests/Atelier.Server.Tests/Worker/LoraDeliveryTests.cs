@@ -49,4 +49,27 @@ public class LoraDeliveryTests
         var strangerApp = stranger.AppOf(host);
         Assert.Equal((await DrawAsync(strangerApp, strangersModel.Name, "a red fox")).Rgb, (await DrawAsync(strangerApp, strangersModel.Name, "a red fox <lora:foxy:1>")).Rgb);
     }
+
+    [Fact]
+    public async Task TheTenantsEmbedding_IsUsedWhereThePromptNamesIt_AnotherTenantsPromptReadsTheWordAsWords()
+    {
+        await using var host = await TestHost.StartAsync();
+        var owner = await Scenario.NewTenantAsync(host);
+        var stranger = await Scenario.NewTenantAsync(host);
+        var model = await DeliveredModels.OnnxFolderAsync(host, owner, "ti-base");
+        var strangersModel = await DeliveredModels.OnnxFolderAsync(host, stranger, "ti-base");
+        var folder = Directory.CreateTempSubdirectory("atelier-ti-").FullName;
+        Atelier.Engine.Lora.Embedding.Write(Path.Combine(folder, "foxstyle.safetensors"), [.. Enumerable.Range(0, 16).Select(i => (float)Math.Cos(i) * 2)], 8);
+        var bytes = await File.ReadAllBytesAsync(Path.Combine(folder, "foxstyle.safetensors"));
+        Directory.Delete(folder, recursive: true);
+        var embedding = await DeliveredModels.RegisterAsync(host, owner, "FoxStyle", "embedding", new Dictionary<string, byte[]> { ["foxstyle.safetensors"] = bytes }, "foxstyle.safetensors");
+        await using var worker = await InProcessWorker.StartAsync(host, "builtin");
+
+        // The same model and prompt in both tenants: only the owner has the embedding (named in another case, as CLIP reads it).
+        var (styled, infotext) = await DrawAsync(owner.AppOf(host), model.Name, "a red fox, foxstyle");
+        var (words, strangerInfotext) = await DrawAsync(stranger.AppOf(host), strangersModel.Name, "a red fox, foxstyle");
+        Assert.NotEqual(words, styled);
+        Assert.Contains($"TI hashes: \"FoxStyle: {embedding.PrimarySha256[..12]}\"", infotext, StringComparison.Ordinal);
+        Assert.DoesNotContain("TI hashes", strangerInfotext, StringComparison.Ordinal);
+    }
 }
