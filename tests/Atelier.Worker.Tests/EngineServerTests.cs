@@ -272,6 +272,7 @@ public class EngineServerTests(EngineFixture engine) : IClassFixture<EngineFixtu
         Engine.Onnx.TinyPipeline.WriteLora(Path.Combine(models, "Lora", "foxy.safetensors"));
         Directory.CreateDirectory(Path.Combine(models, "embeddings"));
         Engine.Lora.Embedding.Write(Path.Combine(models, "embeddings", "foxstyle.safetensors"), [.. Enumerable.Range(0, 16).Select(i => (float)i / 4)], 8);
+        Engine.Onnx.TinyPipeline.WriteUpscaler(Path.Combine(models, "ESRGAN", "tinyscale.onnx"));
         var app = EngineServer.Build(["--Atelier:Engine:Urls=http://127.0.0.1:0", $"--Atelier:Engine:ModelsDirectory={models}", "--Logging:LogLevel:Default=Warning"]);
         await app.StartAsync();
         try
@@ -311,6 +312,23 @@ public class EngineServerTests(EngineFixture engine) : IClassFixture<EngineFixtu
             var (styled, styledInfo) = await Draw("a foxstyle");
             Assert.NotEqual((await Draw("a foxstylex")).Rgb, styled);
             Assert.Contains("TI hashes: \"foxstyle: ", styledInfo.GetProperty("infotexts")[0].GetString(), StringComparison.Ordinal);
+
+            // An ONNX upscaler from models/ESRGAN: listed beside A1111's built-in ones, used by extras and the hires fix.
+            var upscalers = await http.GetFromJsonAsync<JsonElement>("/sdapi/v1/upscalers");
+            Assert.Contains(upscalers.EnumerateArray(), u => u.GetProperty("name").GetString() == "tinyscale");
+            using var extras = await http.PostAsJsonAsync("/sdapi/v1/extra-single-image", new
+            {
+                image = Convert.ToBase64String(Png.Encode([.. Enumerable.Repeat((byte)200, 8 * 8 * 3)], 8, 8)), upscaler_1 = "tinyscale", upscaling_resize = 2,
+            });
+            var upscaled = PngDecoder.Decode(Convert.FromBase64String((await extras.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("image").GetString()!));
+            Assert.Equal((16, 100), (upscaled.Width, (int)upscaled.Rgb[0])); // each pixel a 2×2 block at half its value
+            using var hires = await http.PostAsJsonAsync("/sdapi/v1/txt2img", new
+            {
+                prompt = "a fox", steps = 2, width = 64, height = 64, enable_hr = true, hr_scale = 2, hr_upscaler = "tinyscale", denoising_strength = 0.5,
+                override_settings = new Dictionary<string, object> { ["sd_model_checkpoint"] = "tiny" },
+            });
+            Assert.Equal(HttpStatusCode.OK, hires.StatusCode);
+            Assert.Contains("Hires upscaler: tinyscale", (await hires.Content.ReadAsStringAsync()), StringComparison.Ordinal);
 
             // Clip skip: applied on the tiny model (its text encoder names its layers).
             var (skipped, skippedInfo) = await Draw("a fox", clipSkip: 2);

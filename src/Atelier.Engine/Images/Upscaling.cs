@@ -19,12 +19,13 @@ public static class Upscaling
     public sealed record ExtrasResult(byte[] Png, string HtmlInfo);
 
     /// <summary>Runs one extras request on one image (A1111's field names, any case); throws <see cref="ArgumentException"/> for what A1111 refuses.</summary>
-    public static ExtrasResult Run(JsonElement request, byte[] image)
+    /// <remarks><paramref name="models"/>: ONNX upscaler files, by name, beside the built-in ones (<see cref="OnnxUpscaler"/>).</remarks>
+    public static ExtrasResult Run(JsonElement request, byte[] image, IReadOnlyList<Lora.NetworkFile>? models = null)
     {
         var (rgb, w, h) = ImageDecoder.DecodeOriginal(image);
         var mode = Int(request, "resize_mode", 0);
-        var first = Upscaler(Text(request, "upscaler_1", "None"));
-        var second = Upscaler(Text(request, "upscaler_2", "None"));
+        var first = Upscaler(Text(request, "upscaler_1", "None"), models);
+        var second = Upscaler(Text(request, "upscaler_2", "None"), models);
         var visibility = Math.Clamp(Number(request, "extras_upscaler_2_visibility", 0), 0, 1);
         var notes = new List<string>();
         if (Number(request, "gfpgan_visibility", 0) > 0 || Number(request, "codeformer_visibility", 0) > 0)
@@ -72,10 +73,10 @@ public static class Upscaling
             throw new ArgumentException($"the result would be {tw}×{th}; at most {MaxOutputPixels} pixels are produced");
         }
 
-        var result = Resize(rgb, w, h, tw, th, first);
+        var result = Resize(rgb, w, h, tw, th, first, models);
         if (second != "None" && visibility > 0 && first != "None")
         {
-            var other = Resize(rgb, w, h, tw, th, second);
+            var other = Resize(rgb, w, h, tw, th, second, models);
             for (var i = 0; i < result.Length; i++)
             {
                 result[i] = (byte)Math.Round((result[i] * (1 - visibility)) + (other[i] * visibility));
@@ -95,7 +96,7 @@ public static class Upscaling
     public const int MaxBatchImages = 16;
 
     /// <summary><c>extra-single-image</c>: A1111's <c>{html_info, image}</c> for its body.</summary>
-    public static Dictionary<string, object> OneImage(JsonElement body)
+    public static Dictionary<string, object> OneImage(JsonElement body, IReadOnlyList<Lora.NetworkFile>? models = null)
     {
         var image = Field(body, "image") is { ValueKind: JsonValueKind.String } text ? Base64Image.Decode(text.GetString()!) : null;
         if (image is null)
@@ -103,12 +104,12 @@ public static class Upscaling
             throw new ArgumentException("image: a base64 PNG, JPEG or WebP is required");
         }
 
-        var result = Run(body, image);
+        var result = Run(body, image, models);
         return new() { ["html_info"] = result.HtmlInfo, ["image"] = Convert.ToBase64String(result.Png) };
     }
 
     /// <summary><c>extra-batch-images</c>: A1111's <c>{html_info, images}</c> for <c>imageList: [{data, name}]</c>.</summary>
-    public static Dictionary<string, object> ManyImages(JsonElement body)
+    public static Dictionary<string, object> ManyImages(JsonElement body, IReadOnlyList<Lora.NetworkFile>? models = null)
     {
         if (Field(body, "imageList") is not { ValueKind: JsonValueKind.Array } list)
         {
@@ -131,7 +132,7 @@ public static class Upscaling
                 throw new ArgumentException($"imageList[{index}].data: a base64 PNG, JPEG or WebP is required");
             }
 
-            var result = Run(body, bytes);
+            var result = Run(body, bytes, models);
             images.Add(Convert.ToBase64String(result.Png));
             info = result.HtmlInfo;
             index++;
@@ -141,11 +142,24 @@ public static class Upscaling
     }
 
     /// <summary>The canonical name of an upscaler this engine has (any case); <see cref="ArgumentException"/> otherwise, as A1111 refuses an unknown one.</summary>
-    public static string Upscaler(string name) =>
+    public static string Upscaler(string name, IReadOnlyList<Lora.NetworkFile>? models = null) =>
         Upscalers.FirstOrDefault(u => string.Equals(u, name, StringComparison.OrdinalIgnoreCase))
+        ?? models?.FirstOrDefault(m => m.Path == Lora.NetworkFile.Find(models, name))?.Name
         ?? throw new ArgumentException($"could not find upscaler named {name}");
 
-    /// <summary>RGB bytes resized with the named upscaler.</summary>
+    /// <summary>RGB bytes resized with the named upscaler (one of <paramref name="models"/>: its ONNX model, opened for the call).</summary>
+    public static byte[] Resize(byte[] rgb, int w, int h, int tw, int th, string upscaler, IReadOnlyList<Lora.NetworkFile>? models)
+    {
+        if (models is not null && !Upscalers.Contains(upscaler) && Lora.NetworkFile.Find(models, upscaler) is { } path)
+        {
+            using var model = OnnxUpscaler.Open(path);
+            return model.Resize(rgb, w, h, tw, th);
+        }
+
+        return Resize(rgb, w, h, tw, th, upscaler);
+    }
+
+    /// <summary>RGB bytes resized with the named built-in upscaler.</summary>
     public static byte[] Resize(byte[] rgb, int w, int h, int tw, int th, string upscaler) => upscaler switch
     {
         "None" => tw == w && th == h ? (byte[])rgb.Clone() : Lanczos(rgb, w, h, tw, th),

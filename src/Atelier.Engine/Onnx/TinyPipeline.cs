@@ -120,6 +120,22 @@ public static class TinyPipeline
     }
 
     /// <summary>
+    /// A tiny upscaler model in ESRGAN's interface ([1, 3, H, W] in 0..1 → [1, 3, sH, sW]): each pixel becomes an s×s block
+    /// at <paramref name="gain"/> of its value (a grouped transposed convolution), so tests can work out every pixel.
+    /// </summary>
+    public static void WriteUpscaler(string path, int scale = 2, float gain = 0.5f)
+    {
+        var model = new OnnxGraph()
+            .Input("input", OnnxGraph.ElementFloat, 1, 3, "height", "width")
+            .Constant("w", [.. Enumerable.Repeat(gain, 3 * scale * scale)], 3, 1, scale, scale)
+            .Node("ConvTranspose", ["input", "w"], ["output"], ("strides", new long[] { scale, scale }), ("group", (long)3))
+            .Output("output", OnnxGraph.ElementFloat, 1, 3, "out_height", "out_width")
+            .ToModel("upscaler");
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        File.WriteAllBytes(path, model);
+    }
+
+    /// <summary>
     /// A kohya-format LoRA for the tiny model (rank 2): it tints the UNet's <c>conv_in</c> (its first two channels gain
     /// 2× and 4× the sample, times alpha/rank = 0.5) and moves the text encoder's <c>q_proj</c>; plus one module the tiny
     /// model lacks, which an engine reports as not applied. Its values are small integers, so tests can work them out.

@@ -347,7 +347,7 @@ public sealed class DiffusionPipeline : IDisposable
             if (hires is not null && finished)
             {
                 // The second pass: upscaled, noised again by the seed's noise at the new size, sampled from part-way.
-                var upscaled = Upscale(hires, latents, latentW, latentH, runOptions);
+                var upscaled = Upscale(hires, latents, latentW, latentH, runOptions, req.Upscalers);
                 var noise = new float[upscaled.Length];
                 var hiresSampler = hires.Sampler;
                 var hiresRng = SeedNoise.First(noise, hires.LatentHeight, hires.LatentWidth, seed, subseed, req.SubseedStrength, req.SeedResizeFromWidth,
@@ -542,7 +542,8 @@ public sealed class DiffusionPipeline : IDisposable
 
         var upscaler = HiresFix.LatentUpscalers.FirstOrDefault(u => string.Equals(u, fix.Upscaler, StringComparison.OrdinalIgnoreCase))
                        ?? Images.Upscaling.Upscalers.FirstOrDefault(u => string.Equals(u, fix.Upscaler, StringComparison.OrdinalIgnoreCase))
-                       ?? throw new EngineRequestException($"could not find upscaler named {fix.Upscaler} (this engine has {string.Join(", ", HiresFix.LatentUpscalers.Concat(Images.Upscaling.Upscalers))})");
+                       ?? req.Upscalers.Where(u => u.Path == NetworkFile.Find(req.Upscalers, fix.Upscaler)).Select(u => u.Name).FirstOrDefault()
+                       ?? throw new EngineRequestException($"could not find upscaler named {fix.Upscaler} (this engine has {string.Join(", ", HiresFix.LatentUpscalers.Concat(Images.Upscaling.Upscalers).Concat(req.Upscalers.Select(u => u.Name)))})");
         if (!upscaler.StartsWith("Latent", StringComparison.Ordinal) && _vaeEncoder is null)
         {
             throw new EngineRequestException($"the hires upscaler {upscaler} needs the model's vae_encoder, which it does not have: use Latent");
@@ -579,7 +580,7 @@ public sealed class DiffusionPipeline : IDisposable
     }
 
     /// <summary>The first pass's latents at the hires size: interpolated in latent space, or decoded, resized as a picture and encoded again; then cropped.</summary>
-    private float[] Upscale(HiresPlan plan, float[] latents, int lw, int lh, RunOptions runOptions)
+    private float[] Upscale(HiresPlan plan, float[] latents, int lw, int lh, RunOptions runOptions, IReadOnlyList<NetworkFile> models)
     {
         var (uw, uh) = (plan.UpscaleWidth / 8, plan.UpscaleHeight / 8);
         float[] up;
@@ -590,7 +591,7 @@ public sealed class DiffusionPipeline : IDisposable
         else
         {
             var rgb = Decode(latents, lh, lw, runOptions);
-            var picture = Images.Upscaling.Resize(rgb, lw * 8, lh * 8, uw * 8, uh * 8, plan.Upscaler == "None" ? "Lanczos" : plan.Upscaler);
+            var picture = Images.Upscaling.Resize(rgb, lw * 8, lh * 8, uw * 8, uh * 8, plan.Upscaler == "None" ? "Lanczos" : plan.Upscaler, models);
             up = EncodeImage((picture, uw * 8, uh * 8), uw * 8, uh * 8);
         }
 

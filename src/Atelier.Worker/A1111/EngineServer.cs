@@ -110,9 +110,10 @@ public static partial class EngineServer
         api.MapPost("/refresh-loras", () => Results.Json(new { }));
         api.MapPost("/png-info", (PngInfoRequest req) => PngInfo(req));
         api.MapGet("/sd-vae", () => Results.Json(A1111Stock.None));
-        api.MapGet("/upscalers", () => Results.Json(A1111Stock.Upscalers));
-        api.MapPost("/extra-single-image", (JsonElement body) => Extras(() => Upscaling.OneImage(body)));
-        api.MapPost("/extra-batch-images", (JsonElement body) => Extras(() => Upscaling.ManyImages(body)));
+        api.MapGet("/upscalers", (EngineState state) => Results.Json(A1111Stock.Upscalers.Concat(state.Upscalers.Select(u =>
+            (object)new { name = u.Name, model_name = u.Name, model_path = u.Path, model_url = (string?)null, scale = (double?)null }))));
+        api.MapPost("/extra-single-image", (JsonElement body, EngineState state) => Extras(() => Upscaling.OneImage(body, state.Upscalers)));
+        api.MapPost("/extra-batch-images", (JsonElement body, EngineState state) => Extras(() => Upscaling.ManyImages(body, state.Upscalers)));
         foreach (var none in A1111Stock.EmptyListRoutes)
         {
             api.MapGet("/" + none, () => Results.Json(A1111Stock.None));

@@ -43,6 +43,9 @@ public sealed class EngineState : IDisposable
     /// <summary>The LoRAs in the models folder's <c>Lora</c> folder (as A1111's <c>models/Lora</c>), read at each call.</summary>
     public IReadOnlyList<Engine.Lora.NetworkFile> Loras => Engine.Lora.NetworkFile.Scan(Path.Combine(_options.ModelsDirectory, "Lora"));
 
+    /// <summary>The ONNX upscaler models in the models folder's <c>ESRGAN</c> folder (as A1111's <c>models/ESRGAN</c>), read at each call.</summary>
+    public IReadOnlyList<Engine.Lora.NetworkFile> Upscalers => OnnxUpscaler.Scan(Path.Combine(_options.ModelsDirectory, "ESRGAN"));
+
     /// <summary>The textual-inversion embeddings in the models folder's <c>embeddings</c> folder (A1111's <c>embeddings</c>), read at each call.</summary>
     public IReadOnlyList<Engine.Lora.NetworkFile> Embeddings => Engine.Lora.NetworkFile.Scan(Path.Combine(_options.ModelsDirectory, "embeddings"));
 
@@ -203,6 +206,7 @@ public sealed class EngineState : IDisposable
                 Inpaint = inpaint,
                 ClipSkip = Adapters.EngineJob.ClipSkipOf(Setting(req, "CLIP_stop_at_last_layers")),
                 Embeddings = Embeddings,
+                Upscalers = Upscalers,
             };
             if (request.ClipSkip > 1 && pipeline.ClipSkipUnsupported is not null)
             {

@@ -51,6 +51,7 @@ public sealed class BuiltinAdapter(string modelsDirectory, long memoryBudgetByte
                     SeedResizeFromWidth = job.SeedResizeFromWidth, SeedResizeFromHeight = job.SeedResizeFromHeight, EtaNoiseSeedDelta = job.EtaNoiseSeedDelta,
                     Hires = job.Hires, RandnSource = job.RandnSource, Inpaint = inpaint, ClipSkip = job.ClipSkip,
                     Embeddings = [.. job.Embeddings, .. Engine.Lora.NetworkFile.Scan(Path.Combine(modelsDirectory, "embeddings"))],
+                    Upscalers = Engine.Images.OnnxUpscaler.Scan(Path.Combine(modelsDirectory, "ESRGAN")),
                 }, p =>
                 {
                     if (progress is null)
