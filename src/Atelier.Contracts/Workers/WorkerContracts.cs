@@ -21,6 +21,17 @@ public static class WorkerRoutes
     /// <summary>One file of the leased job's model version, by SHA-256 (<c>?attempt=N</c>); answers HTTP Range requests.</summary>
     public const string File = "api/v1/worker/jobs/{jobId}/files/{sha256}";
 
+    /// <summary>One input picture of a leased job (an init image, a mask, a workflow's picture), by SHA-256 (<c>?attempt=N</c>).</summary>
+    public const string Input = "api/v1/worker/jobs/{jobId}/inputs/{sha256}";
+
+    /// <summary>How a queued body names an input picture kept in the object store: this, then its SHA-256 in hex.</summary>
+    public const string InputPrefix = "atelier-input:sha256:";
+
+    /// <summary>The address of one input picture of a leased job, for the attempt that holds the lease.</summary>
+    public static string InputOf(string jobId, string sha256, int attempt) =>
+        For(Input, jobId).Replace("{sha256}", Uri.EscapeDataString(sha256), StringComparison.Ordinal)
+        + "?attempt=" + attempt.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
     /// <summary>A template with its job id (and image index) filled in.</summary>
     public static string For(string template, string jobId, int? index = null) =>
         template.Replace("{jobId}", Uri.EscapeDataString(jobId), StringComparison.Ordinal)

@@ -151,7 +151,7 @@ public static class GenerationInput
         }
     }
 
-    private static byte[]? Base64Bytes(string s)
+    internal static byte[]? Base64Bytes(string s)
     {
         var comma = s.StartsWith("data:", StringComparison.Ordinal) ? s.IndexOf(',', StringComparison.Ordinal) + 1 : 0;
         var body = s.AsSpan(comma);

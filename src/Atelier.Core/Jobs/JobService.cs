@@ -111,6 +111,8 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
         }
 
         var scope = ClientScope;
+        // The pictures go to the object store; the queued body names them.
+        json = await JobInputs.StoreAsync(store, TenantId, json, ct);
         var newJob = new JobQueue.NewJob(TenantId, agent.Id, clientId, json, model.Key, p, options.Value.MaxAttempts, kind, Caller.CredentialId, Caller.AppId)
         {
             ModelJson = model.ToJson(),

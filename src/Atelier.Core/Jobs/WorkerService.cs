@@ -424,6 +424,37 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
     }
 
     /// <summary>
+    /// One input picture (an init image, a mask, a workflow's picture) of a job the caller holds the running lease of
+    /// (the heartbeat's fence), by its SHA-256, opened in the object store: only a picture the job's queued body names
+    /// (any other → 404 <c>not_a_job_file</c>, before the store is touched).
+    /// </summary>
+    public async Task<(Stream Content, long Size)> OpenInputAsync(string jobId, int attempt, string? sha256, CancellationToken ct)
+    {
+        var sha = sha256?.ToLowerInvariant();
+        if (sha is null || sha.Length != 64 || !sha.All(Uri.IsHexDigit))
+        {
+            throw AtelierException.InvalidInput("sha256", "must be 64 hex digits");
+        }
+
+        var keyId = KeyId;
+        var job = await db.Jobs.IgnoreQueryFilters().AsNoTracking()
+                      .Where(j => j.Id == jobId && j.Attempt == attempt && j.State == JobStates.Running && j.LeaseKeyId == keyId)
+                      .Select(j => new { j.TenantId, j.RequestJson }).FirstOrDefaultAsync(ct)
+                  ?? throw Stale(jobId, attempt);
+        if (!JobInputs.References(job.RequestJson).Contains(sha))
+        {
+            throw new AtelierException(ErrorCatalog.p_common_inputinvalid,
+                new Dictionary<string, string> { ["Input"] = $"sha256: {sha} is not an input picture of job {jobId}" },
+                status: 404, errCode: ErrCodes.NotAJobFile);
+        }
+
+        var key = JobInputs.Key(job.TenantId, sha);
+        var size = await store.SizeAsync(key, ct) ?? throw new AtelierException(ErrorCatalog.p_common_inputinvalid,
+            new Dictionary<string, string> { ["Input"] = $"sha256: the input picture {sha} of job {jobId} is gone from the store" }, status: 404, errCode: ErrCodes.NotAJobFile);
+        return (await store.OpenReadAsync(key, ct), size);
+    }
+
+    /// <summary>
     /// Completes the attempt and records its images in the generated-images library, in one transaction: a stale
     /// attempt changes nothing and records nothing.
     /// </summary>

@@ -27,6 +27,7 @@ public static class WorkerApi
         worker.MapPost(WorkerRoutes.CompleteAndLease, CompleteAndLease).WithName("CompleteJobAndLeaseNext");
         worker.MapPost(WorkerRoutes.Fail, Fail).WithName("FailJob");
         worker.MapGet(WorkerRoutes.File, GetFile).WithName("GetJobModelFile");
+        worker.MapGet(WorkerRoutes.Input, GetInput).WithName("GetJobInput");
         return routes;
     }
 
@@ -61,6 +62,14 @@ public static class WorkerApi
 
         return TypedResults.Stream(content, "application/octet-stream", entityTag: new Microsoft.Net.Http.Headers.EntityTagHeaderValue($"\"{sha256.ToLowerInvariant()}\""),
             enableRangeProcessing: true);
+    }
+
+    /// <summary>One input picture of a job whose running lease the caller's key holds (<c>application/octet-stream</c>, its SHA-256 as the ETag).</summary>
+    public static async Task<IResult> GetInput(string jobId, string sha256, int? attempt, WorkerService svc, HttpContext http, CancellationToken ct)
+    {
+        var (content, size) = await svc.OpenInputAsync(jobId, Attempt(attempt), sha256, ct);
+        http.Response.ContentLength = size;
+        return TypedResults.Stream(content, "application/octet-stream", entityTag: new Microsoft.Net.Http.Headers.EntityTagHeaderValue($"\"{sha256.ToLowerInvariant()}\""));
     }
 
     /// <summary>

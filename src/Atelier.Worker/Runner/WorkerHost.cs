@@ -186,6 +186,8 @@ public sealed partial class WorkerHost : IDisposable
         HeldModels? held = null;
         try
         {
+            // Pictures the server keeps in its object store come back into the body before anything reads it.
+            lease = lease with { Request = await ResolveInputsAsync(lease, cancel.Token) };
             var workflow = lease.Kind == JobKinds.ComfyWorkflow;
             var request = workflow ? new A1111Request() : lease.Request.Deserialize<A1111Request>(Snake) ?? new A1111Request();
             EngineJob job;
@@ -448,6 +450,76 @@ public sealed partial class WorkerHost : IDisposable
         {
             Interlocked.Increment(ref _stale);
         }
+    }
+
+    /// <summary>The lease's body with each input picture it names (<see cref="WorkerRoutes.InputPrefix"/>) fetched and put back as base64.</summary>
+    private async Task<JsonElement> ResolveInputsAsync(LeasedJob lease, CancellationToken ct)
+    {
+        if (lease.Request.ValueKind != JsonValueKind.Object || !lease.Request.GetRawText().Contains(WorkerRoutes.InputPrefix, StringComparison.Ordinal))
+        {
+            return lease.Request;
+        }
+
+        var root = System.Text.Json.Nodes.JsonNode.Parse(lease.Request.GetRawText())!.AsObject();
+        var fetched = new Dictionary<string, string>(StringComparer.Ordinal);
+        // The picture a reference names, as base64; null for a value that is not one (it stays as it is).
+        async Task<string?> Resolve(System.Text.Json.Nodes.JsonNode? value)
+        {
+            if (value is not System.Text.Json.Nodes.JsonValue v || !v.TryGetValue<string>(out var text) || !text.StartsWith(WorkerRoutes.InputPrefix, StringComparison.Ordinal))
+            {
+                return null;
+            }
+
+            var sha = text[WorkerRoutes.InputPrefix.Length..];
+            if (!fetched.TryGetValue(sha, out var base64))
+            {
+                byte[] bytes = [];
+                await RetryAsync(async () =>
+                {
+                    using var response = await _files.GetAsync(WorkerRoutes.InputOf(lease.Id, sha, lease.Attempt), ct);
+                    await EnsureAsync(response, ct);
+                    bytes = await response.Content.ReadAsByteArrayAsync(ct);
+                }, ct, attempts: 5);
+                if (!Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes)).Equals(sha, StringComparison.Ordinal))
+                {
+                    throw new EngineFailedException($"the input picture {sha} came back with other bytes");
+                }
+
+                fetched[sha] = base64 = Convert.ToBase64String(bytes);
+            }
+
+            return base64;
+        }
+
+        if (root["init_images"] is System.Text.Json.Nodes.JsonArray inits)
+        {
+            for (var i = 0; i < inits.Count; i++)
+            {
+                if (await Resolve(inits[i]) is { } picture)
+                {
+                    inits[i] = picture;
+                }
+            }
+        }
+
+        if (await Resolve(root["mask"]) is { } mask)
+        {
+            root["mask"] = mask;
+        }
+
+        if (root["images"] is System.Text.Json.Nodes.JsonObject images)
+        {
+            foreach (var name in images.Select(p => p.Key).ToList())
+            {
+                if (await Resolve(images[name]) is { } picture)
+                {
+                    images[name] = picture;
+                }
+            }
+        }
+
+        using var doc = JsonDocument.Parse(root.ToJsonString());
+        return doc.RootElement.Clone();
     }
 
     /// <summary>The engine's job for the lease, and the fetched model it runs on (held in the cache until the job ends), if any.</summary>
