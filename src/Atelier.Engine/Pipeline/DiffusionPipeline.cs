@@ -14,7 +14,7 @@ namespace Atelier.Engine.Pipeline;
 /// encoder → sampler loop over the UNet with classifier-free guidance → VAE decoder → PNG with the A1111
 /// "parameters" chunk. Inputs are bound by name with element types read from the session metadata.
 /// </summary>
-public sealed class DiffusionPipeline : IDisposable
+public sealed class DiffusionPipeline : SharedNative
 {
     private const float LatentScale = 0.18215f;
     private readonly InferenceSession _textEncoder;
@@ -35,10 +35,7 @@ public sealed class DiffusionPipeline : IDisposable
     private long _readbacks;
     private long _deviceSteps;
     private readonly string _vaeEncoderOutput;
-    private readonly Lock _life = new();
     private int _hiddenWidth = 768;
-    private int _users;
-    private bool _retired;
 
     private DiffusionPipeline(string folder, SessionOptions options, string name, string hash, bool ioBinding, EngineDevice? latentsDevice,
         DeviceSettings settings, LoraPatch? textPatch, LoraPatch? unetPatch)
@@ -238,7 +235,7 @@ public sealed class DiffusionPipeline : IDisposable
     /// <param name="ct">Cancels the whole request, promptly (the running ONNX call is terminated).</param>
     /// <param name="skipRequested">Polled after each step: true ends the current image early (it is decoded as it stands), as A1111's skip does.</param>
     /// <summary>
-    /// Generates the request's images. Safe against <see cref="Dispose"/> on another thread: the native sessions are
+    /// Generates the request's images. Safe against <see cref="SharedNative.Dispose"/> on another thread: the native sessions are
     /// freed only when the last generation using them has returned (freeing them under a running <c>Run</c> crashes
     /// the process). A cancellation that stops ONNX Runtime midway surfaces as <see cref="OperationCanceledException"/>.
     /// </summary>
@@ -1082,62 +1079,7 @@ public sealed class DiffusionPipeline : IDisposable
         return [.. latent[..count].ToArray().Select(v => v * LatentScale)];
     }
 
-    /// <summary>
-    /// Counts a user of the native sessions; false once they are freed (retired with no user left). A retired pipeline
-    /// that a lease still holds stays usable through that lease.
-    /// </summary>
-    internal bool TryEnter()
-    {
-        lock (_life)
-        {
-            if (_retired && _users == 0)
-            {
-                return false;
-            }
-
-            _users++;
-            return true;
-        }
-    }
-
-    /// <summary>Ends a use; the last one out of a retired pipeline frees the sessions.</summary>
-    internal void Exit()
-    {
-        bool free;
-        lock (_life)
-        {
-            _users--;
-            free = _retired && _users == 0;
-        }
-
-        if (free)
-        {
-            Free();
-        }
-    }
-
-    /// <summary>Retires the pipeline: the sessions are freed now when idle, else when the last generation returns.</summary>
-    public void Dispose()
-    {
-        bool free;
-        lock (_life)
-        {
-            if (_retired)
-            {
-                return;
-            }
-
-            _retired = true;
-            free = _users == 0;
-        }
-
-        if (free)
-        {
-            Free();
-        }
-    }
-
-    private void Free()
+    protected override void Free()
     {
         _latentGraphs?.Dispose();
         _deviceAllocator?.Dispose();

@@ -17,9 +17,9 @@ namespace Atelier.Engine.Pipeline;
 /// <item>Textual-inversion embeddings: the token table (<c>text_model.embeddings.token_embedding.weight</c>) given to
 /// ONNX Runtime with the embeddings' vectors as extra rows, which the prompt reaches by ids past the vocabulary.</item>
 /// </list>
-/// Used by reference (<see cref="TryEnter"/>/<see cref="Exit"/>): a variant the pipeline drops is freed when its last user is done.
+/// Used by reference (<see cref="SharedNative"/>): a variant the pipeline drops is freed when its last user is done.
 /// </summary>
-internal sealed partial class TextEncoderVariant : IDisposable
+internal sealed partial class TextEncoderVariant : SharedNative
 {
     public const string TokenTable = "text_model.embeddings.token_embedding.weight";
 
@@ -28,9 +28,6 @@ internal sealed partial class TextEncoderVariant : IDisposable
     private readonly float[] _gamma;
     private readonly float[] _beta;
     private readonly OrtValue? _table;
-    private readonly Lock _life = new();
-    private int _users;
-    private bool _retired;
 
     private TextEncoderVariant(InferenceSession session, string[] layerInputs, float[] gamma, float[] beta, OrtValue? table)
     {
@@ -187,57 +184,7 @@ internal sealed partial class TextEncoderVariant : IDisposable
         return states;
     }
 
-    public bool TryEnter()
-    {
-        lock (_life)
-        {
-            if (_retired)
-            {
-                return false;
-            }
-
-            _users++;
-            return true;
-        }
-    }
-
-    public void Exit()
-    {
-        bool free;
-        lock (_life)
-        {
-            _users--;
-            free = _retired && _users == 0;
-        }
-
-        if (free)
-        {
-            Free();
-        }
-    }
-
-    /// <summary>Dropped by the pipeline: freed now when unused, else when its last user exits.</summary>
-    public void Dispose()
-    {
-        bool free;
-        lock (_life)
-        {
-            if (_retired)
-            {
-                return;
-            }
-
-            _retired = true;
-            free = _users == 0;
-        }
-
-        if (free)
-        {
-            Free();
-        }
-    }
-
-    private void Free()
+    protected override void Free()
     {
         _session.Dispose();
         _table?.Dispose();
