@@ -184,6 +184,15 @@ public class PipelineTests(TinyModelFixture tiny) : IClassFixture<TinyModelFixtu
     }
 
     [Fact]
+    public void DdimCfgPp_RunsThroughThePipeline_WithTheUnconditionalPrediction()
+    {
+        var ddim = tiny.Pipeline.Generate(Request() with { Sampler = "DDIM" }, null, CancellationToken.None).Images[0];
+        var cfgpp = tiny.Pipeline.Generate(Request() with { Sampler = "DDIM CFG++" }, null, CancellationToken.None).Images[0];
+        Assert.NotEqual(PngDecoder.Decode(ddim.Png).Rgb, PngDecoder.Decode(cfgpp.Png).Rgb);
+        Assert.Contains("Sampler: DDIM CFG++", cfgpp.Infotext, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void ExtraNetworks_AreTakenOutOfThePrompt_TheInfotextKeepsThem()
     {
         var (text, networks) = ExtraNetworks.Strip("a <lora:foxy:0.8> fox <hypernet:ink>");

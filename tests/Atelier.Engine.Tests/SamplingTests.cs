@@ -207,6 +207,33 @@ public class SamplingTests
     }
 
     /// <summary>
+    /// DDIM CFG++: x₀ from the guided prediction at A1111's scale / 12.5, the next point from the unconditional one
+    /// (x′ = x₀ + σ′·ε_u). On the known denoiser as the unconditional model and one pulled towards 0.3 as the conditional,
+    /// at guidance 7 over σ = 10 … 0.1, 0.0292. Reference: that update written out in double precision in Python.
+    /// </summary>
+    [Fact]
+    public void DdimCfgPp_TakesTheGuidedX0_AndTheUnconditionalDirection()
+    {
+        var sampler = Sampler.Find("DDIM CFG++")!;
+        Assert.Equal(sampler, Sampler.Find("ddim_cfgpp"));
+        Assert.True(sampler.NeedsUnconditional);
+        Assert.Equal(0.08, sampler.GuidanceScaleFactor, 12);
+        var x = new float[] { 3f, -2f, 0.5f };
+        var scale = 7 * sampler.GuidanceScaleFactor;
+        sampler.RunGuided(x, [10, 5, 2, 1, 0.5, 0.1, 0.0292], (xs, sigma, _, eps, uncond) =>
+        {
+            for (var j = 0; j < xs.Length; j++)
+            {
+                var u = xs[j] * sigma / (0.25 + (sigma * sigma));
+                var c = (xs[j] - 0.3) * sigma / (0.25 + (sigma * sigma));
+                uncond[j] = (float)u;
+                eps[j] = (float)(u + (scale * (c - u)));
+            }
+        }, _ => Assert.Fail("DDIM CFG++ draws no noise"), null, CancellationToken.None);
+        CloseAll([0.3786140, 0.1899930, 0.2843035], [.. x.Select(v => (double)v)]);
+    }
+
+    /// <summary>
     /// Runs a sampler from x = (3, −2, ½) on the known denoiser (data ~ N(0, ½²): ε(x, σ) = x·σ/(¼ + σ²)) with the fixed
     /// noise sequence, and returns where it ends.
     /// </summary>

@@ -419,9 +419,9 @@ public sealed class DiffusionPipeline : SharedNative
                     }
                     else
                     {
-                        passSampler.Run(x, passSigmas, (xs, sigma, step, eps) =>
+                        passSampler.RunGuided(x, passSigmas, (xs, sigma, step, eps, uncond) =>
                         {
-                            Denoise(xs, sigma, req.CfgScale, passIo, eps, runOptions, ct);
+                            Denoise(xs, sigma, req.CfgScale * passSampler.GuidanceScaleFactor, passIo, eps, runOptions, ct, passSampler.NeedsUnconditional ? uncond : default);
                             if (generate is not null && sigma > 0)
                             {
                                 HoldUnmasked(xs, sigma, eps, imageInit!, generate);
@@ -990,7 +990,9 @@ public sealed class DiffusionPipeline : SharedNative
     /// <summary>The UNet's input scale at σ: 1/√(σ² + 1), from k-diffusion's σ space to the model's.</summary>
     private static float CIn(double sigma) => (float)(1 / Math.Sqrt((sigma * sigma) + 1));
 
-    private void Denoise(ReadOnlySpan<float> x, double sigma, double cfg, UnetBindings io, Span<float> eps, RunOptions runOptions, CancellationToken ct)
+    /// <remarks>With <paramref name="uncond"/> (a CFG++ sampler's), the unconditional prediction is written there too (the guided one without guidance).</remarks>
+    private void Denoise(ReadOnlySpan<float> x, double sigma, double cfg, UnetBindings io, Span<float> eps, RunOptions runOptions, CancellationToken ct,
+        Span<float> uncond = default)
     {
         ct.ThrowIfCancellationRequested();
         var n = x.Length;
@@ -1026,6 +1028,11 @@ public sealed class DiffusionPipeline : SharedNative
         else
         {
             output.AsSpan(0, n).CopyTo(eps);
+        }
+
+        if (!uncond.IsEmpty)
+        {
+            (io.Guided ? output.AsSpan(0, n) : eps).CopyTo(uncond);
         }
     }
 

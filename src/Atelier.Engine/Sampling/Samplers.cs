@@ -6,6 +6,12 @@ namespace Atelier.Engine.Sampling;
 /// </summary>
 public delegate void Denoiser(ReadOnlySpan<float> x, double sigma, int step, Span<float> eps);
 
+/// <summary>
+/// The model as a CFG++ sampler sees it: <see cref="Denoiser"/>'s guided ε, and the unconditional prediction beside it
+/// in <paramref name="uncond"/> (the guided ε again when the request has no guidance).
+/// </summary>
+public delegate void GuidedDenoiser(ReadOnlySpan<float> x, double sigma, int step, Span<float> eps, Span<float> uncond);
+
 /// <summary>A noise source for ancestral samplers (fills a span with standard normal values).</summary>
 public delegate void NoiseSource(Span<float> target);
 
@@ -54,10 +60,24 @@ public abstract class Sampler
     /// <summary>Runs every step in place on <paramref name="x"/>; <paramref name="onStep"/> is told after each.</summary>
     public abstract void Run(float[] x, double[] sigmas, Denoiser model, NoiseSource noise, Action<int>? onStep, CancellationToken ct);
 
+    /// <summary>Whether it reads the unconditional prediction (A1111's CFG++ samplers): then the pipeline calls <see cref="RunGuided"/>.</summary>
+    public virtual bool NeedsUnconditional => false;
+
+    /// <summary>What the request's guidance scale is multiplied by for this sampler (A1111's <c>cond_scale_miltiplier</c>: 1/12.5 for CFG++).</summary>
+    public virtual double GuidanceScaleFactor => 1;
+
+    /// <summary>Runs with the unconditional prediction at hand; a sampler that does not read it runs as <see cref="Run"/>.</summary>
+    public virtual void RunGuided(float[] x, double[] sigmas, GuidedDenoiser model, NoiseSource noise, Action<int>? onStep, CancellationToken ct)
+    {
+        var uncond = new float[x.Length];
+        Run(x, sigmas, (xs, sigma, step, eps) => model(xs, sigma, step, eps, uncond), noise, onStep, ct);
+    }
+
     public static IReadOnlyList<Sampler> All { get; } =
     [
         new Euler(), new EulerAncestral(), new DpmPp2M(), new Lms(), new Ddim(), new Heun(), new Dpm2(), new Dpm2Ancestral(),
         new DpmPp2SAncestral(), new DpmPp2MSde(), new DpmPp3MSde(), new Lcm(), new DpmPpSde(), new Restart(), new Plms(), new DpmFast(), new DpmAdaptive(),
+        new DdimCfgPp(),
     ];
 
     /// <summary>What the model takes <paramref name="x"/> to at σ: x − σ·ε.</summary>
@@ -117,6 +137,7 @@ public abstract class Sampler
                    "plms" => All[14],
                    "k_dpm_fast" or "dpm_fast" => All[15],
                    "k_dpm_ad" or "dpm_adaptive" => All[16],
+                   "ddim_cfgpp" => All[17],
                    _ => null,
                };
     }
@@ -140,6 +161,7 @@ public abstract class Sampler
         "PLMS" => ["plms"],
         "DPM fast" => ["k_dpm_fast"],
         "DPM adaptive" => ["k_dpm_ad"],
+        "DDIM CFG++" => ["ddim_cfgpp"],
         _ => [],
     };
 
@@ -426,6 +448,47 @@ public sealed class Ddim : Sampler
 
     public override void Run(float[] x, double[] sigmas, Denoiser model, NoiseSource noise, Action<int>? onStep, CancellationToken ct) =>
         All[0].Run(x, sigmas, model, noise, onStep, ct);
+}
+
+/// <summary>
+/// DDIM CFG++ (A1111's ddim_cfgpp, after Chung et al. 2024, "CFG++: Manifold-constrained Classifier Free Guidance for
+/// Diffusion Models"): DDIM over the same timesteps, the guided prediction giving x₀ but the unconditional one leading
+/// to the next step (x′ = x₀ + σ′·ε_uncond in σ space, η = 0), the guidance scale divided by 12.5 so A1111's 0–12.5
+/// maps to CFG++'s 0–1.
+/// </summary>
+public sealed class DdimCfgPp : Sampler
+{
+    public override string Name => "DDIM CFG++";
+    public override bool StartsFromUnitNoise => true;
+    public override bool NeedsUnconditional => true;
+    public override double GuidanceScaleFactor => 1 / 12.5;
+
+    public override double[] SigmasFor(string schedule, NoiseSchedule model, int steps) => All[4].SigmasFor(schedule, model, steps);
+
+    public override void Run(float[] x, double[] sigmas, Denoiser model, NoiseSource noise, Action<int>? onStep, CancellationToken ct) =>
+        RunGuided(x, sigmas, (xs, sigma, step, eps, uncond) =>
+        {
+            model(xs, sigma, step, eps);
+            eps.CopyTo(uncond);
+        }, noise, onStep, ct);
+
+    public override void RunGuided(float[] x, double[] sigmas, GuidedDenoiser model, NoiseSource noise, Action<int>? onStep, CancellationToken ct)
+    {
+        var eps = new float[x.Length];
+        var uncond = new float[x.Length];
+        for (var i = 0; i < sigmas.Length - 1; i++)
+        {
+            ct.ThrowIfCancellationRequested();
+            var (sigma, next) = (sigmas[i], sigmas[i + 1]);
+            model(x, sigma, i, eps, uncond);
+            for (var j = 0; j < x.Length; j++)
+            {
+                x[j] = (float)(x[j] - (sigma * eps[j]) + (next * uncond[j]));
+            }
+
+            onStep?.Invoke(i);
+        }
+    }
 }
 
 /// <summary>Heun's method (k-diffusion's sample_heun, no churn): an Euler step, corrected by the slope at its end; Euler on the last step to 0.</summary>
