@@ -104,5 +104,16 @@ public sealed class LoraTests : IDisposable
         Assert.Throws<InvalidDataException>(() => SafeTensors.Open(lying));
     }
 
+    [Fact]
+    public void AModelFileWhoseLengthsLie_IsRefused_NotReadForever()
+    {
+        // A graph field (7) claiming more bytes than the file has; then a length varint past the end.
+        var lying = Path.Combine(_root, "lying.onnx");
+        File.WriteAllBytes(lying, [0x3A, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F, 0x01, 0x02]);
+        Assert.Throws<InvalidDataException>(() => OnnxReader.Read(lying));
+        File.WriteAllBytes(lying, [0x3A, 0x05, 0x0A, 0xFF, 0xFF, 0xFF, 0x7F]);
+        Assert.Throws<InvalidDataException>(() => OnnxReader.Read(lying));
+    }
+
     public void Dispose() => Directory.Delete(_root, recursive: true);
 }

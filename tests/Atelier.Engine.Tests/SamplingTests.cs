@@ -183,6 +183,10 @@ public class SamplingTests
 
         Assert.Equal(18, Calls(new DpmAdaptive(eta: 0), six));
 
+        // One step still runs over the model's range (σ_max to σ_min), not from σ_max to itself.
+        Assert.Equal([Model.SigmaMax, Model.SigmaMin], Sampler.Find("DPM fast")!.SigmasFor("Automatic", Model, 1));
+        Assert.Equal(1, Calls(new DpmFast(), Sampler.Find("DPM fast")!.SigmasFor("Karras", Model, 1)));
+
         static int Calls(Sampler sampler, double[] sigmas)
         {
             var (calls, drawn) = (0, 0);

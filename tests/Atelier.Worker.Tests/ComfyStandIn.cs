@@ -193,7 +193,14 @@ public sealed class ComfyStandIn : IAsyncDisposable
         if (_sockets.TryGetValue(clientId, out var socket) && socket.State == WebSocketState.Open)
         {
             var text = new JsonObject { ["type"] = type, ["data"] = data }.ToJsonString();
-            await socket.SendAsync(Encoding.UTF8.GetBytes(text), WebSocketMessageType.Text, true, CancellationToken.None);
+            try
+            {
+                await socket.SendAsync(Encoding.UTF8.GetBytes(text), WebSocketMessageType.Text, true, CancellationToken.None);
+            }
+            catch (WebSocketException)
+            {
+                // The client went away between the state check and the send (it cancelled): as ComfyUI, carry on without it.
+            }
         }
     }
 

@@ -52,6 +52,37 @@ public static partial class ComfyWorkflow
             throw AtelierException.InvalidInput("workflow", "has no SaveImage or PreviewImage node, so it makes no pictures");
         }
 
+        // A loader reads only the pictures sent with the job: never a file already on the ComfyUI server (another
+        // job's input or output there).
+        var given = input.TryGetProperty("images", out var sent) && sent.ValueKind == JsonValueKind.Object
+            ? sent.EnumerateObject().Select(p => p.Name).ToHashSet(StringComparer.Ordinal) : [];
+        foreach (var node in workflow.EnumerateObject())
+        {
+            if (Type(node.Value) is { } type && type.StartsWith("LoadImage", StringComparison.Ordinal))
+            {
+                foreach (var field in node.Value.GetProperty("inputs").EnumerateObject().Where(f => f.Name is "image" or "mask"))
+                {
+                    if (field.Value.ValueKind != JsonValueKind.String || !given.Contains(field.Value.GetString()!))
+                    {
+                        throw AtelierException.InvalidInput($"workflow.{node.Name}.inputs.{field.Name}", "must name one of the pictures in images (a loader reads only the job's own pictures)");
+                    }
+                }
+            }
+
+            // The size of what it makes, as far as its empty latents say.
+            if (LatentSources.Contains(Type(node.Value)))
+            {
+                var inputs = node.Value.GetProperty("inputs");
+                foreach (var side in new[] { "width", "height" })
+                {
+                    if (inputs.TryGetProperty(side, out var v) && v.ValueKind == JsonValueKind.Number && (!v.TryGetInt32(out var n) || n is < 16 or > GenerationInput.MaxSide))
+                    {
+                        throw AtelierException.InvalidInput($"workflow.{node.Name}.inputs.{side}", $"must be between 16 and {GenerationInput.MaxSide}");
+                    }
+                }
+            }
+        }
+
         if (input.TryGetProperty("images", out var images) && images.ValueKind != JsonValueKind.Null)
         {
             if (images.ValueKind != JsonValueKind.Object)
@@ -90,21 +121,21 @@ public static partial class ComfyWorkflow
     /// <summary>How many pictures it makes, as far as its empty latents say (their batch sizes; at least 1): what it costs in image credits.</summary>
     public static int ImagesOf(JsonElement input)
     {
-        var total = 0;
+        long total = 0;
         foreach (var node in Nodes(input))
         {
-            if (LatentSources.Contains(Type(node)) && node.GetProperty("inputs").TryGetProperty("batch_size", out var b) && b.ValueKind == JsonValueKind.Number && b.TryGetInt32(out var n))
+            if (LatentSources.Contains(Type(node)) && node.GetProperty("inputs").TryGetProperty("batch_size", out var b) && b.ValueKind == JsonValueKind.Number)
             {
-                total += Math.Max(1, n);
+                total += b.TryGetInt32(out var n) ? Math.Max(1, n) : int.MaxValue;
             }
         }
 
-        return Math.Max(1, total);
+        return (int)Math.Clamp(total, 1, int.MaxValue);
     }
 
-    /// <summary>Every text the workflow's nodes take literally (<c>text</c>, <c>text_g</c>, <c>text_l</c>, …): what content safety reads.</summary>
+    /// <summary>Every text the workflow's nodes take literally (any string input: prompts of every encoder, string nodes): what content safety reads.</summary>
     public static string Texts(JsonElement input) => string.Join("\n", Nodes(input).SelectMany(n => n.GetProperty("inputs").EnumerateObject())
-        .Where(i => i.Value.ValueKind == JsonValueKind.String && i.Name.StartsWith("text", StringComparison.Ordinal)).Select(i => i.Value.GetString()));
+        .Where(i => i.Value.ValueKind == JsonValueKind.String).Select(i => i.Value.GetString()));
 
     /// <summary>The checkpoint its first CheckpointLoaderSimple loads, without the file's extension (the registry's name for it), or null.</summary>
     public static string? CheckpointOf(JsonElement input) =>

@@ -95,6 +95,25 @@ public static class GenerationInput
             throw AtelierException.InvalidInput("width/height/batch_size", $"width × height × batch_size × n_iter is {pixels}, over the {maxPixels} this agent makes in one job");
         }
 
+        // A1111's inpainting fields, as the engines read them, wherever they are sent (the limits are the built-in engine's):
+        // a wrong kind would otherwise fail the job after it was charged.
+        Integer(input, "mask_blur", 0, MaxMaskBlur);
+        Integer(input, "mask_blur_x", 0, MaxMaskBlur);
+        Integer(input, "mask_blur_y", 0, MaxMaskBlur);
+        Integer(input, "inpainting_fill", 0, 3);
+        Integer(input, "inpaint_full_res_padding", 0, MaxInpaintPadding);
+        Flag(input, "inpaint_full_res");
+        Flag(input, "inpainting_mask_invert");
+        Flag(input, "mask_round");
+        foreach (var name in new[] { "mask_blur_x", "mask_blur_y", "inpainting_fill", "inpaint_full_res_padding", "inpaint_full_res", "inpainting_mask_invert", "mask_round" })
+        {
+            // A1111 has no null for these (only mask_blur may be null): the engines could not read one.
+            if (input.TryGetProperty(name, out var given) && given.ValueKind == JsonValueKind.Null)
+            {
+                throw AtelierException.InvalidInput(name, "must not be null");
+            }
+        }
+
         if (input.TryGetProperty("override_settings", out var o) && o.ValueKind is not (JsonValueKind.Object or JsonValueKind.Null))
         {
             throw AtelierException.InvalidInput("override_settings", "must be an object");
@@ -122,15 +141,6 @@ public static class GenerationInput
             if (mask.ValueKind == JsonValueKind.String && mask.GetString() is { Length: > 0 } m)
             {
                 CheckImage(m, "mask", limits);
-                // A1111's inpainting fields, as the engines read them (the limits are the built-in engine's).
-                Integer(input, "mask_blur", 0, MaxMaskBlur);
-                Integer(input, "mask_blur_x", 0, MaxMaskBlur);
-                Integer(input, "mask_blur_y", 0, MaxMaskBlur);
-                Integer(input, "inpainting_fill", 0, 3);
-                Integer(input, "inpaint_full_res_padding", 0, MaxInpaintPadding);
-                Flag(input, "inpaint_full_res");
-                Flag(input, "inpainting_mask_invert");
-                Flag(input, "mask_round");
             }
         }
     }
@@ -244,7 +254,7 @@ public static class GenerationInput
     private static void Flag(JsonElement input, string name)
     {
         if (input.TryGetProperty(name, out var v) && v.ValueKind is not (JsonValueKind.True or JsonValueKind.False or JsonValueKind.Null)
-            && !(v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var n) && n is 0 or 1))
+            && !(v.ValueKind == JsonValueKind.Number && v.GetDouble() is 0 or 1))
         {
             throw AtelierException.InvalidInput(name, "must be true, false, 0 or 1");
         }

@@ -19,6 +19,8 @@ public static partial class JobInputs
     /// <summary>Pictures smaller than this stay in the body (a reference and a fetch would cost more).</summary>
     public const int MinBytes = 1024;
 
+    private static readonly JsonSerializerOptions Relaxed = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     public static string Key(string tenantId, string sha256) => $"inputs/{tenantId}/{sha256[..2]}/{sha256}";
 
     [GeneratedRegex("atelier-input:sha256:([0-9a-f]{64})")]
@@ -81,7 +83,8 @@ public static partial class JobInputs
             }
         }
 
-        return moved ? root.ToJsonString() : json;
+        // Written as compactly as it came (no \uXXXX for non-ASCII text), so the body never grows past what was accepted.
+        return moved ? root.ToJsonString(Relaxed) : json;
     }
 
     /// <summary>The pictures a queued body names (their SHA-256s).</summary>

@@ -96,6 +96,12 @@ public sealed class LoraPatch : IDisposable
             }
 
             var downInfo = file.Tensors[key + down];
+            if (downInfo.Shape.Length == 0 || upInfo.Shape.Length == 0 || downInfo.Count > int.MaxValue || upInfo.Count > int.MaxValue)
+            {
+                patch.Unmatched.Add(key);
+                continue;
+            }
+
             var rank = (int)downInfo.Shape[0];
             var outputs = (int)upInfo.Shape[0];
             var inputs = rank == 0 ? 0 : (int)(downInfo.Count / rank);
@@ -109,7 +115,7 @@ public sealed class LoraPatch : IDisposable
                 continue;
             }
 
-            var alpha = file.Tensors.TryGetValue(key + ".alpha", out var alphaInfo) ? file.ReadFloats(alphaInfo)[0] : rank;
+            var alpha = file.Tensors.TryGetValue(key + ".alpha", out var alphaInfo) && alphaInfo.Count == 1 ? file.ReadFloats(alphaInfo)[0] : rank;
             var scale = (float)(weight * alpha / rank);
             if (!merged.TryGetValue(target.Initializer, out var entry))
             {

@@ -6,7 +6,7 @@ namespace Atelier.Engine.Lora;
 /// <summary>One tensor of a safetensors file: its element type (F32, F16, BF16), shape and byte range in the file.</summary>
 public sealed record SafeTensor(string Name, string DType, long[] Shape, long Begin, long End)
 {
-    public long Count => Shape.Aggregate(1L, (a, d) => a * d);
+    public long Count => Shape.Aggregate(1L, (a, d) => checked(a * d));
 }
 
 /// <summary>
@@ -82,7 +82,7 @@ public sealed class SafeTensors
                 tensors[entry.Name] = tensor;
             }
         }
-        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException or IndexOutOfRangeException or OverflowException)
         {
             throw new InvalidDataException($"{Path.GetFileName(path)} has a malformed safetensors header: {e.Message}", e);
         }

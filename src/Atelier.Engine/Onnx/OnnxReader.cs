@@ -5,7 +5,7 @@ namespace Atelier.Engine.Onnx;
 /// <summary>Where an initializer's values are: a span of the model file, or of an external data file beside it.</summary>
 public sealed record OnnxTensorInfo(string Name, int ElementType, long[] Dims, string File, long Offset, long Length)
 {
-    public long Count => Dims.Aggregate(1L, (a, d) => a * d);
+    public long Count => Dims.Aggregate(1L, (a, d) => checked(a * d));
 }
 
 /// <summary>A node: its name (PyTorch's exporter writes the module path, <c>/down_blocks.0/…/to_q/MatMul</c>), type and inputs.</summary>
@@ -59,6 +59,11 @@ public static class OnnxReader
     /// <summary>An initializer's values as floats (float32 or float16 data).</summary>
     public static float[] ReadFloats(OnnxTensorInfo tensor)
     {
+        if (tensor.Offset < 0 || tensor.Length < 0 || tensor.Dims.Any(d => d < 0) || tensor.Length > (1L << 31) - 64)
+        {
+            throw new InvalidDataException($"initializer {tensor.Name}: no readable float data");
+        }
+
         using var stream = new FileStream(tensor.File, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
         stream.Position = tensor.Offset;
         var bytes = new byte[tensor.Length];
@@ -86,15 +91,24 @@ public static class OnnxReader
                     var v = ReadVarint(s);
                     onVarint?.Invoke(field, v);
                     break;
-                case 1:
-                    s.Seek(8, SeekOrigin.Current);
-                    break;
-                case 5:
-                    s.Seek(4, SeekOrigin.Current);
+                case 1 or 5:
+                    var skip = wire == 1 ? 8 : 4;
+                    if (s.Position + skip > end)
+                    {
+                        throw new InvalidDataException("truncated ONNX model");
+                    }
+
+                    s.Seek(skip, SeekOrigin.Current);
                     break;
                 case 2:
-                    var length = (long)ReadVarint(s);
+                    var raw = ReadVarint(s);
                     var start = s.Position;
+                    if (raw > (ulong)(end - start))
+                    {
+                        throw new InvalidDataException("truncated ONNX model");
+                    }
+
+                    var length = (long)raw;
                     if (start + length > end)
                     {
                         throw new InvalidDataException("truncated ONNX model");
@@ -211,9 +225,13 @@ public static class OnnxReader
                 throw new InvalidDataException($"initializer {name}: its external data '{location}' is outside the model's folder");
             }
 
-            offset = external.TryGetValue("offset", out var o) ? long.Parse(o, System.Globalization.CultureInfo.InvariantCulture) : 0;
-            length = external.TryGetValue("length", out var l) ? long.Parse(l, System.Globalization.CultureInfo.InvariantCulture)
-                : new FileInfo(file).Length - offset;
+            offset = !external.TryGetValue("offset", out var o) ? 0
+                : long.TryParse(o, System.Globalization.CultureInfo.InvariantCulture, out var parsed) && parsed >= 0 ? parsed
+                : throw new InvalidDataException($"initializer {name}: external data offset '{o}'");
+            var available = File.Exists(file) ? new FileInfo(file).Length - offset : -1;
+            length = !external.TryGetValue("length", out var l) ? available
+                : long.TryParse(l, System.Globalization.CultureInfo.InvariantCulture, out var given) && given >= 0 && given <= available ? given
+                : throw new InvalidDataException($"initializer {name}: external data length '{l}' does not fit {location}");
         }
 
         return new OnnxTensorInfo(name, type, [.. dims], file, offset, offset < 0 ? 0 : length);

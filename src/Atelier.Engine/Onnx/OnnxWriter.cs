@@ -159,7 +159,13 @@ public sealed class OnnxGraph
                     pos += 4;
                     continue;
                 case 2:
-                    var length = (int)ReadVarint(model, ref pos);
+                    var raw = ReadVarint(model, ref pos);
+                    if (raw > (ulong)(model.Length - pos))
+                    {
+                        throw new InvalidDataException("truncated ONNX model");
+                    }
+
+                    var length = (int)raw;
                     if (field != 7)
                     {
                         pos += length;

@@ -19,22 +19,18 @@ public sealed class DiffusionPipeline : SharedNative
     private const float LatentScale = 0.18215f;
     private readonly InferenceSession _textEncoder;
     private readonly InferenceSession _unet;
-    private readonly InferenceSession _vaeDecoder;
-    private readonly InferenceSession? _vaeEncoder;
+    private readonly Vae _vae;
     private readonly ClipTokenizer _tokenizer;
     private readonly NoiseSchedule _schedule;
     private readonly TensorElementType _timestepType;
     private readonly TensorElementType _unetType;
     private readonly TensorElementType _statesType;
-    private readonly TensorElementType _vaeDecoderType;
-    private readonly TensorElementType _vaeEncoderType;
     private readonly bool _ioBinding;
     private readonly LatentGraphs? _latentGraphs;
     private readonly OrtMemoryInfo? _deviceMemory;
     private readonly OrtAllocator? _deviceAllocator;
     private long _readbacks;
     private long _deviceSteps;
-    private readonly string _vaeEncoderOutput;
     private int _hiddenWidth = 768;
 
     private DiffusionPipeline(string folder, SessionOptions options, string name, string hash, bool ioBinding, EngineDevice? latentsDevice,
@@ -49,16 +45,11 @@ public sealed class DiffusionPipeline : SharedNative
         _textPatch = textPatch;
         _textEncoder = Open(Path.Combine(folder, "text_encoder", "model.onnx"), options, settings, textPatch);
         _unet = Open(Path.Combine(folder, "unet", "model.onnx"), options, settings, unetPatch);
-        _vaeDecoder = new InferenceSession(Path.Combine(folder, "vae_decoder", "model.onnx"), options);
-        var encoderPath = Path.Combine(folder, "vae_encoder", "model.onnx");
-        _vaeEncoder = File.Exists(encoderPath) ? new InferenceSession(encoderPath, options) : null;
-        _vaeEncoderOutput = _vaeEncoder?.OutputMetadata.Keys.First() ?? "latent_sample";
+        _vae = new Vae(folder, options);
         _tokenizer = ClipTokenizer.Load(Path.Combine(folder, "tokenizer"));
         _timestepType = _unet.InputMetadata["timestep"].ElementDataType;
         _unetType = _unet.InputMetadata["sample"].ElementDataType;
         _statesType = _unet.InputMetadata["encoder_hidden_states"].ElementDataType;
-        _vaeDecoderType = _vaeDecoder.InputMetadata["latent_sample"].ElementDataType;
-        _vaeEncoderType = _vaeEncoder?.InputMetadata["sample"].ElementDataType ?? TensorElementType.Float;
         using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "scheduler", "scheduler_config.json")));
         var root = config.RootElement;
         _schedule = new NoiseSchedule(
@@ -122,6 +113,46 @@ public sealed class DiffusionPipeline : SharedNative
 
             return variant is not null && variant.TryEnter() ? (variant, null) : (null, why);
         }
+    }
+
+    private readonly LinkedList<(string Folder, Vae Vae)> _vaes = new();
+
+    /// <summary>
+    /// The VAE of a folder (A1111's <c>sd_vae</c>), opened on first use and entered (the caller exits it); at most two
+    /// kept besides the model's own, the least recently used dropped (freed once its last user exits).
+    /// </summary>
+    private Vae VaeFor(NetworkFile chosen)
+    {
+        lock (_variantGate)
+        {
+            for (var node = _vaes.First; node is not null; node = node.Next)
+            {
+                if (node.Value.Folder == chosen.Path)
+                {
+                    _vaes.Remove(node);
+                    _vaes.AddFirst(node);
+                    return node.Value.Vae.TryEnter() ? node.Value.Vae : throw new ObjectDisposedException(nameof(Vae));
+                }
+            }
+
+            using var options = ExecutionProviders.SessionOptionsFor(_settings);
+            var vae = new Vae(chosen.Path, options);
+            _vaes.AddFirst((chosen.Path, vae));
+            while (_vaes.Count > 2)
+            {
+                _vaes.Last!.Value.Vae.Dispose(); // freed once its last user exits
+                _vaes.RemoveLast();
+            }
+
+            vae.TryEnter();
+            return vae;
+        }
+    }
+
+    /// <summary>Ends a request's use of its VAE.</summary>
+    private readonly struct VaeUse(Vae vae) : IDisposable
+    {
+        public void Dispose() => vae.Exit();
     }
 
     /// <summary>Why this model cannot honour A1111's <c>CLIP_stop_at_last_layers</c> above 1, or null when it can (the variant is opened to find out).</summary>
@@ -278,8 +309,13 @@ public sealed class DiffusionPipeline : SharedNative
         var perImage = 4 * latentH * latentW;
         var allSigmas = sampler.SigmasFor(schedule, _schedule, req.Steps);
         var inpaint = req.Inpaint;
-        var init = inpaint is not null ? EncodeImage((inpaint.InitRgb, req.Width, req.Height), req.Width, req.Height)
-            : req.InitImage is { } image ? EncodeImage(image, req.Width, req.Height) : null;
+        // A1111's sd_vae: the chosen VAE decodes (and encodes) in place of the model's own.
+        var vae = req.Vae is { } chosen ? VaeFor(chosen) : _vae.TryEnter() ? _vae : throw new ObjectDisposedException(nameof(DiffusionPipeline));
+        using var vaeUse = new VaeUse(vae);
+        // A chosen VAE without an encoder decodes only; the model's own encodes.
+        var encoder = vae.CanEncode ? vae : _vae;
+        var init = inpaint is not null ? encoder.Encode((inpaint.InitRgb, req.Width, req.Height), req.Width, req.Height)
+            : req.InitImage is { } image ? encoder.Encode(image, req.Width, req.Height) : null;
         // Inpainting: A1111's nmask (1 where the picture is generated), the same for the four latent channels.
         var generate = inpaint is null ? null : new float[perImage];
         if (generate is not null)
@@ -344,7 +380,7 @@ public sealed class DiffusionPipeline : SharedNative
             if (hires is not null && finished)
             {
                 // The second pass: upscaled, noised again by the seed's noise at the new size, sampled from part-way.
-                var upscaled = Upscale(hires, latents, latentW, latentH, runOptions, req.Upscalers);
+                var upscaled = Upscale(hires, latents, latentW, latentH, runOptions, req.Upscalers, vae, encoder);
                 var noise = new float[upscaled.Length];
                 var hiresSampler = hires.Sampler;
                 var hiresRng = SeedNoise.First(noise, hires.LatentHeight, hires.LatentWidth, seed, subseed, req.SubseedStrength, req.SeedResizeFromWidth,
@@ -372,7 +408,7 @@ public sealed class DiffusionPipeline : SharedNative
                 }
             }
 
-            var rgb = Decode(final, outH, outW, runOptions);
+            var rgb = vae.Decode(final, outH, outW, runOptions);
             var (pictureW, pictureH) = (outW * 8, outH * 8);
             if (inpaint is not null)
             {
@@ -458,6 +494,8 @@ public sealed class DiffusionPipeline : SharedNative
     [
         new("Steps", req.Steps), new("Sampler", sampler.Name), new("Schedule type", schedule), new("CFG scale", req.CfgScale),
         new("Seed", seed), new("Size", $"{req.Width}x{req.Height}"), new("Model hash", Hash), new("Model", Name),
+        new("VAE hash", req.Vae is { } vae ? FileHash(Path.Combine(vae.Path, "vae_decoder", "model.onnx"))[..10] : null),
+        new("VAE", req.Vae?.Name),
         new("Variation seed", req.SubseedStrength == 0 ? null : subseed),
         new("Variation seed strength", req.SubseedStrength == 0 ? null : req.SubseedStrength),
         new("Seed resize from", req.SeedResizeFromWidth > 0 && req.SeedResizeFromHeight > 0 ? $"{req.SeedResizeFromWidth}x{req.SeedResizeFromHeight}" : null),
@@ -541,7 +579,7 @@ public sealed class DiffusionPipeline : SharedNative
                        ?? Images.Upscaling.Upscalers.FirstOrDefault(u => string.Equals(u, fix.Upscaler, StringComparison.OrdinalIgnoreCase))
                        ?? req.Upscalers.Where(u => u.Path == NetworkFile.Find(req.Upscalers, fix.Upscaler)).Select(u => u.Name).FirstOrDefault()
                        ?? throw new EngineRequestException($"could not find upscaler named {fix.Upscaler} (this engine has {string.Join(", ", HiresFix.LatentUpscalers.Concat(Images.Upscaling.Upscalers).Concat(req.Upscalers.Select(u => u.Name)))})");
-        if (!upscaler.StartsWith("Latent", StringComparison.Ordinal) && _vaeEncoder is null)
+        if (!upscaler.StartsWith("Latent", StringComparison.Ordinal) && !_vae.CanEncode)
         {
             throw new EngineRequestException($"the hires upscaler {upscaler} needs the model's vae_encoder, which it does not have: use Latent");
         }
@@ -577,7 +615,7 @@ public sealed class DiffusionPipeline : SharedNative
     }
 
     /// <summary>The first pass's latents at the hires size: interpolated in latent space, or decoded, resized as a picture and encoded again; then cropped.</summary>
-    private float[] Upscale(HiresPlan plan, float[] latents, int lw, int lh, RunOptions runOptions, IReadOnlyList<NetworkFile> models)
+    private static float[] Upscale(HiresPlan plan, float[] latents, int lw, int lh, RunOptions runOptions, IReadOnlyList<NetworkFile> models, Vae vae, Vae encoder)
     {
         var (uw, uh) = (plan.UpscaleWidth / 8, plan.UpscaleHeight / 8);
         float[] up;
@@ -587,9 +625,9 @@ public sealed class DiffusionPipeline : SharedNative
         }
         else
         {
-            var rgb = Decode(latents, lh, lw, runOptions);
+            var rgb = vae.Decode(latents, lh, lw, runOptions);
             var picture = Images.Upscaling.Resize(rgb, lw * 8, lh * 8, uw * 8, uh * 8, plan.Upscaler == "None" ? "Lanczos" : plan.Upscaler, models);
-            up = EncodeImage((picture, uw * 8, uh * 8), uw * 8, uh * 8);
+            up = encoder.Encode((picture, uw * 8, uh * 8), uw * 8, uh * 8);
         }
 
         if (plan.TruncateX == 0 && plan.TruncateY == 0)
@@ -1036,56 +1074,6 @@ public sealed class DiffusionPipeline : SharedNative
         }
     }
 
-    private byte[] Decode(float[] latents, int h, int w, RunOptions runOptions)
-    {
-        var scaled = latents.Select(v => v / LatentScale).ToArray();
-        using var input = ExecutionProviders.FloatTensor(scaled, [1, 4, h, w], _vaeDecoderType);
-        using var outputs = _vaeDecoder.Run(runOptions, new Dictionary<string, OrtValue> { ["latent_sample"] = input }, ["sample"]);
-        var pixels = ExecutionProviders.ReadFloats(outputs[0]);
-        var width = w * 8;
-        var height = h * 8;
-        var plane = width * height;
-        var rgb = new byte[plane * 3];
-        for (var p = 0; p < plane; p++)
-        {
-            for (var ch = 0; ch < 3; ch++)
-            {
-                var v = Math.Clamp((pixels[(ch * plane) + p] / 2) + 0.5f, 0, 1);
-                rgb[(p * 3) + ch] = (byte)Math.Round(v * 255);
-            }
-        }
-
-        return rgb;
-    }
-
-    /// <summary>img2img: the init image resized (nearest) to the output size, to [-1, 1], through the VAE encoder, × the latent scale.</summary>
-    private float[] EncodeImage((byte[] Rgb, int Width, int Height) image, int width, int height)
-    {
-        var encoder = _vaeEncoder ?? throw new EngineRequestException("this model has no vae_encoder, so img2img is not available");
-        var plane = width * height;
-        var pixels = new float[3 * plane];
-        for (var y = 0; y < height; y++)
-        {
-            var sy = Math.Min(image.Height - 1, y * image.Height / height);
-            for (var x = 0; x < width; x++)
-            {
-                var sx = Math.Min(image.Width - 1, x * image.Width / width);
-                for (var ch = 0; ch < 3; ch++)
-                {
-                    pixels[(ch * plane) + (y * width) + x] = (image.Rgb[(((sy * image.Width) + sx) * 3) + ch] / 127.5f) - 1;
-                }
-            }
-        }
-
-        using var input = ExecutionProviders.FloatTensor(pixels, [1, 3, height, width], _vaeEncoderType);
-        using var options = new RunOptions();
-        using var outputs = encoder.Run(options, new Dictionary<string, OrtValue> { ["sample"] = input }, [_vaeEncoderOutput]);
-        var latent = ExecutionProviders.ReadFloats(outputs[0]).AsSpan();
-        var count = 4 * (height / 8) * (width / 8);
-        // Optimum exports give 8 channels (mean, log-variance): take the mean.
-        return [.. latent[..count].ToArray().Select(v => v * LatentScale)];
-    }
-
     protected override void Free()
     {
         _latentGraphs?.Dispose();
@@ -1097,8 +1085,11 @@ public sealed class DiffusionPipeline : SharedNative
             variant?.Dispose();
         }
         _unet.Dispose();
-        _vaeDecoder.Dispose();
-        _vaeEncoder?.Dispose();
+        _vae.Dispose();
+        foreach (var (_, vae) in _vaes)
+        {
+            vae.Dispose();
+        }
         // The merged weights are the sessions' own initializers: freed after the sessions.
         foreach (var patch in _patches)
         {

@@ -35,6 +35,8 @@ public sealed record GenerationRequest
     public int ClipSkip { get; init; } = 1;
     /// <summary>Textual-inversion embeddings the prompts may name (A1111's <c>embeddings</c> folder): those whose names appear are used.</summary>
     public IReadOnlyList<Lora.NetworkFile> Embeddings { get; init; } = [];
+    /// <summary>A1111's <c>sd_vae</c>: a VAE folder (<c>vae_decoder/model.onnx</c>, optionally <c>vae_encoder</c>) used in place of the model's own; null: the model's.</summary>
+    public Lora.NetworkFile? Vae { get; init; }
     /// <summary>ONNX upscaler models (A1111's <c>models/ESRGAN</c>) the hires fix may name, beside the built-in upscalers.</summary>
     public IReadOnlyList<Lora.NetworkFile> Upscalers { get; init; } = [];
     /// <summary>A1111's hires fix (<c>enable_hr</c>) for txt2img; null: off.</summary>

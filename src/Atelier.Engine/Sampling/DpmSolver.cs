@@ -126,7 +126,14 @@ public sealed class DpmFast(double eta = 1) : Sampler
     public override bool UsesEnsd => true;
 
     /// <summary>A1111 gives DPM fast the model's σ range whatever the schedule: the Normal schedule's first and last non-zero σ are exactly that.</summary>
-    public override double[] SigmasFor(string schedule, NoiseSchedule model, int steps) => Schedules.Sigmas("Normal", model, steps);
+    public override double[] SigmasFor(string schedule, NoiseSchedule model, int steps) => ModelRange(model, steps);
+
+    /// <summary>
+    /// The σs these samplers run over: the Normal schedule's (its first and last non-zero σ are the model's range), one
+    /// step of it being [σ_max, σ_min] (its own [σ_max, 0] would leave no range to run).
+    /// </summary>
+    internal static double[] ModelRange(NoiseSchedule model, int steps) =>
+        steps <= 1 ? [model.SigmaMax, model.SigmaMin] : Schedules.Sigmas("Normal", model, steps);
 
     /// <summary>The orders of the steps for <paramref name="calls"/> model calls (DPM-Solver-fast's split).</summary>
     public static int[] Orders(int calls)
@@ -192,7 +199,7 @@ public sealed class DpmAdaptive(double eta = 1) : Sampler
     public override string Name => "DPM adaptive";
     public override bool UsesEnsd => true;
 
-    public override double[] SigmasFor(string schedule, NoiseSchedule model, int steps) => Schedules.Sigmas("Normal", model, steps);
+    public override double[] SigmasFor(string schedule, NoiseSchedule model, int steps) => DpmFast.ModelRange(model, steps);
 
     public override void Run(float[] x, double[] sigmas, Denoiser model, NoiseSource noise, Action<int>? onStep, CancellationToken ct)
     {

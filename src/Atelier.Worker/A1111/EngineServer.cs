@@ -109,7 +109,7 @@ public static partial class EngineServer
         })));
         api.MapPost("/refresh-loras", () => Results.Json(new { }));
         api.MapPost("/png-info", (PngInfoRequest req) => PngInfo(req));
-        api.MapGet("/sd-vae", () => Results.Json(A1111Stock.None));
+        api.MapGet("/sd-vae", (EngineState state) => Results.Json(state.Vaes.Select(v => new { model_name = v.Name, filename = v.Path })));
         api.MapGet("/upscalers", (EngineState state) => Results.Json(A1111Stock.Upscalers.Concat(state.Upscalers.Select(u =>
             (object)new { name = u.Name, model_name = u.Name, model_path = u.Path, model_url = (string?)null, scale = (double?)null }))));
         api.MapPost("/extra-single-image", (JsonElement body, EngineState state) => Extras(() => Upscaling.OneImage(body, state.Upscalers)));

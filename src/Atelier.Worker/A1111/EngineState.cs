@@ -43,6 +43,9 @@ public sealed class EngineState : IDisposable
     /// <summary>The LoRAs in the models folder's <c>Lora</c> folder (as A1111's <c>models/Lora</c>), read at each call.</summary>
     public IReadOnlyList<Engine.Lora.NetworkFile> Loras => Engine.Lora.NetworkFile.Scan(Path.Combine(_options.ModelsDirectory, "Lora"));
 
+    /// <summary>The VAE folders in the models folder's <c>VAE</c> folder (as A1111's <c>models/VAE</c>), read at each call.</summary>
+    public IReadOnlyList<Engine.Lora.NetworkFile> Vaes => Engine.Lora.NetworkFile.ScanVaes(Path.Combine(_options.ModelsDirectory, "VAE"));
+
     /// <summary>The ONNX upscaler models in the models folder's <c>ESRGAN</c> folder (as A1111's <c>models/ESRGAN</c>), read at each call.</summary>
     public IReadOnlyList<Engine.Lora.NetworkFile> Upscalers => OnnxUpscaler.Scan(Path.Combine(_options.ModelsDirectory, "ESRGAN"));
 
@@ -207,7 +210,13 @@ public sealed class EngineState : IDisposable
                 ClipSkip = Adapters.EngineJob.ClipSkipOf(Setting(req, "CLIP_stop_at_last_layers")),
                 Embeddings = Embeddings,
                 Upscalers = Upscalers,
+                Vae = Engine.Lora.NetworkFile.FindVae(Vaes, Setting(req, "sd_vae") is { ValueKind: JsonValueKind.String } vae ? vae.GetString() : null, out var vaeMissing),
             };
+            if (vaeMissing)
+            {
+                warnings.Add($"VAE '{Setting(req, "sd_vae")?.GetString()}' not found: used the model's own");
+            }
+
             if (request.ClipSkip > 1 && pipeline.ClipSkipUnsupported is not null)
             {
                 unsupported.Add("override_settings.CLIP_stop_at_last_layers"); // the engine's warning says why
@@ -388,7 +397,7 @@ public sealed class EngineState : IDisposable
         {
             var same = key switch
             {
-                "sd_model_checkpoint" or "sd_checkpoint_hash" => true,
+                "sd_model_checkpoint" or "sd_checkpoint_hash" or "sd_vae" => true,
                 "samples_format" => value.ValueKind == JsonValueKind.String && SampleFormats.IsKnown(value.GetString()),
                 "CLIP_stop_at_last_layers" => value.ValueKind == JsonValueKind.Number, // applied where the model shows its layers (else said after loading it)
                 "eta_noise_seed_delta" or "jpeg_quality" => value.ValueKind == JsonValueKind.Number,

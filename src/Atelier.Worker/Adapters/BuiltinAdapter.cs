@@ -52,6 +52,8 @@ public sealed class BuiltinAdapter(string modelsDirectory, long memoryBudgetByte
                     Hires = job.Hires, RandnSource = job.RandnSource, Inpaint = inpaint, ClipSkip = job.ClipSkip,
                     Embeddings = [.. job.Embeddings, .. Engine.Lora.NetworkFile.Scan(Path.Combine(modelsDirectory, "embeddings"))],
                     Upscalers = Engine.Images.OnnxUpscaler.Scan(Path.Combine(modelsDirectory, "ESRGAN")),
+                    // A VAE the worker does not have is left out, as A1111 falls back to the model's own.
+                    Vae = Engine.Lora.NetworkFile.FindVae(Engine.Lora.NetworkFile.ScanVaes(Path.Combine(modelsDirectory, "VAE")), job.Vae, out _),
                 }, p =>
                 {
                     if (progress is null)

@@ -48,6 +48,9 @@ public sealed class ComfyUiAdapter(HttpClient http) : IEngineAdapter
         return new EngineResult(images, [.. Enumerable.Range(0, images.Count).Select(i => seed + i)], "", []);
     }
 
+    /// <summary>The most pictures one workflow job brings back (the server's images per job).</summary>
+    public const int MaxWorkflowPictures = 16;
+
     /// <summary>
     /// A whole ComfyUI workflow as a job (<c>{workflow, images}</c>, the workflow in API format): each picture uploaded,
     /// every node input naming one of them pointed at its uploaded name, the workflow queued as it is, and every picture
@@ -74,19 +77,36 @@ public sealed class ComfyUiAdapter(HttpClient http) : IEngineAdapter
 
         foreach (var (_, node) in workflow)
         {
-            if (node?["inputs"] is JsonObject inputs)
+            if (node?["inputs"] is not JsonObject inputs)
             {
-                foreach (var (key, value) in inputs.ToList())
+                continue;
+            }
+
+            var type = node["class_type"]?.GetValue<string>() ?? "";
+            foreach (var (key, value) in inputs.ToList())
+            {
+                var text = value is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
+                if (text is not null && uploaded.TryGetValue(text, out var stored))
                 {
-                    if (value is JsonValue v && v.TryGetValue<string>(out var name) && uploaded.TryGetValue(name, out var stored))
-                    {
-                        inputs[key] = stored;
-                    }
+                    inputs[key] = stored;
                 }
+                else if (type.StartsWith("LoadImage", StringComparison.Ordinal) && key is "image" or "mask")
+                {
+                    // The server checks this when the job is queued; a worker never lets a loader read another file.
+                    throw new EngineFailedException($"the workflow's {type} reads '{text}', which is not one of the job's pictures");
+                }
+            }
+
+            // The job's own name for what it saves, so its files on the ComfyUI server are its own.
+            if (type == "SaveImage")
+            {
+                inputs["filename_prefix"] = $"atelier-{jobId}";
             }
         }
 
         var pictures = await RunPromptAsync(workflow, jobId, progress, ct);
+        // At most a job's worth of pictures come back, whatever the graph makes.
+        pictures = [.. pictures.Take(MaxWorkflowPictures)];
         return new EngineResult(pictures, [.. pictures.Select(_ => 0L)], "", []);
     }
 

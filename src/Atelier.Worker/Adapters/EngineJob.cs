@@ -41,6 +41,9 @@ public sealed record EngineJob
         FullRes = r.InpaintFullRes, Padding = r.InpaintFullResPadding, Invert = r.InpaintingMaskInvert != 0,
     };
 
+    /// <summary>A1111's <c>sd_vae</c> (from <c>override_settings</c>): the built-in engine finds it in its models folder's <c>VAE</c>.</summary>
+    public string? Vae { get; init; }
+
     /// <summary>A1111's <c>CLIP_stop_at_last_layers</c> (from <c>override_settings</c>, where the caller's stored options are too); 1 is the last layer.</summary>
     public int ClipSkip { get; init; } = 1;
 

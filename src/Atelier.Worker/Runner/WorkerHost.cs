@@ -558,6 +558,7 @@ public sealed partial class WorkerHost : IDisposable
             Steps = r.Steps, CfgScale = r.CfgScale, Width = r.Width, Height = r.Height, BatchSize = Math.Max(1, r.BatchSize) * Math.Max(1, r.NIter),
             InitImagePng = init, DenoisingStrength = r.DenoisingStrength ?? 0.75, ResizeMode = r.ResizeMode, JobId = lease.Id,
             MaskPng = mask, Inpaint = EngineJob.InpaintOf(r),
+            Vae = r.OverrideSettings?.TryGetValue("sd_vae", out var vae) == true && vae.ValueKind == JsonValueKind.String ? vae.GetString() : null,
             ClipSkip = EngineJob.ClipSkipOf(r.OverrideSettings?.TryGetValue("CLIP_stop_at_last_layers", out var clip) == true ? clip : null),
             Subseed = r.Subseed, SubseedStrength = r.SubseedStrength, SeedResizeFromWidth = r.SeedResizeFromW, SeedResizeFromHeight = r.SeedResizeFromH,
             Hires = EngineJob.HiresOf(r),
@@ -621,9 +622,9 @@ public sealed partial class WorkerHost : IDisposable
     private async Task<List<Engine.Lora.NetworkFile>> FetchNetworksAsync(LeasedJob lease, string type, HeldModels held, CancellationToken ct)
     {
         var loras = new List<Engine.Lora.NetworkFile>();
-        if (_installer is null || Cache is null)
+        if (_engine is not BuiltinAdapter || Cache is null)
         {
-            return loras; // an engine with its own networks (A1111, ComfyUI) reads the prompt itself
+            return loras; // an engine with its own networks (A1111, ComfyUI) reads the prompt itself: nothing to fetch
         }
 
         foreach (var network in lease.Networks ?? [])

@@ -54,6 +54,8 @@ public class ComfyWorkflowTests
             var uploaded = Assert.Single(comfy.Inputs);
             Assert.Equal(picture, uploaded.Value);
             Assert.Equal(uploaded.Key, comfy.LastGraph!["10"]!["inputs"]!["image"]!.GetValue<string>());
+            // What it saves is named by the job, so its files on the ComfyUI server are its own.
+            Assert.Equal($"atelier-{taskId}", comfy.LastGraph["9"]!["inputs"]!["filename_prefix"]!.GetValue<string>());
         }
 
         // A worker of another engine leases it and fails it with the reason, at once.
@@ -69,6 +71,13 @@ public class ComfyWorkflowTests
         }
 
         Directory.Delete(models, recursive: true);
+    }
+
+    private static JsonElement Patched(JsonElement workflow, string node, string input, int value)
+    {
+        var graph = System.Text.Json.Nodes.JsonNode.Parse(workflow.GetRawText())!;
+        graph[node]!["inputs"]![input] = value;
+        return JsonSerializer.SerializeToElement(graph);
     }
 
     [Fact]
@@ -88,6 +97,12 @@ public class ComfyWorkflowTests
             new { workflow = good, images = new Dictionary<string, string> { ["../escape.png"] = picture } },
             new { workflow = good, images = new Dictionary<string, string> { ["input.gif"] = picture } },
             new { workflow = good, images = new Dictionary<string, string> { ["input.png"] = Convert.ToBase64String("not a picture"u8.ToArray()) } },
+            // A loader that reads a file of the ComfyUI server's (another job's output) rather than the job's own picture.
+            new { workflow = good, images = new Dictionary<string, string> { ["other.png"] = picture } },
+            new { workflow = Workflow("atelier-demo.safetensors", "atelier_00042_.png [output]"), images = new Dictionary<string, string> { ["input.png"] = picture } },
+            // Too large a latent, too many pictures.
+            new { workflow = Patched(Workflow("atelier-demo.safetensors"), "5", "width", 100_000) },
+            new { workflow = Patched(Workflow("atelier-demo.safetensors"), "5", "batch_size", 17) },
         ];
         foreach (var body in bad)
         {
