@@ -35,11 +35,9 @@ public static partial class JobInputs
             return json;
         }
 
-        var moved = false;
-        // The reference for a picture moved to the store, or null when the value stays as it is.
-        async Task<string?> Move(JsonNode? value)
+        var moved = await Contracts.Workers.InputPictures.RewriteAsync(root, async text =>
         {
-            if (value is not JsonValue v || !v.TryGetValue<string>(out var text) || text.Length < MinBytes || GenerationInput.Base64Bytes(text) is not { } bytes)
+            if (text.Length < MinBytes || GenerationInput.Base64Bytes(text) is not { } bytes)
             {
                 return null;
             }
@@ -52,36 +50,8 @@ public static partial class JobInputs
                 await store.PutAsync(key, content, bytes.Length, ct);
             }
 
-            moved = true;
             return Prefix + sha;
-        }
-
-        if (root["init_images"] is JsonArray inits)
-        {
-            for (var i = 0; i < inits.Count; i++)
-            {
-                if (await Move(inits[i]) is { } reference)
-                {
-                    inits[i] = reference;
-                }
-            }
-        }
-
-        if (await Move(root["mask"]) is { } maskReference)
-        {
-            root["mask"] = maskReference;
-        }
-
-        if (root["images"] is JsonObject images)
-        {
-            foreach (var name in images.Select(p => p.Key).ToList())
-            {
-                if (await Move(images[name]) is { } reference)
-                {
-                    images[name] = reference;
-                }
-            }
-        }
+        });
 
         // Written as compactly as it came (no \uXXXX for non-ASCII text), so the body never grows past what was accepted.
         return moved ? root.ToJsonString(Relaxed) : json;

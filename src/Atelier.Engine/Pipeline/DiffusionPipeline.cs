@@ -190,11 +190,8 @@ public sealed class DiffusionPipeline : SharedNative
     /// <summary>A1111's "Lora hashes" infotext value: each LoRA's name and the first 12 hex digits of its file's SHA-256.</summary>
     public string? LoraHashes { get; private init; }
 
-    private static string FileHash(string path)
-    {
-        using var stream = File.OpenRead(path);
-        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stream))[..12];
-    }
+    /// <summary>A1111's short network hash: the first 12 hex digits of the file's SHA-256 (hashed once per file version).</summary>
+    private static string FileHash(string path) => ModelEntry.HashOf(path)[..12];
 
     /// <summary>LoRA modules that matched no weight of the text encoder or the UNet (their keys), so were not applied.</summary>
     public IReadOnlyList<string> UnmatchedLoraModules => [.. _patches.SelectMany(p => p.Unmatched)];

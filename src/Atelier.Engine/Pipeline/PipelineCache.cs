@@ -38,10 +38,11 @@ public sealed record ModelEntry(string Name, string Folder, string Sha256)
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<(string Path, long Length, DateTime Written), string> Hashes = new();
 
     /// <summary>
-    /// The SHA-256 of a UNet file, computed once per file version (path, size, write time): a real UNet is gigabytes,
-    /// and every scan (each job of the built-in adapter, each refresh) would otherwise read it all again.
+    /// The SHA-256 of a file (a UNet; a LoRA, embedding or VAE for the infotext), computed once per file version (path,
+    /// size, write time): a real UNet is gigabytes, and every scan (each job of the built-in adapter, each refresh) or
+    /// every image's infotext would otherwise read it all again.
     /// </summary>
-    private static string HashOf(string path)
+    internal static string HashOf(string path)
     {
         var info = new FileInfo(path);
         return Hashes.GetOrAdd((info.FullName, info.Length, info.LastWriteTimeUtc), key =>

@@ -463,9 +463,9 @@ public sealed partial class WorkerHost : IDisposable
         var root = System.Text.Json.Nodes.JsonNode.Parse(lease.Request.GetRawText())!.AsObject();
         var fetched = new Dictionary<string, string>(StringComparer.Ordinal);
         // The picture a reference names, as base64; null for a value that is not one (it stays as it is).
-        async Task<string?> Resolve(System.Text.Json.Nodes.JsonNode? value)
+        await InputPictures.RewriteAsync(root, async text =>
         {
-            if (value is not System.Text.Json.Nodes.JsonValue v || !v.TryGetValue<string>(out var text) || !text.StartsWith(WorkerRoutes.InputPrefix, StringComparison.Ordinal))
+            if (!text.StartsWith(WorkerRoutes.InputPrefix, StringComparison.Ordinal))
             {
                 return null;
             }
@@ -489,34 +489,7 @@ public sealed partial class WorkerHost : IDisposable
             }
 
             return base64;
-        }
-
-        if (root["init_images"] is System.Text.Json.Nodes.JsonArray inits)
-        {
-            for (var i = 0; i < inits.Count; i++)
-            {
-                if (await Resolve(inits[i]) is { } picture)
-                {
-                    inits[i] = picture;
-                }
-            }
-        }
-
-        if (await Resolve(root["mask"]) is { } mask)
-        {
-            root["mask"] = mask;
-        }
-
-        if (root["images"] is System.Text.Json.Nodes.JsonObject images)
-        {
-            foreach (var name in images.Select(p => p.Key).ToList())
-            {
-                if (await Resolve(images[name]) is { } picture)
-                {
-                    images[name] = picture;
-                }
-            }
-        }
+        });
 
         using var doc = JsonDocument.Parse(root.ToJsonString());
         return doc.RootElement.Clone();
