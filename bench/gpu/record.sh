@@ -3,7 +3,7 @@
 # figures.md and costs.json) in docs/benchmarks.md and bench/gpu/costs.json (which bench/jobs's scheduling simulation reads).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-from=${1:?usage: bash bench/gpu/record.sh FOLDER (the device run's files: figures.md, costs.json)}
+from=${1:?usage: bash bench/gpu/record.sh FOLDER (the files of the device run: figures.md, costs.json)}
 test -f "$from/figures.md" && test -f "$from/costs.json"
 cp "$from/costs.json" "$root/bench/gpu/costs.json"
 python3 - "$root/docs/benchmarks.md" "$from/figures.md" <<'PY'

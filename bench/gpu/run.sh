@@ -19,7 +19,13 @@ if [ "$(sha256sum /tmp/atelier-gpu.tar.zst | awk '{print $1}')" != "$(cat .gpu-s
   exit 2
 fi
 rm -rf /tmp/atelier-gpu && mkdir -p /tmp/atelier-gpu
-zstd -q -d -c /tmp/atelier-gpu.tar.zst | tar -C /tmp/atelier-gpu -xf -
+# The device machine has no zstd program (seen 2026-11-29); its Python's pyarrow reads zstd frames.
+if command -v zstd >/dev/null; then
+  zstd -q -d -c /tmp/atelier-gpu.tar.zst | tar -C /tmp/atelier-gpu -xf -
+else
+  python3 -c 'import shutil, sys, pyarrow as pa; shutil.copyfileobj(pa.CompressedInputStream(pa.OSFile(sys.argv[1]), "zstd"), sys.stdout.buffer, 1 << 20)' \
+    /tmp/atelier-gpu.tar.zst | tar -C /tmp/atelier-gpu -xf -
+fi
 # ONNX Runtime 1.31's CUDA provider needs libcudart/libcublas(Lt) 13, libcurand 10, libcufft and cuDNN 9: the machine
 # has them in its Python environment's nvidia-* packages.
 site=$(python3 -c 'import site; print(site.getsitepackages()[0])' 2>/dev/null || true)
