@@ -34,6 +34,12 @@ catch (DeviceUnavailableException e)
 
 var settings = started.Settings;
 Console.WriteLine($"device {settings.Device} ({started.Provider}); {Gpu()}");
+if (args.Contains("--parity"))
+{
+    // The features' check instead of the figures: bench/gpu/run.sh passes --parity on through ATELIER_GPU_ARGS.
+    return Parity.Run(settings, output, models, int.Parse(Arg("--tolerance", "3"), CultureInfo.InvariantCulture));
+}
+
 
 var folder = Path.Combine(models, $"sd-shaped-{width}-{(fp16 ? "fp16" : "fp32")}");
 var watch = Stopwatch.StartNew();

@@ -36,5 +36,7 @@ echo "== libraries the CUDA provider cannot find (none is good):"
 ldd /tmp/atelier-gpu/libonnxruntime_providers_cuda.so | grep 'not found' | tee "$out/missing-libraries.txt" || true
 export DOTNET_gcServer=0
 set -o pipefail
+# ATELIER_GPU_ARGS adds options: "--parity" runs the features' check (each feature on the device against the CPU,
+# parity.md) instead of the figures.
 /tmp/atelier-gpu/Atelier.Bench.Gpu --device "${ATELIER_GPU_DEVICE:-cuda:0}" --steps 20 --size 512 --out "$out" \
-  --models /tmp/atelier-gpu-models 2>&1 | tee "$out/log.txt"
+  --models /tmp/atelier-gpu-models ${ATELIER_GPU_ARGS:-} 2>&1 | tee "$out/log.txt"

@@ -43,22 +43,21 @@ public sealed record LoraUse(string Name, string Path, double TextWeight, double
 }
 
 /// <summary>
-/// One ONNX model's weights with LoRAs merged in (W + Σ multiplier · alpha/rank · up·down), by initializer name, for
-/// ONNX Runtime to use instead of the file's (<see cref="SessionOptions.AddInitializer"/>). LoRA keys are kohya's
+/// One ONNX model's weights with LoRAs merged in (W + Σ multiplier · alpha/rank · up·down), by initializer name, as the
+/// raw bytes that a copy of the model carries instead of the file's (<see cref="OnnxGraph.WithInitializers"/>: ONNX
+/// Runtime's own overrides are taken only in the memory its provider plans, so CUDA ignored host ones). LoRA keys are kohya's
 /// (<c>lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight</c>); a module is found by its initializer's name
 /// (<c>down_blocks.0.attentions.0.proj_in.weight</c>) or, for a weight that PyTorch's exporter stored transposed under
 /// a generated name for a MatMul, by the MatMul node's name (<c>/text_model/encoder/layers.0/self_attn/q_proj/MatMul</c>).
 /// </summary>
-public sealed class LoraPatch : IDisposable
+public sealed class LoraPatch
 {
-    private readonly List<OrtValue> _values = [];
-
     private LoraPatch()
     {
     }
 
-    /// <summary>Initializer name → the merged weights.</summary>
-    public Dictionary<string, OrtValue> Initializers { get; } = new(StringComparer.Ordinal);
+    /// <summary>Initializer name → the merged weights (the model's element type and shape, raw little-endian bytes).</summary>
+    public Dictionary<string, (int ElementType, long[] Dims, byte[] Raw)> Initializers { get; } = new(StringComparer.Ordinal);
 
     /// <summary>How many LoRA modules were merged into this model.</summary>
     public int Merged { get; private set; }
@@ -144,11 +143,7 @@ public sealed class LoraPatch : IDisposable
 
         foreach (var (name, (tensor, _, values)) in merged)
         {
-            var value = tensor.ElementType == OnnxGraph.ElementFloat16
-                ? OrtValue.CreateTensorValueFromMemory(values.Select(v => (Float16)v).ToArray(), tensor.Dims)
-                : OrtValue.CreateTensorValueFromMemory(values, tensor.Dims);
-            patch._values.Add(value);
-            patch.Initializers[name] = value;
+            patch.Initializers[name] = (tensor.ElementType, tensor.Dims, OnnxGraph.RawBytes(values, tensor.ElementType));
         }
 
         return patch;
@@ -184,11 +179,4 @@ public sealed class LoraPatch : IDisposable
         return targets;
     }
 
-    public void Dispose()
-    {
-        foreach (var value in _values)
-        {
-            value.Dispose();
-        }
-    }
 }

@@ -197,6 +197,163 @@ public sealed class OnnxGraph
         throw new InvalidDataException("the ONNX model has no graph");
     }
 
+    /// <summary>Values as an initializer's raw bytes: little-endian float32, or float16 for <see cref="ElementFloat16"/>.</summary>
+    public static byte[] RawBytes(ReadOnlySpan<float> values, int elementType)
+    {
+        if (elementType == ElementFloat16)
+        {
+            var halves = new byte[values.Length * 2];
+            for (var i = 0; i < values.Length; i++)
+            {
+                BinaryPrimitives.WriteHalfLittleEndian(halves.AsSpan(i * 2), (Half)values[i]);
+            }
+
+            return halves;
+        }
+
+        var bytes = new byte[values.Length * 4];
+        for (var i = 0; i < values.Length; i++)
+        {
+            BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * 4), values[i]);
+        }
+
+        return bytes;
+    }
+
+    /// <summary>
+    /// The model with the named initializers replaced (any shape; the values as raw little-endian bytes of the element
+    /// type): the originals are dropped from the graph and the replacements written in line after its other fields,
+    /// whose bytes (external data references included) are copied as they are. ONNX Runtime takes initializer overrides
+    /// (<c>AddInitializer</c>) only in the memory its provider plans them in, so on CUDA a host override is ignored with
+    /// a warning; a model with the new values written in works on every provider.
+    /// </summary>
+    public static byte[] WithInitializers(byte[] model, IReadOnlyDictionary<string, (int ElementType, long[] Dims, byte[] Raw)> replacements)
+    {
+        var (graphTag, graphStart, graphLength) = FindGraph(model);
+        using var graph = new MemoryStream(graphLength + replacements.Values.Sum(r => r.Raw.Length + 256));
+        var pos = graphStart;
+        var end = graphStart + graphLength;
+        while (pos < end)
+        {
+            var fieldStart = pos;
+            var key = ReadVarint(model, ref pos);
+            var (field, wire) = ((int)(key >> 3), (int)(key & 7));
+            SkipValue(model, ref pos, wire, end);
+            if (field == 5 && wire == 2 && TensorName(model, fieldStart) is { } name && replacements.ContainsKey(name))
+            {
+                continue;
+            }
+
+            graph.Write(model, fieldStart, pos - fieldStart);
+        }
+
+        foreach (var (name, (type, dims, raw)) in replacements)
+        {
+            var tensor = new Proto();
+            foreach (var d in dims)
+            {
+                tensor.Varint(1, (ulong)d);
+            }
+
+            tensor.Varint(2, (ulong)type);
+            tensor.String(8, name);
+            tensor.Bytes(9, raw);
+            var entry = new Proto();
+            entry.Message(5, tensor);
+            graph.Write(entry.ToArray());
+        }
+
+        var wrapped = new Proto();
+        wrapped.Bytes(7, graph.ToArray());
+        var head = wrapped.ToArray();
+        var result = new byte[graphTag + head.Length + (model.Length - end)];
+        model.AsSpan(0, graphTag).CopyTo(result);
+        head.CopyTo(result, graphTag);
+        model.AsSpan(end).CopyTo(result.AsSpan(graphTag + head.Length));
+        return result;
+    }
+
+    /// <summary>Where the ModelProto's graph (field 7) is: its tag's offset, and its contents' offset and length.</summary>
+    private static (int Tag, int Start, int Length) FindGraph(byte[] model)
+    {
+        var pos = 0;
+        while (pos < model.Length)
+        {
+            var tag = pos;
+            var key = ReadVarint(model, ref pos);
+            var (field, wire) = ((int)(key >> 3), (int)(key & 7));
+            if (field == 7 && wire == 2)
+            {
+                var raw = ReadVarint(model, ref pos);
+                if (raw > (ulong)(model.Length - pos))
+                {
+                    throw new InvalidDataException("truncated ONNX model");
+                }
+
+                return (tag, pos, (int)raw);
+            }
+
+            SkipValue(model, ref pos, wire, model.Length);
+        }
+
+        throw new InvalidDataException("the ONNX model has no graph");
+    }
+
+    /// <summary>The name (field 8) of the TensorProto in the length-delimited field that starts at <paramref name="fieldStart"/>.</summary>
+    private static string? TensorName(byte[] model, int fieldStart)
+    {
+        var pos = fieldStart;
+        ReadVarint(model, ref pos);
+        var length = (int)ReadVarint(model, ref pos);
+        var end = pos + length;
+        while (pos < end)
+        {
+            var key = ReadVarint(model, ref pos);
+            var (field, wire) = ((int)(key >> 3), (int)(key & 7));
+            if (field == 8 && wire == 2)
+            {
+                var n = (int)ReadVarint(model, ref pos);
+                return pos + n <= end ? Encoding.UTF8.GetString(model, pos, n) : null;
+            }
+
+            SkipValue(model, ref pos, wire, end);
+        }
+
+        return null;
+    }
+
+    private static void SkipValue(byte[] data, ref int pos, int wire, int end)
+    {
+        switch (wire)
+        {
+            case 0:
+                ReadVarint(data, ref pos);
+                break;
+            case 1:
+                pos += 8;
+                break;
+            case 5:
+                pos += 4;
+                break;
+            case 2:
+                var raw = ReadVarint(data, ref pos);
+                if (raw > (ulong)(end - pos))
+                {
+                    throw new InvalidDataException("truncated ONNX model");
+                }
+
+                pos += (int)raw;
+                break;
+            default:
+                throw new InvalidDataException($"unexpected protobuf wire type {wire} in the ONNX model");
+        }
+
+        if (pos > end)
+        {
+            throw new InvalidDataException("truncated ONNX model");
+        }
+    }
+
     private static ulong ReadVarint(byte[] data, ref int pos)
     {
         ulong result = 0;

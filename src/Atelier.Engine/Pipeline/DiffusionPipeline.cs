@@ -39,7 +39,7 @@ public sealed class DiffusionPipeline : SharedNative
         _ioBinding = ioBinding;
         Name = name;
         Hash = hash;
-        _patches = [.. new[] { textPatch, unetPatch }.OfType<LoraPatch>()];
+        _unmatchedLora = [.. new[] { textPatch, unetPatch }.OfType<LoraPatch>().SelectMany(p => p.Unmatched)];
         _textEncoderPath = Path.Combine(folder, "text_encoder", "model.onnx");
         _settings = settings;
         _textPatch = textPatch;
@@ -67,7 +67,7 @@ public sealed class DiffusionPipeline : SharedNative
         }
     }
 
-    private readonly LoraPatch[] _patches;
+    private readonly string[] _unmatchedLora;
     private readonly LoraPatch? _textPatch;
     private readonly string _textEncoderPath;
     private readonly DeviceSettings _settings;
@@ -98,12 +98,8 @@ public sealed class DiffusionPipeline : SharedNative
             }
 
             using var options = ExecutionProviders.SessionOptionsFor(_settings);
-            foreach (var (name, value) in _textPatch?.Initializers ?? [])
-            {
-                options.AddInitializer(name, value);
-            }
-
-            var (variant, why) = TextEncoderVariant.Open(_textEncoderPath, options, _textEncoder.OutputMetadata["last_hidden_state"].ElementDataType, layers, embeddings);
+            var (variant, why) = TextEncoderVariant.Open(_textEncoderPath, options, _textEncoder.OutputMetadata["last_hidden_state"].ElementDataType, layers, embeddings,
+                _textPatch?.Initializers);
             _variants.AddFirst((key, variant, why));
             while (_variants.Count > MaxVariants)
             {
@@ -166,7 +162,10 @@ public sealed class DiffusionPipeline : SharedNative
         }
     }
 
-    /// <summary>A session with the shared options, or, for a model with LoRAs merged, options of its own that override those weights.</summary>
+    /// <summary>
+    /// A session with the shared options, or, for a model with LoRAs merged, a session of a copy of the model with the
+    /// merged weights written in (external data files, if the model has them, are still read from its folder).
+    /// </summary>
     private static InferenceSession Open(string path, SessionOptions shared, DeviceSettings settings, LoraPatch? patch)
     {
         if (patch is null)
@@ -174,14 +173,9 @@ public sealed class DiffusionPipeline : SharedNative
             return new InferenceSession(path, shared);
         }
 
-        // Initializer names repeat between models (onnx::MatMul_…), so the overrides go on options used for this model alone.
         using var own = ExecutionProviders.SessionOptionsFor(settings);
-        foreach (var (name, value) in patch.Initializers)
-        {
-            own.AddInitializer(name, value);
-        }
-
-        return new InferenceSession(path, own);
+        own.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", Path.GetDirectoryName(Path.GetFullPath(path))!);
+        return new InferenceSession(Onnx.OnnxGraph.WithInitializers(File.ReadAllBytes(path), patch.Initializers), own);
     }
 
     /// <summary>The LoRAs merged into this pipeline's weights (empty for the model as it is).</summary>
@@ -194,7 +188,7 @@ public sealed class DiffusionPipeline : SharedNative
     private static string FileHash(string path) => ModelEntry.HashOf(path)[..12];
 
     /// <summary>LoRA modules that matched no weight of the text encoder or the UNet (their keys), so were not applied.</summary>
-    public IReadOnlyList<string> UnmatchedLoraModules => [.. _patches.SelectMany(p => p.Unmatched)];
+    public IReadOnlyList<string> UnmatchedLoraModules => _unmatchedLora;
 
     /// <summary>Whether samplers with a linear plan keep the latents on the device between steps (on CUDA by default).</summary>
     public bool LatentsOnDevice => _latentGraphs is not null;
@@ -231,30 +225,21 @@ public sealed class DiffusionPipeline : SharedNative
         var settings = device ?? DeviceSettings.Default;
         using var options = ExecutionProviders.SessionOptionsFor(settings);
         LoraPatch? text = null, unet = null;
-        try
+        if (loras is { Count: > 0 })
         {
-            if (loras is { Count: > 0 })
-            {
-                var files = loras.Select(l => (File: SafeTensors.Open(l.Path), Use: l)).ToList();
-                text = LoraPatch.Compute(Path.Combine(folder, "text_encoder", "model.onnx"), "lora_te_", files.Select(f => (f.File, f.Use.TextWeight)));
-                unet = LoraPatch.Compute(Path.Combine(folder, "unet", "model.onnx"), "lora_unet_", files.Select(f => (f.File, f.Use.UnetWeight)));
-            }
+            var files = loras.Select(l => (File: SafeTensors.Open(l.Path), Use: l)).ToList();
+            text = LoraPatch.Compute(Path.Combine(folder, "text_encoder", "model.onnx"), "lora_te_", files.Select(f => (f.File, f.Use.TextWeight)));
+            unet = LoraPatch.Compute(Path.Combine(folder, "unet", "model.onnx"), "lora_unet_", files.Select(f => (f.File, f.Use.UnetWeight)));
+        }
 
-            return new DiffusionPipeline(folder, options, name, hash, settings.IoBinding ?? settings.Device.IsCuda,
-                settings.LatentsOnDevice ?? settings.Device.IsCuda ? settings.Device : null, settings, text, unet)
-            {
-                ExecutionProvider = settings.Device.IsCuda ? "CUDA" : "CPU",
-                Device = settings.Device,
-                Loras = loras ?? [],
-                LoraHashes = loras is { Count: > 0 } ? string.Join(", ", loras.Select(l => $"{l.Name}: {FileHash(l.Path)}")) : null,
-            };
-        }
-        catch
+        return new DiffusionPipeline(folder, options, name, hash, settings.IoBinding ?? settings.Device.IsCuda,
+            settings.LatentsOnDevice ?? settings.Device.IsCuda ? settings.Device : null, settings, text, unet)
         {
-            text?.Dispose();
-            unet?.Dispose();
-            throw;
-        }
+            ExecutionProvider = settings.Device.IsCuda ? "CUDA" : "CPU",
+            Device = settings.Device,
+            Loras = loras ?? [],
+            LoraHashes = loras is { Count: > 0 } ? string.Join(", ", loras.Select(l => $"{l.Name}: {FileHash(l.Path)}")) : null,
+        };
     }
 
     /// <summary>Runs one request: every image of every batch, with progress after each step.</summary>
@@ -1086,11 +1071,6 @@ public sealed class DiffusionPipeline : SharedNative
         foreach (var (_, vae) in _vaes)
         {
             vae.Dispose();
-        }
-        // The merged weights are the sessions' own initializers: freed after the sessions.
-        foreach (var patch in _patches)
-        {
-            patch.Dispose();
         }
     }
 }

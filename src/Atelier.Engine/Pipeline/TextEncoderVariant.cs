@@ -14,8 +14,9 @@ namespace Atelier.Engine.Pipeline;
 /// (found by the node names PyTorch's exporter writes, <c>/text_model/encoder/layers.N/…</c>: the input of layer N's
 /// layer_norm1), the chosen one put through the encoder's final layer norm here, as A1111 does
 /// (<c>final_layer_norm(hidden_states[-n])</c>).</item>
-/// <item>Textual-inversion embeddings: the token table (<c>text_model.embeddings.token_embedding.weight</c>) given to
-/// ONNX Runtime with the embeddings' vectors as extra rows, which the prompt reaches by ids past the vocabulary.</item>
+/// <item>Textual-inversion embeddings: the token table (<c>text_model.embeddings.token_embedding.weight</c>) written into
+/// the variant's copy of the model with the embeddings' vectors as extra rows, which the prompt reaches by ids past the
+/// vocabulary.</item>
 /// </list>
 /// Used by reference (<see cref="SharedNative"/>): a variant the pipeline drops is freed when its last user is done.
 /// </summary>
@@ -27,15 +28,13 @@ internal sealed partial class TextEncoderVariant : SharedNative
     private readonly string[] _layerInputs;
     private readonly float[] _gamma;
     private readonly float[] _beta;
-    private readonly OrtValue? _table;
 
-    private TextEncoderVariant(InferenceSession session, string[] layerInputs, float[] gamma, float[] beta, OrtValue? table)
+    private TextEncoderVariant(InferenceSession session, string[] layerInputs, float[] gamma, float[] beta)
     {
         _session = session;
         _layerInputs = layerInputs;
         _gamma = gamma;
         _beta = beta;
-        _table = table;
     }
 
     /// <summary>The encoder's layer count (0 without clip skip): clip skip n (2 ≤ n ≤ layers + 1) takes the hidden state entering layer (layers − n + 1).</summary>
@@ -50,10 +49,11 @@ internal sealed partial class TextEncoderVariant : SharedNative
     /// <summary>
     /// Opens the variant: with <paramref name="layers"/> the hidden states as outputs (clip skip), with
     /// <paramref name="embeddings"/> the token table grown by their vectors. Null with the reason when the model does
-    /// not show what that needs (layer names, the final layer norm, the token table).
+    /// not show what that needs (layer names, the final layer norm, the token table). <paramref name="patched"/> holds
+    /// the pipeline's LoRA-merged weights of this encoder, written into the variant's copy as into the plain session's.
     /// </summary>
     public static (TextEncoderVariant? Variant, string? Why) Open(string path, SessionOptions options, TensorElementType hiddenType, bool layers,
-        IReadOnlyList<(Embedding Embedding, IReadOnlyList<int> NameIds)> embeddings)
+        IReadOnlyList<(Embedding Embedding, IReadOnlyList<int> NameIds)> embeddings, IReadOnlyDictionary<string, (int ElementType, long[] Dims, byte[] Raw)>? patched = null)
     {
         var graph = OnnxReader.Read(path);
         var full = Path.GetFullPath(path);
@@ -101,7 +101,7 @@ internal sealed partial class TextEncoderVariant : SharedNative
             (gamma, beta) = (OnnxReader.ReadFloats(weight), OnnxReader.ReadFloats(bias));
         }
 
-        OrtValue? table = null;
+        var replaced = new Dictionary<string, (int ElementType, long[] Dims, byte[] Raw)>(patched ?? new Dictionary<string, (int, long[], byte[])>(), StringComparer.Ordinal);
         var tokens = new List<EmbeddingTokens>();
         if (embeddings.Count > 0)
         {
@@ -125,25 +125,21 @@ internal sealed partial class TextEncoderVariant : SharedNative
                 next += embedding.Count;
             }
 
-            long[] dims = [next, width];
-            table = info.ElementType == OnnxGraph.ElementFloat16
-                ? OrtValue.CreateTensorValueFromMemory(grown.Select(v => (Float16)v).ToArray(), dims)
-                : OrtValue.CreateTensorValueFromMemory(grown.ToArray(), dims);
-            options.AddInitializer(TokenTable, table);
+            replaced[TokenTable] = (info.ElementType, [next, width], OnnxGraph.RawBytes(grown.ToArray(), info.ElementType));
         }
 
-        try
+        var model = File.ReadAllBytes(path);
+        if (layers)
         {
-            var session = layers
-                ? new InferenceSession(OnnxGraph.WithOutputs(File.ReadAllBytes(path), [.. layerInputs.Distinct().Select(n => (n, (int)hiddenType))]), options)
-                : new InferenceSession(path, options);
-            return (new TextEncoderVariant(session, layerInputs, gamma, beta, table) { Embeddings = tokens }, null);
+            model = OnnxGraph.WithOutputs(model, [.. layerInputs.Distinct().Select(n => (n, (int)hiddenType))]);
         }
-        catch
+
+        if (replaced.Count > 0)
         {
-            table?.Dispose();
-            throw;
+            model = OnnxGraph.WithInitializers(model, replaced);
         }
+
+        return (new TextEncoderVariant(new InferenceSession(model, options), layerInputs, gamma, beta) { Embeddings = tokens }, null);
     }
 
     /// <summary>One 77-token chunk's hidden states: the last layer's (clip skip 1), or for clip skip n the state n − 1 layers before the end through the final layer norm (CLIP's ε 1e-5).</summary>
@@ -187,6 +183,5 @@ internal sealed partial class TextEncoderVariant : SharedNative
     protected override void Free()
     {
         _session.Dispose();
-        _table?.Dispose();
     }
 }
