@@ -69,6 +69,7 @@ internal static class Parity
             new("txt2img, LMS (sampler on the host)", plain with { Sampler = "LMS" }),
             new("txt2img, DDIM", plain with { Sampler = "DDIM" }),
             new("txt2img, DDIM CFG++ (unconditional read back)", plain with { Sampler = "DDIM CFG++" }),
+            new("txt2img, UniPC (sampler on the host)", plain with { Sampler = "UniPC" }),
             new("txt2img, batch 2, variation seed 0.3", plain with { BatchSize = 2, Subseed = 5, SubseedStrength = 0.3 }),
             new("txt2img, CPU noise source", plain with { RandnSource = Atelier.Engine.Sampling.NoiseSources.Cpu }),
             new("img2img, strength 0.6", img2img),

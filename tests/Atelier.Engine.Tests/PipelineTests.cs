@@ -193,6 +193,29 @@ public class PipelineTests(TinyModelFixture tiny) : IClassFixture<TinyModelFixtu
     }
 
     [Fact]
+    public void UniPc_RunsThroughThePipeline_InTxt2ImgImg2ImgAndTheHiresPass_WithA1111sStepCount()
+    {
+        var counted = new List<int>();
+        var unipc = tiny.Pipeline.Generate(Request() with { Sampler = "UniPC", Steps = 3 }, p => counted.Add(p.Step), CancellationToken.None).Images[0];
+        var ddim = tiny.Pipeline.Generate(Request() with { Sampler = "DDIM", Steps = 3 }, null, CancellationToken.None).Images[0];
+        // range(0, 1000, 333) has 4 timesteps, so A1111's UniPC takes 4 steps for 3.
+        Assert.Equal([1, 2, 3, 4], counted);
+        Assert.NotEqual(PngDecoder.Decode(ddim.Png).Rgb, PngDecoder.Decode(unipc.Png).Rgb);
+        Assert.Contains("Sampler: UniPC", unipc.Infotext, StringComparison.Ordinal);
+
+        var picture = PngDecoder.Decode(unipc.Png);
+        counted.Clear();
+        var img2img = tiny.Pipeline.Generate(Request() with { Sampler = "UniPC", Steps = 10, InitImage = (picture.Rgb, picture.Width, picture.Height), DenoisingStrength = 0.5 },
+            p => counted.Add(p.Step), CancellationToken.None);
+        Assert.Equal(5, counted.Count); // t_enc = 5 steps from t = 0.402
+        Assert.Single(img2img.Images);
+
+        var hires = tiny.Pipeline.Generate(Request() with { Sampler = "UniPC", Steps = 4, Hires = new HiresFix { Scale = 2, SecondPassSteps = 3 }, DenoisingStrength = 0.6 },
+            null, CancellationToken.None);
+        Assert.Equal(Request().Width * 2, PngDecoder.Decode(hires.Images[0].Png).Width);
+    }
+
+    [Fact]
     public void ExtraNetworks_AreTakenOutOfThePrompt_TheInfotextKeepsThem()
     {
         var (text, networks) = ExtraNetworks.Strip("a <lora:foxy:0.8> fox <hypernet:ink>");

@@ -121,7 +121,8 @@ public class SamplingTests
         {
             foreach (var sampler in Sampler.All)
             {
-                var sigmas = sampler.SigmasFor(schedule, Model, 6);
+                // UniPC's list leads with the latents' noise level, equal to its grid's first σ in txt2img.
+                var sigmas = sampler is UniPc ? sampler.SigmasFor(schedule, Model, 6)[1..] : sampler.SigmasFor(schedule, Model, 6);
                 Assert.True(sigmas.Length >= 2 && sigmas.Zip(sigmas.Skip(1)).All(p => p.First > p.Second), $"{sampler.Name} / {schedule}: {string.Join(", ", sigmas)}");
             }
         }
@@ -235,6 +236,58 @@ public class SamplingTests
             }
         }, _ => Assert.Fail("DDIM CFG++ draws no noise"), null, CancellationToken.None);
         CloseAll([0.3786140, 0.1899930, 0.2843035], [.. x.Select(v => (double)v)]);
+    }
+
+    /// <summary>
+    /// UniPC as A1111 runs it (order 3, bh1, time-uniform, lower orders at the end, no corrector after the last step), on
+    /// a model that reads the variance-preserving latents and the timestep (ε = 0.9·x_VP + 0.001·t). Reference: A1111's
+    /// solver written out in double precision in Python, in its own variance-preserving space with the model asked at
+    /// 1000·t − 1; here the pipeline's σ → timestep interpolation stands in for that, within 10⁻⁴.
+    /// </summary>
+    [Fact]
+    public void UniPc_FollowsA1111sSolver_InTxt2ImgAndImg2Img()
+    {
+        var schedule = new NoiseSchedule();
+        var sampler = Sampler.Find("UniPC")!;
+        Assert.Equal(sampler, Sampler.Find("unipc"));
+        Assert.Equal(["unipc"], Sampler.AliasesOf("UniPC"));
+        Assert.True(sampler.StartsFromUnitNoise);
+
+        void Model(ReadOnlySpan<float> xs, double sigma, int step, Span<float> eps)
+        {
+            var scale = 1 / Math.Sqrt(1 + (sigma * sigma));
+            var t = schedule.TimestepOf(sigma);
+            for (var j = 0; j < xs.Length; j++)
+            {
+                eps[j] = (float)((0.9 * xs[j] * scale) + (0.001 * t));
+            }
+        }
+
+        // txt2img, 8 steps: the grid runs from σ at t = 1 (timestep 999) to σ at t = 1/1000 (timestep 0), with a lead σ
+        // equal to its first; one progress event a step.
+        var sigmas = sampler.SigmasFor("Automatic", schedule, 8);
+        Assert.Equal(10, sigmas.Length);
+        Assert.Equal(8, sampler.StepsOver(sigmas));
+        Assert.Equal(14.61464122933365, sigmas[0], 9);
+        Assert.Equal(sigmas[0], sigmas[1]);
+        Assert.Equal(0.029167158151720367, sigmas[^1], 9);
+        var x = new[] { 0.5, -1.2, 0.3, 2.0 }.Select(v => (float)(v * Math.Sqrt(1 + (sigmas[0] * sigmas[0])))).ToArray();
+        var steps = new List<int>();
+        sampler.Run(x, sigmas, Model, _ => Assert.Fail("UniPC draws no noise"), steps.Add, CancellationToken.None);
+        Assert.Equal(Enumerable.Range(0, 8), steps);
+        CloseAll([-0.8973780881951953, -2.0729063344727927, -1.035675528933736, 0.1398527173438615], [.. x.Select(v => (double)v)]);
+
+        // A1111 runs as many steps as its timesteps: range(0, 1000, 1000 // 30) has 31.
+        Assert.Equal(31, sampler.StepsOver(sampler.SigmasFor("Automatic", schedule, 30)));
+
+        // img2img, 10 steps at strength 0.5 (t_enc 5): noised at timestep 501, solved from t = (401 + 1)/1000 in 5 steps.
+        var img2img = sampler.Img2ImgSigmas(sampler.SigmasFor("Automatic", schedule, 10), schedule, 10, 5);
+        Assert.Equal(schedule.Sigmas[501], img2img[0]);
+        Assert.Equal(5, sampler.StepsOver(img2img));
+        double[] init = [0.2, -0.4, 0.1, 0.7], noise = [1.0, -0.5, 0.25, -2.0];
+        x = [.. init.Zip(noise, (a, e) => (float)(a + (e * img2img[0])))];
+        sampler.Run(x, img2img, Model, _ => Assert.Fail("UniPC draws no noise"), null, CancellationToken.None);
+        CloseAll([0.47445659651323424, -0.5304641689533454, 0.038206600537586934, -0.9725966469799632], [.. x.Select(v => (double)v)]);
     }
 
     /// <summary>

@@ -310,8 +310,7 @@ public sealed class DiffusionPipeline : SharedNative
 
         var imageInit = init is null ? null : new float[perImage];
         // img2img as A1111 (k-diffusion's sample_img2img): t_enc = int(min(strength, 0.999) × steps) steps + 1, from the schedule's end.
-        var start = init is null ? 0 : Math.Clamp(req.Steps - (int)(Math.Min(req.DenoisingStrength, 0.999) * req.Steps) - 1, 0, req.Steps - 1);
-        var sigmas = allSigmas[start..];
+        var sigmas = init is null ? allSigmas : sampler.Img2ImgSigmas(allSigmas, _schedule, req.Steps, (int)(Math.Min(req.DenoisingStrength, 0.999) * req.Steps));
         var hires = init is null && req.Hires is { } hr ? PlanHires(req, hr, sampler, schedule) : null;
         var stepsPerImage = sampler.StepsOver(sigmas) + (hires is null || hires.Sigmas.Length < 2 ? 0 : hires.Sampler.StepsOver(hires.Sigmas));
         var total = req.BatchSize * req.Iterations;
@@ -588,7 +587,7 @@ public sealed class DiffusionPipeline : SharedNative
         if (strength > 0)
         {
             var all = (int)(requested / strength);
-            sigmas = hiresSampler.SigmasFor(hiresSchedule, _schedule, all)[(all - requested)..];
+            sigmas = hiresSampler.Img2ImgSigmas(hiresSampler.SigmasFor(hiresSchedule, _schedule, all), _schedule, all, requested - 1);
         }
 
         var prompted = !string.IsNullOrEmpty(fix.Prompt) || !string.IsNullOrEmpty(fix.NegativePrompt);

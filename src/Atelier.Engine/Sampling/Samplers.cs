@@ -47,6 +47,12 @@ public abstract class Sampler
     /// </summary>
     public virtual bool StartsFromUnitNoise => false;
 
+    /// <summary>
+    /// img2img's σ list (and the hires fix's second pass): A1111's sample_img2img runs the last t_enc + 1 steps of the
+    /// schedule for <paramref name="steps"/>; the first σ is the noise the picture's latents get.
+    /// </summary>
+    public virtual double[] Img2ImgSigmas(double[] all, NoiseSchedule model, int steps, int tEnc) => all[Math.Clamp(steps - tEnc - 1, 0, steps - 1)..];
+
     /// <summary>How many steps (progress events) <see cref="Run"/> takes over <paramref name="sigmas"/>.</summary>
     public virtual int StepsOver(double[] sigmas) => sigmas.Length - 1;
 
@@ -77,7 +83,7 @@ public abstract class Sampler
     [
         new Euler(), new EulerAncestral(), new DpmPp2M(), new Lms(), new Ddim(), new Heun(), new Dpm2(), new Dpm2Ancestral(),
         new DpmPp2SAncestral(), new DpmPp2MSde(), new DpmPp3MSde(), new Lcm(), new DpmPpSde(), new Restart(), new Plms(), new DpmFast(), new DpmAdaptive(),
-        new DdimCfgPp(),
+        new DdimCfgPp(), new UniPc(),
     ];
 
     /// <summary>What the model takes <paramref name="x"/> to at σ: x − σ·ε.</summary>
@@ -138,6 +144,7 @@ public abstract class Sampler
                    "k_dpm_fast" or "dpm_fast" => All[15],
                    "k_dpm_ad" or "dpm_adaptive" => All[16],
                    "ddim_cfgpp" => All[17],
+                   "unipc" => All[18],
                    _ => null,
                };
     }
@@ -162,6 +169,7 @@ public abstract class Sampler
         "DPM fast" => ["k_dpm_fast"],
         "DPM adaptive" => ["k_dpm_ad"],
         "DDIM CFG++" => ["ddim_cfgpp"],
+        "UniPC" => ["unipc"],
         _ => [],
     };
 

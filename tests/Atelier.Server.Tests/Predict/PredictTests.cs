@@ -242,10 +242,14 @@ public class PredictTests(PredictHost shared) : IClassFixture<PredictHost>
     [Fact]
     public async Task EngineFailure_IsPredictFail_WithTheEnginesMessage()
     {
-        // UniPC is one of A1111's samplers, so it is queued; the built-in engine does not have it, so its job fails there.
-        var error = (await App.PostAsync("/sdapi/v1/txt2img", new { prompt = "x", steps = 2, width = 64, height = 64, sampler_name = "UniPC" }))
+        // An upscaler A1111 ships (R-ESRGAN 4x+) is a name the server queues; this worker's models folder has no such
+        // upscaler, so the built-in engine refuses the job with A1111's message.
+        var error = (await App.PostAsync("/sdapi/v1/txt2img", new
+            {
+                prompt = "x", steps = 2, width = 64, height = 64, enable_hr = true, hr_scale = 2, hr_upscaler = "R-ESRGAN 4x+", denoising_strength = 0.5,
+            }))
             .Error(ErrorCatalog.b_predict_predictfail, 502);
-        Assert.Contains("Sampler not found", error.GetProperty("errMessage").GetString(), StringComparison.Ordinal);
+        Assert.Contains("could not find upscaler named R-ESRGAN 4x+", error.GetProperty("errMessage").GetString(), StringComparison.Ordinal);
         var job = (await App.GetAsync("/api/v1/agents/default/jobs?state=failed")).Ok().GetProperty("items")[0];
         Assert.Equal(ErrorCatalog.b_predict_predictfail.Code, job.GetProperty("errorCode").GetString());
     }
