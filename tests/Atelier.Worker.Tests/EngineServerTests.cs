@@ -263,6 +263,31 @@ public class EngineServerTests(EngineFixture engine) : IClassFixture<EngineFixtu
     }
 
     [Fact]
+    public async Task Img2Img_SdUpscaleScript_UpscalesTileByTile_AndItsArgumentsAreA1111sOrRefused()
+    {
+        Assert.Equal(["sd upscale"], (await engine.Http.GetFromJsonAsync<JsonElement>("/sdapi/v1/scripts")).GetProperty("img2img").EnumerateArray().Select(s => s.GetString()));
+        var info = (await engine.Http.GetFromJsonAsync<JsonElement>("/sdapi/v1/script-info"))[0];
+        Assert.Equal(["Tile overlap", "Upscaler", "Scale Factor"], info.GetProperty("args").EnumerateArray().Skip(1).Select(a => a.GetProperty("label").GetString()));
+        var wide = "data:image/png;base64," + Convert.ToBase64String(Png.Encode([.. Enumerable.Range(0, 96 * 48 * 3).Select(i => (byte)(i % 253))], 96, 48));
+        // 96×48 × 1.5 = 144×72, in 64×64 tiles overlapping by 8: ⌈136/56⌉ = 3 columns, ⌈64/56⌉ = 2 rows; the name "nearest" as the upscaler.
+        var (ok, result) = await Post("/sdapi/v1/img2img", new
+        {
+            prompt = "x", steps = 2, width = 64, height = 64, seed = 5, denoising_strength = 0.3, init_images = new[] { wide },
+            script_name = "sd upscale", script_args = new object[] { "", 8, "nearest", 1.5 },
+        });
+        Assert.Equal(HttpStatusCode.OK, ok);
+        var picture = PngDecoder.Decode(Convert.FromBase64String(result.GetProperty("images")[0].GetString()!));
+        Assert.Equal((144, 72), (picture.Width, picture.Height));
+        var infotext = JsonDocument.Parse(result.GetProperty("info").GetString()!).RootElement.GetProperty("infotexts")[0].GetString();
+        Assert.Contains("SD upscale overlap: 8, SD upscale upscaler: Nearest", infotext, StringComparison.Ordinal);
+        Assert.DoesNotContain("script_name", result.GetProperty("info").GetString(), StringComparison.Ordinal); // it ran: not listed as unsupported
+
+        var (refused, why) = await Post("/sdapi/v1/img2img", new { prompt = "x", width = 64, height = 64, init_images = new[] { wide }, script_name = "SD upscale", script_args = new object[] { "", 8, 12 } });
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, refused);
+        Assert.StartsWith("sd upscale: could not find upscaler 12", why.GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Lora_FromTheModelsLoraFolder_IsListed_AndMergedByThePromptsSyntax_AndClipSkipIsApplied()
     {
         // An engine of its own: the tiny model beside the demo, and a LoRA for it in models/Lora.

@@ -44,13 +44,32 @@ public static class A1111Stock
 
     /// <summary>The listing routes (under <c>/sdapi/v1</c>) whose answer is <see cref="None"/>.</summary>
     public static readonly IReadOnlyList<string> EmptyListRoutes =
-        ["latent-upscale-modes", "hypernetworks", "face-restorers", "realesrgan-models", "prompt-styles", "script-info", "extensions"];
+        ["latent-upscale-modes", "hypernetworks", "face-restorers", "realesrgan-models", "prompt-styles", "extensions"];
 
     /// <summary>The housekeeping routes (POST, under <c>/sdapi/v1</c>) that have nothing to do on either server: they answer <c>{}</c>.</summary>
     public static readonly IReadOnlyList<string> NothingToDoRoutes = ["refresh-vae", "refresh-embeddings", "unload-checkpoint", "reload-checkpoint"];
 
-    /// <summary><c>/scripts</c>: the scripts selectable per tab (none).</summary>
-    public static readonly object Scripts = new { txt2img = Array.Empty<string>(), img2img = Array.Empty<string>() };
+    /// <summary><c>/scripts</c>: the scripts selectable per tab (A1111's titles, lower case): img2img's SD upscale.</summary>
+    public static readonly object Scripts = new { txt2img = Array.Empty<string>(), img2img = new[] { "sd upscale" } };
+
+    /// <summary>
+    /// <c>/script-info</c>: each selectable script with its arguments as A1111 describes them (SD upscale: an info text,
+    /// the tile overlap, the upscaler by index into <paramref name="upscalers"/>, the scale factor).
+    /// </summary>
+    public static object[] ScriptInfo(IEnumerable<string> upscalers) =>
+    [
+        new
+        {
+            name = "sd upscale", is_alwayson = false, is_img2img = true,
+            args = new object[]
+            {
+                new { label = (string?)null, value = (object?)null, minimum = (double?)null, maximum = (double?)null, step = (double?)null, choices = (string[]?)null },
+                new { label = "Tile overlap", value = (object?)64, minimum = (double?)0, maximum = (double?)256, step = (double?)16, choices = (string[]?)null },
+                new { label = "Upscaler", value = (object?)"None", minimum = (double?)null, maximum = (double?)null, step = (double?)null, choices = (string[]?)upscalers.ToArray() },
+                new { label = "Scale Factor", value = (object?)2.0, minimum = (double?)1, maximum = (double?)4, step = (double?)0.05, choices = (string[]?)null },
+            },
+        },
+    ];
 
     /// <summary>
     /// <c>/cmd-flags</c>: A1111's command-line flags as a server started with <c>--api --nowebui</c> on the CPU would

@@ -97,6 +97,14 @@ public static class GenerationInput
 
         // A1111's inpainting fields, as the engines read them, wherever they are sent (the limits are the built-in engine's):
         // a wrong kind would otherwise fail the job after it was charged.
+        // A1111's SD upscale script (img2img): its arguments as the built-in engine reads them, checked before queueing.
+        if (img2img && input.TryGetProperty("script_name", out var script) && script.ValueKind == JsonValueKind.String
+            && string.Equals(script.GetString()!.Trim(), "sd upscale", StringComparison.OrdinalIgnoreCase)
+            && input.TryGetProperty("script_args", out var args) && args.ValueKind != JsonValueKind.Null)
+        {
+            SdUpscaleArgs(args);
+        }
+
         Integer(input, "mask_blur", 0, MaxMaskBlur);
         Integer(input, "mask_blur_x", 0, MaxMaskBlur);
         Integer(input, "mask_blur_y", 0, MaxMaskBlur);
@@ -248,6 +256,32 @@ public static class GenerationInput
         }
 
         return n;
+    }
+
+    /// <summary>SD upscale's <c>script_args</c>: [anything, overlap 0–1024, an upscaler's index or name, scale in (0, 8]].</summary>
+    private static void SdUpscaleArgs(JsonElement args)
+    {
+        if (args.ValueKind != JsonValueKind.Array)
+        {
+            throw AtelierException.InvalidInput("script_args", "must be a list: [info, tile overlap, upscaler, scale factor] for sd upscale");
+        }
+
+        JsonElement? At(int i) => args.GetArrayLength() > i && args[i].ValueKind != JsonValueKind.Null ? args[i] : null;
+        if (At(1) is { } overlap && (overlap.ValueKind != JsonValueKind.Number || !overlap.TryGetInt32(out var o) || o is < 0 or > 1024))
+        {
+            throw AtelierException.InvalidInput("script_args", "sd upscale's tile overlap (script_args[1]) must be a whole number from 0 to 1024");
+        }
+
+        if (At(2) is { } upscaler && !(upscaler.ValueKind == JsonValueKind.Number && upscaler.TryGetInt32(out var u) && u >= 0)
+            && !(upscaler.ValueKind == JsonValueKind.String && upscaler.GetString()!.Length <= 100))
+        {
+            throw AtelierException.InvalidInput("script_args", "sd upscale's upscaler (script_args[2]) must be an index into /sdapi/v1/upscalers or a name there");
+        }
+
+        if (At(3) is { } scale && (scale.ValueKind != JsonValueKind.Number || scale.GetDouble() is <= 0 or > 8))
+        {
+            throw AtelierException.InvalidInput("script_args", "sd upscale's scale factor (script_args[3]) must be more than 0 and at most 8");
+        }
     }
 
     /// <summary>A flag as A1111 reads one: true, false, 0 or 1.</summary>

@@ -254,6 +254,11 @@ public sealed class DiffusionPipeline : SharedNative
     /// </summary>
     public GenerationResult Generate(GenerationRequest req, Action<GenerationProgress>? progress, CancellationToken ct, Func<bool>? skipRequested = null)
     {
+        if (req.SdUpscale is { } script)
+        {
+            return script.Run(this, req, progress, ct);
+        }
+
         ObjectDisposedException.ThrowIf(!TryEnter(), this);
         try
         {
@@ -495,6 +500,7 @@ public sealed class DiffusionPipeline : SharedNative
         new("TI hashes", text?.EmbeddingHashes),
         new("Lora hashes", LoraHashes),
         .. req.Inpaint?.InfoParameters() ?? [],
+        .. req.ExtraInfo,
         new("Version", "atelier"),
     ];
 

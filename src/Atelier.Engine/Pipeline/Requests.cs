@@ -47,6 +47,12 @@ public sealed record GenerationRequest
     /// over the original (the images are <see cref="Images.InpaintPlan.OutputWidth"/>×<see cref="Images.InpaintPlan.OutputHeight"/>).
     /// </summary>
     public Images.InpaintPlan? Inpaint { get; init; }
+
+    /// <summary>A1111's "SD upscale" img2img script: <see cref="InitImage"/> is then the whole original picture, and the request's size the tile size.</summary>
+    public Images.SdUpscaleScript? SdUpscale { get; init; }
+
+    /// <summary>Infotext pairs a script adds (before <c>Version</c>, as A1111's <c>extra_generation_params</c>).</summary>
+    public IReadOnlyList<KeyValuePair<string, object?>> ExtraInfo { get; init; } = [];
 }
 
 /// <summary>

@@ -47,6 +47,7 @@ public static class SdApi
         }
 
         api.MapGet("/scripts", () => Results.Json(A1111Stock.Scripts)).WithName("SdScripts");
+        api.MapGet("/script-info", () => Results.Json(A1111Stock.ScriptInfo(Engine.Images.Upscaling.Upscalers))).WithName("SdScriptInfo");
         api.MapGet("/cmd-flags", () => Results.Json(A1111Stock.CmdFlags("", 0))).WithName("SdCmdFlags");
         api.MapGet("/memory", () => Results.Json(A1111Stock.Memory())).WithName("SdMemory");
         api.MapPost("/interrogate", () => Results.Json(A1111Stock.InterrogateMissing, statusCode: 404)).WithName("SdInterrogate");

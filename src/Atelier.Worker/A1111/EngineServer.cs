@@ -120,6 +120,7 @@ public static partial class EngineServer
         }
 
         api.MapGet("/scripts", () => Results.Json(A1111Stock.Scripts));
+        api.MapGet("/script-info", (EngineState state) => Results.Json(A1111Stock.ScriptInfo(Adapters.EngineJob.UpscalerNames(state.Upscalers))));
         api.MapGet("/cmd-flags", (EngineOptions options) => Results.Json(A1111Stock.CmdFlags(options.ModelsDirectory, PortOf(options.Urls))));
         api.MapGet("/memory", () => Results.Json(A1111Stock.Memory()));
         api.MapPost("/interrogate", () => Results.Json(A1111Stock.InterrogateMissing, statusCode: 404));

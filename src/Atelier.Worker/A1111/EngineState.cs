@@ -92,6 +92,7 @@ public sealed class EngineState : IDisposable
 
         (byte[] Rgb, int Width, int Height)? init = null;
         InpaintPlan? inpaint = null;
+        SdUpscaleScript? script = null;
         var warnings = new List<string>();
         if (img2img)
         {
@@ -134,9 +135,28 @@ public sealed class EngineState : IDisposable
                 }
             }
 
+            if (SdUpscaleScript.Names(req.ScriptName))
+            {
+                if (!string.IsNullOrEmpty(req.Mask))
+                {
+                    return Results.Json(new { detail = "sd upscale is an img2img script: it takes no mask" }, statusCode: 422);
+                }
+
+                try
+                {
+                    script = SdUpscaleScript.FromArgs(req.Extra?.TryGetValue("script_args", out var args) == true ? args : null, Adapters.EngineJob.UpscalerNames(Upscalers));
+                }
+                catch (EngineRequestException e)
+                {
+                    return Results.Json(new { detail = e.Message }, statusCode: 422);
+                }
+            }
+
             try
             {
-                init = inpaint is null ? ImageDecoder.DecodeForImg2Img(bytes, req.Width, req.Height, req.ResizeMode) : null;
+                init = inpaint is not null ? null
+                    : script is not null ? ImageDecoder.DecodeOriginal(bytes)
+                    : ImageDecoder.DecodeForImg2Img(bytes, req.Width, req.Height, req.ResizeMode);
             }
             catch (Exception e) when (e is InvalidDataException or EndOfStreamException)
             {
@@ -207,6 +227,7 @@ public sealed class EngineState : IDisposable
                 Hires = Adapters.EngineJob.HiresOf(req),
                 RandnSource = Setting(req, "randn_source") is { ValueKind: JsonValueKind.String } source ? source.GetString()! : NoiseSources.Gpu,
                 Inpaint = inpaint,
+                SdUpscale = script,
                 ClipSkip = Adapters.EngineJob.ClipSkipOf(Setting(req, "CLIP_stop_at_last_layers")),
                 Embeddings = Embeddings,
                 Upscalers = Upscalers,
@@ -353,7 +374,8 @@ public sealed class EngineState : IDisposable
             list.Add("tiling");
         }
 
-        if (!string.IsNullOrEmpty(req.ScriptName))
+        var sdUpscale = SdUpscaleScript.Names(req.ScriptName);
+        if (!string.IsNullOrEmpty(req.ScriptName) && !sdUpscale)
         {
             list.Add("script_name");
         }
@@ -382,7 +404,7 @@ public sealed class EngineState : IDisposable
                 "s_noise" or "initial_noise_multiplier" => value.ValueKind == JsonValueKind.Number && value.GetDouble() != 1,
                 "s_tmax" or "eta" or "refiner_switch_at" => value.ValueKind == JsonValueKind.Number,
                 "refiner_checkpoint" or "latent_mask" => value.ValueKind == JsonValueKind.String && value.GetString() is { Length: > 0 },
-                "script_args" => value.ValueKind == JsonValueKind.Array && value.GetArrayLength() > 0,
+                "script_args" => !sdUpscale && value.ValueKind == JsonValueKind.Array && value.GetArrayLength() > 0,
                 "include_init_images" => value.ValueKind == JsonValueKind.True,
                 _ => false,
             };

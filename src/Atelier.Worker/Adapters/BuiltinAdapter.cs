@@ -41,17 +41,24 @@ public sealed class BuiltinAdapter(string modelsDirectory, long memoryBudgetByte
                 // Inpainting as A1111 (a blank mask with "only masked" is a plain img2img there too).
                 var inpaint = job is { InitImagePng: { } image, MaskPng: { } mask }
                     ? Engine.Images.Inpainting.Prepare(image, mask, job.Inpaint, job.Width, job.Height, job.ResizeMode) : null;
+                var upscalers = Engine.Images.OnnxUpscaler.Scan(Path.Combine(modelsDirectory, "ESRGAN"));
+                // A1111's SD upscale script: the whole init picture, cut into tiles of the request's size.
+                var script = !Engine.Images.SdUpscaleScript.Names(job.ScriptName) ? null
+                    : job.InitImagePng is null || job.MaskPng is not null ? throw new EngineRequestException("sd upscale is an img2img script: it takes an init image and no mask")
+                    : Engine.Images.SdUpscaleScript.FromArgs(job.ScriptArgs, EngineJob.UpscalerNames(upscalers));
                 var init = job.InitImagePng is null || inpaint is not null ? ((byte[], int, int)?)null
+                    : script is not null ? Engine.Images.ImageDecoder.DecodeOriginal(job.InitImagePng)
                     : Engine.Images.ImageDecoder.DecodeForImg2Img(job.InitImagePng, job.Width, job.Height, job.ResizeMode);
                 var result = pipeline.Generate(new GenerationRequest
                 {
                     Prompt = job.Prompt, NegativePrompt = job.NegativePrompt, Seed = job.Seed, Sampler = job.Sampler, Schedule = job.Schedule,
-                    Steps = job.Steps, CfgScale = job.CfgScale, Width = job.Width, Height = job.Height, BatchSize = job.BatchSize,
+                    Steps = job.Steps, CfgScale = job.CfgScale, Width = job.Width, Height = job.Height,
+                    BatchSize = script is null ? job.BatchSize : Math.Max(1, job.BatchSize / job.Iterations), Iterations = script is null ? 1 : job.Iterations, SdUpscale = script,
                     InitImage = init, DenoisingStrength = job.DenoisingStrength, Subseed = job.Subseed, SubseedStrength = job.SubseedStrength,
                     SeedResizeFromWidth = job.SeedResizeFromWidth, SeedResizeFromHeight = job.SeedResizeFromHeight, EtaNoiseSeedDelta = job.EtaNoiseSeedDelta,
                     Hires = job.Hires, RandnSource = job.RandnSource, Inpaint = inpaint, ClipSkip = job.ClipSkip,
                     Embeddings = [.. job.Embeddings, .. Engine.Lora.NetworkFile.Scan(Path.Combine(modelsDirectory, "embeddings"))],
-                    Upscalers = Engine.Images.OnnxUpscaler.Scan(Path.Combine(modelsDirectory, "ESRGAN")),
+                    Upscalers = upscalers,
                     // A VAE the worker does not have is left out, as A1111 falls back to the model's own.
                     Vae = Engine.Lora.NetworkFile.FindVae(Engine.Lora.NetworkFile.ScanVaes(Path.Combine(modelsDirectory, "VAE")), job.Vae, out _),
                 }, p =>

@@ -51,6 +51,16 @@ public sealed record EngineJob
     public static int ClipSkipOf(System.Text.Json.JsonElement? value) =>
         value is { ValueKind: System.Text.Json.JsonValueKind.Number } v ? (int)Math.Clamp(Math.Round(v.GetDouble()), 1, 12) : 1;
 
+    /// <summary>A1111's <c>n_iter</c> (<see cref="BatchSize"/> is batch_size × n_iter already; a script that tells them apart reads this).</summary>
+    public int Iterations { get; init; } = 1;
+
+    /// <summary>A1111's <c>script_name</c> and <c>script_args</c> (the built-in engine runs "SD upscale").</summary>
+    public string? ScriptName { get; init; }
+    public System.Text.Json.JsonElement? ScriptArgs { get; init; }
+
+    /// <summary>The built-in engine's upscalers by A1111's list order (<c>/sdapi/v1/upscalers</c>): None, Lanczos, Nearest, then the models.</summary>
+    public static IReadOnlyList<string> UpscalerNames(IReadOnlyList<Engine.Lora.NetworkFile> models) => [.. Engine.Images.Upscaling.Upscalers, .. models.Select(m => m.Name)];
+
     /// <summary>A1111's hires fix (txt2img with <c>enable_hr</c>); null: none.</summary>
     public Engine.Pipeline.HiresFix? Hires { get; init; }
 

@@ -534,7 +534,8 @@ public sealed partial class WorkerHost : IDisposable
             Vae = r.OverrideSettings?.TryGetValue("sd_vae", out var vae) == true && vae.ValueKind == JsonValueKind.String ? vae.GetString() : null,
             ClipSkip = EngineJob.ClipSkipOf(r.OverrideSettings?.TryGetValue("CLIP_stop_at_last_layers", out var clip) == true ? clip : null),
             Subseed = r.Subseed, SubseedStrength = r.SubseedStrength, SeedResizeFromWidth = r.SeedResizeFromW, SeedResizeFromHeight = r.SeedResizeFromH,
-            Hires = EngineJob.HiresOf(r),
+            Hires = EngineJob.HiresOf(r), Iterations = Math.Max(1, r.NIter), ScriptName = r.ScriptName,
+            ScriptArgs = r.Extra?.TryGetValue("script_args", out var scriptArgs) == true ? scriptArgs : null,
             RandnSource = r.OverrideSettings?.TryGetValue("randn_source", out var source) == true && source.ValueKind == JsonValueKind.String
                 ? source.GetString()! : global::Atelier.Engine.Sampling.NoiseSources.Gpu,
             EtaNoiseSeedDelta = r.OverrideSettings?.TryGetValue("eta_noise_seed_delta", out var ensd) == true && ensd.ValueKind == JsonValueKind.Number ? (long)ensd.GetDouble() : 0,

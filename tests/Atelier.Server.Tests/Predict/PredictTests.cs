@@ -180,6 +180,43 @@ public class PredictTests(PredictHost shared) : IClassFixture<PredictHost>
     }
 
     [Fact]
+    public async Task Img2Img_SdUpscaleScript_RunsTileByTileThroughTheWorker_AndBadArgumentsAreRefusedBeforeQueueing()
+    {
+        var scripts = (await App.GetAsync("/sdapi/v1/scripts")).Json;
+        Assert.Equal(["sd upscale"], scripts.GetProperty("img2img").EnumerateArray().Select(s => s.GetString()));
+        var info = (await App.GetAsync("/sdapi/v1/script-info")).Json[0];
+        Assert.Equal(("sd upscale", true), (info.GetProperty("name").GetString(), info.GetProperty("is_img2img").GetBoolean()));
+        Assert.Equal(["None", "Lanczos", "Nearest"], info.GetProperty("args")[2].GetProperty("choices").EnumerateArray().Select(c => c.GetString()));
+
+        // A 64×64 picture, twice as large in 64×64 tiles overlapping by 16: 3 × 3 tiles redrawn and laid back together.
+        var init = Convert.ToBase64String(Image((await App.PostAsync("/sdapi/v1/txt2img", new { prompt = "init", steps = 2, width = 64, height = 64, seed = 7 })).Json, 0));
+        var r = await App.PostAsync("/sdapi/v1/img2img", new
+        {
+            prompt = "detail", steps = 2, width = 64, height = 64, seed = 30, denoising_strength = 0.4, init_images = new[] { init },
+            script_name = "SD upscale", script_args = new object[] { "", 16, 1, 2.0 },
+        });
+        Assert.Equal(HttpStatusCode.OK, r.Status);
+        Assert.Equal((128, 128), (PngDecoder.Decode(Image(r.Json, 0)).Width, PngDecoder.Decode(Image(r.Json, 0)).Height));
+        Assert.Contains("SD upscale overlap: 16, SD upscale upscaler: Lanczos", r.Json.GetProperty("info").GetString(), StringComparison.Ordinal);
+
+        var before = (await App.GetAsync("/api/v1/agents/default/jobs?pageSize=100")).Ok().GetProperty("total").GetInt32();
+        foreach (var bad in new object[] { "not a list", new object[] { "", -16 }, new object[] { "", 16, 1, 20 }, new object[] { "", 16, new { } } })
+        {
+            (await App.PostAsync("/sdapi/v1/img2img", new { prompt = "x", init_images = new[] { init }, script_name = "sd upscale", script_args = bad }))
+                .Error(ErrorCatalog.p_common_inputinvalid, 400);
+        }
+
+        Assert.Equal(before, (await App.GetAsync("/api/v1/agents/default/jobs?pageSize=100")).Ok().GetProperty("total").GetInt32());
+        // An upscaler index this worker does not have: the engine refuses the job with the reason.
+        var missing = (await App.PostAsync("/sdapi/v1/img2img", new
+            {
+                prompt = "x", steps = 2, width = 64, height = 64, init_images = new[] { init }, script_name = "sd upscale", script_args = new object[] { "", 16, 7, 2 },
+            }))
+            .Error(ErrorCatalog.b_predict_predictfail, 502);
+        Assert.Contains("could not find upscaler 7", missing.GetProperty("errMessage").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Img2Img_WithAMask_InpaintsThroughTheWorker_AndBadInpaintingFieldsAreRefusedBeforeQueueing()
     {
         // A 128×96 init and a mask whose white square covers (80..96, 40..56): only masked (A1111's default) puts the
