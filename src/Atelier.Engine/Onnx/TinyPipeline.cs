@@ -119,6 +119,89 @@ public static class TinyPipeline
         WriteConfigs(folder);
     }
 
+    /// <summary>The tiny SDXL pipeline's widths: the first encoder's, the second's, and the pooled projection's.</summary>
+    public const int XlHidden1 = 8, XlHidden2 = 12, XlPooled = 6;
+
+    /// <summary>
+    /// A tiny SDXL pipeline in the layout Optimum exports (<c>text_encoder</c>, <c>text_encoder_2</c> with
+    /// <c>text_embeds</c>, each with <c>hidden_states.0…2</c> outputs; a UNet taking <c>text_embeds</c> and <c>time_ids</c>;
+    /// a VAE whose config gives SDXL's scaling factor 0.13025). The first encoder's layers are ×1.5 then +0.25 of its token
+    /// rows, the second's ×0.5 then +1, so the penultimate states are 1.5 and 0.5 times the tables' rows. The UNet
+    /// computes A·sample + B·mean(encoder_hidden_states) + C·mean(text_embeds) + D·mean(time_ids).
+    /// </summary>
+    public static void WriteXl(string folder)
+    {
+        Write(folder);
+        var rng = new Random(20261129);
+        var vocabulary = Vocabulary().Count;
+        float[] Table(int width) => [.. Enumerable.Range(0, vocabulary * width).Select(_ => (float)((rng.NextDouble() * 2) - 1))];
+
+        OnnxGraph Encoder(int width, float scale, float shift) => new OnnxGraph()
+            .Input("input_ids", OnnxGraph.ElementInt32, "batch", "sequence")
+            .Constant("text_model.embeddings.token_embedding.weight", Table(width), vocabulary, width)
+            .Constant("scale", [scale])
+            .Constant("shift", [shift])
+            .Node("Cast", ["input_ids"], ["idx"], ("to", (long)OnnxGraph.ElementInt64))
+            .Node("Gather", ["text_model.embeddings.token_embedding.weight", "idx"], ["hidden_states.0"], ("axis", 0L))
+            .Node("Mul", ["hidden_states.0", "scale"], ["hidden_states.1"])
+            .Node("Add", ["hidden_states.1", "shift"], ["hidden_states.2"])
+            .Node("Identity", ["hidden_states.2"], ["last_hidden_state"]);
+
+        var first = Encoder(XlHidden1, 1.5f, 0.25f)
+            .Node("ReduceMean", ["last_hidden_state"], ["pooler_output"], ("axes", new long[] { 1 }), ("keepdims", 0L))
+            .Output("last_hidden_state", OnnxGraph.ElementFloat, "batch", "sequence", XlHidden1)
+            .Output("pooler_output", OnnxGraph.ElementFloat, "batch", XlHidden1);
+        var second = Encoder(XlHidden2, 0.5f, 1f)
+            .Constant("text_projection.weight", [.. Enumerable.Range(0, XlHidden2 * XlPooled).Select(_ => (float)((rng.NextDouble() * 2) - 1))], XlHidden2, XlPooled)
+            .Node("ReduceMean", ["last_hidden_state"], ["pooled"], ("axes", new long[] { 1 }), ("keepdims", 0L))
+            .Node("MatMul", ["pooled", "text_projection.weight"], ["text_embeds"])
+            .Output("text_embeds", OnnxGraph.ElementFloat, "batch", XlPooled)
+            .Output("last_hidden_state", OnnxGraph.ElementFloat, "batch", "sequence", XlHidden2);
+        foreach (var (graph, width) in new[] { (first, XlHidden1), (second, XlHidden2) })
+        {
+            for (var layer = 0; layer <= 2; layer++)
+            {
+                graph.Output($"hidden_states.{layer}", OnnxGraph.ElementFloat, "batch", "sequence", width);
+            }
+        }
+
+        Save(folder, "text_encoder", first.ToModel("text_encoder"));
+        Save(folder, "text_encoder_2", second.ToModel("text_encoder_2"));
+
+        var unet = new OnnxGraph()
+            .Input("sample", OnnxGraph.ElementFloat, "batch", 4, "height", "width")
+            .Input("timestep", OnnxGraph.ElementFloat, "steps")
+            .Input("encoder_hidden_states", OnnxGraph.ElementFloat, "batch", "sequence", XlHidden1 + XlHidden2)
+            .Input("text_embeds", OnnxGraph.ElementFloat, "batch", XlPooled)
+            .Input("time_ids", OnnxGraph.ElementFloat, "batch", 6)
+            .Constant("a", [1f])
+            .Constant("b", [0.05f])
+            .Constant("c", [0.05f])
+            .Constant("d", [0.001f])
+            .ConstantInt64("shape", [-1, 1, 1, 1], 4)
+            .Node("Mul", ["sample", "a"], ["scaled"])
+            .Node("ReduceMean", ["encoder_hidden_states"], ["m"], ("axes", new long[] { 1, 2 }), ("keepdims", 0L))
+            .Node("ReduceMean", ["text_embeds"], ["p"], ("axes", new long[] { 1 }), ("keepdims", 0L))
+            .Node("ReduceMean", ["time_ids"], ["t"], ("axes", new long[] { 1 }), ("keepdims", 0L))
+            .Node("Mul", ["m", "b"], ["mb"])
+            .Node("Mul", ["p", "c"], ["pc"])
+            .Node("Mul", ["t", "d"], ["td"])
+            .Node("Add", ["mb", "pc"], ["mp"])
+            .Node("Add", ["mp", "td"], ["bias1"])
+            .Node("Reshape", ["bias1", "shape"], ["bias"])
+            .Node("Add", ["scaled", "bias"], ["out_sample"])
+            .Output("out_sample", OnnxGraph.ElementFloat, "batch", 4, "height", "width");
+        Save(folder, "unet", unet.ToModel("unet"));
+
+        File.WriteAllText(Path.Combine(folder, "vae_decoder", "config.json"), JsonSerializer.Serialize(new Dictionary<string, object> { ["scaling_factor"] = 0.13025 }));
+        WriteTokenizer(Path.Combine(folder, "tokenizer_2"));
+        var index = JsonSerializer.Deserialize<Dictionary<string, object>>(File.ReadAllText(Path.Combine(folder, "model_index.json")))!;
+        index["_class_name"] = "ORTStableDiffusionXLPipeline";
+        index["text_encoder_2"] = new[] { "transformers", "CLIPTextModelWithProjection" };
+        index["tokenizer_2"] = new[] { "transformers", "CLIPTokenizer" };
+        File.WriteAllText(Path.Combine(folder, "model_index.json"), JsonSerializer.Serialize(index));
+    }
+
     /// <summary>
     /// A tiny upscaler model in ESRGAN's interface ([1, 3, H, W] in 0..1 → [1, 3, sH, sW]): each pixel becomes an s×s block
     /// at <paramref name="gain"/> of its value (a grouped transposed convolution), so tests can work out every pixel.

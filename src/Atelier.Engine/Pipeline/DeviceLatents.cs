@@ -158,7 +158,7 @@ internal sealed class DeviceLatentsPass : IDisposable
     private bool _live;
 
     public DeviceLatentsPass(LatentGraphs graphs, InferenceSession unet, OrtAllocator allocator, TensorElementType unetType, OrtValue states,
-        OrtValue timestep, bool guided, int h, int w, RunOptions runOptions)
+        OrtValue timestep, bool guided, int h, int w, RunOptions runOptions, IReadOnlyList<(string Name, OrtValue Value)>? extra = null)
     {
         _timestep = timestep;
         _graphs = graphs;
@@ -178,6 +178,11 @@ internal sealed class DeviceLatentsPass : IDisposable
         _noiseValue = OrtValue.CreateTensorValueFromMemory(_noise, _shape);
         _unetBinding = unet.CreateIoBinding();
         _unetBinding.BindInput("encoder_hidden_states", states); // copied to the device once, here
+        foreach (var (name, value) in extra ?? [])
+        {
+            _unetBinding.BindInput(name, value); // SDXL's text_embeds and time_ids, likewise
+        }
+
         _unetBinding.BindInput("sample", _sample);
         _unetBinding.BindOutput("out_sample", _out);
         _stepBinding = graphs.Step(guided).CreateIoBinding();

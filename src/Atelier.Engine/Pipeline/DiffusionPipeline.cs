@@ -14,9 +14,8 @@ namespace Atelier.Engine.Pipeline;
 /// encoder → sampler loop over the UNet with classifier-free guidance → VAE decoder → PNG with the A1111
 /// "parameters" chunk. Inputs are bound by name with element types read from the session metadata.
 /// </summary>
-public sealed class DiffusionPipeline : SharedNative
+public sealed partial class DiffusionPipeline : SharedNative
 {
-    private const float LatentScale = 0.18215f;
     private readonly InferenceSession _textEncoder;
     private readonly InferenceSession _unet;
     private readonly Vae _vae;
@@ -50,6 +49,7 @@ public sealed class DiffusionPipeline : SharedNative
         _timestepType = _unet.InputMetadata["timestep"].ElementDataType;
         _unetType = _unet.InputMetadata["sample"].ElementDataType;
         _statesType = _unet.InputMetadata["encoder_hidden_states"].ElementDataType;
+        OpenXl(folder, options);
         using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "scheduler", "scheduler_config.json")));
         var root = config.RootElement;
         _schedule = new NoiseSchedule(
@@ -413,7 +413,7 @@ public sealed class DiffusionPipeline : SharedNative
                 // Inpainting blends every prediction with the init's latents on the host, so it keeps the host loop.
                 var plan = _latentGraphs is null || generate is not null ? null : passSampler.LinearPlan(passSigmas);
                 using var device = plan is null ? null : new DeviceLatentsPass(_latentGraphs!, _unet, _deviceAllocator ?? OrtAllocator.DefaultInstance, _unetType,
-                    passIo.States, passIo.Timestep, passIo.Guided, lh, lw, runOptions) { OnReadback = () => Interlocked.Increment(ref _readbacks) };
+                    passIo.States, passIo.Timestep, passIo.Guided, lh, lw, runOptions, passIo.Extra) { OnReadback = () => Interlocked.Increment(ref _readbacks) };
                 Func<float[]?>? snapshot = device is null ? null : device.Snapshot;
                 try
                 {
@@ -741,6 +741,18 @@ public sealed class DiffusionPipeline : SharedNative
             return new TextPlan(null, 1);
         }
 
+        if (IsXl)
+        {
+            // SDXL conditions on each encoder's penultimate layer; a variant of its first encoder alone would be half of it.
+            var xl = new TextPlan(null, 1);
+            xl.Notes.AddRange(notes);
+            xl.Notes.AddRange([
+                .. clipSkip > 1 ? [$"CLIP_stop_at_last_layers {clipSkip} is not applied: SDXL conditions on each encoder's penultimate layer"] : Array.Empty<string>(),
+                .. used.Count > 0 ? [$"embeddings not applied ({string.Join(", ", used.Select(u => u.Embedding.Name))}): textual inversion is not available for SDXL models here"] : Array.Empty<string>(),
+            ]);
+            return xl;
+        }
+
         var (variant, why) = Variant(clipSkip > 1, used);
         if (variant is null && clipSkip > 1)
         {
@@ -826,7 +838,8 @@ public sealed class DiffusionPipeline : SharedNative
         try
         {
             using var text = PlanText(clipSkip, embeddings ?? [], prompt);
-            return EncodeText(PromptChunks.From(_tokenizer, ExtraNetworks.Strip(prompt).Prompt, 1, text.Embeddings), text);
+            var chunks = PromptChunks.From(_tokenizer, ExtraNetworks.Strip(prompt).Prompt, 1, text.Embeddings);
+            return IsXl ? EncodeTextXl(chunks, zero: false).States : EncodeText(chunks, text);
         }
         finally
         {
@@ -836,7 +849,7 @@ public sealed class DiffusionPipeline : SharedNative
 
     /// <summary>Conditioning for [negative, positive], with the same number of 77-token chunks each.</summary>
     /// <remarks>As A1111, the extra networks (<c>&lt;lora:…&gt;</c>) are taken out of the text before it is encoded.</remarks>
-    private float[] EncodePrompts(string prompt, string negative, TextPlan text)
+    private Conditioning EncodePrompts(string prompt, string negative, TextPlan text)
     {
         prompt = ExtraNetworks.Strip(prompt).Prompt;
         negative = ExtraNetworks.Strip(negative).Prompt;
@@ -847,9 +860,17 @@ public sealed class DiffusionPipeline : SharedNative
             pos = PromptChunks.From(_tokenizer, prompt, neg.ChunkCount, text.Embeddings);
         }
 
+        if (IsXl)
+        {
+            // A1111 zeroes an empty negative prompt's conditioning for SDXL (force_zero_negative_prompt).
+            var (uStates, uPooled) = EncodeTextXl(neg, zero: negative.Length == 0);
+            var (cStates, cPooled) = EncodeTextXl(pos, zero: false);
+            return new Conditioning([.. uStates, .. cStates], [.. uPooled, .. cPooled]);
+        }
+
         var u = EncodeText(neg, text);
         var c = EncodeText(pos, text);
-        return [.. u, .. c];
+        return new Conditioning([.. u, .. c], null);
     }
 
     /// <summary>Runs the text encoder chunk by chunk and applies emphasis as A1111 does (scale by weight, restore the mean).</summary>
@@ -915,8 +936,9 @@ public sealed class DiffusionPipeline : SharedNative
         private readonly Float16[]? _outputHalf;
         private readonly OrtIoBinding? _binding;
 
-        public UnetBindings(DiffusionPipeline owner, float[] conditioning, bool guided, int h, int w)
+        public UnetBindings(DiffusionPipeline owner, Conditioning condition, bool guided, int h, int w)
         {
+            var conditioning = condition.States;
             var batch = guided ? 2 : 1;
             var n = 4 * h * w;
             Guided = guided;
@@ -946,13 +968,30 @@ public sealed class DiffusionPipeline : SharedNative
                 TensorElementType.Float16 => Bind(new Float16[1], (a, t) => a[0] = (Float16)(float)t),
                 _ => Bind(new float[1], (a, t) => a[0] = (float)t),
             };
+            if (condition.Pooled is { } pooled)
+            {
+                var (embeds, timeIds) = owner.XlInputs(pooled, guided, h, w);
+                Extra = [("text_embeds", embeds), ("time_ids", timeIds)];
+            }
+
+            _names = [.. UnetInputs, .. Extra.Select(e => e.Name)];
             if (owner._ioBinding)
             {
                 _binding = owner._unet.CreateIoBinding();
                 _binding.BindInput("encoder_hidden_states", States);
+                foreach (var (name, value) in Extra)
+                {
+                    _binding.BindInput(name, value);
+                }
+
                 _binding.BindOutput("out_sample", Result);
             }
         }
+
+        private readonly string[] _names;
+
+        /// <summary>The UNet's inputs past the three of SD 1.x (SDXL's <c>text_embeds</c> and <c>time_ids</c>), bound once.</summary>
+        public IReadOnlyList<(string Name, OrtValue Value)> Extra { get; } = [];
 
         public bool Guided { get; }
         public float[] Input { get; }
@@ -984,7 +1023,7 @@ public sealed class DiffusionPipeline : SharedNative
             }
             else
             {
-                unet.Run(runOptions, UnetInputs, [Sample, Timestep, States], UnetOutputs, [Result]);
+                unet.Run(runOptions, _names, [Sample, Timestep, States, .. Extra.Select(e => e.Value)], UnetOutputs, [Result]);
             }
 
             if (_outputHalf is not null)
@@ -1006,6 +1045,10 @@ public sealed class DiffusionPipeline : SharedNative
             Result.Dispose();
             States.Dispose();
             Timestep.Dispose();
+            foreach (var (_, value) in Extra)
+            {
+                value.Dispose();
+            }
         }
     }
 
@@ -1067,6 +1110,7 @@ public sealed class DiffusionPipeline : SharedNative
         _deviceAllocator?.Dispose();
         _deviceMemory?.Dispose();
         _textEncoder.Dispose();
+        _textEncoder2?.Dispose();
         foreach (var (_, variant, _) in _variants)
         {
             variant?.Dispose();

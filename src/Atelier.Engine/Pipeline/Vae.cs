@@ -10,7 +10,9 @@ namespace Atelier.Engine.Pipeline;
 /// </summary>
 internal sealed class Vae : SharedNative
 {
-    private const float LatentScale = 0.18215f;
+    /// <summary>SD 1.x/2.x's latent scaling factor, used where the VAE's config does not give one (SDXL's is 0.13025).</summary>
+    public const float DefaultLatentScale = 0.18215f;
+    public float LatentScale { get; }
     private readonly InferenceSession _decoder;
     private readonly InferenceSession? _encoder;
     private readonly TensorElementType _decoderType;
@@ -19,6 +21,7 @@ internal sealed class Vae : SharedNative
 
     public Vae(string folder, SessionOptions options)
     {
+        LatentScale = ScalingFactor(folder);
         _decoder = new InferenceSession(System.IO.Path.Combine(folder, "vae_decoder", "model.onnx"), options);
         var encoderPath = System.IO.Path.Combine(folder, "vae_encoder", "model.onnx");
         try
@@ -37,6 +40,26 @@ internal sealed class Vae : SharedNative
     }
 
     public bool CanEncode => _encoder is not null;
+
+    /// <summary>The VAE's <c>scaling_factor</c> from its diffusers config (<c>vae_decoder/config.json</c>), else SD 1.x's.</summary>
+    public static float ScalingFactor(string folder)
+    {
+        var config = System.IO.Path.Combine(folder, "vae_decoder", "config.json");
+        if (!File.Exists(config))
+        {
+            return DefaultLatentScale;
+        }
+
+        try
+        {
+            using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(config));
+            return json.RootElement.TryGetProperty("scaling_factor", out var f) && f.TryGetDouble(out var v) && v > 0 && v < 10 ? (float)v : DefaultLatentScale;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return DefaultLatentScale;
+        }
+    }
 
     /// <summary>The latents, unscaled, through the decoder, to RGB bytes.</summary>
     public byte[] Decode(float[] latents, int h, int w, RunOptions runOptions)
