@@ -85,6 +85,40 @@ public sealed class XlTests : IDisposable
     }
 
     [Fact]
+    public void Refiner_TakesOverAtTheSwitch_WithItsOwnConditioning_AndSaysSoInTheInfotext()
+    {
+        var folder = Path.Combine(_root, "tiny-refiner");
+        TinyPipeline.WriteXlRefiner(folder);
+        using var refiner = DiffusionPipeline.Load(folder, "tiny-refiner", "5555555555");
+        Assert.True(refiner.IsXl && refiner.IsRefiner);
+        // The refiner's conditioning: its one encoder's penultimate states (12 wide), the pooled embedding beside them.
+        var (states, pooled) = refiner.EncodeXl("a red fox", "blurry");
+        Assert.Equal(2 * 77 * TinyPipeline.XlHidden2, states.Length);
+        Assert.Equal(2 * TinyPipeline.XlPooled, pooled.Length);
+
+        using var pipeline = DiffusionPipeline.Load(_model, "tiny-xl", "8888888888");
+        var request = new GenerationRequest { Prompt = "a red fox", NegativePrompt = "blurry", Steps = 6, Width = 64, Height = 64, Seed = 4, Sampler = "Euler" };
+        byte[] Draw(GenerationRequest r, out string infotext)
+        {
+            var image = pipeline.Generate(r, null, CancellationToken.None).Images[0];
+            infotext = image.Infotext;
+            return PngDecoder.Decode(image.Png).Rgb;
+        }
+
+        var alone = Draw(request, out var plain);
+        var refined = Draw(request with { Refiner = new RefinerUse(refiner, 0.5, "tiny-refiner [5555555555]") }, out var info);
+        Assert.NotEqual(alone, refined);
+        Assert.Contains("Refiner: tiny-refiner [5555555555], Refiner switch at: 0.5", info, StringComparison.Ordinal);
+        Assert.DoesNotContain("Refiner", plain, StringComparison.Ordinal);
+        // A switch the schedule never reaches leaves the base model's picture, and says no refiner.
+        var never = Draw(request with { Refiner = new RefinerUse(refiner, 1.0, "tiny-refiner [5555555555]") }, out var neverInfo);
+        Assert.Equal(alone, never);
+        Assert.DoesNotContain("Refiner", neverInfo, StringComparison.Ordinal);
+        // Switching earlier changes the picture again: the refiner runs more of the steps.
+        Assert.NotEqual(refined, Draw(request with { Refiner = new RefinerUse(refiner, 0.1, "tiny-refiner [5555555555]") }, out _));
+    }
+
+    [Fact]
     public void AHalfSdxlFolder_IsRefusedWithTheReason()
     {
         var half = Path.Combine(_root, "half");

@@ -105,6 +105,9 @@ public static class GenerationInput
             SdUpscaleArgs(args);
         }
 
+        // A1111's refiner: a checkpoint's name and the fraction of the steps after which it takes over.
+        String(input, "refiner_checkpoint", 300);
+        Number(input, "refiner_switch_at", 0, 1);
         Integer(input, "mask_blur", 0, MaxMaskBlur);
         Integer(input, "mask_blur_x", 0, MaxMaskBlur);
         Integer(input, "mask_blur_y", 0, MaxMaskBlur);

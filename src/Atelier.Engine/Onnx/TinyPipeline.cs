@@ -203,6 +203,42 @@ public static class TinyPipeline
     }
 
     /// <summary>
+    /// A tiny SDXL refiner: <see cref="WriteXl"/>'s second encoder and tokenizer alone, and a UNet that takes the second
+    /// encoder's states, <c>text_embeds</c> and five time ids (the size, the crop and an aesthetic score), computing
+    /// 0.5·sample + 0.05·mean(states) + 0.05·mean(text_embeds) + 0.01·mean(time_ids).
+    /// </summary>
+    public static void WriteXlRefiner(string folder)
+    {
+        WriteXl(folder);
+        Directory.Delete(Path.Combine(folder, "text_encoder"), recursive: true);
+        Directory.Delete(Path.Combine(folder, "tokenizer"), recursive: true);
+        var unet = new OnnxGraph()
+            .Input("sample", OnnxGraph.ElementFloat, "batch", 4, "height", "width")
+            .Input("timestep", OnnxGraph.ElementFloat, "steps")
+            .Input("encoder_hidden_states", OnnxGraph.ElementFloat, "batch", "sequence", XlHidden2)
+            .Input("text_embeds", OnnxGraph.ElementFloat, "batch", XlPooled)
+            .Input("time_ids", OnnxGraph.ElementFloat, "batch", 5)
+            .Constant("a", [0.5f])
+            .Constant("b", [0.05f])
+            .Constant("c", [0.05f])
+            .Constant("d", [0.01f])
+            .ConstantInt64("shape", [-1, 1, 1, 1], 4)
+            .Node("Mul", ["sample", "a"], ["scaled"])
+            .Node("ReduceMean", ["encoder_hidden_states"], ["m"], ("axes", new long[] { 1, 2 }), ("keepdims", 0L))
+            .Node("ReduceMean", ["text_embeds"], ["p"], ("axes", new long[] { 1 }), ("keepdims", 0L))
+            .Node("ReduceMean", ["time_ids"], ["t"], ("axes", new long[] { 1 }), ("keepdims", 0L))
+            .Node("Mul", ["m", "b"], ["mb"])
+            .Node("Mul", ["p", "c"], ["pc"])
+            .Node("Mul", ["t", "d"], ["td"])
+            .Node("Add", ["mb", "pc"], ["mp"])
+            .Node("Add", ["mp", "td"], ["bias1"])
+            .Node("Reshape", ["bias1", "shape"], ["bias"])
+            .Node("Add", ["scaled", "bias"], ["out_sample"])
+            .Output("out_sample", OnnxGraph.ElementFloat, "batch", 4, "height", "width");
+        Save(folder, "unet", unet.ToModel("unet"));
+    }
+
+    /// <summary>
     /// A tiny upscaler model in ESRGAN's interface ([1, 3, H, W] in 0..1 → [1, 3, sH, sW]): each pixel becomes an s×s block
     /// at <paramref name="gain"/> of its value (a grouped transposed convolution), so tests can work out every pixel.
     /// </summary>

@@ -18,7 +18,11 @@ public sealed partial class DiffusionPipeline
     /// <summary>OpenCLIP's padding id, after the end token (A1111's <c>id_pad</c> for the second SDXL encoder).</summary>
     private const int OpenClipPad = 0;
 
+    /// <summary>A1111's <c>sdxl_refiner_high_aesthetic_score</c> and <c>sdxl_refiner_low_aesthetic_score</c> defaults: a refiner's time ids end with them.</summary>
+    public const float RefinerPositiveAesthetic = 6f, RefinerNegativeAesthetic = 2.5f;
+
     private InferenceSession? _textEncoder2;
+    private int _timeIdCount = 6;
     private string _hiddenOutput1 = "last_hidden_state";
     private string _hiddenOutput2 = "last_hidden_state";
     private TensorElementType _embedsType = TensorElementType.Float;
@@ -30,8 +34,15 @@ public sealed partial class DiffusionPipeline
     /// <summary>Whether this is an SDXL pipeline (a second text encoder and a UNet that takes pooled text embeddings and time ids).</summary>
     public bool IsXl => _textEncoder2 is not null;
 
-    /// <summary>Opens the second text encoder of an SDXL folder; nothing for an SD 1.x/2.x folder.</summary>
-    private void OpenXl(string folder, SessionOptions options)
+    /// <summary>Whether this is an SDXL refiner (the second text encoder alone, time ids ending with an aesthetic score).</summary>
+    public bool IsRefiner { get; private set; }
+
+    /// <summary>A folder with a second text encoder and no first: an SDXL refiner's.</summary>
+    private static bool IsRefinerFolder(string folder) =>
+        !File.Exists(Path.Combine(folder, "text_encoder", "model.onnx")) && File.Exists(Path.Combine(folder, "text_encoder_2", "model.onnx"));
+
+    /// <summary>Opens the second text encoder of an SDXL folder (a refiner's only encoder is already open); nothing for an SD 1.x/2.x folder.</summary>
+    private void OpenXl(string folder, SessionOptions options, bool refiner)
     {
         var second = Path.Combine(folder, "text_encoder_2", "model.onnx");
         var xlUnet = _unet.InputMetadata.ContainsKey("text_embeds") && _unet.InputMetadata.ContainsKey("time_ids");
@@ -47,7 +58,8 @@ public sealed partial class DiffusionPipeline
                 : "the UNet takes text_embeds and time_ids (SDXL) but the model has no text_encoder_2");
         }
 
-        _textEncoder2 = new InferenceSession(second, options);
+        IsRefiner = refiner;
+        _textEncoder2 = refiner ? _textEncoder : new InferenceSession(second, options);
         if (!_textEncoder2.OutputMetadata.ContainsKey("text_embeds"))
         {
             throw new InvalidDataException("text_encoder_2 has no text_embeds output (the pooled, projected embedding SDXL's UNet takes)");
@@ -57,6 +69,8 @@ public sealed partial class DiffusionPipeline
         _hiddenOutput2 = Penultimate(_textEncoder2);
         _embedsType = _unet.InputMetadata["text_embeds"].ElementDataType;
         _timeIdsType = _unet.InputMetadata["time_ids"].ElementDataType;
+        var ids = _unet.InputMetadata["time_ids"].Dimensions;
+        _timeIdCount = ids.Length == 2 && ids[1] > 0 ? ids[1] : refiner ? 5 : 6;
 
         // hidden_states.0 is the embeddings, hidden_states.N the last layer's output: the penultimate is N − 1.
         static string Penultimate(InferenceSession encoder)
@@ -101,7 +115,7 @@ public sealed partial class DiffusionPipeline
         {
             var ids = chunks.Ids.AsSpan(c * ClipTokenizer.ContextLength, ClipTokenizer.ContextLength).ToArray();
             var weights = chunks.Weights.AsSpan(c * ClipTokenizer.ContextLength, ClipTokenizer.ContextLength).ToArray();
-            var first = Emphasize(Run(_textEncoder, ids, [_hiddenOutput1])[0], weights);
+            var first = IsRefiner ? [] : Emphasize(Run(_textEncoder, ids, [_hiddenOutput1])[0], weights);
             // OpenCLIP pads with id 0 after the end token (A1111's process_tokens for the second encoder).
             var end = Array.IndexOf(ids, _tokenizer.EndId);
             var ids2 = (int[])ids.Clone();
@@ -177,7 +191,11 @@ public sealed partial class DiffusionPipeline
         var width = pooled.Length / 2;
         var embeds = pooled.AsSpan(guided ? 0 : width, batch * width).ToArray();
         var (h, w) = (latentH * 8f, latentW * 8f);
-        var ids = Enumerable.Range(0, batch).SelectMany(_ => new[] { h, w, 0f, 0f, h, w }).ToArray();
-        return (ExecutionProviders.FloatTensor(embeds, [batch, width], _embedsType), ExecutionProviders.FloatTensor(ids, [batch, 6], _timeIdsType));
+        // A base model: [height, width, crop top, crop left, target height, target width]; a refiner: the size, the crop
+        // and an aesthetic score (the negative row's low, the positive's high).
+        var ids = Enumerable.Range(0, batch).SelectMany(row => _timeIdCount == 5
+            ? new[] { h, w, 0f, 0f, guided && row == 0 ? RefinerNegativeAesthetic : RefinerPositiveAesthetic }
+            : new[] { h, w, 0f, 0f, h, w }).ToArray();
+        return (ExecutionProviders.FloatTensor(embeds, [batch, width], _embedsType), ExecutionProviders.FloatTensor(ids, [batch, _timeIdCount], _timeIdsType));
     }
 }

@@ -39,17 +39,19 @@ public sealed partial class DiffusionPipeline : SharedNative
         Name = name;
         Hash = hash;
         _unmatchedLora = [.. new[] { textPatch, unetPatch }.OfType<LoraPatch>().SelectMany(p => p.Unmatched)];
-        _textEncoderPath = Path.Combine(folder, "text_encoder", "model.onnx");
+        // An SDXL refiner has the second text encoder (and its tokenizer) alone.
+        var refiner = IsRefinerFolder(folder);
+        _textEncoderPath = Path.Combine(folder, refiner ? "text_encoder_2" : "text_encoder", "model.onnx");
         _settings = settings;
         _textPatch = textPatch;
-        _textEncoder = Open(Path.Combine(folder, "text_encoder", "model.onnx"), options, settings, textPatch);
+        _textEncoder = Open(_textEncoderPath, options, settings, textPatch);
         _unet = Open(Path.Combine(folder, "unet", "model.onnx"), options, settings, unetPatch);
         _vae = new Vae(folder, options);
-        _tokenizer = ClipTokenizer.Load(Path.Combine(folder, "tokenizer"));
+        _tokenizer = ClipTokenizer.Load(Path.Combine(folder, refiner && !Directory.Exists(Path.Combine(folder, "tokenizer")) ? "tokenizer_2" : "tokenizer"));
         _timestepType = _unet.InputMetadata["timestep"].ElementDataType;
         _unetType = _unet.InputMetadata["sample"].ElementDataType;
         _statesType = _unet.InputMetadata["encoder_hidden_states"].ElementDataType;
-        OpenXl(folder, options);
+        OpenXl(folder, options, refiner);
         using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "scheduler", "scheduler_config.json")));
         var root = config.RootElement;
         _schedule = new NoiseSchedule(
@@ -228,7 +230,7 @@ public sealed partial class DiffusionPipeline : SharedNative
         if (loras is { Count: > 0 })
         {
             var files = loras.Select(l => (File: SafeTensors.Open(l.Path), Use: l)).ToList();
-            text = LoraPatch.Compute(Path.Combine(folder, "text_encoder", "model.onnx"), "lora_te_", files.Select(f => (f.File, f.Use.TextWeight)));
+            text = IsRefinerFolder(folder) ? null : LoraPatch.Compute(Path.Combine(folder, "text_encoder", "model.onnx"), "lora_te_", files.Select(f => (f.File, f.Use.TextWeight)));
             unet = LoraPatch.Compute(Path.Combine(folder, "unet", "model.onnx"), "lora_unet_", files.Select(f => (f.File, f.Use.UnetWeight)));
         }
 
@@ -328,6 +330,14 @@ public sealed partial class DiffusionPipeline : SharedNative
         using var io = new UnetBindings(this, conditioning, req.CfgScale != 1.0, latentH, latentW);
         using var hiresIo = hires is null ? null
             : new UnetBindings(this, hires.Prompted ? EncodePrompts(hires.Prompt, hires.NegativePrompt, text) : conditioning, req.CfgScale != 1.0, hires.LatentHeight, hires.LatentWidth);
+        // A1111's refiner: the pass it joins (the hires pass when there is one, its hires_fix_refiner_pass default), with
+        // its own conditioning of the same prompts (for the hires pass, the hires prompts).
+        var refiner = req.Refiner;
+        using var refinerText = refiner is null ? null : new TextPlan(null, 1);
+        using var refinerIo = refiner is null ? null
+            : hires is null ? new UnetBindings(refiner.Pipeline, refiner.Pipeline.EncodePrompts(req.Prompt, req.NegativePrompt, refinerText!), req.CfgScale != 1.0, latentH, latentW)
+            : new UnetBindings(refiner.Pipeline, refiner.Pipeline.EncodePrompts(hires.Prompt, hires.NegativePrompt, refinerText!), req.CfgScale != 1.0, hires.LatentHeight, hires.LatentWidth);
+        var refined = false;
         for (var index = 0; index < total; index++)
         {
             // As A1111: with a variation strength every image keeps the seed and the variation seeds count up instead.
@@ -360,8 +370,9 @@ public sealed partial class DiffusionPipeline : SharedNative
             }
 
             var imageNumber = index;
+            refined = false;
             using var skip = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            var finished = Sample(latents, sigmas, sampler, io, rng, latentW, latentH, 0);
+            var finished = Sample(latents, sigmas, sampler, io, rng, latentW, latentH, 0, hires is null ? refinerIo : null);
             var (outW, outH, final) = (latentW, latentH, latents);
             if (hires is not null && finished)
             {
@@ -379,7 +390,7 @@ public sealed partial class DiffusionPipeline : SharedNative
                         upscaled[i] += (float)(noise[i] * first);
                     }
 
-                    Sample(upscaled, hires.Sigmas, hiresSampler, hiresIo!, hiresRng, hires.LatentWidth, hires.LatentHeight, sampler.StepsOver(sigmas));
+                    Sample(upscaled, hires.Sigmas, hiresSampler, hiresIo!, hiresRng, hires.LatentWidth, hires.LatentHeight, sampler.StepsOver(sigmas), refinerIo);
                 }
 
                 (outW, outH, final) = (hires.LatentWidth, hires.LatentHeight, upscaled);
@@ -402,16 +413,18 @@ public sealed partial class DiffusionPipeline : SharedNative
                 (pictureW, pictureH) = (inpaint.OutputWidth, inpaint.OutputHeight);
             }
 
-            var info = Infotext.Format(req.Prompt, req.NegativePrompt, InfoParameters(req, sampler, schedule, seed, subseed, hires, text));
+            var info = Infotext.Format(req.Prompt, req.NegativePrompt, InfoParameters(req, sampler, schedule, seed, subseed, hires, text, refined ? refiner : null));
             images.Add(new GeneratedImage(Png.Encode(rgb, pictureW, pictureH, new Dictionary<string, string> { ["parameters"] = info }), seed, info));
 
             // One sampling pass over x; false when the image was skipped (what there is is kept, brought to sigma 0's scale).
-            bool Sample(float[] x, double[] passSigmas, Sampler passSampler, UnetBindings passIo, INoiseGenerator noiseSource, int lw, int lh, int stepsBefore)
+            bool Sample(float[] x, double[] passSigmas, Sampler passSampler, UnetBindings passIo, INoiseGenerator noiseSource, int lw, int lh, int stepsBefore,
+                UnetBindings? passRefiner)
             {
                 var lastStep = passSigmas.Length - 2;
                 var completed = true;
                 // Inpainting blends every prediction with the init's latents on the host, so it keeps the host loop.
-                var plan = _latentGraphs is null || generate is not null ? null : passSampler.LinearPlan(passSigmas);
+                // Inpainting and a refiner's switch keep the host loop too.
+                var plan = _latentGraphs is null || generate is not null || passRefiner is not null ? null : passSampler.LinearPlan(passSigmas);
                 using var device = plan is null ? null : new DeviceLatentsPass(_latentGraphs!, _unet, _deviceAllocator ?? OrtAllocator.DefaultInstance, _unetType,
                     passIo.States, passIo.Timestep, passIo.Guided, lh, lw, runOptions, passIo.Extra) { OnReadback = () => Interlocked.Increment(ref _readbacks) };
                 Func<float[]?>? snapshot = device is null ? null : device.Snapshot;
@@ -443,7 +456,10 @@ public sealed partial class DiffusionPipeline : SharedNative
                     {
                         passSampler.RunGuided(x, passSigmas, (xs, sigma, step, eps, uncond) =>
                         {
-                            Denoise(xs, sigma, req.CfgScale * passSampler.GuidanceScaleFactor, passIo, eps, runOptions, ct, passSampler.NeedsUnconditional ? uncond : default);
+                            // A1111's apply_refiner: the refiner takes over once (999 − the σ's nearest timestep)/1000 reaches the switch.
+                            refined |= passRefiner is not null && (999 - _schedule.NearestTimestep(sigma)) / 1000.0 >= refiner!.SwitchAt;
+                            var (callIo, callUnet) = refined && passRefiner is not null ? (passRefiner, refiner!.Pipeline._unet) : (passIo, _unet);
+                            Denoise(xs, sigma, req.CfgScale * passSampler.GuidanceScaleFactor, callIo, eps, runOptions, ct, passSampler.NeedsUnconditional ? uncond : default, callUnet);
                             if (generate is not null && sigma > 0)
                             {
                                 HoldUnmasked(xs, sigma, eps, imageInit!, generate);
@@ -476,7 +492,7 @@ public sealed partial class DiffusionPipeline : SharedNative
 
     /// <summary>The infotext pairs in A1111's order (a pair with a null value is left out).</summary>
     private IEnumerable<KeyValuePair<string, object?>> InfoParameters(GenerationRequest req, Sampler sampler, string schedule, long seed, long subseed,
-        HiresPlan? hires = null, TextPlan? text = null) =>
+        HiresPlan? hires = null, TextPlan? text = null, RefinerUse? refiner = null) =>
     [
         new("Steps", req.Steps), new("Sampler", sampler.Name), new("Schedule type", schedule), new("CFG scale", req.CfgScale),
         new("Seed", seed), new("Size", $"{req.Width}x{req.Height}"), new("Model hash", Hash), new("Model", Name),
@@ -501,6 +517,8 @@ public sealed partial class DiffusionPipeline : SharedNative
         new("Lora hashes", LoraHashes),
         .. req.Inpaint?.InfoParameters() ?? [],
         .. req.ExtraInfo,
+        new("Refiner", refiner?.Title),
+        new("Refiner switch at", refiner?.SwitchAt),
         new("Version", "atelier"),
     ];
 
@@ -1060,7 +1078,7 @@ public sealed partial class DiffusionPipeline : SharedNative
 
     /// <remarks>With <paramref name="uncond"/> (a CFG++ sampler's), the unconditional prediction is written there too (the guided one without guidance).</remarks>
     private void Denoise(ReadOnlySpan<float> x, double sigma, double cfg, UnetBindings io, Span<float> eps, RunOptions runOptions, CancellationToken ct,
-        Span<float> uncond = default)
+        Span<float> uncond = default, InferenceSession? unet = null)
     {
         ct.ThrowIfCancellationRequested();
         var n = x.Length;
@@ -1084,7 +1102,7 @@ public sealed partial class DiffusionPipeline : SharedNative
         }
 
         io.SetTimestep(_schedule.TimestepOf(sigma));
-        io.Run(_unet, runOptions);
+        io.Run(unet ?? _unet, runOptions);
         if (io.Guided)
         {
             var s = (float)cfg;
@@ -1110,7 +1128,11 @@ public sealed partial class DiffusionPipeline : SharedNative
         _deviceAllocator?.Dispose();
         _deviceMemory?.Dispose();
         _textEncoder.Dispose();
-        _textEncoder2?.Dispose();
+        if (!ReferenceEquals(_textEncoder2, _textEncoder))
+        {
+            _textEncoder2?.Dispose();
+        }
+
         foreach (var (_, variant, _) in _variants)
         {
             variant?.Dispose();

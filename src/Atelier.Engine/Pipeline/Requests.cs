@@ -48,6 +48,9 @@ public sealed record GenerationRequest
     /// </summary>
     public Images.InpaintPlan? Inpaint { get; init; }
 
+    /// <summary>A1111's refiner (<c>refiner_checkpoint</c>, <c>refiner_switch_at</c>): another model that takes over the sampling part-way.</summary>
+    public RefinerUse? Refiner { get; init; }
+
     /// <summary>A1111's "SD upscale" img2img script: <see cref="InitImage"/> is then the whole original picture, and the request's size the tile size.</summary>
     public Images.SdUpscaleScript? SdUpscale { get; init; }
 
@@ -131,3 +134,10 @@ public sealed record GenerationResult(IReadOnlyList<GeneratedImage> Images, long
 
 /// <summary>A request the engine cannot run as given (the message says what to change).</summary>
 public sealed class EngineRequestException(string message) : ArgumentException(message);
+
+/// <summary>
+/// A refiner for a request: its pipeline (rented by the caller for the request's time), the fraction of the schedule
+/// after which it takes over (A1111's <c>refiner_switch_at</c>: from the σ's nearest training timestep t, (999 − t)/1000),
+/// and its title for the infotext ("name [hash]").
+/// </summary>
+public sealed record RefinerUse(DiffusionPipeline Pipeline, double SwitchAt, string Title);

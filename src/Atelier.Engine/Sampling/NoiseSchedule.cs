@@ -54,6 +54,19 @@ public sealed class NoiseSchedule
         return Math.Exp((LogSigmas[lo] * (1 - w)) + (LogSigmas[hi] * w));
     }
 
+    /// <summary>The training timestep whose σ is nearest (A1111's <c>argmin(|sigmas − σ|)</c>).</summary>
+    public int NearestTimestep(double sigma)
+    {
+        var i = Array.BinarySearch(Sigmas, sigma);
+        if (i >= 0)
+        {
+            return i;
+        }
+
+        i = ~i;
+        return i == 0 ? 0 : i >= Sigmas.Length ? Sigmas.Length - 1 : sigma - Sigmas[i - 1] <= Sigmas[i] - sigma ? i - 1 : i;
+    }
+
     /// <summary>The fractional timestep of a σ, interpolating in log σ (k-diffusion's sigma_to_t).</summary>
     public double TimestepOf(double sigma)
     {

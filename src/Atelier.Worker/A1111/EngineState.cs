@@ -170,6 +170,14 @@ public sealed class EngineState : IDisposable
             return Results.Json(new { detail = "No model is available" }, statusCode: 503);
         }
 
+        // A1111's refiner: a checkpoint of this engine's, or A1111's error for a name it does not have.
+        var (refinerName, refinerSwitch) = Adapters.EngineJob.RefinerOf(req.Extra);
+        var refinerModel = refinerName is null ? null : Models.FirstOrDefault(m => m.Matches(refinerName));
+        if (refinerName is not null && refinerModel is null)
+        {
+            return Results.Json(new { detail = $"Could not find checkpoint with name {refinerName}" }, statusCode: 422);
+        }
+
         var unsupported = Unsupported(req);
         // A1111's extra networks: the prompt's <lora:…> are merged into the model; names with no file, and kinds this
         // engine does not have (<hypernet:…>), are said in warnings and left out, as A1111 leaves them out.
@@ -212,6 +220,7 @@ public sealed class EngineState : IDisposable
 
             using var held = lease;
             var pipeline = lease.Pipeline;
+            using var refinerLease = refinerModel is null ? null : _cache.Rent(refinerModel);
             if (pipeline.UnmatchedLoraModules is { Count: > 0 } unmatched)
             {
                 warnings.Add($"LoRA modules this model has no weight for, not applied: {unmatched.Count} ({string.Join(", ", unmatched.Take(3))}{(unmatched.Count > 3 ? ", …" : "")})");
@@ -228,6 +237,7 @@ public sealed class EngineState : IDisposable
                 RandnSource = Setting(req, "randn_source") is { ValueKind: JsonValueKind.String } source ? source.GetString()! : NoiseSources.Gpu,
                 Inpaint = inpaint,
                 SdUpscale = script,
+                Refiner = refinerLease is null ? null : new RefinerUse(refinerLease.Pipeline, refinerSwitch, refinerModel!.Title),
                 ClipSkip = Adapters.EngineJob.ClipSkipOf(Setting(req, "CLIP_stop_at_last_layers")),
                 Embeddings = Embeddings,
                 Upscalers = Upscalers,
@@ -402,8 +412,8 @@ public sealed class EngineState : IDisposable
             {
                 "s_churn" or "s_tmin" => value.ValueKind == JsonValueKind.Number && value.GetDouble() != 0,
                 "s_noise" or "initial_noise_multiplier" => value.ValueKind == JsonValueKind.Number && value.GetDouble() != 1,
-                "s_tmax" or "eta" or "refiner_switch_at" => value.ValueKind == JsonValueKind.Number,
-                "refiner_checkpoint" or "latent_mask" => value.ValueKind == JsonValueKind.String && value.GetString() is { Length: > 0 },
+                "s_tmax" or "eta" => value.ValueKind == JsonValueKind.Number,
+                "latent_mask" => value.ValueKind == JsonValueKind.String && value.GetString() is { Length: > 0 },
                 "script_args" => !sdUpscale && value.ValueKind == JsonValueKind.Array && value.GetArrayLength() > 0,
                 "include_init_images" => value.ValueKind == JsonValueKind.True,
                 _ => false,

@@ -37,6 +37,11 @@ public sealed class BuiltinAdapter(string modelsDirectory, long memoryBudgetByte
                 var (loras, _) = Engine.Lora.LoraUse.FromPrompt(job.Prompt, name => Engine.Lora.NetworkFile.Find(files, name));
                 using var lease = _cache.Rent(model, loras);
                 var pipeline = lease.Pipeline;
+                // A1111's refiner: a model of this engine's models folder, rented for the job's time.
+                var refinerModel = job.RefinerCheckpoint is not { } refinerName ? null
+                    : ModelEntry.Scan(modelsDirectory).FirstOrDefault(m => m.Matches(refinerName))
+                      ?? throw new EngineRequestException($"Could not find checkpoint with name {refinerName}");
+                using var refinerLease = refinerModel is null ? null : _cache.Rent(refinerModel);
                 TimeSpan? previewAt = null;
                 // Inpainting as A1111 (a blank mask with "only masked" is a plain img2img there too).
                 var inpaint = job is { InitImagePng: { } image, MaskPng: { } mask }
@@ -59,6 +64,7 @@ public sealed class BuiltinAdapter(string modelsDirectory, long memoryBudgetByte
                     Hires = job.Hires, RandnSource = job.RandnSource, Inpaint = inpaint, ClipSkip = job.ClipSkip,
                     Embeddings = [.. job.Embeddings, .. Engine.Lora.NetworkFile.Scan(Path.Combine(modelsDirectory, "embeddings"))],
                     Upscalers = upscalers,
+                    Refiner = refinerLease is null ? null : new RefinerUse(refinerLease.Pipeline, job.RefinerSwitchAt, refinerModel!.Title),
                     // A VAE the worker does not have is left out, as A1111 falls back to the model's own.
                     Vae = Engine.Lora.NetworkFile.FindVae(Engine.Lora.NetworkFile.ScanVaes(Path.Combine(modelsDirectory, "VAE")), job.Vae, out _),
                 }, p =>

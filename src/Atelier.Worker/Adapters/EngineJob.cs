@@ -61,6 +61,18 @@ public sealed record EngineJob
     /// <summary>The built-in engine's upscalers by A1111's list order (<c>/sdapi/v1/upscalers</c>): None, Lanczos, Nearest, then the models.</summary>
     public static IReadOnlyList<string> UpscalerNames(IReadOnlyList<Engine.Lora.NetworkFile> models) => [.. Engine.Images.Upscaling.Upscalers, .. models.Select(m => m.Name)];
 
+    /// <summary>A1111's refiner: <c>refiner_checkpoint</c> (a model the engine has; "None" or empty: none) and <c>refiner_switch_at</c>.</summary>
+    public string? RefinerCheckpoint { get; init; }
+    public double RefinerSwitchAt { get; init; }
+
+    /// <summary>The refiner an A1111 request names (null for none, "None" or empty) and its switch (0 when not given: A1111 switches at once).</summary>
+    public static (string? Checkpoint, double SwitchAt) RefinerOf(IReadOnlyDictionary<string, System.Text.Json.JsonElement>? extra)
+    {
+        var name = extra?.TryGetValue("refiner_checkpoint", out var c) == true && c.ValueKind == System.Text.Json.JsonValueKind.String ? c.GetString()!.Trim() : null;
+        var at = extra?.TryGetValue("refiner_switch_at", out var s) == true && s.ValueKind == System.Text.Json.JsonValueKind.Number ? s.GetDouble() : 0;
+        return (name is null or "" || string.Equals(name, "None", StringComparison.OrdinalIgnoreCase) ? null : name, at);
+    }
+
     /// <summary>A1111's hires fix (txt2img with <c>enable_hr</c>); null: none.</summary>
     public Engine.Pipeline.HiresFix? Hires { get; init; }
 

@@ -535,6 +535,7 @@ public sealed partial class WorkerHost : IDisposable
             ClipSkip = EngineJob.ClipSkipOf(r.OverrideSettings?.TryGetValue("CLIP_stop_at_last_layers", out var clip) == true ? clip : null),
             Subseed = r.Subseed, SubseedStrength = r.SubseedStrength, SeedResizeFromWidth = r.SeedResizeFromW, SeedResizeFromHeight = r.SeedResizeFromH,
             Hires = EngineJob.HiresOf(r), Iterations = Math.Max(1, r.NIter), ScriptName = r.ScriptName,
+            RefinerCheckpoint = EngineJob.RefinerOf(r.Extra).Checkpoint, RefinerSwitchAt = EngineJob.RefinerOf(r.Extra).SwitchAt,
             ScriptArgs = r.Extra?.TryGetValue("script_args", out var scriptArgs) == true ? scriptArgs : null,
             RandnSource = r.OverrideSettings?.TryGetValue("randn_source", out var source) == true && source.ValueKind == JsonValueKind.String
                 ? source.GetString()! : global::Atelier.Engine.Sampling.NoiseSources.Gpu,
