@@ -12,7 +12,7 @@ using Atelier.Engine.Pipeline;
 
 internal static class Parity
 {
-    private sealed record Case(string Name, GenerationRequest Request, IReadOnlyList<LoraUse>? Loras = null);
+    private sealed record Case(string Name, GenerationRequest Request, IReadOnlyList<LoraUse>? Loras = null, bool Xl = false, bool Refined = false);
 
     /// <summary>Runs every case on both settings; writes parity.md to <paramref name="output"/>; 0 when every case is within <paramref name="tolerance"/> levels.</summary>
     public static int Run(DeviceSettings device, string output, string models, int tolerance)
@@ -25,6 +25,10 @@ internal static class Parity
 
         var model = Path.Combine(root, "tiny");
         TinyPipeline.Write(model);
+        var xl = Path.Combine(root, "tiny-xl");
+        TinyPipeline.WriteXl(xl);
+        var refiner = Path.Combine(root, "tiny-refiner");
+        TinyPipeline.WriteXlRefiner(refiner);
         var lora = Path.Combine(root, "foxy.safetensors");
         TinyPipeline.WriteLora(lora, 8);
         var upscaler = Path.Combine(root, "ESRGAN", "TinyScale.onnx");
@@ -93,6 +97,9 @@ internal static class Parity
                 Hires = new HiresFix { Scale = 2, SecondPassSteps = 3, Upscaler = "TinyScale" }, DenoisingStrength = 0.6,
                 Upscalers = [new NetworkFile("TinyScale", upscaler)],
             }),
+            new("img2img, SD upscale script ×2 (9 tiles)", img2img with { DenoisingStrength = 0.4, SdUpscale = new SdUpscaleScript(16, "Lanczos", 2) }),
+            new("SDXL txt2img (two encoders, pooled, time ids)", plain, Xl: true),
+            new("SDXL with the refiner from 0.5", plain with { Steps = 6 }, Xl: true, Refined: true),
         ];
 
         var cpu = new DeviceSettings { Device = EngineDevice.Cpu };
@@ -104,8 +111,8 @@ internal static class Parity
             string row;
             try
             {
-                var onCpu = Render(model, cpu, c);
-                var onDevice = Render(model, device, c);
+                var onCpu = Render(c.Xl ? xl : model, c.Refined ? refiner : null, cpu, c);
+                var onDevice = Render(c.Xl ? xl : model, c.Refined ? refiner : null, device, c);
                 plainCpu ??= onCpu;
                 plainDevice ??= onDevice;
                 var (max, mean) = Difference(onCpu, onDevice);
@@ -147,10 +154,12 @@ internal static class Parity
         return failed == 0 ? 0 : 1;
     }
 
-    private static byte[][] Render(string model, DeviceSettings settings, Case c)
+    private static byte[][] Render(string model, string? refiner, DeviceSettings settings, Case c)
     {
         using var pipeline = DiffusionPipeline.Load(model, "tiny", "0000000000", settings, c.Loras);
-        var result = pipeline.Generate(c.Request, null, CancellationToken.None);
+        using var refining = refiner is null ? null : DiffusionPipeline.Load(refiner, "tiny-refiner", "1111111111", settings);
+        var result = pipeline.Generate(refining is null ? c.Request : c.Request with { Refiner = new RefinerUse(refining, 0.5, "tiny-refiner [1111111111]") },
+            null, CancellationToken.None);
         return [.. result.Images.Select(i => PngDecoder.Decode(i.Png).Rgb)];
     }
 
