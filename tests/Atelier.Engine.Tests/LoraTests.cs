@@ -84,6 +84,22 @@ public sealed class LoraTests : IDisposable
     }
 
     [Fact]
+    public void AnSdxlLorasTextEncoderModules_OnAnSd1Model_AreReportedUnmatched_NotDropped()
+    {
+        var xl = Path.Combine(_root, "xl-style.safetensors");
+        SafeTensors.Write(xl,
+        [
+            ("lora_te1_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight", [2, Hidden], new float[2 * Hidden]),
+            ("lora_te1_text_model_encoder_layers_0_self_attn_q_proj.lora_up.weight", [Hidden, 2], new float[2 * Hidden]),
+            ("lora_te2_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight", [2, Hidden], new float[2 * Hidden]),
+            ("lora_te2_text_model_encoder_layers_0_self_attn_q_proj.lora_up.weight", [Hidden, 2], new float[2 * Hidden]),
+        ]);
+        using var pipeline = DiffusionPipeline.Load(_model, "tiny", "4444444444", null, [new LoraUse("xl-style", xl, 1, 1)]);
+        Assert.Equal(["lora_te1_text_model_encoder_layers_0_self_attn_q_proj", "lora_te2_text_model_encoder_layers_0_self_attn_q_proj"],
+            pipeline.UnmatchedLoraModules.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public void Prompt_NamesLoras_WithA1111sMultipliers()
     {
         var (found, missing) = LoraUse.FromPrompt("<lora:a:0.5> x <lora:a:0.4:0.9> <lora:a:te=0.2:unet=0.7> <lora:b> <hypernet:c:1> <lora:gone:1>",

@@ -24,6 +24,7 @@ public sealed class SdUpscaleTests : IDisposable
         Assert.False(SdUpscaleScript.Names("loopback"));
         Assert.Equal(new SdUpscaleScript(64, "None", 2), SdUpscaleScript.FromArgs(null, upscalers));
         Assert.Equal(new SdUpscaleScript(32, "Lanczos", 1.5), SdUpscaleScript.FromArgs(Args("""["", 32, 1, 1.5]"""), upscalers));
+        Assert.Equal(new SdUpscaleScript(64, "Nearest", 2), SdUpscaleScript.FromArgs(Args("""["", 64.0, 2.0, 2]"""), upscalers));
         Assert.Equal(new SdUpscaleScript(16, "TinyScale", 2), SdUpscaleScript.FromArgs(Args("""[null, 16, "tinyscale"]"""), upscalers));
         Assert.Contains("could not find upscaler 9", Assert.Throws<EngineRequestException>(() => SdUpscaleScript.FromArgs(Args("""["", 64, 9, 2]"""), upscalers)).Message, StringComparison.Ordinal);
         Assert.Throws<EngineRequestException>(() => SdUpscaleScript.FromArgs(Args("""["", 64, "SwinIR", 2]"""), upscalers));
@@ -98,6 +99,16 @@ public sealed class SdUpscaleTests : IDisposable
         Assert.True(again.Zip(output.Rgb).Max(p => Math.Abs(p.First - p.Second)) <= 2);
         var plain = Upscaling.Resize(picture.Rgb, 64, 64, 128, 128, "Lanczos");
         Assert.NotEqual(plain, output.Rgb);
+        // "None" cuts the original as it is (A1111 upscales nothing then), even one smaller than a tile: its tiles are padded.
+        var wide = Upscaling.Resize(picture.Rgb, 64, 64, 96, 80, "Lanczos");
+        var none = pipeline.Generate(request with { InitImage = (wide, 96, 80), SdUpscale = new SdUpscaleScript(16, "None", 2) }, null, CancellationToken.None);
+        var noneSize = PngDecoder.Decode(none.Images[0].Png);
+        Assert.Equal((96, 80), (noneSize.Width, noneSize.Height));
+        var small = Upscaling.Resize(picture.Rgb, 64, 64, 48, 40, "Lanczos");
+        var padded = pipeline.Generate(request with { InitImage = (small, 48, 40), SdUpscale = new SdUpscaleScript(8, "None", 2) }, null, CancellationToken.None);
+        var smallSize = PngDecoder.Decode(padded.Images[0].Png);
+        Assert.Equal((48, 40), (smallSize.Width, smallSize.Height));
+
         // n_iter upscales from seed + k; too many tiles, or an overlap as wide as a tile, are refused.
         var two = pipeline.Generate(request with { Iterations = 2 }, null, CancellationToken.None);
         Assert.Equal([100L, 101L], two.Seeds);

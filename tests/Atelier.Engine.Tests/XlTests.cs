@@ -112,7 +112,8 @@ public sealed class XlTests : IDisposable
         Assert.DoesNotContain("Refiner", plain, StringComparison.Ordinal);
         // A switch the schedule never reaches leaves the base model's picture, and says no refiner.
         var never = Draw(request with { Refiner = new RefinerUse(refiner, 1.0, "tiny-refiner [5555555555]") }, out var neverInfo);
-        Assert.Equal(alone, never);
+        // (To ONNX Runtime's last bit on the CPU, whose threads may sum in another order from run to run.)
+        Assert.True(alone.Zip(never).Max(p => Math.Abs(p.First - p.Second)) <= 2);
         Assert.DoesNotContain("Refiner", neverInfo, StringComparison.Ordinal);
         // Switching earlier changes the picture again: the refiner runs more of the steps.
         Assert.NotEqual(refined, Draw(request with { Refiner = new RefinerUse(refiner, 0.1, "tiny-refiner [5555555555]") }, out _));

@@ -60,6 +60,9 @@ public sealed class XlEngineTests : IAsyncDisposable
         var result = await builtin.GenerateAsync(job, null, CancellationToken.None);
         Assert.Contains("Refiner: tiny-refiner [", result.Infotexts[0], StringComparison.Ordinal);
         Assert.Equal(64, PngDecoder.Decode(result.Images[0]).Width);
+        // The model itself as its refiner is no refiner, as A1111's apply_refiner does not switch to the loaded checkpoint.
+        var itself = await builtin.GenerateAsync(job with { RefinerCheckpoint = "tiny-xl" }, null, CancellationToken.None);
+        Assert.DoesNotContain("Refiner", itself.Infotexts[0], StringComparison.Ordinal);
         var failed = await Assert.ThrowsAsync<EngineFailedException>(() => builtin.GenerateAsync(job with { RefinerCheckpoint = "nope" }, null, CancellationToken.None));
         Assert.Equal("Could not find checkpoint with name nope", failed.Message);
     }

@@ -98,11 +98,18 @@ public static class GenerationInput
         // A1111's inpainting fields, as the engines read them, wherever they are sent (the limits are the built-in engine's):
         // a wrong kind would otherwise fail the job after it was charged.
         // A1111's SD upscale script (img2img): its arguments as the built-in engine reads them, checked before queueing.
-        if (img2img && input.TryGetProperty("script_name", out var script) && script.ValueKind == JsonValueKind.String
-            && string.Equals(script.GetString()!.Trim(), "sd upscale", StringComparison.OrdinalIgnoreCase)
-            && input.TryGetProperty("script_args", out var args) && args.ValueKind != JsonValueKind.Null)
+        if (input.TryGetProperty("script_name", out var script) && script.ValueKind == JsonValueKind.String
+            && string.Equals(script.GetString()!.Trim(), "sd upscale", StringComparison.OrdinalIgnoreCase))
         {
-            SdUpscaleArgs(args);
+            if (!img2img)
+            {
+                throw AtelierException.InvalidInput("script_name", "sd upscale is an img2img script: A1111's txt2img has no such script");
+            }
+
+            if (input.TryGetProperty("script_args", out var args) && args.ValueKind != JsonValueKind.Null)
+            {
+                SdUpscaleArgs(args, Math.Min(width ?? 512, height ?? 512));
+            }
         }
 
         // A1111's refiner: a checkpoint's name and the fraction of the steps after which it takes over.
@@ -262,7 +269,7 @@ public static class GenerationInput
     }
 
     /// <summary>SD upscale's <c>script_args</c>: [anything, overlap 0–1024, an upscaler's index or name, scale in (0, 8]].</summary>
-    private static void SdUpscaleArgs(JsonElement args)
+    private static void SdUpscaleArgs(JsonElement args, long tileSide)
     {
         if (args.ValueKind != JsonValueKind.Array)
         {
@@ -270,12 +277,14 @@ public static class GenerationInput
         }
 
         JsonElement? At(int i) => args.GetArrayLength() > i && args[i].ValueKind != JsonValueKind.Null ? args[i] : null;
-        if (At(1) is { } overlap && (overlap.ValueKind != JsonValueKind.Number || !overlap.TryGetInt32(out var o) || o is < 0 or > 1024))
+        static bool Whole(JsonElement v, double min, double max) =>
+            v.ValueKind == JsonValueKind.Number && v.GetDouble() is var d && d == Math.Floor(d) && d >= min && d <= max;
+        if (At(1) is { } overlap && !Whole(overlap, 0, Math.Min(1024, tileSide - 1)))
         {
-            throw AtelierException.InvalidInput("script_args", "sd upscale's tile overlap (script_args[1]) must be a whole number from 0 to 1024");
+            throw AtelierException.InvalidInput("script_args", $"sd upscale's tile overlap (script_args[1]) must be a whole number from 0 to {Math.Min(1024, tileSide - 1)}, less than the tile's sides");
         }
 
-        if (At(2) is { } upscaler && !(upscaler.ValueKind == JsonValueKind.Number && upscaler.TryGetInt32(out var u) && u >= 0)
+        if (At(2) is { } upscaler && !Whole(upscaler, 0, 1000)
             && !(upscaler.ValueKind == JsonValueKind.String && upscaler.GetString()!.Length <= 100))
         {
             throw AtelierException.InvalidInput("script_args", "sd upscale's upscaler (script_args[2]) must be an index into /sdapi/v1/upscalers or a name there");

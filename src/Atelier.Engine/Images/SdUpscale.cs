@@ -40,8 +40,8 @@ public sealed record SdUpscaleScript(int Overlap, string Upscaler, double ScaleF
             case null:
                 upscaler = upscalers[0];
                 break;
-            case { ValueKind: JsonValueKind.Number } index when index.TryGetInt32(out var i) && i >= 0 && i < upscalers.Count:
-                upscaler = upscalers[i];
+            case { ValueKind: JsonValueKind.Number } index when index.GetDouble() is var i && i == Math.Floor(i) && i >= 0 && i < upscalers.Count:
+                upscaler = upscalers[(int)i];
                 break;
             case { ValueKind: JsonValueKind.String } name when upscalers.FirstOrDefault(u => string.Equals(u, name.GetString(), StringComparison.OrdinalIgnoreCase)) is { } found:
                 upscaler = found;
@@ -70,11 +70,14 @@ public sealed record SdUpscaleScript(int Overlap, string Upscaler, double ScaleF
         public int Count => Rows.Sum(r => r.Count);
     }
 
+    /// <summary>How many tiles <see cref="Split"/> cuts along a side: ⌈(length − overlap)/(tile − overlap)⌉.</summary>
+    public static int TileCount(int length, int tile, int overlap) => Math.Max(1, (int)Math.Ceiling((double)(length - overlap) / (tile - overlap)));
+
     /// <summary>A1111's <c>split_grid</c>: ⌈(w − overlap)/(tile − overlap)⌉ columns spread evenly, the last flush with the edge.</summary>
     public static Grid Split(byte[] rgb, int width, int height, int tileWidth, int tileHeight, int overlap)
     {
-        var cols = (int)Math.Ceiling((double)(width - overlap) / (tileWidth - overlap));
-        var rows = (int)Math.Ceiling((double)(height - overlap) / (tileHeight - overlap));
+        var cols = TileCount(width, tileWidth, overlap);
+        var rows = TileCount(height, tileHeight, overlap);
         var dx = cols > 1 ? (double)(width - tileWidth) / (cols - 1) : 0;
         var dy = rows > 1 ? (double)(height - tileHeight) / (rows - 1) : 0;
         var grid = new List<IReadOnlyList<Tile>>();
@@ -122,7 +125,7 @@ public sealed record SdUpscaleScript(int Overlap, string Upscaler, double ScaleF
             {
                 for (var ty = 0; ty < th; ty++)
                 {
-                    for (var tx = 0; tx < grid.TileWidth; tx++)
+                    for (var tx = Math.Max(0, -tile.X); tx < grid.TileWidth && tile.X + tx < w; tx++)
                     {
                         var (src, dst) = (((ty * grid.TileWidth) + tx) * 3, ((ty * w) + tile.X + tx) * 3);
                         for (var c = 0; c < 3; c++)
@@ -133,7 +136,7 @@ public sealed record SdUpscaleScript(int Overlap, string Upscaler, double ScaleF
                 }
             }
 
-            for (var ly = 0; ly < th; ly++)
+            for (var ly = Math.Max(0, -y); ly < th && y + ly < h; ly++)
             {
                 for (var x = 0; x < w * 3; x++)
                 {
@@ -151,7 +154,8 @@ public sealed record SdUpscaleScript(int Overlap, string Upscaler, double ScaleF
     /// Runs the script on <paramref name="pipeline"/>: <paramref name="req"/>'s init picture is the whole original
     /// (not resized to the request's size), which is the tile size.
     /// </summary>
-    public GenerationResult Run(DiffusionPipeline pipeline, GenerationRequest req, Action<GenerationProgress>? progress, CancellationToken ct)
+    public GenerationResult Run(DiffusionPipeline pipeline, GenerationRequest req, Action<GenerationProgress>? progress, CancellationToken ct,
+        Func<bool>? skipRequested = null)
     {
         var (rgb, w, h) = req.InitImage ?? throw new EngineRequestException("sd upscale is an img2img script: it needs an init image");
         if (Overlap >= Math.Min(req.Width, req.Height))
@@ -159,24 +163,23 @@ public sealed record SdUpscaleScript(int Overlap, string Upscaler, double ScaleF
             throw new EngineRequestException($"sd upscale: the tile overlap ({Overlap}) must be less than the tile's width and height ({req.Width}×{req.Height})");
         }
 
-        // A1111's Upscaler.upscale: the size rounded down to 8; an upscaler other than None runs, then Lanczos fits it exactly.
-        var (tw, th) = ((int)(w * ScaleFactor) / 8 * 8, (int)(h * ScaleFactor) / 8 * 8);
-        if (tw < req.Width || th < req.Height)
+        // A1111's script: with "None" the original is cut as it is; any other upscaler runs as Upscaler.upscale does, to
+        // the size rounded down to 8 (a picture smaller than a tile gives tiles padded with black, as PIL's crop does).
+        var (tw, th) = Upscaler == "None" ? (w, h) : ((int)(w * ScaleFactor) / 8 * 8, (int)(h * ScaleFactor) / 8 * 8);
+        if (tw < 1 || th < 1 || (long)tw * th > Upscaling.MaxOutputPixels)
         {
-            throw new EngineRequestException($"sd upscale: the upscaled picture ({tw}×{th}) is smaller than a tile ({req.Width}×{req.Height})");
+            throw new EngineRequestException($"sd upscale: the upscaled picture ({tw}×{th}) must have between 1 and {Upscaling.MaxOutputPixels} pixels");
         }
 
-        if ((long)tw * th > Upscaling.MaxOutputPixels)
+        // The tile count is known from the sizes: checked before anything runs.
+        var count = TileCount(tw, req.Width, Overlap) * TileCount(th, req.Height, Overlap);
+        if (count * req.Iterations > MaxTiles)
         {
-            throw new EngineRequestException($"sd upscale: the upscaled picture ({tw}×{th}) is over {Upscaling.MaxOutputPixels} pixels");
+            throw new EngineRequestException($"sd upscale: {count} tiles × {req.Iterations} upscales is over {MaxTiles}; use a larger tile, less overlap or a smaller scale");
         }
 
-        var upscaled = UpscaleBy(rgb, w, h, tw, th, req.Upscalers);
+        var upscaled = Upscaler == "None" ? rgb : UpscaleBy(rgb, w, h, tw, th, req.Upscalers);
         var grid = Split(upscaled, tw, th, req.Width, req.Height, Overlap);
-        if (grid.Count * req.Iterations > MaxTiles)
-        {
-            throw new EngineRequestException($"sd upscale: {grid.Count} tiles × {req.Iterations} upscales is over {MaxTiles}; use a larger tile, less overlap or a smaller scale");
-        }
         var tiles = grid.Rows.SelectMany(r => r).ToList();
         var batch = Math.Max(req.BatchSize, 1);
         var batches = (tiles.Count + batch - 1) / batch;
@@ -196,7 +199,8 @@ public sealed record SdUpscaleScript(int Overlap, string Upscaler, double ScaleF
             var redrawn = new List<byte[]>(tiles.Count);
             for (var b = 0; b < batches; b++)
             {
-                // A batch's tiles take its seed + i (and the subseed + i), as A1111's batch does.
+                // A batch's tiles take its seed + i (and the subseed + i), as A1111's batch does; with a variation strength
+                // they all keep the batch's seed and only the subseeds count up.
                 for (var i = b * batch; i < Math.Min((b + 1) * batch, tiles.Count); i++)
                 {
                     ct.ThrowIfCancellationRequested();
@@ -204,8 +208,8 @@ public sealed record SdUpscaleScript(int Overlap, string Upscaler, double ScaleF
                     var result = pipeline.Generate(req with
                     {
                         SdUpscale = null, ExtraInfo = [.. req.ExtraInfo, .. InfoParameters()], InitImage = (tiles[i].Rgb, req.Width, req.Height), BatchSize = 1, Iterations = 1,
-                        Seed = batchSeed + (i - (b * batch)), Subseed = subseed + (i - (b * batch)),
-                    }, progress is null ? null : p => progress(p with { Image = index, ImageCount = total }), ct);
+                        Seed = req.SubseedStrength != 0 ? batchSeed : batchSeed + (i - (b * batch)), Subseed = subseed + (i - (b * batch)),
+                    }, progress is null ? null : p => progress(p with { Image = index, ImageCount = total }), ct, skipRequested);
                     redrawn.Add(PngDecoder.Decode(result.Images[0].Png).Rgb);
                     info ??= result.Images[0].Infotext;
                     (modelHash, modelName) = (result.ModelHash, result.ModelName);
@@ -255,7 +259,16 @@ public sealed record SdUpscaleScript(int Overlap, string Upscaler, double ScaleF
                     (pw, ph) = (nw, nh);
                     break;
                 default:
-                    (picture, pw, ph) = model!.Upscale(picture, pw, ph);
+                    try
+                    {
+                        (picture, pw, ph) = model!.Upscale(picture, pw, ph);
+                    }
+                    catch (InvalidDataException e)
+                    {
+                        // A model pass that would make too large a picture (A1111 would make it, then shrink it).
+                        throw new EngineRequestException($"sd upscale: {Upscaler} {e.Message}");
+                    }
+
                     break;
             }
 

@@ -1,3 +1,4 @@
+using Atelier.Engine.Lora;
 using Atelier.Engine.Text;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
@@ -42,7 +43,7 @@ public sealed partial class DiffusionPipeline
         !File.Exists(Path.Combine(folder, "text_encoder", "model.onnx")) && File.Exists(Path.Combine(folder, "text_encoder_2", "model.onnx"));
 
     /// <summary>Opens the second text encoder of an SDXL folder (a refiner's only encoder is already open); nothing for an SD 1.x/2.x folder.</summary>
-    private void OpenXl(string folder, SessionOptions options, bool refiner)
+    private void OpenXl(string folder, SessionOptions options, bool refiner, LoraPatch? patch)
     {
         var second = Path.Combine(folder, "text_encoder_2", "model.onnx");
         var xlUnet = _unet.InputMetadata.ContainsKey("text_embeds") && _unet.InputMetadata.ContainsKey("time_ids");
@@ -59,7 +60,7 @@ public sealed partial class DiffusionPipeline
         }
 
         IsRefiner = refiner;
-        _textEncoder2 = refiner ? _textEncoder : new InferenceSession(second, options);
+        _textEncoder2 = refiner ? _textEncoder : Open(second, options, _settings, patch);
         if (!_textEncoder2.OutputMetadata.ContainsKey("text_embeds"))
         {
             throw new InvalidDataException("text_encoder_2 has no text_embeds output (the pooled, projected embedding SDXL's UNet takes)");

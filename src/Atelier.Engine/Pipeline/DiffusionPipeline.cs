@@ -33,39 +33,58 @@ public sealed partial class DiffusionPipeline : SharedNative
     private int _hiddenWidth = 768;
 
     private DiffusionPipeline(string folder, SessionOptions options, string name, string hash, bool ioBinding, EngineDevice? latentsDevice,
-        DeviceSettings settings, LoraPatch? textPatch, LoraPatch? unetPatch)
+        DeviceSettings settings, LoraPatch? textPatch, LoraPatch? unetPatch, LoraPatch? text2Patch = null, IReadOnlyList<string>? unhandledLora = null)
     {
         _ioBinding = ioBinding;
         Name = name;
         Hash = hash;
-        _unmatchedLora = [.. new[] { textPatch, unetPatch }.OfType<LoraPatch>().SelectMany(p => p.Unmatched)];
+        _unmatchedLora = [.. new[] { textPatch, text2Patch, unetPatch }.OfType<LoraPatch>().SelectMany(p => p.Unmatched), .. unhandledLora ?? []];
         // An SDXL refiner has the second text encoder (and its tokenizer) alone.
         var refiner = IsRefinerFolder(folder);
         _textEncoderPath = Path.Combine(folder, refiner ? "text_encoder_2" : "text_encoder", "model.onnx");
         _settings = settings;
         _textPatch = textPatch;
-        _textEncoder = Open(_textEncoderPath, options, settings, textPatch);
-        _unet = Open(Path.Combine(folder, "unet", "model.onnx"), options, settings, unetPatch);
-        _vae = new Vae(folder, options);
-        _tokenizer = ClipTokenizer.Load(Path.Combine(folder, refiner && !Directory.Exists(Path.Combine(folder, "tokenizer")) ? "tokenizer_2" : "tokenizer"));
-        _timestepType = _unet.InputMetadata["timestep"].ElementDataType;
-        _unetType = _unet.InputMetadata["sample"].ElementDataType;
-        _statesType = _unet.InputMetadata["encoder_hidden_states"].ElementDataType;
-        OpenXl(folder, options, refiner);
-        using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "scheduler", "scheduler_config.json")));
-        var root = config.RootElement;
-        _schedule = new NoiseSchedule(
-            root.TryGetProperty("num_train_timesteps", out var n) ? n.GetInt32() : 1000,
-            root.TryGetProperty("beta_start", out var bs) ? bs.GetDouble() : 0.00085,
-            root.TryGetProperty("beta_end", out var be) ? be.GetDouble() : 0.012);
-        if (latentsDevice is { } device)
+        try
         {
-            _latentGraphs = new LatentGraphs(options, _unetType);
-            if (device.IsCuda)
+            _textEncoder = Open(_textEncoderPath, options, settings, textPatch);
+            _unet = Open(Path.Combine(folder, "unet", "model.onnx"), options, settings, unetPatch);
+            _vae = new Vae(folder, options, Vae.ScalingFactor(folder));
+            _tokenizer = ClipTokenizer.Load(Path.Combine(folder, refiner && !Directory.Exists(Path.Combine(folder, "tokenizer")) ? "tokenizer_2" : "tokenizer"));
+            _timestepType = _unet.InputMetadata["timestep"].ElementDataType;
+            _unetType = _unet.InputMetadata["sample"].ElementDataType;
+            _statesType = _unet.InputMetadata["encoder_hidden_states"].ElementDataType;
+            OpenXl(folder, options, refiner, text2Patch);
+            using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "scheduler", "scheduler_config.json")));
+            var root = config.RootElement;
+            _schedule = new NoiseSchedule(
+                root.TryGetProperty("num_train_timesteps", out var n) ? n.GetInt32() : 1000,
+                root.TryGetProperty("beta_start", out var bs) ? bs.GetDouble() : 0.00085,
+                root.TryGetProperty("beta_end", out var be) ? be.GetDouble() : 0.012);
+            if (latentsDevice is { } device)
             {
-                _deviceMemory = new OrtMemoryInfo(OrtMemoryInfo.allocatorCUDA, OrtAllocatorType.DeviceAllocator, device.Ordinal, OrtMemType.Default);
-                _deviceAllocator = new OrtAllocator(_unet, _deviceMemory);
+                _latentGraphs = new LatentGraphs(options, _unetType);
+                if (device.IsCuda)
+                {
+                    _deviceMemory = new OrtMemoryInfo(OrtMemoryInfo.allocatorCUDA, OrtAllocatorType.DeviceAllocator, device.Ordinal, OrtMemType.Default);
+                    _deviceAllocator = new OrtAllocator(_unet, _deviceMemory);
+                }
             }
+        }
+        catch
+        {
+            // A model that does not load frees what it had opened (sessions hold device memory).
+            _latentGraphs?.Dispose();
+            _deviceAllocator?.Dispose();
+            _deviceMemory?.Dispose();
+            if (!ReferenceEquals(_textEncoder2, _textEncoder))
+            {
+                _textEncoder2?.Dispose();
+            }
+
+            _vae?.Dispose();
+            _unet?.Dispose();
+            _textEncoder?.Dispose();
+            throw;
         }
     }
 
@@ -134,7 +153,7 @@ public sealed partial class DiffusionPipeline : SharedNative
             }
 
             using var options = ExecutionProviders.SessionOptionsFor(_settings);
-            var vae = new Vae(chosen.Path, options);
+            var vae = new Vae(chosen.Path, options, _vae.LatentScale);
             _vaes.AddFirst((chosen.Path, vae));
             while (_vaes.Count > 2)
             {
@@ -226,16 +245,26 @@ public sealed partial class DiffusionPipeline : SharedNative
     {
         var settings = device ?? DeviceSettings.Default;
         using var options = ExecutionProviders.SessionOptionsFor(settings);
-        LoraPatch? text = null, unet = null;
+        LoraPatch? text = null, unet = null, text2 = null;
+        List<string> unhandled = [];
         if (loras is { Count: > 0 })
         {
             var files = loras.Select(l => (File: SafeTensors.Open(l.Path), Use: l)).ToList();
-            text = IsRefinerFolder(folder) ? null : LoraPatch.Compute(Path.Combine(folder, "text_encoder", "model.onnx"), "lora_te_", files.Select(f => (f.File, f.Use.TextWeight)));
+            // kohya's prefixes: lora_te_ for SD 1.x/2.x's text encoder, lora_te1_ and lora_te2_ for SDXL's two.
+            var (refiner, xl) = (IsRefinerFolder(folder), File.Exists(Path.Combine(folder, "text_encoder_2", "model.onnx")));
+            string[] prefixes = refiner ? ["lora_unet_", "lora_te2_"] : xl ? ["lora_unet_", "lora_te1_", "lora_te2_"] : ["lora_unet_", "lora_te_"];
+            LoraPatch? Patch(string encoder, string prefix) => prefixes.Contains(prefix)
+                ? LoraPatch.Compute(Path.Combine(folder, encoder, "model.onnx"), prefix, files.Select(f => (f.File, f.Use.TextWeight))) : null;
+            text = refiner ? Patch("text_encoder_2", "lora_te2_") : Patch("text_encoder", xl ? "lora_te1_" : "lora_te_");
+            text2 = refiner ? null : Patch("text_encoder_2", "lora_te2_");
             unet = LoraPatch.Compute(Path.Combine(folder, "unet", "model.onnx"), "lora_unet_", files.Select(f => (f.File, f.Use.UnetWeight)));
+            // Modules for parts this model does not have (an SDXL LoRA's lora_te1_ on an SD 1.x model) are reported, not dropped.
+            unhandled = [.. files.SelectMany(f => f.File.Tensors.Keys).Where(k => k.EndsWith(".lora_down.weight", StringComparison.Ordinal)
+                && !prefixes.Any(p => k.StartsWith(p, StringComparison.Ordinal))).Select(k => k[..^".lora_down.weight".Length]).Distinct()];
         }
 
         return new DiffusionPipeline(folder, options, name, hash, settings.IoBinding ?? settings.Device.IsCuda,
-            settings.LatentsOnDevice ?? settings.Device.IsCuda ? settings.Device : null, settings, text, unet)
+            settings.LatentsOnDevice ?? settings.Device.IsCuda ? settings.Device : null, settings, text, unet, text2, unhandled)
         {
             ExecutionProvider = settings.Device.IsCuda ? "CUDA" : "CPU",
             Device = settings.Device,
@@ -258,7 +287,7 @@ public sealed partial class DiffusionPipeline : SharedNative
     {
         if (req.SdUpscale is { } script)
         {
-            return script.Run(this, req, progress, ct);
+            return script.Run(this, req, progress, ct, skipRequested);
         }
 
         ObjectDisposedException.ThrowIf(!TryEnter(), this);
@@ -473,7 +502,7 @@ public sealed partial class DiffusionPipeline : SharedNative
                 }
 
                 // A finished pass ends at σ = 0; a skipped one where its last step went (clamped: Restart takes more steps than σs).
-                var last = completed ? 0 : passSigmas[Math.Min(lastStep + 1, passSigmas.Length - 1)];
+                var last = completed ? 0 : passSampler.SigmaAfterStep(passSigmas, lastStep);
                 if (last > 0)
                 {
                     var scale = (float)(1 / Math.Sqrt((last * last) + 1));

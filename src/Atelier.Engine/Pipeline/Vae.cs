@@ -19,9 +19,10 @@ internal sealed class Vae : SharedNative
     private readonly TensorElementType _encoderType;
     private readonly string _encoderOutput;
 
-    public Vae(string folder, SessionOptions options)
+    /// <summary>Opens a VAE folder; <paramref name="latentScale"/> is the model's latent scaling factor (A1111 scales by the model's, whichever VAE decodes).</summary>
+    public Vae(string folder, SessionOptions options, float latentScale)
     {
-        LatentScale = ScalingFactor(folder);
+        LatentScale = latentScale;
         _decoder = new InferenceSession(System.IO.Path.Combine(folder, "vae_decoder", "model.onnx"), options);
         var encoderPath = System.IO.Path.Combine(folder, "vae_encoder", "model.onnx");
         try

@@ -53,6 +53,9 @@ public abstract class Sampler
     /// </summary>
     public virtual double[] Img2ImgSigmas(double[] all, NoiseSchedule model, int steps, int tEnc) => all[Math.Clamp(steps - tEnc - 1, 0, steps - 1)..];
 
+    /// <summary>The σ the latents are at after step <paramref name="step"/> (where a skipped pass stops).</summary>
+    public virtual double SigmaAfterStep(double[] sigmas, int step) => sigmas[Math.Min(step + 1, sigmas.Length - 1)];
+
     /// <summary>How many steps (progress events) <see cref="Run"/> takes over <paramref name="sigmas"/>.</summary>
     public virtual int StepsOver(double[] sigmas) => sigmas.Length - 1;
 

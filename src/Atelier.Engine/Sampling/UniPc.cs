@@ -30,6 +30,9 @@ public sealed class UniPc : Sampler
 
     public override int StepsOver(double[] sigmas) => Math.Max(sigmas.Length - 2, 0);
 
+    /// <summary>Past the lead σ: step k ends at the grid's (k + 1)th point, sigmas[k + 2].</summary>
+    public override double SigmaAfterStep(double[] sigmas, int step) => sigmas[Math.Min(step + 2, sigmas.Length - 1)];
+
     /// <summary>
     /// txt2img: as many steps as A1111's timesteps for the request (<c>range(0, 1000, 1000 // steps)</c>, so 30 steps
     /// make 31), t from 1 to 1/1000.

@@ -94,6 +94,12 @@ public sealed class EngineState : IDisposable
         InpaintPlan? inpaint = null;
         SdUpscaleScript? script = null;
         var warnings = new List<string>();
+        if (!img2img && SdUpscaleScript.Names(req.ScriptName))
+        {
+            // An img2img script, which A1111's txt2img does not have.
+            return Results.Json(new { detail = $"Script '{req.ScriptName}' not found" }, statusCode: 422);
+        }
+
         if (img2img)
         {
             if (req.ResizeMode is < ImageDecoder.JustResize or > ImageDecoder.LatentUpscale)
@@ -215,12 +221,23 @@ public sealed class EngineState : IDisposable
             }
             catch (InvalidDataException e)
             {
-                return Results.Json(new { detail = $"LoRA: {e.Message}" }, statusCode: 422);
+                return Results.Json(new { detail = loras.Count > 0 ? $"LoRA or model: {e.Message}" : $"Model: {e.Message}" }, statusCode: 422);
             }
 
             using var held = lease;
             var pipeline = lease.Pipeline;
-            using var refinerLease = refinerModel is null ? null : _cache.Rent(refinerModel);
+            PipelineLease? refinerLease = null;
+            try
+            {
+                // A refiner that is the model itself is no refiner (A1111's apply_refiner does not switch to the loaded checkpoint).
+                refinerLease = refinerModel is null || refinerModel.Folder == model.Folder ? null : _cache.Rent(refinerModel);
+            }
+            catch (InvalidDataException e)
+            {
+                return Results.Json(new { detail = $"Refiner: {e.Message}" }, statusCode: 422);
+            }
+
+            using var heldRefiner = refinerLease;
             if (pipeline.UnmatchedLoraModules is { Count: > 0 } unmatched)
             {
                 warnings.Add($"LoRA modules this model has no weight for, not applied: {unmatched.Count} ({string.Join(", ", unmatched.Take(3))}{(unmatched.Count > 3 ? ", …" : "")})");

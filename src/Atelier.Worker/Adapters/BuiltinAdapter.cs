@@ -41,6 +41,8 @@ public sealed class BuiltinAdapter(string modelsDirectory, long memoryBudgetByte
                 var refinerModel = job.RefinerCheckpoint is not { } refinerName ? null
                     : ModelEntry.Scan(modelsDirectory).FirstOrDefault(m => m.Matches(refinerName))
                       ?? throw new EngineRequestException($"Could not find checkpoint with name {refinerName}");
+                // A refiner that is the model itself is no refiner (A1111's apply_refiner does not switch to the loaded checkpoint).
+                refinerModel = refinerModel?.Folder == model.Folder ? null : refinerModel;
                 using var refinerLease = refinerModel is null ? null : _cache.Rent(refinerModel);
                 TimeSpan? previewAt = null;
                 // Inpainting as A1111 (a blank mask with "only masked" is a plain img2img there too).

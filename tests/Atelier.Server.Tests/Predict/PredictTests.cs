@@ -200,12 +200,14 @@ public class PredictTests(PredictHost shared) : IClassFixture<PredictHost>
         Assert.Contains("SD upscale overlap: 16, SD upscale upscaler: Lanczos", r.Json.GetProperty("info").GetString(), StringComparison.Ordinal);
 
         var before = (await App.GetAsync("/api/v1/agents/default/jobs?pageSize=100")).Ok().GetProperty("total").GetInt32();
-        foreach (var bad in new object[] { "not a list", new object[] { "", -16 }, new object[] { "", 16, 1, 20 }, new object[] { "", 16, new { } } })
+        foreach (var bad in new object[] { "not a list", new object[] { "", -16 }, new object[] { "", 16, 1, 20 }, new object[] { "", 16, new { } }, new object[] { "", 512 } })
         {
             (await App.PostAsync("/sdapi/v1/img2img", new { prompt = "x", init_images = new[] { init }, script_name = "sd upscale", script_args = bad }))
                 .Error(ErrorCatalog.p_common_inputinvalid, 400);
         }
 
+        // An img2img script in txt2img: A1111's txt2img has no such script.
+        (await App.PostAsync("/sdapi/v1/txt2img", new { prompt = "x", script_name = "SD upscale", script_args = new object[] { "", 16 } })).Error(ErrorCatalog.p_common_inputinvalid, 400);
         Assert.Equal(before, (await App.GetAsync("/api/v1/agents/default/jobs?pageSize=100")).Ok().GetProperty("total").GetInt32());
         // An upscaler index this worker does not have: the engine refuses the job with the reason.
         var missing = (await App.PostAsync("/sdapi/v1/img2img", new
