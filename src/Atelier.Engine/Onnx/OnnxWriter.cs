@@ -141,60 +141,23 @@ public sealed class OnnxGraph
     /// </summary>
     public static byte[] WithOutputs(byte[] model, IReadOnlyList<(string Name, int ElementType)> outputs)
     {
-        var pos = 0;
-        while (pos < model.Length)
+        var (tag, start, length) = FindGraph(model);
+        var extra = new Proto();
+        foreach (var (name, type) in outputs)
         {
-            var tagStart = pos;
-            var key = ReadVarint(model, ref pos);
-            var (field, wire) = ((int)(key >> 3), (int)(key & 7));
-            switch (wire)
-            {
-                case 0:
-                    ReadVarint(model, ref pos);
-                    continue;
-                case 1:
-                    pos += 8;
-                    continue;
-                case 5:
-                    pos += 4;
-                    continue;
-                case 2:
-                    var raw = ReadVarint(model, ref pos);
-                    if (raw > (ulong)(model.Length - pos))
-                    {
-                        throw new InvalidDataException("truncated ONNX model");
-                    }
-
-                    var length = (int)raw;
-                    if (field != 7)
-                    {
-                        pos += length;
-                        continue;
-                    }
-
-                    var extra = new Proto();
-                    foreach (var (name, type) in outputs)
-                    {
-                        var tensor = new Proto();
-                        tensor.Varint(1, (ulong)type);
-                        var typeProto = new Proto();
-                        typeProto.Message(1, tensor);
-                        var info = new Proto();
-                        info.String(1, name);
-                        info.Message(2, typeProto);
-                        extra.Message(12, info);
-                    }
-
-                    var added = extra.ToArray();
-                    var graph = new Proto();
-                    graph.Bytes(7, [.. model.AsSpan(pos, length), .. added]);
-                    return [.. model.AsSpan(0, tagStart), .. graph.ToArray(), .. model.AsSpan(pos + length)];
-                default:
-                    throw new InvalidDataException($"unexpected protobuf wire type {wire} in the ONNX model");
-            }
+            var tensor = new Proto();
+            tensor.Varint(1, (ulong)type);
+            var typeProto = new Proto();
+            typeProto.Message(1, tensor);
+            var info = new Proto();
+            info.String(1, name);
+            info.Message(2, typeProto);
+            extra.Message(12, info);
         }
 
-        throw new InvalidDataException("the ONNX model has no graph");
+        var graph = new Proto();
+        graph.Bytes(7, [.. model.AsSpan(start, length), .. extra.ToArray()]);
+        return [.. model.AsSpan(0, tag), .. graph.ToArray(), .. model.AsSpan(start + length)];
     }
 
     /// <summary>Values as an initializer's raw bytes: little-endian float32, or float16 for <see cref="ElementFloat16"/>.</summary>

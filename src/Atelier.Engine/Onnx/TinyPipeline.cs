@@ -168,30 +168,7 @@ public static class TinyPipeline
         Save(folder, "text_encoder", first.ToModel("text_encoder"));
         Save(folder, "text_encoder_2", second.ToModel("text_encoder_2"));
 
-        var unet = new OnnxGraph()
-            .Input("sample", OnnxGraph.ElementFloat, "batch", 4, "height", "width")
-            .Input("timestep", OnnxGraph.ElementFloat, "steps")
-            .Input("encoder_hidden_states", OnnxGraph.ElementFloat, "batch", "sequence", XlHidden1 + XlHidden2)
-            .Input("text_embeds", OnnxGraph.ElementFloat, "batch", XlPooled)
-            .Input("time_ids", OnnxGraph.ElementFloat, "batch", 6)
-            .Constant("a", [1f])
-            .Constant("b", [0.05f])
-            .Constant("c", [0.05f])
-            .Constant("d", [0.001f])
-            .ConstantInt64("shape", [-1, 1, 1, 1], 4)
-            .Node("Mul", ["sample", "a"], ["scaled"])
-            .Node("ReduceMean", ["encoder_hidden_states"], ["m"], ("axes", new long[] { 1, 2 }), ("keepdims", 0L))
-            .Node("ReduceMean", ["text_embeds"], ["p"], ("axes", new long[] { 1 }), ("keepdims", 0L))
-            .Node("ReduceMean", ["time_ids"], ["t"], ("axes", new long[] { 1 }), ("keepdims", 0L))
-            .Node("Mul", ["m", "b"], ["mb"])
-            .Node("Mul", ["p", "c"], ["pc"])
-            .Node("Mul", ["t", "d"], ["td"])
-            .Node("Add", ["mb", "pc"], ["mp"])
-            .Node("Add", ["mp", "td"], ["bias1"])
-            .Node("Reshape", ["bias1", "shape"], ["bias"])
-            .Node("Add", ["scaled", "bias"], ["out_sample"])
-            .Output("out_sample", OnnxGraph.ElementFloat, "batch", 4, "height", "width");
-        Save(folder, "unet", unet.ToModel("unet"));
+        Save(folder, "unet", XlUnet(XlHidden1 + XlHidden2, 6, 1f, 0.001f));
 
         File.WriteAllText(Path.Combine(folder, "vae_decoder", "config.json"), JsonSerializer.Serialize(new Dictionary<string, object> { ["scaling_factor"] = 0.13025 }));
         WriteTokenizer(Path.Combine(folder, "tokenizer_2"));
@@ -212,31 +189,34 @@ public static class TinyPipeline
         WriteXl(folder);
         Directory.Delete(Path.Combine(folder, "text_encoder"), recursive: true);
         Directory.Delete(Path.Combine(folder, "tokenizer"), recursive: true);
-        var unet = new OnnxGraph()
-            .Input("sample", OnnxGraph.ElementFloat, "batch", 4, "height", "width")
-            .Input("timestep", OnnxGraph.ElementFloat, "steps")
-            .Input("encoder_hidden_states", OnnxGraph.ElementFloat, "batch", "sequence", XlHidden2)
-            .Input("text_embeds", OnnxGraph.ElementFloat, "batch", XlPooled)
-            .Input("time_ids", OnnxGraph.ElementFloat, "batch", 5)
-            .Constant("a", [0.5f])
-            .Constant("b", [0.05f])
-            .Constant("c", [0.05f])
-            .Constant("d", [0.01f])
-            .ConstantInt64("shape", [-1, 1, 1, 1], 4)
-            .Node("Mul", ["sample", "a"], ["scaled"])
-            .Node("ReduceMean", ["encoder_hidden_states"], ["m"], ("axes", new long[] { 1, 2 }), ("keepdims", 0L))
-            .Node("ReduceMean", ["text_embeds"], ["p"], ("axes", new long[] { 1 }), ("keepdims", 0L))
-            .Node("ReduceMean", ["time_ids"], ["t"], ("axes", new long[] { 1 }), ("keepdims", 0L))
-            .Node("Mul", ["m", "b"], ["mb"])
-            .Node("Mul", ["p", "c"], ["pc"])
-            .Node("Mul", ["t", "d"], ["td"])
-            .Node("Add", ["mb", "pc"], ["mp"])
-            .Node("Add", ["mp", "td"], ["bias1"])
-            .Node("Reshape", ["bias1", "shape"], ["bias"])
-            .Node("Add", ["scaled", "bias"], ["out_sample"])
-            .Output("out_sample", OnnxGraph.ElementFloat, "batch", 4, "height", "width");
-        Save(folder, "unet", unet.ToModel("unet"));
+        Save(folder, "unet", XlUnet(XlHidden2, 5, 0.5f, 0.01f));
     }
+
+    /// <summary>A tiny SDXL-interface UNet: a·sample + 0.05·mean(states) + 0.05·mean(text_embeds) + d·mean(time_ids).</summary>
+    private static byte[] XlUnet(int statesWidth, int timeIds, float a, float d) => new OnnxGraph()
+        .Input("sample", OnnxGraph.ElementFloat, "batch", 4, "height", "width")
+        .Input("timestep", OnnxGraph.ElementFloat, "steps")
+        .Input("encoder_hidden_states", OnnxGraph.ElementFloat, "batch", "sequence", statesWidth)
+        .Input("text_embeds", OnnxGraph.ElementFloat, "batch", XlPooled)
+        .Input("time_ids", OnnxGraph.ElementFloat, "batch", timeIds)
+        .Constant("a", [a])
+        .Constant("b", [0.05f])
+        .Constant("c", [0.05f])
+        .Constant("d", [d])
+        .ConstantInt64("shape", [-1, 1, 1, 1], 4)
+        .Node("Mul", ["sample", "a"], ["scaled"])
+        .Node("ReduceMean", ["encoder_hidden_states"], ["m"], ("axes", new long[] { 1, 2 }), ("keepdims", 0L))
+        .Node("ReduceMean", ["text_embeds"], ["p"], ("axes", new long[] { 1 }), ("keepdims", 0L))
+        .Node("ReduceMean", ["time_ids"], ["t"], ("axes", new long[] { 1 }), ("keepdims", 0L))
+        .Node("Mul", ["m", "b"], ["mb"])
+        .Node("Mul", ["p", "c"], ["pc"])
+        .Node("Mul", ["t", "d"], ["td"])
+        .Node("Add", ["mb", "pc"], ["mp"])
+        .Node("Add", ["mp", "td"], ["bias1"])
+        .Node("Reshape", ["bias1", "shape"], ["bias"])
+        .Node("Add", ["scaled", "bias"], ["out_sample"])
+        .Output("out_sample", OnnxGraph.ElementFloat, "batch", 4, "height", "width")
+        .ToModel("unet");
 
     /// <summary>
     /// A tiny upscaler model in ESRGAN's interface ([1, 3, H, W] in 0..1 → [1, 3, sH, sW]): each pixel becomes an s×s block
