@@ -129,6 +129,13 @@ public class AdapterTests(EngineFixture engine) : IClassFixture<EngineFixture>
         Assert.Equal(21L, ksampler["seed"]!.GetValue<long>());
         Assert.Equal("atelier-demo.safetensors", comfy.LastGraph["4"]!["inputs"]!["ckpt_name"]!.GetValue<string>());
         Assert.StartsWith("fox\n", Png.ReadText(result.Images[0])["parameters"], StringComparison.Ordinal);
+
+        // What its standard graph does not do is a failure that says so, not another picture.
+        var refused = await Assert.ThrowsAsync<EngineFailedException>(() => adapter.GenerateAsync(job with
+        {
+            Hires = new Engine.Pipeline.HiresFix { Scale = 2 }, RefinerCheckpoint = "refiner",
+        }, null, CancellationToken.None));
+        Assert.StartsWith("the ComfyUI adapter's graph does not run the hires fix (enable_hr), a refiner (refiner_checkpoint)", refused.Message, StringComparison.Ordinal);
     }
 
     [Fact]

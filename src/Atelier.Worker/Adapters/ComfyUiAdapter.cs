@@ -29,6 +29,18 @@ public sealed class ComfyUiAdapter(HttpClient http) : IEngineAdapter
 
     public async Task<EngineResult> GenerateAsync(EngineJob job, IProgress<EngineProgress>? progress, CancellationToken ct)
     {
+        // What ComfyUI's standard graph does not do, said instead of drawing something else (a workflow job can do them).
+        string[] missing =
+        [
+            .. job.Hires is not null ? ["the hires fix (enable_hr)"] : Array.Empty<string>(),
+            .. Engine.Images.SdUpscaleScript.Names(job.ScriptName) ? ["the SD upscale script"] : Array.Empty<string>(),
+            .. job.RefinerCheckpoint is not null ? ["a refiner (refiner_checkpoint)"] : Array.Empty<string>(),
+        ];
+        if (missing.Length > 0)
+        {
+            throw new EngineFailedException($"the ComfyUI adapter's graph does not run {string.Join(", ", missing)}: send a ComfyUI workflow (/api/v1/predict/comfyui), or use a built-in or A1111 worker");
+        }
+
         var samplerName = ComfySampler(job.Sampler)
                           ?? throw new EngineFailedException($"ComfyUI has no sampler like {job.Sampler} (it has {string.Join(", ", Samplers.Keys)})");
         var models = await ListModelsAsync(ct);
