@@ -38,13 +38,7 @@ internal static class Parity
         Directory.CreateDirectory(Path.GetDirectoryName(embedding)!);
         Embedding.Write(embedding, [.. Enumerable.Range(0, 16).Select(i => (float)Math.Sin(i + 1) * 3)], 8);
         var vae = Path.Combine(root, "VAE", "flat");
-        Directory.CreateDirectory(Path.Combine(vae, "vae_decoder"));
-        File.WriteAllBytes(Path.Combine(vae, "vae_decoder", "model.onnx"), new OnnxGraph()
-            .Input("latent_sample", OnnxGraph.ElementFloat, "batch", 4, "height", "width")
-            .Constant("w", [.. Enumerable.Repeat(0.02f, 4 * 3 * 8 * 8)], 4, 3, 8, 8)
-            .Node("ConvTranspose", ["latent_sample", "w"], ["sample"], ("strides", new long[] { 8, 8 }))
-            .Output("sample", OnnxGraph.ElementFloat, "batch", 3, "pixel_height", "pixel_width")
-            .ToModel("vae_decoder"));
+        TinyPipeline.WriteFlatVae(vae);
 
         var picture = new byte[64 * 64 * 3];
         for (var i = 0; i < picture.Length; i++)

@@ -16,13 +16,7 @@ public sealed class VaeTests : IDisposable
         TinyPipeline.Write(Path.Combine(_root, "tiny"));
         // A decoder-only VAE of the same interface: every latent a flat 8×8 block of 0.25 per channel sum.
         var bright = Path.Combine(_root, "VAE", "flat");
-        Directory.CreateDirectory(Path.Combine(bright, "vae_decoder"));
-        File.WriteAllBytes(Path.Combine(bright, "vae_decoder", "model.onnx"), new OnnxGraph()
-            .Input("latent_sample", OnnxGraph.ElementFloat, "batch", 4, "height", "width")
-            .Constant("w", [.. Enumerable.Repeat(0.02f, 4 * 3 * 8 * 8)], 4, 3, 8, 8)
-            .Node("ConvTranspose", ["latent_sample", "w"], ["sample"], ("strides", new long[] { 8, 8 }))
-            .Output("sample", OnnxGraph.ElementFloat, "batch", 3, "pixel_height", "pixel_width")
-            .ToModel("vae_decoder"));
+        TinyPipeline.WriteFlatVae(bright);
         var vaes = NetworkFile.ScanVaes(Path.Combine(_root, "VAE"));
         Assert.Equal("flat", Assert.Single(vaes).Name);
         // A1111 names VAE files with their extension; Automatic and None are the model's own.

@@ -32,16 +32,7 @@ public sealed class OnnxGraph
         return this;
     }
 
-    public OnnxGraph Constant(string name, float[] values, params long[] dims)
-    {
-        var raw = new byte[values.Length * 4];
-        for (var i = 0; i < values.Length; i++)
-        {
-            BinaryPrimitives.WriteSingleLittleEndian(raw.AsSpan(i * 4), values[i]);
-        }
-
-        return Initializer(name, ElementFloat, raw, dims);
-    }
+    public OnnxGraph Constant(string name, float[] values, params long[] dims) => Initializer(name, ElementFloat, RawBytes(values, ElementFloat), dims);
 
     public OnnxGraph ConstantInt64(string name, long[] values, params long[] dims)
     {
@@ -60,6 +51,12 @@ public sealed class OnnxGraph
     /// <summary>A TensorProto initializer: dims (1), data_type (2), name (8), raw little-endian data (9).</summary>
     private OnnxGraph Initializer(string name, int elementType, byte[] raw, long[] dims)
     {
+        _initializers.Add(Tensor(name, elementType, raw, dims).ToArray());
+        return this;
+    }
+
+    private static Proto Tensor(string name, int elementType, byte[] raw, long[] dims)
+    {
         var t = new Proto();
         foreach (var d in dims)
         {
@@ -69,8 +66,7 @@ public sealed class OnnxGraph
         t.Varint(2, (ulong)elementType);
         t.String(8, name);
         t.Bytes(9, raw);
-        _initializers.Add(t.ToArray());
-        return this;
+        return t;
     }
 
     /// <summary>Adds a node; attributes are (name, long | long[] | float | string).</summary>
@@ -212,17 +208,8 @@ public sealed class OnnxGraph
 
         foreach (var (name, (type, dims, raw)) in replacements)
         {
-            var tensor = new Proto();
-            foreach (var d in dims)
-            {
-                tensor.Varint(1, (ulong)d);
-            }
-
-            tensor.Varint(2, (ulong)type);
-            tensor.String(8, name);
-            tensor.Bytes(9, raw);
             var entry = new Proto();
-            entry.Message(5, tensor);
+            entry.Message(5, Tensor(name, type, raw, dims));
             graph.Write(entry.ToArray());
         }
 

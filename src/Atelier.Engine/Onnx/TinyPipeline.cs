@@ -219,6 +219,17 @@ public static class TinyPipeline
         .ToModel("unet");
 
     /// <summary>
+    /// A decoder-only VAE folder (<c>vae_decoder/model.onnx</c>) of the tiny model's interface that makes every latent a
+    /// flat 8×8 block (0.02 × the sum of its four channels): a VAE that visibly differs from the model's own.
+    /// </summary>
+    public static void WriteFlatVae(string folder) => Save(folder, "vae_decoder", new OnnxGraph()
+        .Input("latent_sample", OnnxGraph.ElementFloat, "batch", 4, "height", "width")
+        .Constant("w", [.. Enumerable.Repeat(0.02f, 4 * 3 * 8 * 8)], 4, 3, 8, 8)
+        .Node("ConvTranspose", ["latent_sample", "w"], ["sample"], ("strides", new long[] { 8, 8 }))
+        .Output("sample", OnnxGraph.ElementFloat, "batch", 3, "pixel_height", "pixel_width")
+        .ToModel("vae_decoder"));
+
+    /// <summary>
     /// A tiny upscaler model in ESRGAN's interface ([1, 3, H, W] in 0..1 → [1, 3, sH, sW]): each pixel becomes an s×s block
     /// at <paramref name="gain"/> of its value (a grouped transposed convolution), so tests can work out every pixel.
     /// </summary>
