@@ -28,6 +28,9 @@ using Microsoft.Extensions.Logging.Abstractions;
 //   dotnet run -c Release --project bench/Atelier.Bench.Jobs -- memory   (resident memory: 1,000 queued jobs, 100 event streams, 50 sync waits)
 // bench/jobs/run.sh runs all of them (PostgreSQL on a private loopback cluster) and writes docs/benchmarks.md.
 var mode = args.Length > 0 ? args[0] : "throughput";
+// BENCH_JIT=1 counts the methods the JIT compiles after the warm-up, by name, and prints the most frequent: a steady
+// state should compile next to nothing (a method compiled again and again is generated code made per call).
+using var jitWatch = Environment.GetEnvironmentVariable("BENCH_JIT") == "1" ? new JitWatch() : null;
 var json = new JsonSerializerOptions(JsonSerializerDefaults.Web);
 string F(double v, string format = "0.0") => v.ToString(format, CultureInfo.InvariantCulture);
 
@@ -139,55 +142,68 @@ async Task Throughput(string provider, string? pg, bool webhooks)
         var p50 = latencies[latencies.Count / 2];
         var p99 = latencies[(int)(latencies.Count * 0.99) - 1];
 
-        // Throughput: submitters and worker slots at once, until every job is complete.
+        // Throughput: submitters and worker slots at once, until every job is complete. First a round of the same
+        // shape, untimed (BENCH_WARM jobs, 3,000 unless set), so that the timed round meets a process in its steady
+        // state: the JIT's tiering (tier 0, instrumented, tier 1) otherwise spends about a third of the CPU of a short
+        // run recompiling the hot paths, which a server that has run for a minute no longer does.
         var total = int.TryParse(Environment.GetEnvironmentVariable("BENCH_JOBS"), out var jobsWanted) ? jobsWanted : provider == "postgres" ? 6000 : 3000;
-        var submitted = 0;
-        var completed = 0;
+        var warm = int.TryParse(Environment.GetEnvironmentVariable("BENCH_WARM"), out var warmWanted) ? warmWanted : 3000;
+        await Bulk(warm);
         var clock = Stopwatch.StartNew();
         var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
-        var submitters = Enumerable.Range(0, int.Parse(Environment.GetEnvironmentVariable("BENCH_SUBMITTERS") ?? "16", CultureInfo.InvariantCulture)).Select(_ => Task.Run(async () =>
+        JitWatch.Counting = true;
+        Console.Error.WriteLine($"timed round: {total} jobs");
+        await Bulk(total);
+        var seconds = clock.Elapsed.TotalSeconds;
+        JitWatch.Counting = false;
+        async Task Bulk(int count)
         {
-            while (Interlocked.Increment(ref submitted) <= total)
+            var submitted = 0;
+            var completed = 0;
+            var submitters = Enumerable.Range(0, int.Parse(Environment.GetEnvironmentVariable("BENCH_SUBMITTERS") ?? "16", CultureInfo.InvariantCulture)).Select(_ => Task.Run(async () =>
             {
-                await Send(http, HttpMethod.Post, "/api/v1/agents/default/jobs", appToken, Job("bulk"));
-            }
-        })).ToList();
-        var workers = Enumerable.Range(0, int.Parse(Environment.GetEnvironmentVariable("BENCH_SLOTS") ?? "16", CultureInfo.InvariantCulture)).Select(slot => Task.Run(async () =>
-        {
-            // As `atelier worker` does: a completion leases the slot's next job in the same call (BENCH_PLAIN=1: a
-            // lease request and a completion per job, as before the combined route).
-            var plain = Environment.GetEnvironmentVariable("BENCH_PLAIN") == "1";
-            var next = default(JsonElement);
-            while (Volatile.Read(ref completed) < total)
-            {
-                if (next.ValueKind == JsonValueKind.Undefined)
+                while (Interlocked.Increment(ref submitted) <= count)
                 {
-                    next = await Send(http, HttpMethod.Post, "/api/v1/worker/lease", workerKey, new { workerId = "bench", slot, hot = new string?[slots], waitSeconds = 1 });
+                    await Send(http, HttpMethod.Post, "/api/v1/agents/default/jobs", appToken, Job("bulk"));
+                }
+            })).ToList();
+            var workers = Enumerable.Range(0, int.Parse(Environment.GetEnvironmentVariable("BENCH_SLOTS") ?? "16", CultureInfo.InvariantCulture)).Select(slot => Task.Run(async () =>
+            {
+                // As `atelier worker` does: a completion leases the slot's next job in the same call (BENCH_PLAIN=1: a
+                // lease request and a completion per job, as before the combined route).
+                var plain = Environment.GetEnvironmentVariable("BENCH_PLAIN") == "1";
+                var next = default(JsonElement);
+                while (Volatile.Read(ref completed) < count)
+                {
                     if (next.ValueKind == JsonValueKind.Undefined)
                     {
-                        continue;
+                        next = await Send(http, HttpMethod.Post, "/api/v1/worker/lease", workerKey, new { workerId = "bench", slot, hot = new string?[slots], waitSeconds = 1 });
+                        if (next.ValueKind == JsonValueKind.Undefined)
+                        {
+                            continue;
+                        }
                     }
-                }
 
-                var job = next.GetProperty("data");
-                var done = new { attempt = job.GetProperty("attempt").GetInt32(), result = new { images = Array.Empty<object>() } };
-                var route = $"/api/v1/worker/jobs/{job.GetProperty("id").GetString()}";
-                if (plain)
-                {
-                    await Send(http, HttpMethod.Post, route + "/complete", workerKey, done);
-                    next = default;
-                }
-                else
-                {
-                    next = await Send(http, HttpMethod.Post, route + "/complete-and-lease", workerKey,
-                        new { done.attempt, done.result, next = new { workerId = "bench", slot, hot = new string?[slots], waitSeconds = 1 } });
-                }
+                    var job = next.GetProperty("data");
+                    var done = new { attempt = job.GetProperty("attempt").GetInt32(), result = new { images = Array.Empty<object>() } };
+                    var route = $"/api/v1/worker/jobs/{job.GetProperty("id").GetString()}";
+                    if (plain)
+                    {
+                        await Send(http, HttpMethod.Post, route + "/complete", workerKey, done);
+                        next = default;
+                    }
+                    else
+                    {
+                        next = await Send(http, HttpMethod.Post, route + "/complete-and-lease", workerKey,
+                            new { done.attempt, done.result, next = new { workerId = "bench", slot, hot = new string?[slots], waitSeconds = 1 } });
+                    }
 
-                Interlocked.Increment(ref completed);
-            }
-        })).ToList();
-        await Task.WhenAll(submitters.Concat(workers));
-        var seconds = clock.Elapsed.TotalSeconds;
+                    Interlocked.Increment(ref completed);
+                }
+            })).ToList();
+            await Task.WhenAll(submitters.Concat(workers));
+        }
+
         // The whole process's CPU over the timed part: server, the 16 submitters and the 16 worker loops together.
         var cpuPerJob = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalMicroseconds / total;
         var rate = total / seconds;
@@ -197,7 +213,7 @@ async Task Throughput(string provider, string? pg, bool webhooks)
         {
             // Every bulk job's message must arrive too (the relay drains after the jobs are done).
             var until = DateTime.UtcNow.AddSeconds(120);
-            while (arrived.Count < 400 + 220 + total && DateTime.UtcNow < until)
+            while (arrived.Count < 400 + 220 + warm + total && DateTime.UtcNow < until)
             {
                 await Task.Delay(20);
             }
@@ -206,9 +222,9 @@ async Task Throughput(string provider, string? pg, bool webhooks)
             deliveries = [.. deliveries.Skip(20).Order()];
             var d50 = deliveries[deliveries.Count / 2];
             var d99 = deliveries[(int)(deliveries.Count * 0.99) - 1];
-            Console.WriteLine($"  messages: {arrived.Count} of {400 + 220 + total} arrived, the last {F(drained - seconds, "0.00")} s after the last job; complete→arrival p50 {F(d50, "0.00")} ms, p99 {F(d99, "0.00")} ms");
+            Console.WriteLine($"  messages: {arrived.Count} of {400 + 220 + warm + total} arrived, the last {F(drained - seconds, "0.00")} s after the last job; complete→arrival p50 {F(d50, "0.00")} ms, p99 {F(d99, "0.00")} ms");
             File.WriteAllText(Path.Combine(Path.GetTempPath(), $"atelier-bench-jobs-{provider}-webhooks.txt"),
-                string.Join('\t', provider, total, F(seconds, "0.00"), F(rate, "0"), arrived.Count, 400 + 220 + total, F(drained - seconds, "0.00"), F(d50, "0.00"), F(d99, "0.00")));
+                string.Join('\t', provider, total, F(seconds, "0.00"), F(rate, "0"), arrived.Count, 400 + 220 + warm + total, F(drained - seconds, "0.00"), F(d50, "0.00"), F(d99, "0.00")));
         }
         else
         {
@@ -222,7 +238,7 @@ async Task Throughput(string provider, string? pg, bool webhooks)
         await receiver.DisposeAsync();
         await app.StopAsync();
         await app.DisposeAsync();
-        Directory.Delete(folder, recursive: true);
+        if (Environment.GetEnvironmentVariable("BENCH_KEEP_DB") == "1") { Console.Error.WriteLine("kept " + folder); } else { Directory.Delete(folder, recursive: true); }
     }
 }
 
@@ -854,4 +870,44 @@ static string FindRoot()
     }
 
     return dir?.FullName ?? throw new InvalidOperationException("run from inside the repository");
+}
+
+
+/// <summary>Counts JIT compilations by method name (BENCH_JIT=1), from the runtime's own events.</summary>
+internal sealed class JitWatch : System.Diagnostics.Tracing.EventListener
+{
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> counts = new();
+
+    public static volatile bool Counting;
+
+    protected override void OnEventSourceCreated(System.Diagnostics.Tracing.EventSource source)
+    {
+        if (source.Name == "Microsoft-Windows-DotNETRuntime")
+        {
+            EnableEvents(source, System.Diagnostics.Tracing.EventLevel.Verbose, (System.Diagnostics.Tracing.EventKeywords)0x10);
+        }
+    }
+
+    protected override void OnEventWritten(System.Diagnostics.Tracing.EventWrittenEventArgs e)
+    {
+        if (Counting && e.EventName is { } name && name.StartsWith("MethodJittingStarted", StringComparison.Ordinal) && e.Payload is { Count: > 5 } p)
+        {
+            counts.AddOrUpdate($"{p[4]}::{p[5]}", 1, (_, n) => n + 1);
+        }
+        else if (Counting && e.EventName is { } other)
+        {
+            counts.AddOrUpdate("event " + other, 1, (_, n) => n + 1);
+        }
+    }
+
+    public override void Dispose()
+    {
+        foreach (var (name, n) in counts.OrderByDescending(c => c.Value).Take(40))
+        {
+            Console.WriteLine($"jit {n,6} {name}");
+        }
+
+        Console.WriteLine($"jit total {counts.Values.Sum()}");
+        base.Dispose();
+    }
 }
