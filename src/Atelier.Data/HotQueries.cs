@@ -31,6 +31,10 @@ public static class HotQueries
              from t in tokens.DefaultIfEmpty()
              select new SessionWithToken(s, t)).FirstOrDefault());
 
+    /// <summary>A job by id, in any tenant (the queue's own reads: a claim reads the job it has just leased).</summary>
+    public static readonly Func<AtelierDb, string, CancellationToken, Task<Job?>> JobById =
+        EF.CompileAsyncQuery((AtelierDb db, string id, CancellationToken ct) => db.Jobs.IgnoreQueryFilters().AsNoTracking().FirstOrDefault(j => j.Id == id));
+
     public static readonly Func<AtelierDb, string, CancellationToken, Task<TenantState?>> TenantStateById =
         EF.CompileAsyncQuery((AtelierDb db, string id, CancellationToken ct) =>
             db.Tenants.Where(t => t.Id == id).Select(t => (TenantState?)t.State).FirstOrDefault());

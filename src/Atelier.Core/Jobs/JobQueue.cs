@@ -115,7 +115,7 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
     {
         var now = Now;
         var skipLocked = provider.SkipLocked;
-        var parameters = new List<object> { workerId, now + lease, now, now - starvation, hotModel ?? "", keyId ?? "", lane ?? "" };
+        var parameters = new List<object?> { workerId, now + lease, now, now - starvation, hotModel ?? "", keyId ?? "", lane ?? "" };
         var keyValid = keyId is null ? "" : """ AND EXISTS (SELECT 1 FROM platform_keys WHERE "Id" = {5} AND "RevokedAt" IS NULL)""";
         var inLane = lane switch
         {
@@ -163,34 +163,48 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
             UPDATE jobs SET "State" = 'running', "Attempt" = "Attempt" + 1, "LeaseOwner" = {0}, "LeaseUntil" = {1},
                    "StartedAt" = COALESCE("StartedAt", {2}), "ProgressStep" = 0, "Progress" = 0, "LeaseKeyId" = NULLIF({5}, '')
             WHERE "Id" = (SELECT "Id" FROM pick) AND "State" = 'queued'{{keyValid}}
-            RETURNING *
-            {{(pg ? "), hook AS (" + WebhookOutbox.InsertFrom("claimed", first, first + 1, first + 2, 2) + ") SELECT * FROM claimed" : "")}}
+            {{(pg ? "RETURNING *), hook AS (" + WebhookOutbox.InsertFrom("claimed", first, first + 1, first + 2, 2) + """) SELECT "Id", "WebhookUrl" FROM claimed""" : """RETURNING "Id", "WebhookUrl" """)}}
             """;
-        Job? claimed;
+        // The statement answers the claimed job's id only (a raw command: EF's pipeline for a whole entity cost several
+        // times the statement itself, inside SQLite's one-writer turn); the job is read after the commit.
+        (string Id, bool Webhook)? claimed;
         if (pg)
         {
-            claimed = (await db.Jobs.FromSqlRaw(sql, [.. parameters]).IgnoreQueryFilters().AsNoTracking().ToListAsync(ct)).FirstOrDefault();
+            claimed = (await RawCommands.QueryAsync(db, sql, parameters, r => (r.GetString(0), !r.IsDBNull(1)), ct)).FirstOrDefault();
         }
         else
         {
             using var turn = await provider.WriteTurnAsync(db, ct);
             await using var tx = await db.Database.BeginTransactionAsync(ct);
-            claimed = (await db.Jobs.FromSqlRaw(sql, [.. parameters]).IgnoreQueryFilters().AsNoTracking().ToListAsync(ct)).FirstOrDefault();
-            if (claimed?.WebhookUrl is not null)
+            claimed = (await RawCommands.QueryAsync(db, sql, parameters, r => (r.GetString(0), !r.IsDBNull(1)), ct)).FirstOrDefault();
+            if (claimed is { Webhook: true } hooked)
             {
-                await WebhookOutbox.EnqueueAsync(db, claimed.Id, WebhookEvents.Started, MaxTries, clock, ct);
+                await WebhookOutbox.EnqueueAsync(db, hooked.Id, WebhookEvents.Started, MaxTries, clock, ct);
             }
 
             await tx.CommitAsync(ct);
         }
 
-        if (claimed?.WebhookUrl is not null)
+        if (claimed is not { } got)
+        {
+            return null;
+        }
+
+        if (got.Webhook)
         {
             relay.Pulse(); // committed: the started message (when the job's filter has it) is there to send
         }
 
-        return claimed;
+        // Leased to this caller: no other writer changes it now but a cancel request, which the worker's beat reads.
+        return await HotQueries.JobById(db, got.Id, ct);
     }
+
+    /// <summary>
+    /// This database's write turn (<see cref="IDatabaseProvider.WriteTurnAsync"/>), for a caller that opens its own
+    /// transaction around a state change: on SQLite the writers of this process queue for it in order instead of
+    /// meeting in SQLite's busy handler, which sleeps and retries (1, 2, 5, 10 … ms) while the lock passes to others.
+    /// </summary>
+    public ValueTask<IDisposable?> WriteTurnAsync(CancellationToken ct) => provider.WriteTurnAsync(db, ct);
 
     /// <summary>
     /// Runs one state change of <paramref name="jobId"/> and, in the same transaction (the caller's, when one is open),
@@ -322,11 +336,33 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
         string? keyId = null)
     {
         var now = Now;
-        return await ChangeAsync(jobId, WebhookEvents.Completed, mayHaveWebhook, async () =>
-            await Leased(jobId, attempt, keyId)
-                .ExecuteUpdateAsync(u => u.SetProperty(j => j.State, JobStates.Succeeded).SetProperty(j => j.ResultJson, resultJson)
-                    .SetProperty(j => j.FinishedAt, now).SetProperty(j => j.LeaseOwner, (string?)null).SetProperty(j => j.Progress, 1.0)
-                    .SetProperty(j => j.ResultExpiresAt, now + retention), ct) == 1, ct);
+        // One raw statement (the fence of Leased, written out): EF's ExecuteUpdate spent most of this step's time
+        // extracting its parameters, inside SQLite's one-writer turn.
+        var update = $$"""
+            UPDATE jobs SET "State" = '{{JobStates.Succeeded}}', "ResultJson" = {0}, "FinishedAt" = {1}, "LeaseOwner" = NULL, "Progress" = 1.0, "ResultExpiresAt" = {2}
+            WHERE "Id" = {3} AND "Attempt" = {4} AND "State" = '{{JobStates.Running}}'{{(keyId is null ? "" : """ AND "LeaseKeyId" = {5}""")}}
+            """;
+        object?[] parameters = [resultJson, now, now + retention, jobId, attempt, keyId];
+        if (!provider.ChainsWrites)
+        {
+            return await ChangeAsync(jobId, WebhookEvents.Completed, mayHaveWebhook, async () => await RawCommands.ExecuteAsync(db, update, parameters, ct) == 1, ct);
+        }
+
+        // PostgreSQL: the state change and its message in one statement, so the tenant's counter row (which the jobs
+        // trigger updates on every end) is locked for that statement and its commit only, not across round trips while
+        // the rest of a transaction is sent; without a caller's transaction, it commits on its own.
+        var chained = $$"""
+            WITH done AS ({{update}} RETURNING *){{(mayHaveWebhook ? ", hook AS (" + WebhookOutbox.InsertFrom("done", 6, 7, 8, 1) + ")" : "")}}
+            SELECT "WebhookUrl" FROM done
+            """;
+        var rows = await RawCommands.QueryAsync(db, chained, mayHaveWebhook ? [.. parameters, Ids.New("msg", clock), WebhookEvents.Completed, MaxTries] : parameters,
+            r => r.IsDBNull(0) ? null : r.GetString(0), ct);
+        if (rows.Count == 1 && rows[0] is not null && db.Database.CurrentTransaction is null)
+        {
+            relay.Pulse(); // committed: the message (when the job's filter has it) is there to send
+        }
+
+        return rows.Count == 1;
     }
 
     /// <summary>Ends the caller's attempt as <paramref name="state"/> (failed, or canceled when it stopped on request).</summary>

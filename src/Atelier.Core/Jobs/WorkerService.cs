@@ -473,35 +473,22 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
             return;
         }
 
-        await using var tx = await db.Database.BeginTransactionAsync(ct);
-        if (!await queue.CompleteAsync(jobId, attempt, JsonSerializer.Serialize(result with { Images = images }, AtelierJson.Options), Retention, ct, mayHaveWebhook: job.WebhookUrl is not null, keyId))
-        {
-            throw Stale(jobId, attempt);
-        }
-
-        db.TenantScope = job.TenantId;
+        var resultJson = JsonSerializer.Serialize(result with { Images = images }, AtelierJson.Options);
         var model = ResolvedModel.FromJson(job.ModelJson);
         var now = Now;
-        for (var i = 0; i < images.Count; i++)
+        if (images.Count == 0 && job.PreviewStep is null)
         {
-            var im = images[i];
-            db.GeneratedImages.Add(new GeneratedImage
+            // Nothing else to write: the state change alone (with its message, in its own transaction where it needs one).
+            if (!await queue.CompleteAsync(jobId, attempt, resultJson, Retention, ct, mayHaveWebhook: job.WebhookUrl is not null, keyId))
             {
-                Id = Ids.New("img", clock), TenantId = job.TenantId, JobId = job.Id, Index = i, AppId = job.AppId,
-                SessionId = job.CallerId?.StartsWith("ses_", StringComparison.Ordinal) == true ? job.CallerId : null,
-                ModelVersionId = model?.VersionId, Seed = im.Seed, Infotext = im.Infotext.Length > 8192 ? im.Infotext[..8192] : im.Infotext,
-                Width = im.Width, Height = im.Height, Size = im.Size, Sha256 = im.Sha256, StorageKey = im.Key, CreatedAt = now,
-            });
+                throw Stale(jobId, attempt);
+            }
         }
-
-        await db.SaveChangesAsync(ct);
-        if (job.PreviewStep is not null)
+        else
         {
-            // The live preview was for watching the job run: the images are here now.
-            await db.JobPreviews.IgnoreQueryFilters().Where(p => p.JobId == jobId).ExecuteDeleteAsync(ct);
+            await CompleteWithImagesAsync(job, attempt, images, resultJson, model, now, ct);
         }
 
-        await tx.CommitAsync(ct);
         if (job.WebhookUrl is not null)
         {
             hooks.Pulse();
@@ -516,6 +503,45 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
         }
 
         await notifier.ChangedAsync(db, jobId, ct);
+    }
+
+    /// <summary>
+    /// A completion with images (or a live preview to drop), in one transaction and this process's write turn (SQLite;
+    /// none on PostgreSQL). The images first and the state change last, so the tenant's counter row, which the state
+    /// change locks on PostgreSQL, is held for that statement and the commit only.
+    /// </summary>
+    private async Task CompleteWithImagesAsync(Job job, int attempt, IReadOnlyList<WorkerImage> images, string resultJson, ResolvedModel? model, DateTime now, CancellationToken ct)
+    {
+        using (await queue.WriteTurnAsync(ct))
+        await using (var tx = await db.Database.BeginTransactionAsync(ct))
+        {
+            db.TenantScope = job.TenantId;
+            for (var i = 0; i < images.Count; i++)
+            {
+                var im = images[i];
+                db.GeneratedImages.Add(new GeneratedImage
+                {
+                    Id = Ids.New("img", clock), TenantId = job.TenantId, JobId = job.Id, Index = i, AppId = job.AppId,
+                    SessionId = job.CallerId?.StartsWith("ses_", StringComparison.Ordinal) == true ? job.CallerId : null,
+                    ModelVersionId = model?.VersionId, Seed = im.Seed, Infotext = im.Infotext.Length > 8192 ? im.Infotext[..8192] : im.Infotext,
+                    Width = im.Width, Height = im.Height, Size = im.Size, Sha256 = im.Sha256, StorageKey = im.Key, CreatedAt = now,
+                });
+            }
+
+            await db.SaveChangesAsync(ct);
+            if (job.PreviewStep is not null)
+            {
+                // The live preview was for watching the job run: the images are here now.
+                await db.JobPreviews.IgnoreQueryFilters().Where(p => p.JobId == job.Id).ExecuteDeleteAsync(ct);
+            }
+
+            if (!await queue.CompleteAsync(job.Id, attempt, resultJson, Retention, ct, mayHaveWebhook: job.WebhookUrl is not null, KeyId))
+            {
+                throw Stale(job.Id, attempt);
+            }
+
+            await tx.CommitAsync(ct);
+        }
     }
 
     /// <summary>

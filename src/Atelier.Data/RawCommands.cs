@@ -1,0 +1,79 @@
+using System.Data.Common;
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage;
+
+namespace Atelier.Data;
+
+/// <summary>
+/// A statement run through the context's own connection and transaction, without EF's query pipeline: for the few
+/// writes on every job's path, where EF's per-execution work (parameter extraction, SQL post-processing and
+/// materializing a whole entity) measured several times the database's own cost. The SQL uses EF's
+/// <c>{0}</c>, <c>{1}</c> … placeholders, so the same text serves both (see docs/benchmarks.md, issue 18).
+/// </summary>
+public static partial class RawCommands
+{
+    [GeneratedRegex(@"\{(\d+)\}")]
+    private static partial Regex Placeholder();
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> Rewritten = new(StringComparer.Ordinal);
+
+    /// <summary>Runs <paramref name="sql"/> and reads each row with <paramref name="read"/>.</summary>
+    public static async Task<List<T>> QueryAsync<T>(AtelierDb db, string sql, IReadOnlyList<object?> parameters, Func<DbDataReader, T> read, CancellationToken ct)
+    {
+        var rows = new List<T>();
+        await db.Database.OpenConnectionAsync(ct);
+        try
+        {
+            await using var cmd = Command(db, sql, parameters);
+            await using var reader = await cmd.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct))
+            {
+                rows.Add(read(reader));
+            }
+        }
+        finally
+        {
+            await db.Database.CloseConnectionAsync();
+        }
+
+        return rows;
+    }
+
+    /// <summary>Runs <paramref name="sql"/> and answers the rows it changed.</summary>
+    public static async Task<int> ExecuteAsync(AtelierDb db, string sql, IReadOnlyList<object?> parameters, CancellationToken ct)
+    {
+        await db.Database.OpenConnectionAsync(ct);
+        try
+        {
+            await using var cmd = Command(db, sql, parameters);
+            return await cmd.ExecuteNonQueryAsync(ct);
+        }
+        finally
+        {
+            await db.Database.CloseConnectionAsync();
+        }
+    }
+
+    private static DbCommand Command(AtelierDb db, string sql, IReadOnlyList<object?> parameters)
+    {
+        var cmd = db.Database.GetDbConnection().CreateCommand();
+        cmd.CommandText = Rewritten.GetOrAdd(sql, s => Placeholder().Replace(s, m => "@p" + m.Groups[1].Value));
+        cmd.Transaction = db.Database.CurrentTransaction?.GetDbTransaction();
+        if (db.Database.GetCommandTimeout() is { } timeout)
+        {
+            cmd.CommandTimeout = timeout;
+        }
+
+        for (var i = 0; i < parameters.Count; i++)
+        {
+            var p = cmd.CreateParameter();
+            p.ParameterName = "@p" + i.ToString(CultureInfo.InvariantCulture);
+            p.Value = parameters[i] ?? DBNull.Value;
+            cmd.Parameters.Add(p);
+        }
+
+        return cmd;
+    }
+}
