@@ -62,9 +62,10 @@ run() { # tree-label dir provider
   rate=$(sed -E 's/.* = ([0-9]+) jobs\/s.*/\1/' <<<"$line")
   p50=$(sed -E 's/.*p50 ([0-9.]+) ms.*/\1/' <<<"$line")
   p99=$(sed -E 's/.*p99 ([0-9.]+) ms.*/\1/' <<<"$line")
-  # every job the process pushed through: the warm-up (400) and latency (220) jobs too
+  # every job the process pushed through: the warm-up (400), latency (220) and untimed concurrent round (BENCH_WARM,
+  # 3,000 unless set; a bench from before that round runs none, so its figure here reads low by that share) too
   local per
-  per=$(awk -v c="$cpu" -v n="$n" 'BEGIN { printf "%.2f", 1000 * c / (n + 620) }')
+  per=$(awk -v c="$cpu" -v n="$n" -v w="${BENCH_WARM:-3000}" 'BEGIN { printf "%.2f", 1000 * c / (n + 620 + w) }')
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$3" "$n" "$rate" "$p50" "$p99" "$cpu" "$per" | tee -a "$results"
 }
 
@@ -88,7 +89,7 @@ section=$(cat <<MD
 
 Measured $(date -u +%Y-%m-%d) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB), .NET $(dotnet --version),
 with \`BENCH_MODE=$mode bash bench/jobs/ab.sh $base $rounds $jobs\`: $what (16 submitters, 16 worker slots, a no-op engine, $jobs
-jobs after 620 warm-up and latency jobs) built from both commits and run alternately, $rounds rounds each, PostgreSQL 15
+jobs after 620 warm-up and latency jobs and an untimed round of ${BENCH_WARM:-3000} of the same shape) built from both commits and run alternately, $rounds rounds each, PostgreSQL 15
 from Debian on loopback with fsync on. CPU is the bench process's user + sys time (server, clients and worker loops
 in one process) divided by every job it ran. One figure per round, in order. (A bench built before BENCH_JOBS existed
 runs its own count: 3,000 jobs on SQLite and 6,000 on PostgreSQL; rates and CPU per job stay comparable.)

@@ -163,20 +163,20 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
             UPDATE jobs SET "State" = 'running', "Attempt" = "Attempt" + 1, "LeaseOwner" = {0}, "LeaseUntil" = {1},
                    "StartedAt" = COALESCE("StartedAt", {2}), "ProgressStep" = 0, "Progress" = 0, "LeaseKeyId" = NULLIF({5}, '')
             WHERE "Id" = (SELECT "Id" FROM pick) AND "State" = 'queued'{{keyValid}}
-            {{(pg ? "RETURNING *), hook AS (" + WebhookOutbox.InsertFrom("claimed", first, first + 1, first + 2, 2) + """) SELECT "Id", "WebhookUrl" FROM claimed""" : """RETURNING "Id", "WebhookUrl" """)}}
+            {{(pg ? "RETURNING *), hook AS (" + WebhookOutbox.InsertFrom("claimed", first, first + 1, first + 2, 2) + """) SELECT "Id", "WebhookUrl", "Attempt" FROM claimed""" : """RETURNING "Id", "WebhookUrl", "Attempt" """)}}
             """;
         // The statement answers the claimed job's id only (a raw command: EF's pipeline for a whole entity cost several
         // times the statement itself, inside SQLite's one-writer turn); the job is read after the commit.
-        (string Id, bool Webhook)? claimed;
+        Claimed? claimed;
         if (pg)
         {
-            claimed = (await RawCommands.QueryAsync(db, sql, parameters, r => (r.GetString(0), !r.IsDBNull(1)), ct)).FirstOrDefault();
+            claimed = (await RawCommands.QueryAsync(db, sql, parameters, Claimed.Read, ct)).FirstOrDefault();
         }
         else
         {
             using var turn = await provider.WriteTurnAsync(db, ct);
             await using var tx = await db.Database.BeginTransactionAsync(ct);
-            claimed = (await RawCommands.QueryAsync(db, sql, parameters, r => (r.GetString(0), !r.IsDBNull(1)), ct)).FirstOrDefault();
+            claimed = (await RawCommands.QueryAsync(db, sql, parameters, Claimed.Read, ct)).FirstOrDefault();
             if (claimed is { Webhook: true } hooked)
             {
                 await WebhookOutbox.EnqueueAsync(db, hooked.Id, WebhookEvents.Started, MaxTries, clock, ct);
@@ -195,8 +195,17 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
             relay.Pulse(); // committed: the started message (when the job's filter has it) is there to send
         }
 
-        // Leased to this caller: no other writer changes it now but a cancel request, which the worker's beat reads.
-        return await HotQueries.JobById(db, got.Id, ct);
+        // Read after the commit, whatever the caller's token says (a lease taken is answered, or it would wait out its
+        // lease unheld). Only what this claim leased is answered: a key revoked at that moment may have put the job back
+        // (and another slot taken it) in between.
+        var job = await HotQueries.JobById(db, got.Id, CancellationToken.None);
+        return job is { State: JobStates.Running } && job.Attempt == got.Attempt && job.LeaseOwner == workerId ? job : null;
+    }
+
+    /// <summary>What the claim statement answers: the leased job's id, whether it has a webhook, and its new attempt.</summary>
+    private sealed record Claimed(string Id, bool Webhook, int Attempt)
+    {
+        public static Claimed Read(System.Data.Common.DbDataReader r) => new(r.GetString(0), !r.IsDBNull(1), r.GetInt32(2));
     }
 
     /// <summary>
