@@ -238,7 +238,7 @@ async Task Throughput(string provider, string? pg, bool webhooks)
         await receiver.DisposeAsync();
         await app.StopAsync();
         await app.DisposeAsync();
-        if (Environment.GetEnvironmentVariable("BENCH_KEEP_DB") == "1") { Console.Error.WriteLine("kept " + folder); } else { Directory.Delete(folder, recursive: true); }
+        Directory.Delete(folder, recursive: true);
     }
 }
 
@@ -893,10 +893,6 @@ internal sealed class JitWatch : System.Diagnostics.Tracing.EventListener
         if (Counting && e.EventName is { } name && name.StartsWith("MethodJittingStarted", StringComparison.Ordinal) && e.Payload is { Count: > 5 } p)
         {
             counts.AddOrUpdate($"{p[4]}::{p[5]}", 1, (_, n) => n + 1);
-        }
-        else if (Counting && e.EventName is { } other)
-        {
-            counts.AddOrUpdate("event " + other, 1, (_, n) => n + 1);
         }
     }
 

@@ -17,8 +17,6 @@ public static partial class RawCommands
     [GeneratedRegex(@"\{(\d+)\}")]
     private static partial Regex Placeholder();
 
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> Rewritten = new(StringComparer.Ordinal);
-
     /// <summary>Runs <paramref name="sql"/> and reads each row with <paramref name="read"/>.</summary>
     public static async Task<List<T>> QueryAsync<T>(AtelierDb db, string sql, IReadOnlyList<object?> parameters, Func<DbDataReader, T> read, CancellationToken ct)
     {
@@ -59,7 +57,9 @@ public static partial class RawCommands
     private static DbCommand Command(AtelierDb db, string sql, IReadOnlyList<object?> parameters)
     {
         var cmd = db.Database.GetDbConnection().CreateCommand();
-        cmd.CommandText = Rewritten.GetOrAdd(sql, s => Placeholder().Replace(s, m => "@p" + m.Groups[1].Value));
+        // Rewritten per call, not cached: the claim's text varies with the slots it leaves models to, so a cache keyed by
+        // it would grow without bound (the replace is a few microseconds).
+        cmd.CommandText = Placeholder().Replace(sql, m => "@p" + m.Groups[1].Value);
         cmd.Transaction = db.Database.CurrentTransaction?.GetDbTransaction();
         if (db.Database.GetCommandTimeout() is { } timeout)
         {

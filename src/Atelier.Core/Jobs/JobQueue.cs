@@ -226,7 +226,7 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
     /// <summary>What the claim statement answers: the leased job's id, whether it has a webhook, and its new attempt.</summary>
     private sealed record Claimed(string Id, bool Webhook, int Attempt)
     {
-        public static Claimed Read(System.Data.Common.DbDataReader r) => new(r.GetString(0), !r.IsDBNull(1), r.GetInt32(2));
+        public static Claimed Read(DbDataReader r) => new(r.GetString(0), !r.IsDBNull(1), r.GetInt32(2));
     }
 
     /// <summary>
