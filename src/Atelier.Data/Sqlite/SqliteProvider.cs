@@ -2,6 +2,7 @@ using System.Data.Common;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
+using Microsoft.EntityFrameworkCore.Sqlite.Storage.Internal;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Atelier.Data.Sqlite;
@@ -16,7 +17,10 @@ internal sealed class SqliteProvider : IDatabaseProvider
         services.AddDbContextPool<SqliteAtelierDb>((sp, o) =>
         {
             var options = sp.GetRequiredService<DatabaseOptions>();
-            o.UseSqlite(options.ConnectionString).AddInterceptors(new SqlitePragmas(options.SqliteBusyTimeoutMs));
+#pragma warning disable EF1001 // replacing EF's internal SQLite connection service (see PlainSqliteConnection)
+            o.UseSqlite(options.ConnectionString).AddInterceptors(new SqlitePragmas(options.SqliteBusyTimeoutMs))
+                .ReplaceService<ISqliteRelationalConnection, PlainSqliteConnection>();
+#pragma warning restore EF1001
         });
         services.AddScoped<AtelierDb>(sp => DatabaseProviders.Lease(sp.GetRequiredService<SqliteAtelierDb>()));
     }
