@@ -276,7 +276,9 @@ async Task Sync()
             return watch.Elapsed.TotalMilliseconds;
         }
 
-        for (var i = 0; i < 10; i++)
+        // Warm both paths past the JIT's tiering (a method is recompiled after 30 calls; ten rounds were fewer than that).
+        var warm = int.Parse(Environment.GetEnvironmentVariable("BENCH_SYNC_WARM") ?? "200", CultureInfo.InvariantCulture);
+        for (var i = 0; i < warm; i++)
         {
             await Through(direct, null);
             await Through(http, appToken);
@@ -288,6 +290,28 @@ async Task Sync()
         {
             d.Add(await Through(direct, null));
             s.Add(await Through(http, appToken));
+        }
+
+        if (Environment.GetEnvironmentVariable("BENCH_SYNC_TRACE") == "1")
+        {
+            // Where the server path's time goes, from the jobs' own timestamps (queued → leased → ended).
+            using var list = new HttpRequestMessage(HttpMethod.Get, "/api/v1/agents/default/jobs?pageSize=100");
+            list.Headers.Authorization = new AuthenticationHeaderValue("Bearer", appToken);
+            using var page = await http.SendAsync(list);
+            using var doc = JsonDocument.Parse(await page.Content.ReadAsStringAsync());
+            var toLease = new List<double>();
+            var toEnd = new List<double>();
+            foreach (var j in doc.RootElement.GetProperty("data").GetProperty("items").EnumerateArray())
+            {
+                var created = j.GetProperty("createdAt").GetDateTime();
+                var started = j.GetProperty("startedAt").GetDateTime();
+                toLease.Add((started - created).TotalMilliseconds);
+                toEnd.Add((j.GetProperty("finishedAt").GetDateTime() - started).TotalMilliseconds);
+            }
+
+            toLease.Sort();
+            toEnd.Sort();
+            Console.WriteLine($"trace: queued→leased p50 {F(toLease[toLease.Count / 2], "0.00")} ms, leased→ended p50 {F(toEnd[toEnd.Count / 2], "0.00")} ms");
         }
 
         d.Sort();
@@ -793,6 +817,8 @@ async Task<(WebApplication App, Uri BaseUri, string Admin)> StartServerAsync(str
         "--Logging:LogLevel:Microsoft.EntityFrameworkCore=None",
         // BENCH_EF_QUERIES=1 logs each query EF compiles (a steady state should compile none).
         Environment.GetEnvironmentVariable("BENCH_EF_QUERIES") == "1" ? "--Logging:LogLevel:Microsoft.EntityFrameworkCore.Query=Debug" : "--Atelier:Bench=1",
+        // BENCH_REQUESTS=1 logs every request with its duration on the server (where a sync call's time goes).
+        Environment.GetEnvironmentVariable("BENCH_REQUESTS") == "1" ? "--Logging:LogLevel:Microsoft.AspNetCore.Hosting.Diagnostics=Information" : "--Atelier:Bench=1",
         // One client is the whole load here: the rate limits stay in the path but never refuse.
         "--Atelier:RateLimits:PerCredential:TokenLimit=1000000000", "--Atelier:RateLimits:PerCredential:TokensPerPeriod=1000000000",
         "--Atelier:RateLimits:PerTenant:TokenLimit=1000000000", "--Atelier:RateLimits:PerTenant:TokensPerPeriod=1000000000", .. extra ?? [],

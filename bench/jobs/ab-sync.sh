@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Sync txt2img A/B (issue 18): the sync bench (POST /sdapi/v1/txt2img through the server and one worker, against the
+# same request to `atelier engine` directly; built-in engine, demo model, 64×64, 8 steps) of this tree against the same
+# bench built from another commit, alternating the two builds round by round on this machine. Reports each round's
+# p50 of both paths and the difference (what the server and worker add). Writes its section of docs/benchmarks.md.
+# Usage: bash bench/jobs/ab-sync.sh <base-commit> [rounds]
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$root"
+base=${1:?usage: bash bench/jobs/ab-sync.sh <base-commit> [rounds]}
+rounds=${2:-3}
+work=$(mktemp -d /tmp/atelier-ab-sync.XXXXXX)
+cleanup() { git worktree remove --force "$work/base" >/dev/null 2>&1 || true; rm -rf "$work"; }
+trap cleanup EXIT
+git worktree add --detach "$work/base" "$base" >/dev/null
+base_sha=$(git -C "$work/base" rev-parse --short HEAD)
+now_sha=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src bench || echo "+changes")
+echo "== building $base_sha and $now_sha"
+dotnet build "$work/base/bench/Atelier.Bench.Jobs" -c Release -nologo -v quiet -clp:ErrorsOnly
+dotnet build bench/Atelier.Bench.Jobs -c Release -nologo -v quiet -clp:ErrorsOnly
+dll=bench/Atelier.Bench.Jobs/bin/Release/net10.0/Atelier.Bench.Jobs.dll
+results="$work/results.tsv"
+run() { # label dir
+  local line
+  line=$(dotnet "$2/$dll" sync 2>&1 | grep -E '^direct p50' | tail -n 1)
+  # "direct p50 D ms, through server+worker p50 S ms; p99 d / s"
+  local d s
+  d=$(sed -E 's/^direct p50 ([0-9.]+) ms.*/\1/' <<<"$line")
+  s=$(sed -E 's/.*server\+worker p50 ([0-9.]+) ms.*/\1/' <<<"$line")
+  printf '%s\t%s\t%s\t%s\n' "$1" "$d" "$s" "$(awk -v d="$d" -v s="$s" 'BEGIN { printf "%.2f", s - d }')" | tee -a "$results"
+}
+for r in $(seq 1 "$rounds"); do
+  run "$base_sha" "$work/base"
+  run "$now_sha" "$root"
+done
+row() { awk -F'\t' -v t="$1" -v c="$2" '$1 == t { printf " %s", $c }' "$results"; }
+section=$(cat <<MD
+<!-- jobs-ab-sync:begin -->
+## Sync txt2img A/B (issue 18): $base_sha against $now_sha
+
+Measured $(date -u +%Y-%m-%d) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB), .NET $(dotnet --version),
+with \`bash bench/jobs/ab-sync.sh $base $rounds\`: the sync bench (\`POST /sdapi/v1/txt2img\` through the server and one
+worker, SQLite, built-in engine, demo model, 64×64, 8 steps, against the same request to \`atelier engine\` directly; 100
+alternated requests per round after the warm-up) built from both commits and run alternately, $rounds rounds each. p50 in
+ms, one figure per round, in order; "added" is the server path's p50 less the engine's in the same round.
+
+| build | engine alone p50 | server + worker p50 | added |
+|---|---|---|---|
+| $base_sha |$(row "$base_sha" 2) |$(row "$base_sha" 3) |$(row "$base_sha" 4) |
+| $now_sha |$(row "$now_sha" 2) |$(row "$now_sha" 3) |$(row "$now_sha" 4) |
+<!-- jobs-ab-sync:end -->
+MD
+)
+out=docs/benchmarks.md
+if grep -q "<!-- jobs-ab-sync:begin -->" "$out"; then
+  awk -v s="$section" 'BEGIN{skip=0} $0=="<!-- jobs-ab-sync:begin -->"{print s; skip=1; next} $0=="<!-- jobs-ab-sync:end -->"{skip=0; next} !skip{print}' "$out" >"$out.tmp" && mv "$out.tmp" "$out"
+else
+  printf '\n%s\n' "$section" >>"$out"
+fi
+echo "written to $out"
