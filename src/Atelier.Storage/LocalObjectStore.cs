@@ -78,9 +78,12 @@ public sealed class LocalObjectStore : IObjectStore
         try
         {
             temp = Path.Combine(TempDirectory, Guid.NewGuid().ToString("N"));
-            await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20, useAsync: true))
+            // Unbuffered, copied in pieces of at most 1 MiB and no larger than the object: a FileStream's own buffer is
+            // a new array per stream, and at 1 MiB each small image (the sync txt2img path writes one per job) cost a
+            // large-object allocation.
+            await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 0, useAsync: true))
             {
-                await content.CopyToAsync(file, 1 << 20, ct);
+                await content.CopyToAsync(file, (int)Math.Clamp(length, 4096, 1 << 20), ct);
             }
 
             await PutFileAsync(key, temp, ct);
@@ -105,7 +108,7 @@ public sealed class LocalObjectStore : IObjectStore
     {
         try
         {
-            return Task.FromResult<Stream>(new FileStream(PathOf(key), FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, useAsync: true));
+            return Task.FromResult<Stream>(new FileStream(PathOf(key), FileMode.Open, FileAccess.Read, FileShare.Read, 4096, useAsync: true));
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
