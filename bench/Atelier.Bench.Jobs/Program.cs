@@ -298,6 +298,7 @@ async Task Sync()
             using var list = new HttpRequestMessage(HttpMethod.Get, "/api/v1/agents/default/jobs?pageSize=100");
             list.Headers.Authorization = new AuthenticationHeaderValue("Bearer", appToken);
             using var page = await http.SendAsync(list);
+            page.EnsureSuccessStatusCode();
             using var doc = JsonDocument.Parse(await page.Content.ReadAsStringAsync());
             var toLease = new List<double>();
             var toEnd = new List<double>();
@@ -311,6 +312,11 @@ async Task Sync()
 
             toLease.Sort();
             toEnd.Sort();
+            if (toLease.Count == 0)
+            {
+                throw new InvalidOperationException("the trace found no jobs to read");
+            }
+
             Console.WriteLine($"trace: queued→leased p50 {F(toLease[toLease.Count / 2], "0.00")} ms, leased→ended p50 {F(toEnd[toEnd.Count / 2], "0.00")} ms");
         }
 

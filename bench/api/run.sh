@@ -47,11 +47,15 @@ to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us$/, "", v); print v/100
 # The JIT's tiers take about 15 s of this load to settle on the longer paths (measured: the authenticated read goes
 # 3k, 4k, 11k, 13k requests/s in consecutive 8 s runs), so each endpoint is warmed for the same fixed number of runs.
 echo "== warm-up"
+timed_secs=$secs
+secs=$(( secs < 5 ? 5 : secs )) # at least 5 s a warm-up run, whatever the rounds' length
 for w in $(seq 1 "${BENCH_WARM_RUNS:-4}"); do
   run_wrk "warm$w-bare" "http://127.0.0.1:$port/healthz" >/dev/null
   run_wrk "warm$w-auth" "http://127.0.0.1:$port/api/v1/apps/$app" "Authorization: Bearer $token" >/dev/null
   run_wrk "warm$w-me" "http://127.0.0.1:$port/api/v1/me" "Authorization: Bearer $token" >/dev/null
 done
+warm_secs=$secs
+secs=$timed_secs
 bare_rps=(); auth_rps=(); bare_p99=(); auth_p99=(); me_rps=(); me_p99=()
 for round in 1 2 3; do
   read -r r p < <(run_wrk "bare$round" "http://127.0.0.1:$port/healthz"); bare_rps+=("$r"); bare_p99+=("$(to_ms "$p")")
@@ -74,8 +78,8 @@ section=$(cat <<MD
 ## API: authenticated tenant read versus a bare endpoint
 
 Measured $(date -u +%Y-%m-%d) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB), .NET $(dotnet --version), SQLite,
-with \`bash bench/api/run.sh $secs\`: wrk 1 thread, 16 connections, ${secs} s per run, three rounds alternating the two
-endpoints on the same server process after ${BENCH_WARM_RUNS:-4} untimed runs of each (the JIT settling); medians of the three rounds. wrk runs on the same 2 cores as the server.
+with \`bash bench/api/run.sh $secs\`: wrk 1 thread, 16 connections, ${secs} s per run, three rounds alternating the three
+endpoints on the same server process after ${BENCH_WARM_RUNS:-4} untimed runs of ${warm_secs} s of each (the JIT settling); medians of the three rounds. wrk runs on the same $(nproc) cores as the server.
 
 | endpoint | requests/s | p99 latency |
 |---|---:|---:|

@@ -14,24 +14,27 @@ cleanup() { git worktree remove --force "$work/base" >/dev/null 2>&1 || true; rm
 trap cleanup EXIT
 git worktree add --detach "$work/base" "$base" >/dev/null
 base_sha=$(git -C "$work/base" rev-parse --short HEAD)
-now_sha=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src bench || echo "+changes")
+now_sha=$(git rev-parse --short HEAD)$([ -z "$(git status --porcelain -- src bench Directory.Build.props Directory.Packages.props)" ] || echo "+changes")
 echo "== building $base_sha and $now_sha"
 dotnet build "$work/base/bench/Atelier.Bench.Jobs" -c Release -nologo -v quiet -clp:ErrorsOnly
 dotnet build bench/Atelier.Bench.Jobs -c Release -nologo -v quiet -clp:ErrorsOnly
 dll=bench/Atelier.Bench.Jobs/bin/Release/net10.0/Atelier.Bench.Jobs.dll
 results="$work/results.tsv"
 run() { # label dir
-  local line
-  line=$(dotnet "$2/$dll" sync 2>&1 | grep -E '^direct p50' | tail -n 1)
+  local line log="$work/$1-$r.log"
+  dotnet "$2/$dll" sync >"$log" 2>&1 || { cat "$log" >&2; echo "the sync bench of $1 failed" >&2; exit 1; }
+  line=$(grep -E '^direct p50' "$log" | tail -n 1)
+  [ -n "$line" ] || { cat "$log" >&2; echo "the sync bench of $1 printed no result" >&2; exit 1; }
   # "direct p50 D ms, through server+worker p50 S ms; p99 d / s"
   local d s
   d=$(sed -E 's/^direct p50 ([0-9.]+) ms.*/\1/' <<<"$line")
   s=$(sed -E 's/.*server\+worker p50 ([0-9.]+) ms.*/\1/' <<<"$line")
   printf '%s\t%s\t%s\t%s\n' "$1" "$d" "$s" "$(awk -v d="$d" -v s="$s" 'BEGIN { printf "%.2f", s - d }')" | tee -a "$results"
 }
+[ "$base_sha" != "$now_sha" ] || { echo "the base is this tree: nothing to compare" >&2; exit 64; }
+# The order alternates (ABBA …), so the machine's drift over the run falls on both builds alike.
 for r in $(seq 1 "$rounds"); do
-  run "$base_sha" "$work/base"
-  run "$now_sha" "$root"
+  if [ $((r % 2)) = 1 ]; then run "$base_sha" "$work/base"; run "$now_sha" "$root"; else run "$now_sha" "$root"; run "$base_sha" "$work/base"; fi
 done
 row() { awk -F'\t' -v t="$1" -v c="$2" '$1 == t { printf " %s", $c }' "$results"; }
 section=$(cat <<MD
@@ -39,9 +42,9 @@ section=$(cat <<MD
 ## Sync txt2img A/B (issue 18): $base_sha against $now_sha
 
 Measured $(date -u +%Y-%m-%d) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB), .NET $(dotnet --version),
-with \`bash bench/jobs/ab-sync.sh $base $rounds\`: the sync bench (\`POST /sdapi/v1/txt2img\` through the server and one
+with \`bash bench/jobs/ab-sync.sh $base_sha $rounds\`: the sync bench (\`POST /sdapi/v1/txt2img\` through the server and one
 worker, SQLite, built-in engine, demo model, 64×64, 8 steps, against the same request to \`atelier engine\` directly; 100
-alternated requests per round after the warm-up) built from both commits and run alternately, $rounds rounds each. p50 in
+alternated requests per round after the warm-up) built from both commits and run alternately (the order swapped every other round), $rounds rounds each. p50 in
 ms, one figure per round, in order; "added" is the server path's p50 less the engine's in the same round.
 
 | build | engine alone p50 | server + worker p50 | added |

@@ -88,7 +88,7 @@ section=$(cat <<MD
 ## Job pipeline A/B (issue 18, $mode): $base_sha against $now_sha
 
 Measured $(date -u +%Y-%m-%d) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB), .NET $(dotnet --version),
-with \`BENCH_MODE=$mode bash bench/jobs/ab.sh $base $rounds $jobs\`: $what (16 submitters, 16 worker slots, a no-op engine, $jobs
+with \`BENCH_MODE=$mode bash bench/jobs/ab.sh $base_sha $rounds $jobs\`: $what (16 submitters, 16 worker slots, a no-op engine, $jobs
 jobs after 620 warm-up and latency jobs and an untimed round of ${BENCH_WARM:-3000} of the same shape) built from both commits and run alternately, $rounds rounds each, PostgreSQL 15
 from Debian on loopback with fsync on. CPU is the bench process's user + sys time (server, clients and worker loops
 in one process) divided by every job it ran. One figure per round, in order. (A bench built before BENCH_JOBS existed

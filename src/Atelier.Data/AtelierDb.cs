@@ -16,6 +16,9 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
     /// </summary>
     public string? TenantScope { get; set; }
 
+    /// <summary>SQLite's connections for hot reads (<see cref="RawCommands.ReadAsync{T}"/>); null on PostgreSQL.</summary>
+    public Sqlite.SqliteReads? Reads { get; internal set; }
+
     public DbSet<Account> Accounts => Set<Account>();
     public DbSet<Tenant> Tenants => Set<Tenant>();
     public DbSet<TenantConfig> TenantConfigs => Set<TenantConfig>();

@@ -18,9 +18,10 @@ public static class DatabaseProviders
     /// tenant scope of its last user, so every lease starts with none: nothing tenant-owned is visible until the
     /// request's access check sets its own tenant.
     /// </summary>
-    internal static AtelierDb Lease(AtelierDb db)
+    internal static AtelierDb Lease(AtelierDb db, Sqlite.SqliteReads? reads = null)
     {
         db.TenantScope = null;
+        db.Reads = reads;
         return db;
     }
 

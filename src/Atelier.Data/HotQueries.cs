@@ -7,7 +7,7 @@ namespace Atelier.Data;
 /// <summary>
 /// Precompiled queries for the reads on every request's path. A compiled query skips EF's per-call expression
 /// work, which measured 5-6 times the cost of the query itself on SQLite (see docs/benchmarks.md). Tenant
-/// query filters still apply.
+/// query filters still apply to the compiled ones; <see cref="AppById"/> is raw SQL and writes its tenant filter out.
 /// </summary>
 public static class HotQueries
 {
@@ -17,7 +17,7 @@ public static class HotQueries
     /// </summary>
     public static async Task<App?> AppById(AtelierDb db, string id, CancellationToken ct)
     {
-        var rows = await RawCommands.QueryAsync(db,
+        var rows = await RawCommands.ReadAsync(db,
             "SELECT \"Id\", \"TenantId\", \"Name\", \"Description\", \"CreatedAt\", \"UpdatedAt\" FROM apps WHERE \"Id\" = {0} AND \"TenantId\" = {1}",
             [id, db.TenantScope], r => new App
             {

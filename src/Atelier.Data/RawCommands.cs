@@ -39,6 +39,21 @@ public static partial class RawCommands
         return rows;
     }
 
+    /// <summary>
+    /// A read of committed rows: on SQLite, outside a transaction, through <see cref="Sqlite.SqliteReads"/> (a connection
+    /// kept open with the statement prepared once); otherwise, or when those connections are all busy, as
+    /// <see cref="QueryAsync{T}"/> does. Only for fixed SQL texts: each distinct text is a prepared statement kept open.
+    /// </summary>
+    public static Task<List<T>> ReadAsync<T>(AtelierDb db, string sql, IReadOnlyList<object?> parameters, Func<DbDataReader, T> read, CancellationToken ct) =>
+        db.Reads is { } reads && db.Database.CurrentTransaction is null && reads.Query(sql, parameters, read) is { } rows
+            ? Task.FromResult(rows)
+            : QueryAsync(db, sql, parameters, read, ct);
+
+    /// <summary>EF's <c>{n}</c> placeholders as ADO.NET parameter names (<c>@pn</c>).</summary>
+    internal static string Placeholders(string sql) => Placeholder().Replace(sql, m => "@p" + m.Groups[1].Value);
+
+    internal static string ParameterName(int i) => "@p" + i.ToString(CultureInfo.InvariantCulture);
+
     /// <summary>Runs <paramref name="sql"/> and answers the rows it changed.</summary>
     public static async Task<int> ExecuteAsync(AtelierDb db, string sql, IReadOnlyList<object?> parameters, CancellationToken ct)
     {
@@ -59,7 +74,7 @@ public static partial class RawCommands
         var cmd = db.Database.GetDbConnection().CreateCommand();
         // Rewritten per call, not cached: the claim's text varies with the slots it leaves models to, so a cache keyed by
         // it would grow without bound (the replace is a few microseconds).
-        cmd.CommandText = Placeholder().Replace(sql, m => "@p" + m.Groups[1].Value);
+        cmd.CommandText = Placeholders(sql);
         cmd.Transaction = db.Database.CurrentTransaction?.GetDbTransaction();
         if (db.Database.GetCommandTimeout() is { } timeout)
         {
@@ -69,7 +84,7 @@ public static partial class RawCommands
         for (var i = 0; i < parameters.Count; i++)
         {
             var p = cmd.CreateParameter();
-            p.ParameterName = "@p" + i.ToString(CultureInfo.InvariantCulture);
+            p.ParameterName = ParameterName(i);
             p.Value = parameters[i] ?? DBNull.Value;
             cmd.Parameters.Add(p);
         }

@@ -22,7 +22,12 @@ internal sealed class SqliteProvider : IDatabaseProvider
                 .ReplaceService<ISqliteRelationalConnection, PlainSqliteConnection>();
 #pragma warning restore EF1001
         });
-        services.AddScoped<AtelierDb>(sp => DatabaseProviders.Lease(sp.GetRequiredService<SqliteAtelierDb>()));
+        services.AddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<DatabaseOptions>();
+            return new SqliteReads(options.ConnectionString!, options.SqliteBusyTimeoutMs);
+        });
+        services.AddScoped<AtelierDb>(sp => DatabaseProviders.Lease(sp.GetRequiredService<SqliteAtelierDb>(), sp.GetRequiredService<SqliteReads>()));
     }
 
     public string SkipLocked => "";

@@ -19,6 +19,14 @@ public class IdentityTests(SharedHost shared) : IClassFixture<SharedHost>
         Assert.StartsWith("app_", id, StringComparison.Ordinal);
         Assert.Equal("mobile", (await admin.GetAsync($"/api/v1/apps/{id}")).Ok().GetProperty("name").GetString());
         Assert.Equal("mobile2", (await admin.PatchAsync($"/api/v1/apps/{id}", new { name = "mobile2" })).Ok().GetProperty("name").GetString());
+        // The read (a statement of its own on SQLite, outside EF) sees the committed change and answers every field as
+        // the write did, timestamps in UTC (PostgreSQL keeps microseconds, the answer to the create had ticks).
+        var read = (await admin.GetAsync($"/api/v1/apps/{id}")).Ok();
+        Assert.Equal("mobile2", read.GetProperty("name").GetString());
+        Assert.Equal("iOS app", read.GetProperty("description").GetString());
+        Assert.True((created.GetProperty("createdAt").GetDateTime() - read.GetProperty("createdAt").GetDateTime()).Duration() < TimeSpan.FromMicroseconds(1));
+        Assert.Equal(DateTimeKind.Utc, read.GetProperty("updatedAt").GetDateTime().Kind);
+        Assert.True(read.GetProperty("updatedAt").GetDateTime() >= read.GetProperty("createdAt").GetDateTime());
         Assert.Equal(2, (await admin.GetAsync("/api/v1/apps")).Ok().GetProperty("total").GetInt32());
         Assert.Equal(System.Net.HttpStatusCode.NoContent, (await admin.DeleteAsync($"/api/v1/apps/{id}")).Status);
         (await admin.GetAsync($"/api/v1/apps/{id}")).Error(ErrorCatalog.b_user_appnotfound, 404, new Dictionary<string, string> { ["App"] = id });

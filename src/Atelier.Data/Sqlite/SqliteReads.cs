@@ -1,0 +1,162 @@
+using System.Collections.Concurrent;
+using System.Data.Common;
+using System.Globalization;
+using Microsoft.Data.Sqlite;
+
+namespace Atelier.Data.Sqlite;
+
+/// <summary>
+/// Connections kept open for the hottest reads, each with its statements prepared once. Through EF every query opens
+/// the context's connection (a handle from Microsoft.Data.Sqlite's pool), prepares its statement (SQLite parses and
+/// plans it again) and closes it, disposing the statement: about a third of SQLite's own time on the API read
+/// (docs/benchmarks.md). A read here skips all three. It sees what is committed, like any read outside a transaction;
+/// <see cref="RawCommands.ReadAsync{T}"/> sends a read made inside the context's transaction to that transaction instead.
+/// At most <see cref="MaxConnections"/> are open; a read that finds none idle then opens none and answers null, and its
+/// caller reads through the context.
+/// </summary>
+public sealed class SqliteReads(string connectionString, int busyTimeoutMs) : IDisposable
+{
+    /// <summary>The connections kept open, at most: a read holds one only while it runs (it never waits inside).</summary>
+    public static readonly int MaxConnections = Math.Clamp(Environment.ProcessorCount * 2, 4, 16);
+
+    /// <summary>Statements kept per connection, at most (the hot reads are a handful of fixed texts).</summary>
+    private const int MaxStatements = 32;
+
+    private readonly ConcurrentBag<Reader> _idle = [];
+    private int _open;
+    private volatile bool _disposed;
+
+    /// <summary>An in-memory database is private to its connection: another connection would read another database.</summary>
+    private readonly bool _file = new SqliteConnectionStringBuilder(connectionString) is var b
+                                  && b.Mode != SqliteOpenMode.Memory && b.DataSource is not ("" or ":memory:");
+
+    /// <summary>The rows of <paramref name="sql"/> (EF's <c>{0}</c> placeholders), or null when every connection is busy.</summary>
+    public List<T>? Query<T>(string sql, IReadOnlyList<object?> parameters, Func<DbDataReader, T> read)
+    {
+        if (!_file || _disposed || Rent() is not { } reader)
+        {
+            return null;
+        }
+
+        var keep = false;
+        try
+        {
+            var cmd = reader.Statement(sql, parameters.Count);
+            for (var i = 0; i < parameters.Count; i++)
+            {
+                cmd.Parameters[i].Value = parameters[i] ?? DBNull.Value;
+            }
+
+            var rows = new List<T>();
+            using (var r = cmd.ExecuteReader())
+            {
+                while (r.Read())
+                {
+                    rows.Add(read(r));
+                }
+            }
+
+            keep = true;
+            return rows;
+        }
+        finally
+        {
+            if (keep && !_disposed)
+            {
+                _idle.Add(reader);
+            }
+            else
+            {
+                reader.Dispose();
+                Interlocked.Decrement(ref _open);
+            }
+        }
+    }
+
+    private Reader? Rent()
+    {
+        if (_idle.TryTake(out var idle))
+        {
+            return idle;
+        }
+
+        if (Interlocked.Increment(ref _open) > MaxConnections)
+        {
+            Interlocked.Decrement(ref _open);
+            return null;
+        }
+
+        try
+        {
+            return new Reader(connectionString, busyTimeoutMs);
+        }
+        catch
+        {
+            Interlocked.Decrement(ref _open);
+            throw;
+        }
+    }
+
+    public void Dispose()
+    {
+        _disposed = true;
+        while (_idle.TryTake(out var reader))
+        {
+            reader.Dispose();
+        }
+    }
+
+    private sealed class Reader : IDisposable
+    {
+        private readonly SqliteConnection _connection;
+        private readonly Dictionary<string, SqliteCommand> _statements = new(StringComparer.Ordinal);
+
+        public Reader(string connectionString, int busyTimeoutMs)
+        {
+            _connection = new SqliteConnection(connectionString);
+            _connection.Open();
+            using var pragmas = _connection.CreateCommand();
+            pragmas.CommandText = $"PRAGMA busy_timeout={busyTimeoutMs.ToString(CultureInfo.InvariantCulture)}; PRAGMA query_only=1;";
+            pragmas.ExecuteNonQuery();
+        }
+
+        public SqliteCommand Statement(string sql, int parameterCount)
+        {
+            if (_statements.TryGetValue(sql, out var cmd))
+            {
+                return cmd;
+            }
+
+            if (_statements.Count >= MaxStatements)
+            {
+                foreach (var old in _statements.Values)
+                {
+                    old.Dispose();
+                }
+
+                _statements.Clear();
+            }
+
+            cmd = _connection.CreateCommand();
+            cmd.CommandText = RawCommands.Placeholders(sql);
+            for (var i = 0; i < parameterCount; i++)
+            {
+                cmd.Parameters.Add(new SqliteParameter(RawCommands.ParameterName(i), DBNull.Value));
+            }
+
+            cmd.Prepare();
+            _statements[sql] = cmd;
+            return cmd;
+        }
+
+        public void Dispose()
+        {
+            foreach (var cmd in _statements.Values)
+            {
+                cmd.Dispose();
+            }
+
+            _connection.Dispose();
+        }
+    }
+}
