@@ -208,6 +208,7 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
         var now = clock.GetUtcNow().UtcDateTime;
         var tries = d.Tries + 1;
         var giveUp = tries >= d.MaxTries;
+        using var turn = await scope.ServiceProvider.GetRequiredService<IDatabaseProvider>().WriteTurnAsync(db, ct);
         await db.WebhookDeliveries.IgnoreQueryFilters().Where(x => x.Id == d.Id).ExecuteUpdateAsync(u => u.SetProperty(x => x.Tries, tries)
             .SetProperty(x => x.LockedUntil, (DateTime?)null).SetProperty(x => x.LastError, "the message could not be sent (see the server log)")
             .SetProperty(x => x.State, giveUp ? FailedState : Pending).SetProperty(x => x.NextAttemptAt, now + DelayAfter(tries, O.Schedule, O.Jitter, Random.Shared))
@@ -219,7 +220,8 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
         using var scope = scopes.CreateScope();
         var db = scope.ServiceProvider.GetRequiredService<AtelierDb>();
         db.TenantScope = d.TenantId;
-        var payload = d.Payload ?? await FixPayloadAsync(db, d, ct);
+        var provider = scope.ServiceProvider.GetRequiredService<IDatabaseProvider>();
+        var payload = d.Payload ?? await FixPayloadAsync(db, provider, d, ct);
         var hook = await WebhookService.EnsureAsync(db, box, d.TenantId, d.AppId, clock.GetUtcNow().UtcDateTime, ct);
         if (hook is null)
         {
@@ -285,7 +287,7 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
         }
 
         // The attempt and the message's new state in one SaveChanges: one batch of two statements in one transaction.
-        using var turn = await scope.ServiceProvider.GetRequiredService<IDatabaseProvider>().WriteTurnAsync(db, ct);
+        using var turn = await provider.WriteTurnAsync(db, ct);
         db.WebhookAttempts.Add(new WebhookAttempt
         {
             Id = Common.Ids.New("wha", clock), TenantId = d.TenantId, DeliveryId = d.Id, Number = tries, At = at, Status = status, LatencyMs = latency,
@@ -316,7 +318,7 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
     /// <summary>The message's body, made at its first attempt from the job as it stands and kept, so every retry signs the same bytes.</summary>
-    private static async Task<string> FixPayloadAsync(AtelierDb db, WebhookDelivery d, CancellationToken ct)
+    private static async Task<string> FixPayloadAsync(AtelierDb db, IDatabaseProvider provider, WebhookDelivery d, CancellationToken ct)
     {
         var job = await db.Jobs.AsNoTracking().FirstAsync(j => j.Id == d.JobId, ct);
         JobResultDto? result = null;
@@ -327,7 +329,10 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
 
         var payload = JsonSerializer.Serialize(new WebhookPayload($"job.{d.Event}", d.CreatedAt, new WebhookJobData(JobService.ToDto(job), d.JobAttempt, result)),
             AtelierJson.Options);
-        // Written only where none is yet: a replica that lost that race signs the one written first.
+        // Written only where none is yet: a replica that lost that race signs the one written first. The write takes its
+        // turn with the queue's on SQLite: outside it, it held the database's write lock while the turn's holder slept
+        // in SQLite's busy handler, and the queue stalled behind every message (docs/benchmarks.md, webhooks).
+        using var turn = await provider.WriteTurnAsync(db, ct);
         return await db.WebhookDeliveries.Where(x => x.Id == d.Id && x.Payload == null).ExecuteUpdateAsync(u => u.SetProperty(x => x.Payload, payload), ct) == 1
             ? payload
             : await db.WebhookDeliveries.AsNoTracking().Where(x => x.Id == d.Id).Select(x => x.Payload!).FirstAsync(ct);
