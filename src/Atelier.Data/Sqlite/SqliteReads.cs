@@ -113,7 +113,9 @@ public sealed class SqliteReads(string connectionString, int busyTimeoutMs) : ID
 
         public Reader(string connectionString, int busyTimeoutMs)
         {
-            _connection = new SqliteConnection(connectionString);
+            // Not from Microsoft.Data.Sqlite's pool, and not back to it: query_only stays on the handle, and a handle
+            // returned to the pool could be the next one EF opens for a write.
+            _connection = new SqliteConnection(new SqliteConnectionStringBuilder(connectionString) { Pooling = false }.ToString());
             _connection.Open();
             using var pragmas = _connection.CreateCommand();
             pragmas.CommandText = $"PRAGMA busy_timeout={busyTimeoutMs.ToString(CultureInfo.InvariantCulture)}; PRAGMA query_only=1;";
