@@ -38,6 +38,17 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
     private readonly List<Task> _sending = [];
     private int _busy;
 
+    /// <summary>Attempts whose outcome waits to be written: one writer writes all that are waiting in one transaction.</summary>
+    private readonly System.Threading.Channels.Channel<Outcome> _outcomes =
+        System.Threading.Channels.Channel.CreateUnbounded<Outcome>(new System.Threading.Channels.UnboundedChannelOptions { SingleReader = true });
+
+    /// <summary>An attempt, and what it makes of its message; <see cref="Written"/> ends when both are committed.</summary>
+    private sealed record Outcome(WebhookDelivery Delivery, WebhookAttempt Attempt, int Tries, string State, int? LastStatus, string? LastError,
+        DateTime NextAttemptAt, DateTime? FinishedAt, string? ErrorCode)
+    {
+        public TaskCompletionSource Written { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
     private static HttpClient CreateClient(WebhookOptions o)
     {
         var handler = AddressGuard.CreateHandler(o.AllowPrivateNetworks, (host, port) => IsAllowedEndpoint(o, host, port));
@@ -69,6 +80,7 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        var writer = WriteOutcomesAsync(stoppingToken);
         var poll = TimeSpan.FromMilliseconds(Math.Max(50, O.PollMilliseconds));
         while (!stoppingToken.IsCancellationRequested)
         {
@@ -99,6 +111,107 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
         {
             // Stopping: a message cut short goes again when its hold lapses.
         }
+
+        _outcomes.Writer.TryComplete();
+        try
+        {
+            await writer;
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Stopping: an outcome not written leaves its message held; it goes again when the hold lapses.
+        }
+    }
+
+    /// <summary>
+    /// Writes the attempts' outcomes: all those waiting, in one transaction (each tenant's rows saved under its own scope),
+    /// so that on SQLite the relay takes the write turn once for a batch rather than once a message, and commits once.
+    /// A batch that fails is written again one outcome at a time, so one bad row fails only its own attempt.
+    /// </summary>
+    private async Task WriteOutcomesAsync(CancellationToken ct)
+    {
+        var batch = new List<Outcome>();
+        while (await _outcomes.Reader.WaitToReadAsync(ct))
+        {
+            batch.Clear();
+            while (batch.Count < 256 && _outcomes.Reader.TryRead(out var outcome))
+            {
+                batch.Add(outcome);
+            }
+
+            try
+            {
+                await WriteAsync(batch, ct);
+                batch.ForEach(o => o.Written.TrySetResult());
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                foreach (var o in batch)
+                {
+                    try
+                    {
+                        if (batch.Count > 1)
+                        {
+                            await WriteAsync([o], ct);
+                            o.Written.TrySetResult();
+                        }
+                        else
+                        {
+                            o.Written.TrySetException(e);
+                        }
+                    }
+                    catch (Exception one) when (one is not OperationCanceledException || !ct.IsCancellationRequested)
+                    {
+                        o.Written.TrySetException(one);
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                batch.ForEach(o => o.Written.TrySetCanceled(ct));
+                throw;
+            }
+        }
+    }
+
+    private async Task WriteAsync(IReadOnlyList<Outcome> batch, CancellationToken ct)
+    {
+        using var scope = scopes.CreateScope();
+        var db = scope.ServiceProvider.GetRequiredService<AtelierDb>();
+        using var turn = await scope.ServiceProvider.GetRequiredService<IDatabaseProvider>().WriteTurnAsync(db, ct);
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        foreach (var tenant in batch.GroupBy(o => o.Delivery.TenantId))
+        {
+            db.TenantScope = tenant.Key;
+            foreach (var o in tenant)
+            {
+                db.WebhookAttempts.Add(o.Attempt);
+                // These columns are written whatever the message held (marked modified, not compared), so a batch
+                // written again one by one after a failure writes them again.
+                var d = db.WebhookDeliveries.Attach(o.Delivery);
+                Set(d, x => x.Tries, o.Tries);
+                Set(d, x => x.State, o.State);
+                Set(d, x => x.LastStatus, o.LastStatus);
+                Set(d, x => x.LastError, o.LastError);
+                Set(d, x => x.LockedUntil, null);
+                Set(d, x => x.NextAttemptAt, o.NextAttemptAt);
+                Set(d, x => x.FinishedAt, o.FinishedAt);
+                Set(d, x => x.ErrorCode, o.ErrorCode);
+            }
+
+            await db.SaveChangesAsync(ct);
+            db.ChangeTracker.Clear();
+        }
+
+        await tx.CommitAsync(ct);
+    }
+
+    private static void Set<T>(Microsoft.EntityFrameworkCore.ChangeTracking.EntityEntry<WebhookDelivery> entry,
+        System.Linq.Expressions.Expression<Func<WebhookDelivery, T>> column, T value)
+    {
+        var property = entry.Property(column);
+        property.CurrentValue = value;
+        property.IsModified = true;
     }
 
     private DateTime _lastPrune;
@@ -286,23 +399,21 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
             lastError = lastError[..1024];
         }
 
-        // The attempt and the message's new state in one SaveChanges: one batch of two statements in one transaction.
-        using var turn = await provider.WriteTurnAsync(db, ct);
-        db.WebhookAttempts.Add(new WebhookAttempt
+        // The attempt and the message's new state are written together, with the other attempts that ended meanwhile
+        // (WriteOutcomesAsync); the message's slot stays taken until they are committed.
+        var attempt = new WebhookAttempt
         {
             Id = Common.Ids.New("wha", clock), TenantId = d.TenantId, DeliveryId = d.Id, Number = tries, At = at, Status = status, LatencyMs = latency,
             Error = error?.Length > 1024 ? error[..1024] : error,
-        });
-        db.WebhookDeliveries.Attach(d);
-        d.Tries = tries;
-        d.State = state;
-        d.LastStatus = status;
-        d.LastError = lastError;
-        d.LockedUntil = null;
-        d.NextAttemptAt = state == Pending ? next : now;
-        d.FinishedAt = state == Pending ? null : now;
-        d.ErrorCode = giveUp ? ErrorCatalog.s_webhook_invokefail.Code : null;
-        await db.SaveChangesAsync(ct);
+        };
+        var outcome = new Outcome(d, attempt, tries, state, status, lastError, state == Pending ? next : now, state == Pending ? null : now,
+            giveUp ? ErrorCatalog.s_webhook_invokefail.Code : null);
+        if (!_outcomes.Writer.TryWrite(outcome))
+        {
+            throw new OperationCanceledException("the relay is stopping");
+        }
+
+        await outcome.Written.Task.WaitAsync(ct);
         Common.AtelierMeter.WebhookAttempts.Add(1);
         if (!delivered)
         {

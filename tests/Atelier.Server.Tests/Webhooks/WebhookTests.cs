@@ -65,6 +65,53 @@ public class WebhookTests
     }
 
     [Fact]
+    public async Task ManyMessagesOfTwoTenants_EndingAtOnce_AreEachRecordedOnceUnderTheirOwnTenant()
+    {
+        // The relay writes the attempts that end together in one transaction (each tenant's rows under its own scope):
+        // forty messages of two tenants, half refused once, all sent at once, each ends with its own attempts.
+        await using var receiver = await WebhookReceiver.StartAsync();
+        receiver.Answer = (path, n) => path.EndsWith("/odd", StringComparison.Ordinal) && n == 0 ? 500 : 200;
+        var config = Config([0, 0.2]);
+        config["Atelier:Webhooks:Concurrency"] = "32";
+        config["Atelier:Webhooks:PerTenantConcurrency"] = "16";
+        await using var host = await TestHost.StartAsync(config);
+        var a = await Scenario.NewTenantAsync(host);
+        var b = await Scenario.NewTenantAsync(host);
+        var jobs = new Dictionary<string, (ApiClient App, string Path, string Tenant)>();
+        foreach (var (world, name) in new[] { (a, "a"), (b, "b") })
+        {
+            var app = world.AppOf(host);
+            for (var i = 0; i < 20; i++)
+            {
+                var path = $"/{name}/{i}/{(i % 2 == 1 ? "odd" : "even")}";
+                var id = (await app.PostAsync("/api/v1/agents/default/jobs", new { input = new { prompt = "a lighthouse", steps = 2 }, webhook = receiver.Url(path), webhookEvents = new[] { "canceled" } }))
+                    .Ok(HttpStatusCode.Accepted).GetProperty("id").GetString()!;
+                jobs[id] = (app, path, world.TenantId);
+            }
+        }
+
+        // Canceled together, so that their messages are due, sent and answered together.
+        await Task.WhenAll(jobs.Select(j => j.Value.App.PostAsync($"/api/v1/agents/default/jobs/{j.Key}/cancel")));
+        foreach (var (jobId, (app, path, _)) in jobs)
+        {
+            var delivery = await DeliveryOfAsync(app, jobId, d => d.GetProperty("state").GetString() == "delivered");
+            var expected = path.EndsWith("/odd", StringComparison.Ordinal) ? new[] { 500, 200 } : [200];
+            Assert.Equal(expected.Length, delivery.GetProperty("tries").GetInt32());
+            Assert.Equal(expected, delivery.GetProperty("attempts").EnumerateArray().Select(x => x.GetProperty("status").GetInt32()));
+            Assert.Equal(expected, receiver.On(path).Select(r => r.Answer));
+        }
+
+        // Each tenant's log holds its own twenty messages and none of the other's.
+        foreach (var world in new[] { a, b })
+        {
+            var mine = (await world.AppOf(host).GetAsync("/api/v1/webhook-deliveries?pageSize=100")).Ok();
+            Assert.Equal(20, mine.GetProperty("total").GetInt32());
+            Assert.Equal(jobs.Where(j => j.Value.Tenant == world.TenantId).Select(j => j.Key).Order(StringComparer.Ordinal),
+                mine.GetProperty("items").EnumerateArray().Select(d => d.GetProperty("jobId").GetString()!).Order(StringComparer.Ordinal));
+        }
+    }
+
+    [Fact]
     public async Task ReceiverFailingThreeTimes_GetsExactlyFourAttemptsOfOneMessage_EachVerifiedIndependently()
     {
         await using var receiver = await WebhookReceiver.StartAsync();
