@@ -38,6 +38,15 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
     private readonly List<Task> _sending = [];
     private int _busy;
 
+    /// <summary>
+    /// Ends the outcome writer: not at the host's stop (the outcomes of sends already answered are still written), but
+    /// a grace period after it, or at once if the relay is disposed.
+    /// </summary>
+    private readonly CancellationTokenSource _writerStop = new();
+
+    /// <summary>How long after the host's stop the outcomes still waiting are written.</summary>
+    private static readonly TimeSpan WriterGrace = TimeSpan.FromSeconds(10);
+
     /// <summary>Attempts whose outcome waits to be written: one writer writes all that are waiting in one transaction.</summary>
     private readonly System.Threading.Channels.Channel<Outcome> _outcomes =
         System.Threading.Channels.Channel.CreateUnbounded<Outcome>(new System.Threading.Channels.UnboundedChannelOptions { SingleReader = true });
@@ -80,7 +89,7 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var writer = WriteOutcomesAsync(stoppingToken);
+        var writer = WriteOutcomesAsync(_writerStop.Token);
         var poll = TimeSpan.FromMilliseconds(Math.Max(50, O.PollMilliseconds));
         while (!stoppingToken.IsCancellationRequested)
         {
@@ -103,6 +112,9 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
             }
         }
 
+        // Sends already answered still have their outcome written (else their message would go again when its hold
+        // lapses), for a while: then the writer stops too, and what is left goes again.
+        _writerStop.CancelAfter(WriterGrace);
         try
         {
             await Task.WhenAll(_sending);
@@ -117,9 +129,9 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
         {
             await writer;
         }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (_writerStop.IsCancellationRequested)
         {
-            // Stopping: an outcome not written leaves its message held; it goes again when the hold lapses.
+            // The grace ran out: an outcome not written leaves its message held; it goes again when the hold lapses.
         }
     }
 
@@ -129,6 +141,23 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
     /// A batch that fails is written again one outcome at a time, so one bad row fails only its own attempt.
     /// </summary>
     private async Task WriteOutcomesAsync(CancellationToken ct)
+    {
+        try
+        {
+            await WriteOutcomesUntilStoppedAsync(ct);
+        }
+        finally
+        {
+            // Nothing is left waiting on a writer that is gone: later sends are refused, and those queued are canceled.
+            _outcomes.Writer.TryComplete();
+            while (_outcomes.Reader.TryRead(out var left))
+            {
+                left.Written.TrySetCanceled(CancellationToken.None);
+            }
+        }
+    }
+
+    private async Task WriteOutcomesUntilStoppedAsync(CancellationToken ct)
     {
         var batch = new List<Outcome>();
         while (await _outcomes.Reader.WaitToReadAsync(ct))
@@ -256,6 +285,7 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
 
     private async Task SendOneAsync(WebhookDelivery d, CancellationToken ct)
     {
+        var triesBefore = d.Tries; // the outcome's write sets it on d: a failure counts from what the message had
         try
         {
             await Task.Yield();
@@ -265,7 +295,7 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
         {
             // Our own failure (not the receiver's): it counts as an attempt, so a message that cannot be sent ends.
             LogSendFailed(logger, d.Id, e);
-            await CountFailureAsync(d, ct);
+            await CountFailureAsync(d, triesBefore, ct);
         }
         finally
         {
@@ -314,12 +344,12 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
             .IgnoreQueryFilters().AsNoTracking().ToListAsync(ct);
     }
 
-    private async Task CountFailureAsync(WebhookDelivery d, CancellationToken ct)
+    private async Task CountFailureAsync(WebhookDelivery d, int triesBefore, CancellationToken ct)
     {
         using var scope = scopes.CreateScope();
         var db = scope.ServiceProvider.GetRequiredService<AtelierDb>();
         var now = clock.GetUtcNow().UtcDateTime;
-        var tries = d.Tries + 1;
+        var tries = triesBefore + 1;
         var giveUp = tries >= d.MaxTries;
         using var turn = await scope.ServiceProvider.GetRequiredService<IDatabaseProvider>().WriteTurnAsync(db, ct);
         await db.WebhookDeliveries.IgnoreQueryFilters().Where(x => x.Id == d.Id).ExecuteUpdateAsync(u => u.SetProperty(x => x.Tries, tries)
@@ -413,7 +443,8 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
             throw new OperationCanceledException("the relay is stopping");
         }
 
-        await outcome.Written.Task.WaitAsync(ct);
+        // Not cut short by the host's stop: the message was answered, so its outcome is written if the writer's grace allows.
+        await outcome.Written.Task;
         Common.AtelierMeter.WebhookAttempts.Add(1);
         if (!delivered)
         {
@@ -451,6 +482,8 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
 
     public override void Dispose()
     {
+        _writerStop.Cancel();
+        _writerStop.Dispose();
         _http.Dispose();
         base.Dispose();
     }

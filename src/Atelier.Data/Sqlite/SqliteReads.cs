@@ -33,7 +33,17 @@ public sealed class SqliteReads(string connectionString, int busyTimeoutMs) : ID
     /// <summary>The rows of <paramref name="sql"/> (EF's <c>{0}</c> placeholders), or null when every connection is busy.</summary>
     public List<T>? Query<T>(string sql, IReadOnlyList<object?> parameters, Func<DbDataReader, T> read)
     {
-        if (!_file || _disposed || Rent() is not { } reader)
+        Reader? reader;
+        try
+        {
+            reader = !_file || _disposed ? null : Rent();
+        }
+        catch (SqliteException)
+        {
+            reader = null; // no connection could be opened: the read goes through the context, which reports it
+        }
+
+        if (reader is null)
         {
             return null;
         }
@@ -64,6 +74,10 @@ public sealed class SqliteReads(string connectionString, int busyTimeoutMs) : ID
             if (keep && !_disposed)
             {
                 _idle.Add(reader);
+                if (_disposed)
+                {
+                    Drain(); // disposed meanwhile: what is idle now would never be closed
+                }
             }
             else
             {
@@ -100,6 +114,11 @@ public sealed class SqliteReads(string connectionString, int busyTimeoutMs) : ID
     public void Dispose()
     {
         _disposed = true;
+        Drain();
+    }
+
+    private void Drain()
+    {
         while (_idle.TryTake(out var reader))
         {
             reader.Dispose();
@@ -116,10 +135,18 @@ public sealed class SqliteReads(string connectionString, int busyTimeoutMs) : ID
             // Not from Microsoft.Data.Sqlite's pool, and not back to it: query_only stays on the handle, and a handle
             // returned to the pool could be the next one EF opens for a write.
             _connection = new SqliteConnection(new SqliteConnectionStringBuilder(connectionString) { Pooling = false }.ToString());
-            _connection.Open();
-            using var pragmas = _connection.CreateCommand();
-            pragmas.CommandText = $"PRAGMA busy_timeout={busyTimeoutMs.ToString(CultureInfo.InvariantCulture)}; PRAGMA query_only=1;";
-            pragmas.ExecuteNonQuery();
+            try
+            {
+                _connection.Open();
+                using var pragmas = _connection.CreateCommand();
+                pragmas.CommandText = $"PRAGMA busy_timeout={busyTimeoutMs.ToString(CultureInfo.InvariantCulture)}; PRAGMA query_only=1;";
+                pragmas.ExecuteNonQuery();
+            }
+            catch
+            {
+                _connection.Dispose();
+                throw;
+            }
         }
 
         public SqliteCommand Statement(string sql, int parameterCount)
