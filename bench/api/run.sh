@@ -5,6 +5,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
+source bench/section.sh
 secs=${1:-10}
 port=${ATELIER_BENCH_PORT:-5099}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
@@ -92,12 +93,4 @@ Target: the authenticated read reaches at least 50% of the bare endpoint's throu
 <!-- api:end -->
 MD
 )
-out=docs/benchmarks.md
-mkdir -p docs
-[ -f "$out" ] || printf '# Benchmarks\n\nEach section is written by the script it names; rerun the script to refresh it.\n' >"$out"
-if grep -q '<!-- api:begin -->' "$out"; then
-  awk -v s="$section" 'BEGIN{skip=0} /<!-- api:begin -->/{print s; skip=1; next} /<!-- api:end -->/{skip=0; next} !skip{print}' "$out" >"$out.tmp" && mv "$out.tmp" "$out"
-else
-  printf '\n%s\n' "$section" >>"$out"
-fi
-echo "written to $out"
+write_section api "$section"

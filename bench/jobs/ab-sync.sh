@@ -7,6 +7,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
+source bench/section.sh
 base=${1:?usage: bash bench/jobs/ab-sync.sh <base-commit> [rounds]}
 rounds=${2:-3}
 work=$(mktemp -d /tmp/atelier-ab-sync.XXXXXX)
@@ -54,10 +55,4 @@ ms, one figure per round, in order; "added" is the server path's p50 less the en
 <!-- jobs-ab-sync:end -->
 MD
 )
-out=docs/benchmarks.md
-if grep -q "<!-- jobs-ab-sync:begin -->" "$out"; then
-  awk -v s="$section" 'BEGIN{skip=0} $0=="<!-- jobs-ab-sync:begin -->"{print s; skip=1; next} $0=="<!-- jobs-ab-sync:end -->"{skip=0; next} !skip{print}' "$out" >"$out.tmp" && mv "$out.tmp" "$out"
-else
-  printf '\n%s\n' "$section" >>"$out"
-fi
-echo "written to $out"
+write_section jobs-ab-sync "$section"

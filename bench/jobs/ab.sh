@@ -9,6 +9,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
+source bench/section.sh
 base=${1:?usage: bash bench/jobs/ab.sh <base-commit> [rounds] [jobs]}
 rounds=${2:-2}
 jobs=${3:-3000}
@@ -100,10 +101,4 @@ $table
 <!-- $marker:end -->
 MD
 )
-out=docs/benchmarks.md
-if grep -q "<!-- $marker:begin -->" "$out"; then
-  awk -v s="$section" -v b="<!-- $marker:begin -->" -v e="<!-- $marker:end -->" 'BEGIN{skip=0} $0==b{print s; skip=1; next} $0==e{skip=0; next} !skip{print}' "$out" >"$out.tmp" && mv "$out.tmp" "$out"
-else
-  printf '\n%s\n' "$section" >>"$out"
-fi
-echo "written to $out"
+write_section "$marker" "$section"

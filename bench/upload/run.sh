@@ -6,6 +6,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
+source bench/section.sh
 mib=${1:-1024}
 port=${ATELIER_BENCH_PORT:-5097}
 s3_port=${ATELIER_BENCH_S3_PORT:-45690}
@@ -110,10 +111,4 @@ of the same file on the same disk in the same run is the baseline. Times include
 <!-- upload:end -->
 MD
 )
-out=docs/benchmarks.md
-if grep -q '<!-- upload:begin -->' "$out"; then
-  awk -v s="$section" 'BEGIN{skip=0} /<!-- upload:begin -->/{print s; skip=1; next} /<!-- upload:end -->/{skip=0; next} !skip{print}' "$out" >"$out.tmp" && mv "$out.tmp" "$out"
-else
-  printf '\n%s\n' "$section" >>"$out"
-fi
-echo "written to $out"
+write_section upload "$section"
