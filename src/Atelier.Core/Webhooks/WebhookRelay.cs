@@ -195,10 +195,10 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
                     }
                 }
             }
-            catch (OperationCanceledException)
+            finally
             {
-                batch.ForEach(o => o.Written.TrySetCanceled(ct));
-                throw;
+                // Stopped in the middle (the grace ran out): what this batch did not write is canceled, not left waiting.
+                batch.ForEach(o => o.Written.TrySetCanceled(CancellationToken.None));
             }
         }
     }
