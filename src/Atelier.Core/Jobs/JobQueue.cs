@@ -168,16 +168,21 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
         // the fairest job of the slot's model, the fairest job of all; the best of the three by the order above is taken. Where the database
         // has row locks (PostgreSQL) each candidate is locked with SKIP LOCKED, so concurrent claims pass each other
         // instead of queueing on one row.
+        // A slot that holds no model has no hot candidate: no scan for it (with no queued job of the model, that scan
+        // reads every queued job's entry to find none).
+        var hot = string.IsNullOrEmpty(hotModel) ? "" : $$"""
+            h AS (SELECT "Id", "Priority", "ModelKey", "FairKey", "CreatedAt" FROM jobs
+                  WHERE "State" = 'queued' AND "ModelKey" = {4}{{inLane}} ORDER BY "Priority" DESC, "FairKey", "CreatedAt", "Id" LIMIT 1{{skipLocked}}),
+
+            """;
         var sql = $$"""
             WITH s AS (SELECT "Id", "Priority", "ModelKey", "FairKey", "CreatedAt" FROM jobs
                        WHERE "State" = 'queued' AND "CreatedAt" < {3}{{inLane}}
                          AND "Priority" = (SELECT "Priority" FROM jobs WHERE "State" = 'queued'{{inLane}} ORDER BY "Priority" DESC LIMIT 1)
                        ORDER BY "CreatedAt", "Id" LIMIT 1{{skipLocked}}),
-                 h AS (SELECT "Id", "Priority", "ModelKey", "FairKey", "CreatedAt" FROM jobs
-                       WHERE "State" = 'queued' AND "ModelKey" = {4}{{inLane}} ORDER BY "Priority" DESC, "FairKey", "CreatedAt", "Id" LIMIT 1{{skipLocked}}),
-                 f AS (SELECT "Id", "Priority", "ModelKey", "FairKey", "CreatedAt" FROM jobs
+                 {{hot}}f AS (SELECT "Id", "Priority", "ModelKey", "FairKey", "CreatedAt" FROM jobs
                        WHERE "State" = 'queued'{{inLane}}{{leaveToOthers}} ORDER BY "Priority" DESC, "FairKey", "CreatedAt", "Id" LIMIT 1{{skipLocked}}),
-                 pick AS (SELECT "Id" FROM (SELECT * FROM s UNION ALL SELECT * FROM h UNION ALL SELECT * FROM f) c
+                 pick AS (SELECT "Id" FROM (SELECT * FROM s{{(string.IsNullOrEmpty(hotModel) ? "" : " UNION ALL SELECT * FROM h")}} UNION ALL SELECT * FROM f) c
                           ORDER BY "Priority" DESC, CASE WHEN "CreatedAt" < {3} THEN 0 ELSE 1 END,
                                    CASE WHEN "ModelKey" = {4} THEN 0 ELSE 1 END, "FairKey", "CreatedAt", "Id" LIMIT 1)
             {{(pg ? ", claimed AS (" : "")}}
