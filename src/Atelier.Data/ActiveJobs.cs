@@ -75,6 +75,81 @@ public static class ActiveJobs
         Backfill,
     ];
 
+    /// <summary>How many rows each tenant's ends are spread over on PostgreSQL (<c>tenant_job_ends</c>).</summary>
+    public const int EndShards = 16;
+
+    /// <summary>The ends recorded apart are folded into the tenant's counter once they reach this many.</summary>
+    public const int FoldAt = 64;
+
+    /// <summary>
+    /// PostgreSQL, from the migration <c>ActiveJobEnds</c> on: a job that ends (or is deleted while active) no longer
+    /// takes one off the tenant's counter row, which every submit of the tenant locks too (each waited for the other's
+    /// commit: the most frequent wait in the queue's bench). It adds one to one of <see cref="EndShards"/> rows of
+    /// <c>tenant_job_ends</c> instead, chosen by the job's id, so ends wait only for an end in the same row. The active
+    /// count is the counter less the tenant's ends. The insert that becomes active takes the counter row, as before, and
+    /// refuses above the cap by that count of the ends committed: an end still in flight is not counted yet, so the cap
+    /// may refuse a job an instant early, never admit one over it. Holding the counter row, the insert folds the ends
+    /// into it once they reach <see cref="FoldAt"/>, taking only the end rows no end holds at that moment (it never
+    /// waits for one: no lock order to keep with the ends), so the counter stays near the true count.
+    /// </summary>
+    public static readonly string[] PostgresEndsUp =
+    [
+        """
+        CREATE TABLE tenant_job_ends (
+            "TenantId" character varying(256) NOT NULL,
+            "Shard" integer NOT NULL,
+            "Ended" bigint NOT NULL,
+            CONSTRAINT "PK_tenant_job_ends" PRIMARY KEY ("TenantId", "Shard"))
+        """,
+        $"""
+        CREATE OR REPLACE FUNCTION atelier_jobs_active() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+            was boolean := false;
+            now_active boolean := false;
+            counted bigint;
+            cap integer;
+            ended bigint;
+            folded bigint;
+        BEGIN
+            IF TG_OP <> 'INSERT' THEN was := OLD."State" IN ('queued', 'running'); END IF;
+            IF TG_OP <> 'DELETE' THEN now_active := NEW."State" IN ('queued', 'running'); END IF;
+            IF now_active AND NOT was THEN
+                UPDATE tenant_configs SET "ActiveJobs" = "ActiveJobs" + 1 WHERE "TenantId" = NEW."TenantId"
+                RETURNING "ActiveJobs", "MaxConcurrentJobs" INTO counted, cap;
+                IF FOUND THEN
+                    SELECT COALESCE(SUM("Ended"), 0) INTO ended FROM tenant_job_ends WHERE "TenantId" = NEW."TenantId";
+                    IF TG_OP = 'INSERT' AND counted - ended > cap THEN
+                        RAISE EXCEPTION '{CapMessage}';
+                    END IF;
+                    IF ended >= {FoldAt} THEN
+                        WITH free AS (SELECT "Shard", "Ended" FROM tenant_job_ends WHERE "TenantId" = NEW."TenantId" AND "Ended" <> 0 FOR UPDATE SKIP LOCKED),
+                             zeroed AS (UPDATE tenant_job_ends e SET "Ended" = 0 FROM free
+                                        WHERE e."TenantId" = NEW."TenantId" AND e."Shard" = free."Shard" RETURNING free."Ended")
+                        SELECT COALESCE(SUM("Ended"), 0) INTO folded FROM zeroed;
+                        UPDATE tenant_configs SET "ActiveJobs" = "ActiveJobs" - folded WHERE "TenantId" = NEW."TenantId";
+                    END IF;
+                END IF;
+            ELSIF was AND NOT now_active THEN
+                INSERT INTO tenant_job_ends ("TenantId", "Shard", "Ended") VALUES (OLD."TenantId", hashtext(OLD."Id") & {EndShards - 1}, 1)
+                ON CONFLICT ("TenantId", "Shard") DO UPDATE SET "Ended" = tenant_job_ends."Ended" + 1;
+            END IF;
+            RETURN NULL;
+        END
+        $$
+        """,
+        Backfill,
+    ];
+
+    /// <summary>Back to one counter row: the ends folded in, the function as <see cref="PostgresUp"/> made it.</summary>
+    public static readonly string[] PostgresEndsDown =
+    [
+        """
+        UPDATE tenant_configs SET "ActiveJobs" = "ActiveJobs" - COALESCE((SELECT SUM("Ended") FROM tenant_job_ends e WHERE e."TenantId" = tenant_configs."TenantId"), 0)
+        """,
+        """DROP TABLE tenant_job_ends""",
+        PostgresUp[0].Replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", StringComparison.Ordinal),
+    ];
+
     public static readonly string[] PostgresDown =
     [
         "DROP TRIGGER IF EXISTS jobs_active_insert ON jobs", "DROP TRIGGER IF EXISTS jobs_active_update ON jobs",
