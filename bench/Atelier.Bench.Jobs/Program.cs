@@ -744,10 +744,9 @@ void Report(string command)
         Both throughput targets are missed. A job is two HTTP requests (the submit, and the worker's completion that leases
         its slot's next job), and the CPU column is the process's CPU time over the timed round per job (server, the 16
         submitters and the 16 worker loops together). On SQLite the process's write turn decides: every state change (submit,
-        claim, completion) takes it in order, and it is held most of the run. On PostgreSQL the claim's and the submit's reads
-        pass over dead entries at the front of the queue's indexes (each job that left `queued` since the last vacuum leaves
-        one), and a run this short ends before autovacuum's first pass. The issue-18 sections below say what each change
-        bought, measured against the commit before it.
+        claim, completion) takes it in order, and it is held most of the run. On PostgreSQL the backends' own CPU (about as
+        much as the bench process's, on the same two cores) and the tenant's counter row, which each submit locks until
+        its commit, decide. The issue-18 sections below say what each change bought, measured against the commit before it.
 
         **Webhooks** — the same run with every job asking for its `completed` webhook, posted to a receiver in the same
         process on loopback (the outbox row is written in the completion's transaction; the relay signs and posts it).

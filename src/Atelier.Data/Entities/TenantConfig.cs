@@ -11,7 +11,8 @@ public sealed class TenantConfig : ITenantOwned
     /// The tenant's jobs queued or running now, kept by the database itself (triggers on <c>jobs</c>: +1 when a job is
     /// queued, −1 when it ends or is deleted), never written by the application. The insert trigger refuses a job that
     /// would take it above <see cref="MaxConcurrentJobs"/> (<see cref="ActiveJobs.CapMessage"/>), so the cap is exact
-    /// without a count or a lock taken by the submit.
+    /// without a count or a lock taken by the submit. On PostgreSQL the ends are counted apart (<c>tenant_job_ends</c>,
+    /// folded in from time to time): there the active count is this less the tenant's ends (<see cref="Data.ActiveJobs.PostgresEndsUp"/>).
     /// </summary>
     public int ActiveJobs { get; set; }
     public int ImageRetentionDays { get; set; }
