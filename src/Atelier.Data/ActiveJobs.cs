@@ -137,12 +137,13 @@ public static class ActiveJobs
         END
         $$
         """,
-        Backfill,
     ];
 
     /// <summary>Back to one counter row: the ends folded in, the function as <see cref="PostgresUp"/> made it.</summary>
     public static readonly string[] PostgresEndsDown =
     [
+        // No end may commit between the fold and the drop (its count would go with the table).
+        """LOCK TABLE tenant_job_ends IN EXCLUSIVE MODE""",
         """
         UPDATE tenant_configs SET "ActiveJobs" = "ActiveJobs" - COALESCE((SELECT SUM("Ended") FROM tenant_job_ends e WHERE e."TenantId" = tenant_configs."TenantId"), 0)
         """,

@@ -223,6 +223,15 @@ public sealed class EntitlementService(AtelierDb db, IDatabaseProvider provider,
     /// </summary>
     public static async Task RefundAsync(AtelierDb db, string jobId, CancellationToken ct)
     {
+        // The lock order of every writer of the tenant's credits (the config row, then the entitlements; see LockAsync):
+        // the refund takes the config row first. The job's end does not take it on PostgreSQL (its count goes to the
+        // tenant's ends, ActiveJobs.PostgresEndsUp), and the entitlements' update below locks them in no set order, so a
+        // refund racing a charge of the same two entitlements could otherwise deadlock.
+        await db.Database.ExecuteSqlRawAsync(
+            """
+            UPDATE tenant_configs SET "UpdatedAt" = "UpdatedAt"
+            WHERE "TenantId" = (SELECT "TenantId" FROM jobs WHERE "Id" = {0} AND "CreditsCharged" > 0)
+            """, [jobId], ct);
         await db.Database.ExecuteSqlRawAsync(
             """
             UPDATE entitlements SET "Credits" = "Credits" + (SELECT "CreditsCharged" FROM jobs WHERE "Id" = {0})

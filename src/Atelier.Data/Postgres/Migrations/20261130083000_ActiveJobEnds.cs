@@ -1,4 +1,3 @@
-using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Migrations;
 
 #nullable disable
@@ -10,8 +9,6 @@ namespace Atelier.Data.Postgres.Migrations
     /// so a job's end no longer waits for the tenant's submits, nor they for it. The model does not change: the table is
     /// the triggers' own.
     /// </summary>
-    [DbContext(typeof(PostgresAtelierDb))]
-    [Migration("20261130083000_ActiveJobEnds")]
     public partial class ActiveJobEnds : Migration
     {
         /// <inheritdoc />
