@@ -34,9 +34,26 @@ public static class HotQueries
         EF.CompileAsyncQuery((AtelierDb db, byte[] hash, CancellationToken ct) =>
             db.ApiTokens.IgnoreQueryFilters().AsNoTracking().FirstOrDefault(t => t.SecretHash == hash));
 
-    public static readonly Func<AtelierDb, byte[], CancellationToken, Task<PlatformKey?>> PlatformKeyByHash =
-        EF.CompileAsyncQuery((AtelierDb db, byte[] hash, CancellationToken ct) =>
-            db.PlatformKeys.AsNoTracking().FirstOrDefault(k => k.SecretHash == hash));
+    /// <summary>
+    /// A platform or worker key by its secret's hash: raw, as a worker's every call reads it (worker keys are not cached,
+    /// so a revoked one is refused at once on every replica).
+    /// </summary>
+    public static async Task<PlatformKey?> PlatformKeyByHash(AtelierDb db, byte[] hash, CancellationToken ct)
+    {
+        var rows = await RawCommands.ReadAsync(db,
+            """
+            SELECT "Id", "Scope", "SecretHash", "DisplayPrefix", "CreatedAt", "RevokedAt", "Name", "LastUsedAt", "TenantId", "AgentId", "UnitId"
+            FROM platform_keys WHERE "SecretHash" = {0}
+            """,
+            [hash], r => new PlatformKey
+            {
+                Id = r.GetString(0), Scope = r.GetString(1), SecretHash = (byte[])r.GetValue(2), DisplayPrefix = r.GetString(3), CreatedAt = Utc(r.GetDateTime(4)),
+                RevokedAt = r.IsDBNull(5) ? null : Utc(r.GetDateTime(5)), Name = r.IsDBNull(6) ? null : r.GetString(6),
+                LastUsedAt = r.IsDBNull(7) ? null : Utc(r.GetDateTime(7)), TenantId = r.IsDBNull(8) ? null : r.GetString(8),
+                AgentId = r.IsDBNull(9) ? null : r.GetString(9), UnitId = r.IsDBNull(10) ? null : r.GetString(10),
+            }, ct);
+        return rows.Count == 0 ? null : rows[0];
+    }
 
     /// <summary>A session by its credential's hash, with the token it was opened with (null when that row is gone).</summary>
     public static readonly Func<AtelierDb, byte[], CancellationToken, Task<SessionWithToken?>> SessionByCredential =

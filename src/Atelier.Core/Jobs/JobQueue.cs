@@ -57,11 +57,12 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
         var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(n.RequestJson)));
         // Start-time fair queueing: the job starts no earlier than the queue's head, and after the tenant's own last
         // queued job; so a tenant's burst of a thousand lines up behind itself, not in front of everyone else.
-        var keys = await db.Database.SqlQueryRaw<FairKeys>(
+        // A raw read of committed rows (a kept, prepared statement on SQLite), not EF's pipeline: it is on every submit.
+        var keys = await RawCommands.ReadAsync(db,
             """
             SELECT (SELECT MIN("FairKey") FROM jobs WHERE "State" = 'queued') AS "Head",
                    (SELECT MAX("FairKey") FROM jobs WHERE "TenantId" = {0} AND "State" = 'queued') AS "Own"
-            """, n.TenantId).ToListAsync(ct);
+            """, [n.TenantId], r => new FairKeys(r.IsDBNull(0) ? null : r.GetInt64(0), r.IsDBNull(1) ? null : r.GetInt64(1)), ct);
         var head = keys[0].Head ?? 0;
         var own = keys[0].Own;
         var job = new Job

@@ -58,10 +58,13 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
         }
         else if (caller.Kind == CallerKind.Token)
         {
-            agentId = await db.ApiTokens.AsNoTracking().Where(t => t.Id == caller.CredentialId).Select(t => t.AgentId).FirstOrDefaultAsync(ct);
+            // Raw reads of committed rows (each A1111 and predict call makes them), the tenant filter written out.
+            agentId = (await RawCommands.ReadAsync(db, """SELECT "AgentId" FROM api_tokens WHERE "Id" = {0} AND "TenantId" = {1}""",
+                [caller.CredentialId, db.TenantScope], r => r.IsDBNull(0) ? null : r.GetString(0), ct)).FirstOrDefault();
         }
 
-        agentId ??= await db.TenantConfigs.AsNoTracking().Select(c => c.DefaultAgentId).FirstOrDefaultAsync(ct);
+        agentId ??= (await RawCommands.ReadAsync(db, """SELECT "DefaultAgentId" FROM tenant_configs WHERE "TenantId" = {0}""",
+            [db.TenantScope], r => r.IsDBNull(0) ? null : r.GetString(0), ct)).FirstOrDefault();
         return agentId ?? DefaultAgent;
     }
 

@@ -253,19 +253,28 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
             return (null, null);
         }
 
-        // One read for the files of the model and of the LoRAs its prompt names.
-        var versions = new List<string> { model.VersionId };
-        versions.AddRange(model.Networks?.Select(n => n.VersionId) ?? []);
-        var files = (await db.ModelFiles.IgnoreQueryFilters().AsNoTracking()
-            .Where(f => versions.Contains(f.VersionId) && f.TenantId == job.TenantId && f.State == "stored" && f.Sha256 != null)
-            .OrderBy(f => f.AliasName)
-            .Select(f => new { f.VersionId, f.AliasName, f.Sha256, f.Size, f.IsPrimary }).ToListAsync(ct)).ToLookup(f => f.VersionId);
-        IReadOnlyList<LeasedFile> FilesOf(string versionId) => [.. files[versionId].Select(f => new LeasedFile(f.AliasName, f.Sha256!, f.Size ?? 0, f.IsPrimary))];
+        // A read per version (the model's, and each LoRA's its prompt names), a fixed statement kept prepared: EF's
+        // query of them all at once cost about a millisecond on every lease (see docs/benchmarks.md, issue 18).
+        var files = await StoredFilesAsync(job.TenantId, model.VersionId, ct);
+        var networks = model.Networks is null ? null : new List<LeasedModel>(model.Networks.Count);
+        foreach (var network in model.Networks ?? [])
+        {
+            networks!.Add(network.ToLeased(await StoredFilesAsync(job.TenantId, network.VersionId, ct), network.Type));
+        }
+
         // Jobs queued before the type was recorded with the model: read it.
         var type = model.Type ?? await db.Models.IgnoreQueryFilters().AsNoTracking().Where(m => m.Id == model.ModelId).Select(m => m.Type).FirstOrDefaultAsync(ct);
-        var networks = model.Networks?.Select(n => n.ToLeased(FilesOf(n.VersionId), n.Type)).ToList();
-        return (model.ToLeased(FilesOf(model.VersionId), type), networks);
+        return (model.ToLeased(files, type), networks);
     }
+
+    /// <summary>The stored files of one of the tenant's model versions (those with a hash), by name.</summary>
+    private async Task<IReadOnlyList<LeasedFile>> StoredFilesAsync(string tenantId, string versionId, CancellationToken ct) =>
+        await RawCommands.ReadAsync(db,
+            """
+            SELECT "AliasName", "Sha256", "Size", "IsPrimary" FROM model_files
+            WHERE "VersionId" = {0} AND "TenantId" = {1} AND "State" = 'stored' AND "Sha256" IS NOT NULL ORDER BY "AliasName"
+            """,
+            [versionId, tenantId], r => new LeasedFile(r.GetString(0), r.GetString(1), r.IsDBNull(2) ? 0 : r.GetInt64(2), r.GetBoolean(3)), ct);
 
     /// <summary>
     /// Renews the caller's lease with its progress. While the worker fetches the model it also says the stage and the
@@ -336,10 +345,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
             throw AtelierException.InvalidInput("index", "must be 0 to 255");
         }
 
-        var keyId = KeyId;
-        var job = await db.Jobs.IgnoreQueryFilters().AsNoTracking()
-                      .FirstOrDefaultAsync(j => j.Id == jobId && j.Attempt == attempt && j.State == JobStates.Running && j.LeaseKeyId == keyId, ct)
-                  ?? throw Stale(jobId, attempt);
+        var job = await HeldLeaseAsync(jobId, attempt, ct);
         if (length > O.MaxImageBytes)
         {
             throw AtelierException.InvalidInput("image", $"is larger than {O.MaxImageBytes} bytes");
@@ -364,7 +370,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
             throw AtelierException.InvalidInput("image", "must be a PNG");
         }
 
-        var key = ImageKey(job.TenantId, job.Id, attempt, index);
+        var key = ImageKey(job.TenantId, jobId, attempt, index);
         buffer.Position = 0;
         try
         {
@@ -374,10 +380,10 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
         {
             // The image cannot be kept: the job ends now, as a failure worth retrying later, so whoever waits for it
             // (a sync txt2img) is answered at once instead of when the worker gives up.
-            if (await queue.FailAsync(job.Id, attempt, JobStates.Failed, ErrorCatalog.s_common_lockfail.Code,
+            if (await queue.FailAsync(jobId, attempt, JobStates.Failed, ErrorCatalog.s_common_lockfail.Code,
                     "the server's storage was full when the image was to be stored; try again later", Retention, ct))
             {
-                await notifier.ChangedAsync(db, job.Id, ct);
+                await notifier.ChangedAsync(db, jobId, ct);
             }
 
             throw;
@@ -385,6 +391,20 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
 
         return new StoredImage(key, Convert.ToHexStringLower(SHA256.HashData(bytes)), bytes.Length, header.Width, header.Height);
     }
+
+    /// <summary>A job's running attempt the caller's key holds (the heartbeat's fence), or a stale attempt (409).</summary>
+    private async Task<HeldLease> HeldLeaseAsync(string jobId, int attempt, CancellationToken ct)
+    {
+        var held = await RawCommands.ReadAsync(db,
+            """
+            SELECT "TenantId", "ModelJson", "RequestJson" FROM jobs
+            WHERE "Id" = {0} AND "Attempt" = {1} AND "State" = 'running' AND "LeaseKeyId" = {2}
+            """,
+            [jobId, attempt, KeyId], r => new HeldLease(r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1), r.GetString(2)), ct);
+        return held.Count == 1 ? held[0] : throw Stale(jobId, attempt);
+    }
+
+    private sealed record HeldLease(string TenantId, string? ModelJson, string RequestJson);
 
     public static string ImageKey(string tenantId, string jobId, int attempt, int index) => $"images/{tenantId}/{jobId}/{attempt}-{index}.png";
 
@@ -402,10 +422,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
             throw AtelierException.InvalidInput("sha256", "must be 64 hex digits");
         }
 
-        var keyId = KeyId;
-        var job = await db.Jobs.IgnoreQueryFilters().AsNoTracking()
-                      .FirstOrDefaultAsync(j => j.Id == jobId && j.Attempt == attempt && j.State == JobStates.Running && j.LeaseKeyId == keyId, ct)
-                  ?? throw Stale(jobId, attempt);
+        var job = await HeldLeaseAsync(jobId, attempt, ct);
         var model = ResolvedModel.FromJson(job.ModelJson);
         // The job's model version, or one of the LoRA versions resolved for it at submit: nothing else of the tenant's.
         var versions = model is null ? [] : new List<string> { model.VersionId }.Concat(model.Networks?.Select(n => n.VersionId) ?? []).ToList();
@@ -436,11 +453,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
             throw AtelierException.InvalidInput("sha256", "must be 64 hex digits");
         }
 
-        var keyId = KeyId;
-        var job = await db.Jobs.IgnoreQueryFilters().AsNoTracking()
-                      .Where(j => j.Id == jobId && j.Attempt == attempt && j.State == JobStates.Running && j.LeaseKeyId == keyId)
-                      .Select(j => new { j.TenantId, j.RequestJson }).FirstOrDefaultAsync(ct)
-                  ?? throw Stale(jobId, attempt);
+        var job = await HeldLeaseAsync(jobId, attempt, ct);
         if (!JobInputs.References(job.RequestJson).Contains(sha))
         {
             throw new AtelierException(ErrorCatalog.p_common_inputinvalid,
@@ -461,7 +474,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
     public async Task CompleteAsync(string jobId, int attempt, WorkerResult result, CancellationToken ct)
     {
         var keyId = KeyId;
-        var job = await db.Jobs.IgnoreQueryFilters().AsNoTracking().FirstOrDefaultAsync(j => j.Id == jobId, ct) ?? throw Stale(jobId, attempt);
+        var job = await HotQueries.JobById(db, jobId, ct) ?? throw Stale(jobId, attempt);
         if (job.State != JobStates.Running || job.Attempt != attempt || job.LeaseKeyId != keyId)
         {
             throw Stale(jobId, attempt);
@@ -473,7 +486,8 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
             return;
         }
 
-        var resultJson = JsonSerializer.Serialize(result with { Images = images }, AtelierJson.Options);
+        var completed = result with { Images = images };
+        var resultJson = JsonSerializer.Serialize(completed, AtelierJson.Options);
         var model = ResolvedModel.FromJson(job.ModelJson);
         var now = Now;
         if (images.Count == 0 && job.PreviewStep is null)
@@ -515,20 +529,18 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
         using (await queue.WriteTurnAsync(ct))
         await using (var tx = await db.Database.BeginTransactionAsync(ct))
         {
-            db.TenantScope = job.TenantId;
+            var session = job.CallerId?.StartsWith("ses_", StringComparison.Ordinal) == true ? job.CallerId : null;
             for (var i = 0; i < images.Count; i++)
             {
+                // One raw insert per image (EF's SaveChanges of the row cost several times the statement, in the write turn).
                 var im = images[i];
-                db.GeneratedImages.Add(new GeneratedImage
-                {
-                    Id = Ids.New("img", clock), TenantId = job.TenantId, JobId = job.Id, Index = i, AppId = job.AppId,
-                    SessionId = job.CallerId?.StartsWith("ses_", StringComparison.Ordinal) == true ? job.CallerId : null,
-                    ModelVersionId = model?.VersionId, Seed = im.Seed, Infotext = im.Infotext.Length > 8192 ? im.Infotext[..8192] : im.Infotext,
-                    Width = im.Width, Height = im.Height, Size = im.Size, Sha256 = im.Sha256, StorageKey = im.Key, CreatedAt = now,
-                });
+                await RawCommands.ExecuteAsync(db, InsertImage,
+                [
+                    Ids.New("img", clock), job.TenantId, job.Id, i, job.AppId, session, model?.VersionId, im.Seed,
+                    im.Infotext.Length > 8192 ? im.Infotext[..8192] : im.Infotext, im.Width, im.Height, im.Size, im.Sha256, im.Key, now,
+                ], ct);
             }
 
-            await db.SaveChangesAsync(ct);
             if (job.PreviewStep is not null)
             {
                 // The live preview was for watching the job run: the images are here now.
@@ -543,6 +555,12 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
             await tx.CommitAsync(ct);
         }
     }
+
+    private const string InsertImage = """
+        INSERT INTO generated_images ("Id", "TenantId", "JobId", "Index", "AppId", "SessionId", "ModelVersionId", "Seed", "Infotext", "Width", "Height",
+                                      "Size", "Sha256", "StorageKey", "CreatedAt")
+        VALUES ({0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}, {8}, {9}, {10}, {11}, {12}, {13}, {14})
+        """;
 
     /// <summary>
     /// The images of a completion, each an exact key this server issued for this job and attempt (in the image upload)

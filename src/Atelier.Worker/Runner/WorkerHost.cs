@@ -210,11 +210,12 @@ public sealed partial class WorkerHost : IDisposable
             {
                 using var content = new ByteArrayContent(result.Images[i]);
                 content.Headers.ContentType = new MediaTypeHeaderValue("image/png");
-                // Expect: 100-continue: a refusal (too large, stale lease) comes before the body is sent, so it is read as
-                // an answer instead of a connection the server closed on a body it would not take.
+                // Expect: 100-continue for a large image: a refusal (too large, stale lease) comes before the body is sent,
+                // so it is read as an answer instead of a connection the server closed on a body it would not take. A small
+                // one goes with its headers (the wait for the server's go-ahead was a round trip on every sync txt2img).
                 using var upload = new HttpRequestMessage(HttpMethod.Put, $"{WorkerRoutes.For(WorkerRoutes.Image, lease.Id, i)}?attempt={lease.Attempt}")
                 {
-                    Content = content, Headers = { ExpectContinue = true },
+                    Content = content, Headers = { ExpectContinue = result.Images[i].Length > ExpectContinueAbove },
                 };
                 using var put = await _http.SendAsync(upload, stop);
                 await EnsureAsync(put, stop);
@@ -389,6 +390,9 @@ public sealed partial class WorkerHost : IDisposable
             }
         }
     }
+
+    /// <summary>Images larger than this are sent after the server's <c>100 Continue</c>; smaller ones at once (one socket buffer's worth).</summary>
+    private const int ExpectContinueAbove = 64 * 1024;
 
     private volatile bool _noCompleteAndLease;
 
