@@ -93,6 +93,7 @@ public static class CoreServiceCollectionExtensions
         services.AddSingleton<Jobs.JobSignal>();
         services.AddSingleton<Models.BuiltinModels>();
         services.AddSingleton<Jobs.JobWatch>();
+        services.AddSingleton<Jobs.JobHandoff>();
         services.AddSingleton<Jobs.JobNotifier>();
         services.AddSingleton<Jobs.WorkerRegistry>();
         services.AddSingleton<Jobs.HotModelKeys>();

@@ -19,7 +19,7 @@ namespace Atelier.Core.Jobs;
 /// <summary>The worker side of the queue: register, lease (long-poll), heartbeat, images, complete, fail; and the platform's worker keys.</summary>
 public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSignal signal, JobNotifier notifier, TimeProvider clock, RequestContext ctx,
     IOptions<JobsOptions> options, IObjectStore store, WorkerRegistry registry, ILogger<WorkerService> logger, Security.ContentSafety safety,
-    WebhookSignal hooks, HotModelKeys hotKeys, CallerOptionsCache callerOptions)
+    WebhookSignal hooks, HotModelKeys hotKeys, CallerOptionsCache callerOptions, JobHandoff handoff)
 {
     private JobsOptions O => options.Value;
     private TimeSpan RecheckEvery => TimeSpan.FromSeconds(Math.Max(1, O.LeaseRecheckSeconds));
@@ -389,6 +389,8 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
             throw;
         }
 
+        // Stored: a caller waiting for this job here may take the bytes from memory (JobHandoff).
+        handoff.OfferImage(jobId, key, bytes);
         return new StoredImage(key, Convert.ToHexStringLower(SHA256.HashData(bytes)), bytes.Length, header.Width, header.Height);
     }
 
@@ -503,6 +505,8 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
             await CompleteWithImagesAsync(job, attempt, images, resultJson, model, now, ct);
         }
 
+        // Committed: a caller waiting for this job here may take the result from memory (JobHandoff).
+        handoff.OfferResult(jobId, completed);
         if (job.WebhookUrl is not null)
         {
             hooks.Pulse();

@@ -142,25 +142,6 @@ public static class PredictApi
         }
     }
 
-    /// <summary>Waits until the job is finished (woken by its completion, looking again at least every second), or the timeout.</summary>
-    public static async Task<JobDto> WaitAsync(JobService svc, JobWatch watch, TimeProvider clock, string jobId, TimeSpan timeout, CancellationToken ct)
-    {
-        var deadline = clock.GetUtcNow() + timeout;
-        while (true)
-        {
-            // Watch before looking: a job finished in between ends the wait at once (on a fake clock nothing else would).
-            using var change = watch.Watch(jobId);
-            var job = await svc.ReloadAsync(jobId, ct);
-            var left = deadline - clock.GetUtcNow();
-            if (JobStates.IsTerminal(job.State) || left <= TimeSpan.Zero)
-            {
-                return job;
-            }
-
-            await change.WaitAsync(left < TimeSpan.FromSeconds(1) ? left : TimeSpan.FromSeconds(1), ct);
-        }
-    }
-
     /// <summary>The error a finished, unsuccessful job answers with: its own catalog code, else inference failed.</summary>
     public static AtelierException ErrorOf(JobDto job, int retryAfterSeconds = 60)
     {

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Atelier.Contracts.A1111;
 using Atelier.Contracts.Errors;
 using Atelier.Contracts.Jobs;
+using Atelier.Contracts.Workers;
 using Atelier.Core.Common;
 using Atelier.Core.Jobs;
 using Atelier.Core.Models;
@@ -98,7 +99,9 @@ public static class SdApi
 
     /// <summary>
     /// Queues the request and waits for it. A client that goes away cancels its job (nobody would read the result).
-    /// With <c>Accept: image/png</c> the answer is the first image itself, for <c>curl -o out.png</c>.
+    /// With <c>Accept: image/png</c> the answer is the first image itself, for <c>curl -o out.png</c>. When the worker's
+    /// upload and completion came to this replica, the result and the images are taken from memory (<see cref="JobHandoff"/>)
+    /// instead of being read back: they were stored and committed first all the same.
     /// </summary>
     private static async Task<IResult> RunAsync(string kind, JsonElement body, HttpContext http, CancellationToken ct)
     {
@@ -106,11 +109,12 @@ public static class SdApi
         sp.GetRequiredService<RateLimits>().HoldSyncWait(http, sp.GetRequiredService<RequestContext>().Caller!.CredentialId);
         var svc = sp.GetRequiredService<JobService>();
         var (job, _) = await svc.SubmitAsync(await svc.CallerAgentAsync(ct), kind, body, null, null, ct);
+        using var handed = sp.GetRequiredService<JobHandoff>().Expect(job.Id);
         var timeout = PredictApi.SyncTimeout(sp.GetRequiredService<IOptions<JobsOptions>>());
-        JobDto done;
+        JobDto? done;
         try
         {
-            done = await PredictApi.WaitAsync(svc, sp.GetRequiredService<JobWatch>(), sp.GetRequiredService<TimeProvider>(), job.Id, timeout, ct);
+            done = await WaitAsync(svc, sp.GetRequiredService<JobWatch>(), sp.GetRequiredService<TimeProvider>(), job, handed, timeout, ct);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
@@ -118,26 +122,36 @@ public static class SdApi
             throw;
         }
 
-        if (!JobStates.IsTerminal(done.State))
+        WorkerResult? result;
+        if (done is null)
         {
-            await svc.CancelAsync(done.AgentId, done.Id, CancellationToken.None);
-            throw new AtelierException(ErrorCatalog.b_predict_predictfail, errCode: ErrCodes.Timeout, status: 504,
-                errMessage: $"job {done.Id} did not finish within {timeout.TotalSeconds:0} s (is a worker running?); it was canceled");
+            result = handed.Result; // succeeded, and handed over here
+        }
+        else
+        {
+            if (!JobStates.IsTerminal(done.State))
+            {
+                await svc.CancelAsync(done.AgentId, done.Id, CancellationToken.None);
+                throw new AtelierException(ErrorCatalog.b_predict_predictfail, errCode: ErrCodes.Timeout, status: 504,
+                    errMessage: $"job {done.Id} did not finish within {timeout.TotalSeconds:0} s (is a worker running?); it was canceled");
+            }
+
+            if (done.State == JobStates.Failed)
+            {
+                throw PredictApi.ErrorOf(done, sp.GetRequiredService<StorageOptions>().FullRetryAfterSeconds);
+            }
+
+            result = await svc.WorkerResultAsync(done.Id, ct);
         }
 
-        if (done.State == JobStates.Failed)
-        {
-            throw PredictApi.ErrorOf(done, sp.GetRequiredService<StorageOptions>().FullRetryAfterSeconds);
-        }
-
-        var result = await svc.WorkerResultAsync(done.Id, ct);
         var images = new List<string>();
         var sendImages = !body.TryGetProperty("send_images", out var send) || send.ValueKind != JsonValueKind.False;
         if (http.Request.Headers.Accept.ToString().Contains("image/png", StringComparison.OrdinalIgnoreCase))
         {
             var first = result is { Images.Count: > 0 } ? result.Images[0]
-                        : throw new AtelierException(ErrorCatalog.b_predict_predictfail, errCode: done.State, errMessage: $"job {done.Id} ended {done.State} without an image");
-            return Results.Stream(await svc.OpenStoredImageAsync(first, ct), "image/png");
+                        : throw new AtelierException(ErrorCatalog.b_predict_predictfail, errCode: done?.State ?? JobStates.Succeeded,
+                            errMessage: $"job {job.Id} ended {done?.State ?? JobStates.Succeeded} without an image");
+            return handed.ImageOf(first.Key) is { } bytes ? Results.Bytes(bytes, "image/png") : Results.Stream(await svc.OpenStoredImageAsync(first, ct), "image/png");
         }
 
         // A1111's samples_format and jpeg_quality, from the request's override_settings, else the caller's stored options:
@@ -145,11 +159,41 @@ public static class SdApi
         var (format, quality) = await SampleFormatAsync(body, sp.GetRequiredService<CallerOptionsService>(), ct);
         foreach (var image in sendImages ? result?.Images ?? [] : [])
         {
-            images.Add(Convert.ToBase64String(Engine.Images.SampleFormats.FromPng(await svc.ReadStoredImageAsync(image, ct), format, quality)));
+            var png = handed.ImageOf(image.Key) ?? await svc.ReadStoredImageAsync(image, ct);
+            images.Add(Convert.ToBase64String(Engine.Images.SampleFormats.FromPng(png, format, quality)));
         }
 
         object parameters = result?.Parameters is { } p ? p : body;
         return Results.Json(new { images, parameters, info = result?.Info ?? "" });
+    }
+
+    /// <summary>
+    /// Waits until the submitted job is finished (woken by its completion, looking again at least every second), or the
+    /// timeout: the job as it stands then, or null when its completion handed the result over on this replica (it
+    /// succeeded). The first look is the submit's own answer (the job was queued just now).
+    /// </summary>
+    private static async Task<JobDto?> WaitAsync(JobService svc, JobWatch watch, TimeProvider clock, JobDto submitted, JobHandoff.Expectation handed,
+        TimeSpan timeout, CancellationToken ct)
+    {
+        var deadline = clock.GetUtcNow() + timeout;
+        for (var looked = submitted; ; looked = null)
+        {
+            // Watch before looking: a job finished in between ends the wait at once (on a fake clock nothing else would).
+            using var change = watch.Watch(submitted.Id);
+            if (handed.Result is not null)
+            {
+                return null;
+            }
+
+            var job = looked ?? await svc.ReloadAsync(submitted.Id, ct);
+            var left = deadline - clock.GetUtcNow();
+            if (JobStates.IsTerminal(job.State) || left <= TimeSpan.Zero)
+            {
+                return job;
+            }
+
+            await change.WaitAsync(left < TimeSpan.FromSeconds(1) ? left : TimeSpan.FromSeconds(1), ct);
+        }
     }
 
     private static async Task<(string Format, int Quality)> SampleFormatAsync(JsonElement body, CallerOptionsService options, CancellationToken ct)
