@@ -392,8 +392,10 @@ void Simulate()
         var hot = Run(true, load, job);
         var fewer = 100.0 * (fifo.Loads - hot.Loads) / fifo.Loads;
         var waitRatio = hot.P99 / fifo.P99;
-        Console.WriteLine($"{name} load {F(load)} ms job {F(job)} ms: FIFO {fifo.Loads} loads, p99 wait {F(fifo.P99)} ms; hot {hot.Loads} loads, p99 {F(hot.P99)} ms → {F(fewer)}% fewer, p99 ×{F(waitRatio, "0.00")}");
-        rows.Add(string.Join('\t', name, F(load), F(job), fifo.Loads, hot.Loads, F(fewer), F(fifo.P99), F(hot.P99), F(waitRatio, "0.00")));
+        Console.WriteLine($"{name} load {F(load)} ms job {F(job)} ms: FIFO {fifo.Loads} loads, p99 wait {F(fifo.P99)} ms; hot {hot.Loads} loads, p99 {F(hot.P99)} ms → {F(fewer)}% fewer, p99 ×{F(waitRatio, "0.00")}; "
+            + $"time to finish mean FIFO {F(fifo.FinishMean)} ms, hot {F(hot.FinishMean)} ms (p99 {F(fifo.FinishP99)} / {F(hot.FinishP99)})");
+        rows.Add(string.Join('\t', name, F(load), F(job), fifo.Loads, hot.Loads, F(fewer), F(fifo.P99), F(hot.P99), F(waitRatio, "0.00"),
+            F(fifo.FinishMean), F(hot.FinishMean), F(fifo.FinishP99), F(hot.FinishP99)));
     }
 
     File.WriteAllText(Path.Combine(Path.GetTempPath(), "atelier-bench-jobs-sim.txt"), string.Join('\n', rows));
@@ -405,7 +407,7 @@ void Simulate()
 // job of the model it holds, else the oldest. A job arriving while slots are idle goes, with hot scheduling, to an idle
 // slot holding its model when there is one (the other waiting slots' claims skip it); otherwise (and always in FIFO) to
 // one of them at random, as the first woken long-poll wins.
-(int Loads, double P99) Run(bool hotFirst, double load, double job)
+(int Loads, double P99, double FinishMean, double FinishP99) Run(bool hotFirst, double load, double job)
 {
     const int models = 20, slots = 8, jobs = 20_000;
     var rng = new Random(42);
@@ -427,6 +429,7 @@ void Simulate()
     var slotFree = new double[slots];
     var queue = new List<(double At, int Model)>();
     var waits = new List<double>();
+    var finishes = new List<double>(); // wait + load + run: from the job's arrival to its end
     var loadsCount = 0;
     var next = 0;
     var now = 0.0;
@@ -442,6 +445,7 @@ void Simulate()
         }
 
         slotFree[s] = at + cost;
+        finishes.Add(at + cost - j.At);
     }
 
     while (next < jobs || queue.Count > 0)
@@ -495,7 +499,8 @@ void Simulate()
     }
 
     waits.Sort();
-    return (loadsCount, waits[(int)(waits.Count * 0.99)]);
+    finishes.Sort();
+    return (loadsCount, waits[(int)(waits.Count * 0.99)], finishes.Average(), finishes[(int)(finishes.Count * 0.99)]);
 }
 
 // ---- flat with queue size (issue 18, target 6): the queue is filled to 1,000, 100,000 and 1,000,000 queued jobs (50
@@ -696,7 +701,7 @@ void Report(string command)
     }
 
     var sim = File.ReadAllLines(Path.Combine(Path.GetTempPath(), "atelier-bench-jobs-sim.txt")).Select(l => l.Split('\t')).Select(c =>
-        $"| {c[0]} | {c[1]} ms | {c[2]} ms | {c[3]} | {c[4]} | **{c[5]}%** ({(double.Parse(c[5], CultureInfo.InvariantCulture) >= 80 ? "met" : "**missed**")}) | {c[6]} ms | {c[7]} ms | ×{c[8]} ({(double.Parse(c[8], CultureInfo.InvariantCulture) <= 1.2 ? "met" : "**missed**")}) |");
+        $"| {c[0]} | {c[1]} ms | {c[2]} ms | {c[3]} | {c[4]} | **{c[5]}%** ({(double.Parse(c[5], CultureInfo.InvariantCulture) >= 80 ? "met" : "**missed**")}) | {c[6]} ms | {c[7]} ms | ×{c[8]} ({(double.Parse(c[8], CultureInfo.InvariantCulture) <= 1.2 ? "met" : "**missed**")}) | {c[9]} / {c[10]} ms ({(double.Parse(c[10], CultureInfo.InvariantCulture) <= double.Parse(c[9], CultureInfo.InvariantCulture) ? "no worse" : "**worse**")}) | {c[11]} / {c[12]} ms |");
     var sync = Read("sync");
     var sizeRows = new List<string>();
     foreach (var provider in new[] { "sqlite", "postgres" })
@@ -768,16 +773,19 @@ void Report(string command)
         engine (cold load of the heavy tiny pipeline, one 512×512 20-step job on it); the second row takes the GPU device check's
         measured load and job times (bench/gpu/costs.json) when it has run, else assumes SD 1.5's costs on a GPU.
 
-        | costs | load | job | FIFO loads | hot loads | fewer loads (target ≥ 80%) | FIFO p99 wait | hot p99 wait | ratio (target ≤ 1.2) |
-        |---|---:|---:|---:|---:|---:|---:|---:|---:|
+        | costs | load | job | FIFO loads | hot loads | fewer loads (target ≥ 80%) | FIFO p99 wait | hot p99 wait | ratio (target ≤ 1.2) | time to finish, mean: FIFO / hot | p99: FIFO / hot |
+        |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
         {string.Join("\n", sim)}
 
-        With the tiny model a load costs about 2% of a job, queues stay short, and most jobs arrive while some slot is idle:
-        a job then goes to an idle slot that holds its model when there is one (the other waiting slots leave it), else
-        to any idle slot, which loads. So few loads are saved, and the target is **missed** in that regime. With real load
-        costs FIFO cannot keep up (loads make it overloaded, waits grow without bound) while hot-first stays stable and
-        saves most loads. Deferring a job briefly for a busy slot that holds its model would save loads in the first regime;
-        not built.
+        The time to finish is a job's wait, load and run together, from its arrival to its end. The ≥ 80% target is for
+        a model whose load costs at least a job (the second row: measured on a GPU); in the cheap-load regime (the first
+        row) the issue asks that the time to finish be no worse than FIFO's. With the tiny model a load costs a few per
+        cent of a job, queues stay short, and most jobs arrive while some slot is idle: a job then goes to an idle slot
+        that holds its model when there is one (the other waiting slots leave it), else to any idle slot, which loads. So
+        few loads are saved there; the mean time to finish is FIFO's or a little better, and its p99 a little higher (a job
+        of a rarely used model can wait behind the held models' jobs, up to the starvation bound). With real load costs
+        FIFO cannot keep up (loads make it overloaded, waits grow without bound) while hot-first stays stable and saves
+        most loads.
 
         **Flat with queue size** — the queue filled to each size with jobs of 50 tenants and 20 models (written straight into
         the table), then 200 lease-and-complete cycles of one worker slot (the lease call is the claim) and 200 submits, one

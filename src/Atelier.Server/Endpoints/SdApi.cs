@@ -114,7 +114,7 @@ public static class SdApi
         JobDto? done;
         try
         {
-            done = await WaitAsync(svc, sp.GetRequiredService<JobWatch>(), sp.GetRequiredService<TimeProvider>(), job, handed, timeout, ct);
+            done = await WaitAsync(svc, sp.GetRequiredService<JobWatch>(), sp.GetRequiredService<TimeProvider>(), job.Id, handed, timeout, ct);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
@@ -168,24 +168,23 @@ public static class SdApi
     }
 
     /// <summary>
-    /// Waits until the submitted job is finished (woken by its completion, looking again at least every second), or the
-    /// timeout: the job as it stands then, or null when its completion handed the result over on this replica (it
-    /// succeeded). The first look is the submit's own answer (the job was queued just now).
+    /// Waits until the job is finished (woken by its completion, looking again at least every second), or the timeout:
+    /// the job as it stands then, or null when its completion handed the result over on this replica (it succeeded).
     /// </summary>
-    private static async Task<JobDto?> WaitAsync(JobService svc, JobWatch watch, TimeProvider clock, JobDto submitted, JobHandoff.Expectation handed,
+    private static async Task<JobDto?> WaitAsync(JobService svc, JobWatch watch, TimeProvider clock, string jobId, JobHandoff.Expectation handed,
         TimeSpan timeout, CancellationToken ct)
     {
         var deadline = clock.GetUtcNow() + timeout;
-        for (var looked = submitted; ; looked = null)
+        while (true)
         {
             // Watch before looking: a job finished in between ends the wait at once (on a fake clock nothing else would).
-            using var change = watch.Watch(submitted.Id);
+            using var change = watch.Watch(jobId);
             if (handed.Result is not null)
             {
                 return null;
             }
 
-            var job = looked ?? await svc.ReloadAsync(submitted.Id, ct);
+            var job = await svc.ReloadAsync(jobId, ct);
             var left = deadline - clock.GetUtcNow();
             if (JobStates.IsTerminal(job.State) || left <= TimeSpan.Zero)
             {
