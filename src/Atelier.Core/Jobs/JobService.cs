@@ -76,9 +76,12 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
         return await SubmitAsync(agentRef, kind, req.Input, req.JobId, req.Priority, ct, new WebhookRequest(req.Webhook, req.WebhookEvents, "webhook", "webhookEvents"));
     }
 
-    /// <summary>Checks the request, resolves its model in the registry (and against the caller's role), and queues it.</summary>
+    /// <summary>
+    /// Checks the request, resolves its model in the registry (and against the caller's role), and queues it.
+    /// <paramref name="queued"/> is told a new job's id once it is committed, before any worker is told of the job.
+    /// </summary>
     public async Task<(JobDto Job, bool Created)> SubmitAsync(string agentRef, string kind, JsonElement? body, string? clientJobId, int? priority, CancellationToken ct,
-        WebhookRequest? webhook = null)
+        WebhookRequest? webhook = null, Action<string>? queued = null)
     {
         var agent = await FindAgentAsync(agentRef, ct);
         var clientId = clientJobId is null ? null : Validate.Identifier(clientJobId, "jobId");
@@ -151,6 +154,7 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
 
         if (created)
         {
+            queued?.Invoke(job.Id);
             await notifier.QueuedAsync(db, job.AgentId, job.ModelKey, ct);
         }
 

@@ -108,8 +108,9 @@ public static class SdApi
         var sp = http.RequestServices;
         sp.GetRequiredService<RateLimits>().HoldSyncWait(http, sp.GetRequiredService<RequestContext>().Caller!.CredentialId);
         var svc = sp.GetRequiredService<JobService>();
-        var (job, _) = await svc.SubmitAsync(await svc.CallerAgentAsync(ct), kind, body, null, null, ct);
-        using var handed = sp.GetRequiredService<JobHandoff>().Expect(job.Id);
+        // Expected from the moment the job is committed, before a worker can hear of it and upload.
+        using var handed = sp.GetRequiredService<JobHandoff>().Expect();
+        var (job, _) = await svc.SubmitAsync(await svc.CallerAgentAsync(ct), kind, body, null, null, ct, queued: handed.Start);
         var timeout = PredictApi.SyncTimeout(sp.GetRequiredService<IOptions<JobsOptions>>());
         JobDto? done;
         try

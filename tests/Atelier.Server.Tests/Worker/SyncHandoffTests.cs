@@ -9,7 +9,7 @@ namespace Atelier.Server.Tests.Worker;
 /// <summary>
 /// A synchronous txt2img answers with the image the worker uploaded: taken from memory when the worker's upload and
 /// completion came to the replica the caller waits on (JobHandoff), read from the object store when they went to another.
-/// Each test replaces the stored object's bytes after the upload, so the answer shows where it came from.
+/// The first two tests replace the stored object's bytes after the upload, so the answer shows where it came from.
 /// </summary>
 public class SyncHandoffTests
 {
@@ -25,8 +25,20 @@ public class SyncHandoffTests
         var world = await Scenario.NewTenantAsync(host);
         var worker = await WorkerProtocol.RegisterAsync(host, "hand");
         var answer = SyncAsync(host, world, accept);
-        await RunJobAsync(host, worker, "hand");
+        await RunJobAsync(host, worker, "hand", [Uploaded], replaceStored: true);
         Assert.Equal(Uploaded, await answer);
+    }
+
+    /// <summary>The store keeps an image's last upload, so a key uploaded twice is not answered from memory.</summary>
+    [Fact]
+    public async Task SyncTxt2Img_ImageUploadedTwice_AnswersWithTheLastUpload()
+    {
+        await using var host = await TestHost.StartAsync();
+        var world = await Scenario.NewTenantAsync(host);
+        var worker = await WorkerProtocol.RegisterAsync(host, "twice");
+        var answer = SyncAsync(host, world, "image/png");
+        await RunJobAsync(host, worker, "twice", [Uploaded, Replaced], replaceStored: false);
+        Assert.Equal(Replaced, await answer);
     }
 
     [Theory]
@@ -41,7 +53,7 @@ public class SyncHandoffTests
         var world = await Scenario.NewTenantAsync(a);
         var worker = await WorkerProtocol.RegisterAsync(b, "far");
         var answer = SyncAsync(a, world, accept);
-        await RunJobAsync(b, worker, "far");
+        await RunJobAsync(b, worker, "far", [Uploaded], replaceStored: true);
         Assert.Equal(Replaced, await answer);
     }
 
@@ -67,16 +79,26 @@ public class SyncHandoffTests
     }
 
     /// <summary>
-    /// The worker's part, spoken by hand to <paramref name="host"/>: lease the sync call's job, upload <see cref="Uploaded"/>,
-    /// replace the stored object with <see cref="Replaced"/>, then complete.
+    /// The worker's part, spoken by hand to <paramref name="host"/>: lease the sync call's job, upload each of
+    /// <paramref name="uploads"/> as its image 0, with <paramref name="replaceStored"/> replace the stored object with
+    /// <see cref="Replaced"/>, then complete.
     /// </summary>
-    private static async Task RunJobAsync(TestHost host, ApiClient worker, string workerId)
+    private static async Task RunJobAsync(TestHost host, ApiClient worker, string workerId, byte[][] uploads, bool replaceStored)
     {
         var leased = (await WorkerProtocol.LeaseAsync(worker, workerId, wait: 60)).Ok();
         var id = leased.GetProperty("id").GetString()!;
-        var image = (await WorkerProtocol.PutImageAsync(worker, id, 1, 0, Uploaded)).Ok();
+        var image = default(System.Text.Json.JsonElement);
+        foreach (var bytes in uploads)
+        {
+            image = (await WorkerProtocol.PutImageAsync(worker, id, 1, 0, bytes)).Ok();
+        }
+
         var key = image.GetProperty("key").GetString()!;
-        await File.WriteAllBytesAsync(Path.Combine(host.Database.Folder, "data", "objects", key), Replaced);
+        if (replaceStored)
+        {
+            await File.WriteAllBytesAsync(Path.Combine(host.Database.Folder, "data", "objects", key), Replaced);
+        }
+
         (await worker.PostAsync($"/api/v1/worker/jobs/{id}/complete", new
         {
             attempt = 1,
