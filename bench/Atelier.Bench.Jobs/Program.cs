@@ -763,9 +763,10 @@ void Report(string command)
 
         Each message costs, besides the outbox row the completion's own statement writes, the relay's statements (take the
         due batch, fix the body, read the app's webhook row and open its secret, log the attempt and mark the message) and
-        one HTTP post, on the same two cores. On SQLite the relay's writes take the queue's write turn, so they come straight
-        out of its throughput. Writing the body with the outbox row and marking a batch of attempts in one transaction would
-        cut them; not done.
+        one HTTP post and its receipt, on the same two cores. The attempts are written a batch at a time, and skipping the
+        body's write (an experiment of the fourth round below) did not move SQLite beyond the noise: the relay's reads, its
+        posts and the receiver's work on these two cores are what webhooks cost. PostgreSQL's ratio swings with the
+        machine's noise (×0.99 and ×1.31 in two runs of this script).
 
         **Hot-model scheduling against FIFO** — a deterministic simulation (seed 42) of the claim order in `JobQueue.ClaimAsync`:
         20 models with Zipf(1.1) popularity, 8 slots holding one model each, Poisson arrivals at 80% of the slots' job
@@ -801,8 +802,8 @@ void Report(string command)
         **Memory** — {memoryText}
 
         **Sync txt2img overhead** — `POST /sdapi/v1/txt2img` through the server and one worker (built-in engine, demo model,
-        64×64, 8 steps; the job is queued, leased over HTTP, its PNG uploaded to the object store, the result read back and
-        base64-encoded) against the same request to `atelier engine` directly; 100 alternated requests after warm-up.
+        64×64, 8 steps; the job is queued, leased over HTTP, its PNG uploaded to the object store and handed to the waiting
+        request in memory (the same replica), base64-encoded) against the same request to `atelier engine` directly; 100 alternated requests after warm-up.
 
         | path | p50 | p99 |
         |---|---:|---:|
