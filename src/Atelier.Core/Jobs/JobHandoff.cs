@@ -20,18 +20,6 @@ public sealed class JobHandoff
     private readonly Dictionary<string, Expectation> _expected = new(StringComparer.Ordinal);
     private long _held;
 
-    /// <summary>Image bytes held now (for tests and gauges).</summary>
-    public long HeldBytes
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _held;
-            }
-        }
-    }
-
     /// <summary>
     /// An expectation of a job not yet queued: <see cref="Expectation.Start"/> names the job (before any worker can hear
     /// of it), and from then on what the workers' calls on this replica hand over for it is kept, until disposed.

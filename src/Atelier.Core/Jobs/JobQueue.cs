@@ -183,7 +183,7 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
                        ORDER BY "CreatedAt", "Id" LIMIT 1{{skipLocked}}),
                  {{hot}}f AS (SELECT "Id", "Priority", "ModelKey", "FairKey", "CreatedAt" FROM jobs
                        WHERE "State" = 'queued'{{inLane}}{{leaveToOthers}} ORDER BY "Priority" DESC, "FairKey", "CreatedAt", "Id" LIMIT 1{{skipLocked}}),
-                 pick AS (SELECT "Id" FROM (SELECT * FROM s{{(string.IsNullOrEmpty(hotModel) ? "" : " UNION ALL SELECT * FROM h")}} UNION ALL SELECT * FROM f) c
+                 pick AS (SELECT "Id" FROM (SELECT * FROM s{{(hot.Length == 0 ? "" : " UNION ALL SELECT * FROM h")}} UNION ALL SELECT * FROM f) c
                           ORDER BY "Priority" DESC, CASE WHEN "CreatedAt" < {3} THEN 0 ELSE 1 END,
                                    CASE WHEN "ModelKey" = {4} THEN 0 ELSE 1 END, "FairKey", "CreatedAt", "Id" LIMIT 1)
             {{(pg ? ", claimed AS (" : "")}}
