@@ -371,7 +371,10 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
             e.Property(x => x.Url).HasMaxLength(2048);
             e.Property(x => x.LastError).HasMaxLength(1024);
             e.Property(x => x.Payload).HasMaxLength(4 << 20);
-            e.HasIndex(x => new { x.State, x.NextAttemptAt });
+            // The relay walks the tenants with pending messages and reads each one's oldest due (WebhookRelay.TakeDueAsync)
+            // and how many of its messages are held.
+            e.HasIndex(x => new { x.State, x.TenantId, x.NextAttemptAt, x.Id });
+            e.HasIndex(x => new { x.State, x.TenantId, x.LockedUntil });
             e.HasIndex(x => new { x.TenantId, x.CreatedAt });
             e.HasIndex(x => new { x.TenantId, x.JobId });
         });

@@ -190,7 +190,7 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
             UPDATE jobs SET "State" = 'running', "Attempt" = "Attempt" + 1, "LeaseOwner" = {0}, "LeaseUntil" = {1},
                    "StartedAt" = COALESCE("StartedAt", {2}), "ProgressStep" = 0, "Progress" = 0, "LeaseKeyId" = NULLIF({5}, '')
             WHERE "Id" = (SELECT "Id" FROM pick) AND "State" = 'queued'{{keyValid}}
-            {{(pg ? "RETURNING *), hook AS (" + WebhookOutbox.InsertFrom("claimed", first, first + 1, first + 2, 2) + """) SELECT "Id", "WebhookUrl", "Attempt" FROM claimed""" : """RETURNING "Id", "WebhookUrl", "Attempt" """)}}
+            {{(pg ? "RETURNING *), hook AS (" + WebhookOutbox.InsertFrom("claimed", first, first + 1, first + 2, 2) + """) SELECT "Id", "WebhookUrl", "Attempt", "WebhookEvents" FROM claimed""" : """RETURNING "Id", "WebhookUrl", "Attempt", "WebhookEvents" """)}}
             """;
         // The statement answers the claimed job's id only (a raw command: EF's pipeline for a whole entity cost several
         // times the statement itself, inside SQLite's one-writer turn); the job is read after the commit.
@@ -229,10 +229,12 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
         return job is { State: JobStates.Running } && job.Attempt == got.Attempt && job.LeaseOwner == workerId ? job : null;
     }
 
-    /// <summary>What the claim statement answers: the leased job's id, whether it has a webhook, and its new attempt.</summary>
+    /// <summary>What the claim statement answers: the leased job's id, whether its webhook sends <c>started</c>, and its new attempt.</summary>
     private sealed record Claimed(string Id, bool Webhook, int Attempt)
     {
-        public static Claimed Read(DbDataReader r) => new(r.GetString(0), !r.IsDBNull(1), r.GetInt32(2));
+        public static Claimed Read(DbDataReader r) =>
+            new(r.GetString(0), WebhookEvents.Wants(r.IsDBNull(1) ? null : r.GetString(1), r.IsDBNull(3) ? null : r.GetString(3), WebhookEvents.Started),
+                r.GetInt32(2));
     }
 
     /// <summary>

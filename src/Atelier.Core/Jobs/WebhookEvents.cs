@@ -33,6 +33,10 @@ public static class WebhookEvents
         return "," + string.Join(",", All.Where(events.Contains)) + ",";
     }
 
+    /// <summary>Whether a job with this webhook and stored filter sends <paramref name="evt"/> (the outbox's own test, in C#).</summary>
+    public static bool Wants(string? url, string? stored, string evt) =>
+        url is not null && stored is not null && stored.Contains("," + evt + ",", StringComparison.Ordinal);
+
     public static IReadOnlyList<string> Parse(string? stored) =>
         stored is null ? [] : stored.Split(',', StringSplitOptions.RemoveEmptyEntries);
 

@@ -1,5 +1,4 @@
 using Atelier.Data;
-using Microsoft.EntityFrameworkCore;
 
 namespace Atelier.Core.Jobs;
 
@@ -23,6 +22,7 @@ public static class WebhookOutbox
     public static async Task<bool> EnqueueAsync(AtelierDb db, string jobId, string evt, int maxTries, TimeProvider clock, CancellationToken ct)
     {
         var sql = InsertFrom("jobs", 0, 1, 2, 3) + """ AND "Id" = {4}""";
-        return await db.Database.ExecuteSqlRawAsync(sql, [Common.Ids.New("msg", clock), evt, maxTries, clock.GetUtcNow().UtcDateTime, jobId], ct) > 0;
+        // A raw command (EF's pipeline for a statement cost more than SQLite's own work, inside its one-writer turn).
+        return await RawCommands.ExecuteAsync(db, sql, [Common.Ids.New("msg", clock), evt, maxTries, clock.GetUtcNow().UtcDateTime, jobId], ct) > 0;
     }
 }

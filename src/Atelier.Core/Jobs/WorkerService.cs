@@ -499,7 +499,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
         if (images.Count == 0 && job.PreviewStep is null)
         {
             // Nothing else to write: the state change alone (with its message, in its own transaction where it needs one).
-            if (!await queue.CompleteAsync(jobId, attempt, resultJson, Retention, ct, mayHaveWebhook: job.WebhookUrl is not null, keyId))
+            if (!await queue.CompleteAsync(jobId, attempt, resultJson, Retention, ct, mayHaveWebhook: WebhookEvents.Wants(job.WebhookUrl, job.WebhookEvents, WebhookEvents.Completed), keyId))
             {
                 throw Stale(jobId, attempt);
             }
@@ -555,7 +555,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
                 await db.JobPreviews.IgnoreQueryFilters().Where(p => p.JobId == job.Id).ExecuteDeleteAsync(ct);
             }
 
-            if (!await queue.CompleteAsync(job.Id, attempt, resultJson, Retention, ct, mayHaveWebhook: job.WebhookUrl is not null, KeyId))
+            if (!await queue.CompleteAsync(job.Id, attempt, resultJson, Retention, ct, mayHaveWebhook: WebhookEvents.Wants(job.WebhookUrl, job.WebhookEvents, WebhookEvents.Completed), KeyId))
             {
                 throw Stale(job.Id, attempt);
             }

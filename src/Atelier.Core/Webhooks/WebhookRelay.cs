@@ -53,7 +53,7 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
 
     /// <summary>An attempt, and what it makes of its message; <see cref="Written"/> ends when both are committed.</summary>
     private sealed record Outcome(WebhookDelivery Delivery, WebhookAttempt Attempt, int Tries, string State, int? LastStatus, string? LastError,
-        DateTime NextAttemptAt, DateTime? FinishedAt, string? ErrorCode)
+        DateTime NextAttemptAt, DateTime? FinishedAt, string? ErrorCode, string? Payload)
     {
         public TaskCompletionSource Written { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
@@ -136,7 +136,7 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
     }
 
     /// <summary>
-    /// Writes the attempts' outcomes: all those waiting, in one transaction (each tenant's rows saved under its own scope),
+    /// Writes the attempts' outcomes: all those waiting, in one transaction (raw statements keyed by each message's id and tenant),
     /// so that on SQLite the relay takes the write turn once for a batch rather than once a message, and commits once.
     /// A batch that fails is written again one outcome at a time, so one bad row fails only its own attempt.
     /// </summary>
@@ -203,45 +203,54 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
         }
     }
 
+    /// <summary>One attempt's row and its message's new state: two statements, run for a batch as one command.</summary>
+    private const string OutcomeSql = """
+        INSERT INTO webhook_attempts ("Id", "TenantId", "DeliveryId", "Number", "At", "Status", "LatencyMs", "Error")
+        VALUES ({0}, {1}, {2}, {3}, {4}, {5}, {6}, {7});
+        UPDATE webhook_deliveries SET "Tries" = {3}, "State" = {8}, "LastStatus" = {5}, "LastError" = {9}, "LockedUntil" = NULL,
+            "NextAttemptAt" = {10}, "FinishedAt" = {11}, "ErrorCode" = {12}, "Payload" = COALESCE("Payload", {13})
+        WHERE "Id" = {2} AND "TenantId" = {1};
+        """;
+
+    /// <summary>Outcomes written per command (each takes 14 parameters).</summary>
+    private const int OutcomesPerCommand = 64;
+
+    /// <summary>
+    /// Writes a batch of outcomes in one transaction and one turn: raw statements, each message's row keyed by its id and
+    /// tenant. The body made at a first attempt is kept unless one was stored meanwhile (then the stored one stands).
+    /// </summary>
     private async Task WriteAsync(IReadOnlyList<Outcome> batch, CancellationToken ct)
     {
         using var scope = scopes.CreateScope();
         var db = scope.ServiceProvider.GetRequiredService<AtelierDb>();
         using var turn = await scope.ServiceProvider.GetRequiredService<IDatabaseProvider>().WriteTurnAsync(db, ct);
         await using var tx = await db.Database.BeginTransactionAsync(ct);
-        foreach (var tenant in batch.GroupBy(o => o.Delivery.TenantId))
+        foreach (var chunk in batch.Chunk(OutcomesPerCommand))
         {
-            db.TenantScope = tenant.Key;
-            foreach (var o in tenant)
+            var sql = new StringBuilder();
+            var parameters = new List<object?>(chunk.Length * 14);
+            foreach (var o in chunk)
             {
-                db.WebhookAttempts.Add(o.Attempt);
-                // These columns are written whatever the message held (marked modified, not compared), so a batch
-                // written again one by one after a failure writes them again.
-                var d = db.WebhookDeliveries.Attach(o.Delivery);
-                Set(d, x => x.Tries, o.Tries);
-                Set(d, x => x.State, o.State);
-                Set(d, x => x.LastStatus, o.LastStatus);
-                Set(d, x => x.LastError, o.LastError);
-                Set(d, x => x.LockedUntil, null);
-                Set(d, x => x.NextAttemptAt, o.NextAttemptAt);
-                Set(d, x => x.FinishedAt, o.FinishedAt);
-                Set(d, x => x.ErrorCode, o.ErrorCode);
+                var a = o.Attempt;
+                var first = parameters.Count;
+                sql.Append(chunk.Length == 1 ? OutcomeSql : Renumber(OutcomeSql, first));
+                parameters.AddRange([a.Id, a.TenantId, a.DeliveryId, o.Tries, a.At, a.Status, a.LatencyMs, a.Error, o.State, o.LastError,
+                    o.NextAttemptAt, o.FinishedAt, o.ErrorCode, o.Payload]);
             }
 
-            await db.SaveChangesAsync(ct);
-            db.ChangeTracker.Clear();
+            await RawCommands.ExecuteAsync(db, sql.ToString(), parameters, ct);
         }
 
         await tx.CommitAsync(ct);
     }
 
-    private static void Set<T>(Microsoft.EntityFrameworkCore.ChangeTracking.EntityEntry<WebhookDelivery> entry,
-        System.Linq.Expressions.Expression<Func<WebhookDelivery, T>> column, T value)
-    {
-        var property = entry.Property(column);
-        property.CurrentValue = value;
-        property.IsModified = true;
-    }
+    /// <summary>The statement's <c>{n}</c> placeholders moved up by <paramref name="by"/>.</summary>
+    private static string Renumber(string sql, int by) =>
+        PlaceholderPattern().Replace(sql, m => "{" + (int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) + by)
+            .ToString(System.Globalization.CultureInfo.InvariantCulture) + "}");
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"\{(\d+)\}")]
+    private static partial System.Text.RegularExpressions.Regex PlaceholderPattern();
 
     private DateTime _lastPrune;
 
@@ -304,44 +313,141 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
         }
     }
 
+    /// <summary>The tenant after which the next take starts looking, so that over takes every tenant comes first in turn.</summary>
+    private string _cursor = "";
+
+    /// <summary>Tenants that have pending messages, looked at per read of <see cref="TenantsSql"/>.</summary>
+    private const int TenantsPerScan = 64;
+
+    /// <summary>
+    /// The tenants after <c>{0}</c> that have pending messages, in order, at most <c>{1}</c> + 1 of them, each with
+    /// whether one is due and not held: a walk from one tenant to the next on the index (State, TenantId,
+    /// NextAttemptAt), a seek each, so its cost is the number of tenants, not of messages.
+    /// </summary>
+    private const string TenantsSql = """
+        WITH RECURSIVE t(id, n) AS (
+            SELECT (SELECT "TenantId" FROM webhook_deliveries WHERE "State" = 'pending' AND "TenantId" > {0} ORDER BY "TenantId" LIMIT 1), 0
+            UNION ALL
+            SELECT (SELECT w."TenantId" FROM webhook_deliveries w WHERE w."State" = 'pending' AND w."TenantId" > t.id ORDER BY w."TenantId" LIMIT 1), t.n + 1
+            FROM t WHERE t.id IS NOT NULL AND t.n < {1})
+        SELECT t.id, CASE WHEN EXISTS (
+            SELECT 1 FROM webhook_deliveries x WHERE x."State" = 'pending' AND x."TenantId" = t.id AND x."NextAttemptAt" <= {2}
+              AND (x."LockedUntil" IS NULL OR x."LockedUntil" < {2})) THEN 1 ELSE 0 END
+        FROM t WHERE t.id IS NOT NULL ORDER BY t.n
+        """;
+
+    /// <summary>
+    /// A tenant's oldest due messages that no one holds (at most <c>{2}</c>), each with how many of the tenant's messages
+    /// are held now by any replica: an index range each (State, TenantId, NextAttemptAt and State, TenantId, LockedUntil).
+    /// </summary>
+    private const string TenantDueSql = """
+        SELECT x."Id", (SELECT COUNT(*) FROM webhook_deliveries b WHERE b."State" = 'pending' AND b."TenantId" = {0} AND b."LockedUntil" >= {1})
+        FROM webhook_deliveries x
+        WHERE x."State" = 'pending' AND x."TenantId" = {0} AND x."NextAttemptAt" <= {1} AND (x."LockedUntil" IS NULL OR x."LockedUntil" < {1})
+        ORDER BY x."NextAttemptAt", x."Id"
+        LIMIT {2}
+        """;
+
     /// <summary>
     /// Holds and returns up to <paramref name="limit"/> due messages: each tenant's oldest first, then each one's second,
-    /// and so on (round-robin), leaving out a tenant's messages past its budget of messages in flight (held by any replica).
-    /// The outer conditions are checked again on each row as it is updated, so two replicas never take one message.
+    /// and so on (round-robin, starting after the tenant the last take ended with), leaving out a tenant's messages past
+    /// its budget of messages in flight (held by any replica). The reads look only at the tenants with pending messages
+    /// and at each one's first messages, never at the whole backlog (a look over every due message made each take cost
+    /// as much as the backlog, and the relay fell further behind as it grew: docs/benchmarks.md, webhooks). The hold is
+    /// one statement that checks each row again as it updates it, so two replicas never take one message.
     /// </summary>
     private async Task<List<WebhookDelivery>> TakeDueAsync(int limit, CancellationToken ct)
     {
         using var scope = scopes.CreateScope();
         var db = scope.ServiceProvider.GetRequiredService<AtelierDb>();
         var now = clock.GetUtcNow().UtcDateTime;
-        // A read first: most looks find nothing, and a read takes no write lock (SQLite has one writer).
-        if (!await db.WebhookDeliveries.IgnoreQueryFilters().AnyAsync(d => d.State == Pending && d.NextAttemptAt <= now
-                && (d.LockedUntil == null || d.LockedUntil < now), ct))
+        var budget = Math.Max(1, O.PerTenantConcurrency);
+
+        // Tenants with a due message, from the cursor on and then from the start, until `limit` of them have a budget
+        // left (each gives at least one message) or every tenant was looked at.
+        var picks = new List<List<string>>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var from in _cursor.Length == 0 ? [""] : new[] { _cursor, "" })
+        {
+            var after = from;
+            var done = false;
+            while (!done && picks.Count < limit)
+            {
+                var tenants = await RawCommands.ReadAsync(db, TenantsSql, [after, TenantsPerScan - 1, now],
+                    r => (Id: r.GetString(0), Due: Convert.ToInt64(r.GetValue(1), System.Globalization.CultureInfo.InvariantCulture) == 1), ct);
+                done = tenants.Count < TenantsPerScan;
+                foreach (var (tenant, due) in tenants)
+                {
+                    after = tenant;
+                    if (!seen.Add(tenant))
+                    {
+                        // Wrapped around to where the first pass began.
+                        done = true;
+                        break;
+                    }
+
+                    if (!due)
+                    {
+                        continue;
+                    }
+
+                    var rows = await RawCommands.ReadAsync(db, TenantDueSql, [tenant, now, budget], r => (Id: r.GetString(0), Held: Convert.ToInt64(r.GetValue(1), System.Globalization.CultureInfo.InvariantCulture)), ct);
+                    var free = rows.Take((int)Math.Max(0, budget - (rows.Count > 0 ? rows[0].Held : 0))).Select(x => x.Id).ToList();
+                    if (free.Count > 0)
+                    {
+                        picks.Add(free);
+                        _cursor = tenant;
+                        if (picks.Count >= limit)
+                        {
+                            break;
+                        }
+                    }
+                }
+            }
+
+            if (picks.Count >= limit)
+            {
+                break;
+            }
+        }
+
+        if (picks.Count == 0)
         {
             return [];
         }
 
-        const string sql = """
+        // Round-robin: every tenant's first, then every tenant's second, …
+        var order = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var rank = 0; order.Count < limit && picks.Any(p => p.Count > rank); rank++)
+        {
+            foreach (var p in picks.Where(p => p.Count > rank))
+            {
+                order[p[rank]] = order.Count;
+                if (order.Count >= limit)
+                {
+                    break;
+                }
+            }
+        }
+
+        var ids = order.Keys.ToList();
+        var sql = $$"""
             UPDATE webhook_deliveries SET "LockedUntil" = {0}
-            WHERE "State" = 'pending' AND "NextAttemptAt" <= {1} AND ("LockedUntil" IS NULL OR "LockedUntil" < {1})
-              AND "Id" IN (
-                SELECT due."Id" FROM (
-                    SELECT "Id", "TenantId", "NextAttemptAt", ROW_NUMBER() OVER (PARTITION BY "TenantId" ORDER BY "NextAttemptAt", "Id") AS rn
-                    FROM webhook_deliveries
-                    WHERE "State" = 'pending' AND "NextAttemptAt" <= {1} AND ("LockedUntil" IS NULL OR "LockedUntil" < {1})) due
-                LEFT JOIN (
-                    SELECT "TenantId", COUNT(*) AS n FROM webhook_deliveries
-                    WHERE "State" = 'pending' AND "LockedUntil" >= {1}
-                    GROUP BY "TenantId") busy ON busy."TenantId" = due."TenantId"
-                WHERE due.rn + COALESCE(busy.n, 0) <= {2}
-                ORDER BY due.rn, due."NextAttemptAt"
-                LIMIT {3})
-            RETURNING *
+            WHERE "Id" IN ({{string.Join(", ", ids.Select((_, i) => "{" + (i + 2).ToString(System.Globalization.CultureInfo.InvariantCulture) + "}"))}})
+              AND "State" = 'pending' AND "NextAttemptAt" <= {1} AND ("LockedUntil" IS NULL OR "LockedUntil" < {1})
+            RETURNING "Id", "TenantId", "AppId", "JobId", "Event", "JobAttempt", "Url", "State", "Tries", "MaxTries", "NextAttemptAt",
+                "LockedUntil", "Payload", "CreatedAt"
             """;
         // Its writes take their turn with the queue's on SQLite (see IDatabaseProvider.WriteTurnAsync).
         using var turn = await scope.ServiceProvider.GetRequiredService<IDatabaseProvider>().WriteTurnAsync(db, ct);
-        return await db.WebhookDeliveries.FromSqlRaw(sql, now + Hold, now, Math.Max(1, O.PerTenantConcurrency), limit)
-            .IgnoreQueryFilters().AsNoTracking().ToListAsync(ct);
+        var taken = await RawCommands.QueryAsync(db, sql, [now + Hold, now, .. ids], r => new WebhookDelivery
+        {
+            Id = r.GetString(0), TenantId = r.GetString(1), AppId = r.GetString(2), JobId = r.GetString(3), Event = r.GetString(4),
+            JobAttempt = r.GetInt32(5), Url = r.GetString(6), State = r.GetString(7), Tries = r.GetInt32(8), MaxTries = r.GetInt32(9),
+            NextAttemptAt = Utc(r.GetDateTime(10)), LockedUntil = r.IsDBNull(11) ? null : Utc(r.GetDateTime(11)),
+            Payload = r.IsDBNull(12) ? null : r.GetString(12), CreatedAt = Utc(r.GetDateTime(13)),
+        }, ct);
+        return [.. taken.OrderBy(d => order[d.Id])];
     }
 
     private async Task CountFailureAsync(WebhookDelivery d, int triesBefore, CancellationToken ct)
@@ -363,8 +469,8 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
         using var scope = scopes.CreateScope();
         var db = scope.ServiceProvider.GetRequiredService<AtelierDb>();
         db.TenantScope = d.TenantId;
-        var provider = scope.ServiceProvider.GetRequiredService<IDatabaseProvider>();
-        var payload = d.Payload ?? await FixPayloadAsync(db, provider, d, ct);
+        var made = d.Payload is null ? await MakePayloadAsync(db, d, ct) : null;
+        var payload = d.Payload ?? made!;
         var hook = await WebhookService.EnsureAsync(db, box, d.TenantId, d.AppId, clock.GetUtcNow().UtcDateTime, ct);
         if (hook is null)
         {
@@ -437,7 +543,7 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
             Error = error?.Length > 1024 ? error[..1024] : error,
         };
         var outcome = new Outcome(d, attempt, tries, state, status, lastError, state == Pending ? next : now, state == Pending ? null : now,
-            giveUp ? ErrorCatalog.s_webhook_invokefail.Code : null);
+            giveUp ? ErrorCatalog.s_webhook_invokefail.Code : null, made);
         if (!_outcomes.Writer.TryWrite(outcome))
         {
             throw new OperationCanceledException("the relay is stopping");
@@ -459,8 +565,16 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
 
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
-    /// <summary>The message's body, made at its first attempt from the job as it stands and kept, so every retry signs the same bytes.</summary>
-    private static async Task<string> FixPayloadAsync(AtelierDb db, IDatabaseProvider provider, WebhookDelivery d, CancellationToken ct)
+    private static DateTime Utc(DateTime v) => DateTime.SpecifyKind(v, DateTimeKind.Utc);
+
+    /// <summary>
+    /// The message's body, made at its first attempt from the job as it stands and kept with that attempt's outcome
+    /// (<see cref="WriteAsync"/>), so every later attempt signs the same bytes. Written with the outcome rather than
+    /// before the post, the body costs no write of its own on the message's way (on SQLite a write waits for its turn
+    /// behind the queue's); only a replica that dies between the post and the outcome's commit leaves it unwritten, and
+    /// the message's next attempt (the same <c>webhook-id</c>) is made from the job again, as it stands then.
+    /// </summary>
+    private static async Task<string> MakePayloadAsync(AtelierDb db, WebhookDelivery d, CancellationToken ct)
     {
         var job = await db.Jobs.AsNoTracking().FirstAsync(j => j.Id == d.JobId, ct);
         JobResultDto? result = null;
@@ -469,15 +583,8 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
             result = JobService.ToResult(job);
         }
 
-        var payload = JsonSerializer.Serialize(new WebhookPayload($"job.{d.Event}", d.CreatedAt, new WebhookJobData(JobService.ToDto(job), d.JobAttempt, result)),
+        return JsonSerializer.Serialize(new WebhookPayload($"job.{d.Event}", d.CreatedAt, new WebhookJobData(JobService.ToDto(job), d.JobAttempt, result)),
             AtelierJson.Options);
-        // Written only where none is yet: a replica that lost that race signs the one written first. The write takes its
-        // turn with the queue's on SQLite: outside it, it held the database's write lock while the turn's holder slept
-        // in SQLite's busy handler, and the queue stalled behind every message (docs/benchmarks.md, webhooks).
-        using var turn = await provider.WriteTurnAsync(db, ct);
-        return await db.WebhookDeliveries.Where(x => x.Id == d.Id && x.Payload == null).ExecuteUpdateAsync(u => u.SetProperty(x => x.Payload, payload), ct) == 1
-            ? payload
-            : await db.WebhookDeliveries.AsNoTracking().Where(x => x.Id == d.Id).Select(x => x.Payload!).FirstAsync(ct);
     }
 
     public override void Dispose()

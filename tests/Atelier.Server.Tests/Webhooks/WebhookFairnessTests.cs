@@ -98,4 +98,55 @@ public class WebhookFairnessTests
         await Eventually.UntilAsync(async () => (await b.AppOf(host).GetAsync($"/api/v1/webhook-deliveries?jobId={bJob}")).Ok()
             .GetProperty("items")[0].GetProperty("state").GetString() == "delivered", "tenant B's message recorded as delivered");
     }
+
+    [Fact]
+    public async Task ThreeTenantsSilentReceivers_EachHoldItsBudget_WhileAFourthTenantsBacklogIsDelivered()
+    {
+        using var silent = new SilentListener();
+        await using var receiver = await WebhookReceiver.StartAsync();
+        await using var host = await TestHost.StartAsync(new Dictionary<string, string>
+        {
+            ["Atelier:Webhooks:AllowPrivateNetworks"] = "true", ["Atelier:Webhooks:PollMilliseconds"] = "100",
+            ["Atelier:Webhooks:TimeoutSeconds"] = "300", ["Atelier:Webhooks:Concurrency"] = "16", ["Atelier:Webhooks:PerTenantConcurrency"] = "4",
+        });
+        var silentTenants = new List<(TenantWorld World, ApiClient App)>();
+        for (var t = 0; t < 3; t++)
+        {
+            var world = await Scenario.NewTenantAsync(host);
+            silentTenants.Add((world, world.AppOf(host)));
+        }
+
+        foreach (var (_, app) in silentTenants)
+        {
+            for (var i = 0; i < 6; i++)
+            {
+                await CanceledJobAsync(app, $"http://127.0.0.1:{silent.Port}/hook/{i}");
+            }
+        }
+
+        // Each of the three holds its budget on the wire: twelve of the relay's sixteen slots.
+        await Eventually.UntilAsync(() => silent.Connections == 12, "four messages of each silent tenant are on the wire");
+
+        // A fourth tenant's messages go through the four slots left.
+        var d = await Scenario.NewTenantAsync(host);
+        var dApp = d.AppOf(host);
+        var dJobs = new List<string>();
+        for (var i = 0; i < 10; i++)
+        {
+            dJobs.Add(await CanceledJobAsync(dApp, receiver.Url($"/d/{i}")));
+        }
+
+        await receiver.WaitForAsync(r => r.Count == dJobs.Count, seconds: Eventually.DefaultDeadline.TotalSeconds, what: "the fourth tenant's ten webhooks");
+        Assert.Equal(dJobs.Order(StringComparer.Ordinal), receiver.Received.Select(r => dJobs.Single(j => r.Body.Contains(j, StringComparison.Ordinal)))
+            .Order(StringComparer.Ordinal));
+
+        // The cause: the silent tenants never had more than their budget out, and none of their messages was tried yet.
+        Assert.Equal(12, silent.Connections);
+        foreach (var (_, app) in silentTenants)
+        {
+            var pending = (await app.GetAsync("/api/v1/webhook-deliveries?state=pending&pageSize=100")).Ok();
+            Assert.Equal(6, pending.GetProperty("total").GetInt32());
+            Assert.All(pending.GetProperty("items").EnumerateArray(), x => Assert.Equal(0, x.GetProperty("tries").GetInt32()));
+        }
+    }
 }

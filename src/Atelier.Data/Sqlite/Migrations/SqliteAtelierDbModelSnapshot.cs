@@ -2431,11 +2431,13 @@ namespace Atelier.Data.Sqlite.Migrations
 
                     b.HasKey("Id");
 
-                    b.HasIndex("State", "NextAttemptAt");
-
                     b.HasIndex("TenantId", "CreatedAt");
 
                     b.HasIndex("TenantId", "JobId");
+
+                    b.HasIndex("State", "TenantId", "LockedUntil");
+
+                    b.HasIndex("State", "TenantId", "NextAttemptAt", "Id");
 
                     b.ToTable("webhook_deliveries", (string)null);
                 });
