@@ -67,7 +67,10 @@ run() { # tree-label dir provider
   # 3,000 unless set; a bench from before that round runs none, so its figure here reads low by that share) too
   local per
   per=$(awk -v c="$cpu" -v n="$n" -v w="${BENCH_WARM:-3000}" 'BEGIN { printf "%.2f", 1000 * c / (n + 620 + w) }')
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$3" "$n" "$rate" "$p50" "$p99" "$cpu" "$per" | tee -a "$results"
+  # webhooks: how long after the last job the last message arrived (the relay keeping up, or not)
+  local lag
+  lag=$(sed -nE 's/.*the last ([0-9.]+) s after the last job.*/\1/p' "$out" | tail -n 1)
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$3" "$n" "$rate" "$p50" "$p99" "$cpu" "$per" "${lag:--}" | tee -a "$results"
 }
 
 for r in $(seq 1 "$rounds"); do
@@ -77,13 +80,19 @@ for r in $(seq 1 "$rounds"); do
   done
 done
 
-table=$(awk -F'\t' -v base="$base_sha" '
-  { key = $2; if ($1 == base) { b[key] = b[key] " " $4; bp[key] = bp[key] " " $5 "/" $6; bc[key] = bc[key] " " $8 } else { a[key] = a[key] " " $4; ap[key] = ap[key] " " $5 "/" $6; ac[key] = ac[key] " " $8 } }
+table=$(awk -F'\t' -v base="$base_sha" -v hooks="$([ "$mode" = webhooks ] && echo 1 || echo 0)" '
+  { key = $2; if ($1 == base) { b[key] = b[key] " " $4; bp[key] = bp[key] " " $5 "/" $6; bc[key] = bc[key] " " $8; bl[key] = bl[key] " " $9 } else { a[key] = a[key] " " $4; ap[key] = ap[key] " " $5 "/" $6; ac[key] = ac[key] " " $8; al[key] = al[key] " " $9 } }
   END {
     split("sqlite postgres", order, " ")
     for (i = 1; i <= 2; i++) { k = order[i]
-      printf "| %s | %s | %s | %s | %s | %s | %s |\n", (k == "sqlite" ? "SQLite (WAL)" : "PostgreSQL 15"), b[k], a[k], bp[k], ap[k], bc[k], ac[k] }
+      printf "| %s | %s | %s | %s | %s | %s | %s |", (k == "sqlite" ? "SQLite (WAL)" : "PostgreSQL 15"), b[k], a[k], bp[k], ap[k], bc[k], ac[k]
+      if (hooks == 1) printf " %s | %s |", bl[k], al[k]
+      printf "\n" }
   }' "$results")
+lagcols=""; lagsep=""
+if [ "$mode" = webhooks ]; then
+  lagcols=" $base_sha last message after the last job, s | $now_sha, s |"; lagsep="---|---|"
+fi
 section=$(cat <<MD
 <!-- $marker:begin -->
 ## Job pipeline A/B (issue 18, $mode): $base_sha against $now_sha
@@ -95,8 +104,8 @@ from Debian on loopback with fsync on. CPU is the bench process's user + sys tim
 in one process) divided by every job it ran. One figure per round, in order. (A bench built before BENCH_JOBS existed
 runs its own count: 3,000 jobs on SQLite and 6,000 on PostgreSQL; rates and CPU per job stay comparable.)
 
-| database | $base_sha jobs/s | $now_sha jobs/s | $base_sha submit→lease p50/p99 ms | $now_sha p50/p99 ms | $base_sha CPU ms/job | $now_sha CPU ms/job |
-|---|---|---|---|---|---|---|
+| database | $base_sha jobs/s | $now_sha jobs/s | $base_sha submit→lease p50/p99 ms | $now_sha p50/p99 ms | $base_sha CPU ms/job | $now_sha CPU ms/job |$lagcols
+|---|---|---|---|---|---|---|$lagsep
 $table
 <!-- $marker:end -->
 MD
