@@ -321,7 +321,10 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
 
     /// <summary>
     /// The tenants after <c>{0}</c> that have pending messages, in order, at most <c>{1}</c> + 1 of them, each with
-    /// whether one is due and not held: a walk from one tenant to the next on the index (State, TenantId,
+    /// whether one is due and not held, and how many are held (a tenant at its budget is passed over without a
+    /// further read: every job's end wakes the relay, most often while the tenant's budget is in use). The due test
+    /// is the earliest unheld message's time, read in the index's order: as an EXISTS, PostgreSQL chose a scan of the
+    /// whole table when one tenant had most of the messages. A walk from one tenant to the next on the index (State, TenantId,
     /// NextAttemptAt), a seek each, so its cost is the number of tenants, not of messages.
     /// </summary>
     private const string TenantsSql = """
@@ -330,9 +333,10 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
             UNION ALL
             SELECT (SELECT w."TenantId" FROM webhook_deliveries w WHERE w."State" = 'pending' AND w."TenantId" > t.id ORDER BY w."TenantId" LIMIT 1), t.n + 1
             FROM t WHERE t.id IS NOT NULL AND t.n < {1})
-        SELECT t.id, CASE WHEN EXISTS (
-            SELECT 1 FROM webhook_deliveries x WHERE x."State" = 'pending' AND x."TenantId" = t.id AND x."NextAttemptAt" <= {2}
-              AND (x."LockedUntil" IS NULL OR x."LockedUntil" < {2})) THEN 1 ELSE 0 END
+        SELECT t.id, CASE WHEN (
+            SELECT x."NextAttemptAt" FROM webhook_deliveries x WHERE x."State" = 'pending' AND x."TenantId" = t.id
+              AND (x."LockedUntil" IS NULL OR x."LockedUntil" < {2}) ORDER BY x."NextAttemptAt" LIMIT 1) <= {2} THEN 1 ELSE 0 END,
+            (SELECT COUNT(*) FROM webhook_deliveries b WHERE b."State" = 'pending' AND b."TenantId" = t.id AND b."LockedUntil" >= {2})
         FROM t WHERE t.id IS NOT NULL ORDER BY t.n
         """;
 
@@ -374,9 +378,10 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
             while (!done && picks.Count < limit)
             {
                 var tenants = await RawCommands.ReadAsync(db, TenantsSql, [after, TenantsPerScan - 1, now],
-                    r => (Id: r.GetString(0), Due: Convert.ToInt64(r.GetValue(1), System.Globalization.CultureInfo.InvariantCulture) == 1), ct);
+                    r => (Id: r.GetString(0), Due: Convert.ToInt64(r.GetValue(1), System.Globalization.CultureInfo.InvariantCulture) == 1,
+                        Held: Convert.ToInt64(r.GetValue(2), System.Globalization.CultureInfo.InvariantCulture)), ct);
                 done = tenants.Count < TenantsPerScan;
-                foreach (var (tenant, due) in tenants)
+                foreach (var (tenant, due, held) in tenants)
                 {
                     after = tenant;
                     if (!seen.Add(tenant))
@@ -386,7 +391,7 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
                         break;
                     }
 
-                    if (!due)
+                    if (!due || held >= budget)
                     {
                         continue;
                     }
