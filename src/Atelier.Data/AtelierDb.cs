@@ -371,8 +371,9 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
             e.Property(x => x.Url).HasMaxLength(2048);
             e.Property(x => x.LastError).HasMaxLength(1024);
             e.Property(x => x.Payload).HasMaxLength(4 << 20);
-            // The relay walks the tenants with pending messages and reads each one's oldest due (WebhookRelay.TakeDueAsync)
-            // and how many of its messages are held.
+            // The relay asks whether anything is due, then walks the tenants with pending messages and reads each one's
+            // oldest due and how many of its messages are held (WebhookRelay.TakeDueAsync).
+            e.HasIndex(x => new { x.State, x.NextAttemptAt });
             e.HasIndex(x => new { x.State, x.TenantId, x.NextAttemptAt, x.Id });
             e.HasIndex(x => new { x.State, x.TenantId, x.LockedUntil });
             e.HasIndex(x => new { x.TenantId, x.CreatedAt });

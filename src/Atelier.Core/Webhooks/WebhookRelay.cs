@@ -294,7 +294,7 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
 
     private async Task SendOneAsync(WebhookDelivery d, CancellationToken ct)
     {
-        var triesBefore = d.Tries; // the outcome's write sets it on d: a failure counts from what the message had
+        var triesBefore = d.Tries; // a failure counts from what the message had
         try
         {
             await Task.Yield();
@@ -340,6 +340,13 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
         FROM t WHERE t.id IS NOT NULL ORDER BY t.n
         """;
 
+    /// <summary>Whether any message is due and not held.</summary>
+    private const string AnyDueSql = """
+        SELECT "Id" FROM webhook_deliveries
+        WHERE "State" = 'pending' AND "NextAttemptAt" <= {0} AND ("LockedUntil" IS NULL OR "LockedUntil" < {0})
+        LIMIT 1
+        """;
+
     /// <summary>
     /// A tenant's oldest due messages that no one holds (at most <c>{2}</c>), each with how many of the tenant's messages
     /// are held now by any replica: an index range each (State, TenantId, NextAttemptAt and State, TenantId, LockedUntil).
@@ -367,9 +374,16 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
         var now = clock.GetUtcNow().UtcDateTime;
         var budget = Math.Max(1, O.PerTenantConcurrency);
 
+        // One seek first (index State, NextAttemptAt): most looks find nothing due, and then the walk below, whose length
+        // is the number of tenants with pending messages (retries included), is not made.
+        if ((await RawCommands.ReadAsync(db, AnyDueSql, [now], r => r.GetString(0), ct)).Count == 0)
+        {
+            return [];
+        }
+
         // Tenants with a due message, from the cursor on and then from the start, until `limit` of them have a budget
         // left (each gives at least one message) or every tenant was looked at.
-        var picks = new List<List<string>>();
+        var picks = new List<(string Tenant, List<string> Ids)>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var from in _cursor.Length == 0 ? [""] : new[] { _cursor, "" })
         {
@@ -400,8 +414,7 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
                     var free = rows.Take((int)Math.Max(0, budget - (rows.Count > 0 ? rows[0].Held : 0))).Select(x => x.Id).ToList();
                     if (free.Count > 0)
                     {
-                        picks.Add(free);
-                        _cursor = tenant;
+                        picks.Add((tenant, free));
                         if (picks.Count >= limit)
                         {
                             break;
@@ -422,12 +435,15 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
         }
 
         // Round-robin: every tenant's first, then every tenant's second, …
+        // The next take starts after the tenant of the last message placed, so a tenant left out when the limit ran out
+        // comes first then.
         var order = new Dictionary<string, int>(StringComparer.Ordinal);
-        for (var rank = 0; order.Count < limit && picks.Any(p => p.Count > rank); rank++)
+        for (var rank = 0; order.Count < limit && picks.Any(p => p.Ids.Count > rank); rank++)
         {
-            foreach (var p in picks.Where(p => p.Count > rank))
+            foreach (var p in picks.Where(p => p.Ids.Count > rank))
             {
-                order[p[rank]] = order.Count;
+                order[p.Ids[rank]] = order.Count;
+                _cursor = p.Tenant;
                 if (order.Count >= limit)
                 {
                     break;
@@ -466,7 +482,8 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
         await db.WebhookDeliveries.IgnoreQueryFilters().Where(x => x.Id == d.Id).ExecuteUpdateAsync(u => u.SetProperty(x => x.Tries, tries)
             .SetProperty(x => x.LockedUntil, (DateTime?)null).SetProperty(x => x.LastError, "the message could not be sent (see the server log)")
             .SetProperty(x => x.State, giveUp ? FailedState : Pending).SetProperty(x => x.NextAttemptAt, now + DelayAfter(tries, O.Schedule, O.Jitter, Random.Shared))
-            .SetProperty(x => x.FinishedAt, giveUp ? now : null).SetProperty(x => x.ErrorCode, giveUp ? ErrorCatalog.s_webhook_invokefail.Code : null), ct);
+            .SetProperty(x => x.FinishedAt, giveUp ? now : null).SetProperty(x => x.ErrorCode, giveUp ? ErrorCatalog.s_webhook_invokefail.Code : null)
+            .SetProperty(x => x.Payload, x => x.Payload ?? d.Payload), ct);
     }
 
     private async Task SendAsync(WebhookDelivery d, CancellationToken ct)
@@ -476,6 +493,7 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
         db.TenantScope = d.TenantId;
         var made = d.Payload is null ? await MakePayloadAsync(db, d, ct) : null;
         var payload = d.Payload ?? made!;
+        d.Payload = payload; // a failure counted after the post (CountFailureAsync) stores it too
         var hook = await WebhookService.EnsureAsync(db, box, d.TenantId, d.AppId, clock.GetUtcNow().UtcDateTime, ct);
         if (hook is null)
         {
@@ -574,10 +592,11 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
 
     /// <summary>
     /// The message's body, made at its first attempt from the job as it stands and kept with that attempt's outcome
-    /// (<see cref="WriteAsync"/>), so every later attempt signs the same bytes. Written with the outcome rather than
-    /// before the post, the body costs no write of its own on the message's way (on SQLite a write waits for its turn
-    /// behind the queue's); only a replica that dies between the post and the outcome's commit leaves it unwritten, and
-    /// the message's next attempt (the same <c>webhook-id</c>) is made from the job again, as it stands then.
+    /// (<see cref="WriteAsync"/>, or with the failure <see cref="CountFailureAsync"/> counts), so every later attempt
+    /// signs the same bytes. Written with the outcome rather than before the post, the body costs no write of its own on
+    /// the message's way (on SQLite a write waits for its turn behind the queue's). When no outcome is written (the
+    /// replica dies between the post and the commit, or stops and its writer's grace runs out), the message's next
+    /// attempt (the same <c>webhook-id</c>) is made from the job again, as it stands then.
     /// </summary>
     private static async Task<string> MakePayloadAsync(AtelierDb db, WebhookDelivery d, CancellationToken ct)
     {

@@ -109,26 +109,27 @@ public class WebhookFairnessTests
             ["Atelier:Webhooks:AllowPrivateNetworks"] = "true", ["Atelier:Webhooks:PollMilliseconds"] = "100",
             ["Atelier:Webhooks:TimeoutSeconds"] = "300", ["Atelier:Webhooks:Concurrency"] = "16", ["Atelier:Webhooks:PerTenantConcurrency"] = "4",
         });
-        var silentTenants = new List<(TenantWorld World, ApiClient App)>();
-        for (var t = 0; t < 3; t++)
-        {
-            var world = await Scenario.NewTenantAsync(host);
-            silentTenants.Add((world, world.AppOf(host)));
-        }
 
-        foreach (var (_, app) in silentTenants)
+        // Tenant ids grow with time: created in this order, the fourth tenant sits between the first silent one and the
+        // other two, so the relay, which goes on after the tenant its last take ended with (the third silent one), reaches
+        // it only by starting over from the first tenant and passing that one, at its budget.
+        var s1 = await Scenario.NewTenantAsync(host);
+        var d = await Scenario.NewTenantAsync(host);
+        var s2 = await Scenario.NewTenantAsync(host);
+        var s3 = await Scenario.NewTenantAsync(host);
+        var silentApps = new[] { s1.AppOf(host), s2.AppOf(host), s3.AppOf(host) };
+        for (var t = 0; t < silentApps.Length; t++)
         {
             for (var i = 0; i < 6; i++)
             {
-                await CanceledJobAsync(app, $"http://127.0.0.1:{silent.Port}/hook/{i}");
+                await CanceledJobAsync(silentApps[t], $"http://127.0.0.1:{silent.Port}/hook/{i}");
             }
+
+            // Each of the three holds its budget on the wire before the next one's messages come.
+            await Eventually.UntilAsync(() => silent.Connections == 4 * (t + 1), $"four messages of silent tenant {t + 1} are on the wire");
         }
 
-        // Each of the three holds its budget on the wire: twelve of the relay's sixteen slots.
-        await Eventually.UntilAsync(() => silent.Connections == 12, "four messages of each silent tenant are on the wire");
-
-        // A fourth tenant's messages go through the four slots left.
-        var d = await Scenario.NewTenantAsync(host);
+        // The fourth tenant's messages go through the four slots left.
         var dApp = d.AppOf(host);
         var dJobs = new List<string>();
         for (var i = 0; i < 10; i++)
@@ -140,13 +141,49 @@ public class WebhookFairnessTests
         Assert.Equal(dJobs.Order(StringComparer.Ordinal), receiver.Received.Select(r => dJobs.Single(j => r.Body.Contains(j, StringComparison.Ordinal)))
             .Order(StringComparer.Ordinal));
 
-        // The cause: the silent tenants never had more than their budget out, and none of their messages was tried yet.
+        // The cause: the silent tenants never had more than their budget out, and each still has all six pending.
         Assert.Equal(12, silent.Connections);
-        foreach (var (_, app) in silentTenants)
+        foreach (var app in silentApps)
         {
             var pending = (await app.GetAsync("/api/v1/webhook-deliveries?state=pending&pageSize=100")).Ok();
             Assert.Equal(6, pending.GetProperty("total").GetInt32());
-            Assert.All(pending.GetProperty("items").EnumerateArray(), x => Assert.Equal(0, x.GetProperty("tries").GetInt32()));
         }
+    }
+
+    [Fact]
+    public async Task SixtySixTenantsAtTheirBudget_DoNotHideTheTenantPastThem()
+    {
+        using var silent = new SilentListener();
+        await using var receiver = await WebhookReceiver.StartAsync();
+        await using var host = await TestHost.StartAsync(new Dictionary<string, string>
+        {
+            ["Atelier:Webhooks:AllowPrivateNetworks"] = "true", ["Atelier:Webhooks:PollMilliseconds"] = "100",
+            ["Atelier:Webhooks:TimeoutSeconds"] = "300", ["Atelier:Webhooks:Concurrency"] = "80", ["Atelier:Webhooks:PerTenantConcurrency"] = "1",
+        });
+
+        // 65 silent tenants, then the one that will send, then one more silent tenant: its message goes last, so the
+        // relay's next take starts after it and starts over from the first tenant, walking 65 tenants at their budget (more
+        // than one page of the walk) before it reaches the sender.
+        var silentApps = new List<ApiClient>();
+        for (var t = 0; t < 65; t++)
+        {
+            silentApps.Add((await Scenario.NewTenantAsync(host)).AppOf(host));
+        }
+
+        var sender = (await Scenario.NewTenantAsync(host)).AppOf(host);
+        var last = (await Scenario.NewTenantAsync(host)).AppOf(host);
+        foreach (var app in silentApps)
+        {
+            await CanceledJobAsync(app, $"http://127.0.0.1:{silent.Port}/hook");
+        }
+
+        await Eventually.UntilAsync(() => silent.Connections == 65, "one message of each of the 65 silent tenants is on the wire");
+        await CanceledJobAsync(last, $"http://127.0.0.1:{silent.Port}/hook");
+        await Eventually.UntilAsync(() => silent.Connections == 66, "the last silent tenant's message is on the wire");
+
+        var job = await CanceledJobAsync(sender, receiver.Url("/sender"));
+        await receiver.WaitForAsync(r => r.Count == 1, seconds: Eventually.DefaultDeadline.TotalSeconds, what: "the sender's webhook");
+        Assert.Contains(job, receiver.Received[0].Body, StringComparison.Ordinal);
+        Assert.Equal(66, silent.Connections);
     }
 }

@@ -2436,6 +2436,8 @@ namespace Atelier.Data.Postgres.Migrations
 
                     b.HasKey("Id");
 
+                    b.HasIndex("State", "NextAttemptAt");
+
                     b.HasIndex("TenantId", "CreatedAt");
 
                     b.HasIndex("TenantId", "JobId");

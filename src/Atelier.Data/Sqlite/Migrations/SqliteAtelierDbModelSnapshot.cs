@@ -2431,6 +2431,8 @@ namespace Atelier.Data.Sqlite.Migrations
 
                     b.HasKey("Id");
 
+                    b.HasIndex("State", "NextAttemptAt");
+
                     b.HasIndex("TenantId", "CreatedAt");
 
                     b.HasIndex("TenantId", "JobId");

@@ -2,7 +2,7 @@
 
 #nullable disable
 
-namespace Atelier.Data.Postgres.Migrations
+namespace Atelier.Data.Sqlite.Migrations
 {
     /// <inheritdoc />
     public partial class RelayTenantIndexes : Migration
@@ -10,10 +10,6 @@ namespace Atelier.Data.Postgres.Migrations
         /// <inheritdoc />
         protected override void Up(MigrationBuilder migrationBuilder)
         {
-            migrationBuilder.DropIndex(
-                name: "IX_webhook_deliveries_State_NextAttemptAt",
-                table: "webhook_deliveries");
-
             migrationBuilder.CreateIndex(
                 name: "IX_webhook_deliveries_State_TenantId_LockedUntil",
                 table: "webhook_deliveries",
@@ -35,11 +31,6 @@ namespace Atelier.Data.Postgres.Migrations
             migrationBuilder.DropIndex(
                 name: "IX_webhook_deliveries_State_TenantId_NextAttemptAt_Id",
                 table: "webhook_deliveries");
-
-            migrationBuilder.CreateIndex(
-                name: "IX_webhook_deliveries_State_NextAttemptAt",
-                table: "webhook_deliveries",
-                columns: new[] { "State", "NextAttemptAt" });
         }
     }
 }
