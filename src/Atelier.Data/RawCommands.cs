@@ -52,6 +52,13 @@ public static partial class RawCommands
     /// <summary>EF's <c>{n}</c> placeholders as ADO.NET parameter names (<c>@pn</c>).</summary>
     internal static string Placeholders(string sql) => Placeholder().Replace(sql, m => "@p" + m.Groups[1].Value);
 
+    /// <summary>
+    /// <paramref name="sql"/> with each <c>{n}</c> placeholder moved up by <paramref name="by"/>: one statement's text
+    /// repeated in a batch, each copy with its own parameters.
+    /// </summary>
+    public static string Shifted(string sql, int by) =>
+        Placeholder().Replace(sql, m => "{" + (int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) + by).ToString(CultureInfo.InvariantCulture) + "}");
+
     internal static string ParameterName(int i) => "@p" + i.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>Runs <paramref name="sql"/> and answers the rows it changed.</summary>

@@ -233,7 +233,7 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
             {
                 var a = o.Attempt;
                 var first = parameters.Count;
-                sql.Append(chunk.Length == 1 ? OutcomeSql : Renumber(OutcomeSql, first));
+                sql.Append(first == 0 ? OutcomeSql : RawCommands.Shifted(OutcomeSql, first));
                 parameters.AddRange([a.Id, a.TenantId, a.DeliveryId, o.Tries, a.At, a.Status, a.LatencyMs, a.Error, o.State, o.LastError,
                     o.NextAttemptAt, o.FinishedAt, o.ErrorCode, o.Payload]);
             }
@@ -243,14 +243,6 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
 
         await tx.CommitAsync(ct);
     }
-
-    /// <summary>The statement's <c>{n}</c> placeholders moved up by <paramref name="by"/>.</summary>
-    private static string Renumber(string sql, int by) =>
-        PlaceholderPattern().Replace(sql, m => "{" + (int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) + by)
-            .ToString(System.Globalization.CultureInfo.InvariantCulture) + "}");
-
-    [System.Text.RegularExpressions.GeneratedRegex(@"\{(\d+)\}")]
-    private static partial System.Text.RegularExpressions.Regex PlaceholderPattern();
 
     private DateTime _lastPrune;
 
@@ -361,7 +353,7 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
 
     /// <summary>
     /// Holds and returns up to <paramref name="limit"/> due messages: each tenant's oldest first, then each one's second,
-    /// and so on (round-robin, starting after the tenant the last take ended with), leaving out a tenant's messages past
+    /// and so on (round-robin, starting after the tenant of the last message the last take placed), leaving out a tenant's messages past
     /// its budget of messages in flight (held by any replica). The reads look only at the tenants with pending messages
     /// and at each one's first messages, never at the whole backlog (a look over every due message made each take cost
     /// as much as the backlog, and the relay fell further behind as it grew: docs/benchmarks.md, webhooks). The hold is
@@ -600,7 +592,10 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
     /// </summary>
     private static async Task<string> MakePayloadAsync(AtelierDb db, WebhookDelivery d, CancellationToken ct)
     {
-        var job = await db.Jobs.AsNoTracking().FirstAsync(j => j.Id == d.JobId, ct);
+        // The compiled read of the job's path (it reads past the tenant filter: the tenant is checked here).
+        var job = await HotQueries.JobById(db, d.JobId, ct) is { } found && found.TenantId == d.TenantId
+            ? found
+            : throw new InvalidOperationException($"job {d.JobId} of message {d.Id} is not the tenant's");
         JobResultDto? result = null;
         if (d.Event == WebhookEvents.Completed && job.ResultJson is not null)
         {
