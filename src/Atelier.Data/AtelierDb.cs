@@ -19,6 +19,12 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
     /// <summary>SQLite's connections for hot reads (<see cref="RawCommands.ReadAsync{T}"/>); null on PostgreSQL.</summary>
     public Sqlite.SqliteReads? Reads { get; internal set; }
 
+    /// <summary>
+    /// SQLite's one writer of the file (<see cref="Sqlite.SqliteWriter"/>): the hot state changes run on it when no
+    /// transaction of this context is open. Null on PostgreSQL and for an in-memory SQLite database.
+    /// </summary>
+    public Sqlite.SqliteWriter? Writes { get; internal set; }
+
     public DbSet<Account> Accounts => Set<Account>();
     public DbSet<Tenant> Tenants => Set<Tenant>();
     public DbSet<TenantConfig> TenantConfigs => Set<TenantConfig>();

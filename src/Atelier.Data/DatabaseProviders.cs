@@ -18,10 +18,11 @@ public static class DatabaseProviders
     /// tenant scope of its last user, so every lease starts with none: nothing tenant-owned is visible until the
     /// request's access check sets its own tenant.
     /// </summary>
-    internal static AtelierDb Lease(AtelierDb db, Sqlite.SqliteReads? reads = null)
+    internal static AtelierDb Lease(AtelierDb db, Sqlite.SqliteReads? reads = null, Sqlite.SqliteWriter? writes = null)
     {
         db.TenantScope = null;
         db.Reads = reads;
+        db.Writes = writes;
         return db;
     }
 

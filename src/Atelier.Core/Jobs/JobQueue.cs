@@ -86,11 +86,19 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
         ];
         try
         {
-            using (db.Database.CurrentTransaction is null ? await provider.WriteTurnAsync(db, ct) : null)
+            // One raw insert (the columns a new job has; the rest start empty): EF's SaveChanges of this row cost
+            // several times the statement, inside SQLite's one-writer turn. The tenant's cap is the trigger's (ActiveJobs).
+            if (db.Writes is { } writes && db.Database.CurrentTransaction is null)
             {
-                // One raw insert (the columns a new job has; the rest start empty): EF's SaveChanges of this row cost
-                // several times the statement, inside SQLite's one-writer turn. The tenant's cap is the trigger's (ActiveJobs).
-                await RawCommands.ExecuteAsync(db, InsertJob, values, ct);
+                // SQLite: on the file's writer, committed with the writes queued beside it.
+                await writes.RunAsync(w => w.Execute(InsertJob, values), ct);
+            }
+            else
+            {
+                using (db.Database.CurrentTransaction is null ? await provider.WriteTurnAsync(db, ct) : null)
+                {
+                    await RawCommands.ExecuteAsync(db, InsertJob, values, ct);
+                }
             }
 
             return (job, true);
@@ -198,6 +206,20 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
         if (pg)
         {
             claimed = (await RawCommands.QueryAsync(db, sql, parameters, Claimed.Read, ct)).FirstOrDefault();
+        }
+        else if (db.Writes is { } writes && db.Database.CurrentTransaction is null)
+        {
+            // SQLite: the claim and its message in one write on the file's writer (one transaction with the writes beside it).
+            claimed = await writes.RunAsync(w =>
+            {
+                var c = w.Query(sql, parameters, Claimed.Read).FirstOrDefault();
+                if (c is { Webhook: true })
+                {
+                    WebhookOutbox.Enqueue(w, c.Id, WebhookEvents.Started, MaxTries, clock);
+                }
+
+                return c;
+            }, ct);
         }
         else
         {
@@ -381,6 +403,26 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
             WHERE "Id" = {3} AND "Attempt" = {4} AND "State" = '{{JobStates.Running}}'{{(keyId is null ? "" : """ AND "LeaseKeyId" = {5}""")}}
             """;
         object?[] parameters = [resultJson, now, now + retention, jobId, attempt, keyId];
+        if (db.Writes is { } writes && db.Database.CurrentTransaction is null)
+        {
+            // SQLite: the state change and its message in one write on the file's writer.
+            var (changed, queued) = await writes.RunAsync(w =>
+            {
+                if (w.Execute(update, parameters) != 1)
+                {
+                    return (false, false);
+                }
+
+                return (true, mayHaveWebhook && WebhookOutbox.Enqueue(w, jobId, WebhookEvents.Completed, MaxTries, clock));
+            }, ct);
+            if (queued)
+            {
+                relay.Pulse(); // committed: the message is there to send
+            }
+
+            return changed;
+        }
+
         if (!provider.ChainsWrites)
         {
             return await ChangeAsync(jobId, WebhookEvents.Completed, mayHaveWebhook, async () => await RawCommands.ExecuteAsync(db, update, parameters, ct) == 1, ct);

@@ -19,10 +19,16 @@ public static class WebhookOutbox
         """;
 
     /// <summary>Queues <paramref name="evt"/> of one job when the job asked for it; call inside the state change's transaction.</summary>
-    public static async Task<bool> EnqueueAsync(AtelierDb db, string jobId, string evt, int maxTries, TimeProvider clock, CancellationToken ct)
-    {
-        var sql = InsertFrom("jobs", 0, 1, 2, 3) + """ AND "Id" = {4}""";
+    public static async Task<bool> EnqueueAsync(AtelierDb db, string jobId, string evt, int maxTries, TimeProvider clock, CancellationToken ct) =>
         // A raw command (EF's pipeline for a statement cost more than SQLite's own work, inside its one-writer turn).
-        return await RawCommands.ExecuteAsync(db, sql, [Common.Ids.New("msg", clock), evt, maxTries, clock.GetUtcNow().UtcDateTime, jobId], ct) > 0;
-    }
+        await RawCommands.ExecuteAsync(db, OneJob, Parameters(jobId, evt, maxTries, clock), ct) > 0;
+
+    /// <summary>As <see cref="EnqueueAsync"/>, on SQLite's writer (inside the write that changes the job's state).</summary>
+    public static bool Enqueue(Data.Sqlite.IRawWriter writer, string jobId, string evt, int maxTries, TimeProvider clock) =>
+        writer.Execute(OneJob, Parameters(jobId, evt, maxTries, clock)) > 0;
+
+    private static readonly string OneJob = InsertFrom("jobs", 0, 1, 2, 3) + """ AND "Id" = {4}""";
+
+    private static object?[] Parameters(string jobId, string evt, int maxTries, TimeProvider clock) =>
+        [Common.Ids.New("msg", clock), evt, maxTries, clock.GetUtcNow().UtcDateTime, jobId];
 }

@@ -27,7 +27,13 @@ internal sealed class SqliteProvider : IDatabaseProvider
             var options = sp.GetRequiredService<DatabaseOptions>();
             return new SqliteReads(options.ConnectionString!, options.SqliteBusyTimeoutMs);
         });
-        services.AddScoped<AtelierDb>(sp => DatabaseProviders.Lease(sp.GetRequiredService<SqliteAtelierDb>(), sp.GetRequiredService<SqliteReads>()));
+        services.AddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<DatabaseOptions>();
+            return SqliteWriter.For(options.ConnectionString!, options.SqliteBusyTimeoutMs);
+        });
+        services.AddScoped<AtelierDb>(sp => DatabaseProviders.Lease(sp.GetRequiredService<SqliteAtelierDb>(), sp.GetRequiredService<SqliteReads>(),
+            sp.GetRequiredService<SqliteWriter.Use>().Writer));
     }
 
     public string SkipLocked => "";
@@ -50,6 +56,13 @@ internal sealed class SqliteProvider : IDatabaseProvider
 
     public async ValueTask<IDisposable?> WriteTurnAsync(AtelierDb db, CancellationToken ct)
     {
+        if (db.Writes is { } writer)
+        {
+            // The file's writer lends it, in the same queue as the writes it runs itself (SqliteWriter).
+            return await writer.LendAsync(ct);
+        }
+
+        // A context made outside the container (the migrator, a tool): the process's turn for the file.
         var turn = Turns.GetOrAdd(db.Database.GetConnectionString() ?? "", _ => new SemaphoreSlim(1, 1));
         await turn.WaitAsync(ct);
         return new Turn(turn);

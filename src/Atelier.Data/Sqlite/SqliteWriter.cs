@@ -1,0 +1,545 @@
+using System.Collections.Concurrent;
+using System.Data.Common;
+using System.Globalization;
+using Microsoft.Data.Sqlite;
+
+namespace Atelier.Data.Sqlite;
+
+/// <summary>
+/// What a write running on <see cref="SqliteWriter"/> may do: statements on the writer's connection, inside the batch's
+/// transaction (each write in a savepoint of its own, so one that fails takes back its own statements only).
+/// </summary>
+public interface IRawWriter
+{
+    /// <summary>Runs <paramref name="sql"/> (EF's <c>{0}</c> placeholders) and answers the rows it changed.</summary>
+    int Execute(string sql, IReadOnlyList<object?> parameters);
+
+    /// <summary>Runs <paramref name="sql"/> and reads each row with <paramref name="read"/>.</summary>
+    List<T> Query<T>(string sql, IReadOnlyList<object?> parameters, Func<DbDataReader, T> read);
+}
+
+/// <summary>
+/// The one writer of a SQLite file in this process: a thread of its own with a connection kept open, that takes the
+/// writes queued for it in order and commits them together (group commit): one <c>BEGIN IMMEDIATE</c> … <c>COMMIT</c> for
+/// every write waiting when the batch starts or arriving while it runs (at most <see cref="MaxBatch"/>), each write in a
+/// savepoint of its own, its statements prepared once and kept. A write's caller is answered after the commit that holds
+/// it, so nothing is answered before it is durable (the same guarantee as one transaction per write).
+/// <para>
+/// Before it, SQLite's writers of this process took a turn each (a semaphore), opened a pooled connection, had SQLite
+/// parse and plan each statement again, committed alone, and between two turns the next holder waited for a thread of
+/// the pool: on the job pipeline the turn was held about 70% of the time and idle between holders another 10%
+/// (docs/benchmarks.md, issue 18). The writes that are still EF's (<see cref="LendAsync"/>) take their turn in the same
+/// queue, first come first served: the writer commits what it ran, lends the file to that caller, and goes on when it
+/// gives it back.
+/// </para>
+/// Only for a file: an in-memory database is private to its connection (<see cref="For"/> answers null).
+/// </summary>
+public sealed class SqliteWriter : IRawWriter
+{
+    /// <summary>Writes per transaction, at most.</summary>
+    public const int MaxBatch = 64;
+
+    /// <summary>Statements kept prepared, at most (the hot writes are a handful of texts; the claim's varies with the slots).</summary>
+    private const int MaxStatements = 64;
+
+    private static readonly ConcurrentDictionary<string, SqliteWriter> Writers = new(StringComparer.Ordinal);
+    private static readonly Lock WritersLock = new();
+
+    private readonly string _connectionString;
+    private readonly int _busyTimeoutMs;
+    private readonly Queue<Item> _queue = new();
+    private readonly object _gate = new(); // Monitor.Wait and Pulse: not a System.Threading.Lock
+    private readonly Dictionary<string, SqliteCommand> _statements = new(StringComparer.Ordinal);
+    private SqliteConnection? _connection;
+    private SqliteCommand? _begin, _commit, _rollback, _savepoint, _release, _rollbackTo;
+    private int _users;
+    private bool _stopping;
+
+    private SqliteWriter(string connectionString, int busyTimeoutMs)
+    {
+        _connectionString = connectionString;
+        _busyTimeoutMs = busyTimeoutMs;
+        new Thread(Loop) { IsBackground = true, Name = "atelier-sqlite-writer" }.Start();
+    }
+
+    /// <summary>
+    /// The writer of the file <paramref name="connectionString"/> names, shared by every user in this process (each
+    /// host of a test, say) until the last one disposes its <see cref="Use"/>; none for an in-memory database.
+    /// </summary>
+    public static Use For(string connectionString, int busyTimeoutMs)
+    {
+        var b = new SqliteConnectionStringBuilder(connectionString);
+        if (b.Mode == SqliteOpenMode.Memory || b.DataSource is "" or ":memory:")
+        {
+            return new Use(null);
+        }
+
+        lock (WritersLock)
+        {
+            if (!Writers.TryGetValue(connectionString, out var writer))
+            {
+                writer = new SqliteWriter(connectionString, busyTimeoutMs);
+                Writers[connectionString] = writer;
+            }
+
+            writer._users++;
+            return new Use(writer);
+        }
+    }
+
+    /// <summary>One user's hold of a shared writer (none for an in-memory database); disposing the last stops its thread and closes its connection.</summary>
+    public sealed class Use(SqliteWriter? writer) : IDisposable
+    {
+        private int _disposed;
+
+        public SqliteWriter? Writer => writer;
+
+        public void Dispose()
+        {
+            if (writer is null || Interlocked.Exchange(ref _disposed, 1) != 0)
+            {
+                return;
+            }
+
+            lock (WritersLock)
+            {
+                if (--writer._users > 0)
+                {
+                    return;
+                }
+
+                Writers.TryRemove(writer._connectionString, out _);
+            }
+
+            writer.Stop();
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> on the writer's thread, inside a transaction it may share with other writes, and
+    /// answers after that transaction's commit. A write whose <paramref name="ct"/> is canceled before it starts does
+    /// not run; once started it runs to its end and is answered whatever the token says (so a caller never misses a
+    /// change that was committed for it). <paramref name="work"/> must be quick and must not wait for anything.
+    /// </summary>
+    public Task<T> RunAsync<T>(Func<IRawWriter, T> work, CancellationToken ct)
+    {
+        var item = new Write<T>(work);
+        Enqueue(item, ct);
+        return item.Task;
+    }
+
+    /// <summary>
+    /// This file's write turn for a caller that writes through EF (its own connection and transaction): answered when
+    /// the writes queued before it are committed and the writer waits; disposing it gives the file back.
+    /// </summary>
+    public async ValueTask<IDisposable?> LendAsync(CancellationToken ct)
+    {
+        var item = new Lend();
+        Enqueue(item, ct);
+        return await item.Task;
+    }
+
+    private void Enqueue(Item item, CancellationToken ct)
+    {
+        if (ct.CanBeCanceled)
+        {
+            item.Registration = ct.Register(static s => ((Item)s!).Cancel(), item);
+        }
+
+        lock (_gate)
+        {
+            if (_stopping)
+            {
+                item.Fail(new ObjectDisposedException(nameof(SqliteWriter)));
+                return;
+            }
+
+            _queue.Enqueue(item);
+            if (_queue.Count == 1)
+            {
+                Monitor.Pulse(_gate);
+            }
+        }
+    }
+
+    private void Stop()
+    {
+        lock (_gate)
+        {
+            _stopping = true;
+            Monitor.Pulse(_gate);
+        }
+    }
+
+    private void Loop()
+    {
+        var batch = new List<Item>(MaxBatch);
+        try
+        {
+            while (true)
+            {
+                Item? next;
+                lock (_gate)
+                {
+                    while (_queue.Count == 0 && !_stopping)
+                    {
+                        Monitor.Wait(_gate);
+                    }
+
+                    if (_queue.Count == 0)
+                    {
+                        return;
+                    }
+
+                    next = _queue.Dequeue();
+                }
+
+                if (next is Lend lend)
+                {
+                    lend.Grant();
+                    continue;
+                }
+
+                RunBatch((Work)next, batch);
+            }
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                _stopping = true;
+                while (_queue.TryDequeue(out var left))
+                {
+                    left.Fail(new ObjectDisposedException(nameof(SqliteWriter)));
+                }
+            }
+
+            foreach (var cmd in _statements.Values)
+            {
+                cmd.Dispose();
+            }
+
+            _connection?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// One transaction: <paramref name="first"/> and the writes queued behind it, up to a lend (which waits for the
+    /// commit) or <see cref="MaxBatch"/>. Their callers are answered after the commit, or with its failure.
+    /// </summary>
+    private void RunBatch(Work first, List<Item> batch)
+    {
+        batch.Clear();
+        var open = false;
+        try
+        {
+            var work = first;
+            while (true)
+            {
+                if (work.TryStart())
+                {
+                    batch.Add(work);
+                    if (!open)
+                    {
+                        Connection();
+                        _begin!.ExecuteNonQuery();
+                        open = true;
+                    }
+
+                    RunOne(work, batch, ref open);
+                }
+
+                lock (_gate)
+                {
+                    if (batch.Count >= MaxBatch || !_queue.TryPeek(out var queued) || queued is not Work w)
+                    {
+                        break;
+                    }
+
+                    work = w;
+                    _queue.Dequeue();
+                }
+            }
+
+            if (open)
+            {
+                _commit!.ExecuteNonQuery();
+                open = false;
+            }
+        }
+        catch (Exception e)
+        {
+            // The transaction could not begin or commit (the file busy past the timeout, the disk full): nothing of it
+            // is kept, so no write of it succeeded.
+            if (open)
+            {
+                TryRollback();
+            }
+
+            foreach (var w in batch)
+            {
+                ((Work)w).Failed ??= e;
+            }
+
+            DropConnection();
+        }
+
+        foreach (var w in batch)
+        {
+            ((Work)w).Answer();
+        }
+    }
+
+    private void RunOne(Work work, List<Item> batch, ref bool open)
+    {
+        _savepoint!.ExecuteNonQuery();
+        try
+        {
+            work.Run(this);
+            _release!.ExecuteNonQuery();
+        }
+        catch (Exception e)
+        {
+            work.Failed = e;
+            if (SQLitePCL.raw.sqlite3_get_autocommit(_connection!.Handle) == 0)
+            {
+                _rollbackTo!.ExecuteNonQuery();
+                _release!.ExecuteNonQuery();
+                return;
+            }
+
+            // SQLite ended the whole transaction itself (an I/O error, the disk full): the writes before this one in
+            // the batch are gone with it, so they failed too; the next write starts a new transaction.
+            open = false;
+            foreach (var done in batch)
+            {
+                if (done != work)
+                {
+                    ((Work)done).Failed ??= e;
+                    ((Work)done).Answer();
+                }
+            }
+
+            batch.Clear();
+            batch.Add(work);
+        }
+    }
+
+    private void TryRollback()
+    {
+        try
+        {
+            if (_connection is { } c && SQLitePCL.raw.sqlite3_get_autocommit(c.Handle) == 0)
+            {
+                _rollback!.ExecuteNonQuery();
+            }
+        }
+        catch (SqliteException)
+        {
+            // The connection is dropped below; SQLite rolls back what it had open when it closes.
+        }
+    }
+
+    private SqliteConnection Connection()
+    {
+        if (_connection is not null)
+        {
+            return _connection;
+        }
+
+        // Not from Microsoft.Data.Sqlite's pool: this handle keeps its statements prepared for as long as it lives.
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder(_connectionString) { Pooling = false }.ToString());
+        try
+        {
+            connection.Open();
+            using (var pragmas = connection.CreateCommand())
+            {
+                // As every connection of the context has them (SqliteProvider's SqlitePragmas).
+                pragmas.CommandText = $"PRAGMA busy_timeout={_busyTimeoutMs.ToString(CultureInfo.InvariantCulture)}; PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;";
+                pragmas.ExecuteNonQuery();
+            }
+
+            _connection = connection;
+            _begin = Fixed("BEGIN IMMEDIATE");
+            _commit = Fixed("COMMIT");
+            _rollback = Fixed("ROLLBACK");
+            _savepoint = Fixed("SAVEPOINT w");
+            _release = Fixed("RELEASE w");
+            _rollbackTo = Fixed("ROLLBACK TO w");
+            return connection;
+        }
+        catch
+        {
+            connection.Dispose();
+            _connection = null;
+            throw;
+        }
+    }
+
+    private SqliteCommand Fixed(string sql)
+    {
+        var cmd = _connection!.CreateCommand();
+        cmd.CommandText = sql;
+        return cmd;
+    }
+
+    /// <summary>After a failure of the transaction itself: the next batch opens the connection afresh.</summary>
+    private void DropConnection()
+    {
+        foreach (var cmd in _statements.Values)
+        {
+            cmd.Dispose();
+        }
+
+        _statements.Clear();
+        foreach (var cmd in new[] { _begin, _commit, _rollback, _savepoint, _release, _rollbackTo })
+        {
+            cmd?.Dispose();
+        }
+
+        _connection?.Dispose();
+        _connection = null;
+    }
+
+    int IRawWriter.Execute(string sql, IReadOnlyList<object?> parameters) => Statement(sql, parameters).ExecuteNonQuery();
+
+    List<T> IRawWriter.Query<T>(string sql, IReadOnlyList<object?> parameters, Func<DbDataReader, T> read)
+    {
+        var rows = new List<T>();
+        using var r = Statement(sql, parameters).ExecuteReader();
+        while (r.Read())
+        {
+            rows.Add(read(r));
+        }
+
+        return rows;
+    }
+
+    private SqliteCommand Statement(string sql, IReadOnlyList<object?> parameters)
+    {
+        if (!_statements.TryGetValue(sql, out var cmd))
+        {
+            if (_statements.Count >= MaxStatements)
+            {
+                foreach (var old in _statements.Values)
+                {
+                    old.Dispose();
+                }
+
+                _statements.Clear();
+            }
+
+            cmd = _connection!.CreateCommand();
+            cmd.CommandText = RawCommands.Placeholders(sql);
+            _statements[sql] = cmd;
+        }
+
+        for (var i = cmd.Parameters.Count; i < parameters.Count; i++)
+        {
+            cmd.Parameters.Add(new SqliteParameter(RawCommands.ParameterName(i), DBNull.Value));
+        }
+
+        for (var i = 0; i < parameters.Count; i++)
+        {
+            cmd.Parameters[i].Value = parameters[i] ?? DBNull.Value;
+        }
+
+        return cmd;
+    }
+
+    /// <summary>A place in the queue: a write, or a lend of the file.</summary>
+    private abstract class Item
+    {
+        private int _state; // 0 queued, 1 started, 2 canceled
+
+        public CancellationTokenRegistration Registration { get; set; }
+
+        /// <summary>False when it was canceled before it started (it is then answered as canceled).</summary>
+        public bool TryStart()
+        {
+            Registration.Dispose();
+            return Interlocked.CompareExchange(ref _state, 1, 0) == 0;
+        }
+
+        public void Cancel()
+        {
+            if (Interlocked.CompareExchange(ref _state, 2, 0) == 0)
+            {
+                Canceled();
+            }
+        }
+
+        protected abstract void Canceled();
+
+        public abstract void Fail(Exception e);
+    }
+
+    private abstract class Work : Item
+    {
+        public Exception? Failed { get; set; }
+
+        public abstract void Run(IRawWriter writer);
+
+        public abstract void Answer();
+    }
+
+    private sealed class Write<T>(Func<IRawWriter, T> work) : Work
+    {
+        private readonly TaskCompletionSource<T> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private T? _result;
+
+        public Task<T> Task => _done.Task;
+
+        public override void Run(IRawWriter writer) => _result = work(writer);
+
+        public override void Answer()
+        {
+            if (Failed is { } e)
+            {
+                _done.TrySetException(e);
+            }
+            else
+            {
+                _done.TrySetResult(_result!);
+            }
+        }
+
+        protected override void Canceled() => _done.TrySetCanceled();
+
+        public override void Fail(Exception e) => _done.TrySetException(e);
+    }
+
+    /// <summary>The file lent to an EF writer: the writer's thread waits until the caller disposes what it was given.</summary>
+    private sealed class Lend : Item, IDisposable
+    {
+        private readonly TaskCompletionSource<IDisposable?> _granted = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly ManualResetEventSlim _returned = new();
+        private int _given;
+
+        public Task<IDisposable?> Task => _granted.Task;
+
+        public void Grant()
+        {
+            if (!TryStart())
+            {
+                return;
+            }
+
+            _granted.TrySetResult(this);
+            _returned.Wait();
+        }
+
+        /// <summary>Gives the file back (once; a second dispose does nothing).</summary>
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _given, 1) == 0)
+            {
+                _returned.Set();
+            }
+        }
+
+        protected override void Canceled() => _granted.TrySetCanceled();
+
+        public override void Fail(Exception e) => _granted.TrySetException(e);
+    }
+}
