@@ -223,6 +223,21 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
     {
         using var scope = scopes.CreateScope();
         var db = scope.ServiceProvider.GetRequiredService<AtelierDb>();
+        if (db.Writes is { } writes)
+        {
+            // SQLite: one write on the file's writer, a prepared statement per outcome (committed with the writes beside it).
+            await writes.RunAsync(w =>
+            {
+                foreach (var o in batch)
+                {
+                    w.Execute(OutcomeSql, OutcomeParameters(o));
+                }
+
+                return 0;
+            }, ct);
+            return;
+        }
+
         using var turn = await scope.ServiceProvider.GetRequiredService<IDatabaseProvider>().WriteTurnAsync(db, ct);
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         foreach (var chunk in batch.Chunk(OutcomesPerCommand))
@@ -231,17 +246,21 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
             var parameters = new List<object?>(chunk.Length * 14);
             foreach (var o in chunk)
             {
-                var a = o.Attempt;
                 var first = parameters.Count;
                 sql.Append(first == 0 ? OutcomeSql : RawCommands.Shifted(OutcomeSql, first));
-                parameters.AddRange([a.Id, a.TenantId, a.DeliveryId, o.Tries, a.At, a.Status, a.LatencyMs, a.Error, o.State, o.LastError,
-                    o.NextAttemptAt, o.FinishedAt, o.ErrorCode, o.Payload]);
+                parameters.AddRange(OutcomeParameters(o));
             }
 
             await RawCommands.ExecuteAsync(db, sql.ToString(), parameters, ct);
         }
 
         await tx.CommitAsync(ct);
+    }
+
+    private static object?[] OutcomeParameters(Outcome o)
+    {
+        var a = o.Attempt;
+        return [a.Id, a.TenantId, a.DeliveryId, o.Tries, a.At, a.Status, a.LatencyMs, a.Error, o.State, o.LastError, o.NextAttemptAt, o.FinishedAt, o.ErrorCode, o.Payload];
     }
 
     private DateTime _lastPrune;
@@ -444,6 +463,22 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
         }
 
         var ids = order.Keys.ToList();
+        if (db.Writes is { } writes)
+        {
+            // SQLite: one write on the file's writer, the same check per message with one prepared statement.
+            var held = await writes.RunAsync(w =>
+            {
+                var rows = new List<WebhookDelivery>(ids.Count);
+                foreach (var id in ids)
+                {
+                    rows.AddRange(w.Query(HoldOneSql, [now + Hold, now, id], ReadHeld));
+                }
+
+                return rows;
+            }, ct);
+            return [.. held.OrderBy(d => order[d.Id])];
+        }
+
         var sql = $$"""
             UPDATE webhook_deliveries SET "LockedUntil" = {0}
             WHERE "Id" IN ({{string.Join(", ", ids.Select((_, i) => "{" + (i + 2).ToString(System.Globalization.CultureInfo.InvariantCulture) + "}"))}})
@@ -453,15 +488,25 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
             """;
         // Its writes take their turn with the queue's on SQLite (see IDatabaseProvider.WriteTurnAsync).
         using var turn = await scope.ServiceProvider.GetRequiredService<IDatabaseProvider>().WriteTurnAsync(db, ct);
-        var taken = await RawCommands.QueryAsync(db, sql, [now + Hold, now, .. ids], r => new WebhookDelivery
-        {
-            Id = r.GetString(0), TenantId = r.GetString(1), AppId = r.GetString(2), JobId = r.GetString(3), Event = r.GetString(4),
-            JobAttempt = r.GetInt32(5), Url = r.GetString(6), State = r.GetString(7), Tries = r.GetInt32(8), MaxTries = r.GetInt32(9),
-            NextAttemptAt = Utc(r.GetDateTime(10)), LockedUntil = r.IsDBNull(11) ? null : Utc(r.GetDateTime(11)),
-            Payload = r.IsDBNull(12) ? null : r.GetString(12), CreatedAt = Utc(r.GetDateTime(13)),
-        }, ct);
+        var taken = await RawCommands.QueryAsync(db, sql, [now + Hold, now, .. ids], ReadHeld, ct);
         return [.. taken.OrderBy(d => order[d.Id])];
     }
+
+    /// <summary>The hold of one message, checked again as it is updated (SQLite's writer runs it once per message).</summary>
+    private const string HoldOneSql = """
+        UPDATE webhook_deliveries SET "LockedUntil" = {0}
+        WHERE "Id" = {2} AND "State" = 'pending' AND "NextAttemptAt" <= {1} AND ("LockedUntil" IS NULL OR "LockedUntil" < {1})
+        RETURNING "Id", "TenantId", "AppId", "JobId", "Event", "JobAttempt", "Url", "State", "Tries", "MaxTries", "NextAttemptAt",
+            "LockedUntil", "Payload", "CreatedAt"
+        """;
+
+    private static WebhookDelivery ReadHeld(System.Data.Common.DbDataReader r) => new()
+    {
+        Id = r.GetString(0), TenantId = r.GetString(1), AppId = r.GetString(2), JobId = r.GetString(3), Event = r.GetString(4),
+        JobAttempt = r.GetInt32(5), Url = r.GetString(6), State = r.GetString(7), Tries = r.GetInt32(8), MaxTries = r.GetInt32(9),
+        NextAttemptAt = Utc(r.GetDateTime(10)), LockedUntil = r.IsDBNull(11) ? null : Utc(r.GetDateTime(11)),
+        Payload = r.IsDBNull(12) ? null : r.GetString(12), CreatedAt = Utc(r.GetDateTime(13)),
+    };
 
     private async Task CountFailureAsync(WebhookDelivery d, int triesBefore, CancellationToken ct)
     {
