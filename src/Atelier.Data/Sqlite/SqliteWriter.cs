@@ -32,7 +32,12 @@ public interface IRawWriter
 /// queue, first come first served: the writer commits what it ran, lends the file to that caller, and goes on when it
 /// gives it back.
 /// </para>
-/// Only for a file: an in-memory database is private to its connection (<see cref="For"/> answers null).
+/// <para>
+/// The writer's connection makes no checkpoint of its own: a thread beside it copies the write-ahead log into the file
+/// (<see cref="Checkpoints"/>), and the writer ends each such pass between two transactions so that SQLite starts the
+/// log over (<see cref="FinishCheckpoint"/>).
+/// </para>
+/// Only for a file: an in-memory database is private to its connection (<see cref="For"/> gives no writer).
 /// </summary>
 public sealed class SqliteWriter : IRawWriter
 {
@@ -53,13 +58,14 @@ public sealed class SqliteWriter : IRawWriter
     private SqliteConnection? _connection;
     private SqliteCommand? _begin, _commit, _rollback, _savepoint, _release, _rollbackTo;
     private int _users;
-    private bool _stopping;
+    private volatile bool _stopping;
 
     private SqliteWriter(string connectionString, int busyTimeoutMs)
     {
         _connectionString = connectionString;
         _busyTimeoutMs = busyTimeoutMs;
         new Thread(Loop) { IsBackground = true, Name = "atelier-sqlite-writer" }.Start();
+        new Thread(Checkpoints) { IsBackground = true, Name = "atelier-sqlite-checkpoint" }.Start();
     }
 
     /// <summary>
@@ -169,6 +175,110 @@ public sealed class SqliteWriter : IRawWriter
             _stopping = true;
             Monitor.Pulse(_gate);
         }
+
+        lock (_checkpointGate)
+        {
+            Monitor.Pulse(_checkpointGate);
+        }
+    }
+
+    /// <summary>What the log file is cut back to when the writer starts it over (SQLite otherwise keeps its largest size).</summary>
+    private const long MaxLogBytes = 16L << 20;
+
+    /// <summary>Commits after which the checkpointer copies the log into the file.</summary>
+    private const int CommitsPerCheckpoint = 32;
+
+    private readonly object _checkpointGate = new();
+    private int _commitsSinceCheckpoint;
+
+    /// <summary>
+    /// Copies the write-ahead log into the database file (a passive checkpoint, which never stops the writer) on a
+    /// thread and connection of its own, every <see cref="CommitsPerCheckpoint"/> commits of the writer or each second
+    /// that saw one. SQLite's own checkpoint runs inside the commit that passes a thousand pages of log: on the writer's
+    /// thread it held every queued write for the copy and its sync (about half the writer's commit time, and its CPU,
+    /// on the job pipeline: docs/benchmarks.md), so the writer's connection turns it off and leaves it to this thread.
+    /// </summary>
+    private void Checkpoints()
+    {
+        SqliteConnection? connection = null;
+        try
+        {
+            while (true)
+            {
+                lock (_checkpointGate)
+                {
+                    while (!_stopping && Volatile.Read(ref _commitsSinceCheckpoint) < CommitsPerCheckpoint)
+                    {
+                        if (!Monitor.Wait(_checkpointGate, TimeSpan.FromSeconds(1)) && Volatile.Read(ref _commitsSinceCheckpoint) > 0)
+                        {
+                            break;
+                        }
+                    }
+
+                    if (_stopping)
+                    {
+                        return;
+                    }
+                }
+
+                Interlocked.Exchange(ref _commitsSinceCheckpoint, 0);
+                try
+                {
+                    connection ??= Open(_connectionString, _busyTimeoutMs);
+                    using var cmd = connection.CreateCommand();
+                    cmd.CommandText = "PRAGMA wal_checkpoint(PASSIVE)";
+                    cmd.ExecuteNonQuery();
+                    _restartDue = true;
+                }
+                catch (SqliteException)
+                {
+                    // The next round tries again, on a new connection; SQLite's own checkpoints (the context's connections
+                    // still make them) keep the log bounded meanwhile.
+                    connection?.Dispose();
+                    connection = null;
+                }
+            }
+        }
+        finally
+        {
+            connection?.Dispose();
+        }
+    }
+
+    /// <summary>Set by the checkpointer when it has copied the log: the writer copies the little it wrote since.</summary>
+    private volatile bool _restartDue;
+
+    /// <summary>
+    /// The end of a checkpoint, on the writer's connection between two transactions: it copies the frames committed
+    /// since the checkpointer's pass (a few transactions' worth), so the writer's next transaction finds the log wholly
+    /// copied and starts it over from its beginning. SQLite restarts the log only there (a writer beginning when
+    /// nothing in it is left to copy); with the checkpointer alone, the writer always had written more by then, and
+    /// the log grew for as long as the load lasted.
+    /// </summary>
+    private void FinishCheckpoint()
+    {
+        _restartDue = false;
+        try
+        {
+            using var cmd = Connection().CreateCommand();
+            cmd.CommandText = "PRAGMA wal_checkpoint(PASSIVE)";
+            cmd.ExecuteNonQuery();
+        }
+        catch (SqliteException)
+        {
+            // The next pass tries again; the batch below reports a connection that is really broken.
+        }
+    }
+
+    private void Committed()
+    {
+        if (Interlocked.Increment(ref _commitsSinceCheckpoint) == CommitsPerCheckpoint)
+        {
+            lock (_checkpointGate)
+            {
+                Monitor.Pulse(_checkpointGate);
+            }
+        }
     }
 
     private void Loop()
@@ -198,6 +308,11 @@ public sealed class SqliteWriter : IRawWriter
                 {
                     lend.Grant();
                     continue;
+                }
+
+                if (_restartDue)
+                {
+                    FinishCheckpoint();
                 }
 
                 RunBatch((Work)next, batch);
@@ -264,6 +379,7 @@ public sealed class SqliteWriter : IRawWriter
             if (open)
             {
                 _commit!.ExecuteNonQuery();
+                Committed();
                 open = false;
             }
         }
@@ -347,18 +463,9 @@ public sealed class SqliteWriter : IRawWriter
             return _connection;
         }
 
-        // Not from Microsoft.Data.Sqlite's pool: this handle keeps its statements prepared for as long as it lives.
-        var connection = new SqliteConnection(new SqliteConnectionStringBuilder(_connectionString) { Pooling = false }.ToString());
+        var connection = Open(_connectionString, _busyTimeoutMs, $"PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit={MaxLogBytes.ToString(CultureInfo.InvariantCulture)};");
         try
         {
-            connection.Open();
-            using (var pragmas = connection.CreateCommand())
-            {
-                // As every connection of the context has them (SqliteProvider's SqlitePragmas).
-                pragmas.CommandText = $"PRAGMA busy_timeout={_busyTimeoutMs.ToString(CultureInfo.InvariantCulture)}; PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;";
-                pragmas.ExecuteNonQuery();
-            }
-
             _connection = connection;
             _begin = Fixed("BEGIN IMMEDIATE");
             _commit = Fixed("COMMIT");
@@ -372,6 +479,28 @@ public sealed class SqliteWriter : IRawWriter
         {
             connection.Dispose();
             _connection = null;
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// A connection of this writer's own (not from Microsoft.Data.Sqlite's pool: the handle keeps its statements prepared
+    /// for as long as it lives), with the pragmas every connection of the context has (SqliteProvider's SqlitePragmas).
+    /// </summary>
+    private static SqliteConnection Open(string connectionString, int busyTimeoutMs, string more = "")
+    {
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder(connectionString) { Pooling = false }.ToString());
+        try
+        {
+            connection.Open();
+            using var pragmas = connection.CreateCommand();
+            pragmas.CommandText = $"PRAGMA busy_timeout={busyTimeoutMs.ToString(CultureInfo.InvariantCulture)}; PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL; {more}";
+            pragmas.ExecuteNonQuery();
+            return connection;
+        }
+        catch
+        {
+            connection.Dispose();
             throw;
         }
     }

@@ -1,0 +1,82 @@
+using System.Collections.Concurrent;
+using System.Net;
+using Atelier.Server.Tests.Infrastructure;
+
+namespace Atelier.Server.Tests.Jobs;
+
+/// <summary>
+/// The job pipeline's writes under a sustained load, on the suite's database. On SQLite they are grouped: one writer per
+/// file commits the submits, claims and completions queued together (Data/Sqlite/SqliteWriter.cs), the writes still made
+/// through EF take their turn in the same queue, and the write-ahead log is copied and started over while the load lasts.
+/// </summary>
+public class WriteQueueTests
+{
+    private static readonly object Input = new { prompt = "a queue", steps = 2 };
+
+    private static object WithCap(System.Text.Json.JsonElement config, int cap) => new
+    {
+        defaultRole = config.GetProperty("defaultRole").GetString(), maxConcurrentJobs = cap,
+        imageRetentionDays = config.GetProperty("imageRetentionDays").GetInt32(), defaultSessionSeconds = config.GetProperty("defaultSessionSeconds").GetInt32(),
+    };
+
+    [Fact]
+    public async Task ThousandsOfParallelSubmits_AllStored_AnEfWriteIsServedDuringTheLoad_AndTheLogStaysBounded()
+    {
+        await using var host = await TestHost.StartAsync();
+        var world = await Scenario.NewTenantAsync(host);
+        var platform = host.Admin().WithHeader("X-Tenant-Id", world.TenantId);
+        var config = (await platform.GetAsync("/api/v1/tenant/config")).Ok();
+        (await platform.PutAsync("/api/v1/tenant/config", WithCap(config, 10_000))).Ok();
+        var app = world.AppOf(host);
+        var admin = world.AdminOf(host);
+
+        const int total = 3000;
+        var accepted = new ConcurrentBag<string>();
+        var submitted = 0;
+        var log = Path.Combine(host.Database.Folder, "atelier.db-wal");
+        long largestLog = 0;
+        var load = Enumerable.Range(0, 16).Select(_ => Task.Run(async () =>
+        {
+            while (Interlocked.Increment(ref submitted) <= total)
+            {
+                var r = await app.PostAsync("/api/v1/agents/default/jobs", new { input = Input });
+                accepted.Add(r.Ok(HttpStatusCode.Accepted).GetProperty("id").GetString()!);
+                if (host.Database.Provider == "sqlite" && accepted.Count % 100 == 0 && File.Exists(log))
+                {
+                    InterlockedMax(ref largestLog, new FileInfo(log).Length);
+                }
+            }
+        })).ToList();
+
+        // A write through EF (an app's creation) while the submits stream in: it takes its turn among them, first come
+        // first served, and is answered while the load still runs, not after it (a writer that kept the file to itself
+        // for as long as writes were queued would answer it only at the end).
+        await Eventually.UntilAsync(() => Task.FromResult(accepted.Count >= 300), "300 submits answered");
+        (await admin.PostAsync("/api/v1/apps", new { name = "during-the-load" })).Created();
+        var submittedWhenServed = accepted.Count;
+        await Task.WhenAll(load);
+        Assert.True(submittedWhenServed < total, $"the EF write was answered only after all {total} submits");
+
+        // Every accepted submit is stored, once.
+        Assert.Equal(total, accepted.Distinct().Count());
+        var listed = (await admin.GetAsync("/api/v1/agents/default/jobs?state=queued&pageSize=1")).Ok();
+        Assert.Equal(total, listed.GetProperty("total").GetInt32());
+
+        if (host.Database.Provider == "sqlite")
+        {
+            // The log is copied into the file and started over during the load: without that, 3,000 commits of new rows
+            // (a few dozen pages each) leave a log of some 70 MiB, growing for as long as the load lasts.
+            InterlockedMax(ref largestLog, new FileInfo(log).Length);
+            Assert.True(largestLog < 32L << 20, $"the write-ahead log grew to {largestLog >> 20} MiB");
+        }
+    }
+
+    private static void InterlockedMax(ref long target, long value)
+    {
+        var seen = Volatile.Read(ref target);
+        while (value > seen && Interlocked.CompareExchange(ref target, value, seen) != seen)
+        {
+            seen = Volatile.Read(ref target);
+        }
+    }
+}
