@@ -395,26 +395,11 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
     public async Task<bool> CompleteAsync(string jobId, int attempt, string resultJson, TimeSpan retention, CancellationToken ct, bool mayHaveWebhook = true,
         string? keyId = null)
     {
-        var now = Now;
-        // One raw statement (the fence of Leased, written out): EF's ExecuteUpdate spent most of this step's time
-        // extracting its parameters, inside SQLite's one-writer turn.
-        var update = $$"""
-            UPDATE jobs SET "State" = '{{JobStates.Succeeded}}', "ResultJson" = {0}, "FinishedAt" = {1}, "LeaseOwner" = NULL, "Progress" = 1.0, "ResultExpiresAt" = {2}
-            WHERE "Id" = {3} AND "Attempt" = {4} AND "State" = '{{JobStates.Running}}'{{(keyId is null ? "" : """ AND "LeaseKeyId" = {5}""")}}
-            """;
-        object?[] parameters = [resultJson, now, now + retention, jobId, attempt, keyId];
+        var (update, parameters) = Completion(jobId, attempt, resultJson, retention, keyId);
         if (db.Writes is { } writes && db.Database.CurrentTransaction is null)
         {
             // SQLite: the state change and its message in one write on the file's writer.
-            var (changed, queued) = await writes.RunAsync(w =>
-            {
-                if (w.Execute(update, parameters) != 1)
-                {
-                    return (false, false);
-                }
-
-                return (true, mayHaveWebhook && WebhookOutbox.Enqueue(w, jobId, WebhookEvents.Completed, MaxTries, clock));
-            }, ct);
+            var (changed, queued) = await writes.RunAsync(w => Complete(w, jobId, attempt, resultJson, retention, mayHaveWebhook, keyId), ct);
             if (queued)
             {
                 relay.Pulse(); // committed: the message is there to send
@@ -443,6 +428,37 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
         }
 
         return rows.Count == 1;
+    }
+
+    /// <summary>
+    /// The completion as one raw statement (the fence of <see cref="Leased"/>, written out): EF's ExecuteUpdate spent most
+    /// of this step's time extracting its parameters, inside SQLite's one-writer turn.
+    /// </summary>
+    private (string Sql, object?[] Parameters) Completion(string jobId, int attempt, string resultJson, TimeSpan retention, string? keyId)
+    {
+        var now = Now;
+        var update = $$"""
+            UPDATE jobs SET "State" = '{{JobStates.Succeeded}}', "ResultJson" = {0}, "FinishedAt" = {1}, "LeaseOwner" = NULL, "Progress" = 1.0, "ResultExpiresAt" = {2}
+            WHERE "Id" = {3} AND "Attempt" = {4} AND "State" = '{{JobStates.Running}}'{{(keyId is null ? "" : """ AND "LeaseKeyId" = {5}""")}}
+            """;
+        return (update, [resultJson, now, now + retention, jobId, attempt, keyId]);
+    }
+
+    /// <summary>
+    /// The completion as part of a write on SQLite's writer (<see cref="AtelierDb.Writes"/>), with its message when the
+    /// job asked for one: whether the state changed, and whether a message was queued (the caller wakes the relay once
+    /// the write is answered, that is, committed).
+    /// </summary>
+    public (bool Changed, bool Queued) Complete(Data.Sqlite.IRawWriter w, string jobId, int attempt, string resultJson, TimeSpan retention, bool mayHaveWebhook,
+        string? keyId)
+    {
+        var (update, parameters) = Completion(jobId, attempt, resultJson, retention, keyId);
+        if (w.Execute(update, parameters) != 1)
+        {
+            return (false, false);
+        }
+
+        return (true, mayHaveWebhook && WebhookOutbox.Enqueue(w, jobId, WebhookEvents.Completed, MaxTries, clock));
     }
 
     /// <summary>Ends the caller's attempt as <paramref name="state"/> (failed, or canceled when it stopped on request).</summary>

@@ -534,19 +534,39 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
     /// </summary>
     private async Task CompleteWithImagesAsync(Job job, int attempt, IReadOnlyList<WorkerImage> images, string resultJson, ResolvedModel? model, DateTime now, CancellationToken ct)
     {
+        var session = job.CallerId?.StartsWith("ses_", StringComparison.Ordinal) == true ? job.CallerId : null;
+        var mayHaveWebhook = WebhookEvents.Wants(job.WebhookUrl, job.WebhookEvents, WebhookEvents.Completed);
+        var keyId = KeyId; // read here: the write runs on the writer's thread, outside this request's context
+        if (db.Writes is { } writes && db.Database.CurrentTransaction is null)
+        {
+            // SQLite: the images, the preview's removal and the state change in one write on the file's writer; a stale
+            // attempt throws inside it, which takes the write back (no image is recorded).
+            // The caller wakes the relay after it (CompleteAsync).
+            await writes.RunAsync(w =>
+            {
+                for (var i = 0; i < images.Count; i++)
+                {
+                    w.Execute(InsertImage, ImageRow(job, images[i], i, session, model, now));
+                }
+
+                if (job.PreviewStep is not null)
+                {
+                    w.Execute("""DELETE FROM job_previews WHERE "JobId" = {0}""", [job.Id]);
+                }
+
+                var done = queue.Complete(w, job.Id, attempt, resultJson, Retention, mayHaveWebhook, keyId);
+                return done.Changed ? done : throw Stale(job.Id, attempt);
+            }, ct);
+            return;
+        }
+
         using (await queue.WriteTurnAsync(ct))
         await using (var tx = await db.Database.BeginTransactionAsync(ct))
         {
-            var session = job.CallerId?.StartsWith("ses_", StringComparison.Ordinal) == true ? job.CallerId : null;
             for (var i = 0; i < images.Count; i++)
             {
                 // One raw insert per image (EF's SaveChanges of the row cost several times the statement, in the write turn).
-                var im = images[i];
-                await RawCommands.ExecuteAsync(db, InsertImage,
-                [
-                    Ids.New("img", clock), job.TenantId, job.Id, i, job.AppId, session, model?.VersionId, im.Seed,
-                    im.Infotext.Length > 8192 ? im.Infotext[..8192] : im.Infotext, im.Width, im.Height, im.Size, im.Sha256, im.Key, now,
-                ], ct);
+                await RawCommands.ExecuteAsync(db, InsertImage, ImageRow(job, images[i], i, session, model, now), ct);
             }
 
             if (job.PreviewStep is not null)
@@ -555,7 +575,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
                 await db.JobPreviews.IgnoreQueryFilters().Where(p => p.JobId == job.Id).ExecuteDeleteAsync(ct);
             }
 
-            if (!await queue.CompleteAsync(job.Id, attempt, resultJson, Retention, ct, mayHaveWebhook: WebhookEvents.Wants(job.WebhookUrl, job.WebhookEvents, WebhookEvents.Completed), KeyId))
+            if (!await queue.CompleteAsync(job.Id, attempt, resultJson, Retention, ct, mayHaveWebhook, keyId))
             {
                 throw Stale(job.Id, attempt);
             }
@@ -563,6 +583,12 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
             await tx.CommitAsync(ct);
         }
     }
+
+    private object?[] ImageRow(Job job, WorkerImage im, int index, string? session, ResolvedModel? model, DateTime now) =>
+    [
+        Ids.New("img", clock), job.TenantId, job.Id, index, job.AppId, session, model?.VersionId, im.Seed,
+        im.Infotext.Length > 8192 ? im.Infotext[..8192] : im.Infotext, im.Width, im.Height, im.Size, im.Sha256, im.Key, now,
+    ];
 
     private const string InsertImage = """
         INSERT INTO generated_images ("Id", "TenantId", "JobId", "Index", "AppId", "SessionId", "ModelVersionId", "Seed", "Infotext", "Width", "Height",
