@@ -316,6 +316,9 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
     {
         var until = Now + lease;
         var q = Leased(jobId, attempt, keyId);
+        // In the file's write queue on SQLite: outside it, under a sustained load the writer's transactions follow each
+        // other so closely that a write waiting in SQLite's busy handler could miss every gap, and the lease lapse.
+        using var turn = db.Database.CurrentTransaction is null ? await provider.WriteTurnAsync(db, ct) : null;
         // The delivery state lives in the model JSON: written only over the JSON just read. Two beats of one attempt at
         // once (a worker's fetch report and its periodic beat) may each read the same JSON; the one whose write then
         // finds it changed reads again, so neither loses its stage to the other (three tries; the lease is renewed below either way).
@@ -359,6 +362,7 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
     public async Task<bool> SavePreviewAsync(string jobId, int attempt, int step, byte[] png, string? keyId, CancellationToken ct)
     {
         var now = Now;
+        using var turn = await provider.WriteTurnAsync(db, ct);
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         var tenant = await Leased(jobId, attempt, keyId).Select(j => j.TenantId).FirstOrDefaultAsync(ct);
         if (tenant is null)
@@ -395,7 +399,6 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
     public async Task<bool> CompleteAsync(string jobId, int attempt, string resultJson, TimeSpan retention, CancellationToken ct, bool mayHaveWebhook = true,
         string? keyId = null)
     {
-        var (update, parameters) = Completion(jobId, attempt, resultJson, retention, keyId);
         if (db.Writes is { } writes && db.Database.CurrentTransaction is null)
         {
             // SQLite: the state change and its message in one write on the file's writer.
@@ -407,6 +410,8 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
 
             return changed;
         }
+
+        var (update, parameters) = Completion(jobId, attempt, resultJson, retention, keyId);
 
         if (!provider.ChainsWrites)
         {
@@ -488,6 +493,7 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
     public async Task RequestStopAsync(string jobId, CancellationToken ct)
     {
         var now = Now;
+        using var turn = db.Database.CurrentTransaction is null ? await provider.WriteTurnAsync(db, ct) : null;
         await db.Jobs.IgnoreQueryFilters().Where(j => j.Id == jobId && j.State == JobStates.Running && !j.CancelRequested)
             .ExecuteUpdateAsync(u => u.SetProperty(j => j.CancelRequested, true).SetProperty(j => j.CancelRequestedAt, now), ct);
     }
@@ -517,8 +523,13 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
             }
         }
 
-        var requeued = await jobs.Where(j => j.State == JobStates.Running && j.LeaseUntil < now && j.Attempt < j.MaxAttempts)
-            .ExecuteUpdateAsync(u => u.SetProperty(j => j.State, JobStates.Queued).SetProperty(j => j.LeaseOwner, (string?)null).SetProperty(j => j.LeaseUntil, (DateTime?)null), ct);
+        int requeued;
+        using (db.Database.CurrentTransaction is null ? await provider.WriteTurnAsync(db, ct) : null)
+        {
+            requeued = await jobs.Where(j => j.State == JobStates.Running && j.LeaseUntil < now && j.Attempt < j.MaxAttempts)
+                .ExecuteUpdateAsync(u => u.SetProperty(j => j.State, JobStates.Queued).SetProperty(j => j.LeaseOwner, (string?)null).SetProperty(j => j.LeaseUntil, (DateTime?)null), ct);
+        }
+
         var exhausted = await jobs.Where(j => j.State == JobStates.Running && j.LeaseUntil < now && j.Attempt >= j.MaxAttempts).Select(j => j.Id).ToListAsync(ct);
         foreach (var id in exhausted)
         {

@@ -230,10 +230,10 @@ public sealed class SqliteWriter : IRawWriter
                     cmd.ExecuteNonQuery();
                     _restartDue = true;
                 }
-                catch (SqliteException)
+                catch (Exception)
                 {
                     // The next round tries again, on a new connection; SQLite's own checkpoints (the context's connections
-                    // still make them) keep the log bounded meanwhile.
+                    // still make them) keep the log bounded meanwhile. Nothing may end this thread but the stop.
                     connection?.Dispose();
                     connection = null;
                 }
@@ -264,7 +264,7 @@ public sealed class SqliteWriter : IRawWriter
             cmd.CommandText = "PRAGMA wal_checkpoint(PASSIVE)";
             cmd.ExecuteNonQuery();
         }
-        catch (SqliteException)
+        catch (Exception)
         {
             // The next pass tries again; the batch below reports a connection that is really broken.
         }
@@ -412,6 +412,13 @@ public sealed class SqliteWriter : IRawWriter
         try
         {
             work.Run(this);
+            if (SQLitePCL.raw.sqlite3_get_autocommit(_connection!.Handle) != 0)
+            {
+                // The write caught a failure after which SQLite had ended the transaction, and went on: what it wrote
+                // since then was committed statement by statement. It is reported as the failure it is.
+                throw new InvalidOperationException("the transaction ended inside a write; its statements after that were not part of it");
+            }
+
             _release!.ExecuteNonQuery();
         }
         catch (Exception e)
@@ -568,9 +575,10 @@ public sealed class SqliteWriter : IRawWriter
             cmd.Parameters.Add(new SqliteParameter(RawCommands.ParameterName(i), DBNull.Value));
         }
 
-        for (var i = 0; i < parameters.Count; i++)
+        for (var i = 0; i < cmd.Parameters.Count; i++)
         {
-            cmd.Parameters[i].Value = parameters[i] ?? DBNull.Value;
+            // Past this call's parameters (the same text run with fewer), none keeps an earlier call's value.
+            cmd.Parameters[i].Value = i < parameters.Count ? parameters[i] ?? DBNull.Value : DBNull.Value;
         }
 
         return cmd;
