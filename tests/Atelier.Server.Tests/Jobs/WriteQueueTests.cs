@@ -27,16 +27,25 @@ public class WriteQueueTests
         var platform = host.Admin().WithHeader("X-Tenant-Id", world.TenantId);
         var config = (await platform.GetAsync("/api/v1/tenant/config")).Ok();
         (await platform.PutAsync("/api/v1/tenant/config", WithCap(config, 10_000))).Ok();
-        var app = world.AppOf(host);
         var admin = world.AdminOf(host);
+        // Four apps' tokens: each credential has its own rate limit (1,000 requests a second), which 16 submitters on
+        // one token can pass once the writes are grouped.
+        var apps = new List<ApiClient> { world.AppOf(host) };
+        for (var i = 1; i < 4; i++)
+        {
+            var id = (await platform.PostAsync("/api/v1/apps", new { name = $"load-{i}" })).Created().GetProperty("id").GetString()!;
+            apps.Add(host.Client.With((await platform.PostAsync($"/api/v1/apps/{id}/tokens", new { name = "t", scopes = new[] { "app" } })).Created()
+                .GetProperty("secret").GetString()));
+        }
 
         const int total = 3000;
         var accepted = new ConcurrentBag<string>();
         var submitted = 0;
         var log = Path.Combine(host.Database.Folder, "atelier.db-wal");
         long largestLog = 0;
-        var load = Enumerable.Range(0, 16).Select(_ => Task.Run(async () =>
+        var load = Enumerable.Range(0, 16).Select(n => Task.Run(async () =>
         {
+            var app = apps[n % apps.Count];
             while (Interlocked.Increment(ref submitted) <= total)
             {
                 var r = await app.PostAsync("/api/v1/agents/default/jobs", new { input = Input });
