@@ -25,6 +25,12 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
     /// </summary>
     public Sqlite.SqliteWriter? Writes { get; internal set; }
 
+    /// <summary>
+    /// <see cref="Writes"/> when a write may go to it now: outside any transaction of this context (a write inside one
+    /// belongs to that transaction, on the context's connection).
+    /// </summary>
+    public Sqlite.SqliteWriter? WriterNow => Database.CurrentTransaction is null ? Writes : null;
+
     public DbSet<Account> Accounts => Set<Account>();
     public DbSet<Tenant> Tenants => Set<Tenant>();
     public DbSet<TenantConfig> TenantConfigs => Set<TenantConfig>();

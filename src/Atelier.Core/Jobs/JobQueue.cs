@@ -88,7 +88,7 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
         {
             // One raw insert (the columns a new job has; the rest start empty): EF's SaveChanges of this row cost
             // several times the statement, inside SQLite's one-writer turn. The tenant's cap is the trigger's (ActiveJobs).
-            if (db.Writes is { } writes && db.Database.CurrentTransaction is null)
+            if (db.WriterNow is { } writes)
             {
                 // SQLite: on the file's writer, committed with the writes queued beside it.
                 await writes.RunAsync(w => w.Execute(InsertJob, values), ct);
@@ -207,7 +207,7 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
         {
             claimed = (await RawCommands.QueryAsync(db, sql, parameters, Claimed.Read, ct)).FirstOrDefault();
         }
-        else if (db.Writes is { } writes && db.Database.CurrentTransaction is null)
+        else if (db.WriterNow is { } writes)
         {
             // SQLite: the claim and its message in one write on the file's writer (one transaction with the writes beside it).
             claimed = await writes.RunAsync(w =>
@@ -399,7 +399,7 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
     public async Task<bool> CompleteAsync(string jobId, int attempt, string resultJson, TimeSpan retention, CancellationToken ct, bool mayHaveWebhook = true,
         string? keyId = null)
     {
-        if (db.Writes is { } writes && db.Database.CurrentTransaction is null)
+        if (db.WriterNow is { } writes)
         {
             // SQLite: the state change and its message in one write on the file's writer.
             var (changed, queued) = await writes.RunAsync(w => Complete(w, jobId, attempt, resultJson, retention, mayHaveWebhook, keyId), ct);

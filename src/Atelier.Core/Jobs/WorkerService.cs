@@ -537,7 +537,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
         var session = job.CallerId?.StartsWith("ses_", StringComparison.Ordinal) == true ? job.CallerId : null;
         var mayHaveWebhook = WebhookEvents.Wants(job.WebhookUrl, job.WebhookEvents, WebhookEvents.Completed);
         var keyId = KeyId; // read here: the write runs on the writer's thread, outside this request's context
-        if (db.Writes is { } writes && db.Database.CurrentTransaction is null)
+        if (db.WriterNow is { } writes)
         {
             // SQLite: the images, the preview's removal and the state change in one write on the file's writer; a stale
             // attempt throws inside it, which takes the write back (no image is recorded).

@@ -223,7 +223,7 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
     {
         using var scope = scopes.CreateScope();
         var db = scope.ServiceProvider.GetRequiredService<AtelierDb>();
-        if (db.Writes is { } writes)
+        if (db.WriterNow is { } writes)
         {
             // SQLite: one write on the file's writer, a prepared statement per outcome (committed with the writes beside it).
             await writes.RunAsync(w =>
@@ -463,7 +463,7 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
         }
 
         var ids = order.Keys.ToList();
-        if (db.Writes is { } writes)
+        if (db.WriterNow is { } writes)
         {
             // SQLite: one write on the file's writer, the same check per message with one prepared statement.
             var held = await writes.RunAsync(w =>

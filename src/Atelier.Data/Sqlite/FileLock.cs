@@ -19,7 +19,7 @@ internal sealed class FileLock(string name, FileStream file) : IDatabaseLock
     public static IDatabaseLock? TryTake(string connectionString, string name)
     {
         var database = new SqliteConnectionStringBuilder(connectionString);
-        if (database.Mode == SqliteOpenMode.Memory || database.DataSource is "" or ":memory:")
+        if (OwnConnections.IsInMemory(database))
         {
             throw new InvalidOperationException("Named locks on SQLite need a database file; the connection string names an in-memory database.");
         }

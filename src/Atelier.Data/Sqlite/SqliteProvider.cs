@@ -142,7 +142,7 @@ internal sealed class SqliteProvider : IDatabaseProvider
             _prepared.AddOrUpdate(handle, handle);
 
             using var cmd = connection.CreateCommand();
-            cmd.CommandText = $"PRAGMA busy_timeout={busyTimeoutMs}; PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;";
+            cmd.CommandText = OwnConnections.ContextPragmas(busyTimeoutMs);
             cmd.ExecuteNonQuery();
         }
     }

@@ -26,9 +26,7 @@ public sealed class SqliteReads(string connectionString, int busyTimeoutMs) : ID
     private int _open;
     private volatile bool _disposed;
 
-    /// <summary>An in-memory database is private to its connection: another connection would read another database.</summary>
-    private readonly bool _file = new SqliteConnectionStringBuilder(connectionString) is var b
-                                  && b.Mode != SqliteOpenMode.Memory && b.DataSource is not ("" or ":memory:");
+    private readonly bool _file = !OwnConnections.IsInMemory(new SqliteConnectionStringBuilder(connectionString));
 
     /// <summary>The rows of <paramref name="sql"/> (EF's <c>{0}</c> placeholders), or null when every connection is busy.</summary>
     public List<T>? Query<T>(string sql, IReadOnlyList<object?> parameters, Func<DbDataReader, T> read)
@@ -51,21 +49,7 @@ public sealed class SqliteReads(string connectionString, int busyTimeoutMs) : ID
         var keep = false;
         try
         {
-            var cmd = reader.Statement(sql, parameters.Count);
-            for (var i = 0; i < parameters.Count; i++)
-            {
-                cmd.Parameters[i].Value = parameters[i] ?? DBNull.Value;
-            }
-
-            var rows = new List<T>();
-            using (var r = cmd.ExecuteReader())
-            {
-                while (r.Read())
-                {
-                    rows.Add(read(r));
-                }
-            }
-
+            var rows = reader.Statements.Query(sql, parameters, read);
             keep = true;
             return rows;
         }
@@ -128,63 +112,19 @@ public sealed class SqliteReads(string connectionString, int busyTimeoutMs) : ID
     private sealed class Reader : IDisposable
     {
         private readonly SqliteConnection _connection;
-        private readonly Dictionary<string, SqliteCommand> _statements = new(StringComparer.Ordinal);
 
         public Reader(string connectionString, int busyTimeoutMs)
         {
-            // Not from Microsoft.Data.Sqlite's pool, and not back to it: query_only stays on the handle, and a handle
-            // returned to the pool could be the next one EF opens for a write.
-            _connection = new SqliteConnection(new SqliteConnectionStringBuilder(connectionString) { Pooling = false }.ToString());
-            try
-            {
-                _connection.Open();
-                using var pragmas = _connection.CreateCommand();
-                pragmas.CommandText = $"PRAGMA busy_timeout={busyTimeoutMs.ToString(CultureInfo.InvariantCulture)}; PRAGMA query_only=1;";
-                pragmas.ExecuteNonQuery();
-            }
-            catch
-            {
-                _connection.Dispose();
-                throw;
-            }
+            // query_only stays on the handle, which is never the pool's (OwnConnections.Open).
+            _connection = OwnConnections.Open(connectionString, $"PRAGMA busy_timeout={busyTimeoutMs.ToString(CultureInfo.InvariantCulture)}; PRAGMA query_only=1;");
+            Statements = new PreparedStatements(_connection, MaxStatements);
         }
 
-        public SqliteCommand Statement(string sql, int parameterCount)
-        {
-            if (_statements.TryGetValue(sql, out var cmd))
-            {
-                return cmd;
-            }
-
-            if (_statements.Count >= MaxStatements)
-            {
-                foreach (var old in _statements.Values)
-                {
-                    old.Dispose();
-                }
-
-                _statements.Clear();
-            }
-
-            cmd = _connection.CreateCommand();
-            cmd.CommandText = RawCommands.Placeholders(sql);
-            for (var i = 0; i < parameterCount; i++)
-            {
-                cmd.Parameters.Add(new SqliteParameter(RawCommands.ParameterName(i), DBNull.Value));
-            }
-
-            cmd.Prepare();
-            _statements[sql] = cmd;
-            return cmd;
-        }
+        public PreparedStatements Statements { get; }
 
         public void Dispose()
         {
-            foreach (var cmd in _statements.Values)
-            {
-                cmd.Dispose();
-            }
-
+            Statements.Dispose();
             _connection.Dispose();
         }
     }

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Data.Common;
 using System.Globalization;
 using Microsoft.Data.Sqlite;
@@ -39,6 +38,8 @@ public interface IRawWriter
 /// </para>
 /// Only for a file: an in-memory database is private to its connection (<see cref="For"/> gives no writer).
 /// </summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001",
+    Justification = "Its connection and statements belong to its thread, which disposes them when it ends (the last Use disposed).")]
 public sealed class SqliteWriter : IRawWriter
 {
     /// <summary>Writes per transaction, at most.</summary>
@@ -47,16 +48,15 @@ public sealed class SqliteWriter : IRawWriter
     /// <summary>Statements kept prepared, at most (the hot writes are a handful of texts; the claim's varies with the slots).</summary>
     private const int MaxStatements = 64;
 
-    private static readonly ConcurrentDictionary<string, SqliteWriter> Writers = new(StringComparer.Ordinal);
+    private static readonly Dictionary<string, SqliteWriter> Writers = new(StringComparer.Ordinal);
     private static readonly Lock WritersLock = new();
 
     private readonly string _connectionString;
     private readonly int _busyTimeoutMs;
     private readonly Queue<Item> _queue = new();
     private readonly object _gate = new(); // Monitor.Wait and Pulse: not a System.Threading.Lock
-    private readonly Dictionary<string, SqliteCommand> _statements = new(StringComparer.Ordinal);
+    private PreparedStatements? _statements;
     private SqliteConnection? _connection;
-    private SqliteCommand? _begin, _commit, _rollback, _savepoint, _release, _rollbackTo;
     private int _users;
     private volatile bool _stopping;
 
@@ -74,8 +74,7 @@ public sealed class SqliteWriter : IRawWriter
     /// </summary>
     public static Use For(string connectionString, int busyTimeoutMs)
     {
-        var b = new SqliteConnectionStringBuilder(connectionString);
-        if (b.Mode == SqliteOpenMode.Memory || b.DataSource is "" or ":memory:")
+        if (OwnConnections.IsInMemory(new SqliteConnectionStringBuilder(connectionString)))
         {
             return new Use(null);
         }
@@ -114,7 +113,7 @@ public sealed class SqliteWriter : IRawWriter
                     return;
                 }
 
-                Writers.TryRemove(writer._connectionString, out _);
+                Writers.Remove(writer._connectionString);
             }
 
             writer.Stop();
@@ -224,7 +223,7 @@ public sealed class SqliteWriter : IRawWriter
                 Interlocked.Exchange(ref _commitsSinceCheckpoint, 0);
                 try
                 {
-                    connection ??= Open(_connectionString, _busyTimeoutMs);
+                    connection ??= OwnConnections.Open(_connectionString, OwnConnections.ContextPragmas(_busyTimeoutMs));
                     using var cmd = connection.CreateCommand();
                     cmd.CommandText = "PRAGMA wal_checkpoint(PASSIVE)";
                     cmd.ExecuteNonQuery();
@@ -329,12 +328,7 @@ public sealed class SqliteWriter : IRawWriter
                 }
             }
 
-            foreach (var cmd in _statements.Values)
-            {
-                cmd.Dispose();
-            }
-
-            _connection?.Dispose();
+            DropConnection();
         }
     }
 
@@ -357,7 +351,7 @@ public sealed class SqliteWriter : IRawWriter
                     if (!open)
                     {
                         Connection();
-                        _begin!.ExecuteNonQuery();
+                        Run("BEGIN IMMEDIATE");
                         open = true;
                     }
 
@@ -378,7 +372,7 @@ public sealed class SqliteWriter : IRawWriter
 
             if (open)
             {
-                _commit!.ExecuteNonQuery();
+                Run("COMMIT");
                 Committed();
                 open = false;
             }
@@ -408,7 +402,7 @@ public sealed class SqliteWriter : IRawWriter
 
     private void RunOne(Work work, List<Item> batch, ref bool open)
     {
-        _savepoint!.ExecuteNonQuery();
+        Run("SAVEPOINT w");
         try
         {
             work.Run(this);
@@ -419,15 +413,15 @@ public sealed class SqliteWriter : IRawWriter
                 throw new InvalidOperationException("the transaction ended inside a write; its statements after that were not part of it");
             }
 
-            _release!.ExecuteNonQuery();
+            Run("RELEASE w");
         }
         catch (Exception e)
         {
             work.Failed = e;
             if (SQLitePCL.raw.sqlite3_get_autocommit(_connection!.Handle) == 0)
             {
-                _rollbackTo!.ExecuteNonQuery();
-                _release!.ExecuteNonQuery();
+                Run("ROLLBACK TO w");
+                Run("RELEASE w");
                 return;
             }
 
@@ -454,7 +448,7 @@ public sealed class SqliteWriter : IRawWriter
         {
             if (_connection is { } c && SQLitePCL.raw.sqlite3_get_autocommit(c.Handle) == 0)
             {
-                _rollback!.ExecuteNonQuery();
+                Run("ROLLBACK");
             }
         }
         catch (SqliteException)
@@ -470,119 +464,28 @@ public sealed class SqliteWriter : IRawWriter
             return _connection;
         }
 
-        var connection = Open(_connectionString, _busyTimeoutMs, $"PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit={MaxLogBytes.ToString(CultureInfo.InvariantCulture)};");
-        try
-        {
-            _connection = connection;
-            _begin = Fixed("BEGIN IMMEDIATE");
-            _commit = Fixed("COMMIT");
-            _rollback = Fixed("ROLLBACK");
-            _savepoint = Fixed("SAVEPOINT w");
-            _release = Fixed("RELEASE w");
-            _rollbackTo = Fixed("ROLLBACK TO w");
-            return connection;
-        }
-        catch
-        {
-            connection.Dispose();
-            _connection = null;
-            throw;
-        }
+        // No checkpoint of its own (Checkpoints does them), and the log cut back when it starts over.
+        _connection = OwnConnections.Open(_connectionString,
+            $"{OwnConnections.ContextPragmas(_busyTimeoutMs)} PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit={MaxLogBytes.ToString(CultureInfo.InvariantCulture)};");
+        _statements = new PreparedStatements(_connection, MaxStatements);
+        return _connection;
     }
 
-    /// <summary>
-    /// A connection of this writer's own (not from Microsoft.Data.Sqlite's pool: the handle keeps its statements prepared
-    /// for as long as it lives), with the pragmas every connection of the context has (SqliteProvider's SqlitePragmas).
-    /// </summary>
-    private static SqliteConnection Open(string connectionString, int busyTimeoutMs, string more = "")
-    {
-        var connection = new SqliteConnection(new SqliteConnectionStringBuilder(connectionString) { Pooling = false }.ToString());
-        try
-        {
-            connection.Open();
-            using var pragmas = connection.CreateCommand();
-            pragmas.CommandText = $"PRAGMA busy_timeout={busyTimeoutMs.ToString(CultureInfo.InvariantCulture)}; PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL; {more}";
-            pragmas.ExecuteNonQuery();
-            return connection;
-        }
-        catch
-        {
-            connection.Dispose();
-            throw;
-        }
-    }
-
-    private SqliteCommand Fixed(string sql)
-    {
-        var cmd = _connection!.CreateCommand();
-        cmd.CommandText = sql;
-        return cmd;
-    }
+    /// <summary>A statement without parameters (the transaction's and the savepoints'), prepared once like the others.</summary>
+    private void Run(string sql) => _statements!.Bound(sql, []).ExecuteNonQuery();
 
     /// <summary>After a failure of the transaction itself: the next batch opens the connection afresh.</summary>
     private void DropConnection()
     {
-        foreach (var cmd in _statements.Values)
-        {
-            cmd.Dispose();
-        }
-
-        _statements.Clear();
-        foreach (var cmd in new[] { _begin, _commit, _rollback, _savepoint, _release, _rollbackTo })
-        {
-            cmd?.Dispose();
-        }
-
+        _statements?.Dispose();
+        _statements = null;
         _connection?.Dispose();
         _connection = null;
     }
 
-    int IRawWriter.Execute(string sql, IReadOnlyList<object?> parameters) => Statement(sql, parameters).ExecuteNonQuery();
+    int IRawWriter.Execute(string sql, IReadOnlyList<object?> parameters) => _statements!.Bound(sql, parameters).ExecuteNonQuery();
 
-    List<T> IRawWriter.Query<T>(string sql, IReadOnlyList<object?> parameters, Func<DbDataReader, T> read)
-    {
-        var rows = new List<T>();
-        using var r = Statement(sql, parameters).ExecuteReader();
-        while (r.Read())
-        {
-            rows.Add(read(r));
-        }
-
-        return rows;
-    }
-
-    private SqliteCommand Statement(string sql, IReadOnlyList<object?> parameters)
-    {
-        if (!_statements.TryGetValue(sql, out var cmd))
-        {
-            if (_statements.Count >= MaxStatements)
-            {
-                foreach (var old in _statements.Values)
-                {
-                    old.Dispose();
-                }
-
-                _statements.Clear();
-            }
-
-            cmd = _connection!.CreateCommand();
-            cmd.CommandText = RawCommands.Placeholders(sql);
-            _statements[sql] = cmd;
-        }
-
-        for (var i = cmd.Parameters.Count; i < parameters.Count; i++)
-        {
-            cmd.Parameters.Add(new SqliteParameter(RawCommands.ParameterName(i), DBNull.Value));
-        }
-
-        for (var i = 0; i < cmd.Parameters.Count; i++)
-        {
-            // Past this call's parameters (the same text run with fewer), none keeps an earlier call's value.
-            cmd.Parameters[i].Value = i < parameters.Count ? parameters[i] ?? DBNull.Value : DBNull.Value;
-        }
-
-        return cmd;
-    }
+    List<T> IRawWriter.Query<T>(string sql, IReadOnlyList<object?> parameters, Func<DbDataReader, T> read) => _statements!.Query(sql, parameters, read);
 
     /// <summary>A place in the queue: a write, or a lend of the file.</summary>
     private abstract class Item

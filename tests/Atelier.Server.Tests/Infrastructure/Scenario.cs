@@ -42,6 +42,13 @@ public static class Scenario
         return (appId, host.Client.With(secret));
     }
 
+    /// <summary>The tenant config as <paramref name="config"/> has it, with <c>maxConcurrentJobs</c> set to <paramref name="cap"/> (a PUT body).</summary>
+    public static object ConfigWithJobCap(JsonElement config, int cap) => new
+    {
+        defaultRole = config.GetProperty("defaultRole").GetString(), maxConcurrentJobs = cap,
+        imageRetentionDays = config.GetProperty("imageRetentionDays").GetInt32(), defaultSessionSeconds = config.GetProperty("defaultSessionSeconds").GetInt32(),
+    };
+
     private static string Secret(JsonElement issued) => issued.GetProperty("secret").GetString()!;
 }
 

@@ -13,12 +13,6 @@ public class WriteQueueTests
 {
     private static readonly object Input = new { prompt = "a queue", steps = 2 };
 
-    private static object WithCap(System.Text.Json.JsonElement config, int cap) => new
-    {
-        defaultRole = config.GetProperty("defaultRole").GetString(), maxConcurrentJobs = cap,
-        imageRetentionDays = config.GetProperty("imageRetentionDays").GetInt32(), defaultSessionSeconds = config.GetProperty("defaultSessionSeconds").GetInt32(),
-    };
-
     [Fact]
     public async Task ThousandsOfParallelSubmits_AllStored_AStateChangeThroughEfIsServedDuringTheLoad_AndTheLogStaysBounded()
     {
@@ -26,16 +20,14 @@ public class WriteQueueTests
         var world = await Scenario.NewTenantAsync(host);
         var platform = host.Admin().WithHeader("X-Tenant-Id", world.TenantId);
         var config = (await platform.GetAsync("/api/v1/tenant/config")).Ok();
-        (await platform.PutAsync("/api/v1/tenant/config", WithCap(config, 10_000))).Ok();
+        (await platform.PutAsync("/api/v1/tenant/config", Scenario.ConfigWithJobCap(config, 10_000))).Ok();
         var admin = world.AdminOf(host);
         // Four apps' tokens: each credential has its own rate limit (1,000 requests a second), which 16 submitters on
         // one token can pass once the writes are grouped.
         var apps = new List<ApiClient> { world.AppOf(host) };
         for (var i = 1; i < 4; i++)
         {
-            var id = (await platform.PostAsync("/api/v1/apps", new { name = $"load-{i}" })).Created().GetProperty("id").GetString()!;
-            apps.Add(host.Client.With((await platform.PostAsync($"/api/v1/apps/{id}/tokens", new { name = "t", scopes = new[] { "app" } })).Created()
-                .GetProperty("secret").GetString()));
+            apps.Add((await Scenario.NewAppAsync(host, world, $"load-{i}")).Client);
         }
 
         const int total = 3000;

@@ -14,13 +14,6 @@ public class TenantLimitTests
 {
     private static object Body(int batch = 1) => new { prompt = "limited", steps = 2, batch_size = batch };
 
-    /// <summary>The tenant config as <paramref name="config"/> has it, with <c>maxConcurrentJobs</c> set to <paramref name="cap"/>.</summary>
-    private static object WithCap(System.Text.Json.JsonElement config, int cap) => new
-    {
-        defaultRole = config.GetProperty("defaultRole").GetString(), maxConcurrentJobs = cap,
-        imageRetentionDays = config.GetProperty("imageRetentionDays").GetInt32(), defaultSessionSeconds = config.GetProperty("defaultSessionSeconds").GetInt32(),
-    };
-
     [Fact]
     public async Task MaxConcurrentJobs_ThirtyParallelSubmits_ExactlyFourAccepted()
     {
@@ -28,7 +21,7 @@ public class TenantLimitTests
         var world = await Scenario.NewTenantAsync(host);
         var platform = host.Admin().WithHeader("X-Tenant-Id", world.TenantId);
         var config = (await platform.GetAsync("/api/v1/tenant/config")).Ok();
-        (await platform.PutAsync("/api/v1/tenant/config", WithCap(config, 4))).Ok();
+        (await platform.PutAsync("/api/v1/tenant/config", Scenario.ConfigWithJobCap(config, 4))).Ok();
 
         // Two apps' tokens racing: the cap is the tenant's, whoever submits.
         var app = world.AppOf(host);
@@ -58,7 +51,7 @@ public class TenantLimitTests
         var world = await Scenario.NewTenantAsync(host);
         var platform = host.Admin().WithHeader("X-Tenant-Id", world.TenantId);
         var config = (await platform.GetAsync("/api/v1/tenant/config")).Ok();
-        object Cap(int n) => WithCap(config, n);
+        object Cap(int n) => Scenario.ConfigWithJobCap(config, n);
         (await platform.PutAsync("/api/v1/tenant/config", Cap(2))).Ok();
         var app = world.AppOf(host);
         var worker = await WorkerProtocol.RegisterAsync(host);
@@ -95,7 +88,7 @@ public class TenantLimitTests
         var world = await Scenario.NewTenantAsync(host);
         var platform = host.Admin().WithHeader("X-Tenant-Id", world.TenantId);
         var config = (await platform.GetAsync("/api/v1/tenant/config")).Ok();
-        (await platform.PutAsync("/api/v1/tenant/config", WithCap(config, 3))).Ok();
+        (await platform.PutAsync("/api/v1/tenant/config", Scenario.ConfigWithJobCap(config, 3))).Ok();
         var app = world.AppOf(host);
         var admin = world.AdminOf(host);
         var worker = await WorkerProtocol.RegisterAsync(host);
@@ -146,7 +139,7 @@ public class TenantLimitTests
         (await admin.PostAsync("/api/v1/entitlements/tenant/credits", new { add = 5 })).Error(ErrorCatalog.b_session_tokenforbidden, 403);
         (await admin.PostAsync("/api/v1/entitlements/tenant/credits", new { add = -5 })).Error(ErrorCatalog.b_session_tokenforbidden, 403);
         var config = (await admin.GetAsync("/api/v1/tenant/config")).Ok();
-        object Config(int maxJobs) => WithCap(config, maxJobs);
+        object Config(int maxJobs) => Scenario.ConfigWithJobCap(config, maxJobs);
         (await admin.PutAsync("/api/v1/tenant/config", Config(5000))).Error(ErrorCatalog.b_session_tokenforbidden, 403);
         var unchanged = config.GetProperty("maxConcurrentJobs").GetInt32();
         Assert.Equal(unchanged, (await admin.PutAsync("/api/v1/tenant/config", Config(unchanged))).Ok().GetProperty("maxConcurrentJobs").GetInt32());
