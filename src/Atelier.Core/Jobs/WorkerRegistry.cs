@@ -59,8 +59,23 @@ public sealed class WorkerRegistry(TimeProvider clock)
         return new Waiting(this, slot);
     }
 
-    /// <summary>Whether a slot (<c>workerId/slot</c>) is waiting in a lease request on this replica now.</summary>
-    public bool IsWaiting(string slot) => _waiting.ContainsKey(slot);
+    private readonly ConcurrentDictionary<string, byte> _parked = new();
+
+    /// <summary>
+    /// Marks a slot as parked, until disposed: its lease request looked at the queue, found nothing, and waits for a wake
+    /// or its next look. A slot is in <see cref="Wait"/> from before its first look, so it may still be looking.
+    /// </summary>
+    public IDisposable Park(string slot)
+    {
+        _parked[slot] = 0;
+        return new Parked(this, slot);
+    }
+
+    /// <summary>
+    /// Whether a slot (<c>workerId/slot</c>) is parked in a lease request on this replica now: it has looked at the queue
+    /// and waits, so a job queued from now on is found by a wake, not by a look already under way.
+    /// </summary>
+    public bool IsWaiting(string slot) => _parked.ContainsKey(slot);
 
     /// <summary>The models other waiting slots of the same lane hold (and this one does not): their jobs are theirs to take.</summary>
     public IReadOnlyCollection<string> HeldByOthers(string slot, string lane, string? mine) =>
@@ -69,5 +84,10 @@ public sealed class WorkerRegistry(TimeProvider clock)
     private sealed class Waiting(WorkerRegistry registry, string slot) : IDisposable
     {
         public void Dispose() => registry._waiting.TryRemove(slot, out _);
+    }
+
+    private sealed class Parked(WorkerRegistry registry, string slot) : IDisposable
+    {
+        public void Dispose() => registry._parked.TryRemove(slot, out _);
     }
 }

@@ -228,7 +228,10 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
                     return null;
                 }
 
-                woken = await waiter.WaitAsync(left < RecheckEvery ? left : RecheckEvery, ct);
+                using (registry.Park(me))
+                {
+                    woken = await waiter.WaitAsync(left < RecheckEvery ? left : RecheckEvery, ct);
+                }
             }
         }
     }
