@@ -57,19 +57,26 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
         var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(n.RequestJson)));
         // Start-time fair queueing: the job starts no earlier than the queue's head, and after the tenant's own last
         // queued job; so a tenant's burst of a thousand lines up behind itself, not in front of everyone else.
-        // A raw read of committed rows (a kept, prepared statement on SQLite), not EF's pipeline: it is on every submit.
-        var keys = await RawCommands.ReadAsync(db,
-            """
-            SELECT (SELECT MIN("FairKey") FROM jobs WHERE "State" = 'queued') AS "Head",
-                   (SELECT MAX("FairKey") FROM jobs WHERE "TenantId" = {0} AND "State" = 'queued') AS "Own"
-            """, [n.TenantId], r => new FairKeys(r.IsDBNull(0) ? null : r.GetInt64(0), r.IsDBNull(1) ? null : r.GetInt64(1)), ct);
-        var head = keys[0].Head ?? 0;
-        var own = keys[0].Own;
+        // PostgreSQL: the insert reads both itself (one round trip, not two). SQLite: a raw read of committed rows (a
+        // kept, prepared statement) before the insert, so the writer's turn holds the insert only.
+        var pg = provider.ChainsWrites;
+        long fairKey = 0;
+        if (!pg)
+        {
+            var keys = await RawCommands.ReadAsync(db,
+                """
+                SELECT (SELECT MIN("FairKey") FROM jobs WHERE "State" = 'queued') AS "Head",
+                       (SELECT MAX("FairKey") FROM jobs WHERE "TenantId" = {0} AND "State" = 'queued') AS "Own"
+                """, [n.TenantId], r => new FairKeys(r.IsDBNull(0) ? null : r.GetInt64(0), r.IsDBNull(1) ? null : r.GetInt64(1)), ct);
+            var head = keys[0].Head ?? 0;
+            fairKey = Math.Max(head, keys[0].Own is { } own ? own + 1 : head);
+        }
+
         var job = new Job
         {
             Id = Ids.New("job", clock), TenantId = n.TenantId, AgentId = n.AgentId, ClientJobId = n.ClientJobId, ClientScope = n.ClientScope, BodyHash = hash,
             RequestJson = n.RequestJson, ModelKey = n.ModelKey, State = JobStates.Queued, Priority = n.Priority, MaxAttempts = n.MaxAttempts,
-            CreatedAt = Now, Kind = n.Kind, ModelJson = n.ModelJson, CallerId = n.CallerId, AppId = n.AppId, FairKey = Math.Max(head, own is null ? head : own.Value + 1),
+            CreatedAt = Now, Kind = n.Kind, ModelJson = n.ModelJson, CallerId = n.CallerId, AppId = n.AppId, FairKey = fairKey,
             WebhookUrl = n.Webhook?.Url, WebhookEvents = n.Webhook?.Events, CreditsCharged = n.Charged.Credits, CreditScopes = n.Charged.From,
         };
         // As SaveChanges would refuse it (AtelierDb.CheckTenantWrites): a job is written in its own tenant's scope only.
@@ -88,7 +95,11 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
         {
             // One raw insert (the columns a new job has; the rest start empty): EF's SaveChanges of this row cost
             // several times the statement, inside SQLite's one-writer turn. The tenant's cap is the trigger's (ActiveJobs).
-            if (db.WriterNow is { } writes)
+            if (pg)
+            {
+                job.FairKey = (await RawCommands.QueryAsync(db, InsertJobFair, values, r => r.GetInt64(0), ct))[0];
+            }
+            else if (db.WriterNow is { } writes)
             {
                 // SQLite: on the file's writer, committed with the writes queued beside it.
                 await writes.RunAsync(w => w.Execute(InsertJob, values), ct);
@@ -130,6 +141,21 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
         """;
 
     /// <summary>
+    /// <see cref="InsertJob"/> with the fair key worked out by the statement, from {16} (0) up (PostgreSQL: <c>GREATEST</c>
+    /// passes over a null: an empty queue, a tenant that has no queued job).
+    /// </summary>
+    private const string InsertJobFair = """
+        INSERT INTO jobs ("Id", "TenantId", "AgentId", "ClientJobId", "ClientScope", "BodyHash", "RequestJson", "ModelKey", "ModelJson", "State",
+                          "Priority", "MaxAttempts", "CreatedAt", "Kind", "CallerId", "AppId", "FairKey", "WebhookUrl", "WebhookEvents",
+                          "CreditsCharged", "CreditScopes", "Attempt", "CancelRequested", "ProgressStep", "ProgressSteps", "Progress")
+        SELECT {0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}, {8}, {9}, {10}, {11}, {12}, {13}, {14}, {15},
+               GREATEST({16}, (SELECT MIN("FairKey") FROM jobs WHERE "State" = 'queued'),
+                        (SELECT MAX("FairKey") FROM jobs WHERE "TenantId" = {1} AND "State" = 'queued') + 1),
+               {17}, {18}, {19}, {20}, 0, FALSE, 0, 0, 0
+        RETURNING "FairKey"
+        """;
+
+    /// <summary>
     /// Leases the next queued job to <paramref name="workerId"/>, or returns null when there is none. The order:
     /// higher priority first; then any job that has waited longer than
     /// <paramref name="starvation"/> (no starvation); then a job for the model the slot already has loaded
@@ -140,7 +166,7 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
     /// and a revoked key claims nothing, checked by the claim statement itself.</param>
     /// <param name="lane">Whose jobs: <see cref="SharedLane"/> (the shared workers) leases the jobs of agents without a computing
     /// unit; an agent id leases that agent's jobs only (a unit's workers); null leases any job (the queue's own tests).</param>
-    public async Task<Job?> ClaimAsync(string workerId, TimeSpan lease, string? hotModel, TimeSpan starvation, CancellationToken ct,
+    public async Task<ClaimedJob?> ClaimAsync(string workerId, TimeSpan lease, string? hotModel, TimeSpan starvation, CancellationToken ct,
         IReadOnlyCollection<string>? heldByOthers = null, string? keyId = null, string? lane = null)
     {
         var now = Now;
@@ -198,10 +224,10 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
             UPDATE jobs SET "State" = 'running', "Attempt" = "Attempt" + 1, "LeaseOwner" = {0}, "LeaseUntil" = {1},
                    "StartedAt" = COALESCE("StartedAt", {2}), "ProgressStep" = 0, "Progress" = 0, "LeaseKeyId" = NULLIF({5}, '')
             WHERE "Id" = (SELECT "Id" FROM pick) AND "State" = 'queued'{{keyValid}}
-            {{(pg ? "RETURNING *), hook AS (" + WebhookOutbox.InsertFrom("claimed", first, first + 1, first + 2, 2) + """) SELECT "Id", "WebhookUrl", "Attempt", "WebhookEvents" FROM claimed""" : """RETURNING "Id", "WebhookUrl", "Attempt", "WebhookEvents" """)}}
+            {{(pg ? "RETURNING *), hook AS (" + WebhookOutbox.InsertFrom("claimed", first, first + 1, first + 2, 2) + ") SELECT " + Claimed.Columns + " FROM claimed" : "RETURNING " + Claimed.Columns)}}
             """;
-        // The statement answers the claimed job's id only (a raw command: EF's pipeline for a whole entity cost several
-        // times the statement itself, inside SQLite's one-writer turn); the job is read after the commit.
+        // The statement answers what the lease needs of the job (a raw command: EF's pipeline for a whole entity cost
+        // several times the statement itself, inside SQLite's one-writer turn), so nothing is read after it.
         Claimed? claimed;
         if (pg)
         {
@@ -244,19 +270,30 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
             relay.Pulse(); // committed: the started message (when the job's filter has it) is there to send
         }
 
-        // Read after the commit, whatever the caller's token says (a lease taken is answered, or it would wait out its
-        // lease unheld). Only what this claim leased is answered: a key revoked at that moment may have put the job back
-        // (and another slot taken it) in between.
-        var job = await HotQueries.JobById(db, got.Id, CancellationToken.None);
-        return job is { State: JobStates.Running } && job.Attempt == got.Attempt && job.LeaseOwner == workerId ? job : null;
+        // Answered from the claim's own row: the lease is this claim's (the statement checked the key in the same
+        // write), and a lease taken is answered, or it would wait out its lease unheld.
+        return new ClaimedJob(got.Id, got.Attempt, got.TenantId, got.AgentId, got.Kind, got.ModelKey, got.ModelJson, got.RequestJson, got.CallerId,
+            got.CreatedAt, now + lease);
     }
 
-    /// <summary>What the claim statement answers: the leased job's id, whether its webhook sends <c>started</c>, and its new attempt.</summary>
-    private sealed record Claimed(string Id, bool Webhook, int Attempt)
+    /// <summary>A job as a claim leased it: what a lease answers with, from the claim statement itself.</summary>
+    public sealed record ClaimedJob(string Id, int Attempt, string TenantId, string AgentId, string Kind, string? ModelKey, string? ModelJson,
+        string RequestJson, string? CallerId, DateTime CreatedAt, DateTime LeaseUntil);
+
+    /// <summary>What the claim statement answers: the leased job's fields, and whether its webhook sends <c>started</c>.</summary>
+    private sealed record Claimed(string Id, bool Webhook, int Attempt, string TenantId, string AgentId, string Kind, string? ModelKey,
+        string? ModelJson, string RequestJson, string? CallerId, DateTime CreatedAt)
     {
+        public const string Columns = """
+            "Id", "WebhookUrl", "Attempt", "WebhookEvents", "TenantId", "AgentId", "Kind", "ModelKey", "ModelJson", "RequestJson", "CallerId", "CreatedAt"
+            """;
+
         public static Claimed Read(DbDataReader r) =>
             new(r.GetString(0), WebhookEvents.Wants(r.IsDBNull(1) ? null : r.GetString(1), r.IsDBNull(3) ? null : r.GetString(3), WebhookEvents.Started),
-                r.GetInt32(2));
+                r.GetInt32(2), r.GetString(4), r.GetString(5), r.GetString(6), NullableString(r, 7), NullableString(r, 8), r.GetString(9),
+                NullableString(r, 10), DateTime.SpecifyKind(r.GetDateTime(11), DateTimeKind.Utc));
+
+        private static string? NullableString(DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
     }
 
     /// <summary>

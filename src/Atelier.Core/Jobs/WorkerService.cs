@@ -218,7 +218,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
                         ? await CallerOptionsService.WithCallerOptionsAsync(db, callerOptions, job.CallerId, job.RequestJson, ct)
                         : job.RequestJson);
                     var (leasedModel, networks) = await LeasedModelAsync(job, ct);
-                    return new LeasedJob(job.Id, job.Attempt, job.TenantId, job.AgentId, job.Kind, leasedModel, request.RootElement.Clone(), job.LeaseUntil!.Value,
+                    return new LeasedJob(job.Id, job.Attempt, job.TenantId, job.AgentId, job.Kind, leasedModel, request.RootElement.Clone(), job.LeaseUntil,
                         networks);
                 }
 
@@ -253,7 +253,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
     /// The leased job's model with what the worker needs to fetch it: the version's stored files and the model's type.
     /// Read at lease time, so files added to the version since the job was queued are there too.
     /// </summary>
-    private async Task<(LeasedModel? Model, IReadOnlyList<LeasedModel>? Networks)> LeasedModelAsync(Job job, CancellationToken ct)
+    private async Task<(LeasedModel? Model, IReadOnlyList<LeasedModel>? Networks)> LeasedModelAsync(JobQueue.ClaimedJob job, CancellationToken ct)
     {
         if (ResolvedModel.FromJson(job.ModelJson) is not { } model)
         {
