@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace Atelier.Contracts.Workers;
 
@@ -102,9 +103,11 @@ public static class JobStages
 /// A leased job: the attempt every later call names, the request (A1111's txt2img/img2img fields) and when the
 /// lease ends unless a heartbeat renews it.
 /// </summary>
-/// <remarks><c>networks</c>: the tenant's LoRA model versions the prompt names (<c>&lt;lora:name&gt;</c>), with their files, fetched like the model's.</remarks>
+/// <remarks><c>networks</c>: the tenant's LoRA model versions the prompt names (<c>&lt;lora:name&gt;</c>), with their files, fetched like the model's.
+/// <c>inlineImageBytes</c>: the image bytes, over all of them, the completion may carry itself (<see cref="WorkerImage.Data"/>)
+/// instead of uploading each first; absent (a server without it, or turned off): upload every image.</remarks>
 public sealed record LeasedJob(string Id, int Attempt, string TenantId, string AgentId, string Kind, LeasedModel? Model, JsonElement Request, DateTime LeaseUntil,
-    IReadOnlyList<LeasedModel>? Networks = null);
+    IReadOnlyList<LeasedModel>? Networks = null, long? InlineImageBytes = null);
 
 /// <summary>
 /// Renews the lease of <c>attempt</c>, with the progress so far: the engine's steps and fraction, and, while the worker
@@ -128,8 +131,14 @@ public sealed record CompleteAndLeaseRequest(int? Attempt, WorkerResult? Result,
 /// <summary>A job's result: its images (each an uploaded key), A1111's <c>info</c> string and the request as the engine understood it.</summary>
 public sealed record WorkerResult(IReadOnlyList<WorkerImage>? Images, string? Info, JsonElement? Parameters);
 
-/// <summary>One image of a result; sizes and dimensions are taken from the stored object, not from the worker.</summary>
-public sealed record WorkerImage(string Key, string Sha256, long Size, long Seed, string Infotext, int Width = 0, int Height = 0);
+/// <summary>
+/// One image of a result; sizes and dimensions are taken from the stored object, not from the worker. Either <c>key</c>
+/// names the attempt's upload of it, or <c>data</c> carries its PNG bytes (base64, within the lease's
+/// <c>inlineImageBytes</c>): the server stores it as the upload of the image's place in the list would have been,
+/// and keeps only the key.
+/// </summary>
+public sealed record WorkerImage(string Key, string Sha256, long Size, long Seed, string Infotext, int Width = 0, int Height = 0,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Data = null);
 
 /// <summary>
 /// Fails <c>attempt</c>. <c>errorCode</c> is a catalog code (an unknown one is recorded as

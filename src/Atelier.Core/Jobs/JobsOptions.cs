@@ -40,6 +40,15 @@ public sealed partial class JobsOptions
     [Range(1, 1 << 30)]
     public long MaxImageBytes { get; set; } = 32L << 20;
 
+    /// <summary>
+    /// Image bytes a worker may send inside its completion (base64 in the JSON body) instead of uploading each image
+    /// first, over all the completion's images; the lease tells the worker (<c>inlineImageBytes</c>), and larger images
+    /// are uploaded as before. One HTTP request fewer for a small image (a sync txt2img's). Keep it under three quarters
+    /// of <c>Atelier:Server:MaxJsonBodyBytes</c> (base64 is a third larger); 0 turns it off.
+    /// </summary>
+    [Range(0, 64L << 20)]
+    public long InlineImageBytes { get; set; } = 256 * 1024;
+
     /// <summary>How long a synchronous predict call (A1111 <c>txt2img</c>) waits for its job.</summary>
     [Range(1, 86400)]
     public int SyncTimeoutSeconds { get; set; } = 600;

@@ -219,7 +219,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
                         : job.RequestJson);
                     var (leasedModel, networks) = await LeasedModelAsync(job, ct);
                     return new LeasedJob(job.Id, job.Attempt, job.TenantId, job.AgentId, job.Kind, leasedModel, request.RootElement.Clone(), job.LeaseUntil,
-                        networks);
+                        networks, O.InlineImageBytes > 0 ? O.InlineImageBytes : null);
                 }
 
                 var left = deadline - clock.GetUtcNow();
@@ -371,17 +371,25 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
             buffer.Write(chunk, 0, read);
         }
 
-        var bytes = buffer.ToArray();
+        return await StoreImageAsync(jobId, attempt, job.TenantId, index, buffer.ToArray(), "image", ct);
+    }
+
+    /// <summary>
+    /// Stores one PNG of the caller's attempt under its place (<paramref name="index"/>) in the object store, and offers
+    /// it to a caller waiting here (<see cref="JobHandoff"/>). A full disk ends the job at once (see below).
+    /// </summary>
+    private async Task<StoredImage> StoreImageAsync(string jobId, int attempt, string tenantId, int index, byte[] bytes, string field, CancellationToken ct)
+    {
         if (ImageHeaders.Read(bytes) is not { Format: ImageHeaders.Png } header)
         {
-            throw AtelierException.InvalidInput("image", "must be a PNG");
+            throw AtelierException.InvalidInput(field, "must be a PNG");
         }
 
-        var key = ImageKey(job.TenantId, jobId, attempt, index);
-        buffer.Position = 0;
+        var key = ImageKey(tenantId, jobId, attempt, index);
         try
         {
-            await store.PutAsync(key, buffer, bytes.Length, ct);
+            using var content = new MemoryStream(bytes, writable: false);
+            await store.PutAsync(key, content, bytes.Length, ct);
         }
         catch (IOException e) when (StorageSpace.IsDiskFull(e))
         {
@@ -602,15 +610,50 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
     /// <summary>
     /// The images of a completion, each an exact key this server issued for this job and attempt (in the image upload)
     /// and stored: a worker names which of its uploads make the result, never where they are. Sizes are the stored ones.
+    /// An image the completion carries itself (<see cref="WorkerImage.Data"/>) is checked first, with all the others,
+    /// and then stored under its place in the list, as its upload would have been.
     /// </summary>
     private async Task<IReadOnlyList<WorkerImage>> IssuedImagesAsync(Job job, int attempt, IReadOnlyList<WorkerImage> images, CancellationToken ct)
     {
         var prefix = ImageKey(job.TenantId, job.Id, attempt, 0)[..^"0.png".Length];
         var seen = new HashSet<string>(StringComparer.Ordinal);
-        var checkedImages = new List<WorkerImage>(images.Count);
-        foreach (var image in images)
+        var carried = new byte[images.Count][];
+        for (var i = 0; i < images.Count; i++)
         {
-            var key = image?.Key;
+            var image = images[i] ?? throw AtelierException.InvalidInput("result.images", "an image may not be null");
+            if (image.Data is { } data)
+            {
+                if (i > 255)
+                {
+                    throw AtelierException.InvalidInput("result.images", "at most 256 images");
+                }
+
+                var bytes = new byte[data.Length / 4 * 3 + 3];
+                if (!Convert.TryFromBase64String(data, bytes, out var length) || length == 0)
+                {
+                    throw AtelierException.InvalidInput("result.images", $"data of image {i} must be base64 of a PNG image");
+                }
+
+                if (length > O.MaxImageBytes)
+                {
+                    throw AtelierException.InvalidInput("result.images", $"image {i} is larger than {O.MaxImageBytes} bytes");
+                }
+
+                if (ImageHeaders.Read(bytes.AsSpan(0, length)) is not { Format: ImageHeaders.Png })
+                {
+                    throw AtelierException.InvalidInput("result.images", $"data of image {i} must be a PNG");
+                }
+
+                carried[i] = bytes[..length];
+                if (!seen.Add(ImageKey(job.TenantId, job.Id, attempt, i)))
+                {
+                    throw AtelierException.InvalidInput("result.images", "each key must be one this attempt's image upload answered, once");
+                }
+
+                continue;
+            }
+
+            var key = image.Key;
             var issued = key is not null && key.StartsWith(prefix, StringComparison.Ordinal) && key.EndsWith(".png", StringComparison.Ordinal)
                          && int.TryParse(key.AsSpan(prefix.Length, key.Length - prefix.Length - ".png".Length), System.Globalization.NumberStyles.None,
                              System.Globalization.CultureInfo.InvariantCulture, out var index)
@@ -619,10 +662,29 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
             {
                 throw AtelierException.InvalidInput("result.images", "each key must be one this attempt's image upload answered, once");
             }
+        }
 
-            var size = await store.SizeAsync(key!, ct)
-                       ?? throw AtelierException.InvalidInput("result.images", $"{key} was not uploaded");
-            checkedImages.Add(image! with { Size = size });
+        var carriedBytes = carried.Sum(b => (long)(b?.Length ?? 0));
+        if (carriedBytes > O.InlineImageBytes)
+        {
+            throw AtelierException.InvalidInput("result.images",
+                $"the images carried in the completion are {carriedBytes} bytes, and this server takes at most {O.InlineImageBytes} bytes so: upload them");
+        }
+
+        var checkedImages = new List<WorkerImage>(images.Count);
+        for (var i = 0; i < images.Count; i++)
+        {
+            var image = images[i];
+            if (carried[i] is { } bytes)
+            {
+                var stored = await StoreImageAsync(job.Id, attempt, job.TenantId, i, bytes, "result.images", ct);
+                checkedImages.Add(image with { Key = stored.Key, Sha256 = stored.Sha256, Size = stored.Size, Width = stored.Width, Height = stored.Height, Data = null });
+                continue;
+            }
+
+            var size = await store.SizeAsync(image.Key, ct)
+                       ?? throw AtelierException.InvalidInput("result.images", $"{image.Key} was not uploaded");
+            checkedImages.Add(image with { Size = size });
         }
 
         return checkedImages;

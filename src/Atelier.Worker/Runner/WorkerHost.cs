@@ -206,8 +206,18 @@ public sealed partial class WorkerHost : IDisposable
             }
 
             var images = new List<WorkerImage>();
+            // Small images go inside the completion (one request fewer), as many as the lease's budget holds; the rest are uploaded.
+            var inlineLeft = lease.InlineImageBytes ?? 0;
             for (var i = 0; i < result.Images.Count; i++)
             {
+                if (result.Images[i].Length <= inlineLeft)
+                {
+                    inlineLeft -= result.Images[i].Length;
+                    images.Add(new WorkerImage("", "", result.Images[i].Length, result.Seeds.ElementAtOrDefault(i), result.Infotexts.ElementAtOrDefault(i) ?? "",
+                        Data: Convert.ToBase64String(result.Images[i])));
+                    continue;
+                }
+
                 using var content = new ByteArrayContent(result.Images[i]);
                 content.Headers.ContentType = new MediaTypeHeaderValue("image/png");
                 // Expect: 100-continue for a large image: a refusal (too large, stale lease) comes before the body is sent,
