@@ -64,9 +64,41 @@ public static class HotQueries
              from t in tokens.DefaultIfEmpty()
              select new SessionWithToken(s, t)).FirstOrDefault());
 
-    /// <summary>A job by id, in any tenant (the queue's own reads: a claim reads the job it has just leased).</summary>
-    public static readonly Func<AtelierDb, string, CancellationToken, Task<Job?>> JobById =
-        EF.CompileAsyncQuery((AtelierDb db, string id, CancellationToken ct) => db.Jobs.IgnoreQueryFilters().AsNoTracking().FirstOrDefault(j => j.Id == id));
+    /// <summary>
+    /// A job by id, in any tenant, every column (the worker's completion reads it first; the webhook relay for a
+    /// message's body): raw, a kept prepared statement on SQLite, as EF's compiled query of the whole row cost a
+    /// quarter of a millisecond on every completion. The columns are the entity's, in its order.
+    /// </summary>
+    public static async Task<Job?> JobById(AtelierDb db, string id, CancellationToken ct)
+    {
+        var rows = await RawCommands.ReadAsync(db,
+            """
+            SELECT "Id", "TenantId", "AgentId", "ClientJobId", "ClientScope", "BodyHash", "RequestJson", "ModelKey", "ModelJson", "State",
+                   "Priority", "Attempt", "MaxAttempts", "LeaseOwner", "LeaseKeyId", "LeaseUntil", "CreatedAt", "StartedAt", "FinishedAt",
+                   "ErrorCode", "ErrorMessage", "ResultJson", "CancelRequested", "CancelRequestedAt", "Kind", "CallerId", "AppId", "FairKey",
+                   "ProgressStep", "ProgressSteps", "Progress", "PreviewStep", "ResultExpiresAt", "WebhookUrl", "CreditsCharged", "CreditScopes",
+                   "WebhookEvents"
+            FROM jobs WHERE "Id" = {0}
+            """,
+            [id], ReadJob, ct);
+        return rows.Count == 0 ? null : rows[0];
+    }
+
+    private static Job ReadJob(System.Data.Common.DbDataReader r) => new()
+    {
+        Id = r.GetString(0), TenantId = r.GetString(1), AgentId = r.GetString(2), ClientJobId = Text(r, 3), ClientScope = r.GetString(4),
+        BodyHash = r.GetString(5), RequestJson = r.GetString(6), ModelKey = Text(r, 7), ModelJson = Text(r, 8), State = r.GetString(9),
+        Priority = r.GetInt32(10), Attempt = r.GetInt32(11), MaxAttempts = r.GetInt32(12), LeaseOwner = Text(r, 13), LeaseKeyId = Text(r, 14),
+        LeaseUntil = At(r, 15), CreatedAt = Utc(r.GetDateTime(16)), StartedAt = At(r, 17), FinishedAt = At(r, 18),
+        ErrorCode = Text(r, 19), ErrorMessage = Text(r, 20), ResultJson = Text(r, 21), CancelRequested = r.GetBoolean(22), CancelRequestedAt = At(r, 23),
+        Kind = r.GetString(24), CallerId = Text(r, 25), AppId = Text(r, 26), FairKey = r.GetInt64(27),
+        ProgressStep = r.GetInt32(28), ProgressSteps = r.GetInt32(29), Progress = r.GetDouble(30), PreviewStep = r.IsDBNull(31) ? null : r.GetInt32(31),
+        ResultExpiresAt = At(r, 32), WebhookUrl = Text(r, 33), CreditsCharged = r.GetInt32(34), CreditScopes = Text(r, 35), WebhookEvents = Text(r, 36),
+    };
+
+    private static string? Text(System.Data.Common.DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
+
+    private static DateTime? At(System.Data.Common.DbDataReader r, int i) => r.IsDBNull(i) ? null : Utc(r.GetDateTime(i));
 
     public static readonly Func<AtelierDb, string, CancellationToken, Task<TenantState?>> TenantStateById =
         EF.CompileAsyncQuery((AtelierDb db, string id, CancellationToken ct) =>

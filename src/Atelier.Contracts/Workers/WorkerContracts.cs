@@ -138,7 +138,7 @@ public sealed record WorkerResult(IReadOnlyList<WorkerImage>? Images, string? In
 /// and keeps only the key.
 /// </summary>
 public sealed record WorkerImage(string Key, string Sha256, long Size, long Seed, string Infotext, int Width = 0, int Height = 0,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Data = null);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] byte[]? Data = null);
 
 /// <summary>
 /// Fails <c>attempt</c>. <c>errorCode</c> is a catalog code (an unknown one is recorded as

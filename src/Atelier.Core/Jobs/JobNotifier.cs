@@ -9,11 +9,15 @@ public sealed class JobNotifier(JobSignal signal, JobWatch watch, IDatabaseProvi
     public const string ChangedChannel = "atelier_job_changed";
 
     /// <summary>A job of <paramref name="agentId"/> needing <paramref name="modelKey"/> was queued: one waiting slot is woken
-    /// on this replica and, through the payload <c>origin agent [model]</c>, one on every other.</summary>
-    public async Task QueuedAsync(AtelierDb db, string agentId, string? modelKey, CancellationToken ct)
+    /// on this replica and, through the payload <c>origin agent [model]</c>, one on every other. <paramref name="sent"/>:
+    /// the write that queued it sent that notification itself (<see cref="JobQueue.NotifiesItself"/>).</summary>
+    public async Task QueuedAsync(AtelierDb db, string agentId, string? modelKey, CancellationToken ct, bool sent = false)
     {
         signal.Pulse(agentId, modelKey);
-        await provider.NotifyAsync(db, QueuedChannel, modelKey is null ? $"{signal.Origin} {agentId}" : $"{signal.Origin} {agentId} {modelKey}", ct);
+        if (!sent)
+        {
+            await provider.NotifyAsync(db, QueuedChannel, modelKey is null ? $"{signal.Origin} {agentId}" : $"{signal.Origin} {agentId} {modelKey}", ct);
+        }
     }
 
     /// <summary>Reads a <see cref="QueuedChannel"/> payload back (ids and keys hold no spaces); null for one that is not in this form.</summary>
@@ -28,9 +32,14 @@ public sealed class JobNotifier(JobSignal signal, JobWatch watch, IDatabaseProvi
         };
     }
 
-    public async Task ChangedAsync(AtelierDb db, string jobId, CancellationToken ct)
+    /// <summary>The job changed: its watchers here are woken, and through <see cref="ChangedChannel"/> those of every other
+    /// replica, unless the write that changed it sent that itself (<paramref name="sent"/>, <see cref="JobQueue.NotifiesItself"/>).</summary>
+    public async Task ChangedAsync(AtelierDb db, string jobId, CancellationToken ct, bool sent = false)
     {
         watch.Notify(jobId);
-        await provider.NotifyAsync(db, ChangedChannel, jobId, ct);
+        if (!sent)
+        {
+            await provider.NotifyAsync(db, ChangedChannel, jobId, ct);
+        }
     }
 }

@@ -214,7 +214,7 @@ public sealed partial class WorkerHost : IDisposable
                 {
                     inlineLeft -= result.Images[i].Length;
                     images.Add(new WorkerImage("", "", result.Images[i].Length, result.Seeds.ElementAtOrDefault(i), result.Infotexts.ElementAtOrDefault(i) ?? "",
-                        Data: Convert.ToBase64String(result.Images[i])));
+                        Data: result.Images[i]));
                     continue;
                 }
 

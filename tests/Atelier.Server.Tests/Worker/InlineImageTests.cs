@@ -76,7 +76,10 @@ public class InlineImageTests
             .Error(ErrorCatalog.p_common_inputinvalid, 400);
 
         // A good carried image first, then a bad one: the first is not stored either (all are checked before any is).
-        Assert.Contains("base64", (await Refused(Carried(Blue), Carried("not base64 at all!"))).GetProperty("subErrMessage").GetString(), StringComparison.Ordinal);
+        var notBase64 = (await worker.PostAsync($"/api/v1/worker/jobs/{id}/complete",
+                new { attempt = 1, result = new { images = new[] { Carried(Blue), Carried("not base64 at all!") }, info = "{}" } }))
+            .Error(ErrorCatalog.p_common_needcorrectinputformat, 400);
+        Assert.Contains("images[1].data", notBase64.GetProperty("errMessage").GetString(), StringComparison.Ordinal);
         Assert.Contains("PNG", (await Refused(Carried(Blue), Carried("GIF89a-not-a-png"u8.ToArray()))).GetProperty("subErrMessage").GetString(), StringComparison.Ordinal);
         Assert.Contains("larger than 200", (await Refused(Carried(big))).GetProperty("subErrMessage").GetString(), StringComparison.Ordinal);
         // Carried at place 0 while the upload of place 0 is named too: one key twice.
