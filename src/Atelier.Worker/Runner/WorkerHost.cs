@@ -218,19 +218,7 @@ public sealed partial class WorkerHost : IDisposable
                     continue;
                 }
 
-                using var content = new ByteArrayContent(result.Images[i]);
-                content.Headers.ContentType = new MediaTypeHeaderValue("image/png");
-                // Expect: 100-continue for a large image: a refusal (too large, stale lease) comes before the body is sent,
-                // so it is read as an answer instead of a connection the server closed on a body it would not take. A small
-                // one goes with its headers (the wait for the server's go-ahead was a round trip on every sync txt2img).
-                using var upload = new HttpRequestMessage(HttpMethod.Put, $"{WorkerRoutes.For(WorkerRoutes.Image, lease.Id, i)}?attempt={lease.Attempt}")
-                {
-                    Content = content, Headers = { ExpectContinue = result.Images[i].Length > ExpectContinueAbove },
-                };
-                using var put = await _http.SendAsync(upload, stop);
-                await EnsureAsync(put, stop);
-                var stored = (await put.Content.ReadFromJsonAsync<ApiResponse<StoredImage>>(Camel, stop))!.Data;
-                images.Add(new WorkerImage(stored.Key, stored.Sha256, stored.Size, result.Seeds.ElementAtOrDefault(i), result.Infotexts.ElementAtOrDefault(i) ?? "", stored.Width, stored.Height));
+                images.Add(await UploadAsync(lease, i, result.Images[i], result.Seeds.ElementAtOrDefault(i), result.Infotexts.ElementAtOrDefault(i) ?? "", stop));
             }
 
             var info = workflow ? JsonSerializer.Serialize(new { workflow = true, images = result.Images.Count, prompt_id = lease.Id }) : Info(request, job, result, _clock.GetUtcNow());
@@ -239,7 +227,27 @@ public sealed partial class WorkerHost : IDisposable
             // completion's lease waits (it did so once the job was complete before the calls were one).
             _hot[slot] = lease.Model?.Key ?? lease.Model?.VersionId;
             held?.Dispose();
-            var next = await CompleteAsync(slot, lease, new WorkerResult(images, info, Parameters(request)), stop);
+            LeasedJob? next;
+            try
+            {
+                next = await CompleteAsync(slot, lease, new WorkerResult(images, info, Parameters(request)), stop);
+            }
+            catch (WorkerProtocolException e) when (e.Status is 400 or 413 && images.Any(x => x.Data is not null))
+            {
+                // The server did not take the images inside the completion (the rest of the body left them no room under its
+                // body limit, or another replica with a smaller budget answered): upload them, then complete again.
+                LogRetrying(_logger, e.Message);
+                for (var i = 0; i < images.Count; i++)
+                {
+                    if (images[i].Data is { } png)
+                    {
+                        images[i] = await UploadAsync(lease, i, png, images[i].Seed, images[i].Infotext, stop);
+                    }
+                }
+
+                next = await CompleteAsync(slot, lease, new WorkerResult(images, info, Parameters(request)), stop);
+            }
+
             Interlocked.Increment(ref _completed);
             return next;
         }
@@ -399,6 +407,24 @@ public sealed partial class WorkerHost : IDisposable
                 progress.Beats.Release();
             }
         }
+    }
+
+    /// <summary>Uploads the image of place <paramref name="index"/>; the completion names the key the server answers.</summary>
+    private async Task<WorkerImage> UploadAsync(LeasedJob lease, int index, byte[] png, long seed, string infotext, CancellationToken stop)
+    {
+        using var content = new ByteArrayContent(png);
+        content.Headers.ContentType = new MediaTypeHeaderValue("image/png");
+        // Expect: 100-continue for a large image: a refusal (too large, stale lease) comes before the body is sent,
+        // so it is read as an answer instead of a connection the server closed on a body it would not take. A small
+        // one goes with its headers (the wait for the server's go-ahead was a round trip on every sync txt2img).
+        using var upload = new HttpRequestMessage(HttpMethod.Put, $"{WorkerRoutes.For(WorkerRoutes.Image, lease.Id, index)}?attempt={lease.Attempt}")
+        {
+            Content = content, Headers = { ExpectContinue = png.Length > ExpectContinueAbove },
+        };
+        using var put = await _http.SendAsync(upload, stop);
+        await EnsureAsync(put, stop);
+        var stored = (await put.Content.ReadFromJsonAsync<ApiResponse<StoredImage>>(Camel, stop))!.Data;
+        return new WorkerImage(stored.Key, stored.Sha256, stored.Size, seed, infotext, stored.Width, stored.Height);
     }
 
     /// <summary>Images larger than this are sent after the server's <c>100 Continue</c>; smaller ones at once (one socket buffer's worth).</summary>

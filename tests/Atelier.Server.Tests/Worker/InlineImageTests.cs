@@ -4,6 +4,7 @@ using System.Text.Json;
 using Atelier.Contracts.Errors;
 using Atelier.Server.Tests.Infrastructure;
 using Atelier.Storage;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Atelier.Server.Tests.Worker;
@@ -56,14 +57,22 @@ public class InlineImageTests
         // Stored where the upload of place 0 would have put it, with the stored size; the body itself is not kept in the result.
         var store = host.Services.GetRequiredService<IObjectStore>();
         Assert.Equal(Red.Length, await store.SizeAsync(Atelier.Core.Jobs.WorkerService.ImageKey(world.TenantId, id, 1, 0), CancellationToken.None));
-        var job = (await world.AppOf(host).GetAsync($"/api/v1/agents/default/jobs/{id}")).Ok();
-        Assert.DoesNotContain(Convert.ToBase64String(Red), job.GetRawText(), StringComparison.Ordinal);
+        using var scope = host.Services.CreateScope();
+        var stored = await scope.ServiceProvider.GetRequiredService<Atelier.Data.AtelierDb>().Jobs.IgnoreQueryFilters()
+            .Where(j => j.Id == id).Select(j => j.ResultJson).SingleAsync();
+        Assert.Contains(Atelier.Core.Jobs.WorkerService.ImageKey(world.TenantId, id, 1, 0), stored, StringComparison.Ordinal);
+        Assert.DoesNotContain(Convert.ToBase64String(Red), stored, StringComparison.Ordinal);
+        Assert.DoesNotContain("\"data\"", stored, StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task Complete_WithACarriedImageThatIsWrong_IsRefusedWhole_NothingStored_TheJobStillRuns()
     {
-        var (host, world, worker) = await WorkerProtocolTests.StartAsync(settings: new Dictionary<string, string> { ["Atelier:Jobs:MaxImageBytes"] = "200" });
+        // Room for one Blue carried, not two.
+        var (host, world, worker) = await WorkerProtocolTests.StartAsync(settings: new Dictionary<string, string>
+        {
+            ["Atelier:Jobs:MaxImageBytes"] = "200", ["Atelier:Jobs:InlineImageBytes"] = (Blue.Length + 1).ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
         await using var _ = host;
         var id = await WorkerProtocolTests.SubmitAsync(host, world);
         (await WorkerProtocol.LeaseAsync(worker)).Ok();
@@ -82,6 +91,8 @@ public class InlineImageTests
         Assert.Contains("images[1].data", notBase64.GetProperty("errMessage").GetString(), StringComparison.Ordinal);
         Assert.Contains("PNG", (await Refused(Carried(Blue), Carried("GIF89a-not-a-png"u8.ToArray()))).GetProperty("subErrMessage").GetString(), StringComparison.Ordinal);
         Assert.Contains("larger than 200", (await Refused(Carried(big))).GetProperty("subErrMessage").GetString(), StringComparison.Ordinal);
+        // Two that each fit the lease's budget but not together.
+        Assert.Contains($"at most {Blue.Length + 1} bytes", (await Refused(Carried(Blue), Carried(Blue))).GetProperty("subErrMessage").GetString(), StringComparison.Ordinal);
         // Carried at place 0 while the upload of place 0 is named too: one key twice.
         await Refused(Carried(Blue), new { key = uploaded.GetProperty("key").GetString(), sha256 = "", size = 0, seed = 1, infotext = "" });
 
@@ -124,6 +135,41 @@ public class InlineImageTests
         Assert.Equal(HttpStatusCode.OK, sync.Status);
         var png = Convert.FromBase64String(sync.Json.GetProperty("images")[0].GetString()!);
         Assert.Equal(Atelier.Core.Jobs.ImageHeaders.Png, Atelier.Core.Jobs.ImageHeaders.Read(png)?.Format);
+    }
+
+    /// <summary>
+    /// A completion whose carried image leaves it over the server's JSON body limit is answered 413: <c>atelier worker</c>
+    /// then uploads the image and completes again, and the caller gets the image (the job does not fail).
+    /// </summary>
+    [Fact]
+    public async Task TooLargeWithTheImageInside_TheWorkerUploadsItInstead()
+    {
+        var noise = new byte[128 * 128 * 3];
+        new Random(5).NextBytes(noise);
+        var png = Atelier.Engine.Images.Png.Encode(noise, 128, 128);
+        Assert.True(png.Length is > 32 * 1024 and < 256 * 1024);
+        await using var host = await TestHost.StartAsync(new Dictionary<string, string> { ["Atelier:Server:MaxJsonBodyBytes"] = "32768" });
+        var world = await Scenario.NewTenantAsync(host);
+        await using var worker = await InProcessWorker.StartAsync(host, adapter: new OneImageEngine(png));
+        var sync = await world.AppOf(host).PostAsync("/sdapi/v1/txt2img", new { prompt = "too large to carry", steps = 1 });
+        Assert.Equal(HttpStatusCode.OK, sync.Status);
+        Assert.Equal(png, Convert.FromBase64String(sync.Json.GetProperty("images")[0].GetString()!));
+    }
+
+    /// <summary>An engine whose every job is the one PNG it was given.</summary>
+    private sealed class OneImageEngine(byte[] png) : Atelier.Worker.Adapters.IEngineAdapter
+    {
+        public string Name => "one-image";
+
+        public Task<IReadOnlyList<Atelier.Worker.Adapters.EngineModel>> ListModelsAsync(CancellationToken ct) =>
+            Task.FromResult<IReadOnlyList<Atelier.Worker.Adapters.EngineModel>>([]);
+
+        public Task<Atelier.Worker.Adapters.EngineResult> GenerateAsync(Atelier.Worker.Adapters.EngineJob job, IProgress<Atelier.Worker.Adapters.EngineProgress>? progress,
+            CancellationToken ct) => Task.FromResult(new Atelier.Worker.Adapters.EngineResult([png], [1], "one-image", ["too large to carry"]));
+
+        public void Dispose()
+        {
+        }
     }
 
     private static async Task<byte[]> FetchAsync(TestHost host, TenantWorld world, JsonElement image)
