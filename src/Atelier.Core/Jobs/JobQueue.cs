@@ -141,10 +141,15 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
         }
     }
 
-    private const string InsertJob = """
+    /// <summary>The columns a new job is inserted with (the rest start empty), for both inserts below.</summary>
+    private const string InsertColumns = """
         INSERT INTO jobs ("Id", "TenantId", "AgentId", "ClientJobId", "ClientScope", "BodyHash", "RequestJson", "ModelKey", "ModelJson", "State",
                           "Priority", "MaxAttempts", "CreatedAt", "Kind", "CallerId", "AppId", "FairKey", "WebhookUrl", "WebhookEvents",
                           "CreditsCharged", "CreditScopes", "Attempt", "CancelRequested", "ProgressStep", "ProgressSteps", "Progress")
+        """;
+
+    private const string InsertJob = $$"""
+        {{InsertColumns}}
         VALUES ({0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}, {8}, {9}, {10}, {11}, {12}, {13}, {14}, {15}, {16}, {17}, {18}, {19}, {20}, 0, FALSE, 0, 0, 0)
         """;
 
@@ -153,11 +158,9 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
     /// passes over a null: an empty queue, a tenant that has no queued job), and the queued notification sent by it
     /// (<see cref="JobNotifier.QueuedAsync"/>'s payload: channel {21}, origin {22}).
     /// </summary>
-    private const string InsertJobFair = """
+    private const string InsertJobFair = $$"""
         WITH ins AS (
-        INSERT INTO jobs ("Id", "TenantId", "AgentId", "ClientJobId", "ClientScope", "BodyHash", "RequestJson", "ModelKey", "ModelJson", "State",
-                          "Priority", "MaxAttempts", "CreatedAt", "Kind", "CallerId", "AppId", "FairKey", "WebhookUrl", "WebhookEvents",
-                          "CreditsCharged", "CreditScopes", "Attempt", "CancelRequested", "ProgressStep", "ProgressSteps", "Progress")
+        {{InsertColumns}}
         SELECT {0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}, {8}, {9}, {10}, {11}, {12}, {13}, {14}, {15},
                GREATEST({16}, (SELECT MIN("FairKey") FROM jobs WHERE "State" = 'queued'),
                         (SELECT MAX("FairKey") FROM jobs WHERE "TenantId" = {1} AND "State" = 'queued') + 1),
@@ -239,20 +242,22 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
             """;
         // The statement answers what the lease needs of the job (a raw command: EF's pipeline for a whole entity cost
         // several times the statement itself, inside SQLite's one-writer turn), so nothing is read after it.
+        var until = now + lease;
+        Func<DbDataReader, Claimed> read = r => Claimed.Read(r, until);
         Claimed? claimed;
         if (pg)
         {
-            claimed = (await RawCommands.QueryAsync(db, sql, parameters, Claimed.Read, ct)).FirstOrDefault();
+            claimed = (await RawCommands.QueryAsync(db, sql, parameters, read, ct)).FirstOrDefault();
         }
         else if (db.WriterNow is { } writes)
         {
             // SQLite: the claim and its message in one write on the file's writer (one transaction with the writes beside it).
             claimed = await writes.RunAsync(w =>
             {
-                var c = w.Query(sql, parameters, Claimed.Read).FirstOrDefault();
+                var c = w.Query(sql, parameters, read).FirstOrDefault();
                 if (c is { Webhook: true })
                 {
-                    WebhookOutbox.Enqueue(w, c.Id, WebhookEvents.Started, MaxTries, clock);
+                    WebhookOutbox.Enqueue(w, c.Job.Id, WebhookEvents.Started, MaxTries, clock);
                 }
 
                 return c;
@@ -262,10 +267,10 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
         {
             using var turn = await provider.WriteTurnAsync(db, ct);
             await using var tx = await db.Database.BeginTransactionAsync(ct);
-            claimed = (await RawCommands.QueryAsync(db, sql, parameters, Claimed.Read, ct)).FirstOrDefault();
+            claimed = (await RawCommands.QueryAsync(db, sql, parameters, read, ct)).FirstOrDefault();
             if (claimed is { Webhook: true } hooked)
             {
-                await WebhookOutbox.EnqueueAsync(db, hooked.Id, WebhookEvents.Started, MaxTries, clock, ct);
+                await WebhookOutbox.EnqueueAsync(db, hooked.Job.Id, WebhookEvents.Started, MaxTries, clock, ct);
             }
 
             await tx.CommitAsync(ct);
@@ -283,26 +288,24 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
 
         // Answered from the claim's own row: the lease is this claim's (the statement checked the key in the same
         // write), and a lease taken is answered, or it would wait out its lease unheld.
-        return new ClaimedJob(got.Id, got.Attempt, got.TenantId, got.AgentId, got.Kind, got.ModelKey, got.ModelJson, got.RequestJson, got.CallerId,
-            got.CreatedAt, now + lease);
+        return got.Job;
     }
 
     /// <summary>A job as a claim leased it: what a lease answers with, from the claim statement itself.</summary>
     public sealed record ClaimedJob(string Id, int Attempt, string TenantId, string AgentId, string Kind, string? ModelKey, string? ModelJson,
         string RequestJson, string? CallerId, DateTime CreatedAt, DateTime LeaseUntil);
 
-    /// <summary>What the claim statement answers: the leased job's fields, and whether its webhook sends <c>started</c>.</summary>
-    private sealed record Claimed(string Id, bool Webhook, int Attempt, string TenantId, string AgentId, string Kind, string? ModelKey,
-        string? ModelJson, string RequestJson, string? CallerId, DateTime CreatedAt)
+    /// <summary>What the claim statement answers: the leased job, and whether its webhook sends <c>started</c>.</summary>
+    private sealed record Claimed(ClaimedJob Job, bool Webhook)
     {
         public const string Columns = """
             "Id", "WebhookUrl", "Attempt", "WebhookEvents", "TenantId", "AgentId", "Kind", "ModelKey", "ModelJson", "RequestJson", "CallerId", "CreatedAt"
             """;
 
-        public static Claimed Read(DbDataReader r) =>
-            new(r.GetString(0), WebhookEvents.Wants(r.IsDBNull(1) ? null : r.GetString(1), r.IsDBNull(3) ? null : r.GetString(3), WebhookEvents.Started),
-                r.GetInt32(2), r.GetString(4), r.GetString(5), r.GetString(6), NullableString(r, 7), NullableString(r, 8), r.GetString(9),
-                NullableString(r, 10), DateTime.SpecifyKind(r.GetDateTime(11), DateTimeKind.Utc));
+        public static Claimed Read(DbDataReader r, DateTime leaseUntil) =>
+            new(new ClaimedJob(r.GetString(0), r.GetInt32(2), r.GetString(4), r.GetString(5), r.GetString(6), NullableString(r, 7), NullableString(r, 8),
+                    r.GetString(9), NullableString(r, 10), DateTime.SpecifyKind(r.GetDateTime(11), DateTimeKind.Utc), leaseUntil),
+                WebhookEvents.Wants(r.IsDBNull(1) ? null : r.GetString(1), r.IsDBNull(3) ? null : r.GetString(3), WebhookEvents.Started));
 
         private static string? NullableString(DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
     }
