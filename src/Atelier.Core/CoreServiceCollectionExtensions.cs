@@ -95,6 +95,7 @@ public static class CoreServiceCollectionExtensions
         services.AddSingleton<Jobs.JobWatch>();
         services.AddSingleton<Jobs.JobHandoff>();
         services.AddSingleton<Jobs.JobNotifier>();
+        services.AddHostedService(sp => sp.GetRequiredService<Jobs.JobNotifier>());
         services.AddSingleton<Jobs.WorkerRegistry>();
         services.AddSingleton<Jobs.HotModelKeys>();
         services.AddHostedService<Jobs.JobListener>();

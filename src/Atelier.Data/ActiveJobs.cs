@@ -139,6 +139,132 @@ public static class ActiveJobs
         """,
     ];
 
+    /// <summary>How many rows each tenant's places set aside are spread over on PostgreSQL (<c>tenant_job_credits</c>).</summary>
+    public const int CreditShards = 16;
+
+    /// <summary>The most places one insert that takes the counter row sets aside (at its job's credit row).</summary>
+    public const int CreditGrant = 32;
+
+    /// <summary>
+    /// PostgreSQL, from the migration <c>ActiveJobCredits</c> on: a submit no longer takes the tenant's counter row as a
+    /// rule (every submit of a tenant waited there for the one before it to commit, its disk flush included: the most
+    /// frequent wait in the queue's bench once the notifications were out of the commits). An insert that takes the
+    /// counter row and finds room under the cap sets up to <see cref="CreditGrant"/> more places aside, counted in the
+    /// counter as if their jobs were active, in one of <see cref="CreditShards"/> rows of <c>tenant_job_credits</c>
+    /// (the job's own, by its id). A later insert first takes one such place from any row no other submit holds at that
+    /// moment (<c>SKIP LOCKED</c>, starting at its own), and then needs no counter row at all. The cap is as exact as
+    /// before: the counter less the ends counts the active jobs and the places set aside together, so no place is set
+    /// aside beyond the cap, and an insert that finds the counter at the cap waits for a place still set aside (another
+    /// submit may hold its row for a moment) before it refuses. The lock order stays the counter row, then a credit row;
+    /// a submit that takes a place holds its credit row only. Lowering a tenant's cap takes back every place set aside
+    /// (<c>tenant_configs_cap_lowered</c>), so none outlives the room it was set aside from.
+    /// </summary>
+    public static readonly string[] PostgresCreditsUp =
+    [
+        """
+        CREATE TABLE tenant_job_credits (
+            "TenantId" character varying(256) NOT NULL,
+            "Shard" integer NOT NULL,
+            "Credits" integer NOT NULL CHECK ("Credits" >= 0),
+            CONSTRAINT "PK_tenant_job_credits" PRIMARY KEY ("TenantId", "Shard"))
+        """,
+        $"""
+        CREATE OR REPLACE FUNCTION atelier_jobs_active() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+            was boolean := false;
+            now_active boolean := false;
+            counted bigint;
+            cap integer;
+            ended bigint;
+            folded bigint;
+            own integer;
+            room bigint;
+        BEGIN
+            IF TG_OP <> 'INSERT' THEN was := OLD."State" IN ('queued', 'running'); END IF;
+            IF TG_OP <> 'DELETE' THEN now_active := NEW."State" IN ('queued', 'running'); END IF;
+            IF now_active AND NOT was THEN
+                own := hashtext(NEW."Id") & {CreditShards - 1};
+                IF TG_OP = 'INSERT' THEN
+                    UPDATE tenant_job_credits c SET "Credits" = c."Credits" - 1
+                    WHERE c."TenantId" = NEW."TenantId" AND c."Shard" = (
+                        SELECT f."Shard" FROM tenant_job_credits f WHERE f."TenantId" = NEW."TenantId" AND f."Credits" > 0
+                        ORDER BY (f."Shard" - own) & {CreditShards - 1} LIMIT 1 FOR UPDATE SKIP LOCKED);
+                    IF FOUND THEN
+                        RETURN NULL;
+                    END IF;
+                END IF;
+                UPDATE tenant_configs SET "ActiveJobs" = "ActiveJobs" + 1 WHERE "TenantId" = NEW."TenantId"
+                RETURNING "ActiveJobs", "MaxConcurrentJobs" INTO counted, cap;
+                IF FOUND THEN
+                    SELECT COALESCE(SUM("Ended"), 0) INTO ended FROM tenant_job_ends WHERE "TenantId" = NEW."TenantId";
+                    room := cap - (counted - ended);
+                    IF TG_OP = 'INSERT' AND room < 0 THEN
+                        UPDATE tenant_job_credits c SET "Credits" = c."Credits" - 1
+                        WHERE c."TenantId" = NEW."TenantId" AND c."Shard" = (
+                            SELECT f."Shard" FROM tenant_job_credits f WHERE f."TenantId" = NEW."TenantId" AND f."Credits" > 0
+                            ORDER BY f."Shard" LIMIT 1 FOR UPDATE);
+                        IF NOT FOUND THEN
+                            RAISE EXCEPTION '{CapMessage}';
+                        END IF;
+                        UPDATE tenant_configs SET "ActiveJobs" = "ActiveJobs" - 1 WHERE "TenantId" = NEW."TenantId";
+                        RETURN NULL;
+                    END IF;
+                    IF TG_OP = 'INSERT' AND room > 0 THEN
+                        room := LEAST(room, {CreditGrant});
+                        INSERT INTO tenant_job_credits ("TenantId", "Shard", "Credits") VALUES (NEW."TenantId", own, room)
+                        ON CONFLICT ("TenantId", "Shard") DO UPDATE SET "Credits" = tenant_job_credits."Credits" + EXCLUDED."Credits";
+                        UPDATE tenant_configs SET "ActiveJobs" = "ActiveJobs" + room WHERE "TenantId" = NEW."TenantId";
+                    END IF;
+                    IF ended >= {FoldAt} THEN
+                        WITH free AS (SELECT "Shard", "Ended" FROM tenant_job_ends WHERE "TenantId" = NEW."TenantId" AND "Ended" <> 0 FOR UPDATE SKIP LOCKED),
+                             zeroed AS (UPDATE tenant_job_ends e SET "Ended" = 0 FROM free
+                                        WHERE e."TenantId" = NEW."TenantId" AND e."Shard" = free."Shard" RETURNING free."Ended")
+                        SELECT COALESCE(SUM("Ended"), 0) INTO folded FROM zeroed;
+                        UPDATE tenant_configs SET "ActiveJobs" = "ActiveJobs" - folded WHERE "TenantId" = NEW."TenantId";
+                    END IF;
+                END IF;
+            ELSIF was AND NOT now_active THEN
+                INSERT INTO tenant_job_ends ("TenantId", "Shard", "Ended") VALUES (OLD."TenantId", hashtext(OLD."Id") & {EndShards - 1}, 1)
+                ON CONFLICT ("TenantId", "Shard") DO UPDATE SET "Ended" = tenant_job_ends."Ended" + 1;
+            END IF;
+            RETURN NULL;
+        END
+        $$
+        """,
+        """
+        CREATE FUNCTION atelier_tenant_cap_lowered() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+            revoked bigint;
+        BEGIN
+            WITH held AS (SELECT "Shard", "Credits" FROM tenant_job_credits WHERE "TenantId" = NEW."TenantId" AND "Credits" > 0 ORDER BY "Shard" FOR UPDATE),
+                 zeroed AS (UPDATE tenant_job_credits c SET "Credits" = 0 FROM held
+                            WHERE c."TenantId" = NEW."TenantId" AND c."Shard" = held."Shard" RETURNING held."Credits")
+            SELECT COALESCE(SUM("Credits"), 0) INTO revoked FROM zeroed;
+            NEW."ActiveJobs" := NEW."ActiveJobs" - revoked;
+            RETURN NEW;
+        END
+        $$
+        """,
+        """
+        CREATE TRIGGER tenant_configs_cap_lowered BEFORE UPDATE OF "MaxConcurrentJobs" ON tenant_configs FOR EACH ROW
+        WHEN (NEW."MaxConcurrentJobs" < OLD."MaxConcurrentJobs") EXECUTE FUNCTION atelier_tenant_cap_lowered()
+        """,
+    ];
+
+    /// <summary>Back to the counter row for every submit: the places set aside taken back, the function as <see cref="PostgresEndsUp"/> made it.</summary>
+    public static readonly string[] PostgresCreditsDown =
+    [
+        // No submit may take a place between the count and the drop.
+        """LOCK TABLE tenant_job_credits IN EXCLUSIVE MODE""",
+        """
+        UPDATE tenant_configs SET "ActiveJobs" = "ActiveJobs" - COALESCE((SELECT SUM("Credits") FROM tenant_job_credits c WHERE c."TenantId" = tenant_configs."TenantId"), 0)
+        """,
+        """DROP TRIGGER tenant_configs_cap_lowered ON tenant_configs""",
+        """DROP FUNCTION atelier_tenant_cap_lowered()""",
+        PostgresEndsUp[1],
+        """DROP TABLE tenant_job_credits""",
+    ];
+
     /// <summary>Back to one counter row: the ends folded in, the function as <see cref="PostgresUp"/> made it.</summary>
     public static readonly string[] PostgresEndsDown =
     [

@@ -46,6 +46,13 @@ public interface IDatabaseProvider
     /// <summary>Tells every replica listening on <paramref name="channel"/>; does nothing where the database has no notifications.</summary>
     Task NotifyAsync(AtelierDb db, string channel, string payload, CancellationToken ct);
 
+    /// <summary>
+    /// Sends <paramref name="notes"/> (channel, payload) in one transaction of their own, which writes nothing else and so
+    /// need not wait for its commit to reach the disk (a notification is not kept across a crash anyway). Called outside
+    /// any transaction of <paramref name="db"/>; does nothing where the database has no notifications.
+    /// </summary>
+    Task NotifyManyAsync(AtelierDb db, IReadOnlyList<(string Channel, string Payload)> notes, CancellationToken ct);
+
     /// <summary>Whether <see cref="ListenAsync"/> can hear other replicas.</summary>
     bool Notifies { get; }
 

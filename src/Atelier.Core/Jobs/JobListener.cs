@@ -26,9 +26,9 @@ public sealed partial class JobListener(DatabaseOptions options, IDatabaseProvid
                 {
                     if (channel == JobNotifier.QueuedChannel)
                     {
-                        if (JobNotifier.ParseQueued(payload) is var (origin, agent, model))
+                        if (JobNotifier.ParseQueued(payload) is var (origin, agent, model, count))
                         {
-                            if (origin != signal.Origin)
+                            for (var i = 0; i < count && origin != signal.Origin; i++)
                             {
                                 signal.Pulse(agent, model);
                             }

@@ -19,17 +19,10 @@ namespace Atelier.Core.Jobs;
 /// until the attempts run out. Every state change that sends a webhook queues its message in the same transaction
 /// (<see cref="WebhookOutbox"/>).
 /// </summary>
-public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvider clock, IWebhookPolicy hooks, WebhookSignal relay, JobSignal signal)
+public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvider clock, IWebhookPolicy hooks, WebhookSignal relay)
 {
 
     private DateTime Now => clock.GetUtcNow().UtcDateTime;
-
-    /// <summary>
-    /// Whether this queue's insert (<see cref="EnqueueAsync"/>) and completion (<see cref="CompleteAsync"/>) send their
-    /// notifications to the other replicas themselves, in the same statement (PostgreSQL: <c>pg_notify</c>, delivered at
-    /// the commit): the caller then wakes this replica's own waiters only, without a round trip of its own.
-    /// </summary>
-    public bool NotifiesItself => provider.ChainsWrites;
 
     private int MaxTries => hooks.MaxTries;
 
@@ -104,8 +97,7 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
             // several times the statement, inside SQLite's one-writer turn. The tenant's cap is the trigger's (ActiveJobs).
             if (pg)
             {
-                // The insert also sends the queued notification (delivered at its commit): no round trip of its own.
-                job.FairKey = (await RawCommands.QueryAsync(db, InsertJobFair, [.. values, JobNotifier.QueuedChannel, signal.Origin], r => r.GetInt64(0), ct))[0];
+                job.FairKey = (await RawCommands.QueryAsync(db, InsertJobFair, values, r => r.GetInt64(0), ct))[0];
             }
             else if (db.WriterNow is { } writes)
             {
@@ -155,8 +147,8 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
 
     /// <summary>
     /// <see cref="InsertJob"/> with the fair key worked out by the statement, from {16} (0) up (PostgreSQL: <c>GREATEST</c>
-    /// passes over a null: an empty queue, a tenant that has no queued job), and the queued notification sent by it
-    /// (<see cref="JobNotifier.QueuedAsync"/>'s payload: channel {21}, origin {22}).
+    /// passes over a null: an empty queue, a tenant that has no queued job). The notification to the other replicas is
+    /// not sent by it but after its commit, gathered with others (<see cref="JobNotifier"/> says why).
     /// </summary>
     private const string InsertJobFair = $$"""
         WITH ins AS (
@@ -165,8 +157,8 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
                GREATEST({16}, (SELECT MIN("FairKey") FROM jobs WHERE "State" = 'queued'),
                         (SELECT MAX("FairKey") FROM jobs WHERE "TenantId" = {1} AND "State" = 'queued') + 1),
                {17}, {18}, {19}, {20}, 0, FALSE, 0, 0, 0
-        RETURNING "FairKey", "AgentId", "ModelKey")
-        SELECT "FairKey", pg_notify({21}, {22} || ' ' || "AgentId" || COALESCE(' ' || "ModelKey", '')) FROM ins
+        RETURNING "FairKey")
+        SELECT "FairKey" FROM ins
         """;
 
     /// <summary>
@@ -472,13 +464,12 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
         // PostgreSQL: the state change and its message in one statement, so the tenant's counter row (which the jobs
         // trigger updates on every end) is locked for that statement and its commit only, not across round trips while
         // the rest of a transaction is sent; without a caller's transaction, it commits on its own.
-        // The changed notification goes with it too (delivered at the commit; see NotifiesItself).
         var chained = $$"""
             WITH done AS ({{update}} RETURNING *){{(mayHaveWebhook ? ", hook AS (" + WebhookOutbox.InsertFrom("done", 6, 7, 8, 1) + ")" : "")}}
-            SELECT "WebhookUrl", pg_notify({{{(mayHaveWebhook ? 9 : 6)}}}, "Id") FROM done
+            SELECT "WebhookUrl" FROM done
             """;
         var rows = await RawCommands.QueryAsync(db, chained,
-            mayHaveWebhook ? [.. parameters, Ids.New("msg", clock), WebhookEvents.Completed, MaxTries, JobNotifier.ChangedChannel] : [.. parameters, JobNotifier.ChangedChannel],
+            mayHaveWebhook ? [.. parameters, Ids.New("msg", clock), WebhookEvents.Completed, MaxTries] : parameters,
             r => r.IsDBNull(0) ? null : r.GetString(0), ct);
         if (rows.Count == 1 && rows[0] is not null && db.Database.CurrentTransaction is null)
         {

@@ -155,7 +155,7 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
         if (created)
         {
             queued?.Invoke(job.Id);
-            await notifier.QueuedAsync(db, job.AgentId, job.ModelKey, ct, sent: queue.NotifiesItself);
+            await notifier.QueuedAsync(db, job.AgentId, job.ModelKey, ct);
         }
 
         return (Shown(job), created);

@@ -535,8 +535,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
             AtelierMeter.JobDuration.Record(Math.Max(0, (now - started).TotalSeconds), new KeyValuePair<string, object?>("engine", worker?.Engine ?? "unknown"));
         }
 
-        // The completion's statement told the other replicas where the database notifies (PostgreSQL).
-        await notifier.ChangedAsync(db, jobId, ct, sent: queue.NotifiesItself);
+        await notifier.ChangedAsync(db, jobId, ct);
     }
 
     /// <summary>

@@ -73,6 +73,16 @@ internal sealed class PostgresProvider : IDatabaseProvider
     public async Task NotifyAsync(AtelierDb db, string channel, string payload, CancellationToken ct) =>
         await db.Database.ExecuteSqlAsync($"SELECT pg_notify({channel}, {payload})", ct);
 
+    public async Task NotifyManyAsync(AtelierDb db, IReadOnlyList<(string Channel, string Payload)> notes, CancellationToken ct)
+    {
+        // One statement, its own transaction: set_config(…, true) lasts until that transaction's end, so its commit (an
+        // XID's commit record, since NOTIFY takes one) does not wait for the WAL to be flushed.
+        var channels = notes.Select(n => n.Channel).ToArray();
+        var payloads = notes.Select(n => n.Payload).ToArray();
+        await db.Database.ExecuteSqlAsync(
+            $"SELECT pg_notify(n.c, n.p) FROM (SELECT set_config('synchronous_commit', 'off', true)) AS s, unnest({channels}::text[], {payloads}::text[]) AS n(c, p)", ct);
+    }
+
     public ValueTask<IDisposable?> WriteTurnAsync(AtelierDb db, CancellationToken ct) => ValueTask.FromResult<IDisposable?>(null);
 
     public Task<IDatabaseLock?> TryLockAsync(DatabaseOptions options, string name, CancellationToken ct) =>

@@ -48,6 +48,8 @@ internal sealed class SqliteProvider : IDatabaseProvider
 
     public Task NotifyAsync(AtelierDb db, string channel, string payload, CancellationToken ct) => Task.CompletedTask;
 
+    public Task NotifyManyAsync(AtelierDb db, IReadOnlyList<(string Channel, string Payload)> notes, CancellationToken ct) => Task.CompletedTask;
+
     public Task ListenAsync(DatabaseOptions options, IReadOnlyList<string> channels, Action<string, string> received, Action listening, CancellationToken ct) =>
         Task.CompletedTask;
 

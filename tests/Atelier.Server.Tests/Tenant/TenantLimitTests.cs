@@ -123,6 +123,44 @@ public class TenantLimitTests
         Assert.Equal(ends + 4, total);
     }
 
+    /// <summary>
+    /// On PostgreSQL a submit that finds room sets places aside for the next ones (ActiveJobs.PostgresCreditsUp), which
+    /// then pass without the tenant's counter row. A cap lowered after that must take them back: the room they were set
+    /// aside from is gone. Raised again, the places come back.
+    /// </summary>
+    [Fact]
+    public async Task MaxConcurrentJobs_LoweredAfterABurst_AdmitsOnlyUpToTheNewCap_AndRaisedAgainAdmitsMore()
+    {
+        await using var host = await TestHost.StartAsync();
+        var world = await Scenario.NewTenantAsync(host);
+        var platform = host.Admin().WithHeader("X-Tenant-Id", world.TenantId);
+        var config = (await platform.GetAsync("/api/v1/tenant/config")).Ok();
+        (await platform.PutAsync("/api/v1/tenant/config", Scenario.ConfigWithJobCap(config, 50))).Ok();
+        var app = world.AppOf(host);
+        var admin = world.AdminOf(host);
+        for (var i = 0; i < 3; i++)
+        {
+            (await app.PostAsync("/api/v1/predict/txt2img", Body())).Ok(HttpStatusCode.Accepted);
+        }
+
+        (await platform.PutAsync("/api/v1/tenant/config", Scenario.ConfigWithJobCap(config, 4))).Ok();
+        var answers = await Task.WhenAll(Enumerable.Range(0, 6).Select(_ => app.PostAsync("/api/v1/predict/txt2img", Body())));
+        Assert.Equal(1, answers.Count(a => a.Status == HttpStatusCode.Accepted));
+        Assert.All(answers.Where(a => a.Status != HttpStatusCode.Accepted),
+            a => Assert.Equal("concurrent_jobs", a.Error(ErrorCatalog.b_agent_jobpreinvokefail, 429).GetProperty("errCode").GetString()));
+        Assert.Equal(4, (await admin.GetAsync("/api/v1/agents/default/jobs?state=queued")).Ok().GetProperty("total").GetInt32());
+
+        // An end frees one place at the lowered cap; raised again, the room is there at once.
+        var first = (await admin.GetAsync("/api/v1/agents/default/jobs?state=queued")).Ok().GetProperty("items")[0].GetProperty("id").GetString()!;
+        (await admin.PostAsync($"/api/v1/agents/default/jobs/{first}/cancel")).Ok();
+        (await app.PostAsync("/api/v1/predict/txt2img", Body())).Ok(HttpStatusCode.Accepted);
+        (await app.PostAsync("/api/v1/predict/txt2img", Body())).Error(ErrorCatalog.b_agent_jobpreinvokefail, 429);
+        (await platform.PutAsync("/api/v1/tenant/config", Scenario.ConfigWithJobCap(config, 10))).Ok();
+        var more = await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => app.PostAsync("/api/v1/predict/txt2img", Body())));
+        Assert.Equal(6, more.Count(a => a.Status == HttpStatusCode.Accepted));
+        Assert.Equal(10, (await admin.GetAsync("/api/v1/agents/default/jobs?state=queued")).Ok().GetProperty("total").GetInt32());
+    }
+
     [Fact]
     public async Task TenantAdmin_CannotRaiseTheTenantsLimits_ButDividesThemAmongApps()
     {

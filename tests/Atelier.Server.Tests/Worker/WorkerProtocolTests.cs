@@ -368,4 +368,50 @@ public class ReplicaWakeTests
         var id = await WorkerProtocolTests.SubmitAsync(a, world);
         Assert.Equal(id, (await lease).Ok().GetProperty("id").GetString());
     }
+
+    /// <summary>
+    /// Jobs submitted together on A wake as many slots on B. A's notifications go after their commits, several in one
+    /// transaction of A's own, and PostgreSQL delivers identical payloads of one transaction once: jobs of the same agent
+    /// and model gathered there go as one notification with their count, which B turns into that many wakes. With B's
+    /// own look five minutes away and each lease waiting as long (its last look at the end of its wait would find the
+    /// job too), every slot must be woken by A's notifications: the leases must all be answered long before that.
+    /// </summary>
+    [Fact]
+    public async Task Leases_WaitingOnReplicaB_EachGetOneOfJobsSubmittedTogetherOnReplicaA()
+    {
+        await using var a = await TestHost.StartAsync();
+        var recheck = a.Database.Provider == "postgres" ? "300" : "1";
+        await using var b = await TestHost.StartAsync(
+            new Dictionary<string, string> { ["Atelier:Jobs:LeaseRecheckSeconds"] = recheck, ["Atelier:Jobs:MaxLeaseWaitSeconds"] = "300" },
+            database: a.Database, adminKey: a.AdminKey);
+        var world = await Scenario.NewTenantAsync(a);
+        var key = (await a.Admin().PostAsync("/api/v1/platform/worker-keys")).Created().GetProperty("secret").GetString()!;
+        var worker = b.Client.With(key);
+        const int slots = 6;
+        (await worker.PostAsync("/api/v1/worker/register", new { workerId = "wb", engine = "noop", slots })).Ok();
+        if (a.Database.Provider == "postgres")
+        {
+            var listening = b.Services.GetRequiredService<Atelier.Core.Jobs.JobSignal>();
+            await Eventually.UntilAsync(async () =>
+            {
+                using var waiter = listening.Register(null, null);
+                var heard = waiter.WaitAsync(TimeSpan.FromMilliseconds(500), CancellationToken.None);
+                await WorkerProtocolTests.SubmitAsync(a, world, input: new { prompt = "warm-up" });
+                return await heard is not null;
+            }, "replica B hears A's notifications");
+            // Take the warm-up jobs out of the way (a lease of this six-slot worker names six held models).
+            for (var drained = await WorkerProtocol.LeaseAsync(worker, "wb", hot: new string?[slots]); drained.Status != HttpStatusCode.NoContent;
+                 drained = await WorkerProtocol.LeaseAsync(worker, "wb", hot: new string?[slots]))
+            {
+                drained.Ok();
+            }
+        }
+
+        var registry = b.Services.GetRequiredService<Atelier.Core.Jobs.WorkerRegistry>();
+        var leases = Enumerable.Range(0, slots).Select(i => WorkerProtocol.LeaseAsync(worker, "wb", slot: i, hot: new string?[slots], wait: 300)).ToList();
+        await Eventually.UntilAsync(() => Enumerable.Range(0, slots).All(i => registry.IsWaiting($"wb/{i}")), "every slot waits on B");
+        var ids = await Task.WhenAll(Enumerable.Range(0, slots).Select(i => WorkerProtocolTests.SubmitAsync(a, world, input: new { prompt = $"together {i}", steps = 8 })));
+        var leased = await Task.WhenAll(leases).WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(ids.Order(), leased.Select(l => l.Ok().GetProperty("id").GetString()!).Order());
+    }
 }
