@@ -750,8 +750,10 @@ void Report(string command)
         leases its slot's next job), and the CPU column is the process's CPU time over the timed round per job (server, the 16
         submitters and the 16 worker loops together). On SQLite one writer thread commits the state changes (submit, claim,
         completion) in batches (the sixth round below), so the process's CPU decides. On PostgreSQL the backends' own CPU
-        (about as much as the bench process's, on the same two cores) and the tenant's counter row, which each submit locks
-        until its commit, decide. The issue-18 sections below say what each change bought, measured against the commit before it.
+        decides too (about as much again as the bench process's, on the same two cores): since the eighth round no
+        notification rides in a submit's or a completion's commit and a tenant's submits no longer take turns on its
+        counter row, so no commit waits for another's disk flush. The issue-18 sections below say what each change bought,
+        measured against the commit before it.
 
         **Webhooks** — the same run with every job asking for its `completed` webhook, posted to a receiver in the same
         process on loopback (the outbox row is written in the completion's transaction; the relay signs and posts it).
