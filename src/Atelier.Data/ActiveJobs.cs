@@ -155,8 +155,11 @@ public static class ActiveJobs
     /// moment (<c>SKIP LOCKED</c>, starting at its own), and then needs no counter row at all. The cap is as exact as
     /// before: the counter less the ends counts the active jobs and the places set aside together, so no place is set
     /// aside beyond the cap, and an insert that finds the counter at the cap waits for a place still set aside (another
-    /// submit may hold its row for a moment) before it refuses. The lock order stays the counter row, then a credit row;
-    /// a submit that takes a place holds its credit row only. Lowering a tenant's cap takes back every place set aside
+    /// submit may hold its row for a moment) before it refuses. A job made active again by an update (never refused) takes
+    /// a place too when one is free, so the places never stand beside jobs they were not counted for. The lock order stays
+    /// the counter row, then a credit row; a submit that takes a place holds its credit row only, so a transaction that
+    /// inserts several jobs of a tenant, or takes the counter row after an insert, must take the counter row first
+    /// (the entitlements' transaction does). Lowering a tenant's cap takes back every place set aside
     /// (<c>tenant_configs_cap_lowered</c>), so none outlives the room it was set aside from.
     /// </summary>
     public static readonly string[] PostgresCreditsUp =
@@ -184,14 +187,12 @@ public static class ActiveJobs
             IF TG_OP <> 'DELETE' THEN now_active := NEW."State" IN ('queued', 'running'); END IF;
             IF now_active AND NOT was THEN
                 own := hashtext(NEW."Id") & {CreditShards - 1};
-                IF TG_OP = 'INSERT' THEN
-                    UPDATE tenant_job_credits c SET "Credits" = c."Credits" - 1
-                    WHERE c."TenantId" = NEW."TenantId" AND c."Shard" = (
-                        SELECT f."Shard" FROM tenant_job_credits f WHERE f."TenantId" = NEW."TenantId" AND f."Credits" > 0
-                        ORDER BY (f."Shard" - own) & {CreditShards - 1} LIMIT 1 FOR UPDATE SKIP LOCKED);
-                    IF FOUND THEN
-                        RETURN NULL;
-                    END IF;
+                UPDATE tenant_job_credits c SET "Credits" = c."Credits" - 1
+                WHERE c."TenantId" = NEW."TenantId" AND c."Shard" = (
+                    SELECT f."Shard" FROM tenant_job_credits f WHERE f."TenantId" = NEW."TenantId" AND f."Credits" > 0
+                    ORDER BY (f."Shard" - own) & {CreditShards - 1} LIMIT 1 FOR UPDATE SKIP LOCKED);
+                IF FOUND THEN
+                    RETURN NULL;
                 END IF;
                 UPDATE tenant_configs SET "ActiveJobs" = "ActiveJobs" + 1 WHERE "TenantId" = NEW."TenantId"
                 RETURNING "ActiveJobs", "MaxConcurrentJobs" INTO counted, cap;
@@ -251,7 +252,10 @@ public static class ActiveJobs
         """,
     ];
 
-    /// <summary>Back to the counter row for every submit: the places set aside taken back, the function as <see cref="PostgresEndsUp"/> made it.</summary>
+    /// <summary>
+    /// Back to the counter row for every submit: the places set aside taken back, the function as <see cref="PostgresEndsUp"/>
+    /// made it. Run with the servers stopped: a submit waiting on the table's lock fails once it is dropped.
+    /// </summary>
     public static readonly string[] PostgresCreditsDown =
     [
         // No submit may take a place between the count and the drop.

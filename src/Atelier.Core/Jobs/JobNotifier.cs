@@ -24,7 +24,8 @@ namespace Atelier.Core.Jobs;
 /// A notification lost (this process ends before it goes, or the database refuses it) leaves a slot waiting on another
 /// replica until its next look at the queue (<c>Atelier:Jobs:LeaseRecheckSeconds</c>), and a watcher there until its
 /// own next read, as a lost listening connection does. A caller inside a transaction of its own still sends in that
-/// transaction (delivered at its commit), so nothing is announced that might not commit.
+/// transaction (delivered at its commit), so nothing is announced that might not commit; there identical payloads are
+/// not counted (no caller queues two jobs in one transaction).
 /// </para>
 /// </summary>
 public sealed partial class JobNotifier(JobSignal signal, JobWatch watch, IDatabaseProvider provider, IServiceScopeFactory scopes, ILogger<JobNotifier> logger)
@@ -164,9 +165,9 @@ public sealed partial class JobNotifier(JobSignal signal, JobWatch watch, IDatab
                 }
             }
         }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        catch (Exception) when (stoppingToken.IsCancellationRequested)
         {
-            // stopping: what is still pending is left to the other replicas' next looks
+            // stopping (however the send in flight ended): what is still pending is left to the other replicas' next looks
         }
     }
 

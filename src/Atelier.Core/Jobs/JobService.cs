@@ -131,6 +131,13 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
         if (clientId is not null && await db.Jobs.AsNoTracking().AnyAsync(j => j.ClientScope == scope && j.ClientJobId == clientId, ct))
         {
             var (again, againCreated) = await queue.EnqueueAsync(newJob, ct);
+            if (againCreated)
+            {
+                // The earlier job was purged in between: this one is new, and waiting slots must hear of it.
+                queued?.Invoke(again.Id);
+                await notifier.QueuedAsync(db, again.AgentId, again.ModelKey, ct);
+            }
+
             return (Shown(again), againCreated);
         }
 
