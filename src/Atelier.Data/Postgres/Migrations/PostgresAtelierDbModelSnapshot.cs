@@ -1288,7 +1288,8 @@ namespace Atelier.Data.Postgres.Migrations
 
                     b.HasIndex("FinishedAt");
 
-                    b.HasIndex("State", "FairKey");
+                    b.HasIndex("State", "FairKey")
+                        .HasFilter("\"State\" = 'queued'");
 
                     b.HasIndex("State", "LeaseUntil");
 
@@ -1301,19 +1302,23 @@ namespace Atelier.Data.Postgres.Migrations
                     b.HasIndex("TenantId", "ClientScope", "ClientJobId")
                         .IsUnique();
 
-                    b.HasIndex("TenantId", "State", "FairKey");
+                    b.HasIndex("TenantId", "State", "FairKey")
+                        .HasFilter("\"State\" = 'queued'");
 
                     b.HasIndex("State", "Priority", "CreatedAt", "Id")
-                        .IsDescending(false, true, false, false);
+                        .IsDescending(false, true, false, false)
+                        .HasFilter("\"State\" = 'queued'");
 
                     b.HasIndex("State", "Priority", "FairKey", "CreatedAt", "Id")
-                        .IsDescending(false, true, false, false, false);
+                        .IsDescending(false, true, false, false, false)
+                        .HasFilter("\"State\" = 'queued'");
 
                     b.HasIndex("State", "AgentId", "Priority", "FairKey", "CreatedAt", "Id")
                         .IsDescending(false, false, true, false, false, false);
 
                     b.HasIndex("State", "ModelKey", "Priority", "FairKey", "CreatedAt", "Id")
-                        .IsDescending(false, false, true, false, false, false);
+                        .IsDescending(false, false, true, false, false, false)
+                        .HasFilter("\"State\" = 'queued'");
 
                     b.ToTable("jobs", (string)null);
                 });

@@ -1283,7 +1283,8 @@ namespace Atelier.Data.Sqlite.Migrations
 
                     b.HasIndex("FinishedAt");
 
-                    b.HasIndex("State", "FairKey");
+                    b.HasIndex("State", "FairKey")
+                        .HasFilter("\"State\" = 'queued'");
 
                     b.HasIndex("State", "LeaseUntil");
 
@@ -1296,19 +1297,23 @@ namespace Atelier.Data.Sqlite.Migrations
                     b.HasIndex("TenantId", "ClientScope", "ClientJobId")
                         .IsUnique();
 
-                    b.HasIndex("TenantId", "State", "FairKey");
+                    b.HasIndex("TenantId", "State", "FairKey")
+                        .HasFilter("\"State\" = 'queued'");
 
                     b.HasIndex("State", "Priority", "CreatedAt", "Id")
-                        .IsDescending(false, true, false, false);
+                        .IsDescending(false, true, false, false)
+                        .HasFilter("\"State\" = 'queued'");
 
                     b.HasIndex("State", "Priority", "FairKey", "CreatedAt", "Id")
-                        .IsDescending(false, true, false, false, false);
+                        .IsDescending(false, true, false, false, false)
+                        .HasFilter("\"State\" = 'queued'");
 
                     b.HasIndex("State", "AgentId", "Priority", "FairKey", "CreatedAt", "Id")
                         .IsDescending(false, false, true, false, false, false);
 
                     b.HasIndex("State", "ModelKey", "Priority", "FairKey", "CreatedAt", "Id")
-                        .IsDescending(false, false, true, false, false, false);
+                        .IsDescending(false, false, true, false, false, false)
+                        .HasFilter("\"State\" = 'queued'");
 
                     b.ToTable("jobs", (string)null);
                 });
