@@ -52,7 +52,8 @@ results="$work/results.tsv"
 pg_ticks() { local t=0 p s; for p in $(pgrep -u postgres); do s=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$p/stat" 2>/dev/null || echo 0); t=$((t + ${s:-0})); done; echo "$t"; }
 run() { # tree-label dir provider
   local out="$work/run.txt"
-  local pg0 pgn; pg0=$(pg_ticks); pgn=$(pgrep -u postgres -c || true)
+  local pg0 pgn lsn0; pg0=$(pg_ticks); pgn=$(pgrep -u postgres -c || true)
+  lsn0=$(psql -h 127.0.0.1 -p "$port" -U atelier -d postgres -Atc "SELECT pg_current_wal_lsn()")
   if [ "$3" = postgres ]; then
     BENCH_JOBS=$jobs /usr/bin/time -f "cpu %U %S" dotnet "$2/$dll" "$mode" postgres "$pg" >"$out" 2>&1
   else
@@ -75,12 +76,14 @@ run() { # tree-label dir provider
   local lag
   lag=$(sed -nE 's/.*the last ([0-9.]+) s after the last job.*/\1/p' "$out" | tail -n 1)
   # PostgreSQL's own CPU over the run, per job (its backends exit with the bench's connections; give the postmaster a moment to reap them)
-  local db=-
+  local db=- wal=-
   if [ "$3" = postgres ]; then
+    wal=$(psql -h 127.0.0.1 -p "$port" -U atelier -d postgres -Atc \
+      "SELECT round(pg_wal_lsn_diff(pg_current_wal_lsn(), '$lsn0') / 1024.0 / ($n + 620 + ${BENCH_WARM:-3000}), 2)")
     for _ in 1 2 3 4 5 6 7 8 9 10; do [ "$(pgrep -u postgres -c || true)" -le "$pgn" ] && break; sleep 0.5; done
     db=$(awk -v a="$pg0" -v b="$(pg_ticks)" -v hz="$(getconf CLK_TCK)" -v n="$n" -v w="${BENCH_WARM:-3000}" 'BEGIN { printf "%.2f", 1000 * (b - a) / hz / (n + 620 + w) }')
   fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$3" "$n" "$rate" "$p50" "$p99" "$cpu" "$per" "${lag:--}" "$db" | tee -a "$results"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$3" "$n" "$rate" "$p50" "$p99" "$cpu" "$per" "${lag:--}" "$db" "$wal" | tee -a "$results"
 }
 
 for r in $(seq 1 "$rounds"); do
@@ -91,11 +94,11 @@ for r in $(seq 1 "$rounds"); do
 done
 
 table=$(awk -F'\t' -v base="$base_sha" -v hooks="$([ "$mode" = webhooks ] && echo 1 || echo 0)" '
-  { key = $2; if ($1 == base) { b[key] = b[key] " " $4; bp[key] = bp[key] " " $5 "/" $6; bc[key] = bc[key] " " $8; bl[key] = bl[key] " " $9; bd[key] = bd[key] " " $10 } else { a[key] = a[key] " " $4; ap[key] = ap[key] " " $5 "/" $6; ac[key] = ac[key] " " $8; al[key] = al[key] " " $9; ad[key] = ad[key] " " $10 } }
+  { key = $2; if ($1 == base) { b[key] = b[key] " " $4; bp[key] = bp[key] " " $5 "/" $6; bc[key] = bc[key] " " $8; bl[key] = bl[key] " " $9; bd[key] = bd[key] " " $10; bw[key] = bw[key] " " $11 } else { a[key] = a[key] " " $4; ap[key] = ap[key] " " $5 "/" $6; ac[key] = ac[key] " " $8; al[key] = al[key] " " $9; ad[key] = ad[key] " " $10; aw[key] = aw[key] " " $11 } }
   END {
     split("sqlite postgres", order, " ")
     for (i = 1; i <= 2; i++) { k = order[i]
-      printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |", (k == "sqlite" ? "SQLite (WAL)" : "PostgreSQL 15"), b[k], a[k], bp[k], ap[k], bc[k], ac[k], bd[k], ad[k]
+      printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |", (k == "sqlite" ? "SQLite (WAL)" : "PostgreSQL 15"), b[k], a[k], bp[k], ap[k], bc[k], ac[k], bd[k], ad[k], bw[k], aw[k]
       if (hooks == 1) printf " %s | %s |", bl[k], al[k]
       printf "\n" }
   }' "$results")
@@ -112,11 +115,13 @@ with \`BENCH_MODE=$mode bash bench/jobs/ab.sh $base_sha $rounds $jobs\`: $what (
 jobs after 620 warm-up and latency jobs and an untimed round of ${BENCH_WARM:-3000} of the same shape) built from both commits and run alternately, $rounds rounds each, PostgreSQL 15
 from Debian on loopback with fsync on. CPU is the bench process's user + sys time (server, clients and worker loops
 in one process) divided by every job it ran; DB CPU, PostgreSQL's processes' (backends, WAL writer, checkpointer) over
-the same run, per job (SQLite runs inside the bench process). One figure per round, in order. (A bench built before BENCH_JOBS existed
+the same run, per job (SQLite runs inside the bench process); WAL, the KiB of write-ahead log PostgreSQL wrote over the
+run per job (the bench's own database created and migrated included: about the same on both sides), which the
+machine's noise does not move. One figure per round, in order. (A bench built before BENCH_JOBS existed
 runs its own count: 3,000 jobs on SQLite and 6,000 on PostgreSQL; rates and CPU per job stay comparable.)
 
-| database | $base_sha jobs/s | $now_sha jobs/s | $base_sha submit→lease p50/p99 ms | $now_sha p50/p99 ms | $base_sha CPU ms/job | $now_sha CPU ms/job | $base_sha DB CPU ms/job | $now_sha DB CPU ms/job |$lagcols
-|---|---|---|---|---|---|---|---|---|$lagsep
+| database | $base_sha jobs/s | $now_sha jobs/s | $base_sha submit→lease p50/p99 ms | $now_sha p50/p99 ms | $base_sha CPU ms/job | $now_sha CPU ms/job | $base_sha DB CPU ms/job | $now_sha DB CPU ms/job | $base_sha WAL KiB/job | $now_sha WAL KiB/job |$lagcols
+|---|---|---|---|---|---|---|---|---|---|---|$lagsep
 $table
 <!-- $marker:end -->
 MD
