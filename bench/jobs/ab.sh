@@ -86,10 +86,16 @@ run() { # tree-label dir provider
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$3" "$n" "$rate" "$p50" "$p99" "$cpu" "$per" "${lag:--}" "$db" "$wal" | tee -a "$results"
 }
 
+# The order swapped every other round, so neither build always runs second (after the other's checkpoints and autovacuum).
 for r in $(seq 1 "$rounds"); do
   for provider in sqlite postgres; do
-    run "$base_sha" "$work/base" "$provider"
-    run "$now_sha" "$root" "$provider"
+    if [ $((r % 2)) = 1 ]; then
+      run "$base_sha" "$work/base" "$provider"
+      run "$now_sha" "$root" "$provider"
+    else
+      run "$now_sha" "$root" "$provider"
+      run "$base_sha" "$work/base" "$provider"
+    fi
   done
 done
 
@@ -112,7 +118,7 @@ section=$(cat <<MD
 
 Measured $(date -u +%Y-%m-%d) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB), .NET $(dotnet --version),
 with \`BENCH_MODE=$mode bash bench/jobs/ab.sh $base_sha $rounds $jobs\`: $what (16 submitters, 16 worker slots, a no-op engine, $jobs
-jobs after 620 warm-up and latency jobs and an untimed round of ${BENCH_WARM:-3000} of the same shape) built from both commits and run alternately, $rounds rounds each, PostgreSQL 15
+jobs after 620 warm-up and latency jobs and an untimed round of ${BENCH_WARM:-3000} of the same shape) built from both commits and run alternately (the order swapped every other round), $rounds rounds each, PostgreSQL 15
 from Debian on loopback with fsync on. CPU is the bench process's user + sys time (server, clients and worker loops
 in one process) divided by every job it ran; DB CPU, PostgreSQL's processes' (backends, WAL writer, checkpointer) over
 the same run, per job (SQLite runs inside the bench process); WAL, the KiB of write-ahead log PostgreSQL wrote over the
