@@ -64,7 +64,7 @@ run() { # tree-label dir provider
   cpu=$(awk '/^cpu / {print $2 + $3}' "$out")
   # "<provider>: N jobs in S s = R jobs/s (target T); submit→lease p50 A ms, p99 B ms"
   local n rate p50 p99
-  n=$(sed -E 's/^[a-z]+: ([0-9]+) jobs.*/\1/' <<<"$line")
+  n=$(sed -E 's/^[a-z]+( with webhooks)?: ([0-9]+) jobs.*/\2/' <<<"$line")
   rate=$(sed -E 's/.* = ([0-9]+) jobs\/s.*/\1/' <<<"$line")
   p50=$(sed -E 's/.*p50 ([0-9.]+) ms.*/\1/' <<<"$line")
   p99=$(sed -E 's/.*p99 ([0-9.]+) ms.*/\1/' <<<"$line")
