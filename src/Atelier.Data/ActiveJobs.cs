@@ -82,6 +82,26 @@ public static class ActiveJobs
     public const int FoldAt = 64;
 
     /// <summary>
+    /// The insert's fold of the tenant's ends into its counter row, once they reach <see cref="FoldAt"/> (inside the
+    /// trigger function, holding the counter row; see <see cref="PostgresEndsUp"/>).
+    /// </summary>
+    private static readonly string FoldEnds = $"""
+        IF ended >= {FoldAt} THEN
+            WITH free AS (SELECT "Shard", "Ended" FROM tenant_job_ends WHERE "TenantId" = NEW."TenantId" AND "Ended" <> 0 FOR UPDATE SKIP LOCKED),
+                 zeroed AS (UPDATE tenant_job_ends e SET "Ended" = 0 FROM free
+                            WHERE e."TenantId" = NEW."TenantId" AND e."Shard" = free."Shard" RETURNING free."Ended")
+            SELECT COALESCE(SUM("Ended"), 0) INTO folded FROM zeroed;
+            UPDATE tenant_configs SET "ActiveJobs" = "ActiveJobs" - folded WHERE "TenantId" = NEW."TenantId";
+        END IF;
+        """;
+
+    /// <summary>A job's end counted in one of <see cref="EndShards"/> rows of <c>tenant_job_ends</c>, by its id.</summary>
+    private static readonly string CountEnd = $"""
+        INSERT INTO tenant_job_ends ("TenantId", "Shard", "Ended") VALUES (OLD."TenantId", hashtext(OLD."Id") & {EndShards - 1}, 1)
+        ON CONFLICT ("TenantId", "Shard") DO UPDATE SET "Ended" = tenant_job_ends."Ended" + 1;
+        """;
+
+    /// <summary>
     /// PostgreSQL, from the migration <c>ActiveJobEnds</c> on: a job that ends (or is deleted while active) no longer
     /// takes one off the tenant's counter row, which every submit of the tenant locks too (each waited for the other's
     /// commit: the most frequent wait in the queue's bench). It adds one to one of <see cref="EndShards"/> rows of
@@ -121,17 +141,10 @@ public static class ActiveJobs
                     IF TG_OP = 'INSERT' AND counted - ended > cap THEN
                         RAISE EXCEPTION '{CapMessage}';
                     END IF;
-                    IF ended >= {FoldAt} THEN
-                        WITH free AS (SELECT "Shard", "Ended" FROM tenant_job_ends WHERE "TenantId" = NEW."TenantId" AND "Ended" <> 0 FOR UPDATE SKIP LOCKED),
-                             zeroed AS (UPDATE tenant_job_ends e SET "Ended" = 0 FROM free
-                                        WHERE e."TenantId" = NEW."TenantId" AND e."Shard" = free."Shard" RETURNING free."Ended")
-                        SELECT COALESCE(SUM("Ended"), 0) INTO folded FROM zeroed;
-                        UPDATE tenant_configs SET "ActiveJobs" = "ActiveJobs" - folded WHERE "TenantId" = NEW."TenantId";
-                    END IF;
+                    {FoldEnds}
                 END IF;
             ELSIF was AND NOT now_active THEN
-                INSERT INTO tenant_job_ends ("TenantId", "Shard", "Ended") VALUES (OLD."TenantId", hashtext(OLD."Id") & {EndShards - 1}, 1)
-                ON CONFLICT ("TenantId", "Shard") DO UPDATE SET "Ended" = tenant_job_ends."Ended" + 1;
+                {CountEnd}
             END IF;
             RETURN NULL;
         END
@@ -216,17 +229,10 @@ public static class ActiveJobs
                         ON CONFLICT ("TenantId", "Shard") DO UPDATE SET "Credits" = tenant_job_credits."Credits" + EXCLUDED."Credits";
                         UPDATE tenant_configs SET "ActiveJobs" = "ActiveJobs" + room WHERE "TenantId" = NEW."TenantId";
                     END IF;
-                    IF ended >= {FoldAt} THEN
-                        WITH free AS (SELECT "Shard", "Ended" FROM tenant_job_ends WHERE "TenantId" = NEW."TenantId" AND "Ended" <> 0 FOR UPDATE SKIP LOCKED),
-                             zeroed AS (UPDATE tenant_job_ends e SET "Ended" = 0 FROM free
-                                        WHERE e."TenantId" = NEW."TenantId" AND e."Shard" = free."Shard" RETURNING free."Ended")
-                        SELECT COALESCE(SUM("Ended"), 0) INTO folded FROM zeroed;
-                        UPDATE tenant_configs SET "ActiveJobs" = "ActiveJobs" - folded WHERE "TenantId" = NEW."TenantId";
-                    END IF;
+                    {FoldEnds}
                 END IF;
             ELSIF was AND NOT now_active THEN
-                INSERT INTO tenant_job_ends ("TenantId", "Shard", "Ended") VALUES (OLD."TenantId", hashtext(OLD."Id") & {EndShards - 1}, 1)
-                ON CONFLICT ("TenantId", "Shard") DO UPDATE SET "Ended" = tenant_job_ends."Ended" + 1;
+                {CountEnd}
             END IF;
             RETURN NULL;
         END

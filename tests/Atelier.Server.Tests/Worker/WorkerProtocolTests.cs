@@ -331,6 +331,32 @@ public class HotRoutingTests
 public class ReplicaWakeTests
 {
     /// <summary>
+    /// PostgreSQL: B LISTENs from its start; waits until its listener has heard a notification of A's making, then takes
+    /// the warm-up jobs out of the way (worker <c>wb</c> of <paramref name="slots"/> slots: a lease names each slot's model).
+    /// </summary>
+    private static async Task HearsAsync(TestHost a, TestHost b, TenantWorld world, ApiClient worker, int slots)
+    {
+        if (a.Database.Provider != "postgres")
+        {
+            return;
+        }
+
+        var listening = b.Services.GetRequiredService<Atelier.Core.Jobs.JobSignal>();
+        await Eventually.UntilAsync(async () =>
+        {
+            using var waiter = listening.Register(null, null);
+            var heard = waiter.WaitAsync(TimeSpan.FromMilliseconds(500), CancellationToken.None);
+            await WorkerProtocolTests.SubmitAsync(a, world, input: new { prompt = "warm-up" });
+            return await heard is not null;
+        }, "replica B hears A's notifications");
+        for (var drained = await WorkerProtocol.LeaseAsync(worker, "wb", hot: new string?[slots]); drained.Status != HttpStatusCode.NoContent;
+             drained = await WorkerProtocol.LeaseAsync(worker, "wb", hot: new string?[slots]))
+        {
+            drained.Ok();
+        }
+    }
+
+    /// <summary>
     /// PostgreSQL: B's own second look is a minute away and the lease waits half a minute, so only the NOTIFY that A's
     /// submit sends can wake it. SQLite has no notifications between replicas: B's next look (every second here) finds it.
     /// </summary>
@@ -345,22 +371,7 @@ public class ReplicaWakeTests
         var key = (await a.Admin().PostAsync("/api/v1/platform/worker-keys")).Created().GetProperty("secret").GetString()!;
         var worker = b.Client.With(key);
         (await worker.PostAsync("/api/v1/worker/register", new { workerId = "wb", engine = "noop", slots = 1 })).Ok();
-        if (a.Database.Provider == "postgres")
-        {
-            // B LISTENs from its start: wait until its listener has seen a notification of its own making.
-            var listening = b.Services.GetRequiredService<Atelier.Core.Jobs.JobSignal>();
-            await Eventually.UntilAsync(async () =>
-            {
-                using var waiter = listening.Register(null, null);
-                var heard = waiter.WaitAsync(TimeSpan.FromMilliseconds(500), CancellationToken.None);
-                await WorkerProtocolTests.SubmitAsync(a, world, input: new { prompt = "warm-up" });
-                return await heard is not null;
-            }, "replica B hears A's notifications");
-            while ((await WorkerProtocol.LeaseAsync(worker, "wb")).Status == HttpStatusCode.OK)
-            {
-                // take the warm-up jobs out of the way
-            }
-        }
+        await HearsAsync(a, b, world, worker, 1);
 
         var lease = WorkerProtocol.LeaseAsync(worker, "wb", wait: 30);
         var registry = b.Services.GetRequiredService<Atelier.Core.Jobs.WorkerRegistry>();
@@ -389,23 +400,7 @@ public class ReplicaWakeTests
         var worker = b.Client.With(key);
         const int slots = 6;
         (await worker.PostAsync("/api/v1/worker/register", new { workerId = "wb", engine = "noop", slots })).Ok();
-        if (a.Database.Provider == "postgres")
-        {
-            var listening = b.Services.GetRequiredService<Atelier.Core.Jobs.JobSignal>();
-            await Eventually.UntilAsync(async () =>
-            {
-                using var waiter = listening.Register(null, null);
-                var heard = waiter.WaitAsync(TimeSpan.FromMilliseconds(500), CancellationToken.None);
-                await WorkerProtocolTests.SubmitAsync(a, world, input: new { prompt = "warm-up" });
-                return await heard is not null;
-            }, "replica B hears A's notifications");
-            // Take the warm-up jobs out of the way (a lease of this six-slot worker names six held models).
-            for (var drained = await WorkerProtocol.LeaseAsync(worker, "wb", hot: new string?[slots]); drained.Status != HttpStatusCode.NoContent;
-                 drained = await WorkerProtocol.LeaseAsync(worker, "wb", hot: new string?[slots]))
-            {
-                drained.Ok();
-            }
-        }
+        await HearsAsync(a, b, world, worker, slots);
 
         var registry = b.Services.GetRequiredService<Atelier.Core.Jobs.WorkerRegistry>();
         var leases = Enumerable.Range(0, slots).Select(i => WorkerProtocol.LeaseAsync(worker, "wb", slot: i, hot: new string?[slots], wait: 300)).ToList();
