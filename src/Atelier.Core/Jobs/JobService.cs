@@ -127,23 +127,12 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
         };
         // Every submit is checked (the tenant config's maxConcurrentJobs always applies), so there is no unchecked path.
         var limits = await entitlements.ApplicableAsync(Caller.AppId, ct);
-        // A retried submit finds its job before any limit is counted or any credit taken.
-        if (clientId is not null && await db.Jobs.AsNoTracking().AnyAsync(j => j.ClientScope == scope && j.ClientJobId == clientId, ct))
-        {
-            var (again, againCreated) = await queue.EnqueueAsync(newJob, ct);
-            if (againCreated)
-            {
-                // The earlier job was purged in between: this one is new, and waiting slots must hear of it.
-                queued?.Invoke(again.Id);
-                await notifier.QueuedAsync(db, again.AgentId, again.ModelKey, ct);
-            }
-
-            return (Shown(again), againCreated);
-        }
-
         Job job;
         bool created;
-        if (limits.Count == 0)
+        if (limits.Count == 0
+            // A retried submit finds its job before any limit is counted or any credit taken (it is created only when the
+            // earlier one was purged in between, and is then announced below like any new job).
+            || (clientId is not null && await db.Jobs.AsNoTracking().AnyAsync(j => j.ClientScope == scope && j.ClientJobId == clientId, ct)))
         {
             // No entitlement to count or charge: one insert, which checks the tenant's cap itself (ActiveJobs).
             (job, created) = await queue.EnqueueAsync(newJob, ct);
