@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Job pipeline benchmark (issue 6): throughput and submit-to-lease latency on SQLite and on PostgreSQL (a private
 # cluster on 127.0.0.1:55434, started and stopped here), the hot-model scheduling simulation, and the sync txt2img
-# overhead, the cost of webhooks on the same run, claim and submit latency against queue size, and resident memory. Writes its section of docs/benchmarks.md. Usage: bash bench/jobs/run.sh
+# overhead, hot-model scheduling against FIFO with the real engine (hotmodels), the cost of webhooks on the same run, claim and submit latency against queue size, and resident memory. Writes its section of docs/benchmarks.md. Usage: bash bench/jobs/run.sh
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
@@ -25,6 +25,7 @@ dotnet "$bin" webhooks postgres "Host=127.0.0.1;Port=$port;Username=atelier;Data
 dotnet "$bin" queuesize sqlite
 dotnet "$bin" queuesize postgres "Host=127.0.0.1;Port=$port;Username=atelier;Database=postgres"
 dotnet "$bin" memory
+dotnet "$bin" hotmodels
 dotnet "$bin" simulate
 dotnet "$bin" sync
 dotnet "$bin" report "bash bench/jobs/run.sh"

@@ -41,6 +41,26 @@ public sealed class CacheAndVariantTests : IDisposable
         Assert.NotEqual(0, a.Rgb.Select(v => (int)v).Sum());
     }
 
+    /// <summary>
+    /// The weight that makes a tiny model's load dear (for measuring hot-model scheduling on a CPU) is really in the
+    /// UNet and really read at load, and changes nothing in the picture: the same bytes as the model without it.
+    /// </summary>
+    [Fact]
+    public void WeightsMiB_MakeTheUnetThatLarge_AndLeaveThePictureAsItIs()
+    {
+        var light = Path.Combine(_root, "light");
+        var weighty = Path.Combine(_root, "weighty");
+        TinyPipeline.Write(light, new TinyPipelineOptions(Heavy: true));
+        TinyPipeline.Write(weighty, new TinyPipelineOptions(Heavy: true, WeightsMiB: 2));
+        var extra = new FileInfo(Path.Combine(weighty, "unet", "model.onnx")).Length - new FileInfo(Path.Combine(light, "unet", "model.onnx")).Length;
+        Assert.InRange(extra, 2L << 20, (2L << 20) + 4096);
+        using var a = DiffusionPipeline.Load(light, "light", "6666666666");
+        using var b = DiffusionPipeline.Load(weighty, "weighty", "7777777777");
+        // The pixels (the PNGs' text differs: it names the model).
+        Assert.Equal(PngDecoder.Decode(a.Generate(Small, null, CancellationToken.None).Images[0].Png).Rgb,
+            PngDecoder.Decode(b.Generate(Small, null, CancellationToken.None).Images[0].Png).Rgb);
+    }
+
     [Fact]
     public void IoBinding_GivesTheSameBytesAsPlainRuns()
     {

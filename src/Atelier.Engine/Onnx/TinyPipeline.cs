@@ -4,8 +4,14 @@ using Atelier.Engine.Text;
 namespace Atelier.Engine.Onnx;
 
 /// <summary>What the tiny UNet computes: out = A·sample + B·mean(encoder_hidden_states), plus, when heavy, a conv stack.</summary>
-/// <remarks><see cref="Fp16"/>: float16 tensors at every model's inputs and outputs, as an fp16 export has (cast to fp32 inside, so the CPU runs it).</remarks>
-public sealed record TinyPipelineOptions(float A = 1f, float B = 0.05f, bool Heavy = false, bool Int64Timestep = false, int HiddenSize = 8, bool Fp16 = false);
+/// <remarks>
+/// <see cref="Fp16"/>: float16 tensors at every model's inputs and outputs, as an fp16 export has (cast to fp32 inside, so
+/// the CPU runs it). <see cref="WeightsMiB"/>: a UNet initializer of that many MiB that each step reads one value of
+/// (at the timestep, times zero), so the model's load costs what loading that much weight costs while a step stays cheap:
+/// a model whose load is as dear as a real one's, for measuring hot-model scheduling on a CPU.
+/// </remarks>
+public sealed record TinyPipelineOptions(float A = 1f, float B = 0.05f, bool Heavy = false, bool Int64Timestep = false, int HiddenSize = 8, bool Fp16 = false,
+    int WeightsMiB = 0);
 
 /// <summary>
 /// Builds a tiny Stable-Diffusion-shaped pipeline in the diffusers ONNX folder layout: real ONNX graphs with the real
@@ -98,7 +104,30 @@ public static class TinyPipeline
             unet.Node("Add", ["scaled", "bias"], ["out32"]);
         }
 
-        Save(folder, "unet", FromFloat(unet, o.Fp16, ("out32", "out_sample")).Output("out_sample", io, "batch", 4, "height", "width").ToModel("unet"));
+        if (o.WeightsMiB > 0)
+        {
+            // The weight that makes the load dear: one value of it per step (Gather at the timestep), times zero.
+            var count = o.WeightsMiB * (1 << 18);
+            var weights = new float[count];
+            var state = (uint)BitConverter.SingleToInt32Bits(o.A) | 1u;
+            for (var i = 0; i < count; i++)
+            {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                weights[i] = (state >> 8) * (1f / (1 << 24));
+            }
+
+            unet.Constant("load_weights", weights, count)
+                .Constant("no_weight", [0f])
+                .Node("Cast", ["timestep"], ["weight_index"], ("to", (long)OnnxGraph.ElementInt64))
+                .Node("Gather", ["load_weights", "weight_index"], ["picked"], ("axis", 0L))
+                .Node("ReduceMax", ["picked"], ["picked_max"], ("keepdims", 0L))
+                .Node("Mul", ["picked_max", "no_weight"], ["no_shift"])
+                .Node("Add", ["out32", "no_shift"], ["out32_weighed"]);
+        }
+
+        Save(folder, "unet", FromFloat(unet, o.Fp16, (o.WeightsMiB > 0 ? "out32_weighed" : "out32", "out_sample")).Output("out_sample", io, "batch", 4, "height", "width").ToModel("unet"));
 
         // vae: a stride-8 (transposed) convolution between 3×H×W pixels and 4×H/8×W/8 latents.
         var vaeWeights = Enumerable.Range(0, 4 * 3 * 8 * 8).Select(i => (float)(Math.Sin(i * 0.37) * 0.5)).ToArray();

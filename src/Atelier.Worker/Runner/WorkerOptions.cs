@@ -35,13 +35,26 @@ public sealed record WorkerOptions
 
     public const long DefaultModelCacheBytes = 20L << 30;
 
-    /// <summary>The device settings these options give the built-in engine.</summary>
-    public DeviceSettings DeviceSettings() => new()
+    /// <summary>
+    /// The device settings these options give the built-in engine. On the CPU, slots share the cores: with more than one
+    /// slot each session gets its share of intra-op threads (at least one), where ONNX Runtime would give every session
+    /// a thread per core, and the slots' threads would spin-wait against each other (on 2 cores with 8 slots that cost
+    /// about 40% of the CPU a job takes: docs/benchmarks.md, hot-model scheduling).
+    /// </summary>
+    public DeviceSettings DeviceSettings()
     {
-        Device = EngineDevice.Parse(Device) ?? throw new ArgumentException($"--device must be {EngineDevice.Syntax}, not '{Device}'"),
-        FallBackToCpu = DeviceFallback,
-        CudaMemoryLimitBytes = CudaMemoryLimitBytes,
-    };
+        var device = EngineDevice.Parse(Device) ?? throw new ArgumentException($"--device must be {EngineDevice.Syntax}, not '{Device}'");
+        return new()
+        {
+            Device = device,
+            FallBackToCpu = DeviceFallback,
+            CudaMemoryLimitBytes = CudaMemoryLimitBytes,
+            Threads = CpuThreadsPerSlot(device.IsCuda ? 0 : Slots, Environment.ProcessorCount),
+        };
+    }
+
+    /// <summary>Intra-op threads for each of <paramref name="slots"/> slots sharing <paramref name="cores"/> cores; 0 (ONNX Runtime's default, a thread per core) for one slot or none.</summary>
+    public static int CpuThreadsPerSlot(int slots, int cores) => slots > 1 ? Math.Max(1, cores / slots) : 0;
 
     public static string DefaultId() =>
         new string([.. $"{Environment.MachineName}-worker".ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) || c == '-' ? c : '-')]);
