@@ -104,6 +104,7 @@ public static class CoreServiceCollectionExtensions
         services.AddSingleton<Jobs.IWebhookPolicy, Webhooks.WebhookPolicy>();
         services.AddScoped<Jobs.JobWebhooks>();
         services.AddSingleton<Webhooks.WebhookSecretBox>();
+        services.AddSingleton<Webhooks.WebhookSigningKeys>();
         services.AddSingleton<WebhookSignal>();
         services.AddHostedService<Webhooks.WebhookRelay>();
         services.AddScoped<UploadService>();

@@ -9,7 +9,7 @@ using Microsoft.EntityFrameworkCore;
 namespace Atelier.Core.Identity;
 
 /// <summary>Apps, roles, operators and the audit log of the tenant in scope.</summary>
-public sealed class IdentityService(AtelierDb db, RequestContext ctx, TimeProvider clock)
+public sealed class IdentityService(AtelierDb db, RequestContext ctx, TimeProvider clock, Webhooks.WebhookSigningKeys signingKeys)
 {
     private DateTime Now => clock.GetUtcNow().UtcDateTime;
     private string TenantId => ctx.TenantId ?? throw new InvalidOperationException("No tenant in scope.");
@@ -58,6 +58,7 @@ public sealed class IdentityService(AtelierDb db, RequestContext ctx, TimeProvid
         db.Apps.Remove(app);
         Audit.Record(db, ctx, clock, "app.delete", "app", app.Id, TenantId);
         await db.SaveChangesAsync(ct);
+        signingKeys.Forget(TenantId, app.Id);
     }
 
     internal async Task<App> FindAppAsync(string id, bool tracking, CancellationToken ct)

@@ -26,7 +26,7 @@ namespace Atelier.Core.Webhooks;
 /// tenant in flight, and each is sent on its own as soon as a slot is free, so one tenant's silent receiver delays only
 /// that tenant's messages.
 /// </summary>
-public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSignal signal, WebhookSecretBox box, TimeProvider clock,
+public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSignal signal, WebhookSigningKeys keys, TimeProvider clock,
     IOptions<WebhookOptions> options, ILogger<WebhookRelay> logger) : BackgroundService
 {
     public const string Pending = "pending";
@@ -531,15 +531,13 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
         var made = d.Payload is null ? await MakePayloadAsync(db, d, ct) : null;
         var payload = d.Payload ?? made!;
         d.Payload = payload; // a failure counted after the post (CountFailureAsync) stores it too
-        var hook = await WebhookService.EnsureAsync(db, box, d.TenantId, d.AppId, clock.GetUtcNow().UtcDateTime, ct);
-        if (hook is null)
+        var secrets = await keys.SecretsAsync(db, d.TenantId, d.AppId, ct);
+        if (secrets is null)
         {
             // The app was deleted meanwhile: nothing signs for it any more.
             await WebhookEnd.FailAsync(db.WebhookDeliveries.Where(x => x.Id == d.Id), WebhookEnd.AppDeleted, clock.GetUtcNow().UtcDateTime, ct);
             return;
         }
-
-        var secrets = await WebhookService.SigningSecretsAsync(hook, box, clock.GetUtcNow().UtcDateTime, ct);
 
         var timestamp = clock.GetUtcNow().ToUnixTimeSeconds();
         using var request = new HttpRequestMessage(HttpMethod.Post, d.Url) { Content = new StringContent(payload, Encoding.UTF8, "application/json") };

@@ -16,7 +16,7 @@ namespace Atelier.Core.Webhooks;
 /// signing secret (rotated with an overlap), and the delivery log (every message, every attempt) with replay.
 /// </summary>
 public sealed class WebhookService(AtelierDb db, RequestContext ctx, TimeProvider clock, IOptions<WebhookOptions> options, WebhookSecretBox box,
-    WebhookSignal signal, ShortCache<AppWebhookDefault> defaults, IWebhookPolicy policy)
+    WebhookSignal signal, ShortCache<AppWebhookDefault> defaults, IWebhookPolicy policy, WebhookSigningKeys signingKeys)
 {
     private Caller Caller => ctx.Caller ?? throw new InvalidOperationException("No caller.");
     private DateTime Now => clock.GetUtcNow().UtcDateTime;
@@ -51,6 +51,7 @@ public sealed class WebhookService(AtelierDb db, RequestContext ctx, TimeProvide
         row.UpdatedAt = Now;
         Audit.Record(db, ctx, clock, "app.webhook.rotate_secret", "app", appId, ctx.TenantId);
         await db.SaveChangesAsync(ct);
+        signingKeys.Forget(row.TenantId, appId); // this replica's relay signs with the new secret from the next message
         return await ToDtoAsync(row, ct);
     }
 
@@ -94,18 +95,6 @@ public sealed class WebhookService(AtelierDb db, RequestContext ctx, TimeProvide
             db.Entry(row).State = EntityState.Detached;
             return await db.AppWebhooks.IgnoreQueryFilters().FirstAsync(w => w.AppId == appId && w.TenantId == tenantId, ct);
         }
-    }
-
-    /// <summary>The secrets a message is signed with now: the current one, and the previous one while its overlap lasts.</summary>
-    public static async Task<IReadOnlyList<string>> SigningSecretsAsync(AppWebhook row, WebhookSecretBox box, DateTime now, CancellationToken ct)
-    {
-        var secrets = new List<string> { await box.OpenAsync(row.SecretCipher, ct) };
-        if (row.PreviousSecretCipher is { } previous && row.PreviousValidUntil > now)
-        {
-            secrets.Add(await box.OpenAsync(previous, ct));
-        }
-
-        return secrets;
     }
 
     private async Task<AppWebhookDto> ToDtoAsync(AppWebhook row, CancellationToken ct)
