@@ -1066,7 +1066,9 @@ void Report(string command)
         dearer: the last message came 19–36 s after the last job. Now it reads only each tenant's first messages; on SQLite
         it keeps up (the last message well under a second after the last job), so its whole cost falls inside the timed
         round; on PostgreSQL it still trails (each tenant has at most four messages in flight, and a message's reads,
-        post and commit wait for these two cores), so part of its cost falls after the round and flatters the ratio.
+        post and commit wait for these two cores), so part of its cost falls after the round and flatters the ratio. This
+        table runs each bench once, minutes apart; `bash bench/jobs/ratio.sh` runs them alternately on one build (its section
+        below), which is how the target is judged.
 
         **Hot-model scheduling against FIFO, the real engine** (`hotmodels` mode) — the server's own claims and the engine's
         own loads and jobs on this machine: 20 models (the heavy tiny pipeline, each of other bytes) registered in the

@@ -152,39 +152,8 @@ public static class ActiveJobs
         """,
     ];
 
-    /// <summary>How many rows each tenant's places set aside are spread over on PostgreSQL (<c>tenant_job_credits</c>).</summary>
-    public const int CreditShards = 16;
-
-    /// <summary>The most places one insert that takes the counter row sets aside (at its job's credit row).</summary>
-    public const int CreditGrant = 32;
-
-    /// <summary>
-    /// PostgreSQL, from the migration <c>ActiveJobCredits</c> on: a submit no longer takes the tenant's counter row as a
-    /// rule (every submit of a tenant waited there for the one before it to commit, its disk flush included: the most
-    /// frequent wait in the queue's bench once the notifications were out of the commits). An insert that takes the
-    /// counter row and finds room under the cap sets up to <see cref="CreditGrant"/> more places aside, counted in the
-    /// counter as if their jobs were active, in one of <see cref="CreditShards"/> rows of <c>tenant_job_credits</c>
-    /// (the job's own, by its id). A later insert first takes one such place from any row no other submit holds at that
-    /// moment (<c>SKIP LOCKED</c>, starting at its own), and then needs no counter row at all. The cap is as exact as
-    /// before: the counter less the ends counts the active jobs and the places set aside together, so no place is set
-    /// aside beyond the cap, and an insert that finds the counter at the cap waits for a place still set aside (another
-    /// submit may hold its row for a moment) before it refuses. A job made active again by an update (never refused) takes
-    /// a place too when one is free, so the places never stand beside jobs they were not counted for. The lock order stays
-    /// the counter row, then a credit row; a submit that takes a place holds its credit row only, so a transaction that
-    /// inserts several jobs of a tenant, or takes the counter row after an insert, must take the counter row first
-    /// (the entitlements' transaction does). Lowering a tenant's cap takes back every place set aside
-    /// (<c>tenant_configs_cap_lowered</c>), so none outlives the room it was set aside from.
-    /// </summary>
-    public static readonly string[] PostgresCreditsUp =
-    [
-        """
-        CREATE TABLE tenant_job_credits (
-            "TenantId" character varying(256) NOT NULL,
-            "Shard" integer NOT NULL,
-            "Credits" integer NOT NULL CHECK ("Credits" >= 0),
-            CONSTRAINT "PK_tenant_job_credits" PRIMARY KEY ("TenantId", "Shard"))
-        """,
-        $"""
+    /// <summary>The trigger function of the places set aside, with <paramref name="grant"/> as the way an insert that took the counter row sets places aside.</summary>
+    private static string CreditsFunction(string grant) => $"""
         CREATE OR REPLACE FUNCTION atelier_jobs_active() RETURNS trigger LANGUAGE plpgsql AS $$
         DECLARE
             was boolean := false;
@@ -223,12 +192,7 @@ public static class ActiveJobs
                         UPDATE tenant_configs SET "ActiveJobs" = "ActiveJobs" - 1 WHERE "TenantId" = NEW."TenantId";
                         RETURN NULL;
                     END IF;
-                    IF TG_OP = 'INSERT' AND room > 0 THEN
-                        room := LEAST(room, {CreditGrant});
-                        INSERT INTO tenant_job_credits ("TenantId", "Shard", "Credits") VALUES (NEW."TenantId", own, room)
-                        ON CONFLICT ("TenantId", "Shard") DO UPDATE SET "Credits" = tenant_job_credits."Credits" + EXCLUDED."Credits";
-                        UPDATE tenant_configs SET "ActiveJobs" = "ActiveJobs" + room WHERE "TenantId" = NEW."TenantId";
-                    END IF;
+                    {grant}
                     {FoldEnds}
                 END IF;
             ELSIF was AND NOT now_active THEN
@@ -237,7 +201,89 @@ public static class ActiveJobs
             RETURN NULL;
         END
         $$
+        """;
+
+    /// <summary>The grant of <see cref="PostgresCreditsUp"/>: into the job's own row, waiting for whoever holds it.</summary>
+    private static readonly string WaitingGrant = $"""
+                    IF TG_OP = 'INSERT' AND room > 0 THEN
+                        room := LEAST(room, {CreditGrant});
+                        INSERT INTO tenant_job_credits ("TenantId", "Shard", "Credits") VALUES (NEW."TenantId", own, room)
+                        ON CONFLICT ("TenantId", "Shard") DO UPDATE SET "Credits" = tenant_job_credits."Credits" + EXCLUDED."Credits";
+                        UPDATE tenant_configs SET "ActiveJobs" = "ActiveJobs" + room WHERE "TenantId" = NEW."TenantId";
+                    END IF;
+
+        """;
+
+    /// <summary>
+    /// The grant of <see cref="PostgresGrantsUp"/>: into a row no one holds (the job's own first), else into the job's own
+    /// row when it has none yet, else none (the insert counts its own job only). It never waits for a place row while it
+    /// holds the counter row: a submit that looked for a free place may hold a place row it then did not take (a row
+    /// whose last place was taken meanwhile stays locked by the look) and wait for the counter row, and the grant that
+    /// waited for that row closed a cycle (PostgreSQL's deadlock detector ended one of the two submits with 40P01).
+    /// </summary>
+    private static readonly string FreeRowGrant = $"""
+                    IF TG_OP = 'INSERT' AND room > 0 THEN
+                        room := LEAST(room, {CreditGrant});
+                        UPDATE tenant_job_credits c SET "Credits" = c."Credits" + room
+                        WHERE c."TenantId" = NEW."TenantId" AND c."Shard" = (
+                            SELECT f."Shard" FROM tenant_job_credits f WHERE f."TenantId" = NEW."TenantId"
+                            ORDER BY (f."Shard" - own) & {CreditShards - 1} LIMIT 1 FOR UPDATE SKIP LOCKED);
+                        IF NOT FOUND THEN
+                            INSERT INTO tenant_job_credits ("TenantId", "Shard", "Credits") VALUES (NEW."TenantId", own, room)
+                            ON CONFLICT ("TenantId", "Shard") DO NOTHING;
+                        END IF;
+                        IF FOUND THEN
+                            UPDATE tenant_configs SET "ActiveJobs" = "ActiveJobs" + room WHERE "TenantId" = NEW."TenantId";
+                        END IF;
+                    END IF;
+
+        """;
+
+    /// <summary>
+    /// PostgreSQL, from the migration <c>CreditGrantsWithoutWaiting</c> on: the function of <see cref="PostgresCreditsUp"/>
+    /// with <see cref="FreeRowGrant"/>, so an insert that holds the counter row never waits for a place row.
+    /// </summary>
+    public static readonly string[] PostgresGrantsUp = [CreditsFunction(FreeRowGrant)];
+
+    /// <summary>Back to <see cref="PostgresCreditsUp"/>'s function (its grant waits for the job's own row).</summary>
+    public static readonly string[] PostgresGrantsDown = [CreditsFunction(WaitingGrant)];
+
+    /// <summary>How many rows each tenant's places set aside are spread over on PostgreSQL (<c>tenant_job_credits</c>).</summary>
+    public const int CreditShards = 16;
+
+    /// <summary>The most places one insert that takes the counter row sets aside (at its job's credit row).</summary>
+    public const int CreditGrant = 32;
+
+    /// <summary>
+    /// PostgreSQL, from the migration <c>ActiveJobCredits</c> on: a submit no longer takes the tenant's counter row as a
+    /// rule (every submit of a tenant waited there for the one before it to commit, its disk flush included: the most
+    /// frequent wait in the queue's bench once the notifications were out of the commits). An insert that takes the
+    /// counter row and finds room under the cap sets up to <see cref="CreditGrant"/> more places aside, counted in the
+    /// counter as if their jobs were active, in one of <see cref="CreditShards"/> rows of <c>tenant_job_credits</c>
+    /// (the job's own, by its id). A later insert first takes one such place from any row no other submit holds at that
+    /// moment (<c>SKIP LOCKED</c>, starting at its own), and then needs no counter row at all. The cap is as exact as
+    /// before: the counter less the ends counts the active jobs and the places set aside together, so no place is set
+    /// aside beyond the cap, and an insert that finds the counter at the cap waits for a place still set aside (another
+    /// submit may hold its row for a moment) before it refuses. A job made active again by an update (never refused) takes
+    /// a place too when one is free, so the places never stand beside jobs they were not counted for. A submit that looks
+    /// for a place may keep a place row locked that it did not take (its last place went meanwhile) and then take the
+    /// counter row, so whoever holds the counter row must not wait for a place row: since <see cref="PostgresGrantsUp"/>
+    /// the grant does not; an insert at the cap still does (it must see the places held), and PostgreSQL's deadlock
+    /// detector ends such a cycle, after which the insert is made again (JobQueue.EnqueueAsync). A transaction that
+    /// inserts several jobs of a tenant, or takes the counter row after an insert, must take the counter row first
+    /// (the entitlements' transaction does). Lowering a tenant's cap takes back every place set aside
+    /// (<c>tenant_configs_cap_lowered</c>), so none outlives the room it was set aside from.
+    /// </summary>
+    public static readonly string[] PostgresCreditsUp =
+    [
+        """
+        CREATE TABLE tenant_job_credits (
+            "TenantId" character varying(256) NOT NULL,
+            "Shard" integer NOT NULL,
+            "Credits" integer NOT NULL CHECK ("Credits" >= 0),
+            CONSTRAINT "PK_tenant_job_credits" PRIMARY KEY ("TenantId", "Shard"))
         """,
+        CreditsFunction(WaitingGrant),
         """
         CREATE FUNCTION atelier_tenant_cap_lowered() RETURNS trigger LANGUAGE plpgsql AS $$
         DECLARE

@@ -24,6 +24,9 @@ public static class DbErrors
         _ => false,
     };
 
+    /// <summary>True when PostgreSQL ended the statement to break a cycle of waits (40P01); nothing of its transaction was written.</summary>
+    public static bool IsDeadlock(Exception e) => Root(e) is PostgresException { SqlState: PostgresErrorCodes.DeadlockDetected };
+
     /// <summary>True when the exception came from the database (as opposed to our own code).</summary>
     public static bool IsDatabaseFailure(Exception e) => e is DbUpdateException || Root(e) is DbException;
 

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using Atelier.Contracts.Errors;
 using Atelier.Server.Tests.Infrastructure;
+using Npgsql;
 
 namespace Atelier.Server.Tests.Tenant;
 
@@ -159,6 +160,73 @@ public class TenantLimitTests
         var more = await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => app.PostAsync("/api/v1/predict/txt2img", Body())));
         Assert.Equal(6, more.Count(a => a.Status == HttpStatusCode.Accepted));
         Assert.Equal(10, (await admin.GetAsync("/api/v1/agents/default/jobs?state=queued")).Ok().GetProperty("total").GetInt32());
+    }
+
+    /// <summary>
+    /// PostgreSQL: a submit that takes the tenant's counter row sets places aside only in a place row no one holds, and
+    /// never waits for one. A submit that looked for a free place can keep a place row locked and then wait for the
+    /// counter row; a grant that waited for that row closed a cycle, and PostgreSQL ended one submit with a deadlock
+    /// (40P01, a 500) in the queue's bench. Here another transaction holds every place row of the tenant while a submit
+    /// comes: it is answered with those rows still held, and the cap stays exact afterwards. (On SQLite there are no
+    /// place rows; the cap part runs there too.)
+    /// </summary>
+    [Fact]
+    public async Task Submit_ThatTakesTheCounterRow_DoesNotWaitForPlaceRowsOthersHold_AndTheCapStaysExact()
+    {
+        await using var host = await TestHost.StartAsync();
+        var world = await Scenario.NewTenantAsync(host);
+        var platform = host.Admin().WithHeader("X-Tenant-Id", world.TenantId);
+        var config = (await platform.GetAsync("/api/v1/tenant/config")).Ok();
+        (await platform.PutAsync("/api/v1/tenant/config", Scenario.ConfigWithJobCap(config, 50))).Ok();
+        var app = world.AppOf(host);
+        (await app.PostAsync("/api/v1/predict/txt2img", Body())).Ok(HttpStatusCode.Accepted); // takes the counter row, sets places aside
+
+        NpgsqlConnection? holder = null;
+        NpgsqlTransaction? holding = null;
+        if (host.Database.Provider == "postgres")
+        {
+            // Every one of the tenant's place rows exists (the missing ones empty), and another transaction holds them all.
+            await using (var setup = new NpgsqlConnection(host.Database.ConnectionString))
+            {
+                await setup.OpenAsync();
+                await using var rows = new NpgsqlCommand(
+                    """INSERT INTO tenant_job_credits ("TenantId", "Shard", "Credits") SELECT @t, s, 0 FROM generate_series(0, 15) s ON CONFLICT DO NOTHING""", setup);
+                rows.Parameters.AddWithValue("t", world.TenantId);
+                await rows.ExecuteNonQueryAsync();
+            }
+
+            holder = new NpgsqlConnection(host.Database.ConnectionString);
+            await holder.OpenAsync();
+            holding = await holder.BeginTransactionAsync();
+            await using var lockAll = new NpgsqlCommand(
+                """SELECT COUNT(*) FROM (SELECT 1 FROM tenant_job_credits WHERE "TenantId" = @t FOR UPDATE) held""", holder, holding);
+            lockAll.Parameters.AddWithValue("t", world.TenantId);
+            Assert.Equal(16L, (long)(await lockAll.ExecuteScalarAsync())!);
+        }
+
+        try
+        {
+            // No place row is free, so the submit takes the counter row; it is answered while the rows are still held.
+            (await app.PostAsync("/api/v1/predict/txt2img", Body()).WaitAsync(TimeSpan.FromSeconds(60))).Ok(HttpStatusCode.Accepted);
+        }
+        finally
+        {
+            if (holding is not null)
+            {
+                await holding.RollbackAsync();
+                await holding.DisposeAsync();
+            }
+
+            if (holder is not null)
+            {
+                await holder.DisposeAsync();
+            }
+        }
+
+        // Two jobs are active: at a cap of 3, one more is admitted and the next refused.
+        (await platform.PutAsync("/api/v1/tenant/config", Scenario.ConfigWithJobCap(config, 3))).Ok();
+        (await app.PostAsync("/api/v1/predict/txt2img", Body())).Ok(HttpStatusCode.Accepted);
+        (await app.PostAsync("/api/v1/predict/txt2img", Body())).Error(ErrorCatalog.b_agent_jobpreinvokefail, 429);
     }
 
     [Fact]

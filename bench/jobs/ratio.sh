@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Job pipeline: what webhooks cost (issue 18, target 4), measured side by side. The throughput bench of this tree without
+# webhooks and with them (every job's completed message signed and posted to a receiver in the same process), run
+# alternately (the order swapped every other round) on SQLite and on PostgreSQL (a private loopback cluster started and
+# stopped here). Reports each run's jobs/s and the bench process's CPU per job, and the ratio of the means (target ≥ 0.9).
+# Writes its section of docs/benchmarks.md. Usage: bash bench/jobs/ratio.sh [rounds] [jobs]
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$root"
+source bench/section.sh
+rounds=${1:-2}
+jobs=${2:-3000}
+port=${ATELIER_BENCH_PG_PORT:-55434}
+[ -x /usr/bin/time ] || { echo "/usr/bin/time is missing: apt-get install time" >&2; exit 1; }
+pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+[ -n "$pgbin" ] || { echo "PostgreSQL is missing: bash scripts/test.sh installs it, or apt-get install postgresql" >&2; exit 1; }
+work=$(mktemp -d /tmp/atelier-ratio.XXXXXX)
+pgdata="$work/pg"
+as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+trap 'as_postgres "$pgbin/pg_ctl" -D "$pgdata" -m fast stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+chmod 755 "$work"
+mkdir -p "$pgdata"
+[ "$(id -u)" = 0 ] && chown postgres "$pgdata"
+as_postgres "$pgbin/initdb" -D "$pgdata" -U atelier -A trust -E UTF8 >/dev/null
+as_postgres "$pgbin/pg_ctl" -D "$pgdata" -l "$pgdata/server.log" -w -t 60 \
+  -o "-p $port -k $pgdata -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null
+pg="Host=127.0.0.1;Port=$port;Username=atelier;Database=postgres"
+dotnet build bench/Atelier.Bench.Jobs -c Release -nologo -v quiet -clp:ErrorsOnly
+dll=bench/Atelier.Bench.Jobs/bin/Release/net10.0/Atelier.Bench.Jobs.dll
+sha=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src bench || echo "+changes")
+
+results="$work/results.tsv"
+run() { # mode provider
+  local out="$work/run.txt" line cpu n rate lag
+  if [ "$2" = postgres ]; then
+    BENCH_JOBS=$jobs /usr/bin/time -f "cpu %U %S" dotnet "$dll" "$1" postgres "$pg" >"$out" 2>&1
+  else
+    BENCH_JOBS=$jobs /usr/bin/time -f "cpu %U %S" dotnet "$dll" "$1" sqlite >"$out" 2>&1
+  fi
+  line=$(grep -E "jobs/s" "$out" | tail -n 1)
+  cpu=$(awk '/^cpu / {print $2 + $3}' "$out")
+  n=$(sed -E 's/^[a-z]+( with webhooks)?: ([0-9]+) jobs.*/\2/' <<<"$line")
+  rate=$(sed -E 's/.* = ([0-9]+) jobs\/s.*/\1/' <<<"$line")
+  lag=$(sed -nE 's/.*the last ([0-9.]+) s after the last job.*/\1/p' "$out" | tail -n 1)
+  # CPU per job over the whole run: the warm-up (400), latency (220) and untimed round (BENCH_WARM, 3,000) jobs too
+  printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$rate" "$(awk -v c="$cpu" -v n="$n" -v w="${BENCH_WARM:-3000}" 'BEGIN { printf "%.2f", 1000 * c / (n + 620 + w) }')" "${lag:--}" | tee -a "$results"
+}
+
+for r in $(seq 1 "$rounds"); do
+  for provider in sqlite postgres; do
+    if [ $((r % 2)) = 1 ]; then run throughput "$provider"; run webhooks "$provider"; else run webhooks "$provider"; run throughput "$provider"; fi
+  done
+done
+
+table=$(awk -F'\t' '
+  { k = $2; if ($1 == "throughput") { p[k] = p[k] " " $3; pc[k] = pc[k] " " $4; ps[k] += $3; pn[k]++ } else { w[k] = w[k] " " $3; wc[k] = wc[k] " " $4; wl[k] = wl[k] " " $5; ws[k] += $3; wn[k]++ } }
+  END { split("sqlite postgres", order, " ")
+    for (i = 1; i <= 2; i++) { k = order[i]; ratio = (ws[k] / wn[k]) / (ps[k] / pn[k])
+      printf "| %s | %s | %s | **×%.2f** (%s) | %s | %s | %s |\n", (k == "sqlite" ? "SQLite (WAL)" : "PostgreSQL 15"), p[k], w[k], ratio, (ratio >= 0.9 ? "met" : "**missed**"), pc[k], wc[k], wl[k] } }' "$results")
+section=$(cat <<MD
+<!-- jobs-webhook-ratio:begin -->
+## What webhooks cost, side by side (issue 18, target 4)
+
+Measured $(date -u +%Y-%m-%d) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB), .NET $(dotnet --version), at $sha,
+with \`bash bench/jobs/ratio.sh $rounds $jobs\`: the throughput bench (16 submitters, 16 worker slots, a no-op engine, $jobs
+jobs after 620 warm-up and latency jobs and an untimed round of ${BENCH_WARM:-3000}) without webhooks and with them (every job asks for its
+\`completed\` message, signed and posted to a receiver in the same process on loopback), run alternately, the order
+swapped every other round, $rounds rounds each. CPU is the bench process's user + sys time per job over the whole run (server,
+clients, worker loops and the receiver in one process). One figure per round, in order; the ratio is of the means.
+
+| database | without webhooks, jobs/s | with webhooks, jobs/s | ratio (target ≥ 0.9) | CPU ms/job without | CPU ms/job with | last message after the last job, s |
+|---|---|---|---|---|---|---|
+$table
+<!-- jobs-webhook-ratio:end -->
+MD
+)
+write_section jobs-webhook-ratio "$section"
