@@ -164,6 +164,7 @@ public static class ActiveJobs
             folded bigint;
             own integer;
             room bigint;
+            granted boolean;
         BEGIN
             IF TG_OP <> 'INSERT' THEN was := OLD."State" IN ('queued', 'running'); END IF;
             IF TG_OP <> 'DELETE' THEN now_active := NEW."State" IN ('queued', 'running'); END IF;
@@ -216,7 +217,7 @@ public static class ActiveJobs
 
     /// <summary>
     /// The grant of <see cref="PostgresGrantsUp"/>: into a row no one holds (the job's own first), else into the job's own
-    /// row when it has none yet, else none (the insert counts its own job only). It never waits for a place row while it
+    /// row when it has none yet (found by a plain read), else none (the insert counts its own job only). It never waits for a place row while it
     /// holds the counter row: a submit that looked for a free place may hold a place row it then did not take (a row
     /// whose last place was taken meanwhile stays locked by the look) and wait for the counter row, and the grant that
     /// waited for that row closed a cycle (PostgreSQL's deadlock detector ended one of the two submits with 40P01).
@@ -228,11 +229,15 @@ public static class ActiveJobs
                         WHERE c."TenantId" = NEW."TenantId" AND c."Shard" = (
                             SELECT f."Shard" FROM tenant_job_credits f WHERE f."TenantId" = NEW."TenantId"
                             ORDER BY (f."Shard" - own) & {CreditShards - 1} LIMIT 1 FOR UPDATE SKIP LOCKED);
-                        IF NOT FOUND THEN
+                        granted := FOUND;
+                        -- A new row only where there is none (a plain read, which waits for no one): an insert that met
+                        -- an existing row would wait for a submit that took a place from it and has not committed yet.
+                        IF NOT granted AND NOT EXISTS (SELECT 1 FROM tenant_job_credits e WHERE e."TenantId" = NEW."TenantId" AND e."Shard" = own) THEN
                             INSERT INTO tenant_job_credits ("TenantId", "Shard", "Credits") VALUES (NEW."TenantId", own, room)
                             ON CONFLICT ("TenantId", "Shard") DO NOTHING;
+                            granted := FOUND;
                         END IF;
-                        IF FOUND THEN
+                        IF granted THEN
                             UPDATE tenant_configs SET "ActiveJobs" = "ActiveJobs" + room WHERE "TenantId" = NEW."TenantId";
                         END IF;
                     END IF;
@@ -268,8 +273,9 @@ public static class ActiveJobs
     /// a place too when one is free, so the places never stand beside jobs they were not counted for. A submit that looks
     /// for a place may keep a place row locked that it did not take (its last place went meanwhile) and then take the
     /// counter row, so whoever holds the counter row must not wait for a place row: since <see cref="PostgresGrantsUp"/>
-    /// the grant does not; an insert at the cap still does (it must see the places held), and PostgreSQL's deadlock
-    /// detector ends such a cycle, after which the insert is made again (JobQueue.EnqueueAsync). A transaction that
+    /// the grant does not; an insert at the cap still does (it must see the places held), and so does lowering the cap
+    /// (<c>atelier_tenant_cap_lowered</c>): PostgreSQL's deadlock detector ends such a cycle, after which an insert on its
+    /// own is made again (JobQueue.EnqueueAsync); one inside the entitlements' transaction, and the cap's update, fail. A transaction that
     /// inserts several jobs of a tenant, or takes the counter row after an insert, must take the counter row first
     /// (the entitlements' transaction does). Lowering a tenant's cap takes back every place set aside
     /// (<c>tenant_configs_cap_lowered</c>), so none outlives the room it was set aside from.

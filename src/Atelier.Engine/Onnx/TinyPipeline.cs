@@ -104,6 +104,12 @@ public static class TinyPipeline
             unet.Node("Add", ["scaled", "bias"], ["out32"]);
         }
 
+        if (o.WeightsMiB is < 0 or > 1024)
+        {
+            // An ONNX file is one protobuf message, which may not reach 2 GiB.
+            throw new ArgumentOutOfRangeException(nameof(options), o.WeightsMiB, "WeightsMiB must be 0 to 1024");
+        }
+
         if (o.WeightsMiB > 0)
         {
             // The weight that makes the load dear: one value of it per step (Gather at the timestep), times zero.

@@ -39,7 +39,8 @@ public sealed record WorkerOptions
     /// The device settings these options give the built-in engine. On the CPU, slots share the cores: with more than one
     /// slot each session gets its share of intra-op threads (at least one), where ONNX Runtime would give every session
     /// a thread per core, and the slots' threads would spin-wait against each other (on 2 cores with 8 slots that cost
-    /// about 40% of the CPU a job takes: docs/benchmarks.md, hot-model scheduling).
+    /// about 40% of the CPU a job takes: docs/benchmarks.md, hot-model scheduling). The share holds when only one slot is
+    /// busy too: a worker of N slots on a CPU runs a lone job on cores ÷ N threads.
     /// </summary>
     public DeviceSettings DeviceSettings()
     {
@@ -49,7 +50,8 @@ public sealed record WorkerOptions
             Device = device,
             FallBackToCpu = DeviceFallback,
             CudaMemoryLimitBytes = CudaMemoryLimitBytes,
-            Threads = CpuThreadsPerSlot(device.IsCuda ? 0 : Slots, Environment.ProcessorCount),
+            // On CUDA too: a session's CPU ops share the cores as well, and a CUDA device that falls back runs on the CPU.
+            Threads = CpuThreadsPerSlot(Slots, Environment.ProcessorCount),
         };
     }
 
