@@ -275,7 +275,8 @@ public static class ActiveJobs
     /// counter row, so whoever holds the counter row must not wait for a place row: since <see cref="PostgresGrantsUp"/>
     /// the grant does not; an insert at the cap still does (it must see the places held), and so does lowering the cap
     /// (<c>atelier_tenant_cap_lowered</c>): PostgreSQL's deadlock detector ends such a cycle, after which an insert on its
-    /// own is made again (JobQueue.EnqueueAsync); one inside the entitlements' transaction, and the cap's update, fail. A transaction that
+    /// own is made again (JobQueue.EnqueueAsync), and so is the cap's update (TenancyService.PutConfigAsync); an insert
+    /// inside the entitlements' transaction fails. A transaction that
     /// inserts several jobs of a tenant, or takes the counter row after an insert, must take the counter row first
     /// (the entitlements' transaction does). Lowering a tenant's cap takes back every place set aside
     /// (<c>tenant_configs_cap_lowered</c>), so none outlives the room it was set aside from.

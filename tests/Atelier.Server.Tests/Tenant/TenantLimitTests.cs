@@ -229,6 +229,70 @@ public class TenantLimitTests
         (await app.PostAsync("/api/v1/predict/txt2img", Body())).Error(ErrorCatalog.b_agent_jobpreinvokefail, 429);
     }
 
+    /// <summary>
+    /// PostgreSQL: lowering a tenant's cap takes back the places set aside, waiting for their rows while its update holds
+    /// the tenant's counter row. A transaction that holds a place row and then waits for the counter row (as a submit
+    /// that looked at a place row can) closes a cycle, and PostgreSQL ends the update that waited first (40P01). The
+    /// platform admin's change is saved again once the other transaction is gone: 200, not 500, and the cap is exact.
+    /// (On SQLite there are no place rows; the cap part runs there too.)
+    /// </summary>
+    [Fact]
+    public async Task LoweringTheCap_EndedByADeadlock_IsSavedAgain_AndTheCapIsExact()
+    {
+        await using var host = await TestHost.StartAsync();
+        var world = await Scenario.NewTenantAsync(host);
+        var platform = host.Admin().WithHeader("X-Tenant-Id", world.TenantId);
+        var config = (await platform.GetAsync("/api/v1/tenant/config")).Ok();
+        (await platform.PutAsync("/api/v1/tenant/config", Scenario.ConfigWithJobCap(config, 50))).Ok();
+        var app = world.AppOf(host);
+        (await app.PostAsync("/api/v1/predict/txt2img", Body())).Ok(HttpStatusCode.Accepted); // takes the counter row, sets places aside
+
+        if (host.Database.Provider == "postgres")
+        {
+            await using var holder = new NpgsqlConnection(host.Database.ConnectionString);
+            await holder.OpenAsync();
+            await using var holding = await holder.BeginTransactionAsync();
+            await using (var places = new NpgsqlCommand(
+                """SELECT COUNT(*) FROM (SELECT 1 FROM tenant_job_credits WHERE "TenantId" = @t AND "Credits" > 0 FOR UPDATE) held""", holder, holding))
+            {
+                places.Parameters.AddWithValue("t", world.TenantId);
+                Assert.True((long)(await places.ExecuteScalarAsync())! > 0, "the first submit set places aside");
+            }
+
+            // The cap lowered: its update takes the counter row and waits for the place rows held here.
+            var lowering = platform.PutAsync("/api/v1/tenant/config", Scenario.ConfigWithJobCap(config, 2));
+            await using (var watch = new NpgsqlConnection(host.Database.ConnectionString))
+            {
+                await watch.OpenAsync();
+                await Eventually.UntilAsync(async () =>
+                {
+                    await using var waiting = new NpgsqlCommand(
+                        """SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE '%tenant_configs%'""", watch);
+                    return (long)(await waiting.ExecuteScalarAsync())! > 0;
+                }, "the cap's update waits for the place rows");
+            }
+
+            // This transaction now waits for the counter row: a cycle, which PostgreSQL ends on the side that waited first.
+            await using (var counter = new NpgsqlCommand("""UPDATE tenant_configs SET "UpdatedAt" = "UpdatedAt" WHERE "TenantId" = @t""", holder, holding))
+            {
+                counter.Parameters.AddWithValue("t", world.TenantId);
+                await counter.ExecuteNonQueryAsync().WaitAsync(TimeSpan.FromSeconds(60));
+            }
+
+            await holding.RollbackAsync();
+            (await lowering.WaitAsync(TimeSpan.FromSeconds(60))).Ok();
+        }
+        else
+        {
+            (await platform.PutAsync("/api/v1/tenant/config", Scenario.ConfigWithJobCap(config, 2))).Ok();
+        }
+
+        // One job is active: at the cap of 2, one more is admitted and the next refused.
+        Assert.Equal(2, (await platform.GetAsync("/api/v1/tenant/config")).Ok().GetProperty("maxConcurrentJobs").GetInt32());
+        (await app.PostAsync("/api/v1/predict/txt2img", Body())).Ok(HttpStatusCode.Accepted);
+        (await app.PostAsync("/api/v1/predict/txt2img", Body())).Error(ErrorCatalog.b_agent_jobpreinvokefail, 429);
+    }
+
     [Fact]
     public async Task TenantAdmin_CannotRaiseTheTenantsLimits_ButDividesThemAmongApps()
     {
