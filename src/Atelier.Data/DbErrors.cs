@@ -27,6 +27,29 @@ public static class DbErrors
     /// <summary>True when PostgreSQL ended the statement to break a cycle of waits (40P01); nothing of its transaction was written.</summary>
     public static bool IsDeadlock(Exception e) => Root(e) is PostgresException { SqlState: PostgresErrorCodes.DeadlockDetected };
 
+    /// <summary>
+    /// Runs <paramref name="work"/> again, twice at most, when PostgreSQL ends it to break a cycle of waits (40P01) and it
+    /// runs on its own: nothing of it was written. Inside a caller's transaction it is not run again (the deadlock
+    /// aborted that whole transaction). Whether it runs on its own is read before the work: a catch filter runs before a
+    /// save's own transaction is disposed. EF hands a deadlock over wrapped (a transient failure), so any exception whose
+    /// cause is one counts.
+    /// </summary>
+    public static async Task<T> AgainOnDeadlockAsync<T>(AtelierDb db, Func<Task<T>> work)
+    {
+        var onItsOwn = db.Database.CurrentTransaction is null;
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await work();
+            }
+            catch (Exception e) when (attempt < 3 && onItsOwn && IsDeadlock(e))
+            {
+                // Nothing was written: the same work goes again.
+            }
+        }
+    }
+
     /// <summary>True when the exception came from the database (as opposed to our own code).</summary>
     public static bool IsDatabaseFailure(Exception e) => e is DbUpdateException || Root(e) is DbException;
 

@@ -97,21 +97,10 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
             // several times the statement, inside SQLite's one-writer turn. The tenant's cap is the trigger's (ActiveJobs).
             if (pg)
             {
-                var onItsOwn = db.Database.CurrentTransaction is null;
-                for (var attempt = 1; ; attempt++)
-                {
-                    try
-                    {
-                        job.FairKey = (await RawCommands.QueryAsync(db, InsertJobFair, values, r => r.GetInt64(0), ct))[0];
-                        break;
-                    }
-                    catch (DbException e) when (attempt < 3 && onItsOwn && DbErrors.IsDeadlock(e))
-                    {
-                        // PostgreSQL ended the insert to break a cycle of waits on the tenant's counter and place rows
-                        // (one is left: an insert at the cap waits for a place row, ActiveJobs): nothing of it was
-                        // written, so it is made again.
-                    }
-                }
+                // PostgreSQL may end the insert to break a cycle of waits on the tenant's counter and place rows (one is
+                // left: an insert at the cap waits for a place row, ActiveJobs); it is then made again.
+                job.FairKey = await DbErrors.AgainOnDeadlockAsync(db,
+                    async () => (await RawCommands.QueryAsync(db, InsertJobFair, values, r => r.GetInt64(0), ct))[0]);
             }
             else if (db.WriterNow is { } writes)
             {

@@ -243,23 +243,10 @@ public sealed class TenancyService(AtelierDb db, RequestContext ctx, TimeProvide
             : throw AtelierException.InvalidInput("language", $"must be one of {string.Join(", ", Languages.Known)} (or absent: the server's default)");
         config.UpdatedAt = Now;
         Audit.Record(db, ctx, clock, "tenant.config.put", "tenant_config", config.TenantId, config.TenantId);
-        // Read before the save: a filter runs before the save's own transaction is disposed.
-        var onItsOwn = db.Database.CurrentTransaction is null;
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                await db.SaveChangesAsync(ct);
-                break;
-            }
-            catch (Exception e) when (attempt < 3 && onItsOwn && DbErrors.IsDeadlock(e))
-            {
-                // (EF hands a deadlock over wrapped as a transient failure, an InvalidOperationException: the cause is what counts.)
-                // PostgreSQL: a lowered cap takes back the places set aside, waiting for their rows while it holds the
-                // counter row (ActiveJobs); a submit holding a place row and waiting for the counter row closes a cycle,
-                // which PostgreSQL may end on this side. Nothing was written: the same changes are saved again.
-            }
-        }
+        // PostgreSQL: a lowered cap takes back the places set aside, waiting for their rows while it holds the counter row
+        // (ActiveJobs); a submit holding a place row and waiting for the counter row closes a cycle, which PostgreSQL may
+        // end on this side: the same changes are then saved again.
+        await DbErrors.AgainOnDeadlockAsync(db, () => db.SaveChangesAsync(ct));
 
         languages.Forget(config.TenantId);
         return ToDto(config);
