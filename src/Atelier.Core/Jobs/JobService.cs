@@ -139,13 +139,21 @@ public sealed class JobService(AtelierDb db, RequestContext ctx, JobQueue queue,
         }
         else
         {
-            using (await provider.WriteTurnAsync(db, ct))
-            await using (var tx = await db.Database.BeginTransactionAsync(ct))
+            // The charge and the insert in one transaction. PostgreSQL may end it to break a cycle of waits (the insert at
+            // the tenant's cap waits for a place row another submit holds, ActiveJobs): nothing of it was written (the
+            // charge is raw updates, nothing is tracked), so the whole of it is made again.
+            var images = workflow ? ComfyWorkflow.ImagesOf(input) : GenerationInput.ImagesOf(input);
+            (job, created) = await DbErrors.AgainOnDeadlockAsync(db, async () =>
             {
-                var charged = await entitlements.CheckAndChargeAsync(limits, Caller.AppId, workflow ? ComfyWorkflow.ImagesOf(input) : GenerationInput.ImagesOf(input), ct);
-                (job, created) = await queue.EnqueueAsync(newJob with { Charged = charged }, ct);
-                await tx.CommitAsync(ct);
-            }
+                using (await provider.WriteTurnAsync(db, ct))
+                await using (var tx = await db.Database.BeginTransactionAsync(ct))
+                {
+                    var charged = await entitlements.CheckAndChargeAsync(limits, Caller.AppId, images, ct);
+                    var made = await queue.EnqueueAsync(newJob with { Charged = charged }, ct);
+                    await tx.CommitAsync(ct);
+                    return made;
+                }
+            });
         }
 
         if (created)

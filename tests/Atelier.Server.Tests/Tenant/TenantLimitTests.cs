@@ -294,6 +294,62 @@ public class TenantLimitTests
     }
 
     [Fact]
+    public async Task SubmitThatChargesCredits_EndedByADeadlock_IsMadeAgain_AndChargesOnce()
+    {
+        await using var host = await TestHost.StartAsync();
+        var world = await Scenario.NewTenantAsync(host);
+        var platform = host.Admin().WithHeader("X-Tenant-Id", world.TenantId);
+        (await platform.PutAsync("/api/v1/entitlements/tenant", new { credits = 10 })).Ok(); // a submit now charges in a transaction
+        var app = world.AppOf(host);
+        ApiResult submitted;
+
+        if (host.Database.Provider == "postgres")
+        {
+            // Another transaction holds the tenant's entitlement row; the submit takes the tenant's config row, then waits for it.
+            await using var holder = new NpgsqlConnection(host.Database.ConnectionString);
+            await holder.OpenAsync();
+            await using var holding = await holder.BeginTransactionAsync();
+            await using (var entitlement = new NpgsqlCommand("""SELECT COUNT(*) FROM (SELECT 1 FROM entitlements WHERE "TenantId" = @t FOR UPDATE) held""", holder, holding))
+            {
+                entitlement.Parameters.AddWithValue("t", world.TenantId);
+                Assert.Equal(1L, (long)(await entitlement.ExecuteScalarAsync())!);
+            }
+
+            var submit = app.PostAsync("/api/v1/predict/txt2img", Body(batch: 2));
+            await using (var watch = new NpgsqlConnection(host.Database.ConnectionString))
+            {
+                await watch.OpenAsync();
+                await Eventually.UntilAsync(async () =>
+                {
+                    await using var waiting = new NpgsqlCommand(
+                        """SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE '%entitlements%'""", watch);
+                    return (long)(await waiting.ExecuteScalarAsync())! > 0;
+                }, "the submit waits for the entitlement row");
+            }
+
+            // This transaction now waits for the config row the submit holds: a cycle, which PostgreSQL ends on the submit's
+            // side (it waited first). Its charge and insert are then made again, once this transaction is gone.
+            await using (var counter = new NpgsqlCommand("""UPDATE tenant_configs SET "UpdatedAt" = "UpdatedAt" WHERE "TenantId" = @t""", holder, holding))
+            {
+                counter.Parameters.AddWithValue("t", world.TenantId);
+                await counter.ExecuteNonQueryAsync().WaitAsync(TimeSpan.FromSeconds(60));
+            }
+
+            await holding.RollbackAsync();
+            submitted = await submit.WaitAsync(TimeSpan.FromSeconds(60));
+        }
+        else
+        {
+            submitted = await app.PostAsync("/api/v1/predict/txt2img", Body(batch: 2));
+        }
+
+        // Accepted, one job queued, its two credits taken once.
+        submitted.Ok(HttpStatusCode.Accepted);
+        Assert.Equal(8, (await platform.GetAsync("/api/v1/entitlements")).Ok().EnumerateArray().Single(e => e.GetProperty("scope").GetString() == "tenant").GetProperty("credits").GetInt64());
+        Assert.Equal(1L, (await app.GetAsync("/api/v1/agents/default/jobs?state=queued")).Ok().GetProperty("total").GetInt64());
+    }
+
+    [Fact]
     public async Task TenantAdmin_CannotRaiseTheTenantsLimits_ButDividesThemAmongApps()
     {
         await using var host = await TestHost.StartAsync();
