@@ -146,22 +146,40 @@ async Task Throughput(string provider, string? pg, bool webhooks)
         var p50 = latencies[latencies.Count / 2];
         var p99 = latencies[(int)(latencies.Count * 0.99) - 1];
 
-        // Throughput: submitters and worker slots at once, until every job is complete. First a round of the same
-        // shape, untimed (BENCH_WARM jobs, 3,000 unless set), so that the timed round meets a process in its steady
-        // state: the JIT's tiering (tier 0, instrumented, tier 1) otherwise spends about a third of the CPU of a short
-        // run recompiling the hot paths, which a server that has run for a minute no longer does.
+        // Throughput: submitters and worker slots at once, until every job is complete. First untimed rounds of the
+        // same shape (BENCH_WARM jobs each, 3,000 unless set), so that the timed round meets a process in its steady
+        // state: the JIT's tiering (tier 0, instrumented, tier 1) otherwise spends much of the CPU of a short run
+        // recompiling the hot paths, which a server that has run for a minute no longer does. Under this load the
+        // runtime's tiering settles late (it counts calls only after 100 ms without new tier-0 code), so the rounds go
+        // on until one compiles fewer than BENCH_WARM_JIT methods (300), at most BENCH_WARM_ROUNDS (12) of them.
         var total = int.TryParse(Environment.GetEnvironmentVariable("BENCH_JOBS"), out var jobsWanted) ? jobsWanted : provider == "postgres" ? 6000 : 3000;
         var warm = int.TryParse(Environment.GetEnvironmentVariable("BENCH_WARM"), out var warmWanted) ? warmWanted : 3000;
-        await Bulk(warm);
+        var settledBelow = int.TryParse(Environment.GetEnvironmentVariable("BENCH_WARM_JIT"), out var jitWanted) ? jitWanted : 300;
+        var warmRounds = int.TryParse(Environment.GetEnvironmentVariable("BENCH_WARM_ROUNDS"), out var roundsWanted) ? roundsWanted : 12;
+        var warmed = 0;
+        for (var round = 1; round <= warmRounds && warm > 0; round++)
+        {
+            var compiledBefore = System.Runtime.JitInfo.GetCompiledMethodCount();
+            await Bulk(warm);
+            var compiled = System.Runtime.JitInfo.GetCompiledMethodCount() - compiledBefore;
+            warmed += warm;
+            Console.Error.WriteLine($"untimed round {round}: {warm} jobs, {compiled} methods compiled");
+            if (compiled < settledBelow)
+            {
+                break;
+            }
+        }
+
+        Console.WriteLine($"  warm-up: {warmed} untimed jobs before the timed round (until a round compiled fewer than {settledBelow} methods)");
         if (provider == "postgres" && Environment.GetEnvironmentVariable("BENCH_ANALYZE") != "0")
         {
-            // A database in service has statistics of a queue like this one: autovacuum analyzes the jobs table as it
-            // changes (after each 1,000 changes since the QueueStatistics migration, at most once a minute). This one is
-            // minutes old, and its statistics are of the warm-up (one job queued at a time), when they exist at all.
-            // BENCH_ANALYZE=0 measures it as it is (docs/benchmarks.md, issue 18: what such statistics cost).
+            // A database in service has statistics of queues like these: autovacuum analyzes the jobs and the webhook
+            // messages as they change (after each 1,000 changes since the QueueStatistics migration, at most once a
+            // minute). This one is minutes old, and its statistics are of the warm-up (one job queued at a time), when
+            // they exist at all. BENCH_ANALYZE=0 measures it as it is (docs/benchmarks.md, issue 18: what that costs).
             await using var analyze = new Npgsql.NpgsqlConnection(cs);
             await analyze.OpenAsync();
-            await using var command = new Npgsql.NpgsqlCommand("ANALYZE jobs", analyze);
+            await using var command = new Npgsql.NpgsqlCommand("ANALYZE", analyze);
             await command.ExecuteNonQueryAsync();
         }
 
@@ -229,7 +247,7 @@ async Task Throughput(string provider, string? pg, bool webhooks)
         {
             // Every bulk job's message must arrive too (the relay drains after the jobs are done).
             var until = DateTime.UtcNow.AddSeconds(120);
-            while (arrived.Count < 400 + 220 + warm + total && DateTime.UtcNow < until)
+            while (arrived.Count < 400 + 220 + warmed + total && DateTime.UtcNow < until)
             {
                 await Task.Delay(20);
             }
@@ -238,9 +256,9 @@ async Task Throughput(string provider, string? pg, bool webhooks)
             deliveries = [.. deliveries.Skip(20).Order()];
             var d50 = deliveries[deliveries.Count / 2];
             var d99 = deliveries[(int)(deliveries.Count * 0.99) - 1];
-            Console.WriteLine($"  messages: {arrived.Count} of {400 + 220 + warm + total} arrived, the last {F(drained - seconds, "0.00")} s after the last job; complete→arrival p50 {F(d50, "0.00")} ms, p99 {F(d99, "0.00")} ms");
+            Console.WriteLine($"  messages: {arrived.Count} of {400 + 220 + warmed + total} arrived, the last {F(drained - seconds, "0.00")} s after the last job; complete→arrival p50 {F(d50, "0.00")} ms, p99 {F(d99, "0.00")} ms");
             File.WriteAllText(Path.Combine(Path.GetTempPath(), $"atelier-bench-jobs-{provider}-webhooks.txt"),
-                string.Join('\t', provider, total, F(seconds, "0.00"), F(rate, "0"), arrived.Count, 400 + 220 + warm + total, F(drained - seconds, "0.00"), F(d50, "0.00"), F(d99, "0.00")));
+                string.Join('\t', provider, total, F(seconds, "0.00"), F(rate, "0"), arrived.Count, 400 + 220 + warmed + total, F(drained - seconds, "0.00"), F(d50, "0.00"), F(d99, "0.00")));
         }
         else
         {
@@ -1046,9 +1064,10 @@ void Report(string command)
         worker loops share this one machine (and process), over HTTP on loopback; a no-op engine (the worker leases and completes, no image).
 
         **Throughput and latency** — 16 submitters (`POST /api/v1/agents/default/jobs`) and 16 worker slots (`lease` long-poll,
-        `complete`) at once, after 400 warm-up jobs and an untimed round of 3,000 of the same shape (`BENCH_WARM`: the JIT
-        settling); latency: one slot waits in a long-poll, one job is submitted, the time from the submit call's start to the
-        lease answer (200 samples).
+        `complete`) at once, after 400 warm-up jobs and untimed rounds of 3,000 of the same shape until one compiles fewer
+        than 300 methods (`BENCH_WARM`, `BENCH_WARM_JIT`: the JIT settling; on PostgreSQL the database is then analyzed,
+        as autovacuum does in service); latency: one slot waits in a long-poll, one job is submitted, the time from the
+        submit call's start to the lease answer (200 samples).
 
         | database | submit → lease → complete | submit-to-lease p50 / p99 | CPU per job (whole process) |
         |---|---|---|---:|

@@ -68,10 +68,13 @@ run() { # tree-label dir provider
   rate=$(sed -E 's/.* = ([0-9]+) jobs\/s.*/\1/' <<<"$line")
   p50=$(sed -E 's/.*p50 ([0-9.]+) ms.*/\1/' <<<"$line")
   p99=$(sed -E 's/.*p99 ([0-9.]+) ms.*/\1/' <<<"$line")
-  # every job the process pushed through: the warm-up (400), latency (220) and untimed concurrent round (BENCH_WARM,
-  # 3,000 unless set; a bench from before that round runs none, so its figure here reads low by that share) too
-  local per
-  per=$(awk -v c="$cpu" -v n="$n" -v w="${BENCH_WARM:-3000}" 'BEGIN { printf "%.2f", 1000 * c / (n + 620 + w) }')
+  # every job the process pushed through: the warm-up (400), latency (220) and untimed concurrent rounds (the bench's
+  # "warm-up: N untimed jobs" line; a bench from before that line ran one round of BENCH_WARM, 3,000 unless set, and
+  # one from before that round runs none, so its figure here reads low by that share) too
+  local per w
+  w=$(sed -nE 's/.*warm-up: ([0-9]+) untimed jobs.*/\1/p' "$out" | tail -n 1)
+  w=${w:-${BENCH_WARM:-3000}}
+  per=$(awk -v c="$cpu" -v n="$n" -v w="$w" 'BEGIN { printf "%.2f", 1000 * c / (n + 620 + w) }')
   # webhooks: how long after the last job the last message arrived (the relay keeping up, or not)
   local lag
   lag=$(sed -nE 's/.*the last ([0-9.]+) s after the last job.*/\1/p' "$out" | tail -n 1)
@@ -79,9 +82,9 @@ run() { # tree-label dir provider
   local db=- wal=-
   if [ "$3" = postgres ]; then
     wal=$(psql -h 127.0.0.1 -p "$port" -U atelier -d postgres -Atc \
-      "SELECT round(pg_wal_lsn_diff(pg_current_wal_lsn(), '$lsn0') / 1024.0 / ($n + 620 + ${BENCH_WARM:-3000}), 2)")
+      "SELECT round(pg_wal_lsn_diff(pg_current_wal_lsn(), '$lsn0') / 1024.0 / ($n + 620 + $w), 2)")
     for _ in 1 2 3 4 5 6 7 8 9 10; do [ "$(pgrep -u postgres -c || true)" -le "$pgn" ] && break; sleep 0.5; done
-    db=$(awk -v a="$pg0" -v b="$(pg_ticks)" -v hz="$(getconf CLK_TCK)" -v n="$n" -v w="${BENCH_WARM:-3000}" 'BEGIN { printf "%.2f", 1000 * (b - a) / hz / (n + 620 + w) }')
+    db=$(awk -v a="$pg0" -v b="$(pg_ticks)" -v hz="$(getconf CLK_TCK)" -v n="$n" -v w="$w" 'BEGIN { printf "%.2f", 1000 * (b - a) / hz / (n + 620 + w) }')
   fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$3" "$n" "$rate" "$p50" "$p99" "$cpu" "$per" "${lag:--}" "$db" "$wal" | tee -a "$results"
 }
@@ -118,7 +121,7 @@ section=$(cat <<MD
 
 Measured $(date -u +%Y-%m-%d) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB), .NET $(dotnet --version),
 with \`BENCH_MODE=$mode bash bench/jobs/ab.sh $base_sha $rounds $jobs\`: $what (16 submitters, 16 worker slots, a no-op engine, $jobs
-jobs after 620 warm-up and latency jobs and an untimed round of ${BENCH_WARM:-3000} of the same shape) built from both commits and run alternately (the order swapped every other round), $rounds rounds each, PostgreSQL 15
+jobs after 620 warm-up and latency jobs and untimed rounds of ${BENCH_WARM:-3000} of the same shape until one compiles fewer than 300 methods) built from both commits and run alternately (the order swapped every other round), $rounds rounds each, PostgreSQL 15
 from Debian on loopback with fsync on. CPU is the bench process's user + sys time (server, clients and worker loops
 in one process) divided by every job it ran; DB CPU, PostgreSQL's processes' (backends, WAL writer, checkpointer) over
 the same run, per job (SQLite runs inside the bench process); WAL, the KiB of write-ahead log PostgreSQL wrote over the

@@ -42,8 +42,10 @@ run() { # mode provider
   n=$(sed -E 's/^[a-z]+( with webhooks)?: ([0-9]+) jobs.*/\2/' <<<"$line")
   rate=$(sed -E 's/.* = ([0-9]+) jobs\/s.*/\1/' <<<"$line")
   lag=$(sed -nE 's/.*the last ([0-9.]+) s after the last job.*/\1/p' "$out" | tail -n 1)
-  # CPU per job over the whole run: the warm-up (400), latency (220) and untimed round (BENCH_WARM, 3,000) jobs too
-  printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$rate" "$(awk -v c="$cpu" -v n="$n" -v w="${BENCH_WARM:-3000}" 'BEGIN { printf "%.2f", 1000 * c / (n + 620 + w) }')" "${lag:--}" | tee -a "$results"
+  # CPU per job over the whole run: the warm-up (400), latency (220) and untimed rounds (the bench's "warm-up: N" line) jobs too
+  local w
+  w=$(sed -nE 's/.*warm-up: ([0-9]+) untimed jobs.*/\1/p' "$out" | tail -n 1)
+  printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$rate" "$(awk -v c="$cpu" -v n="$n" -v w="${w:-${BENCH_WARM:-3000}}" 'BEGIN { printf "%.2f", 1000 * c / (n + 620 + w) }')" "${lag:--}" | tee -a "$results"
 }
 
 for r in $(seq 1 "$rounds"); do
@@ -63,7 +65,7 @@ section=$(cat <<MD
 
 Measured $(date -u +%Y-%m-%d) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB), .NET $(dotnet --version), at $sha,
 with \`bash bench/jobs/ratio.sh $rounds $jobs\`: the throughput bench (16 submitters, 16 worker slots, a no-op engine, $jobs
-jobs after 620 warm-up and latency jobs and an untimed round of ${BENCH_WARM:-3000}) without webhooks and with them (every job asks for its
+jobs after 620 warm-up and latency jobs and untimed rounds of ${BENCH_WARM:-3000} until one compiles fewer than 300 methods) without webhooks and with them (every job asks for its
 \`completed\` message, signed and posted to a receiver in the same process on loopback), run alternately, the order
 swapped every other round, $rounds rounds each. CPU is the bench process's user + sys time per job over the whole run (server,
 clients, worker loops and the receiver in one process). One figure per round, in order; the ratio is of the means.
