@@ -15,6 +15,20 @@ public class TenantLimitTests
 {
     private static object Body(int batch = 1) => new { prompt = "limited", steps = 2, batch_size = batch };
 
+    /// <summary>PostgreSQL: until a statement of the server's that names <paramref name="table"/> waits for a lock.</summary>
+    private static async Task UntilAStatementWaitsAsync(TestHost host, string table, string what)
+    {
+        await using var watch = new NpgsqlConnection(host.Database.ConnectionString);
+        await watch.OpenAsync();
+        await Eventually.UntilAsync(async () =>
+        {
+            await using var waiting = new NpgsqlCommand(
+                """SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE '%' || @t || '%'""", watch);
+            waiting.Parameters.AddWithValue("t", table);
+            return (long)(await waiting.ExecuteScalarAsync())! > 0;
+        }, what);
+    }
+
     [Fact]
     public async Task MaxConcurrentJobs_ThirtyParallelSubmits_ExactlyFourAccepted()
     {
@@ -261,16 +275,7 @@ public class TenantLimitTests
 
             // The cap lowered: its update takes the counter row and waits for the place rows held here.
             var lowering = platform.PutAsync("/api/v1/tenant/config", Scenario.ConfigWithJobCap(config, 2));
-            await using (var watch = new NpgsqlConnection(host.Database.ConnectionString))
-            {
-                await watch.OpenAsync();
-                await Eventually.UntilAsync(async () =>
-                {
-                    await using var waiting = new NpgsqlCommand(
-                        """SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE '%tenant_configs%'""", watch);
-                    return (long)(await waiting.ExecuteScalarAsync())! > 0;
-                }, "the cap's update waits for the place rows");
-            }
+            await UntilAStatementWaitsAsync(host, "tenant_configs", "the cap's update waits for the place rows");
 
             // This transaction now waits for the counter row: a cycle, which PostgreSQL ends on the side that waited first.
             await using (var counter = new NpgsqlCommand("""UPDATE tenant_configs SET "UpdatedAt" = "UpdatedAt" WHERE "TenantId" = @t""", holder, holding))
@@ -316,16 +321,7 @@ public class TenantLimitTests
             }
 
             var submit = app.PostAsync("/api/v1/predict/txt2img", Body(batch: 2));
-            await using (var watch = new NpgsqlConnection(host.Database.ConnectionString))
-            {
-                await watch.OpenAsync();
-                await Eventually.UntilAsync(async () =>
-                {
-                    await using var waiting = new NpgsqlCommand(
-                        """SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE '%entitlements%'""", watch);
-                    return (long)(await waiting.ExecuteScalarAsync())! > 0;
-                }, "the submit waits for the entitlement row");
-            }
+            await UntilAStatementWaitsAsync(host, "entitlements", "the submit waits for the entitlement row");
 
             // This transaction now waits for the config row the submit holds: a cycle, which PostgreSQL ends on the submit's
             // side (it waited first). Its charge and insert are then made again, once this transaction is gone.
