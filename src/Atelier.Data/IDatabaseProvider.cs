@@ -20,6 +20,8 @@ public interface IDatabaseProvider
     /// <summary>
     /// Appended to a <c>SELECT … LIMIT n</c> that picks rows an update will take: PostgreSQL locks them and passes over
     /// rows another transaction holds (so concurrent claims do not queue on one row); empty where one writer excludes all others.
+    /// It must be an exclusive row lock (<c>FOR UPDATE</c>): the claim leaves out its state check where it is set, since no
+    /// other transaction can change a row it locked.
     /// </summary>
     string SkipLocked { get; }
 

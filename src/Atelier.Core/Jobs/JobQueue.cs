@@ -206,22 +206,22 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
         }
 
         // Three candidates, each one index seek (no sort of the queue; jobs tied on the fair key, which another tenant's
-        // first job shares with the head, are ordered by age, whatever index the planner picks): the oldest job of the
-        // highest priority queued, which counts only when it starves (a lower priority's starving job would lose to that
-        // priority's jobs anyway, and when the oldest does not starve none does; "priority, age < bound" walked every
-        // queued job when none starved), the fairest job of the slot's model, the fairest job of all; the best of the
-        // three by the order above is taken. Where the database has row locks (PostgreSQL) each candidate is locked with
-        // SKIP LOCKED, so concurrent claims pass each other instead of queueing on one row.
-        // Each candidate is one ordered read of one partial index, LIMIT 1, with nothing to sort, so the plan does not hang
-        // on the table's statistics: PostgreSQL's statistics of a queue are often of another moment (a fresh database, or
-        // one analyzed while the queue was empty, estimates one queued row), and with them the planner read the highest
-        // priority by sorting every queued job's entry, and found the row to update by walking the queued jobs' index
-        // instead of the primary key (docs/benchmarks.md, issue 18: 2,900 buffers and 8.6 ms a claim, against 50).
+        // first job shares with the head, are ordered by age, whatever index the planner picks): the oldest starving job
+        // of the highest priority queued (a lower priority's starving job would lose to that priority's jobs anyway; asked
+        // as "that priority, then age" it is a seek, where "priority, age < bound" walked every queued job when none starved),
+        // the fairest job of the slot's model, the fairest job of all; the best of the three by the order above is taken. Where the database
+        // has row locks (PostgreSQL) each candidate is locked with SKIP LOCKED, so concurrent claims pass each other
+        // instead of queueing on one row (and only a starving job is locked as such: a head locked on every claim would
+        // keep a job left to the waiting slot that holds its model from that slot).
         // A slot that holds no model has no hot candidate: no scan for it (with no queued job of the model, that scan
         // reads every queued job's entry to find none).
-        // The row to update is the one picked, by its primary key. Where the candidates are locked (SKIP LOCKED re-reads a
-        // row's latest version and checks it is still queued before it locks it) nothing can change it before this update;
-        // elsewhere the update checks the state itself (SQLite runs the statement alone on its one writer anyway).
+        // The row to update is the one picked, by its primary key. PostgreSQL's statistics of a queue are often of
+        // another moment (a fresh database, or one analyzed while the queue was empty, estimates one queued row), and
+        // with "Id = picked AND State = 'queued'" the planner then walked the queued jobs' index with a filter on the id
+        // instead of reading the primary key (docs/benchmarks.md, issue 18). Where the candidates are locked (FOR UPDATE
+        // SKIP LOCKED locks a row's latest version and checks it is still queued, or leaves it out) nothing can change
+        // the picked row before this update, so the state is not checked again; elsewhere the update checks it itself
+        // (SQLite runs the statement alone on its one writer anyway).
         var stillQueued = skipLocked.Length > 0 ? "" : """ AND "State" = 'queued'""";
         var hot = string.IsNullOrEmpty(hotModel) ? "" : $$"""
             h AS (SELECT "Id", "Priority", "ModelKey", "FairKey", "CreatedAt" FROM jobs
@@ -230,11 +230,12 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
             """;
         var sql = $$"""
             WITH s AS (SELECT "Id", "Priority", "ModelKey", "FairKey", "CreatedAt" FROM jobs
-                       WHERE "State" = 'queued'{{inLane}}
-                       ORDER BY "Priority" DESC, "CreatedAt", "Id" LIMIT 1{{skipLocked}}),
+                       WHERE "State" = 'queued' AND "CreatedAt" < {3}{{inLane}}
+                         AND "Priority" = (SELECT "Priority" FROM jobs WHERE "State" = 'queued'{{inLane}} ORDER BY "Priority" DESC LIMIT 1)
+                       ORDER BY "CreatedAt", "Id" LIMIT 1{{skipLocked}}),
                  {{hot}}f AS (SELECT "Id", "Priority", "ModelKey", "FairKey", "CreatedAt" FROM jobs
                        WHERE "State" = 'queued'{{inLane}}{{leaveToOthers}} ORDER BY "Priority" DESC, "FairKey", "CreatedAt", "Id" LIMIT 1{{skipLocked}}),
-                 pick AS (SELECT "Id" FROM (SELECT * FROM s WHERE "CreatedAt" < {3}{{(hot.Length == 0 ? "" : " UNION ALL SELECT * FROM h")}} UNION ALL SELECT * FROM f) c
+                 pick AS (SELECT "Id" FROM (SELECT * FROM s{{(hot.Length == 0 ? "" : " UNION ALL SELECT * FROM h")}} UNION ALL SELECT * FROM f) c
                           ORDER BY "Priority" DESC, CASE WHEN "CreatedAt" < {3} THEN 0 ELSE 1 END,
                                    CASE WHEN "ModelKey" = {4} THEN 0 ELSE 1 END, "FairKey", "CreatedAt", "Id" LIMIT 1)
             {{(pg ? ", claimed AS (" : "")}}
