@@ -15,6 +15,15 @@ public class TenantLimitTests
 {
     private static object Body(int batch = 1) => new { prompt = "limited", steps = 2, batch_size = batch };
 
+    /// <summary>PostgreSQL: <paramref name="holding"/> takes the tenant's config (counter) row, waiting for whoever holds it;
+    /// where that closes a cycle of waits, PostgreSQL ends one side of it.</summary>
+    private static async Task TakeTheConfigRowAsync(NpgsqlConnection holder, NpgsqlTransaction holding, string tenantId)
+    {
+        await using var counter = new NpgsqlCommand("""UPDATE tenant_configs SET "UpdatedAt" = "UpdatedAt" WHERE "TenantId" = @t""", holder, holding);
+        counter.Parameters.AddWithValue("t", tenantId);
+        await counter.ExecuteNonQueryAsync().WaitAsync(TimeSpan.FromSeconds(60));
+    }
+
     /// <summary>PostgreSQL: until a statement of the server's that names <paramref name="table"/> waits for a lock.</summary>
     private static async Task UntilAStatementWaitsAsync(TestHost host, string table, string what)
     {
@@ -278,11 +287,7 @@ public class TenantLimitTests
             await UntilAStatementWaitsAsync(host, "tenant_configs", "the cap's update waits for the place rows");
 
             // This transaction now waits for the counter row: a cycle, which PostgreSQL ends on the side that waited first.
-            await using (var counter = new NpgsqlCommand("""UPDATE tenant_configs SET "UpdatedAt" = "UpdatedAt" WHERE "TenantId" = @t""", holder, holding))
-            {
-                counter.Parameters.AddWithValue("t", world.TenantId);
-                await counter.ExecuteNonQueryAsync().WaitAsync(TimeSpan.FromSeconds(60));
-            }
+            await TakeTheConfigRowAsync(holder, holding, world.TenantId);
 
             await holding.RollbackAsync();
             (await lowering.WaitAsync(TimeSpan.FromSeconds(60))).Ok();
@@ -325,11 +330,7 @@ public class TenantLimitTests
 
             // This transaction now waits for the config row the submit holds: a cycle, which PostgreSQL ends on the submit's
             // side (it waited first). Its charge and insert are then made again, once this transaction is gone.
-            await using (var counter = new NpgsqlCommand("""UPDATE tenant_configs SET "UpdatedAt" = "UpdatedAt" WHERE "TenantId" = @t""", holder, holding))
-            {
-                counter.Parameters.AddWithValue("t", world.TenantId);
-                await counter.ExecuteNonQueryAsync().WaitAsync(TimeSpan.FromSeconds(60));
-            }
+            await TakeTheConfigRowAsync(holder, holding, world.TenantId);
 
             await holding.RollbackAsync();
             submitted = await submit.WaitAsync(TimeSpan.FromSeconds(60));
