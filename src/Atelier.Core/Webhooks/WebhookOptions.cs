@@ -37,14 +37,14 @@ public sealed partial class WebhookOptions : IValidatableObject
 
     /// <summary>Messages sent at once by one replica.</summary>
     [Range(1, 1024)]
-    public int Concurrency { get; set; } = 16;
+    public int Concurrency { get; set; } = 64;
 
     /// <summary>
     /// Messages of one tenant in flight at once (over all replicas): a tenant whose receiver is slow or silent holds at
     /// most this many of the relay's slots, and the others' messages go meanwhile.
     /// </summary>
     [Range(1, 1024)]
-    public int PerTenantConcurrency { get; set; } = 4;
+    public int PerTenantConcurrency { get; set; } = 16;
 
     /// <summary>Lets webhooks reach loopback and private addresses (tests, receivers inside the same network).</summary>
     public bool AllowPrivateNetworks { get; set; }

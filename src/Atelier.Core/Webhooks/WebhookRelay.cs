@@ -38,6 +38,12 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
     private readonly List<Task> _sending = [];
     private int _busy;
 
+    /// <summary>When the last take began (<see cref="System.Diagnostics.Stopwatch"/> ticks).</summary>
+    private long _lastTake;
+
+    /// <summary>The least time between two takes while sends are in flight.</summary>
+    private static readonly TimeSpan TakeGap = TimeSpan.FromMilliseconds(2);
+
     /// <summary>
     /// Ends the outcome writer: not at the host's stop (the outcomes of sends already answered are still written), but
     /// a grace period after it, or at once if the relay is disposed.
@@ -95,6 +101,20 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
         {
             // Woken by a new message, by a send that ended (a slot is free), or by the poll.
             var woken = signal.WaitAsync(poll, stoppingToken);
+            if (Volatile.Read(ref _busy) > 0 && System.Diagnostics.Stopwatch.GetElapsedTime(_lastTake) is var since && since < TakeGap)
+            {
+                // Under load, takes are spaced: one take's reads and hold then serve the messages that came due and the
+                // slots that came free meanwhile, rather than one take per message. An idle relay takes at once.
+                try
+                {
+                    await Task.Delay(TakeGap - since, stoppingToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    continue;
+                }
+            }
+
             var (free, taken) = (0, 0);
             try
             {
@@ -293,23 +313,24 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
             return (0, 0);
         }
 
+        _lastTake = System.Diagnostics.Stopwatch.GetTimestamp();
         var due = await TakeDueAsync(free, ct);
-        foreach (var d in due)
+        foreach (var (d, made) in due)
         {
             Interlocked.Increment(ref _busy);
-            _sending.Add(SendOneAsync(d, ct));
+            _sending.Add(SendOneAsync(d, made, ct));
         }
 
         return (free, due.Count);
     }
 
-    private async Task SendOneAsync(WebhookDelivery d, CancellationToken ct)
+    private async Task SendOneAsync(WebhookDelivery d, string? made, CancellationToken ct)
     {
         var triesBefore = d.Tries; // a failure counts from what the message had
         try
         {
             await Task.Yield();
-            await SendAsync(d, ct);
+            await SendAsync(d, made, ct);
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
@@ -378,7 +399,7 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
     /// as much as the backlog, and the relay fell further behind as it grew: docs/benchmarks.md, webhooks). The hold is
     /// one statement that checks each row again as it updates it, so two replicas never take one message.
     /// </summary>
-    private async Task<List<WebhookDelivery>> TakeDueAsync(int limit, CancellationToken ct)
+    private async Task<List<(WebhookDelivery Delivery, string? Made)>> TakeDueAsync(int limit, CancellationToken ct)
     {
         using var scope = scopes.CreateScope();
         var db = scope.ServiceProvider.GetRequiredService<AtelierDb>();
@@ -476,7 +497,7 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
 
                 return rows;
             }, ct);
-            return [.. held.OrderBy(d => order[d.Id])];
+            return await WithBodiesAsync(db, [.. held.OrderBy(d => order[d.Id])], ct);
         }
 
         var sql = $$"""
@@ -487,9 +508,26 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
                 "LockedUntil", "Payload", "CreatedAt"
             """;
         // Its writes take their turn with the queue's on SQLite (see IDatabaseProvider.WriteTurnAsync).
-        using var turn = await scope.ServiceProvider.GetRequiredService<IDatabaseProvider>().WriteTurnAsync(db, ct);
-        var taken = await RawCommands.QueryAsync(db, sql, [now + Hold, now, .. ids], ReadHeld, ct);
-        return [.. taken.OrderBy(d => order[d.Id])];
+        List<WebhookDelivery> taken;
+        using (await scope.ServiceProvider.GetRequiredService<IDatabaseProvider>().WriteTurnAsync(db, ct))
+        {
+            taken = await RawCommands.QueryAsync(db, sql, [now + Hold, now, .. ids], ReadHeld, ct);
+        }
+
+        return await WithBodiesAsync(db, [.. taken.OrderBy(d => order[d.Id])], ct);
+    }
+
+    /// <summary>
+    /// The bodies of the taken messages that have none yet (their first attempt), made from their jobs read in one
+    /// statement for the whole take rather than one read per message. A message whose job is not found here (or not its
+    /// tenant's) has none made: its send reads the job on its own and fails as before.
+    /// </summary>
+    private static async Task<List<(WebhookDelivery Delivery, string? Made)>> WithBodiesAsync(AtelierDb db, List<WebhookDelivery> taken, CancellationToken ct)
+    {
+        var jobIds = taken.Where(d => d.Payload is null).Select(d => d.JobId).Distinct(StringComparer.Ordinal).ToList();
+        var jobs = jobIds.Count == 0 ? [] : (await HotQueries.JobsByIds(db, jobIds, ct)).DistinctBy(j => j.Id, StringComparer.Ordinal)
+            .ToDictionary(j => j.Id, StringComparer.Ordinal);
+        return [.. taken.Select(d => (d, d.Payload is null && jobs.TryGetValue(d.JobId, out var job) && job.TenantId == d.TenantId ? Body(d, job) : null))];
     }
 
     /// <summary>The hold of one message, checked again as it is updated (SQLite's writer runs it once per message).</summary>
@@ -523,21 +561,28 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
             .SetProperty(x => x.Payload, x => x.Payload ?? d.Payload), ct);
     }
 
-    private async Task SendAsync(WebhookDelivery d, CancellationToken ct)
+    private async Task SendAsync(WebhookDelivery d, string? made, CancellationToken ct)
     {
-        using var scope = scopes.CreateScope();
-        var db = scope.ServiceProvider.GetRequiredService<AtelierDb>();
-        db.TenantScope = d.TenantId;
-        var made = d.Payload is null ? await MakePayloadAsync(db, d, ct) : null;
+        // The body was made in the take (or stored at an earlier attempt) and the app's secrets are kept: most sends read nothing.
+        made = d.Payload is null ? made : null;
+        var secrets = keys.Cached(d.TenantId, d.AppId);
+        if ((d.Payload ?? made) is null || secrets is null)
+        {
+            using var scope = scopes.CreateScope();
+            var db = scope.ServiceProvider.GetRequiredService<AtelierDb>();
+            db.TenantScope = d.TenantId;
+            made = d.Payload is null ? made ?? await MakePayloadAsync(db, d, ct) : null;
+            secrets = await keys.SecretsAsync(db, d.TenantId, d.AppId, ct);
+            if (secrets is null)
+            {
+                // The app was deleted meanwhile: nothing signs for it any more.
+                await WebhookEnd.FailAsync(db.WebhookDeliveries.Where(x => x.Id == d.Id), WebhookEnd.AppDeleted, clock.GetUtcNow().UtcDateTime, ct);
+                return;
+            }
+        }
+
         var payload = d.Payload ?? made!;
         d.Payload = payload; // a failure counted after the post (CountFailureAsync) stores it too
-        var secrets = await keys.SecretsAsync(db, d.TenantId, d.AppId, ct);
-        if (secrets is null)
-        {
-            // The app was deleted meanwhile: nothing signs for it any more.
-            await WebhookEnd.FailAsync(db.WebhookDeliveries.Where(x => x.Id == d.Id), WebhookEnd.AppDeleted, clock.GetUtcNow().UtcDateTime, ct);
-            return;
-        }
 
         var timestamp = clock.GetUtcNow().ToUnixTimeSeconds();
         using var request = new HttpRequestMessage(HttpMethod.Post, d.Url) { Content = new StringContent(payload, Encoding.UTF8, "application/json") };
@@ -639,6 +684,11 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
         var job = await HotQueries.JobById(db, d.JobId, ct) is { } found && found.TenantId == d.TenantId
             ? found
             : throw new InvalidOperationException($"job {d.JobId} of message {d.Id} is not the tenant's");
+        return Body(d, job);
+    }
+
+    private static string Body(WebhookDelivery d, Job job)
+    {
         JobResultDto? result = null;
         if (d.Event == WebhookEvents.Completed && job.ResultJson is not null)
         {

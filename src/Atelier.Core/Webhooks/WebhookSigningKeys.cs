@@ -20,6 +20,14 @@ public sealed class WebhookSigningKeys(WebhookSecretBox box, TimeProvider clock)
 
     private sealed record Keys(string Current, string? Previous, DateTime? PreviousValidUntil);
 
+    /// <summary>The secrets kept for the app, as <see cref="SecretsAsync"/> answers them; null when none are kept (read them then).</summary>
+    public IReadOnlyList<string>? Cached(string tenantId, string appId)
+    {
+        var now = clock.GetUtcNow().UtcDateTime;
+        return !_keys.TryGet(tenantId + "/" + appId, out var keys) ? null
+            : keys.Previous is not null && keys.PreviousValidUntil > now ? [keys.Current, keys.Previous] : [keys.Current];
+    }
+
     /// <summary>The secrets that sign the app's messages now, the current one first; null when the app is gone.</summary>
     public async Task<IReadOnlyList<string>?> SecretsAsync(AtelierDb db, string tenantId, string appId, CancellationToken ct)
     {
