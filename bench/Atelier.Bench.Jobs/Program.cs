@@ -81,7 +81,7 @@ async Task Throughput(string provider, string? pg, bool webhooks)
         cs = new Npgsql.NpgsqlConnectionStringBuilder(pg) { Database = name, MaxPoolSize = 100 }.ConnectionString;
     }
 
-    var (app, baseUri, admin) = await StartServerAsync(folder, provider, cs, webhooks ? ["--Atelier:Webhooks:AllowPrivateNetworks=true", "--Atelier:Webhooks:PollMilliseconds=200"] : []);
+    var (app, baseUri, admin) = await StartServerAsync(folder, provider, cs, webhooks ? ["--Atelier:Webhooks:AllowPrivateNetworks=true", "--Atelier:Webhooks:PollMilliseconds=200", .. (Environment.GetEnvironmentVariable("BENCH_HOOK_ARGS") is { Length: > 0 } extra ? extra.Split(' ') : [])] : []);
     var arrived = new System.Collections.Concurrent.ConcurrentDictionary<string, long>();
     var receiverBuilder = WebApplication.CreateSlimBuilder(["--hostBuilder:reloadConfigOnChange=false"]); // no watcher on the working folder
     receiverBuilder.Logging.ClearProviders();
@@ -160,10 +160,11 @@ async Task Throughput(string provider, string? pg, bool webhooks)
         for (var round = 1; round <= warmRounds && warm > 0; round++)
         {
             var compiledBefore = System.Runtime.JitInfo.GetCompiledMethodCount();
+            var jitBefore = System.Runtime.JitInfo.GetCompilationTime();
             await Bulk(warm);
             var compiled = System.Runtime.JitInfo.GetCompiledMethodCount() - compiledBefore;
             warmed += warm;
-            Console.Error.WriteLine($"untimed round {round}: {warm} jobs, {compiled} methods compiled");
+            Console.Error.WriteLine($"untimed round {round}: {warm} jobs, {compiled} methods compiled in {(System.Runtime.JitInfo.GetCompilationTime() - jitBefore).TotalMilliseconds:0} ms");
             if (compiled < settledBelow)
             {
                 break;
@@ -183,8 +184,23 @@ async Task Throughput(string provider, string? pg, bool webhooks)
             await command.ExecuteNonQueryAsync();
         }
 
+        if (webhooks)
+        {
+            // The timed round starts with no backlog: the warm-up's messages are delivered first, so the round's figure
+            // is what its own jobs and messages cost.
+            var drainedBy = DateTime.UtcNow.AddSeconds(300);
+            var drainWatch = Stopwatch.StartNew();
+            while (arrived.Count < 400 + 220 + warmed && DateTime.UtcNow < drainedBy)
+            {
+                await Task.Delay(20);
+            }
+
+            Console.WriteLine($"  the warm-up's messages: {arrived.Count} of {400 + 220 + warmed} arrived, {F(drainWatch.Elapsed.TotalSeconds, "0.00")} s after it ended");
+        }
+
         var clock = Stopwatch.StartNew();
         var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+        var (timedCompiledBefore, timedJitBefore) = (System.Runtime.JitInfo.GetCompiledMethodCount(), System.Runtime.JitInfo.GetCompilationTime());
         JitWatch.Counting = true;
         Console.Error.WriteLine($"timed round: {total} jobs");
         await Bulk(total);
@@ -193,12 +209,14 @@ async Task Throughput(string provider, string? pg, bool webhooks)
         async Task Bulk(int count)
         {
             var submitted = 0;
+            var answered = 0;
             var completed = 0;
             var submitters = Enumerable.Range(0, int.Parse(Environment.GetEnvironmentVariable("BENCH_SUBMITTERS") ?? "16", CultureInfo.InvariantCulture)).Select(_ => Task.Run(async () =>
             {
                 while (Interlocked.Increment(ref submitted) <= count)
                 {
                     await Send(http, HttpMethod.Post, "/api/v1/agents/default/jobs", appToken, Job("bulk"));
+                    Interlocked.Increment(ref answered);
                 }
             })).ToList();
             var workers = Enumerable.Range(0, int.Parse(Environment.GetEnvironmentVariable("BENCH_SLOTS") ?? "16", CultureInfo.InvariantCulture)).Select(slot => Task.Run(async () =>
@@ -207,13 +225,23 @@ async Task Throughput(string provider, string? pg, bool webhooks)
                 // lease request and a completion per job, as before the combined route).
                 var plain = Environment.GetEnvironmentVariable("BENCH_PLAIN") == "1";
                 var next = default(JsonElement);
+                // Once every job is submitted, a slot asks for its next without waiting, and leaves when none is queued:
+                // the others hold the jobs left. (A slot that waited 1 s in its long-poll kept the round open for an idle
+                // second after its last job, which the rate counted as the server's.)
+                int Wait() => Volatile.Read(ref answered) >= count ? 0 : 1;
                 while (Volatile.Read(ref completed) < count)
                 {
                     if (next.ValueKind == JsonValueKind.Undefined)
                     {
-                        next = await Send(http, HttpMethod.Post, "/api/v1/worker/lease", workerKey, new { workerId = "bench", slot, hot = new string?[slots], waitSeconds = 1 });
+                        var allIn = Volatile.Read(ref answered) >= count;
+                        next = await Send(http, HttpMethod.Post, "/api/v1/worker/lease", workerKey, new { workerId = "bench", slot, hot = new string?[slots], waitSeconds = allIn ? 0 : 1 });
                         if (next.ValueKind == JsonValueKind.Undefined)
                         {
+                            if (allIn)
+                            {
+                                break;
+                            }
+
                             continue;
                         }
                     }
@@ -229,36 +257,49 @@ async Task Throughput(string provider, string? pg, bool webhooks)
                     else
                     {
                         next = await Send(http, HttpMethod.Post, route + "/complete-and-lease", workerKey,
-                            new { done.attempt, done.result, next = new { workerId = "bench", slot, hot = new string?[slots], waitSeconds = 1 } });
+                            new { done.attempt, done.result, next = new { workerId = "bench", slot, hot = new string?[slots], waitSeconds = Wait() } });
                     }
 
                     Interlocked.Increment(ref completed);
                 }
             })).ToList();
             await Task.WhenAll(submitters.Concat(workers));
+            if (completed != count)
+            {
+                throw new InvalidOperationException($"the slots left with {completed} of {count} jobs complete");
+            }
+        }
+
+        // With webhooks, the round ends when the last of its messages has arrived too: a relay that trails the jobs does
+        // its work after them, and a rate of the jobs alone would leave that work out (a backlog that only grows).
+        var jobsSeconds = seconds;
+        if (webhooks)
+        {
+            var until = DateTime.UtcNow.AddSeconds(120);
+            while (arrived.Count < 400 + 220 + warmed + total && DateTime.UtcNow < until)
+            {
+                await Task.Delay(5);
+            }
+
+            seconds = clock.Elapsed.TotalSeconds;
         }
 
         // The whole process's CPU over the timed part: server, the 16 submitters and the 16 worker loops together.
         var cpuPerJob = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalMicroseconds / total;
+        Console.Error.WriteLine($"timed round: {System.Runtime.JitInfo.GetCompiledMethodCount() - timedCompiledBefore} methods compiled in {(System.Runtime.JitInfo.GetCompilationTime() - timedJitBefore).TotalMilliseconds:0} ms");
         var rate = total / seconds;
         var target = provider == "postgres" ? 2000 : 500;
-        Console.WriteLine($"{provider}{(webhooks ? " with webhooks" : "")}: {total} jobs in {F(seconds, "0.00")} s = {F(rate, "0")} jobs/s (target {target}); submit→lease p50 {F(p50, "0.00")} ms, p99 {F(p99, "0.00")} ms; CPU {F(cpuPerJob, "0")} µs/job");
+        Console.WriteLine($"{provider}{(webhooks ? " with webhooks" : "")}: {total} jobs{(webhooks ? " and their messages" : "")} in {F(seconds, "0.00")} s = {F(rate, "0")} jobs/s (target {target}); submit→lease p50 {F(p50, "0.00")} ms, p99 {F(p99, "0.00")} ms; CPU {F(cpuPerJob, "0")} µs/job");
         if (webhooks)
         {
-            // Every bulk job's message must arrive too (the relay drains after the jobs are done).
-            var until = DateTime.UtcNow.AddSeconds(120);
-            while (arrived.Count < 400 + 220 + warmed + total && DateTime.UtcNow < until)
-            {
-                await Task.Delay(20);
-            }
-
-            var drained = clock.Elapsed.TotalSeconds;
+            var drained = seconds;
+            seconds = jobsSeconds;
             deliveries = [.. deliveries.Skip(20).Order()];
             var d50 = deliveries[deliveries.Count / 2];
             var d99 = deliveries[(int)(deliveries.Count * 0.99) - 1];
             Console.WriteLine($"  messages: {arrived.Count} of {400 + 220 + warmed + total} arrived, the last {F(drained - seconds, "0.00")} s after the last job; complete→arrival p50 {F(d50, "0.00")} ms, p99 {F(d99, "0.00")} ms");
             File.WriteAllText(Path.Combine(Path.GetTempPath(), $"atelier-bench-jobs-{provider}-webhooks.txt"),
-                string.Join('\t', provider, total, F(seconds, "0.00"), F(rate, "0"), arrived.Count, 400 + 220 + warmed + total, F(drained - seconds, "0.00"), F(d50, "0.00"), F(d99, "0.00")));
+                string.Join('\t', provider, total, F(drained, "0.00"), F(rate, "0"), arrived.Count, 400 + 220 + warmed + total, F(drained - seconds, "0.00"), F(d50, "0.00"), F(d99, "0.00")));
         }
         else
         {

@@ -41,6 +41,9 @@ pg="Host=127.0.0.1;Port=$port;Username=atelier;Database=postgres"
 git worktree add --detach "$work/base" "$base" >/dev/null
 base_sha=$(git -C "$work/base" rev-parse --short HEAD)
 now_sha=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src bench || echo "+changes")
+# The base is measured by this tree's bench program (BENCH_AB_BASE_BENCH=1: by its own), so that a change in how the
+# bench times a round is not read as a change of the server.
+[ "${BENCH_AB_BASE_BENCH:-0}" = 1 ] || cp bench/Atelier.Bench.Jobs/Program.cs "$work/base/bench/Atelier.Bench.Jobs/Program.cs"
 echo "== building $base_sha and $now_sha"
 dotnet build "$work/base/bench/Atelier.Bench.Jobs" -c Release -nologo -v quiet -clp:ErrorsOnly
 dotnet build bench/Atelier.Bench.Jobs -c Release -nologo -v quiet -clp:ErrorsOnly
@@ -127,7 +130,9 @@ in one process) divided by every job it ran; DB CPU, PostgreSQL's processes' (ba
 the same run, per job (SQLite runs inside the bench process); WAL, the KiB of write-ahead log PostgreSQL wrote over the
 run per job (the bench's own database created and migrated included: about the same on both sides), which the
 machine's noise does not move. One figure per round, in order. (A bench built before BENCH_JOBS existed
-runs its own count: 3,000 jobs on SQLite and 6,000 on PostgreSQL; rates and CPU per job stay comparable.)
+runs its own count: 3,000 jobs on SQLite and 6,000 on PostgreSQL; rates and CPU per job stay comparable.) Both builds
+run this tree's bench program (the base's own with BENCH_AB_BASE_BENCH=1): a round ends when its last job is complete
+and, with webhooks, when its last message has arrived, having started once the warm-up's messages were all delivered.
 
 | database | $base_sha jobs/s | $now_sha jobs/s | $base_sha submit→lease p50/p99 ms | $now_sha p50/p99 ms | $base_sha CPU ms/job | $now_sha CPU ms/job | $base_sha DB CPU ms/job | $now_sha DB CPU ms/job | $base_sha WAL KiB/job | $now_sha WAL KiB/job |$lagcols
 |---|---|---|---|---|---|---|---|---|---|---|$lagsep

@@ -67,7 +67,10 @@ Measured $(date -u +%Y-%m-%d) on $(nproc) cores ($(grep -m1 'model name' /proc/c
 with \`bash bench/jobs/ratio.sh $rounds $jobs\`: the throughput bench (16 submitters, 16 worker slots, a no-op engine, $jobs
 jobs after 620 warm-up and latency jobs and untimed rounds of ${BENCH_WARM:-3000} until one compiles fewer than 300 methods) without webhooks and with them (every job asks for its
 \`completed\` message, signed and posted to a receiver in the same process on loopback), run alternately, the order
-swapped every other round, $rounds rounds each. CPU is the bench process's user + sys time per job over the whole run (server,
+swapped every other round, $rounds rounds each. A round with webhooks starts once the warm-up's messages are all delivered
+and ends when its last message has arrived (a relay that trails the jobs does its work after them: a rate of the jobs
+alone would leave that work out); a round ends when its last job is complete, not when the slots' long-polls run out.
+CPU is the bench process's user + sys time per job over the whole run (server,
 clients, worker loops and the receiver in one process). One figure per round, in order; the ratio is of the means.
 
 | database | without webhooks, jobs/s | with webhooks, jobs/s | ratio (target ≥ 0.9) | CPU ms/job without | CPU ms/job with | last message after the last job, s |
