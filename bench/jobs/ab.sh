@@ -18,25 +18,18 @@ mode=${BENCH_MODE:-throughput}
 case "$mode" in throughput) marker=jobs-ab; what="the throughput bench" ;; webhooks) marker=jobs-ab-webhooks; what="the throughput bench with webhooks (every job's messages signed and delivered to a receiver on loopback)" ;;
   *) echo "BENCH_MODE must be throughput or webhooks" >&2; exit 64 ;; esac
 [ -x /usr/bin/time ] || { echo "/usr/bin/time is missing: apt-get install time" >&2; exit 1; }
-pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-[ -n "$pgbin" ] || { echo "PostgreSQL is missing: bash scripts/test.sh installs it, or apt-get install postgresql" >&2; exit 1; }
+source bench/jobs/common.sh
 
 work=$(mktemp -d /tmp/atelier-ab.XXXXXX)
 pgdata="$work/pg"
-as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 cleanup() {
-  as_postgres "$pgbin/pg_ctl" -D "$pgdata" -m fast stop >/dev/null 2>&1 || true
+  pg_stop "$pgdata"
   git worktree remove --force "$work/base" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 chmod 755 "$work"
-mkdir -p "$pgdata"
-[ "$(id -u)" = 0 ] && chown postgres "$pgdata"
-as_postgres "$pgbin/initdb" -D "$pgdata" -U atelier -A trust -E UTF8 >/dev/null
-as_postgres "$pgbin/pg_ctl" -D "$pgdata" -l "$pgdata/server.log" -w -t 60 \
-  -o "-p $port -k $pgdata -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null
-pg="Host=127.0.0.1;Port=$port;Username=atelier;Database=postgres"
+pg_start "$pgdata" "$port"
 
 git worktree add --detach "$work/base" "$base" >/dev/null
 base_sha=$(git -C "$work/base" rev-parse --short HEAD)
@@ -62,25 +55,12 @@ run() { # tree-label dir provider
   else
     BENCH_JOBS=$jobs /usr/bin/time -f "cpu %U %S" dotnet "$2/$dll" "$mode" sqlite >"$out" 2>&1
   fi
-  local line cpu
-  line=$(grep -E "jobs/s" "$out" | tail -n 1)
-  cpu=$(awk '/^cpu / {print $2 + $3}' "$out")
-  # "<provider>: N jobs in S s = R jobs/s (target T); submit→lease p50 A ms, p99 B ms"
-  local n rate p50 p99
-  n=$(sed -E 's/^[a-z]+( with webhooks)?: ([0-9]+) jobs.*/\2/' <<<"$line")
-  rate=$(sed -E 's/.* = ([0-9]+) jobs\/s.*/\1/' <<<"$line")
-  p50=$(sed -E 's/.*p50 ([0-9.]+) ms.*/\1/' <<<"$line")
-  p99=$(sed -E 's/.*p99 ([0-9.]+) ms.*/\1/' <<<"$line")
-  # every job the process pushed through: the warm-up (400), latency (220) and untimed concurrent rounds (the bench's
-  # "warm-up: N untimed jobs" line; a bench from before that line ran one round of BENCH_WARM, 3,000 unless set, and
-  # one from before that round runs none, so its figure here reads low by that share) too
-  local per w
-  w=$(sed -nE 's/.*warm-up: ([0-9]+) untimed jobs.*/\1/p' "$out" | tail -n 1)
-  w=${w:-${BENCH_WARM:-3000}}
+  parse_run "$out"
+  # every job the process pushed through: the warm-up (400), latency (220) and untimed concurrent rounds (a bench from
+  # before the "warm-up: N untimed jobs" line ran one round of BENCH_WARM, 3,000 unless set, and one from before that
+  # round runs none, so its figure here reads low by that share) too
+  local per w=$warm
   per=$(awk -v c="$cpu" -v n="$n" -v w="$w" 'BEGIN { printf "%.2f", 1000 * c / (n + 620 + w) }')
-  # webhooks: how long after the last job the last message arrived (the relay keeping up, or not)
-  local lag
-  lag=$(sed -nE 's/.*the last ([0-9.]+) s after the last job.*/\1/p' "$out" | tail -n 1)
   # PostgreSQL's own CPU over the run, per job (its backends exit with the bench's connections; give the postmaster a moment to reap them)
   local db=- wal=-
   if [ "$3" = postgres ]; then

@@ -12,40 +12,27 @@ rounds=${1:-2}
 jobs=${2:-3000}
 port=${ATELIER_BENCH_PG_PORT:-55434}
 [ -x /usr/bin/time ] || { echo "/usr/bin/time is missing: apt-get install time" >&2; exit 1; }
-pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-[ -n "$pgbin" ] || { echo "PostgreSQL is missing: bash scripts/test.sh installs it, or apt-get install postgresql" >&2; exit 1; }
+source bench/jobs/common.sh
 work=$(mktemp -d /tmp/atelier-ratio.XXXXXX)
 pgdata="$work/pg"
-as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-trap 'as_postgres "$pgbin/pg_ctl" -D "$pgdata" -m fast stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+trap 'pg_stop "$pgdata"; rm -rf "$work"' EXIT
 chmod 755 "$work"
-mkdir -p "$pgdata"
-[ "$(id -u)" = 0 ] && chown postgres "$pgdata"
-as_postgres "$pgbin/initdb" -D "$pgdata" -U atelier -A trust -E UTF8 >/dev/null
-as_postgres "$pgbin/pg_ctl" -D "$pgdata" -l "$pgdata/server.log" -w -t 60 \
-  -o "-p $port -k $pgdata -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null
-pg="Host=127.0.0.1;Port=$port;Username=atelier;Database=postgres"
+pg_start "$pgdata" "$port"
 dotnet build bench/Atelier.Bench.Jobs -c Release -nologo -v quiet -clp:ErrorsOnly
 dll=bench/Atelier.Bench.Jobs/bin/Release/net10.0/Atelier.Bench.Jobs.dll
 sha=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src bench || echo "+changes")
 
 results="$work/results.tsv"
 run() { # mode provider
-  local out="$work/run.txt" line cpu n rate lag
+  local out="$work/run.txt"
   if [ "$2" = postgres ]; then
     BENCH_JOBS=$jobs /usr/bin/time -f "cpu %U %S" dotnet "$dll" "$1" postgres "$pg" >"$out" 2>&1
   else
     BENCH_JOBS=$jobs /usr/bin/time -f "cpu %U %S" dotnet "$dll" "$1" sqlite >"$out" 2>&1
   fi
-  line=$(grep -E "jobs/s" "$out" | tail -n 1)
-  cpu=$(awk '/^cpu / {print $2 + $3}' "$out")
-  n=$(sed -E 's/^[a-z]+( with webhooks)?: ([0-9]+) jobs.*/\2/' <<<"$line")
-  rate=$(sed -E 's/.* = ([0-9]+) jobs\/s.*/\1/' <<<"$line")
-  lag=$(sed -nE 's/.*the last ([0-9.]+) s after the last job.*/\1/p' "$out" | tail -n 1)
-  # CPU per job over the whole run: the warm-up (400), latency (220) and untimed rounds (the bench's "warm-up: N" line) jobs too
-  local w
-  w=$(sed -nE 's/.*warm-up: ([0-9]+) untimed jobs.*/\1/p' "$out" | tail -n 1)
-  printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$rate" "$(awk -v c="$cpu" -v n="$n" -v w="${w:-${BENCH_WARM:-3000}}" 'BEGIN { printf "%.2f", 1000 * c / (n + 620 + w) }')" "${lag:--}" | tee -a "$results"
+  parse_run "$out"
+  # CPU per job over the whole run: the warm-up (400), latency (220) and untimed rounds' jobs too
+  printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$rate" "$(awk -v c="$cpu" -v n="$n" -v w="$warm" 'BEGIN { printf "%.2f", 1000 * c / (n + 620 + w) }')" "$lag" | tee -a "$results"
 }
 
 for r in $(seq 1 "$rounds"); do

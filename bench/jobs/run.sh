@@ -6,24 +6,19 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
 port=${ATELIER_BENCH_PG_PORT:-55434}
-pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-[ -n "$pgbin" ] || { echo "PostgreSQL is missing: bash scripts/test.sh installs it, or apt-get install postgresql" >&2; exit 1; }
+source bench/jobs/common.sh
 pgdata=$(mktemp -d /tmp/atelier-bench-pg.XXXXXX)
-as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-[ "$(id -u)" = 0 ] && chown postgres "$pgdata"
-as_postgres "$pgbin/initdb" -D "$pgdata" -U atelier -A trust -E UTF8 >/dev/null
-as_postgres "$pgbin/pg_ctl" -D "$pgdata" -l "$pgdata/server.log" -w -t 60 \
-  -o "-p $port -k $pgdata -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null
-trap 'as_postgres "$pgbin/pg_ctl" -D "$pgdata" -m fast stop >/dev/null 2>&1 || true; rm -rf "$pgdata"' EXIT
+trap 'pg_stop "$pgdata"; rm -rf "$pgdata"' EXIT
+pg_start "$pgdata" "$port"
 
 dotnet build bench/Atelier.Bench.Jobs -c Release -nologo -v quiet -clp:ErrorsOnly
 bin=bench/Atelier.Bench.Jobs/bin/Release/net10.0/Atelier.Bench.Jobs.dll
 dotnet "$bin" throughput sqlite
-dotnet "$bin" throughput postgres "Host=127.0.0.1;Port=$port;Username=atelier;Database=postgres"
+dotnet "$bin" throughput postgres "$pg"
 dotnet "$bin" webhooks sqlite
-dotnet "$bin" webhooks postgres "Host=127.0.0.1;Port=$port;Username=atelier;Database=postgres"
+dotnet "$bin" webhooks postgres "$pg"
 dotnet "$bin" queuesize sqlite
-dotnet "$bin" queuesize postgres "Host=127.0.0.1;Port=$port;Username=atelier;Database=postgres"
+dotnet "$bin" queuesize postgres "$pg"
 dotnet "$bin" memory
 dotnet "$bin" hotmodels
 dotnet "$bin" simulate
