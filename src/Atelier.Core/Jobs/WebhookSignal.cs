@@ -18,7 +18,20 @@ public sealed class WebhookSignal(TimeProvider clock) : IDisposable
         return pulse.WaitAsync(timeout, clock, ct).ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
     }
 
+    /// <summary>A message was queued: the relay's next take knows something is due (<see cref="TakeQueued"/>), and it wakes.</summary>
     public void Pulse()
+    {
+        Volatile.Write(ref _queued, 1);
+        Wake();
+    }
+
+    /// <summary>Whether a message was queued since the last call (and forgets it).</summary>
+    public bool TakeQueued() => Interlocked.Exchange(ref _queued, 0) == 1;
+
+    private int _queued;
+
+    /// <summary>Wakes the relay without saying a message was queued (a send ended and its slot is free).</summary>
+    public void Wake()
     {
         TaskCompletionSource fired;
         lock (_gate)
@@ -30,5 +43,5 @@ public sealed class WebhookSignal(TimeProvider clock) : IDisposable
         fired.TrySetResult();
     }
 
-    public void Dispose() => Pulse();
+    public void Dispose() => Wake();
 }

@@ -341,9 +341,12 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
         finally
         {
             Interlocked.Decrement(ref _busy);
-            signal.Pulse();
+            signal.Wake(); // a slot is free: no message was queued
         }
     }
+
+    /// <summary>Whether the last take left due messages behind (the relay's loop alone reads and writes it).</summary>
+    private bool _moreDue;
 
     /// <summary>The tenant after which the next take starts looking, so that over takes every tenant comes first in turn.</summary>
     private string _cursor = "";
@@ -407,11 +410,20 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
         var budget = Math.Max(1, O.PerTenantConcurrency);
 
         // One seek first (index State, NextAttemptAt): most looks find nothing due, and then the walk below, whose length
-        // is the number of tenants with pending messages (retries included), is not made.
-        if ((await RawCommands.ReadAsync(db, AnyDueSql, [now], r => r.GetString(0), ct)).Count == 0)
+        // is the number of tenants with pending messages (retries included), is not made. Not when a message was queued
+        // on this replica since the last take, or the last take left due messages behind (its limit, or a tenant's
+        // budget): then something is due, and the seek, which steps over every held message and every version the
+        // holds and outcomes left in its range until vacuum, was the relay's dearest read on PostgreSQL (about 4 ms
+        // and 600 buffers a call under load; docs/benchmarks.md, issue 18).
+        var known = signal.TakeQueued() | _moreDue;
+        _moreDue = true; // until this take has seen what is left (a take that fails looks again)
+        if (!known && (await RawCommands.ReadAsync(db, AnyDueSql, [now], r => r.GetString(0), ct)).Count == 0)
         {
+            _moreDue = false;
             return [];
         }
+
+        var more = false;
 
         // Tenants with a due message, from the cursor on and then from the start, until `limit` of them have a budget
         // left (each gives at least one message) or every tenant was looked at.
@@ -439,16 +451,19 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
 
                     if (!due || held >= budget)
                     {
+                        more |= due;
                         continue;
                     }
 
                     var rows = await RawCommands.ReadAsync(db, TenantDueSql, [tenant, now, budget], r => (Id: r.GetString(0), Held: Convert.ToInt64(r.GetValue(1), System.Globalization.CultureInfo.InvariantCulture)), ct);
                     var free = rows.Take((int)Math.Max(0, budget - (rows.Count > 0 ? rows[0].Held : 0))).Select(x => x.Id).ToList();
+                    more |= rows.Count > free.Count;
                     if (free.Count > 0)
                     {
                         picks.Add((tenant, free));
                         if (picks.Count >= limit)
                         {
+                            more = true; // the walk stopped here: tenants after this one were not looked at
                             break;
                         }
                     }
@@ -463,6 +478,7 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
 
         if (picks.Count == 0)
         {
+            _moreDue = more;
             return [];
         }
 
@@ -484,6 +500,7 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
         }
 
         var ids = order.Keys.ToList();
+        _moreDue = more || picks.Sum(p => p.Ids.Count) > ids.Count;
         if (db.WriterNow is { } writes)
         {
             // SQLite: one write on the file's writer, the same check per message with one prepared statement.
