@@ -542,8 +542,7 @@ public sealed partial class WebhookRelay(IServiceScopeFactory scopes, WebhookSig
     private static async Task<List<(WebhookDelivery Delivery, string? Made)>> WithBodiesAsync(AtelierDb db, List<WebhookDelivery> taken, CancellationToken ct)
     {
         var jobIds = taken.Where(d => d.Payload is null).Select(d => d.JobId).Distinct(StringComparer.Ordinal).ToList();
-        var jobs = jobIds.Count == 0 ? [] : (await HotQueries.JobsByIds(db, jobIds, ct)).DistinctBy(j => j.Id, StringComparer.Ordinal)
-            .ToDictionary(j => j.Id, StringComparer.Ordinal);
+        var jobs = jobIds.Count == 0 ? [] : (await HotQueries.JobsByIds(db, jobIds, ct)).ToDictionary(j => j.Id, StringComparer.Ordinal);
         return [.. taken.Select(d => (d, d.Payload is null && jobs.TryGetValue(d.JobId, out var job) && job.TenantId == d.TenantId ? Body(d, job) : null))];
     }
 

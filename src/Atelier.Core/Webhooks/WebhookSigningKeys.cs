@@ -21,12 +21,7 @@ public sealed class WebhookSigningKeys(WebhookSecretBox box, TimeProvider clock)
     private sealed record Keys(string Current, string? Previous, DateTime? PreviousValidUntil);
 
     /// <summary>The secrets kept for the app, as <see cref="SecretsAsync"/> answers them; null when none are kept (read them then).</summary>
-    public IReadOnlyList<string>? Cached(string tenantId, string appId)
-    {
-        var now = clock.GetUtcNow().UtcDateTime;
-        return !_keys.TryGet(tenantId + "/" + appId, out var keys) ? null
-            : keys.Previous is not null && keys.PreviousValidUntil > now ? [keys.Current, keys.Previous] : [keys.Current];
-    }
+    public IReadOnlyList<string>? Cached(string tenantId, string appId) => _keys.TryGet(tenantId + "/" + appId, out var keys) ? InForce(keys) : null;
 
     /// <summary>The secrets that sign the app's messages now, the current one first; null when the app is gone.</summary>
     public async Task<IReadOnlyList<string>?> SecretsAsync(AtelierDb db, string tenantId, string appId, CancellationToken ct)
@@ -51,8 +46,12 @@ public sealed class WebhookSigningKeys(WebhookSecretBox box, TimeProvider clock)
             }
         }
 
-        return keys.Previous is not null && keys.PreviousValidUntil > now ? [keys.Current, keys.Previous] : [keys.Current];
+        return InForce(keys);
     }
+
+    /// <summary>The current secret, and the previous one while its overlap lasts.</summary>
+    private IReadOnlyList<string> InForce(Keys keys) =>
+        keys.Previous is not null && keys.PreviousValidUntil > clock.GetUtcNow().UtcDateTime ? [keys.Current, keys.Previous] : [keys.Current];
 
     /// <summary>Drops what is kept for the app (its secret was rotated, or the app deleted).</summary>
     public void Forget(string tenantId, string appId)
