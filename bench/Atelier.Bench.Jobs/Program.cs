@@ -184,18 +184,24 @@ async Task Throughput(string provider, string? pg, bool webhooks)
             await command.ExecuteNonQueryAsync();
         }
 
+        // Messages of the jobs before the timed round: the warm-up's (400), the latency part's (220) and the untimed rounds'.
+        var untimed = 400 + 220 + warmed;
+        async Task UntilArrivedAsync(int messages, int limitSeconds)
+        {
+            var until = DateTime.UtcNow.AddSeconds(limitSeconds);
+            while (arrived.Count < messages && DateTime.UtcNow < until)
+            {
+                await Task.Delay(5);
+            }
+        }
+
         if (webhooks)
         {
             // The timed round starts with no backlog: the warm-up's messages are delivered first, so the round's figure
             // is what its own jobs and messages cost.
-            var drainedBy = DateTime.UtcNow.AddSeconds(300);
             var drainWatch = Stopwatch.StartNew();
-            while (arrived.Count < 400 + 220 + warmed && DateTime.UtcNow < drainedBy)
-            {
-                await Task.Delay(20);
-            }
-
-            Console.WriteLine($"  the warm-up's messages: {arrived.Count} of {400 + 220 + warmed} arrived, {F(drainWatch.Elapsed.TotalSeconds, "0.00")} s after it ended");
+            await UntilArrivedAsync(untimed, 300);
+            Console.WriteLine($"  the warm-up's messages: {arrived.Count} of {untimed} arrived, {F(drainWatch.Elapsed.TotalSeconds, "0.00")} s after it ended");
         }
 
         var clock = Stopwatch.StartNew();
@@ -204,7 +210,7 @@ async Task Throughput(string provider, string? pg, bool webhooks)
         JitWatch.Counting = true;
         Console.Error.WriteLine($"timed round: {total} jobs");
         await Bulk(total);
-        var seconds = clock.Elapsed.TotalSeconds;
+        var jobsSeconds = clock.Elapsed.TotalSeconds;
         JitWatch.Counting = false;
         async Task Bulk(int count)
         {
@@ -228,12 +234,12 @@ async Task Throughput(string provider, string? pg, bool webhooks)
                 // Once every job is submitted, a slot asks for its next without waiting, and leaves when none is queued:
                 // the others hold the jobs left. (A slot that waited 1 s in its long-poll kept the round open for an idle
                 // second after its last job, which the rate counted as the server's.)
-                int Wait() => Volatile.Read(ref answered) >= count ? 0 : 1;
+                bool AllIn() => Volatile.Read(ref answered) >= count;
                 while (Volatile.Read(ref completed) < count)
                 {
                     if (next.ValueKind == JsonValueKind.Undefined)
                     {
-                        var allIn = Volatile.Read(ref answered) >= count;
+                        var allIn = AllIn();
                         next = await Send(http, HttpMethod.Post, "/api/v1/worker/lease", workerKey, new { workerId = "bench", slot, hot = new string?[slots], waitSeconds = allIn ? 0 : 1 });
                         if (next.ValueKind == JsonValueKind.Undefined)
                         {
@@ -257,7 +263,7 @@ async Task Throughput(string provider, string? pg, bool webhooks)
                     else
                     {
                         next = await Send(http, HttpMethod.Post, route + "/complete-and-lease", workerKey,
-                            new { done.attempt, done.result, next = new { workerId = "bench", slot, hot = new string?[slots], waitSeconds = Wait() } });
+                            new { done.attempt, done.result, next = new { workerId = "bench", slot, hot = new string?[slots], waitSeconds = AllIn() ? 0 : 1 } });
                     }
 
                     Interlocked.Increment(ref completed);
@@ -272,17 +278,12 @@ async Task Throughput(string provider, string? pg, bool webhooks)
 
         // With webhooks, the round ends when the last of its messages has arrived too: a relay that trails the jobs does
         // its work after them, and a rate of the jobs alone would leave that work out (a backlog that only grows).
-        var jobsSeconds = seconds;
         if (webhooks)
         {
-            var until = DateTime.UtcNow.AddSeconds(120);
-            while (arrived.Count < 400 + 220 + warmed + total && DateTime.UtcNow < until)
-            {
-                await Task.Delay(5);
-            }
-
-            seconds = clock.Elapsed.TotalSeconds;
+            await UntilArrivedAsync(untimed + total, 120);
         }
+
+        var seconds = webhooks ? clock.Elapsed.TotalSeconds : jobsSeconds;
 
         // The whole process's CPU over the timed part: server, the 16 submitters and the 16 worker loops together.
         var cpuPerJob = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalMicroseconds / total;
@@ -292,14 +293,12 @@ async Task Throughput(string provider, string? pg, bool webhooks)
         Console.WriteLine($"{provider}{(webhooks ? " with webhooks" : "")}: {total} jobs{(webhooks ? " and their messages" : "")} in {F(seconds, "0.00")} s = {F(rate, "0")} jobs/s (target {target}); submit→lease p50 {F(p50, "0.00")} ms, p99 {F(p99, "0.00")} ms; CPU {F(cpuPerJob, "0")} µs/job");
         if (webhooks)
         {
-            var drained = seconds;
-            seconds = jobsSeconds;
             deliveries = [.. deliveries.Skip(20).Order()];
             var d50 = deliveries[deliveries.Count / 2];
             var d99 = deliveries[(int)(deliveries.Count * 0.99) - 1];
-            Console.WriteLine($"  messages: {arrived.Count} of {400 + 220 + warmed + total} arrived, the last {F(drained - seconds, "0.00")} s after the last job; complete→arrival p50 {F(d50, "0.00")} ms, p99 {F(d99, "0.00")} ms");
+            Console.WriteLine($"  messages: {arrived.Count} of {untimed + total} arrived, the last {F(seconds - jobsSeconds, "0.00")} s after the last job; complete→arrival p50 {F(d50, "0.00")} ms, p99 {F(d99, "0.00")} ms");
             File.WriteAllText(Path.Combine(Path.GetTempPath(), $"atelier-bench-jobs-{provider}-webhooks.txt"),
-                string.Join('\t', provider, total, F(drained, "0.00"), F(rate, "0"), arrived.Count, 400 + 220 + warmed + total, F(drained - seconds, "0.00"), F(d50, "0.00"), F(d99, "0.00")));
+                string.Join('\t', provider, total, F(seconds, "0.00"), F(rate, "0"), arrived.Count, untimed + total, F(seconds - jobsSeconds, "0.00"), F(d50, "0.00"), F(d99, "0.00")));
         }
         else
         {
