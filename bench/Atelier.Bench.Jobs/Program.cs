@@ -43,6 +43,12 @@ switch (mode)
     case "webhooks":
         await Throughput(args.Length > 1 ? args[1] : "sqlite", args.Length > 2 ? args[2] : null, webhooks: true);
         break;
+    case "receiver":
+        await Receiver();
+        break;
+    case "posts":
+        await Posts();
+        break;
     case "simulate":
         Simulate();
         break;
@@ -82,19 +88,11 @@ async Task Throughput(string provider, string? pg, bool webhooks)
     }
 
     var (app, baseUri, admin) = await StartServerAsync(folder, provider, cs, webhooks ? ["--Atelier:Webhooks:AllowPrivateNetworks=true", "--Atelier:Webhooks:PollMilliseconds=200", .. (Environment.GetEnvironmentVariable("BENCH_HOOK_ARGS") is { Length: > 0 } extra ? extra.Split(' ') : [])] : []);
-    var arrived = new System.Collections.Concurrent.ConcurrentDictionary<string, long>();
-    var receiverBuilder = WebApplication.CreateSlimBuilder(["--hostBuilder:reloadConfigOnChange=false"]); // no watcher on the working folder
-    receiverBuilder.Logging.ClearProviders();
-    receiverBuilder.WebHost.UseUrls("http://127.0.0.1:0");
-    var receiver = receiverBuilder.Build();
-    receiver.MapPost("/hook", async (HttpContext ctx) =>
-    {
-        using var doc = await JsonDocument.ParseAsync(ctx.Request.Body);
-        arrived.TryAdd(doc.RootElement.GetProperty("data").GetProperty("job").GetProperty("id").GetString()!, Stopwatch.GetTimestamp());
-        return Results.Ok();
-    });
-    await receiver.StartAsync();
-    var hook = webhooks ? new Uri(new Uri(receiver.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First()), "/hook").ToString() : null;
+    // The receiver runs in a process of its own (BENCH_RECEIVER=inprocess: in this one, as before 2026-12-01's fourth
+    // session), so that this process's CPU is the server's, the clients' and the worker loops' and the receiver's is
+    // counted apart: a customer's endpoint is not on the platform's machine.
+    await using var arrivals = webhooks ? await Arrivals.StartAsync(Environment.GetEnvironmentVariable("BENCH_RECEIVER") == "inprocess") : null;
+    var hook = arrivals?.Hook;
     object Job(string prompt) => hook is null ? new { input = new { prompt, steps = 1 } } : new { input = new { prompt, steps = 1 }, webhook = hook, webhookEvents = new[] { "completed" } };
     var deliveries = new List<double>();
     try
@@ -133,12 +131,14 @@ async Task Throughput(string provider, string? pg, bool webhooks)
             if (webhooks)
             {
                 var until = DateTime.UtcNow.AddSeconds(10);
-                while (!arrived.ContainsKey(id) && DateTime.UtcNow < until)
+                long? at;
+                while ((at = await arrivals!.ArrivedAsync(id)) is null && DateTime.UtcNow < until)
                 {
                     await Task.Delay(1);
                 }
 
-                deliveries.Add(arrived.TryGetValue(id, out var at) ? Stopwatch.GetElapsedTime(completedAt, at).TotalMilliseconds : 10_000);
+                // Stopwatch timestamps are CLOCK_MONOTONIC's on Linux: the receiver's and this process's compare.
+                deliveries.Add(at is { } t ? Stopwatch.GetElapsedTime(completedAt, t).TotalMilliseconds : 10_000);
             }
         }
 
@@ -189,7 +189,7 @@ async Task Throughput(string provider, string? pg, bool webhooks)
         async Task UntilArrivedAsync(int messages, int limitSeconds)
         {
             var until = DateTime.UtcNow.AddSeconds(limitSeconds);
-            while (arrived.Count < messages && DateTime.UtcNow < until)
+            while (await arrivals!.CountAsync() < messages && DateTime.UtcNow < until)
             {
                 await Task.Delay(5);
             }
@@ -201,11 +201,12 @@ async Task Throughput(string provider, string? pg, bool webhooks)
             // is what its own jobs and messages cost.
             var drainWatch = Stopwatch.StartNew();
             await UntilArrivedAsync(untimed, 300);
-            Console.WriteLine($"  the warm-up's messages: {arrived.Count} of {untimed} arrived, {F(drainWatch.Elapsed.TotalSeconds, "0.00")} s after it ended");
+            Console.WriteLine($"  the warm-up's messages: {await arrivals!.CountAsync()} of {untimed} arrived, {F(drainWatch.Elapsed.TotalSeconds, "0.00")} s after it ended");
         }
 
         var clock = Stopwatch.StartNew();
         var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+        var receiverCpuBefore = arrivals is null ? TimeSpan.Zero : await arrivals.CpuAsync();
         var (timedCompiledBefore, timedJitBefore) = (System.Runtime.JitInfo.GetCompiledMethodCount(), System.Runtime.JitInfo.GetCompilationTime());
         JitWatch.Counting = true;
         Console.Error.WriteLine($"timed round: {total} jobs");
@@ -217,12 +218,23 @@ async Task Throughput(string provider, string? pg, bool webhooks)
             var submitted = 0;
             var answered = 0;
             var completed = 0;
+            // A submit that fails (a 429 once the tenant's queue holds maxConcurrentJobs, say) ends the round: the slots
+            // stop at their next answer instead of waiting for jobs that will never come, and the failure is thrown.
+            var failed = false;
             var submitters = Enumerable.Range(0, int.Parse(Environment.GetEnvironmentVariable("BENCH_SUBMITTERS") ?? "16", CultureInfo.InvariantCulture)).Select(_ => Task.Run(async () =>
             {
-                while (Interlocked.Increment(ref submitted) <= count)
+                try
                 {
-                    await Send(http, HttpMethod.Post, "/api/v1/agents/default/jobs", appToken, Job("bulk"));
-                    Interlocked.Increment(ref answered);
+                    while (Interlocked.Increment(ref submitted) <= count)
+                    {
+                        await Send(http, HttpMethod.Post, "/api/v1/agents/default/jobs", appToken, Job("bulk"));
+                        Interlocked.Increment(ref answered);
+                    }
+                }
+                catch
+                {
+                    Volatile.Write(ref failed, true);
+                    throw;
                 }
             })).ToList();
             var workers = Enumerable.Range(0, int.Parse(Environment.GetEnvironmentVariable("BENCH_SLOTS") ?? "16", CultureInfo.InvariantCulture)).Select(slot => Task.Run(async () =>
@@ -235,7 +247,7 @@ async Task Throughput(string provider, string? pg, bool webhooks)
                 // the others hold the jobs left. (A slot that waited 1 s in its long-poll kept the round open for an idle
                 // second after its last job, which the rate counted as the server's.)
                 bool AllIn() => Volatile.Read(ref answered) >= count;
-                while (Volatile.Read(ref completed) < count)
+                while (Volatile.Read(ref completed) < count && !Volatile.Read(ref failed))
                 {
                     if (next.ValueKind == JsonValueKind.Undefined)
                     {
@@ -287,6 +299,7 @@ async Task Throughput(string provider, string? pg, bool webhooks)
 
         // The whole process's CPU over the timed part: server, the 16 submitters and the 16 worker loops together.
         var cpuPerJob = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalMicroseconds / total;
+        var receiverCpuPerMessage = arrivals is null ? 0 : (await arrivals.CpuAsync() - receiverCpuBefore).TotalMicroseconds / total;
         Console.Error.WriteLine($"timed round: {System.Runtime.JitInfo.GetCompiledMethodCount() - timedCompiledBefore} methods compiled in {(System.Runtime.JitInfo.GetCompilationTime() - timedJitBefore).TotalMilliseconds:0} ms");
         var rate = total / seconds;
         var target = provider == "postgres" ? 2000 : 500;
@@ -296,9 +309,10 @@ async Task Throughput(string provider, string? pg, bool webhooks)
             deliveries = [.. deliveries.Skip(20).Order()];
             var d50 = deliveries[deliveries.Count / 2];
             var d99 = deliveries[(int)(deliveries.Count * 0.99) - 1];
-            Console.WriteLine($"  messages: {arrived.Count} of {untimed + total} arrived, the last {F(seconds - jobsSeconds, "0.00")} s after the last job; complete→arrival p50 {F(d50, "0.00")} ms, p99 {F(d99, "0.00")} ms");
+            var count = await arrivals!.CountAsync();
+            Console.WriteLine($"  messages: {count} of {untimed + total} arrived, the last {F(seconds - jobsSeconds, "0.00")} s after the last job; complete→arrival p50 {F(d50, "0.00")} ms, p99 {F(d99, "0.00")} ms; {(arrivals.InProcess ? "the receiver in this process (its CPU counted in the process's)" : $"the receiver (a process of its own) {F(receiverCpuPerMessage, "0")} µs CPU/message")}");
             File.WriteAllText(Path.Combine(Path.GetTempPath(), $"atelier-bench-jobs-{provider}-webhooks.txt"),
-                string.Join('\t', provider, total, F(seconds, "0.00"), F(rate, "0"), arrived.Count, untimed + total, F(seconds - jobsSeconds, "0.00"), F(d50, "0.00"), F(d99, "0.00")));
+                string.Join('\t', provider, total, F(seconds, "0.00"), F(rate, "0"), count, untimed + total, F(seconds - jobsSeconds, "0.00"), F(d50, "0.00"), F(d99, "0.00")));
         }
         else
         {
@@ -308,12 +322,59 @@ async Task Throughput(string provider, string? pg, bool webhooks)
     }
     finally
     {
-        await receiver.StopAsync();
-        await receiver.DisposeAsync();
         await app.StopAsync();
         await app.DisposeAsync();
         Directory.Delete(folder, recursive: true);
     }
+}
+
+// ---- the floor under a webhook message: bare HttpClient posts of a message-sized body (the relay's handler settings
+// aside) to the same receiver process, 64 at a time, with no database, signing or relay. CPU per post of this process
+// and of the receiver: what a message costs at the least on this machine (BENCH_POSTS, 50,000 after 5,000 warm-up).
+async Task Posts()
+{
+    var count = int.Parse(Environment.GetEnvironmentVariable("BENCH_POSTS") ?? "50000", CultureInfo.InvariantCulture);
+    await using var arrivals = await Arrivals.StartAsync(inProcess: false);
+    using var http = new HttpClient(new SocketsHttpHandler { UseProxy = false, AllowAutoRedirect = false, MaxConnectionsPerServer = 64 });
+    var body = JsonSerializer.Serialize(new { type = "job.completed", timestamp = DateTime.UtcNow, data = new { job = new { id = "", status = "completed", agent = "default", input = new { prompt = "bulk", steps = 1 } }, attempt = 1 } });
+    var next = 0;
+    async Task Round(int n)
+    {
+        next = 0;
+        await Task.WhenAll(Enumerable.Range(0, 64).Select(_ => Task.Run(async () =>
+        {
+            while (Interlocked.Increment(ref next) <= n)
+            {
+                using var content = new StringContent(body.Replace("\"id\":\"\"", $"\"id\":\"{Guid.NewGuid():N}\""), System.Text.Encoding.UTF8, "application/json");
+                using var r = await http.PostAsync(arrivals.Hook, content);
+                r.EnsureSuccessStatusCode();
+            }
+        })));
+    }
+
+    await Round(5000);
+    var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+    var receiverCpu = await arrivals.CpuAsync();
+    var watch = Stopwatch.StartNew();
+    await Round(count);
+    var seconds = watch.Elapsed.TotalSeconds;
+    Console.WriteLine($"posts: {count} in {F(seconds, "0.00")} s = {F(count / seconds, "0")}/s; CPU {F((Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMicroseconds / count, "0")} µs/post here, the receiver {F((await arrivals.CpuAsync() - receiverCpu).TotalMicroseconds / count, "0")} µs/post");
+}
+
+// ---- the webhook receiver as a process of its own (the webhooks bench starts it): prints its address, records each
+// message's job id with its arrival (Stopwatch timestamp), answers GET /count, /arrived/{id} and /cpu, and exits when
+// its standard input closes (the bench ends it so, or its end does).
+async Task Receiver()
+{
+    var app = Arrivals.BuildReceiver(out var arrived);
+    app.MapGet("/count", () => arrived.Count);
+    app.MapGet("/arrived/{id}", (string id) => arrived.TryGetValue(id, out var at) ? Results.Ok(at) : Results.NotFound());
+    app.MapGet("/cpu", () => Process.GetCurrentProcess().TotalProcessorTime.Ticks);
+    await app.StartAsync();
+    Console.WriteLine(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+    await Console.In.ReadToEndAsync();
+    await app.StopAsync();
+    await app.DisposeAsync();
 }
 
 // ---- a synchronous A1111 txt2img through the server and a worker, against the same request to `atelier engine`
@@ -1358,5 +1419,112 @@ internal sealed class JitWatch : System.Diagnostics.Tracing.EventListener
 
         Console.WriteLine($"jit total {counts.Values.Sum()}");
         base.Dispose();
+    }
+}
+
+/// <summary>Where the webhooks bench's messages arrive: a receiver in this process, or one in a process of its own.</summary>
+internal sealed class Arrivals : IAsyncDisposable
+{
+    private readonly WebApplication? _local;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long>? _arrived;
+    private readonly Process? _child;
+    private readonly HttpClient? _http;
+
+    private Arrivals(string hook, WebApplication local, System.Collections.Concurrent.ConcurrentDictionary<string, long> arrived)
+    {
+        Hook = hook;
+        _local = local;
+        _arrived = arrived;
+        InProcess = true;
+    }
+
+    private Arrivals(string hook, Process child, HttpClient http)
+    {
+        Hook = hook;
+        _child = child;
+        _http = http;
+    }
+
+    public string Hook { get; }
+
+    public bool InProcess { get; }
+
+    public static WebApplication BuildReceiver(out System.Collections.Concurrent.ConcurrentDictionary<string, long> arrived)
+    {
+        var builder = WebApplication.CreateSlimBuilder(["--hostBuilder:reloadConfigOnChange=false"]); // no watcher on the working folder
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        var app = builder.Build();
+        var seen = arrived = new();
+        app.MapPost("/hook", async (HttpContext ctx) =>
+        {
+            using var doc = await JsonDocument.ParseAsync(ctx.Request.Body);
+            seen.TryAdd(doc.RootElement.GetProperty("data").GetProperty("job").GetProperty("id").GetString()!, Stopwatch.GetTimestamp());
+            return Results.Ok();
+        });
+        return app;
+    }
+
+    public static async Task<Arrivals> StartAsync(bool inProcess)
+    {
+        if (inProcess)
+        {
+            var app = BuildReceiver(out var arrived);
+            await app.StartAsync();
+            return new Arrivals(HookOf(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First()), app, arrived);
+        }
+
+        var child = Process.Start(new ProcessStartInfo("dotnet")
+        {
+            ArgumentList = { typeof(Arrivals).Assembly.Location, "receiver" },
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        }) ?? throw new InvalidOperationException("the receiver did not start");
+        var address = await child.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60))
+            ?? throw new InvalidOperationException("the receiver ended before it listened");
+        return new Arrivals(HookOf(address), child, new HttpClient { BaseAddress = new Uri(address), Timeout = TimeSpan.FromSeconds(30) });
+    }
+
+    private static string HookOf(string address) => new Uri(new Uri(address), "/hook").ToString();
+
+    public async Task<int> CountAsync() =>
+        _arrived is not null ? _arrived.Count : int.Parse(await _http!.GetStringAsync("/count"), CultureInfo.InvariantCulture);
+
+    /// <summary>When the job's message arrived (a Stopwatch timestamp), or null.</summary>
+    public async Task<long?> ArrivedAsync(string jobId)
+    {
+        if (_arrived is not null)
+        {
+            return _arrived.TryGetValue(jobId, out var at) ? at : null;
+        }
+
+        using var r = await _http!.GetAsync($"/arrived/{jobId}");
+        return r.StatusCode == HttpStatusCode.NotFound ? null : long.Parse(await r.Content.ReadAsStringAsync(), CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>The receiver's CPU time so far (its process's; in this process, none is told apart: zero).</summary>
+    public async Task<TimeSpan> CpuAsync() =>
+        _http is null ? TimeSpan.Zero : TimeSpan.FromTicks(long.Parse(await _http.GetStringAsync("/cpu"), CultureInfo.InvariantCulture));
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_local is not null)
+        {
+            await _local.StopAsync();
+            await _local.DisposeAsync();
+        }
+
+        if (_child is not null)
+        {
+            _child.StandardInput.Close();
+            if (!_child.WaitForExit(30_000))
+            {
+                _child.Kill();
+            }
+
+            _child.Dispose();
+            _http!.Dispose();
+        }
     }
 }
