@@ -91,6 +91,9 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
     /// <summary>The condition of the queue's partial indexes: the same text in both databases.</summary>
     public const string QueuedOnly = "\"State\" = 'queued'";
 
+    /// <summary>The condition of the relay's partial indexes on webhook messages: the same text in both databases.</summary>
+    public const string PendingOnly = "\"State\" = 'pending'";
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         var b = modelBuilder;
@@ -391,10 +394,12 @@ public abstract class AtelierDb(DbContextOptions options) : DbContext(options)
             e.Property(x => x.LastError).HasMaxLength(1024);
             e.Property(x => x.Payload).HasMaxLength(4 << 20);
             // The relay asks whether anything is due, then walks the tenants with pending messages and reads each one's
-            // oldest due and how many of its messages are held (WebhookRelay.TakeDueAsync).
-            e.HasIndex(x => new { x.State, x.NextAttemptAt });
-            e.HasIndex(x => new { x.State, x.TenantId, x.NextAttemptAt, x.Id });
-            e.HasIndex(x => new { x.State, x.TenantId, x.LockedUntil });
+            // oldest due and how many of its messages are held (WebhookRelay.TakeDueAsync). Each of those reads names the
+            // state as a literal, so its indexes hold pending messages only (a partial index, PendingOnly): a delivered or
+            // failed message leaves them instead of adding an entry to each, and they stay as small as the backlog.
+            e.HasIndex(x => new { x.State, x.NextAttemptAt }).HasFilter(PendingOnly);
+            e.HasIndex(x => new { x.State, x.TenantId, x.NextAttemptAt, x.Id }).HasFilter(PendingOnly);
+            e.HasIndex(x => new { x.State, x.TenantId, x.LockedUntil }).HasFilter(PendingOnly);
             e.HasIndex(x => new { x.TenantId, x.CreatedAt });
             e.HasIndex(x => new { x.TenantId, x.JobId });
         });

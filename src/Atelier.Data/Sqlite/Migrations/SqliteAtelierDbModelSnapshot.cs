@@ -2436,15 +2436,18 @@ namespace Atelier.Data.Sqlite.Migrations
 
                     b.HasKey("Id");
 
-                    b.HasIndex("State", "NextAttemptAt");
+                    b.HasIndex("State", "NextAttemptAt")
+                        .HasFilter("\"State\" = 'pending'");
 
                     b.HasIndex("TenantId", "CreatedAt");
 
                     b.HasIndex("TenantId", "JobId");
 
-                    b.HasIndex("State", "TenantId", "LockedUntil");
+                    b.HasIndex("State", "TenantId", "LockedUntil")
+                        .HasFilter("\"State\" = 'pending'");
 
-                    b.HasIndex("State", "TenantId", "NextAttemptAt", "Id");
+                    b.HasIndex("State", "TenantId", "NextAttemptAt", "Id")
+                        .HasFilter("\"State\" = 'pending'");
 
                     b.ToTable("webhook_deliveries", (string)null);
                 });
