@@ -464,9 +464,14 @@ public sealed class SqliteWriter : IRawWriter
             return _connection;
         }
 
-        // No checkpoint of its own (Checkpoints does them), and the log cut back when it starts over.
+        // No checkpoint of its own (Checkpoints does them), and the log cut back when it starts over. Each write runs in a
+        // savepoint (RunOne), so SQLite keeps a statement journal of the pages it changes: on disk (a temporary file,
+        // opened and unlinked per transaction) once it passes 64 KiB, unless temp_store is MEMORY. A write's pages are few
+        // and a batch is at most MaxBatch writes, so in memory it stays small; on disk it was most of what this thread
+        // wrote (docs/benchmarks.md, issue 18: 192 KiB written per job before, 44 after). The journal only rolls a
+        // savepoint back: a crash is recovered from the write-ahead log, as before.
         _connection = OwnConnections.Open(_connectionString,
-            $"{OwnConnections.ContextPragmas(_busyTimeoutMs)} PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit={MaxLogBytes.ToString(CultureInfo.InvariantCulture)};");
+            $"{OwnConnections.ContextPragmas(_busyTimeoutMs)} PRAGMA wal_autocheckpoint=0; PRAGMA temp_store=MEMORY; PRAGMA journal_size_limit={MaxLogBytes.ToString(CultureInfo.InvariantCulture)};");
         _statements = new PreparedStatements(_connection, MaxStatements);
         return _connection;
     }
