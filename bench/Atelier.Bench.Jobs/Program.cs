@@ -75,7 +75,7 @@ switch (mode)
 return 0;
 
 // ---- throughput and submit-to-lease latency, a no-op engine: lease → complete, over HTTP on loopback
-// With webhooks, every job asks for its completed event, posted to a receiver in this process on loopback; the
+// With webhooks, every job asks for its completed event, posted to a receiver on loopback (a process of its own); the
 // latency part also measures the time from the complete call's answer to the message's arrival.
 async Task Throughput(string provider, string? pg, bool webhooks)
 {
@@ -207,6 +207,8 @@ async Task Throughput(string provider, string? pg, bool webhooks)
         var clock = Stopwatch.StartNew();
         var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         var receiverCpuBefore = arrivals is null ? TimeSpan.Zero : await arrivals.CpuAsync();
+        var postgresCpuBefore = provider == "postgres" ? ProcCounters.PostgresCpu() : TimeSpan.Zero;
+        var writtenBefore = ProcCounters.Written();
         var (timedCompiledBefore, timedJitBefore) = (System.Runtime.JitInfo.GetCompiledMethodCount(), System.Runtime.JitInfo.GetCompilationTime());
         JitWatch.Counting = true;
         Console.Error.WriteLine($"timed round: {total} jobs");
@@ -300,10 +302,12 @@ async Task Throughput(string provider, string? pg, bool webhooks)
         // The whole process's CPU over the timed part: server, the 16 submitters and the 16 worker loops together.
         var cpuPerJob = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalMicroseconds / total;
         var receiverCpuPerMessage = arrivals is null ? 0 : (await arrivals.CpuAsync() - receiverCpuBefore).TotalMicroseconds / total;
+        var postgresCpuPerJob = provider == "postgres" ? (ProcCounters.PostgresCpu() - postgresCpuBefore).TotalMicroseconds / total : 0;
+        var writtenPerJob = (ProcCounters.Written() - writtenBefore) / 1024.0 / total;
         Console.Error.WriteLine($"timed round: {System.Runtime.JitInfo.GetCompiledMethodCount() - timedCompiledBefore} methods compiled in {(System.Runtime.JitInfo.GetCompilationTime() - timedJitBefore).TotalMilliseconds:0} ms");
         var rate = total / seconds;
         var target = provider == "postgres" ? 2000 : 500;
-        Console.WriteLine($"{provider}{(webhooks ? " with webhooks" : "")}: {total} jobs{(webhooks ? " and their messages" : "")} in {F(seconds, "0.00")} s = {F(rate, "0")} jobs/s (target {target}); submit→lease p50 {F(p50, "0.00")} ms, p99 {F(p99, "0.00")} ms; CPU {F(cpuPerJob, "0")} µs/job");
+        Console.WriteLine($"{provider}{(webhooks ? " with webhooks" : "")}: {total} jobs{(webhooks ? " and their messages" : "")} in {F(seconds, "0.00")} s = {F(rate, "0")} jobs/s (target {target}); submit→lease p50 {F(p50, "0.00")} ms, p99 {F(p99, "0.00")} ms; CPU {F(cpuPerJob, "0")} µs/job{(provider == "postgres" ? $", PostgreSQL's processes {F(postgresCpuPerJob, "0")} µs/job" : "")}; this process wrote {F(writtenPerJob, "0.0")} KiB/job");
         if (webhooks)
         {
             deliveries = [.. deliveries.Skip(20).Order()];
@@ -317,7 +321,7 @@ async Task Throughput(string provider, string? pg, bool webhooks)
         else
         {
             File.WriteAllText(Path.Combine(Path.GetTempPath(), $"atelier-bench-jobs-{provider}.txt"),
-                string.Join('\t', provider, total, F(seconds, "0.00"), F(rate, "0"), target, F(p50, "0.00"), F(p99, "0.00"), Environment.ProcessorCount, F(cpuPerJob, "0")));
+                string.Join('\t', provider, total, F(seconds, "0.00"), F(rate, "0"), target, F(p50, "0.00"), F(p99, "0.00"), Environment.ProcessorCount, F(cpuPerJob, "0"), provider == "postgres" ? F(postgresCpuPerJob, "0") : "—"));
         }
     }
     finally
@@ -1087,7 +1091,7 @@ void Report(string command)
         var f = Read(provider);
         var verdict = double.Parse(f[3], CultureInfo.InvariantCulture) >= double.Parse(f[4], CultureInfo.InvariantCulture) ? "met" : "**missed**";
         var lat = double.Parse(f[5], CultureInfo.InvariantCulture) <= 5 && double.Parse(f[6], CultureInfo.InvariantCulture) <= 50 ? "met" : "**missed**";
-        rows.Add($"| {(provider == "sqlite" ? "SQLite (WAL)" : "PostgreSQL 15")} | {f[1]} jobs in {f[2]} s = **{f[3]} jobs/s** (target {f[4]}: {verdict}) | {f[5]} ms / {f[6]} ms (target ≤ 5 / ≤ 50: {lat}) | {(f.Length > 8 ? f[8] : "?")} µs |");
+        rows.Add($"| {(provider == "sqlite" ? "SQLite (WAL)" : "PostgreSQL 15")} | {f[1]} jobs in {f[2]} s = **{f[3]} jobs/s** (target {f[4]}: {verdict}) | {f[5]} ms / {f[6]} ms (target ≤ 5 / ≤ 50: {lat}) | {(f.Length > 8 ? f[8] : "?")} µs | {(f.Length > 9 && f[9] != "—" ? f[9] + " µs" : "—")} |");
     }
 
     var hookRows = new List<string>();
@@ -1172,21 +1176,23 @@ void Report(string command)
         PostgreSQL (`BENCH_JOBS`) and ends when its last job is complete; before 2026-12-01 (the third session) it ended
         only when every slot's last long-poll (1 s) had run out, an idle second the rate counted as the server's.
 
-        | database | submit → lease → complete | submit-to-lease p50 / p99 | CPU per job (whole process) |
-        |---|---|---|---:|
+        | database | submit → lease → complete | submit-to-lease p50 / p99 | CPU per job (whole process) | PostgreSQL's processes' CPU per job |
+        |---|---|---|---:|---:|
         {string.Join("\n", rows)}
 
         Each row says whether its target is met. A job is two HTTP requests (the submit, and the worker's completion that
         leases its slot's next job), and the CPU column is the process's CPU time over the timed round per job (server, the 16
         submitters and the 16 worker loops together). On SQLite one writer thread commits the state changes (submit, claim,
         completion) in batches (the sixth round below), so the process's CPU decides. On PostgreSQL the backends' own CPU
-        decides too (about as much again as the bench process's, on the same two cores): since the eighth round no
+        decides too (its column: every process named postgres, from /proc, over the timed round; the cluster is the
+        bench's own, on the same two cores, so the two columns together are what a job costs the machine): since the eighth round no
         notification rides in a submit's or a completion's commit and a tenant's submits no longer take turns on its
         counter row, so no commit waits for another's disk flush. The issue-18 sections below say what each change bought,
         measured against the commit before it.
 
-        **Webhooks** — the same run with every job asking for its `completed` webhook, posted to a receiver in the same
-        process on loopback (the outbox row is written in the completion's transaction; the relay signs and posts it).
+        **Webhooks** — the same run with every job asking for its `completed` webhook, posted to a receiver on loopback in
+        a process of its own since 2026-12-01's fourth session, before in the bench's (the outbox row is written in the
+        completion's transaction; the relay signs and posts it; the CPU per job is the bench process's, the receiver's apart).
         Delivery latency: from the `complete` call's answer to the message's arrival, in the latency part (one job at a time).
 
         | database | without webhooks | with webhooks | ratio | messages arrived | complete → arrival p50 / p99 |
@@ -1385,6 +1391,45 @@ internal static partial class ThreadCpu
     private static partial int ClockGetTime(int clock, out Timespec value);
 
     public static long Nanoseconds() => ClockGetTime(3, out var t) == 0 ? (t.Seconds * 1_000_000_000L) + t.Nanos : 0;
+}
+
+/// <summary>Counters from /proc that a round reads before and after itself.</summary>
+internal static class ProcCounters
+{
+    /// <summary>
+    /// The CPU time of this machine's PostgreSQL processes (every process named postgres: the backends, the writer, the
+    /// WAL writer, the checkpointer): on a private cluster it is the database's share of a round.
+    /// </summary>
+    public static TimeSpan PostgresCpu()
+    {
+        long ticks = 0;
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            try
+            {
+                if (!int.TryParse(Path.GetFileName(dir), out _) || File.ReadAllText(Path.Combine(dir, "comm")).Trim() != "postgres")
+                {
+                    continue;
+                }
+
+                // Fields after the command's closing parenthesis: state is the 3rd field, utime the 14th, stime the 15th.
+                var stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                ticks += long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+            }
+            catch (IOException)
+            {
+                // The process ended while it was read.
+            }
+        }
+
+        return TimeSpan.FromSeconds(ticks / 100.0); // USER_HZ is 100 on Linux
+    }
+
+    /// <summary>The bytes this process has passed to write calls so far (/proc/self/io's wchar): SQLite's log and pages, the logs, the sockets' aside.</summary>
+    public static long Written() =>
+        File.ReadLines("/proc/self/io").Where(l => l.StartsWith("wchar:", StringComparison.Ordinal))
+            .Select(l => long.Parse(l["wchar:".Length..].Trim(), CultureInfo.InvariantCulture)).FirstOrDefault();
 }
 
 /// <summary>Counts JIT compilations by method name (BENCH_JIT=1), from the runtime's own events.</summary>

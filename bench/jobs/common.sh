@@ -23,7 +23,9 @@ pg_stop() { [ -n "${pgbin:-}" ] && as_postgres "$pgbin/pg_ctl" -D "$1" -m fast s
 # parse_run FILE: from the output of one run of the throughput/webhooks bench (under /usr/bin/time -f "cpu %U %S"),
 # sets n (timed jobs), rate (jobs/s), p50 and p99 (submit→lease, ms), cpu (the run's user + sys seconds), warm (every
 # untimed job before the timed round: the bench's "warm-up: N" line, BENCH_WARM or 3,000 for a bench from before it;
-# the 620 warm-up and latency jobs are not in it), lag (webhooks: seconds from the last job to the last message, or -).
+# the 620 warm-up and latency jobs are not in it), lag (webhooks: seconds from the last job to the last message, or -),
+# cpujob (the bench process's CPU per job over the timed round, µs), rcpu (webhooks: the receiver process's CPU per
+# message over the timed round, µs, or - when it ran in the bench's process).
 parse_run() {
   local line
   line=$(grep -E "jobs/s" "$1" | tail -n 1)
@@ -37,4 +39,7 @@ parse_run() {
   warm=${warm:-${BENCH_WARM:-3000}}
   lag=$(sed -nE 's/.*the last ([0-9.]+) s after the last job.*/\1/p' "$1" | tail -n 1)
   lag=${lag:--}
+  cpujob=$(sed -nE 's/.*CPU ([0-9]+) µs\/job.*/\1/p' <<<"$line")
+  rcpu=$(sed -nE 's/.*the receiver \(a process of its own\) ([0-9]+) µs CPU\/message.*/\1/p' "$1" | tail -n 1)
+  rcpu=${rcpu:--}
 }
