@@ -1,4 +1,5 @@
 using System.Data.Common;
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using Atelier.Contracts.Errors;
@@ -27,6 +28,9 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
     private int MaxTries => hooks.MaxTries;
 
     private sealed record FairKeys(long? Head, long? Own);
+
+    /// <summary>Whether one statement may change several tables here (PostgreSQL): see <see cref="IDatabaseProvider.ChainsWrites"/>.</summary>
+    public bool ChainsWrites => provider.ChainsWrites;
 
     /// <summary>The lane of the shared workers: every agent that has no computing unit.</summary>
     public const string SharedLane = "";
@@ -451,9 +455,17 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
 
     /// <summary>Finishes the caller's attempt; false (nothing changes) for a stale attempt, another key's lease or a finished job.</summary>
     /// <param name="mayHaveWebhook">False when the caller knows the job has no webhook (it saves the outbox statement).</param>
+    /// <param name="whenDone">Where the database chains writes (<see cref="ChainsWrites"/>), writes that go in the completion's own
+    /// statement, each a data-modifying step that must write nothing unless the state changed (it reads <c>done</c>, the
+    /// completed row: <c>… WHERE EXISTS (SELECT 1 FROM done)</c>), with its own parameters from <c>{0}</c>.</param>
     public async Task<bool> CompleteAsync(string jobId, int attempt, string resultJson, TimeSpan retention, CancellationToken ct, bool mayHaveWebhook = true,
-        string? keyId = null)
+        string? keyId = null, IReadOnlyList<(string Sql, object?[] Parameters)>? whenDone = null)
     {
+        if (whenDone is { Count: > 0 } && !provider.ChainsWrites)
+        {
+            throw new InvalidOperationException("writes that go in the completion's statement need a database that chains writes");
+        }
+
         if (db.WriterNow is { } writes)
         {
             // SQLite: the state change and its message in one write on the file's writer.
@@ -476,13 +488,25 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
         // PostgreSQL: the state change and its message in one statement, so the tenant's counter row (which the jobs
         // trigger updates on every end) is locked for that statement and its commit only, not across round trips while
         // the rest of a transaction is sent; without a caller's transaction, it commits on its own.
+        var all = new List<object?>(parameters);
+        if (mayHaveWebhook)
+        {
+            all.AddRange([Ids.New("msg", clock), WebhookEvents.Completed, MaxTries]);
+        }
+
+        var steps = new StringBuilder();
+        for (var i = 0; i < (whenDone?.Count ?? 0); i++)
+        {
+            var (sql, values) = whenDone![i];
+            steps.Append(CultureInfo.InvariantCulture, $", w{i} AS ({RawCommands.Shifted(sql, all.Count)})");
+            all.AddRange(values);
+        }
+
         var chained = $$"""
-            WITH done AS ({{update}} RETURNING *){{(mayHaveWebhook ? ", hook AS (" + WebhookOutbox.InsertFrom("done", 6, 7, 8, 1) + ")" : "")}}
+            WITH done AS ({{update}} RETURNING *){{(mayHaveWebhook ? ", hook AS (" + WebhookOutbox.InsertFrom("done", 6, 7, 8, 1) + ")" : "")}}{{steps}}
             SELECT "WebhookUrl" FROM done
             """;
-        var rows = await RawCommands.QueryAsync(db, chained,
-            mayHaveWebhook ? [.. parameters, Ids.New("msg", clock), WebhookEvents.Completed, MaxTries] : parameters,
-            r => r.IsDBNull(0) ? null : r.GetString(0), ct);
+        var rows = await RawCommands.QueryAsync(db, chained, all, r => r.IsDBNull(0) ? null : r.GetString(0), ct);
         if (rows.Count == 1 && rows[0] is not null && db.Database.CurrentTransaction is null)
         {
             relay.Pulse(); // committed: the message (when the job's filter has it) is there to send

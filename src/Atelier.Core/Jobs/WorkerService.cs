@@ -539,9 +539,10 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
     }
 
     /// <summary>
-    /// A completion with images (or a live preview to drop), in one transaction and this process's write turn (SQLite;
-    /// none on PostgreSQL). The images first and the state change last, so the tenant's counter row, which the state
-    /// change locks on PostgreSQL, is held for that statement and the commit only.
+    /// A completion with images (or a live preview to drop), all or nothing: on SQLite one write on the file's writer; on
+    /// PostgreSQL the state change's own statement, each image and the preview's removal a step of it that writes only
+    /// when the state changed; elsewhere (or in a caller's transaction) one transaction in this process's write turn,
+    /// the images first and the state change last, so the tenant's counter row is held for that statement and the commit.
     /// </summary>
     private async Task CompleteWithImagesAsync(Job job, int attempt, IReadOnlyList<WorkerImage> images, string resultJson, ResolvedModel? model, DateTime now, CancellationToken ct)
     {
@@ -568,6 +569,30 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
                 var done = queue.Complete(w, job.Id, attempt, resultJson, Retention, mayHaveWebhook, keyId);
                 return done.Changed ? done : throw Stale(job.Id, attempt);
             }, ct);
+            return;
+        }
+
+        if (queue.ChainsWrites && db.Database.CurrentTransaction is null)
+        {
+            // PostgreSQL: the images and the preview's removal go in the completion's own statement, each written only
+            // when the state changed (a stale attempt records nothing): one round trip and one commit, where a
+            // transaction took one per image, one for the state change and one for the commit.
+            var steps = new List<(string, object?[])>(images.Count + 1);
+            for (var i = 0; i < images.Count; i++)
+            {
+                steps.Add((InsertImageWhenDone, ImageRow(job, images[i], i, session, model, now)));
+            }
+
+            if (job.PreviewStep is not null)
+            {
+                steps.Add(("""DELETE FROM job_previews WHERE "JobId" = {0} AND EXISTS (SELECT 1 FROM done)""", [job.Id]));
+            }
+
+            if (!await queue.CompleteAsync(job.Id, attempt, resultJson, Retention, ct, mayHaveWebhook, keyId, steps))
+            {
+                throw Stale(job.Id, attempt);
+            }
+
             return;
         }
 
@@ -601,10 +626,20 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
         im.Infotext.Length > 8192 ? im.Infotext[..8192] : im.Infotext, im.Width, im.Height, im.Size, im.Sha256, im.Key, now,
     ];
 
-    private const string InsertImage = """
+    private const string ImageColumns = """
         INSERT INTO generated_images ("Id", "TenantId", "JobId", "Index", "AppId", "SessionId", "ModelVersionId", "Seed", "Infotext", "Width", "Height",
                                       "Size", "Sha256", "StorageKey", "CreatedAt")
+        """;
+
+    private const string InsertImage = ImageColumns + """
+
         VALUES ({0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}, {8}, {9}, {10}, {11}, {12}, {13}, {14})
+        """;
+
+    /// <summary>The image's insert as a step of the completion's statement (PostgreSQL): nothing when the state did not change.</summary>
+    private const string InsertImageWhenDone = ImageColumns + """
+
+        SELECT {0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}, {8}, {9}, {10}, {11}, {12}, {13}, {14} WHERE EXISTS (SELECT 1 FROM done)
         """;
 
     /// <summary>

@@ -92,6 +92,50 @@ public class JobQueueTests(FakeClockHost shared) : IClassFixture<FakeClockHost>
         Assert.False(await WithQueue(q => q.CompleteAsync(job.Id, 2, "{}", Keep, CancellationToken.None)));
     }
 
+    /// <summary>
+    /// Writes that ride in the completion's own statement (on PostgreSQL a completion's images and its preview's removal)
+    /// are made with the state change and only with it: a stale attempt's completion makes none of them. SQLite puts
+    /// them in a write on its writer instead, and asking its queue for them is refused before anything changes.
+    /// </summary>
+    [Fact]
+    public async Task CompletionSteps_GoWithTheStateChange_AndNotWithAStaleAttempt()
+    {
+        var tenant = "ten_w" + Guid.NewGuid().ToString("N")[..8];
+        var agent = "agt_w" + Guid.NewGuid().ToString("N")[..8];
+        var (job, _) = await WithQueue(q => q.EnqueueAsync(new JobQueue.NewJob(tenant, agent, null, "{}", null, 0, 3), CancellationToken.None), tenant);
+        var leased = await WithQueue(q => q.ClaimAsync("w1", Lease, null, Starve, CancellationToken.None, lane: agent));
+        Assert.Equal((job.Id, 1), (leased!.Id, leased.Attempt));
+        Assert.True(await WithQueue(q => q.SavePreviewAsync(job.Id, 1, 3, [1, 2, 3], null, CancellationToken.None), tenant));
+        Assert.Equal(1, await PreviewsAsync(job.Id));
+        (string, object?[])[] steps = [("""DELETE FROM job_previews WHERE "JobId" = {0} AND EXISTS (SELECT 1 FROM done)""", [job.Id])];
+
+        if (!await WithQueue(q => Task.FromResult(q.ChainsWrites)))
+        {
+            await Assert.ThrowsAsync<InvalidOperationException>(() => WithQueue(q => q.CompleteAsync(job.Id, 1, "{}", Keep, CancellationToken.None, whenDone: steps)));
+            Assert.Equal("running", await StateAsync(job.Id));
+            Assert.Equal(1, await PreviewsAsync(job.Id));
+            return;
+        }
+
+        // Another attempt's answer: the state does not change, so the step removes nothing.
+        Assert.False(await WithQueue(q => q.CompleteAsync(job.Id, 2, "{}", Keep, CancellationToken.None, whenDone: steps)));
+        Assert.Equal("running", await StateAsync(job.Id));
+        Assert.Equal(1, await PreviewsAsync(job.Id));
+
+        // The attempt's own answer: the state change and the step, in one statement.
+        Assert.True(await WithQueue(q => q.CompleteAsync(job.Id, 1, "{}", Keep, CancellationToken.None, whenDone: steps)));
+        Assert.Equal("succeeded", await StateAsync(job.Id));
+        Assert.Equal(0, await PreviewsAsync(job.Id));
+    }
+
+    private async Task<int> PreviewsAsync(string jobId)
+    {
+        using var scope = Host.Services.CreateScope();
+        var db = scope.ServiceProvider.GetRequiredService<Atelier.Data.AtelierDb>();
+        return await Microsoft.EntityFrameworkCore.EntityFrameworkQueryableExtensions.CountAsync(
+            Microsoft.EntityFrameworkCore.EntityFrameworkQueryableExtensions.IgnoreQueryFilters(db.JobPreviews).Where(p => p.JobId == jobId));
+    }
+
     [Fact]
     public async Task Enqueue_SameClientIdSameBody_IsTheSameJob_OtherBodyIsRefused()
     {
