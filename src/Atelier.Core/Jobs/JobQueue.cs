@@ -32,6 +32,12 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
     /// <summary>Whether one statement may change several tables here (PostgreSQL): see <see cref="IDatabaseProvider.ChainsWrites"/>.</summary>
     public bool ChainsWrites => provider.ChainsWrites;
 
+    /// <summary>
+    /// The condition a step of the completion's statement (<see cref="CompleteAsync"/>'s <c>whenDone</c>) writes under:
+    /// the completion changed the job's row (<c>done</c>, the statement's update, returned it).
+    /// </summary>
+    public const string StateChanged = "EXISTS (SELECT 1 FROM done)";
+
     /// <summary>The lane of the shared workers: every agent that has no computing unit.</summary>
     public const string SharedLane = "";
 
@@ -456,8 +462,8 @@ public sealed class JobQueue(AtelierDb db, IDatabaseProvider provider, TimeProvi
     /// <summary>Finishes the caller's attempt; false (nothing changes) for a stale attempt, another key's lease or a finished job.</summary>
     /// <param name="mayHaveWebhook">False when the caller knows the job has no webhook (it saves the outbox statement).</param>
     /// <param name="whenDone">Where the database chains writes (<see cref="ChainsWrites"/>), writes that go in the completion's own
-    /// statement, each a data-modifying step that must write nothing unless the state changed (it reads <c>done</c>, the
-    /// completed row: <c>… WHERE EXISTS (SELECT 1 FROM done)</c>), with its own parameters from <c>{0}</c>.</param>
+    /// statement, each a data-modifying step that must write nothing unless the state changed (<c>… WHERE </c>
+    /// <see cref="StateChanged"/>), with its own parameters from <c>{0}</c>.</param>
     public async Task<bool> CompleteAsync(string jobId, int attempt, string resultJson, TimeSpan retention, CancellationToken ct, bool mayHaveWebhook = true,
         string? keyId = null, IReadOnlyList<(string Sql, object?[] Parameters)>? whenDone = null)
     {

@@ -585,7 +585,7 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
 
             if (job.PreviewStep is not null)
             {
-                steps.Add((DeletePreview + " AND " + StateChanged, [job.Id]));
+                steps.Add((DeletePreview + " AND " + JobQueue.StateChanged, [job.Id]));
             }
 
             if (!await queue.CompleteAsync(job.Id, attempt, resultJson, Retention, ct, mayHaveWebhook, keyId, steps))
@@ -639,11 +639,8 @@ public sealed partial class WorkerService(AtelierDb db, JobQueue queue, JobSigna
     /// <summary>The image's insert as a step of the completion's statement (PostgreSQL): nothing when the state did not change.</summary>
     private const string InsertImageWhenDone = ImageColumns + """
 
-        SELECT {0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}, {8}, {9}, {10}, {11}, {12}, {13}, {14} WHERE
-        """ + " " + StateChanged;
-
-    /// <summary>A step of the completion's statement writes only when it changed the job's row (<see cref="JobQueue.CompleteAsync"/>).</summary>
-    private const string StateChanged = "EXISTS (SELECT 1 FROM done)";
+        SELECT {0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}, {8}, {9}, {10}, {11}, {12}, {13}, {14}
+        """ + " WHERE " + JobQueue.StateChanged;
 
     private const string DeletePreview = """DELETE FROM job_previews WHERE "JobId" = {0}""";
 

@@ -107,7 +107,7 @@ public class JobQueueTests(FakeClockHost shared) : IClassFixture<FakeClockHost>
         Assert.Equal((job.Id, 1), (leased!.Id, leased.Attempt));
         Assert.True(await WithQueue(q => q.SavePreviewAsync(job.Id, 1, 3, [1, 2, 3], null, CancellationToken.None), tenant));
         Assert.Equal(1, await PreviewsAsync(job.Id));
-        (string, object?[])[] steps = [("""DELETE FROM job_previews WHERE "JobId" = {0} AND EXISTS (SELECT 1 FROM done)""", [job.Id])];
+        (string, object?[])[] steps = [("""DELETE FROM job_previews WHERE "JobId" = {0} AND """ + JobQueue.StateChanged, [job.Id])];
 
         if (!await WithQueue(q => Task.FromResult(q.ChainsWrites)))
         {
