@@ -80,12 +80,7 @@ return 0;
 async Task Throughput(string provider, string? pg, bool webhooks)
 {
     var folder = Directory.CreateTempSubdirectory("atelier-bench-jobs-").FullName;
-    var cs = $"Data Source={Path.Combine(folder, "atelier.db")}";
-    if (provider == "postgres")
-    {
-        var name = await CreateDatabaseAsync(pg);
-        cs = new Npgsql.NpgsqlConnectionStringBuilder(pg) { Database = name, MaxPoolSize = 100 }.ConnectionString;
-    }
+    var (cs, _) = await BenchDatabaseAsync(folder, provider, pg, maxPool: 100);
 
     var (app, baseUri, admin) = await StartServerAsync(folder, provider, cs, webhooks ? ["--Atelier:Webhooks:AllowPrivateNetworks=true", "--Atelier:Webhooks:PollMilliseconds=200", .. (Environment.GetEnvironmentVariable("BENCH_HOOK_ARGS") is { Length: > 0 } extra ? extra.Split(' ') : [])] : []);
     // The receiver runs in a process of its own (BENCH_RECEIVER=inprocess: in this one, as before 2026-12-01's fourth
@@ -387,11 +382,7 @@ async Task Sync(string provider, string? pg)
 {
     var folder = Directory.CreateTempSubdirectory("atelier-bench-sync-").FullName;
     var models = Path.Combine(folder, "data", "models");
-    var cs = $"Data Source={Path.Combine(folder, "atelier.db")}";
-    if (provider == "postgres")
-    {
-        cs = new Npgsql.NpgsqlConnectionStringBuilder(pg) { Database = await CreateDatabaseAsync(pg) }.ConnectionString;
-    }
+    var (cs, _) = await BenchDatabaseAsync(folder, provider, pg);
 
     var (app, baseUri, admin) = await StartServerAsync(folder, provider, cs);
     var engine = EngineServer.Build(["--Atelier:Engine:Urls=http://127.0.0.1:0", $"--Atelier:Engine:ModelsDirectory={models}", "--Logging:LogLevel:Default=Warning"]);
@@ -922,13 +913,7 @@ async Task<string> UploadAsync(HttpClient http, string bearer, string tenant, st
 async Task QueueSize(string provider, string? pg)
 {
     var folder = Directory.CreateTempSubdirectory("atelier-bench-queuesize-").FullName;
-    var cs = $"Data Source={Path.Combine(folder, "atelier.db")}";
-    string? dropName = null;
-    if (provider == "postgres")
-    {
-        dropName = await CreateDatabaseAsync(pg);
-        cs = new Npgsql.NpgsqlConnectionStringBuilder(pg) { Database = dropName }.ConnectionString;
-    }
+    var (cs, dropName) = await BenchDatabaseAsync(folder, provider, pg);
 
     var (app, baseUri, admin) = await StartServerAsync(folder, provider, cs);
     var rows = new List<string>();
@@ -1312,6 +1297,25 @@ async Task<(WebApplication App, Uri BaseUri, string Admin)> StartServerAsync(str
     await app.StartAsync();
     var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
     return (app, new Uri(address), admin);
+}
+
+// The bench's database: a SQLite file in folder, or (provider "postgres") a database of its own on the server that pg
+// names; its connection string, and the PostgreSQL database's name (null for SQLite).
+static async Task<(string ConnectionString, string? PostgresDatabase)> BenchDatabaseAsync(string folder, string provider, string? pg, int? maxPool = null)
+{
+    if (provider != "postgres")
+    {
+        return ($"Data Source={Path.Combine(folder, "atelier.db")}", null);
+    }
+
+    var name = await CreateDatabaseAsync(pg);
+    var builder = new Npgsql.NpgsqlConnectionStringBuilder(pg) { Database = name };
+    if (maxPool is { } max)
+    {
+        builder.MaxPoolSize = max;
+    }
+
+    return (builder.ConnectionString, name);
 }
 
 // A database of its own on the PostgreSQL server that pg names; returns its name.
