@@ -178,7 +178,7 @@ public class ReplicaCrashTests
     public async Task LeaderKilled_TheNextLeaderRunsTheUnitsWorkers_EachDecisionStoredOnce_AndNoJobIsLost()
     {
         const int capacity = 2;
-        const int unitJobs = 24;
+        const int unitJobs = 40;
         await using var db = await TestDatabase.CreateAsync();
         await using var replicas = new Replicas(db, "--Atelier:Agents:ScaleIntervalSeconds=1", "--Atelier:Functions:LocalStartTimeoutSeconds=60",
             "--Atelier:Functions:LocalStopGraceSeconds=2", "--Logging:LogLevel:Atelier.Core.Agents=Information");
@@ -203,6 +203,14 @@ public class ReplicaCrashTests
 
         // The leader's autoscaler started the unit's workers as its own children, and they ran some of the jobs.
         await Eventually.UntilAsync(async () => await CountAsync(app, agent, "succeeded") >= 4, "the leader's unit workers ran some jobs", TimeSpan.FromSeconds(120));
+        // A decision is stored once its backend call has returned, and a call that starts workers returns when all of them
+        // answer: the first can run jobs while the second still starts. Killed then, the leader would leave no decision (the
+        // next one starts from the stored replicas, which is right, but not what this test is about): wait for it.
+        var leaderAdmin = new ApiClient(leader.Http).With(world.AdminToken, "op-tenant");
+        await Eventually.ValueAsync(async () => (await leaderAdmin.GetAsync($"{units}/{unit}/scaling")).Ok(),
+            d => d.GetProperty("decisions").EnumerateArray().Any(x => x.GetProperty("leader").GetString() == leaderId && x.GetProperty("applied").GetBoolean()
+                                                                      && x.GetProperty("to").GetInt32() > x.GetProperty("from").GetInt32()),
+            "the leader's scale-up decision stored", TimeSpan.FromSeconds(120));
         var before = WorkersOf(workload, leader.Process.Pid);
         Assert.NotEmpty(before);
         Assert.InRange(before.Count, 1, capacity);
