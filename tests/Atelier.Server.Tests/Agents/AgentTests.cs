@@ -11,7 +11,7 @@ public sealed class AgentsHost : IAsyncLifetime
     public static readonly Dictionary<string, string> Settings = new()
     {
         ["Atelier:Agents:ScaleIntervalSeconds"] = "1",
-        ["Atelier:Functions:LocalStartTimeoutSeconds"] = "30",
+        ["Atelier:Functions:LocalStartTimeoutSeconds"] = "60",
         ["Atelier:Functions:LocalStopGraceSeconds"] = "2",
         ["Atelier:Jobs:LeaseSeconds"] = "5",
     };
@@ -135,7 +135,6 @@ public class AgentTests(AgentsHost shared) : IClassFixture<AgentsHost>
     public async Task Autoscaler_FromZero_StartsWorkersForTheQueue_RunsTheJobs_AndGoesBackToZero_WithEveryDecisionVisible()
     {
         var s = await SetupAsync(capacity: 2);
-        var unit = (await s.Admin.PostAsync(s.Units, s.Unit(replicas: 0))).Created().GetProperty("id").GetString()!;
         var app = s.World.AppOf(Host);
         var elsewhere = await SubmitAsync(app, "default"); // the default agent's: shared workers only, and this host runs none
         var jobs = new List<string>();
@@ -143,6 +142,10 @@ public class AgentTests(AgentsHost shared) : IClassFixture<AgentsHost>
         {
             jobs.Add(await SubmitAsync(app, s.Agent));
         }
+
+        // The unit comes after its queue: the autoscaler's first look sees all four jobs (a unit made first could be
+        // scaled 0 → 1 between two submits, and that smaller step would be the first scale-up in the record).
+        var unit = (await s.Admin.PostAsync(s.Units, s.Unit(replicas: 0))).Created().GetProperty("id").GetString()!;
 
         foreach (var job in jobs)
         {
