@@ -1,7 +1,9 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Text.Json;
+using Atelier.Core.Coordination;
 using Atelier.Core.Security;
+using Atelier.Data;
 using Atelier.Server.Tests.Infrastructure;
 using Npgsql;
 
@@ -191,7 +193,9 @@ public class ReplicaCrashTests
         var leader = await replicas.LeaderAsync();
         var leaderId = (await ReplicaAsync(leader)).Id;
         var world = await Scenario.NewTenantAsync(leader.Admin);
-        var (agent, units, unit, workload) = await CreateUnitAsync(leader, world, capacity);
+        // 1.5 s a job: 40 jobs are 30 s of work for two replicas, more than the slowest start of the second worker this
+        // test allows, so jobs are still queued when the leader is killed and the new leader has work to scale for.
+        var (agent, units, unit, workload) = await CreateUnitAsync(leader, world, capacity, engine: "noop=1500");
 
         var app = new ApiClient(leader.Http).With(world.AppToken);
         var ids = new List<string>();
@@ -292,8 +296,18 @@ public class ReplicaCrashTests
             await using (var conn = new NpgsqlConnection(db.ConnectionString))
             {
                 await conn.OpenAsync();
+                // The session that holds the granted lock, not every session named for it: the other replica's try for
+                // leadership opens one with the same name (and closes it when refused). A bigint advisory lock shows in
+                // pg_locks as its high and low 32 bits (classid, objid) with objsubid 1.
+                var key = DatabaseLocks.AdvisoryKey(Leadership.LockName);
                 await using var end = new NpgsqlCommand(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'atelier lock atelier:leader'", conn);
+                    """
+                    SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+                    WHERE d.datname = current_database() AND l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+                      AND l.classid = ($1)::oid AND l.objid = ($2)::oid
+                    """, conn);
+                end.Parameters.Add(new NpgsqlParameter { Value = (key >> 32) & 0xFFFFFFFFL });
+                end.Parameters.Add(new NpgsqlParameter { Value = key & 0xFFFFFFFFL });
                 Assert.Equal(1L, await end.ExecuteScalarAsync());
             }
 
@@ -346,8 +360,9 @@ public class ReplicaCrashTests
         Assert.Empty(WorkersOf(workload, first.Process.Pid));
     }
 
-    /// <summary>A tenant's unit on the <c>local</c> region, autoscaled from 0 within a pool of <paramref name="capacity"/> one-slot replicas (noop engine, 500 ms a job).</summary>
-    private static async Task<(string Agent, string Units, string Unit, string Workload)> CreateUnitAsync(Server server, TenantWorld world, int capacity)
+    /// <summary>A tenant's unit on the <c>local</c> region, autoscaled from 0 within a pool of <paramref name="capacity"/> one-slot replicas (noop engine, 500 ms a job unless <paramref name="engine"/> says otherwise).</summary>
+    private static async Task<(string Agent, string Units, string Unit, string Workload)> CreateUnitAsync(Server server, TenantWorld world, int capacity,
+        string engine = "noop=500")
     {
         var admin = new ApiClient(server.Http).With(world.AdminToken, "op-tenant");
         var pool = (await server.Admin.PostAsync("/api/v1/platform/computing-pools", new
@@ -360,7 +375,7 @@ public class ReplicaCrashTests
             name = "quick", minReplicas = 0, maxReplicas = capacity, scaleDownWindowSeconds = 2, idleSecondsBeforeZero = 4,
         })).Created().GetProperty("id").GetString()!;
         var agent = (await admin.PostAsync("/api/v1/agents", new { name = "painters" })).Created().GetProperty("id").GetString()!;
-        var version = (await admin.PostAsync($"/api/v1/agents/{agent}/versions", new { versionName = "v1", image = "atelier/atelier:test", engine = "noop=500", autoScaleTemplateId = template }))
+        var version = (await admin.PostAsync($"/api/v1/agents/{agent}/versions", new { versionName = "v1", image = "atelier/atelier:test", engine, autoScaleTemplateId = template }))
             .Created().GetProperty("id").GetString()!;
         var units = $"/api/v1/agents/{agent}/units";
         var created = (await admin.PostAsync(units, new { agentVersionId = version, computingPoolId = pool, region = "local", instanceType = "cpu", replicas = 0, autoscale = true }))
