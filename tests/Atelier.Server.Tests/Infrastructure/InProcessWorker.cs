@@ -37,6 +37,20 @@ public sealed class InProcessWorker : IAsyncDisposable
         return new InProcessWorker(new WorkerHost(options, NullLogger.Instance, adapter));
     }
 
+    /// <summary>
+    /// Revokes every worker key of <paramref name="host"/>. A stopped worker's last lease request may still be parked on
+    /// the server (its client left, the server has not noticed yet) and would claim the next job queued; the claim
+    /// statement refuses a revoked key, so after this no stopped worker can take a job the test means to stay queued or
+    /// to go to a worker it starts next.
+    /// </summary>
+    public static async Task RevokeEveryKeyAsync(TestHost host)
+    {
+        foreach (var key in (await host.Admin().GetAsync("/api/v1/platform/worker-keys")).Ok().EnumerateArray())
+        {
+            (await host.Admin().PostAsync($"/api/v1/platform/worker-keys/{key.GetProperty("id").GetString()}/revoke")).Ok();
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync();

@@ -46,12 +46,8 @@ public class IsolationTests
             aImageJob = image.GetProperty("jobId").GetString()!;
         }
 
-        // The stopped worker's last lease request may still be waiting on the server (its client left, the server has not
-        // noticed yet) and would take the next job queued. Its key is revoked, so nothing can claim the app's jobs below.
-        foreach (var key in (await host.Admin().GetAsync("/api/v1/platform/worker-keys")).Ok().EnumerateArray())
-        {
-            (await host.Admin().PostAsync($"/api/v1/platform/worker-keys/{key.GetProperty("id").GetString()}/revoke")).Ok();
-        }
+        // The stopped worker's last lease request may still be parked on the server: nothing can claim the app's jobs below.
+        await InProcessWorker.RevokeEveryKeyAsync(host);
 
         var aAgent = (await aAdmin.GetAsync("/api/v1/agents")).Ok()[0].GetProperty("id").GetString()!;
         var aJob = (await a.AppOf(host).PostAsync($"/api/v1/agents/{aAgent}/jobs", new { jobId = "a-secret-job", input = new { prompt = "a" } }))
@@ -227,6 +223,9 @@ public class IsolationTests
             Assert.Equal("succeeded", await AppIsolationTests.SucceededAsync(victim, aImageTask));
             Assert.Equal("succeeded", await AppIsolationTests.SucceededAsync(victimSession, vImageTask));
         }
+
+        // The stopped worker's last lease request may still be parked on the server: the jobs below stay queued.
+        await InProcessWorker.RevokeEveryKeyAsync(host);
 
         var aImage = (await victim.GetAsync($"/api/v1/images?jobId={aImageTask}")).Ok().GetProperty("items")[0].GetProperty("id").GetString()!;
         var vImage = (await victim.GetAsync($"/api/v1/images?jobId={vImageTask}")).Ok().GetProperty("items")[0].GetProperty("id").GetString()!;
