@@ -174,7 +174,7 @@ public class CrashTests
         var adminKey = Secrets.Issue(Secrets.PlatformKeyPrefix);
         var baseUri = new Uri($"http://127.0.0.1:{port}");
         string[] ServeArgs() => Serve(db, baseUri, adminKey,
-            ["--Atelier:Webhooks:AllowPrivateNetworks=true", "--Atelier:Webhooks:TimeoutSeconds=2", "--Atelier:Webhooks:PollMilliseconds=100",
+            ["--Atelier:Webhooks:AllowPrivateNetworks=true", "--Atelier:Webhooks:TimeoutSeconds=30", "--Atelier:Webhooks:PollMilliseconds=100",
              .. Enumerable.Range(0, 40).Select(i => $"--Atelier:Webhooks:RetryScheduleSeconds:{i}={(i == 0 ? 0 : 1)}")]);
         var processes = new List<AtelierProcess> { AtelierProcess.Start(db.Folder, ServeArgs()) };
         try

@@ -26,7 +26,7 @@ public class WebhookTests
         {
             ["Atelier:Webhooks:AllowPrivateNetworks"] = allowPrivate ? "true" : "false",
             ["Atelier:Webhooks:PollMilliseconds"] = "100",
-            ["Atelier:Webhooks:TimeoutSeconds"] = "5",
+            ["Atelier:Webhooks:TimeoutSeconds"] = "30",
         };
         for (var i = 0; i < schedule.Length; i++)
         {
