@@ -10,11 +10,8 @@ public class ImageLibraryTests
 {
     private static async Task<(TestHost Host, TenantWorld World, InProcessWorker Worker)> StartAsync(bool fakeClock = false)
     {
-        // Long periods for the other sweepers: moving a fake clock by a day runs every periodic timer once per period.
-        var host = await TestHost.StartAsync(new Dictionary<string, string>
-        {
-            ["Atelier:Images:RetentionSweepMinutes"] = "60", ["Atelier:Jobs:RescueIntervalSeconds"] = "3600", ["Atelier:Sessions:SweepIntervalSeconds"] = "3600",
-        }, fakeClock);
+        // Long periods for the other timers: moving a fake clock by a day runs every periodic timer once per period.
+        var host = await TestHost.StartAsync(TestHost.LongTimerPeriods(new Dictionary<string, string> { ["Atelier:Images:RetentionSweepMinutes"] = "60" }), fakeClock);
         var world = await Scenario.NewTenantAsync(host);
         return (host, world, await InProcessWorker.StartAsync(host, "noop"));
     }

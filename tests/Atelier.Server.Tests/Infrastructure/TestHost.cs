@@ -39,6 +39,29 @@ public sealed class TestHost : IAsyncDisposable
     public ApiClient Client { get; }
     public IServiceProvider Services => _app.Services;
 
+    /// <summary>
+    /// <paramref name="settings"/> with long periods for the server's periodic timers (the job rescuer, the session and
+    /// studio sweepers, the leader check, the function reconciler), for a test that moves its fake clock by days:
+    /// <see cref="FakeTimeProvider.Advance"/> fires a periodic timer once for every period it passes, one after another,
+    /// and 31 days of a 2 s leader check and 5 s reaps were a million ticks and two minutes of a test's time. A sweeper the
+    /// test is about keeps the period <paramref name="settings"/> gives it.
+    /// </summary>
+    public static Dictionary<string, string> LongTimerPeriods(IDictionary<string, string> settings)
+    {
+        var all = new Dictionary<string, string>
+        {
+            ["Atelier:Jobs:RescueIntervalSeconds"] = "3600", ["Atelier:Sessions:SweepIntervalSeconds"] = "3600",
+            ["Atelier:Sessions:StudioReapIntervalSeconds"] = "3600", ["Atelier:Functions:ReconcileIntervalSeconds"] = "3600",
+            ["Atelier:Coordination:LeaderCheckSeconds"] = "60",
+        };
+        foreach (var (key, value) in settings)
+        {
+            all[key] = value;
+        }
+
+        return all;
+    }
+
     /// <param name="settings">Extra configuration, as <c>Section:Key</c> → value.</param>
     /// <param name="fakeClock">Use a <see cref="FakeTimeProvider"/> the test moves by hand.</param>
     /// <param name="database">A database (and data folder) to start on again, as after a restart; the caller disposes it.</param>

@@ -429,11 +429,10 @@ public class WebhookTests
     {
         await using var receiver = await WebhookReceiver.StartAsync();
         receiver.Answer = (_, _) => 500;
-        await using var host = await TestHost.StartAsync(new Dictionary<string, string>
+        await using var host = await TestHost.StartAsync(TestHost.LongTimerPeriods(new Dictionary<string, string>
         {
-            ["Atelier:Webhooks:AllowPrivateNetworks"] = "true", ["Atelier:Webhooks:PollMilliseconds"] = "100",
-            ["Atelier:Jobs:RescueIntervalSeconds"] = "3600", ["Atelier:Sessions:SweepIntervalSeconds"] = "3600", ["Atelier:Images:RetentionSweepMinutes"] = "600",
-        }, fakeClock: true);
+            ["Atelier:Webhooks:AllowPrivateNetworks"] = "true", ["Atelier:Webhooks:PollMilliseconds"] = "100", ["Atelier:Images:RetentionSweepMinutes"] = "600",
+        }), fakeClock: true);
         var world = await Scenario.NewTenantAsync(host);
         var app = world.AppOf(host);
         var job = await SubmitAsync(app, receiver.Url("/slow"), ["canceled"]);
