@@ -30,20 +30,9 @@ public class KeyTests
     /// <summary>A master key as the configuration and the key file take it: base64 of 32 random bytes.</summary>
     private static string NewKey() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
 
-    private static Dictionary<string, string> Settings(params (string Key, string Value)[] extra)
-    {
-        // Long periods for the sweepers: moving a fake clock runs every periodic timer.
-        var settings = new Dictionary<string, string>
-        {
-            ["Atelier:Jobs:RescueIntervalSeconds"] = "3600", ["Atelier:Sessions:SweepIntervalSeconds"] = "3600",
-        };
-        foreach (var (k, v) in extra)
-        {
-            settings[k] = v;
-        }
-
-        return settings;
-    }
+    /// <summary>Long periods for the server's periodic timers (moving a fake clock runs each once per period), and <paramref name="extra"/>.</summary>
+    private static Dictionary<string, string> Settings(params (string Key, string Value)[] extra) =>
+        TestHost.LongTimerPeriods(extra.ToDictionary(e => e.Key, e => e.Value));
 
     [Fact]
     public async Task DatabaseCopy_WithoutTheKeyFile_CannotReadSecretsNorVerifyOrForgeUrls()

@@ -13,13 +13,12 @@ public class UsageTests
     private const string From = "2026-11-27T08:00:00Z";
     private const string To = "2026-11-27T08:05:00Z";
 
-    private static Task<TestHost> StartAsync(bool fakeClock) => TestHost.StartAsync(new Dictionary<string, string>
+    // Long periods for the other timers: moving the fake clock runs every periodic timer once per period.
+    private static Task<TestHost> StartAsync(bool fakeClock) => TestHost.StartAsync(TestHost.LongTimerPeriods(new Dictionary<string, string>
     {
         ["Atelier:Usage:RollIntervalSeconds"] = "1", ["Atelier:Usage:SettleSeconds"] = "0",
-        ["Atelier:Webhooks:AllowPrivateNetworks"] = "true", ["Atelier:Webhooks:PollMilliseconds"] = "100",
-        // Long periods for the other sweepers: moving the fake clock runs every periodic timer once per period.
-        ["Atelier:Images:RetentionSweepMinutes"] = "600", ["Atelier:Jobs:RescueIntervalSeconds"] = "3600", ["Atelier:Sessions:SweepIntervalSeconds"] = "3600",
-    }, fakeClock);
+        ["Atelier:Webhooks:AllowPrivateNetworks"] = "true", ["Atelier:Webhooks:PollMilliseconds"] = "100", ["Atelier:Images:RetentionSweepMinutes"] = "600",
+    }), fakeClock);
 
     private static async Task RunTaskAsync(ApiClient client)
     {
